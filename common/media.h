@@ -1,0 +1,92 @@
+/*
+ * Media packets and the per-stream packet queue: the one hand-off between
+ * ingest (producer, the libevent loop thread) and the stream's transcode
+ * worker (consumer).
+ *
+ * A packet is one access unit as it came out of an FLV tag: H.264 in AVCC
+ * form (length-prefixed NAL units, the length size given by the config
+ * record) or one raw AAC frame, or a codec configuration record
+ * (AVCDecoderConfigurationRecord / AudioSpecificConfig), or end-of-stream.
+ * Timestamps are milliseconds on the publisher's clock, already unwrapped to
+ * 64 bits and made to start near zero by ingest; pts = dts + composition
+ * offset.
+ *
+ * The queue is bounded in bytes. When a slow worker lets it fill up, ingest's
+ * push drops media (never configs or end-of-stream) until the next video
+ * keyframe, so what the worker gets stays decodable; every dropped packet is
+ * counted. The queue is reference counted because both sides hold it.
+ */
+#ifndef SLUICE_COMMON_MEDIA_H
+#define SLUICE_COMMON_MEDIA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum media_packet_type {
+    MEDIA_PACKET_VIDEO_CONFIG = 1, /* data: AVCDecoderConfigurationRecord */
+    MEDIA_PACKET_AUDIO_CONFIG,     /* data: AudioSpecificConfig */
+    MEDIA_PACKET_VIDEO,            /* data: AVCC access unit */
+    MEDIA_PACKET_AUDIO,            /* data: one raw AAC frame */
+    MEDIA_PACKET_METADATA,         /* data: onMetaData AMF0 body (informational) */
+    MEDIA_PACKET_EOS,              /* publisher gone; no data */
+} media_packet_type_t;
+
+typedef enum media_codec {
+    MEDIA_CODEC_NONE = 0,
+    MEDIA_CODEC_H264,
+    MEDIA_CODEC_AAC,
+} media_codec_t;
+
+typedef struct media_packet {
+    struct media_packet *next; /* queue link; owned by whoever holds the packet */
+    media_packet_type_t type;
+    media_codec_t codec;
+    int64_t dts_ms;
+    int64_t pts_ms;
+    bool keyframe;
+    int64_t arrival_us; /* monotonic time ingest queued it: lag measurement */
+    size_t size;
+    uint8_t data[];
+} media_packet_t;
+
+/* A packet with room for `size` bytes of data, all fields zeroed. */
+media_packet_t *media_packet_new(media_packet_type_t type, size_t size);
+void media_packet_free(media_packet_t *p);
+/* Frees a whole `next`-linked list. */
+void media_packet_list_free(media_packet_t *head);
+
+typedef struct media_queue media_queue_t;
+
+typedef struct media_queue_stats {
+    uint64_t pushed_packets;
+    uint64_t dropped_packets;
+    uint64_t dropped_bytes;
+    size_t queued_bytes;
+    size_t max_bytes;
+} media_queue_stats_t;
+
+/* A queue that holds at most max_bytes of packet data; refcount 1. */
+media_queue_t *media_queue_new(size_t max_bytes);
+media_queue_t *media_queue_ref(media_queue_t *q);
+void media_queue_unref(media_queue_t *q);
+
+/*
+ * Producer side. Takes ownership of `p` on every path. Returns 0 when
+ * queued, -ENOBUFS when the packet was dropped because the queue is full (or
+ * because the queue is skipping to the next keyframe after an overflow).
+ * Config and EOS packets are always queued. After an EOS, pushes return
+ * -EPIPE and free the packet.
+ */
+int media_queue_push(media_queue_t *q, media_packet_t *p);
+
+/*
+ * Consumer side: waits up to timeout_ms (-1: forever) for packets and returns
+ * all of them as a list in arrival order (the receiver drains the whole
+ * queue), or NULL on timeout. The caller owns the list.
+ */
+media_packet_t *media_queue_pop_all(media_queue_t *q, int timeout_ms);
+
+void media_queue_get_stats(media_queue_t *q, media_queue_stats_t *out);
+
+#endif
