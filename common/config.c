@@ -1,0 +1,448 @@
+/*
+ * Option parsing for flags, SLUICE_* environment variables and the INI file
+ * (inih). Each source fills a string slot per option tagged with its rank;
+ * a higher-ranked source overwrites a lower one. Only after all sources are
+ * read are the strings converted and checked, so an error names the option
+ * and the value whatever source it came from. Runs once on the main thread.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+typedef enum config_type {
+    CONFIG_STRING,
+    CONFIG_DOUBLE,
+    CONFIG_LONG,
+    CONFIG_ROLES,
+    CONFIG_STREAMS, /* repeatable ID:KEY */
+} config_type_t;
+
+typedef struct config_option {
+    const char *name; /* flag name without "--" */
+    config_type_t type;
+    size_t offset; /* into config_t */
+    const char *def;
+    const char *choices; /* "a|b" for enumerations, else NULL */
+    double min, max;     /* numeric bounds */
+    const char *help;
+} config_option_t;
+
+#define OPT(name, type, field, def, choices, min, max, help)                                   \
+    {name, type, offsetof(config_t, field), def, choices, min, max, help}
+
+static const config_option_t config_options[] = {
+    OPT("rtmp-listen", CONFIG_STRING, rtmp_listen, "0.0.0.0:1935", NULL, 0, 0,
+        "RTMP ingest address HOST:PORT"),
+    OPT("http-listen", CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
+        "public origin address HOST:PORT (playlists, media, /healthz)"),
+    OPT("store", CONFIG_STRING, store_url, "memory", NULL, 0, 0,
+        "segment store: memory"),
+    OPT("role", CONFIG_ROLES, roles, "ingest,origin", NULL, 0, 0,
+        "roles this process runs: ingest, origin or both"),
+    OPT("stream", CONFIG_STREAMS, streams, NULL, NULL, 0, 0,
+        "a predefined stream ID:KEY (repeatable)"),
+    OPT("segment-duration", CONFIG_DOUBLE, segment_duration, "2", NULL, 0.5, 30,
+        "target segment duration in seconds"),
+    OPT("playlist-segments", CONFIG_LONG, playlist_segments, "6", NULL, 3, 1000,
+        "segments in the live media playlist window"),
+    OPT("duplicate-publisher", CONFIG_STRING, duplicate_publisher, "takeover", "takeover|reject",
+        0, 0, "a second publish of a live key: newest wins, or refused"),
+    OPT("log-level", CONFIG_STRING, log_level, "info", "error|warn|info|debug", 0, 0,
+        "log verbosity"),
+    OPT("log-format", CONFIG_STRING, log_format, "text", "text|json", 0, 0, "log line format"),
+    OPT("rtmp-max-message-size", CONFIG_LONG, max_message_size, "4194304", NULL, 65536,
+        67108864, "largest RTMP message a publisher may send, bytes"),
+    OPT("rtmp-max-chunk-size", CONFIG_LONG, max_chunk_size, "65536", NULL, 128, 16777215,
+        "largest RTMP chunk size a publisher may set, bytes"),
+    OPT("rtmp-max-chunk-streams", CONFIG_LONG, max_chunk_streams, "64", NULL, 4, 65599,
+        "distinct RTMP chunk streams per connection"),
+    OPT("rtmp-queue-bytes", CONFIG_LONG, queue_bytes, "33554432", NULL, 1048576, 1073741824,
+        "media a stream may queue ahead of its packager, bytes"),
+    OPT("rtmp-handshake-timeout", CONFIG_LONG, handshake_timeout_ms, "10000", NULL, 100, 600000,
+        "milliseconds a client has to complete the RTMP handshake"),
+    OPT("http-threads", CONFIG_LONG, http_threads, "2", NULL, 1, 256,
+        "origin HTTP worker threads"),
+    OPT("http-max-connections", CONFIG_LONG, http_max_connections, "10000", NULL, 16, 1000000,
+        "concurrent origin HTTP connections"),
+    OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
+        "seconds an ended stream's playlists and segments stay available"),
+};
+#define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
+
+enum { RANK_DEFAULT = 0, RANK_FILE = 1, RANK_ENV = 2, RANK_FLAG = 3 };
+
+typedef struct config_slot {
+    int rank;
+    /* For repeatable options, a '\n'-joined list; otherwise one value. */
+    char *value;
+    const char *source; /* "--flag", "SLUICE_X" or "file:line" for errors */
+    char source_buf[300];
+} config_slot_t;
+
+typedef struct config_loader {
+    config_slot_t slots[CONFIG_NOPTIONS];
+    char *err;
+    size_t errlen;
+    int failed;
+} config_loader_t;
+
+static void config_error(config_loader_t *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void config_error(config_loader_t *ld, const char *fmt, ...)
+{
+    if (ld->failed)
+        return; /* keep the first error: it is the one to fix first */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ld->err, ld->errlen, fmt, ap);
+    va_end(ap);
+    ld->failed = 1;
+}
+
+/* Matches "rtmp-listen" against "rtmp-listen" or "rtmp_listen". */
+static const config_option_t *config_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+        const char *o = config_options[i].name;
+        if (strlen(o) != len)
+            continue;
+        size_t j = 0;
+        for (; j < len; j++) {
+            char c = name[j] == '_' ? '-' : (char)tolower((unsigned char)name[j]);
+            if (c != o[j])
+                break;
+        }
+        if (j == len)
+            return &config_options[i];
+    }
+    return NULL;
+}
+
+static void config_set(config_loader_t *ld, const config_option_t *opt, const char *value,
+                       int rank, const char *source)
+{
+    config_slot_t *s = &ld->slots[opt - config_options];
+    if (rank < s->rank)
+        return;
+    char *v;
+    if (opt->type == CONFIG_STREAMS && s->rank == rank && s->value) {
+        /* Repeatable: the same source appends, a higher one replaces. */
+        size_t a = strlen(s->value), b = strlen(value);
+        v = malloc(a + 1 + b + 1);
+        if (v) {
+            memcpy(v, s->value, a);
+            v[a] = '\n';
+            memcpy(v + a + 1, value, b + 1);
+        }
+    } else {
+        v = strdup(value);
+    }
+    if (!v) {
+        config_error(ld, "out of memory");
+        return;
+    }
+    free(s->value);
+    s->value = v;
+    s->rank = rank;
+    snprintf(s->source_buf, sizeof(s->source_buf), "%s", source);
+    s->source = s->source_buf;
+}
+
+typedef struct config_ini_ctx {
+    config_loader_t *ld;
+    const char *path;
+} config_ini_ctx_t;
+
+static int config_ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+    config_ini_ctx_t *ctx = user;
+    if (section[0] && strcmp(section, "sluice") != 0)
+        return 1; /* other sections belong to other tools */
+    const config_option_t *opt = config_find(name, strlen(name));
+    if (!opt) {
+        config_error(ctx->ld, "%s: unknown option '%s'", ctx->path, name);
+        return 0;
+    }
+    char src[300];
+    snprintf(src, sizeof(src), "%s (%s)", ctx->path, name);
+    config_set(ctx->ld, opt, value, RANK_FILE, src);
+    return 1;
+}
+
+static void config_print_help(FILE *out)
+{
+    fprintf(out, "usage: sluice [--config FILE] [OPTIONS]\n\n"
+                 "A live-video origin: RTMP in, HLS out.\n\n"
+                 "Every option is also an environment variable SLUICE_<NAME> and a key in the\n"
+                 "INI file; a flag beats the environment, which beats the file.\n\n");
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+        const config_option_t *o = &config_options[i];
+        fprintf(out, "  --%-24s %s", o->name, o->help);
+        if (o->choices)
+            fprintf(out, " (%s)", o->choices);
+        if (o->def)
+            fprintf(out, " [%s]", o->def);
+        fputc('\n', out);
+    }
+    fprintf(out, "  --%-24s %s\n", "config FILE", "read options from an INI file");
+    fprintf(out, "  --%-24s %s\n", "version", "print the version and exit");
+    fprintf(out, "  --%-24s %s\n", "help", "print this help and exit");
+}
+
+static int config_parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v))
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static void config_convert(config_loader_t *ld, config_t *cfg, const config_option_t *opt)
+{
+    config_slot_t *s = &ld->slots[opt - config_options];
+    const char *v = s->value;
+    const char *src = s->source ? s->source : "default";
+    void *field = (char *)cfg + opt->offset;
+    if (!v && opt->type != CONFIG_STREAMS)
+        return;
+
+    if (opt->choices) {
+        int ok = 0;
+        size_t vl = strlen(v);
+        for (const char *c = opt->choices; *c;) {
+            const char *bar = strchr(c, '|');
+            size_t cl = bar ? (size_t)(bar - c) : strlen(c);
+            if (cl == vl && strncmp(c, v, cl) == 0)
+                ok = 1;
+            c += cl + (bar ? 1 : 0);
+        }
+        if (!ok) {
+            config_error(ld, "%s: '%s' is not one of %s", src, v, opt->choices);
+            return;
+        }
+    }
+
+    switch (opt->type) {
+    case CONFIG_STRING:
+        if (!*v) {
+            config_error(ld, "%s: empty value", src);
+            return;
+        }
+        *(char **)field = strdup(v);
+        break;
+    case CONFIG_DOUBLE:
+    case CONFIG_LONG: {
+        double d;
+        if (config_parse_number(v, &d) != 0) {
+            config_error(ld, "%s: '%s' is not a number", src, v);
+            return;
+        }
+        if (opt->type == CONFIG_LONG && d != floor(d)) {
+            config_error(ld, "%s: '%s' is not a whole number", src, v);
+            return;
+        }
+        if (d < opt->min || d > opt->max) {
+            config_error(ld, "%s: %s is out of range (%g to %g)", src, v, opt->min, opt->max);
+            return;
+        }
+        if (opt->type == CONFIG_DOUBLE)
+            *(double *)field = d;
+        else
+            *(long *)field = (long)d;
+        break;
+    }
+    case CONFIG_ROLES: {
+        unsigned roles = 0;
+        char *copy = strdup(v);
+        char *save = NULL;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+             t = strtok_r(NULL, ",", &save)) {
+            if (strcmp(t, "ingest") == 0)
+                roles |= CONFIG_ROLE_INGEST;
+            else if (strcmp(t, "origin") == 0)
+                roles |= CONFIG_ROLE_ORIGIN;
+            else
+                config_error(ld, "%s: unknown role '%s' (ingest, origin)", src, t);
+        }
+        free(copy);
+        if (!roles)
+            config_error(ld, "%s: no role given (ingest, origin)", src);
+        *(unsigned *)field = roles;
+        break;
+    }
+    case CONFIG_STREAMS: {
+        if (!v)
+            return;
+        /* Entries are separated by newlines (repeats) or commas (env). */
+        char *copy = strdup(v);
+        char *save = NULL;
+        for (char *t = copy ? strtok_r(copy, "\n,", &save) : NULL; t;
+             t = strtok_r(NULL, "\n,", &save)) {
+            char *colon = strchr(t, ':');
+            if (!colon || colon == t || !colon[1]) {
+                /* Do not echo the value: it holds a stream key. */
+                config_error(ld, "%s: a stream is ID:KEY with both parts non-empty", src);
+                break;
+            }
+            config_stream_t *ns = realloc(cfg->streams, (cfg->nstreams + 1) * sizeof(*ns));
+            if (!ns) {
+                config_error(ld, "out of memory");
+                break;
+            }
+            cfg->streams = ns;
+            *colon = '\0';
+            ns[cfg->nstreams].id = strdup(t);
+            ns[cfg->nstreams].key = strdup(colon + 1);
+            cfg->nstreams++;
+        }
+        free(copy);
+        break;
+    }
+    }
+}
+
+int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
+                size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    config_loader_t ld = {.err = err, .errlen = errlen};
+    const char *config_file = NULL;
+    err[0] = '\0';
+
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++)
+        if (config_options[i].def)
+            config_set(&ld, &config_options[i], config_options[i].def, RANK_DEFAULT, "default");
+
+    /* Flags first into a scratch pass: --help/--version/--config are needed
+     * before the other sources are read. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            config_print_help(out);
+            cfg->exit_now = true;
+            goto done;
+        }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "sluice %s\n", SLUICE_VERSION);
+            cfg->exit_now = true;
+            goto done;
+        }
+        if (strncmp(a, "--config", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
+            if (a[8] == '=')
+                config_file = a + 9;
+            else if (i + 1 < argc)
+                config_file = argv[++i];
+            else
+                config_error(&ld, "--config needs a FILE");
+        }
+    }
+    if (!config_file && envp) {
+        for (char **e = envp; *e; e++)
+            if (strncmp(*e, "SLUICE_CONFIG=", 14) == 0)
+                config_file = *e + 14;
+    }
+    if (config_file && !ld.failed) {
+        config_ini_ctx_t ctx = {&ld, config_file};
+        int rc = ini_parse(config_file, config_ini_cb, &ctx);
+        if (rc < 0)
+            config_error(&ld, "cannot read config file '%s': %s", config_file,
+                         rc == -1 ? strerror(errno) : "out of memory");
+        else if (rc > 0)
+            config_error(&ld, "%s:%d: not a valid INI line", config_file, rc);
+    }
+
+    for (char **e = envp; e && *e && !ld.failed; e++) {
+        if (strncmp(*e, "SLUICE_", 7) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        const char *name = *e + 7;
+        if ((size_t)(eq - name) == 6 && strncmp(name, "CONFIG", 6) == 0)
+            continue;
+        const config_option_t *opt = config_find(name, (size_t)(eq - name));
+        if (!opt)
+            continue; /* the environment is shared; unknown names are not ours */
+        char src[300];
+        snprintf(src, sizeof(src), "%.*s", (int)(eq - *e), *e);
+        config_set(&ld, opt, eq + 1, RANK_ENV, src);
+    }
+
+    for (int i = 1; i < argc && !ld.failed; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--config", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
+            if (a[8] == '\0')
+                i++;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            config_error(&ld, "unexpected argument '%s' (see --help)", a);
+            break;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+        const config_option_t *opt = config_find(name, nl);
+        if (!opt) {
+            config_error(&ld, "unknown option '--%.*s' (see --help)", (int)nl, name);
+            break;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (i + 1 >= argc) {
+                config_error(&ld, "--%s needs a value", opt->name);
+                break;
+            }
+            value = argv[++i];
+        }
+        char src[300];
+        snprintf(src, sizeof(src), "--%s", opt->name);
+        config_set(&ld, opt, value, RANK_FLAG, src);
+    }
+
+    for (size_t i = 0; i < CONFIG_NOPTIONS && !ld.failed; i++)
+        config_convert(&ld, cfg, &config_options[i]);
+
+    for (size_t i = 0; i < cfg->nstreams && !ld.failed; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->streams[i].id, cfg->streams[j].id) == 0)
+                config_error(&ld, "stream id '%s' is defined twice", cfg->streams[i].id);
+
+done:
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++)
+        free(ld.slots[i].value);
+    if (ld.failed) {
+        config_free(cfg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void config_free(config_t *cfg)
+{
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+        if (config_options[i].type == CONFIG_STRING) {
+            char **p = (char **)((char *)cfg + config_options[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+    }
+    for (size_t i = 0; i < cfg->nstreams; i++) {
+        free(cfg->streams[i].id);
+        free(cfg->streams[i].key);
+    }
+    free(cfg->streams);
+    cfg->streams = NULL;
+    cfg->nstreams = 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * Process configuration: every option is a command-line flag, an environment
+ * variable SLUICE_<NAME> and a key in the INI file named by --config.
+ * Precedence: flag > environment > file > default. One table drives all
+ * three sources and --help, so they can never drift apart.
+ *
+ * Single-threaded: parsed once in main() before any thread starts; read-only
+ * afterwards.
+ */
+#ifndef SLUICE_COMMON_CONFIG_H
+#define SLUICE_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct config_stream {
+    char *id;
+    char *key;
+} config_stream_t;
+
+#define CONFIG_ROLE_INGEST 0x1
+#define CONFIG_ROLE_ORIGIN 0x2
+
+typedef struct config {
+    char *rtmp_listen;
+    char *http_listen;
+    char *store_url;
+    unsigned roles;
+    config_stream_t *streams;
+    size_t nstreams;
+    double segment_duration;
+    long playlist_segments;
+    char *duplicate_publisher; /* "takeover" | "reject" */
+    char *log_level;
+    char *log_format;
+    /* limits */
+    long max_message_size;
+    long max_chunk_size;
+    long max_chunk_streams;
+    long queue_bytes;
+    long handshake_timeout_ms;
+    long http_threads;
+    long http_max_connections;
+    long ended_ttl_s;
+    /* set when --help / --version was handled (main exits 0) */
+    bool exit_now;
+} config_t;
+
+/*
+ * Fills *cfg from defaults, then the --config file (if any), then the
+ * environment, then argv. Returns 0; or -EINVAL with a one-line reason in err
+ * (an unknown flag, a bad value, an unreadable file). --help and --version
+ * print to `out` and set cfg->exit_now.
+ */
+int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees everything config_load allocated. */
+void config_free(config_t *cfg);
+
+#endif
