@@ -1,0 +1,147 @@
+/*
+ * Public path grammar (CONTRACT.md):
+ *   /healthz  /readyz
+ *   /hls/ID/master.m3u8
+ *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | N.m4s | N.P.m4s
+ * ID is a store id ([A-Za-z0-9_-], < 64), RENDITION is [a-z0-9] (< 16),
+ * N and P are decimal numbers without leading zeros (< 10 digits). Pure and
+ * bounded; any thread.
+ */
+#include "http_path_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Returns the length of the leading segment (up to '/' or the end). */
+static size_t http_path_segment(const char *p, size_t len)
+{
+    const char *slash = memchr(p, '/', len);
+    return slash ? (size_t)(slash - p) : len;
+}
+
+static int http_path_is_id(const char *p, size_t n)
+{
+    if (n == 0 || n >= STORE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int http_path_is_rendition(const char *p, size_t n)
+{
+    if (n == 0 || n >= HTTP_RENDITION_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* Consumes a decimal number without leading zeros; returns its length or 0. */
+static size_t http_path_number(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && i < 10 && p[i] >= '0' && p[i] <= '9')
+        i++;
+    if (i == 0 || i == 10 || (i > 1 && p[0] == '0'))
+        return 0;
+    return i;
+}
+
+static int http_path_equals(const char *p, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(p, lit, n) == 0;
+}
+
+/* Classifies the object file name inside a rendition. */
+static http_object_type_t http_path_media_object(const char *p, size_t n)
+{
+    if (http_path_equals(p, n, "index.m3u8"))
+        return HTTP_OBJECT_PLAYLIST;
+    if (http_path_equals(p, n, "init.mp4"))
+        return HTTP_OBJECT_INIT;
+    size_t a = http_path_number(p, n);
+    if (!a)
+        return HTTP_OBJECT_NONE;
+    if (http_path_equals(p + a, n - a, ".m4s"))
+        return HTTP_OBJECT_SEGMENT;
+    if (a < n && p[a] == '.') {
+        size_t b = http_path_number(p + a + 1, n - a - 1);
+        if (b && http_path_equals(p + a + 1 + b, n - a - 1 - b, ".m4s"))
+            return HTTP_OBJECT_PART;
+    }
+    return HTTP_OBJECT_NONE;
+}
+
+int http_path_parse(const char *path, size_t len, http_route_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len > HTTP_PATH_MAX)
+        return -EMSGSIZE;
+    if (http_path_equals(path, len, "/healthz")) {
+        out->kind = HTTP_ROUTE_HEALTHZ;
+        return 0;
+    }
+    if (http_path_equals(path, len, "/readyz")) {
+        out->kind = HTTP_ROUTE_READYZ;
+        return 0;
+    }
+    if (len < 5 || memcmp(path, "/hls/", 5) != 0)
+        return -ENOENT;
+    const char *p = path + 5;
+    size_t n = len - 5;
+
+    size_t idn = http_path_segment(p, n);
+    if (!http_path_is_id(p, idn) || idn == n)
+        return -ENOENT;
+    memcpy(out->stream_id, p, idn);
+    out->stream_id[idn] = '\0';
+    p += idn + 1;
+    n -= idn + 1;
+
+    size_t first = http_path_segment(p, n);
+    if (first == n) {
+        if (!http_path_equals(p, n, "master.m3u8"))
+            return -ENOENT;
+        out->object_type = HTTP_OBJECT_PLAYLIST;
+    } else {
+        if (!http_path_is_rendition(p, first))
+            return -ENOENT;
+        const char *obj = p + first + 1;
+        size_t objn = n - first - 1;
+        if (memchr(obj, '/', objn))
+            return -ENOENT;
+        out->object_type = http_path_media_object(obj, objn);
+        if (out->object_type == HTTP_OBJECT_NONE)
+            return -ENOENT;
+    }
+    /* Both parts were checked above to fit: id < 64, rendition < 16, the
+     * object file name < 30, so the store name fits STORE_NAME_MAX. */
+    if (n > STORE_NAME_MAX)
+        return -ENOENT;
+    memcpy(out->object, p, n);
+    out->object[n] = '\0';
+    out->kind = HTTP_ROUTE_HLS;
+    return 0;
+}
+
+const char *http_path_content_type(http_object_type_t type)
+{
+    switch (type) {
+    case HTTP_OBJECT_PLAYLIST:
+        return "application/vnd.apple.mpegurl";
+    case HTTP_OBJECT_INIT:
+        return "video/mp4";
+    case HTTP_OBJECT_SEGMENT:
+    case HTTP_OBJECT_PART:
+        return "video/iso.segment";
+    default:
+        return "application/octet-stream";
+    }
+}

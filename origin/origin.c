@@ -1,0 +1,206 @@
+/*
+ * The public origin on libmicrohttpd. MHD runs its own listening thread and
+ * a pool of worker threads (epoll where available); the access handler runs
+ * on those threads, parses the path with http_path_parse(), takes a blob
+ * reference from the store and hands the bytes to MHD without copying. The
+ * reference is dropped by MHD's free callback once the response is sent, so
+ * a slow viewer holds only its own reference, never a lock or a thread.
+ */
+#include "origin.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "http_path_internal.h"
+#include "log.h"
+#include "netaddr.h"
+
+struct origin {
+    struct MHD_Daemon *daemon;
+    store_t *store;
+    int port;
+};
+
+static const char origin_allowed_methods[] = "GET, HEAD, OPTIONS";
+
+static void origin_blob_free_cb(void *cls)
+{
+    blob_unref(cls);
+}
+
+static void origin_add_common_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "Content-Length, Content-Type");
+}
+
+/* Queues a small text response (errors, health). */
+static enum MHD_Result origin_reply_text(struct MHD_Connection *c, unsigned int status,
+                                         const char *text, const char *cache_control)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", cache_control);
+    origin_add_common_headers(r);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", origin_allowed_methods);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result origin_reply_options(struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    origin_add_common_headers(r);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", origin_allowed_methods);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Range, If-None-Match");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    MHD_add_response_header(r, "Allow", origin_allowed_methods);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c,
+                                           const http_route_t *route)
+{
+    blob_t *blob = NULL;
+    int rc = store_get(o->store, route->stream_id, route->object, &blob);
+    if (rc == -ENOENT)
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    if (rc < 0) {
+        log_warn("origin", "store read failed for %s/%s: %s", route->stream_id, route->object,
+                 strerror(-rc));
+        return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable\n",
+                                 "no-cache");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+        blob->size, blob->data, origin_blob_free_cb, blob);
+    if (!r) {
+        blob_unref(blob);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", http_path_content_type(route->object_type));
+    /* Playlists change with every segment; media objects never change once
+     * written (the CDN-tuned lifetimes come with the LL-HLS work). */
+    MHD_add_response_header(r, "Cache-Control", route->object_type == HTTP_OBJECT_PLAYLIST
+                                                     ? "no-cache"
+                                                     : "public, max-age=60");
+    origin_add_common_headers(r);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                        const char *method, const char *version,
+                                        const char *upload_data, size_t *upload_data_size,
+                                        void **req_cls)
+{
+    origin_t *o = cls;
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)req_cls;
+
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return origin_reply_options(c);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return origin_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+                                 "no-cache");
+
+    http_route_t route;
+    int rc = http_path_parse(url, strlen(url), &route);
+    if (rc == -EMSGSIZE)
+        return origin_reply_text(c, MHD_HTTP_URI_TOO_LONG, "path too long\n", "no-cache");
+    if (rc < 0)
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+
+    switch (route.kind) {
+    case HTTP_ROUTE_HEALTHZ:
+        return origin_reply_text(c, MHD_HTTP_OK, "ok\n", "no-store");
+    case HTTP_ROUTE_READYZ:
+        if (store_ping(o->store) == 0)
+            return origin_reply_text(c, MHD_HTTP_OK, "ready\n", "no-store");
+        return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unreachable\n",
+                                 "no-store");
+    case HTTP_ROUTE_HLS:
+        return origin_reply_object(o, c, &route);
+    default:
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    }
+}
+
+static void origin_mhd_log_cb(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_warn("origin", "libmicrohttpd: %s", msg);
+}
+
+int origin_open(const origin_params_t *params, origin_t **out)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char err[300];
+    if (netaddr_parse(params->http_listen, &ss, &sslen, err, sizeof(err)) != 0) {
+        log_error("origin", "--http-listen: %s", err);
+        return -EINVAL;
+    }
+    origin_t *o = calloc(1, sizeof(*o));
+    if (!o)
+        return -ENOMEM;
+    o->store = params->store;
+
+    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    o->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, origin_access_cb, o, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, params->threads ? params->threads : 2u,
+        MHD_OPTION_CONNECTION_LIMIT, params->max_connections ? params->max_connections : 10000u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_EXTERNAL_LOGGER, origin_mhd_log_cb, NULL, MHD_OPTION_END);
+    if (!o->daemon) {
+        log_error("origin", "cannot listen on %s (in use, or not an address of this host)",
+                  params->http_listen);
+        free(o);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(o->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    o->port = info ? info->port : -1;
+    log_info("origin", "HTTP origin listening on %s (port %d)", params->http_listen, o->port);
+    *out = o;
+    return 0;
+}
+
+int origin_port(const origin_t *o)
+{
+    return o->port;
+}
+
+void origin_close(origin_t *o)
+{
+    if (!o)
+        return;
+    MHD_stop_daemon(o->daemon);
+    free(o);
+}
