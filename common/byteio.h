@@ -23,7 +23,9 @@ static inline void byteio_init(byteio_reader_t *br, const void *data, size_t len
 {
     br->start = data;
     br->pos = data;
-    br->end = br->start + len;
+    /* Pointer arithmetic on NULL is undefined even with a zero length, and
+     * an empty input may well come as (NULL, 0). */
+    br->end = len ? br->start + len : br->start;
     br->error = false;
 }
 
@@ -46,7 +48,8 @@ static inline const uint8_t *byteio_take(byteio_reader_t *br, size_t n)
         return NULL;
     }
     const uint8_t *p = br->pos;
-    br->pos += n;
+    if (n)
+        br->pos += n;
     return p;
 }
 
