@@ -35,7 +35,7 @@ void h264_codec_string(const h264_config_t *cfg, char *buf, size_t buflen);
 typedef struct aac_config {
     int object_type; /* 2 = AAC-LC, 5 = SBR, 29 = PS ... */
     int sample_rate; /* Hz */
-    int channels;    /* channel_configuration; 0 means "in the PCE" */
+    int channels;    /* channel count (configuration 7 gives 8); 0 means "in the PCE" */
 } aac_config_t;
 
 /* Parses an AudioSpecificConfig. Returns 0 or -EPROTO. */

@@ -1,0 +1,376 @@
+/*
+ * Codec configuration records: AVCDecoderConfigurationRecord (with the
+ * first SPS parsed far enough for size, cropping and VUI timing) and
+ * AudioSpecificConfig, plus their RFC 6381 codec strings.
+ *
+ * Everything here reads untrusted bytes from a publisher, so every read is
+ * bounded: the record through common/byteio.h, the SPS through a small
+ * exp-Golomb bit reader that strips emulation-prevention bytes as it goes
+ * and, like byteio, keeps a sticky error flag instead of reading past the
+ * end. Exp-Golomb values and loop counts are range-checked before use so
+ * that no field can drive a long loop or an overflow.
+ *
+ * Pure functions, no allocation; any thread.
+ */
+#include "codec_config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "byteio.h"
+
+#define H264_MAX_DIMENSION 16384
+
+/* Bit reader over an H.264 NAL payload (RBSP extraction on the fly). */
+typedef struct nal_bits {
+    const uint8_t *pos;
+    const uint8_t *end;
+    int zeros;      /* consecutive 0x00 bytes just consumed */
+    uint32_t cur;   /* current byte */
+    int left;       /* bits left in cur */
+    bool error;
+} nal_bits_t;
+
+static void nal_bits_init(nal_bits_t *nb, const uint8_t *data, size_t len)
+{
+    nb->pos = data;
+    nb->end = data + len;
+    nb->zeros = 0;
+    nb->cur = 0;
+    nb->left = 0;
+    nb->error = false;
+}
+
+/* Loads the next RBSP byte, dropping an emulation-prevention 0x03 that
+ * follows two zero bytes. */
+static bool nal_bits_refill(nal_bits_t *nb)
+{
+    if (nb->pos < nb->end && nb->zeros >= 2 && *nb->pos == 0x03) {
+        nb->pos++;
+        nb->zeros = 0;
+    }
+    if (nb->pos >= nb->end) {
+        nb->error = true;
+        return false;
+    }
+    nb->cur = *nb->pos++;
+    nb->zeros = nb->cur == 0 ? nb->zeros + 1 : 0;
+    nb->left = 8;
+    return true;
+}
+
+static uint32_t nal_bits_u1(nal_bits_t *nb)
+{
+    if (nb->error)
+        return 0;
+    if (nb->left == 0 && !nal_bits_refill(nb))
+        return 0;
+    nb->left--;
+    return (nb->cur >> nb->left) & 1;
+}
+
+/* n <= 32 bits, most significant first. */
+static uint32_t nal_bits_u(nal_bits_t *nb, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 1) | nal_bits_u1(nb);
+    return v;
+}
+
+/* ue(v): at most 31 leading zeros, so the value fits in 32 bits. */
+static uint32_t nal_bits_ue(nal_bits_t *nb)
+{
+    int zeros = 0;
+    while (!nb->error && nal_bits_u1(nb) == 0) {
+        if (++zeros > 31) {
+            nb->error = true;
+            return 0;
+        }
+    }
+    if (nb->error)
+        return 0;
+    return (uint32_t)(((uint64_t)1 << zeros) - 1 + nal_bits_u(nb, zeros));
+}
+
+static int32_t nal_bits_se(nal_bits_t *nb)
+{
+    uint32_t k = nal_bits_ue(nb);
+    /* k in [0, 2^32-2]: (k+1)/2 fits in int32 after the cast below. */
+    int64_t v = (int64_t)(((uint64_t)k + 1) / 2);
+    return (int32_t)((k & 1) ? v : -v);
+}
+
+static bool h264_profile_has_chroma_info(int profile_idc)
+{
+    switch (profile_idc) {
+    case 100: case 110: case 122: case 244: case 44: case 83:
+    case 86: case 118: case 128: case 138: case 139: case 134: case 135:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int h264_skip_scaling_list(nal_bits_t *nb, int size)
+{
+    int last = 8, next = 8;
+    for (int j = 0; j < size; j++) {
+        if (next != 0) {
+            int32_t delta = nal_bits_se(nb);
+            if (nb->error || delta < -128 || delta > 127)
+                return -EPROTO;
+            next = (last + delta + 256) % 256;
+        }
+        last = next == 0 ? last : next;
+    }
+    return 0;
+}
+
+/* Parses a sequence parameter set NAL unit (header byte included). */
+static int h264_parse_sps(const uint8_t *nal, size_t len, h264_config_t *out)
+{
+    if (len < 4 || (nal[0] & 0x1f) != 7)
+        return -EPROTO;
+    nal_bits_t nb;
+    nal_bits_init(&nb, nal + 1, len - 1);
+
+    int profile_idc = (int)nal_bits_u(&nb, 8);
+    nal_bits_u(&nb, 8); /* constraint flags */
+    nal_bits_u(&nb, 8); /* level */
+    if (nal_bits_ue(&nb) > 31)
+        return -EPROTO; /* seq_parameter_set_id */
+
+    int chroma_format_idc = 1, separate_colour_plane = 0, bit_depth = 8;
+    if (h264_profile_has_chroma_info(profile_idc)) {
+        uint32_t cf = nal_bits_ue(&nb);
+        if (cf > 3)
+            return -EPROTO;
+        chroma_format_idc = (int)cf;
+        if (chroma_format_idc == 3)
+            separate_colour_plane = (int)nal_bits_u1(&nb);
+        uint32_t bdl = nal_bits_ue(&nb);
+        uint32_t bdc = nal_bits_ue(&nb);
+        if (bdl > 6 || bdc > 6)
+            return -EPROTO;
+        bit_depth = 8 + (int)bdl;
+        nal_bits_u1(&nb); /* qpprime_y_zero_transform_bypass_flag */
+        if (nal_bits_u1(&nb)) { /* seq_scaling_matrix_present_flag */
+            int lists = chroma_format_idc != 3 ? 8 : 12;
+            for (int i = 0; i < lists; i++)
+                if (nal_bits_u1(&nb) && h264_skip_scaling_list(&nb, i < 6 ? 16 : 64) != 0)
+                    return -EPROTO;
+        }
+    }
+    if (nal_bits_ue(&nb) > 12)
+        return -EPROTO; /* log2_max_frame_num_minus4 */
+    uint32_t poc_type = nal_bits_ue(&nb);
+    if (poc_type > 2)
+        return -EPROTO;
+    if (poc_type == 0) {
+        if (nal_bits_ue(&nb) > 12)
+            return -EPROTO;
+    } else if (poc_type == 1) {
+        nal_bits_u1(&nb);
+        nal_bits_se(&nb);
+        nal_bits_se(&nb);
+        uint32_t cycle = nal_bits_ue(&nb);
+        if (cycle > 255)
+            return -EPROTO;
+        for (uint32_t i = 0; i < cycle && !nb.error; i++)
+            nal_bits_se(&nb);
+    }
+    nal_bits_ue(&nb); /* max_num_ref_frames */
+    nal_bits_u1(&nb); /* gaps_in_frame_num_value_allowed_flag */
+    uint32_t w_mbs = nal_bits_ue(&nb);
+    uint32_t h_units = nal_bits_ue(&nb);
+    int frame_mbs_only = (int)nal_bits_u1(&nb);
+    if (!frame_mbs_only)
+        nal_bits_u1(&nb); /* mb_adaptive_frame_field_flag */
+    nal_bits_u1(&nb);     /* direct_8x8_inference_flag */
+    uint32_t crop[4] = {0, 0, 0, 0};
+    if (nal_bits_u1(&nb))
+        for (int i = 0; i < 4; i++)
+            crop[i] = nal_bits_ue(&nb);
+    if (nb.error)
+        return -EPROTO;
+    if (w_mbs >= H264_MAX_DIMENSION / 16 || h_units >= H264_MAX_DIMENSION / 16)
+        return -EMSGSIZE;
+
+    int64_t width = ((int64_t)w_mbs + 1) * 16;
+    int64_t height = ((int64_t)h_units + 1) * 16 * (2 - frame_mbs_only);
+    int chroma_array_type = separate_colour_plane ? 0 : chroma_format_idc;
+    int crop_x = 1, crop_y = 2 - frame_mbs_only;
+    if (chroma_array_type != 0) {
+        crop_x = chroma_array_type == 3 ? 1 : 2;
+        crop_y = (chroma_array_type == 1 ? 2 : 1) * (2 - frame_mbs_only);
+    }
+    int64_t crop_w = ((int64_t)crop[0] + crop[1]) * crop_x;
+    int64_t crop_h = ((int64_t)crop[2] + crop[3]) * crop_y;
+    if (crop_w >= width || crop_h >= height)
+        return -EPROTO;
+    width -= crop_w;
+    height -= crop_h;
+    if (width > H264_MAX_DIMENSION || height > H264_MAX_DIMENSION)
+        return -EMSGSIZE;
+
+    int fps_num = 0, fps_den = 0;
+    if (nal_bits_u1(&nb)) { /* vui_parameters_present_flag */
+        if (nal_bits_u1(&nb)) { /* aspect_ratio_info_present_flag */
+            if (nal_bits_u(&nb, 8) == 255)
+                nal_bits_u(&nb, 32); /* sar_width, sar_height */
+        }
+        if (nal_bits_u1(&nb)) /* overscan_info_present_flag */
+            nal_bits_u1(&nb);
+        if (nal_bits_u1(&nb)) { /* video_signal_type_present_flag */
+            nal_bits_u(&nb, 4);
+            if (nal_bits_u1(&nb))
+                nal_bits_u(&nb, 24);
+        }
+        if (nal_bits_u1(&nb)) { /* chroma_loc_info_present_flag */
+            nal_bits_ue(&nb);
+            nal_bits_ue(&nb);
+        }
+        if (nal_bits_u1(&nb)) { /* timing_info_present_flag */
+            uint32_t units = nal_bits_u(&nb, 32);
+            uint32_t scale = nal_bits_u(&nb, 32);
+            /* Two fields per frame: fps = time_scale / (2 * num_units_in_tick).
+             * A truncated VUI only loses the frame rate, not the record. */
+            if (!nb.error && units > 0 && scale > 0 && units <= INT32_MAX / 2 &&
+                scale <= INT32_MAX) {
+                fps_num = (int)scale;
+                fps_den = (int)(units * 2);
+            }
+        }
+    }
+
+    out->width = (int)width;
+    out->height = (int)height;
+    out->fps_num = fps_num;
+    out->fps_den = fps_den;
+    out->chroma_format_idc = chroma_format_idc;
+    out->bit_depth_luma = bit_depth;
+    return 0;
+}
+
+int h264_parse_avcc(const uint8_t *data, size_t len, h264_config_t *out)
+{
+    byteio_reader_t br;
+    byteio_init(&br, data, len);
+    h264_config_t cfg = {0};
+
+    uint8_t version = byteio_u8(&br);
+    cfg.profile_idc = byteio_u8(&br);
+    cfg.constraint_flags = byteio_u8(&br);
+    cfg.level_idc = byteio_u8(&br);
+    uint8_t length_size = (uint8_t)((byteio_u8(&br) & 0x03) + 1);
+    uint8_t nsps = byteio_u8(&br) & 0x1f;
+    if (br.error || version != 1 || length_size == 3 || nsps == 0)
+        return -EPROTO;
+    cfg.nal_length_size = length_size;
+
+    uint16_t sps_len = byteio_be16(&br);
+    const uint8_t *sps = byteio_take(&br, sps_len);
+    if (br.error)
+        return -EPROTO;
+    /* The remaining SPS and the PPS list must at least be well formed. */
+    for (int i = 1; i < nsps; i++)
+        byteio_skip(&br, byteio_be16(&br));
+    uint8_t npps = byteio_u8(&br);
+    for (int i = 0; i < npps; i++)
+        byteio_skip(&br, byteio_be16(&br));
+    if (br.error)
+        return -EPROTO;
+
+    int ret = h264_parse_sps(sps, sps_len, &cfg);
+    if (ret < 0)
+        return ret;
+    *out = cfg;
+    return 0;
+}
+
+void h264_codec_string(const h264_config_t *cfg, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "avc1.%02x%02x%02x", cfg->profile_idc, cfg->constraint_flags,
+             cfg->level_idc);
+}
+
+static const int aac_sample_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                         22050, 16000, 12000, 11025, 8000,  7350};
+
+/* A tiny MSB-first bit reader on top of byteio for the few ASC fields. */
+typedef struct asc_bits {
+    byteio_reader_t br;
+    uint32_t cur;
+    int left;
+} asc_bits_t;
+
+static uint32_t asc_bits_u(asc_bits_t *ab, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++) {
+        if (ab->left == 0) {
+            ab->cur = byteio_u8(&ab->br);
+            ab->left = 8;
+        }
+        ab->left--;
+        v = (v << 1) | ((ab->cur >> ab->left) & 1);
+    }
+    return v;
+}
+
+static int asc_object_type(asc_bits_t *ab)
+{
+    int aot = (int)asc_bits_u(ab, 5);
+    if (aot == 31)
+        aot = 32 + (int)asc_bits_u(ab, 6);
+    return aot;
+}
+
+static int asc_sample_rate(asc_bits_t *ab)
+{
+    uint32_t idx = asc_bits_u(ab, 4);
+    if (idx == 15) {
+        uint32_t rate = asc_bits_u(ab, 24);
+        return rate > 0 && rate <= 384000 ? (int)rate : -1;
+    }
+    return idx < 13 ? aac_sample_rates[idx] : -1;
+}
+
+int aac_parse_asc(const uint8_t *data, size_t len, aac_config_t *out)
+{
+    asc_bits_t ab = {.cur = 0, .left = 0};
+    byteio_init(&ab.br, data, len);
+
+    int aot = asc_object_type(&ab);
+    int rate = asc_sample_rate(&ab);
+    uint32_t chan_cfg = asc_bits_u(&ab, 4);
+    /* Explicit SBR/PS signalling: the output rate follows; the object type
+     * stays 5/29 for the codec string ("mp4a.40.5"). */
+    if (aot == 5 || aot == 29) {
+        int ext_rate = asc_sample_rate(&ab);
+        int core = asc_object_type(&ab);
+        if (ext_rate < 0 || core == 0)
+            return -EPROTO;
+        rate = ext_rate;
+    }
+    if (ab.br.error || aot == 0 || rate < 0)
+        return -EPROTO;
+
+    /* channel_configuration to a channel count (ISO/IEC 14496-3 1.6.3.5 and
+     * 23003-3); 0 means "described by a program config element". */
+    static const int counts[16] = {0, 1, 2, 3, 4, 5, 6, 8, -1, -1, -1, 7, 8, 24, 8, -1};
+    if (counts[chan_cfg] < 0)
+        return -EPROTO;
+
+    out->object_type = aot;
+    out->sample_rate = rate;
+    out->channels = counts[chan_cfg];
+    return 0;
+}
+
+void aac_codec_string(const aac_config_t *cfg, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "mp4a.40.%d", cfg->object_type);
+}
