@@ -1,0 +1,136 @@
+/*
+ * FLV audio/video tag body parser (video_file_format_spec_v10 E.4.2/E.4.3).
+ * Reads untrusted bytes through common/byteio.h and only points into them;
+ * the session decides what to do with the result. Stateless: any thread.
+ */
+#include "flv.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "byteio.h"
+
+static int flv_parse_video(byteio_reader_t *br, flv_tag_t *out)
+{
+    uint8_t b0 = byteio_u8(br);
+    out->frame_type = (b0 >> 4) & 0x07;
+    if (b0 & 0x80) {
+        /* Enhanced RTMP: the low nibble is a packet type and a FourCC
+         * follows. Not handled yet; name the codec for the warning. */
+        out->enhanced = true;
+        out->codec_id = byteio_be32(br);
+        out->kind = FLV_KIND_UNSUPPORTED;
+        return 0; /* even a short FourCC is "unsupported", not malformed */
+    }
+    out->codec_id = b0 & 0x0f;
+    out->keyframe = out->frame_type == 1;
+    if (out->frame_type == 5) {
+        out->kind = FLV_KIND_INFO;
+        return 0;
+    }
+    if (out->codec_id != FLV_VIDEO_CODEC_AVC) {
+        out->kind = FLV_KIND_UNSUPPORTED;
+        return 0;
+    }
+    out->codec = MEDIA_CODEC_H264;
+    uint8_t packet_type = byteio_u8(br);
+    uint32_t cts = byteio_be24(br);
+    if (br->error)
+        return -EPROTO;
+    /* Sign-extend the 24-bit composition time. */
+    out->cts = (int32_t)(cts ^ 0x800000u) - 0x800000;
+    switch (packet_type) {
+    case 0:
+        out->kind = FLV_KIND_CONFIG;
+        out->cts = 0;
+        break;
+    case 1:
+        out->kind = FLV_KIND_MEDIA;
+        break;
+    case 2:
+        out->kind = FLV_KIND_END_OF_SEQUENCE;
+        return 0;
+    default:
+        return -EPROTO;
+    }
+    out->payload = br->pos;
+    out->payload_len = byteio_left(br);
+    return out->payload_len ? 0 : -EPROTO;
+}
+
+static int flv_parse_audio(byteio_reader_t *br, flv_tag_t *out)
+{
+    uint8_t b0 = byteio_u8(br);
+    out->codec_id = b0 >> 4;
+    if (out->codec_id != FLV_AUDIO_FORMAT_AAC) {
+        out->kind = FLV_KIND_UNSUPPORTED;
+        return 0;
+    }
+    out->codec = MEDIA_CODEC_AAC;
+    uint8_t packet_type = byteio_u8(br);
+    if (br->error)
+        return -EPROTO;
+    switch (packet_type) {
+    case 0:
+        out->kind = FLV_KIND_CONFIG;
+        break;
+    case 1:
+        out->kind = FLV_KIND_MEDIA;
+        break;
+    default:
+        return -EPROTO;
+    }
+    out->payload = br->pos;
+    out->payload_len = byteio_left(br);
+    return out->payload_len ? 0 : -EPROTO;
+}
+
+int flv_parse_tag(uint8_t tag_type, const uint8_t *data, size_t len, flv_tag_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->tag_type = tag_type;
+    if (tag_type != FLV_TAG_AUDIO && tag_type != FLV_TAG_VIDEO)
+        return -EINVAL;
+    if (len == 0) {
+        out->kind = FLV_KIND_EMPTY;
+        return 0;
+    }
+    byteio_reader_t br;
+    byteio_init(&br, data, len);
+    int ret = tag_type == FLV_TAG_VIDEO ? flv_parse_video(&br, out) : flv_parse_audio(&br, out);
+    if (ret < 0) {
+        out->payload = NULL;
+        out->payload_len = 0;
+    }
+    return ret;
+}
+
+const char *flv_codec_name(uint8_t tag_type, uint32_t codec_id, bool enhanced)
+{
+    static const char *const video[16] = {
+        [2] = "Sorenson H.263", [3] = "Screen video", [4] = "VP6", [5] = "VP6 alpha",
+        [6] = "Screen video 2", [7] = "H.264", [12] = "HEVC (non-standard id 12)",
+        [13] = "AV1 (non-standard id 13)",
+    };
+    static const char *const audio[16] = {
+        [0] = "PCM", [1] = "ADPCM", [2] = "MP3", [3] = "PCM LE", [4] = "Nellymoser 16k",
+        [5] = "Nellymoser 8k", [6] = "Nellymoser", [7] = "G.711 A-law", [8] = "G.711 mu-law",
+        [10] = "AAC", [11] = "Speex", [14] = "MP3 8k", [15] = "device-specific",
+    };
+    if (tag_type == FLV_TAG_VIDEO && enhanced) {
+        switch (codec_id) {
+        case 0x68766331: /* 'hvc1' */
+            return "HEVC (Enhanced RTMP)";
+        case 0x61763031: /* 'av01' */
+            return "AV1 (Enhanced RTMP)";
+        case 0x76703039: /* 'vp09' */
+            return "VP9 (Enhanced RTMP)";
+        default:
+            return "unknown (Enhanced RTMP)";
+        }
+    }
+    const char *name = NULL;
+    if (codec_id < 16)
+        name = tag_type == FLV_TAG_VIDEO ? video[codec_id] : audio[codec_id];
+    return name ? name : "unknown";
+}

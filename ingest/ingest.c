@@ -1,0 +1,247 @@
+/*
+ * The RTMP listener and its thread: binds the listen socket, runs one
+ * libevent loop that accepts connections and hands each to rtmp_session.c,
+ * and tears everything down on ingest_close().
+ *
+ * Threads: ingest_open() and ingest_close() run on the caller's thread; the
+ * loop thread owns the listener and every session while it runs. To stop,
+ * ingest_close() activates a stop event (libevent is made thread-aware with
+ * evthread_use_pthreads), joins the thread, and only then frees sessions
+ * itself: by then nothing else touches them.
+ *
+ * Ownership: ingest_t owns the event base, the listener, every session, and
+ * the thread. The store and hooks belong to the caller.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "ingest.h"
+#include "ingest_internal.h"
+#include "log.h"
+#include "netaddr.h"
+
+struct ingest {
+    ingest_shared_t sh;
+    struct evconnlistener *listener;
+    struct event *stop_ev;
+    pthread_t thread;
+    int port;
+    char listen[128];
+};
+
+static pthread_once_t ingest_evthread_once = PTHREAD_ONCE_INIT;
+static int ingest_evthread_ret;
+
+static void ingest_evthread_init(void)
+{
+    ingest_evthread_ret = evthread_use_pthreads();
+}
+
+void ingest_limits_default(ingest_limits_t *lim)
+{
+    lim->max_message_size = 4u << 20;
+    lim->max_chunk_size = 65536;
+    lim->max_chunk_streams = 64;
+    lim->max_amf_depth = 16;
+    lim->max_amf_string = 65535;
+    lim->handshake_timeout_ms = 10000;
+    lim->queue_bytes = 32u << 20;
+}
+
+/* Zero fields (a caller that skipped ingest_limits_default) get defaults. */
+static void ingest_limits_fill(ingest_limits_t *lim)
+{
+    ingest_limits_t d;
+    ingest_limits_default(&d);
+    if (!lim->max_message_size)
+        lim->max_message_size = d.max_message_size;
+    if (!lim->max_chunk_size)
+        lim->max_chunk_size = d.max_chunk_size;
+    if (!lim->max_chunk_streams)
+        lim->max_chunk_streams = d.max_chunk_streams;
+    if (!lim->max_amf_depth)
+        lim->max_amf_depth = d.max_amf_depth;
+    if (!lim->max_amf_string)
+        lim->max_amf_string = d.max_amf_string;
+    if (!lim->handshake_timeout_ms)
+        lim->handshake_timeout_ms = d.handshake_timeout_ms;
+    if (!lim->queue_bytes)
+        lim->queue_bytes = d.queue_bytes;
+}
+
+static void ingest_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int socklen, void *arg)
+{
+    (void)l;
+    ingest_t *in = arg;
+    int ret = rtmp_session_new(&in->sh, fd, sa, socklen);
+    if (ret < 0)
+        log_error("rtmp", "could not set up a connection: %s", strerror(-ret));
+}
+
+static void ingest_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    /* EMFILE and friends: libevent keeps the listener; say why new
+     * publishers cannot get in. */
+    log_warn("rtmp", "accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+static void ingest_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rtmp_session_reap(arg);
+}
+
+static void ingest_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ingest_t *in = arg;
+    event_base_loopbreak(in->sh.base);
+}
+
+static void *ingest_thread_main(void *arg)
+{
+    ingest_t *in = arg;
+    event_base_loop(in->sh.base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+/* Creates, binds and listens on a non-blocking socket. Returns it or -errno. */
+static int ingest_bind(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    int ret = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 128) != 0) {
+        ret = -errno;
+        close(fd);
+        return ret;
+    }
+    return fd;
+}
+
+/* Frees what ingest_open built; the thread must not be running. */
+static void ingest_free(ingest_t *in)
+{
+    if (in->sh.base) {
+        while (in->sh.sessions)
+            rtmp_session_free(in->sh.sessions);
+    }
+    if (in->listener)
+        evconnlistener_free(in->listener);
+    if (in->stop_ev)
+        event_free(in->stop_ev);
+    if (in->sh.reap_ev)
+        event_free(in->sh.reap_ev);
+    if (in->sh.base)
+        event_base_free(in->sh.base);
+    free(in);
+}
+
+int ingest_open(const ingest_params_t *params, ingest_t **out)
+{
+    *out = NULL;
+    if (!params || !params->rtmp_listen || !params->store)
+        return -EINVAL;
+    pthread_once(&ingest_evthread_once, ingest_evthread_init);
+    if (ingest_evthread_ret != 0) {
+        log_error("rtmp", "libevent has no pthread support");
+        return -ENOSYS;
+    }
+
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    char err[256];
+    if (netaddr_parse(params->rtmp_listen, &ss, &sslen, err, sizeof(err)) < 0) {
+        log_error("rtmp", "bad listen address: %s", err);
+        return -EINVAL;
+    }
+
+    int ret = -ENOMEM;
+    ingest_t *in = calloc(1, sizeof(*in));
+    if (!in)
+        return -ENOMEM;
+    in->sh.store = params->store;
+    in->sh.hooks = params->hooks;
+    in->sh.limits = params->limits;
+    ingest_limits_fill(&in->sh.limits);
+    in->sh.duplicate = params->duplicate;
+    snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
+
+    in->sh.base = event_base_new();
+    if (!in->sh.base)
+        goto fail;
+    in->sh.reap_ev = event_new(in->sh.base, -1, 0, ingest_reap_cb, &in->sh);
+    in->stop_ev = event_new(in->sh.base, -1, 0, ingest_stop_cb, in);
+    if (!in->sh.reap_ev || !in->stop_ev)
+        goto fail;
+
+    int fd = ingest_bind(&ss, sslen);
+    if (fd < 0) {
+        ret = fd;
+        log_error("rtmp", "cannot listen on %s: %s", in->listen, strerror(-ret));
+        goto fail;
+    }
+    in->port = netaddr_bound_port(fd);
+    in->listener = evconnlistener_new(in->sh.base, ingest_accept_cb, in,
+                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!in->listener) {
+        close(fd);
+        goto fail;
+    }
+    evconnlistener_set_error_cb(in->listener, ingest_accept_error_cb);
+
+    ret = pthread_create(&in->thread, NULL, ingest_thread_main, in);
+    if (ret != 0) {
+        ret = -ret;
+        goto fail;
+    }
+    pthread_setname_np(in->thread, "ingest");
+    log_info("rtmp", "listening on %s (port %d)", in->listen, in->port);
+    *out = in;
+    return 0;
+
+fail:
+    ingest_free(in);
+    return ret;
+}
+
+int ingest_port(const ingest_t *in)
+{
+    return in ? in->port : -1;
+}
+
+void ingest_close(ingest_t *in)
+{
+    if (!in)
+        return;
+    /* An activated event survives until the loop runs it, even when the
+     * thread has not entered the loop yet (a loopbreak would be lost). */
+    event_active(in->stop_ev, EV_READ, 0);
+    pthread_join(in->thread, NULL);
+    /* The loop has stopped: sessions are ours to end (each live stream
+     * gets its EOS in rtmp_session_free). */
+    char listen[sizeof(in->listen)];
+    memcpy(listen, in->listen, sizeof(listen));
+    ingest_free(in);
+    log_info("rtmp", "listener on %s closed", listen);
+}

@@ -1,0 +1,985 @@
+/*
+ * One RTMP connection: handshake, chunk stream, the NetConnection/NetStream
+ * commands a publisher sends (answered the way OBS, FFmpeg and GStreamer
+ * expect), the stream key check before NetStream.Publish.Start, and FLV
+ * tags turned into media packets on the stream's queue.
+ *
+ * Thread: the ingest loop only; session state is never locked. A session is
+ * never freed inside its own bufferevent or timer callbacks: it is marked
+ * dead (its stream gets EOS at once) and the loop's reap event frees it
+ * (nginx-rtmp's finalize event, Redis's CLIENT_CLOSE_AFTER_REPLY).
+ *
+ * Ownership: the session owns its bufferevent (and so the socket), its
+ * timer, chunk reader and buffers, and one reference to the media queue of
+ * the stream it publishes; the publish hook takes its own. The stream key
+ * lives only on the stack while it is checked and is never logged.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "amf0.h"
+#include "byteio.h"
+#include "clock.h"
+#include "codec_config.h"
+#include "flv.h"
+#include "ingest_internal.h"
+#include "log.h"
+#include "rtmp_chunk.h"
+#include "rtmp_handshake.h"
+
+/* What we announce and send after connect. */
+#define RTMP_SERVER_WINDOW 2500000
+#define RTMP_SERVER_CHUNK_SIZE 4096
+/* The only message stream a publisher gets. */
+#define RTMP_PUBLISH_STREAM_ID 1
+/* Chunk stream ids we send on (nginx-rtmp's choice). */
+#define RTMP_CSID_CONTROL 2
+#define RTMP_CSID_COMMAND 3
+#define RTMP_CSID_STATUS 5
+/* User Control events. */
+#define RTMP_UC_STREAM_BEGIN 0
+#define RTMP_UC_PING_REQUEST 6
+#define RTMP_UC_PING_RESPONSE 7
+/* A key longer than this cannot be a key we issued. */
+#define RTMP_KEY_MAX 256
+
+struct rtmp_session {
+    ingest_shared_t *sh;
+    rtmp_session_t *prev, *next;
+    uint64_t id;
+    struct bufferevent *bev;
+    struct event *timer;
+    char peer[INET6_ADDRSTRLEN + 10];
+    char ctx[192];
+
+    bool handshake_done;
+    bool connected; /* connect to app "live" accepted */
+    bool dead;      /* waiting for the reaper */
+    bool closing;   /* waiting for the last reply to leave */
+    rtmp_handshake_t hs;
+    rtmp_chunk_reader_t reader;
+    amf0_limits_t amf;
+    ingest_buf_t payload; /* an outgoing message body */
+    ingest_buf_t wire;    /* the same, chunked */
+    uint32_t out_chunk_size;
+    uint64_t bytes_in;
+    uint64_t acked;
+    uint32_t peer_window;
+
+    /* publishing */
+    media_queue_t *queue;
+    char stream_id[STORE_ID_MAX];
+    int64_t publish_ms;
+    uint64_t media_bytes;
+    uint64_t video_packets, audio_packets;
+    uint64_t dropped;
+    uint64_t dropped_unlogged;
+    int64_t drop_log_ms;
+    int64_t malformed_log_ms;
+    bool warned_video_codec, warned_audio_codec, warned_aggregate;
+    bool ts_init;
+    uint32_t ts_last32;
+    int64_t ts_last64;
+    bool base_set;
+    int64_t base;
+};
+
+static void rtmp_session_kill(rtmp_session_t *s, const char *why);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void rtmp_session_arm_timer(rtmp_session_t *s, uint32_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+static void rtmp_session_format_peer(rtmp_session_t *s, const struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(s->peer, sizeof(s->peer), "%s:%d", host, port);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(s->peer, sizeof(s->peer), "[%s]:%d", host, port);
+    } else {
+        snprintf(s->peer, sizeof(s->peer), "unknown");
+    }
+}
+
+static void rtmp_session_update_ctx(rtmp_session_t *s)
+{
+    if (s->stream_id[0])
+        snprintf(s->ctx, sizeof(s->ctx), "rtmp#%llu %s stream=%s", (unsigned long long)s->id,
+                 s->peer, s->stream_id);
+    else
+        snprintf(s->ctx, sizeof(s->ctx), "rtmp#%llu %s", (unsigned long long)s->id, s->peer);
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static int rtmp_session_send(rtmp_session_t *s, uint32_t csid, uint8_t type, uint32_t stream_id,
+                             const uint8_t *data, size_t len)
+{
+    rtmp_message_t msg = {.csid = csid, .type = type, .stream_id = stream_id, .timestamp = 0,
+                          .data = data, .len = len};
+    ingest_buf_reset(&s->wire);
+    int ret = rtmp_chunk_write(&s->wire, s->out_chunk_size, &msg);
+    if (ret < 0)
+        return ret;
+    if (bufferevent_write(s->bev, s->wire.data, s->wire.len) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int rtmp_session_send_u32(rtmp_session_t *s, uint8_t type, uint32_t v)
+{
+    uint8_t p[4];
+    byteio_put_be32(p, v);
+    return rtmp_session_send(s, RTMP_CSID_CONTROL, type, 0, p, sizeof(p));
+}
+
+static int rtmp_session_send_user_control(rtmp_session_t *s, uint16_t event, uint32_t v)
+{
+    uint8_t p[6];
+    byteio_put_be16(p, event);
+    byteio_put_be32(p + 2, v);
+    return rtmp_session_send(s, RTMP_CSID_CONTROL, RTMP_MSG_USER_CONTROL, 0, p, sizeof(p));
+}
+
+/* Starts a command in s->payload: name, transaction id. */
+static void rtmp_session_cmd_begin(rtmp_session_t *s, const char *name, double txn)
+{
+    ingest_buf_reset(&s->payload);
+    amf0_put_cstring(&s->payload, name);
+    amf0_put_number(&s->payload, txn);
+}
+
+static int rtmp_session_cmd_send(rtmp_session_t *s, uint32_t csid, uint32_t stream_id)
+{
+    if (s->payload.oom)
+        return -ENOMEM;
+    return rtmp_session_send(s, csid, RTMP_MSG_COMMAND_AMF0, stream_id, s->payload.data,
+                             s->payload.len);
+}
+
+/* onStatus(0, null, {level, code, description}) on the publish stream. */
+static int rtmp_session_send_status(rtmp_session_t *s, const char *level, const char *code,
+                                    const char *description)
+{
+    rtmp_session_cmd_begin(s, "onStatus", 0);
+    amf0_put_null(&s->payload);
+    amf0_put_object_start(&s->payload);
+    amf0_put_prop_string(&s->payload, "level", level);
+    amf0_put_prop_string(&s->payload, "code", code);
+    amf0_put_prop_string(&s->payload, "description", description);
+    amf0_put_object_end(&s->payload);
+    return rtmp_session_cmd_send(s, RTMP_CSID_STATUS, RTMP_PUBLISH_STREAM_ID);
+}
+
+/* Stops reading and closes once everything queued for the peer has left
+ * (or after INGEST_LINGER_MS if it stops reading). */
+static void rtmp_session_close_after_reply(rtmp_session_t *s)
+{
+    if (s->dead || s->closing)
+        return;
+    s->closing = true;
+    bufferevent_disable(s->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+        rtmp_session_kill(s, "closed after reply");
+        return;
+    }
+    rtmp_session_arm_timer(s, INGEST_LINGER_MS);
+}
+
+/* ---- publishing ------------------------------------------------------- */
+
+static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
+{
+    if (!s->queue)
+        return;
+    media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
+    if (!eos || media_queue_push(s->queue, eos) < 0)
+        log_error(s->ctx, "could not queue end-of-stream");
+    media_queue_unref(s->queue);
+    s->queue = NULL;
+    double secs = (double)(clock_mono_ms() - s->publish_ms) / 1000.0;
+    log_info(s->ctx,
+             "publish ended (%s): %.1f s, %llu bytes received, %llu media bytes, "
+             "%llu video and %llu audio packets, %llu dropped",
+             why, secs, (unsigned long long)s->bytes_in, (unsigned long long)s->media_bytes,
+             (unsigned long long)s->video_packets, (unsigned long long)s->audio_packets,
+             (unsigned long long)s->dropped);
+}
+
+/* 32-bit RTMP time to a 64-bit timeline. Audio and video share one clock
+ * and may interleave slightly out of order, hence the signed step. */
+static int64_t rtmp_session_unwrap(rtmp_session_t *s, uint32_t ts)
+{
+    if (!s->ts_init) {
+        s->ts_init = true;
+        s->ts_last64 = ts;
+    } else {
+        s->ts_last64 += (int32_t)(ts - s->ts_last32);
+    }
+    s->ts_last32 = ts;
+    return s->ts_last64;
+}
+
+static void rtmp_session_push(rtmp_session_t *s, media_packet_t *p)
+{
+    media_packet_type_t type = p->type;
+    int ret = media_queue_push(s->queue, p);
+    if (ret == 0) {
+        if (type == MEDIA_PACKET_VIDEO)
+            s->video_packets++;
+        else if (type == MEDIA_PACKET_AUDIO)
+            s->audio_packets++;
+        return;
+    }
+    if (ret == -ENOBUFS) {
+        s->dropped++;
+        s->dropped_unlogged++;
+        int64_t now = clock_mono_ms();
+        if (now - s->drop_log_ms >= 1000) {
+            log_warn(s->ctx,
+                     "media queue full (consumer too slow): dropped %llu packets since the last "
+                     "warning, %llu since publish",
+                     (unsigned long long)s->dropped_unlogged, (unsigned long long)s->dropped);
+            s->drop_log_ms = now;
+            s->dropped_unlogged = 0;
+        }
+        return;
+    }
+    log_error(s->ctx, "media queue refused a packet (%s)", strerror(-ret));
+}
+
+static int rtmp_session_emit(rtmp_session_t *s, media_packet_type_t type, media_codec_t codec,
+                             uint32_t ts, int32_t cts, bool keyframe, const uint8_t *data,
+                             size_t len)
+{
+    int64_t dts = rtmp_session_unwrap(s, ts);
+    if (!s->base_set && (type == MEDIA_PACKET_VIDEO || type == MEDIA_PACKET_AUDIO)) {
+        s->base = dts;
+        s->base_set = true;
+    }
+    int64_t rel = s->base_set ? dts - s->base : 0;
+    media_packet_t *p = media_packet_new(type, len);
+    if (!p)
+        return -ENOMEM;
+    if (len)
+        memcpy(p->data, data, len);
+    p->codec = codec;
+    p->dts_ms = rel;
+    p->pts_ms = rel + cts;
+    p->keyframe = keyframe;
+    s->media_bytes += len;
+    rtmp_session_push(s, p);
+    return 0;
+}
+
+static void rtmp_session_warn_malformed(rtmp_session_t *s, const char *what, size_t len)
+{
+    int64_t now = clock_mono_ms();
+    if (now - s->malformed_log_ms < 1000)
+        return;
+    s->malformed_log_ms = now;
+    log_warn(s->ctx, "malformed %s tag (%zu bytes) skipped", what, len);
+}
+
+/* Says what the publisher sends. A config that does not parse is still
+ * passed on (the transcoder has the last word) but flagged here. */
+static void rtmp_session_log_config(rtmp_session_t *s, const flv_tag_t *tag)
+{
+    char codec[32];
+    if (tag->codec == MEDIA_CODEC_H264) {
+        h264_config_t c;
+        int ret = h264_parse_avcc(tag->payload, tag->payload_len, &c);
+        if (ret < 0) {
+            log_warn(s->ctx, "video config (%zu bytes) does not parse as avcC (%s)",
+                     tag->payload_len, strerror(-ret));
+            return;
+        }
+        h264_codec_string(&c, codec, sizeof(codec));
+        log_info(s->ctx, "video config: H.264 %s %dx%d", codec, c.width, c.height);
+    } else {
+        aac_config_t c;
+        int ret = aac_parse_asc(tag->payload, tag->payload_len, &c);
+        if (ret < 0) {
+            log_warn(s->ctx, "audio config (%zu bytes) does not parse as an AudioSpecificConfig",
+                     tag->payload_len);
+            return;
+        }
+        aac_codec_string(&c, codec, sizeof(codec));
+        log_info(s->ctx, "audio config: AAC %s %d Hz, %d channels", codec, c.sample_rate,
+                 c.channels);
+    }
+}
+
+/* One FLV audio or video tag body. */
+static int rtmp_session_on_tag(rtmp_session_t *s, uint8_t tag_type, uint32_t ts,
+                               const uint8_t *data, size_t len)
+{
+    flv_tag_t tag;
+    const char *what = tag_type == FLV_TAG_VIDEO ? "video" : "audio";
+    if (flv_parse_tag(tag_type, data, len, &tag) < 0) {
+        rtmp_session_warn_malformed(s, what, len);
+        return 0;
+    }
+    switch (tag.kind) {
+    case FLV_KIND_UNSUPPORTED: {
+        bool *warned = tag_type == FLV_TAG_VIDEO ? &s->warned_video_codec : &s->warned_audio_codec;
+        if (!*warned) {
+            *warned = true;
+            log_warn(s->ctx, "%s codec %s is not supported (H.264 and AAC are); ignoring %s",
+                     what, flv_codec_name(tag_type, tag.codec_id, tag.enhanced), what);
+        }
+        return 0;
+    }
+    case FLV_KIND_CONFIG:
+        rtmp_session_log_config(s, &tag);
+        return rtmp_session_emit(
+            s, tag_type == FLV_TAG_VIDEO ? MEDIA_PACKET_VIDEO_CONFIG : MEDIA_PACKET_AUDIO_CONFIG,
+            tag.codec, ts, 0, false, tag.payload, tag.payload_len);
+    case FLV_KIND_MEDIA:
+        return rtmp_session_emit(
+            s, tag_type == FLV_TAG_VIDEO ? MEDIA_PACKET_VIDEO : MEDIA_PACKET_AUDIO, tag.codec, ts,
+            tag.cts, tag.keyframe, tag.payload, tag.payload_len);
+    default: /* empty, info frames, AVC end of sequence */
+        return 0;
+    }
+}
+
+/* Aggregate message: FLV tags back to back (11-byte header, body, 4-byte
+ * back pointer), timestamps relative to the message's. */
+static int rtmp_session_on_aggregate(rtmp_session_t *s, const rtmp_message_t *msg)
+{
+    byteio_reader_t br;
+    byteio_init(&br, msg->data, msg->len);
+    bool first = true;
+    uint32_t offset = 0;
+    while (byteio_left(&br) > 0) {
+        uint8_t type = byteio_u8(&br);
+        uint32_t size = byteio_be24(&br);
+        uint32_t ts = byteio_be24(&br);
+        ts |= (uint32_t)byteio_u8(&br) << 24;
+        byteio_skip(&br, 3); /* stream id */
+        const uint8_t *body = byteio_take(&br, size);
+        byteio_skip(&br, 4);
+        if (br.error) {
+            rtmp_session_warn_malformed(s, "aggregate", msg->len);
+            return 0;
+        }
+        if (first) {
+            offset = msg->timestamp - ts;
+            first = false;
+        }
+        if (type == FLV_TAG_AUDIO || type == FLV_TAG_VIDEO) {
+            int ret = rtmp_session_on_tag(s, type, ts + offset, body, size);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    return 0;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int rtmp_session_on_connect(rtmp_session_t *s, double txn, const amf0_value_t *args)
+{
+    if (s->connected) {
+        log_warn(s->ctx, "second connect on one connection; closing");
+        return -EPROTO;
+    }
+    const char *app = amf0_string(amf0_get(amf0_at(args, 2), "app"));
+    char clean[64] = "";
+    bool ok = false;
+    if (app) {
+        size_t n = strcspn(app, "?");
+        while (n > 0 && app[n - 1] == '/')
+            n--;
+        ok = n == 4 && memcmp(app, "live", 4) == 0;
+        log_escape(clean, sizeof(clean), app, strlen(app));
+    }
+    if (!ok) {
+        log_warn(s->ctx, "connect refused: unknown application '%s'", clean);
+        rtmp_session_cmd_begin(s, "_error", txn);
+        amf0_put_null(&s->payload);
+        amf0_put_object_start(&s->payload);
+        amf0_put_prop_string(&s->payload, "level", "error");
+        amf0_put_prop_string(&s->payload, "code", "NetConnection.Connect.Rejected");
+        amf0_put_prop_string(&s->payload, "description", "unknown application");
+        amf0_put_object_end(&s->payload);
+        int ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
+        if (ret < 0)
+            return ret;
+        rtmp_session_close_after_reply(s);
+        return 0;
+    }
+    double encoding = amf0_number(amf0_get(amf0_at(args, 2), "objectEncoding"), 0);
+
+    int ret = rtmp_session_send_u32(s, RTMP_MSG_WINDOW_ACK_SIZE, RTMP_SERVER_WINDOW);
+    if (ret == 0) {
+        uint8_t bw[5];
+        byteio_put_be32(bw, RTMP_SERVER_WINDOW);
+        bw[4] = 2; /* dynamic */
+        ret = rtmp_session_send(s, RTMP_CSID_CONTROL, RTMP_MSG_SET_PEER_BANDWIDTH, 0, bw,
+                                sizeof(bw));
+    }
+    if (ret == 0)
+        ret = rtmp_session_send_u32(s, RTMP_MSG_SET_CHUNK_SIZE, RTMP_SERVER_CHUNK_SIZE);
+    if (ret < 0)
+        return ret;
+    s->out_chunk_size = RTMP_SERVER_CHUNK_SIZE;
+
+    rtmp_session_cmd_begin(s, "_result", txn);
+    amf0_put_object_start(&s->payload);
+    amf0_put_prop_string(&s->payload, "fmsVer", "FMS/3,0,1,123");
+    amf0_put_prop_number(&s->payload, "capabilities", 31);
+    amf0_put_object_end(&s->payload);
+    amf0_put_object_start(&s->payload);
+    amf0_put_prop_string(&s->payload, "level", "status");
+    amf0_put_prop_string(&s->payload, "code", "NetConnection.Connect.Success");
+    amf0_put_prop_string(&s->payload, "description", "Connection succeeded.");
+    amf0_put_prop_number(&s->payload, "objectEncoding", encoding);
+    amf0_put_object_end(&s->payload);
+    ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
+    if (ret < 0)
+        return ret;
+    s->connected = true;
+    log_debug(s->ctx, "connected to app 'live'");
+    return 0;
+}
+
+/* _result(txn, null, <value>) for the commands we only acknowledge. */
+static int rtmp_session_result_simple(rtmp_session_t *s, double txn, bool number, double v)
+{
+    if (txn == 0)
+        return 0; /* the client does not wait for an answer */
+    rtmp_session_cmd_begin(s, "_result", txn);
+    amf0_put_null(&s->payload);
+    if (number)
+        amf0_put_number(&s->payload, v);
+    else
+        amf0_put_undefined(&s->payload);
+    return rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
+}
+
+static rtmp_session_t *rtmp_session_find_publisher(ingest_shared_t *sh, const char *stream_id,
+                                                   const rtmp_session_t *except)
+{
+    for (rtmp_session_t *o = sh->sessions; o; o = o->next)
+        if (o != except && !o->dead && o->queue && strcmp(o->stream_id, stream_id) == 0)
+            return o;
+    return NULL;
+}
+
+/* Refuses a publish: onStatus error, then close once it is flushed. */
+static int rtmp_session_refuse(rtmp_session_t *s, const char *code, const char *description)
+{
+    int ret = rtmp_session_send_status(s, "error", code, description);
+    if (ret < 0)
+        return ret;
+    rtmp_session_close_after_reply(s);
+    return 0;
+}
+
+static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
+{
+    if (!s->connected) {
+        log_warn(s->ctx, "publish before connect; closing");
+        return -EPROTO;
+    }
+    if (s->queue) {
+        log_warn(s->ctx, "second publish on one connection; closing");
+        return -EPROTO;
+    }
+    const char *name = amf0_string(amf0_at(args, 3));
+    char key[RTMP_KEY_MAX];
+    size_t n = name ? strcspn(name, "?") : 0;
+    if (n == 0 || n >= sizeof(key)) {
+        log_warn(s->ctx, "publish refused: unknown stream key");
+        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "unknown stream key");
+    }
+    memcpy(key, name, n);
+    key[n] = '\0';
+    char id[STORE_ID_MAX];
+    int ret = store_stream_auth(s->sh->store, key, id);
+    explicit_bzero(key, sizeof(key));
+    if (ret == -ENOENT) {
+        log_warn(s->ctx, "publish refused: unknown stream key");
+        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "unknown stream key");
+    }
+    if (ret < 0) {
+        log_error(s->ctx, "publish refused: stream registry unavailable (%s)", strerror(-ret));
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "stream registry unavailable");
+    }
+
+    rtmp_session_t *old = rtmp_session_find_publisher(s->sh, id, s);
+    if (old && s->sh->duplicate == INGEST_DUPLICATE_REJECT) {
+        log_warn(s->ctx, "publish refused: stream %s is already live (rtmp#%llu)", id,
+                 (unsigned long long)old->id);
+        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "stream is already live");
+    }
+    if (old) {
+        log_info(old->ctx, "taken over by a new publisher (rtmp#%llu %s)",
+                 (unsigned long long)s->id, s->peer);
+        rtmp_session_kill(old, "taken over"); /* its queue gets EOS now */
+    }
+
+    media_queue_t *queue = media_queue_new(s->sh->limits.queue_bytes);
+    if (!queue) {
+        log_error(s->ctx, "publish refused: out of memory");
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "out of memory");
+    }
+    snprintf(s->stream_id, sizeof(s->stream_id), "%s", id);
+    rtmp_session_update_ctx(s);
+    if (s->sh->hooks.publish_start_cb) {
+        ret = s->sh->hooks.publish_start_cb(s->sh->hooks.opaque, s->stream_id, queue);
+        if (ret < 0) {
+            media_queue_unref(queue);
+            log_warn(s->ctx, "publish refused: could not start the stream (%s)",
+                     strerror(-ret));
+            return rtmp_session_refuse(s, "NetStream.Publish.Failed",
+                                       "could not start the stream");
+        }
+    }
+    s->queue = queue;
+    s->publish_ms = clock_mono_ms();
+    s->media_bytes = s->video_packets = s->audio_packets = s->dropped = 0;
+    s->base_set = false;
+    s->ts_init = false;
+    evtimer_del(s->timer);
+    struct timeval rto = {.tv_sec = INGEST_READ_TIMEOUT_MS / 1000,
+                          .tv_usec = (INGEST_READ_TIMEOUT_MS % 1000) * 1000};
+    bufferevent_set_timeouts(s->bev, &rto, NULL);
+    log_info(s->ctx, "publish started: stream %s from %s", s->stream_id, s->peer);
+
+    ret = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, RTMP_PUBLISH_STREAM_ID);
+    if (ret == 0)
+        ret = rtmp_session_send_status(s, "status", "NetStream.Publish.Start",
+                                       "stream is now published");
+    return ret;
+}
+
+static int rtmp_session_on_unpublish(rtmp_session_t *s, const char *why)
+{
+    if (!s->queue)
+        return 0;
+    rtmp_session_end_publish(s, why);
+    bufferevent_set_timeouts(s->bev, NULL, NULL);
+    /* A connection that stays open afterwards must publish again soon. */
+    rtmp_session_arm_timer(s, INGEST_IDLE_TIMEOUT_MS);
+    return 0;
+}
+
+static int rtmp_session_on_command(rtmp_session_t *s, const uint8_t *data, size_t len)
+{
+    amf0_value_t *args = NULL;
+    int ret = amf0_decode_all(data, len, &s->amf, &args);
+    if (ret == -EMSGSIZE) {
+        log_warn(s->ctx, "command over the AMF0 limits (depth %u, string %u bytes); closing",
+                 s->amf.max_depth, s->amf.max_string);
+        return ret;
+    }
+    if (ret < 0) {
+        log_warn(s->ctx, "malformed AMF0 command (%zu bytes); closing", len);
+        return ret;
+    }
+    const char *name = amf0_string(amf0_at(args, 0));
+    double txn = amf0_number(amf0_at(args, 1), 0);
+    if (!name) {
+        log_warn(s->ctx, "command without a name; closing");
+        amf0_value_free(args);
+        return -EPROTO;
+    }
+    char esc[64];
+    log_escape(esc, sizeof(esc), name, strlen(name));
+    log_debug(s->ctx, "command %s", esc);
+
+    if (strcmp(name, "connect") == 0) {
+        ret = rtmp_session_on_connect(s, txn, args);
+    } else if (!s->connected) {
+        log_warn(s->ctx, "command '%s' before connect; closing", esc);
+        ret = -EPROTO;
+    } else if (strcmp(name, "FCUnpublish") == 0) {
+        /* Not answered: the publisher closes right after, and a reply
+         * landing on its closed socket turns the close into a reset. */
+        ret = 0;
+    } else if (strcmp(name, "releaseStream") == 0 || strcmp(name, "checkBandwidth") == 0 ||
+               strcmp(name, "_checkbw") == 0) {
+        ret = rtmp_session_result_simple(s, txn, false, 0);
+    } else if (strcmp(name, "FCPublish") == 0) {
+        ret = rtmp_session_result_simple(s, txn, false, 0);
+        if (ret == 0) {
+            rtmp_session_cmd_begin(s, "onFCPublish", 0);
+            amf0_put_null(&s->payload);
+            amf0_put_object_start(&s->payload);
+            amf0_put_prop_string(&s->payload, "code", "NetStream.Publish.Start");
+            amf0_put_prop_string(&s->payload, "description", "FCPublish");
+            amf0_put_object_end(&s->payload);
+            ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
+        }
+    } else if (strcmp(name, "createStream") == 0) {
+        ret = rtmp_session_result_simple(s, txn, true, RTMP_PUBLISH_STREAM_ID);
+    } else if (strcmp(name, "getStreamLength") == 0) {
+        ret = rtmp_session_result_simple(s, txn, true, 0);
+    } else if (strcmp(name, "publish") == 0) {
+        ret = rtmp_session_on_publish(s, args);
+    } else if (strcmp(name, "deleteStream") == 0 || strcmp(name, "closeStream") == 0) {
+        ret = rtmp_session_on_unpublish(s, name[0] == 'd' ? "deleteStream" : "closeStream");
+    } else if (strcmp(name, "play") == 0) {
+        log_warn(s->ctx, "play refused: this server only takes publishers");
+        ret = rtmp_session_refuse(s, "NetStream.Play.Failed", "playback is not served over RTMP");
+    } else {
+        /* _result/_error to nothing we asked, onBWDone, ... */
+        ret = 0;
+    }
+    amf0_value_free(args);
+    return ret;
+}
+
+static int rtmp_session_on_data(rtmp_session_t *s, const uint8_t *data, size_t len,
+                                uint32_t ts)
+{
+    amf0_value_t *first = NULL;
+    size_t used = 0;
+    if (amf0_decode(data, len, &s->amf, &first, &used) < 0)
+        return 0; /* informational: not worth a connection */
+    const char *name = amf0_string(first);
+    size_t body = 0;
+    if (name && strcmp(name, "@setDataFrame") == 0)
+        body = used; /* the FLV script body starts at "onMetaData" */
+    else if (!name || strcmp(name, "onMetaData") != 0)
+        body = len;
+    amf0_value_free(first);
+    if (body >= len || !s->queue)
+        return 0;
+
+    amf0_value_t *meta = NULL;
+    if (amf0_decode_all(data + body, len - body, &s->amf, &meta) == 0) {
+        const amf0_value_t *obj = amf0_at(meta, 1);
+        const char *enc = amf0_string(amf0_get(obj, "encoder"));
+        char esc[64] = "";
+        if (enc)
+            log_escape(esc, sizeof(esc), enc, strlen(enc));
+        log_info(s->ctx, "metadata: %.0fx%.0f %.2f fps, video %.0f kb/s, audio %.0f kb/s, encoder '%s'",
+                 amf0_number(amf0_get(obj, "width"), 0), amf0_number(amf0_get(obj, "height"), 0),
+                 amf0_number(amf0_get(obj, "framerate"), 0),
+                 amf0_number(amf0_get(obj, "videodatarate"), 0),
+                 amf0_number(amf0_get(obj, "audiodatarate"), 0), esc);
+        amf0_value_free(meta);
+    }
+    return rtmp_session_emit(s, MEDIA_PACKET_METADATA, MEDIA_CODEC_NONE, ts, 0, false,
+                             data + body, len - body);
+}
+
+static int rtmp_session_on_message(rtmp_session_t *s, const rtmp_message_t *msg)
+{
+    byteio_reader_t br;
+    byteio_init(&br, msg->data, msg->len);
+    switch (msg->type) {
+    case RTMP_MSG_SET_CHUNK_SIZE:
+        log_debug(s->ctx, "peer chunk size %u", s->reader.chunk_size);
+        return 0;
+    case RTMP_MSG_ABORT:
+    case RTMP_MSG_ACK:
+    case RTMP_MSG_SET_PEER_BANDWIDTH:
+        return 0;
+    case RTMP_MSG_WINDOW_ACK_SIZE: {
+        uint32_t w = byteio_be32(&br);
+        if (br.error)
+            return -EPROTO;
+        /* A tiny window would have us ack every few bytes. */
+        s->peer_window = w < 4096 ? 4096 : w;
+        return 0;
+    }
+    case RTMP_MSG_USER_CONTROL: {
+        uint16_t event = byteio_be16(&br);
+        uint32_t v = byteio_be32(&br);
+        if (br.error)
+            return 0;
+        if (event == RTMP_UC_PING_REQUEST)
+            return rtmp_session_send_user_control(s, RTMP_UC_PING_RESPONSE, v);
+        return 0;
+    }
+    case RTMP_MSG_AUDIO:
+    case RTMP_MSG_VIDEO:
+        if (!s->queue)
+            return 0; /* before publish or after unpublish */
+        return rtmp_session_on_tag(s, msg->type, msg->timestamp, msg->data, msg->len);
+    case RTMP_MSG_AGGREGATE:
+        if (!s->queue)
+            return 0;
+        return rtmp_session_on_aggregate(s, msg);
+    case RTMP_MSG_DATA_AMF0:
+        return rtmp_session_on_data(s, msg->data, msg->len, msg->timestamp);
+    case RTMP_MSG_DATA_AMF3:
+        /* AMF3 data/command messages start with a format byte, then AMF0
+         * for what publishers send. */
+        if (msg->len < 1)
+            return 0;
+        return rtmp_session_on_data(s, msg->data + 1, msg->len - 1, msg->timestamp);
+    case RTMP_MSG_COMMAND_AMF0:
+        return rtmp_session_on_command(s, msg->data, msg->len);
+    case RTMP_MSG_COMMAND_AMF3:
+        if (msg->len < 1)
+            return -EPROTO;
+        return rtmp_session_on_command(s, msg->data + 1, msg->len - 1);
+    default:
+        return 0;
+    }
+}
+
+/* ---- libevent callbacks ---------------------------------------------- */
+
+static void rtmp_session_maybe_ack(rtmp_session_t *s)
+{
+    if (s->peer_window && s->bytes_in - s->acked >= s->peer_window) {
+        s->acked = s->bytes_in;
+        if (rtmp_session_send_u32(s, RTMP_MSG_ACK, (uint32_t)s->bytes_in) < 0)
+            log_warn(s->ctx, "could not queue an acknowledgement");
+    }
+}
+
+static void rtmp_session_chunk_error(rtmp_session_t *s, int ret)
+{
+    const char *what = s->reader.error[0] ? s->reader.error : strerror(-ret);
+    if (ret == -EMSGSIZE)
+        log_warn(s->ctx, "peer crossed a limit: %s; closing", what);
+    else if (ret == -ENOMEM)
+        log_error(s->ctx, "chunk stream: %s; closing", what);
+    else
+        log_warn(s->ctx, "malformed chunk stream: %s; closing", what);
+}
+
+static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
+{
+    rtmp_session_t *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    while (!s->dead && !s->closing && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t used = 0;
+        int ret;
+        if (!s->handshake_done) {
+            ret = rtmp_handshake_feed(&s->hs, v.iov_base, v.iov_len, &used);
+            if (s->hs.out_len) {
+                if (bufferevent_write(bev, s->hs.out, s->hs.out_len) != 0) {
+                    rtmp_session_kill(s, "out of memory");
+                    return;
+                }
+                s->hs.out_len = 0;
+            }
+            evbuffer_drain(in, used);
+            s->bytes_in += used;
+            if (ret == 0) {
+                s->handshake_done = true;
+                log_debug(s->ctx, "handshake done (%s)", rtmp_handshake_kind_name(s->hs.kind));
+                rtmp_session_arm_timer(s, INGEST_IDLE_TIMEOUT_MS);
+            } else if (ret != -EAGAIN) {
+                log_warn(s->ctx, "handshake failed: %s; closing",
+                         ret == -EPROTO ? "not RTMP version 3 (RTMPE and others unsupported)"
+                                        : strerror(-ret));
+                rtmp_session_kill(s, "handshake failed");
+                return;
+            }
+            continue;
+        }
+        rtmp_message_t msg;
+        ret = rtmp_chunk_reader_feed(&s->reader, v.iov_base, v.iov_len, &used, &msg);
+        evbuffer_drain(in, used);
+        s->bytes_in += used;
+        rtmp_session_maybe_ack(s);
+        if (ret == 0) {
+            ret = rtmp_session_on_message(s, &msg);
+            if (ret < 0) {
+                rtmp_session_kill(s, "protocol error");
+                return;
+            }
+        } else if (ret != -EAGAIN) {
+            rtmp_session_chunk_error(s, ret);
+            rtmp_session_kill(s, "protocol error");
+            return;
+        }
+    }
+    if (s->dead || s->closing)
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void rtmp_session_write_cb(struct bufferevent *bev, void *arg)
+{
+    rtmp_session_t *s = arg;
+    if (s->closing && !s->dead && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        rtmp_session_kill(s, "closed after reply");
+}
+
+static void rtmp_session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    rtmp_session_t *s = arg;
+    if (s->dead)
+        return;
+    if (what & BEV_EVENT_EOF) {
+        if (s->queue)
+            log_info(s->ctx, "publisher disconnected");
+        else
+            log_debug(s->ctx, "peer disconnected");
+        rtmp_session_kill(s, "disconnected");
+    } else if (what & BEV_EVENT_ERROR) {
+        int err = EVUTIL_SOCKET_ERROR();
+        if (err == ECONNRESET && s->queue)
+            log_info(s->ctx, "publisher disconnected (connection reset)");
+        else if (err == ECONNRESET || s->closing)
+            log_debug(s->ctx, "connection error: %s", evutil_socket_error_to_string(err));
+        else
+            log_warn(s->ctx, "connection error: %s", evutil_socket_error_to_string(err));
+        rtmp_session_kill(s, "connection error");
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        log_warn(s->ctx, "no data for %d s; closing", INGEST_READ_TIMEOUT_MS / 1000);
+        rtmp_session_kill(s, "read timeout");
+    }
+}
+
+static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rtmp_session_t *s = arg;
+    if (s->dead)
+        return;
+    if (s->closing) {
+        rtmp_session_kill(s, "peer did not read the reply");
+    } else if (!s->handshake_done) {
+        log_warn(s->ctx, "handshake not completed within %u ms; closing",
+                 s->sh->limits.handshake_timeout_ms);
+        rtmp_session_kill(s, "handshake timeout");
+    } else if (!s->queue) {
+        log_warn(s->ctx, "no publish within %d s; closing", INGEST_IDLE_TIMEOUT_MS / 1000);
+        rtmp_session_kill(s, "idle timeout");
+    }
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+/* Marks the session dead; the reap event frees it after this callback. */
+static void rtmp_session_kill(rtmp_session_t *s, const char *why)
+{
+    if (s->dead)
+        return;
+    rtmp_session_end_publish(s, why);
+    s->dead = true;
+    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    evtimer_del(s->timer);
+    log_debug(s->ctx, "closing (%s)", why);
+    event_active(s->sh->reap_ev, 0, 0);
+}
+
+int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, int peerlen)
+{
+    (void)peerlen;
+    int ret = -ENOMEM;
+    rtmp_session_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        goto fail_fd;
+    s->sh = sh;
+    s->id = ++sh->next_session_id;
+    rtmp_session_format_peer(s, peer);
+    rtmp_session_update_ctx(s);
+
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->bev = bufferevent_socket_new(sh->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!s->bev)
+        goto fail_session;
+    s->timer = evtimer_new(sh->base, rtmp_session_timer_cb, s);
+    if (!s->timer)
+        goto fail_bev;
+
+    rtmp_handshake_init(&s->hs);
+    rtmp_chunk_limits_t cl = {.max_message_size = sh->limits.max_message_size,
+                              .max_chunk_size = sh->limits.max_chunk_size,
+                              .max_chunk_streams = sh->limits.max_chunk_streams};
+    rtmp_chunk_reader_init(&s->reader, &cl);
+    amf0_limits_default(&s->amf);
+    s->amf.max_depth = sh->limits.max_amf_depth;
+    s->amf.max_string = sh->limits.max_amf_string;
+    s->out_chunk_size = RTMP_CHUNK_SIZE_DEFAULT;
+
+    bufferevent_setcb(s->bev, rtmp_session_read_cb, rtmp_session_write_cb,
+                      rtmp_session_event_cb, s);
+    (void)bufferevent_set_max_single_read(s->bev, 65536);
+    if (bufferevent_enable(s->bev, EV_READ | EV_WRITE) != 0) {
+        ret = -EIO;
+        goto fail_reader;
+    }
+    rtmp_session_arm_timer(s, sh->limits.handshake_timeout_ms);
+
+    s->next = sh->sessions;
+    if (sh->sessions)
+        sh->sessions->prev = s;
+    sh->sessions = s;
+    log_debug(s->ctx, "connection accepted");
+    return 0;
+
+fail_reader:
+    rtmp_chunk_reader_deinit(&s->reader);
+    event_free(s->timer);
+fail_bev:
+    bufferevent_free(s->bev); /* closes fd */
+    free(s);
+    return ret;
+fail_session:
+    free(s);
+fail_fd:
+    close(fd);
+    return ret;
+}
+
+void rtmp_session_free(rtmp_session_t *s)
+{
+    if (!s)
+        return;
+    rtmp_session_end_publish(s, s->dead ? "connection closed" : "server shutting down");
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (s->sh->sessions == s)
+        s->sh->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    bufferevent_free(s->bev);
+    event_free(s->timer);
+    rtmp_chunk_reader_deinit(&s->reader);
+    ingest_buf_deinit(&s->payload);
+    ingest_buf_deinit(&s->wire);
+    free(s);
+}
+
+void rtmp_session_reap(ingest_shared_t *sh)
+{
+    rtmp_session_t *s = sh->sessions;
+    while (s) {
+        rtmp_session_t *next = s->next;
+        if (s->dead)
+            rtmp_session_free(s);
+        s = next;
+    }
+}
