@@ -1,0 +1,593 @@
+/*
+ * Tests for transcode/packager.c through the public transcode API, with real
+ * media: a few seconds of H.264 (libx264, B-frames, fixed GOP) and AAC (the
+ * native encoder) are encoded here with libavcodec, turned into what ingest
+ * hands over (avcC + AVCC access units, AudioSpecificConfig + raw frames,
+ * millisecond timestamps), fed through a media queue, and the memory store's
+ * objects are checked: segment count, cuts at keyframes, playlists, master.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/log.h>
+#include <libavutil/opt.h>
+
+#include "byteio.h"
+#include "log.h"
+#include "media.h"
+#include "store.h"
+#include "transcode.h"
+
+#define FPS 30
+#define GOP 45 /* 1.5 s */
+#define SECONDS 6
+#define WIDTH 320
+#define HEIGHT 240
+#define RATE 48000
+
+typedef struct enc_packet {
+    media_packet_type_t type;
+    int64_t dts_ms, pts_ms;
+    bool key;
+    uint8_t *data;
+    size_t size;
+} enc_packet_t;
+
+typedef struct fixture {
+    uint8_t avcc[256];
+    size_t avcc_size;
+    uint8_t asc[16];
+    size_t asc_size;
+    enc_packet_t *pkts;
+    size_t npkts, cap;
+} fixture_t;
+
+static void fx_add(fixture_t *fx, media_packet_type_t type, int64_t dts, int64_t pts, bool key,
+                   const uint8_t *data, size_t size)
+{
+    if (fx->npkts == fx->cap) {
+        fx->cap = fx->cap ? fx->cap * 2 : 256;
+        fx->pkts = realloc(fx->pkts, fx->cap * sizeof(*fx->pkts));
+        assert_non_null(fx->pkts);
+    }
+    enc_packet_t *p = &fx->pkts[fx->npkts++];
+    p->type = type;
+    p->dts_ms = dts;
+    p->pts_ms = pts;
+    p->key = key;
+    p->data = malloc(size);
+    memcpy(p->data, data, size);
+    p->size = size;
+}
+
+/* Finds the next Annex B NAL unit at or after pos: its payload starts at
+ * *nal_start and ends at the returned offset. */
+static size_t annexb_next(const uint8_t *d, size_t n, size_t pos, size_t *nal_start)
+{
+    size_t i = pos;
+    while (i + 3 <= n && !(d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1))
+        i++;
+    if (i + 3 > n)
+        return n;
+    *nal_start = i + 3;
+    size_t j = *nal_start;
+    while (j + 3 <= n && !(d[j] == 0 && d[j + 1] == 0 && (d[j + 2] == 1 || (d[j + 2] == 0 && j + 3 < n && d[j + 3] == 1))))
+        j++;
+    return j + 3 <= n ? j : n;
+}
+
+/* Annex B access unit -> AVCC (4-byte lengths). */
+static size_t annexb_to_avcc(const uint8_t *d, size_t n, uint8_t *out)
+{
+    size_t pos = 0, o = 0, start;
+    while (pos < n) {
+        size_t end = annexb_next(d, n, pos, &start);
+        if (end == n && start >= n)
+            break;
+        if (end <= start)
+            break;
+        byteio_put_be32(out + o, (uint32_t)(end - start));
+        memcpy(out + o + 4, d + start, end - start);
+        o += 4 + end - start;
+        pos = end;
+    }
+    return o;
+}
+
+static void build_avcc(fixture_t *fx, const uint8_t *ex, size_t n)
+{
+    const uint8_t *sps = NULL, *pps = NULL;
+    size_t sps_len = 0, pps_len = 0, pos = 0, start;
+    while (pos < n) {
+        size_t end = annexb_next(ex, n, pos, &start);
+        if (end <= start)
+            break;
+        if ((ex[start] & 0x1f) == 7) {
+            sps = ex + start;
+            sps_len = end - start;
+        } else if ((ex[start] & 0x1f) == 8) {
+            pps = ex + start;
+            pps_len = end - start;
+        }
+        pos = end;
+    }
+    assert_non_null(sps);
+    assert_non_null(pps);
+    uint8_t *a = fx->avcc;
+    a[0] = 1;
+    a[1] = sps[1];
+    a[2] = sps[2];
+    a[3] = sps[3];
+    a[4] = 0xff;
+    a[5] = 0xe1;
+    byteio_put_be16(a + 6, (uint16_t)sps_len);
+    memcpy(a + 8, sps, sps_len);
+    size_t o = 8 + sps_len;
+    a[o++] = 1;
+    byteio_put_be16(a + o, (uint16_t)pps_len);
+    memcpy(a + o + 2, pps, pps_len);
+    fx->avcc_size = o + 2 + pps_len;
+}
+
+static void encode_video(fixture_t *fx)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+    assert_non_null(codec);
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    c->width = WIDTH;
+    c->height = HEIGHT;
+    c->time_base = (AVRational){1, FPS};
+    c->framerate = (AVRational){FPS, 1};
+    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->gop_size = GOP;
+    c->max_b_frames = 2;
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    av_opt_set(c->priv_data, "preset", "ultrafast", 0);
+    av_opt_set(c->priv_data, "x264-params", "keyint=45:min-keyint=45:scenecut=0:bframes=2:threads=1", 0);
+    assert_int_equal(avcodec_open2(c, codec, NULL), 0);
+    build_avcc(fx, c->extradata, (size_t)c->extradata_size);
+
+    AVFrame *f = av_frame_alloc();
+    f->format = c->pix_fmt;
+    f->width = WIDTH;
+    f->height = HEIGHT;
+    assert_int_equal(av_frame_get_buffer(f, 0), 0);
+    AVPacket *pkt = av_packet_alloc();
+    uint8_t *buf = malloc(1 << 20);
+    for (int i = 0; i <= FPS * SECONDS; i++) {
+        AVFrame *in = NULL;
+        if (i < FPS * SECONDS) {
+            assert_int_equal(av_frame_make_writable(f), 0);
+            for (int y = 0; y < HEIGHT; y++)
+                for (int x = 0; x < WIDTH; x++)
+                    f->data[0][y * f->linesize[0] + x] = (uint8_t)(x + y + i * 3);
+            for (int y = 0; y < HEIGHT / 2; y++)
+                for (int x = 0; x < WIDTH / 2; x++) {
+                    f->data[1][y * f->linesize[1] + x] = (uint8_t)(128 + y + i);
+                    f->data[2][y * f->linesize[2] + x] = (uint8_t)(64 + x + i * 2);
+                }
+            f->pts = i;
+            in = f;
+        }
+        assert_int_equal(avcodec_send_frame(c, in), 0);
+        while (avcodec_receive_packet(c, pkt) == 0) {
+            size_t n = annexb_to_avcc(pkt->data, (size_t)pkt->size, buf);
+            /* +100 ms: the encoder's first dts is negative with B-frames. */
+            int64_t dts = av_rescale(pkt->dts, 1000, FPS) + 100;
+            int64_t pts = av_rescale(pkt->pts, 1000, FPS) + 100;
+            fx_add(fx, MEDIA_PACKET_VIDEO, dts, pts, pkt->flags & AV_PKT_FLAG_KEY, buf, n);
+            av_packet_unref(pkt);
+        }
+    }
+    free(buf);
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    avcodec_free_context(&c);
+}
+
+static void encode_audio(fixture_t *fx)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+    assert_non_null(codec);
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    c->sample_rate = RATE;
+    c->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    c->bit_rate = 128000;
+    c->time_base = (AVRational){1, RATE};
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    av_channel_layout_default(&c->ch_layout, 2);
+    assert_int_equal(avcodec_open2(c, codec, NULL), 0);
+    assert_true(c->extradata_size > 0 && c->extradata_size <= 16);
+    memcpy(fx->asc, c->extradata, (size_t)c->extradata_size);
+    fx->asc_size = (size_t)c->extradata_size;
+
+    AVFrame *f = av_frame_alloc();
+    f->format = c->sample_fmt;
+    f->nb_samples = c->frame_size;
+    f->sample_rate = RATE;
+    av_channel_layout_copy(&f->ch_layout, &c->ch_layout);
+    assert_int_equal(av_frame_get_buffer(f, 0), 0);
+    AVPacket *pkt = av_packet_alloc();
+    int64_t t = 0;
+    int frames = RATE * SECONDS / c->frame_size;
+    for (int i = 0; i <= frames; i++) {
+        AVFrame *in = NULL;
+        if (i < frames) {
+            assert_int_equal(av_frame_make_writable(f), 0);
+            for (int ch = 0; ch < 2; ch++) {
+                float *s = (float *)f->data[ch];
+                for (int k = 0; k < f->nb_samples; k++)
+                    s[k] = 0.3f * sinf(2 * 3.14159265f * 440 * (float)(t + k) / RATE);
+            }
+            f->pts = t;
+            t += f->nb_samples;
+            in = f;
+        }
+        assert_int_equal(avcodec_send_frame(c, in), 0);
+        while (avcodec_receive_packet(c, pkt) == 0) {
+            int64_t ms = av_rescale(pkt->pts, 1000, RATE) + 100;
+            if (ms >= 100) /* priming samples sit before zero */
+                fx_add(fx, MEDIA_PACKET_AUDIO, ms, ms, true, pkt->data, (size_t)pkt->size);
+            av_packet_unref(pkt);
+        }
+    }
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    avcodec_free_context(&c);
+}
+
+static int enc_cmp(const void *a, const void *b)
+{
+    const enc_packet_t *x = a, *y = b;
+    if (x->dts_ms != y->dts_ms)
+        return x->dts_ms < y->dts_ms ? -1 : 1;
+    return (int)x->type - (int)y->type;
+}
+
+static fixture_t *fx_global;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    log_configure(LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
+    av_log_set_level(AV_LOG_ERROR);
+    fixture_t *fx = calloc(1, sizeof(*fx));
+    encode_video(fx);
+    encode_audio(fx);
+    /* Interleaved by dts, as an FLV publisher sends. */
+    qsort(fx->pkts, fx->npkts, sizeof(*fx->pkts), enc_cmp);
+    fx_global = fx;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < fx_global->npkts; i++)
+        free(fx_global->pkts[i].data);
+    free(fx_global->pkts);
+    free(fx_global);
+    return 0;
+}
+
+enum { FEED_ALL = 0, FEED_NO_AUDIO = 1, FEED_NO_VIDEO = 2, FEED_JUMP = 4, FEED_BAD_CONFIG = 8 };
+
+static void push(media_queue_t *q, media_packet_type_t type, const void *data, size_t size,
+                 int64_t dts, int64_t pts, bool key)
+{
+    media_packet_t *p = media_packet_new(type, size);
+    assert_non_null(p);
+    if (size)
+        memcpy(p->data, data, size);
+    p->dts_ms = dts;
+    p->pts_ms = pts;
+    p->keyframe = key;
+    assert_int_equal(media_queue_push(q, p), 0);
+}
+
+static void feed(transcode_t *t, const char *id, int flags)
+{
+    media_queue_t *q = media_queue_new(64u << 20);
+    assert_non_null(q);
+    assert_int_equal(transcode_stream_start(t, id, q), 0);
+    if (flags & FEED_BAD_CONFIG) {
+        static const uint8_t junk[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        push(q, MEDIA_PACKET_VIDEO_CONFIG, junk, sizeof(junk), 0, 0, false);
+        push(q, MEDIA_PACKET_AUDIO_CONFIG, junk, 1, 0, 0, false);
+    }
+    if (!(flags & FEED_NO_VIDEO))
+        push(q, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0, false);
+    if (!(flags & FEED_NO_AUDIO))
+        push(q, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0, false);
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        if ((e->type == MEDIA_PACKET_VIDEO && (flags & FEED_NO_VIDEO)) ||
+            (e->type == MEDIA_PACKET_AUDIO && (flags & FEED_NO_AUDIO)))
+            continue;
+        int64_t shift = (flags & FEED_JUMP) && e->dts_ms >= 2500 ? 50000 : 0;
+        push(q, e->type, e->data, e->size, e->dts_ms + shift, e->pts_ms + shift, e->key);
+    }
+    push(q, MEDIA_PACKET_EOS, NULL, 0, 0, 0, false);
+    media_queue_unref(q);
+}
+
+static char *get_text(store_t *st, const char *id, const char *name)
+{
+    blob_t *b = NULL;
+    if (store_get(st, id, name, &b) != 0)
+        return NULL;
+    char *s = malloc(b->size + 1);
+    memcpy(s, b->data, b->size);
+    s[b->size] = '\0';
+    blob_unref(b);
+    return s;
+}
+
+static int count_str(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Reads the first trun of a moof: the first sample's flags and the tfdt. */
+static void inspect_fragment(const uint8_t *d, size_t n, bool *first_is_sync, int64_t *tfdt,
+                             int *samples)
+{
+    *first_is_sync = false;
+    *tfdt = -1;
+    *samples = 0;
+    byteio_reader_t br;
+    byteio_init(&br, d, n);
+    /* moof > traf > (tfhd, tfdt, trun) */
+    uint32_t size = byteio_be32(&br);
+    uint32_t type = byteio_be32(&br);
+    assert_int_equal(type, 0x6d6f6f66); /* moof */
+    const uint8_t *end = d + size;
+    const uint8_t *p = br.pos;
+    while (p + 8 <= end) {
+        byteio_init(&br, p, (size_t)(end - p));
+        uint32_t bs = byteio_be32(&br), bt = byteio_be32(&br);
+        if (bt == 0x74726166) { /* traf: descend */
+            end = p + bs;
+            p += 8;
+            continue;
+        }
+        if (bt == 0x74666474) { /* tfdt */
+            uint8_t v = byteio_u8(&br);
+            byteio_skip(&br, 3);
+            *tfdt = v == 1 ? (int64_t)byteio_be64(&br) : byteio_be32(&br);
+        } else if (bt == 0x7472756e) { /* trun */
+            byteio_u8(&br);
+            uint32_t fl = byteio_be24(&br);
+            *samples = (int)byteio_be32(&br);
+            if (fl & 1)
+                byteio_skip(&br, 4);
+            uint32_t sflags = 0;
+            if (fl & 4) {
+                sflags = byteio_be32(&br);
+            } else if (fl & 0x400) {
+                if (fl & 0x100)
+                    byteio_skip(&br, 4);
+                if (fl & 0x200)
+                    byteio_skip(&br, 4);
+                sflags = byteio_be32(&br);
+            }
+            *first_is_sync = (sflags & 0x00010000) == 0; /* sample_is_non_sync_sample */
+        }
+        p += bs;
+    }
+}
+
+static void check_segments(store_t *st, const char *id, const char *rend, int64_t first,
+                           int64_t count, bool video)
+{
+    char name[64];
+    int64_t prev_tfdt = -1;
+    for (int64_t n = first; n < first + count; n++) {
+        snprintf(name, sizeof(name), "%s/%lld.m4s", rend, (long long)n);
+        blob_t *b = NULL;
+        assert_int_equal(store_get(st, id, name, &b), 0);
+        bool sync;
+        int64_t tfdt;
+        int samples;
+        inspect_fragment(b->data, b->size, &sync, &tfdt, &samples);
+        if (video) {
+            assert_true(sync); /* every video segment starts with a keyframe */
+            if (n < first + count - 1)
+                assert_int_equal(samples, GOP);
+        }
+        assert_true(tfdt > prev_tfdt);
+        prev_tfdt = tfdt;
+        blob_unref(b);
+    }
+}
+
+static store_t *open_store(void)
+{
+    store_t *st = NULL;
+    assert_int_equal(store_open("memory", &st), 0);
+    return st;
+}
+
+static transcode_t *open_transcode(store_t *st)
+{
+    transcode_params_t p;
+    transcode_params_default(&p);
+    assert_true(p.segment_duration == 2.0 && p.playlist_segments == 6);
+    p.store = st;
+    p.segment_duration = 1.0; /* GOP is 1.5 s: cuts wait for keyframes */
+    p.playlist_segments = 3;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    return t;
+}
+
+static void test_av_stream(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode(st);
+    feed(t, "av", FEED_ALL);
+    transcode_free(t);
+
+    char *master = get_text(st, "av", "master.m3u8");
+    assert_non_null(master);
+    assert_non_null(strstr(master, "#EXT-X-INDEPENDENT-SEGMENTS\n"));
+    assert_non_null(strstr(master, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\","
+                                   "DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\","
+                                   "URI=\"audio/index.m3u8\"\n"));
+    assert_non_null(strstr(master, ",CODECS=\"avc1."));
+    assert_non_null(strstr(master, ",mp4a.40.2\",RESOLUTION=320x240,FRAME-RATE=30.000,"
+                                   "AUDIO=\"audio\"\n240p/index.m3u8\n"));
+    long bw = atol(strstr(master, "BANDWIDTH=") + 10);
+    long avg = atol(strstr(master, "AVERAGE-BANDWIDTH=") + 18);
+    assert_true(bw >= avg && avg > 128000);
+
+    /* 6 s at a 1.5 s GOP: 4 segments; window 3: 1..3 listed, 0 expiring. */
+    char *video = get_text(st, "av", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_non_null(strstr(video, "#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"
+                                  "#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-MAP:URI=\"init.mp4\"\n"));
+    assert_int_equal(count_str(video, "#EXTINF:1.500,\n"), 3);
+    assert_int_equal(count_str(video, "#EXT-X-PROGRAM-DATE-TIME:"), 3);
+    assert_non_null(strstr(video, "1.m4s\n"));
+    assert_non_null(strstr(video, "3.m4s\n#EXT-X-ENDLIST\n"));
+    char *audio = get_text(st, "av", "audio/index.m3u8");
+    assert_non_null(audio);
+    assert_int_equal(count_str(audio, "#EXTINF:"), 3);
+    assert_non_null(strstr(audio, "#EXT-X-MEDIA-SEQUENCE:1\n"));
+    assert_non_null(strstr(audio, "3.m4s\n#EXT-X-ENDLIST\n"));
+
+    check_segments(st, "av", "240p", 0, 4, true);
+    check_segments(st, "av", "audio", 0, 4, false);
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "av", "240p/4.m4s", &b), -ENOENT);
+    assert_int_equal(store_get(st, "av", "240p/init.mp4", &b), 0);
+    assert_non_null(memmem(b->data, b->size, "avcC", 4));
+    blob_unref(b);
+    assert_int_equal(store_get(st, "av", "audio/init.mp4", &b), 0);
+    assert_non_null(memmem(b->data, b->size, "esds", 4));
+    blob_unref(b);
+
+    free(master);
+    free(video);
+    free(audio);
+    store_close(st);
+}
+
+static void test_msn_continues_across_broadcasts(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode(st);
+    feed(t, "again", FEED_ALL);
+    feed(t, "again", FEED_ALL); /* starts while the first may still run */
+    transcode_free(t);
+    char *video = get_text(st, "again", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:5\n"));
+    assert_non_null(strstr(video, "7.m4s\n#EXT-X-ENDLIST\n"));
+    check_segments(st, "again", "240p", 4, 4, true);
+    free(video);
+    store_close(st);
+}
+
+static void test_video_only(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode(st);
+    feed(t, "vo", FEED_NO_AUDIO);
+    transcode_free(t);
+    char *master = get_text(st, "vo", "master.m3u8");
+    assert_non_null(master);
+    assert_null(strstr(master, "EXT-X-MEDIA:"));
+    assert_null(strstr(master, "mp4a"));
+    assert_non_null(strstr(master, "240p/index.m3u8"));
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "vo", "audio/index.m3u8", &b), -ENOENT);
+    check_segments(st, "vo", "240p", 0, 4, true);
+    free(master);
+    store_close(st);
+}
+
+static void test_audio_only(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode(st);
+    feed(t, "ao", FEED_NO_VIDEO);
+    transcode_free(t);
+    char *master = get_text(st, "ao", "master.m3u8");
+    assert_non_null(master);
+    assert_non_null(strstr(master, "CODECS=\"mp4a.40.2\"\naudio/index.m3u8\n"));
+    char *audio = get_text(st, "ao", "audio/index.m3u8");
+    assert_non_null(audio);
+    /* Cut by time: ~1 s segments over 6 s. */
+    assert_non_null(strstr(audio, "#EXT-X-TARGETDURATION:1\n"));
+    assert_non_null(strstr(audio, "5.m4s\n#EXT-X-ENDLIST\n"));
+    check_segments(st, "ao", "audio", 0, 6, false);
+    free(master);
+    free(audio);
+    store_close(st);
+}
+
+static void test_timestamp_jump_and_bad_config(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode(st);
+    feed(t, "jump", FEED_JUMP | FEED_BAD_CONFIG);
+    transcode_free(t);
+    char *video = get_text(st, "jump", "240p/index.m3u8");
+    assert_non_null(video);
+    /* The 50 s jump is repaired: no segment is longer than the GOP. */
+    assert_int_equal(count_str(video, "#EXTINF:1.500,\n"), 3);
+    assert_non_null(strstr(video, "#EXT-X-TARGETDURATION:2\n"));
+    check_segments(st, "jump", "240p", 0, 4, true);
+    free(video);
+    store_close(st);
+}
+
+static void test_empty_stream(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode(st);
+    media_queue_t *q = media_queue_new(1 << 20);
+    assert_int_equal(transcode_stream_start(t, "empty", q), 0);
+    assert_int_equal(transcode_stream_start(t, "bad id!", q), -EINVAL);
+    push(q, MEDIA_PACKET_EOS, NULL, 0, 0, 0, false);
+    media_queue_unref(q);
+    transcode_free(t);
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "empty", "master.m3u8", &b), -ENOENT);
+    store_close(st);
+    transcode_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_av_stream),
+        cmocka_unit_test(test_msn_continues_across_broadcasts),
+        cmocka_unit_test(test_video_only),
+        cmocka_unit_test(test_audio_only),
+        cmocka_unit_test(test_timestamp_jump_and_bad_config),
+        cmocka_unit_test(test_empty_stream),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,1171 @@
+/*
+ * Packager: the decisions of HLS packaging for one broadcast.
+ *
+ * Input is the stream's media packets in arrival order. A short probe phase
+ * buffers them until the shape of the stream is known (video keyframe and
+ * audio config, or about a second of media of one kind only); then one CMAF
+ * muxer per rendition is opened and the buffered packets are replayed.
+ *
+ * Timeline: publisher milliseconds are moved so that the stream's first
+ * packet sits at PK_TIMELINE_START_MS (headroom for B-frame dts before it),
+ * per-track jumps are repaired by an offset that continues the timeline, and
+ * dts is forced strictly increasing. Video samples use 90 kHz ticks; audio
+ * samples are counted in frames at the sample rate (FLV's millisecond stamps
+ * would jitter) and resynchronised when they drift.
+ *
+ * Cuts: video is cut at a keyframe once segment_duration has passed since
+ * the segment's first sample; each cut's presentation time is queued for
+ * audio, which is cut at its first frame whose pts reaches it. Audio waits
+ * in a FIFO until video has shown that no earlier cut can come (a later
+ * keyframe's pts is at least the newest video dts), so segment N of both
+ * renditions covers the same time. Audio-only streams are cut by time.
+ *
+ * Commits: finished fragments wait per rendition until the other rendition
+ * has its matching one (or lags by several), then both segments, their
+ * media playlists and, once every rendition has a segment, the master go
+ * to the store in one atomic commit. Segments leaving the live window get a
+ * TTL covering the playlist's duration (RFC 8216 6.2.2).
+ *
+ * Thread and ownership: a packager belongs to one transcode worker thread.
+ * It owns its muxers, buffered packets and playlist models; blobs it hands
+ * to the store are released after the commit (the store holds its own refs).
+ */
+#include "packager_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/mathematics.h>
+
+#include "blob.h"
+#include "clock.h"
+#include "cmaf_internal.h"
+#include "codec_config.h"
+#include "hls_playlist_internal.h"
+#include "log.h"
+
+#define PK_TIMELINE_START_MS 1000
+#define PK_JUMP_BACK_MS 1000      /* dts going back further is a jump */
+#define PK_JUMP_FORWARD_MS 10000  /* dts going forward further is a jump */
+#define PK_MAX_CTS_MS 10000
+#define PK_CUT_TOLERANCE_US 10000 /* absorbs FLV's millisecond rounding */
+#define PK_PROBE_SPAN_MS 1000     /* one kind only for this long: single-kind */
+#define PK_PROBE_MAX_SPAN_MS 10000
+#define PK_PROBE_MAX_PACKETS 4096
+#define PK_AUDIO_FIFO_MAX 512     /* ~10 s of AAC: video has stalled */
+#define PK_AUDIO_RESYNC_MS 100
+#define PK_CUTS_MAX 16
+#define PK_READY_MAX 8
+#define PK_READY_FORCE 3          /* commit one rendition alone past this */
+#define PK_CTX_MAX 96
+
+typedef enum pk_mode {
+    PK_MODE_PROBING = 0,
+    PK_MODE_AV,
+    PK_MODE_VIDEO,
+    PK_MODE_AUDIO,
+} pk_mode_t;
+
+typedef struct pk_ready {
+    cmaf_fragment_t frag;
+    int64_t msn;
+    int64_t pdt_ms;
+    bool discontinuity;
+} pk_ready_t;
+
+typedef struct pk_cut {
+    int64_t time_us;
+    bool discontinuity;
+} pk_cut_t;
+
+typedef struct pk_audio_frame {
+    media_packet_t *pkt;
+    int64_t dts_ms; /* repaired */
+} pk_audio_frame_t;
+
+typedef struct pk_track {
+    bool is_video;
+    bool active; /* a rendition of the output */
+    char name[16];
+    char codec[16];
+
+    /* Codec configuration in use, and a changed one waiting for a cut. */
+    uint8_t *config;
+    size_t config_size;
+    bool config_valid;
+    h264_config_t h264;
+    aac_config_t aac;
+    uint8_t *next_config;
+    size_t next_config_size;
+    bool reconfig_pending;
+
+    /* Timestamp repair. */
+    bool have_last_ms;
+    int64_t offset_ms;
+    int64_t last_dts_ms;
+    bool have_ts;
+    int64_t last_ts;      /* timescale units, last sample given to the muxer */
+    int64_t next_audio_ts;
+    bool warned_inactive;
+
+    /* Muxer and the segment in progress. */
+    cmaf_muxer_t *mux;
+    blob_t *init; /* rendered, not yet in the store */
+    bool started;
+    int64_t seg_msn;
+    int64_t seg_start_us;
+    bool seg_discontinuity;
+    pk_ready_t ready[PK_READY_MAX];
+    size_t nready;
+
+    /* Playlist model. */
+    hls_segment_t *window;
+    size_t nwindow;
+    int64_t media_sequence;
+    int64_t discontinuity_sequence;
+    int target_duration;
+
+    /* Statistics for the master playlist and logs. */
+    int64_t committed;
+    double peak_bps;
+    double total_bits;
+    double total_seconds;
+    double measured_fps;
+} pk_track_t;
+
+/* Store operations of one commit. Sized when the packager is made: a
+ * commit may expire a whole window (see pk_stage_segment) per rendition. */
+typedef struct pk_batch {
+    store_op_t *ops;
+    char (*names)[STORE_NAME_MAX + 1];
+    blob_t **owned; /* blobs to release after the commit */
+    size_t n, nowned, cap;
+} pk_batch_t;
+
+struct packager {
+    store_t *store;
+    char stream_id[STORE_ID_MAX];
+    char ctx[PK_CTX_MAX];
+    double segment_duration;
+    int64_t target_us;
+    int playlist_segments;
+    int64_t ended_ttl_ms;
+    int64_t first_msn;
+
+    pk_mode_t mode;
+    bool have_origin;
+    int64_t origin_ms; /* publisher dts of the first media packet */
+    int64_t wall0_ms;  /* wall clock when it arrived */
+
+    /* Probe buffer. */
+    media_packet_t *probe_head, *probe_tail;
+    size_t probe_count;
+    bool probe_have_key;
+    bool probe_have_audio;
+    int64_t probe_first_ms, probe_last_ms;
+
+    pk_track_t video;
+    pk_track_t audio;
+
+    bool have_video_dts;
+    int64_t last_video_dts_us;
+    pk_cut_t cuts[PK_CUTS_MAX];
+    size_t ncuts;
+    pk_audio_frame_t *afifo;
+    size_t afifo_len;
+
+    bool master_written;
+    int64_t master_bandwidth;
+    char master_codecs[40];
+    int master_width, master_height;
+    bool finished;
+    pk_batch_t batch;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int pk_timescale(const pk_track_t *t)
+{
+    return t->is_video ? 90000 : t->aac.sample_rate;
+}
+
+static int64_t pk_ts_to_us(const pk_track_t *t, int64_t ts)
+{
+    return av_rescale(ts, 1000000, pk_timescale(t));
+}
+
+static int pk_audio_frame_size(const aac_config_t *c)
+{
+    /* SBR and PS double the output samples per AAC frame. */
+    return c->object_type == 5 || c->object_type == 29 ? 2048 : 1024;
+}
+
+static int64_t pk_nominal_ms(const pk_track_t *t)
+{
+    if (!t->is_video)
+        return t->aac.sample_rate > 0
+                   ? (int64_t)pk_audio_frame_size(&t->aac) * 1000 / t->aac.sample_rate
+                   : 21;
+    if (t->h264.fps_num > 0 && t->h264.fps_den > 0 &&
+        t->h264.fps_num >= t->h264.fps_den) /* at most 1 s per frame */
+        return (int64_t)t->h264.fps_den * 1000 / t->h264.fps_num;
+    return 33;
+}
+
+static double pk_sps_fps(const pk_track_t *v)
+{
+    if (v->h264.fps_num <= 0 || v->h264.fps_den <= 0)
+        return 0;
+    double fps = (double)v->h264.fps_num / v->h264.fps_den;
+    return fps >= 1 && fps <= 240 ? fps : 0;
+}
+
+static int pk_parse_config(pk_track_t *t, const uint8_t *data, size_t size, h264_config_t *h,
+                           aac_config_t *a)
+{
+    if (t->is_video)
+        return h264_parse_avcc(data, size, h);
+    int ret = aac_parse_asc(data, size, a);
+    if (ret == 0 && (a->sample_rate <= 0 || a->sample_rate > 192000))
+        ret = -EPROTO;
+    return ret;
+}
+
+static void pk_track_describe(pk_track_t *t)
+{
+    if (t->is_video)
+        h264_codec_string(&t->h264, t->codec, sizeof(t->codec));
+    else
+        aac_codec_string(&t->aac, t->codec, sizeof(t->codec));
+}
+
+static int pk_track_open_muxer(packager_t *pk, pk_track_t *t)
+{
+    cmaf_track_params_t cp = {
+        .kind = t->is_video ? CMAF_TRACK_VIDEO : CMAF_TRACK_AUDIO,
+        .extradata = t->config,
+        .extradata_size = t->config_size,
+        .width = t->h264.width,
+        .height = t->h264.height,
+        .sample_rate = t->aac.sample_rate,
+        .channels = t->aac.channels,
+        .frame_size = t->is_video ? 0 : pk_audio_frame_size(&t->aac),
+        .log_ctx = pk->ctx,
+    };
+    blob_t *init = NULL;
+    int ret = cmaf_muxer_new(&cp, &t->mux, &init);
+    if (ret < 0) {
+        log_error(pk->ctx, "cannot start the %s muxer: %s", t->name, strerror(-ret));
+        return ret;
+    }
+    blob_unref(t->init);
+    t->init = init;
+    return 0;
+}
+
+static void pk_ready_clear(pk_ready_t *r)
+{
+    blob_unref(r->frag.data);
+    memset(r, 0, sizeof(*r));
+}
+
+static void pk_track_deinit(pk_track_t *t)
+{
+    cmaf_muxer_free(t->mux);
+    t->mux = NULL;
+    blob_unref(t->init);
+    t->init = NULL;
+    for (size_t i = 0; i < t->nready; i++)
+        pk_ready_clear(&t->ready[i]);
+    t->nready = 0;
+    free(t->config);
+    free(t->next_config);
+    free(t->window);
+}
+
+/* ---- playlists and commits -------------------------------------------- */
+
+/* Variant attributes from the renditions that count (active, and with a
+ * segment in the store when only_committed). */
+static bool pk_master_model(packager_t *pk, bool only_committed, hls_media_rendition_t *media,
+                            hls_variant_t *variant, char *codecs, size_t codecs_len,
+                            char *uri, size_t uri_len)
+{
+    pk_track_t *v = &pk->video, *a = &pk->audio;
+    bool use_v = v->active && (!only_committed || v->committed > 0);
+    bool use_a = a->active && (!only_committed || a->committed > 0);
+    if (!use_v && !use_a)
+        return false;
+    memset(variant, 0, sizeof(*variant));
+    double bw = 0, avg = 0;
+    codecs[0] = '\0';
+    if (use_v) {
+        bw += v->peak_bps;
+        avg += v->total_seconds > 0 ? v->total_bits / v->total_seconds : 0;
+        variant->width = v->h264.width;
+        variant->height = v->h264.height;
+        double fps = pk_sps_fps(v);
+        variant->frame_rate = fps > 0 ? fps : v->measured_fps;
+        snprintf(uri, uri_len, "%s/index.m3u8", v->name);
+    }
+    if (use_a) {
+        bw += a->peak_bps;
+        avg += a->total_seconds > 0 ? a->total_bits / a->total_seconds : 0;
+        if (!use_v)
+            snprintf(uri, uri_len, "%s/index.m3u8", a->name);
+    }
+    snprintf(codecs, codecs_len, "%s%s%s", use_v ? v->codec : "", use_v && use_a ? "," : "",
+             use_a ? a->codec : "");
+    variant->bandwidth = (int64_t)ceil(bw);
+    variant->average_bandwidth = (int64_t)ceil(avg);
+    variant->codecs = codecs;
+    variant->uri = uri;
+    if (use_v && use_a) {
+        *media = (hls_media_rendition_t){
+            .type = "AUDIO",
+            .group_id = "audio",
+            .name = "audio",
+            .is_default = true,
+            .autoselect = true,
+            .channels = a->aac.channels,
+            .uri = "audio/index.m3u8",
+        };
+        variant->audio_group = "audio";
+    }
+    return true;
+}
+
+/* Renders the master when every rendition has a segment and it says
+ * something new (first time, higher peak, other codecs or size). */
+static int pk_master_render(packager_t *pk, bool force, blob_t **out)
+{
+    *out = NULL;
+    hls_media_rendition_t media;
+    hls_variant_t variant;
+    char codecs[40], uri[32];
+    bool all = (!pk->video.active || pk->video.committed > 0) &&
+               (!pk->audio.active || pk->audio.committed > 0);
+    if (!all && !force)
+        return 0;
+    if (!pk_master_model(pk, !all, &media, &variant, codecs, sizeof(codecs), uri, sizeof(uri)))
+        return 0;
+    if (!force && pk->master_written && variant.bandwidth <= pk->master_bandwidth &&
+        strcmp(codecs, pk->master_codecs) == 0 && variant.width == pk->master_width &&
+        variant.height == pk->master_height)
+        return 0;
+    hls_master_playlist_t m = {
+        .independent_segments = true,
+        .media = &media,
+        .nmedia = variant.audio_group ? 1 : 0,
+        .variants = &variant,
+        .nvariants = 1,
+    };
+    int ret = hls_playlist_render_master(&m, out);
+    if (ret < 0)
+        return ret;
+    pk->master_written = true;
+    pk->master_bandwidth = variant.bandwidth;
+    snprintf(pk->master_codecs, sizeof(pk->master_codecs), "%s", codecs);
+    pk->master_width = variant.width;
+    pk->master_height = variant.height;
+    return 0;
+}
+
+static int pk_media_render(const pk_track_t *t, bool ended, blob_t **out)
+{
+    hls_media_playlist_t pl = {
+        .target_duration = t->target_duration,
+        .media_sequence = t->media_sequence,
+        .discontinuity_sequence = t->discontinuity_sequence,
+        .map_uri = "init.mp4",
+        .segments = t->window,
+        .nsegments = t->nwindow,
+        .ended = ended,
+    };
+    return hls_playlist_render_media(&pl, out);
+}
+
+static void pk_batch_add(pk_batch_t *b, store_op_kind_t kind, blob_t *blob, int64_t ttl_ms,
+                         bool owned, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void pk_batch_add(pk_batch_t *b, store_op_kind_t kind, blob_t *blob, int64_t ttl_ms,
+                         bool owned, const char *fmt, ...)
+{
+    if (b->n == b->cap) { /* sized for the worst case; never expected */
+        if (owned)
+            blob_unref(blob);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->names[b->n], sizeof(b->names[b->n]), fmt, ap);
+    va_end(ap);
+    b->ops[b->n] = (store_op_t){.kind = kind, .name = b->names[b->n], .blob = blob,
+                                .ttl_ms = ttl_ms};
+    b->n++;
+    if (owned && blob)
+        b->owned[b->nowned++] = blob;
+}
+
+static void pk_batch_drop(pk_batch_t *b)
+{
+    for (size_t i = 0; i < b->nowned; i++)
+        blob_unref(b->owned[i]);
+    b->nowned = 0;
+    b->n = 0;
+}
+
+static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
+{
+    int ret = store_commit(pk->store, pk->stream_id, b->ops, b->n);
+    for (size_t i = 0; i < b->nowned; i++)
+        blob_unref(b->owned[i]);
+    b->nowned = 0;
+    b->n = 0;
+    if (ret < 0)
+        log_error(pk->ctx, "store commit failed: %s", strerror(-ret));
+    return ret;
+}
+
+/* Moves the oldest finished fragment of t into the playlist model and adds
+ * its store operations to the batch. */
+static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+{
+    pk_ready_t r = t->ready[0];
+    memmove(&t->ready[0], &t->ready[1], (t->nready - 1) * sizeof(t->ready[0]));
+    t->nready--;
+
+    double duration = (double)r.frag.duration / pk_timescale(t);
+    size_t bytes = r.frag.data->size;
+    if (t->init) {
+        pk_batch_add(b, STORE_OP_PUT, t->init, 0, true, "%s/init.mp4", t->name);
+        t->init = NULL;
+    }
+    pk_batch_add(b, STORE_OP_PUT, r.frag.data, 0, true, "%s/%" PRId64 ".m4s", t->name, r.msn);
+
+    /* A discontinuity here means a new init.mp4 replaced the old one, which
+     * the segments before it need: they leave the playlist now. (Versioned
+     * init names would keep them; the origin serves init.mp4 only.) */
+    int64_t window_ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
+    while (r.discontinuity && t->nwindow > 0) {
+        hls_segment_t gone = t->window[--t->nwindow];
+        if (gone.discontinuity)
+            t->discontinuity_sequence++;
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, window_ttl, false, "%s/%" PRId64 ".m4s",
+                     t->name, gone.msn);
+    }
+
+    t->window[t->nwindow++] = (hls_segment_t){
+        .msn = r.msn,
+        .duration = duration,
+        .pdt_ms = r.pdt_ms,
+        .discontinuity = r.discontinuity,
+        .bytes = bytes,
+    };
+    int rounded = (int)lround(duration);
+    if (rounded > t->target_duration)
+        t->target_duration = rounded;
+    if (t->nwindow > (size_t)pk->playlist_segments) {
+        hls_segment_t gone = t->window[0];
+        memmove(&t->window[0], &t->window[1], (t->nwindow - 1) * sizeof(t->window[0]));
+        t->nwindow--;
+        if (gone.discontinuity)
+            t->discontinuity_sequence++;
+        /* Still reachable for a playlist's worth of time after it left. */
+        int64_t ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, "%s/%" PRId64 ".m4s", t->name,
+                     gone.msn);
+    }
+    t->media_sequence = t->window[0].msn;
+
+    double bps = duration > 0 ? bytes * 8.0 / duration : 0;
+    /* A very short segment (end of stream) says little about the peak. */
+    if (duration >= pk->segment_duration / 2 || t->peak_bps == 0)
+        t->peak_bps = bps > t->peak_bps ? bps : t->peak_bps;
+    t->total_bits += bytes * 8.0;
+    t->total_seconds += duration;
+    if (t->is_video && t->measured_fps == 0 && duration > 0 && r.frag.samples > 1)
+        t->measured_fps = r.frag.samples / duration;
+    t->committed++;
+    log_debug(pk->ctx, "%s segment %" PRId64 ": %.3f s, %zu bytes", t->name, r.msn, duration,
+              bytes);
+
+    blob_t *pl = NULL;
+    int ret = pk_media_render(t, false, &pl);
+    if (ret < 0)
+        return ret;
+    pk_batch_add(b, STORE_OP_PUT, pl, 0, true, "%s/index.m3u8", t->name);
+    return 0;
+}
+
+/* Commits finished segments: both renditions together, or one alone when
+ * the other lags far behind (or at the end of the stream). */
+static int pk_commit_ready(packager_t *pk, bool draining)
+{
+    for (;;) {
+        pk_track_t *v = pk->video.active && pk->video.nready ? &pk->video : NULL;
+        pk_track_t *a = pk->audio.active && pk->audio.nready ? &pk->audio : NULL;
+        pk_track_t *list[2];
+        size_t n = 0;
+        if (pk->mode == PK_MODE_AV) {
+            if (v && a) {
+                list[n++] = v;
+                list[n++] = a;
+            } else if (v && (v->nready >= PK_READY_FORCE || draining)) {
+                list[n++] = v;
+            } else if (a && (a->nready >= PK_READY_FORCE || draining)) {
+                list[n++] = a;
+            }
+        } else if (v || a) {
+            list[n++] = v ? v : a;
+        }
+        if (n == 0)
+            return 0;
+
+        pk_batch_t *b = &pk->batch;
+        int ret = 0;
+        for (size_t i = 0; i < n && ret == 0; i++)
+            ret = pk_stage_segment(pk, list[i], b);
+        blob_t *master = NULL;
+        if (ret == 0)
+            ret = pk_master_render(pk, false, &master);
+        if (ret == 0 && master)
+            pk_batch_add(b, STORE_OP_PUT, master, 0, true, "master.m3u8");
+        if (ret < 0) {
+            pk_batch_drop(b);
+            return ret;
+        }
+        ret = pk_batch_commit(pk, b);
+        if (ret < 0)
+            return ret;
+    }
+}
+
+/* ---- segments ----------------------------------------------------------- */
+
+static void pk_ready_add(packager_t *pk, pk_track_t *t, cmaf_fragment_t *f)
+{
+    if (t->nready == PK_READY_MAX) {
+        log_warn(pk->ctx, "%s: too many unpublished segments; dropping the oldest", t->name);
+        pk_ready_clear(&t->ready[0]);
+        memmove(&t->ready[0], &t->ready[1], (t->nready - 1) * sizeof(t->ready[0]));
+        t->nready--;
+    }
+    int64_t start_ms = t->seg_start_us / 1000 - PK_TIMELINE_START_MS;
+    t->ready[t->nready++] = (pk_ready_t){
+        .frag = *f,
+        .msn = t->seg_msn++,
+        .pdt_ms = pk->wall0_ms + start_ms,
+        .discontinuity = t->seg_discontinuity,
+    };
+    t->seg_discontinuity = false;
+}
+
+/* Ends t's segment in progress at end_ts (timescale units; INT64_MIN: the
+ * last sample keeps the previous duration). Nothing pending: no segment. */
+static int pk_track_cut(packager_t *pk, pk_track_t *t, int64_t end_ts)
+{
+    if (!t->mux || cmaf_muxer_pending(t->mux) == 0)
+        return 0;
+    cmaf_fragment_t f;
+    int ret = cmaf_muxer_flush(t->mux, end_ts, &f);
+    if (ret < 0)
+        return ret;
+    pk_ready_add(pk, t, &f);
+    return 0;
+}
+
+/* Applies a codec configuration that waited for a cut: a new muxer and init
+ * segment, and a discontinuity before the next segment. */
+static int pk_track_reconfigure(packager_t *pk, pk_track_t *t)
+{
+    free(t->config);
+    t->config = t->next_config;
+    t->config_size = t->next_config_size;
+    t->next_config = NULL;
+    t->next_config_size = 0;
+    t->reconfig_pending = false;
+    (void)pk_parse_config(t, t->config, t->config_size, &t->h264, &t->aac);
+    pk_track_describe(t);
+    cmaf_muxer_free(t->mux);
+    t->mux = NULL;
+    t->have_ts = false; /* the audio timescale may have changed */
+    t->seg_discontinuity = true;
+    log_info(pk->ctx, "%s: new codec configuration %s in effect", t->name, t->codec);
+    return pk_track_open_muxer(pk, t);
+}
+
+static int pk_track_write(pk_track_t *t, const media_packet_t *pkt, int64_t dts, int64_t pts,
+                          bool key)
+{
+    if (cmaf_muxer_pending(t->mux) == 0)
+        t->seg_start_us = pk_ts_to_us(t, pts);
+    int ret = cmaf_muxer_push(t->mux, pkt->data, pkt->size, dts, pts, key);
+    if (ret < 0)
+        return ret;
+    t->have_ts = true;
+    t->last_ts = dts;
+    return 0;
+}
+
+static void pk_add_cut(packager_t *pk, int64_t time_us, bool discontinuity)
+{
+    if (pk->mode != PK_MODE_AV)
+        return;
+    if (pk->ncuts == PK_CUTS_MAX) { /* audio is absent: merge the oldest */
+        memmove(&pk->cuts[0], &pk->cuts[1], (pk->ncuts - 1) * sizeof(pk->cuts[0]));
+        pk->ncuts--;
+    }
+    pk->cuts[pk->ncuts++] = (pk_cut_t){.time_us = time_us, .discontinuity = discontinuity};
+}
+
+/* ---- timestamps --------------------------------------------------------- */
+
+/* Moves a publisher dts onto the stream timeline and repairs jumps. */
+static int64_t pk_repair_dts(packager_t *pk, pk_track_t *t, int64_t dts_ms_in)
+{
+    int64_t dts = dts_ms_in - pk->origin_ms + PK_TIMELINE_START_MS + t->offset_ms;
+    if (t->have_last_ms) {
+        int64_t delta = dts - t->last_dts_ms;
+        if (delta < -PK_JUMP_BACK_MS || delta > PK_JUMP_FORWARD_MS) {
+            int64_t want = t->last_dts_ms + pk_nominal_ms(t);
+            log_warn(pk->ctx, "%s timestamps jumped by %" PRId64 " ms; continuing the timeline",
+                     t->is_video ? "video" : "audio", delta);
+            t->offset_ms += want - dts;
+            dts = want;
+        }
+    } else if (dts < 0) {
+        t->offset_ms -= dts;
+        dts = 0;
+    }
+    if (!t->have_last_ms || dts > t->last_dts_ms)
+        t->last_dts_ms = dts;
+    t->have_last_ms = true;
+    return dts;
+}
+
+/* Audio sample timestamp: frames counted at the sample rate, resynchronised
+ * to the publisher's clock when they drift apart. */
+static int64_t pk_audio_ts(const pk_track_t *a, int64_t dts_ms)
+{
+    int sr = a->aac.sample_rate;
+    int64_t in = av_rescale(dts_ms, sr, 1000);
+    if (!a->have_ts)
+        return in;
+    int64_t expect = a->next_audio_ts;
+    int64_t diff = in > expect ? in - expect : expect - in;
+    if (diff <= (int64_t)sr * PK_AUDIO_RESYNC_MS / 1000)
+        return expect;
+    return in > a->last_ts ? in : a->last_ts + 1;
+}
+
+static int pk_audio_write(packager_t *pk, media_packet_t *pkt, int64_t dts_ms)
+{
+    pk_track_t *a = &pk->audio;
+    int64_t ts = pk_audio_ts(a, dts_ms);
+    int ret = pk_track_write(a, pkt, ts, ts, true);
+    if (ret < 0)
+        return ret;
+    a->next_audio_ts = ts + pk_audio_frame_size(&a->aac);
+    return 0;
+}
+
+/* ---- audio alongside video ---------------------------------------------- */
+
+static void pk_afifo_pop(packager_t *pk)
+{
+    media_packet_free(pk->afifo[0].pkt);
+    memmove(&pk->afifo[0], &pk->afifo[1], (pk->afifo_len - 1) * sizeof(pk->afifo[0]));
+    pk->afifo_len--;
+}
+
+/* Writes or cuts audio for every queued frame whose place is known. */
+static int pk_audio_drain(packager_t *pk, bool all)
+{
+    pk_track_t *a = &pk->audio;
+    while (pk->afifo_len > 0) {
+        pk_audio_frame_t *e = &pk->afifo[0];
+        int64_t pts_us = (e->dts_ms) * 1000;
+        if (pk->ncuts > 0 && pts_us >= pk->cuts[0].time_us) {
+            pk_cut_t cut = pk->cuts[0];
+            memmove(&pk->cuts[0], &pk->cuts[1], (pk->ncuts - 1) * sizeof(pk->cuts[0]));
+            pk->ncuts--;
+            if (a->started) {
+                int ret = pk_track_cut(pk, a, pk_audio_ts(a, e->dts_ms));
+                if (ret < 0)
+                    return ret;
+            }
+            a->started = true;
+            if (a->reconfig_pending) {
+                int ret = pk_track_reconfigure(pk, a);
+                if (ret < 0)
+                    return ret;
+            }
+            if (cut.discontinuity)
+                a->seg_discontinuity = true;
+            continue;
+        }
+        bool placed = all || pk->afifo_len > PK_AUDIO_FIFO_MAX ||
+                      (pk->have_video_dts && pts_us <= pk->last_video_dts_us);
+        if (!placed)
+            break;
+        if (a->started && !a->reconfig_pending) {
+            int ret = pk_audio_write(pk, e->pkt, e->dts_ms);
+            if (ret < 0)
+                return ret;
+        }
+        pk_afifo_pop(pk);
+    }
+    return 0;
+}
+
+static int pk_audio_enqueue(packager_t *pk, media_packet_t *pkt, int64_t dts_ms)
+{
+    if (pk->afifo_len == PK_AUDIO_FIFO_MAX + 1) {
+        /* The drain below always makes room; this is a last resort. */
+        media_packet_free(pkt);
+        return 0;
+    }
+    pk->afifo[pk->afifo_len++] = (pk_audio_frame_t){.pkt = pkt, .dts_ms = dts_ms};
+    return pk_audio_drain(pk, false);
+}
+
+/* ---- media -------------------------------------------------------------- */
+
+static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
+{
+    pk_track_t *v = &pk->video;
+    int64_t cts = pkt->pts_ms - pkt->dts_ms;
+    if (cts < 0 || cts > PK_MAX_CTS_MS)
+        cts = 0;
+    int64_t dts_ms = pk_repair_dts(pk, v, pkt->dts_ms);
+    int64_t dts = dts_ms * 90, pts = (dts_ms + cts) * 90;
+    if (v->have_ts && dts <= v->last_ts) {
+        int64_t shift = v->last_ts + 1 - dts;
+        dts += shift;
+        pts += shift;
+    }
+    int64_t pts_us = pk_ts_to_us(v, pts);
+    bool key = pkt->keyframe;
+    int ret = 0;
+
+    if (!v->started) {
+        if (!key)
+            goto out; /* nothing decodable before the first keyframe */
+        v->started = true;
+        pk_add_cut(pk, pts_us, false);
+    } else if (v->reconfig_pending && !key) {
+        goto out; /* the new configuration starts at a keyframe */
+    } else if (key && (pts_us - v->seg_start_us >= pk->target_us - PK_CUT_TOLERANCE_US ||
+                       v->reconfig_pending || pk->audio.reconfig_pending)) {
+        ret = pk_track_cut(pk, v, dts);
+        if (ret < 0)
+            goto out;
+        bool disc = v->reconfig_pending || pk->audio.reconfig_pending;
+        if (v->reconfig_pending && (ret = pk_track_reconfigure(pk, v)) < 0)
+            goto out;
+        if (disc)
+            v->seg_discontinuity = true;
+        pk_add_cut(pk, pts_us, disc);
+    }
+    ret = pk_track_write(v, pkt, dts, pts, key);
+    if (ret < 0)
+        goto out;
+    pk->have_video_dts = true;
+    pk->last_video_dts_us = pk_ts_to_us(v, dts);
+    if (pk->mode == PK_MODE_AV)
+        ret = pk_audio_drain(pk, false);
+out:
+    media_packet_free(pkt);
+    return ret;
+}
+
+static int pk_audio_packet(packager_t *pk, media_packet_t *pkt)
+{
+    pk_track_t *a = &pk->audio;
+    int64_t dts_ms = pk_repair_dts(pk, a, pkt->dts_ms);
+    if (pk->mode == PK_MODE_AV)
+        return pk_audio_enqueue(pk, pkt, dts_ms);
+
+    /* Audio only: cut by time. */
+    int ret = 0;
+    if (a->reconfig_pending) {
+        ret = pk_track_cut(pk, a, INT64_MIN);
+        if (ret == 0)
+            ret = pk_track_reconfigure(pk, a);
+    } else if (a->started) {
+        int64_t ts = pk_audio_ts(a, dts_ms);
+        if (pk_ts_to_us(a, ts) - a->seg_start_us >= pk->target_us - PK_CUT_TOLERANCE_US)
+            ret = pk_track_cut(pk, a, ts);
+    }
+    a->started = true;
+    if (ret == 0)
+        ret = pk_audio_write(pk, pkt, dts_ms);
+    media_packet_free(pkt);
+    return ret;
+}
+
+static int pk_media(packager_t *pk, media_packet_t *pkt)
+{
+    pk_track_t *t = pkt->type == MEDIA_PACKET_VIDEO ? &pk->video : &pk->audio;
+    if (!t->active) {
+        if (!t->warned_inactive) {
+            log_warn(pk->ctx, "%s arrived after packaging started without it; ignored",
+                     t->is_video ? "video" : "audio");
+            t->warned_inactive = true;
+        }
+        media_packet_free(pkt);
+        return 0;
+    }
+    int ret = t->is_video ? pk_video_packet(pk, pkt) : pk_audio_packet(pk, pkt);
+    if (ret < 0)
+        return ret;
+    return pk_commit_ready(pk, false);
+}
+
+/* ---- probing ------------------------------------------------------------ */
+
+static int pk_start(packager_t *pk, pk_mode_t mode)
+{
+    pk_track_t *v = &pk->video, *a = &pk->audio;
+    pk->mode = mode;
+    v->active = mode == PK_MODE_AV || mode == PK_MODE_VIDEO;
+    a->active = mode == PK_MODE_AV || mode == PK_MODE_AUDIO;
+    char vdesc[96] = "", adesc[64] = "";
+    if (v->active) {
+        snprintf(v->name, sizeof(v->name), "%dp", v->h264.height);
+        double fps = pk_sps_fps(v);
+        if (fps > 0)
+            snprintf(vdesc, sizeof(vdesc), "%dx%d %s %.3f fps", v->h264.width, v->h264.height,
+                     v->codec, fps);
+        else
+            snprintf(vdesc, sizeof(vdesc), "%dx%d %s", v->h264.width, v->h264.height, v->codec);
+        int ret = pk_track_open_muxer(pk, v);
+        if (ret < 0)
+            return ret;
+    }
+    if (a->active) {
+        snprintf(adesc, sizeof(adesc), "%s %d Hz %d ch", a->codec, a->aac.sample_rate,
+                 a->aac.channels);
+        int ret = pk_track_open_muxer(pk, a);
+        if (ret < 0)
+            return ret;
+        pk->afifo = calloc(PK_AUDIO_FIFO_MAX + 1, sizeof(*pk->afifo));
+        if (!pk->afifo)
+            return -ENOMEM;
+    }
+    log_info(pk->ctx, "packaging started: %s%s%s", vdesc, v->active && a->active ? " + " : "",
+             adesc);
+
+    /* Replay what the probe held back, in arrival order. */
+    while (pk->probe_head) {
+        media_packet_t *p = pk->probe_head;
+        pk->probe_head = p->next;
+        p->next = NULL;
+        pk->probe_count--;
+        int ret = pk_media(pk, p);
+        if (ret < 0)
+            return ret;
+    }
+    pk->probe_tail = NULL;
+    return 0;
+}
+
+static void pk_probe_reset(packager_t *pk)
+{
+    media_packet_list_free(pk->probe_head);
+    pk->probe_head = pk->probe_tail = NULL;
+    pk->probe_count = 0;
+    pk->probe_have_key = pk->probe_have_audio = false;
+}
+
+/* Decides the stream's shape once enough is known (or at the end). */
+static int pk_probe_decide(packager_t *pk, bool at_end)
+{
+    bool v_ok = pk->video.config_valid && pk->probe_have_key;
+    bool a_ok = pk->audio.config_valid;
+    int64_t span = pk->probe_count ? pk->probe_last_ms - pk->probe_first_ms : 0;
+    bool long_wait = span >= PK_PROBE_MAX_SPAN_MS || pk->probe_count >= PK_PROBE_MAX_PACKETS;
+
+    if (v_ok && a_ok)
+        return pk_start(pk, PK_MODE_AV);
+    if (v_ok && (at_end || long_wait || (span >= PK_PROBE_SPAN_MS && !pk->audio.config_size)))
+        return pk_start(pk, PK_MODE_VIDEO);
+    if (a_ok && pk->probe_have_audio &&
+        (at_end || long_wait || (span >= PK_PROBE_SPAN_MS && !pk->video.config_size)))
+        return pk_start(pk, PK_MODE_AUDIO);
+    if (long_wait) {
+        log_warn(pk->ctx, "no usable media after %" PRId64 " ms; dropping what was buffered",
+                 span);
+        pk_probe_reset(pk);
+    }
+    return 0;
+}
+
+static int pk_probe(packager_t *pk, media_packet_t *pkt)
+{
+    bool video = pkt->type == MEDIA_PACKET_VIDEO;
+    if (video && !pk->probe_have_key && !pkt->keyframe) {
+        media_packet_free(pkt);
+        return 0;
+    }
+    if (video)
+        pk->probe_have_key = true;
+    else
+        pk->probe_have_audio = true;
+    if (pk->probe_count == 0)
+        pk->probe_first_ms = pk->probe_last_ms = pkt->dts_ms;
+    if (pkt->dts_ms > pk->probe_last_ms)
+        pk->probe_last_ms = pkt->dts_ms;
+    pkt->next = NULL;
+    if (pk->probe_tail)
+        pk->probe_tail->next = pkt;
+    else
+        pk->probe_head = pkt;
+    pk->probe_tail = pkt;
+    pk->probe_count++;
+    return pk_probe_decide(pk, false);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static int pk_config(packager_t *pk, media_packet_t *pkt)
+{
+    pk_track_t *t = pkt->type == MEDIA_PACKET_VIDEO_CONFIG ? &pk->video : &pk->audio;
+    h264_config_t h = {0};
+    aac_config_t a = {0};
+    int ret = pk_parse_config(t, pkt->data, pkt->size, &h, &a);
+    if (ret < 0) {
+        log_warn(pk->ctx, "ignoring a malformed %s configuration record (%zu bytes): %s",
+                 t->is_video ? "video" : "audio", pkt->size, strerror(-ret));
+        goto out;
+    }
+    const uint8_t *cur = t->reconfig_pending ? t->next_config : t->config;
+    size_t cur_size = t->reconfig_pending ? t->next_config_size : t->config_size;
+    if (cur && cur_size == pkt->size && memcmp(cur, pkt->data, pkt->size) == 0)
+        goto out; /* repeated, as some relays do before keyframes */
+    uint8_t *copy = malloc(pkt->size);
+    if (!copy) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    memcpy(copy, pkt->data, pkt->size);
+    if (!t->mux) {
+        /* Not started yet: simply the configuration to use. */
+        free(t->config);
+        t->config = copy;
+        t->config_size = pkt->size;
+        t->config_valid = true;
+        t->h264 = h;
+        t->aac = a;
+        pk_track_describe(t);
+    } else {
+        log_warn(pk->ctx,
+                 "%s codec configuration changed mid-stream; new init segment at the next cut",
+                 t->is_video ? "video" : "audio");
+        free(t->next_config);
+        t->next_config = copy;
+        t->next_config_size = pkt->size;
+        t->reconfig_pending = true;
+        if (t->is_video && h.height != t->h264.height)
+            log_warn(pk->ctx, "picture height changed to %d; the rendition keeps the name %s",
+                     h.height, t->name);
+    }
+out:
+    media_packet_free(pkt);
+    return ret == -ENOMEM ? ret : 0;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+int packager_new(const packager_params_t *params, packager_t **out)
+{
+    *out = NULL;
+    if (!params->store || !params->stream_id || !store_id_valid(params->stream_id))
+        return -EINVAL;
+    packager_t *pk = calloc(1, sizeof(*pk));
+    if (!pk)
+        return -ENOMEM;
+    pk->store = params->store;
+    snprintf(pk->stream_id, sizeof(pk->stream_id), "%s", params->stream_id);
+    if (params->log_ctx)
+        snprintf(pk->ctx, sizeof(pk->ctx), "%s", params->log_ctx);
+    else
+        snprintf(pk->ctx, sizeof(pk->ctx), "stream=%s", params->stream_id);
+    double sd = params->segment_duration;
+    pk->segment_duration = sd >= 0.5 && sd <= 60 ? sd : 2.0;
+    pk->target_us = (int64_t)llround(pk->segment_duration * 1e6);
+    pk->playlist_segments =
+        params->playlist_segments >= 2 && params->playlist_segments <= 1000
+            ? params->playlist_segments
+            : 6;
+    pk->ended_ttl_ms = params->ended_ttl_ms > 0 ? params->ended_ttl_ms : 600000;
+    pk->first_msn = params->first_msn > 0 ? params->first_msn : 0;
+
+    pk_batch_t *b = &pk->batch;
+    b->cap = 2 * ((size_t)pk->playlist_segments + 8);
+    b->ops = calloc(b->cap, sizeof(*b->ops));
+    b->names = calloc(b->cap, sizeof(*b->names));
+    b->owned = calloc(b->cap, sizeof(*b->owned));
+    if (!b->ops || !b->names || !b->owned) {
+        packager_free(pk);
+        return -ENOMEM;
+    }
+    pk_track_t *tracks[2] = {&pk->video, &pk->audio};
+    for (int i = 0; i < 2; i++) {
+        pk_track_t *t = tracks[i];
+        t->is_video = i == 0;
+        snprintf(t->name, sizeof(t->name), "%s", t->is_video ? "video" : "audio");
+        t->seg_msn = pk->first_msn;
+        t->media_sequence = pk->first_msn;
+        t->target_duration = (int)lround(pk->segment_duration);
+        if (t->target_duration < 1)
+            t->target_duration = 1;
+        t->window = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->window));
+        if (!t->window) {
+            packager_free(pk);
+            return -ENOMEM;
+        }
+    }
+    *out = pk;
+    return 0;
+}
+
+int packager_push(packager_t *pk, media_packet_t *pkt)
+{
+    if (pk->finished) {
+        media_packet_free(pkt);
+        return 0;
+    }
+    switch (pkt->type) {
+    case MEDIA_PACKET_VIDEO_CONFIG:
+    case MEDIA_PACKET_AUDIO_CONFIG:
+        return pk_config(pk, pkt);
+    case MEDIA_PACKET_VIDEO:
+    case MEDIA_PACKET_AUDIO: {
+        pk_track_t *t = pkt->type == MEDIA_PACKET_VIDEO ? &pk->video : &pk->audio;
+        if (!t->config_valid || pkt->size == 0) {
+            media_packet_free(pkt); /* undecodable without its configuration */
+            return 0;
+        }
+        if (!pk->have_origin) {
+            pk->have_origin = true;
+            pk->origin_ms = pkt->dts_ms;
+            int64_t age_ms = pkt->arrival_us > 0 ? (clock_mono_us() - pkt->arrival_us) / 1000 : 0;
+            pk->wall0_ms = clock_wall_ms() - (age_ms > 0 ? age_ms : 0);
+        }
+        if (pk->mode == PK_MODE_PROBING)
+            return pk_probe(pk, pkt);
+        return pk_media(pk, pkt);
+    }
+    default: /* metadata is informational; EOS goes to packager_finish */
+        media_packet_free(pkt);
+        return 0;
+    }
+}
+
+int packager_finish(packager_t *pk)
+{
+    if (pk->finished)
+        return 0;
+    pk->finished = true;
+    int ret = 0;
+    if (pk->mode == PK_MODE_PROBING) {
+        if ((ret = pk_probe_decide(pk, true)) < 0)
+            return ret;
+        if (pk->mode == PK_MODE_PROBING) {
+            log_info(pk->ctx, "stream ended before any usable media");
+            return 0;
+        }
+    }
+    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
+        return ret;
+    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
+        return ret;
+    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
+        return ret;
+    if ((ret = pk_commit_ready(pk, true)) < 0)
+        return ret;
+
+    /* Final commit: playlists say the list has ended, and everything of
+     * this broadcast lives for ended_ttl_ms more. */
+    pk_batch_t *b = &pk->batch;
+    pk_track_t *tracks[2] = {&pk->video, &pk->audio};
+    for (int i = 0; i < 2; i++) {
+        pk_track_t *t = tracks[i];
+        if (!t->active || t->committed == 0)
+            continue;
+        blob_t *pl = NULL;
+        if ((ret = pk_media_render(t, true, &pl)) < 0)
+            goto fail;
+        pk_batch_add(b, STORE_OP_PUT, pl, pk->ended_ttl_ms, true, "%s/index.m3u8", t->name);
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/init.mp4", t->name);
+    }
+    blob_t *master = NULL;
+    if ((ret = pk_master_render(pk, true, &master)) < 0)
+        goto fail;
+    if (master)
+        pk_batch_add(b, STORE_OP_PUT, master, pk->ended_ttl_ms, true, "master.m3u8");
+    if (b->n > 0 && (ret = pk_batch_commit(pk, b)) < 0)
+        return ret;
+    /* The window's segments, in batches that fit the op array. */
+    for (int i = 0; i < 2; i++) {
+        pk_track_t *t = tracks[i];
+        for (size_t j = 0; t->active && j < t->nwindow; j++) {
+            if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
+                return ret;
+            pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
+                         "%s/%" PRId64 ".m4s", t->name, t->window[j].msn);
+        }
+    }
+    if (b->n > 0 && (ret = pk_batch_commit(pk, b)) < 0)
+        return ret;
+    log_info(pk->ctx, "stream ended after %" PRId64 " segments", packager_segments_written(pk));
+    return 0;
+
+fail:
+    pk_batch_drop(b);
+    return ret;
+}
+
+int64_t packager_next_msn(const packager_t *pk)
+{
+    int64_t n = pk->first_msn;
+    const pk_track_t *tracks[2] = {&pk->video, &pk->audio};
+    for (int i = 0; i < 2; i++) {
+        const pk_track_t *t = tracks[i];
+        int64_t next = t->seg_msn + (t->mux && cmaf_muxer_pending(t->mux) > 0 ? 1 : 0);
+        if (next > n)
+            n = next;
+    }
+    return n;
+}
+
+int64_t packager_segments_written(const packager_t *pk)
+{
+    return pk->video.committed > pk->audio.committed ? pk->video.committed
+                                                     : pk->audio.committed;
+}
+
+void packager_free(packager_t *pk)
+{
+    if (!pk)
+        return;
+    media_packet_list_free(pk->probe_head);
+    for (size_t i = 0; i < pk->afifo_len; i++)
+        media_packet_free(pk->afifo[i].pkt);
+    free(pk->afifo);
+    pk_track_deinit(&pk->video);
+    pk_track_deinit(&pk->audio);
+    pk_batch_drop(&pk->batch);
+    free(pk->batch.ops);
+    free(pk->batch.names);
+    free(pk->batch.owned);
+    free(pk);
+}

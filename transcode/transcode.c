@@ -1,0 +1,239 @@
+/*
+ * Transcode manager: one worker thread per live stream. This release copies
+ * the source (no re-encoding): a worker drains its stream's media queue into
+ * a packager (packager.c) until end-of-stream.
+ *
+ * Threads: transcode_stream_start() runs on the ingest thread; workers run
+ * on their own threads; transcode_free() on whoever owns the manager. The
+ * manager's lock guards its two lists: per-stream records (the next media
+ * sequence number of every stream id seen, and whether a worker is writing
+ * that stream) and the workers. A worker takes its stream's record at start
+ * (waiting while an earlier worker of the same id finishes, so a stream's
+ * objects have one writer) and gives it back with the next unused segment
+ * number, so numbers are never reused within the process.
+ *
+ * Ownership: a worker owns its packager and a reference to its queue. The
+ * manager owns the worker structs; finished ones are joined and freed at the
+ * next start and by transcode_free(), which joins them all.
+ */
+#include "transcode.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "packager_internal.h"
+
+#define TRANSCODE_POP_TIMEOUT_MS 1000
+#define TRANSCODE_CTX_MAX 96
+
+typedef struct transcode_stream {
+    struct transcode_stream *next;
+    char id[STORE_ID_MAX];
+    int64_t next_msn;
+    bool busy; /* a worker is writing this stream's objects */
+} transcode_stream_t;
+
+typedef struct transcode_worker {
+    struct transcode_worker *next;
+    transcode_t *t;
+    transcode_stream_t *stream; /* lives as long as the manager */
+    media_queue_t *queue;
+    pthread_t thread;
+    bool done;
+    char ctx[TRANSCODE_CTX_MAX];
+} transcode_worker_t;
+
+struct transcode {
+    transcode_params_t params;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a stream record became free */
+    transcode_stream_t *streams;
+    transcode_worker_t *workers;
+};
+
+void transcode_params_default(transcode_params_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->segment_duration = 2.0;
+    p->playlist_segments = 6;
+    p->ended_ttl_ms = 600000;
+}
+
+int transcode_new(const transcode_params_t *params, transcode_t **out)
+{
+    *out = NULL;
+    if (!params->store || params->segment_duration <= 0 || params->playlist_segments < 1)
+        return -EINVAL;
+    transcode_t *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->params = *params;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    *out = t;
+    return 0;
+}
+
+/* Runs the packager over the queue until end-of-stream or a failure. */
+static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int64_t *next_msn)
+{
+    const transcode_params_t *tp = &w->t->params;
+    packager_params_t pp = {
+        .store = tp->store,
+        .stream_id = w->stream->id,
+        .log_ctx = w->ctx,
+        .segment_duration = tp->segment_duration,
+        .playlist_segments = tp->playlist_segments,
+        .ended_ttl_ms = tp->ended_ttl_ms,
+        .first_msn = first_msn,
+    };
+    packager_t *pk = NULL;
+    int ret = packager_new(&pp, &pk);
+    if (ret < 0) {
+        log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
+        return;
+    }
+    bool eos = false;
+    while (!eos && ret == 0) {
+        media_packet_t *list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
+        while (list) {
+            media_packet_t *p = list;
+            list = p->next;
+            p->next = NULL;
+            if (p->type == MEDIA_PACKET_EOS) {
+                media_packet_free(p);
+                eos = true;
+                break;
+            }
+            ret = packager_push(pk, p);
+            if (ret < 0)
+                break;
+        }
+        media_packet_list_free(list); /* after EOS or a failure */
+    }
+    if (ret == 0)
+        ret = packager_finish(pk);
+    if (ret < 0)
+        log_error(w->ctx, "packaging failed (%s); this stream's worker stops", strerror(-ret));
+    *next_msn = packager_next_msn(pk);
+    packager_free(pk);
+}
+
+static void *transcode_worker_main(void *arg)
+{
+    transcode_worker_t *w = arg;
+    transcode_t *t = w->t;
+
+    pthread_mutex_lock(&t->lock);
+    while (w->stream->busy)
+        pthread_cond_wait(&t->cond, &t->lock);
+    w->stream->busy = true;
+    int64_t first_msn = w->stream->next_msn;
+    pthread_mutex_unlock(&t->lock);
+
+    int64_t next_msn = first_msn;
+    transcode_worker_run(w, first_msn, &next_msn);
+    media_queue_unref(w->queue);
+    w->queue = NULL;
+
+    pthread_mutex_lock(&t->lock);
+    if (next_msn > w->stream->next_msn)
+        w->stream->next_msn = next_msn;
+    w->stream->busy = false;
+    w->done = true;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* Joins and frees finished workers. Lock held; they no longer take it. */
+static void transcode_reap(transcode_t *t)
+{
+    transcode_worker_t **pp = &t->workers;
+    while (*pp) {
+        transcode_worker_t *w = *pp;
+        if (w->done) {
+            *pp = w->next;
+            pthread_join(w->thread, NULL);
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t *queue)
+{
+    if (!t || !stream_id || !queue || !store_id_valid(stream_id))
+        return -EINVAL;
+    transcode_worker_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    int ret = 0;
+    pthread_mutex_lock(&t->lock);
+    transcode_reap(t);
+    transcode_stream_t *s = t->streams;
+    while (s && strcmp(s->id, stream_id) != 0)
+        s = s->next;
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+            ret = -ENOMEM;
+            goto fail;
+        }
+        snprintf(s->id, sizeof(s->id), "%s", stream_id);
+        s->next = t->streams;
+        t->streams = s;
+    }
+    w->t = t;
+    w->stream = s;
+    w->queue = media_queue_ref(queue);
+    snprintf(w->ctx, sizeof(w->ctx), "stream=%s", stream_id);
+    ret = -pthread_create(&w->thread, NULL, transcode_worker_main, w);
+    if (ret < 0) {
+        media_queue_unref(w->queue);
+        log_error(w->ctx, "cannot start the transcode worker: %s", strerror(-ret));
+        goto fail;
+    }
+    w->next = t->workers;
+    t->workers = w;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+
+fail:
+    pthread_mutex_unlock(&t->lock);
+    free(w);
+    return ret;
+}
+
+void transcode_free(transcode_t *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    transcode_worker_t *w = t->workers;
+    t->workers = NULL;
+    pthread_mutex_unlock(&t->lock);
+    /* Joined without the lock: running workers take it when they finish. */
+    while (w) {
+        transcode_worker_t *next = w->next;
+        pthread_join(w->thread, NULL);
+        free(w);
+        w = next;
+    }
+    transcode_stream_t *s = t->streams;
+    while (s) {
+        transcode_stream_t *next = s->next;
+        free(s);
+        s = next;
+    }
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
