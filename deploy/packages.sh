@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sluice needs, only those missing, so a
+# second run installs nothing. Sourced by deploy/quickstart.sh and
+# tests/run.sh. Usage: deploy/packages.sh [build|test]
+set -euo pipefail
+
+build_pkgs=(
+  meson ninja-build pkg-config gcc
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  libssl-dev libevent-dev libmicrohttpd-dev libhiredis-dev libjansson-dev
+  libcurl4-openssl-dev libinih-dev
+  ffmpeg
+)
+test_pkgs=(
+  libcmocka-dev clang libclang-rt-14-dev python3 curl redis-server
+)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-build}" = test ]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,162 @@
+/*
+ * sluice: reads the configuration, builds the store, seeds the predefined
+ * streams and starts the roles that were asked for (ingest with its
+ * transcode workers, and the origin). The main thread then only waits for
+ * SIGINT/SIGTERM and shuts down in dependency order: ingest first (every live
+ * stream gets end-of-stream), then the workers (final segments and ENDLIST
+ * playlists are written), then the origin, then the store.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "origin.h"
+#include "store.h"
+#include "transcode.h"
+
+extern char **environ;
+
+static int main_publish_start_cb(void *opaque, const char *stream_id, media_queue_t *queue)
+{
+    return transcode_stream_start(opaque, stream_id, queue);
+}
+
+static int main_seed_streams(store_t *store, const config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nstreams; i++) {
+        const config_stream_t *s = &cfg->streams[i];
+        if (!store_id_valid(s->id)) {
+            log_error(NULL, "--stream: id '%s' must be 1-63 characters of A-Z a-z 0-9 _ -", s->id);
+            return -EINVAL;
+        }
+        int rc = store_stream_add(store, s->id, s->id, s->key);
+        if (rc == -EEXIST) {
+            /* Another node (shared store) may have added it already. */
+            if (store_stream_exists(store, s->id) == 0)
+                continue;
+            log_error(NULL, "--stream %s: that key is already used by another stream", s->id);
+            return rc;
+        }
+        if (rc < 0) {
+            log_error(NULL, "--stream %s: %s", s->id, strerror(-rc));
+            return rc;
+        }
+        log_info(NULL, "stream '%s' defined", s->id);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    config_t cfg;
+    char err[512];
+    if (config_load(&cfg, argc, argv, environ, stdout, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 2;
+    }
+    if (cfg.exit_now) {
+        config_free(&cfg);
+        return 0;
+    }
+
+    log_level_t level = LOG_LEVEL_INFO;
+    log_format_t format = LOG_FORMAT_TEXT;
+    (void)log_level_parse(cfg.log_level, &level);   /* validated by config_load */
+    (void)log_format_parse(cfg.log_format, &format);
+    log_configure(level, format);
+    log_route_libav();
+
+    /* Signals are taken by sigwait() on this thread only: block them before
+     * any other thread exists so that every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int exit_code = 1;
+    store_t *store = NULL;
+    transcode_t *transcode = NULL;
+    ingest_t *ingest = NULL;
+    origin_t *origin = NULL;
+
+    int rc = store_open(cfg.store_url, &store);
+    if (rc == -EPROTONOSUPPORT) {
+        log_error(NULL, "--store %s: this build has only the memory store", cfg.store_url);
+        goto fail;
+    } else if (rc < 0) {
+        log_error(NULL, "--store: '%s' is not a store URL (memory)", cfg.store_url);
+        goto fail;
+    }
+    if (main_seed_streams(store, &cfg) != 0)
+        goto fail;
+    if (cfg.nstreams == 0 && (cfg.roles & CONFIG_ROLE_INGEST))
+        log_warn(NULL, "no stream defined: every publish will be refused (add --stream ID:KEY)");
+
+    if (cfg.roles & CONFIG_ROLE_INGEST) {
+        transcode_params_t tp;
+        transcode_params_default(&tp);
+        tp.store = store;
+        tp.segment_duration = cfg.segment_duration;
+        tp.playlist_segments = (int)cfg.playlist_segments;
+        tp.ended_ttl_ms = (int64_t)cfg.ended_ttl_s * 1000;
+        if (transcode_new(&tp, &transcode) != 0) {
+            log_error(NULL, "cannot start the transcoder");
+            goto fail;
+        }
+        ingest_params_t ip = {
+            .rtmp_listen = cfg.rtmp_listen,
+            .store = store,
+            .hooks = {.opaque = transcode, .publish_start_cb = main_publish_start_cb},
+            .duplicate = strcmp(cfg.duplicate_publisher, "reject") == 0
+                             ? INGEST_DUPLICATE_REJECT
+                             : INGEST_DUPLICATE_TAKEOVER,
+        };
+        ingest_limits_default(&ip.limits);
+        ip.limits.max_message_size = (uint32_t)cfg.max_message_size;
+        ip.limits.max_chunk_size = (uint32_t)cfg.max_chunk_size;
+        ip.limits.max_chunk_streams = (uint32_t)cfg.max_chunk_streams;
+        ip.limits.queue_bytes = (size_t)cfg.queue_bytes;
+        ip.limits.handshake_timeout_ms = (uint32_t)cfg.handshake_timeout_ms;
+        rc = ingest_open(&ip, &ingest);
+        if (rc != 0) {
+            log_error(NULL, "cannot start RTMP ingest on %s: %s", cfg.rtmp_listen, strerror(-rc));
+            goto fail;
+        }
+    }
+    if (cfg.roles & CONFIG_ROLE_ORIGIN) {
+        origin_params_t op = {
+            .http_listen = cfg.http_listen,
+            .store = store,
+            .threads = (unsigned)cfg.http_threads,
+            .max_connections = (unsigned)cfg.http_max_connections,
+        };
+        if (origin_open(&op, &origin) != 0)
+            goto fail;
+    }
+    log_info(NULL, "sluice %s ready (store: %s, rtmp port %d, http port %d)", SLUICE_VERSION,
+             store_backend_name(store), ingest ? ingest_port(ingest) : 0,
+             origin ? origin_port(origin) : 0);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info(NULL, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    exit_code = 0;
+
+fail:
+    ingest_close(ingest);
+    transcode_free(transcode);
+    origin_close(origin);
+    store_close(store);
+    config_free(&cfg);
+    if (exit_code == 0)
+        log_info(NULL, "stopped");
+    return exit_code;
+}

@@ -1,0 +1,192 @@
+"""Shared helpers for the integration suites: start the real sluice binary
+on free loopback ports, publish with real ffmpeg, fetch over HTTP, probe
+with ffprobe. Every process a test starts is bounded in time and stopped by
+the test itself."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "build", "sluice"))
+
+# What the sanitizers print when they find something; any of these in a
+# sluice log fails the test that ran it.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sluice:
+    """One sluice process with its own ports and log file."""
+
+    def __init__(self, *args, streams=(("demo", "demo-secret-key"),), env=None):
+        self.rtmp_port = free_port()
+        self.http_port = free_port()
+        self.streams = streams
+        self.logf = tempfile.NamedTemporaryFile(prefix="sluice-", suffix=".log", delete=False)
+        cmd = [SLUICE_BIN, "--rtmp-listen", f"127.0.0.1:{self.rtmp_port}",
+               "--http-listen", f"127.0.0.1:{self.http_port}"]
+        for sid, key in streams:
+            cmd += ["--stream", f"{sid}:{key}"]
+        cmd += list(args)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=full_env)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sluice exited early ({self.proc.returncode}):\n{self.log()}")
+            if "ready" in self.log():
+                return
+            time.sleep(0.05)
+        raise AssertionError("sluice did not become ready:\n" + self.log())
+
+    def log(self):
+        with open(self.logf.name, errors="replace") as f:
+            return f.read()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def rtmp_url(self, key):
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
+
+    def stop(self, timeout=30):
+        """SIGTERM, wait, and check a clean exit with a clean sanitizer log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("sluice did not stop within %ds:\n%s" % (timeout, self.log()[-4000:]))
+        log = self.log()
+        for mark in SANITIZER_MARKS:
+            if mark in log:
+                raise AssertionError(f"sanitizer report in sluice log:\n{log[-8000:]}")
+        for _, key in self.streams:
+            if key in log:
+                raise AssertionError("a stream key appears in the log")
+        if self.proc.returncode != 0:
+            raise AssertionError(f"sluice exited with {self.proc.returncode}:\n{log[-4000:]}")
+        os.unlink(self.logf.name)
+        return log
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def http(url, method="GET", timeout=10, headers=None):
+    """Returns (status, headers dict with lower-case names, body bytes)."""
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def wait_for(fn, timeout, what, interval=0.2):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def publish(url, seconds=10, size="1280x720", rate=30, gop=60, extra=(), realtime=True,
+            bframes=0):
+    """Starts ffmpeg publishing a synthetic H.264+AAC stream; returns Popen."""
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error"]
+    if realtime:
+        cmd += ["-re"]
+    cmd += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-t", str(seconds),
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency" if not bframes else "film",
+            "-bf", str(bframes), "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+            "-pix_fmt", "yuv420p", "-b:v", "1500k",
+            "-c:a", "aac", "-b:a", "128k", "-ac", "2"]
+    cmd += list(extra)
+    cmd += ["-f", "flv", url]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc, timeout):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError("process did not finish in time: " + err.decode(errors="replace")[-2000:])
+    return proc.returncode, err.decode(errors="replace")
+
+
+def parse_master(text):
+    """Returns (media list of attribute dicts, variants list of (attrs, uri))."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    assert lines[0] == "#EXTM3U", "master does not start with #EXTM3U"
+    media, variants = [], []
+    for i, l in enumerate(lines):
+        if l.startswith("#EXT-X-MEDIA:"):
+            media.append(parse_attrs(l.split(":", 1)[1]))
+        elif l.startswith("#EXT-X-STREAM-INF:"):
+            variants.append((parse_attrs(l.split(":", 1)[1]), lines[i + 1]))
+    return media, variants
+
+
+def parse_attrs(s):
+    out = {}
+    for m in re.finditer(r'([A-Z0-9-]+)=("([^"]*)"|[^,]*)', s):
+        out[m.group(1)] = m.group(3) if m.group(3) is not None else m.group(2)
+    return out
+
+
+def parse_media(text):
+    """Returns a dict: tags (name -> value of first), segments [{uri, duration, pdt}], endlist."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    assert lines[0] == "#EXTM3U", "media playlist does not start with #EXTM3U"
+    tags, segs, cur = {}, [], {}
+    for l in lines[1:]:
+        if l.startswith("#EXTINF:"):
+            cur["duration"] = float(l[8:].split(",")[0])
+        elif l.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            cur["pdt"] = l.split(":", 1)[1]
+        elif l.startswith("#"):
+            name, _, value = l[1:].partition(":")
+            tags.setdefault(name, value)
+        else:
+            cur["uri"] = l
+            segs.append(cur)
+            cur = {}
+    return {"tags": tags, "segments": segs, "endlist": "EXT-X-ENDLIST" in tags}
+
+
+def ffprobe_json(path_or_url, *args):
+    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *args, path_or_url],
+                         capture_output=True, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError("ffprobe failed: " + out.stderr.decode(errors="replace")[-2000:])
+    return json.loads(out.stdout)

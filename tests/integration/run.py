@@ -1,0 +1,37 @@
+"""Runs every integration suite (tests/integration/test_*.py) with unittest
+and prints "N passed, N failed" as its last line. A name filter may be given:
+  python3 tests/integration/run.py test_publish.PublishTest.test_wrong_key"""
+
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    loader = unittest.TestLoader()
+    if len(sys.argv) > 1:
+        suite = loader.loadTestsFromNames(sys.argv[1:])
+    else:
+        suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    if not os.access(os.environ.get("SLUICE_BIN", os.path.join(HERE, "..", "..", "build", "sluice")), os.X_OK):
+        print("sluice binary not found (set SLUICE_BIN)")
+        print("0 passed, 1 failed")
+        return 1
+    start = time.time()
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # A skipped test is not a pass.
+    failed += len(result.skipped)
+    passed = result.testsRun - failed
+    print(f"integration: {time.time() - start:.0f} s")
+    sys.stdout.flush()
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The project's test command (README, CONTRACT.md): installs what the tests
+# need, builds with ASan+UBSan and -Werror into build-asan/, runs the unit
+# and fuzz-corpus suites (meson), a short libFuzzer run of every parser
+# (clang, build-fuzz/), then the integration suites against the real binary.
+# Prints "N passed, N failed" last; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+passed=0
+failed=0
+note() { printf '\n== %s\n' "$*"; }
+count() { # count NAME RC
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $1"; fi
+}
+finish() {
+  echo
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit $?
+}
+
+note "packages"
+if ! deploy/packages.sh test; then
+  echo "FAILED: package installation"
+  failed=$((failed + 1))
+  finish
+fi
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
+
+note "build (ASan+UBSan, -Werror)"
+if [ ! -d build-asan ]; then
+  meson setup build-asan -Db_sanitize=address,undefined -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
+fi
+if ! meson compile -C build-asan; then
+  echo "FAILED: build"
+  failed=$((failed + 1))
+  finish
+fi
+
+note "unit and fuzz-corpus tests"
+meson test -C build-asan --suite unit --suite fuzz --print-errorlogs --num-processes 2 >/tmp/sluice-meson-test.log 2>&1
+tail -n 25 /tmp/sluice-meson-test.log
+# One count per meson test, from its JSON log.
+while read -r rc name; do
+  count "$name" "$rc"
+done < <(python3 - build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    print(0 if t["result"] in ("OK", "EXPECTEDFAIL") else 1, t["name"])
+PY
+)
+
+note "libFuzzer (clang, ${SLUICE_FUZZ_SECONDS:=15} s per parser)"
+if [ ! -d build-fuzz ]; then
+  CC=clang meson setup build-fuzz -Dfuzzing_engine=libfuzzer -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
+fi
+if meson compile -C build-fuzz >/tmp/sluice-fuzz-build.log 2>&1; then
+  for f in build-fuzz/tests/fuzz/fuzz_*; do
+    [ -f "$f" ] && [ -x "$f" ] || continue
+    name=$(basename "$f" | sed 's/^fuzz_//')
+    work=$(mktemp -d)
+    cp -r "tests/fuzz/corpus/$name/." "$work/" 2>/dev/null
+    mkdir -p /tmp/sluice-fuzz-artifacts
+    "$f" -max_total_time="$SLUICE_FUZZ_SECONDS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="/tmp/sluice-fuzz-artifacts/$name-" \
+      -print_final_stats=1 "$work" >"/tmp/sluice-fuzz-$name.log" 2>&1
+    rc=$?
+    [ $rc -ne 0 ] && tail -n 40 "/tmp/sluice-fuzz-$name.log"
+    echo "fuzz $name: $(grep -o 'stat::number_of_executed_units: [0-9]*' "/tmp/sluice-fuzz-$name.log" | awk '{print $2}') runs, exit $rc"
+    count "libfuzzer_$name" $rc
+    rm -rf "$work"
+  done
+else
+  tail -n 30 /tmp/sluice-fuzz-build.log
+  count "libfuzzer build" 1
+fi
+
+note "integration (real build-asan/sluice, ffmpeg, curl, ffprobe)"
+export SLUICE_BIN="$root/build-asan/sluice"
+python3 tests/integration/run.py > >(tee /tmp/sluice-integration.log) 2>&1
+last=$(tail -n 1 /tmp/sluice-integration.log)
+if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+  passed=$((passed + BASH_REMATCH[1]))
+  failed=$((failed + BASH_REMATCH[2]))
+else
+  echo "FAILED: integration runner did not finish"
+  failed=$((failed + 1))
+fi
+
+finish

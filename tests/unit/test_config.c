@@ -1,0 +1,155 @@
+/* Unit tests for common/config.c: defaults, precedence, INI, errors. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char err[512];
+
+static int load(config_t *cfg, char **argv, char **envp)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    FILE *out = fopen("/dev/null", "w");
+    int rc = config_load(cfg, argc, argv, envp, out, err, sizeof(err));
+    fclose(out);
+    return rc;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char *argv[] = {"sluice", NULL};
+    char *envp[] = {NULL};
+    assert_int_equal(load(&cfg, argv, envp), 0);
+    assert_string_equal(cfg.rtmp_listen, "0.0.0.0:1935");
+    assert_string_equal(cfg.http_listen, "0.0.0.0:8080");
+    assert_string_equal(cfg.store_url, "memory");
+    assert_int_equal(cfg.roles, CONFIG_ROLE_INGEST | CONFIG_ROLE_ORIGIN);
+    assert_true(cfg.segment_duration == 2.0);
+    assert_int_equal(cfg.playlist_segments, 6);
+    assert_string_equal(cfg.duplicate_publisher, "takeover");
+    assert_int_equal(cfg.nstreams, 0);
+    assert_false(cfg.exit_now);
+    config_free(&cfg);
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sluice-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "; comment\n[sluice]\nhttp-listen = 127.0.0.1:1111\nrtmp_listen = 127.0.0.1:2222\n"
+               "segment-duration = 4\nstream = a:ka\nstream = b:kb\n[other]\nx = y\n");
+    fclose(f);
+
+    config_t cfg;
+    char cfgflag[64];
+    snprintf(cfgflag, sizeof(cfgflag), "--config=%s", path);
+    char *argv[] = {"sluice", cfgflag, "--http-listen", "127.0.0.1:3333", NULL};
+    char *envp[] = {"SLUICE_HTTP_LISTEN=127.0.0.1:4444", "SLUICE_RTMP_LISTEN=127.0.0.1:5555",
+                    "SLUICE_UNRELATED=1", "PATH=/bin", NULL};
+    assert_int_equal(load(&cfg, argv, envp), 0);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:3333"); /* flag beats env and file */
+    assert_string_equal(cfg.rtmp_listen, "127.0.0.1:5555"); /* env beats file */
+    assert_true(cfg.segment_duration == 4.0);                /* file beats default */
+    assert_int_equal(cfg.nstreams, 2);
+    assert_string_equal(cfg.streams[0].id, "a");
+    assert_string_equal(cfg.streams[1].key, "kb");
+    config_free(&cfg);
+
+    /* A repeatable option from a higher source replaces the lower list. */
+    char *argv2[] = {"sluice", cfgflag, "--stream", "c:kc", "--stream=d:kd", NULL};
+    char *envp2[] = {"SLUICE_STREAM=e:ke,f:kf", NULL};
+    assert_int_equal(load(&cfg, argv2, envp2), 0);
+    assert_int_equal(cfg.nstreams, 2);
+    assert_string_equal(cfg.streams[0].id, "c");
+    assert_string_equal(cfg.streams[1].id, "d");
+    config_free(&cfg);
+
+    char *argv3[] = {"sluice", cfgflag, NULL};
+    assert_int_equal(load(&cfg, argv3, envp2), 0);
+    assert_int_equal(cfg.nstreams, 2);
+    assert_string_equal(cfg.streams[0].id, "e");
+    assert_string_equal(cfg.streams[1].key, "kf");
+    config_free(&cfg);
+    unlink(path);
+}
+
+static void expect_error(char **argv, char **envp, const char *needle)
+{
+    config_t cfg;
+    assert_int_equal(load(&cfg, argv, envp), -EINVAL);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' does not mention '%s'", err, needle);
+    assert_null(cfg.rtmp_listen); /* nothing left allocated */
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    char *none[] = {NULL};
+    expect_error((char *[]){"sluice", "--bogus", NULL}, none, "unknown option '--bogus'");
+    expect_error((char *[]){"sluice", "--segment-duration", "fast", NULL}, none, "not a number");
+    expect_error((char *[]){"sluice", "--segment-duration", "0.1", NULL}, none, "out of range");
+    expect_error((char *[]){"sluice", "--playlist-segments", "2.5", NULL}, none, "whole number");
+    expect_error((char *[]){"sluice", "--http-listen", NULL}, none, "needs a value");
+    expect_error((char *[]){"sluice", "--role", "ingest,cdn", NULL}, none, "unknown role 'cdn'");
+    expect_error((char *[]){"sluice", "--duplicate-publisher", "maybe", NULL}, none,
+                 "takeover|reject");
+    expect_error((char *[]){"sluice", "--log-level", "loud", NULL}, none, "error|warn");
+    expect_error((char *[]){"sluice", "positional", NULL}, none, "unexpected argument");
+    expect_error((char *[]){"sluice", "--config", "/nonexistent/x.ini", NULL}, none,
+                 "cannot read config file");
+    expect_error((char *[]){"sluice", "--stream", "a:1", "--stream", "a:2", NULL}, none,
+                 "defined twice");
+    expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_PLAYLIST_SEGMENTS=x", NULL},
+                 "SLUICE_PLAYLIST_SEGMENTS");
+    /* The key part of a malformed stream is never echoed. */
+    expect_error((char *[]){"sluice", "--stream", ":supersecret", NULL}, none, "ID:KEY");
+    assert_null(strstr(err, "supersecret"));
+}
+
+static void test_help_and_version(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char *none[] = {NULL};
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--version", NULL}, none), 0);
+    assert_true(cfg.exit_now);
+    config_free(&cfg);
+
+    char buf[8192] = {0};
+    FILE *out = fmemopen(buf, sizeof(buf) - 1, "w");
+    char *argv[] = {"sluice", "--help", NULL};
+    assert_int_equal(config_load(&cfg, 2, argv, none, out, err, sizeof(err)), 0);
+    fclose(out);
+    assert_true(cfg.exit_now);
+    assert_non_null(strstr(buf, "--rtmp-listen"));
+    assert_non_null(strstr(buf, "SLUICE_<NAME>"));
+    config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_help_and_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

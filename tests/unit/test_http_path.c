@@ -1,0 +1,101 @@
+/* Unit tests for origin/http_path.c: the public path grammar. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http_path_internal.h"
+
+static int parse(const char *path, http_route_t *r)
+{
+    return http_path_parse(path, strlen(path), r);
+}
+
+static void test_valid_paths(void **state)
+{
+    (void)state;
+    http_route_t r;
+    assert_int_equal(parse("/healthz", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_HEALTHZ);
+    assert_int_equal(parse("/readyz", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_READYZ);
+
+    assert_int_equal(parse("/hls/demo/master.m3u8", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_HLS);
+    assert_int_equal(r.object_type, HTTP_OBJECT_PLAYLIST);
+    assert_string_equal(r.stream_id, "demo");
+    assert_string_equal(r.object, "master.m3u8");
+
+    assert_int_equal(parse("/hls/Shop_1-a/720p/index.m3u8", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_PLAYLIST);
+    assert_string_equal(r.stream_id, "Shop_1-a");
+    assert_string_equal(r.object, "720p/index.m3u8");
+
+    assert_int_equal(parse("/hls/demo/audio/init.mp4", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_INIT);
+    assert_string_equal(http_path_content_type(r.object_type), "video/mp4");
+
+    assert_int_equal(parse("/hls/demo/720p/0.m4s", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_SEGMENT);
+    assert_string_equal(r.object, "720p/0.m4s");
+    assert_string_equal(http_path_content_type(r.object_type), "video/iso.segment");
+
+    assert_int_equal(parse("/hls/demo/720p/123456789.2.m4s", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_PART);
+    assert_string_equal(http_path_content_type(HTTP_OBJECT_PLAYLIST),
+                        "application/vnd.apple.mpegurl");
+}
+
+static void test_rejected_paths(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "", "/", "/hls", "/hls/", "/hls/demo", "/hls/demo/", "/hls/demo/index.m3u8",
+        "/hls/demo/720p/", "/hls/demo/720p/01.m4s", "/hls/demo/720p/1.m4", "/hls/demo/720p/-1.m4s",
+        "/hls/demo/720p/1234567890.m4s", "/hls/demo/720p/1..m4s", "/hls/demo/720p/1.2.3.m4s",
+        "/hls/demo/../720p/1.m4s", "/hls/../etc/passwd", "/hls/de mo/master.m3u8",
+        "/hls/demo/720P/1.m4s", "/hls/demo/720p/sub/1.m4s", "/hls/demo/master.m3u8/",
+        "/hls/demo/abcdefghijklmnopq/init.mp4", "/HLS/demo/master.m3u8", "/healthz/",
+        "/hls/demo/720p/index.m3u8x", "/hls//master.m3u8",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        http_route_t r;
+        if (parse(bad[i], &r) != -ENOENT)
+            fail_msg("accepted '%s'", bad[i]);
+        assert_int_equal(r.kind, HTTP_ROUTE_NONE);
+    }
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    char longp[HTTP_PATH_MAX + 10];
+    memset(longp, 'a', sizeof(longp));
+    memcpy(longp, "/hls/", 5);
+    http_route_t r;
+    assert_int_equal(http_path_parse(longp, sizeof(longp), &r), -EMSGSIZE);
+    /* A 64-character id is one too many. */
+    char id64[128] = "/hls/";
+    memset(id64 + 5, 'x', 64);
+    strcpy(id64 + 69, "/master.m3u8");
+    assert_int_equal(parse(id64, &r), -ENOENT);
+    id64[68] = '/';
+    memmove(id64 + 68, "/master.m3u8", 13);
+    assert_int_equal(parse(id64, &r), 0);
+    /* Embedded NUL: the length, not the terminator, bounds the parse. */
+    assert_int_equal(http_path_parse("/healthz\0x", 10, &r), -ENOENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_paths),
+        cmocka_unit_test(test_rejected_paths),
+        cmocka_unit_test(test_limits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
