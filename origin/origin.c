@@ -173,12 +173,15 @@ int origin_open(const origin_params_t *params, origin_t **out)
                          MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The logger goes first so that MHD's own messages about the options
+     * that follow already reach our log. */
     o->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, origin_access_cb, o, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, NULL, NULL, origin_access_cb, o, MHD_OPTION_EXTERNAL_LOGGER, origin_mhd_log_cb,
+        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, params->threads ? params->threads : 2u,
         MHD_OPTION_CONNECTION_LIMIT, params->max_connections ? params->max_connections : 10000u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_EXTERNAL_LOGGER, origin_mhd_log_cb, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!o->daemon) {
         log_error("origin", "cannot listen on %s (in use, or not an address of this host)",
                   params->http_listen);
