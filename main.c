@@ -35,11 +35,11 @@ static int main_seed_streams(store_t *store, const config_t *cfg)
             log_error(NULL, "--stream: id '%s' must be 1-63 characters of A-Z a-z 0-9 _ -", s->id);
             return -EINVAL;
         }
-        int rc = store_stream_add(store, s->id, s->id, s->key);
+        /* Seeded, not just added: a shared store that loses its registry
+         * (Redis restarted empty) gets it back, and a node that finds it
+         * there already (added by another node) is fine. */
+        int rc = store_stream_seed(store, s->id, s->key);
         if (rc == -EEXIST) {
-            /* Another node (shared store) may have added it already. */
-            if (store_stream_exists(store, s->id) == 0)
-                continue;
             log_error(NULL, "--stream %s: that key is already used by another stream", s->id);
             return rc;
         }
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
         log_error(NULL, "--store %s: this build has only the memory store", cfg.store_url);
         goto fail;
     } else if (rc < 0) {
-        log_error(NULL, "--store: '%s' is not a store URL (memory)", cfg.store_url);
+        log_error(NULL, "--store: not a store URL (memory, or redis://[:PASSWORD@]HOST:PORT[/DB])");
         goto fail;
     }
     if (main_seed_streams(store, &cfg) != 0)

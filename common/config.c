@@ -43,7 +43,7 @@ static const config_option_t config_options[] = {
     OPT("http-listen", CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
         "public origin address HOST:PORT (playlists, media, /healthz)"),
     OPT("store", CONFIG_STRING, store_url, "memory", NULL, 0, 0,
-        "segment store: memory"),
+        "segment store: memory, or redis://[:PASSWORD@]HOST:PORT[/DB]"),
     OPT("role", CONFIG_ROLES, roles, "ingest,origin", NULL, 0, 0,
         "roles this process runs: ingest, origin or both"),
     OPT("stream", CONFIG_STREAMS, streams, NULL, NULL, 0, 0,

@@ -11,12 +11,18 @@
  * none, so a playlist is never visible before the segment it names.
  *
  * Thread rules: a store_t may be used from any thread at once (the memory
- * backend locks; the Redis backend keeps one connection per thread).
+ * backend locks; the Redis backend lends each call a connection of its own
+ * from a small pool, so no hiredis context is ever used by two threads).
  * Blobs returned by store_get are references the caller must unref.
+ *
+ * Errors every backend keeps apart: -ENOENT "no such object / stream" (a
+ * definite answer: the origin may say 404), and -EIO "the store cannot be
+ * read right now" (the origin says 503 and the caller retries later).
  */
 #ifndef SLUICE_COMMON_STORE_H
 #define SLUICE_COMMON_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,19 +43,26 @@ typedef struct store_op {
     int64_t ttl_ms; /* PUT, EXPIRE */
 } store_op_t;
 
-/* Opens "memory" (the embedded store). Returns 0 or a negative errno:
- * -EINVAL for an URL it does not understand, -EPROTONOSUPPORT for a backend
- * not built in. */
+/* Opens "memory" (the embedded store) or "redis://[:PASSWORD@]HOST:PORT[/DB]".
+ * Returns 0 or a negative errno: -EINVAL for an URL it does not understand,
+ * -EPROTONOSUPPORT for a backend not built in. A Redis store opens even when
+ * the server is unreachable: it logs why, keeps retrying with backoff in the
+ * background, and answers -EIO (store_ping, store_get) until it connects. */
 int store_open(const char *url, store_t **out) __attribute__((warn_unused_result));
 /* store_close(NULL) does nothing. */
 void store_close(store_t *st);
 /* "memory" or "redis"; for logs and stats. */
 const char *store_backend_name(const store_t *st);
-/* 0 when the backend answers (/readyz). */
+/* 0 when the backend answers (/readyz), else -EIO. */
 int store_ping(store_t *st);
 
-/* Applies ops[0..n) to stream_id atomically. Object names longer than
- * STORE_NAME_MAX are refused with -ENAMETOOLONG and nothing is applied. */
+/* Applies ops[0..n) to stream_id atomically, then wakes the stream's
+ * watchers on every node. Object names longer than STORE_NAME_MAX are
+ * refused with -ENAMETOOLONG and nothing is applied. -EPERM: another node
+ * holds the stream's lease (this writer was taken over); nothing is applied.
+ * While a Redis store is unreachable, commits are kept in memory (bounded)
+ * and return 0; they are written, a stream at a time and atomically, when
+ * it comes back. */
 int store_commit(store_t *st, const char *stream_id, const store_op_t *ops, size_t n)
     __attribute__((warn_unused_result));
 /* *out = a new reference to the object, or -ENOENT. */
@@ -71,6 +84,54 @@ int store_stream_auth(store_t *st, const char *key, char *id_out)
     __attribute__((warn_unused_result));
 /* -ENOENT when no stream has this id. */
 int store_stream_exists(store_t *st, const char *id);
+/* A stream from the configuration (--stream): added like store_stream_add,
+ * and remembered, so that a shared registry that loses it (Redis restarted
+ * empty) gets it back. Idempotent: 0 when the same id and key are already
+ * there; -EEXIST when the key belongs to another stream. With Redis
+ * unreachable it returns 0 and the stream is added on connection. */
+int store_stream_seed(store_t *st, const char *id, const char *key)
+    __attribute__((warn_unused_result));
+
+/* ---- live-stream ownership (the duplicate-publisher policy) ----------- */
+
+typedef struct store_lease store_lease_t;
+/* The lease was lost: another node took the stream over, or this node found
+ * it held by another after an outage. Called at most once per lease, on a
+ * store thread; it must not call back into the lease or watch functions. */
+typedef void (*store_lease_lost_cb)(void *opaque, const char *stream_id);
+
+/* Claims stream_id for this node while it is live. takeover: the claim wins
+ * over another node's, which is told (its lost_cb runs) and disconnects its
+ * publisher; otherwise -EBUSY while another node holds it. The backend
+ * renews the claim in the background until store_lease_release. -EIO when
+ * the store is unreachable. Within one process, publishers of one stream are
+ * the caller's business (the memory store always grants). */
+int store_lease_acquire(store_t *st, const char *stream_id, bool takeover,
+                        store_lease_lost_cb lost_cb, void *opaque, store_lease_t **out)
+    __attribute__((warn_unused_result));
+/* Gives the claim up (if still ours) and frees the lease. After it returns
+ * the lost_cb is not running and never will. NULL does nothing. */
+void store_lease_release(store_lease_t *lease);
+
+/* ---- change notification (blocking playlist reloads) -------------------- */
+
+typedef struct store_watch store_watch_t;
+/* Something of stream_id changed (a commit, on any node). Called at most once
+ * per watch, on a store thread or the committing thread; it must not call the
+ * watch or lease functions (resuming a suspended request is what it is for). */
+typedef void (*store_watch_cb)(void *opaque, const char *stream_id);
+
+/* Registers a one-shot watch on stream_id. To wait without missing a change:
+ * add the watch, then re-read, then sleep until the callback. */
+int store_watch_add(store_t *st, const char *stream_id, store_watch_cb cb, void *opaque,
+                    store_watch_t **out) __attribute__((warn_unused_result));
+/* Removes and frees a watch, fired or not. After it returns the callback is
+ * not running and never will. NULL does nothing. */
+void store_watch_remove(store_watch_t *w);
+/* Blocks the calling thread until stream_id changes or timeout_ms passes:
+ * 0 on a change, -ETIMEDOUT. For tools and tests; request handlers suspend
+ * with store_watch_add instead of holding a thread. */
+int store_wait_change(store_t *st, const char *stream_id, int timeout_ms);
 
 /* Valid stream ids: 1..63 of [A-Za-z0-9_-]. */
 int store_id_valid(const char *id);

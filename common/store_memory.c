@@ -11,6 +11,10 @@
  *
  * The stream registry is a small array under its own lock; keys are kept as
  * SHA-256 hashes only and compared with CRYPTO_memcmp.
+ *
+ * One process means one node: leases are always granted (store.c keeps the
+ * lease list; ingest settles duplicates within the process), and a commit
+ * wakes the stream's watchers directly, after the write lock is released.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -196,6 +200,7 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
         mem_sweep(m, now);
     pthread_rwlock_unlock(&m->lock);
     free(fresh);
+    store_notify_changed(st, stream_id);
     return 0;
 }
 
@@ -324,6 +329,7 @@ static void mem_close(store_t *st)
     free(m->streams);
     pthread_rwlock_destroy(&m->lock);
     pthread_rwlock_destroy(&m->reg_lock);
+    store_base_deinit(&m->base);
     free(m);
 }
 
@@ -352,7 +358,7 @@ int store_memory_open(store_t **out)
     }
     pthread_rwlock_init(&m->lock, NULL);
     pthread_rwlock_init(&m->reg_lock, NULL);
-    m->base.backend = &store_memory_backend;
+    store_base_init(&m->base, &store_memory_backend);
     *out = &m->base;
     return 0;
 }

@@ -10,7 +10,9 @@
  * itself: by then nothing else touches them.
  *
  * Ownership: ingest_t owns the event base, the listener, every session, and
- * the thread. The store and hooks belong to the caller.
+ * the thread. The store and hooks belong to the caller. A store thread may
+ * report a lost lease at any time: it only queues the session id under
+ * lost_lock and activates lost_ev; the loop does the rest.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -107,6 +109,24 @@ static void ingest_reap_cb(evutil_socket_t fd, short what, void *arg)
     rtmp_session_reap(arg);
 }
 
+/* Lease-lost notices queued by a store thread (rtmp_session.c): disconnect
+ * those publishers here, on the loop that owns them. */
+static void ingest_lost_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ingest_shared_t *sh = arg;
+    pthread_mutex_lock(&sh->lost_lock);
+    uint64_t *ids = sh->lost;
+    size_t n = sh->nlost;
+    sh->lost = NULL;
+    sh->nlost = sh->cap_lost = 0;
+    pthread_mutex_unlock(&sh->lost_lock);
+    for (size_t i = 0; i < n; i++)
+        rtmp_session_lease_lost(sh, ids[i]);
+    free(ids);
+}
+
 static void ingest_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -152,6 +172,10 @@ static void ingest_free(ingest_t *in)
         event_free(in->stop_ev);
     if (in->sh.reap_ev)
         event_free(in->sh.reap_ev);
+    if (in->sh.lost_ev)
+        event_free(in->sh.lost_ev);
+    free(in->sh.lost);
+    pthread_mutex_destroy(&in->sh.lost_lock);
     if (in->sh.base)
         event_base_free(in->sh.base);
     free(in);
@@ -185,6 +209,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.limits = params->limits;
     ingest_limits_fill(&in->sh.limits);
     in->sh.duplicate = params->duplicate;
+    pthread_mutex_init(&in->sh.lost_lock, NULL);
     snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
 
     in->sh.base = event_base_new();
@@ -192,7 +217,8 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
         goto fail;
     in->sh.reap_ev = event_new(in->sh.base, -1, 0, ingest_reap_cb, &in->sh);
     in->stop_ev = event_new(in->sh.base, -1, 0, ingest_stop_cb, in);
-    if (!in->sh.reap_ev || !in->stop_ev)
+    in->sh.lost_ev = event_new(in->sh.base, -1, 0, ingest_lost_cb, &in->sh);
+    if (!in->sh.reap_ev || !in->stop_ev || !in->sh.lost_ev)
         goto fail;
 
     int fd = ingest_bind(&ss, sslen);

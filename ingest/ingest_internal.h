@@ -10,6 +10,7 @@
 #define SLUICE_INGEST_INGEST_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,12 @@ typedef struct ingest_shared {
     uint64_t next_session_id;
     rtmp_session_t *sessions; /* every open session, doubly linked */
     struct event *reap_ev;    /* frees sessions marked dead */
+    /* Leases lost to another node, reported on a store thread: session ids
+     * queued under lost_lock, drained by lost_ev on the loop. */
+    pthread_mutex_t lost_lock;
+    uint64_t *lost;
+    size_t nlost, cap_lost;
+    struct event *lost_ev;
 } ingest_shared_t;
 
 /* Takes ownership of the connected, non-blocking socket `fd` on every path.
@@ -116,5 +123,9 @@ void rtmp_session_free(rtmp_session_t *s);
 
 /* Frees every session marked dead. The reap event's callback. */
 void rtmp_session_reap(ingest_shared_t *sh);
+
+/* Another node took over the stream session_id publishes: disconnect it.
+ * Does nothing when that session is gone or no longer publishing. */
+void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id);
 
 #endif

@@ -10,8 +10,9 @@
  * (nginx-rtmp's finalize event, Redis's CLIENT_CLOSE_AFTER_REPLY).
  *
  * Ownership: the session owns its bufferevent (and so the socket), its
- * timer, chunk reader and buffers, and one reference to the media queue of
- * the stream it publishes; the publish hook takes its own. The stream key
+ * timer, chunk reader and buffers, one reference to the media queue of the
+ * stream it publishes (the publish hook takes its own), and while it
+ * publishes, the store lease that makes it the stream's owner across nodes. The stream key
  * lives only on the stack while it is checked and is never logged.
  */
 #include <arpa/inet.h>
@@ -79,6 +80,7 @@ struct rtmp_session {
 
     /* publishing */
     media_queue_t *queue;
+    store_lease_t *lease; /* this node's claim on the stream (store.h) */
     char stream_id[STORE_ID_MAX];
     int64_t publish_ms;
     uint64_t media_bytes;
@@ -213,6 +215,8 @@ static void rtmp_session_close_after_reply(rtmp_session_t *s)
 
 static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
 {
+    store_lease_release(s->lease);
+    s->lease = NULL;
     if (!s->queue)
         return;
     media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
@@ -491,6 +495,40 @@ static rtmp_session_t *rtmp_session_find_publisher(ingest_shared_t *sh, const ch
     return NULL;
 }
 
+/* A store thread says another node owns our stream now. s is alive: the
+ * store does not return from store_lease_release while this runs, and
+ * s->sh and s->id never change, so reading them here is safe. */
+static void rtmp_session_lease_lost_cb(void *opaque, const char *stream_id)
+{
+    (void)stream_id;
+    rtmp_session_t *s = opaque;
+    ingest_shared_t *sh = s->sh;
+    pthread_mutex_lock(&sh->lost_lock);
+    if (sh->nlost == sh->cap_lost) {
+        size_t cap = sh->cap_lost ? sh->cap_lost * 2 : 8;
+        uint64_t *p = realloc(sh->lost, cap * sizeof(*p));
+        if (p) {
+            sh->lost = p;
+            sh->cap_lost = cap;
+        }
+    }
+    if (sh->nlost < sh->cap_lost)
+        sh->lost[sh->nlost++] = s->id;
+    pthread_mutex_unlock(&sh->lost_lock);
+    event_active(sh->lost_ev, 0, 0);
+}
+
+void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id)
+{
+    for (rtmp_session_t *s = sh->sessions; s; s = s->next) {
+        if (s->id != session_id || s->dead || !s->queue)
+            continue;
+        log_info(s->ctx, "stream %s was taken over by a publisher on another node; "
+                         "disconnecting this one", s->stream_id);
+        rtmp_session_kill(s, "taken over by another node");
+    }
+}
+
 /* Refuses a publish: onStatus error, then close once it is flushed. */
 static int rtmp_session_refuse(rtmp_session_t *s, const char *code, const char *description)
 {
@@ -543,9 +581,22 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
                  (unsigned long long)s->id, s->peer);
         rtmp_session_kill(old, "taken over"); /* its queue gets EOS now */
     }
+    /* The same policy across nodes: the store's lease says who owns it. */
+    ret = store_lease_acquire(s->sh->store, id, s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER,
+                              rtmp_session_lease_lost_cb, s, &s->lease);
+    if (ret == -EBUSY) {
+        log_warn(s->ctx, "publish refused: stream %s is already live on another node", id);
+        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "stream is already live");
+    }
+    if (ret < 0) {
+        log_error(s->ctx, "publish refused: store unavailable (%s)", strerror(-ret));
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "store unavailable");
+    }
 
     media_queue_t *queue = media_queue_new(s->sh->limits.queue_bytes);
     if (!queue) {
+        store_lease_release(s->lease);
+        s->lease = NULL;
         log_error(s->ctx, "publish refused: out of memory");
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "out of memory");
     }
@@ -555,6 +606,8 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
         ret = s->sh->hooks.publish_start_cb(s->sh->hooks.opaque, s->stream_id, queue);
         if (ret < 0) {
             media_queue_unref(queue);
+            store_lease_release(s->lease);
+            s->lease = NULL;
             log_warn(s->ctx, "publish refused: could not start the stream (%s)",
                      strerror(-ret));
             return rtmp_session_refuse(s, "NetStream.Publish.Failed",

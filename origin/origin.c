@@ -5,11 +5,14 @@
  * reference from the store and hands the bytes to MHD without copying. The
  * reference is dropped by MHD's free callback once the response is sent, so
  * a slow viewer holds only its own reference, never a lock or a thread.
+ * The origin never knows which store backend runs: a store that cannot be
+ * read (-EIO) is a 503 with Retry-After, never a 404.
  */
 #include "origin.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "http_path_internal.h"
 #include "log.h"
 #include "netaddr.h"
@@ -28,6 +32,10 @@ struct origin {
 };
 
 static const char origin_allowed_methods[] = "GET, HEAD, OPTIONS";
+static const char origin_unavailable_text[] = "store unavailable, retry shortly\n";
+#define ORIGIN_RETRY_AFTER_S "1"
+/* Rate limit of the "store unavailable" warning: one a second, any thread. */
+static _Atomic int64_t origin_unavailable_log_ms;
 
 static void origin_blob_free_cb(void *cls)
 {
@@ -73,6 +81,30 @@ static enum MHD_Result origin_reply_options(struct MHD_Connection *c)
     return ret;
 }
 
+/* The store cannot answer (Redis away): never a 404 a CDN would keep, but a
+ * 503 that says when to come back and may be cached for a second only, so a
+ * CDN shields us from a stampede without holding on to the outage. */
+static enum MHD_Result origin_reply_unavailable(struct MHD_Connection *c,
+                                                const http_route_t *route, int rc)
+{
+    int64_t now = clock_mono_ms();
+    int64_t last = atomic_load(&origin_unavailable_log_ms);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&origin_unavailable_log_ms, &last, now))
+        log_warn("origin", "store unavailable (%s): answering 503 (e.g. %s/%s)", strerror(-rc),
+                 route->stream_id, route->object);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(origin_unavailable_text), (void *)origin_unavailable_text, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "max-age=1");
+    MHD_add_response_header(r, "Retry-After", ORIGIN_RETRY_AFTER_S);
+    origin_add_common_headers(r);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c,
                                            const http_route_t *route)
 {
@@ -80,12 +112,8 @@ static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c
     int rc = store_get(o->store, route->stream_id, route->object, &blob);
     if (rc == -ENOENT)
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
-    if (rc < 0) {
-        log_warn("origin", "store read failed for %s/%s: %s", route->stream_id, route->object,
-                 strerror(-rc));
-        return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable\n",
-                                 "no-cache");
-    }
+    if (rc < 0)
+        return origin_reply_unavailable(c, route, rc);
     struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
         blob->size, blob->data, origin_blob_free_cb, blob);
     if (!r) {

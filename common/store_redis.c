@@ -1,0 +1,1457 @@
+/*
+ * The Redis store: several sluice nodes share one Redis (the only shared
+ * state), so that any origin serves any stream and ingest nodes scale apart.
+ * Key layout (docs/scaling.md), with P = "sluice:":
+ *
+ *   P{ID}:o:NAME          an object (playlist, init, segment) as a string, PX TTL
+ *   P{ID}:lease           node id of the ingest node that owns the live stream
+ *   P{registry}:by-id     hash: stream id -> "<sha256 hex> <name>"
+ *   P{registry}:by-key    hash: sha256 hex of the key -> stream id
+ *   P{registry}:alive     marker; its absence means the dataset was lost
+ *   channel P ev:DB:{ID}  "c NAME..." after a commit, "t NODE" on a takeover
+ *
+ * Every per-stream key carries the {ID} hash tag, so one Lua script can write
+ * a stream's objects and playlists atomically even on a Redis Cluster slot.
+ *
+ * Threads and connections: callers on any thread borrow a blocking hiredis
+ * context from a small pool for one call and give it back, so a context is
+ * only ever used by one thread at a time. One maintenance thread runs a
+ * libevent loop with the async subscriber context (PSUBSCRIBE to this DB's
+ * channels): it wakes watchers, invalidates the object cache, learns of
+ * takeovers, renews this node's leases, and owns (re)connection with backoff.
+ * When the subscriber is connected and the node has re-synchronised, `up` is
+ * set; while it is clear, reads fail fast with -EIO and commits are only
+ * kept in memory.
+ *
+ * The writer's mirror: for every stream this node writes, it keeps the
+ * objects a live playlist can name (PUT without TTL: playlists, init, window
+ * segments) and, while the stream is "dirty" (a write could not reach Redis),
+ * every op not yet written. After an outage, or when Redis comes back empty,
+ * each dirty stream's mirror is written in one atomic script, so the
+ * playlist and what it names arrive together. Bounded in bytes: what goes
+ * first are objects with a TTL, which no live playlist names.
+ *
+ * Ownership: the store owns the pool, the subscriber, the thread, the
+ * mirror (blob references), the seeds (hashed keys only) and the cache.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "clock.h"
+#include "log.h"
+#include "store_cache.h"
+#include "store_internal.h"
+
+#define RS_PREFIX "sluice:"
+#define RS_LEASE_MS 10000
+#define RS_RENEW_MS 2500
+#define RS_TICK_MS 250
+#define RS_BACKOFF_MIN_MS 100
+#define RS_BACKOFF_MAX_MS 2000
+#define RS_CONNECT_TIMEOUT_MS 1000
+#define RS_COMMAND_TIMEOUT_MS 3000
+#define RS_POOL_IDLE_MAX 16
+#define RS_MIRROR_MAX_BYTES (256u << 20)
+#define RS_CACHE_BYTES (64u << 20)
+#define RS_CACHE_AGE_MS 60000
+#define RS_KEY_MAX (sizeof(RS_PREFIX) + STORE_ID_MAX + STORE_NAME_MAX + 16)
+#define RS_LOG "redis"
+
+/* ---- Lua: every multi-key change is one script, so it is atomic --------- */
+
+/* KEYS[1] lease, KEYS[2..] objects. ARGV[1] node, ARGV[2] channel, ARGV[3]
+ * notice; per object two ARGVs: "P<ttl>" + bytes, "E<ttl>" + "", "D" + "".
+ * Returns 0 (fenced: another node owns the stream) or 1. */
+static const char rs_lua_commit[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur and cur ~= ARGV[1] then return 0 end\n"
+    "for i = 2, #KEYS do\n"
+    "  local op = ARGV[2 * i]\n"
+    "  local k = string.sub(op, 1, 1)\n"
+    "  local ttl = tonumber(string.sub(op, 2)) or 0\n"
+    "  if k == 'P' then\n"
+    "    if ttl > 0 then redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)\n"
+    "    else redis.call('SET', KEYS[i], ARGV[2 * i + 1]) end\n"
+    "  elseif k == 'E' then\n"
+    "    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl)\n"
+    "    else redis.call('PERSIST', KEYS[i]) end\n"
+    "  else redis.call('DEL', KEYS[i]) end\n"
+    "end\n"
+    "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+    "return 1\n";
+
+/* KEYS[1] lease. ARGV node, ms, takeover ("1"), channel.
+ * 1 granted, 2 taken over, 0 held by another node. */
+static const char rs_lua_acquire[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if (not cur) or cur == ARGV[1] then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
+    "if ARGV[3] == '1' then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "  redis.call('PUBLISH', ARGV[4], 't ' .. ARGV[1]) return 2 end\n"
+    "return 0\n";
+
+/* KEYS[1] lease. ARGV node, ms. 1 still ours (reclaimed if it had lapsed),
+ * 0 another node's. */
+static const char rs_lua_renew[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
+    "return 0\n";
+
+static const char rs_lua_release[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+    "return 1\n";
+
+/* KEYS by-id, by-key. ARGV id, hash hex, name, mode ("add" | "seed").
+ * 1 added, 0 already there as given, 2 key used by another id, 3 id taken
+ * (seed: by another key, kept as it is). */
+static const char rs_lua_stream_add[] =
+    "local owner = redis.call('HGET', KEYS[2], ARGV[2])\n"
+    "if owner then if owner == ARGV[1] then return 0 end return 2 end\n"
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 3 end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])\n"
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
+    "return 1\n";
+
+/* KEYS by-id, by-key. ARGV hash hex. {id, "<hash> <name>"} or nil. */
+static const char rs_lua_auth[] =
+    "local id = redis.call('HGET', KEYS[2], ARGV[1])\n"
+    "if not id then return false end\n"
+    "local rec = redis.call('HGET', KEYS[1], id)\n"
+    "if not rec then return false end\n"
+    "return {id, rec}\n";
+
+/* ---- state ---------------------------------------------------------------- */
+
+typedef struct rs_conn {
+    struct rs_conn *next;
+    redisContext *c;
+    unsigned gen;
+} rs_conn_t;
+
+typedef struct rs_entry {
+    struct rs_entry *next;
+    store_op_kind_t kind; /* PUT, or a pending EXPIRE / DELETE */
+    blob_t *blob;
+    int64_t expires_ms; /* monotonic; 0 = no TTL */
+    char name[STORE_NAME_MAX + 1];
+} rs_entry_t;
+
+typedef struct rs_stream {
+    struct rs_stream *next;
+    pthread_mutex_t lock; /* held across a stream's write: one writer at a time */
+    rs_entry_t *entries;
+    size_t bytes;
+    atomic_bool dirty; /* set from the maintenance thread without the lock */
+    char id[STORE_ID_MAX];
+} rs_stream_t;
+
+typedef struct rs_seed {
+    struct rs_seed *next;
+    uint8_t hash[32];
+    char id[STORE_ID_MAX];
+} rs_seed_t;
+
+typedef struct rs_held {
+    struct rs_held *next;
+    char id[STORE_ID_MAX];
+} rs_held_t;
+
+typedef struct store_redis {
+    store_t base;
+    char host[256];
+    int port;
+    char user[128];
+    char password[256];
+    int db;
+    char where[300]; /* "redis://HOST:PORT/DB" for logs: never the password */
+    char node_id[33];
+    char channel_prefix[64]; /* "sluice:ev:DB:" */
+
+    pthread_mutex_t pool_lock;
+    rs_conn_t *idle;
+    unsigned nidle;
+    unsigned pool_gen; /* bumped on every disconnect: older contexts are dropped */
+
+    atomic_bool up;
+
+    pthread_mutex_t mirror_lock; /* the streams list and mirror_bytes */
+    rs_stream_t *streams;
+    size_t mirror_bytes;
+    int64_t mirror_warn_ms;
+
+    pthread_mutex_t state_lock; /* seeds and held leases */
+    rs_seed_t *seeds;
+    rs_held_t *held;
+
+    store_cache_t *cache;
+
+    /* maintenance thread (all below: that thread only, once started) */
+    struct event_base *evbase;
+    struct event *tick_ev;
+    struct event *stop_ev;
+    struct event *kick_ev; /* another thread saw Redis fail */
+    pthread_t thread;
+    bool thread_started;
+    bool closing;
+    redisAsyncContext *sub;
+    int64_t sub_started_ms;
+    bool sub_ready;
+    int backoff_ms;
+    int64_t next_connect_ms;
+    int64_t last_renew_ms;
+    int64_t last_alive_check_ms;
+    atomic_uint failures; /* read by store_redis_open's first wait */
+    int64_t down_since_ms;
+    int64_t last_down_log_ms;
+} store_redis_t;
+
+static void rs_mark_down(store_redis_t *r);
+
+/* ---- URL ------------------------------------------------------------------ */
+
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] */
+static int rs_parse_url(store_redis_t *r, const char *url)
+{
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon || (size_t)(at - colon - 1) >= sizeof(r->password) ||
+            (size_t)(colon - p) >= sizeof(r->user))
+            return -EINVAL;
+        memcpy(r->user, p, (size_t)(colon - p));
+        memcpy(r->password, colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    const char *hend;
+    if (*p == '[') {
+        hend = strchr(p, ']');
+        if (!hend)
+            return -EINVAL;
+        p++;
+    } else {
+        hend = p + strcspn(p, ":/");
+    }
+    if (hend == p || (size_t)(hend - p) >= sizeof(r->host))
+        return -EINVAL;
+    memcpy(r->host, p, (size_t)(hend - p));
+    p = hend + (*hend == ']');
+    r->port = 6379;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535)
+            return -EINVAL;
+        r->port = (int)port;
+        p = end;
+    }
+    r->db = 0;
+    if (*p == '/' && p[1]) {
+        char *end;
+        long db = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end || db < 0 || db > 65535)
+            return -EINVAL;
+        r->db = (int)db;
+        p = end;
+    } else if (*p == '/') {
+        p++;
+    }
+    if (*p)
+        return -EINVAL;
+    snprintf(r->where, sizeof(r->where), "redis://%s:%d/%d", r->host, r->port, r->db);
+    return 0;
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static void rs_key_object(char *out, const char *id, const char *name)
+{
+    snprintf(out, RS_KEY_MAX, RS_PREFIX "{%s}:o:%s", id, name);
+}
+
+static void rs_key_lease(char *out, const char *id)
+{
+    snprintf(out, RS_KEY_MAX, RS_PREFIX "{%s}:lease", id);
+}
+
+static void rs_channel(const store_redis_t *r, char *out, const char *id)
+{
+    snprintf(out, RS_KEY_MAX, "%s{%s}", r->channel_prefix, id);
+}
+
+#define RS_KEY_BY_ID RS_PREFIX "{registry}:by-id"
+#define RS_KEY_BY_KEY RS_PREFIX "{registry}:by-key"
+#define RS_KEY_ALIVE RS_PREFIX "{registry}:alive"
+
+static void rs_hex(const uint8_t hash[32], char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[hash[i] >> 4];
+        out[2 * i + 1] = digits[hash[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* ---- the connection pool -------------------------------------------------- */
+
+static redisContext *rs_connect_sync(store_redis_t *r)
+{
+    struct timeval ct = {.tv_sec = RS_CONNECT_TIMEOUT_MS / 1000,
+                         .tv_usec = (RS_CONNECT_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(r->host, r->port, ct);
+    if (!c)
+        return NULL;
+    if (c->err)
+        goto fail;
+    struct timeval tv = {.tv_sec = RS_COMMAND_TIMEOUT_MS / 1000,
+                         .tv_usec = (RS_COMMAND_TIMEOUT_MS % 1000) * 1000};
+    if (redisSetTimeout(c, tv) != REDIS_OK)
+        goto fail;
+    redisReply *rep;
+    if (r->password[0]) {
+        rep = r->user[0] ? redisCommand(c, "AUTH %s %s", r->user, r->password)
+                         : redisCommand(c, "AUTH %s", r->password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            if (rep)
+                log_error(RS_LOG, "%s refused the password: %s", r->where, rep->str);
+            freeReplyObject(rep);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    if (r->db) {
+        rep = redisCommand(c, "SELECT %d", r->db);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            freeReplyObject(rep);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    return c;
+fail:
+    redisFree(c);
+    return NULL;
+}
+
+/* A context of the current generation for one call; NULL when Redis cannot
+ * be reached (the caller answers -EIO). */
+static rs_conn_t *rs_borrow(store_redis_t *r)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    rs_conn_t *k = r->idle;
+    unsigned gen = r->pool_gen;
+    if (k) {
+        r->idle = k->next;
+        r->nidle--;
+    }
+    pthread_mutex_unlock(&r->pool_lock);
+    if (k)
+        return k;
+    k = calloc(1, sizeof(*k));
+    if (!k)
+        return NULL;
+    k->gen = gen;
+    k->c = rs_connect_sync(r);
+    if (!k->c) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* Gives a context back; a broken one, or one from before a disconnect, is
+ * closed instead. */
+static void rs_return(store_redis_t *r, rs_conn_t *k, bool broken)
+{
+    if (!k)
+        return;
+    pthread_mutex_lock(&r->pool_lock);
+    if (!broken && !k->c->err && k->gen == r->pool_gen && r->nidle < RS_POOL_IDLE_MAX) {
+        k->next = r->idle;
+        r->idle = k;
+        r->nidle++;
+        k = NULL;
+    }
+    pthread_mutex_unlock(&r->pool_lock);
+    if (k) {
+        redisFree(k->c);
+        free(k);
+    }
+}
+
+static void rs_pool_flush(store_redis_t *r)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    rs_conn_t *k = r->idle;
+    r->idle = NULL;
+    r->nidle = 0;
+    r->pool_gen++;
+    pthread_mutex_unlock(&r->pool_lock);
+    while (k) {
+        rs_conn_t *next = k->next;
+        redisFree(k->c);
+        free(k);
+        k = next;
+    }
+}
+
+/* Runs one command on a pooled context. *reply is NULL and -EIO returned
+ * when the connection failed (Redis is then marked down); a Redis error
+ * reply is returned as -EIO with *reply set, so it can be logged. */
+static int rs_command(store_redis_t *r, int argc, const char **argv, const size_t *lens,
+                      redisReply **reply)
+{
+    *reply = NULL;
+    rs_conn_t *k = rs_borrow(r);
+    if (!k) {
+        rs_mark_down(r);
+        return -EIO;
+    }
+    redisReply *rep = redisCommandArgv(k->c, argc, argv, lens);
+    if (!rep) {
+        log_warn(RS_LOG, "%s: %s", r->where, k->c->errstr[0] ? k->c->errstr : "I/O error");
+        rs_return(r, k, true);
+        rs_mark_down(r);
+        return -EIO;
+    }
+    rs_return(r, k, false);
+    *reply = rep;
+    return rep->type == REDIS_REPLY_ERROR ? -EIO : 0;
+}
+
+/* EVAL script with keys and args (all NUL-terminated strings). */
+static int rs_eval(store_redis_t *r, const char *script, int nkeys, const char **keys, int nargs,
+                   const char **args, redisReply **reply)
+{
+    const char *argv[16];
+    size_t lens[16];
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = script;
+    argv[argc++] = nk;
+    for (int i = 0; i < nkeys; i++)
+        argv[argc++] = keys[i];
+    for (int i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    int rc = rs_command(r, argc, argv, lens, reply);
+    if (rc < 0 && *reply)
+        log_warn(RS_LOG, "%s: script failed: %s", r->where, (*reply)->str);
+    return rc;
+}
+
+static void rs_mark_down(store_redis_t *r)
+{
+    if (atomic_exchange(&r->up, false) && r->kick_ev)
+        event_active(r->kick_ev, 0, 0); /* the maintenance thread reconnects */
+}
+
+/* ---- the writer's mirror ------------------------------------------------ */
+
+/* Finds or creates this node's record of stream id. Never freed before close. */
+static rs_stream_t *rs_stream_get(store_redis_t *r, const char *id)
+{
+    pthread_mutex_lock(&r->mirror_lock);
+    rs_stream_t *s = r->streams;
+    while (s && strcmp(s->id, id) != 0)
+        s = s->next;
+    if (!s && (s = calloc(1, sizeof(*s)))) {
+        pthread_mutex_init(&s->lock, NULL);
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        s->next = r->streams;
+        r->streams = s;
+    }
+    pthread_mutex_unlock(&r->mirror_lock);
+    return s;
+}
+
+static void rs_entry_drop(store_redis_t *r, rs_stream_t *s, rs_entry_t **pp)
+{
+    rs_entry_t *e = *pp;
+    *pp = e->next;
+    if (e->blob) {
+        s->bytes -= e->blob->size;
+        pthread_mutex_lock(&r->mirror_lock);
+        r->mirror_bytes -= e->blob->size;
+        pthread_mutex_unlock(&r->mirror_lock);
+        blob_unref(e->blob);
+    }
+    free(e);
+}
+
+/* Keeps only what a live playlist can name: PUTs without a TTL. s->lock held. */
+static void rs_mirror_prune(store_redis_t *r, rs_stream_t *s)
+{
+    for (rs_entry_t **pp = &s->entries; *pp;) {
+        if ((*pp)->kind != STORE_OP_PUT || (*pp)->expires_ms != 0)
+            rs_entry_drop(r, s, pp);
+        else
+            pp = &(*pp)->next;
+    }
+}
+
+/* Records ops in the mirror. s->lock held. -ENOMEM leaves it as it was
+ * before the failing op, which only matters while the stream is dirty. */
+static int rs_mirror_apply(store_redis_t *r, rs_stream_t *s, const store_op_t *ops, size_t n,
+                           int64_t now)
+{
+    for (size_t i = 0; i < n; i++) {
+        const store_op_t *op = &ops[i];
+        rs_entry_t **pp = &s->entries;
+        while (*pp && strcmp((*pp)->name, op->name) != 0)
+            pp = &(*pp)->next;
+        int64_t exp = op->ttl_ms > 0 ? now + op->ttl_ms : 0;
+        if (op->kind == STORE_OP_EXPIRE && *pp && (*pp)->kind == STORE_OP_PUT) {
+            (*pp)->expires_ms = exp;
+            continue;
+        }
+        if (*pp)
+            rs_entry_drop(r, s, pp);
+        rs_entry_t *e = calloc(1, sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        e->kind = op->kind;
+        e->expires_ms = op->kind == STORE_OP_DELETE ? 0 : exp;
+        snprintf(e->name, sizeof(e->name), "%s", op->name);
+        if (op->kind == STORE_OP_PUT) {
+            e->blob = blob_ref(op->blob);
+            s->bytes += e->blob->size;
+            pthread_mutex_lock(&r->mirror_lock);
+            r->mirror_bytes += e->blob->size;
+            pthread_mutex_unlock(&r->mirror_lock);
+        }
+        e->next = s->entries;
+        s->entries = e;
+    }
+    /* Over budget: objects with a TTL go first (no live playlist names them),
+     * the already expired before the rest. */
+    pthread_mutex_lock(&r->mirror_lock);
+    bool over = r->mirror_bytes > RS_MIRROR_MAX_BYTES;
+    pthread_mutex_unlock(&r->mirror_lock);
+    size_t dropped = 0;
+    for (rs_entry_t **pp = &s->entries; over && *pp;) {
+        if ((*pp)->blob && (*pp)->expires_ms != 0) {
+            rs_entry_drop(r, s, pp);
+            dropped++;
+            pthread_mutex_lock(&r->mirror_lock);
+            over = r->mirror_bytes > RS_MIRROR_MAX_BYTES;
+            pthread_mutex_unlock(&r->mirror_lock);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+    if (dropped && now - r->mirror_warn_ms > 5000) {
+        r->mirror_warn_ms = now;
+        log_warn(RS_LOG, "stream %s: Redis unreachable and the write-back buffer is full; "
+                         "dropped %zu objects that had left the playlist", s->id, dropped);
+    }
+    return 0;
+}
+
+/* One atomic write of `nops` ops (commit, or a dirty stream's mirror). The
+ * ops' blobs stay the caller's. 0, -EPERM (fenced) or -EIO. */
+static int rs_write(store_redis_t *r, const char *id, const store_op_t *ops, size_t n)
+{
+    int ret = -ENOMEM;
+    size_t argc = 3 + 1 + n + 3 + 2 * n;
+    const char **argv = calloc(argc, sizeof(*argv));
+    size_t *lens = calloc(argc, sizeof(*lens));
+    char *keys = malloc((n + 1) * RS_KEY_MAX);
+    char *opcodes = malloc((n ? n : 1) * 24);
+    size_t notice_cap = 2 + n * (STORE_NAME_MAX + 1) + 1;
+    char *notice = malloc(notice_cap);
+    char nk[24], channel[RS_KEY_MAX];
+    if (!argv || !lens || !keys || !opcodes || !notice)
+        goto out;
+    snprintf(nk, sizeof(nk), "%zu", n + 1);
+    rs_channel(r, channel, id);
+    size_t a = 0;
+    argv[a++] = "EVAL";
+    argv[a++] = rs_lua_commit;
+    argv[a++] = nk;
+    rs_key_lease(keys, id);
+    argv[a++] = keys;
+    for (size_t i = 0; i < n; i++) {
+        rs_key_object(keys + (i + 1) * RS_KEY_MAX, id, ops[i].name);
+        argv[a++] = keys + (i + 1) * RS_KEY_MAX;
+    }
+    argv[a++] = r->node_id;
+    argv[a++] = channel;
+    size_t nl = (size_t)snprintf(notice, notice_cap, "c");
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].kind == STORE_OP_PUT)
+            nl += (size_t)snprintf(notice + nl, notice_cap - nl, " %s", ops[i].name);
+    argv[a++] = notice;
+    for (size_t i = 0; i < n; i++) {
+        char *oc = opcodes + i * 24;
+        if (ops[i].kind == STORE_OP_PUT)
+            snprintf(oc, 24, "P%" PRId64, ops[i].ttl_ms > 0 ? ops[i].ttl_ms : 0);
+        else if (ops[i].kind == STORE_OP_EXPIRE)
+            snprintf(oc, 24, "E%" PRId64, ops[i].ttl_ms > 0 ? ops[i].ttl_ms : 0);
+        else
+            snprintf(oc, 24, "D");
+        argv[a++] = oc;
+        if (ops[i].kind == STORE_OP_PUT) {
+            lens[a] = ops[i].blob->size;
+            argv[a++] = (const char *)ops[i].blob->data;
+        } else {
+            lens[a] = 0;
+            argv[a++] = "";
+        }
+    }
+    /* Every argument but the blobs is a C string. */
+    for (size_t i = 0; i < a - 2 * n; i++)
+        lens[i] = strlen(argv[i]);
+    for (size_t i = 0; i < n; i++)
+        lens[a - 2 * n + 2 * i] = strlen(argv[a - 2 * n + 2 * i]);
+    redisReply *rep = NULL;
+    ret = rs_command(r, (int)a, argv, lens, &rep);
+    if (ret == 0 && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
+        ret = -EPERM;
+    else if (ret < 0 && rep)
+        log_warn(RS_LOG, "stream %s: write refused: %s", id, rep->str);
+    freeReplyObject(rep);
+out:
+    free(argv);
+    free(lens);
+    free(keys);
+    free(opcodes);
+    free(notice);
+    return ret;
+}
+
+/* Writes a dirty stream's mirror in one script. s->lock held. */
+static int rs_flush_stream(store_redis_t *r, rs_stream_t *s)
+{
+    size_t n = 0;
+    for (rs_entry_t *e = s->entries; e; e = e->next)
+        n++;
+    store_op_t *ops = calloc(n ? n : 1, sizeof(*ops));
+    if (!ops)
+        return -ENOMEM;
+    int64_t now = clock_mono_ms();
+    size_t k = 0;
+    for (rs_entry_t *e = s->entries; e; e = e->next) {
+        int64_t left = e->expires_ms ? e->expires_ms - now : 0;
+        store_op_t *op = &ops[k++];
+        op->name = e->name;
+        if (e->kind == STORE_OP_DELETE || (e->expires_ms && left <= 0)) {
+            op->kind = STORE_OP_DELETE;
+        } else if (e->kind == STORE_OP_PUT) {
+            op->kind = STORE_OP_PUT;
+            op->blob = e->blob;
+            op->ttl_ms = left;
+        } else {
+            op->kind = STORE_OP_EXPIRE;
+            op->ttl_ms = left;
+        }
+    }
+    int ret = n ? rs_write(r, s->id, ops, n) : 0;
+    free(ops);
+    if (ret == 0) {
+        s->dirty = false;
+        rs_mirror_prune(r, s);
+        log_info(RS_LOG, "stream %s: wrote %zu objects kept while Redis was away", s->id, n);
+    } else if (ret == -EPERM) {
+        /* Another node owns the stream now: what we kept is not ours to write. */
+        s->dirty = false;
+        while (s->entries)
+            rs_entry_drop(r, s, &s->entries);
+        log_warn(RS_LOG, "stream %s: another node owns it now; dropped what was kept", s->id);
+    }
+    return ret;
+}
+
+/* ---- backend operations --------------------------------------------------- */
+
+static int rs_ping(store_t *st)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *argv[] = {"PING"};
+    size_t lens[] = {4};
+    redisReply *rep;
+    int rc = rs_command(r, 1, argv, lens, &rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_commit(store_t *st, const char *stream_id, const store_op_t *ops, size_t n)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    rs_stream_t *s = rs_stream_get(r, stream_id);
+    if (!s)
+        return -ENOMEM;
+    pthread_mutex_lock(&s->lock);
+    int ret = rs_mirror_apply(r, s, ops, n, clock_mono_ms());
+    if (ret < 0) {
+        s->dirty = true; /* the mirror is short of an op: write it all later */
+    } else if (!s->dirty && atomic_load(&r->up)) {
+        ret = rs_write(r, stream_id, ops, n);
+        if (ret == 0) {
+            rs_mirror_prune(r, s);
+        } else if (ret == -EIO) {
+            s->dirty = true; /* kept; written when Redis is back */
+            ret = 0;
+        } else if (ret == -EPERM) {
+            while (s->entries)
+                rs_entry_drop(r, s, &s->entries);
+        }
+    } else {
+        s->dirty = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* Immutable objects, which the cache may keep: init segments, segments and
+ * parts. Never playlists. */
+static bool rs_cacheable(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 4 && strcmp(name + n - 4, ".m4s") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".mp4") == 0);
+}
+
+static int rs_get(store_t *st, const char *stream_id, const char *name, blob_t **out)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    bool cacheable = rs_cacheable(name);
+    if (cacheable && store_cache_get(r->cache, stream_id, name, out) == 0)
+        return 0;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    uint64_t gen = cacheable ? store_cache_generation(r->cache) : 0;
+    char key[RS_KEY_MAX];
+    rs_key_object(key, stream_id, name);
+    const char *argv[] = {"GET", key};
+    size_t lens[] = {3, strlen(key)};
+    redisReply *rep;
+    int rc = rs_command(r, 2, argv, lens, &rep);
+    if (rc == 0 && rep->type == REDIS_REPLY_NIL) {
+        rc = -ENOENT;
+    } else if (rc == 0 && rep->type == REDIS_REPLY_STRING) {
+        *out = blob_new(rep->str, rep->len);
+        if (!*out)
+            rc = -ENOMEM;
+        else if (cacheable)
+            store_cache_put(r->cache, gen, stream_id, name, *out);
+    } else if (rc == 0) {
+        rc = -EIO;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_drop_objects(store_t *st, const char *stream_id)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    rs_stream_t *s = rs_stream_get(r, stream_id);
+    if (s) {
+        pthread_mutex_lock(&s->lock);
+        while (s->entries)
+            rs_entry_drop(r, s, &s->entries);
+        s->dirty = false;
+        pthread_mutex_unlock(&s->lock);
+    }
+    store_cache_evict(r->cache, stream_id, NULL);
+    char pattern[RS_KEY_MAX], cursor[32] = "0";
+    snprintf(pattern, sizeof(pattern), RS_PREFIX "{%s}:o:*", stream_id);
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "200"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++)
+            lens[i] = strlen(argv[i]);
+        redisReply *rep;
+        int rc = rs_command(r, 6, argv, lens, &rep);
+        if (rc < 0 || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            freeReplyObject(rep);
+            return -EIO;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+        redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *dargv[] = {"UNLINK", keys->element[i]->str};
+            size_t dlens[] = {6, keys->element[i]->len};
+            redisReply *d;
+            (void)rs_command(r, 2, dargv, dlens, &d);
+            freeReplyObject(d);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+static int rs_stream_add_mode(store_redis_t *r, const char *id, const char *name,
+                              const uint8_t hash[32])
+{
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char hex[65];
+    rs_hex(hash, hex);
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
+    const char *args[] = {id, hex, name};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_add, 2, keys, 3, args, &rep);
+    if (rc == 0)
+        rc = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -EIO;
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32])
+{
+    int rc = rs_stream_add_mode((store_redis_t *)st, id, name, hash);
+    if (rc < 0)
+        return rc;
+    return rc == 1 ? 0 : -EEXIST;
+}
+
+/* Adds one seed to Redis; logs what it found. 0 or a negative errno. */
+static int rs_seed_write(store_redis_t *r, const char *id, const uint8_t hash[32])
+{
+    int rc = rs_stream_add_mode(r, id, id, hash);
+    if (rc == 2)
+        return -EEXIST;
+    if (rc == 3)
+        log_warn(RS_LOG, "stream '%s' is in the shared registry with another key (changed "
+                         "on another node?); keeping the registry's key", id);
+    return rc < 0 ? rc : 0;
+}
+
+static int rs_stream_seed(store_t *st, const char *id, const uint8_t hash[32])
+{
+    store_redis_t *r = (store_redis_t *)st;
+    rs_seed_t *seed = calloc(1, sizeof(*seed));
+    if (!seed)
+        return -ENOMEM;
+    snprintf(seed->id, sizeof(seed->id), "%s", id);
+    memcpy(seed->hash, hash, 32);
+    /* Remembered first, so that a connection made meanwhile seeds it too. */
+    pthread_mutex_lock(&r->state_lock);
+    seed->next = r->seeds;
+    r->seeds = seed;
+    pthread_mutex_unlock(&r->state_lock);
+    if (!atomic_load(&r->up))
+        return 0; /* written on connection */
+    int rc = rs_seed_write(r, id, hash);
+    return rc == -EIO ? 0 : rc;
+}
+
+static int rs_stream_auth(store_t *st, const uint8_t hash[32], char *id_out)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char hex[65];
+    rs_hex(hash, hex);
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
+    const char *args[] = {hex};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_auth, 2, keys, 1, args, &rep);
+    if (rc == 0 && rep->type == REDIS_REPLY_NIL) {
+        rc = -ENOENT;
+    } else if (rc == 0 && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+               rep->element[0]->type == REDIS_REPLY_STRING &&
+               rep->element[1]->type == REDIS_REPLY_STRING && rep->element[1]->len >= 64 &&
+               rep->element[0]->len < STORE_ID_MAX) {
+        /* The record names the key this id was given; compare in constant
+         * time so a half-changed registry can never let a stale key in. */
+        if (CRYPTO_memcmp(rep->element[1]->str, hex, 64) == 0)
+            snprintf(id_out, STORE_ID_MAX, "%s", rep->element[0]->str);
+        else
+            rc = -ENOENT;
+    } else if (rc == 0) {
+        rc = -EIO;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_stream_exists(store_t *st, const char *id)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *argv[] = {"HEXISTS", RS_KEY_BY_ID, id};
+    size_t lens[] = {7, strlen(RS_KEY_BY_ID), strlen(id)};
+    redisReply *rep;
+    int rc = rs_command(r, 3, argv, lens, &rep);
+    if (rc == 0)
+        rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* ---- leases ----------------------------------------------------------------- */
+
+static void rs_held_set(store_redis_t *r, const char *id, bool held)
+{
+    pthread_mutex_lock(&r->state_lock);
+    rs_held_t **pp = &r->held;
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    if (held && !*pp) {
+        rs_held_t *h = calloc(1, sizeof(*h));
+        if (h) {
+            snprintf(h->id, sizeof(h->id), "%s", id);
+            *pp = h;
+        }
+    } else if (!held && *pp) {
+        rs_held_t *h = *pp;
+        *pp = h->next;
+        free(h);
+    }
+    pthread_mutex_unlock(&r->state_lock);
+}
+
+static bool rs_held_has(store_redis_t *r, const char *id)
+{
+    pthread_mutex_lock(&r->state_lock);
+    rs_held_t *h = r->held;
+    while (h && strcmp(h->id, id) != 0)
+        h = h->next;
+    pthread_mutex_unlock(&r->state_lock);
+    return h != NULL;
+}
+
+static int rs_lease_acquire(store_t *st, const char *stream_id, bool takeover)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char key[RS_KEY_MAX], channel[RS_KEY_MAX], ms[16];
+    rs_key_lease(key, stream_id);
+    rs_channel(r, channel, stream_id);
+    snprintf(ms, sizeof(ms), "%d", RS_LEASE_MS);
+    const char *keys[] = {key};
+    const char *args[] = {r->node_id, ms, takeover ? "1" : "0", channel};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_acquire, 1, keys, 4, args, &rep);
+    if (rc == 0 && rep->type != REDIS_REPLY_INTEGER)
+        rc = -EIO;
+    if (rc == 0 && rep->integer == 0)
+        rc = -EBUSY;
+    if (rc == 0 && rep->integer == 2)
+        log_info(RS_LOG, "stream %s: taken over from another node", stream_id);
+    freeReplyObject(rep);
+    if (rc == 0)
+        rs_held_set(r, stream_id, true);
+    return rc;
+}
+
+static void rs_lease_release(store_t *st, const char *stream_id)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    rs_held_set(r, stream_id, false);
+    if (!atomic_load(&r->up))
+        return; /* it lapses by itself */
+    char key[RS_KEY_MAX];
+    rs_key_lease(key, stream_id);
+    const char *keys[] = {key};
+    const char *args[] = {r->node_id};
+    redisReply *rep;
+    (void)rs_eval(r, rs_lua_release, 1, keys, 1, args, &rep);
+    freeReplyObject(rep);
+}
+
+/* Renews every lease this node holds; a lease found in another node's hands
+ * is reported lost. Maintenance thread. -EIO stops early. */
+static int rs_renew_leases(store_redis_t *r)
+{
+    char ids[64][STORE_ID_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&r->state_lock);
+    for (rs_held_t *h = r->held; h && n < 64; h = h->next)
+        snprintf(ids[n++], STORE_ID_MAX, "%s", h->id);
+    pthread_mutex_unlock(&r->state_lock);
+    char ms[16];
+    snprintf(ms, sizeof(ms), "%d", RS_LEASE_MS);
+    for (size_t i = 0; i < n; i++) {
+        char key[RS_KEY_MAX];
+        rs_key_lease(key, ids[i]);
+        const char *keys[] = {key};
+        const char *args[] = {r->node_id, ms};
+        redisReply *rep;
+        int rc = rs_eval(r, rs_lua_renew, 1, keys, 2, args, &rep);
+        bool lost = rc == 0 && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0;
+        freeReplyObject(rep);
+        if (rc < 0)
+            return rc;
+        if (lost && rs_held_has(r, ids[i])) {
+            rs_held_set(r, ids[i], false);
+            log_warn(RS_LOG, "stream %s: another node holds it now", ids[i]);
+            store_notify_lease_lost(&r->base, ids[i]);
+        }
+    }
+    return 0;
+}
+
+/* ---- maintenance thread: connection, subscription, renewal ---------------- */
+
+/* Brings Redis in line with this node after a (re)connection or a lost
+ * dataset: the alive marker, the configured streams, this node's leases, and
+ * every stream it writes. Maintenance thread. */
+static int rs_resync(store_redis_t *r)
+{
+    const char *argv[] = {"SET", RS_KEY_ALIVE, "1"};
+    size_t lens[] = {3, strlen(RS_KEY_ALIVE), 1};
+    redisReply *rep;
+    int rc = rs_command(r, 3, argv, lens, &rep);
+    freeReplyObject(rep);
+    if (rc < 0)
+        return rc;
+
+    atomic_store(&r->up, true); /* the calls below check it */
+    pthread_mutex_lock(&r->state_lock);
+    size_t nseeds = 0;
+    for (rs_seed_t *s = r->seeds; s; s = s->next)
+        nseeds++;
+    rs_seed_t *copy = calloc(nseeds ? nseeds : 1, sizeof(*copy));
+    size_t k = 0;
+    for (rs_seed_t *s = r->seeds; copy && s; s = s->next)
+        copy[k++] = *s;
+    pthread_mutex_unlock(&r->state_lock);
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        int s = rs_seed_write(r, copy[i].id, copy[i].hash);
+        if (s == -EIO)
+            rc = s;
+        else if (s == -EEXIST)
+            log_error(RS_LOG, "--stream %s: that key belongs to another stream in the shared "
+                              "registry", copy[i].id);
+    }
+    free(copy);
+    if (rc == 0)
+        rc = rs_renew_leases(r);
+
+    pthread_mutex_lock(&r->mirror_lock);
+    rs_stream_t *streams = r->streams;
+    pthread_mutex_unlock(&r->mirror_lock);
+    for (rs_stream_t *s = streams; s && rc == 0; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        if (s->entries)
+            s->dirty = true;
+        if (s->dirty && rs_flush_stream(r, s) == -EIO)
+            rc = -EIO;
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (rc < 0)
+        atomic_store(&r->up, false);
+    return rc;
+}
+
+static void rs_sub_drop(store_redis_t *r, const char *why);
+
+static void rs_sub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    store_redis_t *r = privdata;
+    redisReply *rep = reply;
+    if (!rep || r->closing)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        log_error(RS_LOG, "%s refused the subscription: %s", r->where, rep->str);
+        rs_sub_drop(r, "subscription refused");
+        return;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = rep->element[0]->str;
+    if (strcmp(kind, "psubscribe") == 0) {
+        int64_t now = clock_mono_ms();
+        if (rs_resync(r) < 0) {
+            rs_sub_drop(r, "could not re-synchronise");
+            return;
+        }
+        r->sub_ready = true;
+        r->backoff_ms = RS_BACKOFF_MIN_MS;
+        r->last_renew_ms = r->last_alive_check_ms = now;
+        if (r->down_since_ms)
+            log_info(RS_LOG, "connected to %s again after %.1f s (node %s)", r->where,
+                     (double)(now - r->down_since_ms) / 1000.0, r->node_id);
+        else
+            log_info(RS_LOG, "connected to %s (node %s)", r->where, r->node_id);
+        r->down_since_ms = 0;
+        r->failures = 0;
+        return;
+    }
+    if (strcmp(kind, "pmessage") != 0 || rep->elements != 4 ||
+        rep->element[2]->type != REDIS_REPLY_STRING || rep->element[3]->type != REDIS_REPLY_STRING)
+        return;
+    /* channel "sluice:ev:DB:{ID}" */
+    const char *ch = rep->element[2]->str;
+    const char *open = strchr(ch, '{');
+    const char *close = open ? strchr(open, '}') : NULL;
+    if (!open || !close || close - open - 1 <= 0 || close - open - 1 >= STORE_ID_MAX)
+        return;
+    char id[STORE_ID_MAX];
+    memcpy(id, open + 1, (size_t)(close - open - 1));
+    id[close - open - 1] = '\0';
+    const char *msg = rep->element[3]->str;
+    if (msg[0] == 'c') {
+        /* Objects written again (an init.mp4 after a discontinuity, a name
+         * reused by a later broadcast) leave every node's cache. */
+        char name[STORE_NAME_MAX + 1];
+        for (const char *p = msg + 1; *p;) {
+            while (*p == ' ')
+                p++;
+            size_t len = strcspn(p, " ");
+            if (len > 0 && len <= STORE_NAME_MAX) {
+                memcpy(name, p, len);
+                name[len] = '\0';
+                if (rs_cacheable(name))
+                    store_cache_evict(r->cache, id, name);
+            }
+            p += len;
+        }
+        store_notify_changed(&r->base, id);
+    } else if (msg[0] == 't' && msg[1] == ' ' && strcmp(msg + 2, r->node_id) != 0) {
+        if (rs_held_has(r, id)) {
+            rs_held_set(r, id, false);
+            log_info(RS_LOG, "stream %s: taken over by node %.32s", id, msg + 2);
+            store_notify_lease_lost(&r->base, id);
+        }
+    }
+}
+
+static void rs_sub_connect_cb(const redisAsyncContext *ac, int status)
+{
+    store_redis_t *r = ac->data;
+    if (status != REDIS_OK && r->sub == ac) {
+        /* hiredis frees the context after this callback. */
+        r->sub = NULL;
+        rs_sub_drop(r, ac->errstr);
+    }
+}
+
+static void rs_sub_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    store_redis_t *r = ac->data;
+    if (r->sub != ac)
+        return; /* one we dropped ourselves */
+    r->sub = NULL; /* hiredis frees it after this callback */
+    if (!r->closing)
+        rs_sub_drop(r, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+/* Redis is gone (or refused us): clear `up`, drop what depends on the old
+ * connection, and schedule the next attempt. Maintenance thread. */
+static void rs_sub_drop(store_redis_t *r, const char *why)
+{
+    int64_t now = clock_mono_ms();
+    bool was_ready = r->sub_ready;
+    atomic_store(&r->up, false);
+    r->sub_ready = false;
+    if (r->sub) {
+        redisAsyncContext *ac = r->sub;
+        r->sub = NULL;
+        /* Called from inside a hiredis callback, a free would pull the
+         * context from under it: ask for a disconnect instead. */
+        redisAsyncDisconnect(ac);
+    }
+    rs_pool_flush(r);
+    store_cache_clear(r->cache); /* invalidation notices may be missed from here on */
+    pthread_mutex_lock(&r->mirror_lock);
+    for (rs_stream_t *s = r->streams; s; s = s->next)
+        s->dirty = true; /* a restart may have emptied Redis: re-announce everything */
+    pthread_mutex_unlock(&r->mirror_lock);
+    r->failures++;
+    if (!r->down_since_ms)
+        r->down_since_ms = now;
+    if (was_ready) {
+        log_error(RS_LOG, "lost %s (%s); reconnecting, origin answers 503 meanwhile", r->where,
+                  why);
+        r->last_down_log_ms = now;
+    } else if (r->failures == 1 || now - r->last_down_log_ms >= 10000) {
+        log_error(RS_LOG, "cannot reach %s (%s); retrying with backoff up to %d ms%s", r->where,
+                  why, RS_BACKOFF_MAX_MS, r->failures > 1 ? " (still down)" : "");
+        r->last_down_log_ms = now;
+    }
+    r->next_connect_ms = now + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms * 2 > RS_BACKOFF_MAX_MS ? RS_BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void rs_sub_start(store_redis_t *r)
+{
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (!ac || ac->err) {
+        const char *why = ac ? ac->errstr : "out of memory";
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s", why);
+        if (ac)
+            redisAsyncFree(ac);
+        rs_sub_drop(r, buf);
+        return;
+    }
+    ac->data = r;
+    if (redisLibeventAttach(ac, r->evbase) != REDIS_OK) {
+        redisAsyncFree(ac);
+        rs_sub_drop(r, "cannot attach to the event loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, rs_sub_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, rs_sub_disconnect_cb);
+    r->sub = ac;
+    r->sub_started_ms = clock_mono_ms();
+    if (r->password[0]) {
+        if (r->user[0])
+            redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", r->user, r->password);
+        else
+            redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
+    }
+    char pattern[96];
+    snprintf(pattern, sizeof(pattern), "%s*", r->channel_prefix);
+    redisAsyncCommand(ac, rs_sub_reply_cb, r, "PSUBSCRIBE %s", pattern);
+}
+
+static void rs_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    store_redis_t *r = arg;
+    int64_t now = clock_mono_ms();
+    if (!r->sub && now >= r->next_connect_ms) {
+        rs_sub_start(r);
+        return;
+    }
+    if (r->sub && !r->sub_ready && now - r->sub_started_ms > RS_CONNECT_TIMEOUT_MS * 2) {
+        /* Outside any hiredis callback: safe to free (no disconnect callback
+         * for a connection that never completed). */
+        redisAsyncContext *ac = r->sub;
+        r->sub = NULL;
+        ac->onDisconnect = NULL;
+        redisAsyncFree(ac);
+        rs_sub_drop(r, "connection timed out");
+        return;
+    }
+    if (!r->sub_ready)
+        return;
+    if (!atomic_load(&r->up)) {
+        /* A caller's command failed while the subscriber looks fine: start
+         * over, which re-synchronises everything. */
+        rs_sub_drop(r, "a command failed");
+        return;
+    }
+    if (now - r->last_renew_ms >= RS_RENEW_MS) {
+        r->last_renew_ms = now;
+        (void)rs_renew_leases(r);
+    }
+    if (now - r->last_alive_check_ms >= 1000) {
+        r->last_alive_check_ms = now;
+        const char *argv[] = {"EXISTS", RS_KEY_ALIVE};
+        size_t lens[] = {6, strlen(RS_KEY_ALIVE)};
+        redisReply *rep;
+        if (rs_command(r, 2, argv, lens, &rep) == 0 && rep->type == REDIS_REPLY_INTEGER &&
+            rep->integer == 0) {
+            log_warn(RS_LOG, "%s lost its data (restarted empty or flushed); re-seeding the "
+                             "registry and re-announcing live streams",
+                     r->where);
+            freeReplyObject(rep);
+            rep = NULL;
+            pthread_mutex_lock(&r->mirror_lock);
+            for (rs_stream_t *s = r->streams; s; s = s->next)
+                s->dirty = true;
+            pthread_mutex_unlock(&r->mirror_lock);
+            (void)rs_resync(r);
+        }
+        freeReplyObject(rep);
+    }
+    /* Streams whose writes failed while the subscriber stayed up. */
+    pthread_mutex_lock(&r->mirror_lock);
+    rs_stream_t *streams = r->streams;
+    pthread_mutex_unlock(&r->mirror_lock);
+    for (rs_stream_t *s = streams; s && atomic_load(&r->up); s = s->next) {
+        if (pthread_mutex_trylock(&s->lock) != 0)
+            continue; /* its writer is busy; next tick */
+        if (s->dirty)
+            (void)rs_flush_stream(r, s);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+static void rs_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    rs_tick_cb(fd, what, arg);
+}
+
+static void rs_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    store_redis_t *r = arg;
+    event_base_loopbreak(r->evbase);
+}
+
+static void *rs_thread_main(void *arg)
+{
+    store_redis_t *r = arg;
+    rs_sub_start(r);
+    event_base_loop(r->evbase, EVLOOP_NO_EXIT_ON_EMPTY);
+    /* Still on this thread: the subscriber is freed by the thread that ran it. */
+    r->closing = true;
+    if (r->sub) {
+        redisAsyncContext *ac = r->sub;
+        r->sub = NULL;
+        redisAsyncFree(ac);
+    }
+    return NULL;
+}
+
+/* ---- open / close ------------------------------------------------------------ */
+
+static void rs_close(store_t *st)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (r->thread_started) {
+        event_active(r->stop_ev, 0, 0);
+        pthread_join(r->thread, NULL);
+    }
+    /* Leases still held (an owner that did not release) lapse by themselves;
+     * give them back now when we can. */
+    while (r->held) {
+        char id[STORE_ID_MAX];
+        snprintf(id, sizeof(id), "%s", r->held->id);
+        rs_lease_release(st, id);
+    }
+    if (r->cache) {
+        store_cache_stats_t cs;
+        store_cache_get_stats(r->cache, &cs);
+        log_info(RS_LOG, "object cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
+                         " evictions",
+                 cs.hits, cs.misses, cs.evictions);
+    }
+    if (r->tick_ev)
+        event_free(r->tick_ev);
+    if (r->stop_ev)
+        event_free(r->stop_ev);
+    if (r->kick_ev)
+        event_free(r->kick_ev);
+    if (r->evbase)
+        event_base_free(r->evbase);
+    r->kick_ev = NULL;
+    rs_pool_flush(r);
+    while (r->streams) {
+        rs_stream_t *s = r->streams;
+        r->streams = s->next;
+        while (s->entries)
+            rs_entry_drop(r, s, &s->entries);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+    }
+    while (r->seeds) {
+        rs_seed_t *s = r->seeds;
+        r->seeds = s->next;
+        OPENSSL_cleanse(s->hash, sizeof(s->hash));
+        free(s);
+    }
+    store_cache_free(r->cache);
+    OPENSSL_cleanse(r->password, sizeof(r->password));
+    pthread_mutex_destroy(&r->pool_lock);
+    pthread_mutex_destroy(&r->mirror_lock);
+    pthread_mutex_destroy(&r->state_lock);
+    store_base_deinit(&r->base);
+    free(r);
+}
+
+static void rs_evthread_init(void)
+{
+    if (evthread_use_pthreads() != 0)
+        log_error(RS_LOG, "libevent has no pthread support");
+}
+
+static const store_backend_t store_redis_backend = {
+    .name = "redis",
+    .close = rs_close,
+    .ping = rs_ping,
+    .commit = rs_commit,
+    .get = rs_get,
+    .drop_objects = rs_drop_objects,
+    .stream_add = rs_stream_add,
+    .stream_auth = rs_stream_auth,
+    .stream_exists = rs_stream_exists,
+    .stream_seed = rs_stream_seed,
+    .lease_acquire = rs_lease_acquire,
+    .lease_release = rs_lease_release,
+};
+
+int store_redis_open(const char *url, store_t **out)
+{
+    *out = NULL;
+    int ret = -ENOMEM;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, rs_evthread_init);
+    store_redis_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    store_base_init(&r->base, &store_redis_backend);
+    pthread_mutex_init(&r->pool_lock, NULL);
+    pthread_mutex_init(&r->mirror_lock, NULL);
+    pthread_mutex_init(&r->state_lock, NULL);
+    if ((ret = rs_parse_url(r, url)) < 0) {
+        rs_close(&r->base);
+        return ret;
+    }
+    ret = -ENOMEM;
+    uint8_t rnd[16];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        goto fail;
+    for (int i = 0; i < 16; i++)
+        snprintf(r->node_id + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(r->channel_prefix, sizeof(r->channel_prefix), RS_PREFIX "ev:%d:", r->db);
+    r->backoff_ms = RS_BACKOFF_MIN_MS;
+    r->cache = store_cache_new(RS_CACHE_BYTES, RS_CACHE_AGE_MS);
+    r->evbase = event_base_new();
+    if (!r->cache || !r->evbase)
+        goto fail;
+    r->tick_ev = event_new(r->evbase, -1, EV_PERSIST, rs_tick_cb, r);
+    r->stop_ev = event_new(r->evbase, -1, 0, rs_stop_cb, r);
+    r->kick_ev = event_new(r->evbase, -1, 0, rs_kick_cb, r);
+    if (!r->tick_ev || !r->stop_ev || !r->kick_ev)
+        goto fail;
+    struct timeval tick = {.tv_sec = 0, .tv_usec = RS_TICK_MS * 1000};
+    event_add(r->tick_ev, &tick);
+
+    /* A first connection attempt before returning, so that a node whose
+     * Redis is up starts ready; the thread takes over from there. */
+    int rc = pthread_create(&r->thread, NULL, rs_thread_main, r);
+    if (rc != 0) {
+        ret = -rc;
+        goto fail;
+    }
+    pthread_setname_np(r->thread, "redis");
+    r->thread_started = true;
+    for (int i = 0; i < 100 && !atomic_load(&r->up) && r->failures == 0; i++) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    log_info(RS_LOG, "store %s, node %s%s", r->where, r->node_id,
+             atomic_load(&r->up) ? "" : " (not connected yet)");
+    *out = &r->base;
+    return 0;
+fail:
+    rs_close(&r->base);
+    return ret;
+}
