@@ -1,0 +1,420 @@
+/* Unit tests for the Redis store (common/store_redis.c) against a real
+ * redis-server: SLUICE_TEST_REDIS_URL when tests/run.sh gives one, else a
+ * server this test starts on a free loopback port. Never skipped. The
+ * outage test always starts (and kills, and restarts) a server of its own. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+typedef struct test_redis {
+    pid_t pid; /* 0 when the server is not ours */
+    int port;
+    char url[128];
+    char dir[64];
+} test_redis_t;
+
+static test_redis_t shared_server;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        abort();
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static redisContext *raw_connect(int port, int db)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    redisReply *r = redisCommand(c, "SELECT %d", db);
+    freeReplyObject(r);
+    return c;
+}
+
+/* Starts redis-server on rs->port (a fresh one when 0) and waits for it. */
+static void server_start(test_redis_t *rs)
+{
+    if (!rs->port)
+        rs->port = free_port();
+    if (!rs->dir[0]) {
+        snprintf(rs->dir, sizeof(rs->dir), "/tmp/sluice-unit-redis-XXXXXX");
+        assert_non_null(mkdtemp(rs->dir));
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", rs->port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+               "", "--appendonly", "no", "--dir", rs->dir, (char *)NULL);
+        _exit(127);
+    }
+    rs->pid = pid;
+    for (int i = 0; i < 200; i++) {
+        redisContext *c = raw_connect(rs->port, 0);
+        if (c) {
+            redisFree(c);
+            snprintf(rs->url, sizeof(rs->url), "redis://127.0.0.1:%d/9", rs->port);
+            return;
+        }
+        sleep_ms(25);
+    }
+    fail_msg("redis-server did not start on port %d", rs->port);
+}
+
+static void server_kill(test_redis_t *rs)
+{
+    if (rs->pid > 0) {
+        kill(rs->pid, SIGKILL);
+        waitpid(rs->pid, NULL, 0);
+        rs->pid = 0;
+    }
+}
+
+static void flushdb(int port)
+{
+    redisContext *c = raw_connect(port, 9);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "FLUSHDB");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static int setup_all(void **state)
+{
+    (void)state;
+    const char *url = getenv("SLUICE_TEST_REDIS_URL");
+    int port = 0;
+    if (url && sscanf(url, "redis://127.0.0.1:%d", &port) == 1 && port > 0) {
+        shared_server.port = port;
+        snprintf(shared_server.url, sizeof(shared_server.url), "redis://127.0.0.1:%d/9", port);
+    } else {
+        server_start(&shared_server);
+    }
+    return 0;
+}
+
+static int teardown_all(void **state)
+{
+    (void)state;
+    server_kill(&shared_server);
+    if (shared_server.dir[0])
+        rmdir(shared_server.dir);
+    return 0;
+}
+
+static store_t *open_node(const char *url)
+{
+    store_t *st = NULL;
+    assert_int_equal(store_open(url, &st), 0);
+    assert_string_equal(store_backend_name(st), "redis");
+    for (int i = 0; i < 200 && store_ping(st) != 0; i++)
+        sleep_ms(10);
+    assert_int_equal(store_ping(st), 0);
+    return st;
+}
+
+static void put(store_t *st, const char *id, const char *name, const char *text, int64_t ttl)
+{
+    blob_t *b = blob_new(text, strlen(text));
+    store_op_t op = {.kind = STORE_OP_PUT, .name = name, .blob = b, .ttl_ms = ttl};
+    assert_int_equal(store_commit(st, id, &op, 1), 0);
+    blob_unref(b);
+}
+
+static void assert_object(store_t *st, const char *id, const char *name, const char *text)
+{
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, id, name, &b), 0);
+    assert_int_equal(b->size, strlen(text));
+    assert_memory_equal(b->data, text, b->size);
+    blob_unref(b);
+}
+
+static void test_objects(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    blob_t *got = NULL;
+    assert_int_equal(store_get(b, "s1", "master.m3u8", &got), -ENOENT);
+
+    blob_t *seg = blob_new("segment-bytes\0with-nul", 22);
+    blob_t *pl = blob_new("#EXTM3U\n0.m4s\n", 14);
+    store_op_t ops[] = {{.kind = STORE_OP_PUT, .name = "720p/0.m4s", .blob = seg},
+                        {.kind = STORE_OP_PUT, .name = "720p/index.m3u8", .blob = pl}};
+    assert_int_equal(store_commit(a, "s1", ops, 2), 0);
+    assert_int_equal(store_get(b, "s1", "720p/0.m4s", &got), 0); /* another node reads it */
+    assert_int_equal(got->size, 22);
+    assert_memory_equal(got->data, seg->data, 22);
+    blob_unref(got);
+    assert_object(b, "s1", "720p/index.m3u8", "#EXTM3U\n0.m4s\n");
+
+    /* TTLs: EXPIRE and PUT with a TTL; DELETE. */
+    store_op_t exp = {.kind = STORE_OP_EXPIRE, .name = "720p/0.m4s", .ttl_ms = 200};
+    assert_int_equal(store_commit(a, "s1", &exp, 1), 0);
+    put(a, "s1", "short.m3u8", "x", 200);
+    store_op_t del = {.kind = STORE_OP_DELETE, .name = "720p/index.m3u8"};
+    assert_int_equal(store_commit(a, "s1", &del, 1), 0);
+    assert_int_equal(store_get(b, "s1", "720p/index.m3u8", &got), -ENOENT);
+    sleep_ms(400);
+    assert_int_equal(store_get(a, "s1", "short.m3u8", &got), -ENOENT);
+    /* (b may still hold 0.m4s in its object cache: immutable, and bounded in age.) */
+    assert_int_equal(store_get(a, "s1", "720p/0.m4s", &got), -ENOENT);
+
+    /* drop_objects removes every object of one stream only. */
+    put(a, "s1", "a.m4s", "1", 0);
+    put(a, "s2", "a.m4s", "2", 0);
+    assert_int_equal(store_drop_objects(a, "s1"), 0);
+    assert_int_equal(store_get(a, "s1", "a.m4s", &got), -ENOENT);
+    assert_object(a, "s2", "a.m4s", "2");
+
+    blob_unref(seg);
+    blob_unref(pl);
+    store_close(a);
+    store_close(b);
+}
+
+static void test_registry(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    char id[STORE_ID_MAX];
+    assert_int_equal(store_stream_add(a, "shop-1", "Shop one", "key-1"), 0);
+    /* Keys added on one node work on every node. */
+    assert_int_equal(store_stream_auth(b, "key-1", id), 0);
+    assert_string_equal(id, "shop-1");
+    assert_int_equal(store_stream_exists(b, "shop-1"), 0);
+    assert_int_equal(store_stream_auth(b, "key-2", id), -ENOENT);
+    assert_int_equal(store_stream_add(b, "shop-1", "dup", "key-9"), -EEXIST);
+    assert_int_equal(store_stream_add(b, "shop-2", "dup", "key-1"), -EEXIST);
+    /* Seeding is idempotent on every node; a key of another stream is not. */
+    assert_int_equal(store_stream_seed(a, "demo", "demo-key"), 0);
+    assert_int_equal(store_stream_seed(b, "demo", "demo-key"), 0);
+    assert_int_equal(store_stream_seed(b, "other", "demo-key"), -EEXIST);
+    assert_int_equal(store_stream_auth(b, "demo-key", id), 0);
+    assert_string_equal(id, "demo");
+    /* Nothing in Redis holds a key in clear. */
+    redisContext *c = raw_connect(shared_server.port, 9);
+    redisReply *r = redisCommand(c, "HGETALL sluice:{registry}:by-key");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++)
+        assert_null(strstr(r->element[i]->str, "demo-key"));
+    freeReplyObject(r);
+    redisFree(c);
+    store_close(a);
+    store_close(b);
+}
+
+typedef struct flag {
+    atomic_int count;
+} flag_t;
+
+static void flag_cb(void *opaque, const char *stream_id)
+{
+    (void)stream_id;
+    flag_t *f = opaque;
+    atomic_fetch_add(&f->count, 1);
+}
+
+static bool wait_flag(flag_t *f, int ms)
+{
+    for (int i = 0; i < ms / 10 && atomic_load(&f->count) == 0; i++)
+        sleep_ms(10);
+    return atomic_load(&f->count) > 0;
+}
+
+static void test_leases_and_takeover(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    flag_t lost_a = {0}, lost_b = {0};
+    store_lease_t *la = NULL, *lb = NULL;
+    assert_int_equal(store_lease_acquire(a, "live", true, flag_cb, &lost_a, &la), 0);
+    put(a, "live", "index.m3u8", "from-a", 0);
+    /* reject: the first keeps it */
+    assert_int_equal(store_lease_acquire(b, "live", false, flag_cb, &lost_b, &lb), -EBUSY);
+    assert_null(lb);
+    /* takeover: the newest wins and the old node is told through Redis */
+    assert_int_equal(store_lease_acquire(b, "live", true, flag_cb, &lost_b, &lb), 0);
+    assert_true(wait_flag(&lost_a, 3000));
+    assert_int_equal(atomic_load(&lost_b.count), 0);
+    /* the old node's late writes are fenced off */
+    blob_t *x = blob_new("late", 4);
+    store_op_t op = {.kind = STORE_OP_PUT, .name = "index.m3u8", .blob = x};
+    assert_int_equal(store_commit(a, "live", &op, 1), -EPERM);
+    blob_unref(x);
+    put(b, "live", "index.m3u8", "from-b", 0);
+    assert_object(a, "live", "index.m3u8", "from-b");
+    store_lease_release(la); /* lost: must not delete b's lease */
+    flag_t lost_c = {0};
+    store_lease_t *lc = NULL;
+    assert_int_equal(store_lease_acquire(a, "live", false, flag_cb, &lost_c, &lc), -EBUSY);
+    store_lease_release(lb); /* released on unpublish: free for anyone */
+    assert_int_equal(store_lease_acquire(a, "live", false, flag_cb, &lost_c, &lc), 0);
+    store_lease_release(lc);
+    store_close(a);
+    store_close(b);
+}
+
+static void test_watch_and_cache_invalidation(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    put(a, "w", "v/init.mp4", "init-1", 0);
+    assert_object(b, "w", "v/init.mp4", "init-1"); /* b caches it */
+    assert_object(b, "w", "v/init.mp4", "init-1");
+
+    flag_t changed = {0};
+    store_watch_t *w = NULL;
+    assert_int_equal(store_watch_add(b, "w", flag_cb, &changed, &w), 0);
+    put(a, "w", "v/init.mp4", "init-2", 0); /* replaced (a discontinuity) */
+    assert_true(wait_flag(&changed, 3000));
+    store_watch_remove(w);
+    assert_object(b, "w", "v/init.mp4", "init-2"); /* the notice evicted it */
+
+    /* An unrelated stream does not wake the watch; a timeout is reported. */
+    assert_int_equal(store_wait_change(b, "w", 100), -ETIMEDOUT);
+    store_close(a);
+    store_close(b);
+}
+
+static void test_outage_and_empty_restart(void **state)
+{
+    (void)state;
+    test_redis_t own = {0};
+    server_start(&own);
+    store_t *a = open_node(own.url);
+    store_t *b = open_node(own.url);
+    assert_int_equal(store_stream_seed(a, "demo", "demo-key"), 0);
+    store_lease_t *lease = NULL;
+    assert_int_equal(store_lease_acquire(a, "demo", true, NULL, NULL, &lease), 0);
+    put(a, "demo", "v/init.mp4", "init", 0);
+    put(a, "demo", "v/0.m4s", "seg0", 0);
+    put(a, "demo", "v/index.m3u8", "pl0", 0);
+
+    server_kill(&own);
+    blob_t *got = NULL;
+    int rc = 0;
+    for (int i = 0; i < 300 && (rc = store_get(b, "demo", "v/index.m3u8", &got)) == 0; i++) {
+        blob_unref(got);
+        got = NULL;
+        sleep_ms(10);
+    }
+    assert_int_equal(rc, -EIO); /* never a wrong -ENOENT */
+    assert_int_equal(store_ping(b), -EIO);
+    char id[STORE_ID_MAX];
+    assert_int_equal(store_stream_auth(b, "demo-key", id), -EIO);
+    /* The writer keeps going; its commits wait in memory. */
+    blob_t *s1 = blob_new("seg1", 4), *p1 = blob_new("pl1", 3);
+    store_op_t ops[] = {{.kind = STORE_OP_PUT, .name = "v/1.m4s", .blob = s1},
+                        {.kind = STORE_OP_PUT, .name = "v/index.m3u8", .blob = p1}};
+    assert_int_equal(store_commit(a, "demo", ops, 2), 0);
+    blob_unref(s1);
+    blob_unref(p1);
+
+    server_start(&own); /* same port, empty dataset */
+    for (int i = 0; i < 1000 && (store_ping(a) != 0 || store_ping(b) != 0); i++)
+        sleep_ms(10);
+    assert_int_equal(store_ping(b), 0);
+    /* Registry re-seeded, and the stream's live objects re-announced. */
+    for (int i = 0; i < 300 && store_get(b, "demo", "v/index.m3u8", &got) != 0; i++)
+        sleep_ms(10);
+    blob_unref(got);
+    assert_object(b, "demo", "v/index.m3u8", "pl1");
+    assert_object(b, "demo", "v/init.mp4", "init");
+    assert_object(b, "demo", "v/0.m4s", "seg0");
+    assert_object(b, "demo", "v/1.m4s", "seg1");
+    assert_int_equal(store_stream_auth(b, "demo-key", id), 0);
+    redisContext *c = raw_connect(own.port, 9);
+    redisReply *r = redisCommand(c, "GET sluice:{demo}:lease");
+    assert_int_equal(r->type, REDIS_REPLY_STRING); /* a's lease is back */
+    freeReplyObject(r);
+    store_lease_release(lease);
+    store_close(a);
+    store_close(b);
+    /* No connection left behind: only ours remains. */
+    r = redisCommand(c, "CLIENT LIST");
+    int lines = 0;
+    for (const char *p = r->str; p && *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 1);
+    freeReplyObject(r);
+    redisFree(c);
+    server_kill(&own);
+    rmdir(own.dir);
+}
+
+static void test_unreachable_at_start(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", free_port());
+    store_t *st = NULL;
+    assert_int_equal(store_open(url, &st), 0); /* opens, and keeps trying */
+    assert_int_equal(store_ping(st), -EIO);
+    blob_t *got = NULL;
+    assert_int_equal(store_get(st, "x", "index.m3u8", &got), -EIO);
+    assert_int_equal(store_stream_seed(st, "x", "k"), 0); /* written on connection */
+    store_close(st);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_objects),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_leases_and_takeover),
+        cmocka_unit_test(test_watch_and_cache_invalidation),
+        cmocka_unit_test(test_outage_and_empty_restart),
+        cmocka_unit_test(test_unreachable_at_start),
+    };
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
