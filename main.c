@@ -52,6 +52,28 @@ static int main_seed_streams(store_t *store, const config_t *cfg)
     return 0;
 }
 
+/* The config file's [rung.NAME] sections as transcode overrides (caller
+ * frees; NULL when there are none or on OOM). */
+static transcode_rung_spec_t *main_rung_overrides(const config_t *cfg)
+{
+    if (cfg->nrungs == 0)
+        return NULL;
+    transcode_rung_spec_t *o = calloc(cfg->nrungs, sizeof(*o));
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < cfg->nrungs; i++) {
+        const config_rung_t *r = &cfg->rungs[i];
+        snprintf(o[i].name, sizeof(o[i].name), "%s", r->name);
+        o[i].width = (int)r->width;
+        o[i].height = (int)r->height;
+        o[i].bitrate_kbps = (int)r->bitrate_kbps;
+        o[i].maxrate_kbps = (int)r->maxrate_kbps;
+        snprintf(o[i].profile, sizeof(o[i].profile), "%s", r->profile);
+        snprintf(o[i].preset, sizeof(o[i].preset), "%s", r->preset);
+    }
+    return o;
+}
+
 int main(int argc, char **argv)
 {
     config_t cfg;
@@ -107,7 +129,19 @@ int main(int argc, char **argv)
         tp.segment_duration = cfg.segment_duration;
         tp.playlist_segments = (int)cfg.playlist_segments;
         tp.ended_ttl_ms = (int64_t)cfg.ended_ttl_s * 1000;
-        if (transcode_new(&tp, &transcode) != 0) {
+        tp.ladder = cfg.ladder;
+        tp.passthrough = strcmp(cfg.passthrough, "never") == 0 ? TRANSCODE_PASSTHROUGH_NEVER
+                                                               : TRANSCODE_PASSTHROUGH_AUTO;
+        tp.preset = cfg.preset;
+        tp.debug_slow_encode_ms = (int)cfg.debug_slow_encode_ms;
+        transcode_rung_spec_t *overrides = main_rung_overrides(&cfg);
+        if (cfg.nrungs > 0 && !overrides)
+            goto fail;
+        tp.overrides = overrides;
+        tp.noverrides = cfg.nrungs;
+        rc = transcode_new(&tp, &transcode);
+        free(overrides);
+        if (rc != 0) {
             log_error(NULL, "cannot start the transcoder");
             goto fail;
         }

@@ -73,6 +73,15 @@ static const config_option_t config_options[] = {
         "concurrent origin HTTP connections"),
     OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
+    OPT("ladder", CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
+        "renditions by name; rungs taller than the source are skipped"),
+    OPT("passthrough", CONFIG_STRING, passthrough, "auto", "auto|never", 0, 0,
+        "auto: the rung matching an H.264 source is copied, not re-encoded"),
+    OPT("preset", CONFIG_STRING, preset, "veryfast",
+        "ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow|placebo", 0, 0,
+        "x264 preset of transcoded rungs (overload protection may step faster)"),
+    OPT("debug-slow-encode", CONFIG_LONG, debug_slow_encode_ms, "0", NULL, 0, 100000,
+        "testing only: simulated extra encode time, ms per 1080p frame"),
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 
@@ -159,11 +168,78 @@ static void config_set(config_loader_t *ld, const config_option_t *opt, const ch
 typedef struct config_ini_ctx {
     config_loader_t *ld;
     const char *path;
+    config_t *cfg;
 } config_ini_ctx_t;
+
+/* One key of a [rung.NAME] section. */
+static int config_ini_rung(config_ini_ctx_t *ctx, const char *rung, const char *name,
+                           const char *value)
+{
+    config_t *cfg = ctx->cfg;
+    if (!rung[0] || strlen(rung) >= sizeof(cfg->rungs[0].name)) {
+        config_error(ctx->ld, "%s: [rung.%s]: a rung name is 1-15 characters", ctx->path, rung);
+        return 0;
+    }
+    config_rung_t *r = NULL;
+    for (size_t i = 0; i < cfg->nrungs && !r; i++)
+        if (strcmp(cfg->rungs[i].name, rung) == 0)
+            r = &cfg->rungs[i];
+    if (!r) {
+        config_rung_t *nr = realloc(cfg->rungs, (cfg->nrungs + 1) * sizeof(*nr));
+        if (!nr) {
+            config_error(ctx->ld, "out of memory");
+            return 0;
+        }
+        cfg->rungs = nr;
+        r = &nr[cfg->nrungs++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "%s", rung);
+    }
+    long *num = NULL;
+    char *str = NULL;
+    if (strcmp(name, "width") == 0)
+        num = &r->width;
+    else if (strcmp(name, "height") == 0)
+        num = &r->height;
+    else if (strcmp(name, "bitrate") == 0)
+        num = &r->bitrate_kbps;
+    else if (strcmp(name, "maxrate") == 0)
+        num = &r->maxrate_kbps;
+    else if (strcmp(name, "profile") == 0)
+        str = r->profile;
+    else if (strcmp(name, "preset") == 0)
+        str = r->preset;
+    if (!num && !str) {
+        config_error(ctx->ld, "%s: [rung.%s]: unknown key '%s' (width, height, bitrate, maxrate, "
+                     "profile, preset)", ctx->path, rung, name);
+        return 0;
+    }
+    if (str) {
+        if (!value[0] || strlen(value) >= sizeof(r->profile)) {
+            config_error(ctx->ld, "%s: [rung.%s] %s: '%s' is not a valid value", ctx->path, rung,
+                         name, value);
+            return 0;
+        }
+        snprintf(str, sizeof(r->profile), "%s", value);
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (end == value || *end || errno || v < 1 || v > 1000000) {
+        config_error(ctx->ld, "%s: [rung.%s] %s: '%s' is not a positive whole number", ctx->path,
+                     rung, name, value);
+        return 0;
+    }
+    *num = v;
+    return 1;
+}
 
 static int config_ini_cb(void *user, const char *section, const char *name, const char *value)
 {
     config_ini_ctx_t *ctx = user;
+    if (strncmp(section, "rung.", 5) == 0)
+        return config_ini_rung(ctx, section + 5, name, value);
     if (section[0] && strcmp(section, "sluice") != 0)
         return 1; /* other sections belong to other tools */
     const config_option_t *opt = config_find(name, strlen(name));
@@ -353,7 +429,7 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
                 config_file = *e + 14;
     }
     if (config_file && !ld.failed) {
-        config_ini_ctx_t ctx = {&ld, config_file};
+        config_ini_ctx_t ctx = {&ld, config_file, cfg};
         int rc = ini_parse(config_file, config_ini_cb, &ctx);
         if (rc < 0)
             config_error(&ld, "cannot read config file '%s': %s", config_file,
@@ -445,4 +521,7 @@ void config_free(config_t *cfg)
     free(cfg->streams);
     cfg->streams = NULL;
     cfg->nstreams = 0;
+    free(cfg->rungs);
+    cfg->rungs = NULL;
+    cfg->nrungs = 0;
 }

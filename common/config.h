@@ -19,6 +19,16 @@ typedef struct config_stream {
     char *key;
 } config_stream_t;
 
+/* A [rung.NAME] section of the INI file: per-rung ladder settings
+ * (0 / "" where not given). Only the file sets these. */
+typedef struct config_rung {
+    char name[16];
+    long width, height;
+    long bitrate_kbps, maxrate_kbps;
+    char profile[16];
+    char preset[16];
+} config_rung_t;
+
 #define CONFIG_ROLE_INGEST 0x1
 #define CONFIG_ROLE_ORIGIN 0x2
 
@@ -43,6 +53,13 @@ typedef struct config {
     long http_threads;
     long http_max_connections;
     long ended_ttl_s;
+    /* transcode ladder */
+    char *ladder;
+    char *passthrough; /* "auto" | "never" */
+    char *preset;
+    long debug_slow_encode_ms;
+    config_rung_t *rungs;
+    size_t nrungs;
     /* set when --help / --version was handled (main exits 0) */
     bool exit_now;
 } config_t;

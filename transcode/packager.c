@@ -64,6 +64,10 @@
 #define PK_READY_MAX 8
 #define PK_READY_FORCE 3          /* commit one rendition alone past this */
 #define PK_CTX_MAX 96
+#define PK_RUNGS_MAX 8            /* TRANSCODE_RUNGS_MAX */
+#define PK_TRACKS_MAX (PK_RUNGS_MAX + 2)
+#define PK_CUTHIST_MAX 64         /* recent cuts, for rungs whose encoders lag */
+#define PK_CUT_MATCH_TICKS 90     /* a rung keyframe within 1 ms of a cut starts it */
 
 typedef enum pk_mode {
     PK_MODE_PROBING = 0,
@@ -91,7 +95,12 @@ typedef struct pk_audio_frame {
 
 typedef struct pk_track {
     bool is_video;
-    bool active; /* a rendition of the output */
+    bool active; /* its packets are processed */
+    bool output; /* muxed as a rendition (the source video may not be) */
+    bool is_rung;
+    bool enabled;         /* rung: in new segments and in the master */
+    bool withdraw_pending; /* rung: playlist to withdraw once its last segment is out */
+    int64_t expect_from;  /* rung: first msn it is expected to produce */
     char name[16];
     char codec[16];
 
@@ -172,6 +181,20 @@ struct packager {
 
     pk_track_t video;
     pk_track_t audio;
+    pk_track_t rungs[PK_RUNGS_MAX];
+    size_t nrungs;
+    packager_hooks_t hooks;
+    bool have_hooks;
+    bool in_start; /* start_cb may add rungs */
+
+    /* Source video cuts: pts (90 kHz) -> msn of the segment it starts. */
+    struct {
+        int64_t pts;
+        int64_t msn;
+        bool discontinuity;
+    } cuthist[PK_CUTHIST_MAX];
+    size_t ncuthist;
+    int64_t vcut_next_msn;
 
     bool have_video_dts;
     int64_t last_video_dts_us;
@@ -181,9 +204,13 @@ struct packager {
     size_t afifo_len;
 
     bool master_written;
-    int64_t master_bandwidth;
-    char master_codecs[40];
-    int master_width, master_height;
+    size_t master_nvariants;
+    struct {
+        char uri[40];
+        char codecs[40];
+        int64_t bandwidth;
+        int width, height;
+    } master_last[PK_TRACKS_MAX];
     bool finished;
     pk_batch_t batch;
 };
@@ -291,43 +318,89 @@ static void pk_track_deinit(pk_track_t *t)
 
 /* ---- playlists and commits -------------------------------------------- */
 
-/* Variant attributes from the renditions that count (active, and with a
- * segment in the store when only_committed). */
-static bool pk_master_model(packager_t *pk, bool only_committed, hls_media_rendition_t *media,
-                            hls_variant_t *variant, char *codecs, size_t codecs_len,
-                            char *uri, size_t uri_len)
+static void pk_rung_withdraw(packager_t *pk, pk_track_t *t, pk_batch_t *b);
+
+/* The video renditions of the master: the source when muxed, then every
+ * enabled rung. */
+static size_t pk_video_renditions(packager_t *pk, pk_track_t **list)
 {
-    pk_track_t *v = &pk->video, *a = &pk->audio;
-    bool use_v = v->active && (!only_committed || v->committed > 0);
+    size_t n = 0;
+    if (pk->video.active && pk->video.output)
+        list[n++] = &pk->video;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].enabled)
+            list[n++] = &pk->rungs[i];
+    return n;
+}
+
+static double pk_avg_bps(const pk_track_t *t)
+{
+    return t->total_seconds > 0 ? t->total_bits / t->total_seconds : 0;
+}
+
+typedef struct pk_master_model {
+    hls_media_rendition_t media;
+    hls_variant_t variants[PK_TRACKS_MAX];
+    size_t nvariants;
+    char codecs[PK_TRACKS_MAX][40];
+    char uris[PK_TRACKS_MAX][40];
+} pk_master_model_t;
+
+static int pk_variant_cmp(const void *a, const void *b)
+{
+    const hls_variant_t *x = a, *y = b;
+    if (x->bandwidth != y->bandwidth)
+        return x->bandwidth < y->bandwidth ? -1 : 1;
+    return strcmp(x->uri, y->uri);
+}
+
+/* Variants from the renditions that count (with a segment in the store
+ * when only_committed), sorted by bandwidth. BANDWIDTH is the video's peak
+ * segment rate plus the audio's, AVERAGE-BANDWIDTH the sum of averages. */
+static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    pk_track_t *vids[PK_TRACKS_MAX], *a = &pk->audio;
+    size_t nv = pk_video_renditions(pk, vids);
     bool use_a = a->active && (!only_committed || a->committed > 0);
-    if (!use_v && !use_a)
+    double src_fps = pk_sps_fps(&pk->video);
+    for (size_t i = 0; i < nv; i++) {
+        pk_track_t *v = vids[i];
+        if (only_committed && v->committed == 0)
+            continue;
+        size_t k = m->nvariants++;
+        hls_variant_t *var = &m->variants[k];
+        double bw = v->peak_bps + (use_a ? a->peak_bps : 0);
+        double avg = pk_avg_bps(v) + (use_a ? pk_avg_bps(a) : 0);
+        var->width = v->h264.width;
+        var->height = v->h264.height;
+        double fps = src_fps > 0 ? src_fps : pk_sps_fps(v);
+        var->frame_rate = fps > 0 ? fps : v->measured_fps > 0 ? v->measured_fps
+                                                               : pk->video.measured_fps;
+        snprintf(m->uris[k], sizeof(m->uris[k]), "%s/index.m3u8", v->name);
+        snprintf(m->codecs[k], sizeof(m->codecs[k]), "%s%s%s", v->codec, use_a ? "," : "",
+                 use_a ? a->codec : "");
+        var->bandwidth = (int64_t)ceil(bw);
+        var->average_bandwidth = (int64_t)ceil(avg);
+        var->codecs = m->codecs[k];
+        var->uri = m->uris[k];
+        var->audio_group = use_a ? "audio" : NULL;
+    }
+    if (m->nvariants == 0 && use_a && nv == 0 && !pk->video.active) {
+        /* Audio only: the audio playlist is the one variant. */
+        hls_variant_t *var = &m->variants[m->nvariants++];
+        var->bandwidth = (int64_t)ceil(a->peak_bps);
+        var->average_bandwidth = (int64_t)ceil(pk_avg_bps(a));
+        snprintf(m->uris[0], sizeof(m->uris[0]), "%s/index.m3u8", a->name);
+        snprintf(m->codecs[0], sizeof(m->codecs[0]), "%s", a->codec);
+        var->codecs = m->codecs[0];
+        var->uri = m->uris[0];
+        return true;
+    }
+    if (m->nvariants == 0)
         return false;
-    memset(variant, 0, sizeof(*variant));
-    double bw = 0, avg = 0;
-    codecs[0] = '\0';
-    if (use_v) {
-        bw += v->peak_bps;
-        avg += v->total_seconds > 0 ? v->total_bits / v->total_seconds : 0;
-        variant->width = v->h264.width;
-        variant->height = v->h264.height;
-        double fps = pk_sps_fps(v);
-        variant->frame_rate = fps > 0 ? fps : v->measured_fps;
-        snprintf(uri, uri_len, "%s/index.m3u8", v->name);
-    }
     if (use_a) {
-        bw += a->peak_bps;
-        avg += a->total_seconds > 0 ? a->total_bits / a->total_seconds : 0;
-        if (!use_v)
-            snprintf(uri, uri_len, "%s/index.m3u8", a->name);
-    }
-    snprintf(codecs, codecs_len, "%s%s%s", use_v ? v->codec : "", use_v && use_a ? "," : "",
-             use_a ? a->codec : "");
-    variant->bandwidth = (int64_t)ceil(bw);
-    variant->average_bandwidth = (int64_t)ceil(avg);
-    variant->codecs = codecs;
-    variant->uri = uri;
-    if (use_v && use_a) {
-        *media = (hls_media_rendition_t){
+        m->media = (hls_media_rendition_t){
             .type = "AUDIO",
             .group_id = "audio",
             .name = "audio",
@@ -336,44 +409,57 @@ static bool pk_master_model(packager_t *pk, bool only_committed, hls_media_rendi
             .channels = a->aac.channels,
             .uri = "audio/index.m3u8",
         };
-        variant->audio_group = "audio";
     }
+    qsort(m->variants, m->nvariants, sizeof(m->variants[0]), pk_variant_cmp);
     return true;
 }
 
 /* Renders the master when every rendition has a segment and it says
- * something new (first time, higher peak, other codecs or size). */
+ * something new (first time, another set of variants, a higher peak,
+ * other codecs or sizes). */
 static int pk_master_render(packager_t *pk, bool force, blob_t **out)
 {
     *out = NULL;
-    hls_media_rendition_t media;
-    hls_variant_t variant;
-    char codecs[40], uri[32];
-    bool all = (!pk->video.active || pk->video.committed > 0) &&
-               (!pk->audio.active || pk->audio.committed > 0);
+    pk_track_t *vids[PK_TRACKS_MAX];
+    size_t nv = pk_video_renditions(pk, vids);
+    bool all = !pk->audio.active || pk->audio.committed > 0;
+    for (size_t i = 0; i < nv; i++)
+        all = all && vids[i]->committed > 0;
     if (!all && !force)
         return 0;
-    if (!pk_master_model(pk, !all, &media, &variant, codecs, sizeof(codecs), uri, sizeof(uri)))
+    pk_master_model_t m;
+    if (!pk_master_model(pk, !all, &m))
         return 0;
-    if (!force && pk->master_written && variant.bandwidth <= pk->master_bandwidth &&
-        strcmp(codecs, pk->master_codecs) == 0 && variant.width == pk->master_width &&
-        variant.height == pk->master_height)
+    bool changed = !pk->master_written || m.nvariants != pk->master_nvariants;
+    for (size_t i = 0; !changed && i < m.nvariants; i++) {
+        const hls_variant_t *v = &m.variants[i];
+        changed = strcmp(v->uri, pk->master_last[i].uri) != 0 ||
+                  strcmp(v->codecs, pk->master_last[i].codecs) != 0 ||
+                  v->bandwidth > pk->master_last[i].bandwidth ||
+                  v->width != pk->master_last[i].width || v->height != pk->master_last[i].height;
+    }
+    if (!force && !changed)
         return 0;
-    hls_master_playlist_t m = {
+    hls_master_playlist_t pl = {
         .independent_segments = true,
-        .media = &media,
-        .nmedia = variant.audio_group ? 1 : 0,
-        .variants = &variant,
-        .nvariants = 1,
+        .media = &m.media,
+        .nmedia = m.media.type ? 1 : 0,
+        .variants = m.variants,
+        .nvariants = m.nvariants,
     };
-    int ret = hls_playlist_render_master(&m, out);
+    int ret = hls_playlist_render_master(&pl, out);
     if (ret < 0)
         return ret;
     pk->master_written = true;
-    pk->master_bandwidth = variant.bandwidth;
-    snprintf(pk->master_codecs, sizeof(pk->master_codecs), "%s", codecs);
-    pk->master_width = variant.width;
-    pk->master_height = variant.height;
+    pk->master_nvariants = m.nvariants;
+    for (size_t i = 0; i < m.nvariants; i++) {
+        const hls_variant_t *v = &m.variants[i];
+        snprintf(pk->master_last[i].uri, sizeof(pk->master_last[i].uri), "%s", v->uri);
+        snprintf(pk->master_last[i].codecs, sizeof(pk->master_last[i].codecs), "%s", v->codecs);
+        pk->master_last[i].bandwidth = v->bandwidth;
+        pk->master_last[i].width = v->width;
+        pk->master_last[i].height = v->height;
+    }
     return 0;
 }
 
@@ -496,6 +582,10 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     log_debug(pk->ctx, "%s segment %" PRId64 ": %.3f s, %zu bytes", t->name, r.msn, duration,
               bytes);
 
+    if (t->withdraw_pending && t->nready == 0) {
+        pk_rung_withdraw(pk, t, b);
+        return 0;
+    }
     blob_t *pl = NULL;
     int ret = pk_media_render(t, false, &pl);
     if (ret < 0)
@@ -504,34 +594,92 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     return 0;
 }
 
-/* Commits finished segments: both renditions together, or one alone when
- * the other lags far behind (or at the end of the stream). */
+/* Every rendition that is muxed: source video, rungs (enabled or not:
+ * a disabled one may still have segments to publish), audio. */
+static size_t pk_tracks(packager_t *pk, pk_track_t **list)
+{
+    size_t n = 0;
+    if (pk->video.active && pk->video.output)
+        list[n++] = &pk->video;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        list[n++] = &pk->rungs[i];
+    if (pk->audio.active)
+        list[n++] = &pk->audio;
+    return n;
+}
+
+/* Whether segment msn of t is still to come (so a commit of msn waits). */
+static bool pk_expects(const pk_track_t *t, int64_t msn)
+{
+    if (t->is_rung && (!t->enabled || msn < t->expect_from))
+        return false;
+    if (t->nready > 0)
+        return t->ready[0].msn <= msn;
+    return t->seg_msn <= msn;
+}
+
+/* Withdraws a disabled rung's playlist: players that still know the rung
+ * get a 404 and switch; its segments expire like ones leaving the window. */
+static void pk_rung_withdraw(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+{
+    int64_t ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
+    for (size_t i = 0; i < t->nwindow; i++)
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, "%s/%" PRId64 ".m4s", t->name,
+                     t->window[i].msn);
+    t->nwindow = 0;
+    pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, "%s/index.m3u8", t->name);
+    t->withdraw_pending = false;
+}
+
+/* Commits finished segments: segment N of every rendition together, or
+ * the ones that are there when another rendition lags far behind (or at
+ * the end of the stream). */
 static int pk_commit_ready(packager_t *pk, bool draining)
 {
     for (;;) {
-        pk_track_t *v = pk->video.active && pk->video.nready ? &pk->video : NULL;
-        pk_track_t *a = pk->audio.active && pk->audio.nready ? &pk->audio : NULL;
-        pk_track_t *list[2];
-        size_t n = 0;
-        if (pk->mode == PK_MODE_AV) {
-            if (v && a) {
-                list[n++] = v;
-                list[n++] = a;
-            } else if (v && (v->nready >= PK_READY_FORCE || draining)) {
-                list[n++] = v;
-            } else if (a && (a->nready >= PK_READY_FORCE || draining)) {
-                list[n++] = a;
-            }
-        } else if (v || a) {
-            list[n++] = v ? v : a;
+        pk_track_t *all[PK_TRACKS_MAX];
+        size_t n = pk_tracks(pk, all);
+        int64_t low = INT64_MAX;
+        size_t maxready = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (all[i]->nready == 0)
+                continue;
+            if (all[i]->ready[0].msn < low)
+                low = all[i]->ready[0].msn;
+            if (all[i]->nready > maxready)
+                maxready = all[i]->nready;
         }
-        if (n == 0)
+        pk_batch_t *b = &pk->batch;
+        if (low == INT64_MAX) {
+            /* Nothing to publish; a withdrawal may still be due. */
+            for (size_t i = 0; i < pk->nrungs; i++)
+                if (pk->rungs[i].withdraw_pending && pk->rungs[i].nready == 0)
+                    pk_rung_withdraw(pk, &pk->rungs[i], b);
+            if (b->n == 0)
+                return 0;
+            blob_t *master = NULL;
+            int ret = pk_master_render(pk, false, &master);
+            if (ret == 0 && master)
+                pk_batch_add(b, STORE_OP_PUT, master, 0, true, "master.m3u8");
+            if (ret < 0) {
+                pk_batch_drop(b);
+                return ret;
+            }
+            return pk_batch_commit(pk, b);
+        }
+        bool complete = true;
+        for (size_t i = 0; i < n && complete; i++) {
+            pk_track_t *t = all[i];
+            if (pk_expects(t, low) && !(t->nready > 0 && t->ready[0].msn == low))
+                complete = false;
+        }
+        if (!complete && !draining && maxready < PK_READY_FORCE)
             return 0;
 
-        pk_batch_t *b = &pk->batch;
         int ret = 0;
         for (size_t i = 0; i < n && ret == 0; i++)
-            ret = pk_stage_segment(pk, list[i], b);
+            if (all[i]->nready > 0 && all[i]->ready[0].msn == low)
+                ret = pk_stage_segment(pk, all[i], b);
         blob_t *master = NULL;
         if (ret == 0)
             ret = pk_master_render(pk, false, &master);
@@ -598,15 +746,22 @@ static int pk_track_reconfigure(packager_t *pk, pk_track_t *t)
     t->have_ts = false; /* the audio timescale may have changed */
     t->seg_discontinuity = true;
     log_info(pk->ctx, "%s: new codec configuration %s in effect", t->name, t->codec);
+    if (t->is_video && !t->is_rung && !t->output)
+        return 0; /* the source is decoded, not muxed */
     return pk_track_open_muxer(pk, t);
 }
 
-static int pk_track_write(pk_track_t *t, const media_packet_t *pkt, int64_t dts, int64_t pts,
-                          bool key)
+static int pk_track_write(pk_track_t *t, const uint8_t *data, size_t size, int64_t dts,
+                          int64_t pts, bool key)
 {
+    if (!t->mux) { /* not muxed: only the timeline is kept */
+        t->have_ts = true;
+        t->last_ts = dts;
+        return 0;
+    }
     if (cmaf_muxer_pending(t->mux) == 0)
         t->seg_start_us = pk_ts_to_us(t, pts);
-    int ret = cmaf_muxer_push(t->mux, pkt->data, pkt->size, dts, pts, key);
+    int ret = cmaf_muxer_push(t->mux, data, size, dts, pts, key);
     if (ret < 0)
         return ret;
     t->have_ts = true;
@@ -623,6 +778,32 @@ static void pk_add_cut(packager_t *pk, int64_t time_us, bool discontinuity)
         pk->ncuts--;
     }
     pk->cuts[pk->ncuts++] = (pk_cut_t){.time_us = time_us, .discontinuity = discontinuity};
+}
+
+/* Remembers that the source keyframe at pts (90 kHz) starts segment msn. */
+static void pk_cuthist_add(packager_t *pk, int64_t pts, int64_t msn, bool discontinuity)
+{
+    if (pk->ncuthist == PK_CUTHIST_MAX) {
+        memmove(&pk->cuthist[0], &pk->cuthist[1], (pk->ncuthist - 1) * sizeof(pk->cuthist[0]));
+        pk->ncuthist--;
+    }
+    pk->cuthist[pk->ncuthist].pts = pts;
+    pk->cuthist[pk->ncuthist].msn = msn;
+    pk->cuthist[pk->ncuthist].discontinuity = discontinuity;
+    pk->ncuthist++;
+}
+
+static bool pk_cuthist_find(const packager_t *pk, int64_t pts, int64_t *msn, bool *discontinuity)
+{
+    for (size_t i = pk->ncuthist; i-- > 0;) {
+        int64_t d = pk->cuthist[i].pts - pts;
+        if (d <= PK_CUT_MATCH_TICKS && d >= -PK_CUT_MATCH_TICKS) {
+            *msn = pk->cuthist[i].msn;
+            *discontinuity = pk->cuthist[i].discontinuity;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* ---- timestamps --------------------------------------------------------- */
@@ -669,7 +850,7 @@ static int pk_audio_write(packager_t *pk, media_packet_t *pkt, int64_t dts_ms)
 {
     pk_track_t *a = &pk->audio;
     int64_t ts = pk_audio_ts(a, dts_ms);
-    int ret = pk_track_write(a, pkt, ts, ts, true);
+    int ret = pk_track_write(a, pkt->data, pkt->size, ts, ts, true);
     if (ret < 0)
         return ret;
     a->next_audio_ts = ts + pk_audio_frame_size(&a->aac);
@@ -753,12 +934,15 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
     }
     int64_t pts_us = pk_ts_to_us(v, pts);
     bool key = pkt->keyframe;
+    bool cut = false, disc = false;
     int ret = 0;
 
     if (!v->started) {
         if (!key)
             goto out; /* nothing decodable before the first keyframe */
         v->started = true;
+        cut = true;
+        v->seg_start_us = pts_us;
         pk_add_cut(pk, pts_us, false);
     } else if (v->reconfig_pending && !key) {
         goto out; /* the new configuration starts at a keyframe */
@@ -767,16 +951,26 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
         ret = pk_track_cut(pk, v, dts);
         if (ret < 0)
             goto out;
-        bool disc = v->reconfig_pending || pk->audio.reconfig_pending;
+        disc = v->reconfig_pending || pk->audio.reconfig_pending;
         if (v->reconfig_pending && (ret = pk_track_reconfigure(pk, v)) < 0)
             goto out;
         if (disc)
             v->seg_discontinuity = true;
+        cut = true;
+        v->seg_start_us = pts_us;
         pk_add_cut(pk, pts_us, disc);
     }
-    ret = pk_track_write(v, pkt, dts, pts, key);
+    if (cut)
+        pk_cuthist_add(pk, pts, pk->vcut_next_msn++, disc);
+    ret = pk_track_write(v, pkt->data, pkt->size, dts, pts, key);
     if (ret < 0)
         goto out;
+    if (pk->have_hooks) {
+        ret = pk->hooks.sample_cb(pk->hooks.opaque, pkt, dts, pts, key, cut,
+                                  pk->vcut_next_msn - 1);
+        if (ret < 0)
+            goto out;
+    }
     pk->have_video_dts = true;
     pk->last_video_dts_us = pk_ts_to_us(v, dts);
     if (pk->mode == PK_MODE_AV)
@@ -840,13 +1034,24 @@ static int pk_start(packager_t *pk, pk_mode_t mode)
     char vdesc[96] = "", adesc[64] = "";
     if (v->active) {
         snprintf(v->name, sizeof(v->name), "%dp", v->h264.height);
+        v->output = true;
+    }
+    if (pk->have_hooks) {
+        pk->in_start = true;
+        int ret = pk->hooks.start_cb(pk->hooks.opaque, pk, v->active ? &v->h264 : NULL,
+                                     v->config, v->config_size);
+        pk->in_start = false;
+        if (ret < 0)
+            return ret;
+    }
+    if (v->active) {
         double fps = pk_sps_fps(v);
         if (fps > 0)
             snprintf(vdesc, sizeof(vdesc), "%dx%d %s %.3f fps", v->h264.width, v->h264.height,
                      v->codec, fps);
         else
             snprintf(vdesc, sizeof(vdesc), "%dx%d %s", v->h264.width, v->h264.height, v->codec);
-        int ret = pk_track_open_muxer(pk, v);
+        int ret = v->output ? pk_track_open_muxer(pk, v) : 0;
         if (ret < 0)
             return ret;
     }
@@ -1007,9 +1212,14 @@ int packager_new(const packager_params_t *params, packager_t **out)
             : 6;
     pk->ended_ttl_ms = params->ended_ttl_ms > 0 ? params->ended_ttl_ms : 600000;
     pk->first_msn = params->first_msn > 0 ? params->first_msn : 0;
+    pk->vcut_next_msn = pk->first_msn;
+    if (params->hooks) {
+        pk->hooks = *params->hooks;
+        pk->have_hooks = pk->hooks.start_cb && pk->hooks.sample_cb;
+    }
 
     pk_batch_t *b = &pk->batch;
-    b->cap = 2 * ((size_t)pk->playlist_segments + 8);
+    b->cap = PK_TRACKS_MAX * ((size_t)pk->playlist_segments + 8);
     b->ops = calloc(b->cap, sizeof(*b->ops));
     b->names = calloc(b->cap, sizeof(*b->names));
     b->owned = calloc(b->cap, sizeof(*b->owned));
@@ -1070,19 +1280,24 @@ int packager_push(packager_t *pk, media_packet_t *pkt)
     }
 }
 
+int packager_end_input(packager_t *pk)
+{
+    if (pk->finished || pk->mode != PK_MODE_PROBING)
+        return 0;
+    return pk_probe_decide(pk, true);
+}
+
 int packager_finish(packager_t *pk)
 {
     if (pk->finished)
         return 0;
+    int ret = packager_end_input(pk);
     pk->finished = true;
-    int ret = 0;
+    if (ret < 0)
+        return ret;
     if (pk->mode == PK_MODE_PROBING) {
-        if ((ret = pk_probe_decide(pk, true)) < 0)
-            return ret;
-        if (pk->mode == PK_MODE_PROBING) {
-            log_info(pk->ctx, "stream ended before any usable media");
-            return 0;
-        }
+        log_info(pk->ctx, "stream ended before any usable media");
+        return 0;
     }
     if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
         return ret;
@@ -1090,16 +1305,20 @@ int packager_finish(packager_t *pk)
         return ret;
     if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
         return ret;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
+            return ret;
     if ((ret = pk_commit_ready(pk, true)) < 0)
         return ret;
 
     /* Final commit: playlists say the list has ended, and everything of
      * this broadcast lives for ended_ttl_ms more. */
     pk_batch_t *b = &pk->batch;
-    pk_track_t *tracks[2] = {&pk->video, &pk->audio};
-    for (int i = 0; i < 2; i++) {
+    pk_track_t *tracks[PK_TRACKS_MAX];
+    size_t ntracks = pk_tracks(pk, tracks);
+    for (size_t i = 0; i < ntracks; i++) {
         pk_track_t *t = tracks[i];
-        if (!t->active || t->committed == 0)
+        if (t->committed == 0 || (t->is_rung && !t->enabled))
             continue;
         blob_t *pl = NULL;
         if ((ret = pk_media_render(t, true, &pl)) < 0)
@@ -1115,9 +1334,9 @@ int packager_finish(packager_t *pk)
     if (b->n > 0 && (ret = pk_batch_commit(pk, b)) < 0)
         return ret;
     /* The window's segments, in batches that fit the op array. */
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < ntracks; i++) {
         pk_track_t *t = tracks[i];
-        for (size_t j = 0; t->active && j < t->nwindow; j++) {
+        for (size_t j = 0; j < t->nwindow; j++) {
             if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
                 return ret;
             pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
@@ -1136,9 +1355,14 @@ fail:
 
 int64_t packager_next_msn(const packager_t *pk)
 {
-    int64_t n = pk->first_msn;
-    const pk_track_t *tracks[2] = {&pk->video, &pk->audio};
-    for (int i = 0; i < 2; i++) {
+    int64_t n = pk->vcut_next_msn > pk->first_msn ? pk->vcut_next_msn : pk->first_msn;
+    const pk_track_t *tracks[PK_TRACKS_MAX];
+    size_t ntracks = 0;
+    tracks[ntracks++] = &pk->video;
+    tracks[ntracks++] = &pk->audio;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        tracks[ntracks++] = &pk->rungs[i];
+    for (size_t i = 0; i < ntracks; i++) {
         const pk_track_t *t = tracks[i];
         int64_t next = t->seg_msn + (t->mux && cmaf_muxer_pending(t->mux) > 0 ? 1 : 0);
         if (next > n)
@@ -1149,8 +1373,167 @@ int64_t packager_next_msn(const packager_t *pk)
 
 int64_t packager_segments_written(const packager_t *pk)
 {
-    return pk->video.committed > pk->audio.committed ? pk->video.committed
-                                                     : pk->audio.committed;
+    int64_t n = pk->video.committed > pk->audio.committed ? pk->video.committed
+                                                          : pk->audio.committed;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].committed > n)
+            n = pk->rungs[i].committed;
+    return n;
+}
+
+/* ---- transcoded rungs ---------------------------------------------------- */
+
+int packager_set_source_output(packager_t *pk, const char *name)
+{
+    if (!pk->in_start)
+        return -EINVAL;
+    pk->video.output = name != NULL;
+    if (name)
+        snprintf(pk->video.name, sizeof(pk->video.name), "%s", name);
+    return 0;
+}
+
+int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, size_t size,
+                      int *index)
+{
+    *index = -1;
+    if (!pk->in_start || pk->nrungs == PK_RUNGS_MAX || !name || !name[0])
+        return -EINVAL;
+    pk_track_t *t = &pk->rungs[pk->nrungs];
+    h264_config_t h = {0};
+    int ret = h264_parse_avcc(avcc, size, &h);
+    if (ret < 0)
+        return ret;
+    memset(t, 0, sizeof(*t));
+    t->config = malloc(size);
+    t->window = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->window));
+    if (!t->config || !t->window) {
+        free(t->config);
+        free(t->window);
+        memset(t, 0, sizeof(*t));
+        return -ENOMEM;
+    }
+    memcpy(t->config, avcc, size);
+    t->config_size = size;
+    t->config_valid = true;
+    t->h264 = h;
+    t->is_video = true;
+    t->is_rung = true;
+    t->active = true;
+    t->output = true;
+    t->enabled = true;
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    pk_track_describe(t);
+    t->seg_msn = pk->vcut_next_msn;
+    t->expect_from = pk->vcut_next_msn;
+    t->media_sequence = pk->vcut_next_msn;
+    t->target_duration = pk->video.target_duration;
+    ret = pk_track_open_muxer(pk, t);
+    if (ret < 0) {
+        pk_track_deinit(t);
+        memset(t, 0, sizeof(*t));
+        return ret;
+    }
+    *index = (int)pk->nrungs++;
+    return 0;
+}
+
+int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t size, int64_t dts,
+                       int64_t pts, bool key)
+{
+    if (index < 0 || (size_t)index >= pk->nrungs || size == 0)
+        return -EINVAL;
+    pk_track_t *t = &pk->rungs[index];
+    if (!t->enabled || pk->finished)
+        return 0;
+    int64_t msn = 0;
+    bool disc = false;
+    bool cut = key && pk_cuthist_find(pk, pts, &msn, &disc);
+    if (t->have_ts && dts <= t->last_ts)
+        dts = t->last_ts + 1; /* an encoder reopened with more delay */
+    if (pts < dts)
+        pts = dts;
+    int ret = 0;
+    if (!t->started) {
+        if (!cut)
+            return 0; /* a rung joins at a segment start */
+        t->started = true;
+    } else if (cut) {
+        if ((ret = pk_track_cut(pk, t, dts)) < 0)
+            return ret;
+        if (t->reconfig_pending && (ret = pk_track_reconfigure(pk, t)) < 0)
+            return ret;
+    }
+    if (cut) {
+        if (msn < t->seg_msn)
+            log_warn(pk->ctx, "%s: segment %" PRId64 " started again; numbers kept", t->name, msn);
+        else
+            t->seg_msn = msn;
+        if (disc)
+            t->seg_discontinuity = true;
+    }
+    ret = pk_track_write(t, data, size, dts, pts, key);
+    if (ret < 0)
+        return ret;
+    return pk_commit_ready(pk, false);
+}
+
+int packager_rung_reconfigure(packager_t *pk, int index, const uint8_t *avcc, size_t size)
+{
+    if (index < 0 || (size_t)index >= pk->nrungs)
+        return -EINVAL;
+    pk_track_t *t = &pk->rungs[index];
+    uint8_t *copy = malloc(size);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, avcc, size);
+    free(t->next_config);
+    t->next_config = copy;
+    t->next_config_size = size;
+    t->reconfig_pending = true;
+    return 0;
+}
+
+int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t from_msn)
+{
+    if (index < 0 || (size_t)index >= pk->nrungs)
+        return -EINVAL;
+    pk_track_t *t = &pk->rungs[index];
+    if (t->enabled == enabled)
+        return 0;
+    int ret = 0;
+    if (!enabled) {
+        if ((ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
+            return ret;
+        t->enabled = false;
+        t->withdraw_pending = true;
+        return pk_commit_ready(pk, false);
+    }
+    /* Back with a fresh window: the numbers it skipped were never written,
+     * so what is left of the old window cannot stay in the playlist. */
+    if (t->withdraw_pending || t->nwindow > 0) {
+        pk_rung_withdraw(pk, t, &pk->batch);
+        if ((ret = pk_batch_commit(pk, &pk->batch)) < 0)
+            return ret;
+    }
+    t->enabled = true;
+    t->withdraw_pending = false;
+    t->started = false;
+    t->committed = 0; /* the master names it again once it has a segment */
+    t->expect_from = from_msn;
+    t->seg_msn = from_msn;
+    t->media_sequence = from_msn;
+    t->seg_discontinuity = true;
+    return 0;
+}
+
+double packager_rung_bitrate(const packager_t *pk, int index)
+{
+    if (index == -1)
+        return pk_avg_bps(&pk->video);
+    if (index < 0 || (size_t)index >= pk->nrungs)
+        return 0;
+    return pk_avg_bps(&pk->rungs[index]);
 }
 
 void packager_free(packager_t *pk)
@@ -1163,6 +1546,8 @@ void packager_free(packager_t *pk)
     free(pk->afifo);
     pk_track_deinit(&pk->video);
     pk_track_deinit(&pk->audio);
+    for (size_t i = 0; i < pk->nrungs; i++)
+        pk_track_deinit(&pk->rungs[i]);
     pk_batch_drop(&pk->batch);
     free(pk->batch.ops);
     free(pk->batch.names);

@@ -12,10 +12,38 @@
 #ifndef SLUICE_TRANSCODE_PACKAGER_INTERNAL_H
 #define SLUICE_TRANSCODE_PACKAGER_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "codec_config.h"
 #include "media.h"
 #include "store.h"
+
+typedef struct packager packager_t;
+
+/*
+ * Hooks that let the transcode pipeline build a ladder on the packager's
+ * decisions. Both run on the worker thread, inside packager_push() or
+ * packager_end_input(). start_cb may call packager_set_source_output() and
+ * packager_rung_add(); sample_cb may call the packager_rung_*() functions
+ * that feed, reconfigure or enable rungs; neither may call anything else.
+ */
+typedef struct packager_hooks {
+    void *opaque;
+    /* The stream's shape is known, before any sample: video (NULL when
+     * audio only) with its avcC. The callback decides whether the source
+     * is a rendition itself (packager_set_source_output) and adds the
+     * transcoded rungs. A negative errno stops the stream. */
+    int (*start_cb)(void *opaque, packager_t *pk, const h264_config_t *video,
+                    const uint8_t *avcc, size_t avcc_size);
+    /* Every source video sample from the first keyframe on, in decode
+     * order, after timestamp repair (90 kHz): `cut` says this keyframe
+     * starts a segment (the first one included), `msn` is the sequence
+     * number of the segment it belongs to. */
+    int (*sample_cb)(void *opaque, const media_packet_t *pkt, int64_t dts, int64_t pts, bool key,
+                     bool cut, int64_t msn);
+} packager_hooks_t;
 
 typedef struct packager_params {
     store_t *store;
@@ -25,9 +53,8 @@ typedef struct packager_params {
     int playlist_segments;   /* live window */
     int64_t ended_ttl_ms;    /* lifetime of everything once the stream ends */
     int64_t first_msn;       /* media sequence number of the first segment */
+    const packager_hooks_t *hooks; /* NULL: the source is the only video rendition; copied */
 } packager_params_t;
-
-typedef struct packager packager_t;
 
 int packager_new(const packager_params_t *params, packager_t **out)
     __attribute__((warn_unused_result));
@@ -36,6 +63,45 @@ int packager_new(const packager_params_t *params, packager_t **out)
  * on every path. Returns 0, or a negative errno when the stream cannot be
  * packaged any further (already logged); the caller then ends the worker. */
 int packager_push(packager_t *pk, media_packet_t *pkt) __attribute__((warn_unused_result));
+
+/* Source video as a rendition: its name ("720p"), or NULL for not muxed
+ * (transcoded rungs only). Only from hooks->start_cb; default: muxed under
+ * "<height>p". */
+int packager_set_source_output(packager_t *pk, const char *name);
+
+/* Adds a transcoded video rendition with its avcC (copied); *index names it
+ * in the calls below. Only from hooks->start_cb. */
+int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, size_t size,
+                      int *index) __attribute__((warn_unused_result));
+
+/* One encoded sample of rung `index` (AVCC, 90 kHz, copied). A keyframe
+ * whose pts is the start of a segment (sample_cb's cut) closes the rung's
+ * segment in progress; segments keep the numbers of the source's cuts.
+ * Returns 0 or a negative errno. */
+int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t size, int64_t dts,
+                       int64_t pts, bool key) __attribute__((warn_unused_result));
+
+/* The rung's encoder was reopened with a different avcC: a new init
+ * segment and a discontinuity at its next segment. */
+int packager_rung_reconfigure(packager_t *pk, int index, const uint8_t *avcc, size_t size)
+    __attribute__((warn_unused_result));
+
+/* Overload protection: enabled = false closes the rung's segment in
+ * progress (every sample pushed so far is published) and leaves the rung
+ * out of new segments and of the master playlist; its media playlist is
+ * withdrawn so players move to another rung. enabled = true brings it back
+ * from segment `from_msn` with a fresh playlist window. */
+int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t from_msn)
+    __attribute__((warn_unused_result));
+
+/* Measured average bit rate of a rendition's committed segments (bits/s),
+ * for status; index -1 is the source rendition. */
+double packager_rung_bitrate(const packager_t *pk, int index);
+
+/* Decides the stream's shape if it is still being probed (the end of input
+ * is near): start_cb and sample_cb may run. Call before packager_finish()
+ * when the hooks' owner must flush what the hooks produced. */
+int packager_end_input(packager_t *pk) __attribute__((warn_unused_result));
 
 /* End of stream: flushes the last (partial) segments, writes the playlists
  * with EXT-X-ENDLIST and lets every object of the broadcast expire after

@@ -1,7 +1,7 @@
 /*
- * Transcode manager: one worker thread per live stream. This release copies
- * the source (no re-encoding): a worker drains its stream's media queue into
- * a packager (packager.c) until end-of-stream.
+ * Transcode manager: one worker thread per live stream. A worker drains its
+ * stream's media queue into a pipeline (pipeline.c: decode once, scale and
+ * encode the ladder, package) until end-of-stream.
  *
  * Threads: transcode_stream_start() runs on the ingest thread; workers run
  * on their own threads; transcode_free() on whoever owns the manager. The
@@ -12,7 +12,16 @@
  * objects have one writer) and gives it back with the next unused segment
  * number, so numbers are never reused within the process.
  *
- * Ownership: a worker owns its packager and a reference to its queue. The
+ * Threads per stream: x264 and the decoder get cpus / live streams threads
+ * each (at least one), fixed when the worker starts, so that several
+ * streams on a small machine share its cores instead of each sizing itself
+ * for the whole machine.
+ *
+ * Status: each stream record holds the latest snapshot its worker
+ * published (transcode_stream_status_t), under the manager's lock, so it
+ * outlives the worker and can be read from any thread.
+ *
+ * Ownership: a worker owns its pipeline and a reference to its queue. The
  * manager owns the worker structs; finished ones are joined and freed at the
  * next start and by transcode_free(), which joins them all.
  */
@@ -26,8 +35,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "ladder_internal.h"
 #include "log.h"
-#include "packager_internal.h"
+#include "pipeline_internal.h"
 
 #define TRANSCODE_POP_TIMEOUT_MS 1000
 #define TRANSCODE_CTX_MAX 96
@@ -37,6 +49,8 @@ typedef struct transcode_stream {
     char id[STORE_ID_MAX];
     int64_t next_msn;
     bool busy; /* a worker is writing this stream's objects */
+    bool have_status;
+    transcode_stream_status_t status; /* guarded by the manager's lock */
 } transcode_stream_t;
 
 typedef struct transcode_worker {
@@ -51,6 +65,11 @@ typedef struct transcode_worker {
 
 struct transcode {
     transcode_params_t params;
+    char preset[TRANSCODE_PRESET_MAX];
+    transcode_rung_spec_t ladder[TRANSCODE_RUNGS_MAX];
+    size_t nladder;
+    int cpus;
+    int live; /* workers writing a stream */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a stream record became free */
     transcode_stream_t *streams;
@@ -63,6 +82,21 @@ void transcode_params_default(transcode_params_t *p)
     p->segment_duration = 2.0;
     p->playlist_segments = 6;
     p->ended_ttl_ms = 600000;
+    p->ladder = LADDER_DEFAULT;
+    p->passthrough = TRANSCODE_PASSTHROUGH_AUTO;
+    p->preset = "veryfast";
+}
+
+const char *transcode_health_name(transcode_health_t h)
+{
+    switch (h) {
+    case TRANSCODE_HEALTH_GOOD:
+        return "good";
+    case TRANSCODE_HEALTH_FAIR:
+        return "fair";
+    default:
+        return "poor";
+    }
 }
 
 int transcode_new(const transcode_params_t *params, transcode_t **out)
@@ -70,31 +104,53 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     *out = NULL;
     if (!params->store || params->segment_duration <= 0 || params->playlist_segments < 1)
         return -EINVAL;
+    const char *preset = params->preset ? params->preset : "veryfast";
+    if (ladder_preset_index(preset) < 0) {
+        log_error(NULL, "--preset: '%s' is not an x264 preset (ultrafast ... placebo)", preset);
+        return -EINVAL;
+    }
     transcode_t *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
+    char err[256];
+    if (ladder_parse(params->ladder, params->overrides, params->noverrides, t->ladder,
+                     &t->nladder, err, sizeof(err)) < 0) {
+        log_error(NULL, "%s", err);
+        free(t);
+        return -EINVAL;
+    }
     t->params = *params;
+    snprintf(t->preset, sizeof(t->preset), "%s", preset);
+    t->params.preset = t->preset;
+    t->params.ladder = NULL;    /* parsed above; the caller's string is not kept */
+    t->params.overrides = NULL;
+    t->params.noverrides = 0;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    t->cpus = params->cpus > 0 ? params->cpus : online > 0 ? (int)online : 1;
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
     *out = t;
     return 0;
 }
 
-/* Runs the packager over the queue until end-of-stream or a failure. */
-static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int64_t *next_msn)
+/* Runs the pipeline over the queue until end-of-stream or a failure. */
+static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int threads,
+                                 int64_t *next_msn)
 {
-    const transcode_params_t *tp = &w->t->params;
-    packager_params_t pp = {
-        .store = tp->store,
+    transcode_t *t = w->t;
+    pipeline_params_t pp = {
+        .tp = &t->params,
+        .rungs = t->ladder,
+        .nrungs = t->nladder,
         .stream_id = w->stream->id,
         .log_ctx = w->ctx,
-        .segment_duration = tp->segment_duration,
-        .playlist_segments = tp->playlist_segments,
-        .ended_ttl_ms = tp->ended_ttl_ms,
         .first_msn = first_msn,
+        .threads = threads,
+        .status_lock = &t->lock,
+        .status = &w->stream->status,
     };
-    packager_t *pk = NULL;
-    int ret = packager_new(&pp, &pk);
+    pipeline_t *pk = NULL;
+    int ret = pipeline_new(&pp, &pk);
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
         return;
@@ -111,18 +167,18 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int64
                 eos = true;
                 break;
             }
-            ret = packager_push(pk, p);
+            ret = pipeline_push(pk, p);
             if (ret < 0)
                 break;
         }
         media_packet_list_free(list); /* after EOS or a failure */
     }
     if (ret == 0)
-        ret = packager_finish(pk);
+        ret = pipeline_finish(pk);
     if (ret < 0)
-        log_error(w->ctx, "packaging failed (%s); this stream's worker stops", strerror(-ret));
-    *next_msn = packager_next_msn(pk);
-    packager_free(pk);
+        log_error(w->ctx, "transcoding failed (%s); this stream's worker stops", strerror(-ret));
+    *next_msn = pipeline_next_msn(pk);
+    pipeline_free(pk);
 }
 
 static void *transcode_worker_main(void *arg)
@@ -134,11 +190,18 @@ static void *transcode_worker_main(void *arg)
     while (w->stream->busy)
         pthread_cond_wait(&t->cond, &t->lock);
     w->stream->busy = true;
+    w->stream->have_status = true;
+    memset(&w->stream->status, 0, sizeof(w->stream->status));
+    w->stream->status.live = true;
     int64_t first_msn = w->stream->next_msn;
+    t->live++;
+    int threads = t->cpus / t->live;
+    if (threads < 1)
+        threads = 1;
     pthread_mutex_unlock(&t->lock);
 
     int64_t next_msn = first_msn;
-    transcode_worker_run(w, first_msn, &next_msn);
+    transcode_worker_run(w, first_msn, threads, &next_msn);
     media_queue_unref(w->queue);
     w->queue = NULL;
 
@@ -146,6 +209,8 @@ static void *transcode_worker_main(void *arg)
     if (next_msn > w->stream->next_msn)
         w->stream->next_msn = next_msn;
     w->stream->busy = false;
+    w->stream->status.live = false;
+    t->live--;
     w->done = true;
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
@@ -209,6 +274,25 @@ int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t 
 fail:
     pthread_mutex_unlock(&t->lock);
     free(w);
+    return ret;
+}
+
+int transcode_stream_status(transcode_t *t, const char *stream_id,
+                            transcode_stream_status_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!t || !stream_id)
+        return -EINVAL;
+    int ret = -ENOENT;
+    pthread_mutex_lock(&t->lock);
+    for (transcode_stream_t *s = t->streams; s; s = s->next) {
+        if (strcmp(s->id, stream_id) == 0 && s->have_status) {
+            *out = s->status;
+            ret = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
     return ret;
 }
 

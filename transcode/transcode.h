@@ -1,32 +1,74 @@
 /*
  * Transcode and packaging: one worker thread per live stream drains the
- * stream's media queue, packages it as CMAF fMP4 HLS (this release copies the
- * source; the ladder comes later) and commits init segments, segments and
- * playlists to the store.
+ * stream's media queue, decodes the source video once, scales and encodes
+ * it into an adaptive ladder of H.264 renditions (libswscale + libx264 via
+ * libavcodec; a rung matching an H.264 source may be the source copied),
+ * encodes audio once into the shared "audio" rendition, packages every
+ * rendition as keyframe-aligned CMAF fMP4 HLS and commits init segments,
+ * segments and playlists to the store.
  *
  * Threads: transcode_stream_start() is called from the ingest thread; each
- * worker is its own thread and owns its libav contexts. transcode_free()
- * joins them all.
+ * worker is its own thread and owns its libav contexts (x264 adds its own
+ * threads inside, sized by transcode_params_t.cpus and the number of live
+ * streams). transcode_stream_status() may be called from any thread.
+ * transcode_free() joins every worker.
  */
 #ifndef SLUICE_TRANSCODE_TRANSCODE_H
 #define SLUICE_TRANSCODE_TRANSCODE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "media.h"
 #include "store.h"
 
+#define TRANSCODE_RUNG_NAME_MAX 16
+#define TRANSCODE_RUNGS_MAX 8
+#define TRANSCODE_PRESET_MAX 16
+
 typedef struct transcode transcode_t;
+
+/* One rung of the ladder as configured. Zero / empty fields of an override
+ * keep the built-in (or the previous) value. */
+typedef struct transcode_rung_spec {
+    char name[TRANSCODE_RUNG_NAME_MAX]; /* "720p" */
+    int width, height;                  /* the landscape box; height is the short side */
+    int bitrate_kbps;                   /* target (x264 ABR) */
+    int maxrate_kbps;                   /* VBV max rate; 0: 1.5 x bitrate */
+    char profile[16];                   /* "high", "main", "baseline"; "": high */
+    char preset[TRANSCODE_PRESET_MAX];  /* "": the stream-wide --preset */
+} transcode_rung_spec_t;
+
+typedef enum transcode_passthrough {
+    TRANSCODE_PASSTHROUGH_AUTO = 0, /* an H.264 source's matching rung is copied */
+    TRANSCODE_PASSTHROUGH_NEVER,
+} transcode_passthrough_t;
 
 typedef struct transcode_params {
     store_t *store;
     double segment_duration; /* target seconds (default 2) */
     int playlist_segments;   /* live window (default 6) */
     int64_t ended_ttl_ms;    /* how long an ended stream's playlists and media stay (default 600000) */
+
+    /* The ladder: rung names, comma-separated ("1080p,720p,480p,360p"),
+     * looked up first in `overrides`, then among the built-in rungs. */
+    const char *ladder;                   /* NULL: the default ladder; borrowed until transcode_new returns */
+    const transcode_rung_spec_t *overrides; /* per-rung settings from the config file; copied */
+    size_t noverrides;
+    transcode_passthrough_t passthrough;
+    const char *preset;                   /* x264 preset (default "veryfast"); copied */
+    int cpus;                             /* cores to share among live streams; 0: online CPUs */
+    /* Test aid: simulated extra encoding cost, milliseconds per frame of a
+     * 1920x1080 rung at the configured preset (scaled by rung area and the
+     * current preset's speed). 0: off. Makes overload protection testable. */
+    int debug_slow_encode_ms;
 } transcode_params_t;
 
 void transcode_params_default(transcode_params_t *p);
 
+/* Checks the ladder and the overrides (unknown rung names, bad sizes,
+ * presets or profiles are logged and give -EINVAL). */
 int transcode_new(const transcode_params_t *params, transcode_t **out)
     __attribute__((warn_unused_result));
 
@@ -36,6 +78,44 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
  * stream's objects always have one writer. Segment numbers of a stream are
  * never reused within the process. Returns 0 or a negative errno. */
 int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t *queue);
+
+typedef enum transcode_health {
+    TRANSCODE_HEALTH_GOOD = 0, /* keeping up with room to spare, nothing degraded */
+    TRANSCODE_HEALTH_FAIR,     /* preset stepped faster, or little headroom */
+    TRANSCODE_HEALTH_POOR,     /* a rung dropped, or falling behind real time */
+} transcode_health_t;
+
+typedef struct transcode_rendition_status {
+    char name[TRANSCODE_RUNG_NAME_MAX];
+    int width, height;
+    int bitrate_kbps;     /* measured average of the committed segments (0 before the first) */
+    int target_kbps;      /* configured target; 0 for a passthrough rung */
+    bool passthrough;
+    bool dropped;         /* left out of new segments by overload protection */
+    double encoder_speed; /* media seconds encoded per wall second of this rung's encoder; 0 for passthrough */
+} transcode_rendition_status_t;
+
+typedef struct transcode_stream_status {
+    bool live;
+    int width, height;    /* source video */
+    double fps;
+    double speed;         /* whole worker: media seconds per busy wall second (>1: faster than real time) */
+    int64_t lag_ms;       /* how long the newest processed packet waited in ingest's queue */
+    char preset[TRANSCODE_PRESET_MAX]; /* current x264 preset of the transcoded rungs */
+    int preset_steps;     /* how many steps faster than configured */
+    int dropped_rungs;
+    transcode_health_t health;
+    size_t nrenditions;
+    transcode_rendition_status_t renditions[TRANSCODE_RUNGS_MAX];
+} transcode_stream_status_t;
+
+/* A snapshot of a stream's worker, refreshed by the worker at least once
+ * per segment. Thread-safe. Returns 0, or -ENOENT when no worker has been
+ * started for that id (a finished stream reports live = false). */
+int transcode_stream_status(transcode_t *t, const char *stream_id,
+                            transcode_stream_status_t *out);
+
+const char *transcode_health_name(transcode_health_t h);
 
 /* Waits for every worker to finish (their queues must get end-of-stream,
  * which ingest_close() guarantees) and frees everything. NULL does nothing. */

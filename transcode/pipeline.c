@@ -1,0 +1,809 @@
+/*
+ * Pipeline: one broadcast's ladder, run by its transcode worker thread.
+ *
+ * Packets go to the packager, which keeps the decisions it always made
+ * (probing, timestamp repair, where segments start). Its start hook is where
+ * the ladder is laid out for the source that arrived: rungs taller than the
+ * source are skipped, sizes keep the aspect ratio (ladder.c), a rung of the
+ * source's own size is the source itself when --passthrough auto, and an
+ * encoder is opened per transcoded rung. Its sample hook receives every
+ * source video sample with repaired timestamps: the sample is decoded once,
+ * and every decoded picture is scaled and encoded for each rung (rung.c),
+ * as an IDR when its pts is one that the packager chose to start a segment.
+ * The encoded samples go back to the packager's rung tracks, which cut on
+ * exactly those IDRs, so segment N of every rendition starts at the same
+ * presentation time.
+ *
+ * Overload protection: the worker's busy time (time spent processing, not
+ * waiting for packets) is compared with the media time it processed at
+ * every segment start. Slower than real time, or a growing queue: step the
+ * x264 preset faster (encoders are reopened on the IDR, with SPS/PPS
+ * pinned), and when the preset is the fastest, drop the most expensive
+ * transcoded rung from new segments. With headroom (predicted from a rough
+ * cost model), the rung comes back first, then the preset. Every step is
+ * logged and shown in the status snapshot.
+ *
+ * Ownership: the pipeline owns its packager, decoder, encoders and audio
+ * transcoder. The status snapshot belongs to the transcode manager; it is
+ * written here under the manager's lock.
+ */
+#include "pipeline_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+
+#include "audio_internal.h"
+#include "clock.h"
+#include "ladder_internal.h"
+#include "log.h"
+#include "packager_internal.h"
+#include "rung_internal.h"
+
+#define PL_CUTS_MAX 64
+#define PL_CUT_MATCH_TICKS 90   /* 1 ms */
+#define PL_DECODE_COST 0.35     /* decoding a picture, against encoding it at veryfast */
+#define PL_BEHIND_SPEED 1.0
+#define PL_RESTORE_SPEED 1.2
+#define PL_MIN_MEDIA_S 0.4      /* shorter windows say nothing about speed */
+
+typedef struct pl_rung {
+    transcode_rung_spec_t spec;
+    int width, height;
+    bool passthrough;
+    int base_preset;      /* configured preset index of this rung */
+    int cur_preset;
+    rung_encoder_t *enc;  /* NULL: passthrough or dropped */
+    int pk_index;
+    bool dropped;
+    int64_t busy_us;      /* time in this rung's scale + encode calls */
+    int64_t frames;
+    double speed;
+} pl_rung_t;
+
+typedef struct pl_cut {
+    int64_t pts;
+    int64_t msn;
+} pl_cut_t;
+
+struct pipeline {
+    packager_t *pk;
+    const transcode_params_t *tp;
+    char ctx[96];
+    int threads;
+    pthread_mutex_t *status_lock;
+    transcode_stream_status_t *status;
+
+    transcode_rung_spec_t specs[TRANSCODE_RUNGS_MAX];
+    size_t nspecs;
+    pl_rung_t rungs[TRANSCODE_RUNGS_MAX];
+    size_t nrungs;
+    int ntranscoded;
+    bool started;
+    h264_config_t src;
+    double fps;
+    int fps_num, fps_den;
+
+    /* Decoder and the source configuration it was opened with. */
+    AVCodecContext *dec;
+    AVPacket *dpkt;
+    AVFrame *dframe;
+    uint8_t *dec_avcc;
+    size_t dec_avcc_size;
+    uint8_t *new_avcc; /* latest configuration record seen */
+    size_t new_avcc_size;
+
+    pl_cut_t cuts[PL_CUTS_MAX]; /* segment starts whose pictures are not decoded yet */
+    size_t ncuts;
+
+    audio_transcoder_t *audio;
+
+    /* Overload protection. */
+    int steps;            /* preset steps faster than configured */
+    int dropped[TRANSCODE_RUNGS_MAX]; /* rung indexes in the order they were dropped */
+    int ndropped;
+    int cooldown;         /* segment starts to wait before the next decision */
+    bool warned_floor;
+    bool have_eval;
+    int64_t eval_pts;
+    int64_t eval_busy_us;
+    double speed;
+    bool have_speed;
+    int64_t busy_us;
+    int64_t call_start_us;
+    int64_t lag_ms;
+};
+
+/* ---- status ------------------------------------------------------------ */
+
+static transcode_health_t pl_health(const pipeline_t *pl)
+{
+    double seg_ms = pl->tp->segment_duration * 1000;
+    if (pl->ndropped > 0 || (pl->have_speed && pl->speed < PL_BEHIND_SPEED) ||
+        pl->lag_ms > 2 * seg_ms)
+        return TRANSCODE_HEALTH_POOR;
+    if (pl->steps > 0 || (pl->have_speed && pl->ntranscoded > 0 && pl->speed < PL_RESTORE_SPEED))
+        return TRANSCODE_HEALTH_FAIR;
+    return TRANSCODE_HEALTH_GOOD;
+}
+
+static void pl_publish_status(pipeline_t *pl, bool live)
+{
+    transcode_stream_status_t s;
+    memset(&s, 0, sizeof(s));
+    s.live = live;
+    s.width = pl->src.width;
+    s.height = pl->src.height;
+    s.fps = pl->fps;
+    s.speed = pl->have_speed ? pl->speed : 0;
+    s.lag_ms = pl->lag_ms;
+    int cur = -1;
+    for (size_t i = 0; i < pl->nrungs; i++)
+        if (!pl->rungs[i].passthrough && pl->rungs[i].cur_preset > cur)
+            cur = pl->rungs[i].cur_preset;
+    snprintf(s.preset, sizeof(s.preset), "%s",
+             cur >= 0 ? ladder_preset_name(cur) : (pl->tp->preset ? pl->tp->preset : ""));
+    s.preset_steps = pl->steps;
+    s.dropped_rungs = pl->ndropped;
+    s.health = pl_health(pl);
+    for (size_t i = 0; i < pl->nrungs && i < TRANSCODE_RUNGS_MAX; i++) {
+        const pl_rung_t *r = &pl->rungs[i];
+        transcode_rendition_status_t *o = &s.renditions[s.nrenditions++];
+        snprintf(o->name, sizeof(o->name), "%s", r->spec.name);
+        o->width = r->width;
+        o->height = r->height;
+        o->passthrough = r->passthrough;
+        o->dropped = r->dropped;
+        o->target_kbps = r->passthrough ? 0 : r->spec.bitrate_kbps;
+        o->bitrate_kbps = (int)lround(packager_rung_bitrate(pl->pk, r->pk_index) / 1000);
+        o->encoder_speed = r->passthrough ? 0 : r->speed;
+    }
+    if (pl->status_lock) {
+        pthread_mutex_lock(pl->status_lock);
+        *pl->status = s;
+        pthread_mutex_unlock(pl->status_lock);
+    }
+}
+
+/* ---- encoders ---------------------------------------------------------- */
+
+static int pl_rung_open(pipeline_t *pl, pl_rung_t *r, const uint8_t **avcc, size_t *avcc_size)
+{
+    rung_encoder_params_t ep = {
+        .name = r->spec.name,
+        .width = r->width,
+        .height = r->height,
+        .bitrate_kbps = r->spec.bitrate_kbps,
+        .maxrate_kbps = r->spec.maxrate_kbps,
+        .profile = r->spec.profile[0] ? r->spec.profile : "high",
+        .preset = ladder_preset_name(r->cur_preset),
+        .pin_preset = ladder_preset_name(r->base_preset),
+        .fps_num = pl->fps_num,
+        .fps_den = pl->fps_den,
+        .threads = pl->threads,
+        .log_ctx = pl->ctx,
+    };
+    int ret = rung_encoder_open(&ep, &r->enc);
+    if (ret < 0)
+        return ret;
+    rung_encoder_avcc(r->enc, avcc, avcc_size);
+    return 0;
+}
+
+/* Simulated encoding cost (the debug option): sleeps in proportion to the
+ * rung's area and its preset's cost relative to the configured one. */
+static void pl_debug_slow(const pipeline_t *pl, const pl_rung_t *r)
+{
+    if (pl->tp->debug_slow_encode_ms <= 0)
+        return;
+    double us = pl->tp->debug_slow_encode_ms * 1000.0 * ((double)r->width * r->height) /
+                (1920.0 * 1080.0) * ladder_preset_cost(r->cur_preset) /
+                ladder_preset_cost(r->base_preset);
+    struct timespec ts = {.tv_sec = (time_t)(us / 1e6),
+                          .tv_nsec = (long)fmod(us * 1000.0, 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static int pl_rung_drain(pipeline_t *pl, pl_rung_t *r)
+{
+    for (;;) {
+        rung_sample_t smp;
+        int ret = rung_encoder_receive(r->enc, &smp);
+        if (ret == -EAGAIN || ret == -ENODATA)
+            return 0;
+        if (ret < 0)
+            return ret;
+        ret = packager_rung_push(pl->pk, r->pk_index, smp.data, smp.size, smp.dts, smp.pts,
+                                 smp.key);
+        if (ret < 0)
+            return ret;
+    }
+}
+
+/* Pushes everything still inside the rung's encoder and closes it. */
+static int pl_rung_close(pipeline_t *pl, pl_rung_t *r)
+{
+    if (!r->enc)
+        return 0;
+    int ret = rung_encoder_flush(r->enc);
+    if (ret == 0)
+        ret = pl_rung_drain(pl, r);
+    rung_encoder_free(r->enc);
+    r->enc = NULL;
+    return ret;
+}
+
+/* Reopens a rung's encoder (new preset, or back from a drop) on the
+ * picture about to be sent, which will be an IDR. */
+static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
+{
+    const uint8_t *old = NULL;
+    size_t old_size = 0;
+    uint8_t keep[1024];
+    if (r->enc) {
+        rung_encoder_avcc(r->enc, &old, &old_size);
+        if (old_size > sizeof(keep))
+            old_size = sizeof(keep);
+        memcpy(keep, old, old_size);
+        old = keep;
+    }
+    int ret = pl_rung_close(pl, r);
+    if (ret < 0)
+        return ret;
+    const uint8_t *avcc;
+    size_t size;
+    if ((ret = pl_rung_open(pl, r, &avcc, &size)) < 0)
+        return ret;
+    if (old && (size != old_size || memcmp(avcc, old, size) != 0)) {
+        log_info(pl->ctx, "rung %s: new SPS/PPS at preset %s; new init segment", r->spec.name,
+                 ladder_preset_name(r->cur_preset));
+        ret = packager_rung_reconfigure(pl->pk, r->pk_index, avcc, size);
+    }
+    return ret;
+}
+
+/* ---- overload protection ----------------------------------------------- */
+
+static double pl_rung_cost(const pl_rung_t *r, int preset)
+{
+    return (double)r->width * r->height * ladder_preset_cost(preset);
+}
+
+/* Relative cost of the work now, with `extra` added (a rung restored, or a
+ * preset step undone). */
+static double pl_cost(const pipeline_t *pl, int step_delta, const pl_rung_t *extra)
+{
+    double c = (double)pl->src.width * pl->src.height * PL_DECODE_COST;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        const pl_rung_t *r = &pl->rungs[i];
+        if (r->passthrough || (r->dropped && r != extra))
+            continue;
+        int p = r->cur_preset + step_delta;
+        if (p > r->base_preset)
+            p = r->base_preset;
+        c += pl_rung_cost(r, p < 0 ? 0 : p);
+    }
+    return c;
+}
+
+static int pl_video_renditions(const pipeline_t *pl)
+{
+    int n = 0;
+    for (size_t i = 0; i < pl->nrungs; i++)
+        n += !pl->rungs[i].dropped;
+    return n;
+}
+
+static int pl_step_preset(pipeline_t *pl, int delta, const char *why)
+{
+    char from[TRANSCODE_PRESET_MAX] = "", to[TRANSCODE_PRESET_MAX] = "";
+    pl->steps += delta;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        if (r->passthrough)
+            continue;
+        int p = r->base_preset - pl->steps;
+        if (p < 0)
+            p = 0;
+        if (p == r->cur_preset)
+            continue;
+        if (!from[0])
+            snprintf(from, sizeof(from), "%s", ladder_preset_name(r->cur_preset));
+        r->cur_preset = p;
+        snprintf(to, sizeof(to), "%s", ladder_preset_name(p));
+        if (!r->dropped) {
+            int ret = pl_rung_reopen(pl, r);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    if (delta > 0)
+        log_warn(pl->ctx, "overload: %s; x264 preset %s -> %s", why, from, to);
+    else
+        log_info(pl->ctx, "headroom: %s; x264 preset %s -> %s", why, from, to);
+    return 0;
+}
+
+static bool pl_can_step_faster(const pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nrungs; i++)
+        if (!pl->rungs[i].passthrough && !pl->rungs[i].dropped && pl->rungs[i].cur_preset > 0)
+            return true;
+    return false;
+}
+
+/* At the picture that starts segment msn, before it is encoded. */
+static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
+{
+    int64_t busy = pl->busy_us + (clock_mono_us() - pl->call_start_us);
+    if (!pl->have_eval) {
+        pl->have_eval = true;
+        pl->eval_pts = pts;
+        pl->eval_busy_us = busy;
+        return 0;
+    }
+    double media = (double)(pts - pl->eval_pts) / 90000.0;
+    double wall = (double)(busy - pl->eval_busy_us) / 1e6;
+    if (media < PL_MIN_MEDIA_S || wall <= 0)
+        return 0;
+    pl->eval_pts = pts;
+    pl->eval_busy_us = busy;
+    double speed = media / wall;
+    pl->speed = pl->have_speed ? 0.5 * pl->speed + 0.5 * speed : speed;
+    pl->have_speed = true;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        if (r->busy_us > 0 && r->frames > 0 && pl->fps > 0)
+            r->speed = (r->frames / pl->fps) / (r->busy_us / 1e6);
+    }
+    int ret = 0;
+    double seg_ms = pl->tp->segment_duration * 1000;
+    char why[128];
+    snprintf(why, sizeof(why), "speed %.2fx real time, queue %" PRId64 " ms", pl->speed,
+             pl->lag_ms);
+    if (pl->cooldown > 0) {
+        pl->cooldown--;
+    } else if (pl->speed < PL_BEHIND_SPEED ||
+               (pl->lag_ms > 2 * seg_ms && pl->speed < PL_BEHIND_SPEED + 0.1)) {
+        if (pl_can_step_faster(pl)) {
+            ret = pl_step_preset(pl, +1, why);
+            pl->cooldown = 1;
+        } else {
+            /* The most expensive transcoded rung still in the ladder, as
+             * long as another video rendition stays. */
+            pl_rung_t *worst = NULL;
+            for (size_t i = 0; i < pl->nrungs; i++) {
+                pl_rung_t *r = &pl->rungs[i];
+                if (!r->passthrough && !r->dropped &&
+                    (!worst || pl_rung_cost(r, r->cur_preset) >
+                                   pl_rung_cost(worst, worst->cur_preset)))
+                    worst = r;
+            }
+            if (worst && pl_video_renditions(pl) > 1) {
+                log_warn(pl->ctx, "overload: %s; dropping rung %s from segment %" PRId64
+                         " on (it leaves the master playlist)", why, worst->spec.name, msn);
+                ret = pl_rung_close(pl, worst);
+                if (ret == 0)
+                    ret = packager_rung_set_enabled(pl->pk, worst->pk_index, false, msn);
+                worst->dropped = true;
+                pl->dropped[pl->ndropped++] = (int)(worst - pl->rungs);
+                pl->ntranscoded--;
+                pl->cooldown = 1;
+            } else if (!pl->warned_floor) {
+                log_warn(pl->ctx, "overload: %s; nothing left to shed", why);
+                pl->warned_floor = true;
+            }
+        }
+    } else if (pl->speed >= PL_BEHIND_SPEED && pl->lag_ms < seg_ms) {
+        double now = pl_cost(pl, 0, NULL);
+        if (pl->ndropped > 0) {
+            pl_rung_t *r = &pl->rungs[pl->dropped[pl->ndropped - 1]];
+            double predicted = pl->speed * now / pl_cost(pl, 0, r);
+            if (predicted >= PL_RESTORE_SPEED) {
+                log_info(pl->ctx, "headroom: %s; restoring rung %s from segment %" PRId64, why,
+                         r->spec.name, msn);
+                r->dropped = false;
+                pl->ndropped--;
+                pl->ntranscoded++;
+                ret = pl_rung_reopen(pl, r);
+                if (ret == 0)
+                    ret = packager_rung_set_enabled(pl->pk, r->pk_index, true, msn);
+                pl->cooldown = 2;
+                pl->warned_floor = false;
+            }
+        } else if (pl->steps > 0) {
+            double predicted = pl->speed * now / pl_cost(pl, -1, NULL);
+            if (predicted >= PL_RESTORE_SPEED) {
+                ret = pl_step_preset(pl, -1, why);
+                pl->cooldown = 2;
+            }
+        }
+    }
+    pl_publish_status(pl, true);
+    return ret;
+}
+
+/* ---- decoding and encoding --------------------------------------------- */
+
+static int pl_fail(const pipeline_t *pl, const char *what, int averr)
+{
+    char msg[AV_ERROR_MAX_STRING_SIZE];
+    av_strerror(averr, msg, sizeof(msg));
+    log_error(pl->ctx, "%s: %s", what, msg);
+    if (averr < 0 && averr > -4096)
+        return averr;
+    return -EIO;
+}
+
+static void pl_decoder_close(pipeline_t *pl)
+{
+    avcodec_free_context(&pl->dec);
+    free(pl->dec_avcc);
+    pl->dec_avcc = NULL;
+    pl->dec_avcc_size = 0;
+}
+
+static int pl_decoder_open(pipeline_t *pl, const uint8_t *avcc, size_t size)
+{
+    const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+    if (!codec)
+        return -ENOSYS;
+    pl->dec = avcodec_alloc_context3(codec);
+    pl->dec_avcc = malloc(size);
+    if (!pl->dec || !pl->dec_avcc)
+        return -ENOMEM;
+    memcpy(pl->dec_avcc, avcc, size);
+    pl->dec_avcc_size = size;
+    pl->dec->extradata = av_mallocz(size + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!pl->dec->extradata)
+        return -ENOMEM;
+    memcpy(pl->dec->extradata, avcc, size);
+    pl->dec->extradata_size = (int)size;
+    pl->dec->pkt_timebase = (AVRational){1, 90000};
+    pl->dec->thread_count = pl->threads;
+    pl->dec->thread_type = FF_THREAD_FRAME;
+    int ret = avcodec_open2(pl->dec, codec, NULL);
+    if (ret < 0)
+        return pl_fail(pl, "cannot open the H.264 decoder", ret);
+    return 0;
+}
+
+/* One decoded source picture: scaled and encoded for every live rung. */
+static int pl_picture(pipeline_t *pl, AVFrame *f)
+{
+    int64_t pts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
+    f->pts = pts;
+    bool idr = false;
+    int64_t msn = 0;
+    /* Cuts whose picture never came out (a decode error) are stale. */
+    while (pl->ncuts > 0 && pl->cuts[0].pts < pts - PL_CUT_MATCH_TICKS) {
+        memmove(&pl->cuts[0], &pl->cuts[1], (pl->ncuts - 1) * sizeof(pl->cuts[0]));
+        pl->ncuts--;
+    }
+    if (pl->ncuts > 0 && pl->cuts[0].pts <= pts + PL_CUT_MATCH_TICKS) {
+        idr = true;
+        msn = pl->cuts[0].msn;
+        f->pts = pl->cuts[0].pts;
+        memmove(&pl->cuts[0], &pl->cuts[1], (pl->ncuts - 1) * sizeof(pl->cuts[0]));
+        pl->ncuts--;
+    }
+    int ret;
+    if (idr && (ret = pl_overload_check(pl, f->pts, msn)) < 0)
+        return ret;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        if (!r->enc)
+            continue;
+        int64_t t0 = clock_mono_us();
+        ret = rung_encoder_send(r->enc, f, idr);
+        if (ret == 0)
+            ret = pl_rung_drain(pl, r);
+        pl_debug_slow(pl, r);
+        r->busy_us += clock_mono_us() - t0;
+        r->frames++;
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+static int pl_receive_pictures(pipeline_t *pl)
+{
+    for (;;) {
+        int ret = avcodec_receive_frame(pl->dec, pl->dframe);
+        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+            return 0;
+        if (ret < 0) {
+            char msg[AV_ERROR_MAX_STRING_SIZE];
+            av_strerror(ret, msg, sizeof(msg));
+            log_warn(pl->ctx, "decoding: %s", msg);
+            return 0;
+        }
+        ret = pl_picture(pl, pl->dframe);
+        av_frame_unref(pl->dframe);
+        if (ret < 0)
+            return ret;
+    }
+}
+
+static int pl_decoder_drain(pipeline_t *pl)
+{
+    if (!pl->dec)
+        return 0;
+    int ret = avcodec_send_packet(pl->dec, NULL);
+    if (ret < 0 && ret != AVERROR_EOF)
+        return pl_fail(pl, "decoder flush", ret);
+    return pl_receive_pictures(pl);
+}
+
+/* packager hook: the source's shape is known; lay out the ladder. */
+static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
+                       const uint8_t *avcc, size_t avcc_size)
+{
+    pipeline_t *pl = opaque;
+    if (!video)
+        return 0;
+    pl->started = true;
+    pl->src = *video;
+    if (video->fps_num > 0 && video->fps_den > 0) {
+        pl->fps_num = video->fps_num;
+        pl->fps_den = video->fps_den;
+        pl->fps = (double)video->fps_num / video->fps_den;
+    }
+    if (!(pl->fps >= 1 && pl->fps <= 240)) {
+        pl->fps_num = 30;
+        pl->fps_den = 1;
+        pl->fps = 30;
+    }
+    bool allow_copy = pl->tp->passthrough == TRANSCODE_PASSTHROUGH_AUTO;
+    int global = ladder_preset_index(pl->tp->preset);
+    for (size_t i = 0; i < pl->nspecs; i++) {
+        pl_rung_t *r = &pl->rungs[pl->nrungs];
+        memset(r, 0, sizeof(*r));
+        r->spec = pl->specs[i];
+        if (!ladder_fit(&r->spec, video->width, video->height, &r->width, &r->height))
+            continue;
+        r->passthrough = allow_copy && r->width == video->width && r->height == video->height;
+        pl->nrungs++;
+    }
+    if (pl->nrungs == 0) {
+        /* Smaller than every rung: the source size is the one rendition. */
+        pl_rung_t *r = &pl->rungs[pl->nrungs++];
+        memset(r, 0, sizeof(*r));
+        r->spec = pl->specs[pl->nspecs - 1];
+        int s = video->width < video->height ? video->width : video->height;
+        snprintf(r->spec.name, sizeof(r->spec.name), "%dp", s);
+        r->width = video->width & ~1;
+        r->height = video->height & ~1;
+        r->passthrough = allow_copy;
+    }
+    char desc[512];
+    size_t n = 0;
+    desc[0] = '\0';
+    int copied = 0;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        r->pk_index = -1;
+        int ret;
+        if (r->passthrough && copied++ == 0) {
+            if ((ret = packager_set_source_output(pk, r->spec.name)) < 0)
+                return ret;
+        } else {
+            r->passthrough = false;
+            r->base_preset = r->spec.preset[0] ? ladder_preset_index(r->spec.preset) : global;
+            r->cur_preset = r->base_preset;
+            const uint8_t *ra;
+            size_t rs;
+            if ((ret = pl_rung_open(pl, r, &ra, &rs)) < 0)
+                return ret;
+            if ((ret = packager_rung_add(pk, r->spec.name, ra, rs, &r->pk_index)) < 0)
+                return ret;
+            pl->ntranscoded++;
+        }
+        if (n < sizeof(desc))
+            n += (size_t)snprintf(desc + n, sizeof(desc) - n, "%s%s %dx%d %s", i ? ", " : "",
+                                  r->spec.name, r->width, r->height,
+                                  r->passthrough ? "copy" : ladder_preset_name(r->cur_preset));
+    }
+    if (!copied && (copied = packager_set_source_output(pk, NULL)) < 0)
+        return copied;
+    if (pl->ntranscoded > 0) {
+        int ret = pl_decoder_open(pl, avcc, avcc_size);
+        if (ret < 0)
+            return ret;
+    }
+    log_info(pl->ctx, "ladder for %dx%d: %s (x264 threads %d)", video->width, video->height, desc,
+             pl->threads);
+    pl_publish_status(pl, true);
+    return 0;
+}
+
+/* packager hook: one source video sample with its repaired timestamps. */
+static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, int64_t pts,
+                        bool key, bool cut, int64_t msn)
+{
+    pipeline_t *pl = opaque;
+    if (!pl->dec)
+        return 0;
+    int ret;
+    if (cut) {
+        if (pl->ncuts == PL_CUTS_MAX) {
+            memmove(&pl->cuts[0], &pl->cuts[1], (pl->ncuts - 1) * sizeof(pl->cuts[0]));
+            pl->ncuts--;
+        }
+        pl->cuts[pl->ncuts++] = (pl_cut_t){.pts = pts, .msn = msn};
+    }
+    if (key && pl->new_avcc &&
+        (pl->new_avcc_size != pl->dec_avcc_size ||
+         memcmp(pl->new_avcc, pl->dec_avcc, pl->new_avcc_size) != 0)) {
+        /* New SPS/PPS from the publisher: finish the old pictures first. */
+        if ((ret = pl_decoder_drain(pl)) < 0)
+            return ret;
+        pl_decoder_close(pl);
+        if ((ret = pl_decoder_open(pl, pl->new_avcc, pl->new_avcc_size)) < 0)
+            return ret;
+    }
+    AVPacket *p = pl->dpkt;
+    if ((ret = av_new_packet(p, (int)pkt->size)) < 0)
+        return pl_fail(pl, "av_new_packet", ret);
+    memcpy(p->data, pkt->data, pkt->size);
+    p->dts = dts;
+    p->pts = pts;
+    p->flags = key ? AV_PKT_FLAG_KEY : 0;
+    ret = avcodec_send_packet(pl->dec, p);
+    av_packet_unref(p);
+    if (ret < 0 && ret != AVERROR(EAGAIN)) {
+        char msg[AV_ERROR_MAX_STRING_SIZE];
+        av_strerror(ret, msg, sizeof(msg));
+        log_warn(pl->ctx, "decoding a %zu-byte sample: %s", pkt->size, msg);
+    }
+    return pl_receive_pictures(pl);
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
+{
+    *out = NULL;
+    if (!p->tp || !p->rungs || p->nrungs == 0 || p->nrungs > TRANSCODE_RUNGS_MAX)
+        return -EINVAL;
+    pipeline_t *pl = calloc(1, sizeof(*pl));
+    if (!pl)
+        return -ENOMEM;
+    pl->tp = p->tp;
+    snprintf(pl->ctx, sizeof(pl->ctx), "%s", p->log_ctx ? p->log_ctx : "");
+    pl->threads = p->threads > 0 ? p->threads : 1;
+    pl->status_lock = p->status_lock;
+    pl->status = p->status;
+    memcpy(pl->specs, p->rungs, p->nrungs * sizeof(pl->specs[0]));
+    pl->nspecs = p->nrungs;
+    pl->dpkt = av_packet_alloc();
+    pl->dframe = av_frame_alloc();
+    int ret = -ENOMEM;
+    if (!pl->dpkt || !pl->dframe)
+        goto fail;
+    ret = audio_transcoder_new(pl->ctx, &pl->audio);
+    if (ret < 0)
+        goto fail;
+    packager_hooks_t hooks = {.opaque = pl, .start_cb = pl_start_cb, .sample_cb = pl_sample_cb};
+    packager_params_t pp = {
+        .store = p->tp->store,
+        .stream_id = p->stream_id,
+        .log_ctx = pl->ctx,
+        .segment_duration = p->tp->segment_duration,
+        .playlist_segments = p->tp->playlist_segments,
+        .ended_ttl_ms = p->tp->ended_ttl_ms,
+        .first_msn = p->first_msn,
+        .hooks = &hooks,
+    };
+    ret = packager_new(&pp, &pl->pk);
+    if (ret < 0)
+        goto fail;
+    *out = pl;
+    return 0;
+
+fail:
+    pipeline_free(pl);
+    return ret;
+}
+
+/* Hands one packet (audio possibly re-encoded) to the packager. */
+static int pl_feed(pipeline_t *pl, media_packet_t *pkt)
+{
+    if (pkt->type == MEDIA_PACKET_VIDEO_CONFIG) {
+        uint8_t *copy = malloc(pkt->size ? pkt->size : 1);
+        if (!copy) {
+            media_packet_free(pkt);
+            return -ENOMEM;
+        }
+        memcpy(copy, pkt->data, pkt->size);
+        free(pl->new_avcc);
+        pl->new_avcc = copy;
+        pl->new_avcc_size = pkt->size;
+    }
+    if (pkt->type == MEDIA_PACKET_AUDIO_CONFIG || pkt->type == MEDIA_PACKET_AUDIO) {
+        media_packet_t *outs = NULL;
+        int ret = audio_transcoder_push(pl->audio, pkt, &outs);
+        while (outs) {
+            media_packet_t *o = outs;
+            outs = o->next;
+            o->next = NULL;
+            if (ret == 0)
+                ret = packager_push(pl->pk, o);
+            else
+                media_packet_free(o);
+        }
+        return ret;
+    }
+    return packager_push(pl->pk, pkt);
+}
+
+int pipeline_push(pipeline_t *pl, media_packet_t *pkt)
+{
+    int64_t t0 = clock_mono_us();
+    pl->call_start_us = t0;
+    if (pkt->arrival_us > 0 && (pkt->type == MEDIA_PACKET_VIDEO || pkt->type == MEDIA_PACKET_AUDIO))
+        pl->lag_ms = (t0 - pkt->arrival_us) / 1000;
+    int ret = pl_feed(pl, pkt);
+    pl->busy_us += clock_mono_us() - t0;
+    return ret;
+}
+
+int pipeline_finish(pipeline_t *pl)
+{
+    pl->call_start_us = clock_mono_us();
+    int ret = packager_end_input(pl->pk);
+    if (ret == 0) {
+        media_packet_t *outs = NULL;
+        ret = audio_transcoder_flush(pl->audio, &outs);
+        while (outs) {
+            media_packet_t *o = outs;
+            outs = o->next;
+            o->next = NULL;
+            if (ret == 0)
+                ret = packager_push(pl->pk, o);
+            else
+                media_packet_free(o);
+        }
+    }
+    if (ret == 0)
+        ret = pl_decoder_drain(pl);
+    for (size_t i = 0; ret == 0 && i < pl->nrungs; i++)
+        ret = pl_rung_close(pl, &pl->rungs[i]);
+    if (ret == 0)
+        ret = packager_finish(pl->pk);
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        if (r->busy_us > 0 && r->frames > 0 && pl->fps > 0)
+            r->speed = (r->frames / pl->fps) / (r->busy_us / 1e6);
+    }
+    pl_publish_status(pl, false);
+    return ret;
+}
+
+int64_t pipeline_next_msn(const pipeline_t *pl)
+{
+    return packager_next_msn(pl->pk);
+}
+
+void pipeline_free(pipeline_t *pl)
+{
+    if (!pl)
+        return;
+    for (size_t i = 0; i < pl->nrungs; i++)
+        rung_encoder_free(pl->rungs[i].enc);
+    packager_free(pl->pk);
+    pl_decoder_close(pl);
+    audio_transcoder_free(pl->audio);
+    av_packet_free(&pl->dpkt);
+    av_frame_free(&pl->dframe);
+    free(pl->new_avcc);
+    free(pl);
+}
