@@ -12,7 +12,7 @@ build_pkgs=(
   ffmpeg
 )
 test_pkgs=(
-  libcmocka-dev clang libclang-rt-14-dev python3 curl redis-server
+  libcmocka-dev clang libclang-rt-14-dev python3 curl redis-server redis-tools wrk
 )
 
 want=("${build_pkgs[@]}")

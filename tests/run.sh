@@ -14,7 +14,9 @@ note() { printf '\n== %s\n' "$*"; }
 count() { # count NAME RC
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $1"; fi
 }
+redis_pid=""
 finish() {
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
   echo
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
@@ -41,6 +43,16 @@ if ! meson compile -C build-asan; then
   failed=$((failed + 1))
   finish
 fi
+
+# One redis-server of our own on a free loopback port for the Redis store's
+# unit and integration tests (fault tests start their own besides).
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis_dir=$(mktemp -d)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" \
+  >/tmp/sluice-test-redis.log 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+export SLUICE_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
 
 note "unit and fuzz-corpus tests"
 meson test -C build-asan --suite unit --suite fuzz --print-errorlogs --num-processes 2 >/tmp/sluice-meson-test.log 2>&1

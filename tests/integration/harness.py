@@ -190,3 +190,71 @@ def ffprobe_json(path_or_url, *args):
     if out.returncode != 0:
         raise AssertionError("ffprobe failed: " + out.stderr.decode(errors="replace")[-2000:])
     return json.loads(out.stdout)
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, with no
+    persistence; kill() and start() again on the same port stand for a
+    Redis restart that comes back empty."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="sluice-redis-")
+        self.proc = None
+        self.start()
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.cli("PING").strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def url(self, db=0):
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def cli(self, *args, db=0):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "-n", str(db), *args],
+                             capture_output=True, timeout=10)
+        return out.stdout.decode(errors="replace")
+
+    def clients(self):
+        """Connected clients other than the redis-cli asking."""
+        return [l for l in self.cli("CLIENT", "LIST").splitlines()
+                if l.strip() and "cmd=client" not in l]
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+_shared_redis = None
+
+
+def shared_redis():
+    """Port of the shared test redis-server: the one tests/run.sh started
+    (SLUICE_TEST_REDIS_URL), else one started here once for the whole run."""
+    global _shared_redis
+    url = os.environ.get("SLUICE_TEST_REDIS_URL")
+    m = re.match(r"redis://127\.0\.0\.1:(\d+)", url or "")
+    if m:
+        return int(m.group(1))
+    if _shared_redis is None:
+        import atexit
+        _shared_redis = RedisServer()
+        atexit.register(_shared_redis.stop)
+    return _shared_redis.port

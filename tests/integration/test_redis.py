@@ -1,0 +1,200 @@
+"""The Redis store end to end: the publish suite again on Redis, an
+ingest-only node and an origin-only node sharing one Redis, the
+duplicate-publisher policy across nodes, and a Redis killed and restarted
+empty under a live stream. Real redis-server, ffmpeg and sluice processes."""
+
+import subprocess
+import time
+import unittest
+
+import test_publish
+from harness import (RedisServer, Sluice, finish, http, parse_media, publish, shared_redis,
+                     wait_for)
+
+KEY = "demo-secret-key"
+DEMO = (("demo", KEY),)
+
+
+def flush(port, db):
+    out = subprocess.run(["redis-cli", "-p", str(port), "-n", str(db), "FLUSHDB"],
+                         capture_output=True, timeout=10)
+    assert out.stdout.strip() == b"OK", out
+
+
+class PublishOnRedisTest(test_publish.PublishTest):
+    """Every PublishTest case, with the store in Redis instead of memory."""
+
+    DB = 1
+
+    def setUp(self):
+        port = shared_redis()
+        flush(port, self.DB)
+        self.sluice = Sluice("--store", f"redis://127.0.0.1:{port}/{self.DB}")
+
+
+def playlist(node, path="/hls/demo/720p/index.m3u8"):
+    s, h, b = http(node.url(path))
+    return s, h, (parse_media(b.decode()) if s == 200 else None)
+
+
+def stop_all(*nodes):
+    errors = []
+    for n in nodes:
+        try:
+            n.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+        finally:
+            n.kill()
+    if errors:
+        raise AssertionError("\n".join(errors))
+
+
+class MultiNodeTest(unittest.TestCase):
+
+    DB = 2
+
+    def setUp(self):
+        self.port = shared_redis()
+        flush(self.port, self.DB)
+        self.url = f"redis://127.0.0.1:{self.port}/{self.DB}"
+        self.nodes = []
+
+    def tearDown(self):
+        stop_all(*self.nodes)
+
+    def node(self, *args, streams=DEMO):
+        n = Sluice("--store", self.url, *args, streams=streams)
+        self.nodes.append(n)
+        return n
+
+    def test_ingest_node_and_origin_node(self):
+        a = self.node("--role", "ingest")
+        b = self.node("--role", "origin", streams=())
+        # Roles: no origin listener on A, no RTMP listener on B.
+        with self.assertRaises(OSError):
+            http(a.url("/healthz"), timeout=2)
+        pub = publish(a.rtmp_url(KEY), seconds=8)
+        wait_for(lambda: http(b.url("/hls/demo/master.m3u8"))[0] == 200, 15, "master on B")
+        out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i",
+                              b.url("/hls/demo/master.m3u8"), "-t", "3", "-f", "null", "-"],
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr.decode()[-2000:])
+        rc, err = finish(pub, 40)
+        self.assertEqual(rc, 0, err)
+        wait_for(lambda: (playlist(b)[2] or {}).get("endlist"), 15, "ENDLIST on B")
+        self.assertNotIn("RTMP", "".join(l for l in b.log().splitlines() if "listening" in l))
+
+        # A key defined on A works on a third node that defines none.
+        c = self.node("--role", "ingest", streams=())
+        pub = publish(c.rtmp_url(KEY), seconds=6)
+        wait_for(lambda: "publish started" in c.log(), 15, "publish accepted on C")
+        rc, err = finish(pub, 40)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("unknown stream key", c.log())
+
+    def test_duplicate_publisher_takeover_across_nodes(self):
+        a = self.node("--role", "ingest")
+        c = self.node("--role", "ingest", streams=())
+        b = self.node("--role", "origin", streams=())
+        first = publish(a.rtmp_url(KEY), seconds=30)
+        wait_for(lambda: playlist(b)[0] == 200, 15, "the first publisher live")
+        second = publish(c.rtmp_url(KEY), seconds=10)
+        start = time.time()
+        try:
+            first.wait(15)
+        except subprocess.TimeoutExpired:
+            self.fail("the first publisher was not disconnected:\n" + a.log()[-3000:])
+        took = time.time() - start
+        self.assertIn("taken over by a publisher on another node", a.log())
+        self.assertLess(took, 10)
+        wait_for(lambda: "publish started" in c.log(), 10, "the newest publisher live")
+        rc, err = finish(second, 40)
+        self.assertEqual(rc, 0, err)
+        wait_for(lambda: (playlist(b)[2] or {}).get("endlist"), 15, "ENDLIST from the new owner")
+        print(f"\n  takeover across nodes: old publisher gone after {took:.2f} s", end="")
+
+    def test_duplicate_publisher_reject_across_nodes(self):
+        a = self.node("--role", "ingest", "--duplicate-publisher", "reject")
+        c = self.node("--role", "ingest", "--duplicate-publisher", "reject", streams=())
+        first = publish(a.rtmp_url(KEY), seconds=10)
+        wait_for(lambda: "publish started" in a.log(), 15, "the first publisher live")
+        time.sleep(1)
+        second = publish(c.rtmp_url(KEY), seconds=5)
+        rc, err = finish(second, 30)
+        self.assertNotEqual(rc, 0, "the second publisher must be refused")
+        self.assertIn("already live on another node", c.log())
+        rc, err = finish(first, 40)
+        self.assertEqual(rc, 0, "the first publisher kept the stream: " + err)
+        self.assertNotIn("taken over", a.log())
+
+
+class RedisOutageTest(unittest.TestCase):
+
+    def test_kill_and_restart_redis_under_a_live_stream(self):
+        redis = RedisServer()
+        a = b = pub = None
+        try:
+            a = Sluice("--store", redis.url(), "--role", "ingest")
+            b = Sluice("--store", redis.url(), "--role", "origin", streams=())
+            pub = publish(a.rtmp_url(KEY), seconds=40, size="640x360")
+            wait_for(lambda: playlist(b, "/hls/demo/360p/index.m3u8")[0] == 200, 15, "live on B")
+            time.sleep(2)
+            before = playlist(b, "/hls/demo/360p/index.m3u8")[2]["segments"][-1]["uri"]
+
+            redis.kill()
+            killed = time.time()
+            for path in ("/hls/demo/360p/index.m3u8", "/hls/demo/master.m3u8",
+                         "/hls/demo/360p/999.m4s"):
+                s, h, _ = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
+                    http(b.url(path))), 5, f"503 for {path}")
+                self.assertEqual(h.get("retry-after"), "1", path)
+                self.assertIn("max-age=1", h.get("cache-control", ""))
+            self.assertEqual(http(b.url("/readyz"))[0], 503)
+            # Never a 404 for a live stream while Redis is away.
+            for _ in range(10):
+                self.assertNotEqual(http(b.url("/hls/demo/360p/index.m3u8"))[0], 404)
+                time.sleep(0.2)
+            time.sleep(max(0, 4 - (time.time() - killed)))
+
+            redis.start()  # same port, empty
+            back = time.time()
+
+            def resumed():
+                s, _, pl = playlist(b, "/hls/demo/360p/index.m3u8")
+                if s != 200 or not pl["segments"]:
+                    return None
+                last = pl["segments"][-1]["uri"]
+                if int(last.split(".")[0]) <= int(before.split(".")[0]):
+                    return None
+                # Everything the playlist names can be fetched.
+                for seg in pl["segments"] + [{"uri": "init.mp4"}]:
+                    if http(b.url("/hls/demo/360p/" + seg["uri"]))[0] != 200:
+                        return None
+                return last
+            wait_for(resumed, 10, "playback to resume after Redis returned", interval=0.1)
+            took = time.time() - back
+            self.assertLess(took, 8)
+            self.assertEqual(http(b.url("/readyz"))[0], 200)
+            # The key still works after the empty restart (re-seeded from config).
+            self.assertIn("demo", redis.cli("HKEYS", "sluice:{registry}:by-id"))
+            # Bounded connections: a few per node, not one per request or retry.
+            clients = redis.clients()
+            self.assertLessEqual(len(clients), 12, "\n".join(clients))
+            rc, err = finish(pub, 60)
+            self.assertEqual(rc, 0, err)
+            print(f"\n  Redis outage: playback resumed {took:.2f} s after Redis returned,"
+                  f" {len(clients)} connections", end="")
+        finally:
+            if pub and pub.poll() is None:
+                pub.kill()
+            try:
+                stop_all(*[n for n in (a, b) if n])
+            finally:
+                leftover = redis.clients()
+                redis.stop()
+        self.assertEqual(leftover, [], "connections left after both nodes stopped")
+
+
+if __name__ == "__main__":
+    unittest.main()
