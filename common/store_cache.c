@@ -147,7 +147,7 @@ uint64_t store_cache_generation(store_cache_t *c)
 void store_cache_put(store_cache_t *c, uint64_t gen, const char *stream_id, const char *name,
                      blob_t *blob)
 {
-    if (blob->size > c->max_bytes / 4)
+    if (c->max_bytes == 0 || blob->size > c->max_bytes / 4)
         return;
     size_t il = strlen(stream_id), nl = strlen(name);
     cache_entry_t *fresh = malloc(sizeof(*fresh) + il + 1 + nl + 1);

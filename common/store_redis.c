@@ -179,6 +179,7 @@ typedef struct store_redis {
     char user[128];
     char password[256];
     int db;
+    size_t cache_bytes;
     char where[300]; /* "redis://HOST:PORT/DB" for logs: never the password */
     char node_id[33];
     char channel_prefix[64]; /* "sluice:ev:DB:" */
@@ -225,7 +226,7 @@ static void rs_mark_down(store_redis_t *r);
 
 /* ---- URL ------------------------------------------------------------------ */
 
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] */
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?cache-mb=N] */
 static int rs_parse_url(store_redis_t *r, const char *url)
 {
     const char *p = url + 8;
@@ -262,15 +263,25 @@ static int rs_parse_url(store_redis_t *r, const char *url)
         p = end;
     }
     r->db = 0;
-    if (*p == '/' && p[1]) {
+    if (*p == '/' && p[1] && p[1] != '?') {
         char *end;
         long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || *end || db < 0 || db > 65535)
+        if (end == p + 1 || (*end && *end != '?') || db < 0 || db > 65535)
             return -EINVAL;
         r->db = (int)db;
         p = end;
     } else if (*p == '/') {
         p++;
+    }
+    r->cache_bytes = RS_CACHE_BYTES;
+    if (strncmp(p, "?cache-mb=", 10) == 0) {
+        /* The object cache's budget; 0 turns it off (benchmarks, debugging). */
+        char *end;
+        long mb = strtol(p + 10, &end, 10);
+        if (end == p + 10 || *end || mb < 0 || mb > 65536)
+            return -EINVAL;
+        r->cache_bytes = (size_t)mb << 20;
+        p = end;
     }
     if (*p)
         return -EINVAL;
@@ -1422,7 +1433,7 @@ int store_redis_open(const char *url, store_t **out)
         snprintf(r->node_id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(r->channel_prefix, sizeof(r->channel_prefix), RS_PREFIX "ev:%d:", r->db);
     r->backoff_ms = RS_BACKOFF_MIN_MS;
-    r->cache = store_cache_new(RS_CACHE_BYTES, RS_CACHE_AGE_MS);
+    r->cache = store_cache_new(r->cache_bytes, RS_CACHE_AGE_MS);
     r->evbase = event_base_new();
     if (!r->cache || !r->evbase)
         goto fail;
