@@ -110,8 +110,11 @@ struct pipeline {
     int dropped[TRANSCODE_RUNGS_MAX]; /* rung indexes in the order they were dropped */
     int ndropped;
     int cooldown;         /* segment starts to wait before the next decision */
+    int restore_hold;     /* segment starts before a restore may be tried again */
+    int64_t restore_msn;  /* segment of the last restore (-1: none) */
     bool warned_floor;
     bool have_eval;
+    int nevals;
     int64_t eval_pts;
     int64_t eval_busy_us;
     double speed;
@@ -356,6 +359,11 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
     pl->eval_pts = pts;
     pl->eval_busy_us = busy;
     double speed = media / wall;
+    if (++pl->nevals == 1) {
+        /* The first segment pays for encoder start-up (threads, lookahead,
+         * first allocations): it says little about the steady state. */
+        return 0;
+    }
     pl->speed = pl->have_speed ? 0.5 * pl->speed + 0.5 * speed : speed;
     pl->have_speed = true;
     for (size_t i = 0; i < pl->nrungs; i++) {
@@ -368,6 +376,10 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
     char why[128];
     snprintf(why, sizeof(why), "speed %.2fx real time, queue %" PRId64 " ms", pl->speed,
              pl->lag_ms);
+    log_debug(pl->ctx, "segment %" PRId64 ": %s, preset steps %d, rungs dropped %d", msn, why,
+              pl->steps, pl->ndropped);
+    if (pl->restore_hold > 0)
+        pl->restore_hold--;
     if (pl->cooldown > 0) {
         pl->cooldown--;
     } else if (pl->speed < PL_BEHIND_SPEED ||
@@ -396,6 +408,10 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
                 pl->dropped[pl->ndropped++] = (int)(worst - pl->rungs);
                 pl->ntranscoded--;
                 pl->cooldown = 1;
+                /* Dropped again right after coming back: the estimate was
+                 * too hopeful; wait much longer before the next try. */
+                if (pl->restore_msn >= 0 && msn - pl->restore_msn <= 4)
+                    pl->restore_hold = 15;
             } else if (!pl->warned_floor) {
                 log_warn(pl->ctx, "overload: %s; nothing left to shed", why);
                 pl->warned_floor = true;
@@ -403,7 +419,7 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
         }
     } else if (pl->speed >= PL_BEHIND_SPEED && pl->lag_ms < seg_ms) {
         double now = pl_cost(pl, 0, NULL);
-        if (pl->ndropped > 0) {
+        if (pl->ndropped > 0 && pl->restore_hold == 0) {
             pl_rung_t *r = &pl->rungs[pl->dropped[pl->ndropped - 1]];
             double predicted = pl->speed * now / pl_cost(pl, 0, r);
             if (predicted >= PL_RESTORE_SPEED) {
@@ -416,6 +432,7 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
                 if (ret == 0)
                     ret = packager_rung_set_enabled(pl->pk, r->pk_index, true, msn);
                 pl->cooldown = 2;
+                pl->restore_msn = msn;
                 pl->warned_floor = false;
             }
         } else if (pl->steps > 0) {
@@ -682,6 +699,7 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     pl->threads = p->threads > 0 ? p->threads : 1;
     pl->status_lock = p->status_lock;
     pl->status = p->status;
+    pl->restore_msn = -1;
     memcpy(pl->specs, p->rungs, p->nrungs * sizeof(pl->specs[0]));
     pl->nspecs = p->nrungs;
     pl->dpkt = av_packet_alloc();

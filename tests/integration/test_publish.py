@@ -41,15 +41,19 @@ class PublishTest(unittest.TestCase):
         self.assertEqual(headers["content-type"], "application/vnd.apple.mpegurl")
         self.assertEqual(headers.get("access-control-allow-origin"), "*")
         media, variants = parse_master(body.decode())
-        self.assertEqual(len(variants), 1, body.decode())
-        attrs, uri = variants[0]
-        self.assertEqual(uri, "720p/index.m3u8")
-        self.assertEqual(attrs["RESOLUTION"], "1280x720")
-        self.assertRegex(attrs["CODECS"], r"^avc1\.64[0-9a-f]{4},mp4a\.40\.2$")
-        self.assertAlmostEqual(float(attrs["FRAME-RATE"]), 30.0, delta=0.1)
-        self.assertGreater(int(attrs["BANDWIDTH"]), int(attrs["AVERAGE-BANDWIDTH"]) - 1)
-        self.assertGreater(int(attrs["AVERAGE-BANDWIDTH"]), 200_000)
-        self.assertEqual(attrs["AUDIO"], "audio")
+        # A 720p source gets the default ladder from 720p down: 720p (the
+        # source copied), 480p and 360p (transcoded), sorted by bandwidth.
+        self.assertEqual([uri for _, uri in variants],
+                         ["360p/index.m3u8", "480p/index.m3u8", "720p/index.m3u8"], body.decode())
+        sizes = {uri: attrs["RESOLUTION"] for attrs, uri in variants}
+        self.assertEqual(sizes, {"720p/index.m3u8": "1280x720", "480p/index.m3u8": "854x480",
+                                 "360p/index.m3u8": "640x360"})
+        for attrs, uri in variants:
+            self.assertRegex(attrs["CODECS"], r"^avc1\.64[0-9a-f]{4},mp4a\.40\.2$")
+            self.assertAlmostEqual(float(attrs["FRAME-RATE"]), 30.0, delta=0.1)
+            self.assertGreater(int(attrs["BANDWIDTH"]), int(attrs["AVERAGE-BANDWIDTH"]) - 1)
+            self.assertGreater(int(attrs["AVERAGE-BANDWIDTH"]), 200_000)
+            self.assertEqual(attrs["AUDIO"], "audio")
         self.assertEqual(len(media), 1)
         self.assertEqual(media[0]["TYPE"], "AUDIO")
         self.assertEqual(media[0]["GROUP-ID"], "audio")
