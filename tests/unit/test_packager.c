@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -579,6 +580,82 @@ static void test_empty_stream(void **state)
     transcode_free(NULL);
 }
 
+/* The ladder with overload protection: two transcoded rungs made slow on
+ * purpose (--debug-slow-encode); at the fastest preset already, the worker
+ * must drop the most expensive rung, and the status API must say so. */
+static void test_ladder_overload_status(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_rung_spec_t ov[2] = {
+        {.name = "180p", .width = 320, .height = 180, .bitrate_kbps = 300},
+        {.name = "120p", .width = 214, .height = 120, .bitrate_kbps = 150},
+    };
+    transcode_params_t p;
+    transcode_params_default(&p);
+    p.store = st;
+    p.segment_duration = 1.0;
+    p.playlist_segments = 10;
+    p.ladder = "180p,120p";
+    p.overrides = ov;
+    p.noverrides = 2;
+    p.preset = "ultrafast";
+    p.cpus = 1;
+    /* ~31 ms (180p) + ~14 ms (120p) per 33 ms frame: slower than real time. */
+    p.debug_slow_encode_ms = 1500;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    transcode_stream_status_t s;
+    assert_int_equal(transcode_stream_status(t, "ov", &s), -ENOENT);
+    feed(t, "ov", 0);
+    bool seen_live = false;
+    for (int i = 0; i < 600; i++) { /* up to 60 s */
+        int ret = transcode_stream_status(t, "ov", &s);
+        if (ret == 0 && !s.live)
+            break;
+        assert_true(ret == 0 || (ret == -ENOENT && !seen_live)); /* the worker may not be up yet */
+        seen_live = seen_live || ret == 0;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_false(s.live);
+    assert_int_equal(s.width, WIDTH);
+    assert_int_equal(s.height, HEIGHT);
+    assert_string_equal(s.preset, "ultrafast");
+    assert_int_equal(s.preset_steps, 0);
+    assert_int_equal(s.dropped_rungs, 1);
+    assert_int_equal(s.health, TRANSCODE_HEALTH_POOR);
+    assert_string_equal(transcode_health_name(s.health), "poor");
+    assert_true(s.speed > 0); /* measured; it recovered after the drop */
+    assert_int_equal(s.nrenditions, 2);
+    assert_string_equal(s.renditions[0].name, "180p");
+    assert_int_equal(s.renditions[0].width, 240);
+    assert_int_equal(s.renditions[0].height, 180);
+    assert_true(s.renditions[0].dropped);
+    assert_false(s.renditions[0].passthrough);
+    assert_int_equal(s.renditions[0].target_kbps, 300);
+    assert_string_equal(s.renditions[1].name, "120p");
+    assert_int_equal(s.renditions[1].width, 160);
+    assert_false(s.renditions[1].dropped);
+    assert_true(s.renditions[1].encoder_speed > 0);
+    assert_true(s.renditions[1].bitrate_kbps > 0);
+    transcode_free(t);
+
+    /* The dropped rung left the master and its playlist was withdrawn; the
+     * other one ran to the end. */
+    char *master = get_text(st, "ov", "master.m3u8");
+    assert_non_null(master);
+    assert_null(strstr(master, "180p/index.m3u8"));
+    assert_non_null(strstr(master, "RESOLUTION=160x120"));
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "ov", "180p/index.m3u8", &b), -ENOENT);
+    char *low = get_text(st, "ov", "120p/index.m3u8");
+    assert_non_null(strstr(low, "#EXT-X-ENDLIST"));
+    free(low);
+    free(master);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_audio_only),
         cmocka_unit_test(test_timestamp_jump_and_bad_config),
         cmocka_unit_test(test_empty_stream),
+        cmocka_unit_test(test_ladder_overload_status),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
