@@ -134,6 +134,7 @@ int main(int argc, char **argv)
                                                                : TRANSCODE_PASSTHROUGH_AUTO;
         tp.preset = cfg.preset;
         tp.debug_slow_encode_ms = (int)cfg.debug_slow_encode_ms;
+        tp.no_overload_protection = strcmp(cfg.overload_protection, "off") == 0;
         transcode_rung_spec_t *overrides = main_rung_overrides(&cfg);
         if (cfg.nrungs > 0 && !overrides)
             goto fail;

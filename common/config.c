@@ -80,6 +80,8 @@ static const config_option_t config_options[] = {
     OPT("preset", CONFIG_STRING, preset, "veryfast",
         "ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow|placebo", 0, 0,
         "x264 preset of transcoded rungs (overload protection may step faster)"),
+    OPT("overload-protection", CONFIG_STRING, overload_protection, "on", "on|off", 0, 0,
+        "step the preset and drop rungs when transcoding falls behind real time"),
     OPT("debug-slow-encode", CONFIG_LONG, debug_slow_encode_ms, "0", NULL, 0, 100000,
         "testing only: simulated extra encode time, ms per 1080p frame"),
 };

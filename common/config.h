@@ -57,6 +57,7 @@ typedef struct config {
     char *ladder;
     char *passthrough; /* "auto" | "never" */
     char *preset;
+    char *overload_protection; /* "on" | "off" */
     long debug_slow_encode_ms;
     config_rung_t *rungs;
     size_t nrungs;

@@ -380,7 +380,9 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
               pl->steps, pl->ndropped);
     if (pl->restore_hold > 0)
         pl->restore_hold--;
-    if (pl->cooldown > 0) {
+    if (pl->tp->no_overload_protection) {
+        /* measured and reported only */
+    } else if (pl->cooldown > 0) {
         pl->cooldown--;
     } else if (pl->speed < PL_BEHIND_SPEED ||
                (pl->lag_ms > 2 * seg_ms && pl->speed < PL_BEHIND_SPEED + 0.1)) {

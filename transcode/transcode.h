@@ -63,6 +63,9 @@ typedef struct transcode_params {
      * 1920x1080 rung at the configured preset (scaled by rung area and the
      * current preset's speed). 0: off. Makes overload protection testable. */
     int debug_slow_encode_ms;
+    /* Benchmarks: measure without stepping the preset or dropping rungs
+     * (speed and health are still measured and reported). */
+    bool no_overload_protection;
 } transcode_params_t;
 
 void transcode_params_default(transcode_params_t *p);
