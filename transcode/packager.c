@@ -49,6 +49,7 @@
 #include "codec_config.h"
 #include "hls_playlist_internal.h"
 #include "log.h"
+#include "transcode.h"
 
 #define PK_TIMELINE_START_MS 1000
 #define PK_JUMP_BACK_MS 1000      /* dts going back further is a jump */
@@ -509,6 +510,15 @@ static void pk_batch_drop(pk_batch_t *b)
 
 static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
 {
+    /* Every commit records the next unused segment number beside what it
+     * writes, so that a later broadcast of this stream on any node (another
+     * ingest after a takeover, or this one after a restart on a shared
+     * store) continues the numbers instead of reusing names. */
+    char next[24];
+    int len = snprintf(next, sizeof(next), "%" PRId64, packager_next_msn(pk));
+    blob_t *nb = blob_new(next, (size_t)len);
+    if (nb)
+        pk_batch_add(b, STORE_OP_PUT, nb, 0, true, "%s", TRANSCODE_NEXT_MSN_NAME);
     int ret = store_commit(pk->store, pk->stream_id, b->ops, b->n);
     for (size_t i = 0; i < b->nowned; i++)
         blob_unref(b->owned[i]);
@@ -1219,7 +1229,8 @@ int packager_new(const packager_params_t *params, packager_t **out)
     }
 
     pk_batch_t *b = &pk->batch;
-    b->cap = PK_TRACKS_MAX * ((size_t)pk->playlist_segments + 8);
+    /* + 1: every commit also records the next segment number. */
+    b->cap = PK_TRACKS_MAX * ((size_t)pk->playlist_segments + 8) + 1;
     b->ops = calloc(b->cap, sizeof(*b->ops));
     b->names = calloc(b->cap, sizeof(*b->names));
     b->owned = calloc(b->cap, sizeof(*b->owned));

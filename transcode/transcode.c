@@ -48,7 +48,8 @@ typedef struct transcode_stream {
     struct transcode_stream *next;
     char id[STORE_ID_MAX];
     int64_t next_msn;
-    bool busy; /* a worker is writing this stream's objects */
+    bool next_msn_loaded; /* next_msn was reconciled with the store's record */
+    bool busy;            /* a worker is writing this stream's objects */
     bool have_status;
     transcode_stream_status_t status; /* guarded by the manager's lock */
 } transcode_stream_t;
@@ -133,6 +134,21 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     return 0;
 }
 
+int64_t transcode_stored_next_msn(store_t *store, const char *stream_id)
+{
+    blob_t *b = NULL;
+    int ret = store_get(store, stream_id, TRANSCODE_NEXT_MSN_NAME, &b);
+    if (ret == -ENOENT)
+        return 0;
+    if (ret < 0)
+        return ret;
+    char *end = NULL;
+    long long v = strtoll((const char *)b->data, &end, 10); /* blobs are NUL-terminated */
+    bool ok = end && end != (const char *)b->data && *end == '\0' && v >= 0;
+    blob_unref(b);
+    return ok ? (int64_t)v : 0;
+}
+
 /* Runs the pipeline over the queue until end-of-stream or a failure. */
 static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int threads,
                                  int64_t *next_msn)
@@ -193,11 +209,35 @@ static void *transcode_worker_main(void *arg)
     w->stream->have_status = true;
     memset(&w->stream->status, 0, sizeof(w->stream->status));
     w->stream->status.live = true;
-    int64_t first_msn = w->stream->next_msn;
+    bool load_msn = !w->stream->next_msn_loaded;
     t->live++;
     int threads = t->cpus / t->live;
     if (threads < 1)
         threads = 1;
+    pthread_mutex_unlock(&t->lock);
+
+    /* The first broadcast of a stream in this process continues the numbers
+     * the store remembers (another node's, or an earlier process's), so that
+     * no segment name is ever reused. `busy` makes this worker the stream's
+     * only writer, so the record can be read without the lock held. */
+    if (load_msn) {
+        int64_t stored = transcode_stored_next_msn(t->params.store, w->stream->id);
+        if (stored < 0) {
+            log_warn(w->ctx, "cannot read the stream's last segment number (%s); numbering "
+                             "continues from this node's own count",
+                     strerror((int)-stored));
+        } else {
+            pthread_mutex_lock(&t->lock);
+            if (stored > w->stream->next_msn)
+                w->stream->next_msn = stored;
+            w->stream->next_msn_loaded = true;
+            pthread_mutex_unlock(&t->lock);
+            if (stored > 0)
+                log_info(w->ctx, "continuing at segment %" PRId64, stored);
+        }
+    }
+    pthread_mutex_lock(&t->lock);
+    int64_t first_msn = w->stream->next_msn;
     pthread_mutex_unlock(&t->lock);
 
     int64_t next_msn = first_msn;

@@ -29,6 +29,15 @@
 
 typedef struct transcode transcode_t;
 
+/* The store object (per stream, never served: the origin's path grammar
+ * cannot name it) holding the stream's next unused segment number. */
+#define TRANSCODE_NEXT_MSN_NAME "next-msn"
+
+/* Reads a stream's next unused segment number from the store: 0 when the
+ * stream has never been packaged, a negative errno when the store cannot
+ * say (-EIO). */
+int64_t transcode_stored_next_msn(store_t *store, const char *stream_id);
+
 /* One rung of the ladder as configured. Zero / empty fields of an override
  * keep the built-in (or the previous) value. */
 typedef struct transcode_rung_spec {

@@ -99,6 +99,8 @@ class MultiNodeTest(unittest.TestCase):
         b = self.node("--role", "origin", streams=())
         first = publish(a.rtmp_url(KEY), seconds=30)
         wait_for(lambda: playlist(b)[0] == 200, 15, "the first publisher live")
+        before = playlist(b)[2]
+        a_numbers = [int(seg["uri"].split(".")[0]) for seg in before["segments"]]
         second = publish(c.rtmp_url(KEY), seconds=10)
         start = time.time()
         try:
@@ -111,7 +113,15 @@ class MultiNodeTest(unittest.TestCase):
         wait_for(lambda: "publish started" in c.log(), 10, "the newest publisher live")
         rc, err = finish(second, 40)
         self.assertEqual(rc, 0, err)
-        wait_for(lambda: (playlist(b)[2] or {}).get("endlist"), 15, "ENDLIST from the new owner")
+        after = wait_for(lambda: (playlist(b)[2] or {}).get("endlist") and playlist(b)[2], 15,
+                         "ENDLIST from the new owner")
+        # The new owner continues the numbering: no segment name is reused,
+        # so no CDN or player ever gets the old node's media under a new name.
+        c_numbers = [int(seg["uri"].split(".")[0]) for seg in after["segments"]]
+        self.assertGreater(min(c_numbers), max(a_numbers), (a_numbers, c_numbers))
+        self.assertGreater(int(after["tags"]["EXT-X-MEDIA-SEQUENCE"]),
+                           int(before["tags"]["EXT-X-MEDIA-SEQUENCE"]))
+        self.assertIn("continuing at segment", c.log())
         print(f"\n  takeover across nodes: old publisher gone after {took:.2f} s", end="")
 
     def test_duplicate_publisher_reject_across_nodes(self):
