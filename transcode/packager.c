@@ -166,6 +166,7 @@ struct packager {
     int64_t target_us;
     int playlist_segments;
     int64_t ended_ttl_ms;
+    int64_t live_ttl_ms; /* every object written while live; see packager_new */
     int64_t first_msn;
 
     pk_mode_t mode;
@@ -540,10 +541,13 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     double duration = (double)r.frag.duration / pk_timescale(t);
     size_t bytes = r.frag.data->size;
     if (t->init) {
-        pk_batch_add(b, STORE_OP_PUT, t->init, 0, true, "%s/init.mp4", t->name);
+        pk_batch_add(b, STORE_OP_PUT, t->init, pk->live_ttl_ms, true, "%s/init.mp4", t->name);
         t->init = NULL;
+    } else {
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->live_ttl_ms, false, "%s/init.mp4", t->name);
     }
-    pk_batch_add(b, STORE_OP_PUT, r.frag.data, 0, true, "%s/%" PRId64 ".m4s", t->name, r.msn);
+    pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
+                 t->name, r.msn);
 
     /* A discontinuity here means a new init.mp4 replaced the old one, which
      * the segments before it need: they leave the playlist now. (Versioned
@@ -600,7 +604,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     int ret = pk_media_render(t, false, &pl);
     if (ret < 0)
         return ret;
-    pk_batch_add(b, STORE_OP_PUT, pl, 0, true, "%s/index.m3u8", t->name);
+    pk_batch_add(b, STORE_OP_PUT, pl, pk->live_ttl_ms, true, "%s/index.m3u8", t->name);
     return 0;
 }
 
@@ -670,7 +674,7 @@ static int pk_commit_ready(packager_t *pk, bool draining)
             blob_t *master = NULL;
             int ret = pk_master_render(pk, false, &master);
             if (ret == 0 && master)
-                pk_batch_add(b, STORE_OP_PUT, master, 0, true, "master.m3u8");
+                pk_batch_add(b, STORE_OP_PUT, master, pk->live_ttl_ms, true, "master.m3u8");
             if (ret < 0) {
                 pk_batch_drop(b);
                 return ret;
@@ -694,7 +698,7 @@ static int pk_commit_ready(packager_t *pk, bool draining)
         if (ret == 0)
             ret = pk_master_render(pk, false, &master);
         if (ret == 0 && master)
-            pk_batch_add(b, STORE_OP_PUT, master, 0, true, "master.m3u8");
+            pk_batch_add(b, STORE_OP_PUT, master, pk->live_ttl_ms, true, "master.m3u8");
         if (ret < 0) {
             pk_batch_drop(b);
             return ret;
@@ -1221,6 +1225,14 @@ int packager_new(const packager_params_t *params, packager_t **out)
             ? params->playlist_segments
             : 6;
     pk->ended_ttl_ms = params->ended_ttl_ms > 0 ? params->ended_ttl_ms : 600000;
+    /* Live objects expire too, long after they could still be named, so
+     * that the window of an ingest node that died without ending its stream
+     * does not stay in a shared store forever. Init segments are refreshed
+     * with every segment; segments leaving the window get the shorter RFC
+     * 8216 grace TTL, and an ended stream the ended TTL. */
+    pk->live_ttl_ms = 60000 + (int64_t)(4.0 * pk->playlist_segments * pk->segment_duration * 1000);
+    if (pk->live_ttl_ms < pk->ended_ttl_ms)
+        pk->live_ttl_ms = pk->ended_ttl_ms;
     pk->first_msn = params->first_msn > 0 ? params->first_msn : 0;
     pk->vcut_next_msn = pk->first_msn;
     if (params->hooks) {

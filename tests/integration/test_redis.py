@@ -124,6 +124,28 @@ class MultiNodeTest(unittest.TestCase):
         self.assertIn("continuing at segment", c.log())
         print(f"\n  takeover across nodes: old publisher gone after {took:.2f} s", end="")
 
+    def ttl(self, name):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "-n", str(self.DB), "PTTL",
+                              "sluice:{demo}:o:" + name], capture_output=True, timeout=10)
+        return int(out.stdout.strip())
+
+    def test_live_objects_expire_on_their_own(self):
+        # A node that dies mid-stream must not leave its window in Redis for
+        # ever: everything written while live carries a TTL (600 s here, the
+        # ended TTL, which is longer than the live window), except the
+        # stream's segment counter.
+        a = self.node()
+        pub = publish(a.rtmp_url(KEY), seconds=6, size="640x360")
+        wait_for(lambda: playlist(a, "/hls/demo/360p/index.m3u8")[0] == 200, 15, "live")
+        for name in ("master.m3u8", "360p/index.m3u8", "360p/init.mp4", "360p/0.m4s",
+                     "audio/index.m3u8", "audio/init.mp4", "audio/0.m4s"):
+            ttl = self.ttl(name)
+            self.assertGreater(ttl, 500_000, name)
+            self.assertLessEqual(ttl, 600_000, name)
+        self.assertEqual(self.ttl("next-msn"), -1)
+        rc, err = finish(pub, 30)
+        self.assertEqual(rc, 0, err)
+
     def test_duplicate_publisher_reject_across_nodes(self):
         a = self.node("--role", "ingest", "--duplicate-publisher", "reject")
         c = self.node("--role", "ingest", "--duplicate-publisher", "reject", streams=())
