@@ -160,6 +160,14 @@ int main(int argc, char **argv)
         ip.limits.max_chunk_streams = (uint32_t)cfg.max_chunk_streams;
         ip.limits.queue_bytes = (size_t)cfg.queue_bytes;
         ip.limits.handshake_timeout_ms = (uint32_t)cfg.handshake_timeout_ms;
+        ip.limits.idle_timeout_ms = (uint32_t)cfg.idle_timeout_ms;
+        ip.limits.max_connections = (uint32_t)cfg.max_connections;
+        ip.limits.max_connections_per_ip = (uint32_t)cfg.max_connections_per_ip;
+        ip.limits.max_publishers = (uint32_t)cfg.max_publishers;
+        ip.limits.max_key_failures = (uint32_t)cfg.max_key_failures;
+        ip.limits.key_lockout_s = (uint32_t)cfg.key_lockout_s;
+        ip.limits.max_amf_depth = (uint32_t)cfg.max_amf_depth;
+        ip.limits.max_amf_string = (uint32_t)cfg.max_amf_string;
         rc = ingest_open(&ip, &ingest);
         if (rc != 0) {
             log_error(NULL, "cannot start RTMP ingest on %s: %s", cfg.rtmp_listen, strerror(-rc));

@@ -50,6 +50,14 @@ typedef struct config {
     long max_chunk_streams;
     long queue_bytes;
     long handshake_timeout_ms;
+    long idle_timeout_ms;
+    long max_connections;
+    long max_connections_per_ip;
+    long max_publishers;
+    long max_key_failures;
+    long key_lockout_s;
+    long max_amf_depth;
+    long max_amf_string;
     long http_threads;
     long http_max_connections;
     long ended_ttl_s;

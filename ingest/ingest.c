@@ -14,6 +14,7 @@
  * report a lost lease at any time: it only queues the session id under
  * lost_lock and activates lost_ev; the loop does the rest.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "clock.h"
 #include "ingest.h"
 #include "ingest_internal.h"
 #include "log.h"
@@ -58,7 +60,13 @@ void ingest_limits_default(ingest_limits_t *lim)
     lim->max_amf_depth = 16;
     lim->max_amf_string = 65535;
     lim->handshake_timeout_ms = 10000;
+    lim->idle_timeout_ms = 30000;
     lim->queue_bytes = 32u << 20;
+    lim->max_connections = 1000;
+    lim->max_connections_per_ip = 32;
+    lim->max_publishers = 100;
+    lim->max_key_failures = 10;
+    lim->key_lockout_s = 300;
 }
 
 /* Zero fields (a caller that skipped ingest_limits_default) get defaults. */
@@ -80,14 +88,157 @@ static void ingest_limits_fill(ingest_limits_t *lim)
         lim->handshake_timeout_ms = d.handshake_timeout_ms;
     if (!lim->queue_bytes)
         lim->queue_bytes = d.queue_bytes;
+    if (!lim->idle_timeout_ms)
+        lim->idle_timeout_ms = d.idle_timeout_ms;
+    if (!lim->max_connections)
+        lim->max_connections = d.max_connections;
+    if (!lim->max_connections_per_ip)
+        lim->max_connections_per_ip = d.max_connections_per_ip;
+    if (!lim->max_publishers)
+        lim->max_publishers = d.max_publishers;
+    if (!lim->max_key_failures)
+        lim->max_key_failures = d.max_key_failures;
+    if (!lim->key_lockout_s)
+        lim->key_lockout_s = d.key_lockout_s;
 }
+
+/* Addresses remembered for bad keys. Past this the stalest entry is reused:
+ * an attacker with many addresses can only make us forget, never grow. */
+#define INGEST_KEY_FAILURES_MAX 4096
+#define INGEST_KEY_WINDOW_MS 60000
+#define INGEST_REFUSAL_LOG_MS 10000
+
+void ingest_addr_from(ingest_addr_t *a, const struct sockaddr *sa)
+{
+    memset(a, 0, sizeof(*a));
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+        a->b[10] = a->b[11] = 0xff;
+        memcpy(a->b + 12, &in4->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        memcpy(a->b, &in6->sin6_addr, 16);
+    }
+}
+
+static ingest_key_failure_t *ingest_key_failure_find(ingest_shared_t *sh, const ingest_addr_t *a)
+{
+    for (size_t i = 0; i < sh->nkey_failures; i++)
+        if (memcmp(&sh->key_failures[i].addr, a, sizeof(*a)) == 0)
+            return &sh->key_failures[i];
+    return NULL;
+}
+
+bool ingest_addr_locked_out(ingest_shared_t *sh, const ingest_addr_t *a, int64_t now_ms)
+{
+    const ingest_key_failure_t *f = ingest_key_failure_find(sh, a);
+    return f && f->locked_until_ms > now_ms;
+}
+
+bool ingest_key_failed(ingest_shared_t *sh, const ingest_addr_t *a, int64_t now_ms)
+{
+    INGEST_COUNT(sh, bad_keys);
+    ingest_key_failure_t *f = ingest_key_failure_find(sh, a);
+    if (!f) {
+        if (sh->nkey_failures < INGEST_KEY_FAILURES_MAX) {
+            f = &sh->key_failures[sh->nkey_failures++];
+        } else {
+            /* Reuse the entry that matters least: not locked, oldest window. */
+            f = &sh->key_failures[0];
+            for (size_t i = 1; i < sh->nkey_failures; i++) {
+                ingest_key_failure_t *c = &sh->key_failures[i];
+                bool c_locked = c->locked_until_ms > now_ms;
+                bool f_locked = f->locked_until_ms > now_ms;
+                if ((f_locked && !c_locked) ||
+                    (f_locked == c_locked && c->window_ms < f->window_ms))
+                    f = c;
+            }
+        }
+        memset(f, 0, sizeof(*f));
+        f->addr = *a;
+        f->window_ms = now_ms;
+    }
+    if (now_ms - f->window_ms >= INGEST_KEY_WINDOW_MS) {
+        f->window_ms = now_ms;
+        f->count = 0;
+    }
+    f->count++;
+    if (f->count >= sh->limits.max_key_failures && f->locked_until_ms <= now_ms) {
+        f->locked_until_ms = now_ms + (int64_t)sh->limits.key_lockout_s * 1000;
+        f->count = 0;
+        INGEST_COUNT(sh, lockouts);
+        return true;
+    }
+    return false;
+}
+
+void ingest_log_refusal(ingest_shared_t *sh, ingest_refusal_t why, const char *peer,
+                        const char *detail)
+{
+    int64_t now = clock_mono_ms();
+    if (sh->refusal_log_ms[why] && now - sh->refusal_log_ms[why] < INGEST_REFUSAL_LOG_MS) {
+        sh->refusal_unlogged[why]++;
+        return;
+    }
+    if (sh->refusal_unlogged[why])
+        log_warn("rtmp", "refused %s: %s (and %llu more since the last such line)", peer, detail,
+                 (unsigned long long)sh->refusal_unlogged[why]);
+    else
+        log_warn("rtmp", "refused %s: %s", peer, detail);
+    sh->refusal_log_ms[why] = now;
+    sh->refusal_unlogged[why] = 0;
+}
+
+void ingest_get_stats(const ingest_t *in, ingest_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!in)
+        return;
+    const uint64_t *src = (const uint64_t *)&in->sh.stats;
+    uint64_t *dst = (uint64_t *)out;
+    /* Every field is a uint64_t (static_assert below). */
+    for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+_Static_assert(sizeof(ingest_stats_t) % sizeof(uint64_t) == 0, "ingest_stats_t: uint64_t only");
 
 static void ingest_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                              int socklen, void *arg)
 {
     (void)l;
     ingest_t *in = arg;
-    int ret = rtmp_session_new(&in->sh, fd, sa, socklen);
+    ingest_shared_t *sh = &in->sh;
+    ingest_addr_t addr;
+    ingest_addr_from(&addr, sa);
+    char peer[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+    /* Refusals close at once, before any byte is read or any memory kept. */
+    if (__atomic_load_n(&sh->stats.connections_open, __ATOMIC_RELAXED) >=
+        sh->limits.max_connections) {
+        INGEST_COUNT(sh, refused_max_connections);
+        ingest_log_refusal(sh, INGEST_REFUSAL_MAX_CONNECTIONS, peer,
+                           "connection limit reached (--rtmp-max-connections)");
+        close(fd);
+        return;
+    }
+    if (ingest_addr_locked_out(sh, &addr, clock_mono_ms())) {
+        INGEST_COUNT(sh, refused_locked_out);
+        ingest_log_refusal(sh, INGEST_REFUSAL_LOCKED_OUT, peer,
+                           "address locked out after repeated bad stream keys");
+        close(fd);
+        return;
+    }
+    if (rtmp_session_count_from(sh, &addr) >= sh->limits.max_connections_per_ip) {
+        INGEST_COUNT(sh, refused_per_ip);
+        ingest_log_refusal(sh, INGEST_REFUSAL_PER_IP, peer,
+                           "too many connections from this address (--rtmp-max-connections-per-ip)");
+        close(fd);
+        return;
+    }
+    int ret = rtmp_session_new(sh, fd, sa, socklen);
     if (ret < 0)
         log_error("rtmp", "could not set up a connection: %s", strerror(-ret));
 }
@@ -175,6 +326,7 @@ static void ingest_free(ingest_t *in)
     if (in->sh.lost_ev)
         event_free(in->sh.lost_ev);
     free(in->sh.lost);
+    free(in->sh.key_failures);
     pthread_mutex_destroy(&in->sh.lost_lock);
     if (in->sh.base)
         event_base_free(in->sh.base);
@@ -209,11 +361,12 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.limits = params->limits;
     ingest_limits_fill(&in->sh.limits);
     in->sh.duplicate = params->duplicate;
+    in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
     snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
 
     in->sh.base = event_base_new();
-    if (!in->sh.base)
+    if (!in->sh.base || !in->sh.key_failures)
         goto fail;
     in->sh.reap_ev = event_new(in->sh.base, -1, 0, ingest_reap_cb, &in->sh);
     in->stop_ev = event_new(in->sh.base, -1, 0, ingest_stop_cb, in);
@@ -268,6 +421,20 @@ void ingest_close(ingest_t *in)
      * gets its EOS in rtmp_session_free). */
     char listen[sizeof(in->listen)];
     memcpy(listen, in->listen, sizeof(listen));
+    ingest_stats_t st;
+    ingest_get_stats(in, &st);
     ingest_free(in);
-    log_info("rtmp", "listener on %s closed", listen);
+    log_info("rtmp",
+             "listener on %s closed; totals: %llu connections, refused %llu (limit) %llu (per "
+             "address) %llu (locked out) %llu (publishers), %llu bad keys, %llu lockouts, "
+             "timeouts %llu (handshake) %llu (idle) %llu (read), %llu limit violations, %llu "
+             "protocol errors, throttled %llu times, %llu packets dropped",
+             listen, (unsigned long long)st.connections_accepted,
+             (unsigned long long)st.refused_max_connections, (unsigned long long)st.refused_per_ip,
+             (unsigned long long)st.refused_locked_out,
+             (unsigned long long)st.refused_max_publishers, (unsigned long long)st.bad_keys,
+             (unsigned long long)st.lockouts, (unsigned long long)st.handshake_timeouts,
+             (unsigned long long)st.idle_timeouts, (unsigned long long)st.read_timeouts,
+             (unsigned long long)st.limit_violations, (unsigned long long)st.protocol_errors,
+             (unsigned long long)st.throttled, (unsigned long long)st.dropped_packets);
 }

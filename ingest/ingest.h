@@ -25,7 +25,17 @@ typedef struct ingest_limits {
     uint32_t max_amf_depth;     /* nesting of AMF0 objects/arrays (default 16) */
     uint32_t max_amf_string;    /* bytes of one AMF0 string (default 65535) */
     uint32_t handshake_timeout_ms; /* default 10000 */
-    size_t queue_bytes;            /* per-stream media queue (default 32 MiB) */
+    uint32_t idle_timeout_ms;      /* handshake done, no publish yet (default 30000) */
+    /* Per-stream media queue (default 32 MiB). A publisher whose queue holds
+     * more than half of it stops being read until the queue is under a
+     * quarter (TCP pushes back on it); only past the whole of it is media
+     * dropped to the next keyframe. */
+    size_t queue_bytes;
+    uint32_t max_connections;        /* open RTMP connections (default 1000) */
+    uint32_t max_connections_per_ip; /* from one address (default 32) */
+    uint32_t max_publishers;         /* concurrently publishing (default 100) */
+    uint32_t max_key_failures;       /* bad keys per address per minute (default 10) */
+    uint32_t key_lockout_s;          /* then refused for this long (default 300) */
 } ingest_limits_t;
 
 /* Fills in the defaults above. */
@@ -61,6 +71,31 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
 
 /* The port actually bound (useful with port 0). */
 int ingest_port(const ingest_t *in);
+
+/* What ingest has refused, cut and throttled since it opened, and what is
+ * open now. Counters only grow. */
+typedef struct ingest_stats {
+    uint64_t connections_accepted;
+    uint64_t connections_open;     /* gauge */
+    uint64_t publishers_live;      /* gauge */
+    uint64_t refused_max_connections;
+    uint64_t refused_per_ip;
+    uint64_t refused_locked_out;   /* address locked out after bad keys */
+    uint64_t refused_max_publishers;
+    uint64_t bad_keys;             /* publishes with an unknown key */
+    uint64_t lockouts;             /* addresses locked out */
+    uint64_t handshake_timeouts;
+    uint64_t handshake_failures;
+    uint64_t idle_timeouts;
+    uint64_t read_timeouts;
+    uint64_t limit_violations;     /* message/chunk size, chunk streams, AMF depth/length */
+    uint64_t protocol_errors;      /* malformed chunks or commands */
+    uint64_t throttled;            /* times a publisher's reading was paused */
+    uint64_t dropped_packets;      /* media dropped by full queues */
+} ingest_stats_t;
+
+/* Copies the counters. Any thread; each field is read atomically. */
+void ingest_get_stats(const ingest_t *in, ingest_stats_t *out);
 
 /* Stops accepting, ends every session (each live stream's queue gets an
  * end-of-stream packet), stops and joins the thread, frees everything.

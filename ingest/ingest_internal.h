@@ -83,8 +83,6 @@ static inline void ingest_buf_deinit(ingest_buf_t *b)
 
 /* ---- listener <-> session seam (ingest loop thread only) -------------- */
 
-/* How long a connection may sit between handshake and publish. */
-#define INGEST_IDLE_TIMEOUT_MS 30000
 /* How long a publishing connection may go without sending a byte. */
 #define INGEST_READ_TIMEOUT_MS 30000
 /* How long a reply we close after may take to reach a peer that stopped reading. */
@@ -92,6 +90,35 @@ static inline void ingest_buf_deinit(ingest_buf_t *b)
 
 struct event_base;
 typedef struct rtmp_session rtmp_session_t;
+
+/* A peer's address without its port: IPv4 as an IPv4-mapped IPv6 address. */
+typedef struct ingest_addr {
+    uint8_t b[16];
+} ingest_addr_t;
+
+void ingest_addr_from(ingest_addr_t *a, const struct sockaddr *sa);
+
+/* An address that sent bad stream keys: failures in the current minute,
+ * and until when it is locked out. */
+typedef struct ingest_key_failure {
+    ingest_addr_t addr;
+    int64_t window_ms; /* start of the counting minute */
+    uint32_t count;
+    int64_t locked_until_ms;
+} ingest_key_failure_t;
+
+/* Reasons ingest refuses or cuts a peer; each has its own log rate limit. */
+typedef enum ingest_refusal {
+    INGEST_REFUSAL_MAX_CONNECTIONS = 0,
+    INGEST_REFUSAL_PER_IP,
+    INGEST_REFUSAL_LOCKED_OUT,
+    INGEST_REFUSAL_MAX_PUBLISHERS,
+    INGEST_REFUSAL_COUNT,
+} ingest_refusal_t;
+
+/* Counters of ingest_stats_t, bumped on the loop, read from any thread. */
+#define INGEST_COUNT(sh, field) __atomic_fetch_add(&(sh)->stats.field, 1, __ATOMIC_RELAXED)
+#define INGEST_GAUGE_SUB(sh, field) __atomic_fetch_sub(&(sh)->stats.field, 1, __ATOMIC_RELAXED)
 
 /* The listener state rtmp_session.c needs. Owned by ingest.c. */
 typedef struct ingest_shared {
@@ -109,7 +136,31 @@ typedef struct ingest_shared {
     uint64_t *lost;
     size_t nlost, cap_lost;
     struct event *lost_ev;
+    ingest_stats_t stats; /* INGEST_COUNT only */
+    /* Bad-key bookkeeping per address (bounded; oldest entries recycled). */
+    ingest_key_failure_t *key_failures;
+    size_t nkey_failures;
+    /* Refusal log rate limit: last line and lines held back per reason. */
+    int64_t refusal_log_ms[INGEST_REFUSAL_COUNT];
+    uint64_t refusal_unlogged[INGEST_REFUSAL_COUNT];
 } ingest_shared_t;
+
+/* Logs a refusal, at most one line per reason per 10 s (with the count of
+ * those held back), so a flood cannot flood the log too. */
+void ingest_log_refusal(ingest_shared_t *sh, ingest_refusal_t why, const char *peer,
+                        const char *detail);
+
+/* True while `a` is locked out for bad keys. */
+bool ingest_addr_locked_out(ingest_shared_t *sh, const ingest_addr_t *a, int64_t now_ms);
+
+/* Counts one bad key from `a`; returns true when this locks the address out. */
+bool ingest_key_failed(ingest_shared_t *sh, const ingest_addr_t *a, int64_t now_ms);
+
+/* Live sessions (not yet marked dead) from address `a`. */
+size_t rtmp_session_count_from(ingest_shared_t *sh, const ingest_addr_t *a);
+
+/* Sessions currently publishing, `except` not counted. */
+size_t rtmp_session_count_publishers(ingest_shared_t *sh, const rtmp_session_t *except);
 
 /* Takes ownership of the connected, non-blocking socket `fd` on every path.
  * Returns 0, or a negative errno when the session could not be set up (the

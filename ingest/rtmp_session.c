@@ -62,12 +62,17 @@ struct rtmp_session {
     struct bufferevent *bev;
     struct event *timer;
     char peer[INET6_ADDRSTRLEN + 10];
+    ingest_addr_t addr;
     char ctx[192];
 
     bool handshake_done;
     bool connected; /* connect to app "live" accepted */
     bool dead;      /* waiting for the reaper */
     bool closing;   /* waiting for the last reply to leave */
+    bool throttled; /* not reading: our media queue is over its high-water mark */
+    struct event *throttle_ev; /* polls the queue while throttled */
+    uint64_t throttle_count;
+    int64_t throttle_log_ms;
     rtmp_handshake_t hs;
     rtmp_chunk_reader_t reader;
     amf0_limits_t amf;
@@ -224,6 +229,7 @@ static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
         log_error(s->ctx, "could not queue end-of-stream");
     media_queue_unref(s->queue);
     s->queue = NULL;
+    INGEST_GAUGE_SUB(s->sh, publishers_live);
     double secs = (double)(clock_mono_ms() - s->publish_ms) / 1000.0;
     log_info(s->ctx,
              "publish ended (%s): %.1f s, %llu bytes received, %llu media bytes, "
@@ -247,6 +253,40 @@ static int64_t rtmp_session_unwrap(rtmp_session_t *s, uint32_t ts)
     return s->ts_last64;
 }
 
+/* Throttling: past the high-water mark the session stops reading its
+ * socket (TCP then slows the publisher down) and polls the queue until the
+ * worker has taken it under the low-water mark. A file pushed faster than
+ * real time is paced this way instead of losing media; only a queue that
+ * still overflows (a message in flight, or a huge one) drops to a keyframe. */
+#define RTMP_THROTTLE_POLL_MS 10
+
+static size_t rtmp_session_queued(rtmp_session_t *s)
+{
+    media_queue_stats_t st;
+    media_queue_get_stats(s->queue, &st);
+    return st.queued_bytes;
+}
+
+static void rtmp_session_throttle(rtmp_session_t *s)
+{
+    if (s->throttled || s->dead || s->closing)
+        return;
+    s->throttled = true;
+    s->throttle_count++;
+    INGEST_COUNT(s->sh, throttled);
+    bufferevent_disable(s->bev, EV_READ);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = RTMP_THROTTLE_POLL_MS * 1000};
+    evtimer_add(s->throttle_ev, &tv);
+    int64_t now = clock_mono_ms();
+    if (now - s->throttle_log_ms >= 10000) {
+        s->throttle_log_ms = now;
+        log_info(s->ctx,
+                 "publisher is ahead of the transcoder (queue over %zu bytes): reading paused "
+                 "(%llu times since publish)",
+                 s->sh->limits.queue_bytes / 2, (unsigned long long)s->throttle_count);
+    }
+}
+
 static void rtmp_session_push(rtmp_session_t *s, media_packet_t *p)
 {
     media_packet_type_t type = p->type;
@@ -256,9 +296,12 @@ static void rtmp_session_push(rtmp_session_t *s, media_packet_t *p)
             s->video_packets++;
         else if (type == MEDIA_PACKET_AUDIO)
             s->audio_packets++;
+        if (rtmp_session_queued(s) >= s->sh->limits.queue_bytes / 2)
+            rtmp_session_throttle(s);
         return;
     }
     if (ret == -ENOBUFS) {
+        INGEST_COUNT(s->sh, dropped_packets);
         s->dropped++;
         s->dropped_unlogged++;
         int64_t now = clock_mono_ms();
@@ -539,6 +582,19 @@ static int rtmp_session_refuse(rtmp_session_t *s, const char *code, const char *
     return 0;
 }
 
+/* An unknown key: counted against the address, which too many in a minute
+ * lock out (new connections from it are closed at accept). */
+static int rtmp_session_bad_key(rtmp_session_t *s)
+{
+    if (ingest_key_failed(s->sh, &s->addr, clock_mono_ms()))
+        log_warn(s->ctx, "publish refused: unknown stream key; %u bad keys within a minute, "
+                         "address locked out for %u s",
+                 s->sh->limits.max_key_failures, s->sh->limits.key_lockout_s);
+    else
+        log_warn(s->ctx, "publish refused: unknown stream key");
+    return rtmp_session_refuse(s, "NetStream.Publish.BadName", "unknown stream key");
+}
+
 static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
 {
     if (!s->connected) {
@@ -552,25 +608,29 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
     const char *name = amf0_string(amf0_at(args, 3));
     char key[RTMP_KEY_MAX];
     size_t n = name ? strcspn(name, "?") : 0;
-    if (n == 0 || n >= sizeof(key)) {
-        log_warn(s->ctx, "publish refused: unknown stream key");
-        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "unknown stream key");
-    }
+    if (n == 0 || n >= sizeof(key))
+        return rtmp_session_bad_key(s);
     memcpy(key, name, n);
     key[n] = '\0';
     char id[STORE_ID_MAX];
     int ret = store_stream_auth(s->sh->store, key, id);
     explicit_bzero(key, sizeof(key));
-    if (ret == -ENOENT) {
-        log_warn(s->ctx, "publish refused: unknown stream key");
-        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "unknown stream key");
-    }
+    if (ret == -ENOENT)
+        return rtmp_session_bad_key(s);
     if (ret < 0) {
         log_error(s->ctx, "publish refused: stream registry unavailable (%s)", strerror(-ret));
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "stream registry unavailable");
     }
 
     rtmp_session_t *old = rtmp_session_find_publisher(s->sh, id, s);
+    /* A takeover replaces a publisher, so the one it replaces is not counted. */
+    bool replaces = old && s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER;
+    if (rtmp_session_count_publishers(s->sh, replaces ? old : s) >= s->sh->limits.max_publishers) {
+        INGEST_COUNT(s->sh, refused_max_publishers);
+        ingest_log_refusal(s->sh, INGEST_REFUSAL_MAX_PUBLISHERS, s->peer,
+                           "publisher limit reached (--rtmp-max-publishers)");
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "server is full");
+    }
     if (old && s->sh->duplicate == INGEST_DUPLICATE_REJECT) {
         log_warn(s->ctx, "publish refused: stream %s is already live (rtmp#%llu)", id,
                  (unsigned long long)old->id);
@@ -615,6 +675,7 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
         }
     }
     s->queue = queue;
+    INGEST_COUNT(s->sh, publishers_live);
     s->publish_ms = clock_mono_ms();
     s->media_bytes = s->video_packets = s->audio_packets = s->dropped = 0;
     s->base_set = false;
@@ -639,7 +700,7 @@ static int rtmp_session_on_unpublish(rtmp_session_t *s, const char *why)
     rtmp_session_end_publish(s, why);
     bufferevent_set_timeouts(s->bev, NULL, NULL);
     /* A connection that stays open afterwards must publish again soon. */
-    rtmp_session_arm_timer(s, INGEST_IDLE_TIMEOUT_MS);
+    rtmp_session_arm_timer(s, s->sh->limits.idle_timeout_ms);
     return 0;
 }
 
@@ -648,11 +709,13 @@ static int rtmp_session_on_command(rtmp_session_t *s, const uint8_t *data, size_
     amf0_value_t *args = NULL;
     int ret = amf0_decode_all(data, len, &s->amf, &args);
     if (ret == -EMSGSIZE) {
+        INGEST_COUNT(s->sh, limit_violations);
         log_warn(s->ctx, "command over the AMF0 limits (depth %u, string %u bytes); closing",
                  s->amf.max_depth, s->amf.max_string);
         return ret;
     }
     if (ret < 0) {
+        INGEST_COUNT(s->sh, protocol_errors);
         log_warn(s->ctx, "malformed AMF0 command (%zu bytes); closing", len);
         return ret;
     }
@@ -816,6 +879,10 @@ static void rtmp_session_chunk_error(rtmp_session_t *s, int ret)
 {
     const char *what = s->reader.error[0] ? s->reader.error : strerror(-ret);
     if (ret == -EMSGSIZE)
+        INGEST_COUNT(s->sh, limit_violations);
+    else
+        INGEST_COUNT(s->sh, protocol_errors);
+    if (ret == -EMSGSIZE)
         log_warn(s->ctx, "peer crossed a limit: %s; closing", what);
     else if (ret == -ENOMEM)
         log_error(s->ctx, "chunk stream: %s; closing", what);
@@ -827,7 +894,7 @@ static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
 {
     rtmp_session_t *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!s->dead && !s->closing && evbuffer_get_length(in) > 0) {
+    while (!s->dead && !s->closing && !s->throttled && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -847,11 +914,12 @@ static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
             if (ret == 0) {
                 s->handshake_done = true;
                 log_debug(s->ctx, "handshake done (%s)", rtmp_handshake_kind_name(s->hs.kind));
-                rtmp_session_arm_timer(s, INGEST_IDLE_TIMEOUT_MS);
+                rtmp_session_arm_timer(s, s->sh->limits.idle_timeout_ms);
             } else if (ret != -EAGAIN) {
                 log_warn(s->ctx, "handshake failed: %s; closing",
                          ret == -EPROTO ? "not RTMP version 3 (RTMPE and others unsupported)"
                                         : strerror(-ret));
+                INGEST_COUNT(s->sh, handshake_failures);
                 rtmp_session_kill(s, "handshake failed");
                 return;
             }
@@ -876,6 +944,26 @@ static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
     }
     if (s->dead || s->closing)
         evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void rtmp_session_throttle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rtmp_session_t *s = arg;
+    if (s->dead || !s->throttled)
+        return;
+    if (s->queue && rtmp_session_queued(s) > s->sh->limits.queue_bytes / 4) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = RTMP_THROTTLE_POLL_MS * 1000};
+        evtimer_add(s->throttle_ev, &tv);
+        return;
+    }
+    s->throttled = false;
+    if (s->closing)
+        return;
+    bufferevent_enable(s->bev, EV_READ);
+    /* What is already buffered raises no read event: handle it now. */
+    rtmp_session_read_cb(s->bev, s);
 }
 
 static void rtmp_session_write_cb(struct bufferevent *bev, void *arg)
@@ -907,6 +995,7 @@ static void rtmp_session_event_cb(struct bufferevent *bev, short what, void *arg
             log_warn(s->ctx, "connection error: %s", evutil_socket_error_to_string(err));
         rtmp_session_kill(s, "connection error");
     } else if (what & BEV_EVENT_TIMEOUT) {
+        INGEST_COUNT(s->sh, read_timeouts);
         log_warn(s->ctx, "no data for %d s; closing", INGEST_READ_TIMEOUT_MS / 1000);
         rtmp_session_kill(s, "read timeout");
     }
@@ -924,9 +1013,11 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
     } else if (!s->handshake_done) {
         log_warn(s->ctx, "handshake not completed within %u ms; closing",
                  s->sh->limits.handshake_timeout_ms);
+        INGEST_COUNT(s->sh, handshake_timeouts);
         rtmp_session_kill(s, "handshake timeout");
     } else if (!s->queue) {
-        log_warn(s->ctx, "no publish within %d s; closing", INGEST_IDLE_TIMEOUT_MS / 1000);
+        INGEST_COUNT(s->sh, idle_timeouts);
+        log_warn(s->ctx, "no publish within %u ms; closing", s->sh->limits.idle_timeout_ms);
         rtmp_session_kill(s, "idle timeout");
     }
 }
@@ -942,6 +1033,7 @@ static void rtmp_session_kill(rtmp_session_t *s, const char *why)
     s->dead = true;
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     evtimer_del(s->timer);
+    evtimer_del(s->throttle_ev);
     log_debug(s->ctx, "closing (%s)", why);
     event_active(s->sh->reap_ev, 0, 0);
 }
@@ -956,6 +1048,7 @@ int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, i
     s->sh = sh;
     s->id = ++sh->next_session_id;
     rtmp_session_format_peer(s, peer);
+    ingest_addr_from(&s->addr, peer);
     rtmp_session_update_ctx(s);
 
     int one = 1;
@@ -966,6 +1059,11 @@ int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, i
     s->timer = evtimer_new(sh->base, rtmp_session_timer_cb, s);
     if (!s->timer)
         goto fail_bev;
+    s->throttle_ev = evtimer_new(sh->base, rtmp_session_throttle_cb, s);
+    if (!s->throttle_ev) {
+        event_free(s->timer);
+        goto fail_bev;
+    }
 
     rtmp_handshake_init(&s->hs);
     rtmp_chunk_limits_t cl = {.max_message_size = sh->limits.max_message_size,
@@ -990,12 +1088,15 @@ int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, i
     if (sh->sessions)
         sh->sessions->prev = s;
     sh->sessions = s;
+    INGEST_COUNT(sh, connections_accepted);
+    INGEST_COUNT(sh, connections_open);
     log_debug(s->ctx, "connection accepted");
     return 0;
 
 fail_reader:
     rtmp_chunk_reader_deinit(&s->reader);
     event_free(s->timer);
+    event_free(s->throttle_ev);
 fail_bev:
     bufferevent_free(s->bev); /* closes fd */
     free(s);
@@ -1020,6 +1121,8 @@ void rtmp_session_free(rtmp_session_t *s)
         s->next->prev = s->prev;
     bufferevent_free(s->bev);
     event_free(s->timer);
+    event_free(s->throttle_ev);
+    INGEST_GAUGE_SUB(s->sh, connections_open);
     rtmp_chunk_reader_deinit(&s->reader);
     ingest_buf_deinit(&s->payload);
     ingest_buf_deinit(&s->wire);
@@ -1035,4 +1138,22 @@ void rtmp_session_reap(ingest_shared_t *sh)
             rtmp_session_free(s);
         s = next;
     }
+}
+
+size_t rtmp_session_count_from(ingest_shared_t *sh, const ingest_addr_t *a)
+{
+    size_t n = 0;
+    for (const rtmp_session_t *s = sh->sessions; s; s = s->next)
+        if (!s->dead && memcmp(&s->addr, a, sizeof(*a)) == 0)
+            n++;
+    return n;
+}
+
+size_t rtmp_session_count_publishers(ingest_shared_t *sh, const rtmp_session_t *except)
+{
+    size_t n = 0;
+    for (const rtmp_session_t *s = sh->sessions; s; s = s->next)
+        if (s != except && !s->dead && s->queue)
+            n++;
+    return n;
 }

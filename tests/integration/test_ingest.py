@@ -1,0 +1,475 @@
+"""Ingest that every encoder can talk to: abuse limits, connect/publish
+variants seen in the wild, and hostile input, against the real sluice binary.
+
+A small RTMP publisher written here (plain handshake, chunk writer, AMF0
+encoder) replays FLV tags that ffmpeg encoded, so each test controls exactly
+what goes on the wire: chunk sizes, header types, timestamps, which commands
+are sent and in what order. Real clients (ffmpeg) publish beside it."""
+
+import os
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Sluice, finish, http, parse_media, publish, wait_for
+
+KEY = "demo-secret-key"
+
+# ---- AMF0 ------------------------------------------------------------------
+
+
+def amf_str(s):
+    b = s.encode()
+    return b"\x02" + struct.pack(">H", len(b)) + b
+
+
+def amf_num(v):
+    return b"\x00" + struct.pack(">d", float(v))
+
+
+def amf_null():
+    return b"\x05"
+
+
+def amf_bool(v):
+    return b"\x01" + (b"\x01" if v else b"\x00")
+
+
+def _amf_props(d):
+    out = b""
+    for k, v in d.items():
+        kb = k.encode()
+        out += struct.pack(">H", len(kb)) + kb + amf_value(v)
+    return out + b"\x00\x00\x09"
+
+
+def amf_obj(d):
+    return b"\x03" + _amf_props(d)
+
+
+def amf_ecma(d):
+    return b"\x08" + struct.pack(">I", len(d)) + _amf_props(d)
+
+
+def amf_value(v):
+    if v is None:
+        return amf_null()
+    if isinstance(v, bool):
+        return amf_bool(v)
+    if isinstance(v, (int, float)):
+        return amf_num(v)
+    if isinstance(v, str):
+        return amf_str(v)
+    if isinstance(v, dict):
+        return amf_obj(v)
+    if isinstance(v, bytes):
+        return v  # already encoded
+    raise TypeError(v)
+
+
+# ---- FLV tags from ffmpeg ------------------------------------------------------
+
+_clips = {}
+
+
+def flv_clip(kind="av", seconds=4, size="320x240", rate=25):
+    """FLV tags [(type, ts_ms, body)] of a short ffmpeg-encoded clip, cached
+    per process. kind: "av", "v" (video only) or "a" (audio only)."""
+    key = (kind, seconds, size, rate)
+    if key in _clips:
+        return _clips[key]
+    with tempfile.NamedTemporaryFile(suffix=".flv") as f:
+        cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        if "v" in kind:
+            cmd += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+        if "a" in kind:
+            cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+        cmd += ["-t", str(seconds)]
+        if "v" in kind:
+            cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(rate), "-bf", "0",
+                    "-pix_fmt", "yuv420p"]
+        if "a" in kind:
+            cmd += ["-c:a", "aac", "-b:a", "96k", "-ac", "2"]
+        cmd += ["-f", "flv", f.name]
+        subprocess.run(cmd, check=True, timeout=60)
+        data = open(f.name, "rb").read()
+    tags = []
+    pos = 13  # header + first back pointer
+    while pos + 11 <= len(data):
+        t = data[pos]
+        size_ = int.from_bytes(data[pos + 1:pos + 4], "big")
+        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | (data[pos + 7] << 24)
+        body = data[pos + 11:pos + 11 + size_]
+        tags.append((t, ts, body))
+        pos += 11 + size_ + 4
+    _clips[key] = tags
+    return tags
+
+
+# ---- a minimal RTMP publisher ----------------------------------------------------
+
+
+class Rtmp:
+    """Plain handshake, chunk writer, and a byte log of what the server sent
+    (status codes are found by substring: they are short and never split)."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.chunk_size = 128
+        self.received = b""
+        self.last = {}  # csid -> (ts, len, type, stream id) for header compression
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def handshake(self):
+        c1 = struct.pack(">II", 0, 0) + os.urandom(1528)
+        self.sock.sendall(b"\x03" + c1)
+        s = b""
+        while len(s) < 3073:
+            d = self.sock.recv(3073 - len(s))
+            if not d:
+                raise ConnectionError("closed during handshake")
+            s += d
+        self.sock.sendall(s[1:1537])  # C2 echoes S1
+
+    def chunk(self, csid, mtype, msid, ts, payload, compress=False):
+        """One message as chunks. compress: type-1 headers with a timestamp
+        delta when this chunk stream already has a message (what librtmp
+        and ffmpeg send), else every message on a type-0 absolute header."""
+        out = bytearray()
+        prev = self.last.get(csid)
+        if compress and prev and prev[3] == msid and ts >= prev[0]:
+            delta = ts - prev[0]
+            fmt, field = 1, delta
+        else:
+            fmt, field = 0, ts
+        ext = field >= 0xFFFFFF
+        f24 = 0xFFFFFF if ext else field
+
+        def basic(fmt_):
+            if csid < 64:
+                return bytes([(fmt_ << 6) | csid])
+            if csid < 320:
+                return bytes([(fmt_ << 6), csid - 64])
+            return bytes([(fmt_ << 6) | 1]) + struct.pack("<H", csid - 64)
+        out += basic(fmt)
+        out += f24.to_bytes(3, "big") + len(payload).to_bytes(3, "big") + bytes([mtype])
+        if fmt == 0:
+            out += struct.pack("<I", msid)
+        if ext:
+            out += struct.pack(">I", field)
+        pos = 0
+        first = True
+        while first or pos < len(payload):
+            if not first:
+                out += basic(3)
+                if ext:
+                    out += struct.pack(">I", field)
+            n = min(self.chunk_size, len(payload) - pos)
+            out += payload[pos:pos + n]
+            pos += n
+            first = False
+        self.last[csid] = (ts, len(payload), mtype, msid)
+        return bytes(out)
+
+    def send(self, csid, mtype, msid, ts, payload, compress=False):
+        self.sock.sendall(self.chunk(csid, mtype, msid, ts, payload, compress))
+
+    def set_chunk_size(self, n):
+        self.send(2, 1, 0, 0, struct.pack(">I", n))
+        self.chunk_size = n
+
+    def command(self, *values, msid=0, csid=3):
+        self.send(csid, 20, msid, 0, b"".join(amf_value(v) for v in values))
+
+    def wait(self, marker, timeout=10, since=0):
+        """Reads until marker (bytes) was received (at or after offset
+        `since`); True, or False on close/timeout."""
+        deadline = time.time() + timeout
+        while marker not in self.received[since:]:
+            left = deadline - time.time()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except OSError:
+                return False
+            if not d:
+                return False
+            self.received += d
+        return True
+
+    def closed_by_peer(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.time()))
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+            if not d:
+                return True
+            self.received += d
+        return False
+
+    def connect(self, app="live", extra=None, tc_url=None):
+        obj = {"app": app, "type": "nonprivate", "flashVer": "FMLE/3.0 (compatible; FMSc/1.0)",
+               "tcUrl": tc_url or f"rtmp://127.0.0.1/{app}"}
+        obj.update(extra or {})
+        self.command("connect", 1, obj)
+        return self.wait(b"NetConnection.Connect.Success")
+
+    def publish(self, name, kind="live", release=True, fcpublish=True, args=None):
+        if release:
+            self.command("releaseStream", 2, None, name)
+        if fcpublish:
+            self.command("FCPublish", 3, None, name)
+        self.command("createStream", 4, None)
+        if not self.wait(b"_result\x00\x40\x10"):  # _result for transaction 4
+            return False
+        extra = [kind] if kind is not None else []
+        since = len(self.received)  # onFCPublish also says NetStream.Publish.Start
+        self.command("publish", 5, None, name, *(args if args is not None else extra), msid=1,
+                     csid=8)
+        return self.wait(b"NetStream.Publish.Start", since=since)
+
+    def send_tags(self, tags, ts_offset=0, compress=True, pace=0.0, metadata=b""):
+        """Sends FLV tags on the publish stream (audio csid 4, video 6)."""
+        for t, ts, body in tags:
+            wire_ts = (ts + ts_offset) & 0xFFFFFFFF
+            if t == 18:
+                self.send(5, 18, 1, wire_ts, body, compress)
+            elif t == 8:
+                self.send(4, 8, 1, wire_ts, body, compress)
+            elif t == 9:
+                self.send(6, 9, 1, wire_ts, body, compress)
+            if pace:
+                time.sleep(pace)
+
+
+def metadata_body(width=320, height=240):
+    return amf_str("@setDataFrame") + amf_str("onMetaData") + amf_ecma(
+        {"width": width, "height": height, "framerate": 25, "videocodecid": 7,
+         "audiocodecid": 10, "encoder": "sluice-test"})
+
+
+def stop(sl):
+    try:
+        return sl.stop()
+    finally:
+        sl.kill()
+
+
+def ended_playlist(sl, rendition, timeout=20):
+    def ended():
+        s, _, b = http(sl.url(f"/hls/demo/{rendition}/index.m3u8"))
+        return s == 200 and parse_media(b.decode())["endlist"] and b.decode()
+    return parse_media(wait_for(ended, timeout, f"{rendition} with ENDLIST"))
+
+
+def decodes(sl, path="/hls/demo/master.m3u8"):
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", sl.url(path),
+                          "-f", "null", "-"], capture_output=True, timeout=60)
+    return out.returncode == 0 and out.stderr.decode().strip() == "", out.stderr.decode()[-2000:]
+
+
+# ---- abuse limits ------------------------------------------------------------------
+
+
+class LimitsTest(unittest.TestCase):
+
+    def test_connection_limits_idle_timeout_and_counters(self):
+        sl = Sluice("--rtmp-max-connections", "6", "--rtmp-max-connections-per-ip", "4",
+                    "--rtmp-idle-timeout", "700", "--rtmp-handshake-timeout", "500")
+        try:
+            conns = [socket.create_connection(("127.0.0.1", sl.rtmp_port), timeout=5)
+                     for _ in range(4)]
+            time.sleep(0.2)
+            # The fifth from the same address is closed at accept.
+            extra = Rtmp(sl.rtmp_port)
+            self.assertTrue(extra.closed_by_peer(3), "fifth connection from one address")
+            extra.close()
+            # The silent four hit the handshake timeout.
+            for c in conns:
+                c.settimeout(3)
+                self.assertEqual(c.recv(10), b"")
+                c.close()
+            # A handshake without a publish hits the idle timeout.
+            r = Rtmp(sl.rtmp_port)
+            r.handshake()
+            t0 = time.time()
+            self.assertTrue(r.closed_by_peer(5))
+            self.assertLess(time.time() - t0, 3)
+            r.close()
+        finally:
+            log = stop(sl)
+        self.assertIn("too many connections from this address", log)
+        self.assertIn("no publish within 700 ms", log)
+        self.assertRegex(log, r"totals: \d+ connections, refused 0 \(limit\) 1 \(per address\)")
+        self.assertRegex(log, r"timeouts 4 \(handshake\) 1 \(idle\)")
+
+    def test_bad_keys_lock_the_address_out(self):
+        sl = Sluice("--rtmp-max-key-failures", "3", "--rtmp-key-lockout", "60")
+        try:
+            for i in range(3):
+                r = Rtmp(sl.rtmp_port)
+                r.handshake()
+                self.assertTrue(r.connect())
+                self.assertFalse(r.publish(f"wrong-key-{i}"))
+                self.assertIn(b"NetStream.Publish.BadName", r.received)
+                r.close()
+            # Locked out: even the right key cannot get in now.
+            r = Rtmp(sl.rtmp_port)
+            self.assertTrue(r.closed_by_peer(3))
+            r.close()
+        finally:
+            log = stop(sl)
+        self.assertIn("address locked out for 60 s", log)
+        self.assertIn("locked out after repeated bad stream keys", log)
+        self.assertRegex(log, r"3 bad keys, 1 lockouts")
+
+    def test_max_publishers(self):
+        sl = Sluice("--rtmp-max-publishers", "1", streams=(("demo", KEY), ("two", "key-two")))
+        try:
+            a = Rtmp(sl.rtmp_port)
+            a.handshake()
+            self.assertTrue(a.connect())
+            self.assertTrue(a.publish(KEY))
+            b = Rtmp(sl.rtmp_port)
+            b.handshake()
+            self.assertTrue(b.connect())
+            self.assertFalse(b.publish("key-two"))
+            self.assertIn(b"NetStream.Publish.Failed", b.received)
+            a.close()
+            b.close()
+        finally:
+            log = stop(sl)
+        self.assertIn("publisher limit reached", log)
+        self.assertRegex(log, r"refused 0 \(limit\) 0 \(per address\) 0 \(locked out\) 1 \(publishers\)")
+
+    def test_faster_than_real_time_is_throttled_not_dropped(self):
+        # 8 s of media pushed as fast as the socket takes it into a queue
+        # far smaller than that: reading pauses, nothing is dropped.
+        # A worker slowed to about 60 frames/s keeps the publisher waiting.
+        sl = Sluice("--rtmp-queue-bytes", "1048576", "--ladder", "360p", "--passthrough", "never",
+                    "--debug-slow-encode", "150", "--overload-protection", "off")
+        try:
+            pub = publish(sl.rtmp_url(KEY), seconds=8, size="640x360", realtime=False,
+                          extra=("-b:v", "3000k"))
+            rc, err = finish(pub, 90)
+            self.assertEqual(rc, 0, err)
+            pl = ended_playlist(sl, "360p", 60)
+            self.assertAlmostEqual(sum(s["duration"] for s in pl["segments"]), 8, delta=1.5)
+        finally:
+            log = stop(sl)
+        self.assertIn("reading paused", log)
+        self.assertRegex(log, r"throttled [1-9]\d* times, 0 packets dropped")
+        self.assertRegex(log, r"publish ended .* 0 dropped")
+
+
+# ---- connect/publish variants ---------------------------------------------------------
+
+
+class VariantsTest(unittest.TestCase):
+    """Each case publishes a 4 s clip with our own client and checks the
+    result ends with a playlist that ffmpeg decodes."""
+
+    @classmethod
+    def setUpClass(cls):
+        flv_clip("av")
+
+    def run_case(self, kind="av", chunk_size=None, ts_offset=0, compress=True,
+                 app="live", publish_kw=None, connect_extra=None, meta="before",
+                 expect_seconds=4.0):
+        sl = Sluice("--segment-duration", "1")
+        try:
+            r = Rtmp(sl.rtmp_port)
+            r.handshake()
+            if chunk_size:
+                r.set_chunk_size(chunk_size)
+            self.assertTrue(r.connect(app=app, extra=connect_extra), r.received[-300:])
+            self.assertTrue(r.publish(KEY, **(publish_kw or {})), r.received[-300:])
+            tags = [t for t in flv_clip(kind) if t[0] != 18]
+            md = (18, 0, metadata_body())
+            if meta == "before":
+                tags = [md] + tags
+            elif meta == "after":
+                tags = tags[:3] + [md] + tags[3:]
+            r.send_tags(tags, ts_offset=ts_offset, compress=compress)
+            r.command("FCUnpublish", 6, None, KEY)
+            r.command("deleteStream", 7, None, 1)
+            time.sleep(0.2)
+            r.close()
+            rendition = "audio" if kind == "a" else "240p"
+            pl = ended_playlist(sl, rendition, 30)
+            total = sum(s["duration"] for s in pl["segments"])
+            self.assertAlmostEqual(total, expect_seconds, delta=0.7)
+            ok, err = decodes(sl, f"/hls/demo/{rendition}/index.m3u8")
+            self.assertTrue(ok, err)
+        finally:
+            log = stop(sl)
+        self.assertIn("publish started", log)
+        return log
+
+    def test_chunk_size_128_type0_absolute(self):
+        self.run_case(chunk_size=None, compress=False)
+
+    def test_chunk_size_65536(self):
+        self.run_case(chunk_size=65536)
+
+    def test_chunk_size_4096_no_metadata(self):
+        self.run_case(chunk_size=4096, meta=None)
+
+    def test_timestamps_start_high_and_wrap(self):
+        # Starts 2 s before 2^32 ms: the wrap falls in the middle of the clip,
+        # through the extended-timestamp field.
+        self.run_case(ts_offset=(1 << 32) - 2000)
+
+    def test_timestamps_start_high_absolute(self):
+        self.run_case(ts_offset=0x7FFFFF00, compress=False)
+
+    def test_app_query_string_publish_record_no_fcpublish(self):
+        self.run_case(app="live?token=abc", publish_kw={"kind": "record", "release": False,
+                                                       "fcpublish": False})
+
+    def test_publish_append_extra_fields_metadata_after(self):
+        self.run_case(publish_kw={"kind": "append", "args": ["append", 1, {"x": 1}]},
+                      connect_extra={"fpad": False, "capabilities": 15, "audioCodecs": 3191,
+                                     "videoCodecs": 252, "videoFunction": 1,
+                                     "objectEncoding": 0, "extra": {"nested": {"a": 1}}},
+                      meta="after")
+
+    def test_publish_without_type_and_key_with_query(self):
+        sl_key = KEY + "?token=xyz&foo=1"
+        sl = Sluice()
+        try:
+            r = Rtmp(sl.rtmp_port)
+            r.handshake()
+            self.assertTrue(r.connect(extra=None, tc_url="rtmp://h/live?x=1"))
+            self.assertTrue(r.publish(sl_key, args=[]))
+            r.close()
+        finally:
+            log = stop(sl)
+        self.assertNotIn("xyz", log)
+
+    def test_video_only(self):
+        self.run_case(kind="v")
+
+    def test_audio_only(self):
+        self.run_case(kind="a")
+
+
+if __name__ == "__main__":
+    unittest.main()
