@@ -372,6 +372,86 @@ static void test_writer_round_trip(void **state)
     ingest_buf_deinit(&b);
 }
 
+/* Every chunk size publishers use (librtmp 128, OBS 4096, ffmpeg's
+ * -chunk_size up to 65536): Set Chunk Size, then a 100 kB video message
+ * chunked at that size, read back whole. */
+static void test_chunk_sizes_128_to_65536(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {128, 129, 1000, 4096, 60000, 65535, 65536};
+    size_t plen = 100000;
+    uint8_t *payload = malloc(plen);
+    for (size_t i = 0; i < plen; i++)
+        payload[i] = (uint8_t)(i * 13);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        ingest_buf_t b = {0};
+        put_header(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
+        put32(&b, sizes[k]);
+        rtmp_message_t in = {.csid = 6, .type = RTMP_MSG_VIDEO, .stream_id = 1,
+                             .timestamp = 40, .data = payload, .len = plen};
+        assert_int_equal(rtmp_chunk_write(&b, sizes[k], &in), 0);
+        rtmp_chunk_reader_t r;
+        rtmp_chunk_reader_init(&r, &test_limits);
+        size_t used, pos = 0;
+        rtmp_message_t out;
+        assert_int_equal(rtmp_chunk_reader_feed(&r, b.data, b.len, &used, &out), 0);
+        assert_int_equal(out.type, RTMP_MSG_SET_CHUNK_SIZE);
+        pos += used;
+        assert_int_equal(rtmp_chunk_reader_feed(&r, b.data + pos, b.len - pos, &used, &out), 0);
+        assert_int_equal(r.chunk_size, sizes[k]);
+        assert_int_equal(out.len, plen);
+        assert_int_equal(out.timestamp, 40);
+        assert_memory_equal(out.data, payload, plen);
+        rtmp_chunk_reader_deinit(&r);
+        ingest_buf_deinit(&b);
+    }
+    /* One past the cap is refused as over a limit. */
+    ingest_buf_t b = {0};
+    put_header(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
+    put32(&b, 65537);
+    rtmp_chunk_reader_t r;
+    rtmp_chunk_reader_init(&r, &test_limits);
+    size_t n;
+    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EMSGSIZE);
+    rtmp_chunk_reader_deinit(&r);
+    ingest_buf_deinit(&b);
+    free(payload);
+}
+
+/* The 32-bit message clock wraps: type-0 absolute times just below 2^32,
+ * then type-1/2/3 deltas that carry it past, come out modulo 2^32 (the
+ * session unwraps them to 64 bits). */
+static void test_timestamp_wrap(void **state)
+{
+    (void)state;
+    ingest_buf_t b = {0};
+    put_header(&b, 0, 6, 0xffffffe0u, 1, RTMP_MSG_VIDEO, 1, true);
+    put_bytes(&b, 1, 1);
+    put_header(&b, 1, 6, 0x10, 1, RTMP_MSG_VIDEO, 0, false);
+    put_bytes(&b, 2, 1);
+    put_header(&b, 2, 6, 0x20, 0, 0, 0, false);
+    put_bytes(&b, 3, 1);
+    put_header(&b, 3, 6, 0, 0, 0, 0, false);
+    put_bytes(&b, 4, 1);
+    /* A type 0 after the wrap is absolute again. */
+    put_header(&b, 0, 6, 0x50, 1, RTMP_MSG_VIDEO, 1, false);
+    put_bytes(&b, 5, 1);
+    static const uint32_t want[] = {0xffffffe0u, 0xfffffff0u, 0x10, 0x30, 0x50};
+    rtmp_chunk_reader_t r;
+    rtmp_chunk_reader_init(&r, &test_limits);
+    size_t pos = 0;
+    for (size_t i = 0; i < 5; i++) {
+        size_t used;
+        rtmp_message_t out;
+        assert_int_equal(rtmp_chunk_reader_feed(&r, b.data + pos, b.len - pos, &used, &out), 0);
+        pos += used;
+        assert_int_equal(out.timestamp, want[i]);
+    }
+    assert_int_equal(pos, b.len);
+    rtmp_chunk_reader_deinit(&r);
+    ingest_buf_deinit(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +459,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_announced_size_not_preallocated),
         cmocka_unit_test(test_writer_round_trip),
+        cmocka_unit_test(test_chunk_sizes_128_to_65536),
+        cmocka_unit_test(test_timestamp_wrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
