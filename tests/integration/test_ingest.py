@@ -471,5 +471,69 @@ class VariantsTest(unittest.TestCase):
         self.run_case(kind="a")
 
 
+# ---- interop matrix with real clients ------------------------------------------------
+
+GST_VIDEO = ("videotestsrc num-buffers=100 ! video/x-raw,width=320,height=240,framerate=25/1 ! "
+             "x264enc speed-preset=ultrafast tune=zerolatency key-int-max=25 ! h264parse ! "
+             "flvmux name=m streamable=true ! {sink} "
+             "audiotestsrc num-buffers=188 samplesperbuffer=1024 ! "
+             "audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! aacparse ! m.")
+
+
+class InteropTest(unittest.TestCase):
+    """Each real client publishes a 4 s clip; the result ends with a playlist
+    that ffmpeg decodes from the origin."""
+
+    def check_client(self, cmd, timeout=60, seconds=4.0):
+        sl = Sluice()
+        try:
+            url = sl.rtmp_url(KEY)
+            argv = [a.format(url=url, port=sl.rtmp_port) for a in cmd]
+            out = subprocess.run(argv, capture_output=True, timeout=timeout)
+            self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace")[-2000:])
+            pl = ended_playlist(sl, "240p", 30)
+            self.assertAlmostEqual(sum(s["duration"] for s in pl["segments"]), seconds, delta=1.0)
+            ok, err = decodes(sl)
+            self.assertTrue(ok, err)
+        finally:
+            log = stop(sl)
+        self.assertIn("publish started", log)
+        self.assertIn("video config: H.264", log)
+        self.assertIn("audio config: AAC", log)
+        return log
+
+    FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+              "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+              "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4",
+              "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
+              "-c:a", "aac", "-ac", "2"]
+
+    def test_ffmpeg_native(self):
+        self.check_client(self.FFMPEG + ["-f", "flv", "{url}"])
+
+    def test_ffmpeg_flashver_buffer_conn(self):
+        self.check_client(self.FFMPEG + [
+            "-rtmp_flashver", "FMLE/3.0 (compatible; FMSc/1.0)", "-rtmp_buffer", "100",
+            "-rtmp_conn", "S:extra-string B:1 O:1 NS:nested:value O:0",
+            "-f", "flv", "{url}"])
+
+    def test_ffmpeg_app_and_playpath_options(self):
+        self.check_client(self.FFMPEG + [
+            "-rtmp_app", "live", "-rtmp_playpath", KEY + "?token=abc",
+            "-rtmp_tcurl", "rtmp://127.0.0.1:{port}/live", "-f", "flv",
+            "rtmp://127.0.0.1:{port}/"])
+
+    def test_gstreamer_rtmp2sink(self):
+        self.check_client(["gst-launch-1.0", "-q", "-e"] + GST_VIDEO.format(
+            sink="rtmp2sink location={url}").split())
+
+    def test_gstreamer_rtmpsink_librtmp(self):
+        # librtmp options follow the URL after a space: one argument, quoted
+        # for gst-launch's own parser.
+        argv = GST_VIDEO.format(sink="rtmpsink LOCATION").split()
+        argv[argv.index("LOCATION")] = 'location="{url} live=1"'
+        self.check_client(["gst-launch-1.0", "-q", "-e"] + argv)
+
+
 if __name__ == "__main__":
     unittest.main()
