@@ -535,5 +535,155 @@ class InteropTest(unittest.TestCase):
         self.check_client(["gst-launch-1.0", "-q", "-e"] + argv)
 
 
+# ---- hostile input beside a live stream ------------------------------------------------
+
+
+class HostileTest(unittest.TestCase):
+    """Each attack is refused or cut while a real publisher streams beside
+    it; the live playlist keeps advancing and the sanitizers stay quiet
+    (Sluice.stop checks the log)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sluice = Sluice("--segment-duration", "1", "--rtmp-handshake-timeout", "1500")
+        cls.pub = publish(cls.sluice.rtmp_url(KEY), seconds=30, size="320x240", gop=25)
+        wait_for(lambda: cls.last_segment() is not None, 20, "the live playlist")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pub.kill()
+        cls.pub.communicate()
+        cls.log = stop(cls.sluice)
+
+    @classmethod
+    def last_segment(cls):
+        s, _, b = http(cls.sluice.url("/hls/demo/240p/index.m3u8"))
+        if s != 200:
+            return None
+        text = b.decode()
+        segs = parse_media(text)["segments"]
+        if not segs:
+            return None
+        return segs[-1]["uri"]
+
+    def setUp(self):
+        self.before = self.last_segment()
+
+    def tearDown(self):
+        # The live stream went on: a newer segment than before the attack.
+        wait_for(lambda: (self.last_segment() or "") not in ("", self.before), 10,
+                 "the live playlist to advance")
+        self.assertIsNone(self.pub.poll(), "the live publisher is still running")
+
+    def connected(self):
+        r = Rtmp(self.sluice.rtmp_port)
+        r.handshake()
+        self.assertTrue(r.connect())
+        return r
+
+    def test_garbage(self):
+        for payload in (os.urandom(5000), b"\x03" + os.urandom(1536) + os.urandom(1536) +
+                        os.urandom(4000), b"GET / HTTP/1.0\r\n\r\n" * 50):
+            r = Rtmp(self.sluice.rtmp_port)
+            try:
+                r.sock.sendall(payload)
+            except OSError:
+                pass
+            self.assertTrue(r.closed_by_peer(5))
+            r.close()
+        # Garbage after a good connect.
+        r = self.connected()
+        r.sock.sendall(b"\xff" * 3000)
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+
+    def test_truncated_handshakes(self):
+        for payload in (b"\x03", b"\x03" + b"\x00" * 700, b"\x03" + b"\x00" * 1536):
+            r = Rtmp(self.sluice.rtmp_port)
+            r.sock.sendall(payload)
+            t0 = time.time()
+            self.assertTrue(r.closed_by_peer(5))
+            self.assertLess(time.time() - t0, 4)
+            r.close()
+        # Cut by the client half way: nothing to wait for on our side.
+        r = Rtmp(self.sluice.rtmp_port)
+        r.sock.sendall(b"\x03" + b"\x00" * 1000)
+        r.close()
+
+    def test_oversized_chunk_size_and_message(self):
+        r = self.connected()
+        r.send(2, 1, 0, 0, struct.pack(">I", 0x7FFFFFFF))
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+        r = self.connected()
+        r.set_chunk_size(65536)
+        # Announces a 16 MiB message: over --rtmp-max-message-size.
+        r.sock.sendall(bytes([6]) + b"\x00\x00\x00" + 0xFFFFFF.to_bytes(3, "big") +
+                       b"\x09" + struct.pack("<I", 1) + b"\x00" * 1000)
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+
+    def test_ten_thousand_chunk_stream_ids(self):
+        r = self.connected()
+        out = bytearray()
+        for csid in range(64, 10064):
+            # A message of 50 bytes started on each, 10 bytes of it sent.
+            out += bytes([1]) + struct.pack("<H", csid - 64) + b"\x00\x00\x00" + \
+                (50).to_bytes(3, "big") + b"\x09" + struct.pack("<I", 1) + b"\x00" * 10
+        try:
+            r.sock.sendall(bytes(out))
+        except OSError:
+            pass
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+
+    def test_deep_amf_nesting(self):
+        r = Rtmp(self.sluice.rtmp_port)
+        r.handshake()
+        depth = 5000
+        body = amf_str("connect") + amf_num(1) + b"\x03" + \
+            (b"\x00\x01a\x03" * depth) + (b"\x00\x00\x09" * (depth + 1))
+        r.set_chunk_size(65536)
+        r.send(3, 20, 0, 0, body)
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+        # A long string is refused as well.
+        r = Rtmp(self.sluice.rtmp_port)
+        r.handshake()
+        r.set_chunk_size(65536)
+        r.send(3, 20, 0, 0, amf_str("connect") + amf_num(1) +
+               b"\x0c" + struct.pack(">I", 200000) + b"x" * 200000)
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+
+    def test_slowloris_handshakes(self):
+        socks = [socket.create_connection(("127.0.0.1", self.sluice.rtmp_port), timeout=5)
+                 for _ in range(10)]
+        t0 = time.time()
+        closed = set()
+        # One byte each every 100 ms: the handshake timeout (1.5 s) cuts them.
+        while len(closed) < len(socks) and time.time() - t0 < 6:
+            for i, s in enumerate(socks):
+                if i in closed:
+                    continue
+                try:
+                    s.sendall(b"\x03" if time.time() - t0 < 0.15 else b"\x00")
+                except OSError:
+                    closed.add(i)
+            time.sleep(0.1)
+        for s in socks:
+            s.close()
+        self.assertEqual(len(closed), len(socks))
+        self.assertLess(time.time() - t0, 4)
+
+    def test_zzz_counters(self):
+        # Runs last (alphabetical): the totals so far are in the log at stop,
+        # checked here on the live log for what must already have happened.
+        log = self.sluice.log()
+        self.assertIn("handshake not completed within 1500 ms", log)
+        self.assertIn("peer crossed a limit", log)
+        self.assertIn("command over the AMF0 limits", log)
+
+
 if __name__ == "__main__":
     unittest.main()
