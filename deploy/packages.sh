@@ -15,11 +15,17 @@ test_pkgs=(
   libcmocka-dev clang libclang-rt-14-dev python3 curl redis-server redis-tools wrk
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav openssl
+  chromium
 )
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
   want+=("${test_pkgs[@]}")
+  # Browser tests run on Node. A machine may already have a Node that did
+  # not come from Debian's packages (with its own npm); only a machine with
+  # none gets Debian's, so the two never conflict.
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 
 missing=()

@@ -94,7 +94,13 @@ else
   count "libfuzzer build" 1
 fi
 
-note "integration (real build-asan/sluice, ffmpeg, curl, ffprobe)"
+note "browser test dependencies (npm: playwright-core, hls.js)"
+if ! (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error); then
+  echo "FAILED: npm ci in tests/browser"
+  failed=$((failed + 1))
+fi
+
+note "integration (real build-asan/sluice, ffmpeg, curl, ffprobe, chromium)"
 export SLUICE_BIN="$root/build-asan/sluice"
 python3 tests/integration/run.py > >(tee /tmp/sluice-integration.log) 2>&1
 last=$(tail -n 1 /tmp/sluice-integration.log)
