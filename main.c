@@ -100,6 +100,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP); /* reloads the RTMPS certificate */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -148,6 +149,9 @@ int main(int argc, char **argv)
         }
         ingest_params_t ip = {
             .rtmp_listen = cfg.rtmp_listen,
+            .rtmps_listen = cfg.rtmps_listen,
+            .tls_cert = cfg.tls_cert,
+            .tls_key = cfg.tls_key,
             .store = store,
             .hooks = {.opaque = transcode, .publish_start_cb = main_publish_start_cb},
             .duplicate = strcmp(cfg.duplicate_publisher, "reject") == 0
@@ -189,7 +193,13 @@ int main(int argc, char **argv)
              origin ? origin_port(origin) : 0);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP)
+            break;
+        log_info(NULL, "SIGHUP received, reloading the RTMPS certificate");
+        (void)ingest_reload_tls(ingest); /* a failure is logged; the old one stays */
+    }
     log_info(NULL, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
 

@@ -40,6 +40,12 @@ typedef struct config_option {
 static const config_option_t config_options[] = {
     OPT("rtmp-listen", CONFIG_STRING, rtmp_listen, "0.0.0.0:1935", NULL, 0, 0,
         "RTMP ingest address HOST:PORT"),
+    OPT("rtmps-listen", CONFIG_STRING, rtmps_listen, NULL, NULL, 0, 0,
+        "RTMPS ingest address HOST:PORT (off by default; needs --tls-cert and --tls-key)"),
+    OPT("tls-cert", CONFIG_STRING, tls_cert, NULL, NULL, 0, 0,
+        "RTMPS certificate, PEM: the server certificate then its chain (reread on SIGHUP)"),
+    OPT("tls-key", CONFIG_STRING, tls_key, NULL, NULL, 0, 0,
+        "RTMPS private key, PEM (reread on SIGHUP)"),
     OPT("http-listen", CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
         "public origin address HOST:PORT (playlists, media, /healthz)"),
     OPT("store", CONFIG_STRING, store_url, "memory", NULL, 0, 0,

@@ -34,6 +34,9 @@ typedef struct config_rung {
 
 typedef struct config {
     char *rtmp_listen;
+    char *rtmps_listen; /* NULL: no RTMPS */
+    char *tls_cert;
+    char *tls_key;
     char *http_listen;
     char *store_url;
     unsigned roles;

@@ -28,6 +28,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
 #include "ingest.h"
@@ -38,6 +40,9 @@
 struct ingest {
     ingest_shared_t sh;
     struct evconnlistener *listener;
+    struct evconnlistener *tls_listener;
+    int tls_port;
+    char *tls_cert, *tls_key; /* paths, read again on reload */
     struct event *stop_ev;
     pthread_t thread;
     int port;
@@ -202,11 +207,56 @@ void ingest_get_stats(const ingest_t *in, ingest_stats_t *out)
 }
 _Static_assert(sizeof(ingest_stats_t) % sizeof(uint64_t) == 0, "ingest_stats_t: uint64_t only");
 
-static void ingest_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                             int socklen, void *arg)
+/* The OpenSSL error queue as one log-able line (and emptied). */
+static void ingest_tls_error(char *buf, size_t len)
 {
-    (void)l;
-    ingest_t *in = arg;
+    unsigned long e = ERR_get_error();
+    if (!e)
+        snprintf(buf, len, "unknown error");
+    else
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+}
+
+/* A server context for TLS 1.2 and later with the certificate chain and key
+ * of the given PEM files. Returns 0 or a negative errno (logged). */
+static int ingest_tls_ctx_new(const char *cert, const char *key, SSL_CTX **out)
+{
+    char err[256];
+    *out = NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return -ENOMEM;
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+        goto fail;
+    /* A session is one long-lived connection: no resumption cache to keep. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        ingest_tls_error(err, sizeof(err));
+        log_error("rtmps", "--tls-cert %s: %s", cert, err);
+        SSL_CTX_free(ctx);
+        return -EINVAL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        ingest_tls_error(err, sizeof(err));
+        log_error("rtmps", "--tls-key %s: %s", key, err);
+        SSL_CTX_free(ctx);
+        return -EINVAL;
+    }
+    *out = ctx;
+    return 0;
+fail:
+    ingest_tls_error(err, sizeof(err));
+    log_error("rtmps", "TLS set-up: %s", err);
+    SSL_CTX_free(ctx);
+    return -EINVAL;
+}
+
+static void ingest_accept(ingest_t *in, evutil_socket_t fd, struct sockaddr *sa, int socklen,
+                          bool tls)
+{
     ingest_shared_t *sh = &in->sh;
     ingest_addr_t addr;
     ingest_addr_from(&addr, sa);
@@ -238,9 +288,34 @@ static void ingest_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
         close(fd);
         return;
     }
-    int ret = rtmp_session_new(sh, fd, sa, socklen);
+    SSL *ssl = NULL;
+    if (tls) {
+        pthread_mutex_lock(&sh->tls_lock);
+        ssl = SSL_new(sh->tls_ctx); /* holds its own reference to the context */
+        pthread_mutex_unlock(&sh->tls_lock);
+        if (!ssl) {
+            log_error("rtmps", "could not set up a TLS connection: out of memory");
+            close(fd);
+            return;
+        }
+    }
+    int ret = rtmp_session_new(sh, fd, sa, socklen, ssl);
     if (ret < 0)
         log_error("rtmp", "could not set up a connection: %s", strerror(-ret));
+}
+
+static void ingest_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int socklen, void *arg)
+{
+    (void)l;
+    ingest_accept(arg, fd, sa, socklen, false);
+}
+
+static void ingest_accept_tls_cb(struct evconnlistener *l, evutil_socket_t fd,
+                                 struct sockaddr *sa, int socklen, void *arg)
+{
+    (void)l;
+    ingest_accept(arg, fd, sa, socklen, true);
 }
 
 static void ingest_accept_error_cb(struct evconnlistener *l, void *arg)
@@ -319,6 +394,12 @@ static void ingest_free(ingest_t *in)
     }
     if (in->listener)
         evconnlistener_free(in->listener);
+    if (in->tls_listener)
+        evconnlistener_free(in->tls_listener);
+    SSL_CTX_free(in->sh.tls_ctx);
+    pthread_mutex_destroy(&in->sh.tls_lock);
+    free(in->tls_cert);
+    free(in->tls_key);
     if (in->stop_ev)
         event_free(in->stop_ev);
     if (in->sh.reap_ev)
@@ -331,6 +412,44 @@ static void ingest_free(ingest_t *in)
     if (in->sh.base)
         event_base_free(in->sh.base);
     free(in);
+}
+
+/* The RTMPS listener: certificate first, so a bad file fails the start. */
+static int ingest_open_tls(ingest_t *in, const ingest_params_t *params)
+{
+    if (!params->tls_cert || !params->tls_cert[0] || !params->tls_key || !params->tls_key[0]) {
+        log_error("rtmps", "--rtmps-listen needs --tls-cert and --tls-key");
+        return -EINVAL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    char err[256];
+    if (netaddr_parse(params->rtmps_listen, &ss, &sslen, err, sizeof(err)) < 0) {
+        log_error("rtmps", "bad listen address: %s", err);
+        return -EINVAL;
+    }
+    in->tls_cert = strdup(params->tls_cert);
+    in->tls_key = strdup(params->tls_key);
+    if (!in->tls_cert || !in->tls_key)
+        return -ENOMEM;
+    int ret = ingest_tls_ctx_new(in->tls_cert, in->tls_key, &in->sh.tls_ctx);
+    if (ret < 0)
+        return ret;
+    int fd = ingest_bind(&ss, sslen);
+    if (fd < 0) {
+        log_error("rtmps", "cannot listen on %s: %s", params->rtmps_listen, strerror(-fd));
+        return fd;
+    }
+    in->tls_port = netaddr_bound_port(fd);
+    in->tls_listener = evconnlistener_new(in->sh.base, ingest_accept_tls_cb, in,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!in->tls_listener) {
+        close(fd);
+        return -ENOMEM;
+    }
+    evconnlistener_set_error_cb(in->tls_listener, ingest_accept_error_cb);
+    log_info("rtmps", "listening on %s (port %d)", params->rtmps_listen, in->tls_port);
+    return 0;
 }
 
 int ingest_open(const ingest_params_t *params, ingest_t **out)
@@ -363,6 +482,8 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.duplicate = params->duplicate;
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
+    pthread_mutex_init(&in->sh.tls_lock, NULL);
+    in->tls_port = -1;
     snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
 
     in->sh.base = event_base_new();
@@ -389,6 +510,12 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     }
     evconnlistener_set_error_cb(in->listener, ingest_accept_error_cb);
 
+    if (params->rtmps_listen && params->rtmps_listen[0]) {
+        ret = ingest_open_tls(in, params);
+        if (ret < 0)
+            goto fail;
+    }
+
     ret = pthread_create(&in->thread, NULL, ingest_thread_main, in);
     if (ret != 0) {
         ret = -ret;
@@ -407,6 +534,30 @@ fail:
 int ingest_port(const ingest_t *in)
 {
     return in ? in->port : -1;
+}
+
+int ingest_tls_port(const ingest_t *in)
+{
+    return in ? in->tls_port : -1;
+}
+
+int ingest_reload_tls(ingest_t *in)
+{
+    if (!in || !in->sh.tls_ctx)
+        return 0;
+    SSL_CTX *ctx = NULL;
+    int ret = ingest_tls_ctx_new(in->tls_cert, in->tls_key, &ctx);
+    if (ret < 0) {
+        log_error("rtmps", "certificate reload failed; the previous certificate stays in use");
+        return ret;
+    }
+    pthread_mutex_lock(&in->sh.tls_lock);
+    SSL_CTX *old = in->sh.tls_ctx;
+    in->sh.tls_ctx = ctx;
+    pthread_mutex_unlock(&in->sh.tls_lock);
+    SSL_CTX_free(old); /* open sessions' SSLs keep it alive as long as they need */
+    log_info("rtmps", "certificate reloaded from %s", in->tls_cert);
+    return 0;
 }
 
 void ingest_close(ingest_t *in)

@@ -57,6 +57,11 @@ typedef struct ingest_hooks {
 
 typedef struct ingest_params {
     const char *rtmp_listen; /* "HOST:PORT" */
+    /* RTMPS: "HOST:PORT", or NULL/"" for none. Needs tls_cert (PEM, the
+     * server certificate first, then its chain) and tls_key (PEM). */
+    const char *rtmps_listen;
+    const char *tls_cert;
+    const char *tls_key;
     store_t *store;          /* stream key registry */
     ingest_hooks_t hooks;
     ingest_limits_t limits;
@@ -72,6 +77,15 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
 /* The port actually bound (useful with port 0). */
 int ingest_port(const ingest_t *in);
 
+/* The RTMPS port actually bound, or -1 without RTMPS. */
+int ingest_tls_port(const ingest_t *in);
+
+/* Reads the certificate and key files again (SIGHUP). New RTMPS connections
+ * use them; open sessions, live streams included, keep theirs. On an error
+ * (logged) the previous certificate stays in use. Returns 0 (also without
+ * RTMPS) or a negative errno. Any thread but the ingest one. */
+int ingest_reload_tls(ingest_t *in);
+
 /* What ingest has refused, cut and throttled since it opened, and what is
  * open now. Counters only grow. */
 typedef struct ingest_stats {
@@ -86,6 +100,7 @@ typedef struct ingest_stats {
     uint64_t lockouts;             /* addresses locked out */
     uint64_t handshake_timeouts;
     uint64_t handshake_failures;
+    uint64_t tls_failures;         /* RTMPS connections whose TLS handshake failed */
     uint64_t idle_timeouts;
     uint64_t read_timeouts;
     uint64_t limit_violations;     /* message/chunk size, chunk streams, AMF depth/length */

@@ -89,6 +89,8 @@ static inline void ingest_buf_deinit(ingest_buf_t *b)
 #define INGEST_LINGER_MS 5000
 
 struct event_base;
+struct ssl_st;
+struct ssl_ctx_st;
 typedef struct rtmp_session rtmp_session_t;
 
 /* A peer's address without its port: IPv4 as an IPv4-mapped IPv6 address. */
@@ -136,6 +138,11 @@ typedef struct ingest_shared {
     uint64_t *lost;
     size_t nlost, cap_lost;
     struct event *lost_ev;
+    /* RTMPS: the context new connections get; replaced by ingest_reload_tls()
+     * from another thread, so read and swapped under tls_lock. Each SSL holds
+     * its own reference to the context it was made from. */
+    pthread_mutex_t tls_lock;
+    struct ssl_ctx_st *tls_ctx;
     ingest_stats_t stats; /* INGEST_COUNT only */
     /* Bad-key bookkeeping per address (bounded; oldest entries recycled). */
     ingest_key_failure_t *key_failures;
@@ -162,10 +169,12 @@ size_t rtmp_session_count_from(ingest_shared_t *sh, const ingest_addr_t *a);
 /* Sessions currently publishing, `except` not counted. */
 size_t rtmp_session_count_publishers(ingest_shared_t *sh, const rtmp_session_t *except);
 
-/* Takes ownership of the connected, non-blocking socket `fd` on every path.
+/* Takes ownership of the connected, non-blocking socket `fd`, and of `ssl`
+ * (an OpenSSL SSL for an RTMPS connection, else NULL), on every path.
  * Returns 0, or a negative errno when the session could not be set up (the
  * socket is closed then). */
-int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, int peerlen);
+int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, int peerlen,
+                     struct ssl_st *ssl);
 
 /* Ends the session now: a live stream gets its EOS, the socket is closed and
  * the memory freed. Only call from outside the session's own callbacks

@@ -26,8 +26,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "amf0.h"
 #include "byteio.h"
@@ -65,6 +68,7 @@ struct rtmp_session {
     ingest_addr_t addr;
     char ctx[192];
 
+    bool tls;       /* RTMPS */
     bool handshake_done;
     bool connected; /* connect to app "live" accepted */
     bool dead;      /* waiting for the reaper */
@@ -133,11 +137,13 @@ static void rtmp_session_format_peer(rtmp_session_t *s, const struct sockaddr *s
 
 static void rtmp_session_update_ctx(rtmp_session_t *s)
 {
+    const char *proto = s->tls ? "rtmps" : "rtmp";
     if (s->stream_id[0])
-        snprintf(s->ctx, sizeof(s->ctx), "rtmp#%llu %s stream=%s", (unsigned long long)s->id,
-                 s->peer, s->stream_id);
+        snprintf(s->ctx, sizeof(s->ctx), "%s#%llu %s stream=%s", proto,
+                 (unsigned long long)s->id, s->peer, s->stream_id);
     else
-        snprintf(s->ctx, sizeof(s->ctx), "rtmp#%llu %s", (unsigned long long)s->id, s->peer);
+        snprintf(s->ctx, sizeof(s->ctx), "%s#%llu %s", proto, (unsigned long long)s->id,
+                 s->peer);
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -975,7 +981,6 @@ static void rtmp_session_write_cb(struct bufferevent *bev, void *arg)
 
 static void rtmp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     rtmp_session_t *s = arg;
     if (s->dead)
         return;
@@ -985,6 +990,19 @@ static void rtmp_session_event_cb(struct bufferevent *bev, short what, void *arg
         else
             log_debug(s->ctx, "peer disconnected");
         rtmp_session_kill(s, "disconnected");
+    } else if ((what & BEV_EVENT_ERROR) && s->tls && bufferevent_get_openssl_error(bev)) {
+        char buf[256];
+        ERR_error_string_n(bufferevent_get_openssl_error(bev), buf, sizeof(buf));
+        while (bufferevent_get_openssl_error(bev))
+            ; /* drain the rest of this connection's errors */
+        if (!s->handshake_done && !s->bytes_in) {
+            /* Plain RTMP (or anything not TLS) on the RTMPS port. */
+            INGEST_COUNT(s->sh, tls_failures);
+            log_warn(s->ctx, "TLS handshake failed: %s; closing", buf);
+        } else {
+            log_warn(s->ctx, "TLS error: %s; closing", buf);
+        }
+        rtmp_session_kill(s, "TLS error");
     } else if (what & BEV_EVENT_ERROR) {
         int err = EVUTIL_SOCKET_ERROR();
         if (err == ECONNRESET && s->queue)
@@ -1038,13 +1056,15 @@ static void rtmp_session_kill(rtmp_session_t *s, const char *why)
     event_active(s->sh->reap_ev, 0, 0);
 }
 
-int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, int peerlen)
+int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, int peerlen,
+                     SSL *ssl)
 {
     (void)peerlen;
     int ret = -ENOMEM;
     rtmp_session_t *s = calloc(1, sizeof(*s));
     if (!s)
         goto fail_fd;
+    s->tls = ssl != NULL;
     s->sh = sh;
     s->id = ++sh->next_session_id;
     rtmp_session_format_peer(s, peer);
@@ -1053,9 +1073,20 @@ int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, i
 
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    s->bev = bufferevent_socket_new(sh->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!s->bev)
-        goto fail_session;
+    if (ssl) {
+        /* From here the bufferevent owns the SSL (and the socket). */
+        s->bev = bufferevent_openssl_socket_new(sh->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        if (!s->bev)
+            goto fail_session;
+        ssl = NULL;
+        /* Encoders often close without close_notify: that is an EOF. */
+        bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+    } else {
+        s->bev = bufferevent_socket_new(sh->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        if (!s->bev)
+            goto fail_session;
+    }
     s->timer = evtimer_new(sh->base, rtmp_session_timer_cb, s);
     if (!s->timer)
         goto fail_bev;
@@ -1104,6 +1135,7 @@ fail_bev:
 fail_session:
     free(s);
 fail_fd:
+    SSL_free(ssl);
     close(fd);
     return ret;
 }

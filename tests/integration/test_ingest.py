@@ -685,5 +685,93 @@ class HostileTest(unittest.TestCase):
         self.assertIn("command over the AMF0 limits", log)
 
 
+# ---- RTMPS ------------------------------------------------------------------------------
+
+
+def make_cert(directory, cn):
+    """A self-signed certificate and key (PEM) for cn; returns (cert, key)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", f"/CN={cn}",
+                    "-keyout", key + ".new", "-out", cert + ".new"],
+                   check=True, capture_output=True, timeout=30)
+    # Renamed into place so a reload never reads a half-written file.
+    os.replace(key + ".new", key)
+    os.replace(cert + ".new", cert)
+    return cert, key
+
+
+def server_cert(port):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as t:
+            return t.getpeercert(binary_form=True), t.version()
+
+
+class RtmpsTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-tls-")
+        self.cert, self.key = make_cert(self.dir, "sluice-test-one")
+        self.tls_port = __import__("harness").free_port()
+        self.sluice = Sluice("--rtmps-listen", f"127.0.0.1:{self.tls_port}",
+                             "--tls-cert", self.cert, "--tls-key", self.key,
+                             "--segment-duration", "1")
+
+    def tearDown(self):
+        stop(self.sluice)
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+        os.rmdir(self.dir)
+
+    def rtmps_url(self):
+        return f"rtmps://127.0.0.1:{self.tls_port}/live/{KEY}"
+
+    def test_publish_over_rtmps_and_reload_on_sighup(self):
+        first, version = server_cert(self.tls_port)
+        self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
+        pub = publish(self.rtmps_url(), seconds=6, size="320x240", gop=25)
+        wait_for(lambda: http(self.sluice.url("/hls/demo/master.m3u8"))[0] == 200, 15,
+                 "the master playlist over RTMPS")
+        # A new certificate while the stream is live.
+        make_cert(self.dir, "sluice-test-two")
+        self.sluice.proc.send_signal(__import__("signal").SIGHUP)
+        wait_for(lambda: "certificate reloaded" in self.sluice.log(), 5, "the reload")
+        second, _ = server_cert(self.tls_port)
+        self.assertNotEqual(first, second, "new connections get the new certificate")
+        # A broken file: the reload fails and the current certificate stays.
+        with open(self.cert, "w") as f:
+            f.write("not a certificate\n")
+        self.sluice.proc.send_signal(__import__("signal").SIGHUP)
+        wait_for(lambda: "certificate reload failed" in self.sluice.log(), 5, "the failed reload")
+        self.assertEqual(server_cert(self.tls_port)[0], second)
+        rc, err = finish(pub, 40)
+        self.assertEqual(rc, 0, err)
+        pl = ended_playlist(self.sluice, "240p", 20)
+        self.assertAlmostEqual(sum(s["duration"] for s in pl["segments"]), 6, delta=1.0)
+        ok, err = decodes(self.sluice)
+        self.assertTrue(ok, err)
+        log = self.sluice.log()
+        self.assertEqual(log.count("publish started"), 1, "the live stream was not dropped")
+        self.assertRegex(log, r"rtmps#\d+ .*publish started")
+
+    def test_plain_rtmp_to_the_rtmps_port_fails_cleanly(self):
+        url = f"rtmp://127.0.0.1:{self.tls_port}/live/{KEY}"
+        pub = publish(url, seconds=2, size="320x240")
+        t0 = time.time()
+        rc, _ = finish(pub, 30)
+        self.assertNotEqual(rc, 0)
+        self.assertLess(time.time() - t0, 15)
+        r = Rtmp(self.tls_port)
+        r.sock.sendall(b"\x03" + b"\x00" * 1536)
+        self.assertTrue(r.closed_by_peer(5))
+        r.close()
+        wait_for(lambda: "TLS handshake failed" in self.sluice.log(), 5, "the TLS failure log")
+        self.assertEqual(http(self.sluice.url("/hls/demo/master.m3u8"))[0], 404)
+
+
 if __name__ == "__main__":
     unittest.main()
