@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Ladder benchmark, run by hand (not part of tests/run.sh):
 #   tests/bench/ladder.sh [SECONDS]          (default 30)
-# Builds a release sluice into build-bench/ if needed, makes a 1080p30 H.264
+#   MODES="never auto" (default both), QUALITY=0 skips PSNR/SSIM,
+#   KEEP=1 keeps the work directory (source and rung files).
+# Builds a release sluice into build-bench/ (incrementally), makes a 1080p30 H.264
 # + AAC source, then for two modes -- full transcode (every rung encoded)
 # and passthrough auto (1080p copied) -- runs in one go:
 #   sluice: the file published over RTMP (-c copy, as fast as sluice takes
@@ -16,13 +18,11 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 secs=${1:-30}
 work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
-trap 'rm -rf "$work"; [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null || true' EXIT
+trap '[ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"; [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null || true' EXIT
 hz=$(getconf CLK_TCK)
 
-if [ ! -x build-bench/sluice ]; then
-  [ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=false >/dev/null
-  meson compile -C build-bench >/dev/null
-fi
+[ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=false >/dev/null
+meson compile -C build-bench >/dev/null
 bin=$root/build-bench/sluice
 
 echo "== source: ${secs} s 1920x1080 30 fps H.264 (testsrc2 + light grain, 8 Mb/s, GOP 2 s) + AAC-LC 48 kHz stereo"
@@ -32,6 +32,8 @@ ffmpeg -hide_banner -nostdin -loglevel error -y \
   -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$secs" \
   -c:v libx264 -preset veryfast -b:v 8000k -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
   -c:a aac -b:a 128k -ac 2 -f flv "$src"
+fps=30
+src_frames=$((secs * fps))
 
 # name width height kbps
 rungs="1080p 1920 1080 5000
@@ -42,17 +44,29 @@ rungs="1080p 1920 1080 5000
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# psnr_ssim FILE WIDTH HEIGHT -> "psnr ssim", frames paired by timestamp
-# from each file's first one. KNOWN PROBLEM: for ffmpeg's HLS output this
-# pairing is off (ffmpeg's rungs score ~25 dB where sluice's score ~39 dB on
-# the same source), so the ffmpeg PSNR/SSIM columns are not yet a valid
-# comparison; see docs/benchmarks.md.
+# psnr_ssim FILE WIDTH HEIGHT -> "psnr ssim frames minpsnr": every frame of
+# FILE paired with the source frame of the same number. Both streams get
+# their first frame's time subtracted and their timestamps rounded to the
+# frame grid (settb=1/fps), so frame k of either is the k-th source frame
+# as long as the tool neither drops nor duplicates pictures (both tools here
+# pass timestamps through: sluice always, ffmpeg with -fps_mode
+# passthrough). The psnr/ssim filters then pair frames of equal timestamp.
+# "frames" (pairs scored) and "minpsnr" (worst frame) expose a bad pairing:
+# one dropped or repeated picture shifts every later pair by a frame, which
+# on this moving source costs >10 dB per frame and shows as a low minimum.
+# Checked by scoring a file against itself and against itself shifted by one
+# frame (docs/benchmarks.md).
 psnr_ssim() {
+  local log=$work/psnr.log
+  rm -f "$log"
   ffmpeg -hide_banner -nostdin -i "$1" -i "$src" -lavfi \
-    "[0:v]setpts=PTS-STARTPTS,split[m1][m2];[1:v]scale=$2:$3:flags=bicubic,setpts=PTS-STARTPTS,split[r1][r2];[m1][r1]psnr;[m2][r2]ssim" \
-    -f null - 2>&1 | awk '/PSNR/ {for(i=1;i<=NF;i++) if ($i ~ /^average:/) {sub("average:","",$i); p=$i}}
-                          /SSIM/ {for(i=1;i<=NF;i++) if ($i ~ /^All:/) {sub("All:","",$i); s=$i}}
-                          END {printf "%.2f %.4f", p, s}'
+    "[0:v]setpts=PTS-STARTPTS,settb=1/$fps,split[m1][m2];[1:v]scale=$2:$3:flags=bicubic,setpts=PTS-STARTPTS,settb=1/$fps,split[r1][r2];[m1][r1]psnr=stats_file=$log;[m2][r2]ssim" \
+    -fps_mode passthrough -f null - 2>&1 |
+    awk -v lf="$log" '/PSNR/ {for(i=1;i<=NF;i++) if ($i ~ /^average:/) {sub("average:","",$i); p=$i}}
+         /SSIM/ {for(i=1;i<=NF;i++) if ($i ~ /^All:/) {sub("All:","",$i); s=$i}}
+         END {n=0; m=1e9; while ((getline l < lf) > 0) {n++; split(l, f, " ");
+                for (i in f) if (f[i] ~ /^psnr_avg:/) {sub("psnr_avg:","",f[i]); if (f[i]+0 < m) m=f[i]+0}}
+              if (m == 1e9) m = "inf"; printf "%.2f %.4f %d %s", p, s, n, m}'
 }
 
 run_sluice() { # mode -> sets s_cpu s_wall s_rss; rung files in $work/s-*.mp4
@@ -102,7 +116,7 @@ run_ffmpeg() { # mode -> f_cpu f_wall f_rss; rung files in $work/f-*.mp4
     -c:v:1 libx264 -preset:v:1 veryfast -profile:v:1 high -b:v:1 2800k -maxrate:v:1 4200k -bufsize:v:1 5600k \
     -c:v:2 libx264 -preset:v:2 veryfast -profile:v:2 high -b:v:2 1400k -maxrate:v:2 2100k -bufsize:v:2 2800k \
     -c:v:3 libx264 -preset:v:3 veryfast -profile:v:3 high -b:v:3 800k -maxrate:v:3 1200k -bufsize:v:3 1600k \
-    -g 60 -keyint_min 60 -sc_threshold 0 -c:a copy \
+    -g 60 -keyint_min 60 -sc_threshold 0 -c:a copy -fps_mode passthrough \
     -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type fmp4 \
     -var_stream_map "v:0,agroup:aud v:1,agroup:aud v:2,agroup:aud v:3,agroup:aud a:0,agroup:aud" \
     -master_pl_name master.m3u8 -hls_segment_filename "$out/%v_%d.m4s" "$out/%v.m3u8"
@@ -125,24 +139,40 @@ PY
   done <<<"$rungs"
 }
 
-report() { # mode
-  printf '\n== %s (%s s of 1080p30, 2 cores: %s)\n' "$1" "$secs" "$(nproc)"
+report() { # mode title
+  printf '\n== %s (%s s of 1080p30, %s cores, load before: %s)\n' "$2" "$secs" "$(nproc)" "$load0"
   printf '%-8s %12s %10s %9s %10s\n' "" "CPU-s/s" "speed" "RSS MB" ""
   printf '%-8s %12.3f %9.2fx %9.0f\n' sluice "$(echo "$s_cpu / $secs" | bc -l)" "$(echo "$secs / $s_wall" | bc -l)" "$(echo "$s_rss / 1024" | bc -l)"
   printf '%-8s %12.3f %9.2fx %9.0f\n' ffmpeg "$(echo "$f_cpu / $secs" | bc -l)" "$(echo "$secs / $f_wall" | bc -l)" "$(echo "$f_rss / 1024" | bc -l)"
   printf '%-8s %12.3f %10s %9.2f\n' ratio "$(echo "$s_cpu / $f_cpu" | bc -l)" "" "$(echo "$s_rss / $f_rss" | bc -l)"
-  printf '%-6s %10s %10s %9s %10s %10s %9s %9s %9s\n' rung "sl PSNR" "ff PSNR" "dPSNR" "sl SSIM" "ff SSIM" "sl kb/s" "ff kb/s" target
+  if [ "$1" = auto ] && [ -n "${f_cpu_full:-}" ]; then
+    printf '%-8s %12.3f   (sluice passthrough / ffmpeg full ladder, same run)\n' ratio "$(echo "$s_cpu / $f_cpu_full" | bc -l)"
+  fi
+  [ "${QUALITY:-1}" = 1 ] || return 0
+  printf '%-6s %9s %9s %7s %8s %8s %11s %7s %7s %7s\n' rung "sl PSNR" "ff PSNR" dPSNR "sl SSIM" "ff SSIM" "frames s/f" "sl kb/s" "ff kb/s" target
   while read -r name w h kbps; do
-    read -r sp ss <<<"$(psnr_ssim "$work/s-$name.mp4" "$w" "$h")"
-    read -r fp fs <<<"$(psnr_ssim "$work/f-$name.mp4" "$w" "$h")"
+    local sp ss sn sm fp fs fn fm sk fk d
+    read -r sp ss sn sm <<<"$(psnr_ssim "$work/s-$name.mp4" "$w" "$h")"
+    read -r fp fs fn fm <<<"$(psnr_ssim "$work/f-$name.mp4" "$w" "$h")"
     sk=$(ffprobe -v error -select_streams v -show_entries packet=size -of csv=p=0 "$work/s-$name.mp4" | awk -v s="$secs" '{b+=$1} END {printf "%.0f", b*8/s/1000}')
     fk=$(ffprobe -v error -select_streams v -show_entries packet=size -of csv=p=0 "$work/f-$name.mp4" | awk -v s="$secs" '{b+=$1} END {printf "%.0f", b*8/s/1000}')
-    printf '%-6s %10s %10s %+9.2f %10s %10s %9s %9s %9s\n' "$name" "$sp" "$fp" "$(echo "$sp - $fp" | bc -l)" "$ss" "$fs" "$sk" "$fk" "$kbps"
+    case "$sp$fp" in *inf*) d=copy ;; *) d=$(printf '%+.2f' "$(echo "$sp - $fp" | bc -l)") ;; esac
+    printf '%-6s %9s %9s %7s %8s %8s %11s %7s %7s %7s\n' "$name" "$sp" "$fp" "$d" "$ss" "$fs" "$sn/$fn" "$sk" "$fk" "$kbps"
+    # A pairing error shows as missing frames or a frame far below average.
+    for x in "sluice $sn $sm $sp" "ffmpeg $fn $fm $fp"; do
+      read -r who n m a <<<"$x"
+      if [ "$n" != "$src_frames" ]; then echo "   WARNING: $who $name: $n frames scored, source has $src_frames"; fi
+      case "$a" in inf) ;; *) if [ "$(echo "$m < $a - 8" | bc -l)" = 1 ]; then echo "   WARNING: $who $name: worst frame $m dB against $a average: pairing?"; fi ;; esac
+    done
   done <<<"$rungs"
+
 }
 
-for mode in never auto; do
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+for mode in ${MODES:-never auto}; do
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
   run_sluice $mode
   run_ffmpeg $mode
-  if [ $mode = never ]; then report "full transcode (--passthrough never)"; else report "passthrough auto (1080p copied)"; fi
+  [ $mode = never ] && f_cpu_full=$f_cpu
+  if [ $mode = never ]; then report $mode "full transcode (--passthrough never)"; else report $mode "passthrough auto (1080p copied)"; fi
 done
