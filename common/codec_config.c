@@ -30,6 +30,7 @@ typedef struct nal_bits {
     uint32_t cur;   /* current byte */
     int left;       /* bits left in cur */
     bool error;
+    bool raw;       /* AV1 OBUs: no emulation prevention to strip */
 } nal_bits_t;
 
 static void nal_bits_init(nal_bits_t *nb, const uint8_t *data, size_t len)
@@ -40,13 +41,14 @@ static void nal_bits_init(nal_bits_t *nb, const uint8_t *data, size_t len)
     nb->cur = 0;
     nb->left = 0;
     nb->error = false;
+    nb->raw = false;
 }
 
 /* Loads the next RBSP byte, dropping an emulation-prevention 0x03 that
  * follows two zero bytes. */
 static bool nal_bits_refill(nal_bits_t *nb)
 {
-    if (nb->pos < nb->end && nb->zeros >= 2 && *nb->pos == 0x03) {
+    if (!nb->raw && nb->pos < nb->end && nb->zeros >= 2 && *nb->pos == 0x03) {
         nb->pos++;
         nb->zeros = 0;
     }
@@ -294,6 +296,263 @@ void h264_codec_string(const h264_config_t *cfg, char *buf, size_t buflen)
 {
     snprintf(buf, buflen, "avc1.%02x%02x%02x", cfg->profile_idc, cfg->constraint_flags,
              cfg->level_idc);
+}
+
+/* ---- HEVC ------------------------------------------------------------ */
+
+/* profile_tier_level(1, max_sub_layers_minus1) past the general part the
+ * caller already has from the hvcC (H.265 7.3.3). */
+static void hevc_skip_ptl(nal_bits_t *nb, int max_sub_layers_minus1)
+{
+    nal_bits_u(nb, 32); /* profile space, tier, profile idc, then flags ... */
+    nal_bits_u(nb, 32);
+    nal_bits_u(nb, 32); /* ... 88 bits of general profile, then level (8) */
+    bool profile_present[8] = {0}, level_present[8] = {0};
+    for (int i = 0; i < max_sub_layers_minus1; i++) {
+        profile_present[i] = nal_bits_u1(nb);
+        level_present[i] = nal_bits_u1(nb);
+    }
+    if (max_sub_layers_minus1 > 0)
+        for (int i = max_sub_layers_minus1; i < 8; i++)
+            nal_bits_u(nb, 2);
+    for (int i = 0; i < max_sub_layers_minus1; i++) {
+        if (profile_present[i]) {
+            nal_bits_u(nb, 32);
+            nal_bits_u(nb, 32);
+            nal_bits_u(nb, 24);
+        }
+        if (level_present[i])
+            nal_bits_u(nb, 8);
+    }
+}
+
+static int hevc_parse_sps(const uint8_t *nal, size_t len, hevc_config_t *out)
+{
+    nal_bits_t nb;
+    nal_bits_init(&nb, nal, len);
+    nal_bits_u(&nb, 16); /* NAL unit header */
+    nal_bits_u(&nb, 4);  /* sps_video_parameter_set_id */
+    int max_sub_layers_minus1 = (int)nal_bits_u(&nb, 3);
+    nal_bits_u1(&nb); /* temporal id nesting */
+    if (max_sub_layers_minus1 > 6)
+        return -EPROTO;
+    hevc_skip_ptl(&nb, max_sub_layers_minus1);
+    if (nal_bits_ue(&nb) > 15) /* sps_seq_parameter_set_id */
+        return -EPROTO;
+    uint32_t chroma = nal_bits_ue(&nb);
+    if (chroma > 3)
+        return -EPROTO;
+    if (chroma == 3)
+        nal_bits_u1(&nb); /* separate_colour_plane_flag */
+    uint32_t w = nal_bits_ue(&nb), h = nal_bits_ue(&nb);
+    uint32_t crop[4] = {0};
+    if (nal_bits_u1(&nb))
+        for (int i = 0; i < 4; i++)
+            crop[i] = nal_bits_ue(&nb);
+    uint32_t depth = nal_bits_ue(&nb);
+    if (nb.error)
+        return -EPROTO;
+    if (w == 0 || h == 0 || w > H264_MAX_DIMENSION || h > H264_MAX_DIMENSION || depth > 8)
+        return -EMSGSIZE;
+    uint32_t sub_w = chroma == 1 || chroma == 2 ? 2 : 1, sub_h = chroma == 1 ? 2 : 1;
+    uint64_t cw = ((uint64_t)crop[0] + crop[1]) * sub_w, ch = ((uint64_t)crop[2] + crop[3]) * sub_h;
+    if (cw >= w || ch >= h)
+        return -EPROTO;
+    out->chroma_format_idc = (int)chroma;
+    out->bit_depth_luma = (int)depth + 8;
+    out->width = (int)(w - cw);
+    out->height = (int)(h - ch);
+    return 0;
+}
+
+int hevc_parse_hvcc(const uint8_t *data, size_t len, hevc_config_t *out)
+{
+    byteio_reader_t br;
+    byteio_init(&br, data, len);
+    hevc_config_t cfg = {0};
+    uint8_t version = byteio_u8(&br);
+    uint8_t b = byteio_u8(&br);
+    cfg.profile_space = b >> 6;
+    cfg.tier_flag = (b >> 5) & 1;
+    cfg.profile_idc = b & 0x1f;
+    cfg.compat_flags = byteio_be32(&br);
+    for (int i = 0; i < 6; i++)
+        cfg.constraints[i] = byteio_u8(&br);
+    cfg.level_idc = byteio_u8(&br);
+    byteio_skip(&br, 2 + 1); /* min_spatial_segmentation_idc, parallelismType */
+    cfg.chroma_format_idc = byteio_u8(&br) & 3;
+    cfg.bit_depth_luma = (byteio_u8(&br) & 7) + 8;
+    byteio_skip(&br, 1 + 2); /* bit depth chroma, avgFrameRate */
+    cfg.nal_length_size = (byteio_u8(&br) & 3) + 1;
+    uint8_t narrays = byteio_u8(&br);
+    /* Version 0 records come from pre-standard muxers; FFmpeg accepts them. */
+    if (br.error || version > 1 || cfg.nal_length_size == 3)
+        return -EPROTO;
+    const uint8_t *sps = NULL;
+    size_t sps_len = 0;
+    for (int i = 0; i < narrays && !br.error; i++) {
+        uint8_t type = byteio_u8(&br) & 0x3f;
+        uint16_t n = byteio_be16(&br);
+        for (int j = 0; j < n && !br.error; j++) {
+            uint16_t l = byteio_be16(&br);
+            const uint8_t *nal = byteio_take(&br, l);
+            if (type == 33 && !sps && nal) {
+                sps = nal;
+                sps_len = l;
+            }
+        }
+    }
+    if (br.error)
+        return -EPROTO;
+    if (sps) {
+        int ret = hevc_parse_sps(sps, sps_len, &cfg);
+        if (ret < 0)
+            return ret;
+    }
+    *out = cfg;
+    return 0;
+}
+
+void hevc_codec_string(const hevc_config_t *cfg, char *buf, size_t buflen)
+{
+    /* ISO/IEC 14496-15 E.3: the compatibility flags bit-reversed in hex,
+     * then the constraint bytes without trailing zero bytes. */
+    uint32_t rev = 0;
+    for (int i = 0; i < 32; i++)
+        if (cfg->compat_flags & (1u << i))
+            rev |= 1u << (31 - i);
+    static const char *const space[4] = {"", "A", "B", "C"};
+    int n = snprintf(buf, buflen, "hvc1.%s%u.%X.%c%u", space[cfg->profile_space & 3],
+                     cfg->profile_idc, rev, cfg->tier_flag ? 'H' : 'L', cfg->level_idc);
+    int last = -1;
+    for (int i = 0; i < 6; i++)
+        if (cfg->constraints[i])
+            last = i;
+    for (int i = 0; i <= last && n >= 0 && (size_t)n < buflen; i++)
+        n += snprintf(buf + n, buflen - (size_t)n, ".%X", cfg->constraints[i]);
+}
+
+/* ---- AV1 ------------------------------------------------------------- */
+
+/* leb128 (AV1 4.10.5): at most 8 bytes, value kept under 2^32. */
+static uint32_t av1_leb128(byteio_reader_t *br)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        uint8_t b = byteio_u8(br);
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80))
+            break;
+        if (i == 7)
+            br->error = true;
+    }
+    if (v > UINT32_MAX)
+        br->error = true;
+    return (uint32_t)v;
+}
+
+/* sequence_header_obu() up to max_frame_height_minus_1 (AV1 5.5.1). */
+static int av1_parse_sequence_header(const uint8_t *p, size_t len, av1_config_t *out)
+{
+    nal_bits_t nb;
+    nal_bits_init(&nb, p, len);
+    nb.raw = true;
+    nal_bits_u(&nb, 3); /* seq_profile */
+    nal_bits_u1(&nb);   /* still_picture */
+    bool reduced = nal_bits_u1(&nb);
+    if (reduced) {
+        nal_bits_u(&nb, 5);
+    } else {
+        bool decoder_model = false;
+        int delay_len = 0;
+        if (nal_bits_u1(&nb)) { /* timing_info_present_flag */
+            nal_bits_u(&nb, 32);
+            nal_bits_u(&nb, 32);
+            if (nal_bits_u1(&nb)) { /* equal_picture_interval: uvlc */
+                int zeros = 0;
+                while (!nb.error && !nal_bits_u1(&nb))
+                    if (++zeros >= 32)
+                        return -EPROTO;
+                nal_bits_u(&nb, zeros);
+            }
+            decoder_model = nal_bits_u1(&nb);
+            if (decoder_model) {
+                delay_len = (int)nal_bits_u(&nb, 5) + 1;
+                nal_bits_u(&nb, 32);
+                nal_bits_u(&nb, 10);
+            }
+        }
+        bool initial_delay = nal_bits_u1(&nb);
+        int ops = (int)nal_bits_u(&nb, 5) + 1;
+        for (int i = 0; i < ops && !nb.error; i++) {
+            nal_bits_u(&nb, 12);
+            if (nal_bits_u(&nb, 5) > 7)
+                nal_bits_u1(&nb);
+            if (decoder_model && nal_bits_u1(&nb)) {
+                nal_bits_u(&nb, delay_len);
+                nal_bits_u(&nb, delay_len);
+                nal_bits_u1(&nb);
+            }
+            if (initial_delay && nal_bits_u1(&nb))
+                nal_bits_u(&nb, 4);
+        }
+    }
+    int wbits = (int)nal_bits_u(&nb, 4) + 1, hbits = (int)nal_bits_u(&nb, 4) + 1;
+    uint32_t w = nal_bits_u(&nb, wbits) + 1, h = nal_bits_u(&nb, hbits) + 1;
+    if (nb.error)
+        return -EPROTO;
+    if (w > H264_MAX_DIMENSION || h > H264_MAX_DIMENSION)
+        return -EMSGSIZE;
+    out->width = (int)w;
+    out->height = (int)h;
+    return 0;
+}
+
+int av1_parse_av1c(const uint8_t *data, size_t len, av1_config_t *out)
+{
+    byteio_reader_t br;
+    byteio_init(&br, data, len);
+    av1_config_t cfg = {0};
+    uint8_t b0 = byteio_u8(&br), b1 = byteio_u8(&br), b2 = byteio_u8(&br);
+    byteio_skip(&br, 1);
+    if (br.error || b0 != 0x81) /* marker 1, version 1 */
+        return -EPROTO;
+    cfg.seq_profile = b1 >> 5;
+    cfg.seq_level_idx = b1 & 0x1f;
+    cfg.seq_tier = b2 >> 7;
+    bool high = (b2 >> 6) & 1, twelve = (b2 >> 5) & 1;
+    cfg.bit_depth = high ? (twelve ? 12 : 10) : 8;
+    cfg.monochrome = (b2 >> 4) & 1;
+    cfg.chroma_subsampling_x = (b2 >> 3) & 1;
+    cfg.chroma_subsampling_y = (b2 >> 2) & 1;
+    cfg.chroma_sample_position = b2 & 3;
+    /* configOBUs: find the sequence header (OBU type 1). */
+    while (byteio_left(&br) > 0) {
+        uint8_t h = byteio_u8(&br);
+        if (h & 0x80)
+            return -EPROTO; /* forbidden bit */
+        int type = (h >> 3) & 0x0f;
+        if (h & 0x04)
+            byteio_skip(&br, 1); /* extension header */
+        size_t size = (h & 0x02) ? av1_leb128(&br) : byteio_left(&br);
+        const uint8_t *obu = byteio_take(&br, size);
+        if (br.error)
+            return -EPROTO;
+        if (type == 1) {
+            int ret = av1_parse_sequence_header(obu, size, &cfg);
+            if (ret < 0)
+                return ret;
+            break;
+        }
+    }
+    *out = cfg;
+    return 0;
+}
+
+void av1_codec_string(const av1_config_t *cfg, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "av01.%u.%02u%c.%02d", cfg->seq_profile, cfg->seq_level_idx,
+             cfg->seq_tier ? 'H' : 'M', cfg->bit_depth);
 }
 
 static const int aac_sample_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,

@@ -9,6 +9,7 @@
 #ifndef SLUICE_COMMON_CODEC_CONFIG_H
 #define SLUICE_COMMON_CODEC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,47 @@ int h264_parse_avcc(const uint8_t *data, size_t len, h264_config_t *out);
 
 /* Writes the RFC 6381 codec string "avc1.PPCCLL" into buf (>= 12 bytes). */
 void h264_codec_string(const h264_config_t *cfg, char *buf, size_t buflen);
+
+typedef struct hevc_config {
+    uint8_t profile_space;   /* 0..3 */
+    uint8_t tier_flag;       /* 0 Main, 1 High */
+    uint8_t profile_idc;     /* 1 Main, 2 Main 10, ... */
+    uint32_t compat_flags;   /* general_profile_compatibility_flags */
+    uint8_t constraints[6];  /* general constraint indicator flags */
+    uint8_t level_idc;       /* 30 x level */
+    int nal_length_size;     /* 1, 2 or 4 */
+    int chroma_format_idc;
+    int bit_depth_luma;
+    int width;               /* from the SPS, conformance window applied; 0 without an SPS */
+    int height;
+} hevc_config_t;
+
+/* Parses an HEVCDecoderConfigurationRecord (hvcC, ISO/IEC 14496-15 8.3.3)
+ * and its first SPS. Returns 0, -EPROTO (malformed), -EMSGSIZE (a size past
+ * 16384). */
+int hevc_parse_hvcc(const uint8_t *data, size_t len, hevc_config_t *out);
+
+/* Writes the RFC 6381 codec string "hvc1.1.6.L93.B0" into buf (>= 40 bytes). */
+void hevc_codec_string(const hevc_config_t *cfg, char *buf, size_t buflen);
+
+typedef struct av1_config {
+    uint8_t seq_profile;    /* 0 Main, 1 High, 2 Professional */
+    uint8_t seq_level_idx;  /* operating point 0 */
+    uint8_t seq_tier;
+    int bit_depth;          /* 8, 10 or 12 */
+    bool monochrome;
+    uint8_t chroma_subsampling_x, chroma_subsampling_y, chroma_sample_position;
+    int width;              /* max_frame_width from the sequence header OBU; 0 without one */
+    int height;
+} av1_config_t;
+
+/* Parses an AV1CodecConfigurationRecord (av1C, AV1-ISOBMFF 2.3.3) and the
+ * sequence header OBU among its configOBUs, when there is one. Returns 0,
+ * -EPROTO or -EMSGSIZE. */
+int av1_parse_av1c(const uint8_t *data, size_t len, av1_config_t *out);
+
+/* Writes the codec string "av01.0.04M.08" into buf (>= 24 bytes). */
+void av1_codec_string(const av1_config_t *cfg, char *buf, size_t buflen);
 
 typedef struct aac_config {
     int object_type; /* 2 = AAC-LC, 5 = SBR, 29 = PS ... */

@@ -3,10 +3,11 @@
  * ingest (producer, the libevent loop thread) and the stream's transcode
  * worker (consumer).
  *
- * A packet is one access unit as it came out of an FLV tag: H.264 in AVCC
- * form (length-prefixed NAL units, the length size given by the config
- * record) or one raw AAC frame, or a codec configuration record
- * (AVCDecoderConfigurationRecord / AudioSpecificConfig), or end-of-stream.
+ * A packet is one access unit as it came out of an FLV tag: H.264 or HEVC
+ * in AVCC/HVCC form (length-prefixed NAL units, the length size given by the
+ * config record), AV1 as low-overhead OBUs (Enhanced RTMP), or one raw AAC
+ * frame; or a codec configuration record (avcC / hvcC / av1C /
+ * AudioSpecificConfig), or end-of-stream. `codec` says which.
  * Timestamps are milliseconds on the publisher's clock, already unwrapped to
  * 64 bits and made to start near zero by ingest; pts = dts + composition
  * offset.
@@ -24,9 +25,9 @@
 #include <stdint.h>
 
 typedef enum media_packet_type {
-    MEDIA_PACKET_VIDEO_CONFIG = 1, /* data: AVCDecoderConfigurationRecord */
+    MEDIA_PACKET_VIDEO_CONFIG = 1, /* data: avcC, hvcC or av1C (see codec) */
     MEDIA_PACKET_AUDIO_CONFIG,     /* data: AudioSpecificConfig */
-    MEDIA_PACKET_VIDEO,            /* data: AVCC access unit */
+    MEDIA_PACKET_VIDEO,            /* data: AVCC/HVCC access unit, or AV1 OBUs */
     MEDIA_PACKET_AUDIO,            /* data: one raw AAC frame */
     MEDIA_PACKET_METADATA,         /* data: onMetaData AMF0 body (informational) */
     MEDIA_PACKET_EOS,              /* publisher gone; no data */
@@ -36,6 +37,8 @@ typedef enum media_codec {
     MEDIA_CODEC_NONE = 0,
     MEDIA_CODEC_H264,
     MEDIA_CODEC_AAC,
+    MEDIA_CODEC_HEVC, /* Enhanced RTMP 'hvc1' */
+    MEDIA_CODEC_AV1,  /* Enhanced RTMP 'av01' */
 } media_codec_t;
 
 typedef struct media_packet {

@@ -10,18 +10,118 @@
 
 #include "byteio.h"
 
+/* Enhanced RTMP packet types (enhanced-rtmp v1 and v2). */
+enum {
+    FLV_EX_SEQUENCE_START = 0,
+    FLV_EX_CODED_FRAMES = 1,
+    FLV_EX_SEQUENCE_END = 2,
+    FLV_EX_CODED_FRAMES_X = 3, /* no composition time: it is 0 */
+    FLV_EX_METADATA = 4,
+    FLV_EX_MPEG2TS_SEQUENCE_START = 5,
+    FLV_EX_MULTITRACK = 6,
+    FLV_EX_MOD_EX = 7,
+};
+enum { FLV_MULTITRACK_ONE_TRACK = 0 };
+
+/* The Enhanced RTMP video header after its first byte (v2 ModEx prefixes
+ * and single-track Multitrack included). */
+static int flv_parse_video_ex(byteio_reader_t *br, uint8_t packet_type, flv_tag_t *out)
+{
+    out->enhanced = true;
+    /* ModEx: modifier blocks (e.g. nanosecond timestamp offsets) before the
+     * real packet type; skipped, at most a few, each bounded by its size. */
+    for (int i = 0; packet_type == FLV_EX_MOD_EX; i++) {
+        uint32_t size = (uint32_t)byteio_u8(br) + 1;
+        if (size == 256)
+            size = (uint32_t)byteio_be16(br) + 1;
+        byteio_skip(br, size);
+        packet_type = byteio_u8(br) & 0x0f;
+        if (br->error || i >= 8)
+            return -EPROTO;
+    }
+    if (packet_type == FLV_EX_MULTITRACK) {
+        uint8_t b = byteio_u8(br);
+        packet_type = b & 0x0f;
+        out->codec_id = byteio_be32(br);
+        uint8_t track = byteio_u8(br);
+        if (br->error)
+            return -EPROTO;
+        /* Several tracks in one message, or a track other than the main
+         * one: not ingested (the main track is what the ladder is made of). */
+        if ((b >> 4) != FLV_MULTITRACK_ONE_TRACK || track != 0 ||
+            packet_type == FLV_EX_MULTITRACK || packet_type == FLV_EX_MOD_EX) {
+            out->kind = FLV_KIND_INFO;
+            return 0;
+        }
+    } else {
+        out->codec_id = byteio_be32(br);
+        if (br->error) {
+            out->kind = FLV_KIND_UNSUPPORTED; /* a short FourCC: name it "unknown" */
+            return 0;
+        }
+    }
+    switch (out->codec_id) {
+    case FLV_FOURCC_AVC1:
+        out->codec = MEDIA_CODEC_H264;
+        break;
+    case FLV_FOURCC_HVC1:
+        out->codec = MEDIA_CODEC_HEVC;
+        break;
+    case FLV_FOURCC_AV01:
+        out->codec = MEDIA_CODEC_AV1;
+        break;
+    default:
+        out->kind = FLV_KIND_UNSUPPORTED;
+        return 0;
+    }
+    if (out->frame_type == 5 && packet_type != FLV_EX_METADATA) {
+        out->codec = MEDIA_CODEC_NONE;
+        out->kind = FLV_KIND_INFO; /* a video command frame */
+        return 0;
+    }
+    out->keyframe = out->frame_type == 1;
+    switch (packet_type) {
+    case FLV_EX_SEQUENCE_START:
+        out->kind = FLV_KIND_CONFIG;
+        break;
+    case FLV_EX_CODED_FRAMES:
+        /* AV1 has no composition time; AVC and HEVC carry SI24. */
+        if (out->codec != MEDIA_CODEC_AV1) {
+            uint32_t cts = byteio_be24(br);
+            out->cts = (int32_t)(cts ^ 0x800000u) - 0x800000;
+        }
+        out->kind = FLV_KIND_MEDIA;
+        break;
+    case FLV_EX_CODED_FRAMES_X:
+        out->kind = FLV_KIND_MEDIA;
+        break;
+    case FLV_EX_SEQUENCE_END:
+        out->kind = FLV_KIND_END_OF_SEQUENCE;
+        return 0;
+    case FLV_EX_METADATA:
+        out->codec = MEDIA_CODEC_NONE;
+        out->kind = FLV_KIND_INFO; /* colour info (HDR): not used */
+        return 0;
+    case FLV_EX_MPEG2TS_SEQUENCE_START:
+        out->codec = MEDIA_CODEC_NONE;
+        out->kind = FLV_KIND_UNSUPPORTED;
+        return 0;
+    default:
+        return -EPROTO;
+    }
+    if (br->error)
+        return -EPROTO;
+    out->payload = br->pos;
+    out->payload_len = byteio_left(br);
+    return out->payload_len ? 0 : -EPROTO;
+}
+
 static int flv_parse_video(byteio_reader_t *br, flv_tag_t *out)
 {
     uint8_t b0 = byteio_u8(br);
     out->frame_type = (b0 >> 4) & 0x07;
-    if (b0 & 0x80) {
-        /* Enhanced RTMP: the low nibble is a packet type and a FourCC
-         * follows. Not handled yet; name the codec for the warning. */
-        out->enhanced = true;
-        out->codec_id = byteio_be32(br);
-        out->kind = FLV_KIND_UNSUPPORTED;
-        return 0; /* even a short FourCC is "unsupported", not malformed */
-    }
+    if (b0 & 0x80)
+        return flv_parse_video_ex(br, b0 & 0x0f, out);
     out->codec_id = b0 & 0x0f;
     out->keyframe = out->frame_type == 1;
     if (out->frame_type == 5) {
@@ -119,11 +219,13 @@ const char *flv_codec_name(uint8_t tag_type, uint32_t codec_id, bool enhanced)
     };
     if (tag_type == FLV_TAG_VIDEO && enhanced) {
         switch (codec_id) {
-        case 0x68766331: /* 'hvc1' */
+        case FLV_FOURCC_AVC1:
+            return "H.264 (Enhanced RTMP)";
+        case FLV_FOURCC_HVC1:
             return "HEVC (Enhanced RTMP)";
-        case 0x61763031: /* 'av01' */
+        case FLV_FOURCC_AV01:
             return "AV1 (Enhanced RTMP)";
-        case 0x76703039: /* 'vp09' */
+        case FLV_FOURCC_VP09:
             return "VP9 (Enhanced RTMP)";
         default:
             return "unknown (Enhanced RTMP)";

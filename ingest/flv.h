@@ -1,8 +1,11 @@
 /*
  * FLV tag bodies as RTMP carries them (message type 8 audio, 9 video): a
  * pure parser from the body bytes to what they hold, for H.264 (AVC, codec
- * id 7) and AAC (sound format 10). Other codecs are recognised only well
- * enough to say "unsupported". No allocation; the parsed struct points into
+ * id 7), AAC (sound format 10), and the Enhanced RTMP (v1/v2) video header
+ * with the FourCCs 'hvc1' (HEVC), 'av01' (AV1) and 'avc1' (H.264): sequence
+ * start / coded frames (with or without composition time) / sequence end,
+ * metadata, the ModEx prefix and single-track Multitrack. Other codecs are
+ * recognised only well enough to say "unsupported". No allocation; the parsed struct points into
  * the caller's bytes. Any thread.
  */
 #ifndef SLUICE_INGEST_FLV_H
@@ -21,19 +24,25 @@
 #define FLV_VIDEO_CODEC_AVC 7
 #define FLV_AUDIO_FORMAT_AAC 10
 
+/* Enhanced RTMP video FourCCs, as read big-endian. */
+#define FLV_FOURCC_AVC1 0x61766331u
+#define FLV_FOURCC_HVC1 0x68766331u
+#define FLV_FOURCC_AV01 0x61763031u
+#define FLV_FOURCC_VP09 0x76703039u
+
 typedef enum flv_kind {
     FLV_KIND_EMPTY = 0,   /* a zero-length body: nothing to do */
-    FLV_KIND_CONFIG,      /* AVCDecoderConfigurationRecord / AudioSpecificConfig */
-    FLV_KIND_MEDIA,       /* AVCC NAL units / one raw AAC frame */
-    FLV_KIND_END_OF_SEQUENCE, /* AVC end of sequence: carries no data */
-    FLV_KIND_INFO,        /* video info/command frame (frame type 5): ignored */
+    FLV_KIND_CONFIG,      /* avcC / hvcC / av1C / AudioSpecificConfig */
+    FLV_KIND_MEDIA,       /* AVCC/HVCC NAL units, AV1 OBUs / one raw AAC frame */
+    FLV_KIND_END_OF_SEQUENCE, /* end of sequence: carries no data */
+    FLV_KIND_INFO,        /* command frame, Enhanced metadata, other tracks: ignored */
     FLV_KIND_UNSUPPORTED, /* another codec, or Enhanced RTMP: see codec_id */
 } flv_kind_t;
 
 typedef struct flv_tag {
     uint8_t tag_type;    /* FLV_TAG_AUDIO or FLV_TAG_VIDEO */
     flv_kind_t kind;
-    media_codec_t codec; /* H264 / AAC, NONE when unsupported */
+    media_codec_t codec; /* H264 / HEVC / AV1 / AAC, NONE when unsupported */
     /* Video: the FLV codec id (0..15), or for an Enhanced RTMP header the
      * FourCC. Audio: the sound format (0..15). For messages. */
     uint32_t codec_id;

@@ -396,6 +396,10 @@ static int rtmp_session_on_tag(rtmp_session_t *s, uint8_t tag_type, uint32_t ts,
         rtmp_session_warn_malformed(s, what, len);
         return 0;
     }
+    /* Enhanced RTMP HEVC/AV1 parse (flv.c) but the transcoder does not take
+     * them yet: refused like any other codec until it does. */
+    if (tag.codec == MEDIA_CODEC_HEVC || tag.codec == MEDIA_CODEC_AV1)
+        tag.kind = FLV_KIND_UNSUPPORTED;
     switch (tag.kind) {
     case FLV_KIND_UNSUPPORTED: {
         bool *warned = tag_type == FLV_TAG_VIDEO ? &s->warned_video_codec : &s->warned_audio_codec;

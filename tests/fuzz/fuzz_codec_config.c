@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for common/codec_config.c. The first byte chooses the
- * parser (even: AVCDecoderConfigurationRecord, odd: AudioSpecificConfig);
- * the rest is the record. Successful parses also render their codec string
+ * parser (high bit clear: even AVCDecoderConfigurationRecord, odd
+ * AudioSpecificConfig; high bit set: even hvcC, odd av1C); the rest is the
+ * record. Successful parses also render their codec string
  * and must report sane values.
  */
 #include <stddef.h>
@@ -16,8 +17,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    char codec[16];
-    if ((data[0] & 1) == 0) {
+    char codec[48];
+    if (data[0] & 0x80) {
+        if ((data[0] & 1) == 0) {
+            hevc_config_t cfg;
+            if (hevc_parse_hvcc(data + 1, size - 1, &cfg) == 0) {
+                if (cfg.width < 0 || cfg.height < 0 || cfg.width > 16384 ||
+                    cfg.height > 16384 || (cfg.nal_length_size != 1 &&
+                                           cfg.nal_length_size != 2 && cfg.nal_length_size != 4))
+                    abort();
+                hevc_codec_string(&cfg, codec, sizeof(codec));
+            }
+        } else {
+            av1_config_t cfg;
+            if (av1_parse_av1c(data + 1, size - 1, &cfg) == 0) {
+                if (cfg.width < 0 || cfg.height < 0 || cfg.width > 16384 || cfg.height > 16384)
+                    abort();
+                av1_codec_string(&cfg, codec, sizeof(codec));
+            }
+        }
+    } else if ((data[0] & 1) == 0) {
         h264_config_t cfg;
         if (h264_parse_avcc(data + 1, size - 1, &cfg) == 0) {
             if (cfg.width <= 0 || cfg.height <= 0 || cfg.width > 16384 || cfg.height > 16384)

@@ -27,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!t.payload || t.payload_len == 0 || t.payload < body ||
             t.payload + t.payload_len != body + len)
             abort();
-        if (t.codec != MEDIA_CODEC_H264 && t.codec != MEDIA_CODEC_AAC)
+        if (t.codec != MEDIA_CODEC_H264 && t.codec != MEDIA_CODEC_AAC &&
+            t.codec != MEDIA_CODEC_HEVC && t.codec != MEDIA_CODEC_AV1)
+            abort();
+        if ((t.codec == MEDIA_CODEC_HEVC || t.codec == MEDIA_CODEC_AV1) && !t.enhanced)
             abort();
         volatile uint8_t sink = t.payload[t.payload_len - 1];
         (void)sink;

@@ -108,6 +108,15 @@ AVCC = bytes([0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 
               0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60, 0x01, 0x00, 0x06, 0x68, 0xeb,
               0xe3, 0xcb, 0x22, 0xc0])
 
+# hvcC and av1C that ffmpeg's mp4 muxer wrote for libx265 / libaom-av1 at 320x240.
+HVCC = bytes.fromhex(
+    "0101600000009000000000003cf000fcfdf8f800000f03200001001840010c01"
+    "ffff01600000030090000003000003003cba0240210001002842010101600000"
+    "030090000003000003003ca00a080f165ba4a4c2f0168080000003008000000c"
+    "8422000100064401c073c189")
+AV1C = bytes.fromhex(
+    "81000c000a0b000000043cffbcdaf90040")
+
 def flv_corpus():
     V, A, S = b"\x00", b"\x01", b"\x02"
     return {
@@ -121,6 +130,26 @@ def flv_corpus():
         "mp3": A + b"\x2f\xff\xfb\x90",
         "vp6": V + b"\x14\x00\x00",
         "enhanced_hevc": V + b"\x91hvc1\x00\x00\x00\x00\x01",
+        # Enhanced RTMP: sequence start / coded frames (X) / end for each FourCC
+        "ex_hevc_start": V + b"\x90hvc1" + HVCC,
+        "ex_hevc_frames_cts": V + b"\x91hvc1\x00\x00\x28" + b"\x00\x00\x00\x03\x26\x01\xaf",
+        "ex_hevc_frames_x": V + b"\xa3hvc1" + b"\x00\x00\x00\x03\x02\x01\xd0",
+        "ex_hevc_end": V + b"\x92hvc1",
+        "ex_av1_start": V + b"\x90av01" + AV1C,
+        "ex_av1_frames": V + b"\x91av01" + b"\x12\x00\x32\x05\x10\x00\x00\x00\x00",
+        "ex_avc1_frames": V + b"\x91avc1\xff\xff\xf0" + b"\x00\x00\x00\x02\x41\x9a",
+        "ex_metadata": V + b"\x94hvc1" + a_str("colorInfo") + a_obj([]),
+        "ex_command": V + b"\xd1hvc1\x00",
+        "ex_modex": V + b"\x97\x07\x00\x00\x00\x00\x00\x00\x00\x01hvc1\x00\x00\x00\x01\x02",
+        "ex_modex_long": V + b"\x97\xff\x01\x00" + b"\x00" * 257 + b"\x03av01\x12\x00",
+        "ex_multitrack_one": V + b"\x96\x01hvc1\x00\x00\x00\x00\x00\x01\x02",
+        "ex_multitrack_other_track": V + b"\x96\x01hvc1\x01\x00\x00\x00\x00\x01\x02",
+        "ex_multitrack_many": V + b"\x96\x11hvc1\x00\x00\x00\x05",
+        "ex_vp09": V + b"\x91vp09\x00",
+        "ex_mpeg2ts_start": V + b"\x95av01\x00",
+        "ex_bad_packet_type": V + b"\x98hvc1\x00",
+        "ex_modex_loop": V + b"\x97" + b"\x00\x00\x07" * 12,
+        "ex_start_no_body": V + b"\x90av01",
         "script": S + metadata(),
         # malformed
         "empty_video": V,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -189,6 +190,95 @@ static void test_asc_malformed(void **state)
     assert_int_equal(aac_parse_asc(sbr_cut, sizeof(sbr_cut), &cfg), -EPROTO);
 }
 
+/* ---- HEVC and AV1 (Enhanced RTMP) ---------------------------------- */
+
+/* hvcC that ffmpeg's mp4 muxer wrote for libx265 (ultrafast, 320x240, Main). */
+static const uint8_t hvcc_x265_320x240[] = {
+    0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x3c, 0xf0, 0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 0x03, 0x20,
+    0x00, 0x01, 0x00, 0x18, 0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60,
+    0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00,
+    0x3c, 0xba, 0x02, 0x40, 0x21, 0x00, 0x01, 0x00, 0x28, 0x42, 0x01, 0x01,
+    0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+    0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x5b, 0xa4, 0xa4, 0xc2,
+    0xf0, 0x16, 0x80, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x0c,
+    0x84, 0x22, 0x00, 0x01, 0x00, 0x06, 0x44, 0x01, 0xc0, 0x73, 0xc1, 0x89,
+};
+
+/* av1C that ffmpeg's mp4 muxer wrote for libaom-av1 (320x240, Main 8-bit). */
+static const uint8_t av1c_aom_320x240[] = {
+    0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x04, 0x3c, 0xff,
+    0xbc, 0xda, 0xf9, 0x00, 0x40,
+};
+
+static void test_hvcc_real_record(void **state)
+{
+    (void)state;
+    hevc_config_t c;
+    assert_int_equal(hevc_parse_hvcc(hvcc_x265_320x240, sizeof(hvcc_x265_320x240), &c), 0);
+    assert_int_equal(c.profile_idc, 1);
+    assert_int_equal(c.tier_flag, 0);
+    assert_int_equal(c.level_idc, 60);
+    assert_int_equal(c.nal_length_size, 4);
+    assert_int_equal(c.width, 320);
+    assert_int_equal(c.height, 240);
+    assert_int_equal(c.chroma_format_idc, 1);
+    assert_int_equal(c.bit_depth_luma, 8);
+    char codec[40];
+    hevc_codec_string(&c, codec, sizeof(codec));
+    assert_string_equal(codec, "hvc1.1.6.L60.90");
+    /* Every truncation fails cleanly (ASan checks the reads). */
+    for (size_t n = 0; n < sizeof(hvcc_x265_320x240); n++) {
+        uint8_t *copy = malloc(n ? n : 1);
+        memcpy(copy, hvcc_x265_320x240, n);
+        assert_true(hevc_parse_hvcc(copy, n, &c) < 0);
+        free(copy);
+    }
+    /* A later configuration version is refused; a small buffer truncates. */
+    uint8_t bad[sizeof(hvcc_x265_320x240)];
+    memcpy(bad, hvcc_x265_320x240, sizeof(bad));
+    bad[0] = 2;
+    assert_int_equal(hevc_parse_hvcc(bad, sizeof(bad), &c), -EPROTO);
+    char small[8];
+    hevc_codec_string(&c, small, sizeof(small));
+    assert_int_equal(strlen(small), 7);
+}
+
+static void test_av1c_real_record(void **state)
+{
+    (void)state;
+    av1_config_t c;
+    assert_int_equal(av1_parse_av1c(av1c_aom_320x240, sizeof(av1c_aom_320x240), &c), 0);
+    assert_int_equal(c.seq_profile, 0);
+    assert_int_equal(c.bit_depth, 8);
+    assert_int_equal(c.chroma_subsampling_x, 1);
+    assert_int_equal(c.chroma_subsampling_y, 1);
+    assert_int_equal(c.width, 320);
+    assert_int_equal(c.height, 240);
+    char codec[24];
+    av1_codec_string(&c, codec, sizeof(codec));
+    assert_string_equal(codec, "av01.0.00M.08");
+    /* Without configOBUs: fields from the 4-byte header, no size. */
+    assert_int_equal(av1_parse_av1c(av1c_aom_320x240, 4, &c), 0);
+    assert_int_equal(c.width, 0);
+    for (size_t n = 0; n < 4; n++)
+        assert_int_equal(av1_parse_av1c(av1c_aom_320x240, n, &c), -EPROTO);
+    /* A sequence header cut inside: malformed. */
+    for (size_t n = 6; n < sizeof(av1c_aom_320x240); n++)
+        assert_true(av1_parse_av1c(av1c_aom_320x240, n, &c) < 0);
+    /* Wrong marker/version byte. */
+    uint8_t bad[sizeof(av1c_aom_320x240)];
+    memcpy(bad, av1c_aom_320x240, sizeof(bad));
+    bad[0] = 0x01;
+    assert_int_equal(av1_parse_av1c(bad, sizeof(bad), &c), -EPROTO);
+    /* An OBU with the forbidden bit, and a leb128 size that never ends. */
+    static const uint8_t forbidden[] = {0x81, 0, 0x0c, 0, 0x8a, 0x01, 0};
+    assert_int_equal(av1_parse_av1c(forbidden, sizeof(forbidden), &c), -EPROTO);
+    static const uint8_t leb[] = {0x81, 0, 0x0c, 0, 0x0a, 0xff, 0xff, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0xff, 0xff};
+    assert_int_equal(av1_parse_av1c(leb, sizeof(leb), &c), -EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +288,8 @@ int main(void)
         cmocka_unit_test(test_avcc_emulation_prevention),
         cmocka_unit_test(test_asc),
         cmocka_unit_test(test_asc_malformed),
+        cmocka_unit_test(test_hvcc_real_record),
+        cmocka_unit_test(test_av1c_real_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

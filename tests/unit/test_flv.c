@@ -94,14 +94,92 @@ static void test_unsupported_codecs(void **state)
     assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, vp6, sizeof(vp6), &t), 0);
     assert_int_equal(t.kind, FLV_KIND_UNSUPPORTED);
     assert_string_equal(flv_codec_name(FLV_TAG_VIDEO, t.codec_id, t.enhanced), "VP6");
-    /* Enhanced RTMP: IsExHeader, packet type 1 (coded frames), 'hvc1'. */
-    static const uint8_t hevc[] = {0x91, 'h', 'v', 'c', '1', 0, 0, 0, 0};
-    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hevc, sizeof(hevc), &t), 0);
+    /* Enhanced RTMP with a FourCC we do not ingest ('vp09'). */
+    static const uint8_t vp9[] = {0x91, 'v', 'p', '0', '9', 0, 0, 0, 0};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, vp9, sizeof(vp9), &t), 0);
     assert_int_equal(t.kind, FLV_KIND_UNSUPPORTED);
     assert_true(t.enhanced);
     assert_string_equal(flv_codec_name(FLV_TAG_VIDEO, t.codec_id, t.enhanced),
+                        "VP9 (Enhanced RTMP)");
+    static const uint8_t hevc[] = {0x91, 'h', 'v', 'c', '1', 0, 0, 0, 0};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hevc, sizeof(hevc), &t), 0);
+    assert_string_equal(flv_codec_name(FLV_TAG_VIDEO, t.codec_id, t.enhanced),
                         "HEVC (Enhanced RTMP)");
     assert_string_equal(flv_codec_name(FLV_TAG_VIDEO, 9, false), "unknown");
+}
+
+/* Enhanced RTMP (v1/v2): sequence start, coded frames with and without a
+ * composition time, sequence end, metadata, command frames, ModEx and
+ * single-track Multitrack, for 'hvc1', 'av01' and 'avc1'. */
+static void test_enhanced(void **state)
+{
+    (void)state;
+    flv_tag_t t;
+    static const uint8_t hstart[] = {0x90, 'h', 'v', 'c', '1', 0x01, 0x01, 0x60};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hstart, sizeof(hstart), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_CONFIG);
+    assert_int_equal(t.codec, MEDIA_CODEC_HEVC);
+    assert_true(t.enhanced && t.keyframe);
+    assert_int_equal(t.payload_len, 3);
+    /* CodedFrames: SI24 composition time -16 for HEVC. */
+    static const uint8_t hframe[] = {0xa1, 'h', 'v', 'c', '1', 0xff, 0xff, 0xf0, 0, 0, 0, 1, 2};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hframe, sizeof(hframe), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    assert_false(t.keyframe);
+    assert_int_equal(t.cts, -16);
+    assert_int_equal(t.payload_len, 5);
+    /* CodedFramesX: no composition time. */
+    static const uint8_t hx[] = {0x93, 'h', 'v', 'c', '1', 0, 0, 0, 1, 0x26};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hx, sizeof(hx), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    assert_true(t.keyframe);
+    assert_int_equal(t.cts, 0);
+    assert_int_equal(t.payload_len, 5);
+    static const uint8_t hend[] = {0x92, 'h', 'v', 'c', '1'};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hend, sizeof(hend), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_END_OF_SEQUENCE);
+    /* AV1 CodedFrames carry OBUs straight after the FourCC. */
+    static const uint8_t aframe[] = {0x91, 'a', 'v', '0', '1', 0x12, 0x00, 0x32};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, aframe, sizeof(aframe), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    assert_int_equal(t.codec, MEDIA_CODEC_AV1);
+    assert_int_equal(t.payload_len, 3);
+    assert_int_equal(t.cts, 0);
+    /* 'avc1' through the extended header is H.264. */
+    static const uint8_t avc1[] = {0x91, 'a', 'v', 'c', '1', 0, 0, 0x21, 0, 0, 0, 1, 0x65};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, avc1, sizeof(avc1), &t), 0);
+    assert_int_equal(t.codec, MEDIA_CODEC_H264);
+    assert_int_equal(t.cts, 0x21);
+    /* Metadata and command frames are informational. */
+    static const uint8_t meta[] = {0x94, 'h', 'v', 'c', '1', 0x02, 0x00, 0x01, 'x'};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, meta, sizeof(meta), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_INFO);
+    static const uint8_t cmd[] = {0xd1, 'h', 'v', 'c', '1', 0x00};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, cmd, sizeof(cmd), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_INFO);
+    /* ModEx (one 1-byte modifier) then CodedFramesX. */
+    static const uint8_t modex[] = {0x97, 0x00, 0xaa, 0x03, 'h', 'v', 'c', '1', 0, 0, 0, 1, 2};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, modex, sizeof(modex), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    assert_int_equal(t.payload_len, 5);
+    /* Multitrack, one track: track 0 is ingested, another is ignored. */
+    static const uint8_t mt0[] = {0x96, 0x03, 'a', 'v', '0', '1', 0x00, 0x12, 0x00};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, mt0, sizeof(mt0), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    assert_int_equal(t.codec, MEDIA_CODEC_AV1);
+    assert_int_equal(t.payload_len, 2);
+    static const uint8_t mt1[] = {0x96, 0x03, 'a', 'v', '0', '1', 0x01, 0x12, 0x00};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, mt1, sizeof(mt1), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_INFO);
+    /* Malformed: unknown packet type, nothing after a sequence start,
+     * a ModEx chain that never ends, a cut composition time. */
+    static const uint8_t badpt[] = {0x98, 'h', 'v', 'c', '1', 0};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, badpt, sizeof(badpt), &t), -EPROTO);
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hstart, 5, &t), -EPROTO);
+    static const uint8_t loop[] = {0x97, 0, 0, 7, 0, 0, 7, 0, 0, 7, 0, 0, 7, 0, 0, 7, 0, 0, 7,
+                                   0, 0, 7, 0, 0, 7, 0, 0, 7, 0, 0, 7};
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, loop, sizeof(loop), &t), -EPROTO);
+    assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hframe, 7, &t), -EPROTO);
 }
 
 static void test_malformed(void **state)
@@ -138,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_avc_nalus_and_cts),
         cmocka_unit_test(test_avc_end_and_info),
         cmocka_unit_test(test_aac),
+        cmocka_unit_test(test_enhanced),
         cmocka_unit_test(test_unsupported_codecs),
         cmocka_unit_test(test_malformed),
     };
