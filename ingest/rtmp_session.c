@@ -361,8 +361,28 @@ static void rtmp_session_warn_malformed(rtmp_session_t *s, const char *what, siz
  * passed on (the transcoder has the last word) but flagged here. */
 static void rtmp_session_log_config(rtmp_session_t *s, const flv_tag_t *tag)
 {
-    char codec[32];
-    if (tag->codec == MEDIA_CODEC_H264) {
+    char codec[48];
+    if (tag->codec == MEDIA_CODEC_HEVC) {
+        hevc_config_t c;
+        int ret = hevc_parse_hvcc(tag->payload, tag->payload_len, &c);
+        if (ret < 0) {
+            log_warn(s->ctx, "video config (%zu bytes) does not parse as hvcC (%s)",
+                     tag->payload_len, strerror(-ret));
+            return;
+        }
+        hevc_codec_string(&c, codec, sizeof(codec));
+        log_info(s->ctx, "video config: HEVC (Enhanced RTMP) %s %dx%d", codec, c.width, c.height);
+    } else if (tag->codec == MEDIA_CODEC_AV1) {
+        av1_config_t c;
+        int ret = av1_parse_av1c(tag->payload, tag->payload_len, &c);
+        if (ret < 0) {
+            log_warn(s->ctx, "video config (%zu bytes) does not parse as av1C (%s)",
+                     tag->payload_len, strerror(-ret));
+            return;
+        }
+        av1_codec_string(&c, codec, sizeof(codec));
+        log_info(s->ctx, "video config: AV1 (Enhanced RTMP) %s %dx%d", codec, c.width, c.height);
+    } else if (tag->codec == MEDIA_CODEC_H264) {
         h264_config_t c;
         int ret = h264_parse_avcc(tag->payload, tag->payload_len, &c);
         if (ret < 0) {
@@ -396,16 +416,13 @@ static int rtmp_session_on_tag(rtmp_session_t *s, uint8_t tag_type, uint32_t ts,
         rtmp_session_warn_malformed(s, what, len);
         return 0;
     }
-    /* Enhanced RTMP HEVC/AV1 parse (flv.c) but the transcoder does not take
-     * them yet: refused like any other codec until it does. */
-    if (tag.codec == MEDIA_CODEC_HEVC || tag.codec == MEDIA_CODEC_AV1)
-        tag.kind = FLV_KIND_UNSUPPORTED;
     switch (tag.kind) {
     case FLV_KIND_UNSUPPORTED: {
         bool *warned = tag_type == FLV_TAG_VIDEO ? &s->warned_video_codec : &s->warned_audio_codec;
         if (!*warned) {
             *warned = true;
-            log_warn(s->ctx, "%s codec %s is not supported (H.264 and AAC are); ignoring %s",
+            log_warn(s->ctx,
+                     "%s codec %s is not supported (H.264, HEVC, AV1 and AAC are); ignoring %s",
                      what, flv_codec_name(tag_type, tag.codec_id, tag.enhanced), what);
         }
         return 0;

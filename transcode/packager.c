@@ -109,8 +109,10 @@ typedef struct pk_track {
     uint8_t *config;
     size_t config_size;
     bool config_valid;
-    h264_config_t h264;
+    h264_config_t h264;   /* video: size and timing, whatever the codec */
     aac_config_t aac;
+    media_codec_t vcodec; /* video: H.264, HEVC or AV1 (Enhanced RTMP) */
+    media_codec_t next_vcodec;
     uint8_t *next_config;
     size_t next_config_size;
     bool reconfig_pending;
@@ -255,11 +257,35 @@ static double pk_sps_fps(const pk_track_t *v)
     return fps >= 1 && fps <= 240 ? fps : 0;
 }
 
-static int pk_parse_config(pk_track_t *t, const uint8_t *data, size_t size, h264_config_t *h,
-                           aac_config_t *a)
+/* HEVC and AV1 sources are only decoded (never copied), so what the
+ * packager needs from their records is the picture size. */
+static int pk_parse_video_config(media_codec_t codec, const uint8_t *data, size_t size,
+                                 h264_config_t *h)
+{
+    int ret;
+    if (codec == MEDIA_CODEC_HEVC) {
+        hevc_config_t c;
+        if ((ret = hevc_parse_hvcc(data, size, &c)) < 0)
+            return ret;
+        *h = (h264_config_t){.nal_length_size = c.nal_length_size, .width = c.width,
+                             .height = c.height, .chroma_format_idc = c.chroma_format_idc,
+                             .bit_depth_luma = c.bit_depth_luma};
+    } else if (codec == MEDIA_CODEC_AV1) {
+        av1_config_t c;
+        if ((ret = av1_parse_av1c(data, size, &c)) < 0)
+            return ret;
+        *h = (h264_config_t){.width = c.width, .height = c.height, .bit_depth_luma = c.bit_depth};
+    } else {
+        return h264_parse_avcc(data, size, h);
+    }
+    return h->width > 0 && h->height > 0 ? 0 : -EPROTO; /* no SPS / sequence header */
+}
+
+static int pk_parse_config(pk_track_t *t, media_codec_t codec, const uint8_t *data, size_t size,
+                           h264_config_t *h, aac_config_t *a)
 {
     if (t->is_video)
-        return h264_parse_avcc(data, size, h);
+        return pk_parse_video_config(codec, data, size, h);
     int ret = aac_parse_asc(data, size, a);
     if (ret == 0 && (a->sample_rate <= 0 || a->sample_rate > 192000))
         ret = -EPROTO;
@@ -268,7 +294,11 @@ static int pk_parse_config(pk_track_t *t, const uint8_t *data, size_t size, h264
 
 static void pk_track_describe(pk_track_t *t)
 {
-    if (t->is_video)
+    if (t->is_video && t->vcodec == MEDIA_CODEC_HEVC)
+        snprintf(t->codec, sizeof(t->codec), "hvc1");
+    else if (t->is_video && t->vcodec == MEDIA_CODEC_AV1)
+        snprintf(t->codec, sizeof(t->codec), "av01");
+    else if (t->is_video)
         h264_codec_string(&t->h264, t->codec, sizeof(t->codec));
     else
         aac_codec_string(&t->aac, t->codec, sizeof(t->codec));
@@ -753,7 +783,8 @@ static int pk_track_reconfigure(packager_t *pk, pk_track_t *t)
     t->next_config = NULL;
     t->next_config_size = 0;
     t->reconfig_pending = false;
-    (void)pk_parse_config(t, t->config, t->config_size, &t->h264, &t->aac);
+    t->vcodec = t->next_vcodec;
+    (void)pk_parse_config(t, t->vcodec, t->config, t->config_size, &t->h264, &t->aac);
     pk_track_describe(t);
     cmaf_muxer_free(t->mux);
     t->mux = NULL;
@@ -1048,7 +1079,8 @@ static int pk_start(packager_t *pk, pk_mode_t mode)
     char vdesc[96] = "", adesc[64] = "";
     if (v->active) {
         snprintf(v->name, sizeof(v->name), "%dp", v->h264.height);
-        v->output = true;
+        /* Only H.264 is copied as a rendition; other sources must be decoded. */
+        v->output = v->vcodec == MEDIA_CODEC_H264;
     }
     if (pk->have_hooks) {
         pk->in_start = true;
@@ -1159,7 +1191,8 @@ static int pk_config(packager_t *pk, media_packet_t *pkt)
     pk_track_t *t = pkt->type == MEDIA_PACKET_VIDEO_CONFIG ? &pk->video : &pk->audio;
     h264_config_t h = {0};
     aac_config_t a = {0};
-    int ret = pk_parse_config(t, pkt->data, pkt->size, &h, &a);
+    media_codec_t vcodec = pkt->codec == MEDIA_CODEC_NONE ? MEDIA_CODEC_H264 : pkt->codec;
+    int ret = pk_parse_config(t, vcodec, pkt->data, pkt->size, &h, &a);
     if (ret < 0) {
         log_warn(pk->ctx, "ignoring a malformed %s configuration record (%zu bytes): %s",
                  t->is_video ? "video" : "audio", pkt->size, strerror(-ret));
@@ -1183,6 +1216,7 @@ static int pk_config(packager_t *pk, media_packet_t *pkt)
         t->config_valid = true;
         t->h264 = h;
         t->aac = a;
+        t->vcodec = vcodec;
         pk_track_describe(t);
     } else {
         log_warn(pk->ctx,
@@ -1191,6 +1225,7 @@ static int pk_config(packager_t *pk, media_packet_t *pkt)
         free(t->next_config);
         t->next_config = copy;
         t->next_config_size = pkt->size;
+        t->next_vcodec = vcodec;
         t->reconfig_pending = true;
         if (t->is_video && h.height != t->h264.height)
             log_warn(pk->ctx, "picture height changed to %d; the rendition keeps the name %s",
@@ -1405,6 +1440,11 @@ int64_t packager_segments_written(const packager_t *pk)
 }
 
 /* ---- transcoded rungs ---------------------------------------------------- */
+
+media_codec_t packager_video_codec(const packager_t *pk)
+{
+    return pk->video.vcodec;
+}
 
 int packager_set_source_output(packager_t *pk, const char *name)
 {

@@ -64,6 +64,10 @@ int packager_new(const packager_params_t *params, packager_t **out)
  * packaged any further (already logged); the caller then ends the worker. */
 int packager_push(packager_t *pk, media_packet_t *pkt) __attribute__((warn_unused_result));
 
+/* The source video's codec (H.264, HEVC or AV1): only H.264 may be a
+ * rendition as it is; others are decoded. For hooks->start_cb. */
+media_codec_t packager_video_codec(const packager_t *pk);
+
 /* Source video as a rendition: its name ("720p"), or NULL for not muxed
  * (transcoded rungs only). Only from hooks->start_cb; default: muxed under
  * "<height>p". */

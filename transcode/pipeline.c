@@ -469,9 +469,15 @@ static void pl_decoder_close(pipeline_t *pl)
     pl->dec_avcc_size = 0;
 }
 
-static int pl_decoder_open(pipeline_t *pl, const uint8_t *avcc, size_t size)
+static int pl_decoder_open(pipeline_t *pl, media_codec_t vcodec, const uint8_t *avcc, size_t size)
 {
-    const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+    /* HEVC/AV1 from Enhanced RTMP; FFmpeg's own AV1 decoder needs a hardware
+     * accelerator, so AV1 goes to dav1d when it is there. */
+    const AVCodec *codec = vcodec == MEDIA_CODEC_HEVC ? avcodec_find_decoder(AV_CODEC_ID_HEVC)
+                           : vcodec == MEDIA_CODEC_AV1 ? avcodec_find_decoder_by_name("libdav1d")
+                                                       : avcodec_find_decoder(AV_CODEC_ID_H264);
+    if (!codec && vcodec == MEDIA_CODEC_AV1)
+        codec = avcodec_find_decoder(AV_CODEC_ID_AV1);
     if (!codec)
         return -ENOSYS;
     pl->dec = avcodec_alloc_context3(codec);
@@ -490,7 +496,7 @@ static int pl_decoder_open(pipeline_t *pl, const uint8_t *avcc, size_t size)
     pl->dec->thread_type = FF_THREAD_FRAME;
     int ret = avcodec_open2(pl->dec, codec, NULL);
     if (ret < 0)
-        return pl_fail(pl, "cannot open the H.264 decoder", ret);
+        return pl_fail(pl, "cannot open the video decoder", ret);
     return 0;
 }
 
@@ -581,7 +587,9 @@ static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
         pl->fps_den = 1;
         pl->fps = 30;
     }
-    bool allow_copy = pl->tp->passthrough == TRANSCODE_PASSTHROUGH_AUTO;
+    media_codec_t vcodec = packager_video_codec(pk);
+    bool allow_copy = pl->tp->passthrough == TRANSCODE_PASSTHROUGH_AUTO &&
+                      vcodec == MEDIA_CODEC_H264; /* only H.264 is copied */
     int global = ladder_preset_index(pl->tp->preset);
     for (size_t i = 0; i < pl->nspecs; i++) {
         pl_rung_t *r = &pl->rungs[pl->nrungs];
@@ -634,7 +642,7 @@ static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
     if (!copied && (copied = packager_set_source_output(pk, NULL)) < 0)
         return copied;
     if (pl->ntranscoded > 0) {
-        int ret = pl_decoder_open(pl, avcc, avcc_size);
+        int ret = pl_decoder_open(pl, vcodec, avcc, avcc_size);
         if (ret < 0)
             return ret;
     }
@@ -665,8 +673,12 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
         /* New SPS/PPS from the publisher: finish the old pictures first. */
         if ((ret = pl_decoder_drain(pl)) < 0)
             return ret;
+        enum AVCodecID id = pl->dec->codec_id; /* the same codec, new parameters */
         pl_decoder_close(pl);
-        if ((ret = pl_decoder_open(pl, pl->new_avcc, pl->new_avcc_size)) < 0)
+        media_codec_t vc = id == AV_CODEC_ID_HEVC ? MEDIA_CODEC_HEVC
+                           : id == AV_CODEC_ID_AV1 ? MEDIA_CODEC_AV1
+                                                   : MEDIA_CODEC_H264;
+        if ((ret = pl_decoder_open(pl, vc, pl->new_avcc, pl->new_avcc_size)) < 0)
             return ret;
     }
     AVPacket *p = pl->dpkt;

@@ -773,5 +773,165 @@ class RtmpsTest(unittest.TestCase):
         self.assertEqual(http(self.sluice.url("/hls/demo/master.m3u8"))[0], 404)
 
 
+# ---- Enhanced RTMP (HEVC, AV1) ------------------------------------------------------------
+
+
+def _box(path, name):
+    data = open(path, "rb").read()
+    i = data.find(name)
+    size = int.from_bytes(data[i - 4:i], "big")
+    return data[i + 4:i - 4 + size]
+
+
+def _annexb_nals(data):
+    out, i, n = [], 0, len(data)
+    starts = []
+    while True:
+        j = data.find(b"\x00\x00\x01", i)
+        if j < 0:
+            break
+        starts.append(j + 3)
+        i = j + 3
+    for k, st in enumerate(starts):
+        end = starts[k + 1] - 3 if k + 1 < len(starts) else n
+        nal = data[st:end]
+        while nal.endswith(b"\x00"):  # the 4-byte start code's leading zero
+            nal = nal[:-1]
+        out.append(nal)
+    return out
+
+
+def hevc_frames(size="640x360", seconds=3, rate=25):
+    """(hvcC, [(ts_ms, key, hvcc_sample)]) from libx265 via Annex B."""
+    with tempfile.TemporaryDirectory() as d:
+        raw, mp4 = os.path.join(d, "v.hevc"), os.path.join(d, "v.mp4")
+        subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
+                        "-t", str(seconds), "-c:v", "libx265", "-preset", "ultrafast",
+                        "-x265-params", f"bframes=0:keyint={rate}:aud=1:log-level=error",
+                        "-pix_fmt", "yuv420p", raw], check=True, timeout=120)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "hevc",
+                        "-i", raw, "-c", "copy", mp4], check=True, timeout=60)
+        hvcc = _box(mp4, b"hvcC")
+        data = open(raw, "rb").read()
+    frames, cur = [], []
+    for nal in _annexb_nals(data) + [b"\x46\x01"]:  # a final AUD flushes the last one
+        t = (nal[0] >> 1) & 0x3f
+        if t == 35:  # access unit delimiter
+            if cur:
+                key = any(16 <= ((x[0] >> 1) & 0x3f) <= 21 for x in cur)
+                body = b"".join(struct.pack(">I", len(x)) + x for x in cur)
+                frames.append((len(frames) * 1000 // rate, key, body))
+            cur = []
+        elif t not in (32, 33, 34):  # parameter sets are in the hvcC
+            cur.append(nal)
+    return hvcc, frames
+
+
+def av1_frames(size="640x360", seconds=3, rate=25):
+    """(av1C, [(ts_ms, key, obus)]) from libaom-av1 via the low-overhead OBU stream."""
+    with tempfile.TemporaryDirectory() as d:
+        raw, mp4 = os.path.join(d, "v.obu"), os.path.join(d, "v.mp4")
+        subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
+                        "-t", str(seconds), "-c:v", "libaom-av1", "-cpu-used", "8",
+                        "-usage", "realtime", "-g", str(rate), "-pix_fmt", "yuv420p", raw],
+                       check=True, timeout=120)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw,
+                        "-c", "copy", mp4], check=True, timeout=60)
+        av1c = _box(mp4, b"av1C")
+        data = open(raw, "rb").read()
+    frames, cur, key, pos = [], b"", False, 0
+
+    def flush():
+        if cur:
+            frames.append((len(frames) * 1000 // rate, key, cur))
+    while pos < len(data):
+        h = data[pos]
+        t = (h >> 3) & 0x0f
+        hl = 2 if h & 0x04 else 1
+        size_, n, shift = 0, 0, 0
+        while True:  # leb128
+            b = data[pos + hl + n]
+            size_ |= (b & 0x7f) << shift
+            n += 1
+            shift += 7
+            if not b & 0x80:
+                break
+        obu = data[pos:pos + hl + n + size_]
+        payload = data[pos + hl + n:pos + hl + n + size_]
+        pos += hl + n + size_
+        if t == 2:  # temporal delimiter: a new temporal unit
+            flush()
+            cur, key = b"", False
+            continue
+        if t in (3, 6) and payload and not payload[0] & 0x80 and (payload[0] >> 5) & 3 == 0:
+            key = True  # KEY_FRAME
+        cur += obu
+    flush()
+    return av1c, frames
+
+
+class EnhancedRtmpTest(unittest.TestCase):
+    """A synthetic Enhanced RTMP publisher (the FourCC video header OBS 29.1+
+    sends for HEVC and AV1): the ladder comes out as H.264 that decodes."""
+
+    def publish_enhanced(self, fourcc, record, frames, extended_x=False):
+        sl = Sluice("--segment-duration", "1")
+        try:
+            r = Rtmp(sl.rtmp_port)
+            r.handshake()
+            r.set_chunk_size(4096)
+            self.assertTrue(r.connect(extra={"fourCcList": "x"}))
+            self.assertTrue(r.publish(KEY))
+            r.send(5, 18, 1, 0, amf_str("@setDataFrame") + amf_str("onMetaData") + amf_ecma(
+                {"width": 640, "height": 360, "framerate": 25,
+                 "videocodecid": float(int.from_bytes(fourcc, "big"))}))
+            r.send(6, 9, 1, 0, bytes([0x90]) + fourcc + record)  # SequenceStart, key
+            for i, (ts, key, body) in enumerate(frames):
+                ft = 1 if key else 2
+                if fourcc == b"av01":
+                    head = bytes([0x80 | ft << 4 | 1]) + fourcc
+                elif extended_x and i % 2:
+                    head = bytes([0x80 | ft << 4 | 3]) + fourcc  # CodedFramesX
+                else:
+                    head = bytes([0x80 | ft << 4 | 1]) + fourcc + b"\x00\x00\x00"
+                r.send(6, 9, 1, ts, head + body, compress=True)
+            r.send(6, 9, 1, frames[-1][0], bytes([0x80 | 1 << 4 | 2]) + fourcc)  # SequenceEnd
+            r.command("deleteStream", 7, None, 1)
+            time.sleep(0.2)
+            r.close()
+            pl = ended_playlist(sl, "360p", 60)
+            self.assertAlmostEqual(sum(s["duration"] for s in pl["segments"]), 3, delta=0.6)
+            s, _, b = http(sl.url("/hls/demo/master.m3u8"))
+            self.assertEqual(s, 200)
+            self.assertRegex(b.decode(), r'CODECS="avc1\.')
+            probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v",
+                                    "-show_entries", "stream=codec_name,width,height", "-of",
+                                    "csv=p=0", sl.url("/hls/demo/360p/index.m3u8")],
+                                   capture_output=True, timeout=60)
+            lines = {l for l in probe.stdout.decode().split() if l}
+            self.assertEqual(lines, {"h264,640,360"}, probe.stderr)
+            ok, err = decodes(sl)
+            self.assertTrue(ok, err)
+        finally:
+            log = stop(sl)
+        return log
+
+    def test_hevc(self):
+        hvcc, frames = hevc_frames()
+        self.assertEqual(len(frames), 75)
+        log = self.publish_enhanced(b"hvc1", hvcc, frames, extended_x=True)
+        self.assertIn("video config: HEVC (Enhanced RTMP) hvc1.1.6.L", log)
+        self.assertRegex(log, r"ladder for 640x360: 360p 640x360 (?!copy)")
+
+    def test_av1(self):
+        av1c, frames = av1_frames()
+        self.assertEqual(len(frames), 75)
+        log = self.publish_enhanced(b"av01", av1c, frames)
+        self.assertIn("video config: AV1 (Enhanced RTMP) av01.0.", log)
+        self.assertRegex(log, r"ladder for 640x360: 360p 640x360 (?!copy)")
+
+
 if __name__ == "__main__":
     unittest.main()
