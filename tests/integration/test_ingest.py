@@ -320,6 +320,22 @@ class LimitsTest(unittest.TestCase):
         self.assertRegex(log, r"totals: \d+ connections, refused 0 \(limit\) 1 \(per address\)")
         self.assertRegex(log, r"timeouts 4 \(handshake\) 1 \(idle\)")
 
+    def test_max_connections_total(self):
+        sl = Sluice("--rtmp-max-connections", "2")
+        try:
+            held = [socket.create_connection(("127.0.0.1", sl.rtmp_port), timeout=5)
+                    for _ in range(2)]
+            time.sleep(0.2)
+            r = Rtmp(sl.rtmp_port)
+            self.assertTrue(r.closed_by_peer(3), "third connection over the total limit")
+            r.close()
+            for c in held:
+                c.close()
+        finally:
+            log = stop(sl)
+        self.assertIn("connection limit reached", log)
+        self.assertRegex(log, r"refused 1 \(limit\) 0 \(per address\)")
+
     def test_bad_keys_lock_the_address_out(self):
         sl = Sluice("--rtmp-max-key-failures", "3", "--rtmp-key-lockout", "60")
         try:
@@ -463,6 +479,25 @@ class VariantsTest(unittest.TestCase):
         finally:
             log = stop(sl)
         self.assertNotIn("xyz", log)
+
+    def test_minimal_connect_object_and_bare_commands(self):
+        # connect with nothing but "app", createStream without its null
+        # argument, publish without a type, no releaseStream/FCPublish.
+        sl = Sluice()
+        try:
+            r = Rtmp(sl.rtmp_port)
+            r.handshake()
+            r.command("connect", 1, {"app": "live"})
+            self.assertTrue(r.wait(b"NetConnection.Connect.Success"))
+            r.command("createStream", 2)
+            self.assertTrue(r.wait(b"_result\x00\x40\x00"))  # transaction 2
+            since = len(r.received)
+            r.command("publish", 0, None, KEY, msid=1, csid=8)
+            self.assertTrue(r.wait(b"NetStream.Publish.Start", since=since))
+            r.close()
+        finally:
+            log = stop(sl)
+        self.assertIn("publish started", log)
 
     def test_video_only(self):
         self.run_case(kind="v")
