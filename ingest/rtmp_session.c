@@ -527,6 +527,15 @@ static int rtmp_session_on_connect(rtmp_session_t *s, double txn, const amf0_val
     amf0_put_object_start(&s->payload);
     amf0_put_prop_string(&s->payload, "fmsVer", "FMS/3,0,1,123");
     amf0_put_prop_number(&s->payload, "capabilities", 31);
+    if (amf0_get(amf0_at(args, 2), "fourCcList")) {
+        /* Enhanced RTMP v2 negotiation: a client that lists the FourCCs it
+         * can send hears which ones we take. */
+        static const char *const fourccs[] = {"avc1", "hvc1", "av01"};
+        amf0_put_key(&s->payload, "fourCcList", strlen("fourCcList"));
+        amf0_put_strict_array_start(&s->payload, 3);
+        for (size_t i = 0; i < 3; i++)
+            amf0_put_cstring(&s->payload, fourccs[i]);
+    }
     amf0_put_object_end(&s->payload);
     amf0_put_object_start(&s->payload);
     amf0_put_prop_string(&s->payload, "level", "status");

@@ -918,6 +918,9 @@ class EnhancedRtmpTest(unittest.TestCase):
             r.handshake()
             r.set_chunk_size(4096)
             self.assertTrue(r.connect(extra={"fourCcList": "x"}))
+            # Enhanced RTMP v2: the FourCCs we take come back in the result.
+            self.assertIn(b"\x00\x0afourCcList\x0a\x00\x00\x00\x03\x02\x00\x04avc1"
+                          b"\x02\x00\x04hvc1\x02\x00\x04av01", r.received)
             self.assertTrue(r.publish(KEY))
             r.send(5, 18, 1, 0, amf_str("@setDataFrame") + amf_str("onMetaData") + amf_ecma(
                 {"width": 640, "height": 360, "framerate": 25,
