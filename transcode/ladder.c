@@ -249,3 +249,23 @@ bool ladder_fit(const transcode_rung_spec_t *r, int src_w, int src_h, int *out_w
     *out_h = portrait ? l : s;
     return true;
 }
+
+int ladder_rung_threads(int threads, int w, int h, int top_w, int top_h)
+{
+    if (threads <= 1 || top_w <= 0 || top_h <= 0)
+        return 1;
+    return 4.0 * w * h >= (double)top_w * top_h ? threads : 1;
+}
+
+int ladder_scale_source(int w, int h, const int *cand_w, const int *cand_h, size_t n)
+{
+    int best = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (cand_w[i] <= 0 || cand_h[i] <= 0 || cand_w[i] < w ||
+            cand_h[i] < LADDER_SCALE_FROM_RATIO * h)
+            continue;
+        if (best < 0 || (double)cand_w[i] * cand_h[i] < (double)cand_w[best] * cand_h[best])
+            best = (int)i;
+    }
+    return best;
+}

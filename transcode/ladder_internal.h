@@ -48,4 +48,28 @@ bool ladder_profile_valid(const char *profile);
  */
 bool ladder_fit(const transcode_rung_spec_t *r, int src_w, int src_h, int *out_w, int *out_h);
 
+/*
+ * x264 threads for a rung of w x h when the largest transcoded rung is
+ * top_w x top_h and the stream may use `threads`. Rungs of at least a
+ * quarter of the largest one's area get them all: their frame threads let
+ * encoding overlap with the worker. Smaller rungs get one thread: they
+ * encode synchronously in the worker, with none of the extra frames x264
+ * buffers for frame threads and the lookahead thread.
+ */
+int ladder_rung_threads(int threads, int w, int h, int top_w, int top_h);
+
+/*
+ * Which picture a rung of w x h is scaled from: the index of the smallest
+ * of the n candidate pictures (cand_w[i] x cand_h[i]; a size of 0 means the
+ * picture is not there) that is at least LADDER_SCALE_FROM_RATIO times the
+ * rung's height and no narrower than the rung, or -1 for the decoded
+ * source. A smaller input makes libswscale's work shrink with it. The ratio
+ * is 2 because quality says so (tests/bench/ladder.sh, PSNR against the
+ * source scaled directly): 360p from the 720p picture (2:1) scores within
+ * 0.05 dB of scaling from 1080p, but 480p from 720p (1.5:1, a second
+ * fractional resampling) loses 0.35 dB.
+ */
+#define LADDER_SCALE_FROM_RATIO 2.0
+int ladder_scale_source(int w, int h, const int *cand_w, const int *cand_h, size_t n);
+
 #endif

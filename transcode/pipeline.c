@@ -61,6 +61,7 @@ typedef struct pl_rung {
     int base_preset;      /* configured preset index of this rung */
     int cur_preset;
     rung_encoder_t *enc;  /* NULL: passthrough or dropped */
+    int threads;          /* x264 threads of enc */
     int pk_index;
     bool dropped;
     int64_t busy_us;      /* time in this rung's scale + encode calls */
@@ -177,8 +178,26 @@ static void pl_publish_status(pipeline_t *pl, bool live)
 
 /* ---- encoders ---------------------------------------------------------- */
 
+/* x264 threads for r: the stream's threads go to its largest rung still
+ * encoded, the others get a share by area (ladder_rung_threads). */
+static int pl_rung_threads(const pipeline_t *pl, const pl_rung_t *r)
+{
+    int top_w = 0, top_h = 0;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        const pl_rung_t *o = &pl->rungs[i];
+        if (o->passthrough || (o->dropped && o != r))
+            continue;
+        if ((double)o->width * o->height > (double)top_w * top_h) {
+            top_w = o->width;
+            top_h = o->height;
+        }
+    }
+    return ladder_rung_threads(pl->threads, r->width, r->height, top_w, top_h);
+}
+
 static int pl_rung_open(pipeline_t *pl, pl_rung_t *r, const uint8_t **avcc, size_t *avcc_size)
 {
+    r->threads = pl_rung_threads(pl, r);
     rung_encoder_params_t ep = {
         .name = r->spec.name,
         .width = r->width,
@@ -190,7 +209,7 @@ static int pl_rung_open(pipeline_t *pl, pl_rung_t *r, const uint8_t **avcc, size
         .pin_preset = ladder_preset_name(r->base_preset),
         .fps_num = pl->fps_num,
         .fps_den = pl->fps_den,
-        .threads = pl->threads,
+        .threads = r->threads,
         .log_ctx = pl->ctx,
     };
     int ret = rung_encoder_open(&ep, &r->enc);
@@ -294,6 +313,22 @@ static double pl_cost(const pipeline_t *pl, int step_delta, const pl_rung_t *ext
         c += pl_rung_cost(r, p < 0 ? 0 : p);
     }
     return c;
+}
+
+/* After a rung left or came back: reopens (on this segment's IDR) the
+ * encoders whose thread share changed, so that the largest rung left keeps
+ * the frame threads that let encoding overlap. */
+static int pl_rebalance_threads(pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        if (r->enc && pl_rung_threads(pl, r) != r->threads) {
+            int ret = pl_rung_reopen(pl, r);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    return 0;
 }
 
 static int pl_video_renditions(const pipeline_t *pl)
@@ -409,6 +444,8 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
                 worst->dropped = true;
                 pl->dropped[pl->ndropped++] = (int)(worst - pl->rungs);
                 pl->ntranscoded--;
+                if (ret == 0)
+                    ret = pl_rebalance_threads(pl);
                 pl->cooldown = 1;
                 /* Dropped again right after coming back: the estimate was
                  * too hopeful; wait much longer before the next try. */
@@ -433,6 +470,8 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
                 ret = pl_rung_reopen(pl, r);
                 if (ret == 0)
                     ret = packager_rung_set_enabled(pl->pk, r->pk_index, true, msn);
+                if (ret == 0)
+                    ret = pl_rebalance_threads(pl);
                 pl->cooldown = 2;
                 pl->restore_msn = msn;
                 pl->warned_floor = false;
@@ -522,12 +561,25 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
     int ret;
     if (idr && (ret = pl_overload_check(pl, f->pts, msn)) < 0)
         return ret;
+    /* Rungs come tallest first; each smaller one is scaled from a picture
+     * already made for a larger rung when one is big enough (see
+     * ladder_scale_source), which costs libswscale far less than starting
+     * from the source again. */
+    const AVFrame *pics[TRANSCODE_RUNGS_MAX];
+    int pic_w[TRANSCODE_RUNGS_MAX], pic_h[TRANSCODE_RUNGS_MAX];
     for (size_t i = 0; i < pl->nrungs; i++) {
         pl_rung_t *r = &pl->rungs[i];
+        pics[i] = NULL;
+        pic_w[i] = pic_h[i] = 0;
         if (!r->enc)
             continue;
+        int from = ladder_scale_source(r->width, r->height, pic_w, pic_h, i);
         int64_t t0 = clock_mono_us();
-        ret = rung_encoder_send(r->enc, f, idr);
+        ret = rung_encoder_send(r->enc, from >= 0 ? pics[from] : f, idr);
+        if (ret == 0 && (pics[i] = rung_encoder_picture(r->enc)) != NULL) {
+            pic_w[i] = pics[i]->width;
+            pic_h[i] = pics[i]->height;
+        }
         if (ret == 0)
             ret = pl_rung_drain(pl, r);
         pl_debug_slow(pl, r);
@@ -638,6 +690,9 @@ static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
             n += (size_t)snprintf(desc + n, sizeof(desc) - n, "%s%s %dx%d %s", i ? ", " : "",
                                   r->spec.name, r->width, r->height,
                                   r->passthrough ? "copy" : ladder_preset_name(r->cur_preset));
+        if (!r->passthrough && n < sizeof(desc))
+            n += (size_t)snprintf(desc + n, sizeof(desc) - n, " %d thread%s", r->threads,
+                                  r->threads == 1 ? "" : "s");
     }
     if (!copied && (copied = packager_set_source_output(pk, NULL)) < 0)
         return copied;
@@ -646,8 +701,8 @@ static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
         if (ret < 0)
             return ret;
     }
-    log_info(pl->ctx, "ladder for %dx%d: %s (x264 threads %d)", video->width, video->height, desc,
-             pl->threads);
+    log_info(pl->ctx, "ladder for %dx%d: %s (stream threads %d)", video->width, video->height,
+             desc, pl->threads);
     pl_publish_status(pl, true);
     return 0;
 }

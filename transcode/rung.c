@@ -343,6 +343,11 @@ int rung_encoder_send(rung_encoder_t *e, const AVFrame *src, bool force_idr)
     return 0;
 }
 
+const AVFrame *rung_encoder_picture(const rung_encoder_t *e)
+{
+    return !e->flushed && e->frame->buf[0] && e->frame->pts != AV_NOPTS_VALUE ? e->frame : NULL;
+}
+
 int rung_encoder_flush(rung_encoder_t *e)
 {
     if (e->flushed)

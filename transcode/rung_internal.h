@@ -56,6 +56,11 @@ void rung_encoder_avcc(const rung_encoder_t *e, const uint8_t **data, size_t *si
 int rung_encoder_send(rung_encoder_t *e, const struct AVFrame *src, bool force_idr)
     __attribute__((warn_unused_result));
 
+/* The picture last handed to the encoder, at the rung's size (yuv420p),
+ * for a smaller rung to be scaled from; NULL before the first send. Valid
+ * until the next send, flush or free. */
+const struct AVFrame *rung_encoder_picture(const rung_encoder_t *e);
+
 /* Signals the end of input: every frame still inside the encoder comes out
  * through rung_encoder_receive(). The encoder cannot take frames after it. */
 int rung_encoder_flush(rung_encoder_t *e) __attribute__((warn_unused_result));

@@ -144,6 +144,38 @@ static void test_annexb_to_avcc(void **state)
     assert_int_equal(rung_annexb_to_avcc(in + 30, 8, out, sizeof(out)), -EPROTO);
 }
 
+static void test_rung_threads(void **state)
+{
+    (void)state;
+    assert_int_equal(ladder_rung_threads(2, 1920, 1080, 1920, 1080), 2);
+    assert_int_equal(ladder_rung_threads(2, 1280, 720, 1920, 1080), 2);
+    assert_int_equal(ladder_rung_threads(2, 854, 480, 1920, 1080), 1);
+    assert_int_equal(ladder_rung_threads(2, 640, 360, 1920, 1080), 1);
+    assert_int_equal(ladder_rung_threads(2, 1280, 720, 1280, 720), 2); /* 1080p copied */
+    assert_int_equal(ladder_rung_threads(4, 1280, 720, 1920, 1080), 4);
+    assert_int_equal(ladder_rung_threads(4, 854, 480, 1920, 1080), 1);
+    assert_int_equal(ladder_rung_threads(4, 854, 480, 1280, 720), 4); /* 44% of 720p */
+    assert_int_equal(ladder_rung_threads(4, 426, 240, 1280, 720), 1);
+    assert_int_equal(ladder_rung_threads(1, 1920, 1080, 1920, 1080), 1);
+    assert_int_equal(ladder_rung_threads(0, 1920, 1080, 0, 0), 1);
+}
+
+static void test_scale_source(void **state)
+{
+    (void)state;
+    /* 1080p, 720p, 480p already scaled */
+    int cw[] = {1920, 1280, 854}, ch[] = {1080, 720, 480};
+    assert_int_equal(ladder_scale_source(1280, 720, cw, ch, 0), -1);
+    assert_int_equal(ladder_scale_source(1280, 720, cw, ch, 1), -1); /* 1.5x: source */
+    assert_int_equal(ladder_scale_source(854, 480, cw, ch, 2), 0); /* 1080p, 2.25x */
+    assert_int_equal(ladder_scale_source(640, 360, cw, ch, 3), 1); /* 720p, 2x */
+    assert_int_equal(ladder_scale_source(320, 180, cw, ch, 3), 2); /* 480p, 2.67x */
+    int gone_w[] = {1920, 0, 854}, gone_h[] = {1080, 0, 480}; /* 720p dropped */
+    assert_int_equal(ladder_scale_source(640, 360, gone_w, gone_h, 3), 0); /* 1080p, 3x */
+    int narrow_w[] = {1000}, narrow_h[] = {1200}; /* tall but narrower than the rung */
+    assert_int_equal(ladder_scale_source(1280, 720, narrow_w, narrow_h, 1), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +183,8 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_presets),
         cmocka_unit_test(test_annexb_to_avcc),
+        cmocka_unit_test(test_rung_threads),
+        cmocka_unit_test(test_scale_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
