@@ -793,6 +793,18 @@ class RtmpsTest(unittest.TestCase):
         self.assertEqual(log.count("publish started"), 1, "the live stream was not dropped")
         self.assertRegex(log, r"rtmps#\d+ .*publish started")
 
+    def test_tls_below_1_2_is_refused(self):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw:
+            with self.assertRaises(ssl.SSLError):
+                ctx.wrap_socket(raw)
+
     def test_plain_rtmp_to_the_rtmps_port_fails_cleanly(self):
         url = f"rtmp://127.0.0.1:{self.tls_port}/live/{KEY}"
         pub = publish(url, seconds=2, size="320x240")
