@@ -178,8 +178,9 @@ static void pl_publish_status(pipeline_t *pl, bool live)
 
 /* ---- encoders ---------------------------------------------------------- */
 
-/* x264 threads for r: the stream's threads go to its largest rung still
- * encoded, the others get a share by area (ladder_rung_threads). */
+/* x264 threads for r: the stream's threads for the largest rung still
+ * encoded and any rung of at least a quarter of its area, one for the
+ * smaller ones (ladder_rung_threads). */
 static int pl_rung_threads(const pipeline_t *pl, const pl_rung_t *r)
 {
     int top_w = 0, top_h = 0;
