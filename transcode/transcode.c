@@ -12,10 +12,13 @@
  * objects have one writer) and gives it back with the next unused segment
  * number, so numbers are never reused within the process.
  *
- * Threads per stream: x264 and the decoder get cpus / live streams threads
- * each (at least one), fixed when the worker starts, so that several
- * streams on a small machine share its cores instead of each sizing itself
- * for the whole machine.
+ * Threads per stream: the worker is handed cpus / live streams (at least
+ * one), fixed when it starts, so that several streams on a small machine
+ * share its cores instead of each sizing itself for the whole machine. The
+ * pipeline gives that count to the decoder and to rungs of at least a
+ * quarter of the largest transcoded rung's area; smaller rungs encode with
+ * one thread (pipeline.c). Worker threads are named "tc:ID" so that top and
+ * perf tell them from the ingest thread that started them.
  *
  * Status: each stream record holds the latest snapshot its worker
  * published (transcode_stream_status_t), under the manager's lock, so it
@@ -201,6 +204,12 @@ static void *transcode_worker_main(void *arg)
 {
     transcode_worker_t *w = arg;
     transcode_t *t = w->t;
+
+    /* Linux limits thread names to 15 bytes; a long id is cut, which only
+     * affects what tools display. */
+    char name[16] = "tc:";
+    strncat(name, w->stream->id, sizeof(name) - strlen(name) - 1);
+    pthread_setname_np(pthread_self(), name);
 
     pthread_mutex_lock(&t->lock);
     while (w->stream->busy)
