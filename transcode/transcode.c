@@ -208,7 +208,9 @@ static void *transcode_worker_main(void *arg)
     /* Linux limits thread names to 15 bytes; a long id is cut, which only
      * affects what tools display. */
     char name[16] = "tc:";
-    strncat(name, w->stream->id, sizeof(name) - strlen(name) - 1);
+    size_t idlen = strnlen(w->stream->id, sizeof(name) - 4);
+    memcpy(name + 3, w->stream->id, idlen);
+    name[3 + idlen] = '\0';
     pthread_setname_np(pthread_self(), name);
 
     pthread_mutex_lock(&t->lock);
