@@ -158,10 +158,83 @@ static int flv_parse_video(byteio_reader_t *br, flv_tag_t *out)
     return out->payload_len ? 0 : -EPROTO;
 }
 
+/* Enhanced RTMP v2 audio packet types. */
+enum {
+    FLV_AEX_SEQUENCE_START = 0,
+    FLV_AEX_CODED_FRAMES = 1,
+    FLV_AEX_SEQUENCE_END = 2,
+    FLV_AEX_MULTICHANNEL_CONFIG = 4,
+    FLV_AEX_MULTITRACK = 5,
+    FLV_AEX_MOD_EX = 7,
+};
+
+/* Enhanced RTMP v2 audio (SoundFormat 9): AAC as 'mp4a' is ingested like
+ * legacy AAC; the multichannel config is informational (the
+ * AudioSpecificConfig has the channel layout); other FourCCs unsupported. */
+static int flv_parse_audio_ex(byteio_reader_t *br, uint8_t packet_type, flv_tag_t *out)
+{
+    out->enhanced = true;
+    for (int i = 0; packet_type == FLV_AEX_MOD_EX; i++) {
+        uint32_t size = (uint32_t)byteio_u8(br) + 1;
+        if (size == 256)
+            size = (uint32_t)byteio_be16(br) + 1;
+        byteio_skip(br, size);
+        packet_type = byteio_u8(br) & 0x0f;
+        if (br->error || i >= 8)
+            return -EPROTO;
+    }
+    if (packet_type == FLV_AEX_MULTITRACK) {
+        uint8_t b = byteio_u8(br);
+        packet_type = b & 0x0f;
+        out->codec_id = byteio_be32(br);
+        uint8_t track = byteio_u8(br);
+        if (br->error)
+            return -EPROTO;
+        if ((b >> 4) != FLV_MULTITRACK_ONE_TRACK || track != 0 ||
+            packet_type == FLV_AEX_MULTITRACK || packet_type == FLV_AEX_MOD_EX) {
+            out->kind = FLV_KIND_INFO;
+            return 0;
+        }
+    } else {
+        out->codec_id = byteio_be32(br);
+        if (br->error) {
+            out->kind = FLV_KIND_UNSUPPORTED;
+            return 0;
+        }
+    }
+    if (out->codec_id != FLV_FOURCC_MP4A) {
+        out->kind = FLV_KIND_UNSUPPORTED;
+        return 0;
+    }
+    out->codec = MEDIA_CODEC_AAC;
+    switch (packet_type) {
+    case FLV_AEX_SEQUENCE_START:
+        out->kind = FLV_KIND_CONFIG;
+        break;
+    case FLV_AEX_CODED_FRAMES:
+        out->kind = FLV_KIND_MEDIA;
+        break;
+    case FLV_AEX_SEQUENCE_END:
+        out->kind = FLV_KIND_END_OF_SEQUENCE;
+        return 0;
+    case FLV_AEX_MULTICHANNEL_CONFIG:
+        out->codec = MEDIA_CODEC_NONE;
+        out->kind = FLV_KIND_INFO;
+        return 0;
+    default:
+        return -EPROTO;
+    }
+    out->payload = br->pos;
+    out->payload_len = byteio_left(br);
+    return out->payload_len ? 0 : -EPROTO;
+}
+
 static int flv_parse_audio(byteio_reader_t *br, flv_tag_t *out)
 {
     uint8_t b0 = byteio_u8(br);
     out->codec_id = b0 >> 4;
+    if (out->codec_id == FLV_AUDIO_FORMAT_EX_HEADER)
+        return flv_parse_audio_ex(br, b0 & 0x0f, out);
     if (out->codec_id != FLV_AUDIO_FORMAT_AAC) {
         out->kind = FLV_KIND_UNSUPPORTED;
         return 0;
@@ -217,6 +290,24 @@ const char *flv_codec_name(uint8_t tag_type, uint32_t codec_id, bool enhanced)
         [5] = "Nellymoser 8k", [6] = "Nellymoser", [7] = "G.711 A-law", [8] = "G.711 mu-law",
         [10] = "AAC", [11] = "Speex", [14] = "MP3 8k", [15] = "device-specific",
     };
+    if (tag_type == FLV_TAG_AUDIO && enhanced) {
+        switch (codec_id) {
+        case FLV_FOURCC_MP4A:
+            return "AAC (Enhanced RTMP)";
+        case 0x4f707573: /* 'Opus' */
+            return "Opus (Enhanced RTMP)";
+        case 0x61632d33: /* 'ac-3' */
+            return "AC-3 (Enhanced RTMP)";
+        case 0x65632d33: /* 'ec-3' */
+            return "E-AC-3 (Enhanced RTMP)";
+        case 0x664c6143: /* 'fLaC' */
+            return "FLAC (Enhanced RTMP)";
+        case 0x2e6d7033: /* '.mp3' */
+            return "MP3 (Enhanced RTMP)";
+        default:
+            return "unknown (Enhanced RTMP)";
+        }
+    }
     if (tag_type == FLV_TAG_VIDEO && enhanced) {
         switch (codec_id) {
         case FLV_FOURCC_AVC1:

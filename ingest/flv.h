@@ -4,7 +4,8 @@
  * id 7), AAC (sound format 10), and the Enhanced RTMP (v1/v2) video header
  * with the FourCCs 'hvc1' (HEVC), 'av01' (AV1) and 'avc1' (H.264): sequence
  * start / coded frames (with or without composition time) / sequence end,
- * metadata, the ModEx prefix and single-track Multitrack. Other codecs are
+ * metadata, the ModEx prefix and single-track Multitrack; and the v2 audio
+ * header with 'mp4a' (AAC; multichannel config ignored). Other codecs are
  * recognised only well enough to say "unsupported". No allocation; the parsed struct points into
  * the caller's bytes. Any thread.
  */
@@ -29,6 +30,9 @@
 #define FLV_FOURCC_HVC1 0x68766331u
 #define FLV_FOURCC_AV01 0x61763031u
 #define FLV_FOURCC_VP09 0x76703039u
+/* Enhanced RTMP v2 audio: SoundFormat 9 announces an extended header. */
+#define FLV_AUDIO_FORMAT_EX_HEADER 9
+#define FLV_FOURCC_MP4A 0x6d703461u
 
 typedef enum flv_kind {
     FLV_KIND_EMPTY = 0,   /* a zero-length body: nothing to do */
@@ -46,7 +50,7 @@ typedef struct flv_tag {
     /* Video: the FLV codec id (0..15), or for an Enhanced RTMP header the
      * FourCC. Audio: the sound format (0..15). For messages. */
     uint32_t codec_id;
-    bool enhanced;       /* Enhanced RTMP (IsExHeader) video header */
+    bool enhanced;       /* Enhanced RTMP header (video IsExHeader, audio SoundFormat 9) */
     uint8_t frame_type;  /* video: 1 key, 2 inter, ... */
     bool keyframe;       /* video frame type 1 */
     int32_t cts;         /* video: composition time offset, ms (signed 24 bit) */

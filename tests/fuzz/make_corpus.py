@@ -150,6 +150,12 @@ def flv_corpus():
         "ex_bad_packet_type": V + b"\x98hvc1\x00",
         "ex_modex_loop": V + b"\x97" + b"\x00\x00\x07" * 12,
         "ex_start_no_body": V + b"\x90av01",
+        "ex_audio_mp4a_start": A + b"\x90mp4a\x11\x90",
+        "ex_audio_mp4a_frame": A + b"\x91mp4a\x21\x10\x04\x60",
+        "ex_audio_multichannel": A + b"\x94mp4a\x01\x02\x00\x00\x00\x03",
+        "ex_audio_opus": A + b"\x91Opus\x00",
+        "ex_audio_multitrack": A + b"\x95\x01mp4a\x00\x21\x10",
+        "ex_audio_modex": A + b"\x97\x00\x00\x01mp4a\x21",
         "script": S + metadata(),
         # malformed
         "empty_video": V,

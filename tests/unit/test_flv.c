@@ -182,6 +182,40 @@ static void test_enhanced(void **state)
     assert_int_equal(flv_parse_tag(FLV_TAG_VIDEO, hframe, 7, &t), -EPROTO);
 }
 
+/* Enhanced RTMP v2 audio: 'mp4a' is AAC; multichannel config, other
+ * tracks and other FourCCs are not ingested. */
+static void test_enhanced_audio(void **state)
+{
+    (void)state;
+    flv_tag_t t;
+    static const uint8_t start[] = {0x90, 'm', 'p', '4', 'a', 0x11, 0x90};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, start, sizeof(start), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_CONFIG);
+    assert_int_equal(t.codec, MEDIA_CODEC_AAC);
+    assert_true(t.enhanced);
+    assert_int_equal(t.payload_len, 2);
+    static const uint8_t frame[] = {0x91, 'm', 'p', '4', 'a', 0x21, 0x10};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, frame, sizeof(frame), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    static const uint8_t mc[] = {0x94, 'm', 'p', '4', 'a', 0x01, 0x02};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, mc, sizeof(mc), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_INFO);
+    static const uint8_t opus[] = {0x91, 'O', 'p', 'u', 's', 0x00};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, opus, sizeof(opus), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_UNSUPPORTED);
+    assert_string_equal(flv_codec_name(FLV_TAG_AUDIO, t.codec_id, t.enhanced),
+                        "Opus (Enhanced RTMP)");
+    static const uint8_t mt[] = {0x95, 0x01, 'm', 'p', '4', 'a', 0x00, 0x21};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, mt, sizeof(mt), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_MEDIA);
+    static const uint8_t mt2[] = {0x95, 0x01, 'm', 'p', '4', 'a', 0x02, 0x21};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, mt2, sizeof(mt2), &t), 0);
+    assert_int_equal(t.kind, FLV_KIND_INFO);
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, start, 5, &t), -EPROTO);
+    static const uint8_t badpt[] = {0x93, 'm', 'p', '4', 'a', 0x00};
+    assert_int_equal(flv_parse_tag(FLV_TAG_AUDIO, badpt, sizeof(badpt), &t), -EPROTO);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -217,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_avc_end_and_info),
         cmocka_unit_test(test_aac),
         cmocka_unit_test(test_enhanced),
+        cmocka_unit_test(test_enhanced_audio),
         cmocka_unit_test(test_unsupported_codecs),
         cmocka_unit_test(test_malformed),
     };
