@@ -149,6 +149,10 @@ typedef struct rs_entry {
     store_op_kind_t kind; /* PUT, or a pending EXPIRE / DELETE */
     blob_t *blob;
     int64_t expires_ms; /* monotonic; 0 = no TTL */
+    /* An EXPIRE reached this object after it was written: it has left what
+     * a live playlist names (live objects carry a long TTL of their own, so
+     * a TTL alone says nothing). */
+    bool leaving;
     char name[STORE_NAME_MAX + 1];
 } rs_entry_t;
 
@@ -510,11 +514,14 @@ static void rs_entry_drop(store_redis_t *r, rs_stream_t *s, rs_entry_t **pp)
     free(e);
 }
 
-/* Keeps only what a live playlist can name: PUTs without a TTL. s->lock held. */
+/* Keeps only what a live playlist can name: PUTs that no EXPIRE has reached
+ * and that have not expired. s->lock held. */
 static void rs_mirror_prune(store_redis_t *r, rs_stream_t *s)
 {
+    int64_t now = clock_mono_ms();
     for (rs_entry_t **pp = &s->entries; *pp;) {
-        if ((*pp)->kind != STORE_OP_PUT || (*pp)->expires_ms != 0)
+        const rs_entry_t *e = *pp;
+        if (e->kind != STORE_OP_PUT || e->leaving || (e->expires_ms && e->expires_ms <= now))
             rs_entry_drop(r, s, pp);
         else
             pp = &(*pp)->next;
@@ -534,6 +541,7 @@ static int rs_mirror_apply(store_redis_t *r, rs_stream_t *s, const store_op_t *o
         int64_t exp = op->ttl_ms > 0 ? now + op->ttl_ms : 0;
         if (op->kind == STORE_OP_EXPIRE && *pp && (*pp)->kind == STORE_OP_PUT) {
             (*pp)->expires_ms = exp;
+            (*pp)->leaving = true;
             continue;
         }
         if (*pp)
@@ -554,14 +562,14 @@ static int rs_mirror_apply(store_redis_t *r, rs_stream_t *s, const store_op_t *o
         e->next = s->entries;
         s->entries = e;
     }
-    /* Over budget: objects with a TTL go first (no live playlist names them),
-     * the already expired before the rest. */
+    /* Over budget: objects that left the playlist go first (no live
+     * playlist names them). */
     pthread_mutex_lock(&r->mirror_lock);
     bool over = r->mirror_bytes > RS_MIRROR_MAX_BYTES;
     pthread_mutex_unlock(&r->mirror_lock);
     size_t dropped = 0;
     for (rs_entry_t **pp = &s->entries; over && *pp;) {
-        if ((*pp)->blob && (*pp)->expires_ms != 0) {
+        if ((*pp)->blob && (*pp)->leaving) {
             rs_entry_drop(r, s, pp);
             dropped++;
             pthread_mutex_lock(&r->mirror_lock);

@@ -128,7 +128,10 @@ typedef struct pk_track {
 
     /* Muxer and the segment in progress. */
     cmaf_muxer_t *mux;
-    blob_t *init; /* rendered, not yet in the store */
+    blob_t *init;      /* rendered, not yet in the store */
+    blob_t *init_live; /* the init segment in the store, re-put with each
+                        * segment to renew its live TTL (an EXPIRE would say
+                        * "left the playlist" to the store) */
     bool started;
     int64_t seg_msn;
     int64_t seg_start_us;
@@ -340,6 +343,8 @@ static void pk_track_deinit(pk_track_t *t)
     t->mux = NULL;
     blob_unref(t->init);
     t->init = NULL;
+    blob_unref(t->init_live);
+    t->init_live = NULL;
     for (size_t i = 0; i < t->nready; i++)
         pk_ready_clear(&t->ready[i]);
     t->nready = 0;
@@ -571,11 +576,13 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     double duration = (double)r.frag.duration / pk_timescale(t);
     size_t bytes = r.frag.data->size;
     if (t->init) {
-        pk_batch_add(b, STORE_OP_PUT, t->init, pk->live_ttl_ms, true, "%s/init.mp4", t->name);
+        blob_unref(t->init_live);
+        t->init_live = t->init; /* the batch gets its own reference below */
         t->init = NULL;
-    } else {
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->live_ttl_ms, false, "%s/init.mp4", t->name);
     }
+    if (t->init_live)
+        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true,
+                     "%s/init.mp4", t->name);
     pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
                  t->name, r.msn);
 
