@@ -23,43 +23,57 @@ enum {
 };
 enum { FLV_MULTITRACK_ONE_TRACK = 0 };
 
-/* The Enhanced RTMP video header after its first byte (v2 ModEx prefixes
- * and single-track Multitrack included). */
-static int flv_parse_video_ex(byteio_reader_t *br, uint8_t packet_type, flv_tag_t *out)
+/* The prefix Enhanced RTMP audio and video share after the first byte:
+ * ModEx modifier blocks (e.g. nanosecond timestamp offsets; skipped, at most
+ * a few, each bounded by its size), then either a single-track Multitrack
+ * header or the FourCC. The two media number the ModEx and Multitrack
+ * packet types differently. Returns 1 with out->codec_id and *packet_type
+ * set, 0 when out->kind already says what the tag is (not ingested), or
+ * -EPROTO. */
+static int flv_parse_ex_prefix(byteio_reader_t *br, uint8_t *packet_type, uint8_t mod_ex,
+                               uint8_t multitrack, flv_tag_t *out)
 {
     out->enhanced = true;
-    /* ModEx: modifier blocks (e.g. nanosecond timestamp offsets) before the
-     * real packet type; skipped, at most a few, each bounded by its size. */
-    for (int i = 0; packet_type == FLV_EX_MOD_EX; i++) {
+    for (int i = 0; *packet_type == mod_ex; i++) {
         uint32_t size = (uint32_t)byteio_u8(br) + 1;
         if (size == 256)
             size = (uint32_t)byteio_be16(br) + 1;
         byteio_skip(br, size);
-        packet_type = byteio_u8(br) & 0x0f;
+        *packet_type = byteio_u8(br) & 0x0f;
         if (br->error || i >= 8)
             return -EPROTO;
     }
-    if (packet_type == FLV_EX_MULTITRACK) {
+    if (*packet_type == multitrack) {
         uint8_t b = byteio_u8(br);
-        packet_type = b & 0x0f;
+        *packet_type = b & 0x0f;
         out->codec_id = byteio_be32(br);
         uint8_t track = byteio_u8(br);
         if (br->error)
             return -EPROTO;
         /* Several tracks in one message, or a track other than the main
          * one: not ingested (the main track is what the ladder is made of). */
-        if ((b >> 4) != FLV_MULTITRACK_ONE_TRACK || track != 0 ||
-            packet_type == FLV_EX_MULTITRACK || packet_type == FLV_EX_MOD_EX) {
+        if ((b >> 4) != FLV_MULTITRACK_ONE_TRACK || track != 0 || *packet_type == multitrack ||
+            *packet_type == mod_ex) {
             out->kind = FLV_KIND_INFO;
             return 0;
         }
-    } else {
-        out->codec_id = byteio_be32(br);
-        if (br->error) {
-            out->kind = FLV_KIND_UNSUPPORTED; /* a short FourCC: name it "unknown" */
-            return 0;
-        }
+        return 1;
     }
+    out->codec_id = byteio_be32(br);
+    if (br->error) {
+        out->kind = FLV_KIND_UNSUPPORTED; /* a short FourCC: name it "unknown" */
+        return 0;
+    }
+    return 1;
+}
+
+/* The Enhanced RTMP video header after its first byte (v2 ModEx prefixes
+ * and single-track Multitrack included). */
+static int flv_parse_video_ex(byteio_reader_t *br, uint8_t packet_type, flv_tag_t *out)
+{
+    int ret = flv_parse_ex_prefix(br, &packet_type, FLV_EX_MOD_EX, FLV_EX_MULTITRACK, out);
+    if (ret <= 0)
+        return ret;
     switch (out->codec_id) {
     case FLV_FOURCC_AVC1:
         out->codec = MEDIA_CODEC_H264;
@@ -173,35 +187,9 @@ enum {
  * AudioSpecificConfig has the channel layout); other FourCCs unsupported. */
 static int flv_parse_audio_ex(byteio_reader_t *br, uint8_t packet_type, flv_tag_t *out)
 {
-    out->enhanced = true;
-    for (int i = 0; packet_type == FLV_AEX_MOD_EX; i++) {
-        uint32_t size = (uint32_t)byteio_u8(br) + 1;
-        if (size == 256)
-            size = (uint32_t)byteio_be16(br) + 1;
-        byteio_skip(br, size);
-        packet_type = byteio_u8(br) & 0x0f;
-        if (br->error || i >= 8)
-            return -EPROTO;
-    }
-    if (packet_type == FLV_AEX_MULTITRACK) {
-        uint8_t b = byteio_u8(br);
-        packet_type = b & 0x0f;
-        out->codec_id = byteio_be32(br);
-        uint8_t track = byteio_u8(br);
-        if (br->error)
-            return -EPROTO;
-        if ((b >> 4) != FLV_MULTITRACK_ONE_TRACK || track != 0 ||
-            packet_type == FLV_AEX_MULTITRACK || packet_type == FLV_AEX_MOD_EX) {
-            out->kind = FLV_KIND_INFO;
-            return 0;
-        }
-    } else {
-        out->codec_id = byteio_be32(br);
-        if (br->error) {
-            out->kind = FLV_KIND_UNSUPPORTED;
-            return 0;
-        }
-    }
+    int ret = flv_parse_ex_prefix(br, &packet_type, FLV_AEX_MOD_EX, FLV_AEX_MULTITRACK, out);
+    if (ret <= 0)
+        return ret;
     if (out->codec_id != FLV_FOURCC_MP4A) {
         out->kind = FLV_KIND_UNSUPPORTED;
         return 0;
