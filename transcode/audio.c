@@ -95,6 +95,19 @@ static void audio_close(audio_transcoder_t *a)
     av_packet_free(&a->pkt);
 }
 
+/* Gives the allocated decoder context the stream's AudioSpecificConfig and
+ * opens it. */
+static int audio_open_decoder(audio_transcoder_t *a, const AVCodec *dc)
+{
+    a->dec->extradata = av_mallocz(a->asc_size + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!a->dec->extradata)
+        return -ENOMEM;
+    memcpy(a->dec->extradata, a->asc, a->asc_size);
+    a->dec->extradata_size = (int)a->asc_size;
+    int ret = avcodec_open2(a->dec, dc, NULL);
+    return ret < 0 ? audio_fail(a, "cannot open the AAC decoder", ret) : 0;
+}
+
 static int audio_open(audio_transcoder_t *a)
 {
     int ret;
@@ -110,13 +123,8 @@ static int audio_open(audio_transcoder_t *a)
     a->fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, AUDIO_OUT_CHANNELS, 4096);
     if (!a->dec || !a->enc || !a->frame || !a->eframe || !a->pkt || !a->fifo)
         return -ENOMEM;
-    a->dec->extradata = av_mallocz(a->asc_size + AV_INPUT_BUFFER_PADDING_SIZE);
-    if (!a->dec->extradata)
-        return -ENOMEM;
-    memcpy(a->dec->extradata, a->asc, a->asc_size);
-    a->dec->extradata_size = (int)a->asc_size;
-    if ((ret = avcodec_open2(a->dec, dc, NULL)) < 0)
-        return audio_fail(a, "cannot open the AAC decoder", ret);
+    if ((ret = audio_open_decoder(a, dc)) < 0)
+        return ret;
 
     a->enc->sample_rate = AUDIO_OUT_RATE;
     a->enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
@@ -309,13 +317,8 @@ int audio_transcoder_push(audio_transcoder_t *a, media_packet_t *pkt, media_pack
             a->dec = avcodec_alloc_context3(dc);
             if (!a->dec)
                 return -ENOMEM;
-            a->dec->extradata = av_mallocz(a->asc_size + AV_INPUT_BUFFER_PADDING_SIZE);
-            if (!a->dec->extradata)
-                return -ENOMEM;
-            memcpy(a->dec->extradata, a->asc, a->asc_size);
-            a->dec->extradata_size = (int)a->asc_size;
-            if ((ret = avcodec_open2(a->dec, dc, NULL)) < 0)
-                return audio_fail(a, "cannot reopen the AAC decoder", ret);
+            if ((ret = audio_open_decoder(a, dc)) < 0)
+                return ret;
         }
         if (!a->config_sent) {
             media_packet_t *cfg = media_packet_new(MEDIA_PACKET_AUDIO_CONFIG,

@@ -802,6 +802,23 @@ fail:
     return ret;
 }
 
+/* Hands what the audio transcoder produced to the packager, in order, while
+ * `ret` (the transcoder's own result) and the pushes succeed; frees the
+ * rest. Returns the first failure. */
+static int pipeline_push_audio_out(pipeline_t *pl, media_packet_t *outs, int ret)
+{
+    while (outs) {
+        media_packet_t *o = outs;
+        outs = o->next;
+        o->next = NULL;
+        if (ret == 0)
+            ret = packager_push(pl->pk, o);
+        else
+            media_packet_free(o);
+    }
+    return ret;
+}
+
 /* Hands one packet (audio possibly re-encoded) to the packager. */
 static int pl_feed(pipeline_t *pl, media_packet_t *pkt)
 {
@@ -819,16 +836,7 @@ static int pl_feed(pipeline_t *pl, media_packet_t *pkt)
     if (pkt->type == MEDIA_PACKET_AUDIO_CONFIG || pkt->type == MEDIA_PACKET_AUDIO) {
         media_packet_t *outs = NULL;
         int ret = audio_transcoder_push(pl->audio, pkt, &outs);
-        while (outs) {
-            media_packet_t *o = outs;
-            outs = o->next;
-            o->next = NULL;
-            if (ret == 0)
-                ret = packager_push(pl->pk, o);
-            else
-                media_packet_free(o);
-        }
-        return ret;
+        return pipeline_push_audio_out(pl, outs, ret);
     }
     return packager_push(pl->pk, pkt);
 }
@@ -851,15 +859,7 @@ int pipeline_finish(pipeline_t *pl)
     if (ret == 0) {
         media_packet_t *outs = NULL;
         ret = audio_transcoder_flush(pl->audio, &outs);
-        while (outs) {
-            media_packet_t *o = outs;
-            outs = o->next;
-            o->next = NULL;
-            if (ret == 0)
-                ret = packager_push(pl->pk, o);
-            else
-                media_packet_free(o);
-        }
+        ret = pipeline_push_audio_out(pl, outs, ret);
     }
     if (ret == 0)
         ret = pl_decoder_drain(pl);
