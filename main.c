@@ -128,6 +128,7 @@ int main(int argc, char **argv)
         transcode_params_default(&tp);
         tp.store = store;
         tp.segment_duration = cfg.segment_duration;
+        tp.part_duration = cfg.part_duration;
         tp.playlist_segments = (int)cfg.playlist_segments;
         tp.ended_ttl_ms = (int64_t)cfg.ended_ttl_s * 1000;
         tp.ladder = cfg.ladder;
@@ -184,6 +185,11 @@ int main(int argc, char **argv)
             .store = store,
             .threads = (unsigned)cfg.http_threads,
             .max_connections = (unsigned)cfg.http_max_connections,
+            .segment_duration = cfg.segment_duration,
+            .part_duration = cfg.part_duration,
+            .playlist_no_cache = strcmp(cfg.playlist_cache, "no-cache") == 0,
+            .cors_origin = cfg.cors_origin,
+            .playback_secret = cfg.playback_secret,
         };
         if (origin_open(&op, &origin) != 0)
             goto fail;

@@ -58,6 +58,14 @@ static const config_option_t config_options[] = {
         "target segment duration in seconds"),
     OPT("playlist-segments", CONFIG_LONG, playlist_segments, "6", NULL, 3, 1000,
         "segments in the live media playlist window"),
+    OPT("part-duration", CONFIG_DOUBLE, part_duration, "0.333", NULL, 0, 5,
+        "LL-HLS part target in seconds; 0 turns LL-HLS off"),
+    OPT("playback-secret", CONFIG_STRING, playback_secret, NULL, NULL, 0, 0,
+        "when set, playback needs a token signed with it (HMAC-SHA256); see docs/cdn.md"),
+    OPT("cors-origin", CONFIG_STRING, cors_origin, "*", NULL, 0, 0,
+        "Access-Control-Allow-Origin of the public origin"),
+    OPT("playlist-cache", CONFIG_STRING, playlist_cache, "auto", "auto|no-cache", 0, 0,
+        "auto: playlists cacheable for about half a part (or segment); no-cache: never"),
     OPT("duplicate-publisher", CONFIG_STRING, duplicate_publisher, "takeover", "takeover|reject",
         0, 0, "a second publish of a live key: newest wins, or refused"),
     OPT("log-level", CONFIG_STRING, log_level, "info", "error|warn|info|debug", 0, 0,
@@ -518,6 +526,13 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
         for (size_t j = 0; j < i; j++)
             if (strcmp(cfg->streams[i].id, cfg->streams[j].id) == 0)
                 config_error(&ld, "stream id '%s' is defined twice", cfg->streams[i].id);
+    if (!ld.failed && cfg->part_duration > 0 &&
+        (cfg->part_duration < 0.1 || cfg->part_duration > cfg->segment_duration / 2))
+        config_error(&ld, "--part-duration: %g is out of range (0 for off, or 0.1 up to half "
+                     "of --segment-duration, %g)", cfg->part_duration,
+                     cfg->segment_duration / 2);
+    if (!ld.failed && cfg->playback_secret && strlen(cfg->playback_secret) < 16)
+        config_error(&ld, "--playback-secret: use at least 16 characters");
 
 done:
     for (size_t i = 0; i < CONFIG_NOPTIONS; i++)

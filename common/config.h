@@ -44,6 +44,10 @@ typedef struct config {
     size_t nstreams;
     double segment_duration;
     long playlist_segments;
+    double part_duration;       /* LL-HLS part target, s; 0: LL-HLS off */
+    char *playback_secret;      /* NULL: playback is open */
+    char *cors_origin;          /* Access-Control-Allow-Origin */
+    char *playlist_cache;       /* "auto" | "no-cache" */
     char *duplicate_publisher; /* "takeover" | "reject" */
     char *log_level;
     char *log_format;

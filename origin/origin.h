@@ -6,6 +6,8 @@
 #ifndef SLUICE_ORIGIN_ORIGIN_H
 #define SLUICE_ORIGIN_ORIGIN_H
 
+#include <stdbool.h>
+
 #include "store.h"
 
 typedef struct origin origin_t;
@@ -15,6 +17,13 @@ typedef struct origin_params {
     store_t *store;
     unsigned int threads;    /* MHD thread pool size (default 2) */
     unsigned int max_connections;
+    /* HLS timing of the streams the packager writes; the origin's cache
+     * lifetimes and blocking-request limits derive from them. */
+    double segment_duration;  /* target seconds */
+    double part_duration;     /* LL-HLS part target, seconds; 0: LL-HLS off */
+    bool playlist_no_cache;   /* --playlist-cache no-cache */
+    const char *cors_origin;  /* Access-Control-Allow-Origin; NULL: "*" */
+    const char *playback_secret; /* NULL: playback is open; else signed tokens */
 } origin_params_t;
 
 int origin_open(const origin_params_t *params, origin_t **out)

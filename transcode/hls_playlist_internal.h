@@ -18,15 +18,32 @@
 
 #define HLS_PLAYLIST_VERSION 7
 
-/* One media segment as a playlist names it ("<msn>.m4s"). Room for LL-HLS
- * parts comes later (a parts array per segment). */
+/* One LL-HLS partial segment ("<msn>.<index>.m4s", RFC 8216bis 4.4.4.9). */
+typedef struct hls_part {
+    double duration;  /* seconds */
+    bool independent; /* starts with a keyframe: INDEPENDENT=YES */
+} hls_part_t;
+
+/* One media segment as a playlist names it ("<msn>.m4s"). */
 typedef struct hls_segment {
     int64_t msn;          /* media sequence number, also the file name */
     double duration;      /* seconds, EXTINF */
     int64_t pdt_ms;       /* wall clock of the first sample, ms since the epoch */
     bool discontinuity;   /* EXT-X-DISCONTINUITY before this segment */
     size_t bytes;         /* size of the object (for bandwidth; not rendered) */
+    /* Its parts, rendered as EXT-X-PART lines before the EXTINF; the
+     * packager leaves them only on the last few segments (nparts 0 and
+     * parts NULL elsewhere). */
+    const hls_part_t *parts;
+    size_t nparts;
 } hls_segment_t;
+
+/* EXT-X-RENDITION-REPORT for another rendition of the same stream. */
+typedef struct hls_rendition_report {
+    const char *uri;   /* relative to this playlist: "../720p/index.m3u8" */
+    int64_t last_msn;  /* LAST-MSN */
+    int64_t last_part; /* LAST-PART; < 0: omitted */
+} hls_rendition_report_t;
 
 typedef struct hls_media_playlist {
     int target_duration;            /* EXT-X-TARGETDURATION, whole seconds */
@@ -36,6 +53,23 @@ typedef struct hls_media_playlist {
     const hls_segment_t *segments;  /* oldest first */
     size_t nsegments;
     bool ended;                     /* EXT-X-ENDLIST */
+
+    /* LL-HLS (all ignored when part_target is 0). */
+    double part_target;       /* EXT-X-PART-INF:PART-TARGET, seconds */
+    double part_hold_back;    /* EXT-X-SERVER-CONTROL PART-HOLD-BACK (>= 3 x part_target) */
+    double can_skip_until;    /* CAN-SKIP-UNTIL; 0: omitted (no delta updates) */
+    /* Parts of the segment in progress (msn = the last segment's + 1, or
+     * media_sequence when there is none), after the last EXTINF. */
+    const hls_part_t *pending_parts;
+    size_t npending;
+    bool preload_hint;        /* EXT-X-PRELOAD-HINT for the next part (live only) */
+    const hls_rendition_report_t *reports;
+    size_t nreports;
+    /* Delta update (_HLS_skip): the first `skip` segments are replaced by
+     * EXT-X-SKIP:SKIPPED-SEGMENTS; skip_v2 adds RECENTLY-REMOVED-DATERANGES
+     * (there are never date ranges to report). 0: a full playlist. */
+    size_t skip;
+    bool skip_v2;
 } hls_media_playlist_t;
 
 /* EXT-X-MEDIA (an alternative rendition, here the audio group). */

@@ -51,6 +51,7 @@ typedef struct packager_params {
     const char *log_ctx;     /* copied; NULL: "stream=<id>" */
     double segment_duration; /* target seconds */
     int playlist_segments;   /* live window */
+    double part_duration;    /* LL-HLS part target, seconds; 0: no parts */
     int64_t ended_ttl_ms;    /* lifetime of everything once the stream ends */
     int64_t first_msn;       /* media sequence number of the first segment */
     const packager_hooks_t *hooks; /* NULL: the source is the only video rendition; copied */

@@ -85,6 +85,7 @@ void transcode_params_default(transcode_params_t *p)
     memset(p, 0, sizeof(*p));
     p->segment_duration = 2.0;
     p->playlist_segments = 6;
+    p->part_duration = 0.333;
     p->ended_ttl_ms = 600000;
     p->ladder = LADDER_DEFAULT;
     p->passthrough = TRANSCODE_PASSTHROUGH_AUTO;
