@@ -41,6 +41,7 @@ struct audio_transcoder {
     AVFrame *eframe;
     AVPacket *pkt;
     bool config_sent;
+    int64_t arrival_us; /* newest input's arrival: carried to the output (latency) */
     bool have_base;
     int64_t base_ms;      /* output time of sample 0 */
     int64_t out_samples;  /* samples given to the encoder */
@@ -177,6 +178,7 @@ static int audio_receive(audio_transcoder_t *a, media_packet_t **out)
         int64_t pts = a->pkt->pts != AV_NOPTS_VALUE ? a->pkt->pts : 0;
         p->dts_ms = p->pts_ms = a->base_ms + pts * 1000 / AUDIO_OUT_RATE;
         p->keyframe = true;
+        p->arrival_us = a->arrival_us;
         av_packet_unref(a->pkt);
         audio_append(out, p);
     }
@@ -222,6 +224,7 @@ static int audio_decode(audio_transcoder_t *a, const media_packet_t *in, media_p
             a->in_base_ms += d;
         }
     }
+    a->arrival_us = in->arrival_us;
     int ret = av_new_packet(a->pkt, (int)in->size);
     if (ret < 0)
         return audio_fail(a, "av_new_packet", ret);

@@ -47,6 +47,12 @@ struct cmaf_muxer {
     int pending;
     int64_t frag_start_dts;
     int64_t frag_start_pts;
+    /* Where the last fragment ended by the duration its last sample was
+     * given: the mp4 muxer starts the next fragment there whatever the next
+     * sample's dts says (and refuses an earlier one), so a sample arriving
+     * a little before it is moved up to it. */
+    bool have_frag_end;
+    int64_t frag_end_dts;
 };
 
 /* Logs a libav failure and turns it into a negative errno. */
@@ -210,6 +216,14 @@ int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t d
     int ret;
     if (size == 0 || size > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
         return -EINVAL;
+    if (!m->has_held && m->have_frag_end && dts < m->frag_end_dts) {
+        /* The previous fragment was closed early (LL-HLS part) with an
+         * estimated duration a little longer than this sample's real
+         * distance: it starts where that fragment ended. */
+        dts = m->frag_end_dts;
+        if (pts < dts)
+            pts = dts;
+    }
     if (m->has_held) {
         if (dts <= m->held->dts)
             return -EINVAL;
@@ -257,6 +271,8 @@ int cmaf_muxer_flush(cmaf_muxer_t *m, int64_t end_dts, cmaf_fragment_t *out)
     out->duration = held_dts + duration - m->frag_start_dts;
     out->samples = m->pending;
     m->pending = 0;
+    m->have_frag_end = true;
+    m->frag_end_dts = held_dts + duration;
     return 0;
 }
 

@@ -59,7 +59,9 @@ int cmaf_muxer_new(const cmaf_track_params_t *params, cmaf_muxer_t **out, blob_t
 int cmaf_muxer_timescale(const cmaf_muxer_t *m);
 
 /* Queues one sample (data is copied). dts must be greater than the previous
- * sample's. Returns 0 or a negative errno. */
+ * sample's; the first sample after a flush whose end_dts lies beyond its dts
+ * (a fragment closed early with an estimated duration) is moved up to that
+ * end. Returns 0 or a negative errno. */
 int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t dts, int64_t pts,
                     bool keyframe) __attribute__((warn_unused_result));
 

@@ -62,6 +62,7 @@ typedef struct hls_media_playlist {
      * media_sequence when there is none), after the last EXTINF. */
     const hls_part_t *pending_parts;
     size_t npending;
+    bool pending_discontinuity; /* EXT-X-DISCONTINUITY before the pending parts */
     bool preload_hint;        /* EXT-X-PRELOAD-HINT for the next part (live only) */
     const hls_rendition_report_t *reports;
     size_t nreports;

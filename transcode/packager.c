@@ -69,6 +69,9 @@
 #define PK_TRACKS_MAX (PK_RUNGS_MAX + 2)
 #define PK_CUTHIST_MAX 64         /* recent cuts, for rungs whose encoders lag */
 #define PK_CUT_MATCH_TICKS 90     /* a rung keyframe within 1 ms of a cut starts it */
+#define PK_PARTS_MAX 96           /* LL-HLS parts of one segment; later media joins the last */
+#define PK_PART_SEGS 2            /* complete segments whose parts stay in the playlist */
+#define PK_PART_SLACK_US 2000     /* FLV's millisecond stamps, in PART-TARGET */
 
 typedef enum pk_mode {
     PK_MODE_PROBING = 0,
@@ -139,8 +142,30 @@ typedef struct pk_track {
     pk_ready_t ready[PK_READY_MAX];
     size_t nready;
 
+    /* LL-HLS parts of the segment in progress (packager.part_us > 0). */
+    bool seg_open;          /* the segment in progress has a sample */
+    int64_t part_base_us;   /* where its part 0 starts (video: by dts; audio: at the cut) */
+    bool have_part_base;    /* audio: the cut set part_base_us for the next segment */
+    bool part_first_key;    /* the part in progress starts with a keyframe */
+    bool part_limit_warned;
+    int64_t frame_ticks;    /* duration of the newest sample, timescale units */
+    int64_t part_arrival_us; /* when the newest source sample in the part arrived; 0: unknown */
+    size_t ncur;
+    hls_part_t cur_parts[PK_PARTS_MAX];
+    blob_t *cur_blobs[PK_PARTS_MAX];
+    cmaf_fragment_t seg_acc; /* timing of the parts so far (no data) */
+    struct {
+        int64_t msn;
+        size_t n;
+        hls_part_t parts[PK_PARTS_MAX];
+    } hist[PK_PART_SEGS];   /* parts of the last complete segments */
+    size_t hist_next;
+    bool rr_valid;          /* rendition report: the newest part in the store */
+    int64_t rr_msn, rr_part;
+
     /* Playlist model. */
     hls_segment_t *window;
+    hls_segment_t *render; /* scratch copy of the window with parts attached */
     size_t nwindow;
     int64_t media_sequence;
     int64_t discontinuity_sequence;
@@ -172,6 +197,9 @@ struct packager {
     int playlist_segments;
     int64_t ended_ttl_ms;
     int64_t live_ttl_ms; /* every object written while live; see packager_new */
+    int64_t part_us;     /* LL-HLS part duration (frame-aligned once known); 0: off */
+    bool part_aligned;   /* part_us is a whole number of source frames */
+    int64_t part_ttl_ms;
     int64_t first_msn;
 
     pk_mode_t mode;
@@ -348,6 +376,10 @@ static void pk_track_deinit(pk_track_t *t)
     for (size_t i = 0; i < t->nready; i++)
         pk_ready_clear(&t->ready[i]);
     t->nready = 0;
+    for (size_t i = 0; i < t->ncur; i++)
+        blob_unref(t->cur_blobs[i]);
+    t->ncur = 0;
+    free(t->render);
     free(t->config);
     free(t->next_config);
     free(t->window);
@@ -500,8 +532,56 @@ static int pk_master_render(packager_t *pk, bool force, blob_t **out)
     return 0;
 }
 
-static int pk_media_render(const pk_track_t *t, bool ended, blob_t **out)
+/* PART-TARGET of a rendition: parts are cut at the sample boundary nearest
+ * to each multiple of part_us, so they may run over it by half a sample
+ * (none when part_us is a whole number of frames of this video). */
+static double pk_part_target(const packager_t *pk, const pk_track_t *t)
 {
+    int64_t us = pk->part_us + PK_PART_SLACK_US;
+    if (!(t->is_video && pk->part_aligned)) {
+        int64_t frame_us = t->is_video ? pk_nominal_ms(t) * 1000
+                                       : pk_ts_to_us(t, pk_audio_frame_size(&t->aac));
+        us += frame_us / 2;
+    }
+    return ceil(us / 1000.0) / 1000.0;
+}
+
+/* CAN-SKIP-UNTIL: six target durations (the spec's minimum), advertised
+ * only when the window is long enough for a delta update to skip anything. */
+static double pk_can_skip_until(const packager_t *pk, const pk_track_t *t)
+{
+    double until = 6.0 * t->target_duration;
+    return pk->playlist_segments * pk->segment_duration > until ? until : 0;
+}
+
+/* Segments a delta update may leave out: the oldest ones, as long as what
+ * follows them still covers CAN-SKIP-UNTIL (RFC 8216bis 6.2.5.1). */
+static size_t pk_skippable(const pk_track_t *t, double until)
+{
+    double after = 0;
+    for (size_t i = 0; i < t->nwindow; i++)
+        after += t->window[i].duration;
+    for (size_t i = 0; i < t->ncur; i++)
+        after += t->cur_parts[i].duration;
+    size_t n = 0;
+    while (n + 1 < t->nwindow && after - t->window[n].duration >= until)
+        after -= t->window[n++].duration;
+    return n;
+}
+
+typedef enum pk_variant {
+    PK_FULL = 0,
+    PK_SKIP,   /* _HLS_skip=YES */
+    PK_SKIP_V2 /* _HLS_skip=v2 */
+} pk_variant_t;
+
+static const char *const pk_variant_names[] = {"index.m3u8", "index-skip.m3u8",
+                                               "index-skip2.m3u8"};
+
+static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant_t variant,
+                           blob_t **out)
+{
+    bool ll = pk->part_us > 0;
     hls_media_playlist_t pl = {
         .target_duration = t->target_duration,
         .media_sequence = t->media_sequence,
@@ -511,6 +591,55 @@ static int pk_media_render(const pk_track_t *t, bool ended, blob_t **out)
         .nsegments = t->nwindow,
         .ended = ended,
     };
+    if (!ll)
+        return hls_playlist_render_media(&pl, out);
+
+    /* Parts stay on the last complete segments (and the one in progress)
+     * while the stream is live; an ended list names whole segments only. */
+    if (t->nwindow > 0 && !ended) {
+        memcpy(t->render, t->window, t->nwindow * sizeof(*t->window));
+        for (size_t h = 0; h < PK_PART_SEGS; h++) {
+            for (size_t i = t->nwindow > PK_PART_SEGS ? t->nwindow - PK_PART_SEGS : 0;
+                 i < t->nwindow; i++) {
+                if (t->hist[h].n > 0 && t->render[i].msn == t->hist[h].msn) {
+                    t->render[i].parts = t->hist[h].parts;
+                    t->render[i].nparts = t->hist[h].n;
+                }
+            }
+        }
+        pl.segments = t->render;
+    }
+    pl.part_target = pk_part_target(pk, t);
+    pl.part_hold_back = ceil(3000.0 * pl.part_target) / 1000.0;
+    pl.can_skip_until = pk_can_skip_until(pk, t);
+    if (!ended) {
+        pl.pending_parts = t->cur_parts;
+        pl.npending = t->ncur;
+        pl.pending_discontinuity = t->ncur > 0 && t->seg_discontinuity;
+        pl.preload_hint = true;
+    }
+    if (variant != PK_FULL && pl.can_skip_until > 0) {
+        pl.skip = pk_skippable(t, pl.can_skip_until);
+        pl.skip_v2 = variant == PK_SKIP_V2;
+    }
+
+    /* A report for every other rendition of the master with a part out. */
+    hls_rendition_report_t reports[PK_TRACKS_MAX];
+    char uris[PK_TRACKS_MAX][40];
+    pk_track_t *others[PK_TRACKS_MAX];
+    size_t nothers = pk_video_renditions(pk, others);
+    if (pk->audio.active && nothers < PK_TRACKS_MAX)
+        others[nothers++] = &pk->audio;
+    for (size_t i = 0; i < nothers && !ended; i++) {
+        pk_track_t *o = others[i];
+        if (o == t || !o->rr_valid)
+            continue;
+        size_t k = pl.nreports++;
+        snprintf(uris[k], sizeof(uris[k]), "../%s/index.m3u8", o->name);
+        reports[k] = (hls_rendition_report_t){
+            .uri = uris[k], .last_msn = o->rr_msn, .last_part = o->rr_part};
+    }
+    pl.reports = reports;
     return hls_playlist_render_media(&pl, out);
 }
 
@@ -565,6 +694,57 @@ static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
     return ret;
 }
 
+/* Adds t's media playlist to the batch, with the delta-update versions the
+ * origin serves for _HLS_skip when the stream advertises CAN-SKIP-UNTIL
+ * (an ended list has none: the origin then answers with the full one). */
+static int pk_playlists_add(packager_t *pk, pk_track_t *t, bool ended, int64_t ttl_ms,
+                            pk_batch_t *b)
+{
+    bool deltas = pk->part_us > 0 && pk_can_skip_until(pk, t) > 0;
+    for (int v = PK_FULL; v <= (deltas ? PK_SKIP_V2 : PK_FULL); v++) {
+        if (v != PK_FULL && ended) {
+            pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, "%s/%s", t->name,
+                         pk_variant_names[v]);
+            continue;
+        }
+        blob_t *pl = NULL;
+        int ret = pk_media_render(pk, t, ended, (pk_variant_t)v, &pl);
+        if (ret < 0)
+            return ret;
+        pk_batch_add(b, STORE_OP_PUT, pl, ttl_ms, true, "%s/%s", t->name, pk_variant_names[v]);
+    }
+    return 0;
+}
+
+/* The init segment goes to the store with the first object that needs it,
+ * and again with every segment to renew its live TTL. */
+static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+{
+    if (t->init) {
+        blob_unref(t->init_live);
+        t->init_live = t->init; /* the batch gets its own reference below */
+        t->init = NULL;
+    }
+    if (t->init_live)
+        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true,
+                     "%s/init.mp4", t->name);
+}
+
+/* A discontinuity means a new init.mp4 replaced the old one, which the
+ * segments before it need: they leave the playlist now. (Versioned init
+ * names would keep them; the origin serves init.mp4 only.) */
+static void pk_window_drop(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+{
+    int64_t window_ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
+    while (t->nwindow > 0) {
+        hls_segment_t gone = t->window[--t->nwindow];
+        if (gone.discontinuity)
+            t->discontinuity_sequence++;
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, window_ttl, false, "%s/%" PRId64 ".m4s",
+                     t->name, gone.msn);
+    }
+}
+
 /* Moves the oldest finished fragment of t into the playlist model and adds
  * its store operations to the batch. */
 static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
@@ -575,28 +755,14 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 
     double duration = (double)r.frag.duration / pk_timescale(t);
     size_t bytes = r.frag.data->size;
-    if (t->init) {
-        blob_unref(t->init_live);
-        t->init_live = t->init; /* the batch gets its own reference below */
-        t->init = NULL;
-    }
-    if (t->init_live)
-        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true,
-                     "%s/init.mp4", t->name);
+    pk_init_add(pk, t, b);
     pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
                  t->name, r.msn);
-
-    /* A discontinuity here means a new init.mp4 replaced the old one, which
-     * the segments before it need: they leave the playlist now. (Versioned
-     * init names would keep them; the origin serves init.mp4 only.) */
-    int64_t window_ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
-    while (r.discontinuity && t->nwindow > 0) {
-        hls_segment_t gone = t->window[--t->nwindow];
-        if (gone.discontinuity)
-            t->discontinuity_sequence++;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, window_ttl, false, "%s/%" PRId64 ".m4s",
-                     t->name, gone.msn);
-    }
+    if (r.discontinuity)
+        pk_window_drop(pk, t, b);
+    if (t->nwindow > 0 && t->window[t->nwindow - 1].msn + 1 != r.msn)
+        log_warn(pk->ctx, "%s: segment %" PRId64 " follows %" PRId64, t->name, r.msn,
+                 t->window[t->nwindow - 1].msn);
 
     t->window[t->nwindow++] = (hls_segment_t){
         .msn = r.msn,
@@ -637,12 +803,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
         pk_rung_withdraw(pk, t, b);
         return 0;
     }
-    blob_t *pl = NULL;
-    int ret = pk_media_render(t, false, &pl);
-    if (ret < 0)
-        return ret;
-    pk_batch_add(b, STORE_OP_PUT, pl, pk->live_ttl_ms, true, "%s/index.m3u8", t->name);
-    return 0;
+    return pk_playlists_add(pk, t, false, pk->live_ttl_ms, b);
 }
 
 /* Every rendition that is muxed: source video, rungs (enabled or not:
@@ -678,8 +839,10 @@ static void pk_rung_withdraw(packager_t *pk, pk_track_t *t, pk_batch_t *b)
         pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, "%s/%" PRId64 ".m4s", t->name,
                      t->window[i].msn);
     t->nwindow = 0;
-    pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, "%s/index.m3u8", t->name);
+    for (size_t v = 0; v < sizeof(pk_variant_names) / sizeof(pk_variant_names[0]); v++)
+        pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, "%s/%s", t->name, pk_variant_names[v]);
     t->withdraw_pending = false;
+    t->rr_valid = false;
 }
 
 /* Commits finished segments: segment N of every rendition together, or
@@ -724,7 +887,9 @@ static int pk_commit_ready(packager_t *pk, bool draining)
             if (pk_expects(t, low) && !(t->nready > 0 && t->ready[0].msn == low))
                 complete = false;
         }
-        if (!complete && !draining && maxready < PK_READY_FORCE)
+        /* LL-HLS publishes every rendition as it goes: the parts of the
+         * next segment cannot wait behind another rendition's segment. */
+        if (!complete && !draining && pk->part_us == 0 && maxready < PK_READY_FORCE)
             return 0;
 
         int ret = 0;
@@ -764,17 +929,130 @@ static void pk_ready_add(packager_t *pk, pk_track_t *t, cmaf_fragment_t *f)
         .discontinuity = t->seg_discontinuity,
     };
     t->seg_discontinuity = false;
+    t->seg_open = false;
+}
+
+static void pk_hist_add(pk_track_t *t, int64_t msn)
+{
+    size_t h = t->hist_next++ % PK_PART_SEGS;
+    t->hist[h].msn = msn;
+    t->hist[h].n = t->ncur;
+    memcpy(t->hist[h].parts, t->cur_parts, t->ncur * sizeof(t->cur_parts[0]));
+}
+
+/* Publishes the part just added to t->cur_*: the part, the init segment if
+ * it is not out yet, and the playlists naming the part, in one commit
+ * (RFC 8216bis 6.2.2: a playlist never names a part that cannot be
+ * fetched). Segments finished before it are committed first. */
+static int pk_part_commit(packager_t *pk, pk_track_t *t)
+{
+    int ret = pk_commit_ready(pk, true);
+    if (ret < 0)
+        return ret;
+    pk_batch_t *b = &pk->batch;
+    size_t i = t->ncur - 1;
+    if (i == 0 && t->seg_discontinuity)
+        pk_window_drop(pk, t, b); /* its init segment is about to change */
+    pk_init_add(pk, t, b);
+    pk_batch_add(b, STORE_OP_PUT, blob_ref(t->cur_blobs[i]), pk->part_ttl_ms, true,
+                 "%s/%" PRId64 ".%zu.m4s", t->name, t->seg_msn, i);
+    t->rr_valid = true;
+    t->rr_msn = t->seg_msn;
+    t->rr_part = (int64_t)i;
+    if ((ret = pk_playlists_add(pk, t, false, pk->live_ttl_ms, b)) < 0) {
+        pk_batch_drop(b);
+        return ret;
+    }
+    if ((ret = pk_batch_commit(pk, b)) < 0)
+        return ret;
+    if (t->part_arrival_us > 0)
+        log_debug(pk->ctx,
+                  "%s part %" PRId64 ".%zu: %.3f s, %zu bytes, fetchable %.1f ms after its last "
+                  "frame arrived",
+                  t->name, t->seg_msn, i, t->cur_parts[i].duration, t->cur_blobs[i]->size,
+                  (clock_mono_us() - t->part_arrival_us) / 1000.0);
+    return 0;
+}
+
+/* Cuts the samples pushed since the last part into part t->ncur of the
+ * segment in progress, the last sample lasting until end_ts. */
+static int pk_part_close(packager_t *pk, pk_track_t *t, int64_t end_ts)
+{
+    cmaf_fragment_t f;
+    int ret = cmaf_muxer_flush(t->mux, end_ts, &f);
+    if (ret < 0)
+        return ret;
+    size_t i = t->ncur++;
+    t->cur_blobs[i] = f.data;
+    t->cur_parts[i] = (hls_part_t){.duration = (double)f.duration / pk_timescale(t),
+                                   .independent = t->part_first_key};
+    if (i == 0) {
+        t->seg_acc = f;
+        t->seg_acc.data = NULL;
+    } else {
+        t->seg_acc.duration = f.start_dts + f.duration - t->seg_acc.start_dts;
+        t->seg_acc.samples += f.samples;
+    }
+    return pk_part_commit(pk, t);
+}
+
+/* Whether media ending at end_us (the segment timeline of t) completes the
+ * part in progress, give or take tol_us (half a sample: parts end at the
+ * sample boundary nearest to their nominal end). */
+static bool pk_part_due(packager_t *pk, pk_track_t *t, int64_t end_us, int64_t tol_us)
+{
+    if (t->ncur + 1 >= PK_PARTS_MAX) {
+        if (!t->part_limit_warned)
+            log_warn(pk->ctx, "%s: segment longer than %d parts; its last part runs on until "
+                     "the next keyframe", t->name, PK_PARTS_MAX);
+        t->part_limit_warned = true;
+        return false;
+    }
+    return end_us - t->part_base_us >= (int64_t)(t->ncur + 1) * pk->part_us - tol_us;
+}
+
+/* The segment in progress, made of its parts: their fragments back to
+ * back are the segment (CMAF allows several per segment), so a player
+ * that ignores parts fetches the same bytes in one object. */
+static int pk_segment_from_parts(packager_t *pk, pk_track_t *t)
+{
+    size_t size = 0;
+    for (size_t i = 0; i < t->ncur; i++)
+        size += t->cur_blobs[i]->size;
+    blob_t *seg = blob_new_uninit(size);
+    if (!seg)
+        return -ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < t->ncur; i++) {
+        memcpy(seg->data + at, t->cur_blobs[i]->data, t->cur_blobs[i]->size);
+        at += t->cur_blobs[i]->size;
+        blob_unref(t->cur_blobs[i]);
+        t->cur_blobs[i] = NULL;
+    }
+    pk_hist_add(t, t->seg_msn);
+    t->ncur = 0;
+    cmaf_fragment_t f = t->seg_acc;
+    f.data = seg;
+    pk_ready_add(pk, t, &f);
+    return pk_commit_ready(pk, true);
 }
 
 /* Ends t's segment in progress at end_ts (timescale units; INT64_MIN: the
  * last sample keeps the previous duration). Nothing pending: no segment. */
 static int pk_track_cut(packager_t *pk, pk_track_t *t, int64_t end_ts)
 {
-    if (!t->mux || cmaf_muxer_pending(t->mux) == 0)
+    if (!t->mux)
+        return 0;
+    int ret;
+    if (pk->part_us > 0) {
+        if (cmaf_muxer_pending(t->mux) > 0 && (ret = pk_part_close(pk, t, end_ts)) < 0)
+            return ret;
+        return t->ncur > 0 ? pk_segment_from_parts(pk, t) : 0;
+    }
+    if (cmaf_muxer_pending(t->mux) == 0)
         return 0;
     cmaf_fragment_t f;
-    int ret = cmaf_muxer_flush(t->mux, end_ts, &f);
-    if (ret < 0)
+    if ((ret = cmaf_muxer_flush(t->mux, end_ts, &f)) < 0)
         return ret;
     pk_ready_add(pk, t, &f);
     return 0;
@@ -803,21 +1081,46 @@ static int pk_track_reconfigure(packager_t *pk, pk_track_t *t)
     return pk_track_open_muxer(pk, t);
 }
 
-static int pk_track_write(pk_track_t *t, const uint8_t *data, size_t size, int64_t dts,
-                          int64_t pts, bool key)
+/* Writes one sample of t. With LL-HLS, a part is cut after the sample that
+ * reaches its nominal end (so it is published without waiting for the next
+ * sample), or before a sample that starts past it. */
+static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, size_t size,
+                          int64_t dts, int64_t pts, bool key)
 {
     if (!t->mux) { /* not muxed: only the timeline is kept */
         t->have_ts = true;
         t->last_ts = dts;
         return 0;
     }
-    if (cmaf_muxer_pending(t->mux) == 0)
-        t->seg_start_us = pk_ts_to_us(t, pts);
-    int ret = cmaf_muxer_push(t->mux, data, size, dts, pts, key);
-    if (ret < 0)
+    int ret;
+    bool ll = pk->part_us > 0;
+    int64_t at_us = pk_ts_to_us(t, dts);
+    int64_t half_us = pk_ts_to_us(t, t->frame_ticks) / 2;
+    if (ll && cmaf_muxer_pending(t->mux) > 0 && pk_part_due(pk, t, at_us, half_us) &&
+        (ret = pk_part_close(pk, t, dts)) < 0)
         return ret;
+    if (!t->seg_open) {
+        t->seg_open = true;
+        t->seg_start_us = pk_ts_to_us(t, pts);
+        if (!t->have_part_base)
+            t->part_base_us = at_us;
+        t->have_part_base = false;
+    }
+    if (cmaf_muxer_pending(t->mux) == 0)
+        t->part_first_key = key;
+    if ((ret = cmaf_muxer_push(t->mux, data, size, dts, pts, key)) < 0)
+        return ret;
+    if (!t->is_video)
+        t->frame_ticks = pk_audio_frame_size(&t->aac);
+    else if (t->have_ts && dts > t->last_ts)
+        t->frame_ticks = dts - t->last_ts;
     t->have_ts = true;
     t->last_ts = dts;
+    if (ll && t->frame_ticks > 0) {
+        int64_t frame_us = pk_ts_to_us(t, t->frame_ticks);
+        if (pk_part_due(pk, t, at_us + frame_us, frame_us / 2))
+            return pk_part_close(pk, t, dts + t->frame_ticks);
+    }
     return 0;
 }
 
@@ -902,7 +1205,8 @@ static int pk_audio_write(packager_t *pk, media_packet_t *pkt, int64_t dts_ms)
 {
     pk_track_t *a = &pk->audio;
     int64_t ts = pk_audio_ts(a, dts_ms);
-    int ret = pk_track_write(a, pkt->data, pkt->size, ts, ts, true);
+    a->part_arrival_us = pkt->arrival_us;
+    int ret = pk_track_write(pk, a, pkt->data, pkt->size, ts, ts, true);
     if (ret < 0)
         return ret;
     a->next_audio_ts = ts + pk_audio_frame_size(&a->aac);
@@ -935,6 +1239,8 @@ static int pk_audio_drain(packager_t *pk, bool all)
                     return ret;
             }
             a->started = true;
+            a->part_base_us = cut.time_us; /* its parts line up with the video's */
+            a->have_part_base = true;
             if (a->reconfig_pending) {
                 int ret = pk_track_reconfigure(pk, a);
                 if (ret < 0)
@@ -1014,7 +1320,8 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
     }
     if (cut)
         pk_cuthist_add(pk, pts, pk->vcut_next_msn++, disc);
-    ret = pk_track_write(v, pkt->data, pkt->size, dts, pts, key);
+    v->part_arrival_us = pkt->arrival_us;
+    ret = pk_track_write(pk, v, pkt->data, pkt->size, dts, pts, key);
     if (ret < 0)
         goto out;
     if (pk->have_hooks) {
@@ -1096,6 +1403,16 @@ static int pk_start(packager_t *pk, pk_mode_t mode)
         pk->in_start = false;
         if (ret < 0)
             return ret;
+    }
+    if (v->active && pk->part_us > 0 && pk_sps_fps(v) > 0) {
+        /* Parts of a whole number of frames (ten at 30 fps for 0.333 s),
+         * so that every video rendition cuts them at the same frames. */
+        double fps = pk_sps_fps(v);
+        long frames = lround(pk->part_us * fps / 1e6);
+        if (frames < 1)
+            frames = 1;
+        pk->part_us = llround(frames * 1e6 / fps);
+        pk->part_aligned = true;
     }
     if (v->active) {
         double fps = pk_sps_fps(v);
@@ -1276,6 +1593,17 @@ int packager_new(const packager_params_t *params, packager_t **out)
     if (pk->live_ttl_ms < pk->ended_ttl_ms)
         pk->live_ttl_ms = pk->ended_ttl_ms;
     pk->first_msn = params->first_msn > 0 ? params->first_msn : 0;
+    if (params->part_duration > 0) {
+        double part = params->part_duration;
+        if (part < 0.1)
+            part = 0.1;
+        if (part > pk->segment_duration / 2)
+            part = pk->segment_duration / 2;
+        pk->part_us = llround(part * 1e6);
+        /* Parts leave the playlist about PK_PART_SEGS segments after they
+         * were written; a player that read an older playlist may still ask. */
+        pk->part_ttl_ms = (int64_t)((PK_PART_SEGS + 3) * pk->segment_duration * 1000) + 10000;
+    }
     pk->vcut_next_msn = pk->first_msn;
     if (params->hooks) {
         pk->hooks = *params->hooks;
@@ -1303,7 +1631,8 @@ int packager_new(const packager_params_t *params, packager_t **out)
         if (t->target_duration < 1)
             t->target_duration = 1;
         t->window = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->window));
-        if (!t->window) {
+        t->render = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->render));
+        if (!t->window || !t->render) {
             packager_free(pk);
             return -ENOMEM;
         }
@@ -1385,10 +1714,8 @@ int packager_finish(packager_t *pk)
         pk_track_t *t = tracks[i];
         if (t->committed == 0 || (t->is_rung && !t->enabled))
             continue;
-        blob_t *pl = NULL;
-        if ((ret = pk_media_render(t, true, &pl)) < 0)
+        if ((ret = pk_playlists_add(pk, t, true, pk->ended_ttl_ms, b)) < 0)
             goto fail;
-        pk_batch_add(b, STORE_OP_PUT, pl, pk->ended_ttl_ms, true, "%s/index.m3u8", t->name);
         pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/init.mp4", t->name);
     }
     blob_t *master = NULL;
@@ -1477,9 +1804,11 @@ int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, siz
     memset(t, 0, sizeof(*t));
     t->config = malloc(size);
     t->window = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->window));
-    if (!t->config || !t->window) {
+    t->render = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->render));
+    if (!t->config || !t->window || !t->render) {
         free(t->config);
         free(t->window);
+        free(t->render);
         memset(t, 0, sizeof(*t));
         return -ENOMEM;
     }
@@ -1542,7 +1871,7 @@ int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t si
         if (disc)
             t->seg_discontinuity = true;
     }
-    ret = pk_track_write(t, data, size, dts, pts, key);
+    ret = pk_track_write(pk, t, data, size, dts, pts, key);
     if (ret < 0)
         return ret;
     return pk_commit_ready(pk, false);

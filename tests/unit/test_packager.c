@@ -392,6 +392,35 @@ static void inspect_fragment(const uint8_t *d, size_t n, bool *first_is_sync, in
     }
 }
 
+/* A segment is one or more moof+mdat pairs (one per LL-HLS part): the
+ * first moof's sync flag and tfdt, and the samples of all of them. */
+static void inspect_segment(const uint8_t *d, size_t n, bool *first_is_sync, int64_t *tfdt,
+                            int *samples)
+{
+    int total = 0, moofs = 0;
+    size_t at = 0;
+    while (at + 8 <= n) {
+        byteio_reader_t br;
+        byteio_init(&br, d + at, n - at);
+        uint32_t bs = byteio_be32(&br), bt = byteio_be32(&br);
+        assert_true(bs >= 8 && at + bs <= n);
+        if (bt == 0x6d6f6f66) { /* moof */
+            bool sync;
+            int64_t t;
+            int k;
+            inspect_fragment(d + at, bs, &sync, &t, &k);
+            if (moofs++ == 0) {
+                *first_is_sync = sync;
+                *tfdt = t;
+            }
+            total += k;
+        }
+        at += bs;
+    }
+    assert_true(moofs > 0);
+    *samples = total;
+}
+
 static void check_segments(store_t *st, const char *id, const char *rend, int64_t first,
                            int64_t count, bool video)
 {
@@ -404,7 +433,7 @@ static void check_segments(store_t *st, const char *id, const char *rend, int64_
         bool sync;
         int64_t tfdt;
         int samples;
-        inspect_fragment(b->data, b->size, &sync, &tfdt, &samples);
+        inspect_segment(b->data, b->size, &sync, &tfdt, &samples);
         if (video) {
             assert_true(sync); /* every video segment starts with a keyframe */
             if (n < first + count - 1)
@@ -423,17 +452,25 @@ static store_t *open_store(void)
     return st;
 }
 
-static transcode_t *open_transcode(store_t *st)
+static transcode_t *open_transcode_ex(store_t *st, double part_duration)
 {
     transcode_params_t p;
     transcode_params_default(&p);
     assert_true(p.segment_duration == 2.0 && p.playlist_segments == 6);
+    assert_true(p.part_duration == 0.333);
     p.store = st;
+    p.part_duration = part_duration;
     p.segment_duration = 1.0; /* GOP is 1.5 s: cuts wait for keyframes */
     p.playlist_segments = 3;
     transcode_t *t = NULL;
     assert_int_equal(transcode_new(&p, &t), 0);
     return t;
+}
+
+/* Classic HLS (no parts): the playlists' exact text is checked below. */
+static transcode_t *open_transcode(store_t *st)
+{
+    return open_transcode_ex(st, 0);
 }
 
 static void test_av_stream(void **state)
@@ -502,6 +539,63 @@ static void test_msn_continues_across_broadcasts(void **state)
     assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:5\n"));
     assert_non_null(strstr(video, "7.m4s\n#EXT-X-ENDLIST\n"));
     check_segments(st, "again", "240p", 4, 4, true);
+    free(video);
+    store_close(st);
+}
+
+/* LL-HLS: every segment is published part by part first; the parts of a
+ * segment, back to back, are exactly the segment's bytes, the first one
+ * starts with a keyframe, and video parts hold ten frames (0.333 s at
+ * 30 fps) but the last of a segment. */
+static void check_parts(store_t *st, const char *id, const char *rend, int64_t msn,
+                        bool video)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s/%lld.m4s", rend, (long long)msn);
+    blob_t *seg = NULL;
+    assert_int_equal(store_get(st, id, name, &seg), 0);
+    size_t at = 0;
+    int p = 0;
+    for (;; p++) {
+        blob_t *part = NULL;
+        snprintf(name, sizeof(name), "%s/%lld.%d.m4s", rend, (long long)msn, p);
+        if (store_get(st, id, name, &part) != 0)
+            break;
+        assert_true(at + part->size <= seg->size);
+        assert_memory_equal(seg->data + at, part->data, part->size);
+        at += part->size;
+        bool sync;
+        int64_t tfdt;
+        int samples;
+        inspect_segment(part->data, part->size, &sync, &tfdt, &samples);
+        if (video && p == 0)
+            assert_true(sync);
+        if (video && at < seg->size)
+            assert_int_equal(samples, 10);
+        blob_unref(part);
+    }
+    assert_true(p >= 2);
+    assert_int_equal(at, seg->size);
+    blob_unref(seg);
+}
+
+static void test_ll_parts(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_t *t = open_transcode_ex(st, 0.333);
+    feed(t, "ll", FEED_ALL);
+    transcode_free(t);
+    for (int64_t n = 0; n < 4; n++) {
+        check_parts(st, "ll", "240p", n, true);
+        check_parts(st, "ll", "audio", n, false);
+    }
+    /* An ended playlist names whole segments only. */
+    char *video = get_text(st, "ll", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_null(strstr(video, "#EXT-X-PART:"));
+    assert_null(strstr(video, "#EXT-X-PRELOAD-HINT"));
+    assert_non_null(strstr(video, "#EXT-X-ENDLIST\n"));
     free(video);
     store_close(st);
 }
@@ -662,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_av_stream),
         cmocka_unit_test(test_msn_continues_across_broadcasts),
         cmocka_unit_test(test_video_only),
+        cmocka_unit_test(test_ll_parts),
         cmocka_unit_test(test_audio_only),
         cmocka_unit_test(test_timestamp_jump_and_bad_config),
         cmocka_unit_test(test_empty_stream),
