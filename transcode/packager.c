@@ -1239,7 +1239,10 @@ static int pk_audio_drain(packager_t *pk, bool all)
                     return ret;
             }
             a->started = true;
-            a->part_base_us = cut.time_us; /* its parts line up with the video's */
+            /* Its parts line up with the video's: the cut's time, moved
+             * onto the frame-counted audio timeline (see pk_audio_ts). */
+            a->part_base_us = cut.time_us +
+                              pk_ts_to_us(a, pk_audio_ts(a, e->dts_ms)) - e->dts_ms * 1000;
             a->have_part_base = true;
             if (a->reconfig_pending) {
                 int ret = pk_track_reconfigure(pk, a);
