@@ -4,7 +4,8 @@
  *   /hls/ID/master.m3u8
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | N.m4s | N.P.m4s
  * ID is a store id ([A-Za-z0-9_-], < 64), RENDITION is [a-z0-9] (< 16),
- * N and P are decimal numbers without leading zeros (< 10 digits). Pure and
+ * N and P are decimal numbers without leading zeros (< 16 digits: segment
+ * numbers start at the wall clock in quarter seconds, see transcode.h). Pure and
  * bounded; any thread.
  */
 #include "http_path_internal.h"
@@ -43,13 +44,15 @@ static int http_path_is_rendition(const char *p, size_t n)
     return 1;
 }
 
+#define HTTP_NUMBER_DIGITS_MAX 15 /* well inside JavaScript's exact integers */
+
 /* Consumes a decimal number without leading zeros; returns its length or 0. */
 static size_t http_path_number(const char *p, size_t n)
 {
     size_t i = 0;
-    while (i < n && i < 10 && p[i] >= '0' && p[i] <= '9')
+    while (i < n && i < HTTP_NUMBER_DIGITS_MAX + 1 && p[i] >= '0' && p[i] <= '9')
         i++;
-    if (i == 0 || i == 10 || (i > 1 && p[0] == '0'))
+    if (i == 0 || i > HTTP_NUMBER_DIGITS_MAX || (i > 1 && p[0] == '0'))
         return 0;
     return i;
 }

@@ -40,6 +40,7 @@
 
 #include <unistd.h>
 
+#include "clock.h"
 #include "ladder_internal.h"
 #include "log.h"
 #include "pipeline_internal.h"
@@ -86,6 +87,7 @@ void transcode_params_default(transcode_params_t *p)
     p->segment_duration = 2.0;
     p->playlist_segments = 6;
     p->part_duration = 0.333;
+    p->msn_from_clock = true;
     p->ended_ttl_ms = 600000;
     p->ladder = LADDER_DEFAULT;
     p->passthrough = TRANSCODE_PASSTHROUGH_AUTO;
@@ -242,6 +244,8 @@ static void *transcode_worker_main(void *arg)
             pthread_mutex_lock(&t->lock);
             if (stored > w->stream->next_msn)
                 w->stream->next_msn = stored;
+            if (w->stream->next_msn == 0 && t->params.msn_from_clock)
+                w->stream->next_msn = clock_wall_ms() / 250;
             w->stream->next_msn_loaded = true;
             pthread_mutex_unlock(&t->lock);
             if (stored > 0)

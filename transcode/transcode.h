@@ -69,6 +69,11 @@ typedef struct transcode_params {
     transcode_passthrough_t passthrough;
     const char *preset;                   /* x264 preset (default "veryfast"); copied */
     int cpus;                             /* cores to share among live streams; 0: online CPUs */
+    /* A stream the store has no segment count for starts its numbers at
+     * the wall clock in quarter seconds, not at 0, so that the names of a
+     * stream restarted on an empty (memory) store never repeat names a CDN
+     * may still hold as immutable. false: start at 0 (tests). */
+    bool msn_from_clock;
     /* Test aid: simulated extra encoding cost, milliseconds per frame of a
      * 1920x1080 rung at the configured preset (scaled by rung area and the
      * current preset's speed). 0: off. Makes overload protection testable. */

@@ -98,7 +98,9 @@ class MultiNodeTest(unittest.TestCase):
         c = self.node("--role", "ingest", streams=())
         b = self.node("--role", "origin", streams=())
         first = publish(a.rtmp_url(KEY), seconds=30)
-        wait_for(lambda: playlist(b)[0] == 200, 15, "the first publisher live")
+        # (An LL-HLS playlist appears with the first part; wait for a segment.)
+        wait_for(lambda: playlist(b)[0] == 200 and playlist(b)[2]["segments"], 15,
+                 "the first publisher live")
         before = playlist(b)[2]
         a_numbers = [int(seg["uri"].split(".")[0]) for seg in before["segments"]]
         second = publish(c.rtmp_url(KEY), seconds=10)
@@ -136,9 +138,11 @@ class MultiNodeTest(unittest.TestCase):
         # stream's segment counter.
         a = self.node()
         pub = publish(a.rtmp_url(KEY), seconds=6, size="640x360")
-        wait_for(lambda: playlist(a, "/hls/demo/360p/index.m3u8")[0] == 200, 15, "live")
-        for name in ("master.m3u8", "360p/index.m3u8", "360p/init.mp4", "360p/0.m4s",
-                     "audio/index.m3u8", "audio/init.mp4", "audio/0.m4s"):
+        wait_for(lambda: playlist(a, "/hls/demo/360p/index.m3u8")[0] == 200 and
+                 playlist(a, "/hls/demo/360p/index.m3u8")[2]["segments"], 15, "live")
+        first = playlist(a, "/hls/demo/360p/index.m3u8")[2]["segments"][0]["uri"]
+        for name in ("master.m3u8", "360p/index.m3u8", "360p/init.mp4", f"360p/{first}",
+                     "audio/index.m3u8", "audio/init.mp4", f"audio/{first}"):
             ttl = self.ttl(name)
             self.assertGreater(ttl, 500_000, name)
             self.assertLessEqual(ttl, 600_000, name)

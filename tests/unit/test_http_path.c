@@ -45,6 +45,8 @@ static void test_valid_paths(void **state)
     assert_string_equal(http_path_content_type(r.object_type), "video/iso.segment");
 
     assert_int_equal(parse("/hls/demo/720p/123456789.2.m4s", &r), 0);
+    assert_int_equal(parse("/hls/demo/720p/7181278600.m4s", &r), 0); /* clock-based numbers */
+    assert_int_equal(parse("/hls/demo/720p/123456789012345.12.m4s", &r), 0);
     assert_int_equal(r.object_type, HTTP_OBJECT_PART);
     assert_string_equal(http_path_content_type(HTTP_OBJECT_PLAYLIST),
                         "application/vnd.apple.mpegurl");
@@ -56,7 +58,7 @@ static void test_rejected_paths(void **state)
     static const char *const bad[] = {
         "", "/", "/hls", "/hls/", "/hls/demo", "/hls/demo/", "/hls/demo/index.m3u8",
         "/hls/demo/720p/", "/hls/demo/720p/01.m4s", "/hls/demo/720p/1.m4", "/hls/demo/720p/-1.m4s",
-        "/hls/demo/720p/1234567890.m4s", "/hls/demo/720p/1..m4s", "/hls/demo/720p/1.2.3.m4s",
+        "/hls/demo/720p/1234567890123456.m4s", "/hls/demo/720p/1..m4s", "/hls/demo/720p/1.2.3.m4s",
         "/hls/demo/../720p/1.m4s", "/hls/../etc/passwd", "/hls/de mo/master.m3u8",
         "/hls/demo/720P/1.m4s", "/hls/demo/720p/sub/1.m4s", "/hls/demo/master.m3u8/",
         "/hls/demo/abcdefghijklmnopq/init.mp4", "/HLS/demo/master.m3u8", "/healthz/",

@@ -460,6 +460,8 @@ static transcode_t *open_transcode_ex(store_t *st, double part_duration)
     assert_true(p.part_duration == 0.333);
     p.store = st;
     p.part_duration = part_duration;
+    assert_true(p.msn_from_clock);
+    p.msn_from_clock = false; /* numbers from 0, as the checks below expect */
     p.segment_duration = 1.0; /* GOP is 1.5 s: cuts wait for keyframes */
     p.playlist_segments = 3;
     transcode_t *t = NULL;

@@ -1,0 +1,200 @@
+"""LL-HLS end to end: a real publisher (ffmpeg) into the real sluice, with a
+transcoded rung beside the copied one, and real clients reading it while it
+is live -- the spec checker on every rendition's playlist, every part a
+playlist names fetched at once (atomic publishing), blocking playlist
+reloads and preload-hint requests, delta updates, a standard player that
+ignores parts, and hls.js in Chromium in lowLatencyMode."""
+
+import json
+import os
+import re
+import subprocess
+import time
+import unittest
+
+import hlscheck
+from harness import ROOT, Sluice, http, parse_attrs, publish, wait_for
+
+KEY = "demo-secret-key"
+RENDITIONS = ("720p", "360p", "audio")
+LL_SCRIPT = os.path.join(ROOT, "tests", "browser", "hls_ll.mjs")
+
+
+def hint_of(text):
+    """(msn, part) named by the playlist's EXT-X-PRELOAD-HINT."""
+    m = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"', text)
+    assert m, "no preload hint in:\n" + text
+    return int(m.group(1)), int(m.group(2))
+
+
+def named_uris(text):
+    """Every media URI a playlist names: segments, parts, the init segment."""
+    uris = [l for l in text.splitlines() if l and not l.startswith("#")]
+    uris += re.findall(r'#EXT-X-PART:[^\n]*URI="([^"]+)"', text)
+    uris += re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
+    return uris
+
+
+class LowLatencyTest(unittest.TestCase):
+    """One live broadcast shared by the tests of this class (about 45 s):
+    1 s segments and a 12-segment window so that delta updates have
+    something to skip, the source copied as 720p and a 360p rung encoded."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sluice = Sluice("--ladder", "720p,360p", "--preset", "ultrafast",
+                            "--segment-duration", "1", "--playlist-segments", "12")
+        cls.pub = publish(cls.sluice.rtmp_url(KEY), seconds=60, size="1280x720", gop=30)
+        try:
+            def ready():
+                return all(http(cls.url(r))[0] == 200 for r in RENDITIONS) and \
+                    http(cls.sluice.url("/hls/demo/master.m3u8"))[0] == 200
+            wait_for(ready, 40, "every rendition's playlist")
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pub.poll() is None:
+            cls.pub.kill()
+        cls.pub.communicate()
+        try:
+            cls.sluice.stop()
+        finally:
+            cls.sluice.kill()
+
+    @classmethod
+    def url(cls, rend, query=""):
+        return cls.sluice.url(f"/hls/demo/{rend}/index.m3u8{query}")
+
+    def playlist(self, rend, query=""):
+        status, headers, body = http(self.url(rend, query))
+        self.assertEqual(status, 200, body)
+        return body.decode()
+
+    def test_playlists_follow_the_spec_and_name_only_fetchable_parts(self):
+        deadline = time.time() + 6
+        checked = 0
+        while time.time() < deadline:
+            for rend in RENDITIONS:
+                text = self.playlist(rend)
+                self.assertEqual(hlscheck.check_media(text, ll=True), [], f"{rend}:\n{text}")
+                # Everything the playlist names is there the moment it is read.
+                base = self.url(rend).rsplit("/", 1)[0]
+                for uri in named_uris(text)[-12:]:
+                    status, _, body = http(f"{base}/{uri}")
+                    self.assertEqual(status, 200, f"{rend}/{uri} named but not fetchable")
+                    self.assertGreater(len(body), 0)
+                attrs = {l.split(":", 1)[0]: parse_attrs(l.split(":", 1)[1])
+                         for l in text.splitlines() if l.startswith("#EXT-X-SERVER-CONTROL")
+                         or l.startswith("#EXT-X-PART-INF")}
+                self.assertEqual(attrs["#EXT-X-SERVER-CONTROL"]["CAN-BLOCK-RELOAD"], "YES")
+                part_target = float(attrs["#EXT-X-PART-INF"]["PART-TARGET"])
+                self.assertLess(part_target, 0.4)
+                # Rendition reports name every other rendition.
+                reports = re.findall(r'#EXT-X-RENDITION-REPORT:URI="\.\./([^/]+)/index\.m3u8"', text)
+                self.assertEqual(sorted(reports), sorted(r for r in RENDITIONS if r != rend), text)
+                # A segment's first part starts with a keyframe.
+                for line in text.splitlines():
+                    if re.search(r'URI="\d+\.0\.m4s"', line) and line.startswith("#EXT-X-PART:"):
+                        self.assertIn("INDEPENDENT=YES", line)
+                checked += 1
+        self.assertGreater(checked, 6)
+        master = http(self.sluice.url("/hls/demo/master.m3u8"))[2].decode()
+        self.assertEqual(hlscheck.check_master(master), [], master)
+
+    def test_blocking_reload_returns_when_the_part_is_out(self):
+        for rend in ("720p", "360p"):
+            msn, part = hint_of(self.playlist(rend))
+            t0 = time.time()
+            status, _, body = http(self.url(rend, f"?_HLS_msn={msn}&_HLS_part={part}"), timeout=10)
+            took = time.time() - t0
+            self.assertEqual(status, 200, body)
+            text = body.decode()
+            self.assertIn(f'URI="{msn}.{part}.m4s"', text, "the answer lacks the awaited part")
+            self.assertLess(took, 3.0)
+            # It was not in the playlist before: the request must have waited.
+            self.assertGreater(took, 0.02)
+            # The answer names it as soon as it is fetchable.
+            status, _, _ = http(self.sluice.url(f"/hls/demo/{rend}/{msn}.{part}.m4s"))
+            self.assertEqual(status, 200)
+
+        # Too far ahead: two segments past the last one -> 400 at once.
+        msn, _ = hint_of(self.playlist("720p"))
+        t0 = time.time()
+        status, _, _ = http(self.url("720p", f"?_HLS_msn={msn + 2}&_HLS_part=0"))
+        self.assertEqual(status, 400)
+        self.assertLess(time.time() - t0, 1.0)
+        status, _, _ = http(self.url("720p", "?_HLS_part=1"))
+        self.assertEqual(status, 400)
+
+    def test_preload_hint_request_waits_for_the_part(self):
+        msn, part = hint_of(self.playlist("720p"))
+        part_url = self.sluice.url(f"/hls/demo/720p/{msn}.{part}.m4s")
+        t0 = time.time()
+        status, _, body = http(part_url, timeout=10)
+        took = time.time() - t0
+        self.assertEqual(status, 200)
+        self.assertGreater(len(body), 0)
+        self.assertLess(took, 3.0)
+        # The same bytes later: it was answered complete, not in pieces.
+        self.assertEqual(http(part_url)[2], body)
+
+    def test_delta_update_skips_old_segments(self):
+        def long_enough():
+            text = self.playlist("720p")
+            return text.count("#EXTINF") >= 10 and text
+        wait_for(long_enough, 30, "a window long enough to skip")
+        full = self.playlist("720p")
+        until = float(parse_attrs(re.search(r"#EXT-X-SERVER-CONTROL:(.*)", full).group(1))
+                      ["CAN-SKIP-UNTIL"])
+        for query, v2 in (("?_HLS_skip=YES", False), ("?_HLS_skip=v2", True)):
+            delta = self.playlist("720p", query)
+            self.assertEqual(hlscheck.check_media(delta, ll=True), [], delta)
+            m = re.search(r"#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)(.*)", delta)
+            self.assertIsNotNone(m, delta)
+            skipped = int(m.group(1))
+            self.assertGreater(skipped, 0)
+            self.assertEqual("RECENTLY-REMOVED-DATERANGES" in m.group(2), v2)
+            seq = int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", delta).group(1))
+            listed = [l for l in delta.splitlines() if l and not l.startswith("#")]
+            # The first segment listed is the one after the skipped ones, and
+            # what is listed still covers CAN-SKIP-UNTIL.
+            self.assertEqual(listed[0], f"{seq + skipped}.m4s")
+            kept = sum(float(x) for x in re.findall(r"#EXTINF:([0-9.]+),", delta))
+            self.assertGreaterEqual(kept + 1.0, until)
+        # Combined with a blocking request.
+        msn, part = hint_of(full)
+        status, _, body = http(self.url("720p", f"?_HLS_msn={msn}&_HLS_part={part}&_HLS_skip=YES"))
+        self.assertEqual(status, 200)
+        self.assertIn("#EXT-X-SKIP:SKIPPED-SEGMENTS=", body.decode())
+
+    def test_standard_player_ignores_parts(self):
+        # ffmpeg's HLS demuxer knows nothing of parts: it plays the segments.
+        out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error",
+                              "-i", self.sluice.url("/hls/demo/master.m3u8"),
+                              "-map", "0:v:0", "-map", "0:a:0", "-t", "3", "-f", "null", "-"],
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr.decode()[-2000:])
+        self.assertEqual(out.stderr.decode().strip(), "")
+
+    def test_zz_hlsjs_plays_in_low_latency_mode(self):
+        out = subprocess.run(["node", LL_SCRIPT, self.sluice.url("/hls/demo/master.m3u8"),
+                              "12", "45"], capture_output=True, timeout=90)
+        lines = out.stdout.decode().strip().splitlines()
+        self.assertTrue(lines, out.stderr.decode()[-3000:])
+        r = json.loads(lines[-1])
+        lat = r.get("latencyPdt") or {}
+        print(f"\n  hls.js lowLatencyMode: ingest-to-screen latency median {lat.get('median')} s "
+              f"(p90 {lat.get('p90')}), hls.latency {(r.get('latencyHls') or {}).get('median')} s, "
+              f"{r['parts']} parts, {r['blockingReloads']} blocking reloads", end="")
+        self.assertEqual(r["problems"], [], r)
+        self.assertEqual(out.returncode, 0)
+        # Sanity, not speed: a player behind by more than the whole window
+        # would not be using parts at all.
+        self.assertLess(lat["median"], 12)
+
+
+if __name__ == "__main__":
+    unittest.main()
