@@ -242,7 +242,7 @@ static const hls_part_t pending3[] = {
 static const hls_rendition_report_t reports3[] = {
     {.uri = "../1080p/index.m3u8", .last_msn = 14, .last_part = 3},
     {.uri = "../480p/index.m3u8", .last_msn = 14, .last_part = 2},
-    {.uri = "../audio/index.m3u8", .last_msn = 13, .last_part = -1},
+    {.uri = "../audio/index.m3u8", .last_msn = 14, .last_part = 2},
 };
 
 /* A live window of four 2 s segments, parts on the last two, three parts
@@ -307,7 +307,7 @@ static void ll_window(hls_segment_t segs[4], hls_media_playlist_t *pl)
 #define LL_REPORTS                                                                               \
     "#EXT-X-RENDITION-REPORT:URI=\"../1080p/index.m3u8\",LAST-MSN=14,LAST-PART=3\n"              \
     "#EXT-X-RENDITION-REPORT:URI=\"../480p/index.m3u8\",LAST-MSN=14,LAST-PART=2\n"               \
-    "#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=13\n"
+    "#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=14,LAST-PART=2\n"
 
 static void test_ll_live(void **state)
 {
