@@ -5,6 +5,7 @@ program can check, for the tests to run over what sluice serves:
     check_media(text, ll=True, reports=None) -> list of violation strings
     check_master(text) -> list of violation strings
     check_delta(full, delta) -> list of violation strings
+    check_renditions({name: text}) -> list of violation strings
 
 An empty list means no rule is broken. Each string names the line (1-based)
 and the section of the spec, e.g.
@@ -32,11 +33,12 @@ involve sums or multiples of rendered values allow for that rounding and
 nothing more.
 """
 
+import posixpath
 import re
 from decimal import Decimal, ROUND_HALF_UP
 from datetime import datetime
 
-__all__ = ["check_media", "check_master", "check_delta", "parse_attr_list"]
+__all__ = ["check_media", "check_master", "check_delta", "check_renditions", "parse_attr_list"]
 
 
 class Quoted(str):
@@ -531,8 +533,8 @@ def check_media(text, ll=True, reports=None):
     skipped = 0
     if pl.skip is not None:
         n_skip, attrs = pl.skip
-        skipped = int(attrs["SKIPPED-SEGMENTS"]) if _num(attrs.get("SKIPPED-SEGMENTS")) is not None \
-            and "." not in attrs["SKIPPED-SEGMENTS"] else 0
+        count = attrs.get("SKIPPED-SEGMENTS")
+        skipped = int(count) if count is not None and _INT.fullmatch(count) else 0
         if "CAN-SKIP-UNTIL" not in sc:
             errors.append(f"line {n_skip}: EXT-X-SKIP without CAN-SKIP-UNTIL (6.2.5.1)")
         if ended:
@@ -923,4 +925,86 @@ def check_master(text):
             if gid is not None and (kind, gid) not in groups:
                 errors.append(f"line {v['n']}: {attr}={gid!r} names no EXT-X-MEDIA "
                               f"TYPE={kind} group (4.4.6.2)")
+    return errors
+
+
+# --- the renditions of one stream -----------------------------------------------
+
+def _last_position(text):
+    """(msn, part index or None) of the last segment or part of a playlist,
+    as LAST-MSN / LAST-PART would report it (4.4.5.4)."""
+    errors = []
+    lines = _lines(text, errors)
+    pl = _parse_media(lines, errors)
+    n_ms, ms = _single(pl, "EXT-X-MEDIA-SEQUENCE")
+    skipped = 0
+    if pl.skip is not None and _INT.fullmatch(pl.skip[1].get("SKIPPED-SEGMENTS", "") or ""):
+        skipped = int(pl.skip[1]["SKIPPED-SEGMENTS"])
+    first = int(ms) if ms is not None and _INT.fullmatch(ms) else 0
+    last_msn = first + skipped + len(pl.segments) - 1
+    if pl.pending:
+        return last_msn + 1, len(pl.pending) - 1
+    if pl.segments and pl.segments[-1]["parts"]:
+        return last_msn, len(pl.segments[-1]["parts"]) - 1
+    return last_msn, None
+
+
+def check_renditions(playlists):
+    """Violations across the Media Playlists of one stream, fetched at about
+    the same moment: `playlists` maps each playlist's path relative to the
+    Multivariant Playlist ("720p/index.m3u8") to its text. Checks 6.2.4 (one
+    Target Duration; the same EXT-X-SERVER-CONTROL everywhere), 4.4.3.8
+    (PART-HOLD-BACK at least 3 x the largest PART-TARGET) and Appendix B.1
+    (each playlist reports every other one, and LAST-MSN is within one
+    segment of where that rendition is)."""
+    errors = []
+    info = {}
+    for name, text in playlists.items():
+        lines = _lines(text, [])
+        pl = _parse_media(lines, [])
+        td = _single(pl, "EXT-X-TARGETDURATION")[1]
+        sc = _single(pl, "EXT-X-SERVER-CONTROL")[1]
+        pi = _single(pl, "EXT-X-PART-INF")[1]
+        info[name] = {"td": td, "sc": sc if isinstance(sc, dict) else None,
+                      "pt": _num(pi.get("PART-TARGET")) if isinstance(pi, dict) else None,
+                      "reports": pl.reports, "pos": _last_position(text)}
+    names = sorted(info)
+    tds = {info[n]["td"] for n in names}
+    if len(tds) > 1:
+        errors.append(f"EXT-X-TARGETDURATION differs between renditions: "
+                      f"{ {n: info[n]['td'] for n in names} } (6.2.4)")
+    scs = {repr(sorted(info[n]["sc"].items())) if info[n]["sc"] is not None else None
+           for n in names}
+    if len(scs) > 1:
+        errors.append(f"EXT-X-SERVER-CONTROL differs between renditions: "
+                      f"{ {n: info[n]['sc'] for n in names} } (6.2.4)")
+    pts = [info[n]["pt"] for n in names if info[n]["pt"] is not None]
+    for n in names:
+        sc = info[n]["sc"] or {}
+        phb = _num(sc.get("PART-HOLD-BACK"))
+        if pts and phb is not None and phb + Decimal("0.0015") < 3 * max(pts):
+            errors.append(f"{n}: PART-HOLD-BACK {phb} < 3 x the largest PART-TARGET {max(pts)} "
+                          f"(4.4.3.8)")
+    for n in names:
+        if not info[n]["reports"] and not pts:
+            continue  # no LL-HLS: no reports wanted
+        reported = {}
+        for line, attrs in info[n]["reports"]:
+            uri = attrs.get("URI")
+            if uri is None:
+                continue
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(n), _path(uri)))
+            reported[target] = (line, attrs)
+        others = set(names) - {n}
+        if set(reported) != others:
+            errors.append(f"{n}: rendition reports name {sorted(reported)}, the other renditions "
+                          f"are {sorted(others)} (Appendix B.1)")
+        for target, (line, attrs) in reported.items():
+            if target not in info or not _INT.fullmatch(attrs.get("LAST-MSN", "") or ""):
+                continue
+            msn = int(attrs["LAST-MSN"])
+            actual = info[target]["pos"][0]
+            if abs(msn - actual) > 1:
+                errors.append(f"{n} line {line}: report says {target} is at segment {msn}, it is "
+                              f"at {actual} (Appendix B.1: renditions in sync)")
     return errors

@@ -6,7 +6,8 @@ checking would fail here. Pure Python: no sluice is started."""
 
 import unittest
 
-from hlscheck import check_delta, check_master, check_media, parse_attr_list
+from hlscheck import (check_delta, check_master, check_media, check_renditions,
+                      parse_attr_list)
 
 # Rendered by transcode/hls_playlist.c: a live LL-HLS window (parts on the
 # last two segments, three parts of segment 14 in progress, the hint for
@@ -592,6 +593,39 @@ class CheckerTest(unittest.TestCase):
                           "URI must be a quoted-string")
         self.assertCaught(check_master(MASTER + "stray.m3u8\n"), "not after EXT-X-STREAM-INF")
 
+    # --- the renditions of one stream ---------------------------------------------------
+
+    def ladder(self, edits=None):
+        """LIVE as the 720p playlist of a four-rendition stream, and the
+        other three as the same window reporting their own others."""
+        pls = {"720p/index.m3u8": LIVE}
+        for other in ("1080p", "480p", "audio"):
+            pls[f"{other}/index.m3u8"] = LIVE.replace(f"../{other}/", "../720p/")
+        for name, (old, new) in (edits or {}).items():
+            pls[name] = sub(pls[name], old, new)
+        return pls
+
+    def test_renditions(self):
+        audio = "audio/index.m3u8"
+        self.assertClean(check_renditions(self.ladder()))
+        self.assertClean(check_renditions({"360p/index.m3u8": CLASSIC, audio: CLASSIC}))
+        self.assertCaught(check_renditions(self.ladder(
+            {audio: ("TARGETDURATION:2", "TARGETDURATION:3")})),
+            "EXT-X-TARGETDURATION differs between renditions")
+        self.assertCaught(check_renditions(self.ladder(
+            {audio: ("PART-HOLD-BACK=1.500", "PART-HOLD-BACK=1.600")})),
+            "EXT-X-SERVER-CONTROL differs between renditions")
+        # An audio rendition with longer parts needs a longer hold back for all.
+        self.assertCaught(check_renditions(self.ladder(
+            {audio: ("PART-TARGET=0.500", "PART-TARGET=0.600")})),
+            "PART-HOLD-BACK 1.500 < 3 x the largest PART-TARGET 0.600")
+        rep = '#EXT-X-RENDITION-REPORT:URI="../480p/index.m3u8",LAST-MSN=14,LAST-PART=2\n'
+        self.assertCaught(check_renditions(self.ladder({"720p/index.m3u8": (rep, "")})),
+                          "720p/index.m3u8: rendition reports name ['1080p/index.m3u8', "
+                          "'audio/index.m3u8'], the other renditions are")
+        self.assertCaught(check_renditions(self.ladder({"720p/index.m3u8": (
+            '../480p/index.m3u8",LAST-MSN=14', '../480p/index.m3u8",LAST-MSN=16')})),
+            "report says 480p/index.m3u8 is at segment 16, it is at 14")
 
 if __name__ == "__main__":
     unittest.main()
