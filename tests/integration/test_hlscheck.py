@@ -2,9 +2,13 @@
 what sluice serves: playlists as sluice's renderer writes them
 (tests/unit/test_hls_playlist.c renders the same models) pass, and each
 broken variant is caught with the rule it breaks, so a checker that stopped
-checking would fail here. Pure Python: no sluice is started."""
+checking would fail here. CheckerTest is pure Python; SluiceTest runs the
+checker over what the real sluice serves, live and after the end."""
 
+import re
 import unittest
+
+from harness import Sluice, finish, http, publish, wait_for
 
 from hlscheck import (check_delta, check_master, check_media, check_renditions,
                       parse_attr_list)
@@ -626,6 +630,65 @@ class CheckerTest(unittest.TestCase):
         self.assertCaught(check_renditions(self.ladder({"720p/index.m3u8": (
             '../480p/index.m3u8",LAST-MSN=14', '../480p/index.m3u8",LAST-MSN=16')})),
             "report says 480p/index.m3u8 is at segment 16, it is at 14")
+
+
+class SluiceTest(unittest.TestCase):
+    """Every playlist the real sluice serves passes the checker: the master,
+    each media playlist and the set of them, while live and once ended. LL-HLS
+    or not is whatever sluice writes by default (ll=None)."""
+
+    def fetch_all(self, sluice):
+        status, _, body = http(sluice.url("/hls/demo/master.m3u8"))
+        self.assertEqual(status, 200)
+        master = body.decode()
+        uris = [l for l in master.splitlines() if l and not l.startswith("#")]
+        uris += re.findall(r'#EXT-X-MEDIA:.*URI="([^"]+)"', master)
+        playlists = {}
+        for uri in uris:
+            status, _, body = http(sluice.url("/hls/demo/" + uri))
+            self.assertEqual(status, 200, uri)
+            playlists[uri] = body.decode()
+        return master, playlists
+
+    def check_all(self, master, playlists):
+        self.assertEqual(check_master(master), [], master)
+        for uri, text in playlists.items():
+            others = {"../" + u for u in playlists if u != uri}
+            errors = check_media(text, ll=None,
+                                 reports=others if "#EXT-X-PART-INF" in text else None)
+            self.assertEqual(errors, [], f"{uri}:\n{text}")
+        self.assertEqual(check_renditions(playlists), [])
+
+    def test_served_playlists_pass(self):
+        sluice = Sluice("--ladder", "480p,360p", "--preset", "ultrafast")
+        pub = None
+        try:
+            pub = publish(sluice.rtmp_url("demo-secret-key"), seconds=8)
+
+            def segments():
+                status, _, body = http(sluice.url("/hls/demo/audio/index.m3u8"))
+                return status == 200 and body.count(b"#EXTINF") >= 2
+            wait_for(segments, 30, "two segments")
+            master, playlists = self.fetch_all(sluice)
+            self.assertEqual(len(playlists), 3, master)
+            self.check_all(master, playlists)
+            rc, err = finish(pub, 60)
+            self.assertEqual(rc, 0, err)
+
+            def ended():
+                return all(b"#EXT-X-ENDLIST" in http(sluice.url("/hls/demo/" + uri))[2]
+                           for uri in playlists)
+            wait_for(ended, 30, "#EXT-X-ENDLIST everywhere")
+            self.check_all(*self.fetch_all(sluice))
+        finally:
+            if pub is not None and pub.poll() is None:
+                pub.kill()
+                pub.wait()
+            try:
+                sluice.stop()
+            finally:
+                sluice.kill()
+
 
 if __name__ == "__main__":
     unittest.main()
