@@ -1,8 +1,24 @@
 /*
  * HLS playlist renderer: a pure function from a playlist model (see
- * hls_playlist_internal.h) to RFC 8216 text. It makes no decisions: the
- * packager chose the segments, the target duration and whether the list has
- * ended; this file only writes the tags in the order the RFC wants them.
+ * hls_playlist_internal.h) to RFC 8216 / RFC 8216bis text. It makes no
+ * decisions: the packager chose the segments, the parts, the target
+ * durations, the window and whether the list has ended; this file only
+ * writes the tags in the order the spec wants them, with the lowest
+ * EXT-X-VERSION the tags it wrote require.
+ *
+ * Media playlist layout (LL-HLS lines only when part_target > 0):
+ *   #EXTM3U, #EXT-X-VERSION, #EXT-X-TARGETDURATION,
+ *   #EXT-X-SERVER-CONTROL, #EXT-X-PART-INF,
+ *   #EXT-X-MEDIA-SEQUENCE, [#EXT-X-DISCONTINUITY-SEQUENCE], #EXT-X-MAP,
+ *   [#EXT-X-SKIP in place of the first segments of a delta update],
+ *   per segment: [#EXT-X-DISCONTINUITY + #EXT-X-MAP], #EXT-X-PROGRAM-DATE-TIME,
+ *     its #EXT-X-PART lines, #EXTINF, URI   (4.4.4.9: segment tags come
+ *     before the first EXT-X-PART of their parent segment),
+ *   the #EXT-X-PART lines of the segment in progress,
+ *   #EXT-X-PRELOAD-HINT (live only), #EXT-X-RENDITION-REPORT lines,
+ *   [#EXT-X-ENDLIST].
+ * Durations are decimal-floating-point with three decimals and a '.'
+ * whatever the locale. With part_target 0 the text is plain RFC 8216.
  *
  * Runs on the stream's transcode worker thread; keeps no state. The text is
  * built in a private growable buffer and handed out as a new blob that the
@@ -12,6 +28,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +74,27 @@ __attribute__((format(printf, 2, 3))) static void hls_text_printf(hls_text_t *t,
     }
 }
 
+/* Appends a decimal-floating-point with three decimals ("2.002"). "%.3f"
+ * does the rounding, but its radix character follows LC_NUMERIC, which a
+ * library could have changed: the digits are taken around it and joined with
+ * '.'. A negative, NaN or infinite value (never meant) is written as 0.000
+ * rather than as text that is no decimal-floating-point at all. */
+static void hls_text_decimal(hls_text_t *t, double x)
+{
+    if (!isfinite(x) || x < 0)
+        x = 0;
+    char buf[352]; /* DBL_MAX has 309 integer digits */
+    int n = snprintf(buf, sizeof(buf), "%.3f", x);
+    if (n < 5 || (size_t)n >= sizeof(buf)) {
+        t->oom = true;
+        return;
+    }
+    int whole = 0;
+    while (buf[whole] >= '0' && buf[whole] <= '9')
+        whole++;
+    hls_text_printf(t, "%.*s.%s", whole, buf, buf + n - 3);
+}
+
 static int hls_text_finish(hls_text_t *t, blob_t **out)
 {
     *out = NULL;
@@ -80,18 +118,55 @@ void hls_playlist_format_pdt(int64_t wall_ms, char *buf, size_t buflen)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }
 
+/* "#EXT-X-PART:DURATION=0.333,URI="12.3.m4s",INDEPENDENT=YES" */
+static void hls_render_part(hls_text_t *t, int64_t msn, size_t index, const hls_part_t *p)
+{
+    hls_text_printf(t, "#EXT-X-PART:DURATION=");
+    hls_text_decimal(t, p->duration);
+    hls_text_printf(t, ",URI=\"%" PRId64 ".%zu.m4s\"%s\n", msn, index,
+                    p->independent ? ",INDEPENDENT=YES" : "");
+}
+
 int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
 {
     hls_text_t t = {0};
-    hls_text_printf(&t, "#EXTM3U\n#EXT-X-VERSION:%d\n", HLS_PLAYLIST_VERSION);
+    bool ll = pl->part_target > 0;
+    /* A server must ignore _HLS_skip when it offers no delta updates or the
+     * list has ended (RFC 8216bis 6.2.5.1): then the full playlist. */
+    size_t skip = 0;
+    if (ll && pl->can_skip_until > 0 && !pl->ended)
+        skip = pl->skip < pl->nsegments ? pl->skip : pl->nsegments;
+    int version = HLS_PLAYLIST_VERSION;
+    if (skip > 0)
+        version = pl->skip_v2 ? HLS_PLAYLIST_VERSION_SKIP_V2 : HLS_PLAYLIST_VERSION_SKIP;
+
+    hls_text_printf(&t, "#EXTM3U\n#EXT-X-VERSION:%d\n", version);
     hls_text_printf(&t, "#EXT-X-TARGETDURATION:%d\n", pl->target_duration);
+    if (ll) {
+        hls_text_printf(&t, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=");
+        hls_text_decimal(&t, pl->part_hold_back);
+        if (pl->can_skip_until > 0) {
+            hls_text_printf(&t, ",CAN-SKIP-UNTIL=");
+            hls_text_decimal(&t, pl->can_skip_until);
+            if (pl->can_skip_dateranges)
+                hls_text_printf(&t, ",CAN-SKIP-DATERANGES=YES");
+        }
+        hls_text_printf(&t, "\n#EXT-X-PART-INF:PART-TARGET=");
+        hls_text_decimal(&t, pl->part_target);
+        hls_text_printf(&t, "\n");
+    }
     hls_text_printf(&t, "#EXT-X-MEDIA-SEQUENCE:%" PRId64 "\n", pl->media_sequence);
     if (pl->discontinuity_sequence > 0)
         hls_text_printf(&t, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRId64 "\n",
                         pl->discontinuity_sequence);
     if (pl->map_uri)
         hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
-    for (size_t i = 0; i < pl->nsegments; i++) {
+    /* EXT-X-SKIP stands where the skipped segments were; the EXT-X-MAP above
+     * still applies to every segment that follows it. */
+    if (skip > 0)
+        hls_text_printf(&t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%zu%s\n", skip,
+                        pl->skip_v2 ? ",RECENTLY-REMOVED-DATERANGES=\"\"" : "");
+    for (size_t i = skip; i < pl->nsegments; i++) {
         const hls_segment_t *s = &pl->segments[i];
         char pdt[40];
         hls_playlist_format_pdt(s->pdt_ms, pdt, sizeof(pdt));
@@ -103,7 +178,33 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
                 hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
         }
         hls_text_printf(&t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
-        hls_text_printf(&t, "#EXTINF:%.3f,\n%" PRId64 ".m4s\n", s->duration, s->msn);
+        for (size_t j = 0; ll && j < s->nparts; j++)
+            hls_render_part(&t, s->msn, j, &s->parts[j]);
+        hls_text_printf(&t, "#EXTINF:");
+        hls_text_decimal(&t, s->duration);
+        hls_text_printf(&t, ",\n%" PRId64 ".m4s\n", s->msn);
+    }
+    if (ll) {
+        int64_t next_msn =
+            pl->nsegments ? pl->segments[pl->nsegments - 1].msn + 1 : pl->media_sequence;
+        if (pl->npending > 0 && pl->pending_discontinuity) {
+            hls_text_printf(&t, "#EXT-X-DISCONTINUITY\n");
+            if (pl->map_uri)
+                hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
+        }
+        for (size_t j = 0; j < pl->npending; j++)
+            hls_render_part(&t, next_msn, j, &pl->pending_parts[j]);
+        if (pl->preload_hint && !pl->ended)
+            hls_text_printf(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%" PRId64 ".%zu.m4s\"\n",
+                            next_msn, pl->npending);
+        for (size_t i = 0; i < pl->nreports; i++) {
+            const hls_rendition_report_t *r = &pl->reports[i];
+            hls_text_printf(&t, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%" PRId64, r->uri,
+                            r->last_msn);
+            if (r->last_part >= 0)
+                hls_text_printf(&t, ",LAST-PART=%" PRId64, r->last_part);
+            hls_text_printf(&t, "\n");
+        }
     }
     if (pl->ended)
         hls_text_printf(&t, "#EXT-X-ENDLIST\n");
@@ -137,8 +238,10 @@ int hls_playlist_render_master(const hls_master_playlist_t *pl, blob_t **out)
             hls_text_printf(&t, ",CODECS=\"%s\"", v->codecs);
         if (v->width > 0 && v->height > 0)
             hls_text_printf(&t, ",RESOLUTION=%dx%d", v->width, v->height);
-        if (v->frame_rate > 0)
-            hls_text_printf(&t, ",FRAME-RATE=%.3f", v->frame_rate);
+        if (v->frame_rate > 0) {
+            hls_text_printf(&t, ",FRAME-RATE=");
+            hls_text_decimal(&t, v->frame_rate);
+        }
         if (v->audio_group)
             hls_text_printf(&t, ",AUDIO=\"%s\"", v->audio_group);
         hls_text_printf(&t, "\n%s\n", v->uri);

@@ -16,7 +16,15 @@
 
 #include "blob.h"
 
+/* EXT-X-VERSION: 7 is the floor of every playlist sluice writes (EXT-X-MAP
+ * needs 6; the LL-HLS tags EXT-X-PART-INF, -SERVER-CONTROL, -PART,
+ * -PRELOAD-HINT and -RENDITION-REPORT need no higher one). RFC 8216bis
+ * section 8: a Playlist Delta Update with EXT-X-SKIP needs 9, and one that
+ * also skips EXT-X-DATERANGE tags (_HLS_skip=v2, RECENTLY-REMOVED-DATERANGES)
+ * needs 10. */
 #define HLS_PLAYLIST_VERSION 7
+#define HLS_PLAYLIST_VERSION_SKIP 9
+#define HLS_PLAYLIST_VERSION_SKIP_V2 10
 
 /* One LL-HLS partial segment ("<msn>.<index>.m4s", RFC 8216bis 4.4.4.9). */
 typedef struct hls_part {
@@ -41,8 +49,10 @@ typedef struct hls_segment {
 /* EXT-X-RENDITION-REPORT for another rendition of the same stream. */
 typedef struct hls_rendition_report {
     const char *uri;   /* relative to this playlist: "../720p/index.m3u8" */
-    int64_t last_msn;  /* LAST-MSN */
-    int64_t last_part; /* LAST-PART; < 0: omitted */
+    /* LAST-MSN: msn of that rendition's last part (so of its segment in
+     * progress) when it has parts, else of its last segment. */
+    int64_t last_msn;
+    int64_t last_part; /* LAST-PART: index of its last part of last_msn; < 0: omitted */
 } hls_rendition_report_t;
 
 typedef struct hls_media_playlist {
@@ -54,21 +64,36 @@ typedef struct hls_media_playlist {
     size_t nsegments;
     bool ended;                     /* EXT-X-ENDLIST */
 
-    /* LL-HLS (all ignored when part_target is 0). */
-    double part_target;       /* EXT-X-PART-INF:PART-TARGET, seconds */
+    /* LL-HLS (RFC 8216bis), all ignored when part_target is 0. Then the
+     * playlist carries EXT-X-SERVER-CONTROL (CAN-BLOCK-RELOAD=YES) and
+     * EXT-X-PART-INF; segments with parts get their EXT-X-PART lines before
+     * their EXTINF ("<msn>.<i>.m4s"). */
+    double part_target;       /* EXT-X-PART-INF:PART-TARGET, seconds (>= every part) */
     double part_hold_back;    /* EXT-X-SERVER-CONTROL PART-HOLD-BACK (>= 3 x part_target) */
-    double can_skip_until;    /* CAN-SKIP-UNTIL; 0: omitted (no delta updates) */
+    double can_skip_until;    /* CAN-SKIP-UNTIL (>= 6 x target_duration); 0: omitted (no delta updates) */
+    /* CAN-SKIP-DATERANGES=YES: the origin also answers _HLS_skip=v2
+     * (index-skip2.m3u8 exists). Rendered only with CAN-SKIP-UNTIL. */
+    bool can_skip_dateranges;
     /* Parts of the segment in progress (msn = the last segment's + 1, or
      * media_sequence when there is none), after the last EXTINF. */
     const hls_part_t *pending_parts;
     size_t npending;
-    bool pending_discontinuity; /* EXT-X-DISCONTINUITY before the pending parts */
-    bool preload_hint;        /* EXT-X-PRELOAD-HINT for the next part (live only) */
-    const hls_rendition_report_t *reports;
+    /* EXT-X-DISCONTINUITY (and EXT-X-MAP again) before the pending parts:
+     * the segment in progress starts a discontinuity. */
+    bool pending_discontinuity;
+    /* EXT-X-PRELOAD-HINT:TYPE=PART for "<that msn>.<npending>.m4s", the next
+     * part to come; never rendered when ended (RFC 8216bis 4.4.5.3). */
+    bool preload_hint;
+    const hls_rendition_report_t *reports; /* rendered last, in this order */
     size_t nreports;
-    /* Delta update (_HLS_skip): the first `skip` segments are replaced by
-     * EXT-X-SKIP:SKIPPED-SEGMENTS; skip_v2 adds RECENTLY-REMOVED-DATERANGES
-     * (there are never date ranges to report). 0: a full playlist. */
+    /* Delta update (_HLS_skip): the first `skip` segments, with their
+     * EXT-X-PART, -DISCONTINUITY and -PROGRAM-DATE-TIME lines, are replaced
+     * by EXT-X-SKIP:SKIPPED-SEGMENTS=n after EXT-X-MAP; EXT-X-MEDIA-SEQUENCE
+     * and EXT-X-DISCONTINUITY-SEQUENCE keep the full playlist's values
+     * (4.4.5.2). skip_v2 adds RECENTLY-REMOVED-DATERANGES="" (there are
+     * never date ranges to report). 0: a full playlist. Clamped to
+     * nsegments; ignored unless can_skip_until > 0 and not ended, since a
+     * server must then ignore _HLS_skip (6.2.5.1). */
     size_t skip;
     bool skip_v2;
 } hls_media_playlist_t;

@@ -554,17 +554,16 @@ static double pk_can_skip_until(const packager_t *pk, const pk_track_t *t)
     return pk->playlist_segments * pk->segment_duration > until ? until : 0;
 }
 
-/* Segments a delta update may leave out: the oldest ones, as long as what
- * follows them still covers CAN-SKIP-UNTIL (RFC 8216bis 6.2.5.1). */
+/* Segments a delta update may leave out: the oldest ones that end more
+ * than CAN-SKIP-UNTIL before the end of the last complete segment (RFC
+ * 8216bis 6.2.5.1). */
 static size_t pk_skippable(const pk_track_t *t, double until)
 {
     double after = 0;
     for (size_t i = 0; i < t->nwindow; i++)
         after += t->window[i].duration;
-    for (size_t i = 0; i < t->ncur; i++)
-        after += t->cur_parts[i].duration;
-    size_t n = 0;
-    while (n + 1 < t->nwindow && after - t->window[n].duration >= until)
+    size_t n = 0; /* a segment ending exactly CAN-SKIP-UNTIL before the end stays */
+    while (n + 1 < t->nwindow && after - t->window[n].duration > until + 0.0005)
         after -= t->window[n++].duration;
     return n;
 }
@@ -610,8 +609,16 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
         pl.segments = t->render;
     }
     pl.part_target = pk_part_target(pk, t);
-    pl.part_hold_back = ceil(3000.0 * pl.part_target) / 1000.0;
+    /* The same EXT-X-SERVER-CONTROL in every rendition (6.2.4): three of the
+     * longest PART-TARGET of them all (audio's, when there is audio). */
+    double longest = pl.part_target;
+    if (pk->audio.active && pk_part_target(pk, &pk->audio) > longest)
+        longest = pk_part_target(pk, &pk->audio);
+    if (pk->video.active && pk_part_target(pk, &pk->video) > longest)
+        longest = pk_part_target(pk, &pk->video);
+    pl.part_hold_back = ceil(3000.0 * longest) / 1000.0;
     pl.can_skip_until = pk_can_skip_until(pk, t);
+    pl.can_skip_dateranges = pl.can_skip_until > 0; /* index-skip2.m3u8 is always written */
     if (!ended) {
         pl.pending_parts = t->cur_parts;
         pl.npending = t->ncur;
