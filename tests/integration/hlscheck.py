@@ -746,7 +746,9 @@ def check_media(text, ll=True, reports=None):
         if all_parts and "LAST-PART" not in attrs:
             errors.append(f"line {n}: EXT-X-RENDITION-REPORT without LAST-PART for a rendition "
                           f"with parts (4.4.5.4)")
-    if reports is not None:
+    # An ended playlist names whole segments only (sluice drops the parts),
+    # so reports of the others' last parts are not expected there.
+    if reports is not None and not ended:
         missing = set(reports) - set(uris)
         extra = set(uris) - set(reports)
         if missing:
@@ -988,6 +990,8 @@ def check_renditions(playlists):
     for n in names:
         if not info[n]["reports"] and not pts:
             continue  # no LL-HLS: no reports wanted
+        if not info[n]["reports"] and "#EXT-X-ENDLIST" in playlists[n]:
+            continue  # an ended list names whole segments only: nothing to report
         reported = {}
         for line, attrs in info[n]["reports"]:
             uri = attrs.get("URI")
