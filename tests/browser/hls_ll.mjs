@@ -13,32 +13,19 @@
 //     first frame reached the ingest, so this is ingest-to-screen latency.
 //   - "hls": hls.js's own hls.latency (live edge of the playlist minus the
 //     playhead).
-import { chromium } from 'playwright-core';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { launch, hlsPage } from './chromium.mjs';
 
 const url = process.argv[2];
 const playS = Number(process.argv[3] || 15);
 const timeoutS = Number(process.argv[4] || playS + 30);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const hlsPath = path.join(here, 'node_modules', 'hls.js', 'dist', 'hls.min.js');
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 let result;
 try {
-  const page = await browser.newPage();
-  const consoleErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  const { page, consoleErrors } = await hlsPage(browser);
   // Every playlist request hls.js makes, to see its delivery directives.
   const playlistUrls = [];
   page.on('request', (r) => { if (r.url().includes('.m3u8')) playlistUrls.push(r.url()); });
-  await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
-  await page.addScriptTag({ path: hlsPath });
   result = await page.evaluate(async ({ url, playS, timeoutS }) => {
     const video = document.getElementById('v');
     const out = { fatal: null, errors: [], parts: 0, fragments: 0, pdt: [], hls: [],

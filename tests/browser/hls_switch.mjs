@@ -6,28 +6,15 @@
 // every check held.
 //
 //   node hls_switch.mjs http://127.0.0.1:PORT/hls/demo/master.m3u8 [TIMEOUT_S]
-import { chromium } from 'playwright-core';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { launch, hlsPage } from './chromium.mjs';
 
 const url = process.argv[2];
 const timeoutS = Number(process.argv[3] || 90);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const hlsPath = path.join(here, 'node_modules', 'hls.js', 'dist', 'hls.min.js');
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 let result;
 try {
-  const page = await browser.newPage();
-  const consoleErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
-  await page.addScriptTag({ path: hlsPath });
+  const { page, consoleErrors } = await hlsPage(browser);
   result = await page.evaluate(async ({ url, timeoutS }) => {
     const video = document.getElementById('v');
     const out = { levels: [], switched: [], played: {}, fatal: null, errors: [], ended: false };
