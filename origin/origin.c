@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -39,6 +40,7 @@ struct origin {
     int port;
     llhls_hub_t *hub;        /* held LL-HLS requests */
     double segment_duration; /* --segment-duration: fallback target duration */
+    atomic_int reqs;         /* origin_req_t alive (held, or answered and not yet sent) */
 };
 
 /* The state of a request that may wait (LL-HLS); NULL req_cls for others. */
@@ -357,6 +359,7 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
     if (!q)
         return MHD_NO;
     *q = tmp;
+    atomic_fetch_add(&o->reqs, 1);
     q->deadline_ms = clock_mono_ms() + llhls_hold_limit_ms(&pos, o->segment_duration);
     *req_cls = q;
     return origin_llhls_run(o, c, q);
@@ -367,7 +370,7 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
 static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_cls,
                                 enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    origin_t *o = cls;
     (void)c;
     (void)toe;
     origin_req_t *q = *req_cls;
@@ -376,6 +379,7 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
     llhls_hold_leave(&q->hold);
     free(q);
     *req_cls = NULL;
+    atomic_fetch_sub(&o->reqs, 1);
 }
 
 static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, const char *url,
@@ -494,6 +498,12 @@ void origin_close(origin_t *o)
     size_t left = llhls_hub_shutdown(o->hub, ORIGIN_DRAIN_MS);
     if (left)
         log_warn("origin", "%zu held requests not answered at shutdown", left);
+    /* ... and give their answers a moment to leave (MHD_stop_daemon closes
+     * connections whether or not their response went out). */
+    for (int i = 0; i < ORIGIN_DRAIN_MS / 5 / 5 && atomic_load(&o->reqs) > 0; i++) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(o->daemon);
     llhls_hub_free(o->hub);
     free(o);
