@@ -12,7 +12,8 @@ import threading
 import time
 import unittest
 
-from harness import RedisServer, Sluice, http, shared_redis
+from harness import (RedisServer, Sluice, finish, http, parse_media, publish, shared_redis,
+                     wait_for)
 
 DB = 6
 REND = "720p"
@@ -403,6 +404,44 @@ class LLHLSShutdownTest(unittest.TestCase):
                 sl.stop()
                 sl.kill()
             redis.stop()
+
+
+class LLHLSMemoryStoreTest(unittest.TestCase):
+    """The embedded memory store with the real packager: a blocking reload
+    for the next segment is woken by the packager's commit on the same
+    process (no Redis in between)."""
+
+    def test_blocking_reload_on_a_live_publish(self):
+        sl = Sluice()
+        pub = publish(sl.rtmp_url("demo-secret-key"), seconds=9)
+        try:
+            path = "/hls/demo/720p/index.m3u8"
+            pl = wait_for(lambda: (lambda r: r[0] == 200 and b"#EXTINF" in r[2] and r[2])(
+                http(sl.url(path))), 15, "a first segment")
+            text = pl.decode()
+            media = parse_media(text)
+            nxt = int(media["tags"].get("EXT-X-MEDIA-SEQUENCE", "0")) + len(media["segments"])
+            if "EXT-X-PRELOAD-HINT" in media["tags"]:
+                nxt = int(re.search(r'URI="(\d+)\.', media["tags"]["EXT-X-PRELOAD-HINT"]).group(1))
+            self.assertNotIn("\n%d.m4s" % nxt, text)
+            # Two segments past the last one: 400 at once.
+            t0 = time.monotonic()
+            s, _, _ = http(sl.url(path + "?_HLS_msn=%d" % (nxt + 2)))
+            self.assertEqual(s, 400)
+            self.assertLess(time.monotonic() - t0, 0.5)
+            # The next one: held until the packager commits it (2 s segments,
+            # hold limit 3 target durations).
+            t0 = time.monotonic()
+            s, h, b = http(sl.url(path + "?_HLS_msn=%d" % nxt), timeout=15)
+            took = time.monotonic() - t0
+            self.assertEqual(s, 200, b[:300])
+            self.assertIn("\n%d.m4s" % nxt, b.decode())
+            self.assertLess(took, 6.0)
+            print("\n  _HLS_msn=%d answered after %.2f s" % (nxt, took))
+        finally:
+            finish(pub, 30)
+            sl.stop()
+            sl.kill()
 
 
 if __name__ == "__main__":
