@@ -41,6 +41,7 @@ struct origin {
     llhls_hub_t *hub;        /* held LL-HLS requests */
     double segment_duration; /* --segment-duration: fallback target duration */
     atomic_int reqs;         /* origin_req_t alive (held, or answered and not yet sent) */
+    char blocking_cc[48];    /* Cache-Control of a blocking reload's answer */
 };
 
 /* The state of a request that may wait (LL-HLS); NULL req_cls for others. */
@@ -49,7 +50,7 @@ typedef struct origin_req {
     http_route_t route; /* what was asked for */
     llhls_query_t query;
     int64_t msn, part;  /* a part or segment (part -1) asked for */
-    bool playlist;      /* a media playlist with _HLS_msn, else a part or segment */
+    bool playlist;      /* a media playlist with directives, else a part or segment */
     int64_t deadline_ms;
 } origin_req_t;
 
@@ -152,10 +153,7 @@ static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c
      * written (the CDN-tuned lifetimes come with the LL-HLS work). A blocking
      * reload's answer is what that URL will always mean.
      * TODO(cdn merge): http_cache_control(kind, blocking, params). */
-    char blocking_cc[48];
-    snprintf(blocking_cc, sizeof(blocking_cc), "public, max-age=%d",
-             (int)(o->segment_duration > 1 ? o->segment_duration + 0.999 : 1));
-    MHD_add_response_header(r, "Cache-Control", blocking ? blocking_cc
+    MHD_add_response_header(r, "Cache-Control", blocking ? o->blocking_cc
                                                 : route->object_type == HTTP_OBJECT_PLAYLIST
                                                      ? "no-cache"
                                                      : "public, max-age=60");
@@ -451,6 +449,11 @@ int origin_open(const origin_params_t *params, origin_t **out)
         return -ENOMEM;
     o->store = params->store;
     o->segment_duration = params->segment_duration > 0 ? params->segment_duration : 2.0;
+    /* A blocking reload's URL names one version of the playlist for good: a
+     * CDN may keep it for a target duration (TODO(cdn merge):
+     * http_cache_control(kind, blocking, params)). */
+    snprintf(o->blocking_cc, sizeof(o->blocking_cc), "public, max-age=%d",
+             (int)(o->segment_duration > 1 ? o->segment_duration + 0.999 : 1));
     int hrc = llhls_hub_new(o->store, origin_conn_suspend_cb, origin_conn_resume_cb, &o->hub);
     if (hrc < 0) {
         free(o);
