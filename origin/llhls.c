@@ -632,9 +632,13 @@ void llhls_hub_free(llhls_hub_t *hub)
         llhls_group_t *g = hub->groups;
         hub->groups = g->next;
         store_watch_remove(g->watch);
-        for (llhls_hold_t *h = g->holds; h; h = h->next) {
+        for (llhls_hold_t *h = g->holds; h;) {
+            llhls_hold_t *next = h->next;
             h->group = NULL;
+            h->hub = NULL; /* its later llhls_hold_leave() does nothing */
+            h->prev = h->next = NULL;
             h->state = LLHLS_HOLD_OFF;
+            h = next;
         }
         free(g);
     }

@@ -575,6 +575,34 @@ static void test_hub_shutdown(void **state)
     fake_deinit(&c);
 }
 
+/* A handler that never comes back: shutdown gives up after its timeout
+ * and says so; the hub is still freed cleanly (no leak, no dangling hold). */
+static void test_hub_shutdown_timeout(void **state)
+{
+    (void)state;
+    store_t *st;
+    llhls_hub_t *hub;
+    assert_int_equal(store_open("memory", &st), 0);
+    assert_int_equal(llhls_hub_new(st, fake_suspend, fake_resume, &hub), 0);
+    fake_conn_t c;
+    fake_init(&c);
+    llhls_hold_t h;
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(llhls_hold_arm(hub, &h, "s1", &c, clock_mono_ms() + 60000), 0);
+    assert_true(llhls_hold_suspend(&h));
+    int64_t t0 = clock_mono_ms();
+    assert_int_equal(llhls_hub_shutdown(hub, 200), 1);
+    int64_t took = clock_mono_ms() - t0;
+    assert_true(took >= 190 && took < 2000);
+    assert_int_equal(c.resumes, 1); /* it was told */
+    llhls_hub_free(hub);
+    llhls_hold_leave(&h); /* after the hub: does nothing */
+    assert_true(llhls_hold_expired(&h));
+    commit(st, "s1", "a"); /* no watch of the freed hub is left to fire */
+    store_close(st);
+    fake_deinit(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +617,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hub_deadline, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_hub_many, hub_setup, hub_teardown),
         cmocka_unit_test_setup_teardown(test_hub_shutdown, hub_setup, hub_teardown),
+        cmocka_unit_test(test_hub_shutdown_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
