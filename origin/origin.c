@@ -7,6 +7,13 @@
  * a slow viewer holds only its own reference, never a lock or a thread.
  * The origin never knows which store backend runs: a store that cannot be
  * read (-EIO) is a 503 with Retry-After, never a 404.
+ *
+ * LL-HLS requests that must wait (a blocking playlist reload, a part not
+ * produced yet: RFC 8216bis 6.2.5.2, 6.2.6) get a small per-request state
+ * (MHD's req_cls), join llhls.c's hub and suspend their connection; the hub
+ * resumes it when the stream changes or the hold limit passes, and MHD calls
+ * the access handler again, which reads the store again. Every other
+ * request allocates nothing. NOTIFY_COMPLETED frees the state.
  */
 #include "origin.h"
 
@@ -17,11 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
 #include "clock.h"
 #include "http_path_internal.h"
+#include "llhls_internal.h"
 #include "log.h"
 #include "netaddr.h"
 
@@ -29,7 +38,24 @@ struct origin {
     struct MHD_Daemon *daemon;
     store_t *store;
     int port;
+    llhls_hub_t *hub;        /* held LL-HLS requests */
+    double segment_duration; /* --segment-duration: fallback target duration */
+    atomic_int reqs;         /* origin_req_t alive (held, or answered and not yet sent) */
+    char blocking_cc[48];    /* Cache-Control of a blocking reload's answer */
 };
+
+/* The state of a request that may wait (LL-HLS); NULL req_cls for others. */
+typedef struct origin_req {
+    llhls_hold_t hold;
+    http_route_t route; /* what was asked for */
+    llhls_query_t query;
+    int64_t msn, part;  /* a part or segment (part -1) asked for */
+    bool playlist;      /* a media playlist with directives, else a part or segment */
+    int64_t deadline_ms;
+} origin_req_t;
+
+/* How long a shutdown waits for held requests to be answered. */
+#define ORIGIN_DRAIN_MS 5000
 
 static const char origin_allowed_methods[] = "GET, HEAD, OPTIONS";
 static const char origin_unavailable_text[] = "store unavailable, retry shortly\n";
@@ -105,8 +131,10 @@ static enum MHD_Result origin_reply_unavailable(struct MHD_Connection *c,
     return ret;
 }
 
+/* blocking: the answer to a blocking playlist reload (RFC 8216bis 6.2.5.2),
+ * whose URL names a future version: a CDN may keep it. */
 static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c,
-                                           const http_route_t *route)
+                                           const http_route_t *route, bool blocking)
 {
     blob_t *blob = NULL;
     int rc = store_get(o->store, route->stream_id, route->object, &blob);
@@ -122,14 +150,234 @@ static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c
     }
     MHD_add_response_header(r, "Content-Type", http_path_content_type(route->object_type));
     /* Playlists change with every segment; media objects never change once
-     * written (the CDN-tuned lifetimes come with the LL-HLS work). */
-    MHD_add_response_header(r, "Cache-Control", route->object_type == HTTP_OBJECT_PLAYLIST
+     * written (the CDN-tuned lifetimes come with the LL-HLS work). A blocking
+     * reload's answer is what that URL will always mean.
+     * TODO(cdn merge): http_cache_control(kind, blocking, params). */
+    MHD_add_response_header(r, "Cache-Control", blocking ? o->blocking_cc
+                                                : route->object_type == HTTP_OBJECT_PLAYLIST
                                                      ? "no-cache"
                                                      : "public, max-age=60");
     origin_add_common_headers(r);
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* ---- LL-HLS: requests that may wait (RFC 8216bis 6.2.5, 6.2.6) --------- */
+
+static void origin_conn_suspend_cb(void *conn)
+{
+    MHD_suspend_connection(conn);
+}
+
+static void origin_conn_resume_cb(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/* The store name of `leaf` in the rendition of `object` ("720p/12.3.m4s",
+ * "index.m3u8" -> "720p/index.m3u8"). */
+static int origin_rendition_name(const char *object, const char *leaf, char *out, size_t outlen)
+{
+    const char *slash = strrchr(object, '/');
+    if (!slash)
+        return -EINVAL;
+    int n = snprintf(out, outlen, "%.*s/%s", (int)(slash - object), object, leaf);
+    return n > 0 && (size_t)n < outlen ? 0 : -ENAMETOOLONG;
+}
+
+static bool origin_is_media_playlist(const char *object)
+{
+    const char *slash = strrchr(object, '/');
+    return slash && strcmp(slash + 1, "index.m3u8") == 0;
+}
+
+/* The position of the rendition's full playlist: 0, -ENOENT, -EIO, -EPROTO. */
+static int origin_read_position(origin_t *o, const http_route_t *route, llhls_position_t *pos)
+{
+    char name[STORE_NAME_MAX + 1];
+    memset(pos, 0, sizeof(*pos));
+    if (origin_rendition_name(route->object, "index.m3u8", name, sizeof(name)) != 0)
+        return -ENOENT;
+    blob_t *b = NULL;
+    int rc = store_get(o->store, route->stream_id, name, &b);
+    if (rc < 0)
+        return rc;
+    rc = llhls_position_parse((const char *)b->data, b->size, pos);
+    blob_unref(b);
+    return rc;
+}
+
+/* One look at the store for q: 0 with the decision, or -EIO. */
+static int origin_llhls_look(origin_t *o, const origin_req_t *q, llhls_position_t *pos,
+                             llhls_decision_t *d)
+{
+    int rc = origin_read_position(o, &q->route, pos);
+    if (q->playlist) {
+        if (rc == -ENOENT)
+            *d = LLHLS_NOT_FOUND;
+        else if (rc == -EPROTO)
+            *d = LLHLS_ANSWER; /* not a playlist we can place: serve it as it is */
+        else if (rc < 0)
+            return rc;
+        else
+            *d = llhls_decide_playlist(pos, &q->query);
+        return 0;
+    }
+    if (rc < 0 && rc != -ENOENT && rc != -EPROTO)
+        return rc;
+    /* The object is read AFTER its playlist: a part is committed together
+     * with the playlist that names it, so one missing now was missing for
+     * that playlist too, and the decision below is not stale. */
+    blob_t *b = NULL;
+    int orc = store_get(o->store, q->route.stream_id, q->route.object, &b);
+    blob_unref(b);
+    if (orc == 0)
+        *d = LLHLS_ANSWER;
+    else if (orc != -ENOENT)
+        return orc;
+    else
+        *d = rc == 0 ? llhls_decide_object(pos, q->msn, q->part) : LLHLS_NOT_FOUND;
+    return 0;
+}
+
+/* A media playlist answer: the delta update asked for when the playlist
+ * offers one (RFC 8216bis 6.2.5.1: ignored without CAN-SKIP-UNTIL or with
+ * EXT-X-ENDLIST), read after the wait; else the full playlist. */
+static enum MHD_Result origin_reply_playlist(origin_t *o, struct MHD_Connection *c,
+                                             const origin_req_t *q, const llhls_position_t *pos)
+{
+    http_route_t route = q->route;
+    if (q->query.skip != LLHLS_SKIP_NONE && pos->can_skip && !pos->ended) {
+        char name[STORE_NAME_MAX + 1];
+        const char *leaf =
+            q->query.skip == LLHLS_SKIP_V2 ? "index-skip2.m3u8" : "index-skip.m3u8";
+        blob_t *b = NULL;
+        if (origin_rendition_name(q->route.object, leaf, name, sizeof(name)) == 0 &&
+            store_get(o->store, route.stream_id, name, &b) == 0)
+            snprintf(route.object, sizeof(route.object), "%s", name);
+        blob_unref(b);
+    }
+    return origin_reply_object(o, c, &route, q->query.has_msn);
+}
+
+static enum MHD_Result origin_llhls_answer(origin_t *o, struct MHD_Connection *c,
+                                           const origin_req_t *q, const llhls_position_t *pos,
+                                           llhls_decision_t d)
+{
+    if (d == LLHLS_BAD_REQUEST)
+        return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
+                                 "_HLS_msn/_HLS_part too far ahead of the playlist\n", "no-cache");
+    if (q->playlist && d == LLHLS_ANSWER)
+        return origin_reply_playlist(o, c, q, pos);
+    if (q->playlist && d == LLHLS_WAIT) /* 6.2.5.2: not there after 3 target durations */
+        return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "playlist not updated within the hold limit\n", "max-age=1");
+    /* A playlist that is not there, or a part or segment: there now, or
+     * 404 for one past the hold limit or never coming (6.2.6). */
+    return origin_reply_object(o, c, &q->route, false);
+}
+
+/* Arm, read, decide; answer, or suspend until the hub resumes the
+ * connection (MHD then calls the access handler, which comes back here). */
+static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, origin_req_t *q)
+{
+    for (;;) {
+        /* The watch goes on BEFORE the read, so no commit is missed. */
+        int rc = llhls_hold_arm(o->hub, &q->hold, q->route.stream_id, c, q->deadline_ms);
+        llhls_position_t pos;
+        llhls_decision_t d = LLHLS_WAIT;
+        if (rc == 0)
+            rc = origin_llhls_look(o, q, &pos, &d);
+        if (rc == -ESHUTDOWN) {
+            memset(&pos, 0, sizeof(pos));
+            rc = 0;
+        }
+        if (rc < 0) {
+            llhls_hold_leave(&q->hold);
+            return origin_reply_unavailable(c, &q->route, rc);
+        }
+        if (d != LLHLS_WAIT || llhls_hold_expired(&q->hold)) {
+            llhls_hold_leave(&q->hold);
+            return origin_llhls_answer(o, c, q, &pos, d);
+        }
+        if (llhls_hold_suspend(&q->hold))
+            return MHD_YES;
+        /* The stream changed while we read: read again. */
+    }
+}
+
+/* A media playlist, part or segment request: served at once when it can
+ * be (no allocation), else held. */
+static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
+                                          const http_route_t *route, void **req_cls)
+{
+    origin_req_t tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.route = *route;
+    if (route->object_type == HTTP_OBJECT_PLAYLIST) {
+        if (!origin_is_media_playlist(route->object))
+            return origin_reply_object(o, c, route, false);
+        static const char *const keys[] = {"_HLS_msn", "_HLS_part", "_HLS_skip"};
+        const char *v[3] = {NULL, NULL, NULL};
+        size_t vl[3] = {0, 0, 0};
+        for (int i = 0; i < 3; i++) {
+            if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, keys[i],
+                                              strlen(keys[i]), &v[i], &vl[i]) != MHD_YES) {
+                v[i] = NULL;
+                vl[i] = 0;
+            } else if (!v[i]) {
+                v[i] = ""; /* "?_HLS_msn" with no value */
+                vl[i] = 0;
+            }
+        }
+        if (llhls_query_parse(v[0], vl[0], v[1], vl[1], v[2], vl[2], &tmp.query) != 0)
+            return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
+                                     "bad _HLS_msn/_HLS_part (RFC 8216bis 6.2.5.2)\n", "no-cache");
+        if (!tmp.query.has_msn && tmp.query.skip == LLHLS_SKIP_NONE)
+            return origin_reply_object(o, c, route, false);
+        tmp.playlist = true;
+    } else {
+        if (llhls_media_name_parse(route->object, strlen(route->object), &tmp.msn, &tmp.part) != 0)
+            return origin_reply_object(o, c, route, false);
+        blob_t *b = NULL;
+        int rc = store_get(o->store, route->stream_id, route->object, &b);
+        blob_unref(b);
+        if (rc != -ENOENT)
+            return origin_reply_object(o, c, route, false); /* there (or the store is away) */
+    }
+    llhls_position_t pos;
+    llhls_decision_t d;
+    int rc = origin_llhls_look(o, &tmp, &pos, &d);
+    if (rc < 0)
+        return origin_reply_unavailable(c, route, rc);
+    if (d != LLHLS_WAIT)
+        return origin_llhls_answer(o, c, &tmp, &pos, d);
+    origin_req_t *q = malloc(sizeof(*q));
+    if (!q)
+        return MHD_NO;
+    *q = tmp;
+    atomic_fetch_add(&o->reqs, 1);
+    q->deadline_ms = clock_mono_ms() + llhls_hold_limit_ms(&pos, o->segment_duration);
+    *req_cls = q;
+    return origin_llhls_run(o, c, q);
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: the request is over (answered, client gone,
+ * or daemon stopping); a held request's state goes with it. */
+static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_cls,
+                                enum MHD_RequestTerminationCode toe)
+{
+    origin_t *o = cls;
+    (void)c;
+    (void)toe;
+    origin_req_t *q = *req_cls;
+    if (!q)
+        return;
+    llhls_hold_leave(&q->hold);
+    free(q);
+    *req_cls = NULL;
+    atomic_fetch_sub(&o->reqs, 1);
 }
 
 static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, const char *url,
@@ -141,8 +389,9 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     (void)version;
     (void)upload_data;
     (void)upload_data_size;
-    (void)req_cls;
 
+    if (*req_cls) /* a held LL-HLS request, resumed */
+        return origin_llhls_run(o, c, *req_cls);
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return origin_reply_options(c);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -165,7 +414,10 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
         return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unreachable\n",
                                  "no-store");
     case HTTP_ROUTE_HLS:
-        return origin_reply_object(o, c, &route);
+        if (route.object_type == HTTP_OBJECT_PLAYLIST || route.object_type == HTTP_OBJECT_PART ||
+            route.object_type == HTTP_OBJECT_SEGMENT)
+            return origin_llhls_start(o, c, &route, req_cls);
+        return origin_reply_object(o, c, &route, false);
     default:
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
     }
@@ -196,6 +448,17 @@ int origin_open(const origin_params_t *params, origin_t **out)
     if (!o)
         return -ENOMEM;
     o->store = params->store;
+    o->segment_duration = params->segment_duration > 0 ? params->segment_duration : 2.0;
+    /* A blocking reload's URL names one version of the playlist for good: a
+     * CDN may keep it for a target duration (TODO(cdn merge):
+     * http_cache_control(kind, blocking, params)). */
+    snprintf(o->blocking_cc, sizeof(o->blocking_cc), "public, max-age=%d",
+             (int)(o->segment_duration > 1 ? o->segment_duration + 0.999 : 1));
+    int hrc = llhls_hub_new(o->store, origin_conn_suspend_cb, origin_conn_resume_cb, &o->hub);
+    if (hrc < 0) {
+        free(o);
+        return hrc;
+    }
 
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
                          MHD_ALLOW_SUSPEND_RESUME;
@@ -209,10 +472,11 @@ int origin_open(const origin_params_t *params, origin_t **out)
         MHD_OPTION_THREAD_POOL_SIZE, params->threads ? params->threads : 2u,
         MHD_OPTION_CONNECTION_LIMIT, params->max_connections ? params->max_connections : 10000u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, origin_completed_cb, o, MHD_OPTION_END);
     if (!o->daemon) {
         log_error("origin", "cannot listen on %s (in use, or not an address of this host)",
                   params->http_listen);
+        llhls_hub_free(o->hub);
         free(o);
         return -EADDRINUSE;
     }
@@ -232,6 +496,18 @@ void origin_close(origin_t *o)
 {
     if (!o)
         return;
+    /* MHD must not be stopped with suspended connections: answer every held
+     * request first (the hub refuses new holds from now on). */
+    size_t left = llhls_hub_shutdown(o->hub, ORIGIN_DRAIN_MS);
+    if (left)
+        log_warn("origin", "%zu held requests not answered at shutdown", left);
+    /* ... and give their answers a moment to leave (MHD_stop_daemon closes
+     * connections whether or not their response went out). */
+    for (int i = 0; i < ORIGIN_DRAIN_MS / 5 / 5 && atomic_load(&o->reqs) > 0; i++) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(o->daemon);
+    llhls_hub_free(o->hub);
     free(o);
 }
