@@ -93,14 +93,18 @@ static void rw_tag(rw_out_t *o, const char *line, size_t n, const char *param, s
         while (i < n && rw_attr_name_char(line[i]))
             i++;
         size_t name_len = i - name;
-        if (name_len == 0 || i >= n || line[i] != '=')
+        if (name_len == 0 || i >= n || line[i] != '=') {
+            i = name; /* copy the unparsable rest verbatim */
             break;
+        }
         i++;
         bool is_uri = name_len == 3 && memcmp(line + name, "URI", 3) == 0;
         if (i < n && line[i] == '"') {
             const char *close = memchr(line + i + 1, '"', n - i - 1);
-            if (!close)
+            if (!close) {
+                i = name;
                 break;
+            }
             size_t vstart = i + 1, vend = (size_t)(close - line);
             rw_put(o, line + name, vstart - name);
             if (is_uri && !rewritten) {
