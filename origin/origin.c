@@ -107,9 +107,12 @@ static enum MHD_Result origin_reply_text(struct MHD_Connection *c, unsigned int 
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-    /* No error is ever cached for long, whatever the caller asked for. */
+    /* No error is ever cached for long, whatever the caller asked for
+     * (health answers stay no-store). */
     MHD_add_response_header(r, "Cache-Control",
-                            status >= 400 ? HTTP_CACHE_CONTROL_ERROR : cache_control);
+                            status >= 400 && strcmp(cache_control, "no-store") != 0
+                                ? HTTP_CACHE_CONTROL_ERROR
+                                : cache_control);
     origin_add_common_headers(origin_of(c), r, false);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, "Allow", origin_allowed_methods);
