@@ -11,10 +11,14 @@
  * The hub: a held request is a suspended libmicrohttpd connection, so a
  * thousand of them cost a thousand small structs and no thread. Per stream
  * with held requests the hub keeps ONE one-shot store watch (a group), not
- * one per request, so a commit costs one callback that resumes the group's
- * suspended connections, and re-arming is once per change, not once per
- * request. A timer thread resumes holds whose deadline passed even when the
- * stream never changes.
+ * one per request. The watch's callback only flags the group and wakes the
+ * hub's thread, which re-arms the watch and then resumes the group's
+ * suspended connections (every one reads the store again after the
+ * re-arm, so no commit is missed); the same thread resumes holds whose
+ * deadline passed even when the stream never changes. So libmicrohttpd is
+ * never called from the store's callback (on the committing thread, with
+ * the store's callback lock held), and the store's watch functions never
+ * from an HTTP worker, except to create a stream's first watch.
  *
  * Locks, always taken in this order: arm_lock (creating, re-arming and
  * dropping group watches: store_watch_add/remove are only called under it,
@@ -411,7 +415,7 @@ struct llhls_group {
     llhls_group_t *next; /* in hub->groups */
     llhls_hub_t *hub;
     store_watch_t *watch; /* the armed one-shot watch; arm_lock */
-    bool fired;           /* the watch fired: re-arm before the next read */
+    bool fired;           /* the watch fired: the timer thread re-arms it, then wakes */
     llhls_hold_t *holds;
     size_t nholds;
     char stream_id[STORE_ID_MAX];
@@ -427,6 +431,7 @@ struct llhls_hub {
     bool timer_started;
     bool closing;
     bool stop_timer;
+    bool changed;  /* a group's watch fired: work for the timer thread */
     size_t nholds;
     int64_t next_deadline_ms; /* what the timer sleeps towards; INT64_MAX: nothing */
     llhls_group_t *groups;
@@ -489,20 +494,27 @@ static void llhls_wake_locked(llhls_hub_t *hub, llhls_hold_t *h, llhls_resume_ba
     }
 }
 
-/* Store callback: a commit on the group's stream (any node). */
+/* Store callback: a commit on the group's stream (any node). It runs on
+ * the committing thread with the store's callback lock held, so it only
+ * hands the news to the timer thread: libmicrohttpd and the store's watch
+ * functions are called from there, never from here (a resume from inside
+ * the store's callback could wait on an HTTP worker that waits on the
+ * store). */
 static void llhls_group_cb(void *opaque, const char *stream_id)
 {
     (void)stream_id;
     llhls_group_t *g = opaque;
     llhls_hub_t *hub = g->hub;
-    llhls_resume_batch_t b;
-    llhls_batch_init(&b);
     pthread_mutex_lock(&hub->lock);
     g->fired = true;
+    hub->changed = true;
+    /* A handler reading right now must read again (it sees the refusal
+     * of its suspend); suspended ones are resumed by the timer thread. */
     for (llhls_hold_t *h = g->holds; h; h = h->next)
-        llhls_wake_locked(hub, h, &b);
+        if (h->state == LLHLS_HOLD_RUNNING)
+            h->woken = true;
+    pthread_cond_broadcast(&hub->cond);
     pthread_mutex_unlock(&hub->lock);
-    llhls_batch_run(hub, &b);
 }
 
 static void llhls_abs_time(int64_t deadline_ms, struct timespec *ts)
@@ -519,7 +531,42 @@ static void llhls_abs_time(int64_t deadline_ms, struct timespec *ts)
     }
 }
 
-/* Resumes holds whose deadline passed, whether or not the stream changes. */
+/* Timer thread, lock held: re-arms every group whose watch fired, then
+ * wakes all of its holds (each reads the store again after this point, so
+ * a commit between the fire and the new watch is not lost). The store is
+ * called without `lock` (its callback takes it), under arm_lock, which
+ * keeps the groups where they are. */
+static void llhls_rearm_locked(llhls_hub_t *hub, llhls_resume_batch_t *b)
+{
+    hub->changed = false;
+    pthread_mutex_unlock(&hub->lock);
+    pthread_mutex_lock(&hub->arm_lock);
+    pthread_mutex_lock(&hub->lock);
+    for (llhls_group_t *g = hub->groups; g; g = g->next) {
+        if (!g->fired)
+            continue;
+        g->fired = false;
+        store_watch_t *old = g->watch, *w = NULL;
+        g->watch = NULL;
+        pthread_mutex_unlock(&hub->lock);
+        store_watch_remove(old); /* fired already: it cannot fire again */
+        int rc = store_watch_add(hub->st, g->stream_id, llhls_group_cb, g, &w);
+        pthread_mutex_lock(&hub->lock);
+        g->watch = w;
+        if (rc < 0) {
+            /* Out of memory: the holds poll at their deadline, and the next
+             * arm of a new group or a later commit tries again. */
+            g->fired = true;
+        }
+        for (llhls_hold_t *h = g->holds; h; h = h->next)
+            llhls_wake_locked(hub, h, b);
+    }
+    pthread_mutex_unlock(&hub->arm_lock);
+}
+
+/* Resumes holds when their stream changed (re-arming its watch first) or
+ * their deadline passed. The only thread that resumes connections while
+ * the hub runs. */
 static void *llhls_timer_main(void *arg)
 {
     llhls_hub_t *hub = arg;
@@ -527,6 +574,8 @@ static void *llhls_timer_main(void *arg)
     llhls_batch_init(&b);
     pthread_mutex_lock(&hub->lock);
     while (!hub->stop_timer) {
+        if (hub->changed)
+            llhls_rearm_locked(hub, &b);
         int64_t now = clock_mono_ms(), next = INT64_MAX;
         for (llhls_group_t *g = hub->groups; g; g = g->next) {
             for (llhls_hold_t *h = g->holds; h; h = h->next) {
@@ -547,6 +596,8 @@ static void *llhls_timer_main(void *arg)
             pthread_mutex_lock(&hub->lock);
             continue;
         }
+        if (hub->changed || hub->stop_timer)
+            continue;
         if (next == INT64_MAX) {
             pthread_cond_wait(&hub->cond, &hub->lock);
         } else {
@@ -710,34 +761,15 @@ int llhls_hold_arm(llhls_hub_t *hub, llhls_hold_t *h, const char *stream_id, voi
             pthread_cond_broadcast(&hub->cond);
         }
     }
-    /* Clear `woken` BEFORE re-arming: a commit after this point either
-     * fires the new watch (and sets it again) or is seen by the read that
-     * follows this call. */
+    /* Clear `woken` before the caller reads: a commit after this point
+     * fires the group's watch (or, if it already fired and the timer has
+     * not re-armed it yet, the timer wakes every hold of the group once it
+     * has), which sets it again. */
     h->state = LLHLS_HOLD_RUNNING;
     h->woken = false;
-    llhls_group_t *g = h->group;
-    bool refire = g->fired;
-    store_watch_t *old = NULL;
-    if (refire) {
-        g->fired = false;
-        old = g->watch;
-        g->watch = NULL;
-    }
     pthread_mutex_unlock(&hub->lock);
-    int rc = 0;
-    if (refire) {
-        store_watch_remove(old); /* fired already: it cannot fire again */
-        store_watch_t *w = NULL;
-        rc = store_watch_add(hub->st, g->stream_id, llhls_group_cb, g, &w);
-        pthread_mutex_lock(&hub->lock);
-        if (rc == 0)
-            g->watch = w;
-        else
-            g->fired = true; /* the next arm tries again */
-        pthread_mutex_unlock(&hub->lock);
-    }
     pthread_mutex_unlock(&hub->arm_lock);
-    return rc;
+    return 0;
 }
 
 bool llhls_hold_expired(llhls_hold_t *h)
