@@ -31,7 +31,10 @@ try {
     const out = { fatal: null, errors: [], parts: 0, fragments: 0, pdt: [], hls: [],
                   partTarget: null, canBlockReload: null, stalls: 0 };
     if (!Hls.isSupported()) { out.fatal = 'hls.js not supported'; return out; }
-    const hls = new Hls({ lowLatencyMode: true, capLevelToPlayerSize: false, debug: false });
+    // As an LL-HLS page would configure it: catch up to the target latency by
+    // playing up to 1.5x when behind (hls.js plays at 1x by default).
+    const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5,
+                          capLevelToPlayerSize: false, debug: false });
     hls.on(Hls.Events.ERROR, (_, d) => {
       // A start gap of about a microsecond that Chromium's MSE leaves in
       // front of the first sample is nudged over by hls.js (see
