@@ -94,6 +94,19 @@ class Sluice:
             self.proc.kill()
             self.proc.wait()
 
+    def close(self, *publishers):
+        """End of a test: kills the publishers still running, then stop()
+        (clean exit checked), killing sluice if that check fails."""
+        for pub in publishers:
+            if pub is not None and pub.poll() is None:
+                pub.kill()
+            if pub is not None:
+                pub.communicate()
+        try:
+            self.stop()
+        finally:
+            self.kill()
+
 
 def http(url, method="GET", timeout=10, headers=None):
     """Returns (status, headers dict with lower-case names, body bytes)."""

@@ -681,13 +681,7 @@ class SluiceTest(unittest.TestCase):
             wait_for(ended, 30, "#EXT-X-ENDLIST everywhere")
             self.check_all(*self.fetch_all(sluice))
         finally:
-            if pub is not None and pub.poll() is None:
-                pub.kill()
-                pub.wait()
-            try:
-                sluice.stop()
-            finally:
-                sluice.kill()
+            sluice.close(pub)
 
 
 if __name__ == "__main__":

@@ -57,13 +57,7 @@ class LowLatencyTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.pub.poll() is None:
-            cls.pub.kill()
-        cls.pub.communicate()
-        try:
-            cls.sluice.stop()
-        finally:
-            cls.sluice.kill()
+        cls.sluice.close(cls.pub)
 
     @classmethod
     def url(cls, rend, query=""):
@@ -207,13 +201,7 @@ class LowLatencyPlayerTest(unittest.TestCase):
             # playing parts at all (segments alone put it 3 x 2 s back).
             self.assertLess(lat["median"], 6)
         finally:
-            if pub.poll() is None:
-                pub.kill()
-            pub.communicate()
-            try:
-                sluice.stop()
-            finally:
-                sluice.kill()
+            sluice.close(pub)
 
 
 if __name__ == "__main__":

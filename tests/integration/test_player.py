@@ -43,10 +43,7 @@ class PlayerTest(unittest.TestCase):
             self.assertEqual(len(result["levels"]), 3)
             self.assertEqual(out.returncode, 0)
         finally:
-            try:
-                sluice.stop()
-            finally:
-                sluice.kill()
+            sluice.close()
 
 
 if __name__ == "__main__":

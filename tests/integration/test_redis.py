@@ -139,7 +139,8 @@ class MultiNodeTest(unittest.TestCase):
         a = self.node()
         pub = publish(a.rtmp_url(KEY), seconds=6, size="640x360")
         wait_for(lambda: playlist(a, "/hls/demo/360p/index.m3u8")[0] == 200 and
-                 playlist(a, "/hls/demo/360p/index.m3u8")[2]["segments"], 15, "live")
+                 playlist(a, "/hls/demo/360p/index.m3u8")[2]["segments"] and
+                 http(a.url("/hls/demo/master.m3u8"))[0] == 200, 15, "live")
         first = playlist(a, "/hls/demo/360p/index.m3u8")[2]["segments"][0]["uri"]
         for name in ("master.m3u8", "360p/index.m3u8", "360p/init.mp4", f"360p/{first}",
                      "audio/index.m3u8", "audio/init.mp4", f"audio/{first}"):
