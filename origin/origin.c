@@ -141,7 +141,18 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     (void)version;
     (void)upload_data;
     (void)upload_data_size;
-    (void)req_cls;
+
+    /* The first call comes as soon as the headers are in; answer on the
+     * second, once MHD holds the whole request. libmicrohttpd 0.9.75 treats a
+     * response queued on the first call as "early": it discards the rest of
+     * the request and sends Connection: close, so no connection would ever
+     * be kept alive (every request a new TCP connection, a third of nginx's
+     * rate). A marker in *req_cls tells the two calls apart. */
+    static char origin_headers_seen;
+    if (*req_cls == NULL) {
+        *req_cls = &origin_headers_seen;
+        return MHD_YES;
+    }
 
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return origin_reply_options(c);
