@@ -26,7 +26,10 @@
 #     as sluice) and checks that both serve identical bytes (sha256);
 #  5. for each object runs wrk against sluice, then nginx, alternately
 #     (BENCH_ROUNDS rounds, medians reported) and prints a Markdown table:
-#     req/s of each, the ratio, and the p50/p99 latency of each.
+#     req/s of each, the ratio, the p50/p99 latency of each, and the CPU
+#     time each server spent per request (user+system, from /proc; nginx's
+#     master and workers summed): the figure that least depends on what
+#     else the machine runs, wrk included.
 #
 # Knobs (environment): BENCH_THREADS (wrk -t, default 2), BENCH_CONNS (wrk -c,
 # default 64), BENCH_SECONDS (wrk -d, default 10), BENCH_ROUNDS (default 1),
@@ -269,7 +272,8 @@ $locations        location / {
 EOF
 "$nginx_bin" -t -q -p "$ng" -e "$ng/error.log" -c "$ng/nginx.conf" || die "nginx rejects the generated config ($ng/nginx.conf)"
 "$nginx_bin" -p "$ng" -e "$ng/error.log" -c "$ng/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+npid=$!
+pids+=("$npid")
 wait_http "$n_base${paths[0]}" || { cat "$ng/error.log" >&2; die "nginx did not start"; }
 
 # --- same bytes? ----------------------------------------------------------------
@@ -290,18 +294,33 @@ to_ms() { # "613.00us" / "1.20ms" / "1.01s" -> ms
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
     printf "%.2f", n }'
 }
-bench() { # NAME SERVER URL -> appends "name server rps p50 p99" to results
-  local out rps p50 p99 bad
+server_pids() { # SERVER -> its processes (nginx: the master and its workers)
+  if [ "$1" = sluice ]; then echo "$spid"; else echo "$npid"; pgrep -P "$npid" || true; fi
+}
+cpu_ticks() { # PID... -> user+system clock ticks, summed
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+bench() { # NAME SERVER URL -> appends "name server rps p50 p99 cpu-us/req" to results
+  local out rps p50 p99 bad c0 c1 n cpu
+  mapfile -t sp < <(server_pids "$2")
+  c0=$(cpu_ticks "${sp[@]}")
   out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency "$3" 2>&1) || die "wrk failed: $out"
+  c1=$(cpu_ticks "${sp[@]}")
+  n=$(awk '/requests in/ { print $1 }' <<<"$out")
+  cpu=$(awk -v c=$((c1 - c0)) -v n="${n:-0}" -v hz="$hz" 'BEGIN { printf "%.1f", (n > 0 ? c * 1e6 / hz / n : 0) }')
   rps=$(awk '/^Requests\/sec/ { print int($2) }' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
   bad=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
   [ -z "$bad" ] || echo "origin.sh: $2 ${1}: $bad" >&2
-  echo "$1 $2 ${rps:-0} $p50 $p99" >>"$work/results"
-  printf '  %-8s %-6s %8s req/s  p50 %7s ms  p99 %7s ms\n' "$1" "$2" "${rps:-0}" "$p50" "$p99"
+  echo "$1 $2 ${rps:-0} $p50 $p99 $cpu" >>"$work/results"
+  printf '  %-8s %-6s %8s req/s  p50 %7s ms  p99 %7s ms  %6s CPU-us/req\n' "$1" "$2" "${rps:-0}" "$p50" "$p99" "$cpu"
 }
 : >"$work/results"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "origin.sh: wrk -t$threads -c$conns -d${secs}s --latency, $rounds round(s), sluice then nginx per object"
 for r in $(seq "$rounds"); do
   [ "$rounds" = 1 ] || echo " round $r"
@@ -317,15 +336,16 @@ median() { # NAME SERVER COLUMN
 }
 echo
 echo "origin: sluice vs nginx $nginx_version, wrk -t$threads -c$conns -d${secs}s, loopback, $(nproc) cores," \
-  "median of $rounds round(s); latency in ms"
+  "median of $rounds round(s); latency in ms; load average before: $load0"
 echo
-echo "| object | size (bytes) | sluice req/s | nginx req/s | sluice / nginx | sluice p50 / p99 | nginx p50 / p99 |"
-echo "|---|---|---|---|---|---|---|"
+echo "| object | size (bytes) | sluice req/s | nginx req/s | sluice / nginx | sluice p50 / p99 | nginx p50 / p99 | CPU-us/req sluice / nginx |"
+echo "|---|---|---|---|---|---|---|---|"
 for i in 0 1 2; do
   n=${names[$i]}
   srps=$(median "$n" sluice 3); nrps=$(median "$n" nginx 3)
   ratio=$(awk -v a="$srps" -v b="$nrps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "| ${labels[$i]} | ${sizes[$i]} | ${srps%.*} | ${nrps%.*} | $ratio |" \
-    "$(median "$n" sluice 4) / $(median "$n" sluice 5) | $(median "$n" nginx 4) / $(median "$n" nginx 5) |"
+    "$(median "$n" sluice 4) / $(median "$n" sluice 5) | $(median "$n" nginx 4) / $(median "$n" nginx 5) |" \
+    "$(median "$n" sluice 6) / $(median "$n" nginx 6) |"
 done
 kill -0 "$spid" 2>/dev/null || die "sluice exited during the run"
