@@ -33,7 +33,8 @@
 #
 # Knobs (environment): BENCH_THREADS (wrk -t, default 2), BENCH_CONNS (wrk -c,
 # default 64), BENCH_SECONDS (wrk -d, default 10), BENCH_ROUNDS (default 1),
-# PUBLISH_SECONDS (default 14), SLUICE_BIN (skip the build), SLUICE_ARGS
+# PUBLISH_SECONDS (default 14), NGINX_SENDFILE (default on; off is faster on
+# loopback for 1 MB objects), SLUICE_BIN (skip the build), SLUICE_ARGS
 # (extra sluice options, e.g. "--http-threads 4"), KEEP=1 (keep the work
 # directory). Everything started here is stopped on exit.
 set -euo pipefail
@@ -249,7 +250,7 @@ events {
 }
 http {
     access_log off;
-    sendfile on;
+    sendfile ${NGINX_SENDFILE:-on};
     tcp_nopush on;
     tcp_nodelay on;
     keepalive_timeout 65;
@@ -335,7 +336,7 @@ median() { # NAME SERVER COLUMN
     awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 echo
-echo "origin: sluice vs nginx $nginx_version, wrk -t$threads -c$conns -d${secs}s, loopback, $(nproc) cores," \
+echo "origin: sluice vs nginx $nginx_version (sendfile ${NGINX_SENDFILE:-on}), wrk -t$threads -c$conns -d${secs}s, loopback, $(nproc) cores," \
   "median of $rounds round(s); latency in ms; load average before: $load0"
 echo
 echo "| object | size (bytes) | sluice req/s | nginx req/s | sluice / nginx | sluice p50 / p99 | nginx p50 / p99 | CPU-us/req sluice / nginx |"
