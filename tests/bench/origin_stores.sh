@@ -45,20 +45,20 @@ pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis="redis://127.0.0.1:$rport/0"
 
-node() { # node NAME STORE ROLE -> prints "RTMP_PORT HTTP_PORT"
-  local rp hp
+# Runs in this shell (not in a $(...) subshell), so that its pid lands in
+# pids and the cleanup stops it; sets rp and hp to the node's ports.
+node() { # node NAME STORE ROLE
   rp=$(port); hp=$(port)
   # One passthrough rung: the CPU goes to serving, not to encoding.
   "$bin" --store "$2" --role "$3" --stream "bench:$key" --ladder 720p --passthrough auto \
     --rtmp-listen "127.0.0.1:$rp" \
     --http-listen "127.0.0.1:$hp" --http-threads 2 --log-level warn >"$work/$1.log" 2>&1 &
   pids+=($!)
-  echo "$rp $hp"
 }
-read -r m_rtmp m_http < <(node memory memory ingest,origin)
-read -r i_rtmp _ < <(node ingest "$redis" ingest)
-read -r _ r_http < <(node origin "$redis" origin)
-read -r _ n_http < <(node nocache "$redis?cache-mb=0" origin)
+node memory memory ingest,origin; m_rtmp=$rp; m_http=$hp
+node ingest "$redis" ingest; i_rtmp=$rp
+node origin "$redis" origin; r_http=$hp
+node nocache "$redis?cache-mb=0" origin; n_http=$hp
 sleep 1
 
 pub() {
