@@ -15,7 +15,7 @@ typedef struct origin origin_t;
 typedef struct origin_params {
     const char *http_listen; /* "HOST:PORT" */
     store_t *store;
-    unsigned int threads;    /* MHD thread pool size (default 2) */
+    unsigned int threads;    /* MHD thread pool size (0: one per CPU) */
     unsigned int max_connections;
     /* HLS timing of the streams the packager writes; the origin's cache
      * lifetimes and blocking-request limits derive from them. */
