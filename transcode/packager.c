@@ -1744,6 +1744,16 @@ int packager_finish(packager_t *pk)
             pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
                          "%s/%" PRId64 ".m4s", t->name, t->window[j].msn);
         }
+        /* The parts the last live playlists named: a player or a CDN that
+         * read one of those just before the end may still ask for them. */
+        for (size_t h = 0; h < PK_PART_SEGS; h++) {
+            for (size_t k = 0; k < t->hist[h].n; k++) {
+                if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
+                    return ret;
+                pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
+                             "%s/%" PRId64 ".%zu.m4s", t->name, t->hist[h].msn, k);
+            }
+        }
     }
     if (b->n > 0 && (ret = pk_batch_commit(pk, b)) < 0)
         return ret;
