@@ -151,15 +151,17 @@ fa=$!
 publish "$key_b" 1200
 fb=$!
 
-# While live, remember every part the playlist names (an ended playlist may
-# list fewer of them).
+# While live, remember the parts the newest live playlist names: an ended
+# playlist lists none, and sluice keeps exactly those (the last segments')
+# for --ended-ttl; older parts expire about 20 s after they were written.
 pl_a=/hls/bench/720p/index.m3u8
 pl_b=/hls/benchlow/720p/index.m3u8
 : >"$work/parts"
 deadline=$((SECONDS + pubsecs + 30))
 while kill -0 "$fa" 2>/dev/null || kill -0 "$fb" 2>/dev/null; do
   [ $SECONDS -lt $deadline ] || die "the publishers did not finish in time"
-  curl -s "$s_base$pl_a" | grep '^#EXT-X-PART:' | grep -o 'URI="[^"]*"' | cut -d'"' -f2 >>"$work/parts" || true
+  live=$(curl -s "$s_base$pl_a" | grep '^#EXT-X-PART:' | grep -o 'URI="[^"]*"' | cut -d'"' -f2 || true)
+  [ -n "$live" ] && printf '%s\n' "$live" >"$work/parts"
   sleep 0.2
 done
 for p in "$fa" "$fb"; do wait "$p" || die "ffmpeg failed: $(cat "$work"/ffmpeg-*.log)"; done
@@ -316,7 +318,8 @@ bench() { # NAME SERVER URL -> appends "name server rps p50 p99 cpu-us/req" to r
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
   bad=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
-  [ -z "$bad" ] || echo "origin.sh: $2 ${1}: $bad" >&2
+  # Error answers are not throughput: a run with any is no measurement.
+  [ -z "$bad" ] || die "$2 answered $1 with errors ($bad): nothing to compare"
   echo "$1 $2 ${rps:-0} $p50 $p99 $cpu" >>"$work/results"
   printf '  %-8s %-6s %8s req/s  p50 %7s ms  p99 %7s ms  %6s CPU-us/req\n' "$1" "$2" "${rps:-0}" "$p50" "$p99" "$cpu"
 }
