@@ -78,9 +78,12 @@ class LowLatencyTest(unittest.TestCase):
                 # Everything the playlist names is there the moment it is read.
                 base = self.url(rend).rsplit("/", 1)[0]
                 for uri in named_uris(text)[-12:]:
-                    status, _, body = http(f"{base}/{uri}")
+                    status, headers, body = http(f"{base}/{uri}")
                     self.assertEqual(status, 200, f"{rend}/{uri} named but not fetchable")
                     self.assertGreater(len(body), 0)
+                    # Parts, like segments, never change: a CDN keeps them.
+                    self.assertEqual(headers.get("cache-control"),
+                                     "public, max-age=31536000, immutable", uri)
                 attrs = {l.split(":", 1)[0]: parse_attrs(l.split(":", 1)[1])
                          for l in text.splitlines() if l.startswith("#EXT-X-SERVER-CONTROL")
                          or l.startswith("#EXT-X-PART-INF")}

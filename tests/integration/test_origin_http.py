@@ -146,6 +146,25 @@ class OriginHttpTest(unittest.TestCase):
         self.assertEqual(a, b)
         self.assertNotEqual(a, c)
 
+    def test_connections_are_kept_alive(self):
+        # Three requests on one TCP connection: a CDN or player keeps its
+        # connections (libmicrohttpd closes one answered on the first call).
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.open.http_port, timeout=10)
+        try:
+            socks = []
+            for path in ("/hls/demo/360p/index.m3u8", "/hls/demo/360p/init.mp4", "/healthz"):
+                conn.request("GET", path)
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200, path)
+                self.assertNotEqual((r.getheader("Connection") or "").lower(), "close", path)
+                socks.append(conn.sock)
+            self.assertIsNotNone(socks[0])
+            self.assertTrue(all(sk is socks[0] for sk in socks), "a new connection per request")
+        finally:
+            conn.close()
+
     def test_errors_are_never_cached_long(self):
         for path, want in (("/hls/demo/360p/999999.m4s", 404), ("/hls/nope/master.m3u8", 404),
                            ("/nothing", 404), ("/hls/" + "a" * 600, 414)):
