@@ -71,6 +71,8 @@
 #define PK_CUT_MATCH_TICKS 90     /* a rung keyframe within 1 ms of a cut starts it */
 #define PK_PARTS_MAX 96           /* LL-HLS parts of one segment; later media joins the last */
 #define PK_PART_SEGS 2            /* complete segments whose parts stay in the playlist */
+#define PK_PART_HIST (PK_PART_SEGS + 1) /* ...and the one before: the last live
+                                         * playlist's, once the stream ends */
 #define PK_PART_SLACK_US 2000     /* FLV's millisecond stamps, in PART-TARGET */
 
 typedef enum pk_mode {
@@ -158,7 +160,7 @@ typedef struct pk_track {
         int64_t msn;
         size_t n;
         hls_part_t parts[PK_PARTS_MAX];
-    } hist[PK_PART_SEGS];   /* parts of the last complete segments */
+    } hist[PK_PART_HIST];   /* parts of the last complete segments */
     size_t hist_next;
     bool rr_valid;          /* rendition report: the newest part in the store */
     int64_t rr_msn, rr_part;
@@ -597,7 +599,7 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
      * while the stream is live; an ended list names whole segments only. */
     if (t->nwindow > 0 && !ended) {
         memcpy(t->render, t->window, t->nwindow * sizeof(*t->window));
-        for (size_t h = 0; h < PK_PART_SEGS; h++) {
+        for (size_t h = 0; h < PK_PART_HIST; h++) {
             for (size_t i = t->nwindow > PK_PART_SEGS ? t->nwindow - PK_PART_SEGS : 0;
                  i < t->nwindow; i++) {
                 if (t->hist[h].n > 0 && t->render[i].msn == t->hist[h].msn) {
@@ -941,7 +943,7 @@ static void pk_ready_add(packager_t *pk, pk_track_t *t, cmaf_fragment_t *f)
 
 static void pk_hist_add(pk_track_t *t, int64_t msn)
 {
-    size_t h = t->hist_next++ % PK_PART_SEGS;
+    size_t h = t->hist_next++ % PK_PART_HIST;
     t->hist[h].msn = msn;
     t->hist[h].n = t->ncur;
     memcpy(t->hist[h].parts, t->cur_parts, t->ncur * sizeof(t->cur_parts[0]));
@@ -1746,7 +1748,7 @@ int packager_finish(packager_t *pk)
         }
         /* The parts the last live playlists named: a player or a CDN that
          * read one of those just before the end may still ask for them. */
-        for (size_t h = 0; h < PK_PART_SEGS; h++) {
+        for (size_t h = 0; h < PK_PART_HIST; h++) {
             for (size_t k = 0; k < t->hist[h].n; k++) {
                 if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
                     return ret;
