@@ -14,7 +14,7 @@ import time
 import unittest
 
 import hlscheck
-from harness import ROOT, Sluice, http, parse_attrs, publish, wait_for
+from harness import ROOT, Sluice, http, parse_attrs, publish, shared_redis, wait_for
 
 KEY = "demo-secret-key"
 RENDITIONS = ("720p", "360p", "audio")
@@ -176,6 +176,51 @@ class LowLatencyTest(unittest.TestCase):
                              capture_output=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr.decode()[-2000:])
         self.assertEqual(out.stderr.decode().strip(), "")
+
+
+class LowLatencyAcrossNodesTest(unittest.TestCase):
+    """The packager on an ingest-only node, the origin on another, Redis
+    between them: the origin node wakes a blocking reload when the ingest
+    node commits the awaited part (pub/sub), and never names a part it
+    cannot serve (parts and playlists go to Redis in one script)."""
+
+    DB = 3
+
+    def test_blocking_reload_on_an_origin_node(self):
+        port = shared_redis()
+        out = subprocess.run(["redis-cli", "-p", str(port), "-n", str(self.DB), "FLUSHDB"],
+                             capture_output=True, timeout=10)
+        self.assertEqual(out.stdout.strip(), b"OK")
+        url = f"redis://127.0.0.1:{port}/{self.DB}"
+        ingest = Sluice("--store", url, "--role", "ingest", "--ladder", "720p")
+        origin = Sluice("--store", url, "--role", "origin", streams=())
+        pub = publish(ingest.rtmp_url(KEY), seconds=25, size="1280x720")
+        try:
+            pl = origin.url("/hls/demo/720p/index.m3u8")
+            wait_for(lambda: http(pl)[0] == 200 and b"#EXTINF" in http(pl)[2], 30,
+                     "a segment on the origin node")
+            waited = []
+            for _ in range(6):
+                text = http(pl)[2].decode()
+                self.assertEqual(hlscheck.check_media(text, ll=True), [], text)
+                msn, part = hint_of(text)
+                t0 = time.time()
+                status, _, body = http(f"{pl}?_HLS_msn={msn}&_HLS_part={part}", timeout=10)
+                waited.append(time.time() - t0)
+                self.assertEqual(status, 200)
+                text = body.decode()
+                self.assertIn(f'URI="{msn}.{part}.m4s"', text)
+                for uri in named_uris(text)[-8:]:
+                    self.assertEqual(http(origin.url(f"/hls/demo/720p/{uri}"))[0], 200, uri)
+            # Each was held until the ingest node's commit woke it: a part
+            # is 0.333 s, so at least some of the six waited visibly.
+            self.assertGreater(max(waited), 0.05, waited)
+            self.assertLess(max(waited), 3.0, waited)
+        finally:
+            try:
+                origin.close()
+            finally:
+                ingest.close(pub)
 
 
 class LowLatencyPlayerTest(unittest.TestCase):
