@@ -301,8 +301,95 @@ static void config_print_help(FILE *out)
         fputc('\n', out);
     }
     fprintf(out, "  --%-24s %s\n", "config FILE", "read options from an INI file");
+    fprintf(out, "  --%-24s %s\n", "check-config",
+            "check the configuration, print the effective one (secrets masked) and exit");
     fprintf(out, "  --%-24s %s\n", "version", "print the version and exit");
     fprintf(out, "  --%-24s %s\n", "help", "print this help and exit");
+}
+
+/* Options whose values are secrets: printed masked by --check-config. */
+static bool config_is_secret(const config_option_t *o)
+{
+    return strstr(o->name, "secret") || strstr(o->name, "token") || strstr(o->name, "password");
+}
+
+/* A store URL with its password (redis://[USER]:PASSWORD@HOST) masked. */
+static void config_print_url(FILE *out, const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (!colon) {
+        fputs(url, out);
+        return;
+    }
+    fprintf(out, "%.*s:********%s", (int)(colon - url), url, at);
+}
+
+/* --check-config: the configuration every source gave, as an INI file that
+ * would give it again, each value with where it came from. Stream keys and
+ * secrets are masked. */
+static void config_print_effective(const config_loader_t *ld, const config_t *cfg, FILE *out)
+{
+    fprintf(out, "# sluice %s: effective configuration (secrets masked)\n[sluice]\n",
+            SLUICE_VERSION);
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+        const config_option_t *o = &config_options[i];
+        const config_slot_t *sl = &ld->slots[i];
+        const char *src = sl->source ? sl->source : "default";
+        if (o->type == CONFIG_STREAMS) {
+            for (size_t k = 0; k < cfg->nstreams; k++)
+                fprintf(out, "%s = %s:********  ; %s\n", o->name, cfg->streams[k].id, src);
+            if (cfg->nstreams == 0)
+                fprintf(out, "; %s: none\n", o->name);
+            continue;
+        }
+        if (!sl->value) {
+            fprintf(out, "; %s: not set\n", o->name);
+            continue;
+        }
+        fprintf(out, "%s = ", o->name);
+        if (config_is_secret(o))
+            fputs("********", out);
+        else if (strcmp(o->name, "store") == 0)
+            config_print_url(out, sl->value);
+        else
+            fputs(sl->value, out);
+        fprintf(out, "  ; %s\n", src);
+    }
+    for (size_t i = 0; i < cfg->nrungs; i++) {
+        const config_rung_t *r = &cfg->rungs[i];
+        fprintf(out, "\n[rung.%s]\n", r->name);
+        if (r->width)
+            fprintf(out, "width = %ld\n", r->width);
+        if (r->height)
+            fprintf(out, "height = %ld\n", r->height);
+        if (r->bitrate_kbps)
+            fprintf(out, "bitrate = %ld\n", r->bitrate_kbps);
+        if (r->maxrate_kbps)
+            fprintf(out, "maxrate = %ld\n", r->maxrate_kbps);
+        if (r->profile[0])
+            fprintf(out, "profile = %s\n", r->profile);
+        if (r->preset[0])
+            fprintf(out, "preset = %s\n", r->preset);
+    }
+}
+
+/* Files the configuration names must be readable now, not when a publisher
+ * first connects. */
+static void config_check_files(config_loader_t *ld, const config_t *cfg)
+{
+    const char *files[][2] = {{"--tls-cert", cfg->tls_cert}, {"--tls-key", cfg->tls_key}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !ld->failed; i++) {
+        FILE *f = files[i][1] ? fopen(files[i][1], "r") : NULL;
+        if (files[i][1] && !f)
+            config_error(ld, "%s: cannot read '%s': %s", files[i][0], files[i][1],
+                         strerror(errno));
+        if (f)
+            fclose(f);
+    }
+    if (!ld->failed && cfg->rtmps_listen && (!cfg->tls_cert || !cfg->tls_key))
+        config_error(ld, "--rtmps-listen needs --tls-cert and --tls-key");
 }
 
 static int config_parse_number(const char *s, double *out)
@@ -434,8 +521,13 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
 
     /* Flags first into a scratch pass: --help/--version/--config are needed
      * before the other sources are read. */
+    bool check = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--check-config") == 0) {
+            check = true;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             config_print_help(out);
             cfg->exit_now = true;
@@ -489,6 +581,8 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
 
     for (int i = 1; i < argc && !ld.failed; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--check-config") == 0)
+            continue;
         if (strncmp(a, "--config", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
             if (a[8] == '\0')
                 i++;
@@ -533,6 +627,13 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
                      cfg->segment_duration / 2);
     if (!ld.failed && cfg->playback_secret && strlen(cfg->playback_secret) < 16)
         config_error(&ld, "--playback-secret: use at least 16 characters");
+    if (!ld.failed && check) {
+        config_check_files(&ld, cfg);
+        if (!ld.failed) {
+            config_print_effective(&ld, cfg, out);
+            cfg->exit_now = true;
+        }
+    }
 
 done:
     for (size_t i = 0; i < CONFIG_NOPTIONS; i++)

@@ -143,6 +143,40 @@ static void test_help_and_version(void **state)
     config_free(&cfg);
 }
 
+/* --check-config prints what every source gave, with secrets masked, and
+ * refuses what would fail later (an unreadable certificate). */
+static void test_check_config(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char buf[16384] = {0};
+    FILE *out = fmemopen(buf, sizeof(buf) - 1, "w");
+    char *argv[] = {"sluice", "--check-config", "--stream", "shop:k3y-in-clear",
+                    "--store", "redis://:hunter2@10.0.0.2:6379/1",
+                    "--playback-secret", "0123456789abcdef-secret", "--ladder", "720p", NULL};
+    char *envp[] = {"SLUICE_SEGMENT_DURATION=4", NULL};
+    assert_int_equal(config_load(&cfg, 10, argv, envp, out, err, sizeof(err)), 0);
+    fclose(out);
+    assert_true(cfg.exit_now);
+    assert_non_null(strstr(buf, "[sluice]\n"));
+    assert_non_null(strstr(buf, "stream = shop:********  ; --stream\n"));
+    assert_non_null(strstr(buf, "store = redis://:********@10.0.0.2:6379/1  ; --store\n"));
+    assert_non_null(strstr(buf, "playback-secret = ********  ; --playback-secret\n"));
+    assert_non_null(strstr(buf, "segment-duration = 4  ; SLUICE_SEGMENT_DURATION\n"));
+    assert_non_null(strstr(buf, "ladder = 720p  ; --ladder\n"));
+    assert_non_null(strstr(buf, "part-duration = 0.333  ; default\n"));
+    assert_null(strstr(buf, "k3y-in-clear"));
+    assert_null(strstr(buf, "hunter2"));
+    assert_null(strstr(buf, "0123456789abcdef-secret"));
+    config_free(&cfg);
+
+    char *bad[] = {"sluice", "--check-config", "--rtmps-listen", "127.0.0.1:1936", "--tls-cert",
+                   "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem", NULL};
+    char *none[] = {NULL};
+    assert_int_equal(config_load(&cfg, 8, bad, none, stdout, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--tls-cert: cannot read '/nonexistent/cert.pem'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_check_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
