@@ -74,6 +74,16 @@ typedef struct config {
     char *preset;
     char *overload_protection; /* "on" | "off" */
     long debug_slow_encode_ms;
+    /* control plane */
+    char *admin_listen;
+    char *admin_token;      /* NULL: loopback clients only */
+    char *public_http_url;  /* NULL: http://HOSTNAME:HTTP-PORT */
+    char *public_rtmp_url;  /* NULL: rtmp://HOSTNAME:RTMP-PORT/live */
+    char *key_rotation;     /* "finish" | "cut" */
+    char *trusted_proxies;  /* NULL: none */
+    char *webhook_url;      /* NULL: no webhooks */
+    char *webhook_secret;   /* NULL: requests are not signed */
+    double webhook_timeout; /* seconds */
     config_rung_t *rungs;
     size_t nrungs;
     /* set when --help / --version was handled (main exits 0) */

@@ -92,6 +92,58 @@ int store_stream_exists(store_t *st, const char *id);
 int store_stream_seed(store_t *st, const char *id, const char *key)
     __attribute__((warn_unused_result));
 
+/* ---- registry management (admin API) ------------------------------------ */
+
+#define STORE_NAME_LEN_MAX 256 /* bytes of a stream's display name, NUL included */
+
+typedef struct store_stream_info {
+    char id[STORE_ID_MAX];
+    char name[STORE_NAME_LEN_MAX];
+    int64_t created_ms; /* wall clock (ms since the epoch); 0 when unknown (seeded streams) */
+} store_stream_info_t;
+
+/* Copies the registry record of `id` into *out. -ENOENT, -EIO. */
+int store_stream_get(store_t *st, const char *id, store_stream_info_t *out)
+    __attribute__((warn_unused_result));
+/* Every registered stream, sorted by id, in a malloc'd array the caller
+ * frees (*out = NULL when there are none). -EIO. */
+int store_stream_list(store_t *st, store_stream_info_t **out, size_t *n)
+    __attribute__((warn_unused_result));
+/* Removes the stream from the registry: its key stops working at once, on
+ * every node. Its objects and a live publisher are the caller's business
+ * (store_drop_objects, store_lease_revoke). -ENOENT, -EIO. */
+int store_stream_remove(store_t *st, const char *id) __attribute__((warn_unused_result));
+/* Replaces the stream's key: the old one is refused from now on, on every
+ * node. -ENOENT (no such stream), -EEXIST (the new key is another
+ * stream's), -EIO. */
+int store_stream_rotate(store_t *st, const char *id, const char *new_key)
+    __attribute__((warn_unused_result));
+
+/* Small per-stream records that are neither served nor announced to
+ * watchers: a live stream's status as its ingest node last wrote it, each
+ * origin node's viewer count. A record is a field of the stream's record
+ * set, expiring ttl_ms after it was put. */
+int store_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
+                   int64_t ttl_ms) __attribute__((warn_unused_result));
+/* *value_out = a malloc'd copy, or -ENOENT (absent or expired), -EIO. */
+int store_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)
+    __attribute__((warn_unused_result));
+/* Calls cb for every unexpired field whose name starts with prefix. */
+typedef void (*store_meta_cb)(void *opaque, const char *field, const char *value);
+int store_meta_scan(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
+                    void *opaque) __attribute__((warn_unused_result));
+/* This process's node id (stable for its life; unique among the nodes
+ * sharing a store), for per-node meta fields. */
+const char *store_node_id(const store_t *st);
+
+/* Operation counters for /metrics. Counters only grow. */
+typedef struct store_stats {
+    uint64_t commits, gets, registry_ops, meta_ops;
+    uint64_t errors;      /* calls that failed with -EIO */
+    bool connected;       /* memory: always; redis: the server answers */
+} store_stats_t;
+void store_get_stats(store_t *st, store_stats_t *out);
+
 /* ---- live-stream ownership (the duplicate-publisher policy) ----------- */
 
 typedef struct store_lease store_lease_t;
@@ -109,6 +161,10 @@ typedef void (*store_lease_lost_cb)(void *opaque, const char *stream_id);
 int store_lease_acquire(store_t *st, const char *stream_id, bool takeover,
                         store_lease_lost_cb lost_cb, void *opaque, store_lease_t **out)
     __attribute__((warn_unused_result));
+/* Ends whoever owns the live stream id, on whichever node: that lease's
+ * lost_cb runs (so its ingest disconnects the publisher). 0 also when
+ * nobody holds it. -EIO. Any thread; not from a store callback. */
+int store_lease_revoke(store_t *st, const char *stream_id) __attribute__((warn_unused_result));
 /* Gives the claim up (if still ours) and frees the lease. After it returns
  * the lost_cb is not running and never will. NULL does nothing. */
 void store_lease_release(store_lease_t *lease);

@@ -10,6 +10,7 @@
 #ifndef SLUICE_INGEST_INGEST_H
 #define SLUICE_INGEST_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,8 +47,27 @@ typedef enum ingest_duplicate_policy {
     INGEST_DUPLICATE_REJECT,       /* the live one keeps the stream */
 } ingest_duplicate_policy_t;
 
+/* An asynchronous publish authorisation (ingest_hooks_t.publish_auth_cb).
+ * Only borrowed for the duration of the call. */
+typedef struct ingest_auth_request {
+    uint64_t ticket;          /* pass to ingest_auth_done() */
+    uint8_t key_hash[32];     /* SHA-256 of the stream key (the key itself never leaves ingest) */
+    const char *app;          /* RTMP application ("live") */
+    const char *client_ip;    /* publisher's address, no port */
+    const char *registry_id;  /* the stream id the registry has for this key; NULL: unknown key */
+} ingest_auth_request_t;
+
 typedef struct ingest_hooks {
     void *opaque;
+    /* Optional. Asked before every publish, after the registry lookup and
+     * before NetStream.Publish.Start; the publisher waits (its connection
+     * is not read) until ingest_auth_done() answers. Return 0 when an
+     * answer will come, a negative errno to refuse at once. Runs on the
+     * ingest thread; must not block. */
+    int (*publish_auth_cb)(void *opaque, const ingest_auth_request_t *req);
+    /* Optional. A publish of stream_id ended (unpublish, disconnect, cut,
+     * taken over). Runs on the ingest thread; must not block. */
+    void (*publish_end_cb)(void *opaque, const char *stream_id);
     /* A publisher was accepted for stream_id. The callee takes its own
      * reference to `queue` if it keeps it (e.g. starts a transcode worker on
      * it) and returns 0; a negative return refuses the publish
@@ -111,6 +131,37 @@ typedef struct ingest_stats {
 
 /* Copies the counters. Any thread; each field is read atomically. */
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *out);
+
+/* Answers a publish_auth_cb request; any thread. accept = false refuses
+ * with NetStream.Publish.Rejected and closes the connection. stream_id:
+ * the id to publish as (validated with store_id_valid); NULL keeps the
+ * registry's, and an unknown key with no id given is refused. A ticket
+ * whose publisher has gone meanwhile is ignored. */
+void ingest_auth_done(ingest_t *in, uint64_t ticket, bool accept, const char *stream_id);
+
+/* A live stream's input as ingest measures it. Rates are over a sliding
+ * window of the last few seconds. */
+typedef struct ingest_stream_stats {
+    char stream_id[STORE_ID_MAX];
+    char peer[64];            /* publisher's address */
+    double bitrate_kbps;      /* audio + video payload, sliding window */
+    double fps;               /* video frames per second, sliding window */
+    double bitrate_stddev_kbps; /* spread of per-second bit rates in the window (stability) */
+    int width, height;        /* from the video decoder configuration; 0 unknown */
+    char video_codec[8];      /* "h264", "hevc", "av1", "" */
+    char audio_codec[8];      /* "aac", "" */
+    uint64_t bytes;           /* media payload since publish start */
+    uint64_t video_frames, audio_frames;
+    uint64_t dropped_frames;  /* dropped by a full queue */
+    uint64_t late_frames;     /* timestamps that went backwards or jumped (fixed up) */
+    int64_t uptime_ms;        /* since publish start */
+} ingest_stream_stats_t;
+
+/* Stats of the live publish of stream_id: 0, or -ENOENT when it is not
+ * live on this node. Any thread. */
+int ingest_stream_stats(ingest_t *in, const char *stream_id, ingest_stream_stats_t *out);
+/* Every stream live on this node, in a malloc'd array the caller frees. */
+int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n);
 
 /* Stops accepting, ends every session (each live stream's queue gets an
  * end-of-stream packet), stops and joins the thread, frees everything.

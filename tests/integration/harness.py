@@ -35,10 +35,12 @@ class Sluice:
     def __init__(self, *args, streams=(("demo", "demo-secret-key"),), env=None):
         self.rtmp_port = free_port()
         self.http_port = free_port()
+        self.admin_port = free_port()
         self.streams = streams
         self.logf = tempfile.NamedTemporaryFile(prefix="sluice-", suffix=".log", delete=False)
         cmd = [SLUICE_BIN, "--rtmp-listen", f"127.0.0.1:{self.rtmp_port}",
-               "--http-listen", f"127.0.0.1:{self.http_port}"]
+               "--http-listen", f"127.0.0.1:{self.http_port}",
+               "--admin-listen", f"127.0.0.1:{self.admin_port}"]
         for sid, key in streams:
             cmd += ["--stream", f"{sid}:{key}"]
         cmd += list(args)
@@ -63,6 +65,9 @@ class Sluice:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def admin_url(self, path):
+        return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def rtmp_url(self, key):
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"

@@ -1,0 +1,2 @@
+/* placeholder: webhook lands with issue 7 */
+typedef int control_webhook_placeholder_t;
