@@ -409,6 +409,7 @@ static void ingest_free(ingest_t *in)
     free(in->sh.lost);
     free(in->sh.key_failures);
     pthread_mutex_destroy(&in->sh.lost_lock);
+    ingest_meters_deinit(&in->sh.meters);
     if (in->sh.base)
         event_base_free(in->sh.base);
     free(in);
@@ -483,6 +484,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
     pthread_mutex_init(&in->sh.tls_lock, NULL);
+    ingest_meters_init(&in->sh.meters);
     in->tls_port = -1;
     snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
 
@@ -558,6 +560,23 @@ int ingest_reload_tls(ingest_t *in)
     SSL_CTX_free(old); /* open sessions' SSLs keep it alive as long as they need */
     log_info("rtmps", "certificate reloaded from %s", in->tls_cert);
     return 0;
+}
+
+int ingest_stream_stats(ingest_t *in, const char *stream_id, ingest_stream_stats_t *out)
+{
+    if (!in || !stream_id)
+        return -ENOENT;
+    return ingest_meters_get(&in->sh.meters, stream_id, out);
+}
+
+int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n)
+{
+    if (!in) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    return ingest_meters_list(&in->sh.meters, out, n);
 }
 
 void ingest_close(ingest_t *in)

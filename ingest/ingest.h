@@ -153,8 +153,10 @@ typedef struct ingest_stream_stats {
     uint64_t bytes;           /* media payload since publish start */
     uint64_t video_frames, audio_frames;
     uint64_t dropped_frames;  /* dropped by a full queue */
-    uint64_t late_frames;     /* timestamps that went backwards or jumped (fixed up) */
+    uint64_t late_frames;     /* dts below the track's previous one, or over 1 s above it (counted, passed on) */
     int64_t uptime_ms;        /* since publish start */
+    double nominal_fps;       /* the source's declared frame rate (H.264 VUI timing); 0 unknown */
+    int window_s;             /* complete seconds the rates cover (0: average since start) */
 } ingest_stream_stats_t;
 
 /* Stats of the live publish of stream_id: 0, or -ENOENT when it is not

@@ -81,6 +81,54 @@ static inline void ingest_buf_deinit(ingest_buf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* ---- per-publish meters (meter.c) ---------------------------------------- */
+
+/* Complete seconds the rates are measured over. */
+#define INGEST_METER_WINDOW 5
+#define INGEST_METER_SLOTS (INGEST_METER_WINDOW + 2)
+
+/* A publishing session's meter: written on the loop thread only; copies of
+ * it sit in ingest_meters_t for other threads. */
+typedef struct ingest_meter {
+    uint64_t session_id;
+    bool active;         /* publishing */
+    char stream_id[STORE_ID_MAX];
+    char peer[64];
+    int64_t start_ms, start_sec;
+    int width, height;
+    double nominal_fps; /* from the SPS VUI timing, 0 unknown */
+    char video_codec[8], audio_codec[8];
+    uint64_t bytes, video_frames, audio_frames, dropped_frames, late_frames;
+    int64_t last_dts[2]; /* video, audio */
+    bool have_dts[2];
+    int64_t cur_sec;          /* the second packets are going into */
+    int64_t complete_through; /* seconds up to this one are complete */
+    int64_t slot_sec[INGEST_METER_SLOTS];
+    uint64_t slot_bytes[INGEST_METER_SLOTS];
+    uint32_t slot_frames[INGEST_METER_SLOTS];
+} ingest_meter_t;
+
+/* The shared table of meter copies, one per live stream. */
+typedef struct ingest_meters {
+    pthread_mutex_t lock;
+    ingest_meter_t *items;
+    size_t n, cap;
+} ingest_meters_t;
+
+void ingest_meters_init(ingest_meters_t *t);
+void ingest_meters_deinit(ingest_meters_t *t);
+/* Loop thread: a publish of stream_id started / a packet was emitted (any
+ * type; dts unwrapped, ms) / a media packet was dropped / the publish ended. */
+void ingest_meter_start(ingest_meters_t *t, ingest_meter_t *m, uint64_t session_id,
+                        const char *stream_id, const char *peer);
+void ingest_meter_media(ingest_meters_t *t, ingest_meter_t *m, media_packet_type_t type,
+                        media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len);
+void ingest_meter_dropped(ingest_meter_t *m);
+void ingest_meter_end(ingest_meters_t *t, ingest_meter_t *m);
+/* Any thread: ingest_stream_stats / ingest_list_streams. */
+int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out);
+int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *n);
+
 /* ---- listener <-> session seam (ingest loop thread only) -------------- */
 
 /* How long a publishing connection may go without sending a byte. */
@@ -144,6 +192,7 @@ typedef struct ingest_shared {
     pthread_mutex_t tls_lock;
     struct ssl_ctx_st *tls_ctx;
     ingest_stats_t stats; /* INGEST_COUNT only */
+    ingest_meters_t meters; /* live streams' meter copies (meter.c) */
     /* Bad-key bookkeeping per address (bounded; oldest entries recycled). */
     ingest_key_failure_t *key_failures;
     size_t nkey_failures;

@@ -104,6 +104,7 @@ struct rtmp_session {
     int64_t ts_last64;
     bool base_set;
     int64_t base;
+    ingest_meter_t meter; /* this publish's measurements (meter.c) */
 };
 
 static void rtmp_session_kill(rtmp_session_t *s, const char *why);
@@ -230,6 +231,7 @@ static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
     s->lease = NULL;
     if (!s->queue)
         return;
+    ingest_meter_end(&s->sh->meters, &s->meter);
     media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
     if (!eos || media_queue_push(s->queue, eos) < 0)
         log_error(s->ctx, "could not queue end-of-stream");
@@ -307,6 +309,8 @@ static void rtmp_session_push(rtmp_session_t *s, media_packet_t *p)
         return;
     }
     if (ret == -ENOBUFS) {
+        if (type == MEDIA_PACKET_VIDEO || type == MEDIA_PACKET_AUDIO)
+            ingest_meter_dropped(&s->meter);
         INGEST_COUNT(s->sh, dropped_packets);
         s->dropped++;
         s->dropped_unlogged++;
@@ -344,6 +348,7 @@ static int rtmp_session_emit(rtmp_session_t *s, media_packet_type_t type, media_
     p->pts_ms = rel + cts;
     p->keyframe = keyframe;
     s->media_bytes += len;
+    ingest_meter_media(&s->sh->meters, &s->meter, type, codec, rel, data, len);
     rtmp_session_push(s, p);
     return 0;
 }
@@ -716,6 +721,7 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
     s->media_bytes = s->video_packets = s->audio_packets = s->dropped = 0;
     s->base_set = false;
     s->ts_init = false;
+    ingest_meter_start(&s->sh->meters, &s->meter, s->id, s->stream_id, s->peer);
     evtimer_del(s->timer);
     struct timeval rto = {.tv_sec = INGEST_READ_TIMEOUT_MS / 1000,
                           .tv_usec = (INGEST_READ_TIMEOUT_MS % 1000) * 1000};
