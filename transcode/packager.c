@@ -87,6 +87,7 @@ typedef struct pk_ready {
     int64_t msn;
     int64_t pdt_ms;
     bool discontinuity;
+    int64_t arrival_us; /* when the sample that closed it arrived; 0: unknown */
 } pk_ready_t;
 
 typedef struct pk_cut {
@@ -208,6 +209,12 @@ struct packager {
     bool have_origin;
     int64_t origin_ms; /* publisher dts of the first media packet */
     int64_t wall0_ms;  /* wall clock when it arrived */
+
+    /* Segment production lag (packager_segment_lag). */
+    int64_t lag_msn; /* newest segment measured */
+    int64_t lag_last_ms;
+    double lag_sum_s;
+    uint64_t lag_count;
 
     /* Probe buffer. */
     media_packet_t *probe_head, *probe_tail;
@@ -805,6 +812,17 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     if (t->is_video && t->measured_fps == 0 && duration > 0 && r.frag.samples > 1)
         t->measured_fps = r.frag.samples / duration;
     t->committed++;
+    /* Production lag, once per segment number (the first track staged; the
+     * batch is committed right after staging). */
+    if (r.arrival_us > 0 && r.msn > pk->lag_msn) {
+        pk->lag_msn = r.msn;
+        int64_t lag_us = clock_mono_us() - r.arrival_us;
+        if (lag_us < 0)
+            lag_us = 0;
+        pk->lag_last_ms = lag_us / 1000;
+        pk->lag_sum_s += lag_us / 1e6;
+        pk->lag_count++;
+    }
     log_debug(pk->ctx, "%s segment %" PRId64 ": %.3f s, %zu bytes", t->name, r.msn, duration,
               bytes);
 
@@ -936,6 +954,7 @@ static void pk_ready_add(packager_t *pk, pk_track_t *t, cmaf_fragment_t *f)
         .msn = t->seg_msn++,
         .pdt_ms = pk->wall0_ms + start_ms,
         .discontinuity = t->seg_discontinuity,
+        .arrival_us = t->part_arrival_us,
     };
     t->seg_discontinuity = false;
     t->seg_open = false;
@@ -1783,6 +1802,13 @@ int64_t packager_next_msn(const packager_t *pk)
             n = next;
     }
     return n;
+}
+
+void packager_segment_lag(const packager_t *pk, int64_t *last_ms, double *sum_s, uint64_t *count)
+{
+    *last_ms = pk ? pk->lag_last_ms : 0;
+    *sum_s = pk ? pk->lag_sum_s : 0;
+    *count = pk ? pk->lag_count : 0;
 }
 
 int64_t packager_segments_written(const packager_t *pk)

@@ -120,6 +120,11 @@ int64_t packager_next_msn(const packager_t *pk);
 /* Segments committed so far (per rendition; the larger count). */
 int64_t packager_segments_written(const packager_t *pk);
 
+/* Segment production lag: from the arrival in ingest of the frame that
+ * closed a segment to the segment's commit; the newest, and the sum and
+ * count over the broadcast (once per segment number). */
+void packager_segment_lag(const packager_t *pk, int64_t *last_ms, double *sum_s, uint64_t *count);
+
 /* Frees everything; pending media is dropped. NULL does nothing. */
 void packager_free(packager_t *pk);
 

@@ -123,6 +123,7 @@ struct pipeline {
     int64_t busy_us;
     int64_t call_start_us;
     int64_t lag_ms;
+    uint64_t src_frames; /* source video samples seen (passthrough rungs' frames) */
 };
 
 /* ---- status ------------------------------------------------------------ */
@@ -157,6 +158,8 @@ static void pl_publish_status(pipeline_t *pl, bool live)
     s.preset_steps = pl->steps;
     s.dropped_rungs = pl->ndropped;
     s.health = pl_health(pl);
+    s.segments = (uint64_t)packager_segments_written(pl->pk);
+    packager_segment_lag(pl->pk, &s.segment_lag_ms, &s.segment_lag_sum_s, &s.segment_lag_count);
     for (size_t i = 0; i < pl->nrungs && i < TRANSCODE_RUNGS_MAX; i++) {
         const pl_rung_t *r = &pl->rungs[i];
         transcode_rendition_status_t *o = &s.renditions[s.nrenditions++];
@@ -168,6 +171,7 @@ static void pl_publish_status(pipeline_t *pl, bool live)
         o->target_kbps = r->passthrough ? 0 : r->spec.bitrate_kbps;
         o->bitrate_kbps = (int)lround(packager_rung_bitrate(pl->pk, r->pk_index) / 1000);
         o->encoder_speed = r->passthrough ? 0 : r->speed;
+        o->frames = r->passthrough ? pl->src_frames : (uint64_t)r->frames;
     }
     if (pl->status_lock) {
         pthread_mutex_lock(pl->status_lock);
@@ -713,6 +717,7 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
                         bool key, bool cut, int64_t msn)
 {
     pipeline_t *pl = opaque;
+    pl->src_frames++;
     if (!pl->dec)
         return 0;
     int ret;

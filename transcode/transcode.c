@@ -344,12 +344,53 @@ int transcode_stream_status(transcode_t *t, const char *stream_id,
     for (transcode_stream_t *s = t->streams; s; s = s->next) {
         if (strcmp(s->id, stream_id) == 0 && s->have_status) {
             *out = s->status;
+            snprintf(out->stream_id, sizeof(out->stream_id), "%s", s->id);
             ret = 0;
             break;
         }
     }
     pthread_mutex_unlock(&t->lock);
     return ret;
+}
+
+int transcode_list(transcode_t *t, transcode_stream_status_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!t)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    size_t cnt = 0;
+    for (transcode_stream_t *s = t->streams; s; s = s->next)
+        cnt += s->have_status;
+    transcode_stream_status_t *res = cnt ? calloc(cnt, sizeof(*res)) : NULL;
+    if (cnt && !res) {
+        pthread_mutex_unlock(&t->lock);
+        return -ENOMEM;
+    }
+    size_t i = 0;
+    for (transcode_stream_t *s = t->streams; s; s = s->next) {
+        if (!s->have_status)
+            continue;
+        res[i] = s->status;
+        snprintf(res[i].stream_id, sizeof(res[i].stream_id), "%s", s->id);
+        i++;
+    }
+    pthread_mutex_unlock(&t->lock);
+    *out = res;
+    *n = cnt;
+    return 0;
+}
+
+void transcode_get_stats(transcode_t *t, transcode_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    out->workers = t->live;
+    out->cpus = t->cpus;
+    pthread_mutex_unlock(&t->lock);
 }
 
 void transcode_free(transcode_t *t)

@@ -111,9 +111,11 @@ typedef struct transcode_rendition_status {
     bool passthrough;
     bool dropped;         /* left out of new segments by overload protection */
     double encoder_speed; /* media seconds encoded per wall second of this rung's encoder; 0 for passthrough */
+    uint64_t frames;      /* frames encoded (passthrough: copied) since the stream started */
 } transcode_rendition_status_t;
 
 typedef struct transcode_stream_status {
+    char stream_id[STORE_ID_MAX];
     bool live;
     int width, height;    /* source video */
     double fps;
@@ -123,6 +125,10 @@ typedef struct transcode_stream_status {
     int preset_steps;     /* how many steps faster than configured */
     int dropped_rungs;
     transcode_health_t health;
+    uint64_t segments;        /* segments committed in this broadcast */
+    int64_t segment_lag_ms;   /* newest segment: its closing frame's arrival -> commit */
+    double segment_lag_sum_s; /* sum and count of that lag over the broadcast */
+    uint64_t segment_lag_count;
     size_t nrenditions;
     transcode_rendition_status_t renditions[TRANSCODE_RUNGS_MAX];
 } transcode_stream_status_t;
@@ -134,6 +140,18 @@ int transcode_stream_status(transcode_t *t, const char *stream_id,
                             transcode_stream_status_t *out);
 
 const char *transcode_health_name(transcode_health_t h);
+
+/* Every stream a worker has been started for in this process (live or
+ * finished): a malloc'd array of status snapshots the caller frees. */
+int transcode_list(transcode_t *t, transcode_stream_status_t **out, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* Manager figures: workers writing a stream now, and the cores they share. */
+typedef struct transcode_stats {
+    int workers;
+    int cpus;
+} transcode_stats_t;
+void transcode_get_stats(transcode_t *t, transcode_stats_t *out);
 
 /* Waits for every worker to finish (their queues must get end-of-stream,
  * which ingest_close() guarantees) and frees everything. NULL does nothing. */
