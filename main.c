@@ -190,6 +190,7 @@ int main(int argc, char **argv)
             .playlist_no_cache = strcmp(cfg.playlist_cache, "no-cache") == 0,
             .cors_origin = cfg.cors_origin,
             .playback_secret = cfg.playback_secret,
+            .trusted_proxies = cfg.trusted_proxies,
         };
         if (origin_open(&op, &origin) != 0)
             goto fail;

@@ -22,11 +22,20 @@
  * resumes it when the stream changes or the hold limit passes, and MHD calls
  * the access handler again, which reads the store again. Every other
  * request allocates nothing. NOTIFY_COMPLETED frees the state.
+ *
+ * Measuring (origin_get_stats): each connection gets a small context when
+ * MHD accepts it (freed when it closes, so a kept-alive connection's
+ * requests allocate nothing) holding the current request's start time, kind
+ * and body size; NOTIFY_COMPLETED adds the request to relaxed atomic
+ * counters by kind and status (the status MHD queued) and to the latency
+ * histogram. Viewer sessions are counted by viewers.c on every playback
+ * request of a stream that passed authorisation.
  */
 #include "origin.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +57,7 @@
 #include "netaddr.h"
 #include "playlist_rewrite_internal.h"
 #include "token_internal.h"
+#include "viewers_internal.h"
 
 struct origin {
     struct MHD_Daemon *daemon;
@@ -62,7 +72,51 @@ struct origin {
     char *secret;        /* playback secret, NULL when playback is open */
     size_t secret_len;
     bool cors_any;       /* cors_origin is "*": no Vary: Origin */
+    viewers_t *viewers;
+    /* Counters (origin_stats_t), relaxed atomics bumped on MHD's threads. */
+    _Atomic uint64_t requests[ORIGIN_KINDS][ORIGIN_CODES];
+    _Atomic uint64_t bytes[ORIGIN_KINDS];
+    _Atomic uint64_t latency[ORIGIN_KINDS][ORIGIN_LATENCY_BUCKETS + 1];
+    _Atomic uint64_t latency_sum_us[ORIGIN_KINDS];
+    _Atomic uint64_t connections;
 };
+
+/* A connection's socket context: the origin, and the request in progress. */
+typedef struct origin_conn {
+    origin_t *o;
+    int64_t start_us;   /* MHD's first call for the request */
+    origin_kind_t kind;
+    uint64_t bytes;     /* body bytes of the queued response */
+} origin_conn_t;
+
+const double origin_latency_bounds[ORIGIN_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+static const unsigned int origin_codes[ORIGIN_CODES - 1] = {200, 204, 206, 304, 400, 403, 404,
+                                                           405, 414, 416, 499, 500, 503};
+static const char *const origin_code_labels[ORIGIN_CODES] = {
+    "200", "204", "206", "304", "400", "403", "404", "405", "414", "416", "499", "500", "503",
+    "other"};
+
+const char *origin_kind_name(origin_kind_t k)
+{
+    static const char *const names[ORIGIN_KINDS] = {"playlist", "part", "segment", "init",
+                                                    "other"};
+    return (unsigned)k < ORIGIN_KINDS ? names[k] : "other";
+}
+
+const char *origin_code_label(size_t i)
+{
+    return i < ORIGIN_CODES ? origin_code_labels[i] : "other";
+}
+
+static size_t origin_code_index(unsigned int status)
+{
+    for (size_t i = 0; i < ORIGIN_CODES - 1; i++)
+        if (origin_codes[i] == status)
+            return i;
+    return ORIGIN_CODES - 1;
+}
 
 /* The state of a request that may wait (LL-HLS); NULL req_cls for others. */
 typedef struct origin_req {
@@ -95,19 +149,44 @@ static void origin_blob_free_cb(void *cls)
 /* The origin a connection belongs to: set as the socket context when MHD
  * accepts it (origin_notify_cb), so the small reply helpers need no extra
  * argument. */
-static const origin_t *origin_of(struct MHD_Connection *c)
+static origin_conn_t *origin_conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
+static const origin_t *origin_of(struct MHD_Connection *c)
+{
+    const origin_conn_t *cc = origin_conn_of(c);
+    return cc ? cc->o : NULL;
+}
+
+/* The body size of the answer being queued, for the bytes counters. */
+static void origin_note_bytes(struct MHD_Connection *c, uint64_t n)
+{
+    origin_conn_t *cc = origin_conn_of(c);
+    if (cc)
+        cc->bytes = n;
+}
+
 static void origin_notify_cb(void *cls, struct MHD_Connection *c, void **socket_context,
                              enum MHD_ConnectionNotificationCode toe)
 {
+    origin_t *o = cls;
     (void)c;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_context = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* Without a context (no memory) the connection is served unmeasured. */
+        origin_conn_t *cc = calloc(1, sizeof(*cc));
+        if (cc)
+            cc->o = o;
+        *socket_context = cc;
+        atomic_fetch_add_explicit(&o->connections, 1, memory_order_relaxed);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+        atomic_fetch_sub_explicit(&o->connections, 1, memory_order_relaxed);
+    }
 }
 
 /* Response headers hls.js and other players read from a cross-origin fetch. */
@@ -136,6 +215,7 @@ static enum MHD_Result origin_reply_text(struct MHD_Connection *c, unsigned int 
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
+    origin_note_bytes(c, strlen(text));
     MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
     /* No error is ever cached for long, whatever the caller asked for
      * (health answers stay no-store). */
@@ -355,6 +435,7 @@ static enum MHD_Result origin_reply_blob(origin_t *o, struct MHD_Connection *c,
         blob_unref(body);
         return MHD_NO;
     }
+    origin_note_bytes(c, (uint64_t)count);
     MHD_add_response_header(r, "Content-Type", http_path_content_type(route->object_type));
     if (status == MHD_HTTP_PARTIAL_CONTENT)
         MHD_add_response_header(r, "Content-Range", content_range);
@@ -606,8 +687,29 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
                                 enum MHD_RequestTerminationCode toe)
 {
     origin_t *o = cls;
-    (void)c;
     (void)toe;
+    origin_conn_t *cc = origin_conn_of(c);
+    if (cc && cc->start_us > 0 && *req_cls) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        unsigned int status = ci ? ci->http_status : 0;
+        if (status == 0)
+            status = 499; /* nothing was queued: the client left first */
+        origin_kind_t k = cc->kind;
+        int64_t us = clock_mono_us() - cc->start_us;
+        if (us < 0)
+            us = 0;
+        size_t b = 0;
+        while (b < ORIGIN_LATENCY_BUCKETS && (double)us > origin_latency_bounds[b] * 1e6)
+            b++;
+        atomic_fetch_add_explicit(&o->requests[k][origin_code_index(status)], 1,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&o->bytes[k], status == 499 ? 0 : cc->bytes,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&o->latency[k][b], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&o->latency_sum_us[k], (uint64_t)us, memory_order_relaxed);
+        cc->start_us = 0;
+    }
     origin_req_t *q = *req_cls;
     if (!q || *req_cls == (void *)&origin_request_seen)
         return;
@@ -615,6 +717,47 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
     free(q);
     *req_cls = NULL;
     atomic_fetch_sub(&o->reqs, 1);
+}
+
+static origin_kind_t origin_route_kind(const http_route_t *route)
+{
+    switch (route->object_type) {
+    case HTTP_OBJECT_PLAYLIST: return ORIGIN_KIND_PLAYLIST;
+    case HTTP_OBJECT_PART: return ORIGIN_KIND_PART;
+    case HTTP_OBJECT_SEGMENT: return ORIGIN_KIND_SEGMENT;
+    case HTTP_OBJECT_INIT: return ORIGIN_KIND_INIT;
+    default: return ORIGIN_KIND_OTHER;
+    }
+}
+
+/* A playback request: its session is the player's `sid`, else the signed
+ * token's SID, else address (X-Forwarded-For from a trusted proxy) and
+ * User-Agent. Lookups only; nothing is allocated for a known session. */
+static void origin_count_viewer(origin_t *o, struct MHD_Connection *c, const http_route_t *route)
+{
+    int64_t now = clock_mono_ms();
+    const char *sid = NULL;
+    size_t sid_len = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "sid", 3, &sid, &sid_len) ==
+            MHD_YES &&
+        sid && sid_len > 0) {
+        viewers_touch(o->viewers, route->stream_id, 's', sid, sid_len, NULL, 0, now);
+        return;
+    }
+    const char *token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+    token_fields_t tf;
+    if (token && token_parse(token, strlen(token), &tf) == 0 && tf.sid_len > 0) {
+        viewers_touch(o->viewers, route->stream_id, 't', tf.sid, tf.sid_len, NULL, 0, now);
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
+    uint8_t addr[16];
+    viewers_client_addr(o->viewers, ci ? ci->client_addr : NULL, xff, addr);
+    viewers_touch(o->viewers, route->stream_id, 'a', addr, sizeof(addr), ua ? ua : "",
+                  ua ? strlen(ua) : 0, now);
 }
 
 static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, const char *url,
@@ -635,6 +778,12 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
      * rate). A marker in *req_cls tells the two calls apart. */
     if (*req_cls == NULL) {
         *req_cls = &origin_request_seen;
+        origin_conn_t *cc = origin_conn_of(c);
+        if (cc) {
+            cc->start_us = clock_mono_us();
+            cc->kind = ORIGIN_KIND_OTHER;
+            cc->bytes = 0;
+        }
         return MHD_YES;
     }
 
@@ -662,9 +811,13 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
         return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unreachable\n",
                                  "no-store");
     case HTTP_ROUTE_HLS: {
+        origin_conn_t *cc = origin_conn_of(c);
+        if (cc)
+            cc->kind = origin_route_kind(&route);
         enum MHD_Result denied;
         if (!origin_authorize(o, c, &route, &denied))
             return denied;
+        origin_count_viewer(o, c, &route);
         if (route.object_type == HTTP_OBJECT_PLAYLIST || route.object_type == HTTP_OBJECT_PART ||
             route.object_type == HTTP_OBJECT_SEGMENT)
             return origin_llhls_start(o, c, &route, req_cls);
@@ -693,6 +846,7 @@ static void origin_free_config(origin_t *o)
         OPENSSL_cleanse(o->secret, o->secret_len);
     free(o->secret);
     free(o->cors_origin);
+    viewers_free(o->viewers);
     free(o);
 }
 
@@ -726,6 +880,19 @@ int origin_open(const origin_params_t *params, origin_t **out)
     o->params.playback_secret = o->secret;
     o->params.http_listen = NULL; /* not kept: the caller's string */
     o->segment_duration = params->segment_duration > 0 ? params->segment_duration : 2.0;
+    /* A session expires after 2 target durations without a request. */
+    double target = ceil(o->segment_duration);
+    int vrc = viewers_new(params->trusted_proxies, (int64_t)(2 * target * 1000),
+                          params->max_viewer_sessions, params->max_viewer_sessions_per_stream,
+                          &o->viewers);
+    if (vrc < 0) {
+        log_error("origin", "--trusted-proxies: %s",
+                  vrc == -E2BIG ? "too many entries (64 at most)"
+                                : "not a list of addresses or ADDR/BITS networks");
+        origin_free_config(o);
+        return vrc == -ENOMEM ? vrc : -EINVAL;
+    }
+    o->params.trusted_proxies = NULL; /* parsed; the caller's string is not kept */
     int hrc = llhls_hub_new(o->store, origin_conn_suspend_cb, origin_conn_resume_cb, &o->hub);
     if (hrc < 0) {
         origin_free_config(o);
@@ -794,4 +961,42 @@ void origin_close(origin_t *o)
     MHD_stop_daemon(o->daemon);
     llhls_hub_free(o->hub);
     origin_free_config(o);
+}
+
+void origin_get_stats(origin_t *o, origin_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!o)
+        return;
+    for (size_t k = 0; k < ORIGIN_KINDS; k++) {
+        for (size_t i = 0; i < ORIGIN_CODES; i++)
+            out->requests[k][i] = atomic_load_explicit(&o->requests[k][i], memory_order_relaxed);
+        for (size_t i = 0; i <= ORIGIN_LATENCY_BUCKETS; i++)
+            out->latency[k][i] = atomic_load_explicit(&o->latency[k][i], memory_order_relaxed);
+        out->bytes[k] = atomic_load_explicit(&o->bytes[k], memory_order_relaxed);
+        out->latency_sum_s[k] =
+            (double)atomic_load_explicit(&o->latency_sum_us[k], memory_order_relaxed) / 1e6;
+    }
+    /* MHD's own count when it can say (it counts across the thread pool). */
+    const union MHD_DaemonInfo *di =
+        o->daemon ? MHD_get_daemon_info(o->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    out->connections_open = di ? di->num_connections
+                               : atomic_load_explicit(&o->connections, memory_order_relaxed);
+    viewers_get_stats(o->viewers, clock_mono_ms(), &out->viewer_sessions,
+                      &out->viewer_sessions_created, &out->viewer_sessions_refused);
+}
+
+uint64_t origin_viewers(origin_t *o, const char *stream_id)
+{
+    return o && stream_id ? viewers_count(o->viewers, stream_id, clock_mono_ms()) : 0;
+}
+
+int origin_viewers_list(origin_t *o, origin_stream_viewers_t **out, size_t *n)
+{
+    if (!o) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    return viewers_list(o->viewers, clock_mono_ms(), out, n);
 }

@@ -2,11 +2,18 @@
  * The public HTTP origin: playlists, init segments and segments straight
  * from the store, /healthz and /readyz. libmicrohttpd runs it on its own
  * thread pool; handlers only read immutable blobs from the store.
+ *
+ * It also measures itself (origin_get_stats: requests and bytes by kind and
+ * status, a latency histogram, open connections) and counts viewer sessions
+ * per stream (origin_viewers, origin_viewers_list); those may be called
+ * from any thread.
  */
 #ifndef SLUICE_ORIGIN_ORIGIN_H
 #define SLUICE_ORIGIN_ORIGIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -24,6 +31,12 @@ typedef struct origin_params {
     bool playlist_no_cache;   /* --playlist-cache no-cache */
     const char *cors_origin;  /* Access-Control-Allow-Origin; NULL: "*" */
     const char *playback_secret; /* NULL: playback is open; else signed tokens */
+    /* Peers whose X-Forwarded-For is believed for viewer counting:
+     * "ADDR[/BITS],..." IPv4 and IPv6; NULL or "": none. A bad list makes
+     * origin_open fail with -EINVAL. */
+    const char *trusted_proxies;
+    size_t max_viewer_sessions;            /* in total (0: 65536) */
+    size_t max_viewer_sessions_per_stream; /* (0: 20000) */
 } origin_params_t;
 
 int origin_open(const origin_params_t *params, origin_t **out)
@@ -31,5 +44,52 @@ int origin_open(const origin_params_t *params, origin_t **out)
 int origin_port(const origin_t *o);
 /* Stops the listener and frees everything. NULL does nothing. */
 void origin_close(origin_t *o);
+
+/* What a request asked for, by the path grammar. */
+typedef enum origin_kind {
+    ORIGIN_KIND_PLAYLIST = 0,
+    ORIGIN_KIND_PART,
+    ORIGIN_KIND_SEGMENT,
+    ORIGIN_KIND_INIT,
+    ORIGIN_KIND_OTHER, /* health checks, 404s, OPTIONS, ... */
+    ORIGIN_KINDS,
+} origin_kind_t;
+
+/* Status codes counted one by one; any other is counted as "other". 499:
+ * the client went away before an answer was queued (nginx's convention). */
+#define ORIGIN_CODES 14
+/* Latency histogram upper bounds, seconds (ORIGIN_LATENCY_BUCKETS of them,
+ * plus the overflow bucket). A held LL-HLS request counts its whole wait. */
+#define ORIGIN_LATENCY_BUCKETS 14
+extern const double origin_latency_bounds[ORIGIN_LATENCY_BUCKETS];
+
+typedef struct origin_stats {
+    uint64_t requests[ORIGIN_KINDS][ORIGIN_CODES]; /* answered requests */
+    uint64_t bytes[ORIGIN_KINDS];                  /* response body bytes queued */
+    uint64_t latency[ORIGIN_KINDS][ORIGIN_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative */
+    double latency_sum_s[ORIGIN_KINDS];
+    uint64_t connections_open;  /* MHD's current connections (gauge) */
+    uint64_t viewer_sessions;   /* alive now, all streams (gauge) */
+    uint64_t viewer_sessions_created;
+    uint64_t viewer_sessions_refused; /* over a cap */
+} origin_stats_t;
+
+const char *origin_kind_name(origin_kind_t k);
+/* The label of code index i ("200", ..., "other"). */
+const char *origin_code_label(size_t i);
+
+/* Copies the counters; any thread. o may be NULL (all zero). */
+void origin_get_stats(origin_t *o, origin_stats_t *out);
+
+/* Concurrent viewer sessions of stream_id on this origin; any thread. */
+uint64_t origin_viewers(origin_t *o, const char *stream_id);
+
+typedef struct origin_stream_viewers {
+    char stream_id[STORE_ID_MAX];
+    uint64_t viewers;
+} origin_stream_viewers_t;
+/* Every stream with viewers on this origin: a malloc'd array the caller
+ * frees; 0 or -ENOMEM. */
+int origin_viewers_list(origin_t *o, origin_stream_viewers_t **out, size_t *n);
 
 #endif
