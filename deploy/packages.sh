@@ -15,7 +15,7 @@ test_pkgs=(
   libcmocka-dev clang libclang-rt-14-dev python3 curl redis-server redis-tools wrk
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav openssl
-  chromium
+  chromium prometheus
 )
 
 want=("${build_pkgs[@]}")
