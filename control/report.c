@@ -434,7 +434,7 @@ static void report_tick_streams(report_t *r, int64_t now)
         if (!obj)
             continue;
         report_live_status(r, is, obj, now);
-        char *text = json_dumps(obj, JSON_COMPACT);
+        char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(obj);
         if (!text)
             continue;
@@ -690,12 +690,12 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
     for (size_t i = 0; i < n; i++)
         metrics_sample_u64(b, "sluice_ingest_bytes_total",
                            (const char *[]){"stream", live[i].stream_id, NULL}, live[i].bytes);
-    metrics_family(b, "sluice_ingest_bitrate_bits_per_second", "gauge",
-                   "Input bit rate over the last seconds (sliding window).");
+    metrics_family(b, "sluice_ingest_bytes_per_second", "gauge",
+                   "Input rate (audio and video payload) over the last seconds (sliding window).");
     for (size_t i = 0; i < n; i++)
-        metrics_sample(b, "sluice_ingest_bitrate_bits_per_second",
+        metrics_sample(b, "sluice_ingest_bytes_per_second",
                        (const char *[]){"stream", live[i].stream_id, NULL},
-                       round(live[i].bitrate_kbps * 1000));
+                       round(live[i].bitrate_kbps * 1000 / 8));
     metrics_family(b, "sluice_ingest_frames_total", "counter",
                    "Access units received, by track (video, audio).");
     for (size_t i = 0; i < n; i++) {
@@ -776,16 +776,16 @@ static void report_metrics_transcode(report_t *r, metrics_buf_t *b)
                                                 all[i].renditions[j].name, NULL},
                                all[i].renditions[j].frames);
     }
-    metrics_family(b, "sluice_transcode_rendition_bitrate_bits_per_second", "gauge",
-                   "Measured average bit rate of a rendition's committed segments.");
+    metrics_family(b, "sluice_transcode_rendition_bytes_per_second", "gauge",
+                   "Measured average rate of a rendition's committed segments.");
     for (size_t i = 0; i < n; i++) {
         if (!all[i].live)
             continue;
         for (size_t j = 0; j < all[i].nrenditions; j++)
-            metrics_sample(b, "sluice_transcode_rendition_bitrate_bits_per_second",
+            metrics_sample(b, "sluice_transcode_rendition_bytes_per_second",
                            (const char *[]){"stream", all[i].stream_id, "rendition",
                                             all[i].renditions[j].name, NULL},
-                           all[i].renditions[j].bitrate_kbps * 1000.0);
+                           all[i].renditions[j].bitrate_kbps * 1000.0 / 8);
     }
     metrics_family(b, "sluice_transcode_segments_total", "counter",
                    "Segments committed to the store in the current broadcast.");
