@@ -322,10 +322,11 @@ static int viewers_stream_index(viewers_t *v, const char *stream_id)
     return free_idx;
 }
 
-void viewers_touch(viewers_t *v, const char *stream_id, char kind, const void *a, size_t alen,
-                   const void *b, size_t blen, int64_t now_ms)
+static void viewers_sweep(viewers_t *v, int64_t now_ms);
+
+/* One attempt; false when a cap refused the session (nothing counted yet). */
+static bool viewers_touch_once(viewers_t *v, uint64_t key, const char *stream_id, int64_t now_ms)
 {
-    uint64_t key = viewers_key(v, stream_id, kind, a, alen, b, blen);
     viewers_stripe_t *s = &v->stripes[key % VIEWERS_STRIPES];
     size_t h = (size_t)(key / VIEWERS_STRIPES);
     pthread_mutex_lock(&s->lock);
@@ -335,7 +336,7 @@ void viewers_touch(viewers_t *v, const char *stream_id, char kind, const void *a
         if (slot->key == key) {
             slot->last_ms = now_ms; /* the hot path: a known session */
             pthread_mutex_unlock(&s->lock);
-            return;
+            return true;
         }
         if (slot->key == 0) {
             if (!reuse)
@@ -348,16 +349,14 @@ void viewers_touch(viewers_t *v, const char *stream_id, char kind, const void *a
     bool fresh = reuse && reuse->key == 0;
     if (!reuse || (fresh && s->used >= s->limit)) {
         pthread_mutex_unlock(&s->lock);
-        atomic_fetch_add_explicit(&v->refused, 1, memory_order_relaxed);
-        return;
+        return false;
     }
     pthread_mutex_lock(&v->streams_lock);
     int idx = viewers_stream_index(v, stream_id);
     if (idx < 0 || v->streams[idx].count >= v->max_per_stream) {
         pthread_mutex_unlock(&v->streams_lock);
         pthread_mutex_unlock(&s->lock);
-        atomic_fetch_add_explicit(&v->refused, 1, memory_order_relaxed);
-        return;
+        return false;
     }
     if (!fresh && v->streams[reuse->stream].count > 0)
         v->streams[reuse->stream].count--;
@@ -370,6 +369,20 @@ void viewers_touch(viewers_t *v, const char *stream_id, char kind, const void *a
     reuse->stream = (uint32_t)idx;
     pthread_mutex_unlock(&s->lock);
     atomic_fetch_add_explicit(&v->created, 1, memory_order_relaxed);
+    return true;
+}
+
+void viewers_touch(viewers_t *v, const char *stream_id, char kind, const void *a, size_t alen,
+                   const void *b, size_t blen, int64_t now_ms)
+{
+    uint64_t key = viewers_key(v, stream_id, kind, a, alen, b, blen);
+    if (viewers_touch_once(v, key, stream_id, now_ms))
+        return;
+    /* A cap counts sessions that expired but were not swept yet: sweep
+     * (rate-limited) and try once more before refusing. */
+    viewers_sweep(v, now_ms);
+    if (!viewers_touch_once(v, key, stream_id, now_ms))
+        atomic_fetch_add_explicit(&v->refused, 1, memory_order_relaxed);
 }
 
 /* Drops expired sessions and rebuilds each stripe's probe chains. */
