@@ -54,6 +54,7 @@ typedef struct report_stream {
     uint64_t dropped, late;
     int64_t dropped_ms, late_ms; /* when they last grew; 0 never */
     bool viewers_put;           /* a viewers.<node> record of ours is in the store */
+    bool was_live;              /* live at the previous tick */
     uint64_t viewers;
 } report_stream_t;
 
@@ -384,6 +385,7 @@ static void report_tick_streams(report_t *r, int64_t now)
 
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->nstreams; i++) {
+        r->streams[i].was_live = r->streams[i].live;
         r->streams[i].live = false;
         r->streams[i].viewers = 0;
     }
@@ -474,11 +476,32 @@ static void report_tick_streams(report_t *r, int64_t now)
         free(copy);
     }
 
+    /* A publish that ended here: replace its status record at once rather
+     * than let other nodes read "live" until it expires. A node that took
+     * the stream over rewrites it within a second. */
+    pthread_mutex_lock(&r->lock);
+    size_t nended = 0;
+    char(*ended)[STORE_ID_MAX] = r->nstreams ? malloc(r->nstreams * sizeof(*ended)) : NULL;
+    for (size_t i = 0; ended && i < r->nstreams; i++) {
+        if (r->streams[i].was_live && !r->streams[i].live) {
+            memcpy(ended[nended++], r->streams[i].id, STORE_ID_MAX);
+            r->streams[i].was_live = false;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < nended; i++) {
+        int rc = store_meta_put(r->p.store, ended[i], "status", "{\"state\":\"idle\"}",
+                                REPORT_STATUS_TTL_MS);
+        if (rc < 0)
+            report_store_warn(r, rc, "a stream status");
+    }
+    free(ended);
+
     /* Forget streams that are neither live here nor watched here. */
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->nstreams;) {
         report_stream_t *rs = &r->streams[i];
-        if (!rs->live && rs->viewers == 0 && !rs->viewers_put) {
+        if (!rs->live && !rs->was_live && rs->viewers == 0 && !rs->viewers_put) {
             r->streams[i] = r->streams[--r->nstreams];
             continue;
         }
