@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "admin.h"
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
@@ -74,8 +79,148 @@ static transcode_rung_spec_t *main_rung_overrides(const config_t *cfg)
     return o;
 }
 
+/* The public base URL of a listener when the configuration gives none:
+ * the host it listens on, or this machine's name when that is a wildcard. */
+static void main_public_url(const char *scheme, const char *listen, int port, const char *suffix,
+                            char *out, size_t outlen)
+{
+    char host[256] = "";
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (colon && colon != listen) {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+    }
+    if (!host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "[::]") == 0 ||
+        strcmp(host, "::") == 0) {
+        if (gethostname(host, sizeof(host)) != 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+    }
+    snprintf(out, outlen, "%s://%s:%d%s", scheme, host, port, suffix);
+}
+
+/* What a SIGHUP can change in a running process. */
+typedef struct main_reload {
+    config_t *cfg; /* the running configuration; replaced by the new one */
+    store_t *store;
+    ingest_t *ingest;
+    admin_t *admin;
+    char applied[512];
+    char restart[512];
+} main_reload_t;
+
+static void main_reload_note(char *list, size_t size, const char *name)
+{
+    size_t n = strlen(list);
+    snprintf(list + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+/* --stream entries that changed: removed ones leave the registry (and a
+ * live publisher is cut), new ones are seeded, a new key for an id rotates. */
+static void main_reload_streams(main_reload_t *rl, const config_t *old, const config_t *cfg)
+{
+    for (size_t i = 0; i < old->nstreams; i++) {
+        const config_stream_t *o = &old->streams[i];
+        const config_stream_t *n = NULL;
+        for (size_t j = 0; j < cfg->nstreams && !n; j++)
+            if (strcmp(cfg->streams[j].id, o->id) == 0)
+                n = &cfg->streams[j];
+        if (!n) {
+            int rc = store_stream_remove(rl->store, o->id);
+            if ((rc == 0 || rc == -ENOENT) && store_lease_revoke(rl->store, o->id) < 0)
+                log_warn(NULL, "reload: a live publisher of '%s' could not be cut", o->id);
+            log_info(NULL, "reload: stream '%s' removed%s", o->id,
+                     rc == 0 || rc == -ENOENT ? "" : " (failed: store unavailable)");
+        } else if (strcmp(n->key, o->key) != 0) {
+            int rc = store_stream_rotate(rl->store, o->id, n->key);
+            log_info(NULL, "reload: stream '%s' has a new key%s", o->id,
+                     rc == 0 ? "" : rc == -EEXIST ? " (refused: another stream has it)"
+                                                  : " (failed)");
+        }
+    }
+    for (size_t j = 0; j < cfg->nstreams; j++) {
+        bool known = false;
+        for (size_t i = 0; i < old->nstreams && !known; i++)
+            known = strcmp(old->streams[i].id, cfg->streams[j].id) == 0;
+        if (known)
+            continue;
+        if (!store_id_valid(cfg->streams[j].id)) {
+            log_error(NULL, "reload: stream id '%s' is not valid; skipped", cfg->streams[j].id);
+            continue;
+        }
+        int rc = store_stream_seed(rl->store, cfg->streams[j].id, cfg->streams[j].key);
+        log_info(NULL, "reload: stream '%s' added%s", cfg->streams[j].id,
+                 rc == 0 ? "" : rc == -EEXIST ? " (refused: another stream has that key)"
+                                              : " (failed)");
+    }
+}
+
+static void main_reload_diff_cb(void *opaque, const char *name)
+{
+    main_reload_t *rl = opaque;
+    /* Applied below, or read afresh where it is used. */
+    static const char *const live[] = {"stream", "admin-token", "log-level", "log-format"};
+    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+        if (strcmp(name, live[i]) == 0) {
+            main_reload_note(rl->applied, sizeof(rl->applied), name);
+            return;
+        }
+    }
+    main_reload_note(rl->restart, sizeof(rl->restart), name);
+}
+
+/* SIGHUP: reads the configuration again from the same flags, environment
+ * and file; applies what can change in a running process and names what
+ * needs a restart. A configuration that does not load changes nothing. */
+static void main_reload(main_reload_t *rl, int argc, char **argv)
+{
+    config_t next;
+    char err[512];
+    log_info(NULL, "SIGHUP received, reloading the configuration");
+    if (config_load(&next, argc, argv, environ, stdout, err, sizeof(err)) != 0) {
+        log_error(NULL, "reload refused, nothing changed: %s", err);
+        return;
+    }
+    config_t *cur = rl->cfg;
+    config_diff(cur, &next, main_reload_diff_cb, rl);
+    main_reload_streams(rl, cur, &next);
+    if (admin_set_token(rl->admin, next.admin_token) != 0)
+        log_error(NULL, "reload: the admin token could not be changed");
+    log_level_t level = LOG_LEVEL_INFO;
+    log_format_t format = LOG_FORMAT_TEXT;
+    (void)log_level_parse(next.log_level, &level);
+    (void)log_format_parse(next.log_format, &format);
+    log_configure(level, format);
+    /* The certificate files are read again even when their names did not
+     * change: renewing a certificate in place is the usual reason for a
+     * SIGHUP. A failure is logged and the old certificate stays. */
+    (void)ingest_reload_tls(rl->ingest);
+    log_info(NULL, "reload done; changed and applied: %s; changed but needing a restart: %s",
+             rl->applied[0] ? rl->applied : "nothing", rl->restart[0] ? rl->restart : "nothing");
+    /* The running configuration takes the values that were applied; the
+     * others keep running as they are, so a later reload names them again. */
+#define MAIN_SWAP(field)                                                                       \
+    do {                                                                                       \
+        __typeof__(cur->field) t_ = cur->field;                                                \
+        cur->field = next.field;                                                               \
+        next.field = t_;                                                                       \
+    } while (0)
+    MAIN_SWAP(streams);
+    MAIN_SWAP(nstreams);
+    MAIN_SWAP(admin_token);
+    MAIN_SWAP(log_level);
+    MAIN_SWAP(log_format);
+#undef MAIN_SWAP
+    config_free(&next);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "streams") == 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int code = admin_cli_main(argc - 1, argv + 1, environ);
+        curl_global_cleanup();
+        return code;
+    }
     config_t cfg;
     char err[512];
     if (config_load(&cfg, argc, argv, environ, stdout, err, sizeof(err)) != 0) {
@@ -109,6 +254,9 @@ int main(int argc, char **argv)
     transcode_t *transcode = NULL;
     ingest_t *ingest = NULL;
     origin_t *origin = NULL;
+    report_t *report = NULL;
+    admin_t *admin = NULL;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
 
     int rc = store_open(cfg.store_url, &store);
     if (rc == -EPROTONOSUPPORT) {
@@ -195,26 +343,54 @@ int main(int argc, char **argv)
         if (origin_open(&op, &origin) != 0)
             goto fail;
     }
-    log_info(NULL, "sluice %s ready (store: %s, rtmp port %d, http port %d)", SLUICE_VERSION,
-             store_backend_name(store), ingest ? ingest_port(ingest) : 0,
-             origin ? origin_port(origin) : 0);
+    report_params_t rp = {
+        .store = store,
+        .ingest = ingest,
+        .transcode = transcode,
+        .origin = origin,
+        .segment_duration = cfg.segment_duration,
+    };
+    if (report_new(&rp, &report) != 0)
+        goto fail;
+    char http_base[512], rtmp_base[512];
+    main_public_url("http", cfg.http_listen, origin ? origin_port(origin) : 8080, "", http_base,
+                    sizeof(http_base));
+    main_public_url("rtmp", cfg.rtmp_listen, ingest ? ingest_port(ingest) : 1935, "/live",
+                    rtmp_base, sizeof(rtmp_base));
+    admin_params_t ap = {
+        .listen = cfg.admin_listen,
+        .token = cfg.admin_token,
+        .store = store,
+        .report = report,
+        .public_http_url = cfg.public_http_url ? cfg.public_http_url : http_base,
+        .public_rtmp_url = cfg.public_rtmp_url ? cfg.public_rtmp_url : rtmp_base,
+        .rotate_cuts = strcmp(cfg.key_rotation, "cut") == 0,
+    };
+    if (admin_open(&ap, &admin) != 0)
+        goto fail;
+    log_info(NULL, "sluice %s ready (store: %s, rtmp port %d, http port %d, admin port %d)",
+             SLUICE_VERSION, store_backend_name(store), ingest ? ingest_port(ingest) : 0,
+             origin ? origin_port(origin) : 0, admin_port(admin));
 
     int sig = 0;
     for (;;) {
         sigwait(&sigs, &sig);
         if (sig != SIGHUP)
             break;
-        log_info(NULL, "SIGHUP received, reloading the RTMPS certificate");
-        (void)ingest_reload_tls(ingest); /* a failure is logged; the old one stays */
+        main_reload_t rl = {.cfg = &cfg, .store = store, .ingest = ingest, .admin = admin};
+        main_reload(&rl, argc, argv);
     }
     log_info(NULL, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
 
 fail:
+    admin_close(admin);
+    report_free(report); /* its thread reads ingest, transcode and origin */
     ingest_close(ingest);
     transcode_free(transcode);
     origin_close(origin);
     store_close(store);
+    curl_global_cleanup();
     config_free(&cfg);
     if (exit_code == 0)
         log_info(NULL, "stopped");

@@ -1,2 +1,655 @@
-/* placeholder: admin lands with issue 7 */
-typedef int control_admin_placeholder_t;
+/*
+ * The admin listener: a libmicrohttpd daemon of its own (never routes on the
+ * public origin) serving the stream API, /api/v1/stats and /metrics.
+ *
+ * Who may ask: with --admin-token every request needs "Authorization:
+ * Bearer TOKEN" (compared in constant time, as SHA-256 digests so that not
+ * even the length leaks); without a token only loopback peers are answered,
+ * so a default install never exposes stream keys to the network.
+ *
+ * Threads: MHD's internal thread runs every handler. Handlers call the
+ * store (thread-safe) and the report module (thread-safe); per-request
+ * state (the POST body being read) lives in the request's own context and is
+ * freed by the completion callback.
+ *
+ * Stream lifecycle against the store: create = registry add (the key is
+ * hashed there and shown only in the 201 answer); delete = registry remove
+ * (the key stops working on every node) + lease revoke (whichever node has
+ * the publisher cuts it); rotate = registry rotate (+ revoke with
+ * --key-rotation cut); disconnect = lease revoke only.
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "log.h"
+#include "netaddr.h"
+
+#define ADMIN_BODY_MAX 65536
+#define ADMIN_API "/api/v1/streams"
+#define ADMIN_ID_BYTES 16  /* 128-bit ids, 32 hex characters */
+#define ADMIN_KEY_BYTES 32 /* 256-bit keys */
+
+struct admin {
+    struct MHD_Daemon *daemon;
+    store_t *store;
+    report_t *report;
+    pthread_mutex_t token_lock; /* has_token, token_digest (SIGHUP changes them) */
+    bool has_token;
+    uint8_t token_digest[SHA256_DIGEST_LENGTH];
+    char *public_http_url;
+    char *public_rtmp_url;
+    bool rotate_cuts;
+    int port;
+};
+
+/* One request's state: the body read so far. */
+typedef struct admin_req {
+    char *body;
+    size_t len;
+    bool too_big;
+} admin_req_t;
+
+/* ---- replies ------------------------------------------------------------- */
+
+static enum MHD_Result admin_reply_json(struct MHD_Connection *c, unsigned int status,
+                                        json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text)
+        return MHD_NO;
+    size_t n = strlen(text);
+    /* One line per document: easy to read with curl, and jq is happy. */
+    char *withnl = realloc(text, n + 2);
+    if (!withnl) {
+        free(text);
+        return MHD_NO;
+    }
+    withnl[n] = '\n';
+    withnl[n + 1] = '\0';
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(n + 1, withnl, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(withnl);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result admin_reply_error(struct MHD_Connection *c, unsigned int status,
+                                         const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    return admin_reply_json(c, status, o);
+}
+
+static enum MHD_Result admin_reply_empty(struct MHD_Connection *c, unsigned int status)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result admin_reply_method(struct MHD_Connection *c, const char *allow)
+{
+    json_t *o = json_pack("{s:s}", "error", "method not allowed");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Allow", allow);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A store failure as the API says it: -ENOENT is the caller's 404, -EIO a
+ * 503 the platform may retry. */
+static enum MHD_Result admin_reply_store_error(struct MHD_Connection *c, int rc)
+{
+    if (rc == -ENOENT)
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such stream");
+    if (rc == -EIO)
+        return admin_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable; retry");
+    return admin_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strerror(-rc));
+}
+
+/* ---- access ---------------------------------------------------------------- */
+
+static bool admin_peer_is_loopback(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* true when the request may proceed, else the refusal is queued in *denied. */
+static bool admin_allowed(admin_t *a, struct MHD_Connection *c, enum MHD_Result *denied)
+{
+    pthread_mutex_lock(&a->token_lock);
+    bool has_token = a->has_token;
+    uint8_t want[SHA256_DIGEST_LENGTH];
+    memcpy(want, a->token_digest, sizeof(want));
+    pthread_mutex_unlock(&a->token_lock);
+    if (!has_token) {
+        if (admin_peer_is_loopback(c))
+            return true;
+        *denied = admin_reply_error(c, MHD_HTTP_FORBIDDEN,
+                                    "the admin API answers loopback clients only unless "
+                                    "--admin-token is set");
+        return false;
+    }
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    static const char bearer[] = "Bearer ";
+    bool ok = false;
+    if (h && strncasecmp(h, bearer, sizeof(bearer) - 1) == 0) {
+        const char *t = h + sizeof(bearer) - 1;
+        uint8_t d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)t, strlen(t), d);
+        ok = CRYPTO_memcmp(d, want, sizeof(d)) == 0;
+    }
+    OPENSSL_cleanse(want, sizeof(want));
+    if (ok)
+        return true;
+    json_t *o = json_pack("{s:s}", "error",
+                          h ? "invalid admin token" : "missing Authorization: Bearer token");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    struct MHD_Response *r =
+        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!r) {
+        free(text);
+        *denied = MHD_NO;
+        return false;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"sluice admin\"");
+    *denied = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+    MHD_destroy_response(r);
+    return false;
+}
+
+/* ---- streams ------------------------------------------------------------- */
+
+static void admin_hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* A fresh 256-bit key, base64url without padding (43 characters). */
+static int admin_new_key(char out[64])
+{
+    uint8_t raw[ADMIN_KEY_BYTES];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return -EIO;
+    char b64[64];
+    int n = EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+    OPENSSL_cleanse(raw, sizeof(raw));
+    int j = 0;
+    for (int i = 0; i < n && b64[i] != '='; i++)
+        out[j++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+    out[j] = '\0';
+    OPENSSL_cleanse(b64, sizeof(b64));
+    return 0;
+}
+
+static json_t *admin_urls(const admin_t *a, json_t *o, const char *id)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s/hls/%s/master.m3u8", a->public_http_url, id);
+    json_object_set_new(o, "playback_url", json_string(buf));
+    snprintf(buf, sizeof(buf), "%s/player/%s", a->public_http_url, id);
+    json_object_set_new(o, "player_url", json_string(buf));
+    return o;
+}
+
+/* The status object of one registered stream (CONTRACT.md). */
+static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_string(info->id));
+    json_object_set_new(o, "name", json_string(info->name));
+    if (info->created_ms > 0)
+        json_object_set_new(o, "created_ms", json_integer(info->created_ms));
+    admin_urls(a, o, info->id);
+    report_stream_status(a->report, info->id, o);
+    return o;
+}
+
+/* A display name: 1..255 bytes of UTF-8 (jansson checked that) without
+ * control characters. */
+static bool admin_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= STORE_NAME_LEN_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const admin_req_t *rq)
+{
+    const char *name = NULL;
+    json_t *body = NULL;
+    if (rq->len > 0) {
+        json_error_t jerr;
+        body = json_loadb(rq->body, rq->len, 0, &jerr);
+        if (!body) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)",
+                     jerr.text, jerr.line, jerr.column);
+            return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
+        }
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
+        }
+        json_t *jn = json_object_get(body, "name");
+        if (jn && !json_is_string(jn)) {
+            json_decref(body);
+            return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "\"name\" must be a string");
+        }
+        name = jn ? json_string_value(jn) : NULL;
+        if (name && !admin_name_valid(name)) {
+            json_decref(body);
+            return admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                                     "\"name\" must be 1-255 bytes without control characters");
+        }
+    }
+    uint8_t raw[ADMIN_ID_BYTES];
+    char id[2 * ADMIN_ID_BYTES + 1], key[64];
+    if (RAND_bytes(raw, sizeof(raw)) != 1 || admin_new_key(key) != 0) {
+        json_decref(body);
+        return admin_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no randomness available");
+    }
+    admin_hex(raw, sizeof(raw), id);
+    int rc = store_stream_add(a->store, id, name ? name : id, key);
+    if (rc < 0) {
+        json_decref(body);
+        OPENSSL_cleanse(key, sizeof(key));
+        log_warn("admin", "stream create failed: %s", strerror(-rc));
+        return admin_reply_store_error(c, rc);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "name", json_string(name ? name : id));
+    json_object_set_new(o, "stream_key", json_string(key));
+    json_object_set_new(o, "rtmp_url", json_string(a->public_rtmp_url));
+    char full[1024];
+    snprintf(full, sizeof(full), "%s/%s", a->public_rtmp_url, key);
+    json_object_set_new(o, "rtmp_publish_url", json_string(full));
+    OPENSSL_cleanse(full, sizeof(full));
+    OPENSSL_cleanse(key, sizeof(key));
+    admin_urls(a, o, id);
+    log_info("admin", "stream %s created (\"%s\")", id, name ? name : id);
+    json_decref(body);
+    return admin_reply_json(c, MHD_HTTP_CREATED, o);
+}
+
+static enum MHD_Result admin_list(admin_t *a, struct MHD_Connection *c)
+{
+    store_stream_info_t *infos = NULL;
+    size_t n = 0;
+    int rc = store_stream_list(a->store, &infos, &n);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && arr; i++)
+        json_array_append_new(arr, admin_status(a, &infos[i]));
+    free(infos);
+    json_t *o = arr ? json_pack("{s:o}", "streams", arr) : NULL;
+    return admin_reply_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result admin_get(admin_t *a, struct MHD_Connection *c, const char *id)
+{
+    store_stream_info_t info;
+    int rc = store_stream_get(a->store, id, &info);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    return admin_reply_json(c, MHD_HTTP_OK, admin_status(a, &info));
+}
+
+static enum MHD_Result admin_delete(admin_t *a, struct MHD_Connection *c, const char *id)
+{
+    int rc = store_stream_remove(a->store, id);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    /* The key is dead everywhere now; cut whoever is still publishing it. */
+    rc = store_lease_revoke(a->store, id);
+    if (rc < 0)
+        log_warn("admin", "stream %s deleted, but its publisher could not be told to stop (%s); "
+                          "it is cut when its node next renews its lease", id, strerror(-rc));
+    log_info("admin", "stream %s deleted", id);
+    return admin_reply_empty(c, MHD_HTTP_NO_CONTENT);
+}
+
+static enum MHD_Result admin_rotate(admin_t *a, struct MHD_Connection *c, const char *id)
+{
+    char key[64];
+    if (admin_new_key(key) != 0)
+        return admin_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no randomness available");
+    int rc = store_stream_rotate(a->store, id, key);
+    if (rc < 0) {
+        OPENSSL_cleanse(key, sizeof(key));
+        return admin_reply_store_error(c, rc);
+    }
+    if (a->rotate_cuts && store_lease_revoke(a->store, id) < 0)
+        log_warn("admin", "stream %s: key rotated, but its publisher could not be cut", id);
+    log_info("admin", "stream %s: key rotated%s", id,
+             a->rotate_cuts ? ", live publisher cut" : "; a live publisher may finish");
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "stream_key", json_string(key));
+    json_object_set_new(o, "rtmp_url", json_string(a->public_rtmp_url));
+    char full[1024];
+    snprintf(full, sizeof(full), "%s/%s", a->public_rtmp_url, key);
+    json_object_set_new(o, "rtmp_publish_url", json_string(full));
+    OPENSSL_cleanse(full, sizeof(full));
+    OPENSSL_cleanse(key, sizeof(key));
+    return admin_reply_json(c, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result admin_disconnect(admin_t *a, struct MHD_Connection *c, const char *id)
+{
+    int rc = store_stream_exists(a->store, id);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    rc = store_lease_revoke(a->store, id);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    log_info("admin", "stream %s: publisher disconnect requested", id);
+    return admin_reply_empty(c, MHD_HTTP_NO_CONTENT);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
+                                          const char *method, const char *rest,
+                                          const admin_req_t *rq)
+{
+    /* rest: "ID", "ID/rotate-key" or "ID/disconnect" */
+    const char *slash = strchr(rest, '/');
+    size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    char id[STORE_ID_MAX];
+    if (idlen == 0 || idlen >= sizeof(id))
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such stream");
+    memcpy(id, rest, idlen);
+    id[idlen] = '\0';
+    if (!store_id_valid(id))
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such stream");
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (!slash || slash[1] == '\0') {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+            return admin_get(a, c, id);
+        if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)
+            return admin_delete(a, c, id);
+        return admin_reply_method(c, "GET, DELETE");
+    }
+    (void)rq;
+    if (strcmp(slash, "/rotate-key") == 0)
+        return post ? admin_rotate(a, c, id) : admin_reply_method(c, "POST");
+    if (strcmp(slash, "/disconnect") == 0)
+        return post ? admin_disconnect(a, c, id) : admin_reply_method(c, "POST");
+    return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const char *url,
+                                   const char *method, const admin_req_t *rq)
+{
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(url, ADMIN_API) == 0 || strcmp(url, ADMIN_API "/") == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+            return admin_create(a, c, rq);
+        if (get)
+            return admin_list(a, c);
+        return admin_reply_method(c, "GET, POST");
+    }
+    if (strncmp(url, ADMIN_API "/", sizeof(ADMIN_API)) == 0)
+        return admin_route_stream(a, c, method, url + sizeof(ADMIN_API), rq);
+    if (strcmp(url, "/api/v1/stats") == 0) {
+        if (!get)
+            return admin_reply_method(c, "GET");
+        json_t *s = report_stats(a->report);
+        return s ? admin_reply_json(c, MHD_HTTP_OK, s) : MHD_NO;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        if (!get)
+            return admin_reply_method(c, "GET");
+        size_t len = 0;
+        char *text = report_metrics(a->report, &len);
+        if (!text)
+            return MHD_NO;
+        struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
+                                                                 MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(text);
+            return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/healthz") == 0)
+        return admin_reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+    return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result admin_access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **req_cls)
+{
+    (void)version;
+    admin_t *a = cls;
+    admin_req_t *rq = *req_cls;
+    if (!rq) {
+        /* First call: headers only. Refuse early (before reading a body)
+         * when the client is not allowed. */
+        enum MHD_Result denied;
+        if (!admin_allowed(a, c, &denied))
+            return denied;
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        *req_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->too_big || rq->len + n > ADMIN_BODY_MAX) {
+            rq->too_big = true;
+            return MHD_YES;
+        }
+        char *b = realloc(rq->body, rq->len + n + 1);
+        if (!b)
+            return MHD_NO;
+        memcpy(b + rq->len, upload_data, n);
+        rq->body = b;
+        rq->len += n;
+        b[rq->len] = '\0';
+        return MHD_YES;
+    }
+    if (rq->too_big)
+        return admin_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large (64 KiB at most)");
+    return admin_route(a, c, url, method, rq);
+}
+
+static void admin_completed_cb(void *cls, struct MHD_Connection *c, void **req_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    admin_req_t *rq = *req_cls;
+    if (rq) {
+        free(rq->body);
+        free(rq);
+        *req_cls = NULL;
+    }
+}
+
+static void admin_mhd_log_cb(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_warn("admin", "libmicrohttpd: %s", msg);
+}
+
+static char *admin_strip_slash(const char *s)
+{
+    char *d = strdup(s);
+    if (d) {
+        size_t n = strlen(d);
+        while (n > 0 && d[n - 1] == '/')
+            d[--n] = '\0';
+    }
+    return d;
+}
+
+static void admin_free(admin_t *a)
+{
+    free(a->public_http_url);
+    free(a->public_rtmp_url);
+    OPENSSL_cleanse(a->token_digest, sizeof(a->token_digest));
+    pthread_mutex_destroy(&a->token_lock);
+    free(a);
+}
+
+int admin_open(const admin_params_t *params, admin_t **out)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char err[300];
+    if (netaddr_parse(params->listen, &ss, &sslen, err, sizeof(err)) != 0) {
+        log_error("admin", "--admin-listen: %s", err);
+        return -EINVAL;
+    }
+    admin_t *a = calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    pthread_mutex_init(&a->token_lock, NULL);
+    a->store = params->store;
+    a->report = params->report;
+    a->rotate_cuts = params->rotate_cuts;
+    a->public_http_url = admin_strip_slash(params->public_http_url);
+    a->public_rtmp_url = admin_strip_slash(params->public_rtmp_url);
+    if (!a->public_http_url || !a->public_rtmp_url) {
+        admin_free(a);
+        return -ENOMEM;
+    }
+    if (params->token && *params->token) {
+        a->has_token = true;
+        SHA256((const unsigned char *)params->token, strlen(params->token), a->token_digest);
+    }
+    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, admin_access_cb, a, MHD_OPTION_EXTERNAL_LOGGER, admin_mhd_log_cb,
+        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_NOTIFY_COMPLETED, admin_completed_cb, a, MHD_OPTION_END);
+    if (!a->daemon) {
+        log_error("admin", "cannot listen on %s (in use, or not an address of this host)",
+                  params->listen);
+        admin_free(a);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info ? info->port : -1;
+    log_info("admin", "admin API listening on %s (port %d)%s", params->listen, a->port,
+             a->has_token ? ", bearer token required" : ", loopback clients only");
+    *out = a;
+    return 0;
+}
+
+int admin_set_token(admin_t *a, const char *token)
+{
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->token_lock);
+    bool had = a->has_token;
+    a->has_token = token && *token;
+    if (a->has_token)
+        SHA256((const unsigned char *)token, strlen(token), a->token_digest);
+    else
+        OPENSSL_cleanse(a->token_digest, sizeof(a->token_digest));
+    pthread_mutex_unlock(&a->token_lock);
+    if (had != a->has_token)
+        log_info("admin", "%s", a->has_token ? "a bearer token is required from now on"
+                                             : "no token any more: loopback clients only");
+    return 0;
+}
+
+int admin_port(const admin_t *a)
+{
+    return a ? a->port : 0;
+}
+
+void admin_close(admin_t *a)
+{
+    if (!a)
+        return;
+    MHD_stop_daemon(a->daemon);
+    admin_free(a);
+}

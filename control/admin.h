@@ -29,6 +29,17 @@ typedef struct admin_params {
 
 int admin_open(const admin_params_t *params, admin_t **out) __attribute__((warn_unused_result));
 int admin_port(const admin_t *a);
+/* A new --admin-token (SIGHUP); NULL or "": loopback clients only from now
+ * on. Any thread. */
+int admin_set_token(admin_t *a, const char *token);
 void admin_close(admin_t *a);
+
+/* `sluice streams create NAME | list | get ID | delete ID | rotate-key ID |
+ * disconnect ID`: the operator's CLI, a client of the admin API found
+ * through the same configuration (--admin-listen, --admin-token, --config,
+ * SLUICE_*; --admin-url URL overrides). argv[0] is "streams". Prints to
+ * stdout, errors to stderr; returns the process exit code (0 ok, 1 the API
+ * said no or cannot be reached, 2 usage). */
+int admin_cli_main(int argc, char **argv, char **envp);
 
 #endif

@@ -1,2 +1,302 @@
-/* placeholder: cli lands with issue 7 */
-typedef int control_cli_placeholder_t;
+/*
+ * `sluice streams ...`: a small client of the admin API for operators who
+ * would rather not write curl lines. It reads the same configuration as the
+ * server (flags, SLUICE_* environment, --config file) to find the admin
+ * listener and its token, sends one request with libcurl, and prints the
+ * answer for a human (or as JSON with --json).
+ *
+ * Single-threaded; runs instead of the server (main() dispatches on
+ * argv[1] == "streams").
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "config.h"
+
+#define CLI_RESPONSE_MAX (16u << 20)
+
+typedef struct cli_buf {
+    char *data;
+    size_t len;
+    bool overflow;
+} cli_buf_t;
+
+static size_t cli_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    cli_buf_t *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > CLI_RESPONSE_MAX) {
+        b->overflow = true;
+        return 0;
+    }
+    char *d = realloc(b->data, b->len + n + 1);
+    if (!d)
+        return 0;
+    memcpy(d + b->len, ptr, n);
+    b->data = d;
+    b->len += n;
+    d[b->len] = '\0';
+    return n;
+}
+
+static void cli_usage(FILE *f)
+{
+    fprintf(f, "usage: sluice streams COMMAND [ARG] [--json] [--admin-url URL] [OPTIONS]\n\n"
+               "  create NAME       create a stream; prints its id, key (shown once) and URLs\n"
+               "  list              every stream with its state and viewers\n"
+               "  get ID            one stream's status\n"
+               "  delete ID         delete a stream: its key stops working, a live publisher is cut\n"
+               "  rotate-key ID     give a stream a new key; the old one stops working\n"
+               "  disconnect ID     cut the stream's live publisher\n\n"
+               "The admin API is found with --admin-listen and --admin-token (flags,\n"
+               "SLUICE_ADMIN_LISTEN / SLUICE_ADMIN_TOKEN, or --config FILE), or --admin-url.\n");
+}
+
+/* "HOST:PORT" of a listener as a URL a local client can reach: a wildcard
+ * host is reached on loopback. */
+static void cli_base_url(const char *listen, char *out, size_t outlen)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *port = colon ? colon + 1 : "8081";
+    int hl = colon ? (int)(colon - listen) : (int)strlen(listen);
+    if (hl == 0 || (hl == 7 && strncmp(listen, "0.0.0.0", 7) == 0))
+        snprintf(out, outlen, "http://127.0.0.1:%s", port);
+    else if ((hl == 4 && strncmp(listen, "[::]", 4) == 0))
+        snprintf(out, outlen, "http://[::1]:%s", port);
+    else
+        snprintf(out, outlen, "http://%.*s:%s", hl, listen, port);
+}
+
+/* One request; *status = the HTTP status (0 when it never got one). */
+static int cli_request(const char *url, const char *method, const char *body, const char *token,
+                       long *status, cli_buf_t *resp, char *err, size_t errlen)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -ENOMEM;
+    struct curl_slist *hdrs = NULL;
+    char auth[1200];
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    if (body)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    }
+    CURLcode rc = curl_easy_perform(h);
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    explicit_bzero(auth, sizeof(auth));
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+        return -EIO;
+    }
+    return 0;
+}
+
+static const char *cli_str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static void cli_print_list(json_t *doc)
+{
+    json_t *arr = json_object_get(doc, "streams");
+    printf("%-34s %-5s %8s  %s\n", "ID", "STATE", "VIEWERS", "NAME");
+    size_t i;
+    json_t *s;
+    json_array_foreach(arr, i, s)
+    {
+        printf("%-34s %-5s %8lld  %s\n", cli_str(s, "id"), cli_str(s, "state"),
+               (long long)json_integer_value(json_object_get(s, "viewers")), cli_str(s, "name"));
+    }
+    if (json_array_size(arr) == 0)
+        printf("(no streams)\n");
+}
+
+static void cli_print_key(json_t *doc, const char *what)
+{
+    printf("%s\n", what);
+    printf("  id:           %s\n", cli_str(doc, "id"));
+    if (json_object_get(doc, "name"))
+        printf("  name:         %s\n", cli_str(doc, "name"));
+    printf("  server:       %s\n", cli_str(doc, "rtmp_url"));
+    printf("  stream key:   %s\n", cli_str(doc, "stream_key"));
+    if (json_object_get(doc, "playback_url"))
+        printf("  playback:     %s\n", cli_str(doc, "playback_url"));
+    if (json_object_get(doc, "player_url"))
+        printf("  player:       %s\n", cli_str(doc, "player_url"));
+    printf("The stream key is shown only now: keep it somewhere safe.\n");
+}
+
+int admin_cli_main(int argc, char **argv, char **envp)
+{
+    /* Split our own words (command, argument, --json, --admin-url) from
+     * the server options, which go through config_load as they would for
+     * the server. */
+    const char *cmd = NULL, *arg = NULL, *admin_url = NULL;
+    bool as_json = false;
+    char **cargv = calloc((size_t)argc + 2, sizeof(char *));
+    if (!cargv)
+        return 1;
+    int cargc = 0;
+    cargv[cargc++] = "sluice";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            as_json = true;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cli_usage(stdout);
+            free(cargv);
+            return 0;
+        } else if (strncmp(a, "--admin-url", 11) == 0 && (a[11] == '=' || a[11] == '\0')) {
+            admin_url = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!admin_url) {
+                fprintf(stderr, "sluice streams: --admin-url needs a URL\n");
+                free(cargv);
+                return 2;
+            }
+        } else if (strncmp(a, "--", 2) == 0) {
+            cargv[cargc++] = argv[i];
+            if (!strchr(a, '=') && i + 1 < argc)
+                cargv[cargc++] = argv[++i];
+        } else if (!cmd) {
+            cmd = a;
+        } else if (!arg) {
+            arg = a;
+        } else {
+            fprintf(stderr, "sluice streams: unexpected argument '%s'\n", a);
+            free(cargv);
+            return 2;
+        }
+    }
+    if (!cmd) {
+        cli_usage(stderr);
+        free(cargv);
+        return 2;
+    }
+    config_t cfg;
+    char err[512];
+    if (config_load(&cfg, cargc, cargv, envp, stdout, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sluice streams: %s\n", err);
+        free(cargv);
+        return 2;
+    }
+    free(cargv);
+
+    bool needs_arg = strcmp(cmd, "list") != 0;
+    const char *method = NULL;
+    char path[512];
+    char *body = NULL;
+    if (strcmp(cmd, "create") == 0) {
+        method = "POST";
+        snprintf(path, sizeof(path), "/api/v1/streams");
+        if (arg) {
+            json_t *o = json_pack("{s:s}", "name", arg);
+            body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            json_decref(o);
+        }
+    } else if (strcmp(cmd, "list") == 0) {
+        method = "GET";
+        snprintf(path, sizeof(path), "/api/v1/streams");
+    } else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "delete") == 0) {
+        method = cmd[0] == 'g' ? "GET" : "DELETE";
+        snprintf(path, sizeof(path), "/api/v1/streams/%s", arg ? arg : "");
+    } else if (strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "disconnect") == 0) {
+        method = "POST";
+        snprintf(path, sizeof(path), "/api/v1/streams/%s/%s", arg ? arg : "", cmd);
+    }
+    int code = 2;
+    if (!method) {
+        fprintf(stderr, "sluice streams: unknown command '%s'\n", cmd);
+        cli_usage(stderr);
+        goto done;
+    }
+    if (strcmp(cmd, "create") == 0 ? !arg : needs_arg && (!arg || !store_id_valid(arg))) {
+        fprintf(stderr, "sluice streams %s: needs %s\n", cmd,
+                strcmp(cmd, "create") == 0 ? "a NAME" : "a stream ID");
+        goto done;
+    }
+    if (!needs_arg && arg) {
+        fprintf(stderr, "sluice streams list: takes no argument\n");
+        goto done;
+    }
+
+    char base[600], url[1200];
+    if (admin_url)
+        snprintf(base, sizeof(base), "%s", admin_url);
+    else
+        cli_base_url(cfg.admin_listen, base, sizeof(base));
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    snprintf(url, sizeof(url), "%s%s", base, path);
+
+    cli_buf_t resp = {0};
+    long status = 0;
+    code = 1;
+    if (cli_request(url, method, body, cfg.admin_token, &status, &resp, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sluice streams: cannot reach the admin API at %s: %s\n", base, err);
+        goto done_resp;
+    }
+    json_t *doc = resp.len ? json_loadb(resp.data, resp.len, 0, NULL) : NULL;
+    if (status < 200 || status > 299) {
+        const char *msg = json_string_value(json_object_get(doc, "error"));
+        fprintf(stderr, "sluice streams %s: %s (HTTP %ld)\n", cmd,
+                msg ? msg : "the admin API refused", status);
+        json_decref(doc);
+        goto done_resp;
+    }
+    code = 0;
+    if (as_json && doc) {
+        char *t = json_dumps(doc, JSON_INDENT(2));
+        if (t)
+            printf("%s\n", t);
+        free(t);
+    } else if (strcmp(cmd, "create") == 0) {
+        cli_print_key(doc, "stream created");
+    } else if (strcmp(cmd, "rotate-key") == 0) {
+        cli_print_key(doc, "stream key rotated; the old key no longer works");
+    } else if (strcmp(cmd, "list") == 0) {
+        cli_print_list(doc);
+    } else if (strcmp(cmd, "get") == 0) {
+        char *t = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        if (t)
+            printf("%s\n", t);
+        free(t);
+    } else if (strcmp(cmd, "delete") == 0) {
+        printf("stream %s deleted\n", arg);
+    } else {
+        printf("stream %s: publisher disconnected\n", arg);
+    }
+    json_decref(doc);
+done_resp:
+    free(resp.data);
+done:
+    free(body);
+    config_free(&cfg);
+    return code;
+}
