@@ -13,7 +13,9 @@ import subprocess
 import time
 import unittest
 
-from harness import Sluice, http, publish, wait_for
+from harness import Sluice, http, publish, shared_redis, wait_for
+
+REDIS_DB = 13
 
 KEY = "demo-secret-key"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
@@ -273,6 +275,44 @@ class MetricsTest(unittest.TestCase):
             self.assertEqual(self.json_get(s, "/api/v1/streams/demo")["viewers"], 3)
         finally:
             s.close(pub)
+
+    def test_viewers_summed_across_nodes(self):
+        """Viewers counted on an origin-only node show in the ingest node's
+        status (each origin writes its count into the store; the admin API
+        sums them), and the origin node's status of the stream is live."""
+        port = shared_redis()
+        subprocess.run(["redis-cli", "-p", str(port), "-n", str(REDIS_DB), "flushdb"],
+                       check=True, capture_output=True)
+        store = f"redis://127.0.0.1:{port}/{REDIS_DB}"
+        ingest = Sluice("--store", store, "--segment-duration", "1",
+                        streams=(("demo", KEY),))
+        origin = None
+        pub = None
+        try:
+            origin = Sluice("--store", store, "--role", "origin", "--segment-duration", "1",
+                            streams=())
+            pub = publish(ingest.rtmp_url(KEY), seconds=60, size="320x240")
+            wait_for(lambda: http(origin.url("/hls/demo/master.m3u8?sid=n1"))[0] == 200, 20,
+                     "the master playlist on the origin node")
+            def both():
+                for sid in ("n1", "n2"):
+                    http(origin.url(f"/hls/demo/master.m3u8?sid={sid}"))
+                return self.json_get(ingest, "/api/v1/streams/demo")["viewers"] == 2
+            wait_for(both, 10, "the origin node's viewers on the ingest node")
+            doc = self.json_get(origin, "/api/v1/streams/demo")
+            self.assertEqual(doc["state"], "live")
+            self.assertEqual(doc["viewers"], 2)
+            self.assertEqual((doc["ingest"]["width"], doc["ingest"]["height"]), (320, 240))
+            # No requests: both nodes see them go (2 s expiry, then the
+            # origin's next write of its count).
+            wait_for(lambda: self.json_get(ingest, "/api/v1/streams/demo")["viewers"] == 0, 10,
+                     "the viewers to expire on the ingest node")
+        finally:
+            try:
+                if origin:
+                    origin.close()
+            finally:
+                ingest.close(pub)
 
 
 def value_label(text, label):
