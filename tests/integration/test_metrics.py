@@ -314,6 +314,28 @@ class MetricsTest(unittest.TestCase):
             finally:
                 ingest.close(pub)
 
+    def test_slow_transcoder_turns_health_poor_with_a_reason(self):
+        # A worker slowed to about two thirds of real time (simulated encoding
+        # cost, overload protection off): the stream goes from good to poor,
+        # the reason names the transcoder, the change is logged (and sent as
+        # stream.health_changed), and /metrics says 2.
+        s = Sluice("--segment-duration", "1", "--ladder", "360p", "--passthrough", "never",
+                   "--debug-slow-encode", "450", "--overload-protection", "off")
+        pub = None
+        try:
+            pub = publish(s.rtmp_url(KEY), seconds=60, size="640x360")
+            wait_for(lambda: self.json_get(s, "/api/v1/streams/demo")["state"] == "live", 15,
+                     "the stream to be live")
+            doc = wait_for(lambda: (lambda d: d if d.get("health") == "poor" else None)(
+                self.json_get(s, "/api/v1/streams/demo")), 20, "health poor")
+            self.assertRegex(doc["health_reason"], r"transcoder", doc)
+            wait_for(lambda: re.search(r"stream demo health (good|fair) -> poor: transcoder",
+                                       s.log()), 5, "the health change in the log")
+            m = parse_metrics(self.metrics(s))
+            self.assertEqual(value(m, "sluice_stream_health", stream="demo"), 2)
+        finally:
+            s.close(pub)
+
 
 def value_label(text, label):
     m = re.search(label + r'="([^"]*)"', text)
