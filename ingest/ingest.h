@@ -37,6 +37,10 @@ typedef struct ingest_limits {
     uint32_t max_publishers;         /* concurrently publishing (default 100) */
     uint32_t max_key_failures;       /* bad keys per address per minute (default 10) */
     uint32_t key_lockout_s;          /* then refused for this long (default 300) */
+    /* A publish waiting for publish_auth_cb's answer is refused after this
+     * long, so that a lost answer cannot strand it (default 5000; set it
+     * above the authoriser's own timeout). */
+    uint32_t auth_timeout_ms;
 } ingest_limits_t;
 
 /* Fills in the defaults above. */
@@ -66,8 +70,14 @@ typedef struct ingest_hooks {
      * ingest thread; must not block. */
     int (*publish_auth_cb)(void *opaque, const ingest_auth_request_t *req);
     /* Optional. A publish of stream_id ended (unpublish, disconnect, cut,
-     * taken over). Runs on the ingest thread; must not block. */
+     * taken over, shutdown): once for every publish that publish_live_cb
+     * announced. Runs on the ingest thread (at shutdown, on the thread in
+     * ingest_close); must not block. */
     void (*publish_end_cb)(void *opaque, const char *stream_id);
+    /* Optional. stream_id is live: NetStream.Publish.Start has just been
+     * sent to the publisher at client_ip (no port). Runs on the ingest
+     * thread; must not block. */
+    void (*publish_live_cb)(void *opaque, const char *stream_id, const char *client_ip);
     /* A publisher was accepted for stream_id. The callee takes its own
      * reference to `queue` if it keeps it (e.g. starts a transcode worker on
      * it) and returns 0; a negative return refuses the publish
