@@ -58,13 +58,13 @@ static int main_webhook_open(const config_t *cfg)
 /* Runs on the webhook thread. An answer that comes before ingest_open has
  * returned (or once ingest is closing) is dropped: that publisher is refused
  * at its auth timeout. */
-static void main_webhook_auth_done(void *opaque, uint64_t ticket, bool accept,
-                                   const char *stream_id)
+static void main_webhook_auth_done(void *opaque, uint64_t ticket,
+                                   ingest_auth_verdict_t verdict, const char *stream_id)
 {
     (void)opaque;
     pthread_mutex_lock(&main_webhook.lock);
     if (main_webhook.ingest)
-        ingest_auth_done(main_webhook.ingest, ticket, accept, stream_id);
+        ingest_auth_done(main_webhook.ingest, ticket, verdict, stream_id);
     pthread_mutex_unlock(&main_webhook.lock);
 }
 

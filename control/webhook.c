@@ -411,7 +411,7 @@ static const char *webhook_curl_error(webhook_job_t *j, CURLcode rc)
 /* The answer to an authorisation: calls done_cb and frees the job. */
 static void webhook_auth_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, long status)
 {
-    bool accept = false;
+    ingest_auth_verdict_t verdict = INGEST_AUTH_NO_ANSWER;
     const char *id = NULL;
     json_t *answer = NULL;
     if (rc == CURLE_OPERATION_TIMEDOUT) {
@@ -424,9 +424,10 @@ static void webhook_auth_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lon
                  webhook_curl_error(j, rc));
     } else if (status < 200 || status > 299) {
         WEBHOOK_COUNT(w, auth_rejected);
+        verdict = INGEST_AUTH_REFUSED;
         log_info(WEBHOOK_CTX, "%s refused by the webhook (HTTP %ld)", j->ctx, status);
     } else {
-        accept = true;
+        verdict = INGEST_AUTH_ACCEPTED;
         if (j->resp_len)
             answer = json_loadb(j->resp, j->resp_len, 0, NULL);
         json_t *jid = json_is_object(answer) ? json_object_get(answer, "id") : NULL;
@@ -438,11 +439,11 @@ static void webhook_auth_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lon
                 log_escape(esc, sizeof(esc), s, strlen(s));
                 log_warn(WEBHOOK_CTX, "%s refused: the webhook answered an invalid id '%s' "
                                       "(1-63 of A-Z a-z 0-9 _ -)", j->ctx, esc);
-                accept = false;
+                verdict = INGEST_AUTH_REFUSED;
                 id = NULL;
             }
         }
-        if (accept) {
+        if (verdict == INGEST_AUTH_ACCEPTED) {
             WEBHOOK_COUNT(w, auth_accepted);
             log_info(WEBHOOK_CTX, "%s accepted by the webhook%s%s", j->ctx, id ? " as " : "",
                      id ? id : "");
@@ -450,7 +451,7 @@ static void webhook_auth_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lon
             WEBHOOK_COUNT(w, auth_rejected);
         }
     }
-    j->done_cb(j->opaque, j->ticket, accept, id);
+    j->done_cb(j->opaque, j->ticket, verdict, id);
     json_decref(answer);
     webhook_job_free(j);
 }

@@ -42,12 +42,15 @@ int webhook_new(const webhook_params_t *params, webhook_t **out)
  * counted). webhook_free(NULL) does nothing. Not from a done_cb. */
 void webhook_free(webhook_t *w);
 
-/* The answer to webhook_authorize(): accept, and the id the webhook gave
- * ("id" in its 2xx answer, already checked with store_id_valid) or NULL.
- * Called on the webhook thread, exactly once per accepted request; must not
- * block and must not call webhook_free(). */
-typedef void (*webhook_auth_done_cb)(void *opaque, uint64_t ticket, bool accept,
-                                     const char *stream_id);
+/* The answer to webhook_authorize(): INGEST_AUTH_ACCEPTED with the id the
+ * webhook gave ("id" in its 2xx answer, already checked with
+ * store_id_valid) or NULL; INGEST_AUTH_REFUSED when the webhook said no
+ * (non-2xx, an invalid id); INGEST_AUTH_NO_ANSWER when it could not be
+ * reached or did not answer in time. Called on the webhook thread (or in
+ * webhook_free), exactly once per accepted request; must not block and must
+ * not call webhook_free(). */
+typedef void (*webhook_auth_done_cb)(void *opaque, uint64_t ticket,
+                                     ingest_auth_verdict_t verdict, const char *stream_id);
 
 /* Asks the webhook whether a publish may go ahead: POST {"event":"publish",
  * "stream_key_hash", "app", "client_ip", "stream_id"}. A 2xx answer accepts

@@ -376,11 +376,12 @@ static void ingest_auth_cb(evutil_socket_t fd, short what, void *arg)
     free(answers);
 }
 
-void ingest_auth_done(ingest_t *in, uint64_t ticket, bool accept, const char *stream_id)
+void ingest_auth_done(ingest_t *in, uint64_t ticket, ingest_auth_verdict_t verdict,
+                      const char *stream_id)
 {
     if (!in)
         return;
-    ingest_auth_answer_t a = {.ticket = ticket, .accept = accept};
+    ingest_auth_answer_t a = {.ticket = ticket, .verdict = verdict};
     if (stream_id) {
         /* Too long to be valid: keep it invalid rather than truncate it into
          * a valid id; the session checks it with store_id_valid. */

@@ -142,12 +142,22 @@ typedef struct ingest_stats {
 /* Copies the counters. Any thread; each field is read atomically. */
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *out);
 
-/* Answers a publish_auth_cb request; any thread. accept = false refuses
- * with NetStream.Publish.Rejected and closes the connection. stream_id:
- * the id to publish as (validated with store_id_valid); NULL keeps the
- * registry's, and an unknown key with no id given is refused. A ticket
- * whose publisher has gone meanwhile is ignored. */
-void ingest_auth_done(ingest_t *in, uint64_t ticket, bool accept, const char *stream_id);
+/* How a publish authorisation ended (ingest_auth_done). */
+typedef enum ingest_auth_verdict {
+    INGEST_AUTH_REFUSED = 0, /* the authoriser said no */
+    INGEST_AUTH_ACCEPTED,
+    INGEST_AUTH_NO_ANSWER,   /* it could not be asked or did not answer: refused too */
+} ingest_auth_verdict_t;
+
+/* Answers a publish_auth_cb request; any thread. Anything but ACCEPTED
+ * refuses with NetStream.Publish.Rejected and closes the connection; only
+ * REFUSED counts an unknown key towards the bad-key lockout (an authoriser
+ * outage must not lock publishers out). stream_id: the id to publish as
+ * (validated with store_id_valid); NULL keeps the registry's, and an unknown
+ * key with no id given is refused. A ticket whose publisher has gone
+ * meanwhile is ignored. */
+void ingest_auth_done(ingest_t *in, uint64_t ticket, ingest_auth_verdict_t verdict,
+                      const char *stream_id);
 
 /* A live stream's input as ingest measures it. Rates are over a sliding
  * window of the last few seconds. */

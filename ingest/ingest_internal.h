@@ -121,7 +121,7 @@ typedef enum ingest_refusal {
 /* An answer to a publish_auth_cb request, on its way to the loop. */
 typedef struct ingest_auth_answer {
     uint64_t ticket;
-    bool accept;
+    ingest_auth_verdict_t verdict;
     bool has_id;
     char stream_id[STORE_ID_MAX];
 } ingest_auth_answer_t;

@@ -653,11 +653,12 @@ static int rtmp_session_bad_key(rtmp_session_t *s)
 }
 
 /* The publish authoriser said no, or did not answer: onStatus error
- * NetStream.Publish.Rejected, then close. A key the registry does not know
+ * NetStream.Publish.Rejected, then close. With count_bad_key (the authoriser
+ * said no, or its answer is unusable), a key the registry does not know
  * counts against the address as a bad key. */
-static int rtmp_session_auth_reject(rtmp_session_t *s, const char *why)
+static int rtmp_session_auth_reject(rtmp_session_t *s, const char *why, bool count_bad_key)
 {
-    if (!s->auth_known && ingest_key_failed(s->sh, &s->addr, clock_mono_ms()))
+    if (!s->auth_known && count_bad_key && ingest_key_failed(s->sh, &s->addr, clock_mono_ms()))
         log_warn(s->ctx, "publish refused: %s; %u bad keys within a minute, address locked "
                          "out for %u s",
                  why, s->sh->limits.max_key_failures, s->sh->limits.key_lockout_s);
@@ -751,15 +752,16 @@ void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a
     evtimer_del(s->timer);
     bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
     int ret;
-    if (!a->accept) {
-        char why[64];
-        snprintf(why, sizeof(why), "not authorised (authorisation #%llu)",
+    if (a->verdict != INGEST_AUTH_ACCEPTED) {
+        char why[80];
+        snprintf(why, sizeof(why), "%s (authorisation #%llu)",
+                 a->verdict == INGEST_AUTH_REFUSED ? "not authorised" : "authoriser unavailable",
                  (unsigned long long)a->ticket);
-        ret = rtmp_session_auth_reject(s, why);
+        ret = rtmp_session_auth_reject(s, why, a->verdict == INGEST_AUTH_REFUSED);
     } else if (a->has_id && !store_id_valid(a->stream_id)) {
-        ret = rtmp_session_auth_reject(s, "the authoriser gave an invalid stream id");
+        ret = rtmp_session_auth_reject(s, "the authoriser gave an invalid stream id", true);
     } else if (!a->has_id && !s->auth_known) {
-        ret = rtmp_session_auth_reject(s, "unknown stream key (accepted without an id)");
+        ret = rtmp_session_auth_reject(s, "unknown stream key (accepted without an id)", true);
     } else {
         char id[STORE_ID_MAX];
         snprintf(id, sizeof(id), "%s", a->has_id ? a->stream_id : s->auth_id);
@@ -1192,7 +1194,7 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
         char why[96];
         snprintf(why, sizeof(why), "authorisation #%llu not answered within %u ms",
                  (unsigned long long)s->auth_ticket, s->sh->limits.auth_timeout_ms);
-        if (rtmp_session_auth_reject(s, why) < 0)
+        if (rtmp_session_auth_reject(s, why, false) < 0)
             rtmp_session_kill(s, "could not answer the publish");
     } else if (!s->handshake_done) {
         log_warn(s->ctx, "handshake not completed within %u ms; closing",

@@ -271,6 +271,32 @@ class WebhookTest(unittest.TestCase):
         c.close()
         w.close()
 
+    def unknown_key_attempts(self, sl, n):
+        for i in range(n):
+            c, since = raw_publish(sl, f"not-a-registered-key-{i}")
+            self.assertTrue(c.wait(b"NetStream.Publish.Rejected", timeout=5, since=since))
+            c.close()
+
+    def test_lockout_counts_refusals_not_outages(self):
+        # The webhook refuses unknown keys: they count as bad keys.
+        sl = self.start(lambda r: (403, b"", 0), "--rtmp-max-key-failures", "2",
+                        "--rtmp-key-lockout", "60")
+        self.unknown_key_attempts(sl, 2)
+        r = Rtmp(sl.rtmp_port)
+        self.assertTrue(r.closed_by_peer(3), "not locked out after refusals")
+        r.close()
+        log = sl.stop()
+        self.assertIn("address locked out for 60 s", log)
+        self.assertIn("2 bad keys, 1 lockouts", log)
+        # The webhook is down: refused as well, but nobody is locked out.
+        sl = self.start(lambda r: (200, b"", 0), "--rtmp-max-key-failures", "2",
+                        "--rtmp-key-lockout", "60", url=f"http://127.0.0.1:{free_port()}/")
+        self.unknown_key_attempts(sl, 3)
+        log = sl.stop()
+        self.assertNotIn("address locked out", log)
+        self.assertIn("0 bad keys, 0 lockouts", log)
+        self.assertIn("authoriser unavailable", log)
+
     def test_event_retried_with_same_delivery(self):
         def decide(r):
             if r["body"]["event"] == "stream.live" and len(self.hook.of("stream.live")) == 1:
