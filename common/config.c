@@ -16,6 +16,7 @@
 
 #include <ini.h>
 
+
 typedef enum config_type {
     CONFIG_STRING,
     CONFIG_DOUBLE,
@@ -219,7 +220,24 @@ typedef struct config_ini_ctx {
     config_loader_t *ld;
     const char *path;
     config_t *cfg;
+    FILE *f;
+    int line;      /* line of the text inih is handling now */
+    bool line_end; /* the last piece read ended its line */
 } config_ini_ctx_t;
+
+/* inih's reader, counting lines so that every error names file:line. */
+static char *config_ini_reader(char *str, int num, void *stream)
+{
+    config_ini_ctx_t *ctx = stream;
+    char *r = fgets(str, num, ctx->f);
+    if (!r)
+        return NULL;
+    if (ctx->line_end)
+        ctx->line++;
+    size_t n = strlen(r);
+    ctx->line_end = n > 0 && r[n - 1] == '\n';
+    return r;
+}
 
 /* One key of a [rung.NAME] section. */
 static int config_ini_rung(config_ini_ctx_t *ctx, const char *rung, const char *name,
@@ -227,7 +245,8 @@ static int config_ini_rung(config_ini_ctx_t *ctx, const char *rung, const char *
 {
     config_t *cfg = ctx->cfg;
     if (!rung[0] || strlen(rung) >= sizeof(cfg->rungs[0].name)) {
-        config_error(ctx->ld, "%s: [rung.%s]: a rung name is 1-15 characters", ctx->path, rung);
+        config_error(ctx->ld, "%s:%d: [rung.%s]: a rung name is 1-15 characters", ctx->path,
+                     ctx->line, rung);
         return 0;
     }
     config_rung_t *r = NULL;
@@ -260,14 +279,14 @@ static int config_ini_rung(config_ini_ctx_t *ctx, const char *rung, const char *
     else if (strcmp(name, "preset") == 0)
         str = r->preset;
     if (!num && !str) {
-        config_error(ctx->ld, "%s: [rung.%s]: unknown key '%s' (width, height, bitrate, maxrate, "
-                     "profile, preset)", ctx->path, rung, name);
+        config_error(ctx->ld, "%s:%d: [rung.%s]: unknown key '%s' (width, height, bitrate, "
+                     "maxrate, profile, preset)", ctx->path, ctx->line, rung, name);
         return 0;
     }
     if (str) {
         if (!value[0] || strlen(value) >= sizeof(r->profile)) {
-            config_error(ctx->ld, "%s: [rung.%s] %s: '%s' is not a valid value", ctx->path, rung,
-                         name, value);
+            config_error(ctx->ld, "%s:%d: [rung.%s] %s: '%s' is not a valid value", ctx->path,
+                         ctx->line, rung, name, value);
             return 0;
         }
         snprintf(str, sizeof(r->profile), "%s", value);
@@ -277,8 +296,8 @@ static int config_ini_rung(config_ini_ctx_t *ctx, const char *rung, const char *
     errno = 0;
     long v = strtol(value, &end, 10);
     if (end == value || *end || errno || v < 1 || v > 1000000) {
-        config_error(ctx->ld, "%s: [rung.%s] %s: '%s' is not a positive whole number", ctx->path,
-                     rung, name, value);
+        config_error(ctx->ld, "%s:%d: [rung.%s] %s: '%s' is not a positive whole number",
+                     ctx->path, ctx->line, rung, name, value);
         return 0;
     }
     *num = v;
@@ -294,11 +313,11 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
         return 1; /* other sections belong to other tools */
     const config_option_t *opt = config_find(name, strlen(name));
     if (!opt) {
-        config_error(ctx->ld, "%s: unknown option '%s'", ctx->path, name);
+        config_error(ctx->ld, "%s:%d: unknown option '%s'", ctx->path, ctx->line, name);
         return 0;
     }
     char src[300];
-    snprintf(src, sizeof(src), "%s (%s)", ctx->path, name);
+    snprintf(src, sizeof(src), "%s:%d (%s)", ctx->path, ctx->line, name);
     config_set(ctx->ld, opt, value, RANK_FILE, src);
     return 1;
 }
@@ -571,8 +590,10 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
                 config_file = *e + 14;
     }
     if (config_file && !ld.failed) {
-        config_ini_ctx_t ctx = {&ld, config_file, cfg};
-        int rc = ini_parse(config_file, config_ini_cb, &ctx);
+        config_ini_ctx_t ctx = {&ld, config_file, cfg, fopen(config_file, "r"), 0, true};
+        int rc = ctx.f ? ini_parse_stream(config_ini_reader, &ctx, config_ini_cb, &ctx) : -1;
+        if (ctx.f)
+            fclose(ctx.f);
         if (rc < 0)
             config_error(&ld, "cannot read config file '%s': %s", config_file,
                          rc == -1 ? strerror(errno) : "out of memory");
@@ -645,6 +666,14 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
                      cfg->segment_duration / 2);
     if (!ld.failed && cfg->playback_secret && strlen(cfg->playback_secret) < 16)
         config_error(&ld, "--playback-secret: use at least 16 characters");
+    if (!ld.failed && cfg->admin_token && strlen(cfg->admin_token) < 16)
+        config_error(&ld, "--admin-token: use at least 16 characters");
+    if (!ld.failed && cfg->webhook_secret && strlen(cfg->webhook_secret) < 16)
+        config_error(&ld, "--webhook-secret: use at least 16 characters");
+    if (!ld.failed && cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
+        strncmp(cfg->webhook_url, "https://", 8) != 0)
+        config_error(&ld, "--webhook-url: '%s' is not an http:// or https:// URL",
+                     cfg->webhook_url);
     if (!ld.failed && check) {
         config_check_files(&ld, cfg);
         if (!ld.failed) {
@@ -682,4 +711,40 @@ void config_free(config_t *cfg)
     free(cfg->rungs);
     cfg->rungs = NULL;
     cfg->nrungs = 0;
+}
+
+void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *opaque)
+{
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+        const config_option_t *o = &config_options[i];
+        const void *fa = (const char *)a + o->offset, *fb = (const char *)b + o->offset;
+        bool same = true;
+        switch (o->type) {
+        case CONFIG_STRING: {
+            const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+            same = (!sa && !sb) || (sa && sb && strcmp(sa, sb) == 0);
+            break;
+        }
+        case CONFIG_DOUBLE:
+            same = *(const double *)fa == *(const double *)fb;
+            break;
+        case CONFIG_LONG:
+            same = *(const long *)fa == *(const long *)fb;
+            break;
+        case CONFIG_ROLES:
+            same = *(const unsigned *)fa == *(const unsigned *)fb;
+            break;
+        case CONFIG_STREAMS:
+            same = a->nstreams == b->nstreams;
+            for (size_t k = 0; same && k < a->nstreams; k++)
+                same = strcmp(a->streams[k].id, b->streams[k].id) == 0 &&
+                       strcmp(a->streams[k].key, b->streams[k].key) == 0;
+            break;
+        }
+        if (!same)
+            cb(opaque, o->name);
+    }
+    if (a->nrungs != b->nrungs ||
+        (a->nrungs && memcmp(a->rungs, b->rungs, a->nrungs * sizeof(*a->rungs)) != 0))
+        cb(opaque, "rung");
 }

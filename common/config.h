@@ -99,6 +99,12 @@ typedef struct config {
 int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
                 size_t errlen) __attribute__((warn_unused_result));
 
+/* Calls cb with the name of every option whose value differs between a
+ * and b ("stream" for the stream list, "rung" for the [rung.NAME] sections):
+ * what a reload (SIGHUP) has to act on. */
+typedef void (*config_diff_cb)(void *opaque, const char *name);
+void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *opaque);
+
 /* Frees everything config_load allocated. */
 void config_free(config_t *cfg);
 

@@ -5,6 +5,10 @@
  * change watches and of this process's leases, and the firing of their
  * callbacks when a backend reports a change or a lost lease.
  *
+ * It also counts operations for store_get_stats (relaxed atomics: a counter
+ * needs no ordering) and checks the limits of the registry-management and
+ * meta calls (name and field lengths), so backends trust their arguments.
+ *
  * Threads: any. cb_lock guards both lists and is held while a callback runs,
  * which is what lets store_watch_remove/store_lease_release promise that the
  * callback is over when they return.
@@ -18,7 +22,17 @@
 
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "store_internal.h"
+
+#define STORE_META_VALUE_MAX 65536
+
+static void store_count(store_t *st, atomic_uint_least64_t *counter, int rc)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    if (rc == -EIO)
+        atomic_fetch_add_explicit(&st->n_errors, 1, memory_order_relaxed);
+}
 
 struct store_watch {
     store_watch_t *next;
@@ -44,6 +58,11 @@ void store_base_init(store_t *st, const store_backend_t *backend)
     pthread_mutex_init(&st->cb_lock, NULL);
     st->watches = NULL;
     st->leases = NULL;
+    atomic_init(&st->n_commits, 0);
+    atomic_init(&st->n_gets, 0);
+    atomic_init(&st->n_registry, 0);
+    atomic_init(&st->n_meta, 0);
+    atomic_init(&st->n_errors, 0);
 }
 
 void store_base_deinit(store_t *st)
@@ -113,7 +132,9 @@ int store_commit(store_t *st, const char *stream_id, const store_op_t *ops, size
         if (ops[i].kind == STORE_OP_PUT && !ops[i].blob)
             return -EINVAL;
     }
-    return st->backend->commit(st, stream_id, ops, n);
+    int rc = st->backend->commit(st, stream_id, ops, n);
+    store_count(st, &st->n_commits, rc);
+    return rc;
 }
 
 int store_get(store_t *st, const char *stream_id, const char *name, blob_t **out)
@@ -121,7 +142,9 @@ int store_get(store_t *st, const char *stream_id, const char *name, blob_t **out
     *out = NULL;
     if (!store_id_valid(stream_id) || strlen(name) > STORE_NAME_MAX)
         return -ENOENT;
-    return st->backend->get(st, stream_id, name, out);
+    int rc = st->backend->get(st, stream_id, name, out);
+    store_count(st, &st->n_gets, rc);
+    return rc;
 }
 
 int store_drop_objects(store_t *st, const char *stream_id)
@@ -139,9 +162,13 @@ int store_stream_add(store_t *st, const char *id, const char *name, const char *
 {
     if (!store_id_valid(id) || !key || !*key)
         return -EINVAL;
+    if (name && strlen(name) >= STORE_NAME_LEN_MAX)
+        return -ENAMETOOLONG;
     uint8_t hash[32];
     store_key_hash(key, hash);
-    return st->backend->stream_add(st, id, name ? name : id, hash);
+    int rc = st->backend->stream_add(st, id, name ? name : id, hash, clock_wall_ms());
+    store_count(st, &st->n_registry, rc);
+    return rc;
 }
 
 int store_stream_auth(store_t *st, const char *key, char *id_out)
@@ -151,14 +178,18 @@ int store_stream_auth(store_t *st, const char *key, char *id_out)
         return -ENOENT;
     uint8_t hash[32];
     store_key_hash(key, hash);
-    return st->backend->stream_auth(st, hash, id_out);
+    int rc = st->backend->stream_auth(st, hash, id_out);
+    store_count(st, &st->n_registry, rc);
+    return rc;
 }
 
 int store_stream_exists(store_t *st, const char *id)
 {
     if (!store_id_valid(id))
         return -ENOENT;
-    return st->backend->stream_exists(st, id);
+    int rc = st->backend->stream_exists(st, id);
+    store_count(st, &st->n_registry, rc);
+    return rc;
 }
 
 int store_stream_seed(store_t *st, const char *id, const char *key)
@@ -167,15 +198,135 @@ int store_stream_seed(store_t *st, const char *id, const char *key)
         return -EINVAL;
     uint8_t hash[32];
     store_key_hash(key, hash);
-    if (st->backend->stream_seed)
-        return st->backend->stream_seed(st, id, hash);
-    int rc = st->backend->stream_add(st, id, id, hash);
-    if (rc == -EEXIST) {
-        char owner[STORE_ID_MAX];
-        if (st->backend->stream_auth(st, hash, owner) == 0 && strcmp(owner, id) == 0)
-            return 0; /* seeded before: the same id with the same key */
+    int rc;
+    if (st->backend->stream_seed) {
+        rc = st->backend->stream_seed(st, id, hash);
+    } else {
+        rc = st->backend->stream_add(st, id, id, hash, 0);
+        if (rc == -EEXIST) {
+            char owner[STORE_ID_MAX];
+            if (st->backend->stream_auth(st, hash, owner) == 0 && strcmp(owner, id) == 0)
+                rc = 0; /* seeded before: the same id with the same key */
+        }
     }
+    store_count(st, &st->n_registry, rc);
     return rc;
+}
+
+/* ---- registry management ------------------------------------------------- */
+
+int store_stream_get(store_t *st, const char *id, store_stream_info_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!store_id_valid(id))
+        return -ENOENT;
+    int rc = st->backend->stream_get(st, id, out);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
+static int store_info_cmp(const void *a, const void *b)
+{
+    return strcmp(((const store_stream_info_t *)a)->id, ((const store_stream_info_t *)b)->id);
+}
+
+int store_stream_list(store_t *st, store_stream_info_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = st->backend->stream_list(st, out, n);
+    store_count(st, &st->n_registry, rc);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    if (*n == 0) {
+        free(*out);
+        *out = NULL;
+    } else {
+        qsort(*out, *n, sizeof(**out), store_info_cmp);
+    }
+    return 0;
+}
+
+int store_stream_remove(store_t *st, const char *id)
+{
+    if (!store_id_valid(id))
+        return -ENOENT;
+    int rc = st->backend->stream_remove(st, id);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
+int store_stream_rotate(store_t *st, const char *id, const char *new_key)
+{
+    if (!new_key || !*new_key)
+        return -EINVAL;
+    if (!store_id_valid(id))
+        return -ENOENT;
+    uint8_t hash[32];
+    store_key_hash(new_key, hash);
+    int rc = st->backend->stream_rotate(st, id, hash);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
+/* ---- meta records ---------------------------------------------------------- */
+
+static bool store_meta_field_valid(const char *field)
+{
+    return field && *field && strlen(field) <= STORE_NAME_MAX;
+}
+
+int store_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
+                   int64_t ttl_ms)
+{
+    if (!store_id_valid(stream_id) || !store_meta_field_valid(field) || !value || ttl_ms <= 0)
+        return -EINVAL;
+    if (strlen(value) > STORE_META_VALUE_MAX)
+        return -EMSGSIZE;
+    int rc = st->backend->meta_put(st, stream_id, field, value, ttl_ms);
+    store_count(st, &st->n_meta, rc);
+    return rc;
+}
+
+int store_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)
+{
+    *value_out = NULL;
+    if (!store_id_valid(stream_id) || !store_meta_field_valid(field))
+        return -ENOENT;
+    int rc = st->backend->meta_get(st, stream_id, field, value_out);
+    store_count(st, &st->n_meta, rc);
+    return rc;
+}
+
+int store_meta_scan(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
+                    void *opaque)
+{
+    if (!cb)
+        return -EINVAL;
+    if (!store_id_valid(stream_id))
+        return 0; /* no such stream: nothing to report */
+    int rc = st->backend->meta_scan(st, stream_id, prefix ? prefix : "", cb, opaque);
+    store_count(st, &st->n_meta, rc);
+    return rc;
+}
+
+const char *store_node_id(const store_t *st)
+{
+    return st->backend->node_id(st);
+}
+
+void store_get_stats(store_t *st, store_stats_t *out)
+{
+    out->commits = atomic_load_explicit(&st->n_commits, memory_order_relaxed);
+    out->gets = atomic_load_explicit(&st->n_gets, memory_order_relaxed);
+    out->registry_ops = atomic_load_explicit(&st->n_registry, memory_order_relaxed);
+    out->meta_ops = atomic_load_explicit(&st->n_meta, memory_order_relaxed);
+    out->errors = atomic_load_explicit(&st->n_errors, memory_order_relaxed);
+    out->connected = st->backend->connected ? st->backend->connected(st) : true;
 }
 
 /* ---- leases --------------------------------------------------------------- */
@@ -206,6 +357,19 @@ int store_lease_acquire(store_t *st, const char *stream_id, bool takeover,
     pthread_mutex_unlock(&st->cb_lock);
     *out = l;
     return 0;
+}
+
+int store_lease_revoke(store_t *st, const char *stream_id)
+{
+    if (!store_id_valid(stream_id))
+        return -EINVAL;
+    int rc = 0;
+    if (st->backend->lease_revoke)
+        rc = st->backend->lease_revoke(st, stream_id);
+    else
+        store_notify_lease_lost(st, stream_id); /* one node: the only owner is here */
+    store_count(st, &st->n_registry, rc);
+    return rc;
 }
 
 void store_lease_release(store_lease_t *l)

@@ -75,7 +75,9 @@ int store_drop_objects(store_t *st, const char *stream_id);
 #define STORE_ID_MAX 64
 
 /* Stream registry. The key is hashed (SHA-256) before it is stored and is
- * compared in constant time; it is never kept in clear. */
+ * compared in constant time; it is never kept in clear. store_stream_add
+ * records the wall-clock creation time and the name (NULL: the id), any
+ * bytes up to STORE_NAME_LEN_MAX - 1 (-ENAMETOOLONG beyond). */
 int store_stream_add(store_t *st, const char *id, const char *name, const char *key)
     __attribute__((warn_unused_result));
 /* Finds the stream whose key is `key` and copies its id into id_out
@@ -106,7 +108,8 @@ typedef struct store_stream_info {
 int store_stream_get(store_t *st, const char *id, store_stream_info_t *out)
     __attribute__((warn_unused_result));
 /* Every registered stream, sorted by id, in a malloc'd array the caller
- * frees (*out = NULL when there are none). -EIO. */
+ * frees (*out = NULL when there are none). -EIO. Changes made meanwhile on
+ * other nodes may or may not be in it. */
 int store_stream_list(store_t *st, store_stream_info_t **out, size_t *n)
     __attribute__((warn_unused_result));
 /* Removes the stream from the registry: its key stops working at once, on
@@ -115,20 +118,27 @@ int store_stream_list(store_t *st, store_stream_info_t **out, size_t *n)
 int store_stream_remove(store_t *st, const char *id) __attribute__((warn_unused_result));
 /* Replaces the stream's key: the old one is refused from now on, on every
  * node. -ENOENT (no such stream), -EEXIST (the new key is another
- * stream's), -EIO. */
+ * stream's), -EINVAL (empty key), -EIO. Rotating to the current key is 0.
+ * A stream from the configuration (store_stream_seed) follows: removed, it
+ * is not re-added when a shared registry loses its data; rotated, it comes
+ * back with the new key (every node connected at the time learns of it). */
 int store_stream_rotate(store_t *st, const char *id, const char *new_key)
     __attribute__((warn_unused_result));
 
 /* Small per-stream records that are neither served nor announced to
  * watchers: a live stream's status as its ingest node last wrote it, each
  * origin node's viewer count. A record is a field of the stream's record
- * set, expiring ttl_ms after it was put. */
+ * set, expiring ttl_ms after it was put (Redis: by the server's clock).
+ * Limits: field 1..STORE_NAME_MAX bytes, ttl_ms > 0 (else -EINVAL); value
+ * up to 64 KiB (else -EMSGSIZE). The stream need not be registered. */
 int store_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
                    int64_t ttl_ms) __attribute__((warn_unused_result));
 /* *value_out = a malloc'd copy, or -ENOENT (absent or expired), -EIO. */
 int store_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)
     __attribute__((warn_unused_result));
-/* Calls cb for every unexpired field whose name starts with prefix. */
+/* Calls cb for every unexpired field whose name starts with prefix ("" or
+ * NULL: every field), on the calling thread, with no store lock held (cb may
+ * call the store). The strings are only valid during the call. */
 typedef void (*store_meta_cb)(void *opaque, const char *field, const char *value);
 int store_meta_scan(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
                     void *opaque) __attribute__((warn_unused_result));
@@ -136,7 +146,9 @@ int store_meta_scan(store_t *st, const char *stream_id, const char *prefix, stor
  * sharing a store), for per-node meta fields. */
 const char *store_node_id(const store_t *st);
 
-/* Operation counters for /metrics. Counters only grow. */
+/* Operation counters for /metrics. Counters only grow. registry_ops counts
+ * the store_stream_* calls and store_lease_revoke; meta_ops the store_meta_*
+ * calls; an answer such as -ENOENT is not an error. */
 typedef struct store_stats {
     uint64_t commits, gets, registry_ops, meta_ops;
     uint64_t errors;      /* calls that failed with -EIO */

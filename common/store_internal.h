@@ -3,6 +3,7 @@
 #define SLUICE_COMMON_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "store.h"
 
@@ -13,7 +14,9 @@ typedef struct store_backend {
     int (*commit)(store_t *st, const char *stream_id, const store_op_t *ops, size_t n);
     int (*get)(store_t *st, const char *stream_id, const char *name, blob_t **out);
     int (*drop_objects)(store_t *st, const char *stream_id);
-    int (*stream_add)(store_t *st, const char *id, const char *name, const uint8_t hash[32]);
+    /* created_ms: wall clock, 0 when unknown (seeds). */
+    int (*stream_add)(store_t *st, const char *id, const char *name, const uint8_t hash[32],
+                      int64_t created_ms);
     int (*stream_auth)(store_t *st, const uint8_t hash[32], char *id_out);
     int (*stream_exists)(store_t *st, const char *id);
     /* Optional (NULL: stream_add, with the same id and key counting as 0). */
@@ -21,6 +24,26 @@ typedef struct store_backend {
     /* Optional (NULL: always granted). 0, -EBUSY or -EIO. */
     int (*lease_acquire)(store_t *st, const char *stream_id, bool takeover);
     void (*lease_release)(store_t *st, const char *stream_id);
+
+    /* Registry management; arguments already checked by store.c. */
+    int (*stream_get)(store_t *st, const char *id, store_stream_info_t *out);
+    /* *out malloc'd (NULL when n is 0), any order: store.c sorts it. */
+    int (*stream_list)(store_t *st, store_stream_info_t **out, size_t *n);
+    int (*stream_remove)(store_t *st, const char *id);
+    int (*stream_rotate)(store_t *st, const char *id, const uint8_t hash[32]);
+
+    /* Meta records. ttl_ms > 0. */
+    int (*meta_put)(store_t *st, const char *stream_id, const char *field, const char *value,
+                    int64_t ttl_ms);
+    int (*meta_get)(store_t *st, const char *stream_id, const char *field, char **value_out);
+    int (*meta_scan)(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
+                     void *opaque);
+
+    /* Optional (NULL: fire this process's lost_cb only). */
+    int (*lease_revoke)(store_t *st, const char *stream_id);
+    const char *(*node_id)(const store_t *st);
+    /* Optional (NULL: always connected). */
+    bool (*connected)(store_t *st);
 } store_backend_t;
 
 typedef struct store_watch_list store_watch_list_t;
@@ -33,6 +56,8 @@ struct store {
     pthread_mutex_t cb_lock; /* watches and leases; held while a callback runs */
     store_watch_t *watches;
     store_lease_t *leases;
+    /* store_get_stats; relaxed atomics, they only count. */
+    atomic_uint_least64_t n_commits, n_gets, n_registry, n_meta, n_errors;
 };
 
 /* Backends call these once their own struct is set up / before freeing it. */

@@ -10,7 +10,13 @@
  * by a sweep that runs at most once a second inside a commit.
  *
  * The stream registry is a small array under its own lock; keys are kept as
- * SHA-256 hashes only and compared with CRYPTO_memcmp.
+ * SHA-256 hashes only and compared with CRYPTO_memcmp. Remove and rotate
+ * change it under the write lock, so an auth sees the old key or the new one,
+ * never both or neither.
+ *
+ * Meta records (store_meta_put) are a list under their own mutex, each with a
+ * monotonic expiry; expired ones are invisible at once and unlinked by the
+ * next put.
  *
  * One process means one node: leases are always granted (store.c keeps the
  * lease list; ingest settles duplicates within the process), and a commit
@@ -23,8 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "clock.h"
 #include "store_internal.h"
@@ -40,8 +49,17 @@ typedef struct mem_object {
 typedef struct mem_stream {
     char id[STORE_ID_MAX];
     char *name;
+    int64_t created_ms;
     uint8_t key_hash[32];
 } mem_stream_t;
+
+typedef struct mem_meta {
+    struct mem_meta *next;
+    int64_t expires_ms; /* monotonic */
+    char *value;
+    char stream_id[STORE_ID_MAX];
+    char field[]; /* NUL-terminated */
+} mem_meta_t;
 
 typedef struct store_memory {
     store_t base;
@@ -55,6 +73,11 @@ typedef struct store_memory {
     mem_stream_t *streams;
     size_t nstreams;
     size_t cap_streams;
+
+    pthread_mutex_t meta_lock;
+    mem_meta_t *meta;
+
+    char node_id[128];
 } store_memory_t;
 
 static uint64_t mem_hash(const char *stream_id, const char *name)
@@ -248,7 +271,8 @@ static int mem_ping(store_t *st)
     return 0;
 }
 
-static int mem_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32])
+static int mem_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32],
+                          int64_t created_ms)
 {
     store_memory_t *m = (store_memory_t *)st;
     int ret = 0;
@@ -277,6 +301,7 @@ static int mem_stream_add(store_t *st, const char *id, const char *name, const u
     snprintf(s->id, sizeof(s->id), "%s", id);
     s->name = name_copy;
     name_copy = NULL;
+    s->created_ms = created_ms;
     memcpy(s->key_hash, hash, 32);
 out:
     pthread_rwlock_unlock(&m->reg_lock);
@@ -312,6 +337,197 @@ static int mem_stream_exists(store_t *st, const char *id)
     return ret;
 }
 
+/* Registry slot of id, or -1. reg_lock held. */
+static ssize_t mem_stream_find(const store_memory_t *m, const char *id)
+{
+    for (size_t i = 0; i < m->nstreams; i++)
+        if (strcmp(m->streams[i].id, id) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void mem_info_fill(store_stream_info_t *out, const mem_stream_t *s)
+{
+    snprintf(out->id, sizeof(out->id), "%s", s->id);
+    snprintf(out->name, sizeof(out->name), "%s", s->name);
+    out->created_ms = s->created_ms;
+}
+
+static int mem_stream_get(store_t *st, const char *id, store_stream_info_t *out)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = -ENOENT;
+    pthread_rwlock_rdlock(&m->reg_lock);
+    ssize_t i = mem_stream_find(m, id);
+    if (i >= 0) {
+        mem_info_fill(out, &m->streams[i]);
+        ret = 0;
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+static int mem_stream_list(store_t *st, store_stream_info_t **out, size_t *n)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = 0;
+    pthread_rwlock_rdlock(&m->reg_lock);
+    if (m->nstreams) {
+        *out = calloc(m->nstreams, sizeof(**out));
+        if (!*out) {
+            ret = -ENOMEM;
+        } else {
+            for (size_t i = 0; i < m->nstreams; i++)
+                mem_info_fill(&(*out)[i], &m->streams[i]);
+            *n = m->nstreams;
+        }
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+static int mem_stream_remove(store_t *st, const char *id)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = -ENOENT;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    ssize_t i = mem_stream_find(m, id);
+    if (i >= 0) {
+        free(m->streams[i].name);
+        OPENSSL_cleanse(m->streams[i].key_hash, 32);
+        m->streams[i] = m->streams[m->nstreams - 1]; /* order is store.c's business */
+        m->nstreams--;
+        ret = 0;
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+static int mem_stream_rotate(store_t *st, const char *id, const uint8_t hash[32])
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = 0;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    ssize_t self = mem_stream_find(m, id);
+    if (self < 0) {
+        ret = -ENOENT;
+        goto out;
+    }
+    for (size_t i = 0; i < m->nstreams; i++) {
+        if ((ssize_t)i != self && CRYPTO_memcmp(m->streams[i].key_hash, hash, 32) == 0) {
+            ret = -EEXIST;
+            goto out;
+        }
+    }
+    memcpy(m->streams[self].key_hash, hash, 32);
+out:
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+/* ---- meta records ---------------------------------------------------------- */
+
+static int mem_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
+                        int64_t ttl_ms)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    size_t fl = strlen(field);
+    mem_meta_t *fresh = calloc(1, sizeof(*fresh) + fl + 1);
+    char *v = strdup(value);
+    if (!fresh || !v) {
+        free(fresh);
+        free(v);
+        return -ENOMEM;
+    }
+    int64_t now = clock_mono_ms();
+    snprintf(fresh->stream_id, sizeof(fresh->stream_id), "%s", stream_id);
+    memcpy(fresh->field, field, fl + 1);
+    fresh->value = v;
+    fresh->expires_ms = now + ttl_ms;
+    pthread_mutex_lock(&m->meta_lock);
+    for (mem_meta_t **pp = &m->meta; *pp;) {
+        mem_meta_t *e = *pp;
+        if (e->expires_ms <= now ||
+            (strcmp(e->stream_id, stream_id) == 0 && strcmp(e->field, field) == 0)) {
+            *pp = e->next; /* expired, or the one this put replaces */
+            free(e->value);
+            free(e);
+        } else {
+            pp = &e->next;
+        }
+    }
+    fresh->next = m->meta;
+    m->meta = fresh;
+    pthread_mutex_unlock(&m->meta_lock);
+    return 0;
+}
+
+static int mem_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int64_t now = clock_mono_ms();
+    int ret = -ENOENT;
+    pthread_mutex_lock(&m->meta_lock);
+    for (mem_meta_t *e = m->meta; e; e = e->next) {
+        if (e->expires_ms > now && strcmp(e->stream_id, stream_id) == 0 &&
+            strcmp(e->field, field) == 0) {
+            *value_out = strdup(e->value);
+            ret = *value_out ? 0 : -ENOMEM;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->meta_lock);
+    return ret;
+}
+
+static int mem_meta_scan(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
+                         void *opaque)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int64_t now = clock_mono_ms();
+    size_t pl = strlen(prefix);
+    /* Copied out first: the callback runs without the lock, so it may call
+     * the store again. */
+    size_t n = 0, cap = 0;
+    char **pairs = NULL;
+    int ret = 0;
+    pthread_mutex_lock(&m->meta_lock);
+    for (mem_meta_t *e = m->meta; e && ret == 0; e = e->next) {
+        if (e->expires_ms <= now || strcmp(e->stream_id, stream_id) != 0 ||
+            strncmp(e->field, prefix, pl) != 0)
+            continue;
+        if (n + 2 > cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **np = realloc(pairs, nc * sizeof(*np));
+            if (!np) {
+                ret = -ENOMEM;
+                break;
+            }
+            pairs = np;
+            cap = nc;
+        }
+        pairs[n] = strdup(e->field);
+        pairs[n + 1] = strdup(e->value);
+        n += 2;
+        if (!pairs[n - 2] || !pairs[n - 1])
+            ret = -ENOMEM;
+    }
+    pthread_mutex_unlock(&m->meta_lock);
+    for (size_t i = 0; i < n; i += 2) {
+        if (ret == 0)
+            cb(opaque, pairs[i], pairs[i + 1]);
+        free(pairs[i]);
+        free(pairs[i + 1]);
+    }
+    free(pairs);
+    return ret;
+}
+
+static const char *mem_node_id(const store_t *st)
+{
+    return ((const store_memory_t *)st)->node_id;
+}
+
 static void mem_close(store_t *st)
 {
     store_memory_t *m = (store_memory_t *)st;
@@ -327,6 +543,13 @@ static void mem_close(store_t *st)
     for (size_t i = 0; i < m->nstreams; i++)
         free(m->streams[i].name);
     free(m->streams);
+    while (m->meta) {
+        mem_meta_t *e = m->meta;
+        m->meta = e->next;
+        free(e->value);
+        free(e);
+    }
+    pthread_mutex_destroy(&m->meta_lock);
     pthread_rwlock_destroy(&m->lock);
     pthread_rwlock_destroy(&m->reg_lock);
     store_base_deinit(&m->base);
@@ -343,6 +566,14 @@ static const store_backend_t store_memory_backend = {
     .stream_add = mem_stream_add,
     .stream_auth = mem_stream_auth,
     .stream_exists = mem_stream_exists,
+    .stream_get = mem_stream_get,
+    .stream_list = mem_stream_list,
+    .stream_remove = mem_stream_remove,
+    .stream_rotate = mem_stream_rotate,
+    .meta_put = mem_meta_put,
+    .meta_get = mem_meta_get,
+    .meta_scan = mem_meta_scan,
+    .node_id = mem_node_id,
 };
 
 int store_memory_open(store_t **out)
@@ -358,6 +589,17 @@ int store_memory_open(store_t **out)
     }
     pthread_rwlock_init(&m->lock, NULL);
     pthread_rwlock_init(&m->reg_lock, NULL);
+    pthread_mutex_init(&m->meta_lock, NULL);
+    /* hostname-pid-random: readable in logs, unique among processes. */
+    char host[64] = "host";
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "host");
+    host[sizeof(host) - 1] = '\0';
+    uint8_t rnd[4] = {0};
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        memset(rnd, 0, sizeof(rnd));
+    snprintf(m->node_id, sizeof(m->node_id), "%s-%ld-%02x%02x%02x%02x", host, (long)getpid(),
+             rnd[0], rnd[1], rnd[2], rnd[3]);
     store_base_init(&m->base, &store_memory_backend);
     *out = &m->base;
     return 0;

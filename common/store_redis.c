@@ -5,10 +5,23 @@
  *
  *   P{ID}:o:NAME          an object (playlist, init, segment) as a string, PX TTL
  *   P{ID}:lease           node id of the ingest node that owns the live stream
- *   P{registry}:by-id     hash: stream id -> "<sha256 hex> <name>"
+ *   P{ID}:meta            hash: field -> "<expiry, Redis TIME in ms> <value>",
+ *                         PEXPIREd to its longest-lived field
+ *   P{registry}:by-id     hash: stream id -> "<sha256 hex>|<created ms>|<name>"
+ *                         (older records: "<sha256 hex> <name>", created 0);
+ *                         the hex is fixed-width and the name comes last, so
+ *                         a name can hold any byte ('|' and ' ' included)
  *   P{registry}:by-key    hash: sha256 hex of the key -> stream id
  *   P{registry}:alive     marker; its absence means the dataset was lost
- *   channel P ev:DB:{ID}  "c NAME..." after a commit, "t NODE" on a takeover
+ *   channel P ev:DB:{ID}  "c NAME..." after a commit, "t NODE" on a takeover,
+ *                         "t -NODE" when NODE revoked the lease (no node id
+ *                         starts with '-', so every owner lets go)
+ *   channel P ev:DB:registry  "r ID" (removed), "k ID HEX" (key rotated): each
+ *                         node updates its seeds so a resync after Redis lost
+ *                         its data neither revives nor reverts the stream
+ *
+ * Registry changes (add, remove, rotate) are each one Lua script over both
+ * hashes, so by-id and by-key never disagree.
  *
  * Every per-stream key carries the {ID} hash tag, so one Lua script can write
  * a stream's objects and playlists atomically even on a Redis Cluster slot.
@@ -68,6 +81,7 @@
 #define RS_MIRROR_MAX_BYTES (256u << 20)
 #define RS_CACHE_BYTES (64u << 20)
 #define RS_CACHE_AGE_MS 60000
+#define RS_META_PRUNE_EVERY 32 /* puts between two sweeps of a meta hash */
 #define RS_KEY_MAX (sizeof(RS_PREFIX) + STORE_ID_MAX + STORE_NAME_MAX + 16)
 #define RS_LOG "redis"
 
@@ -117,16 +131,93 @@ static const char rs_lua_release[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
     "return 1\n";
 
-/* KEYS by-id, by-key. ARGV id, hash hex, name, mode ("add" | "seed").
+/* KEYS by-id, by-key. ARGV id, hash hex, name, created ms.
  * 1 added, 0 already there as given, 2 key used by another id, 3 id taken
  * (seed: by another key, kept as it is). */
 static const char rs_lua_stream_add[] =
     "local owner = redis.call('HGET', KEYS[2], ARGV[2])\n"
     "if owner then if owner == ARGV[1] then return 0 end return 2 end\n"
     "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 3 end\n"
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[3])\n"
     "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
     "return 1\n";
+
+/* KEYS by-id, by-key. ARGV id, registry channel. 1 removed, 0 no such id.
+ * The by-key entry goes only if it still names this id. */
+static const char rs_lua_stream_remove[] =
+    "local rec = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not rec then return 0 end\n"
+    "local old = string.sub(rec, 1, 64)\n"
+    "if redis.call('HGET', KEYS[2], old) == ARGV[1] then redis.call('HDEL', KEYS[2], old) end\n"
+    "redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', ARGV[2], 'r ' .. ARGV[1])\n"
+    "return 1\n";
+
+/* KEYS by-id, by-key. ARGV id, new hash hex, registry channel.
+ * 1 rotated (or already that key), 0 no such id, 2 the key is another id's.
+ * The record keeps whatever follows the hash (name, created), either format. */
+static const char rs_lua_stream_rotate[] =
+    "local rec = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not rec then return 0 end\n"
+    "local owner = redis.call('HGET', KEYS[2], ARGV[2])\n"
+    "if owner and owner ~= ARGV[1] then return 2 end\n"
+    "local old = string.sub(rec, 1, 64)\n"
+    "if old ~= ARGV[2] and redis.call('HGET', KEYS[2], old) == ARGV[1] then\n"
+    "  redis.call('HDEL', KEYS[2], old) end\n"
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(rec, 65))\n"
+    "redis.call('PUBLISH', ARGV[3], 'k ' .. ARGV[1] .. ' ' .. ARGV[2])\n"
+    "return 1\n";
+
+/* Meta records: expiry by the Redis server's clock (TIME), so nodes whose
+ * clocks differ agree on what has expired. */
+#define RS_LUA_NOW                                                                         \
+    "local t = redis.call('TIME')\n"                                                        \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* KEYS meta. ARGV field, value, ttl ms, prune ("1": drop expired fields). */
+static const char rs_lua_meta_put[] =
+    RS_LUA_NOW
+    "local ttl = tonumber(ARGV[3])\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now + ttl) .. ' ' .. ARGV[2])\n"
+    "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
+    "if ARGV[4] == '1' then\n"
+    "  local all = redis.call('HGETALL', KEYS[1])\n"
+    "  for i = 1, #all, 2 do\n"
+    "    local e = tonumber(string.match(all[i + 1], '^(%d+) '))\n"
+    "    if (not e) or e <= now then redis.call('HDEL', KEYS[1], all[i]) end\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS meta. ARGV field. The value, or nil when absent or expired. */
+static const char rs_lua_meta_get[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not v then return false end\n"
+    RS_LUA_NOW
+    "local e, val = string.match(v, '^(%d+) (.*)$')\n"
+    "if (not e) or tonumber(e) <= now then return false end\n"
+    "return val\n";
+
+/* KEYS meta. ARGV prefix. {field, value, ...} of the unexpired fields. */
+static const char rs_lua_meta_scan[] =
+    RS_LUA_NOW
+    "local out = {}\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #all, 2 do\n"
+    "  if string.sub(all[i], 1, #ARGV[1]) == ARGV[1] then\n"
+    "    local e, val = string.match(all[i + 1], '^(%d+) (.*)$')\n"
+    "    if e and tonumber(e) > now then out[#out + 1] = all[i] out[#out + 1] = val end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS lease. ARGV channel, node. Ends whoever owns it. 1 held, 0 free. */
+static const char rs_lua_revoke[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('PUBLISH', ARGV[1], 't -' .. ARGV[2])\n"
+    "if cur then return 1 end return 0\n";
 
 /* KEYS by-id, by-key. ARGV hash hex. {id, "<hash> <name>"} or nil. */
 static const char rs_lua_auth[] =
@@ -187,6 +278,8 @@ typedef struct store_redis {
     char where[300]; /* "redis://HOST:PORT/DB" for logs: never the password */
     char node_id[33];
     char channel_prefix[64]; /* "sluice:ev:DB:" */
+    char registry_channel[80]; /* "sluice:ev:DB:registry" */
+    atomic_uint meta_puts;
 
     pthread_mutex_t pool_lock;
     rs_conn_t *idle;
@@ -221,6 +314,7 @@ typedef struct store_redis {
     int64_t next_connect_ms;
     int64_t last_renew_ms;
     int64_t last_alive_check_ms;
+    char alive_epoch[40]; /* the marker's value at the last resync */
     atomic_uint failures; /* read by store_redis_open's first wait */
     int64_t down_since_ms;
     int64_t last_down_log_ms;
@@ -303,6 +397,11 @@ static void rs_key_object(char *out, const char *id, const char *name)
 static void rs_key_lease(char *out, const char *id)
 {
     snprintf(out, RS_KEY_MAX, RS_PREFIX "{%s}:lease", id);
+}
+
+static void rs_key_meta(char *out, const char *id)
+{
+    snprintf(out, RS_KEY_MAX, RS_PREFIX "{%s}:meta", id);
 }
 
 static void rs_channel(const store_redis_t *r, char *out, const char *id)
@@ -823,25 +922,27 @@ static int rs_drop_objects(store_t *st, const char *stream_id)
 }
 
 static int rs_stream_add_mode(store_redis_t *r, const char *id, const char *name,
-                              const uint8_t hash[32])
+                              const uint8_t hash[32], int64_t created_ms)
 {
     if (!atomic_load(&r->up))
         return -EIO;
-    char hex[65];
+    char hex[65], created[24];
     rs_hex(hash, hex);
+    snprintf(created, sizeof(created), "%" PRId64, created_ms > 0 ? created_ms : 0);
     const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
-    const char *args[] = {id, hex, name};
+    const char *args[] = {id, hex, name, created};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_add, 2, keys, 3, args, &rep);
+    int rc = rs_eval(r, rs_lua_stream_add, 2, keys, 4, args, &rep);
     if (rc == 0)
         rc = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -EIO;
     freeReplyObject(rep);
     return rc;
 }
 
-static int rs_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32])
+static int rs_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32],
+                         int64_t created_ms)
 {
-    int rc = rs_stream_add_mode((store_redis_t *)st, id, name, hash);
+    int rc = rs_stream_add_mode((store_redis_t *)st, id, name, hash, created_ms);
     if (rc < 0)
         return rc;
     return rc == 1 ? 0 : -EEXIST;
@@ -850,7 +951,7 @@ static int rs_stream_add(store_t *st, const char *id, const char *name, const ui
 /* Adds one seed to Redis; logs what it found. 0 or a negative errno. */
 static int rs_seed_write(store_redis_t *r, const char *id, const uint8_t hash[32])
 {
-    int rc = rs_stream_add_mode(r, id, id, hash);
+    int rc = rs_stream_add_mode(r, id, id, hash, 0);
     if (rc == 2)
         return -EEXIST;
     if (rc == 3)
@@ -919,6 +1020,275 @@ static int rs_stream_exists(store_t *st, const char *id)
     int rc = rs_command(r, 3, argv, lens, &rep);
     if (rc == 0)
         rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+
+/* ---- registry management ---------------------------------------------------- */
+
+/* Copies at most max-1 bytes of a name, never cutting a UTF-8 sequence. */
+static void rs_copy_name(char *out, size_t max, const char *p, size_t len)
+{
+    if (len >= max) {
+        len = max - 1;
+        while (len > 0 && ((unsigned char)p[len] & 0xc0) == 0x80)
+            len--; /* p[len] is where the cut falls: keep its sequence whole or out */
+    }
+    memcpy(out, p, len);
+    out[len] = '\0';
+}
+
+/* Parses a by-id record, either format (see the key layout). 0 or -EIO for
+ * one no version of sluice writes. */
+static int rs_record_parse(const char *id, size_t idlen, const char *rec, size_t len,
+                           store_stream_info_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (idlen == 0 || idlen >= STORE_ID_MAX || len < 65)
+        return -EIO;
+    memcpy(out->id, id, idlen);
+    out->id[idlen] = '\0';
+    const char *p = rec + 65, *end = rec + len;
+    if (rec[64] == '|') {
+        int64_t created = 0;
+        int digits = 0;
+        while (p < end && *p >= '0' && *p <= '9' && digits < 18) {
+            created = created * 10 + (*p++ - '0');
+            digits++;
+        }
+        if (digits == 0 || p == end || *p != '|')
+            return -EIO;
+        p++;
+        out->created_ms = created;
+    } else if (rec[64] != ' ') {
+        return -EIO;
+    }
+    rs_copy_name(out->name, sizeof(out->name), p, (size_t)(end - p));
+    return 0;
+}
+
+static int rs_registry_get(store_t *st, const char *id, store_stream_info_t *out)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *argv[] = {"HGET", RS_KEY_BY_ID, id};
+    size_t lens[] = {4, strlen(RS_KEY_BY_ID), strlen(id)};
+    redisReply *rep;
+    int rc = rs_command(r, 3, argv, lens, &rep);
+    if (rc == 0 && rep->type == REDIS_REPLY_NIL)
+        rc = -ENOENT;
+    else if (rc == 0 && rep->type == REDIS_REPLY_STRING)
+        rc = rs_record_parse(id, strlen(id), rep->str, rep->len, out);
+    else if (rc == 0)
+        rc = -EIO;
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_registry_list(store_t *st, store_stream_info_t **out, size_t *n)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *argv[] = {"HGETALL", RS_KEY_BY_ID};
+    size_t lens[] = {7, strlen(RS_KEY_BY_ID)};
+    redisReply *rep;
+    int rc = rs_command(r, 2, argv, lens, &rep);
+    if (rc == 0 && rep->type != REDIS_REPLY_ARRAY)
+        rc = -EIO;
+    if (rc == 0 && rep->elements >= 2) {
+        *out = calloc(rep->elements / 2, sizeof(**out));
+        if (!*out)
+            rc = -ENOMEM;
+        for (size_t i = 0; rc == 0 && i + 1 < rep->elements; i += 2) {
+            const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            /* A record no version writes is left out rather than failing
+             * the whole list; store_stream_get reports it. */
+            if (rs_record_parse(k->str, k->len, v->str, v->len, &(*out)[*n]) == 0)
+                (*n)++;
+            else
+                log_warn(RS_LOG, "registry: unreadable record for a stream id of %zu bytes",
+                         k->len);
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* This node's seeds follow the registry: a removed stream is forgotten, a
+ * rotated one is re-added (after Redis lost its data) with its new key. */
+static void rs_seed_forget(store_redis_t *r, const char *id)
+{
+    pthread_mutex_lock(&r->state_lock);
+    for (rs_seed_t **pp = &r->seeds; *pp;) {
+        rs_seed_t *s = *pp;
+        if (strcmp(s->id, id) == 0) {
+            *pp = s->next;
+            OPENSSL_cleanse(s->hash, sizeof(s->hash));
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&r->state_lock);
+}
+
+static void rs_seed_rekey(store_redis_t *r, const char *id, const uint8_t hash[32])
+{
+    pthread_mutex_lock(&r->state_lock);
+    for (rs_seed_t *s = r->seeds; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            memcpy(s->hash, hash, 32);
+    pthread_mutex_unlock(&r->state_lock);
+}
+
+static int rs_registry_remove(store_t *st, const char *id)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
+    const char *args[] = {id, r->registry_channel};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_remove, 2, keys, 2, args, &rep);
+    if (rc == 0)
+        rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    /* Our own notice comes back too; forgetting now means no resync in
+     * between can put it back. */
+    if (rc == 0)
+        rs_seed_forget(r, id);
+    return rc;
+}
+
+static int rs_registry_rotate(store_t *st, const char *id, const uint8_t hash[32])
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char hex[65];
+    rs_hex(hash, hex);
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
+    const char *args[] = {id, hex, r->registry_channel};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_rotate, 2, keys, 3, args, &rep);
+    if (rc == 0 && rep->type != REDIS_REPLY_INTEGER)
+        rc = -EIO;
+    else if (rc == 0)
+        rc = rep->integer == 1 ? 0 : rep->integer == 2 ? -EEXIST : -ENOENT;
+    freeReplyObject(rep);
+    if (rc == 0)
+        rs_seed_rekey(r, id, hash);
+    OPENSSL_cleanse(hex, sizeof(hex));
+    return rc;
+}
+
+/* A notice on the registry channel ("r ID", "k ID HEX"). Maintenance thread. */
+static void rs_registry_notice(store_redis_t *r, const char *msg, size_t len)
+{
+    char id[STORE_ID_MAX];
+    if (len < 3 || (msg[0] != 'r' && msg[0] != 'k') || msg[1] != ' ')
+        return;
+    const char *p = msg + 2, *end = msg + len;
+    size_t idlen = 0;
+    while (p + idlen < end && p[idlen] != ' ')
+        idlen++;
+    if (idlen == 0 || idlen >= STORE_ID_MAX)
+        return;
+    memcpy(id, p, idlen);
+    id[idlen] = '\0';
+    if (!store_id_valid(id))
+        return;
+    if (msg[0] == 'r') {
+        rs_seed_forget(r, id);
+        return;
+    }
+    p += idlen;
+    if (end - p != 65 || *p != ' ')
+        return;
+    uint8_t hash[32];
+    for (int i = 0; i < 32; i++) {
+        int v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = p[1 + 2 * i + j];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return;
+            v = v * 16 + d;
+        }
+        hash[i] = (uint8_t)v;
+    }
+    rs_seed_rekey(r, id, hash);
+}
+
+/* ---- meta records ---------------------------------------------------------- */
+
+static int rs_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
+                       int64_t ttl_ms)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char key[RS_KEY_MAX], ttl[24];
+    rs_key_meta(key, stream_id);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+    bool prune = atomic_fetch_add(&r->meta_puts, 1) % RS_META_PRUNE_EVERY == 0;
+    const char *keys[] = {key};
+    const char *args[] = {field, value, ttl, prune ? "1" : "0"};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_meta_put, 1, keys, 4, args, &rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char key[RS_KEY_MAX];
+    rs_key_meta(key, stream_id);
+    const char *keys[] = {key};
+    const char *args[] = {field};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_meta_get, 1, keys, 1, args, &rep);
+    if (rc == 0 && rep->type == REDIS_REPLY_NIL) {
+        rc = -ENOENT;
+    } else if (rc == 0 && rep->type == REDIS_REPLY_STRING) {
+        *value_out = strndup(rep->str, rep->len);
+        if (!*value_out)
+            rc = -ENOMEM;
+    } else if (rc == 0) {
+        rc = -EIO;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_meta_scan(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
+                        void *opaque)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    char key[RS_KEY_MAX];
+    rs_key_meta(key, stream_id);
+    const char *keys[] = {key};
+    const char *args[] = {prefix};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_meta_scan, 1, keys, 1, args, &rep);
+    if (rc == 0 && rep->type != REDIS_REPLY_ARRAY)
+        rc = -EIO;
+    /* The connection is back in the pool already: cb may call the store. */
+    for (size_t i = 0; rc == 0 && i + 1 < rep->elements; i += 2) {
+        const redisReply *f = rep->element[i], *v = rep->element[i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            cb(opaque, f->str, v->str);
+    }
     freeReplyObject(rep);
     return rc;
 }
@@ -995,6 +1365,46 @@ static void rs_lease_release(store_t *st, const char *stream_id)
     freeReplyObject(rep);
 }
 
+
+/* Revokes stream_id's lease wherever it is held. The owner learns it from the
+ * "t -NODE" notice; when that is this node, the lost_cb runs here and now,
+ * so the caller finds its publisher on its way out when this returns. */
+static int rs_lease_revoke(store_t *st, const char *stream_id)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    /* Stop renewing first: a renewal after the DEL would re-take it. */
+    bool ours = rs_held_has(r, stream_id);
+    if (ours)
+        rs_held_set(r, stream_id, false);
+    char key[RS_KEY_MAX], channel[RS_KEY_MAX];
+    rs_key_lease(key, stream_id);
+    rs_channel(r, channel, stream_id);
+    const char *keys[] = {key};
+    const char *args[] = {channel, r->node_id};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_revoke, 1, keys, 2, args, &rep);
+    freeReplyObject(rep);
+    if (ours) {
+        log_info(RS_LOG, "stream %s: lease revoked here", stream_id);
+        store_notify_lease_lost(&r->base, stream_id);
+        /* A renewal already under way when we stopped may have re-taken it. */
+        rs_lease_release(st, stream_id);
+    }
+    return rc;
+}
+
+static const char *rs_node_id(const store_t *st)
+{
+    return ((const store_redis_t *)st)->node_id;
+}
+
+static bool rs_connected(store_t *st)
+{
+    return atomic_load(&((store_redis_t *)st)->up);
+}
+
 /* Renews every lease this node holds; a lease found in another node's hands
  * is reported lost. Maintenance thread. -EIO stops early. */
 static int rs_renew_leases(store_redis_t *r)
@@ -1029,17 +1439,45 @@ static int rs_renew_leases(store_redis_t *r)
 
 /* ---- maintenance thread: connection, subscription, renewal ---------------- */
 
+/* Reads the alive marker into out ("" when missing). 0 or -EIO. */
+static int rs_alive_read(store_redis_t *r, char *out, size_t size)
+{
+    const char *argv[] = {"GET", RS_KEY_ALIVE};
+    size_t lens[] = {3, strlen(RS_KEY_ALIVE)};
+    redisReply *rep;
+    int rc = rs_command(r, 2, argv, lens, &rep);
+    out[0] = '\0';
+    if (rc == 0 && rep->type == REDIS_REPLY_STRING)
+        snprintf(out, size, "%.*s", (int)(rep->len < size ? rep->len : size - 1), rep->str);
+    else if (rc == 0 && rep->type != REDIS_REPLY_NIL)
+        rc = -EIO;
+    freeReplyObject(rep);
+    return rc;
+}
+
 /* Brings Redis in line with this node after a (re)connection or a lost
  * dataset: the alive marker, the configured streams, this node's leases, and
  * every stream it writes. Maintenance thread. */
 static int rs_resync(store_redis_t *r)
 {
-    const char *argv[] = {"SET", RS_KEY_ALIVE, "1"};
-    size_t lens[] = {3, strlen(RS_KEY_ALIVE), 1};
+    /* The marker holds the epoch of the dataset: whoever finds it missing
+     * writes a fresh one (NX: one node wins), and every node remembers the
+     * value it synchronised against, so the nodes that did not notice the
+     * loss first see a new epoch and re-seed too. */
+    char epoch[33];
+    uint8_t rnd[16];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        memset(rnd, 0, sizeof(rnd));
+    for (int i = 0; i < 16; i++)
+        snprintf(epoch + 2 * i, 3, "%02x", rnd[i]);
+    const char *argv[] = {"SET", RS_KEY_ALIVE, epoch, "NX"};
+    size_t lens[] = {3, strlen(RS_KEY_ALIVE), 32, 2};
     redisReply *rep;
-    int rc = rs_command(r, 3, argv, lens, &rep);
+    int rc = rs_command(r, 4, argv, lens, &rep);
     freeReplyObject(rep);
     if (rc < 0)
+        return rc;
+    if ((rc = rs_alive_read(r, r->alive_epoch, sizeof(r->alive_epoch))) < 0)
         return rc;
 
     atomic_store(&r->up, true); /* the calls below check it */
@@ -1119,8 +1557,12 @@ static void rs_sub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
     if (strcmp(kind, "pmessage") != 0 || rep->elements != 4 ||
         rep->element[2]->type != REDIS_REPLY_STRING || rep->element[3]->type != REDIS_REPLY_STRING)
         return;
-    /* channel "sluice:ev:DB:{ID}" */
     const char *ch = rep->element[2]->str;
+    if (strcmp(ch, r->registry_channel) == 0) {
+        rs_registry_notice(r, rep->element[3]->str, rep->element[3]->len);
+        return;
+    }
+    /* channel "sluice:ev:DB:{ID}" */
     const char *open = strchr(ch, '{');
     const char *close = open ? strchr(open, '}') : NULL;
     if (!open || !close || close - open - 1 <= 0 || close - open - 1 >= STORE_ID_MAX)
@@ -1147,10 +1589,19 @@ static void rs_sub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
         }
         store_notify_changed(&r->base, id);
     } else if (msg[0] == 't' && msg[1] == ' ' && strcmp(msg + 2, r->node_id) != 0) {
+        /* "t -NODE": revoked by NODE; its own revoke already ended its lease. */
+        bool revoked = msg[2] == '-';
+        if (revoked && strcmp(msg + 3, r->node_id) == 0)
+            return;
         if (rs_held_has(r, id)) {
             rs_held_set(r, id, false);
-            log_info(RS_LOG, "stream %s: taken over by node %.32s", id, msg + 2);
+            if (revoked)
+                log_info(RS_LOG, "stream %s: lease revoked by node %.32s", id, msg + 3);
+            else
+                log_info(RS_LOG, "stream %s: taken over by node %.32s", id, msg + 2);
             store_notify_lease_lost(&r->base, id);
+            if (revoked)
+                rs_lease_release(&r->base, id); /* a renewal before the notice re-took it */
         }
     }
 }
@@ -1280,23 +1731,17 @@ static void rs_tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (now - r->last_alive_check_ms >= 1000) {
         r->last_alive_check_ms = now;
-        const char *argv[] = {"EXISTS", RS_KEY_ALIVE};
-        size_t lens[] = {6, strlen(RS_KEY_ALIVE)};
-        redisReply *rep;
-        if (rs_command(r, 2, argv, lens, &rep) == 0 && rep->type == REDIS_REPLY_INTEGER &&
-            rep->integer == 0) {
+        char epoch[sizeof(r->alive_epoch)];
+        if (rs_alive_read(r, epoch, sizeof(epoch)) == 0 && strcmp(epoch, r->alive_epoch) != 0) {
             log_warn(RS_LOG, "%s lost its data (restarted empty or flushed); re-seeding the "
                              "registry and re-announcing live streams",
                      r->where);
-            freeReplyObject(rep);
-            rep = NULL;
             pthread_mutex_lock(&r->mirror_lock);
             for (rs_stream_t *s = r->streams; s; s = s->next)
                 s->dirty = true;
             pthread_mutex_unlock(&r->mirror_lock);
             (void)rs_resync(r);
         }
-        freeReplyObject(rep);
     }
     /* Streams whose writes failed while the subscriber stayed up. */
     pthread_mutex_lock(&r->mirror_lock);
@@ -1414,6 +1859,16 @@ static const store_backend_t store_redis_backend = {
     .stream_seed = rs_stream_seed,
     .lease_acquire = rs_lease_acquire,
     .lease_release = rs_lease_release,
+    .stream_get = rs_registry_get,
+    .stream_list = rs_registry_list,
+    .stream_remove = rs_registry_remove,
+    .stream_rotate = rs_registry_rotate,
+    .meta_put = rs_meta_put,
+    .meta_get = rs_meta_get,
+    .meta_scan = rs_meta_scan,
+    .lease_revoke = rs_lease_revoke,
+    .node_id = rs_node_id,
+    .connected = rs_connected,
 };
 
 int store_redis_open(const char *url, store_t **out)
@@ -1440,6 +1895,7 @@ int store_redis_open(const char *url, store_t **out)
     for (int i = 0; i < 16; i++)
         snprintf(r->node_id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(r->channel_prefix, sizeof(r->channel_prefix), RS_PREFIX "ev:%d:", r->db);
+    snprintf(r->registry_channel, sizeof(r->registry_channel), "%sregistry", r->channel_prefix);
     r->backoff_ms = RS_BACKOFF_MIN_MS;
     r->cache = store_cache_new(r->cache_bytes, RS_CACHE_AGE_MS);
     r->evbase = event_base_new();

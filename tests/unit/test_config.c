@@ -118,6 +118,9 @@ static void test_errors(void **state)
                  "defined twice");
     expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_PLAYLIST_SEGMENTS=x", NULL},
                  "SLUICE_PLAYLIST_SEGMENTS");
+    expect_error((char *[]){"sluice", "--admin-token", "short", NULL}, none,
+                 "--admin-token: use at least 16");
+    expect_error((char *[]){"sluice", "--webhook-url", "ftp://x", NULL}, none, "--webhook-url");
     /* The key part of a malformed stream is never echoed. */
     expect_error((char *[]){"sluice", "--stream", ":supersecret", NULL}, none, "ID:KEY");
     assert_null(strstr(err, "supersecret"));
@@ -177,6 +180,65 @@ static void test_check_config(void **state)
     assert_non_null(strstr(err, "--tls-cert: cannot read '/nonexistent/cert.pem'"));
 }
 
+/* Every error in the file names file:line, whether the key is unknown or
+ * its value is bad. */
+static void test_file_lines(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sluice-test-config-XXXXXX";
+    const char *texts[] = {
+        "[sluice]\n; comment\nhttp-listen = 127.0.0.1:1\nbogus-key = 1\n",
+        "[sluice]\n\n\nsegment-duration = 0.01\n",
+        "[sluice]\nlog-level = info\n[rung.720p]\nwidth = 1280\nheight = tall\n",
+    };
+    const char *want[] = {":4: unknown option 'bogus-key'", ":4 (segment-duration): 0.01 is out",
+                          ":5: [rung.720p] height"};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        FILE *f = fdopen(fd, "w");
+        fputs(texts[i], f);
+        fclose(f);
+        char flag[80];
+        snprintf(flag, sizeof(flag), "--config=%s", path);
+        config_t cfg;
+        char *argv[] = {"sluice", flag, NULL};
+        char *envp[] = {NULL};
+        assert_int_equal(load(&cfg, argv, envp), -EINVAL);
+        if (!strstr(err, want[i]) || !strstr(err, path))
+            fail_msg("error '%s' does not name '%s' in %s", err, want[i], path);
+        unlink(path);
+        memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+    }
+}
+
+static void diff_cb(void *opaque, const char *name)
+{
+    char *buf = opaque;
+    strcat(buf, name);
+    strcat(buf, " ");
+}
+
+/* config_diff names what changed, and only that (SIGHUP acts on it). */
+static void test_diff(void **state)
+{
+    (void)state;
+    config_t a, b;
+    char *envp[] = {NULL};
+    assert_int_equal(load(&a, (char *[]){"sluice", "--stream", "x:k1", "--log-level", "warn",
+                                         NULL}, envp), 0);
+    assert_int_equal(load(&b, (char *[]){"sluice", "--stream", "x:k2", "--log-level", "warn",
+                                         "--admin-token", "t0123456789abcdef", NULL}, envp), 0);
+    char buf[256] = "";
+    config_diff(&a, &b, diff_cb, buf);
+    assert_string_equal(buf, "stream admin-token ");
+    buf[0] = '\0';
+    config_diff(&a, &a, diff_cb, buf);
+    assert_string_equal(buf, "");
+    config_free(&a);
+    config_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +247,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_check_config),
+        cmocka_unit_test(test_file_lines),
+        cmocka_unit_test(test_diff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* Unit tests for the memory store: atomic commits, expiry, registry. */
+/* Unit tests for the memory store: atomic commits, expiry, registry and its
+ * management, meta records, node id, stats and lease revocation. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -6,11 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "store.h"
 
 static store_t *open_memory(void)
@@ -161,6 +164,225 @@ static void test_registry(void **state)
     store_close(st);
 }
 
+
+/* ---- registry management, meta, node id, stats, revoke ------------------- */
+
+static void test_registry_manage(void **state)
+{
+    (void)state;
+    store_t *st = open_memory();
+    char id[STORE_ID_MAX];
+    store_stream_info_t info;
+    int64_t before = clock_wall_ms();
+    /* Added out of order; names are user text, any bytes but NUL. */
+    assert_int_equal(store_stream_add(st, "zeta", "Zeta | shop\nline", "key-z"), 0);
+    assert_int_equal(store_stream_add(st, "alpha", "Caf\xc3\xa9 du port", "key-a"), 0);
+    assert_int_equal(store_stream_add(st, "mid", NULL, "key-m"), 0);
+    int64_t after = clock_wall_ms();
+    assert_int_equal(store_stream_seed(st, "seeded", "key-s"), 0);
+
+    assert_int_equal(store_stream_get(st, "alpha", &info), 0);
+    assert_string_equal(info.id, "alpha");
+    assert_string_equal(info.name, "Caf\xc3\xa9 du port");
+    assert_true(info.created_ms >= before && info.created_ms <= after);
+    assert_int_equal(store_stream_get(st, "zeta", &info), 0);
+    assert_string_equal(info.name, "Zeta | shop\nline");
+    assert_int_equal(store_stream_get(st, "mid", &info), 0);
+    assert_string_equal(info.name, "mid"); /* no name: the id */
+    assert_int_equal(store_stream_get(st, "seeded", &info), 0);
+    assert_int_equal(info.created_ms, 0);
+    assert_int_equal(store_stream_get(st, "nope", &info), -ENOENT);
+    assert_int_equal(store_stream_get(st, "bad id!", &info), -ENOENT);
+
+    /* Names: 255 bytes fit, 256 do not. */
+    char name[STORE_NAME_LEN_MAX + 1];
+    memset(name, 'n', sizeof(name));
+    name[STORE_NAME_LEN_MAX - 1] = '\0';
+    assert_int_equal(store_stream_add(st, "long", name, "key-l"), 0);
+    assert_int_equal(store_stream_get(st, "long", &info), 0);
+    assert_int_equal(strlen(info.name), STORE_NAME_LEN_MAX - 1);
+    name[STORE_NAME_LEN_MAX - 1] = 'n';
+    name[STORE_NAME_LEN_MAX] = '\0';
+    assert_int_equal(store_stream_add(st, "longer", name, "key-l2"), -ENAMETOOLONG);
+    assert_int_equal(store_stream_exists(st, "longer"), -ENOENT);
+
+    store_stream_info_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_stream_list(st, &list, &n), 0);
+    assert_int_equal(n, 5);
+    const char *want[] = {"alpha", "long", "mid", "seeded", "zeta"};
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(list[i].id, want[i]);
+    assert_string_equal(list[4].name, "Zeta | shop\nline");
+    free(list);
+
+    /* remove: the key stops working at once; the id and the key are free again */
+    assert_int_equal(store_stream_remove(st, "alpha"), 0);
+    assert_int_equal(store_stream_auth(st, "key-a", id), -ENOENT);
+    assert_int_equal(store_stream_exists(st, "alpha"), -ENOENT);
+    assert_int_equal(store_stream_get(st, "alpha", &info), -ENOENT);
+    assert_int_equal(store_stream_remove(st, "alpha"), -ENOENT);
+    assert_int_equal(store_stream_auth(st, "key-z", id), 0); /* the others are untouched */
+    assert_string_equal(id, "zeta");
+    assert_int_equal(store_stream_add(st, "alpha2", "again", "key-a"), 0);
+
+    /* rotate: old key refused, new key works, record kept */
+    assert_int_equal(store_stream_rotate(st, "zeta", "key-z2"), 0);
+    assert_int_equal(store_stream_auth(st, "key-z", id), -ENOENT);
+    assert_int_equal(store_stream_auth(st, "key-z2", id), 0);
+    assert_string_equal(id, "zeta");
+    assert_int_equal(store_stream_get(st, "zeta", &info), 0);
+    assert_string_equal(info.name, "Zeta | shop\nline");
+    /* to another stream's key: refused, nothing changes */
+    assert_int_equal(store_stream_rotate(st, "zeta", "key-m"), -EEXIST);
+    assert_int_equal(store_stream_auth(st, "key-m", id), 0);
+    assert_string_equal(id, "mid");
+    assert_int_equal(store_stream_auth(st, "key-z2", id), 0);
+    assert_string_equal(id, "zeta");
+    assert_int_equal(store_stream_rotate(st, "nope", "key-x"), -ENOENT);
+    assert_int_equal(store_stream_rotate(st, "zeta", ""), -EINVAL);
+
+    /* remove them all: an empty list is NULL */
+    const char *all[] = {"alpha2", "long", "mid", "seeded", "zeta"};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(store_stream_remove(st, all[i]), 0);
+    list = (store_stream_info_t *)&n; /* must be overwritten */
+    assert_int_equal(store_stream_list(st, &list, &n), 0);
+    assert_null(list);
+    assert_int_equal(n, 0);
+    store_close(st);
+}
+
+typedef struct meta_seen {
+    int n;
+    char fields[8][64];
+    char values[8][64];
+} meta_seen_t;
+
+static void meta_collect(void *opaque, const char *field, const char *value)
+{
+    meta_seen_t *m = opaque;
+    assert_true(m->n < 8);
+    snprintf(m->fields[m->n], sizeof(m->fields[0]), "%s", field);
+    snprintf(m->values[m->n], sizeof(m->values[0]), "%s", value);
+    m->n++;
+}
+
+static const char *meta_seen_value(const meta_seen_t *m, const char *field)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->fields[i], field) == 0)
+            return m->values[i];
+    return NULL;
+}
+
+static void test_meta(void **state)
+{
+    (void)state;
+    store_t *st = open_memory();
+    char *v = NULL;
+    assert_int_equal(store_meta_get(st, "s", "status", &v), -ENOENT);
+    assert_null(v);
+    assert_int_equal(store_meta_put(st, "s", "status", "{\"live\": true}", 60000), 0);
+    assert_int_equal(store_meta_put(st, "s", "viewers:node-a", "12", 60000), 0);
+    assert_int_equal(store_meta_put(st, "s", "viewers:node-b", "3 and spaces", 60000), 0);
+    assert_int_equal(store_meta_put(st, "s", "viewers:node-c", "old", 80), 0);
+    assert_int_equal(store_meta_put(st, "other", "viewers:node-a", "99", 60000), 0);
+    assert_int_equal(store_meta_get(st, "s", "status", &v), 0);
+    assert_string_equal(v, "{\"live\": true}");
+    free(v);
+    assert_int_equal(store_meta_put(st, "s", "status", "replaced", 60000), 0);
+    assert_int_equal(store_meta_get(st, "s", "status", &v), 0);
+    assert_string_equal(v, "replaced");
+    free(v);
+
+    meta_seen_t seen = {0};
+    assert_int_equal(store_meta_scan(st, "s", "viewers:", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(meta_seen_value(&seen, "viewers:node-a"), "12");
+    assert_string_equal(meta_seen_value(&seen, "viewers:node-b"), "3 and spaces");
+    assert_string_equal(meta_seen_value(&seen, "viewers:node-c"), "old");
+
+    usleep(200 * 1000); /* node-c's record expires */
+    assert_int_equal(store_meta_get(st, "s", "viewers:node-c", &v), -ENOENT);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(st, "s", "viewers:", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_null(meta_seen_value(&seen, "viewers:node-c"));
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(st, "s", "", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 3); /* no prefix: every field, status included */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(st, "none", "", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 0);
+
+    assert_int_equal(store_meta_put(st, "s", "f", "v", 0), -EINVAL);
+    assert_int_equal(store_meta_put(st, "s", "", "v", 1000), -EINVAL);
+    assert_int_equal(store_meta_put(st, "bad id!", "f", "v", 1000), -EINVAL);
+    store_close(st);
+}
+
+typedef struct lost_count {
+    int n;
+    char id[STORE_ID_MAX];
+} lost_count_t;
+
+static void lost_cb(void *opaque, const char *stream_id)
+{
+    lost_count_t *c = opaque;
+    c->n++;
+    snprintf(c->id, sizeof(c->id), "%s", stream_id);
+}
+
+static void test_node_id_stats_revoke(void **state)
+{
+    (void)state;
+    store_t *a = open_memory();
+    store_t *b = open_memory();
+    assert_true(strlen(store_node_id(a)) > 0);
+    assert_string_not_equal(store_node_id(a), store_node_id(b));
+    assert_string_equal(store_node_id(a), store_node_id(a)); /* stable */
+
+    store_stats_t s0, s1;
+    store_get_stats(a, &s0);
+    assert_true(s0.connected);
+    assert_int_equal(s0.commits + s0.gets + s0.registry_ops + s0.meta_ops + s0.errors, 0);
+    put(a, "x", "index.m3u8", "pl", 0);
+    blob_t *got = NULL;
+    assert_int_equal(store_get(a, "x", "index.m3u8", &got), 0);
+    blob_unref(got);
+    assert_int_equal(store_get(a, "x", "missing", &got), -ENOENT);
+    assert_int_equal(store_stream_add(a, "x", "X", "kx"), 0);
+    char id[STORE_ID_MAX];
+    assert_int_equal(store_stream_auth(a, "kx", id), 0);
+    assert_int_equal(store_meta_put(a, "x", "f", "v", 1000), 0);
+    store_get_stats(a, &s1);
+    assert_int_equal(s1.commits, 1);
+    assert_int_equal(s1.gets, 2);
+    assert_int_equal(s1.registry_ops, 2);
+    assert_int_equal(s1.meta_ops, 1);
+    assert_int_equal(s1.errors, 0); /* -ENOENT is an answer, not an error */
+
+    /* revoke: the local lease's lost_cb runs once, before revoke returns */
+    lost_count_t lost = {0}, other = {0};
+    store_lease_t *l = NULL, *lo = NULL;
+    assert_int_equal(store_lease_acquire(a, "x", true, lost_cb, &lost, &l), 0);
+    assert_int_equal(store_lease_acquire(a, "y", true, lost_cb, &other, &lo), 0);
+    assert_int_equal(store_lease_revoke(a, "x"), 0);
+    assert_int_equal(lost.n, 1);
+    assert_string_equal(lost.id, "x");
+    assert_int_equal(other.n, 0); /* another stream's lease is untouched */
+    assert_int_equal(store_lease_revoke(a, "x"), 0); /* at most once per lease */
+    assert_int_equal(lost.n, 1);
+    assert_int_equal(store_lease_revoke(a, "nobody"), 0);
+    assert_int_equal(store_lease_revoke(a, "bad id!"), -EINVAL);
+    store_lease_release(l);
+    store_lease_release(lo);
+    assert_int_equal(other.n, 0);
+    store_close(a);
+    store_close(b);
+}
+
 typedef struct {
     store_t *st;
     int stop;
@@ -218,6 +440,9 @@ int main(void)
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_registry_manage),
+        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_node_id_stats_revoke),
         cmocka_unit_test(test_atomic_commit_under_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -301,6 +301,304 @@ static void test_leases_and_takeover(void **state)
     store_close(b);
 }
 
+
+/* ---- registry management, meta, revoke, seeds ------------------------------ */
+
+static long long raw_int(int port, const char *fmt, const char *arg)
+{
+    redisContext *c = raw_connect(port, 9);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, fmt, arg);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -12345;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+static void test_registry_manage(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    char id[STORE_ID_MAX];
+    store_stream_info_t info;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* Names with the separators of both record formats, and UTF-8. */
+    assert_int_equal(store_stream_add(a, "zeta", "Zeta | 12|shop two words", "key-z"), 0);
+    assert_int_equal(store_stream_add(a, "alpha", "Caf\xc3\xa9 du port", "key-a"), 0);
+    assert_int_equal(store_stream_add(a, "mid", NULL, "key-m"), 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t after = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    assert_int_equal(store_stream_seed(a, "seeded", "key-s"), 0);
+    /* A record written by the earlier format ("<hex> <name>") still reads. */
+    redisContext *c = raw_connect(shared_server.port, 9);
+    redisReply *r = redisCommand(
+        c, "HSET sluice:{registry}:by-id old %s",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef Old | 5|name");
+    freeReplyObject(r);
+    r = redisCommand(c, "HSET sluice:{registry}:by-key %s old",
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    freeReplyObject(r);
+
+    assert_int_equal(store_stream_get(b, "alpha", &info), 0); /* read on another node */
+    assert_string_equal(info.id, "alpha");
+    assert_string_equal(info.name, "Caf\xc3\xa9 du port");
+    assert_true(info.created_ms >= before && info.created_ms <= after);
+    assert_int_equal(store_stream_get(b, "zeta", &info), 0);
+    assert_string_equal(info.name, "Zeta | 12|shop two words");
+    assert_int_equal(store_stream_get(b, "mid", &info), 0);
+    assert_string_equal(info.name, "mid");
+    assert_int_equal(store_stream_get(b, "seeded", &info), 0);
+    assert_int_equal(info.created_ms, 0);
+    assert_int_equal(store_stream_get(b, "old", &info), 0);
+    assert_string_equal(info.name, "Old | 5|name");
+    assert_int_equal(info.created_ms, 0);
+    assert_int_equal(store_stream_get(b, "nope", &info), -ENOENT);
+
+    char name[STORE_NAME_LEN_MAX + 1];
+    memset(name, 'n', sizeof(name));
+    name[STORE_NAME_LEN_MAX] = '\0';
+    assert_int_equal(store_stream_add(a, "longer", name, "key-l2"), -ENAMETOOLONG);
+    name[STORE_NAME_LEN_MAX - 1] = '\0';
+    assert_int_equal(store_stream_add(a, "long", name, "key-l"), 0);
+    assert_int_equal(store_stream_get(b, "long", &info), 0);
+    assert_string_equal(info.name, name);
+
+    store_stream_info_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_stream_list(b, &list, &n), 0);
+    const char *want[] = {"alpha", "long", "mid", "old", "seeded", "zeta"};
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(list[i].id, want[i]);
+    assert_string_equal(list[5].name, "Zeta | 12|shop two words");
+    free(list);
+
+    /* remove on b: a refuses the key at once; both hashes lose their entry */
+    assert_int_equal(store_stream_remove(b, "alpha"), 0);
+    assert_int_equal(store_stream_auth(a, "key-a", id), -ENOENT);
+    assert_int_equal(store_stream_exists(a, "alpha"), -ENOENT);
+    assert_int_equal(store_stream_get(a, "alpha", &info), -ENOENT);
+    assert_int_equal(store_stream_remove(a, "alpha"), -ENOENT);
+    assert_int_equal(store_stream_remove(a, "old"), 0); /* old format too */
+    assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:by-id"), 4);
+    assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:by-key"), 4);
+    assert_int_equal(store_stream_add(a, "alpha2", "again", "key-a"), 0); /* key free again */
+
+    /* rotate on b: old key refused on a, new key accepted, record kept */
+    assert_int_equal(store_stream_rotate(b, "zeta", "key-z2"), 0);
+    assert_int_equal(store_stream_auth(a, "key-z", id), -ENOENT);
+    assert_int_equal(store_stream_auth(a, "key-z2", id), 0);
+    assert_string_equal(id, "zeta");
+    assert_int_equal(store_stream_get(a, "zeta", &info), 0);
+    assert_string_equal(info.name, "Zeta | 12|shop two words");
+    assert_true(info.created_ms >= before && info.created_ms <= after);
+    assert_int_equal(store_stream_rotate(a, "zeta", "key-z2"), 0); /* same key: no change */
+    assert_int_equal(store_stream_rotate(a, "zeta", "key-m"), -EEXIST);
+    assert_int_equal(store_stream_auth(b, "key-m", id), 0);
+    assert_string_equal(id, "mid");
+    assert_int_equal(store_stream_auth(b, "key-z2", id), 0);
+    assert_string_equal(id, "zeta");
+    assert_int_equal(store_stream_rotate(a, "nope", "key-x"), -ENOENT);
+    assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:by-id"), 5);
+    assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:by-key"), 5);
+
+    /* Nothing in Redis holds a key in clear, rotated or not. */
+    r = redisCommand(c, "HGETALL sluice:{registry}:by-id");
+    for (size_t i = 0; i < r->elements; i++)
+        assert_null(strstr(r->element[i]->str, "key-"));
+    freeReplyObject(r);
+    redisFree(c);
+    store_close(a);
+    store_close(b);
+}
+
+typedef struct meta_seen {
+    int n;
+    char fields[8][64];
+    char values[8][64];
+} meta_seen_t;
+
+static void meta_collect(void *opaque, const char *field, const char *value)
+{
+    meta_seen_t *m = opaque;
+    assert_true(m->n < 8);
+    snprintf(m->fields[m->n], sizeof(m->fields[0]), "%s", field);
+    snprintf(m->values[m->n], sizeof(m->values[0]), "%s", value);
+    m->n++;
+}
+
+static const char *meta_seen_value(const meta_seen_t *m, const char *field)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->fields[i], field) == 0)
+            return m->values[i];
+    return NULL;
+}
+
+static void test_meta(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    char *v = NULL;
+    assert_int_equal(store_meta_get(b, "s", "status", &v), -ENOENT);
+    assert_int_equal(store_meta_put(a, "s", "status", "{\"live\": true}", 60000), 0);
+    assert_int_equal(store_meta_put(a, "s", "viewers:node-a", "12", 60000), 0);
+    assert_int_equal(store_meta_put(b, "s", "viewers:node-b", "3 and spaces", 60000), 0);
+    assert_int_equal(store_meta_put(b, "s", "viewers:node-c", "old", 150), 0);
+    assert_int_equal(store_meta_put(b, "other", "viewers:node-a", "99", 60000), 0);
+    assert_int_equal(store_meta_get(b, "s", "status", &v), 0);
+    assert_string_equal(v, "{\"live\": true}");
+    free(v);
+    assert_int_equal(store_meta_put(b, "s", "status", "replaced", 60000), 0);
+    assert_int_equal(store_meta_get(a, "s", "status", &v), 0);
+    assert_string_equal(v, "replaced");
+    free(v);
+    /* the hash expires with its longest-lived field */
+    long long pttl = raw_int(shared_server.port, "PTTL %s", "sluice:{s}:meta");
+    assert_true(pttl > 50000 && pttl <= 60000);
+
+    meta_seen_t seen = {0};
+    assert_int_equal(store_meta_scan(a, "s", "viewers:", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(meta_seen_value(&seen, "viewers:node-a"), "12");
+    assert_string_equal(meta_seen_value(&seen, "viewers:node-b"), "3 and spaces");
+    assert_string_equal(meta_seen_value(&seen, "viewers:node-c"), "old");
+
+    sleep_ms(300); /* node-c's record expires; the field is still in the hash */
+    assert_int_equal(store_meta_get(a, "s", "viewers:node-c", &v), -ENOENT);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(a, "s", "viewers:", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_null(meta_seen_value(&seen, "viewers:node-c"));
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(a, "s", "", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(a, "none", "v", meta_collect, &seen), 0);
+    assert_int_equal(seen.n, 0);
+
+    /* A node's first put sweeps expired fields out of the hash. */
+    assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-c"),
+                     1);
+    store_t *c = open_node(shared_server.url);
+    assert_int_equal(store_meta_put(c, "s", "viewers:node-d", "1", 1000), 0);
+    assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-c"),
+                     0);
+    assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-a"),
+                     1);
+    /* A short-lived put does not shorten the hash's life. */
+    pttl = raw_int(shared_server.port, "PTTL %s", "sluice:{s}:meta");
+    assert_true(pttl > 50000);
+    store_close(c);
+    store_close(a);
+    store_close(b);
+}
+
+static void test_lease_revoke(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    assert_string_not_equal(store_node_id(a), store_node_id(b));
+    assert_int_equal(strlen(store_node_id(a)), 32);
+
+    /* (a) revoked by the node that owns it: lost_cb ran when revoke returns */
+    flag_t lost = {0};
+    store_lease_t *l = NULL;
+    assert_int_equal(store_lease_acquire(a, "rv", false, flag_cb, &lost, &l), 0);
+    assert_int_equal(store_lease_revoke(a, "rv"), 0);
+    assert_int_equal(atomic_load(&lost.count), 1);
+    assert_int_equal(raw_int(shared_server.port, "EXISTS %s", "sluice:{rv}:lease"), 0);
+    sleep_ms(300); /* its own notice (and a renewal) change nothing */
+    assert_int_equal(atomic_load(&lost.count), 1);
+    assert_int_equal(raw_int(shared_server.port, "EXISTS %s", "sluice:{rv}:lease"), 0);
+    store_lease_release(l);
+
+    /* (b) revoked by another node: the owner hears it through Redis */
+    flag_t lost_a = {0}, lost_b = {0};
+    store_lease_t *la = NULL, *lb = NULL;
+    assert_int_equal(store_lease_acquire(a, "rv", false, flag_cb, &lost_a, &la), 0);
+    assert_int_equal(store_lease_acquire(b, "rv", false, flag_cb, &lost_b, &lb), -EBUSY);
+    assert_int_equal(store_lease_revoke(b, "rv"), 0);
+    assert_true(wait_flag(&lost_a, 3000));
+    assert_int_equal(atomic_load(&lost_a.count), 1);
+    sleep_ms(100);
+    assert_int_equal(raw_int(shared_server.port, "EXISTS %s", "sluice:{rv}:lease"), 0);
+    /* the stream is free: a new publisher on b gets it without a takeover */
+    assert_int_equal(store_lease_acquire(b, "rv", false, flag_cb, &lost_b, &lb), 0);
+    sleep_ms(200);
+    assert_int_equal(atomic_load(&lost_b.count), 0);
+    assert_int_equal(atomic_load(&lost_a.count), 1);
+    store_lease_release(la);
+    store_lease_release(lb);
+    assert_int_equal(store_lease_revoke(a, "nobody"), 0);
+
+    store_stats_t st;
+    store_get_stats(a, &st);
+    assert_true(st.connected);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.registry_ops, 2); /* the two revokes */
+    store_close(a);
+    store_close(b);
+}
+
+static bool wait_auth(store_t *st, const char *key, int want, int ms)
+{
+    char id[STORE_ID_MAX];
+    for (int i = 0; i < ms / 20; i++) {
+        if (store_stream_auth(st, key, id) == want)
+            return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
+static void test_seeds_follow_remove_and_rotate(void **state)
+{
+    (void)state;
+    flushdb(shared_server.port);
+    store_t *a = open_node(shared_server.url);
+    store_t *b = open_node(shared_server.url);
+    /* a is configured with four streams; removes and rotations happen on a
+     * itself and on b (a learns of those through Redis). */
+    assert_int_equal(store_stream_seed(a, "rm-here", "k-rm-here"), 0);
+    assert_int_equal(store_stream_seed(a, "rm-there", "k-rm-there"), 0);
+    assert_int_equal(store_stream_seed(a, "rot-here", "k-rot-here"), 0);
+    assert_int_equal(store_stream_seed(a, "rot-there", "k-rot-there"), 0);
+    assert_int_equal(store_stream_seed(a, "kept", "k-kept"), 0);
+    assert_int_equal(store_stream_remove(a, "rm-here"), 0);
+    assert_int_equal(store_stream_remove(b, "rm-there"), 0);
+    assert_int_equal(store_stream_rotate(a, "rot-here", "k-rot-here-2"), 0);
+    assert_int_equal(store_stream_rotate(b, "rot-there", "k-rot-there-2"), 0);
+    sleep_ms(200); /* b's notices reach a */
+
+    flushdb(shared_server.port); /* Redis lost its data */
+    char id[STORE_ID_MAX];
+    assert_int_equal(store_stream_auth(b, "k-kept", id), -ENOENT);
+    /* a notices (alive marker gone) and re-seeds within a few seconds */
+    assert_true(wait_auth(b, "k-kept", 0, 5000));
+    assert_true(wait_auth(b, "k-rot-here-2", 0, 1000));
+    assert_true(wait_auth(b, "k-rot-there-2", 0, 1000));
+    sleep_ms(300); /* whatever the resync would write is written by now */
+    assert_int_equal(store_stream_auth(b, "k-rot-here-2", id), 0);
+    assert_string_equal(id, "rot-here");
+    assert_int_equal(store_stream_auth(b, "k-rot-there", id), -ENOENT);
+    assert_int_equal(store_stream_auth(b, "k-rot-here", id), -ENOENT);
+    assert_int_equal(store_stream_exists(b, "rm-here"), -ENOENT);
+    assert_int_equal(store_stream_exists(b, "rm-there"), -ENOENT);
+    assert_int_equal(store_stream_auth(b, "k-rm-there", id), -ENOENT);
+    store_close(a);
+    store_close(b);
+}
+
 static void test_watch_and_cache_invalidation(void **state)
 {
     (void)state;
@@ -402,6 +700,18 @@ static void test_unreachable_at_start(void **state)
     blob_t *got = NULL;
     assert_int_equal(store_get(st, "x", "index.m3u8", &got), -EIO);
     assert_int_equal(store_stream_seed(st, "x", "k"), 0); /* written on connection */
+    store_stream_info_t info;
+    assert_int_equal(store_stream_get(st, "x", &info), -EIO);
+    assert_int_equal(store_stream_remove(st, "x"), -EIO);
+    char *v = NULL;
+    assert_int_equal(store_meta_get(st, "x", "f", &v), -EIO);
+    assert_int_equal(store_lease_revoke(st, "x"), -EIO);
+    store_stats_t stats;
+    store_get_stats(st, &stats);
+    assert_false(stats.connected);
+    assert_int_equal(stats.gets, 1);
+    assert_int_equal(stats.errors, 5); /* every -EIO counted; the seed is not one */
+    assert_int_equal(strlen(store_node_id(st)), 32);
     store_close(st);
 }
 
@@ -412,6 +722,10 @@ int main(void)
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_leases_and_takeover),
+        cmocka_unit_test(test_registry_manage),
+        cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_lease_revoke),
+        cmocka_unit_test(test_seeds_follow_remove_and_rotate),
         cmocka_unit_test(test_watch_and_cache_invalidation),
         cmocka_unit_test(test_outage_and_empty_restart),
         cmocka_unit_test(test_unreachable_at_start),
