@@ -362,8 +362,6 @@ static int webhook_start(webhook_t *w, webhook_job_t *j, const char *url, const 
     if (ret == 0)
         ret = webhook_add_header(j, "User-Agent", "sluice/" SLUICE_VERSION);
     if (ret == 0)
-        ret = webhook_add_header(j, "Expect", "");
-    if (ret == 0)
         ret = webhook_add_header(j, "X-Sluice-Event", j->event);
     if (ret == 0)
         ret = webhook_add_header(j, "X-Sluice-Delivery", j->delivery);
