@@ -299,9 +299,12 @@ void webhook_event(webhook_t *w, const char *event, const char *stream_id, json_
         }
         pthread_mutex_unlock(&w->lock);
         WEBHOOK_COUNT(w, events_dropped);
-        if (log_now)
-            log_warn(WEBHOOK_CTX, "%s dropped: %s (%" PRIu64 " more dropped since the last line)",
+        if (log_now && held)
+            log_warn(WEBHOOK_CTX, "%s dropped: %s (and %" PRIu64 " more since the last line)",
                      j->ctx, stopping ? "shutting down" : "queue full", held);
+        else if (log_now)
+            log_warn(WEBHOOK_CTX, "%s dropped: %s (at most one line per %d s)", j->ctx,
+                     stopping ? "shutting down" : "queue full", WEBHOOK_DROP_LOG_MS / 1000);
         webhook_job_free(j);
         return;
     }

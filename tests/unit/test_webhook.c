@@ -1,12 +1,21 @@
-/* Unit tests for control/webhook.c's request signature: HMAC-SHA256 over
+/* Unit tests for control/webhook.c: the request signature (HMAC-SHA256 over
  * TIMESTAMP "." BODY, checked against values computed independently with
- * Python's hmac module (docs/webhooks.md shows the receiver's side). */
+ * Python's hmac module; docs/webhooks.md shows the receiver's side), and the
+ * bounded event queue and the exactly-once authorisation answer against a
+ * loopback port that refuses connections. The HTTP behaviour itself is
+ * tested end to end in tests/integration/test_webhook.py. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -43,12 +52,91 @@ static void test_signature_depends_on_every_part(void **state)
     assert_int_equal(webhook_sign(NULL, "1", "{}", 2, b), -EINVAL);
 }
 
+/* A loopback port bound but not listening: connections to it are refused.
+ * Returns the socket (kept open so nobody else takes the port). */
+static int refusing_port(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+typedef struct answers {
+    pthread_mutex_t lock;
+    int calls;
+    uint64_t ticket;
+    ingest_auth_verdict_t verdict;
+} answers_t;
+
+static void on_answer(void *opaque, uint64_t ticket, ingest_auth_verdict_t verdict,
+                      const char *stream_id)
+{
+    answers_t *a = opaque;
+    assert_null(stream_id);
+    pthread_mutex_lock(&a->lock);
+    a->calls++;
+    a->ticket = ticket;
+    a->verdict = verdict;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void test_unreachable_refuses_once_and_queue_is_bounded(void **state)
+{
+    (void)state;
+    int port;
+    int fd = refusing_port(&port);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", port);
+    webhook_params_t p = {.url = url, .secret = "0123456789abcdef", .timeout_s = 2,
+                          .max_events = 2, .retry_base_ms = 60000};
+    webhook_t *w = NULL;
+    assert_int_equal(webhook_new(&p, &w), 0);
+
+    answers_t a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    ingest_auth_request_t req = {.ticket = 42, .app = "live", .client_ip = "127.0.0.1"};
+    assert_int_equal(webhook_authorize(w, &req, on_answer, &a), 0);
+    for (int i = 0; i < 5; i++)
+        webhook_event(w, "stream.live", "demo", NULL);
+
+    /* The authorisation fails fast (connection refused) and both queued
+     * events fail their first attempt and wait 60 s for a retry. */
+    webhook_stats_t st;
+    for (int i = 0; i < 400; i++) {
+        webhook_get_stats(w, &st);
+        pthread_mutex_lock(&a.lock);
+        int calls = a.calls;
+        pthread_mutex_unlock(&a.lock);
+        if (calls == 1 && st.events_retried == 2)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.ticket, 42);
+    assert_int_equal(a.verdict, INGEST_AUTH_NO_ANSWER);
+    assert_int_equal(st.auth_failed, 1);
+    assert_int_equal(st.auth_accepted + st.auth_rejected, 0);
+    assert_int_equal(st.events_dropped, 3); /* the queue holds 2 */
+    assert_int_equal(st.events_retried, 2);
+    assert_int_equal(st.events_queued, 2);
+    assert_int_equal(st.events_delivered, 0);
+
+    webhook_free(w); /* the two waiting for their retry are dropped */
+    assert_int_equal(a.calls, 1);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signature_matches_python_hmac),
         cmocka_unit_test(test_signature_empty_body),
         cmocka_unit_test(test_signature_depends_on_every_part),
+        cmocka_unit_test(test_unreachable_refuses_once_and_queue_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
