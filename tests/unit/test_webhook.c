@@ -130,6 +130,35 @@ static void test_unreachable_refuses_once_and_queue_is_bounded(void **state)
     close(fd);
 }
 
+static void test_event_given_up_after_max_attempts(void **state)
+{
+    (void)state;
+    int port;
+    int fd = refusing_port(&port);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", port);
+    webhook_params_t p = {.url = url, .timeout_s = 2, .max_attempts = 3, .retry_base_ms = 20,
+                          .retry_max_ms = 30};
+    webhook_t *w = NULL;
+    assert_int_equal(webhook_new(&p, &w), 0);
+    json_t *data = json_pack("{s:s}", "health", "poor");
+    webhook_event(w, "stream.health_changed", "demo", data);
+    json_decref(data);
+    webhook_stats_t st;
+    for (int i = 0; i < 400; i++) {
+        webhook_get_stats(w, &st);
+        if (st.events_failed == 1)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(st.events_failed, 1);
+    assert_int_equal(st.events_retried, 2); /* attempts 2 and 3 */
+    assert_int_equal(st.events_queued, 0);
+    assert_int_equal(st.events_dropped, 0);
+    webhook_free(w);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_signature_empty_body),
         cmocka_unit_test(test_signature_depends_on_every_part),
         cmocka_unit_test(test_unreachable_refuses_once_and_queue_is_bounded),
+        cmocka_unit_test(test_event_given_up_after_max_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
