@@ -112,6 +112,7 @@ struct webhook {
     /* webhook thread only */
     unsigned events_in_flight;
     webhook_job_t *inflight; /* every job whose easy handle is in the multi */
+    int64_t requeued_due_ms;  /* earliest retry queued since the last wait (0: none) */
     webhook_stats_t stats; /* WEBHOOK_COUNT / WEBHOOK_GAUGE_* */
 };
 
@@ -482,6 +483,8 @@ static void webhook_event_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lo
             delay = w->retry_max_ms;
         j->due_ms = clock_mono_ms() + (int64_t)delay;
         webhook_append(&w->ev_head, &w->ev_tail, j);
+        if (!w->requeued_due_ms || j->due_ms < w->requeued_due_ms)
+            w->requeued_due_ms = j->due_ms;
         pthread_mutex_unlock(&w->lock);
         WEBHOOK_COUNT(w, events_retried);
         log_warn(WEBHOOK_CTX, "%s not delivered (%s); retry %u in %.1f s", j->ctx, why,
@@ -623,6 +626,7 @@ static void *webhook_thread_main(void *arg)
     int64_t drain_until = 0;
     for (;;) {
         bool stopping = false;
+        w->requeued_due_ms = 0;
         int64_t wait = webhook_take(w, &stopping);
         int running = 0;
         curl_multi_perform(w->multi, &running);
@@ -631,6 +635,12 @@ static void *webhook_thread_main(void *arg)
         while ((msg = curl_multi_info_read(w->multi, &left)))
             if (msg->msg == CURLMSG_DONE)
                 webhook_finish(w, msg->easy_handle, msg->data.result);
+        /* A retry queued just now was not seen by webhook_take's wait. */
+        if (w->requeued_due_ms) {
+            int64_t until = w->requeued_due_ms - clock_mono_ms();
+            if (until < wait)
+                wait = until > 0 ? until : 0;
+        }
         if (stopping) {
             if (!drain_until)
                 drain_until = clock_mono_ms() + WEBHOOK_DRAIN_MS;

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "webhook.h"
 
 static void test_signature_matches_python_hmac(void **state)
@@ -142,6 +143,7 @@ static void test_event_given_up_after_max_attempts(void **state)
     webhook_t *w = NULL;
     assert_int_equal(webhook_new(&p, &w), 0);
     json_t *data = json_pack("{s:s}", "health", "poor");
+    int64_t t0 = clock_mono_ms();
     webhook_event(w, "stream.health_changed", "demo", data);
     json_decref(data);
     webhook_stats_t st;
@@ -152,6 +154,8 @@ static void test_event_given_up_after_max_attempts(void **state)
         usleep(10000);
     }
     assert_int_equal(st.events_failed, 1);
+    /* Retries come when due (20 ms, then 30 ms), not at the next 1 s poll. */
+    assert_true(clock_mono_ms() - t0 < 800);
     assert_int_equal(st.events_retried, 2); /* attempts 2 and 3 */
     assert_int_equal(st.events_queued, 0);
     assert_int_equal(st.events_dropped, 0);
