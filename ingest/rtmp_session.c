@@ -107,6 +107,7 @@ struct rtmp_session {
     /* publishing */
     media_queue_t *queue;
     store_lease_t *lease; /* this node's claim on the stream (store.h) */
+    bool fcpublish_answer; /* FCPublish seen: onFCPublish goes out with the accept */
     char stream_id[STORE_ID_MAX];
     int64_t publish_ms;
     uint64_t media_bytes;
@@ -846,7 +847,19 @@ static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
     bufferevent_set_timeouts(s->bev, &rto, NULL);
     log_info(s->ctx, "publish started: stream %s from %s", s->stream_id, s->peer);
 
-    ret = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, RTMP_PUBLISH_STREAM_ID);
+    ret = 0;
+    if (s->fcpublish_answer) {
+        s->fcpublish_answer = false;
+        rtmp_session_cmd_begin(s, "onFCPublish", 0);
+        amf0_put_null(&s->payload);
+        amf0_put_object_start(&s->payload);
+        amf0_put_prop_string(&s->payload, "code", "NetStream.Publish.Start");
+        amf0_put_prop_string(&s->payload, "description", "FCPublish");
+        amf0_put_object_end(&s->payload);
+        ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
+    }
+    if (ret == 0)
+        ret = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, RTMP_PUBLISH_STREAM_ID);
     if (ret == 0)
         ret = rtmp_session_send_status(s, "status", "NetStream.Publish.Start",
                                        "stream is now published");
@@ -907,16 +920,12 @@ static int rtmp_session_on_command(rtmp_session_t *s, const uint8_t *data, size_
                strcmp(name, "_checkbw") == 0) {
         ret = rtmp_session_result_simple(s, txn, false, 0);
     } else if (strcmp(name, "FCPublish") == 0) {
+        /* onFCPublish carries the code NetStream.Publish.Start (as
+         * nginx-rtmp's does): it is held back until the publish is
+         * accepted, so nothing says "Publish.Start" to a publisher that the
+         * key check or the webhook may still refuse. */
         ret = rtmp_session_result_simple(s, txn, false, 0);
-        if (ret == 0) {
-            rtmp_session_cmd_begin(s, "onFCPublish", 0);
-            amf0_put_null(&s->payload);
-            amf0_put_object_start(&s->payload);
-            amf0_put_prop_string(&s->payload, "code", "NetStream.Publish.Start");
-            amf0_put_prop_string(&s->payload, "description", "FCPublish");
-            amf0_put_object_end(&s->payload);
-            ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
-        }
+        s->fcpublish_answer = true;
     } else if (strcmp(name, "createStream") == 0) {
         ret = rtmp_session_result_simple(s, txn, true, RTMP_PUBLISH_STREAM_ID);
     } else if (strcmp(name, "getStreamLength") == 0) {
