@@ -16,20 +16,140 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "admin.h"
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
 #include "origin.h"
+#include "report.h"
 #include "store.h"
 #include "transcode.h"
+#include "webhook.h"
 
 extern char **environ;
 
 static int main_publish_start_cb(void *opaque, const char *stream_id, media_queue_t *queue)
 {
     return transcode_stream_start(opaque, stream_id, queue);
+}
+
+/* ---- webhooks (--webhook-url) ----------------------------------------------
+ * One process-wide instance, so that ingest's hooks keep the transcoder as
+ * their opaque. `ingest` is what late authorisation answers go to: set once
+ * ingest is open and cleared before it closes, under `lock`, because answers
+ * arrive on the webhook thread. */
+static struct {
+    webhook_t *webhook; /* NULL: no webhooks */
+    pthread_mutex_t lock;
+    ingest_t *ingest;
+} main_webhook = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int main_webhook_open(const config_t *cfg)
+{
+    if (!cfg->webhook_url || !cfg->webhook_url[0])
+        return 0;
+    webhook_params_t wp = {.url = cfg->webhook_url,
+                           .secret = cfg->webhook_secret,
+                           .timeout_s = cfg->webhook_timeout};
+    int rc = webhook_new(&wp, &main_webhook.webhook);
+    if (rc < 0)
+        log_error(NULL, "--webhook-url: cannot start webhooks (%s)", strerror(-rc));
+    return rc;
+}
+
+/* Runs on the webhook thread. An answer that comes before ingest_open has
+ * returned (or once ingest is closing) is dropped: that publisher is refused
+ * at its auth timeout. */
+static void main_webhook_auth_done(void *opaque, uint64_t ticket,
+                                   ingest_auth_verdict_t verdict, const char *stream_id)
+{
+    (void)opaque;
+    pthread_mutex_lock(&main_webhook.lock);
+    if (main_webhook.ingest)
+        ingest_auth_done(main_webhook.ingest, ticket, verdict, stream_id);
+    pthread_mutex_unlock(&main_webhook.lock);
+}
+
+static int main_webhook_auth_cb(void *opaque, const ingest_auth_request_t *req)
+{
+    (void)opaque;
+    return webhook_authorize(main_webhook.webhook, req, main_webhook_auth_done, NULL);
+}
+
+static void main_webhook_live_cb(void *opaque, const char *stream_id, const char *client_ip)
+{
+    (void)opaque;
+    json_t *data = json_pack("{s:s, s:s}", "client_ip", client_ip, "app", "live");
+    webhook_event(main_webhook.webhook, "stream.live", stream_id, data);
+    json_decref(data);
+}
+
+static void main_webhook_end_cb(void *opaque, const char *stream_id)
+{
+    (void)opaque;
+    webhook_event(main_webhook.webhook, "stream.idle", stream_id, NULL);
+}
+
+/* report_params_t.event_cb ("stream.health_changed"); event_opaque unused.
+ * The report is created by the admin wiring; free it before
+ * main_webhook_close(). */
+static void main_webhook_report_event(void *opaque, const char *event,
+                                                              const char *stream_id, json_t *data)
+{
+    (void)opaque;
+    webhook_event(main_webhook.webhook, event, stream_id, data);
+}
+
+/* Adds the webhook hooks to ingest's, and the ingest-side safety timeout: a
+ * little over the webhook's own, so the webhook's answer (a refusal at its
+ * timeout) normally comes first. */
+static void main_webhook_ingest_params(ingest_params_t *ip, const config_t *cfg)
+{
+    if (!main_webhook.webhook)
+        return;
+    ip->hooks.publish_auth_cb = main_webhook_auth_cb;
+    ip->hooks.publish_live_cb = main_webhook_live_cb;
+    ip->hooks.publish_end_cb = main_webhook_end_cb;
+    ip->limits.auth_timeout_ms = (uint32_t)(cfg->webhook_timeout * 1000.0) + 2000;
+}
+
+/* ingest: the open ingest, or NULL before it closes. */
+static void main_webhook_attach(ingest_t *ingest)
+{
+    pthread_mutex_lock(&main_webhook.lock);
+    main_webhook.ingest = ingest;
+    pthread_mutex_unlock(&main_webhook.lock);
+}
+
+/* SIGHUP with a re-read configuration: the URL, secret and timeout of new
+ * requests. Turning webhooks on or off needs a restart (said so). The
+ * ingest-side auth timeout stays as started. */
+static void main_webhook_reload(const config_t *cfg)
+{
+    bool want = cfg->webhook_url && cfg->webhook_url[0];
+    if (!main_webhook.webhook) {
+        if (want)
+            log_warn(NULL, "SIGHUP: --webhook-url needs a restart to take effect");
+        return;
+    }
+    if (!want) {
+        log_warn(NULL, "SIGHUP: turning webhooks off needs a restart; they stay on");
+        return;
+    }
+    if (webhook_reconfigure(main_webhook.webhook, cfg->webhook_url, cfg->webhook_secret,
+                            cfg->webhook_timeout) < 0)
+        log_error(NULL, "SIGHUP: webhook settings not changed");
+}
+
+/* After ingest has closed (its last stream.idle events are queued) and the
+ * report is freed: sends what is queued (briefly) and stops. */
+static void main_webhook_close(void)
+{
+    main_webhook_attach(NULL);
+    webhook_free(main_webhook.webhook);
+    main_webhook.webhook = NULL;
 }
 
 static int main_seed_streams(store_t *store, const config_t *cfg)
@@ -158,7 +278,9 @@ static void main_reload_diff_cb(void *opaque, const char *name)
 {
     main_reload_t *rl = opaque;
     /* Applied below, or read afresh where it is used. */
-    static const char *const live[] = {"stream", "admin-token", "log-level", "log-format"};
+    static const char *const live[] = {"stream",          "admin-token",    "log-level",
+                                       "log-format",      "webhook-url",    "webhook-secret",
+                                       "webhook-timeout"};
     for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
         if (strcmp(name, live[i]) == 0) {
             main_reload_note(rl->applied, sizeof(rl->applied), name);
@@ -183,6 +305,7 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     config_t *cur = rl->cfg;
     config_diff(cur, &next, main_reload_diff_cb, rl);
     main_reload_streams(rl, cur, &next);
+    main_webhook_reload(&next);
     if (admin_set_token(rl->admin, next.admin_token) != 0)
         log_error(NULL, "reload: the admin token could not be changed");
     log_level_t level = LOG_LEVEL_INFO;
@@ -209,6 +332,9 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     MAIN_SWAP(admin_token);
     MAIN_SWAP(log_level);
     MAIN_SWAP(log_format);
+    MAIN_SWAP(webhook_url);
+    MAIN_SWAP(webhook_secret);
+    MAIN_SWAP(webhook_timeout);
 #undef MAIN_SWAP
     config_free(&next);
 }
@@ -271,6 +397,8 @@ int main(int argc, char **argv)
     if (cfg.nstreams == 0 && (cfg.roles & CONFIG_ROLE_INGEST))
         log_warn(NULL, "no stream defined: every publish will be refused (add --stream ID:KEY)");
 
+    if ((cfg.roles & CONFIG_ROLE_INGEST) && main_webhook_open(&cfg) != 0)
+        goto fail;
     if (cfg.roles & CONFIG_ROLE_INGEST) {
         transcode_params_t tp;
         transcode_params_default(&tp);
@@ -321,11 +449,13 @@ int main(int argc, char **argv)
         ip.limits.key_lockout_s = (uint32_t)cfg.key_lockout_s;
         ip.limits.max_amf_depth = (uint32_t)cfg.max_amf_depth;
         ip.limits.max_amf_string = (uint32_t)cfg.max_amf_string;
+        main_webhook_ingest_params(&ip, &cfg);
         rc = ingest_open(&ip, &ingest);
         if (rc != 0) {
             log_error(NULL, "cannot start RTMP ingest on %s: %s", cfg.rtmp_listen, strerror(-rc));
             goto fail;
         }
+        main_webhook_attach(ingest);
     }
     if (cfg.roles & CONFIG_ROLE_ORIGIN) {
         origin_params_t op = {
@@ -349,6 +479,7 @@ int main(int argc, char **argv)
         .transcode = transcode,
         .origin = origin,
         .segment_duration = cfg.segment_duration,
+        .event_cb = main_webhook.webhook ? main_webhook_report_event : NULL,
     };
     if (report_new(&rp, &report) != 0)
         goto fail;
@@ -385,10 +516,15 @@ int main(int argc, char **argv)
 
 fail:
     admin_close(admin);
-    report_free(report); /* its thread reads ingest, transcode and origin */
+    main_webhook_attach(NULL); /* late authorisation answers go nowhere now */
+    /* Before ingest: its thread reads ingest, transcode and origin, and
+     * its events go to the webhook, which stays until ingest has said
+     * stream.idle for every live stream. */
+    report_free(report);
     ingest_close(ingest);
     transcode_free(transcode);
     origin_close(origin);
+    main_webhook_close();
     store_close(store);
     curl_global_cleanup();
     config_free(&cfg);

@@ -12,7 +12,9 @@
  * Ownership: ingest_t owns the event base, the listener, every session, and
  * the thread. The store and hooks belong to the caller. A store thread may
  * report a lost lease at any time: it only queues the session id under
- * lost_lock and activates lost_ev; the loop does the rest.
+ * lost_lock and activates lost_ev; the loop does the rest. Publish
+ * authorisation answers (ingest_auth_done, any thread) travel the same way,
+ * under auth_lock through auth_ev.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,6 +74,7 @@ void ingest_limits_default(ingest_limits_t *lim)
     lim->max_publishers = 100;
     lim->max_key_failures = 10;
     lim->key_lockout_s = 300;
+    lim->auth_timeout_ms = 5000;
 }
 
 /* Zero fields (a caller that skipped ingest_limits_default) get defaults. */
@@ -89,6 +92,8 @@ static void ingest_limits_fill(ingest_limits_t *lim)
         lim->max_amf_depth = d.max_amf_depth;
     if (!lim->max_amf_string)
         lim->max_amf_string = d.max_amf_string;
+    if (!lim->auth_timeout_ms)
+        lim->auth_timeout_ms = d.auth_timeout_ms;
     if (!lim->handshake_timeout_ms)
         lim->handshake_timeout_ms = d.handshake_timeout_ms;
     if (!lim->queue_bytes)
@@ -353,6 +358,62 @@ static void ingest_lost_cb(evutil_socket_t fd, short what, void *arg)
     free(ids);
 }
 
+/* Publish authorisation answers queued by ingest_auth_done() on another
+ * thread: hand each to its session here, on the loop that owns it. */
+static void ingest_auth_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ingest_shared_t *sh = arg;
+    pthread_mutex_lock(&sh->auth_lock);
+    ingest_auth_answer_t *answers = sh->answers;
+    size_t n = sh->nanswers;
+    sh->answers = NULL;
+    sh->nanswers = sh->cap_answers = 0;
+    pthread_mutex_unlock(&sh->auth_lock);
+    for (size_t i = 0; i < n; i++)
+        rtmp_session_auth_answer(sh, &answers[i]);
+    free(answers);
+}
+
+void ingest_auth_done(ingest_t *in, uint64_t ticket, ingest_auth_verdict_t verdict,
+                      const char *stream_id)
+{
+    if (!in)
+        return;
+    ingest_auth_answer_t a = {.ticket = ticket, .verdict = verdict};
+    if (stream_id) {
+        /* Too long to be valid: keep it invalid rather than truncate it into
+         * a valid id; the session checks it with store_id_valid. */
+        if (strlen(stream_id) >= sizeof(a.stream_id))
+            snprintf(a.stream_id, sizeof(a.stream_id), "%s", "!");
+        else
+            snprintf(a.stream_id, sizeof(a.stream_id), "%s", stream_id);
+        a.has_id = true;
+    }
+    ingest_shared_t *sh = &in->sh;
+    bool queued = false;
+    pthread_mutex_lock(&sh->auth_lock);
+    if (sh->nanswers == sh->cap_answers) {
+        size_t cap = sh->cap_answers ? sh->cap_answers * 2 : 8;
+        ingest_auth_answer_t *p = realloc(sh->answers, cap * sizeof(*p));
+        if (p) {
+            sh->answers = p;
+            sh->cap_answers = cap;
+        }
+    }
+    if (sh->nanswers < sh->cap_answers) {
+        sh->answers[sh->nanswers++] = a;
+        queued = true;
+    }
+    pthread_mutex_unlock(&sh->auth_lock);
+    if (queued)
+        event_active(sh->auth_ev, 0, 0);
+    else
+        log_error("rtmp", "publish authorisation answer lost: out of memory "
+                          "(the publisher is refused at its auth timeout)");
+}
+
 static void ingest_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -407,6 +468,10 @@ static void ingest_free(ingest_t *in)
     if (in->sh.lost_ev)
         event_free(in->sh.lost_ev);
     free(in->sh.lost);
+    if (in->sh.auth_ev)
+        event_free(in->sh.auth_ev);
+    free(in->sh.answers);
+    pthread_mutex_destroy(&in->sh.auth_lock);
     free(in->sh.key_failures);
     pthread_mutex_destroy(&in->sh.lost_lock);
     ingest_meters_deinit(&in->sh.meters);
@@ -483,6 +548,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.duplicate = params->duplicate;
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
+    pthread_mutex_init(&in->sh.auth_lock, NULL);
     pthread_mutex_init(&in->sh.tls_lock, NULL);
     ingest_meters_init(&in->sh.meters);
     in->tls_port = -1;
@@ -494,7 +560,8 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.reap_ev = event_new(in->sh.base, -1, 0, ingest_reap_cb, &in->sh);
     in->stop_ev = event_new(in->sh.base, -1, 0, ingest_stop_cb, in);
     in->sh.lost_ev = event_new(in->sh.base, -1, 0, ingest_lost_cb, &in->sh);
-    if (!in->sh.reap_ev || !in->stop_ev || !in->sh.lost_ev)
+    in->sh.auth_ev = event_new(in->sh.base, -1, 0, ingest_auth_cb, &in->sh);
+    if (!in->sh.reap_ev || !in->stop_ev || !in->sh.lost_ev || !in->sh.auth_ev)
         goto fail;
 
     int fd = ingest_bind(&ss, sslen);

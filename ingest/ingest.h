@@ -37,6 +37,10 @@ typedef struct ingest_limits {
     uint32_t max_publishers;         /* concurrently publishing (default 100) */
     uint32_t max_key_failures;       /* bad keys per address per minute (default 10) */
     uint32_t key_lockout_s;          /* then refused for this long (default 300) */
+    /* A publish waiting for publish_auth_cb's answer is refused after this
+     * long, so that a lost answer cannot strand it (default 5000; set it
+     * above the authoriser's own timeout). */
+    uint32_t auth_timeout_ms;
 } ingest_limits_t;
 
 /* Fills in the defaults above. */
@@ -66,8 +70,14 @@ typedef struct ingest_hooks {
      * ingest thread; must not block. */
     int (*publish_auth_cb)(void *opaque, const ingest_auth_request_t *req);
     /* Optional. A publish of stream_id ended (unpublish, disconnect, cut,
-     * taken over). Runs on the ingest thread; must not block. */
+     * taken over, shutdown): once for every publish that publish_live_cb
+     * announced. Runs on the ingest thread (at shutdown, on the thread in
+     * ingest_close); must not block. */
     void (*publish_end_cb)(void *opaque, const char *stream_id);
+    /* Optional. stream_id is live: NetStream.Publish.Start has just been
+     * sent to the publisher at client_ip (no port). Runs on the ingest
+     * thread; must not block. */
+    void (*publish_live_cb)(void *opaque, const char *stream_id, const char *client_ip);
     /* A publisher was accepted for stream_id. The callee takes its own
      * reference to `queue` if it keeps it (e.g. starts a transcode worker on
      * it) and returns 0; a negative return refuses the publish
@@ -132,12 +142,22 @@ typedef struct ingest_stats {
 /* Copies the counters. Any thread; each field is read atomically. */
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *out);
 
-/* Answers a publish_auth_cb request; any thread. accept = false refuses
- * with NetStream.Publish.Rejected and closes the connection. stream_id:
- * the id to publish as (validated with store_id_valid); NULL keeps the
- * registry's, and an unknown key with no id given is refused. A ticket
- * whose publisher has gone meanwhile is ignored. */
-void ingest_auth_done(ingest_t *in, uint64_t ticket, bool accept, const char *stream_id);
+/* How a publish authorisation ended (ingest_auth_done). */
+typedef enum ingest_auth_verdict {
+    INGEST_AUTH_REFUSED = 0, /* the authoriser said no */
+    INGEST_AUTH_ACCEPTED,
+    INGEST_AUTH_NO_ANSWER,   /* it could not be asked or did not answer: refused too */
+} ingest_auth_verdict_t;
+
+/* Answers a publish_auth_cb request; any thread. Anything but ACCEPTED
+ * refuses with NetStream.Publish.Rejected and closes the connection; only
+ * REFUSED counts an unknown key towards the bad-key lockout (an authoriser
+ * outage must not lock publishers out). stream_id: the id to publish as
+ * (validated with store_id_valid); NULL keeps the registry's, and an unknown
+ * key with no id given is refused. A ticket whose publisher has gone
+ * meanwhile is ignored. */
+void ingest_auth_done(ingest_t *in, uint64_t ticket, ingest_auth_verdict_t verdict,
+                      const char *stream_id);
 
 /* A live stream's input as ingest measures it. Rates are over a sliding
  * window of the last few seconds. */

@@ -166,6 +166,14 @@ typedef enum ingest_refusal {
     INGEST_REFUSAL_COUNT,
 } ingest_refusal_t;
 
+/* An answer to a publish_auth_cb request, on its way to the loop. */
+typedef struct ingest_auth_answer {
+    uint64_t ticket;
+    ingest_auth_verdict_t verdict;
+    bool has_id;
+    char stream_id[STORE_ID_MAX];
+} ingest_auth_answer_t;
+
 /* Counters of ingest_stats_t, bumped on the loop, read from any thread. */
 #define INGEST_COUNT(sh, field) __atomic_fetch_add(&(sh)->stats.field, 1, __ATOMIC_RELAXED)
 #define INGEST_GAUGE_SUB(sh, field) __atomic_fetch_sub(&(sh)->stats.field, 1, __ATOMIC_RELAXED)
@@ -186,6 +194,14 @@ typedef struct ingest_shared {
     uint64_t *lost;
     size_t nlost, cap_lost;
     struct event *lost_ev;
+    /* Publish authorisation answers from ingest_auth_done() (any thread):
+     * queued under auth_lock, drained by auth_ev on the loop. Tickets come
+     * from next_auth_ticket (loop only). */
+    pthread_mutex_t auth_lock;
+    ingest_auth_answer_t *answers;
+    size_t nanswers, cap_answers;
+    struct event *auth_ev;
+    uint64_t next_auth_ticket;
     /* RTMPS: the context new connections get; replaced by ingest_reload_tls()
      * from another thread, so read and swapped under tls_lock. Each SSL holds
      * its own reference to the context it was made from. */
@@ -236,5 +252,9 @@ void rtmp_session_reap(ingest_shared_t *sh);
 /* Another node took over the stream session_id publishes: disconnect it.
  * Does nothing when that session is gone or no longer publishing. */
 void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id);
+
+/* The answer to the publish authorisation `ticket`: goes on publishing, or
+ * refuses. Does nothing when that session is gone or no longer waiting. */
+void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a);
 
 #endif

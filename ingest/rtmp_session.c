@@ -4,6 +4,12 @@
  * expect), the stream key check before NetStream.Publish.Start, and FLV
  * tags turned into media packets on the stream's queue.
  *
+ * Publish authorisation: with a publish_auth_cb hook, a publish is asked
+ * about after the registry lookup and the session stops reading (its input
+ * buffer capped by a read watermark) until rtmp_session_auth_answer()
+ * brings the answer from ingest.c's queue, or its auth timer refuses it.
+ * Nothing says NetStream.Publish.Start before an accept.
+ *
  * Thread: the ingest loop only; session state is never locked. A session is
  * never freed inside its own bufferevent or timer callbacks: it is marked
  * dead (its stream gets EOS at once) and the loop's reap event frees it
@@ -30,6 +36,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
 #include "amf0.h"
@@ -57,6 +64,9 @@
 #define RTMP_UC_PING_RESPONSE 7
 /* A key longer than this cannot be a key we issued. */
 #define RTMP_KEY_MAX 256
+/* Bytes buffered from a publisher while its publish waits for authorisation
+ * (past this the socket is no longer read). */
+#define RTMP_AUTH_READ_MAX 65536
 
 struct rtmp_session {
     ingest_shared_t *sh;
@@ -65,6 +75,7 @@ struct rtmp_session {
     struct bufferevent *bev;
     struct event *timer;
     char peer[INET6_ADDRSTRLEN + 10];
+    char host[INET6_ADDRSTRLEN]; /* peer without the port */
     ingest_addr_t addr;
     char ctx[192];
 
@@ -87,9 +98,16 @@ struct rtmp_session {
     uint64_t acked;
     uint32_t peer_window;
 
+    /* publish authorisation (publish_auth_cb): waiting for ticket */
+    bool authorizing;
+    uint64_t auth_ticket;
+    bool auth_known;                /* the registry knows the key... */
+    char auth_id[STORE_ID_MAX];     /* ...as this stream */
+
     /* publishing */
     media_queue_t *queue;
     store_lease_t *lease; /* this node's claim on the stream (store.h) */
+    bool fcpublish_answer; /* FCPublish seen: onFCPublish goes out with the accept */
     char stream_id[STORE_ID_MAX];
     int64_t publish_ms;
     uint64_t media_bytes;
@@ -108,6 +126,7 @@ struct rtmp_session {
 };
 
 static void rtmp_session_kill(rtmp_session_t *s, const char *why);
+static void rtmp_session_read_cb(struct bufferevent *bev, void *arg);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -119,16 +138,17 @@ static void rtmp_session_arm_timer(rtmp_session_t *s, uint32_t ms)
 
 static void rtmp_session_format_peer(rtmp_session_t *s, const struct sockaddr *sa)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
+    char *host = s->host;
+    snprintf(s->host, sizeof(s->host), "?");
     int port = 0;
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(s->host));
         port = ntohs(in->sin_port);
         snprintf(s->peer, sizeof(s->peer), "%s:%d", host, port);
     } else if (sa && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(s->host));
         port = ntohs(in6->sin6_port);
         snprintf(s->peer, sizeof(s->peer), "[%s]:%d", host, port);
     } else {
@@ -238,6 +258,8 @@ static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
     media_queue_unref(s->queue);
     s->queue = NULL;
     INGEST_GAUGE_SUB(s->sh, publishers_live);
+    if (s->sh->hooks.publish_end_cb)
+        s->sh->hooks.publish_end_cb(s->sh->hooks.opaque, s->stream_id);
     double secs = (double)(clock_mono_ms() - s->publish_ms) / 1000.0;
     log_info(s->ctx,
              "publish ended (%s): %.1f s, %llu bytes received, %llu media bytes, "
@@ -636,16 +658,66 @@ static int rtmp_session_bad_key(rtmp_session_t *s)
     return rtmp_session_refuse(s, "NetStream.Publish.BadName", "unknown stream key");
 }
 
+/* The publish authoriser said no, or did not answer: onStatus error
+ * NetStream.Publish.Rejected, then close. With count_bad_key (the authoriser
+ * said no, or its answer is unusable), a key the registry does not know
+ * counts against the address as a bad key. */
+static int rtmp_session_auth_reject(rtmp_session_t *s, const char *why, bool count_bad_key)
+{
+    if (!s->auth_known && count_bad_key && ingest_key_failed(s->sh, &s->addr, clock_mono_ms()))
+        log_warn(s->ctx, "publish refused: %s; %u bad keys within a minute, address locked "
+                         "out for %u s",
+                 why, s->sh->limits.max_key_failures, s->sh->limits.key_lockout_s);
+    else
+        log_warn(s->ctx, "publish refused: %s", why);
+    return rtmp_session_refuse(s, "NetStream.Publish.Rejected", "publish refused");
+}
+
+/* Asks publish_auth_cb and stops reading until the answer comes
+ * (rtmp_session_auth_answer) or auth_timeout_ms passes (the timer). */
+static int rtmp_session_ask_auth(rtmp_session_t *s, const uint8_t hash[32], const char *id)
+{
+    ingest_shared_t *sh = s->sh;
+    ingest_auth_request_t req = {
+        .ticket = ++sh->next_auth_ticket,
+        .app = "live",
+        .client_ip = s->host,
+        .registry_id = id,
+    };
+    memcpy(req.key_hash, hash, sizeof(req.key_hash));
+    s->authorizing = true;
+    s->auth_ticket = req.ticket;
+    s->auth_known = id != NULL;
+    snprintf(s->auth_id, sizeof(s->auth_id), "%s", id ? id : "");
+    /* Not read meanwhile beyond a bounded buffer; what arrives is handled
+     * after an accept. */
+    bufferevent_setwatermark(s->bev, EV_READ, 0, RTMP_AUTH_READ_MAX);
+    rtmp_session_arm_timer(s, sh->limits.auth_timeout_ms);
+    int ret = sh->hooks.publish_auth_cb(sh->hooks.opaque, &req);
+    if (ret < 0) {
+        s->authorizing = false;
+        log_error(s->ctx, "publish refused: cannot ask for authorisation (%s)", strerror(-ret));
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "authorisation unavailable");
+    }
+    log_debug(s->ctx, "publish waits for authorisation #%llu (%s%s)",
+              (unsigned long long)req.ticket, id ? "stream " : "key not in the registry",
+              id ? id : "");
+    return 0;
+}
+
+static int rtmp_session_publish_as(rtmp_session_t *s, const char *id);
+
 static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
 {
     if (!s->connected) {
         log_warn(s->ctx, "publish before connect; closing");
         return -EPROTO;
     }
-    if (s->queue) {
+    if (s->queue || s->authorizing) {
         log_warn(s->ctx, "second publish on one connection; closing");
         return -EPROTO;
     }
+    bool ask = s->sh->hooks.publish_auth_cb != NULL;
     const char *name = amf0_string(amf0_at(args, 3));
     char key[RTMP_KEY_MAX];
     size_t n = name ? strcspn(name, "?") : 0;
@@ -653,16 +725,69 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
         return rtmp_session_bad_key(s);
     memcpy(key, name, n);
     key[n] = '\0';
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    if (ask)
+        SHA256((const uint8_t *)key, n, hash);
     char id[STORE_ID_MAX];
     int ret = store_stream_auth(s->sh->store, key, id);
     explicit_bzero(key, sizeof(key));
-    if (ret == -ENOENT)
+    /* Without an authoriser an unknown key is a bad key; with one, it may
+     * still know the key (and name the stream). */
+    if (ret == -ENOENT && !ask)
         return rtmp_session_bad_key(s);
-    if (ret < 0) {
+    if (ret < 0 && ret != -ENOENT) {
         log_error(s->ctx, "publish refused: stream registry unavailable (%s)", strerror(-ret));
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "stream registry unavailable");
     }
+    if (ask)
+        return rtmp_session_ask_auth(s, hash, ret == 0 ? id : NULL);
+    return rtmp_session_publish_as(s, id);
+}
 
+void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a)
+{
+    rtmp_session_t *s = sh->sessions;
+    while (s && !(s->authorizing && s->auth_ticket == a->ticket && !s->dead && !s->closing))
+        s = s->next;
+    if (!s) {
+        log_debug("rtmp", "publish authorisation %llu answered after its publisher left; "
+                          "ignored", (unsigned long long)a->ticket);
+        return;
+    }
+    s->authorizing = false;
+    evtimer_del(s->timer);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+    int ret;
+    if (a->verdict != INGEST_AUTH_ACCEPTED) {
+        char why[80];
+        snprintf(why, sizeof(why), "%s (authorisation #%llu)",
+                 a->verdict == INGEST_AUTH_REFUSED ? "not authorised" : "authoriser unavailable",
+                 (unsigned long long)a->ticket);
+        ret = rtmp_session_auth_reject(s, why, a->verdict == INGEST_AUTH_REFUSED);
+    } else if (a->has_id && !store_id_valid(a->stream_id)) {
+        ret = rtmp_session_auth_reject(s, "the authoriser gave an invalid stream id", true);
+    } else if (!a->has_id && !s->auth_known) {
+        ret = rtmp_session_auth_reject(s, "unknown stream key (accepted without an id)", true);
+    } else {
+        char id[STORE_ID_MAX];
+        snprintf(id, sizeof(id), "%s", a->has_id ? a->stream_id : s->auth_id);
+        ret = rtmp_session_publish_as(s, id);
+    }
+    if (ret < 0) {
+        rtmp_session_kill(s, "could not answer the publish");
+        return;
+    }
+    /* What the publisher sent meanwhile is buffered and raises no new read
+     * event: handle it now. */
+    if (!s->dead && !s->closing && !s->throttled)
+        rtmp_session_read_cb(s->bev, s);
+}
+
+/* Publishes as stream `id` (the key is good): the duplicate policy, the
+ * lease, publish_start_cb, then NetStream.Publish.Start. */
+static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
+{
+    int ret;
     rtmp_session_t *old = rtmp_session_find_publisher(s->sh, id, s);
     /* A takeover replaces a publisher, so the one it replaces is not counted. */
     bool replaces = old && s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER;
@@ -728,10 +853,26 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
     bufferevent_set_timeouts(s->bev, &rto, NULL);
     log_info(s->ctx, "publish started: stream %s from %s", s->stream_id, s->peer);
 
-    ret = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, RTMP_PUBLISH_STREAM_ID);
+    ret = 0;
+    if (s->fcpublish_answer) {
+        s->fcpublish_answer = false;
+        rtmp_session_cmd_begin(s, "onFCPublish", 0);
+        amf0_put_null(&s->payload);
+        amf0_put_object_start(&s->payload);
+        amf0_put_prop_string(&s->payload, "code", "NetStream.Publish.Start");
+        amf0_put_prop_string(&s->payload, "description", "FCPublish");
+        amf0_put_object_end(&s->payload);
+        ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
+    }
+    if (ret == 0)
+        ret = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, RTMP_PUBLISH_STREAM_ID);
     if (ret == 0)
         ret = rtmp_session_send_status(s, "status", "NetStream.Publish.Start",
                                        "stream is now published");
+    /* Announced even when the reply failed: publish_end_cb follows at once
+     * then, and the two always pair. */
+    if (s->sh->hooks.publish_live_cb)
+        s->sh->hooks.publish_live_cb(s->sh->hooks.opaque, s->stream_id, s->host);
     return ret;
 }
 
@@ -785,16 +926,12 @@ static int rtmp_session_on_command(rtmp_session_t *s, const uint8_t *data, size_
                strcmp(name, "_checkbw") == 0) {
         ret = rtmp_session_result_simple(s, txn, false, 0);
     } else if (strcmp(name, "FCPublish") == 0) {
+        /* onFCPublish carries the code NetStream.Publish.Start (as
+         * nginx-rtmp's does): it is held back until the publish is
+         * accepted, so nothing says "Publish.Start" to a publisher that the
+         * key check or the webhook may still refuse. */
         ret = rtmp_session_result_simple(s, txn, false, 0);
-        if (ret == 0) {
-            rtmp_session_cmd_begin(s, "onFCPublish", 0);
-            amf0_put_null(&s->payload);
-            amf0_put_object_start(&s->payload);
-            amf0_put_prop_string(&s->payload, "code", "NetStream.Publish.Start");
-            amf0_put_prop_string(&s->payload, "description", "FCPublish");
-            amf0_put_object_end(&s->payload);
-            ret = rtmp_session_cmd_send(s, RTMP_CSID_COMMAND, 0);
-        }
+        s->fcpublish_answer = true;
     } else if (strcmp(name, "createStream") == 0) {
         ret = rtmp_session_result_simple(s, txn, true, RTMP_PUBLISH_STREAM_ID);
     } else if (strcmp(name, "getStreamLength") == 0) {
@@ -936,7 +1073,8 @@ static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
 {
     rtmp_session_t *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!s->dead && !s->closing && !s->throttled && evbuffer_get_length(in) > 0) {
+    while (!s->dead && !s->closing && !s->throttled && !s->authorizing &&
+           evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -1001,7 +1139,7 @@ static void rtmp_session_throttle_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     s->throttled = false;
-    if (s->closing)
+    if (s->closing || s->authorizing)
         return;
     bufferevent_enable(s->bev, EV_READ);
     /* What is already buffered raises no read event: handle it now. */
@@ -1064,6 +1202,15 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (s->closing) {
         rtmp_session_kill(s, "peer did not read the reply");
+    } else if (s->authorizing) {
+        /* The answer is lost or very late; a late one finds no ticket. */
+        s->authorizing = false;
+        bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+        char why[96];
+        snprintf(why, sizeof(why), "authorisation #%llu not answered within %u ms",
+                 (unsigned long long)s->auth_ticket, s->sh->limits.auth_timeout_ms);
+        if (rtmp_session_auth_reject(s, why, false) < 0)
+            rtmp_session_kill(s, "could not answer the publish");
     } else if (!s->handshake_done) {
         log_warn(s->ctx, "handshake not completed within %u ms; closing",
                  s->sh->limits.handshake_timeout_ms);
