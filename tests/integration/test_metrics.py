@@ -14,6 +14,7 @@ import time
 import unittest
 
 from harness import Sluice, http, publish, shared_redis, wait_for
+from test_webhook import Hook
 
 REDIS_DB = 13
 
@@ -317,10 +318,13 @@ class MetricsTest(unittest.TestCase):
     def test_slow_transcoder_turns_health_poor_with_a_reason(self):
         # A worker slowed to about two thirds of real time (simulated encoding
         # cost, overload protection off): the stream goes from good to poor,
-        # the reason names the transcoder, the change is logged (and sent as
-        # stream.health_changed), and /metrics says 2.
+        # the reason names the transcoder, the change is logged, sent to the
+        # webhook as stream.health_changed, and /metrics says 2.
+        hook = Hook(lambda r: (200, b"", 0))
+        self.addCleanup(hook.close)
         s = Sluice("--segment-duration", "1", "--ladder", "360p", "--passthrough", "never",
-                   "--debug-slow-encode", "450", "--overload-protection", "off")
+                   "--debug-slow-encode", "450", "--overload-protection", "off",
+                   "--webhook-url", hook.url)
         pub = None
         try:
             pub = publish(s.rtmp_url(KEY), seconds=60, size="640x360")
@@ -333,6 +337,13 @@ class MetricsTest(unittest.TestCase):
                                        s.log()), 5, "the health change in the log")
             m = parse_metrics(self.metrics(s))
             self.assertEqual(value(m, "sluice_stream_health", stream="demo"), 2)
+            ev = wait_for(lambda: next((r["body"] for r in hook.of("stream.health_changed")
+                                        if r["body"]["data"]["health"] == "poor"), None), 10,
+                          "stream.health_changed to poor at the webhook")
+            self.assertEqual(ev["stream_id"], "demo")
+            self.assertEqual(ev["data"]["health"], "poor", ev)
+            self.assertIn(ev["data"]["previous"], ("good", "fair"), ev)
+            self.assertRegex(ev["data"]["reason"], r"transcoder", ev)
         finally:
             s.close(pub)
 
