@@ -128,8 +128,8 @@ static int report_judge(const report_t *r, const ingest_stream_stats_t *is,
         double seg_ms = r->p.segment_duration * 1000;
         if (ts->health == TRANSCODE_HEALTH_POOR) {
             if (ts->dropped_rungs > 0)
-                report_worse(&level, reason, cap, 2, "transcoder overloaded: %d rendition(s) dropped",
-                             ts->dropped_rungs);
+                report_worse(&level, reason, cap, 2,
+                             "transcoder overloaded: %d rendition(s) dropped", ts->dropped_rungs);
             else if (ts->lag_ms > 2 * seg_ms)
                 report_worse(&level, reason, cap, 2, "transcoder %lld ms behind the input",
                              (long long)ts->lag_ms);

@@ -633,7 +633,7 @@ int ingest_stream_stats(ingest_t *in, const char *stream_id, ingest_stream_stats
 {
     if (!in || !stream_id)
         return -ENOENT;
-    return ingest_meters_get(&in->sh.meters, stream_id, out);
+    return ingest_meters_get(&in->sh.meters, stream_id, out, clock_mono_ms());
 }
 
 int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n)
@@ -643,7 +643,7 @@ int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n)
         *n = 0;
         return 0;
     }
-    return ingest_meters_list(&in->sh.meters, out, n);
+    return ingest_meters_list(&in->sh.meters, out, n, clock_mono_ms());
 }
 
 void ingest_close(ingest_t *in)

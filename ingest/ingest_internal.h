@@ -118,16 +118,20 @@ typedef struct ingest_meters {
 void ingest_meters_init(ingest_meters_t *t);
 void ingest_meters_deinit(ingest_meters_t *t);
 /* Loop thread: a publish of stream_id started / a packet was emitted (any
- * type; dts unwrapped, ms) / a media packet was dropped / the publish ended. */
+ * type; dts unwrapped, ms) / a media packet was dropped / the publish ended.
+ * now_ms: clock_mono_ms() (a parameter so that tests drive the clock). */
 void ingest_meter_start(ingest_meters_t *t, ingest_meter_t *m, uint64_t session_id,
-                        const char *stream_id, const char *peer);
+                        const char *stream_id, const char *peer, int64_t now_ms);
 void ingest_meter_media(ingest_meters_t *t, ingest_meter_t *m, media_packet_type_t type,
-                        media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len);
+                        media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len,
+                        int64_t now_ms);
 void ingest_meter_dropped(ingest_meter_t *m);
 void ingest_meter_end(ingest_meters_t *t, ingest_meter_t *m);
 /* Any thread: ingest_stream_stats / ingest_list_streams. */
-int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out);
-int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *n);
+int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out,
+                      int64_t now_ms);
+int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *n,
+                       int64_t now_ms);
 
 /* ---- listener <-> session seam (ingest loop thread only) -------------- */
 

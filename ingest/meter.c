@@ -26,7 +26,6 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "clock.h"
 #include "codec_config.h"
 #include "ingest_internal.h"
 
@@ -75,14 +74,14 @@ static void ingest_meters_publish(ingest_meters_t *t, const ingest_meter_t *m, b
 }
 
 void ingest_meter_start(ingest_meters_t *t, ingest_meter_t *m, uint64_t session_id,
-                        const char *stream_id, const char *peer)
+                        const char *stream_id, const char *peer, int64_t now_ms)
 {
     memset(m, 0, sizeof(*m));
     m->session_id = session_id;
     m->active = true;
     snprintf(m->stream_id, sizeof(m->stream_id), "%s", stream_id);
     snprintf(m->peer, sizeof(m->peer), "%s", peer);
-    m->start_ms = clock_mono_ms();
+    m->start_ms = now_ms;
     m->start_sec = m->start_ms / 1000;
     m->cur_sec = m->start_sec;
     m->complete_through = m->start_sec; /* nothing complete yet */
@@ -135,11 +134,12 @@ static void ingest_meter_config(ingest_meter_t *m, media_packet_type_t type, med
 }
 
 void ingest_meter_media(ingest_meters_t *t, ingest_meter_t *m, media_packet_type_t type,
-                        media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len)
+                        media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len,
+                        int64_t now_ms)
 {
     if (!m->active)
         return;
-    int64_t sec = clock_mono_ms() / 1000;
+    int64_t sec = now_ms / 1000;
     bool flush = false;
     if (sec != m->cur_sec) {
         /* Seconds up to cur_sec are complete: publish them before this
@@ -253,7 +253,8 @@ static void ingest_meter_stats(const ingest_meter_t *m, int64_t now_ms, ingest_s
     o->window_s = (int)nsec;
 }
 
-int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out)
+int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out,
+                      int64_t now_ms)
 {
     ingest_meter_t m;
     int ret = -ENOENT;
@@ -267,11 +268,12 @@ int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_s
     }
     pthread_mutex_unlock(&t->lock);
     if (ret == 0)
-        ingest_meter_stats(&m, clock_mono_ms(), out);
+        ingest_meter_stats(&m, now_ms, out);
     return ret;
 }
 
-int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *n)
+int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *n,
+                       int64_t now_ms)
 {
     *out = NULL;
     *n = 0;
@@ -292,9 +294,8 @@ int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *
         free(copy);
         return -ENOMEM;
     }
-    int64_t now = clock_mono_ms();
     for (size_t i = 0; i < cnt; i++)
-        ingest_meter_stats(&copy[i], now, &res[i]);
+        ingest_meter_stats(&copy[i], now_ms, &res[i]);
     free(copy);
     *out = res;
     *n = cnt;

@@ -370,7 +370,7 @@ static int rtmp_session_emit(rtmp_session_t *s, media_packet_type_t type, media_
     p->pts_ms = rel + cts;
     p->keyframe = keyframe;
     s->media_bytes += len;
-    ingest_meter_media(&s->sh->meters, &s->meter, type, codec, rel, data, len);
+    ingest_meter_media(&s->sh->meters, &s->meter, type, codec, rel, data, len, clock_mono_ms());
     rtmp_session_push(s, p);
     return 0;
 }
@@ -846,7 +846,8 @@ static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
     s->media_bytes = s->video_packets = s->audio_packets = s->dropped = 0;
     s->base_set = false;
     s->ts_init = false;
-    ingest_meter_start(&s->sh->meters, &s->meter, s->id, s->stream_id, s->peer);
+    ingest_meter_start(&s->sh->meters, &s->meter, s->id, s->stream_id, s->peer,
+                       clock_mono_ms());
     evtimer_del(s->timer);
     struct timeval rto = {.tv_sec = INGEST_READ_TIMEOUT_MS / 1000,
                           .tv_usec = (INGEST_READ_TIMEOUT_MS % 1000) * 1000};

@@ -33,7 +33,8 @@ static void test_family_header_once(void **state)
     assert_true(metrics_family(&b, "sluice_x_total", "counter", "An x.\nSecond \\ line"));
     metrics_sample_u64(&b, "sluice_x_total", (const char *[]){"stream", "a", NULL}, 1);
     assert_false(metrics_family(&b, "sluice_x_total", "counter", "An x."));
-    metrics_sample_u64(&b, "sluice_x_total", (const char *[]){"stream", "b", NULL}, 18446744073709551615ull);
+    metrics_sample_u64(&b, "sluice_x_total", (const char *[]){"stream", "b", NULL},
+                       18446744073709551615ull);
     assert_true(metrics_family(&b, "sluice_up", "gauge", "Up."));
     metrics_sample(&b, "sluice_up", NULL, 1);
     size_t len;
