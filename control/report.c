@@ -109,7 +109,7 @@ static int report_judge(const report_t *r, const ingest_stream_stats_t *is,
         else if (nominal > 0 && is->video_frames > 0 && is->fps < 0.8 * nominal)
             report_worse(&level, reason, cap, 1, "input at %.1f fps, below the source's %.1f",
                          is->fps, nominal);
-        if (is->bitrate_kbps > 0 && is->bitrate_stddev_kbps > 1.0 * is->bitrate_kbps)
+        if (is->bitrate_kbps > 0 && is->bitrate_stddev_kbps > 0.5 * is->bitrate_kbps)
             report_worse(&level, reason, cap, 1,
                          "input bit rate unstable (%.0f kb/s, spread %.0f kb/s)",
                          is->bitrate_kbps, is->bitrate_stddev_kbps);

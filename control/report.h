@@ -45,7 +45,10 @@ void report_free(report_t *r);
 
 /* Adds the live part of a stream's status object to obj (which already has
  * id, name and playback_url): "state", and while live "ingest",
- * "renditions", "health", "health_reason"; always "viewers". */
+ * "renditions", "transcode", "health", "health_reason"; always "viewers"
+ * (summed over every origin sharing the store). A stream live on another
+ * node gets the status that node's report thread last wrote. Fields are
+ * listed in docs/metrics.md. Any thread. */
 void report_stream_status(report_t *r, const char *stream_id, json_t *obj);
 /* GET /api/v1/stats: a new JSON object (caller decrefs), NULL on OOM. */
 json_t *report_stats(report_t *r);
