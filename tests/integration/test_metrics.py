@@ -273,6 +273,11 @@ class MetricsTest(unittest.TestCase):
             get_from("127.0.0.1", "127.0.0.2", s.http_port, "/hls/demo/720p/index.m3u8",
                      headers=dict(ua, **{"X-Forwarded-For": "203.0.113.7"}))
             self.assertEqual(created() - c1, 2)
+            # The three sessions, refreshed (2 s expiry), are the stream's viewers.
+            for src, fwd in (("127.0.0.1", "198.51.100.1"), ("127.0.0.2", "203.0.113.7"),
+                             ("127.0.0.2", "203.0.113.8")):
+                get_from("127.0.0.1", src, s.http_port, "/hls/demo/720p/index.m3u8",
+                         headers=dict(ua, **{"X-Forwarded-For": fwd}))
             self.assertEqual(self.json_get(s, "/api/v1/streams/demo")["viewers"], 3)
         finally:
             s.close(pub)
