@@ -479,6 +479,7 @@ int main(int argc, char **argv)
         .transcode = transcode,
         .origin = origin,
         .segment_duration = cfg.segment_duration,
+        .webhook = main_webhook.webhook,
         .event_cb = main_webhook.webhook ? main_webhook_report_event : NULL,
     };
     if (report_new(&rp, &report) != 0)

@@ -67,7 +67,7 @@ typedef struct admin_req {
 static enum MHD_Result admin_reply_json(struct MHD_Connection *c, unsigned int status,
                                         json_t *obj)
 {
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(obj);
     if (!text)
         return MHD_NO;

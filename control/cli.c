@@ -272,7 +272,7 @@ int admin_cli_main(int argc, char **argv, char **envp)
     }
     code = 0;
     if (as_json && doc) {
-        char *t = json_dumps(doc, JSON_INDENT(2));
+        char *t = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         if (t)
             printf("%s\n", t);
         free(t);
@@ -283,7 +283,7 @@ int admin_cli_main(int argc, char **argv, char **envp)
     } else if (strcmp(cmd, "list") == 0) {
         cli_print_list(doc);
     } else if (strcmp(cmd, "get") == 0) {
-        char *t = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        char *t = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
         if (t)
             printf("%s\n", t);
         free(t);

@@ -768,6 +768,40 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
     }
 }
 
+static void report_metrics_webhook(report_t *r, metrics_buf_t *b)
+{
+    webhook_stats_t ws;
+    webhook_get_stats(r->p.webhook, &ws);
+    metrics_family(b, "sluice_webhook_auth_total", "counter",
+                   "Publish authorisations by result: accepted (2xx), rejected (the webhook said "
+                   "no), failed (no answer: refused as well).");
+    const struct {
+        const char *result;
+        uint64_t v;
+    } auth[] = {{"accepted", ws.auth_accepted},
+                {"rejected", ws.auth_rejected},
+                {"failed", ws.auth_failed}};
+    for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+        metrics_sample_u64(b, "sluice_webhook_auth_total",
+                           (const char *[]){"result", auth[i].result, NULL}, auth[i].v);
+    metrics_family(b, "sluice_webhook_events_total", "counter",
+                   "Event deliveries by result: delivered, retried (attempts after a failure), "
+                   "dropped (queue full or shutdown), failed (given up).");
+    const struct {
+        const char *result;
+        uint64_t v;
+    } ev[] = {{"delivered", ws.events_delivered},
+              {"retried", ws.events_retried},
+              {"dropped", ws.events_dropped},
+              {"failed", ws.events_failed}};
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+        metrics_sample_u64(b, "sluice_webhook_events_total",
+                           (const char *[]){"result", ev[i].result, NULL}, ev[i].v);
+    metrics_family(b, "sluice_webhook_events_queued", "gauge",
+                   "Events waiting, in flight or waiting to be retried.");
+    metrics_sample_u64(b, "sluice_webhook_events_queued", NULL, ws.events_queued);
+}
+
 static void report_metrics_transcode(report_t *r, metrics_buf_t *b)
 {
     transcode_stream_status_t *all = NULL;
@@ -929,6 +963,8 @@ char *report_metrics(report_t *r, size_t *len)
     metrics_sample_u64(&b, "sluice_live_streams", NULL, nlive);
     report_metrics_transcode(r, &b);
     report_metrics_origin(r, &b);
+    if (r->p.webhook)
+        report_metrics_webhook(r, &b);
 
     store_stats_t ss;
     store_get_stats(r->p.store, &ss);

@@ -21,6 +21,7 @@
 #include "origin.h"
 #include "store.h"
 #include "transcode.h"
+#include "webhook.h"
 
 typedef struct report report_t;
 
@@ -34,6 +35,7 @@ typedef struct report_params {
     ingest_t *ingest;       /* NULL on a node without the ingest role */
     transcode_t *transcode; /* likewise */
     origin_t *origin;       /* NULL on a node without the origin role */
+    webhook_t *webhook;     /* NULL without --webhook-url (its counters in /metrics) */
     double segment_duration;
     report_event_cb event_cb; /* may be NULL */
     void *event_opaque;

@@ -144,6 +144,15 @@ class WebhookTest(unittest.TestCase):
         idle = self.hook.wait("stream.idle")[0]
         self.assertEqual(idle["body"]["stream_id"], "demo")
         self.assertGreater(idle["seq"], self.hook.of("stream.live")[0]["seq"])
+        # The webhook's counters in /metrics: one accepted authorisation,
+        # both events delivered, nothing queued.
+        def delivered():
+            text = http(sl.admin_url("/metrics"))[2].decode()
+            return text if 'sluice_webhook_events_total{result="delivered"} 2' in text else None
+        text = wait_for(delivered, 10, "two delivered events in /metrics")
+        self.assertIn('sluice_webhook_auth_total{result="accepted"} 1', text)
+        self.assertIn('sluice_webhook_auth_total{result="rejected"} 0', text)
+        self.assertIn("sluice_webhook_events_queued 0", text)
         sl.stop()
         reqs = list(self.hook.requests)
         for r in reqs:
