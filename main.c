@@ -218,12 +218,32 @@ static void main_public_url(const char *scheme, const char *listen, int port, co
     snprintf(out, outlen, "%s://%s:%d%s", scheme, host, port, suffix);
 }
 
+/* The RTMP limits of a configuration. */
+static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
+{
+    ingest_limits_default(lim);
+    lim->max_message_size = (uint32_t)cfg->max_message_size;
+    lim->max_chunk_size = (uint32_t)cfg->max_chunk_size;
+    lim->max_chunk_streams = (uint32_t)cfg->max_chunk_streams;
+    lim->queue_bytes = (size_t)cfg->queue_bytes;
+    lim->handshake_timeout_ms = (uint32_t)cfg->handshake_timeout_ms;
+    lim->idle_timeout_ms = (uint32_t)cfg->idle_timeout_ms;
+    lim->max_connections = (uint32_t)cfg->max_connections;
+    lim->max_connections_per_ip = (uint32_t)cfg->max_connections_per_ip;
+    lim->max_publishers = (uint32_t)cfg->max_publishers;
+    lim->max_key_failures = (uint32_t)cfg->max_key_failures;
+    lim->key_lockout_s = (uint32_t)cfg->key_lockout_s;
+    lim->max_amf_depth = (uint32_t)cfg->max_amf_depth;
+    lim->max_amf_string = (uint32_t)cfg->max_amf_string;
+}
+
 /* What a SIGHUP can change in a running process. */
 typedef struct main_reload {
     config_t *cfg; /* the running configuration; replaced by the new one */
     store_t *store;
     ingest_t *ingest;
     admin_t *admin;
+    bool limits_changed;
     char applied[512];
     char restart[512];
 } main_reload_t;
@@ -281,6 +301,13 @@ static void main_reload_diff_cb(void *opaque, const char *name)
     static const char *const live[] = {"stream",          "admin-token",    "log-level",
                                        "log-format",      "webhook-url",    "webhook-secret",
                                        "webhook-timeout"};
+    if (strcmp(name, "webhook-timeout") == 0)
+        rl->limits_changed = true; /* ingest's safety timer follows it */
+    if (strncmp(name, "rtmp-", 5) == 0 && strcmp(name, "rtmp-listen") != 0) {
+        rl->limits_changed = true; /* the RTMP limits */
+        main_reload_note(rl->applied, sizeof(rl->applied), name);
+        return;
+    }
     for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
         if (strcmp(name, live[i]) == 0) {
             main_reload_note(rl->applied, sizeof(rl->applied), name);
@@ -306,6 +333,12 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     config_diff(cur, &next, main_reload_diff_cb, rl);
     main_reload_streams(rl, cur, &next);
     main_webhook_reload(&next);
+    if (rl->limits_changed && rl->ingest) {
+        ingest_limits_t lim;
+        main_ingest_limits(&next, &lim);
+        lim.auth_timeout_ms = (uint32_t)(next.webhook_timeout * 1000.0) + 2000;
+        (void)ingest_set_limits(rl->ingest, &lim);
+    }
     if (admin_set_token(rl->admin, next.admin_token) != 0)
         log_error(NULL, "reload: the admin token could not be changed");
     log_level_t level = LOG_LEVEL_INFO;
@@ -335,6 +368,19 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     MAIN_SWAP(webhook_url);
     MAIN_SWAP(webhook_secret);
     MAIN_SWAP(webhook_timeout);
+    MAIN_SWAP(max_message_size);
+    MAIN_SWAP(max_chunk_size);
+    MAIN_SWAP(max_chunk_streams);
+    MAIN_SWAP(queue_bytes);
+    MAIN_SWAP(handshake_timeout_ms);
+    MAIN_SWAP(idle_timeout_ms);
+    MAIN_SWAP(max_connections);
+    MAIN_SWAP(max_connections_per_ip);
+    MAIN_SWAP(max_publishers);
+    MAIN_SWAP(max_key_failures);
+    MAIN_SWAP(key_lockout_s);
+    MAIN_SWAP(max_amf_depth);
+    MAIN_SWAP(max_amf_string);
 #undef MAIN_SWAP
     config_free(&next);
 }
@@ -435,20 +481,7 @@ int main(int argc, char **argv)
                              ? INGEST_DUPLICATE_REJECT
                              : INGEST_DUPLICATE_TAKEOVER,
         };
-        ingest_limits_default(&ip.limits);
-        ip.limits.max_message_size = (uint32_t)cfg.max_message_size;
-        ip.limits.max_chunk_size = (uint32_t)cfg.max_chunk_size;
-        ip.limits.max_chunk_streams = (uint32_t)cfg.max_chunk_streams;
-        ip.limits.queue_bytes = (size_t)cfg.queue_bytes;
-        ip.limits.handshake_timeout_ms = (uint32_t)cfg.handshake_timeout_ms;
-        ip.limits.idle_timeout_ms = (uint32_t)cfg.idle_timeout_ms;
-        ip.limits.max_connections = (uint32_t)cfg.max_connections;
-        ip.limits.max_connections_per_ip = (uint32_t)cfg.max_connections_per_ip;
-        ip.limits.max_publishers = (uint32_t)cfg.max_publishers;
-        ip.limits.max_key_failures = (uint32_t)cfg.max_key_failures;
-        ip.limits.key_lockout_s = (uint32_t)cfg.key_lockout_s;
-        ip.limits.max_amf_depth = (uint32_t)cfg.max_amf_depth;
-        ip.limits.max_amf_string = (uint32_t)cfg.max_amf_string;
+        main_ingest_limits(&cfg, &ip.limits);
         main_webhook_ingest_params(&ip, &cfg);
         rc = ingest_open(&ip, &ingest);
         if (rc != 0) {

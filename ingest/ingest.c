@@ -46,6 +46,10 @@ struct ingest {
     int tls_port;
     char *tls_cert, *tls_key; /* paths, read again on reload */
     struct event *stop_ev;
+    /* New limits from another thread (SIGHUP), applied on the loop. */
+    pthread_mutex_t limits_lock;
+    ingest_limits_t limits_next;
+    struct event *limits_ev;
     pthread_t thread;
     int port;
     char listen[128];
@@ -340,6 +344,19 @@ static void ingest_reap_cb(evutil_socket_t fd, short what, void *arg)
     rtmp_session_reap(arg);
 }
 
+/* ingest_set_limits: the loop takes the new limits; sessions and publishes
+ * from now on obey them (open sessions' chunk parsers keep theirs). */
+static void ingest_limits_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ingest_t *in = arg;
+    pthread_mutex_lock(&in->limits_lock);
+    in->sh.limits = in->limits_next;
+    pthread_mutex_unlock(&in->limits_lock);
+    log_info("rtmp", "limits reloaded");
+}
+
 /* Lease-lost notices queued by a store thread (rtmp_session.c): disconnect
  * those publishers here, on the loop that owns them. */
 static void ingest_lost_cb(evutil_socket_t fd, short what, void *arg)
@@ -463,6 +480,9 @@ static void ingest_free(ingest_t *in)
     free(in->tls_key);
     if (in->stop_ev)
         event_free(in->stop_ev);
+    if (in->limits_ev)
+        event_free(in->limits_ev);
+    pthread_mutex_destroy(&in->limits_lock);
     if (in->sh.reap_ev)
         event_free(in->sh.reap_ev);
     if (in->sh.lost_ev)
@@ -548,6 +568,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.duplicate = params->duplicate;
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
+    pthread_mutex_init(&in->limits_lock, NULL);
     pthread_mutex_init(&in->sh.auth_lock, NULL);
     pthread_mutex_init(&in->sh.tls_lock, NULL);
     ingest_meters_init(&in->sh.meters);
@@ -559,9 +580,10 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
         goto fail;
     in->sh.reap_ev = event_new(in->sh.base, -1, 0, ingest_reap_cb, &in->sh);
     in->stop_ev = event_new(in->sh.base, -1, 0, ingest_stop_cb, in);
+    in->limits_ev = event_new(in->sh.base, -1, 0, ingest_limits_cb, in);
     in->sh.lost_ev = event_new(in->sh.base, -1, 0, ingest_lost_cb, &in->sh);
     in->sh.auth_ev = event_new(in->sh.base, -1, 0, ingest_auth_cb, &in->sh);
-    if (!in->sh.reap_ev || !in->stop_ev || !in->sh.lost_ev || !in->sh.auth_ev)
+    if (!in->sh.reap_ev || !in->stop_ev || !in->sh.lost_ev || !in->sh.auth_ev || !in->limits_ev)
         goto fail;
 
     int fd = ingest_bind(&ss, sslen);
@@ -644,6 +666,19 @@ int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n)
         return 0;
     }
     return ingest_meters_list(&in->sh.meters, out, n, clock_mono_ms());
+}
+
+int ingest_set_limits(ingest_t *in, const ingest_limits_t *limits)
+{
+    if (!in)
+        return 0;
+    ingest_limits_t lim = *limits;
+    ingest_limits_fill(&lim);
+    pthread_mutex_lock(&in->limits_lock);
+    in->limits_next = lim;
+    pthread_mutex_unlock(&in->limits_lock);
+    event_active(in->limits_ev, 0, 0);
+    return 0;
 }
 
 void ingest_close(ingest_t *in)

@@ -185,6 +185,11 @@ int ingest_stream_stats(ingest_t *in, const char *stream_id, ingest_stream_stats
 /* Every stream live on this node, in a malloc'd array the caller frees. */
 int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n);
 
+/* New limits (SIGHUP): connections accepted and publishes started from
+ * now on obey them; open sessions keep the message and chunk limits they
+ * started with. Zero fields get defaults. Any thread but the ingest one. */
+int ingest_set_limits(ingest_t *in, const ingest_limits_t *limits);
+
 /* Stops accepting, ends every session (each live stream's queue gets an
  * end-of-stream packet), stops and joins the thread, frees everything.
  * ingest_close(NULL) does nothing. Call from any thread but the ingest one. */

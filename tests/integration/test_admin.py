@@ -415,10 +415,12 @@ class ConfigReloadTest(unittest.TestCase):
         try:
             self.assertEqual(api(sl, "GET", "/api/v1/streams/a", token=TOKEN)[0], 200)
             self.write(path, f"[sluice]\nstream = b:key-of-b-000001\nstream = c:key-of-c-000002\n"
-                             f"admin-token = {token2}\nsegment-duration = 4\n")
+                             f"admin-token = {token2}\nsegment-duration = 4\n"
+                             f"rtmp-max-connections-per-ip = 1\n")
             sl.proc.send_signal(signal.SIGHUP)
             line = wait_for(lambda: re.search(r"reload done; .*", sl.log()), 10, "reload")
-            self.assertIn("changed and applied: stream, admin-token", line.group(0))
+            self.assertIn("changed and applied: stream, rtmp-max-connections-per-ip, admin-token",
+                          line.group(0))
             self.assertIn("needing a restart: segment-duration", line.group(0))
             self.assertEqual(api(sl, "GET", "/api/v1/streams", token=TOKEN)[0], 401)
             self.assertEqual(api(sl, "GET", "/api/v1/streams/a", token=token2)[0], 404)
@@ -434,6 +436,16 @@ class ConfigReloadTest(unittest.TestCase):
             finally:
                 pub.kill()
                 pub.communicate()
+            # the new limit: a second connection from this address is closed
+            wait_for(lambda: "limits reloaded" in sl.log(), 10, "limits applied")
+            a = socket.create_connection(("127.0.0.1", sl.rtmp_port))
+            b = socket.create_connection(("127.0.0.1", sl.rtmp_port))
+            try:
+                b.settimeout(5)
+                self.assertEqual(b.recv(1), b"", "a second connection was not refused")
+            finally:
+                a.close()
+                b.close()
             # a configuration that does not load changes nothing
             self.write(path, "[sluice]\nbogus = 1\n")
             sl.proc.send_signal(signal.SIGHUP)
