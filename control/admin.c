@@ -64,8 +64,10 @@ typedef struct admin_req {
 
 /* ---- replies ------------------------------------------------------------- */
 
-static enum MHD_Result admin_reply_json(struct MHD_Connection *c, unsigned int status,
-                                        json_t *obj)
+/* Queues obj (consumed) as a one-line JSON answer, with one extra header
+ * when hname is not NULL. */
+static enum MHD_Result admin_reply_json_hdr(struct MHD_Connection *c, unsigned int status,
+                                            json_t *obj, const char *hname, const char *hvalue)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(obj);
@@ -88,9 +90,17 @@ static enum MHD_Result admin_reply_json(struct MHD_Connection *c, unsigned int s
     }
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (hname)
+        MHD_add_response_header(r, hname, hvalue);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result admin_reply_json(struct MHD_Connection *c, unsigned int status,
+                                        json_t *obj)
+{
+    return admin_reply_json_hdr(c, status, obj, NULL, NULL);
 }
 
 static enum MHD_Result admin_reply_error(struct MHD_Connection *c, unsigned int status,
@@ -113,22 +123,8 @@ static enum MHD_Result admin_reply_empty(struct MHD_Connection *c, unsigned int 
 
 static enum MHD_Result admin_reply_method(struct MHD_Connection *c, const char *allow)
 {
-    json_t *o = json_pack("{s:s}", "error", "method not allowed");
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!text)
-        return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Allow", allow);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-    MHD_destroy_response(r);
-    return ret;
+    return admin_reply_json_hdr(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                json_pack("{s:s}", "error", "method not allowed"), "Allow", allow);
 }
 
 /* A store failure as the API says it: -ENOENT is the caller's 404, -EIO a
@@ -192,21 +188,9 @@ static bool admin_allowed(admin_t *a, struct MHD_Connection *c, enum MHD_Result 
     OPENSSL_cleanse(want, sizeof(want));
     if (ok)
         return true;
-    json_t *o = json_pack("{s:s}", "error",
-                          h ? "invalid admin token" : "missing Authorization: Bearer token");
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    struct MHD_Response *r =
-        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
-    if (!r) {
-        free(text);
-        *denied = MHD_NO;
-        return false;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"sluice admin\"");
-    *denied = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
-    MHD_destroy_response(r);
+    const char *why = h ? "invalid admin token" : "missing Authorization: Bearer token";
+    *denied = admin_reply_json_hdr(c, MHD_HTTP_UNAUTHORIZED, json_pack("{s:s}", "error", why),
+                                   "WWW-Authenticate", "Bearer realm=\"sluice admin\"");
     return false;
 }
 
