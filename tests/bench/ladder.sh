@@ -72,7 +72,7 @@ psnr_ssim() {
 run_sluice() { # mode -> sets s_cpu s_wall s_rss; rung files in $work/s-*.mp4
   local passthrough=$1 rtmp http
   rtmp=$(free_port); http=$(free_port)
-  "$bin" --rtmp-listen 127.0.0.1:$rtmp --http-listen 127.0.0.1:$http --stream bench:bench-key \
+  "$bin" --rtmp-listen 127.0.0.1:$rtmp --http-listen 127.0.0.1:$http --admin-listen 127.0.0.1:0 --stream bench:bench-key \
     --passthrough "$passthrough" --overload-protection off --playlist-segments 1000 \
     --rtmp-queue-bytes 268435456 --log-level warn >"$work/sluice.log" 2>&1 &
   spid=$!

@@ -61,7 +61,7 @@ for mode in $modes; do
   rtmp=$(free_port)
   http=$(free_port)
   log=$work/$mode.log
-  "$bin" --rtmp-listen "127.0.0.1:$rtmp" --http-listen "127.0.0.1:$http" \
+  "$bin" --rtmp-listen "127.0.0.1:$rtmp" --http-listen "127.0.0.1:$http" --admin-listen 127.0.0.1:0 \
     --stream demo:bench-secret-key --ladder "$ladder" \
     --part-duration "$part" --log-level debug >"$log" 2>&1 &
   spid=$!

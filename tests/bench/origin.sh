@@ -130,7 +130,7 @@ rtmp=$(port); http=$(port)
 "$bin" --store memory --role ingest,origin \
   --stream "bench:$key_a" --stream "benchlow:$key_b" \
   --ladder 720p --passthrough auto --segment-duration 2 --part-duration 0.6 \
-  --ended-ttl 3600 --rtmp-listen "127.0.0.1:$rtmp" --http-listen "127.0.0.1:$http" \
+  --ended-ttl 3600 --rtmp-listen "127.0.0.1:$rtmp" --http-listen "127.0.0.1:$http" --admin-listen 127.0.0.1:0 \
   --log-level warn ${SLUICE_ARGS:-} >"$work/sluice.log" 2>&1 &
 spid=$!
 pids+=("$spid")

@@ -51,7 +51,7 @@ node() { # node NAME STORE ROLE
   rp=$(port); hp=$(port)
   # One passthrough rung: the CPU goes to serving, not to encoding.
   "$bin" --store "$2" --role "$3" --stream "bench:$key" --ladder 720p --passthrough auto \
-    --rtmp-listen "127.0.0.1:$rp" \
+    --rtmp-listen "127.0.0.1:$rp" --admin-listen 127.0.0.1:0 \
     --http-listen "127.0.0.1:$hp" --http-threads 2 --log-level warn >"$work/$1.log" 2>&1 &
   pids+=($!)
 }
