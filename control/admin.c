@@ -36,6 +36,8 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "origin.h"
+#include "web.h"
 
 #define ADMIN_BODY_MAX 65536
 #define ADMIN_API "/api/v1/streams"
@@ -161,7 +163,8 @@ static bool admin_peer_is_loopback(struct MHD_Connection *c)
 }
 
 /* true when the request may proceed, else the refusal is queued in *denied. */
-static bool admin_allowed(admin_t *a, struct MHD_Connection *c, enum MHD_Result *denied)
+static bool admin_allowed(admin_t *a, struct MHD_Connection *c, const char *url,
+                          enum MHD_Result *denied)
 {
     pthread_mutex_lock(&a->token_lock);
     bool has_token = a->has_token;
@@ -184,13 +187,32 @@ static bool admin_allowed(admin_t *a, struct MHD_Connection *c, enum MHD_Result 
         uint8_t d[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)t, strlen(t), d);
         ok = CRYPTO_memcmp(d, want, sizeof(d)) == 0;
+    } else if (h) {
+        /* Basic, for a browser opening the dashboard: any user name, the
+         * token as the password (the browser asks for it and then sends it
+         * with the dashboard's own API calls). */
+        char *user = NULL;
+        char *pass = MHD_basic_auth_get_username_password(c, &user);
+        if (pass) {
+            uint8_t d[SHA256_DIGEST_LENGTH];
+            SHA256((const unsigned char *)pass, strlen(pass), d);
+            ok = CRYPTO_memcmp(d, want, sizeof(d)) == 0;
+            OPENSSL_cleanse(pass, strlen(pass));
+        }
+        MHD_free(user);
+        MHD_free(pass);
     }
     OPENSSL_cleanse(want, sizeof(want));
     if (ok)
         return true;
     const char *why = h ? "invalid admin token" : "missing Authorization: Bearer token";
+    /* A browser (the dashboard) is offered Basic so that it asks for the
+     * token; API clients are told about Bearer. */
     *denied = admin_reply_json_hdr(c, MHD_HTTP_UNAUTHORIZED, json_pack("{s:s}", "error", why),
-                                   "WWW-Authenticate", "Bearer realm=\"sluice admin\"");
+                                   "WWW-Authenticate",
+                                   strncmp(url, "/dashboard", 10) == 0
+                                       ? "Basic realm=\"sluice admin\", charset=\"UTF-8\""
+                                       : "Bearer realm=\"sluice admin\"");
     return false;
 }
 
@@ -467,6 +489,22 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
         MHD_destroy_response(r);
         return ret;
     }
+    if (strcmp(url, "/dashboard") == 0 || strcmp(url, "/dashboard/") == 0) {
+        if (!get)
+            return admin_reply_method(c, "GET");
+        return origin_reply_asset(c, web_asset_find("dashboard.html"), "no-cache");
+    }
+    if (strncmp(url, "/dashboard/assets/", 18) == 0) {
+        if (!get)
+            return admin_reply_method(c, "GET");
+        static const char *const assets[] = {"dashboard.js", "dashboard.css", "uPlot.iife.min.js",
+                                             "uPlot.min.css", "hls.min.js", "player.js",
+                                             "player.css"};
+        for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
+            if (strcmp(url + 18, assets[i]) == 0)
+                return origin_reply_asset(c, web_asset_find(assets[i]), "no-cache");
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+    }
     if (strcmp(url, "/healthz") == 0)
         return admin_reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
@@ -484,7 +522,7 @@ static enum MHD_Result admin_access_cb(void *cls, struct MHD_Connection *c, cons
         /* First call: headers only. Refuse early (before reading a body)
          * when the client is not allowed. */
         enum MHD_Result denied;
-        if (!admin_allowed(a, c, &denied))
+        if (!admin_allowed(a, c, url, &denied))
             return denied;
         rq = calloc(1, sizeof(*rq));
         if (!rq)

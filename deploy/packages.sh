@@ -19,13 +19,14 @@ test_pkgs=(
 )
 
 want=("${build_pkgs[@]}")
+# The build embeds the player's and dashboard's npm files (deploy/web-deps.sh),
+# and the browser tests run on Node. A machine may already have a Node that
+# did not come from Debian's packages (with its own npm); only a machine with
+# none gets Debian's, so the two never conflict.
+command -v node >/dev/null 2>&1 || want+=(nodejs)
+command -v npm >/dev/null 2>&1 || want+=(npm)
 if [ "${1:-build}" = test ]; then
   want+=("${test_pkgs[@]}")
-  # Browser tests run on Node. A machine may already have a Node that did
-  # not come from Debian's packages (with its own npm); only a machine with
-  # none gets Debian's, so the two never conflict.
-  command -v node >/dev/null 2>&1 || want+=(nodejs)
-  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 
 missing=()

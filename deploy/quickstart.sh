@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deploy/packages.sh build
+deploy/web-deps.sh
 
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=release -Dtests=false >/dev/null
@@ -40,6 +41,10 @@ cat <<MSG
 
   Play (ffplay, VLC, Safari, or any hls.js page):
     http://$host:$http_port/hls/demo/master.m3u8
+  Watch in a browser:
+    http://$host:$http_port/player/demo
+  Dashboard (on this machine):
+    http://127.0.0.1:8081/dashboard
 
   Ctrl-C stops it.
 

@@ -1,6 +1,7 @@
 /*
  * Public path grammar (CONTRACT.md):
  *   /healthz  /readyz
+ *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
  *   /hls/ID/master.m3u8
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | N.m4s | N.P.m4s
  * ID is a store id ([A-Za-z0-9_-], < 64), RENDITION is [a-z0-9] (< 16),
@@ -93,6 +94,28 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
     }
     if (http_path_equals(path, len, "/readyz")) {
         out->kind = HTTP_ROUTE_READYZ;
+        return 0;
+    }
+    if (len > 8 && memcmp(path, "/player/", 8) == 0) {
+        if (!http_path_is_id(path + 8, len - 8))
+            return -ENOENT;
+        out->kind = HTTP_ROUTE_PLAYER;
+        memcpy(out->stream_id, path + 8, len - 8);
+        return 0;
+    }
+    if (len > 8 && memcmp(path, "/assets/", 8) == 0) {
+        const char *nm = path + 8;
+        size_t nl = len - 8;
+        if (nl >= sizeof(out->object) || nm[0] == '.')
+            return -ENOENT;
+        for (size_t i = 0; i < nl; i++) {
+            char ch = nm[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+                return -ENOENT;
+        }
+        out->kind = HTTP_ROUTE_ASSET;
+        memcpy(out->object, nm, nl);
         return 0;
     }
     if (len < 5 || memcmp(path, "/hls/", 5) != 0)

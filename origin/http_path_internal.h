@@ -18,7 +18,9 @@ typedef enum http_route_kind {
     HTTP_ROUTE_NONE = 0,
     HTTP_ROUTE_HEALTHZ,
     HTTP_ROUTE_READYZ,
-    HTTP_ROUTE_HLS, /* an object of a stream */
+    HTTP_ROUTE_HLS,    /* an object of a stream */
+    HTTP_ROUTE_PLAYER, /* /player/ID: the player page of a stream */
+    HTTP_ROUTE_ASSET,  /* /assets/NAME: a file of the player page (object = NAME) */
 } http_route_kind_t;
 
 typedef enum http_object_type {

@@ -55,6 +55,7 @@
 #include "llhls_internal.h"
 #include "log.h"
 #include "netaddr.h"
+#include "web.h"
 #include "playlist_rewrite_internal.h"
 #include "token_internal.h"
 #include "viewers_internal.h"
@@ -810,6 +811,20 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
             return origin_reply_text(c, MHD_HTTP_OK, "ready\n", "no-store");
         return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unreachable\n",
                                  "no-store");
+    case HTTP_ROUTE_PLAYER:
+        /* One static page for every stream: its script reads the id from
+         * the path, so nothing of the request is echoed into HTML. */
+        return origin_reply_asset(c, web_asset_find("player.html"), "public, max-age=60");
+    case HTTP_ROUTE_ASSET: {
+        /* Only the player's files are public; the dashboard's are served
+         * by the admin listener alone. */
+        static const char *const public_assets[] = {"player.js", "player.css", "hls.min.js"};
+        for (size_t i = 0; i < sizeof(public_assets) / sizeof(public_assets[0]); i++)
+            if (strcmp(route.object, public_assets[i]) == 0)
+                return origin_reply_asset(c, web_asset_find(route.object),
+                                          "public, max-age=300");
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    }
     case HTTP_ROUTE_HLS: {
         origin_conn_t *cc = origin_conn_of(c);
         if (cc)
@@ -826,6 +841,46 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     default:
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
     }
+}
+
+/* Pages may be framed anywhere (the embed mode) and play media from blob:
+ * URLs (MSE); their scripts and styles come from this server only. */
+#define ORIGIN_PAGE_CSP                                                                         \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+    "media-src 'self' blob: http: https:; connect-src 'self' http: https:; "                  \
+    "worker-src 'self' blob:; frame-ancestors *"
+
+int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
+                       const char *cache_control)
+{
+    if (!a)
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+    bool gzip = ae && a->gz_size < a->size && http_cache_accepts_gzip(ae, strlen(ae));
+    const char *etag = gzip ? a->etag_gz : a->etag;
+    const unsigned char *data = gzip ? a->gz_data : a->data;
+    size_t size = gzip ? a->gz_size : a->size;
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+    bool not_modified = inm && http_cache_none_match(inm, strlen(inm), etag);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(size, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", a->content_type);
+    MHD_add_response_header(r, "Cache-Control", cache_control);
+    MHD_add_response_header(r, "ETag", etag);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (gzip)
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
+    if (strncmp(a->content_type, "text/html", 9) == 0) {
+        MHD_add_response_header(r, "Content-Security-Policy", ORIGIN_PAGE_CSP);
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
+    enum MHD_Result ret =
+        MHD_queue_response(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 static void origin_mhd_log_cb(void *cls, const char *fmt, va_list ap)

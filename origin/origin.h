@@ -39,6 +39,15 @@ typedef struct origin_params {
     size_t max_viewer_sessions_per_stream; /* (0: 20000) */
 } origin_params_t;
 
+struct MHD_Connection;
+struct web_asset;
+/* Answers a request with an embedded web file (the player page, the
+ * dashboard, their scripts): ETag/If-None-Match (304), gzip when accepted,
+ * the given Cache-Control, and a Content-Security-Policy for pages. For the
+ * public origin and the admin listener alike. Returns an enum MHD_Result. */
+int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
+                       const char *cache_control);
+
 int origin_open(const origin_params_t *params, origin_t **out)
     __attribute__((warn_unused_result));
 int origin_port(const origin_t *o);

@@ -34,6 +34,13 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 
+note "web dependencies (npm: hls.js, uPlot, embedded by the build)"
+if ! deploy/web-deps.sh; then
+  echo "FAILED: web dependencies"
+  failed=$((failed + 1))
+  finish
+fi
+
 note "build (ASan+UBSan, -Werror)"
 if [ ! -d build-asan ]; then
   meson setup build-asan -Db_sanitize=address,undefined -Dwerror=true -Dbuildtype=debugoptimized >/dev/null

@@ -1,0 +1,29 @@
+/*
+ * The web files sluice serves (the player page on the public listener, the
+ * dashboard on the admin listener, and the pinned npm files they use),
+ * embedded into the binary at build time by web/embed.py so that both work
+ * with no internet access and nothing to install beside the binary.
+ * Read-only data: any thread.
+ */
+#ifndef SLUICE_WEB_WEB_H
+#define SLUICE_WEB_WEB_H
+
+#include <stddef.h>
+
+typedef struct web_asset {
+    const char *name;         /* "player.js", "hls.min.js" */
+    const char *content_type;
+    const unsigned char *data;
+    size_t size;
+    const unsigned char *gz_data; /* the same, gzip-compressed at build time */
+    size_t gz_size;
+    const char *etag;    /* strong ETag of data, quoted */
+    const char *etag_gz; /* of gz_data */
+} web_asset_t;
+
+/* The asset called name, or NULL. */
+const web_asset_t *web_asset_find(const char *name);
+size_t web_asset_count(void);
+const web_asset_t *web_asset_at(size_t i);
+
+#endif
