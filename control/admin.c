@@ -191,8 +191,8 @@ static bool admin_allowed(admin_t *a, struct MHD_Connection *c, const char *url,
         /* Basic, for a browser opening the dashboard: any user name, the
          * token as the password (the browser asks for it and then sends it
          * with the dashboard's own API calls). */
-        char *user = NULL;
-        char *pass = MHD_basic_auth_get_username_password(c, &user);
+        char *pass = NULL;
+        char *user = MHD_basic_auth_get_username_password(c, &pass);
         if (pass) {
             uint8_t d[SHA256_DIGEST_LENGTH];
             SHA256((const unsigned char *)pass, strlen(pass), d);

@@ -50,6 +50,13 @@ static void test_valid_paths(void **state)
     assert_int_equal(r.object_type, HTTP_OBJECT_PART);
     assert_string_equal(http_path_content_type(HTTP_OBJECT_PLAYLIST),
                         "application/vnd.apple.mpegurl");
+
+    assert_int_equal(parse("/player/Shop_1-a", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_PLAYER);
+    assert_string_equal(r.stream_id, "Shop_1-a");
+    assert_int_equal(parse("/assets/hls.min.js", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_ASSET);
+    assert_string_equal(r.object, "hls.min.js");
 }
 
 static void test_rejected_paths(void **state)
@@ -63,6 +70,9 @@ static void test_rejected_paths(void **state)
         "/hls/demo/720P/1.m4s", "/hls/demo/720p/sub/1.m4s", "/hls/demo/master.m3u8/",
         "/hls/demo/abcdefghijklmnopq/init.mp4", "/HLS/demo/master.m3u8", "/healthz/",
         "/hls/demo/720p/index.m3u8x", "/hls//master.m3u8",
+        "/player/", "/player", "/player/de mo", "/player/demo/", "/player/demo/x",
+        "/player/../dashboard", "/assets/", "/assets/.hidden", "/assets/../etc/passwd",
+        "/assets/a/b.js", "/assets/a%2fb", "/assets/a b.js",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         http_route_t r;
