@@ -1,0 +1,69 @@
+"""sluice's player page (/player/ID, web/player.*) in a real browser:
+Debian's chromium driven by playwright-core (tests/browser/player_page.mjs).
+Opened before the stream is live it shows the offline state; publishing then
+starts playback without a reload; the quality selector lists every rung and
+picking one loads that rung's media; the latency badge shows a number; after
+a pause "Go live" appears and returns to the live edge; the
+origin counts the page's sid as a viewer; ?embed=1 hides the page chrome and
+passes its token through. Screenshots go to build-dir/screenshots/."""
+
+import json
+import os
+import select
+import subprocess
+import time
+import unittest
+
+from harness import ROOT, SLUICE_BIN, Sluice, publish
+
+KEY = "demo-secret-key"
+SCRIPT = os.path.join(ROOT, "tests", "browser", "player_page.mjs")
+
+
+class PlayerPageTest(unittest.TestCase):
+
+    def test_offline_then_live_quality_latency_viewers_embed(self):
+        shots = os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "screenshots")
+        os.makedirs(shots, exist_ok=True)
+        # The source copied as 720p and one rung encoded: two rungs to pick.
+        sluice = Sluice("--ladder", "720p,360p", "--preset", "ultrafast")
+        node = pub = None
+        try:
+            node = subprocess.Popen(
+                ["node", SCRIPT, sluice.url(""), sluice.admin_url(""), "demo", shots, "75"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            lines = []
+            deadline = time.time() + 40
+            # Publish only once the page shows its offline state.
+            while time.time() < deadline and node.poll() is None:
+                ready, _, _ = select.select([node.stdout], [], [], 0.5)
+                if ready:
+                    line = node.stdout.readline().decode()
+                    lines.append(line)
+                    if '"phase":"offline"' in line:
+                        break
+            self.assertTrue(lines and '"phase":"offline"' in lines[-1],
+                            "the page never showed the offline state: " + "".join(lines) +
+                            node.stderr.read1().decode(errors="replace")[-3000:]
+                            if node.poll() is not None else "".join(lines))
+            pub = publish(sluice.rtmp_url(KEY), seconds=120, size="1280x720")
+            out, err = node.communicate(timeout=90)
+            rest = out.decode().strip().splitlines()
+            self.assertTrue(rest, err.decode(errors="replace")[-3000:])
+            result = json.loads(rest[-1])
+            print(f"\n  player page: levels {result['levels']}, media per picked rung "
+                  f"{result['switches']}, badge {result['latencyText']!r}, "
+                  f"go live {result.get('goLive')}, viewers {result['viewers']}", end="")
+            self.assertEqual(result["problems"], [], result)
+            self.assertEqual(node.returncode, 0)
+            for name in ("player.png", "player-offline.png", "player-embed.png"):
+                self.assertTrue(os.path.getsize(os.path.join(shots, name)) > 0, name)
+        finally:
+            if node is not None and node.poll() is None:
+                node.kill()
+                node.communicate()
+            sluice.close(pub)
+
+
+if __name__ == "__main__":
+    unittest.main()
