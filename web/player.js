@@ -39,6 +39,9 @@
   const masterUrl = '/hls/' + encodeURIComponent(streamId) + '/master.m3u8';
 
   const OFFLINE_POLL_MS = 2000;
+  const FORBIDDEN = 'Playback was refused (403): the link is missing a valid token or it has ' +
+                    'expired.';
+  const ENDED = 'The broadcast has ended. The next one starts playing here as soon as it goes live.';
   const RETRY_POLL_MS = 1000;
   // How far past the target latency the playhead may fall before "Go live"
   // is offered (a pause, a long stall).
@@ -125,20 +128,25 @@
 
   // ---- starting, stopping, waiting for the stream ----------------------
 
-  function start() {
-    clearTimeout(pollTimer);
-    if (window.Hls && Hls.isSupported()) {
-      mode = 'hls.js';
-      startHls();
-    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      mode = 'native';
-      startNative();
-    } else {
+  // hls.js where there is MediaSource, else the browser's own HLS, else
+  // nothing: false with the reason shown.
+  function pickMode() {
+    if (window.Hls && Hls.isSupported()) mode = 'hls.js';
+    else if (video.canPlayType('application/vnd.apple.mpegurl')) mode = 'native';
+    else {
       mode = 'none';
       setState('error', 'This browser cannot play this stream: it has neither Media Source ' +
                'Extensions nor built-in HLS. Try a current Chrome, Edge, Firefox or Safari.');
       player.classList.add('unsupported');
+      return false;
     }
+    return true;
+  }
+
+  function start() {
+    clearTimeout(pollTimer);
+    if (mode === 'hls.js') startHls();
+    else startNative();
   }
 
   function startHls() {
@@ -159,6 +167,13 @@
     });
     hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
       const d = data.details;
+      if (d && !d.live && !hasPlayed) {
+        // It ended between the check and this load: not a broadcast to play.
+        stop();
+        setState('offline');
+        poll(OFFLINE_POLL_MS);
+        return;
+      }
       lowLatency = !!(d && ((d.partList && d.partList.length > 0) || d.partTarget > 0));
       llMark.hidden = !lowLatency;
     });
@@ -178,8 +193,7 @@
       const status = data.response && data.response.code;
       stop();
       if (status === 403) {
-        setState('error', 'Playback was refused (403): the link is missing a valid token or ' +
-                 'it has expired.');
+        setState('error', FORBIDDEN);
         return;
       }
       if (manifest && !hasPlayed) {
@@ -220,26 +234,40 @@
     latency = null;
   }
 
-  // The stream is away: ask for its master playlist until it answers, then
-  // start again, without a reload. The poll carries the sid too: without it
-  // the origin would count this page a second time, by its address.
-  function poll(delay) {
+  // Is the stream live? Its master playlist answers, and the first
+  // variant's media playlist has no EXT-X-ENDLIST (after a broadcast the
+  // origin keeps its last playlists, ended, until the next one starts).
+  // 'live', 'offline', 'forbidden' (403) or 'unknown' (no answer).
+  async function checkLive() {
+    try {
+      const r = await fetch(withParams(masterUrl), { cache: 'no-store' });
+      if (r.status === 403) return 'forbidden';
+      if (!r.ok) return 'offline';
+      const uri = (await r.text()).split('\n').map((l) => l.trim())
+        .find((l) => l && !l.startsWith('#'));
+      if (!uri) return 'offline';
+      const m = await fetch(withParams(new URL(uri, r.url).href), { cache: 'no-store' });
+      if (m.status === 403) return 'forbidden';
+      if (!m.ok) return 'offline';
+      return /#EXT-X-ENDLIST/.test(await m.text()) ? 'offline' : 'live';
+    } catch (e) {
+      return 'unknown';
+    }
+  }
+
+  // Wait for the stream to be live, then start, without a reload. The
+  // checks carry the sid too: without it the origin would count this page a
+  // second time, by its address.
+  function poll(delay, offlineText) {
     clearTimeout(pollTimer);
     pollTimer = setTimeout(async () => {
-      let status = 0;
-      try {
-        const r = await fetch(withParams(masterUrl), { cache: 'no-store' });
-        status = r.status;
-      } catch (e) {
-        status = 0;
-      }
-      if (status === 200) {
+      const live = await checkLive();
+      if (live === 'live') {
         start();
-      } else if (status === 403) {
-        setState('error', 'Playback was refused (403): the link is missing a valid token or ' +
-                 'it has expired.');
+      } else if (live === 'forbidden') {
+        setState('error', FORBIDDEN);
       } else {
-        if (state !== 'offline' && status === 404) setState('offline');
+        if (live === 'offline' && state !== 'offline') setState('offline', offlineText);
         poll(OFFLINE_POLL_MS);
       }
     }, delay);
@@ -277,7 +305,7 @@
     // The broadcast ended (EXT-X-ENDLIST): wait for the next one.
     stop();
     hasPlayed = false;
-    setState('offline');
+    setState('offline', ENDED);
     poll(OFFLINE_POLL_MS);
   });
   video.addEventListener('error', () => {
@@ -391,7 +419,10 @@
   document.addEventListener('webkitfullscreenchange', onFullscreen);
 
   document.addEventListener('keydown', (e) => {
-    if (e.target && (e.target.tagName === 'SELECT' || e.target.tagName === 'INPUT')) return;
+    const tag = e.target && e.target.tagName;
+    if (tag === 'SELECT' || tag === 'INPUT' || tag === 'TEXTAREA') return;
+    // A focused button already acts on space and enter by itself.
+    if (tag === 'BUTTON' && (e.key === ' ' || e.key === 'Enter')) return;
     if (e.key === ' ' || e.key === 'k') { e.preventDefault(); togglePlay(); }
     else if (e.key === 'm') video.muted = !video.muted;
     else if (e.key === 'f') toggleFullscreen();
@@ -432,5 +463,5 @@
     setState('error', 'No stream id in this address (expected /player/ID).');
     return;
   }
-  start();
+  if (pickMode()) poll(0);
 })();

@@ -4,11 +4,15 @@
 // quality selector must list every rung and load the one picked; the latency
 // badge must show a number; paused until behind, "Go live" must appear and
 // bring it back near the edge; every HLS request must carry the page's sid (and
-// the token from its URL); ?embed=1 must drop the page chrome.
+// the token from its URL); ?embed=1 must drop the page chrome; without
+// MediaSource the page must use the browser's own HLS when it has it and
+// otherwise say why it cannot play; when the broadcast ends it must wait
+// offline, not replay the ended playlists.
 //
 // Talks to the Python test over stdio: prints {"phase":"offline"} once the
-// offline state shows (the test then starts publishing) and, at the end, one
-// JSON result line. Exits 0 only if every check held.
+// offline state shows (the test then starts publishing),
+// {"phase":"stop-publishing"} when the publisher should go away, and, at the
+// end, one JSON result line. Exits 0 only if every check held.
 //
 //   node player_page.mjs ORIGIN_BASE ADMIN_BASE STREAM_ID SCREENSHOT_DIR [TIMEOUT_S]
 import { launch } from './chromium.mjs';
@@ -179,6 +183,55 @@ try {
   if (toks.size !== 1 || !toks.has('tok-123')) problems.push(`embed: tokens ${JSON.stringify([...toks])}`);
   await embed.screenshot({ path: path.join(shotDir, 'player-embed.png') });
   result.phases.push('embed');
+  await embed.close();
+
+  // 9. No MediaSource: the browser's own HLS if it has it (Safari; recent
+  // Chromium builds too), else a clear message instead of a black box.
+  const noMse = () => { delete window.MediaSource; delete window.ManagedMediaSource;
+                        delete window.WebKitMediaSource; };
+  const native = await context.newPage();
+  await native.addInitScript(noMse);
+  await native.goto(`${base}/player/${streamId}`);
+  const canNative = await native.evaluate(() =>
+    document.createElement('video').canPlayType('application/vnd.apple.mpegurl'));
+  result.nativeHls = canNative || 'no';
+  if (canNative) {
+    await until('native HLS playing', async () => (await state(native)) === 'playing', 20);
+    const src = await native.evaluate(() => document.getElementById('video').src);
+    if ((await player(native)).mode !== 'native' || !/master\.m3u8\?sid=/.test(src))
+      problems.push(`native: mode ${(await player(native)).mode}, src ${src}`);
+  }
+  await native.close();
+  const neither = await context.newPage();
+  await neither.addInitScript(noMse);
+  await neither.addInitScript(() => { HTMLMediaElement.prototype.canPlayType = () => ''; });
+  await neither.goto(`${base}/player/${streamId}`);
+  await until('the unsupported message', async () => (await state(neither)) === 'error', 10);
+  const why = await neither.textContent('#message');
+  if (!/neither Media Source Extensions nor built-in HLS/.test(why)) problems.push(`unsupported: "${why}"`);
+  await neither.close();
+  result.phases.push('fallbacks');
+
+  // 10. The broadcast ends: the page plays to the end, then waits offline
+  // (the origin keeps the ended playlists; they must not be replayed).
+  const ending = await context.newPage();
+  await ending.goto(`${base}/player/${streamId}`);
+  await until('playing before the end', async () => (await state(ending)) === 'playing', 20);
+  console.log(JSON.stringify({ phase: 'stop-publishing' }));
+  await until('offline after the broadcast ended', async () => (await state(ending)) === 'offline', 30);
+  const endText = await ending.textContent('#message');
+  if (!/ended/.test(endText)) problems.push(`after the end the message says "${endText}"`);
+  // Every state change from here on, however brief (a replay of the ended
+  // playlists shows as offline -> loading -> ...).
+  await ending.evaluate(() => {
+    window.stateChanges = [];
+    new MutationObserver(() => window.stateChanges.push(document.body.dataset.state))
+      .observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+  });
+  await sleep(6000);
+  const changes = await ending.evaluate(() => window.stateChanges);
+  if (changes.length) problems.push(`after the end, states: ${changes.join(' -> ')}`);
+  result.phases.push('ended');
 } catch (e) {
   problems.push(String(e && e.message || e));
 } finally {

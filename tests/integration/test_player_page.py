@@ -5,12 +5,15 @@ starts playback without a reload; the quality selector lists every rung and
 picking one loads that rung's media; the latency badge shows a number; after
 a pause "Go live" appears and returns to the live edge; the
 origin counts the page's sid as a viewer; ?embed=1 hides the page chrome and
-passes its token through. Screenshots go to build-dir/screenshots/."""
+passes its token through; without MediaSource the browser's own HLS plays,
+or the page says why it cannot; after the broadcast ends the page waits
+offline instead of replaying the ended playlists. Screenshots go to build-dir/screenshots/."""
 
 import json
 import os
 import select
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -22,39 +25,49 @@ SCRIPT = os.path.join(ROOT, "tests", "browser", "player_page.mjs")
 
 class PlayerPageTest(unittest.TestCase):
 
-    def test_offline_then_live_quality_latency_viewers_embed(self):
+    def test_offline_live_quality_latency_golive_viewers_embed_fallbacks_end(self):
         shots = os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "screenshots")
         os.makedirs(shots, exist_ok=True)
         # The source copied as 720p and one rung encoded: two rungs to pick.
         sluice = Sluice("--ladder", "720p,360p", "--preset", "ultrafast")
         node = pub = None
+        errf = tempfile.TemporaryFile()
         try:
             node = subprocess.Popen(
                 ["node", SCRIPT, sluice.url(""), sluice.admin_url(""), "demo", shots, "75"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                stdout=subprocess.PIPE, stderr=errf)
             lines = []
-            deadline = time.time() + 40
-            # Publish only once the page shows its offline state.
-            while time.time() < deadline and node.poll() is None:
+            deadline = time.time() + 100
+            # Publish once the page shows its offline state; stop when told.
+            while time.time() < deadline:
                 ready, _, _ = select.select([node.stdout], [], [], 0.5)
-                if ready:
-                    line = node.stdout.readline().decode()
-                    lines.append(line)
-                    if '"phase":"offline"' in line:
+                if not ready:
+                    if node.poll() is not None:
                         break
-            self.assertTrue(lines and '"phase":"offline"' in lines[-1],
-                            "the page never showed the offline state: " + "".join(lines) +
-                            node.stderr.read1().decode(errors="replace")[-3000:]
-                            if node.poll() is not None else "".join(lines))
-            pub = publish(sluice.rtmp_url(KEY), seconds=120, size="1280x720")
-            out, err = node.communicate(timeout=90)
-            rest = out.decode().strip().splitlines()
+                    continue
+                line = node.stdout.readline().decode()
+                if not line:
+                    break
+                lines.append(line)
+                if '"phase":"offline"' in line:
+                    pub = publish(sluice.rtmp_url(KEY), seconds=120, size="1280x720")
+                elif '"phase":"stop-publishing"' in line and pub is not None:
+                    pub.kill()
+                    pub.communicate()
+                    pub = None
+            node.wait(timeout=10)
+            errf.seek(0)
+            err = errf.read()
+            rest = [l for l in "".join(lines).splitlines() if l.strip()]
             self.assertTrue(rest, err.decode(errors="replace")[-3000:])
             result = json.loads(rest[-1])
             print(f"\n  player page: levels {result['levels']}, media per picked rung "
                   f"{result['switches']}, badge {result['latencyText']!r}, "
-                  f"go live {result.get('goLive')}, viewers {result['viewers']}", end="")
+                  f"go live {result.get('goLive')}, viewers {result['viewers']}, "
+                  f"native HLS {result.get('nativeHls')}", end="")
             self.assertEqual(result["problems"], [], result)
+            self.assertEqual(result["phases"],
+                             ["offline", "playing", "embed", "fallbacks", "ended"])
             self.assertEqual(node.returncode, 0)
             for name in ("player.png", "player-offline.png", "player-embed.png"):
                 self.assertTrue(os.path.getsize(os.path.join(shots, name)) > 0, name)
@@ -62,6 +75,7 @@ class PlayerPageTest(unittest.TestCase):
             if node is not None and node.poll() is None:
                 node.kill()
                 node.communicate()
+            errf.close()
             sluice.close(pub)
 
 
