@@ -15,6 +15,7 @@
 // end, one JSON result line. Exits 0 only if every check held.
 //
 //   node player_page.mjs ORIGIN_BASE ADMIN_BASE STREAM_ID SCREENSHOT_DIR [TIMEOUT_S]
+//   node player_page.mjs --signed ORIGIN_BASE STREAM_ID TOKEN   (see below)
 import { launch } from './chromium.mjs';
 import path from 'node:path';
 
@@ -64,6 +65,42 @@ async function advances(page, seconds, what) {
   const t0 = (await player(page)).time;
   await until(`${what}: currentTime to advance ${seconds} s past ${t0}`,
               async () => (await player(page)).time > t0 + seconds, 20);
+}
+
+// Signed playback (--playback-secret): with the token in its URL the page
+// plays and sends that token, once, on every request (the origin also puts it
+// into the playlists' URIs: it must not be doubled); without it, the page
+// says playback was refused.
+//   node player_page.mjs --signed ORIGIN_BASE STREAM_ID TOKEN
+if (process.argv[2] === '--signed') {
+  const [, , , sBase, sId, sToken] = process.argv;
+  const browser = await launch();
+  const out = { problems };
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const w = watch(page);
+    await page.goto(`${sBase}/player/${sId}?token=${encodeURIComponent(sToken)}`);
+    await until('signed playback playing', async () => (await state(page)) === 'playing', 30);
+    await advances(page, 1, 'signed playback');
+    const bad = w.hls.filter((u) => {
+      const t = new URL(u).searchParams.getAll('token');
+      return t.length !== 1 || t[0] !== sToken;
+    });
+    out.requests = w.hls.length;
+    if (!w.hls.length || bad.length) problems.push(`requests without the token once: ${bad.slice(0, 3)}`);
+    const refused = await context.newPage();
+    await refused.goto(`${sBase}/player/${sId}`);
+    await until('the refused message', async () => (await state(refused)) === 'error', 15);
+    out.refused = await refused.textContent('#message');
+    if (!/403/.test(out.refused)) problems.push(`without a token: "${out.refused}"`);
+  } catch (e) {
+    problems.push(String(e && e.message || e));
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
+  process.exit(problems.length ? 1 : 0);
 }
 
 const browser = await launch();
@@ -128,7 +165,10 @@ try {
   }, 15);
   const lat = (await player(page)).latency;
   if (!(lat > 0 && lat < 30)) problems.push(`latency ${lat}`);
-  await page.hover('#video');  // the controls show in the screenshot
+  // The pointer moves over the video: the controls show in the screenshot.
+  await page.mouse.move(600, 300);
+  await page.mouse.move(640, 320);
+  await sleep(500);
   await page.screenshot({ path: path.join(shotDir, 'player.png') });
 
   // 6. Paused long enough to fall behind: "Go live" appears, and brings the

@@ -7,8 +7,12 @@ a pause "Go live" appears and returns to the live edge; the
 origin counts the page's sid as a viewer; ?embed=1 hides the page chrome and
 passes its token through; without MediaSource the browser's own HLS plays,
 or the page says why it cannot; after the broadcast ends the page waits
-offline instead of replaying the ended playlists. Screenshots go to build-dir/screenshots/."""
+offline instead of replaying the ended playlists. With --playback-secret the
+page's token reaches every request (once) and a page without one says so. Screenshots go to build-dir/screenshots/."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import select
@@ -17,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, SLUICE_BIN, Sluice, publish
+from harness import ROOT, SLUICE_BIN, Sluice, http, publish, wait_for
 
 KEY = "demo-secret-key"
 SCRIPT = os.path.join(ROOT, "tests", "browser", "player_page.mjs")
@@ -77,6 +81,37 @@ class PlayerPageTest(unittest.TestCase):
                 node.communicate()
             errf.close()
             sluice.close(pub)
+
+    def test_signed_playback_token_passed_through(self):
+        secret = "player-page-test-secret"
+        sluice = Sluice("--ladder", "360p", "--preset", "ultrafast", "--playback-secret", secret)
+        pub = None
+        try:
+            pub = publish(sluice.rtmp_url(KEY), seconds=60, size="640x360")
+
+            def live():
+                s, _, b = http(sluice.admin_url("/api/v1/streams/demo"))
+                return s == 200 and json.loads(b)["state"] == "live"
+            wait_for(live, 20, "the stream to go live")
+            out = subprocess.run(["node", SCRIPT, "--signed", sluice.url(""), "demo",
+                                  mint_token(secret, "demo")], capture_output=True, timeout=90)
+            lines = out.stdout.decode().strip().splitlines()
+            self.assertTrue(lines, out.stderr.decode(errors="replace")[-3000:])
+            result = json.loads(lines[-1])
+            print(f"\n  signed: {result.get('requests')} requests with the token; "
+                  f"without: {result.get('refused')!r}", end="")
+            self.assertEqual(result["problems"], [], result)
+            self.assertEqual(out.returncode, 0)
+        finally:
+            sluice.close(pub)
+
+
+def mint_token(secret, stream_id, ttl=3600):
+    """A playback token as docs/cdn.md "Signed playback" mints it."""
+    exp = str(int(time.time()) + ttl)
+    msg = "|".join(["sluice-v1", stream_id, exp, "", ""]).encode()
+    sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest())
+    return "~".join([exp, "", "", sig.rstrip(b"=").decode()])
 
 
 if __name__ == "__main__":
