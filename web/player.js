@@ -109,7 +109,8 @@
     auto.value = '-1';
     auto.textContent = 'Auto';
     quality.appendChild(auto);
-    levels.forEach((name, i) => {
+    // Highest first; the values are hls.js's level indexes.
+    levels.map((name, i) => [name, i]).reverse().forEach(([name, i]) => {
       const o = document.createElement('option');
       o.value = String(i);
       o.textContent = name;
