@@ -2,7 +2,8 @@
 // every stream (the id comes from location.pathname). Plays
 // /hls/ID/master.m3u8 with hls.js (lowLatencyMode: LL-HLS when the playlists
 // offer parts), or with the browser's own HLS where there is no
-// MediaSource (Safari on iOS). Query parameters: embed=1 (no page chrome,
+// MediaSource (Safari on iOS). While the stream is not live it says so and
+// waits, then starts without a reload. Query parameters: embed=1 (no page chrome,
 // just the video and its controls), token=... (signed playback; added to
 // every request). Every request also carries sid=<random per page load> so
 // the origin counts this page as one viewer (docs/cdn.md "Counting viewers").
@@ -29,6 +30,9 @@
   const quality = $('quality');
   const fullscreenBtn = $('fullscreen');
   const unmuteBtn = $('unmute');
+  // A script for player.html only (it may be served elsewhere, e.g. beside
+  // the dashboard): without its elements it does nothing.
+  if (!player || !video) return;
 
   const params = new URLSearchParams(location.search);
   const pathMatch = /^\/player\/([^/]+)\/?$/.exec(location.pathname);
@@ -38,11 +42,8 @@
   const sid = randomId();
   const masterUrl = '/hls/' + encodeURIComponent(streamId) + '/master.m3u8';
 
-  const OFFLINE_POLL_MS = 2000;
-  const FORBIDDEN = 'Playback was refused (403): the link is missing a valid token or it has ' +
-                    'expired.';
-  const ENDED = 'The broadcast has ended. The next one starts playing here as soon as it goes live.';
-  const RETRY_POLL_MS = 1000;
+  const OFFLINE_POLL_MS = 2000;  // waiting for a stream to go live
+  const RETRY_POLL_MS = 1000;    // lost mid-play: is it still there?
   // How far past the target latency the playhead may fall before "Go live"
   // is offered (a pause, a long stall).
   const BEHIND_SLACK_S = 3;
@@ -80,6 +81,9 @@
 
   // ---- state shown to the viewer --------------------------------------
 
+  const FORBIDDEN = 'Playback was refused (403): the link is missing a valid token or it has ' +
+                    'expired.';
+  const ENDED = 'The broadcast has ended. The next one starts playing here as soon as it goes live.';
   const MESSAGES = {
     loading: 'Loading…',
     buffering: '',
