@@ -1,1 +1,472 @@
-/* placeholder */
+// sluice's player page: /player/ID on the public origin, one static page for
+// every stream (the id comes from location.pathname). Plays
+// /hls/ID/master.m3u8 with hls.js (lowLatencyMode: LL-HLS when the playlists
+// offer parts), or with the browser's own HLS where there is no
+// MediaSource (Safari on iOS). While the stream is not live it says so and
+// waits, then starts without a reload. Query parameters: embed=1 (no page chrome,
+// just the video and its controls), token=... (signed playback; added to
+// every request). Every request also carries sid=<random per page load> so
+// the origin counts this page as one viewer (docs/cdn.md "Counting viewers").
+//
+// For tests and embedders, read-only: document.body.dataset.state
+// (loading|playing|paused|buffering|reconnecting|offline|error) and
+// window.sluicePlayer {state, levels, currentLevel, currentLevelName,
+// latency, lowLatency, mode, streamId, errors}. See docs/player.md.
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const body = document.body;
+  const player = $('player');
+  const video = $('video');
+  const message = $('message');
+  const playBtn = $('play');
+  const muteBtn = $('mute');
+  const volume = $('volume');
+  const latencyText = $('latency');
+  const liveBadge = $('live');
+  const llMark = $('ll');
+  const goLiveBtn = $('golive');
+  const quality = $('quality');
+  const fullscreenBtn = $('fullscreen');
+  const unmuteBtn = $('unmute');
+  // A script for player.html only (it may be served elsewhere, e.g. beside
+  // the dashboard): without its elements it does nothing.
+  if (!player || !video) return;
+
+  const params = new URLSearchParams(location.search);
+  const pathMatch = /^\/player\/([^/]+)\/?$/.exec(location.pathname);
+  const streamId = pathMatch ? decodeURIComponent(pathMatch[1]) : '';
+  const token = params.get('token');
+  const embed = params.get('embed') === '1';
+  const sid = randomId();
+  const masterUrl = '/hls/' + encodeURIComponent(streamId) + '/master.m3u8';
+
+  const OFFLINE_POLL_MS = 2000;  // waiting for a stream to go live
+  const RETRY_POLL_MS = 1000;    // lost mid-play: is it still there?
+  // How far past the target latency the playhead may fall before "Go live"
+  // is offered (a pause, a long stall).
+  const BEHIND_SLACK_S = 3;
+
+  let hls = null;
+  let mode = 'none';         // 'hls.js' | 'native' | 'none'
+  let state = 'loading';
+  let levels = [];           // rung names, in hls.levels order
+  let lowLatency = false;
+  let latency = null;        // seconds behind the live edge, null when unknown
+  let pollTimer = 0;
+  let hasPlayed = false;
+  let mediaRecoveries = 0;
+  const errors = [];          // hls.js errors seen, 'type/details' (+ ' fatal')
+
+  function randomId() {
+    const b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  // The sid and the page's token added to a URL that lacks them; the origin
+  // already puts the token into the URIs of the playlists it serves, so it
+  // is not doubled.
+  function withParams(url) {
+    let out = url;
+    const add = (name, value) => {
+      if (new RegExp('[?&]' + name + '=').test(out)) return;
+      out += (out.includes('?') ? '&' : '?') + name + '=' + encodeURIComponent(value);
+    };
+    add('sid', sid);
+    if (token) add('token', token);
+    return out;
+  }
+
+  // ---- state shown to the viewer --------------------------------------
+
+  const FORBIDDEN = 'Playback was refused (403): the link is missing a valid token or it has ' +
+                    'expired.';
+  const ENDED = 'The broadcast has ended. The next one starts playing here as soon as it goes live.';
+  const MESSAGES = {
+    loading: 'Loading…',
+    buffering: '',
+    reconnecting: 'Reconnecting…',
+    offline: 'The stream is offline. It starts playing here as soon as it goes live.',
+  };
+
+  function setState(next, text) {
+    state = next;
+    body.dataset.state = next;
+    message.textContent = text !== undefined ? text : (MESSAGES[next] || '');
+    playBtn.setAttribute('aria-label', video.paused ? 'Play' : 'Pause');
+    player.classList.toggle('is-paused', video.paused);
+  }
+
+  function levelName(level, index) {
+    if (level.name) return String(level.name);
+    // sluice names each variant's directory by its rung: 720p/index.m3u8.
+    const m = /\/([^/?]+)\/index\.m3u8/.exec(level.url || '');
+    if (m) return decodeURIComponent(m[1]);
+    return level.height ? level.height + 'p' : 'level ' + index;
+  }
+
+  function fillQuality() {
+    quality.textContent = '';
+    const auto = document.createElement('option');
+    auto.value = '-1';
+    auto.textContent = 'Auto';
+    quality.appendChild(auto);
+    // Highest first; the values are hls.js's level indexes.
+    levels.map((name, i) => [name, i]).reverse().forEach(([name, i]) => {
+      const o = document.createElement('option');
+      o.value = String(i);
+      o.textContent = name;
+      quality.appendChild(o);
+    });
+    quality.value = '-1';
+    quality.disabled = levels.length === 0;
+  }
+
+  function showAutoLevel(index) {
+    const auto = quality.options[0];
+    if (!auto) return;
+    auto.textContent = hls && hls.autoLevelEnabled && levels[index] ? 'Auto (' + levels[index] + ')'
+                                                                   : 'Auto';
+  }
+
+  // ---- starting, stopping, waiting for the stream ----------------------
+
+  // hls.js where there is MediaSource, else the browser's own HLS, else
+  // nothing: false with the reason shown.
+  function pickMode() {
+    if (window.Hls && Hls.isSupported()) mode = 'hls.js';
+    else if (video.canPlayType('application/vnd.apple.mpegurl')) mode = 'native';
+    else {
+      mode = 'none';
+      setState('error', 'This browser cannot play this stream: it has neither Media Source ' +
+               'Extensions nor built-in HLS. Try a current Chrome, Edge, Firefox or Safari.');
+      player.classList.add('unsupported');
+      return false;
+    }
+    return true;
+  }
+
+  function start() {
+    clearTimeout(pollTimer);
+    if (mode === 'hls.js') startHls();
+    else startNative();
+  }
+
+  function startHls() {
+    setState(hasPlayed ? 'reconnecting' : 'loading');
+    hls = new Hls({
+      lowLatencyMode: true,
+      maxLiveSyncPlaybackRate: 1.5,
+      backBufferLength: 30,
+      // Every request of hls.js goes out with the sid and the token.
+      xhrSetup: (xhr, url) => { xhr.open('GET', withParams(url), true); },
+      fetchSetup: (context, init) => new Request(withParams(context.url), init),
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+      levels = data.levels.map(levelName);
+      fillQuality();
+      mediaRecoveries = 0;
+      tryPlay();
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
+      const d = data.details;
+      if (d && !d.live && !hasPlayed) {
+        // It ended between the check and this load: not a broadcast to play.
+        stop();
+        setState('offline');
+        poll(OFFLINE_POLL_MS);
+        return;
+      }
+      lowLatency = !!(d && ((d.partList && d.partList.length > 0) || d.partTarget > 0));
+      llMark.hidden = !lowLatency;
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => showAutoLevel(data.level));
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      if (errors.length < 50) errors.push(data.type + '/' + data.details + (data.fatal ? ' fatal' : ''));
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
+        mediaRecoveries++;
+        if (mediaRecoveries === 2) hls.swapAudioCodec();
+        hls.recoverMediaError();
+        return;
+      }
+      const manifest = data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR ||
+                       data.details === Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT ||
+                       data.details === Hls.ErrorDetails.MANIFEST_PARSING_ERROR;
+      const status = data.response && data.response.code;
+      stop();
+      if (status === 403) {
+        setState('error', FORBIDDEN);
+        return;
+      }
+      if (manifest && !hasPlayed) {
+        setState('offline');
+        poll(OFFLINE_POLL_MS);
+      } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR || manifest) {
+        setState('reconnecting');
+        poll(RETRY_POLL_MS);
+      } else {
+        setState('error', 'Playback failed (' + data.details + '). Retrying…');
+        poll(OFFLINE_POLL_MS * 2);
+      }
+    });
+    hls.loadSource(withParams(masterUrl));
+    hls.attachMedia(video);
+  }
+
+  function startNative() {
+    // Safari fetches the media playlists and segments itself: only the
+    // master's URL carries the sid; the token reaches the rest through the
+    // origin's rewritten playlists.
+    setState(hasPlayed ? 'reconnecting' : 'loading');
+    levels = [];
+    fillQuality();
+    video.src = withParams(masterUrl);
+    tryPlay();
+  }
+
+  function stop() {
+    if (hls) {
+      hls.destroy();
+      hls = null;
+    }
+    if (mode === 'native') {
+      video.removeAttribute('src');
+      video.load();
+    }
+    latency = null;
+  }
+
+  // Is the stream live? Its master playlist answers, and the first
+  // variant's media playlist has no EXT-X-ENDLIST (after a broadcast the
+  // origin keeps its last playlists, ended, until the next one starts).
+  // 'live', 'offline', 'forbidden' (403) or 'unknown' (no answer).
+  async function checkLive() {
+    try {
+      const r = await fetch(withParams(masterUrl), { cache: 'no-store' });
+      if (r.status === 403) return 'forbidden';
+      if (!r.ok) return 'offline';
+      const uri = (await r.text()).split('\n').map((l) => l.trim())
+        .find((l) => l && !l.startsWith('#'));
+      if (!uri) return 'offline';
+      const m = await fetch(withParams(new URL(uri, r.url).href), { cache: 'no-store' });
+      if (m.status === 403) return 'forbidden';
+      if (!m.ok) return 'offline';
+      return /#EXT-X-ENDLIST/.test(await m.text()) ? 'offline' : 'live';
+    } catch (e) {
+      return 'unknown';
+    }
+  }
+
+  // Wait for the stream to be live, then start, without a reload. The
+  // checks carry the sid too: without it the origin would count this page a
+  // second time, by its address.
+  function poll(delay, offlineText) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(async () => {
+      const live = await checkLive();
+      if (live === 'live') {
+        start();
+      } else if (live === 'forbidden') {
+        setState('error', FORBIDDEN);
+      } else {
+        if (live === 'offline' && state !== 'offline') setState('offline', offlineText);
+        poll(OFFLINE_POLL_MS);
+      }
+    }, delay);
+  }
+
+  async function tryPlay() {
+    try {
+      await video.play();
+    } catch (e) {
+      if (e && e.name === 'NotAllowedError' && !video.muted) {
+        // Autoplay with sound is refused without a gesture: play muted and
+        // offer to unmute.
+        video.muted = true;
+        unmuteBtn.hidden = false;
+        try { await video.play(); } catch (e2) { setState('paused'); }
+      }
+    }
+  }
+
+  // ---- the video element's own events ---------------------------------
+
+  video.addEventListener('playing', () => {
+    hasPlayed = true;
+    setState('playing');
+  });
+  video.addEventListener('waiting', () => {
+    if (state !== 'offline' && state !== 'reconnecting' && state !== 'error') setState('buffering');
+  });
+  video.addEventListener('pause', () => {
+    if (state === 'playing' || state === 'buffering') setState('paused');
+    else setState(state, message.textContent);
+  });
+  video.addEventListener('play', () => setState(state, message.textContent));
+  video.addEventListener('ended', () => {
+    // The broadcast ended (EXT-X-ENDLIST): wait for the next one.
+    stop();
+    hasPlayed = false;
+    setState('offline', ENDED);
+    poll(OFFLINE_POLL_MS);
+  });
+  video.addEventListener('error', () => {
+    if (mode !== 'native') return;
+    stop();
+    setState(hasPlayed ? 'reconnecting' : 'offline');
+    poll(OFFLINE_POLL_MS);
+  });
+  video.addEventListener('volumechange', () => {
+    player.classList.toggle('is-muted', video.muted || video.volume === 0);
+    muteBtn.setAttribute('aria-label', video.muted ? 'Unmute' : 'Mute');
+    volume.value = String(video.muted ? 0 : video.volume);
+    if (!video.muted) unmuteBtn.hidden = true;
+  });
+
+  // ---- latency badge and "go live" -------------------------------------
+
+  function measureLatency() {
+    if (mode === 'hls.js' && hls) {
+      const l = hls.latency;
+      if (Number.isFinite(l) && l > 0) return l;
+      const date = hls.playingDate;  // EXT-X-PROGRAM-DATE-TIME of the frame on screen
+      if (date) return Math.max(0, (Date.now() - date.getTime()) / 1000);
+      return null;
+    }
+    if (mode === 'native' && video.seekable.length > 0) {
+      return Math.max(0, video.seekable.end(video.seekable.length - 1) - video.currentTime);
+    }
+    return null;
+  }
+
+  function targetLatency() {
+    if (hls && Number.isFinite(hls.targetLatency)) return hls.targetLatency;
+    return 6;
+  }
+
+  function updateLatency() {
+    const active = state === 'playing' || state === 'paused' || state === 'buffering';
+    latency = active ? measureLatency() : null;
+    if (latency === null) {
+      latencyText.textContent = 'LIVE';
+      liveBadge.classList.remove('behind');
+      goLiveBtn.hidden = true;
+      return;
+    }
+    latencyText.textContent = '~' + latency.toFixed(1) + ' s behind live';
+    const behind = latency > targetLatency() + BEHIND_SLACK_S;
+    liveBadge.classList.toggle('behind', behind);
+    goLiveBtn.hidden = !behind;
+  }
+  setInterval(updateLatency, 500);
+
+  goLiveBtn.addEventListener('click', () => {
+    if (hls && Number.isFinite(hls.liveSyncPosition)) {
+      video.currentTime = hls.liveSyncPosition;
+    } else if (video.seekable.length > 0) {
+      video.currentTime = Math.max(0, video.seekable.end(video.seekable.length - 1) - 3);
+    }
+    tryPlay();
+    updateLatency();
+  });
+
+  // ---- controls ---------------------------------------------------------
+
+  function togglePlay() {
+    if (video.paused) tryPlay();
+    else video.pause();
+  }
+  playBtn.addEventListener('click', togglePlay);
+  video.addEventListener('click', togglePlay);
+
+  muteBtn.addEventListener('click', () => {
+    video.muted = !video.muted;
+    if (!video.muted && video.volume === 0) video.volume = 0.5;
+  });
+  unmuteBtn.addEventListener('click', () => {
+    video.muted = false;
+    unmuteBtn.hidden = true;
+  });
+  volume.addEventListener('input', () => {
+    video.volume = Number(volume.value);
+    video.muted = video.volume === 0;
+  });
+
+  quality.addEventListener('change', () => {
+    const index = Number(quality.value);
+    if (hls) {
+      // -1: back to automatic; a rung: switch now (flushes what is buffered).
+      hls.currentLevel = index;
+      showAutoLevel(hls.currentLevel);
+    }
+  });
+
+  function toggleFullscreen() {
+    const fsElement = document.fullscreenElement || document.webkitFullscreenElement;
+    if (fsElement) {
+      (document.exitFullscreen || document.webkitExitFullscreen).call(document);
+    } else if (player.requestFullscreen) {
+      player.requestFullscreen().catch(() => {});
+    } else if (player.webkitRequestFullscreen) {
+      player.webkitRequestFullscreen();
+    } else if (video.webkitEnterFullscreen) {
+      video.webkitEnterFullscreen();  // iPhone: the video element only
+    }
+  }
+  fullscreenBtn.addEventListener('click', toggleFullscreen);
+  video.addEventListener('dblclick', toggleFullscreen);
+  const onFullscreen = () => player.classList.toggle('is-fullscreen',
+    !!(document.fullscreenElement || document.webkitFullscreenElement));
+  document.addEventListener('fullscreenchange', onFullscreen);
+  document.addEventListener('webkitfullscreenchange', onFullscreen);
+
+  document.addEventListener('keydown', (e) => {
+    const tag = e.target && e.target.tagName;
+    if (tag === 'SELECT' || tag === 'INPUT' || tag === 'TEXTAREA') return;
+    // A focused button already acts on space and enter by itself.
+    if (tag === 'BUTTON' && (e.key === ' ' || e.key === 'Enter')) return;
+    if (e.key === ' ' || e.key === 'k') { e.preventDefault(); togglePlay(); }
+    else if (e.key === 'm') video.muted = !video.muted;
+    else if (e.key === 'f') toggleFullscreen();
+  });
+
+  // Controls fade out while playing and the pointer is still.
+  let idleTimer = 0;
+  function wake() {
+    player.classList.add('is-active');
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => player.classList.remove('is-active'), 3000);
+  }
+  player.addEventListener('pointermove', wake);
+  player.addEventListener('focusin', wake);
+  wake();
+
+  // ---- read-only state for tests and embedders --------------------------
+
+  window.sluicePlayer = Object.freeze({
+    get state() { return state; },
+    get streamId() { return streamId; },
+    get mode() { return mode; },
+    get levels() { return levels.slice(); },
+    get currentLevel() { return hls ? hls.currentLevel : -1; },
+    get currentLevelName() { return hls && hls.currentLevel >= 0 ? levels[hls.currentLevel] : null; },
+    get autoLevel() { return hls ? hls.autoLevelEnabled : false; },
+    get latency() { return latency; },
+    get lowLatency() { return lowLatency; },
+    get errors() { return errors.slice(); },
+  });
+
+  // ---- go -----------------------------------------------------------------
+
+  if (embed) body.classList.add('embed');
+  $('title').textContent = streamId || 'Live';
+  document.title = (streamId || 'Live') + ' · sluice';
+  if (!streamId) {
+    setState('error', 'No stream id in this address (expected /player/ID).');
+    return;
+  }
+  if (pickMode()) poll(0);
+})();
