@@ -385,6 +385,34 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     config_free(&next);
 }
 
+/* During an orderly shutdown (final segments written, playlists ended) a
+ * second SIGINT/SIGTERM means the operator will not wait: exit at once. */
+static void *main_second_signal_thread(void *arg)
+{
+    const sigset_t *sigs = arg;
+    int sig = 0;
+    do {
+        if (sigwait(sigs, &sig) != 0)
+            return NULL;
+    } while (sig == SIGHUP);
+    log_warn(NULL, "second %s: exiting now, without finishing the shutdown",
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    _exit(1);
+}
+
+static void main_watch_second_signal(const sigset_t *sigs)
+{
+    static sigset_t watched;
+    watched = *sigs;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, main_second_signal_thread, &watched) != 0)
+        log_warn(NULL, "cannot watch for a second signal; shutting down regardless");
+    pthread_attr_destroy(&attr);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "streams") == 0) {
@@ -546,6 +574,7 @@ int main(int argc, char **argv)
         main_reload(&rl, argc, argv);
     }
     log_info(NULL, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    main_watch_second_signal(&sigs);
     exit_code = 0;
 
 fail:
