@@ -242,7 +242,8 @@ class LowLatencyPlayerTest(unittest.TestCase):
             lat = r.get("latencyPdt") or {}
             print(f"\n  hls.js lowLatencyMode: ingest-to-screen latency median {lat.get('median')} s "
                   f"(p90 {lat.get('p90')}), hls.latency {(r.get('latencyHls') or {}).get('median')} s, "
-                  f"{r['parts']} parts, {r['blockingReloads']} blocking reloads", end="")
+                  f"{r['parts']} parts, {r['blockingReloads']} blocking reloads, "
+                  f"{r.get('reloadTimeouts', 0)} reloads timed out", end="")
             self.assertEqual(r["problems"], [], r)
             self.assertEqual(out.returncode, 0)
             # Sanity, not speed: a player this far behind would not be
