@@ -310,12 +310,11 @@ static int track_find_next(const vsim_track_t *t)
         const vsim_item_t *it = &m->items[i];
         if (!vsim_item_wanted(it, t->ll))
             continue;
-        /* A whole segment counts as fetched when any of its parts were. */
-        int32_t part = it->part;
-        if (part == VSIM_PART_WHOLE && t->cur_msn == it->msn && t->cur_part != VSIM_PART_WHOLE &&
-            !t->cur_last)
-            continue;
-        if (vsim_pos_cmp(it->msn, part, t->cur_msn, t->cur_part) > 0)
+        /* A whole segment counts as fetched when any of its parts were
+         * (an ended playlist no longer lists the parts). */
+        if (it->part == VSIM_PART_WHOLE ? it->msn > t->cur_msn
+                                        : vsim_pos_cmp(it->msn, it->part, t->cur_msn,
+                                                       t->cur_part) > 0)
             return (int)i;
     }
     return -1;

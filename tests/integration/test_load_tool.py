@@ -1,0 +1,133 @@
+"""The viewer simulator (tests/load/, build*/tests/load/sluice-viewers)
+against the real sluice and a real ffmpeg publisher: 50 LL-HLS viewers for
+8 s get every part with zero errors and zero stalls and sane numbers, and
+the tool fails (exit 1, counted) when it should: an unknown stream (404s),
+an origin frozen mid-run (stalls), while a broadcast's clean end (ENDLIST)
+stops the viewers without failing."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import SLUICE_BIN, Sluice, http, parse_media, publish, wait_for
+
+VIEWERS_BIN = os.environ.get(
+    "SLUICE_VIEWERS_BIN",
+    os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "tests", "load", "sluice-viewers"))
+
+
+def run_viewers(sl, *args, stream="demo", timeout=60):
+    """Runs the simulator to its end; returns (exit status, report dict, stderr)."""
+    cmd = [VIEWERS_BIN, "--url", f"http://127.0.0.1:{sl.http_port}", "--stream", stream,
+           "--json"] + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    for mark in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+        assert mark not in p.stderr, f"sanitizer report from sluice-viewers:\n{p.stderr[-4000:]}"
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    assert len(lines) == 1, f"no JSON report (exit {p.returncode}):\n{p.stdout}\n{p.stderr[-2000:]}"
+    return p.returncode, json.loads(lines[0]), p.stderr
+
+
+def ll_ready(sl, sid="demo", rend="360p"):
+    st, _, body = http(sl.url(f"/hls/{sid}/{rend}/index.m3u8"))
+    if st != 200:
+        return False
+    text = body.decode()
+    return "#EXT-X-PART:" in text and len(parse_media(text)["segments"]) >= 1
+
+
+class LoadToolTest(unittest.TestCase):
+    def setUp(self):
+        self.assertTrue(os.access(VIEWERS_BIN, os.X_OK), f"{VIEWERS_BIN} is not built")
+
+    def test_fifty_ll_viewers_zero_errors_zero_stalls(self):
+        sl = Sluice("--ladder", "360p")
+        pub = publish(sl.rtmp_url("demo-secret-key"), seconds=40, size="640x360")
+        try:
+            wait_for(lambda: ll_ready(sl), 20, "an LL-HLS playlist with parts")
+            secs = 8
+            rc, r, err = run_viewers(sl, "--viewers", "50", "--duration", str(secs), "--ramp", "1")
+            self.assertEqual(rc, 0, f"{json.dumps(r)}\n{err[-2000:]}")
+            self.assertEqual((r["errors"], r["stalls"], r["viewers_started"]), (0, 0, 50))
+            k = r["kinds"]
+            # every viewer: master once, video and audio init once each
+            self.assertEqual(k["master"]["count"], 50)
+            self.assertEqual(k["init"]["count"], 100)
+            # ~0.33 s parts for ~7 s after the ramp, video and audio: at least
+            # 15 per track and viewer, and blocking reloads between them
+            self.assertGreaterEqual(k["part"]["count"], 50 * 2 * 15)
+            self.assertGreaterEqual(k["blocking_playlist"]["count"], 50 * 2 * 12)
+            self.assertEqual(k["segment"]["count"], 0, "LL viewers fetch parts, not segments")
+            # a blocking reload waits about one part for the next one
+            self.assertGreater(k["blocking_playlist"]["p50_ms"], 100)
+            self.assertLess(k["blocking_playlist"]["p50_ms"], 1000)
+            # parts are answered at once; waking the waiting viewers is quick
+            self.assertLess(k["part"]["p99_ms"], 500)
+            self.assertLess(k["blocking_wake_lag"]["p99_ms"], 500)
+            self.assertGreater(r["bytes"], 50 * 40000 * secs // 2)
+            self.assertIsNone(sl.proc.poll(), "sluice died")
+        finally:
+            sl.close(pub)
+
+    def test_unknown_stream_fails(self):
+        sl = Sluice("--ladder", "360p")
+        try:
+            rc, r, _ = run_viewers(sl, "--viewers", "5", "--duration", "2.5", stream="nosuch")
+            self.assertEqual(rc, 1)
+            self.assertEqual(r["viewers_started"], 5)
+            # each viewer retries its master once a second
+            self.assertGreaterEqual(r["http_errors"].get("404", 0), 10)
+            self.assertEqual(r["errors"], r["http_errors"]["404"])
+            self.assertEqual(r["kinds"]["master"]["errors"], r["errors"])
+            self.assertEqual(r["kinds"]["part"]["count"], 0)
+        finally:
+            sl.close()
+
+    def test_frozen_origin_counts_stalls(self):
+        sl = Sluice("--ladder", "360p")
+        pub = publish(sl.rtmp_url("demo-secret-key"), seconds=40, size="640x360")
+        try:
+            wait_for(lambda: ll_ready(sl), 20, "an LL-HLS playlist with parts")
+            p = subprocess.Popen(
+                [VIEWERS_BIN, "--url", f"http://127.0.0.1:{sl.http_port}", "--stream", "demo",
+                 "--viewers", "10", "--duration", "9", "--no-progress", "1.5", "--json"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(3)
+            # The whole origin stops answering for 3 s: no viewer gets a part.
+            sl.proc.send_signal(signal.SIGSTOP)
+            time.sleep(3)
+            sl.proc.send_signal(signal.SIGCONT)
+            out, err = p.communicate(timeout=30)
+            r = json.loads(out)
+            self.assertEqual(p.returncode, 1, out)
+            self.assertGreaterEqual(r["stalls_no_progress"], 10, out)
+            self.assertEqual(r["stalls"], r["stalls_no_progress"] + r["stalls_behind"])
+            # after the freeze the viewers rejoined and kept fetching parts
+            self.assertGreater(r["kinds"]["part"]["count"], 10 * 2 * 8)
+            self.assertIsNone(sl.proc.poll(), "sluice died")
+        finally:
+            sl.proc.send_signal(signal.SIGCONT)
+            sl.close(pub)
+
+    def test_endlist_stops_viewers_without_failing(self):
+        sl = Sluice("--ladder", "360p")
+        # A clean end of publishing (ffmpeg -t): the playlists get EXT-X-ENDLIST.
+        pub = publish(sl.rtmp_url("demo-secret-key"), seconds=9, size="640x360")
+        try:
+            wait_for(lambda: ll_ready(sl), 20, "an LL-HLS playlist with parts")
+            start = time.time()
+            rc, r, err = run_viewers(sl, "--viewers", "10", "--duration", "30")
+            took = time.time() - start
+            self.assertEqual(rc, 0, f"{json.dumps(r)}\n{err[-2000:]}")
+            self.assertEqual(r["tracks_ended"], 20, "every video and audio track saw ENDLIST")
+            self.assertLess(took, 20, "the viewers did not stop at ENDLIST")
+            self.assertGreater(r["kinds"]["part"]["count"], 0)
+        finally:
+            sl.close(pub)
+
+
+if __name__ == "__main__":
+    unittest.main()
