@@ -12,9 +12,12 @@
  * per HTTP status, transport errors apart. The exit status is 0 only when
  * there was no error and no stall, so scripts can assert on it.
  *
- * One thread: a libcurl multi handle driven by epoll through the socket API
- * (curl_multi_socket_action), so the cost per event does not grow with the
- * number of connections. Each viewer has one easy handle per track (video,
+ * One thread, epoll, libcurl's socket API (curl_multi_socket_action), so
+ * the cost per event does not grow with the number of connections. Viewers
+ * are split into shards of VSIM_SHARD_VIEWERS, each with a multi handle (and
+ * so a connection cache) of its own: libcurl 7.88 walks every connection of
+ * its cache on each curl_multi_remove_handle (close_connect_only), which
+ * with one multi for 1000 viewers was most of the simulator's CPU. Each viewer has one easy handle per track (video,
  * audio), one request in flight per track, like one player's loaders. Timed
  * actions (ramp-up starts, classic reloads, retries) are found by a scan of
  * all tracks every few milliseconds.
@@ -47,6 +50,7 @@
 #define VSIM_SCAN_MS 5
 #define VSIM_RETRY_S 1.0
 #define VSIM_WAKE_SLOTS 256
+#define VSIM_SHARD_VIEWERS 16
 
 enum {
     K_MASTER,
@@ -73,6 +77,20 @@ typedef struct {
 } vsim_kind_stats_t;
 
 typedef enum { A_NONE, A_MASTER, A_RELOAD } vsim_action_t;
+
+/* A multi handle and its viewers' connections; see the file comment. */
+typedef struct vsim_shard {
+    CURLM *multi;
+    double timer_at; /* libcurl's timeout, <0: none */
+    bool due;        /* in g.due: its timeout expired (or is 0: "at once") */
+    bool touched;    /* in g.touched: a transfer may have completed */
+} vsim_shard_t;
+
+/* What epoll knows about a socket (curl_multi_assign keeps it with curl). */
+typedef struct {
+    vsim_shard_t *shard;
+    curl_socket_t fd;
+} vsim_sock_t;
 
 struct vsim_viewer;
 
@@ -110,6 +128,7 @@ typedef struct {
 typedef struct vsim_viewer {
     int id;
     const char *base;   /* origin, "http://127.0.0.1:PORT" */
+    struct vsim_shard *shard;
     const char *stream;
     double start_at;
     bool started;
@@ -135,9 +154,13 @@ static struct {
     const char *rendition;
     bool json, verbose;
     /* state */
-    CURLM *multi;
+    vsim_shard_t *shards;
+    int nshards;
+    vsim_shard_t **due, **touched; /* lists of shards, each nshards long */
+    int ndue, ntouched;
+    vsim_sock_t **grave; /* sockets closed during an epoll batch */
+    size_t ngrave, capgrave;
     int epfd;
-    double curl_timer_at; /* <0: none */
     vsim_viewer_t *viewers;
     double t0, t_end;
     bool stopping;
@@ -261,7 +284,7 @@ static void track_request(vsim_track_t *t, int kind, const char *url, long timeo
     t->wake_at = 0;
     curl_easy_setopt(t->easy, CURLOPT_URL, t->req_url);
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-    CURLMcode mc = curl_multi_add_handle(g.multi, t->easy);
+    CURLMcode mc = curl_multi_add_handle(t->v->shard->multi, t->easy);
     if (mc != CURLM_OK) {
         fprintf(stderr, "sluice-viewers: curl_multi_add_handle: %s\n", curl_multi_strerror(mc));
         g.transport_errors++;
@@ -546,7 +569,7 @@ static void track_done(vsim_track_t *t, CURLcode res)
     curl_off_t total_us = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-    curl_multi_remove_handle(g.multi, t->easy);
+    curl_multi_remove_handle(t->v->shard->multi, t->easy);
     t->in_flight = false;
     int kind = t->kind;
     if (res != CURLE_OK) {
@@ -622,48 +645,115 @@ static void track_done(vsim_track_t *t, CURLcode res)
 
 /* --- the event loop (curl socket API over epoll) ---------------------------- */
 
+static void shard_touch(vsim_shard_t *sh)
+{
+    if (!sh->touched) {
+        sh->touched = true;
+        g.touched[g.ntouched++] = sh;
+    }
+}
+
+static void shard_make_due(vsim_shard_t *sh)
+{
+    if (!sh->due) {
+        sh->due = true;
+        g.due[g.ndue++] = sh;
+    }
+}
+
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
-    (void)userp;
-    struct epoll_event ev = {.data.fd = s};
+    vsim_shard_t *sh = userp;
+    vsim_sock_t *vs = socketp;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(g.epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(g.multi, s, NULL);
+        curl_multi_assign(sh->multi, s, NULL);
+        /* An event for it may still wait in this round's epoll batch: mark
+         * it dead now, free it after the batch. */
+        if (vs) {
+            vs->fd = CURL_SOCKET_BAD;
+            if (g.ngrave == g.capgrave) {
+                size_t ncap = g.capgrave ? g.capgrave * 2 : 64;
+                vsim_sock_t **n = realloc(g.grave, ncap * sizeof(*n));
+                if (!n) {
+                    free(vs); /* cannot defer: rather leak nothing */
+                    return 0;
+                }
+                g.grave = n;
+                g.capgrave = ncap;
+            }
+            g.grave[g.ngrave++] = vs;
+        }
         return 0;
     }
+    struct epoll_event ev = {0};
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (socketp) {
+    if (vs) {
+        ev.data.ptr = vs;
         if (epoll_ctl(g.epfd, EPOLL_CTL_MOD, s, &ev) != 0)
             perror("sluice-viewers: epoll_ctl mod");
-    } else {
-        if (epoll_ctl(g.epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
-            (errno != EEXIST || epoll_ctl(g.epfd, EPOLL_CTL_MOD, s, &ev) != 0))
-            perror("sluice-viewers: epoll_ctl add");
-        curl_multi_assign(g.multi, s, &g); /* any non-NULL marks "registered" */
+        return 0;
     }
+    vs = malloc(sizeof(*vs));
+    if (!vs)
+        return -1;
+    vs->shard = sh;
+    vs->fd = s;
+    ev.data.ptr = vs;
+    if (epoll_ctl(g.epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(g.epfd, EPOLL_CTL_MOD, s, &ev) != 0))
+        perror("sluice-viewers: epoll_ctl add");
+    curl_multi_assign(sh->multi, s, vs);
     return 0;
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    (void)userp;
-    g.curl_timer_at = timeout_ms < 0 ? -1 : now_s() + (double)timeout_ms / 1000.0;
+    vsim_shard_t *sh = userp;
+    sh->timer_at = timeout_ms < 0 ? -1 : now_s() + (double)timeout_ms / 1000.0;
+    if (timeout_ms == 0)
+        shard_make_due(sh); /* "at once": this loop round, not the next scan */
     return 0;
 }
 
+/* Completed transfers of the shards that had activity. */
 static void drain_done(void)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(g.multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        void *t = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
-        if (t)
-            track_done((vsim_track_t *)t, msg->data.result);
+    for (int i = 0; i < g.ntouched; i++) {
+        vsim_shard_t *sh = g.touched[i];
+        sh->touched = false;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(sh->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            void *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+            if (t)
+                track_done((vsim_track_t *)t, msg->data.result);
+        }
+    }
+    g.ntouched = 0;
+}
+
+/* Runs libcurl's expired timeouts: the due shards, and (each scan) any shard
+ * whose timeout has passed. */
+static void run_timeouts(double now, bool all)
+{
+    int running;
+    if (all)
+        for (int i = 0; i < g.nshards; i++)
+            if (g.shards[i].timer_at >= 0 && now >= g.shards[i].timer_at)
+                shard_make_due(&g.shards[i]);
+    /* Handling one shard may make it (or another) due again: take the list. */
+    while (g.ndue > 0) {
+        vsim_shard_t *sh = g.due[--g.ndue];
+        sh->due = false;
+        sh->timer_at = -1;
+        curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        shard_touch(sh);
     }
 }
 
@@ -731,6 +821,13 @@ static bool all_ended(void)
     return true;
 }
 
+static void free_grave(void)
+{
+    for (size_t i = 0; i < g.ngrave; i++)
+        free(g.grave[i]);
+    g.ngrave = 0;
+}
+
 static int run_loop(void)
 {
     struct epoll_event evs[256];
@@ -739,16 +836,16 @@ static int run_loop(void)
         double now = now_s();
         if (now >= g.t_end || vsim_interrupted)
             break;
-        if (now >= next_scan) {
+        bool scan = now >= next_scan;
+        if (scan) {
             scan_tracks(now);
             if (all_ended())
                 break;
             next_scan = now + VSIM_SCAN_MS / 1000.0;
         }
-        double until = next_scan;
-        if (g.curl_timer_at >= 0 && g.curl_timer_at < until)
-            until = g.curl_timer_at;
-        int wait_ms = (int)ceil((until - now_s()) * 1000.0);
+        run_timeouts(now, scan);
+        drain_done();
+        int wait_ms = g.ndue > 0 ? 0 : (int)ceil((next_scan - now_s()) * 1000.0);
         if (wait_ms < 0)
             wait_ms = 0;
         int n = epoll_wait(g.epfd, evs, 256, wait_ms);
@@ -758,17 +855,20 @@ static int run_loop(void)
         }
         int running;
         for (int i = 0; i < n; i++) {
+            vsim_sock_t *vs = evs[i].data.ptr;
+            if (vs->fd == CURL_SOCKET_BAD)
+                continue; /* closed by an earlier event of this batch */
             int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                         (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                         (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(g.multi, evs[i].data.fd, flags, &running);
-        }
-        if (g.curl_timer_at >= 0 && now_s() >= g.curl_timer_at) {
-            g.curl_timer_at = -1;
-            curl_multi_socket_action(g.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            vsim_shard_t *sh = vs->shard;
+            curl_multi_socket_action(sh->multi, vs->fd, flags, &running);
+            shard_touch(sh);
         }
         drain_done();
+        free_grave();
     }
+    free_grave();
     return 0;
 }
 
@@ -993,24 +1093,38 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 2;
-    g.multi = curl_multi_init();
+    g.nshards = (g.nviewers + VSIM_SHARD_VIEWERS - 1) / VSIM_SHARD_VIEWERS;
     g.epfd = epoll_create1(EPOLL_CLOEXEC);
     g.viewers = calloc((size_t)g.nviewers, sizeof(*g.viewers));
-    if (!g.multi || g.epfd < 0 || !g.viewers) {
+    g.shards = calloc((size_t)g.nshards, sizeof(*g.shards));
+    g.due = calloc((size_t)g.nshards, sizeof(*g.due));
+    g.touched = calloc((size_t)g.nshards, sizeof(*g.touched));
+    if (g.epfd < 0 || !g.viewers || !g.shards || !g.due || !g.touched) {
         fprintf(stderr, "sluice-viewers: out of resources\n");
         return 2;
     }
-    g.curl_timer_at = -1;
-    curl_multi_setopt(g.multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(g.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    /* Keep every viewer's connections open between requests, as players do. */
-    curl_multi_setopt(g.multi, CURLMOPT_MAXCONNECTS, (long)g.nviewers * 2 + 16);
+    for (int i = 0; i < g.nshards; i++) {
+        vsim_shard_t *sh = &g.shards[i];
+        sh->timer_at = -1;
+        sh->multi = curl_multi_init();
+        if (!sh->multi) {
+            fprintf(stderr, "sluice-viewers: out of resources\n");
+            return 2;
+        }
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+        /* Keep every viewer's connections open between requests, as players do. */
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)VSIM_SHARD_VIEWERS * 2 + 4);
+    }
     g.t0 = now_s();
     g.t_end = g.t0 + g.duration;
     for (int i = 0; i < g.nviewers; i++) {
         vsim_viewer_t *v = &g.viewers[i];
         v->id = i;
         v->base = g.origins[i % g.norigins];
+        v->shard = &g.shards[i / VSIM_SHARD_VIEWERS];
         v->stream = g.streams[i % g.nstreams];
         v->start_at = g.t0 + (g.nviewers > 1 ? g.ramp * i / (g.nviewers - 1) : 0);
         for (int j = 0; j < 2; j++) {
@@ -1031,6 +1145,7 @@ int main(int argc, char **argv)
             curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
             curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "sluice-viewers/1");
             curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+
         }
     }
     rc = run_loop();
@@ -1040,13 +1155,22 @@ int main(int argc, char **argv)
         for (int j = 0; j < 2; j++) {
             vsim_track_t *t = &g.viewers[i].t[j];
             if (t->in_flight)
-                curl_multi_remove_handle(g.multi, t->easy);
+                curl_multi_remove_handle(g.viewers[i].shard->multi, t->easy);
             curl_easy_cleanup(t->easy);
             vsim_media_deinit(&t->pl);
             free(t->buf);
         }
+
     report(elapsed);
-    curl_multi_cleanup(g.multi);
+    /* Closing a multi's cached connections calls socket_cb (REMOVE), which
+     * frees what was assigned to each socket. */
+    for (int i = 0; i < g.nshards; i++)
+        curl_multi_cleanup(g.shards[i].multi);
+    free_grave();
+    free(g.grave);
+    free(g.shards);
+    free(g.due);
+    free(g.touched);
     close(g.epfd);
     free(g.viewers);
     for (int i = 0; i < g.norigins; i++)

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Concurrent LL-HLS viewers (issue 9), run by hand, not part of tests/run.sh.
+#
+#   tests/bench/viewers.sh                      # memory, then redis (the default)
+#   MODES=memory VIEWERS=1000 DURATION=120 tests/bench/viewers.sh
+#
+# Goals on the 2-core machine: 1,000 concurrent LL-HLS viewers on one
+# passthrough stream plus 5 concurrent live channels, 2 minutes, zero errors,
+# zero stalls, playlist p99 under 50 ms; the same on the Redis store with two
+# origin processes.
+#
+# What one mode does, all on loopback:
+#  1. builds a release sluice and the viewer simulator into build-bench/
+#     (-Dtests=false; tests/load/ is built in every configuration), unless
+#     SLUICE_BIN names a binary (the simulator is then taken from beside it,
+#     or from SLUICE_VIEWERS_BIN);
+#  2. encodes a 20 s 640x360 H.264 + AAC clip once (cached in the work dir):
+#     the publishers are `ffmpeg -re -stream_loop -1 -i clip.mp4 -c copy`,
+#     so no CPU goes to live x264 encodes, and `--ladder 360p` makes the one
+#     rung a passthrough copy: sluice packages, it does not transcode;
+#  3. memory: one sluice (ingest+origin, memory store) with six streams,
+#     "main" and "ch1".."ch5", all published;
+#     redis: a redis-server of its own, one `--role ingest` node and two
+#     `--role origin` nodes on it, the six streams published to the ingest
+#     node;
+#  4. once every stream has an LL-HLS playlist, starts VIEWERS viewers of
+#     "main" (ramped over RAMP s; on redis split over both origins) and
+#     SIDE_VIEWERS viewers spread over ch1..ch5, both for DURATION s, then
+#     prints one Markdown table row per mode: requests/s, blocking playlist
+#     p50/p99 and wake-up lag p99, (non-blocking) playlist p99, part p99,
+#     errors, stalls, sluice CPU% (user+system over the run, all sluice
+#     processes summed; 100% = one core) and RSS (the sum at the end, kB),
+#     redis-server CPU%, and the simulator's own CPU%.
+#
+# "Playlist p99" for LL-HLS viewers: a blocking reload is answered when the
+# next part exists, so its latency is mostly waiting (about one part, 333 ms).
+# What the origin adds is the wake-up lag: how long after the first viewer
+# that got the playlist naming a new part the others got it. That, and the
+# non-blocking playlist requests (joins, rejoins), are the figures held to
+# 50 ms.
+#
+# Knobs: MODES (memory redis), VIEWERS (1000), SIDE_VIEWERS (25), DURATION
+# (120), RAMP (20), PART (0.333), SLUICE_ARGS (extra sluice options),
+# PERF=1 (perf record the first sluice during the run; report in the work
+# dir), KEEP=1 (keep the work directory).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+modes=${MODES:-memory redis}
+viewers=${VIEWERS:-1000}
+side=${SIDE_VIEWERS:-25}
+secs=${DURATION:-120}
+ramp=${RAMP:-20}
+part=${PART:-0.333}
+die() { echo "viewers.sh: $*" >&2; exit 2; }
+for tool in ffmpeg curl python3 meson redis-server redis-cli; do
+  command -v "$tool" >/dev/null || die "$tool is missing (deploy/packages.sh test)"
+done
+
+if [ -n "${SLUICE_BIN:-}" ]; then
+  bin=$SLUICE_BIN
+else
+  [ -d build-bench ] || meson setup build-bench --buildtype=release -Dtests=false >/dev/null ||
+    die "meson setup failed"
+  meson compile -C build-bench >/dev/null || die "build failed"
+  bin=$root/build-bench/sluice
+fi
+sim=${SLUICE_VIEWERS_BIN:-$(dirname "$bin")/tests/load/sluice-viewers}
+[ -x "$bin" ] || die "$bin not built"
+[ -x "$sim" ] || die "$sim not built"
+
+work=$(mktemp -d /tmp/sluice-viewers-bench-XXXXXX)
+pids=()
+stop_all() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  pids=()
+}
+cleanup() {
+  stop_all
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { # URL: up to 10 s
+  for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  return 1
+}
+cpu_ticks() { # PID... -> user+system clock ticks, summed
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+rss_kb() { # PID... -> VmRSS summed
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+clip=$work/clip360.mp4
+echo "viewers.sh: encoding a 20 s 640x360 H.264/AAC clip once"
+ffmpeg -hide_banner -nostdin -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30 \
+  -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 -c:v libx264 -preset veryfast \
+  -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -b:v 700k -maxrate 700k -bufsize 700k \
+  -c:a aac -b:a 96k -ac 2 "$clip" || die "could not encode the clip"
+
+streams=(main ch1 ch2 ch3 ch4 ch5)
+stream_args=()
+for s in "${streams[@]}"; do stream_args+=(--stream "$s:bench-key-$s"); done
+
+publish_all() { # RTMP_PORT
+  local s
+  for s in "${streams[@]}"; do
+    ffmpeg -hide_banner -nostdin -loglevel error -re -stream_loop -1 -i "$clip" -c copy \
+      -f flv "rtmp://127.0.0.1:$1/live/bench-key-$s" >"$work/ffmpeg-$s.log" 2>&1 &
+    pids+=($!)
+  done
+}
+
+ll_ready() { # BASE STREAM
+  curl -s "$1/hls/$2/360p/index.m3u8" | grep -q '^#EXT-X-PART:'
+}
+
+sluice_node() { # NAME STORE ROLE -> sets rp, hp, node_pid
+  rp=$(port); hp=$(port)
+  # shellcheck disable=SC2086 # SLUICE_ARGS is a list of options
+  "$bin" --store "$2" --role "$3" "${stream_args[@]}" --ladder 360p --passthrough auto \
+    --part-duration "$part" --rtmp-listen "127.0.0.1:$rp" --http-listen "127.0.0.1:$hp" \
+    --admin-listen 127.0.0.1:0 --log-level warn ${SLUICE_ARGS:-} >"$work/$1.log" 2>&1 &
+  node_pid=$!
+  pids+=("$node_pid")
+}
+
+rows=()
+for mode in $modes; do
+  echo "viewers.sh: mode $mode: $viewers viewers on main + $side on ch1..ch5, ${secs}s (ramp ${ramp}s), parts ${part}s"
+  spids=()
+  rpid=
+  origins=()
+  case $mode in
+    memory)
+      sluice_node sluice memory ingest,origin
+      spids+=("$node_pid")
+      wait_http "http://127.0.0.1:$hp/healthz" || { tail "$work/sluice.log" >&2; die "sluice did not start"; }
+      origins=("http://127.0.0.1:$hp")
+      ingest_rtmp=$rp
+      ;;
+    redis)
+      rport=$(port)
+      redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+        >"$work/redis.log" 2>&1 &
+      rpid=$!
+      pids+=("$rpid")
+      for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+      store="redis://127.0.0.1:$rport/0"
+      sluice_node ingest "$store" ingest
+      spids+=("$node_pid")
+      ingest_rtmp=$rp
+      for o in origin1 origin2; do
+        sluice_node "$o" "$store" origin
+        spids+=("$node_pid")
+        wait_http "http://127.0.0.1:$hp/healthz" || { tail "$work/$o.log" >&2; die "$o did not start"; }
+        origins+=("http://127.0.0.1:$hp")
+      done
+      ;;
+    *) die "unknown mode $mode (memory|redis)" ;;
+  esac
+  sleep 0.5
+  publish_all "$ingest_rtmp"
+  for s in "${streams[@]}"; do
+    for o in "${origins[@]}"; do
+      for _ in $(seq 150); do ll_ready "$o" "$s" && break; sleep 0.2; done
+      ll_ready "$o" "$s" || { tail "$work"/*.log >&2; die "$s has no LL-HLS playlist on $o"; }
+    done
+  done
+  sleep 2
+
+  origin_args=()
+  for o in "${origins[@]}"; do origin_args+=(--origin "$o"); done
+  side_args=()
+  for s in ch1 ch2 ch3 ch4 ch5; do side_args+=(--stream "$s"); done
+  perf_pid=
+  if [ "${PERF:-0}" = 1 ]; then
+    perf record -F 199 -g -p "${spids[0]}" -o "$work/perf-$mode.data" -- sleep "$((secs / 2))" \
+      >"$work/perf-$mode.log" 2>&1 &
+    perf_pid=$!
+  fi
+  c0=$(cpu_ticks "${spids[@]}")
+  r0=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
+  t0=$(date +%s.%N)
+  /usr/bin/time -f '%U %S %e' -o "$work/time-main-$mode" \
+    "$sim" "${origin_args[@]}" --stream main --viewers "$viewers" --duration "$secs" --ramp "$ramp" \
+    --json >"$work/main-$mode.json" 2>"$work/main-$mode.err" &
+  mpid=$!
+  "$sim" "${origin_args[@]}" "${side_args[@]}" --viewers "$side" --duration "$secs" --ramp 2 \
+    --json >"$work/side-$mode.json" 2>"$work/side-$mode.err" &
+  sidepid=$!
+  # RSS near the end, while everything is still running
+  sleep "$(awk -v s="$secs" 'BEGIN { print (s > 5 ? s - 3 : s) }')"
+  rss=$(rss_kb "${spids[@]}")
+  rrss=$( [ -n "$rpid" ] && rss_kb "$rpid" || echo 0)
+  set +e
+  wait "$mpid"; mrc=$?
+  wait "$sidepid"; src=$?
+  set -e
+  t1=$(date +%s.%N)
+  c1=$(cpu_ticks "${spids[@]}")
+  r1=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
+  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
+  for p in "${spids[@]}"; do kill -0 "$p" 2>/dev/null || die "a sluice process exited during the run ($mode)"; done
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  cpu=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", c / hz / w * 100 }')
+  rcpu=$(awk -v c=$((r1 - r0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", c / hz / w * 100 }')
+  simcpu=$(awk -v w="$wall" '{ printf "%.0f", ($1 + $2) / w * 100 }' "$work/time-main-$mode" 2>/dev/null || echo "?")
+  [ -s "$work/main-$mode.json" ] || { tail "$work/main-$mode.err" >&2; die "the simulator wrote no report"; }
+  echo "viewers.sh: main viewers exit $mrc, side viewers exit $src"
+  sed -n 1,40p "$work/main-$mode.err" | grep -v '^{' | head -20 || true
+  row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
+mode, cpu, rss, rcpu, rrss, simcpu, norig = sys.argv[3:10]
+k = m["kinds"]
+errs = m["errors"] + s["errors"]
+stalls = m["stalls"] + s["stalls"]
+bl, pl, pa, wl = k["blocking_playlist"], k["playlist"], k["part"], k["blocking_wake_lag"]
+nodes = "1 sluice" if norig == "1" else f"ingest + {norig} origins"
+redis = f"{rcpu}% / {int(rrss)//1024} MB" if mode == "redis" else "-"
+print(f"| {mode} ({nodes}) | {m['viewers']} + {s['viewers']} | {m['duration_s']:.0f} s "
+      f"| {m['requests_per_s'] + s['requests_per_s']:.0f} "
+      f"| {bl['p50_ms']:.0f} / {bl['p99_ms']:.0f} | {wl['p50_ms']:.1f} / {wl['p99_ms']:.1f} "
+      f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} "
+      f"| {errs} | {stalls} | {cpu}% | {int(rss)//1024} MB | {redis} | {simcpu}% |")
+if errs or stalls:
+    print("DETAIL main " + json.dumps({x: m[x] for x in m if x != "kinds"}), file=sys.stderr)
+    print("DETAIL side " + json.dumps({x: s[x] for x in s if x != "kinds"}), file=sys.stderr)
+PY
+)
+  echo "$row"
+  rows+=("$row")
+  cp "$work/main-$mode.json" "/tmp/sluice-viewers-$mode.json" 2>/dev/null || true
+  stop_all
+done
+
+echo
+echo "viewers: $(nproc) cores, loopback, release build, parts ${part}s, segments 2 s, ramp ${ramp}s;" \
+  "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | errors | stalls | sluice CPU | sluice RSS | redis CPU / RSS | simulator CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for r in "${rows[@]}"; do echo "$r"; done
