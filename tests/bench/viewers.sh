@@ -28,6 +28,7 @@
 #     SIDE_VIEWERS viewers spread over ch1..ch5, both for DURATION s, then
 #     prints one Markdown table row per mode: requests/s, blocking playlist
 #     p50/p99 and wake-up lag p99, (non-blocking) playlist p99, part p99,
+#     sluice's own part latency (its /metrics histogram, upper bucket edge),
 #     errors, stalls, sluice CPU% (user+system over the run, all sluice
 #     processes summed; 100% = one core) and RSS (the sum at the end, kB),
 #     redis-server CPU%, and the simulator's own CPU%.
@@ -129,12 +130,12 @@ ll_ready() { # BASE STREAM
   curl -s "$1/hls/$2/360p/index.m3u8" | grep -q '^#EXT-X-PART:'
 }
 
-sluice_node() { # NAME STORE ROLE -> sets rp, hp, node_pid
-  rp=$(port); hp=$(port)
+sluice_node() { # NAME STORE ROLE -> sets rp, hp, ap, node_pid
+  rp=$(port); hp=$(port); ap=$(port)
   # shellcheck disable=SC2086 # SLUICE_ARGS is a list of options
   "$bin" --store "$2" --role "$3" "${stream_args[@]}" --ladder 360p --passthrough auto \
     --part-duration "$part" --rtmp-listen "127.0.0.1:$rp" --http-listen "127.0.0.1:$hp" \
-    --admin-listen 127.0.0.1:0 --log-level warn ${SLUICE_ARGS:-} >"$work/$1.log" 2>&1 &
+    --admin-listen "127.0.0.1:$ap" --log-level warn ${SLUICE_ARGS:-} >"$work/$1.log" 2>&1 &
   node_pid=$!
   pids+=("$node_pid")
 }
@@ -145,12 +146,14 @@ for mode in $modes; do
   spids=()
   rpid=
   origins=()
+  admins=()
   case $mode in
     memory)
       sluice_node sluice memory ingest,origin
       spids+=("$node_pid")
       wait_http "http://127.0.0.1:$hp/healthz" || { tail "$work/sluice.log" >&2; die "sluice did not start"; }
       origins=("http://127.0.0.1:$hp")
+      admins=("http://127.0.0.1:$ap")
       ingest_rtmp=$rp
       ;;
     redis)
@@ -169,6 +172,7 @@ for mode in $modes; do
         spids+=("$node_pid")
         wait_http "http://127.0.0.1:$hp/healthz" || { tail "$work/$o.log" >&2; die "$o did not start"; }
         origins+=("http://127.0.0.1:$hp")
+        admins+=("http://127.0.0.1:$ap")
       done
       ;;
     *) die "unknown mode $mode (memory|redis)" ;;
@@ -193,6 +197,7 @@ for mode in $modes; do
       >"$work/perf-$mode.log" 2>&1 &
     perf_pid=$!
   fi
+  for i in "${!admins[@]}"; do curl -s "${admins[$i]}/metrics" >"$work/metrics0-$mode-$i"; done
   c0=$(cpu_ticks "${spids[@]}")
   r0=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
   t0=$(date +%s.%N)
@@ -213,6 +218,7 @@ for mode in $modes; do
   set -e
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "${spids[@]}")
+  for i in "${!admins[@]}"; do curl -s "${admins[$i]}/metrics" >"$work/metrics1-$mode-$i"; done
   r1=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
   [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
   for p in "${spids[@]}"; do kill -0 "$p" 2>/dev/null || die "a sluice process exited during the run ($mode)"; done
@@ -223,10 +229,34 @@ for mode in $modes; do
   [ -s "$work/main-$mode.json" ] || { tail "$work/main-$mode.err" >&2; die "the simulator wrote no report"; }
   echo "viewers.sh: main viewers exit $mrc, side viewers exit $src"
   sed -n 1,40p "$work/main-$mode.err" | grep -v '^{' | head -20 || true
-  row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" <<'PY'
-import json, sys
+  row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" "$work" <<'PY'
+import glob, json, re, sys
 m = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
-mode, cpu, rss, rcpu, rrss, simcpu, norig = sys.argv[3:10]
+mode, cpu, rss, rcpu, rrss, simcpu, norig, work = sys.argv[3:11]
+# Server side: sluice's own request latency histogram for parts (never held:
+# the simulator does not use preload hints), the difference over the run,
+# summed over the origin nodes; a quantile is the upper edge of its bucket.
+def buckets(path):
+    b = {}
+    for line in open(path):
+        r = re.match(r'sluice_http_request_duration_seconds_bucket\{kind="part",le="([^"]+)"\} (\S+)', line)
+        if r:
+            b[r.group(1)] = b.get(r.group(1), 0) + float(r.group(2))
+    return b
+delta = {}
+for f1 in glob.glob(f"{work}/metrics1-{mode}-*"):
+    b1, b0 = buckets(f1), buckets(f1.replace("metrics1", "metrics0"))
+    for le, v in b1.items():
+        delta[le] = delta.get(le, 0) + v - b0.get(le, 0)
+def q(p):
+    les = sorted(delta, key=lambda x: float("inf") if x == "+Inf" else float(x))
+    total = delta.get("+Inf", 0)
+    if not total:
+        return "-"
+    for le in les:
+        if delta[le] >= p * total:
+            return "> 10 s" if le == "+Inf" else f"<= {float(le) * 1000:g}"
+srv = f"{q(0.5)} / {q(0.99)}"
 k = m["kinds"]
 errs = m["errors"] + s["errors"]
 stalls = m["stalls"] + s["stalls"]
@@ -236,7 +266,7 @@ redis = f"{rcpu}% / {int(rrss)//1024} MB" if mode == "redis" else "-"
 print(f"| {mode} ({nodes}) | {m['viewers']} + {s['viewers']} | {m['duration_s']:.0f} s "
       f"| {m['requests_per_s'] + s['requests_per_s']:.0f} "
       f"| {bl['p50_ms']:.0f} / {bl['p99_ms']:.0f} | {wl['p50_ms']:.1f} / {wl['p99_ms']:.1f} "
-      f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} "
+      f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} | {srv} "
       f"| {errs} | {stalls} | {cpu}% | {int(rss)//1024} MB | {redis} | {simcpu}% |")
 if errs or stalls:
     print("DETAIL main " + json.dumps({x: m[x] for x in m if x != "kinds"}), file=sys.stderr)
@@ -253,6 +283,6 @@ echo
 echo "viewers: $(nproc) cores, loopback, release build, parts ${part}s, segments 2 s, ramp ${ramp}s;" \
   "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | errors | stalls | sluice CPU | sluice RSS | redis CPU / RSS | simulator CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | part in sluice p50 / p99 ms | errors | stalls | sluice CPU | sluice RSS | redis CPU / RSS | simulator CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
-    vsim_media_t m;
+    vsim_media_t m = {0};
     if (vsim_media_parse(text, size, &m) == 0) {
         if (m.nitems > VSIM_MAX_ITEMS || m.pool_len > size + 1)
             abort();

@@ -88,7 +88,7 @@ static const char ll_text[] =
 static void test_media_ll(void **state)
 {
     (void)state;
-    vsim_media_t m;
+    vsim_media_t m = {0};
     assert_int_equal(vsim_media_parse(ll_text, strlen(ll_text), &m), 0);
     assert_true(vsim_media_is_ll(&m));
     assert_int_equal(m.target_duration, 2);
@@ -130,7 +130,7 @@ static void test_media_classic_discontinuity_and_end(void **state)
                        "#EXTINF:4.0,\n7.m4s\n"
                        "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-123.mp4\"\n"
                        "#EXTINF:3.5,\n8.m4s\n#EXTINF:4,\n9.m4s\n#EXT-X-ENDLIST";
-    vsim_media_t m;
+    vsim_media_t m = {0};
     assert_int_equal(vsim_media_parse(text, strlen(text), &m), 0);
     assert_false(vsim_media_is_ll(&m));
     assert_true(m.endlist);
@@ -151,7 +151,7 @@ static void test_media_skip(void **state)
     (void)state;
     const char *text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n"
                        "#EXT-X-SKIP:SKIPPED-SEGMENTS=5\n#EXTINF:2,\n105.m4s\n";
-    vsim_media_t m;
+    vsim_media_t m = {0};
     assert_int_equal(vsim_media_parse(text, strlen(text), &m), 0);
     assert_int_equal(m.nitems, 1);
     assert_int_equal(m.items[0].msn, 105);
@@ -161,7 +161,7 @@ static void test_media_skip(void **state)
 static void test_media_refuses(void **state)
 {
     (void)state;
-    vsim_media_t m;
+    vsim_media_t m = {0};
     static const char *const bad[] = {
         "",
         "#EXTM3\n",
@@ -202,6 +202,29 @@ static void test_media_refuses(void **state)
     free(text);
 }
 
+/* A struct that held a parse is reused: its storage is kept, its content is
+ * the new playlist's only, also after a failed parse in between. */
+static void test_media_reuse(void **state)
+{
+    (void)state;
+    vsim_media_t m = {0};
+    assert_int_equal(vsim_media_parse(ll_text, strlen(ll_text), &m), 0);
+    assert_int_equal(m.nitems, 5);
+    const char *small = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nonly.m4s\n#EXT-X-ENDLIST\n";
+    assert_int_equal(vsim_media_parse(small, strlen(small), &m), 0);
+    assert_int_equal(m.nitems, 1);
+    assert_false(vsim_media_is_ll(&m));
+    assert_true(m.endlist);
+    assert_int_equal(m.nmaps, 0);
+    assert_string_equal(vsim_media_uri(&m, &m.items[0]), "only.m4s");
+    assert_int_equal(vsim_media_parse("x", 1, &m), -EPROTO);
+    assert_int_equal(vsim_media_parse(ll_text, strlen(ll_text), &m), 0);
+    assert_int_equal(m.nitems, 5);
+    assert_false(m.endlist);
+    assert_string_equal(vsim_media_uri(&m, &m.items[4]), "42.0.m4s");
+    vsim_media_deinit(&m);
+}
+
 static void test_resolve(void **state)
 {
     (void)state;
@@ -238,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_media_classic_discontinuity_and_end),
         cmocka_unit_test(test_media_skip),
         cmocka_unit_test(test_media_refuses),
+        cmocka_unit_test(test_media_reuse),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_positions),
     };

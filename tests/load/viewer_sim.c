@@ -105,7 +105,7 @@ typedef struct {
     size_t len, cap;
     bool oversize;
     uint64_t media_bytes;
-    vsim_media_t pl;
+    vsim_media_t pl, spare; /* the latest playlist; storage for the next */
     bool have_pl, ll;
     bool cursor_valid;
     int64_t cur_msn;
@@ -612,16 +612,15 @@ static void track_done(vsim_track_t *t, CURLcode res)
     }
     case K_PLAYLIST:
     case K_BLOCKING: {
-        vsim_media_t m;
-        if (vsim_media_parse(t->buf, t->len, &m) != 0) {
-            vsim_media_deinit(&m);
+        if (vsim_media_parse(t->buf, t->len, &t->spare) != 0) {
             g.parse_errors++;
             count_error(kind);
             track_retry(t, now);
             return;
         }
-        vsim_media_deinit(&t->pl);
-        t->pl = m;
+        vsim_media_t m = t->pl;
+        t->pl = t->spare;
+        t->spare = m;
         t->have_pl = true;
         if (kind == K_BLOCKING)
             track_wake_lag(t, now);
@@ -1158,6 +1157,7 @@ int main(int argc, char **argv)
                 curl_multi_remove_handle(g.viewers[i].shard->multi, t->easy);
             curl_easy_cleanup(t->easy);
             vsim_media_deinit(&t->pl);
+            vsim_media_deinit(&t->spare);
             free(t->buf);
         }
 

@@ -216,17 +216,17 @@ static int pool_add(vsim_media_t *m, vsim_span_t s, uint32_t *off)
     return 0;
 }
 
-static vsim_item_t *item_add(vsim_media_t *m, size_t *cap)
+static vsim_item_t *item_add(vsim_media_t *m)
 {
     if (m->nitems == VSIM_MAX_ITEMS)
         return NULL;
-    if (m->nitems == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
+    if (m->nitems == m->items_cap) {
+        size_t ncap = m->items_cap ? m->items_cap * 2 : 64;
         vsim_item_t *n = realloc(m->items, ncap * sizeof(*n));
         if (!n)
             return NULL;
         m->items = n;
-        *cap = ncap;
+        m->items_cap = ncap;
     }
     vsim_item_t *it = &m->items[m->nitems++];
     memset(it, 0, sizeof(*it));
@@ -235,14 +235,29 @@ static vsim_item_t *item_add(vsim_media_t *m, size_t *cap)
 
 int vsim_media_parse(const char *text, size_t len, vsim_media_t *out)
 {
+    /* Keep the storage of an earlier parse: a viewer parses a playlist
+     * several times a second. */
+    vsim_item_t *items = out->items;
+    size_t items_cap = out->items_cap;
+    char *pool = out->pool;
+    size_t pool_cap = out->pool_cap;
     memset(out, 0, sizeof(*out));
+    out->items = items;
+    out->items_cap = items_cap;
+    out->pool = pool;
+    out->pool_cap = pool_cap;
     int rc = check_header(text, len);
     if (rc)
         return rc;
-    out->pool = malloc(len + 1);
-    if (!out->pool)
-        return -ENOMEM;
-    size_t cap = 0;
+    if (out->pool_cap < len + 1) {
+        size_t ncap = len + 1 < 4096 ? 4096 : len + 1;
+        free(out->pool);
+        out->pool_cap = 0;
+        out->pool = malloc(ncap);
+        if (!out->pool)
+            return -ENOMEM;
+        out->pool_cap = ncap;
+    }
     const char *pos = text, *end = text + len;
     vsim_span_t line, rest, v;
     int64_t nsegs = 0;       /* segments so far, skipped ones included */
@@ -292,7 +307,7 @@ int vsim_media_parse(const char *text, size_t len, vsim_media_t *out)
             if (!span_double(rest, &extinf))
                 return -EPROTO;
         } else if (span_prefix(line, "#EXT-X-PART:", &rest)) {
-            vsim_item_t *it = item_add(out, &cap);
+            vsim_item_t *it = item_add(out);
             if (!it)
                 return out->nitems == VSIM_MAX_ITEMS ? -EMSGSIZE : -ENOMEM;
             if (!attr_find(rest, "URI", &v) || (rc = pool_add(out, v, &it->uri_off)))
@@ -317,7 +332,7 @@ int vsim_media_parse(const char *text, size_t len, vsim_media_t *out)
              * completes it. */
             if (nparts > 0)
                 out->items[out->nitems - 1].last_in_segment = true;
-            vsim_item_t *it = item_add(out, &cap);
+            vsim_item_t *it = item_add(out);
             if (!it)
                 return out->nitems == VSIM_MAX_ITEMS ? -EMSGSIZE : -ENOMEM;
             if ((rc = pool_add(out, line, &it->uri_off)))

@@ -59,11 +59,11 @@ typedef struct {
     bool endlist;
     int64_t media_sequence;
     vsim_item_t *items;
-    size_t nitems;
+    size_t nitems, items_cap;
     uint32_t maps[VSIM_MAX_MAPS]; /* offsets into pool */
     int nmaps;
     char *pool;              /* NUL-terminated URIs */
-    size_t pool_len;
+    size_t pool_len, pool_cap;
 } vsim_media_t;
 
 /* Parses a master playlist. 0, -EPROTO (not a playlist), -EMSGSIZE (over a
@@ -73,8 +73,9 @@ int vsim_master_parse(const char *text, size_t len, vsim_master_t *out) VSIM_WUR
 /* The audio rendition URI the variant refers to (DEFAULT=YES first), or NULL. */
 const char *vsim_master_audio_uri(const vsim_master_t *m, const vsim_variant_t *v);
 
-/* Parses a media playlist into *out (caller frees with vsim_media_deinit,
- * also on failure). 0, -EPROTO, -EMSGSIZE, -ENOMEM. */
+/* Parses a media playlist into *out, which is zeroed or holds an earlier
+ * parse whose storage is reused (caller frees with vsim_media_deinit, also
+ * on failure). 0, -EPROTO, -EMSGSIZE, -ENOMEM. */
 int vsim_media_parse(const char *text, size_t len, vsim_media_t *out) VSIM_WUR;
 void vsim_media_deinit(vsim_media_t *m);
 
