@@ -28,6 +28,9 @@
 #     SIDE_VIEWERS viewers spread over ch1..ch5, both for DURATION s, then
 #     prints one Markdown table row per mode: requests/s, blocking playlist
 #     p50/p99 and wake-up lag p99, (non-blocking) playlist p99, part p99,
+#     the probe's part p50/p99 and blocking reload p99 (4 more viewers of
+#     "main" run under SCHED_FIFO with chrt, so that their numbers are the
+#     origin's and not the load generator's wait for a core; PROBE=0 skips),
 #     sluice's own part latency (its /metrics histogram, upper bucket edge),
 #     errors, stalls, sluice CPU% (user+system over the run, all sluice
 #     processes summed; 100% = one core) and RSS (the sum at the end, kB),
@@ -208,6 +211,14 @@ for mode in $modes; do
   "$sim" "${origin_args[@]}" "${side_args[@]}" --viewers "$side" --duration "$secs" --ramp 2 \
     --json >"$work/side-$mode.json" 2>"$work/side-$mode.err" &
   sidepid=$!
+  # The probe: 4 more viewers of "main" under SCHED_FIFO, so that what they
+  # measure is the origin, not the load generator waiting for a core.
+  probepid=
+  if [ "${PROBE:-1}" = 1 ] && chrt -f 10 true 2>/dev/null; then
+    chrt -f 10 "$sim" "${origin_args[@]}" --stream main --viewers 4 --duration "$secs" --ramp 1 \
+      --json >"$work/probe-$mode.json" 2>"$work/probe-$mode.err" &
+    probepid=$!
+  fi
   # RSS near the end, while everything is still running
   sleep "$(awk -v s="$secs" 'BEGIN { print (s > 5 ? s - 3 : s) }')"
   rss=$(rss_kb "${spids[@]}")
@@ -215,6 +226,8 @@ for mode in $modes; do
   set +e
   wait "$mpid"; mrc=$?
   wait "$sidepid"; src=$?
+  prc=-
+  [ -n "$probepid" ] && { wait "$probepid"; prc=$?; }
   set -e
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "${spids[@]}")
@@ -227,7 +240,7 @@ for mode in $modes; do
   rcpu=$(awk -v c=$((r1 - r0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", c / hz / w * 100 }')
   simcpu=$(awk -v w="$wall" '{ printf "%.0f", ($1 + $2) / w * 100 }' "$work/time-main-$mode" 2>/dev/null || echo "?")
   [ -s "$work/main-$mode.json" ] || { tail "$work/main-$mode.err" >&2; die "the simulator wrote no report"; }
-  echo "viewers.sh: main viewers exit $mrc, side viewers exit $src"
+  echo "viewers.sh: main viewers exit $mrc, side viewers exit $src, probe exit $prc"
   sed -n 1,40p "$work/main-$mode.err" | grep -v '^{' | head -20 || true
   row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" "$work" <<'PY'
 import glob, json, re, sys
@@ -263,10 +276,18 @@ stalls = m["stalls"] + s["stalls"]
 bl, pl, pa, wl = k["blocking_playlist"], k["playlist"], k["part"], k["blocking_wake_lag"]
 nodes = "1 sluice" if norig == "1" else f"ingest + {norig} origins"
 redis = f"{rcpu}% / {int(rrss)//1024} MB" if mode == "redis" else "-"
+try:
+    p = json.load(open(f"{work}/probe-{mode}.json"))
+    pk = p["kinds"]
+    probe = (f"{pk['part']['p50_ms']:.1f} / {pk['part']['p99_ms']:.1f} / "
+             f"{pk['blocking_playlist']['p99_ms']:.0f}")
+    errs += p["errors"]; stalls += p["stalls"]
+except (OSError, ValueError, KeyError):
+    probe = "-"
 print(f"| {mode} ({nodes}) | {m['viewers']} + {s['viewers']} | {m['duration_s']:.0f} s "
       f"| {m['requests_per_s'] + s['requests_per_s']:.0f} "
       f"| {bl['p50_ms']:.0f} / {bl['p99_ms']:.0f} | {wl['p50_ms']:.1f} / {wl['p99_ms']:.1f} "
-      f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} | {srv} "
+      f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} | {srv} | {probe} "
       f"| {errs} | {stalls} | {cpu}% | {int(rss)//1024} MB | {redis} | {simcpu}% |")
 if errs or stalls:
     print("DETAIL main " + json.dumps({x: m[x] for x in m if x != "kinds"}), file=sys.stderr)
@@ -283,6 +304,6 @@ echo
 echo "viewers: $(nproc) cores, loopback, release build, parts ${part}s, segments 2 s, ramp ${ramp}s;" \
   "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | part in sluice p50 / p99 ms | errors | stalls | sluice CPU | sluice RSS | redis CPU / RSS | simulator CPU |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | part in sluice p50 / p99 ms | probe part p50 / p99, blocking p99 ms | errors | stalls | sluice CPU | sluice RSS | redis CPU / RSS | simulator CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done
