@@ -32,7 +32,8 @@
 #     "main" run under SCHED_FIFO with chrt, so that their numbers are the
 #     origin's and not the load generator's wait for a core; PROBE=0 skips),
 #     sluice's own part latency (its /metrics histogram, upper bucket edge),
-#     errors, stalls, sluice CPU% (user+system over the run, all sluice
+#     errors, stalls, sluice CPU% with its threads' run-queue wait (ms per
+#     second spent runnable without a core, from /proc/PID/task/*/schedstat) (user+system over the run, all sluice
 #     processes summed; 100% = one core) and RSS (the sum at the end, kB),
 #     redis-server CPU%, and the simulator's own CPU%.
 #
@@ -108,6 +109,10 @@ rss_kb() { # PID... -> VmRSS summed
   echo "$t"
 }
 hz=$(getconf CLK_TCK)
+rq_wait_ns() { # PID... -> nanoseconds their threads spent runnable but waiting for a CPU
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{ t += $2 } END { printf "%.0f", t }'
+}
 
 clip=$work/clip360.mp4
 echo "viewers.sh: encoding a 20 s 640x360 H.264/AAC clip once"
@@ -202,6 +207,7 @@ for mode in $modes; do
   fi
   for i in "${!admins[@]}"; do curl -s "${admins[$i]}/metrics" >"$work/metrics0-$mode-$i"; done
   c0=$(cpu_ticks "${spids[@]}")
+  q0=$(rq_wait_ns "${spids[@]}")
   r0=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
   t0=$(date +%s.%N)
   /usr/bin/time -f '%U %S %e' -o "$work/time-main-$mode" \
@@ -231,6 +237,7 @@ for mode in $modes; do
   set -e
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "${spids[@]}")
+  q1=$(rq_wait_ns "${spids[@]}")
   for i in "${!admins[@]}"; do curl -s "${admins[$i]}/metrics" >"$work/metrics1-$mode-$i"; done
   r1=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
   [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
@@ -238,14 +245,16 @@ for mode in $modes; do
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   cpu=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", c / hz / w * 100 }')
   rcpu=$(awk -v c=$((r1 - r0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", c / hz / w * 100 }')
+  # sluice's threads, summed: ms per second spent ready to run but without a core
+  rqwait=$(awk -v a="$q0" -v b="$q1" -v w="$wall" 'BEGIN { printf "%.0f", (b - a) / 1e6 / w }')
   simcpu=$(awk -v w="$wall" '{ printf "%.0f", ($1 + $2) / w * 100 }' "$work/time-main-$mode" 2>/dev/null || echo "?")
   [ -s "$work/main-$mode.json" ] || { tail "$work/main-$mode.err" >&2; die "the simulator wrote no report"; }
   echo "viewers.sh: main viewers exit $mrc, side viewers exit $src, probe exit $prc"
   sed -n 1,40p "$work/main-$mode.err" | grep -v '^{' | head -20 || true
-  row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" "$work" <<'PY'
+  row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" "$work" "$rqwait" <<'PY'
 import glob, json, re, sys
 m = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
-mode, cpu, rss, rcpu, rrss, simcpu, norig, work = sys.argv[3:11]
+mode, cpu, rss, rcpu, rrss, simcpu, norig, work, rqwait = sys.argv[3:12]
 # Server side: sluice's own request latency histogram for parts (never held:
 # the simulator does not use preload hints), the difference over the run,
 # summed over the origin nodes; a quantile is the upper edge of its bucket.
@@ -288,7 +297,7 @@ print(f"| {mode} ({nodes}) | {m['viewers']} + {s['viewers']} | {m['duration_s']:
       f"| {m['requests_per_s'] + s['requests_per_s']:.0f} "
       f"| {bl['p50_ms']:.0f} / {bl['p99_ms']:.0f} | {wl['p50_ms']:.1f} / {wl['p99_ms']:.1f} "
       f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} | {srv} | {probe} "
-      f"| {errs} | {stalls} | {cpu}% | {int(rss)//1024} MB | {redis} | {simcpu}% |")
+      f"| {errs} | {stalls} | {cpu}% ({rqwait} ms/s) | {int(rss)//1024} MB | {redis} | {simcpu}% |")
 if errs or stalls:
     print("DETAIL main " + json.dumps({x: m[x] for x in m if x != "kinds"}), file=sys.stderr)
     print("DETAIL side " + json.dumps({x: s[x] for x in s if x != "kinds"}), file=sys.stderr)
@@ -304,6 +313,6 @@ echo
 echo "viewers: $(nproc) cores, loopback, release build, parts ${part}s, segments 2 s, ramp ${ramp}s;" \
   "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | part in sluice p50 / p99 ms | probe part p50 / p99, blocking p99 ms | errors | stalls | sluice CPU | sluice RSS | redis CPU / RSS | simulator CPU |"
+echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | part in sluice p50 / p99 ms | probe part p50 / p99, blocking p99 ms | errors | stalls | sluice CPU (run-queue wait) | sluice RSS | redis CPU / RSS | simulator CPU |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done
