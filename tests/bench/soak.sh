@@ -92,12 +92,16 @@ start_publisher() {
   fpid=$!
 }
 start_publisher
+# (curl's output in a variable first: with pipefail, grep -q quitting early
+# can fail the pipe with curl's SIGPIPE)
 for _ in $(seq 150); do
-  curl -s "$base/hls/soak/360p/index.m3u8" | grep -q '^#EXT-X-PART:' && break
+  pl=$(curl -s "$base/hls/soak/360p/index.m3u8" || true)
+  master=$(curl -s "$base/hls/soak/master.m3u8" || true)
+  grep -q '^#EXT-X-PART:' <<<"$pl" && grep -q 'STREAM-INF' <<<"$master" && break
   sleep 0.2
 done
-curl -s "$base/hls/soak/master.m3u8" | grep -q 'STREAM-INF' || { tail "$work/sluice.log" >&2; die "no master playlist"; }
-echo "soak.sh: renditions: $(curl -s "$base/hls/soak/master.m3u8" | grep -v '^#' | tr '\n' ' ')"
+grep -q 'STREAM-INF' <<<"$master" || { tail "$work/sluice.log" >&2; die "no master playlist"; }
+echo "soak.sh: renditions: $(grep -v '^#' <<<"$master" | tr '\n' ' ')"
 
 total=$((minutes * 60))
 t0=$(date +%s)

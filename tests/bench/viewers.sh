@@ -134,8 +134,10 @@ publish_all() { # RTMP_PORT
   done
 }
 
-ll_ready() { # BASE STREAM
-  curl -s "$1/hls/$2/360p/index.m3u8" | grep -q '^#EXT-X-PART:'
+ll_ready() { # BASE STREAM (the body in a variable: grep -q may quit before curl, SIGPIPE)
+  local pl
+  pl=$(curl -s "$1/hls/$2/360p/index.m3u8" || true)
+  grep -q '^#EXT-X-PART:' <<<"$pl"
 }
 
 sluice_node() { # NAME STORE ROLE -> sets rp, hp, ap, node_pid
