@@ -44,7 +44,8 @@
 # non-blocking playlist requests (joins, rejoins), are the figures held to
 # 50 ms.
 #
-# Knobs: MODES (memory redis), VIEWERS (1000), SIDE_VIEWERS (25), DURATION
+# Knobs: MODES (memory redis), VIEWERS (1000), SIM_PROCS (4: simulator
+# processes for the main viewers), SIDE_VIEWERS (25), DURATION
 # (120), RAMP (20), PART (0.333), SLUICE_ARGS (extra sluice options),
 # PERF=1 (perf record the first sluice during the run; report in the work
 # dir), KEEP=1 (keep the work directory).
@@ -54,6 +55,7 @@ root=$(pwd)
 modes=${MODES:-memory redis}
 viewers=${VIEWERS:-1000}
 side=${SIDE_VIEWERS:-25}
+procs=${SIM_PROCS:-4}
 secs=${DURATION:-120}
 ramp=${RAMP:-20}
 part=${PART:-0.333}
@@ -212,10 +214,19 @@ for mode in $modes; do
   q0=$(rq_wait_ns "${spids[@]}")
   r0=$( [ -n "$rpid" ] && cpu_ticks "$rpid" || echo 0)
   t0=$(date +%s.%N)
-  /usr/bin/time -f '%U %S %e' -o "$work/time-main-$mode" \
-    "$sim" "${origin_args[@]}" --stream main --viewers "$viewers" --duration "$secs" --ramp "$ramp" \
-    --json >"$work/main-$mode.json" 2>"$work/main-$mode.err" &
-  mpid=$!
+  # The main viewers in SIM_PROCS processes: one simulator thread handles a
+  # part's burst of responses and new requests one after the other, which
+  # with 1000 viewers takes longer than the origin does; several processes
+  # use both cores. Their histograms are merged exactly below.
+  mpids=()
+  for i in $(seq 0 $((procs - 1))); do
+    n=$((viewers / procs + (i < viewers % procs ? 1 : 0)))
+    [ "$n" -gt 0 ] || continue
+    /usr/bin/time -f '%U %S %e' -o "$work/time-main-$mode-$i" \
+      "$sim" "${origin_args[@]}" --stream main --viewers "$n" --duration "$secs" --ramp "$ramp" \
+      --json >"$work/main-$mode-$i.json" 2>"$work/main-$mode-$i.err" &
+    mpids+=($!)
+  done
   "$sim" "${origin_args[@]}" "${side_args[@]}" --viewers "$side" --duration "$secs" --ramp 2 \
     --json >"$work/side-$mode.json" 2>"$work/side-$mode.err" &
   sidepid=$!
@@ -232,7 +243,8 @@ for mode in $modes; do
   rss=$(rss_kb "${spids[@]}")
   rrss=$( [ -n "$rpid" ] && rss_kb "$rpid" || echo 0)
   set +e
-  wait "$mpid"; mrc=$?
+  mrc=0
+  for p in "${mpids[@]}"; do wait "$p" || mrc=$?; done
   wait "$sidepid"; src=$?
   prc=-
   [ -n "$probepid" ] && { wait "$probepid"; prc=$?; }
@@ -249,15 +261,39 @@ for mode in $modes; do
   rcpu=$(awk -v c=$((r1 - r0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f", c / hz / w * 100 }')
   # sluice's threads, summed: ms per second spent ready to run but without a core
   rqwait=$(awk -v a="$q0" -v b="$q1" -v w="$wall" 'BEGIN { printf "%.0f", (b - a) / 1e6 / w }')
-  simcpu=$(awk -v w="$wall" '{ printf "%.0f", ($1 + $2) / w * 100 }' "$work/time-main-$mode" 2>/dev/null || echo "?")
-  [ -s "$work/main-$mode.json" ] || { tail "$work/main-$mode.err" >&2; die "the simulator wrote no report"; }
+  simcpu=$(cat "$work"/time-main-"$mode"-* | awk -v w="$wall" '{ t += $1 + $2 } END { printf "%.0f", t / w * 100 }')
+  for f in "$work"/main-"$mode"-*.json; do
+    [ -s "$f" ] || { tail "${f%.json}.err" >&2; die "a simulator wrote no report"; }
+  done
   echo "viewers.sh: main viewers exit $mrc, side viewers exit $src, probe exit $prc"
-  sed -n 1,40p "$work/main-$mode.err" | grep -v '^{' | head -20 || true
-  row=$(python3 - "$work/main-$mode.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" "$work" "$rqwait" <<'PY'
+  cat "$work"/main-"$mode"-*.err | head -20 || true
+  row=$(python3 - "$work/main-$mode-*.json" "$work/side-$mode.json" "$mode" "$cpu" "$rss" "$rcpu" "$rrss" "$simcpu" "${#origins[@]}" "$work" "$rqwait" <<'PY'
 import glob, json, re, sys
-m = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
+mains = [json.load(open(f)) for f in sorted(glob.glob(sys.argv[1]))]
+s = json.load(open(sys.argv[2]))
+# Merge the reports of the main simulators: sums, and quantiles from the summed
+# histograms (the wake-up lag is measured within each process: against the
+# first of its own viewers to get a part).
+m = {"viewers": sum(x["viewers"] for x in mains), "duration_s": mains[0]["duration_s"],
+     "requests_per_s": sum(x["requests_per_s"] for x in mains),
+     "errors": sum(x["errors"] for x in mains), "stalls": sum(x["stalls"] for x in mains)}
+def merged(kind):
+    h = {}
+    for x in mains:
+        for edge, n in x["histograms"][kind]:
+            h[edge] = h.get(edge, 0) + n
+    total = sum(h.values())
+    def q(p):
+        acc = 0
+        for edge in sorted(h):
+            acc += h[edge]
+            if acc >= p * total:
+                return edge
+        return 0.0
+    return {"count": total, "p50_ms": q(0.5) if total else 0.0, "p99_ms": q(0.99) if total else 0.0}
+m["kinds"] = {k: merged(k) for k in mains[0]["histograms"]}
 mode, cpu, rss, rcpu, rrss, simcpu, norig, work, rqwait = sys.argv[3:12]
-# Server side: sluice's own request latency histogram for parts (never held:
+# Server side: the request latency histogram of sluice itself for parts (never held:
 # the simulator does not use preload hints), the difference over the run,
 # summed over the origin nodes; a quantile is the upper edge of its bucket.
 def buckets(path):
@@ -301,18 +337,18 @@ print(f"| {mode} ({nodes}) | {m['viewers']} + {s['viewers']} | {m['duration_s']:
       f"| {pl['p99_ms']:.1f} ({pl['count']}) | {pa['p50_ms']:.1f} / {pa['p99_ms']:.1f} | {srv} | {probe} "
       f"| {errs} | {stalls} | {cpu}% ({rqwait} ms/s) | {int(rss)//1024} MB | {redis} | {simcpu}% |")
 if errs or stalls:
-    print("DETAIL main " + json.dumps({x: m[x] for x in m if x != "kinds"}), file=sys.stderr)
-    print("DETAIL side " + json.dumps({x: s[x] for x in s if x != "kinds"}), file=sys.stderr)
+    for x in mains:
+        print("DETAIL main " + json.dumps({k: x[k] for k in x if k not in ("kinds", "histograms")}), file=sys.stderr)
+    print("DETAIL side " + json.dumps({k: s[k] for k in s if k not in ("kinds", "histograms")}), file=sys.stderr)
 PY
 )
   echo "$row"
   rows+=("$row")
-  cp "$work/main-$mode.json" "/tmp/sluice-viewers-$mode.json" 2>/dev/null || true
   stop_all
 done
 
 echo
-echo "viewers: $(nproc) cores, loopback, release build, parts ${part}s, segments 2 s, ramp ${ramp}s;" \
+echo "viewers: $(nproc) cores, loopback, release build, parts ${part}s, segments 2 s, ramp ${ramp}s, $procs simulator processes;" \
   "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| store | viewers (main + ch1..5) | duration | requests/s | blocking playlist p50 / p99 ms | wake-up lag p50 / p99 ms | playlist p99 ms (count) | part p50 / p99 ms | part in sluice p50 / p99 ms | probe part p50 / p99, blocking p99 ms | errors | stalls | sluice CPU (run-queue wait) | sluice RSS | redis CPU / RSS | simulator CPU |"

@@ -199,6 +199,16 @@ static void stats_add(int kind, uint64_t us, uint64_t bytes)
         k->max_us = us;
 }
 
+/* A bucket's upper edge in ms (the overflow bucket's is the maximum). */
+static double stats_bucket_upper_ms(const vsim_kind_stats_t *k, size_t b)
+{
+    if (b < HIST_FINE)
+        return (double)(b + 1) * 0.1;
+    if (b < HIST_N - 1)
+        return 100.0 + (double)(b - HIST_FINE + 1);
+    return (double)k->max_us / 1000.0;
+}
+
 /* The q-quantile in ms: the upper edge of the bucket that holds it. */
 static double stats_quantile(const vsim_kind_stats_t *k, double q)
 {
@@ -210,13 +220,7 @@ static double stats_quantile(const vsim_kind_stats_t *k, double q)
     for (size_t b = 0; b < HIST_N; b++) {
         acc += k->hist[b];
         if (acc >= rank) {
-            double ms;
-            if (b < HIST_FINE)
-                ms = (double)(b + 1) * 0.1;
-            else if (b < HIST_N - 1)
-                ms = 100.0 + (double)(b - HIST_FINE + 1);
-            else
-                ms = (double)k->max_us / 1000.0;
+            double ms = stats_bucket_upper_ms(k, b);
             double max_ms = (double)k->max_us / 1000.0;
             return ms < max_ms ? ms : max_ms;
         }
@@ -918,6 +922,21 @@ static void report(double elapsed)
                     k ? ", " : "", kind_names[k], ks->count, ks->errors, ks->bytes,
                     stats_quantile(ks, 0.5), stats_quantile(ks, 0.9), stats_quantile(ks, 0.99),
                     (double)ks->max_us / 1000.0);
+        }
+        /* The histograms, so that reports of several processes can be
+         * merged exactly: [upper edge ms, count] for each non-empty bucket. */
+        fprintf(o, "}, \"histograms\": {");
+        for (int k = 0; k < K_COUNT; k++) {
+            const vsim_kind_stats_t *ks = &g.kinds[k];
+            fprintf(o, "%s\"%s\": [", k ? ", " : "", kind_names[k]);
+            const char *sep = "";
+            for (size_t b = 0; b < HIST_N; b++) {
+                if (!ks->hist[b])
+                    continue;
+                fprintf(o, "%s[%.1f, %" PRIu32 "]", sep, stats_bucket_upper_ms(ks, b), ks->hist[b]);
+                sep = ", ";
+            }
+            fprintf(o, "]");
         }
         fprintf(o, "}}\n");
         return;
