@@ -47,6 +47,7 @@
 # Knobs: MODES (memory redis), VIEWERS (1000), SIM_PROCS (4: simulator
 # processes for the main viewers), SIDE_VIEWERS (25), DURATION
 # (120), RAMP (20), PART (0.333), SLUICE_ARGS (extra sluice options),
+# SLUICE_NICE (0; e.g. -10 gives sluice the cores before the load generator),
 # PERF=1 (perf record the first sluice during the run; report in the work
 # dir), KEEP=1 (keep the work directory).
 set -euo pipefail
@@ -145,7 +146,7 @@ ll_ready() { # BASE STREAM (the body in a variable: grep -q may quit before curl
 sluice_node() { # NAME STORE ROLE -> sets rp, hp, ap, node_pid
   rp=$(port); hp=$(port); ap=$(port)
   # shellcheck disable=SC2086 # SLUICE_ARGS is a list of options
-  "$bin" --store "$2" --role "$3" "${stream_args[@]}" --ladder 360p --passthrough auto \
+  nice -n "${SLUICE_NICE:-0}" "$bin" --store "$2" --role "$3" "${stream_args[@]}" --ladder 360p --passthrough auto \
     --part-duration "$part" --rtmp-listen "127.0.0.1:$rp" --http-listen "127.0.0.1:$hp" \
     --admin-listen "127.0.0.1:$ap" --log-level warn ${SLUICE_ARGS:-} >"$work/$1.log" 2>&1 &
   node_pid=$!
