@@ -32,11 +32,17 @@ def run_viewers(sl, *args, stream="demo", timeout=60):
 
 
 def ll_ready(sl, sid="demo", rend="360p"):
+    """A media playlist with parts and a segment, and the master: sluice
+    publishes the master a little after the first media playlists, and a
+    viewer that came before it would rightly count a 404."""
     st, _, body = http(sl.url(f"/hls/{sid}/{rend}/index.m3u8"))
     if st != 200:
         return False
     text = body.decode()
-    return "#EXT-X-PART:" in text and len(parse_media(text)["segments"]) >= 1
+    if "#EXT-X-PART:" not in text or len(parse_media(text)["segments"]) < 1:
+        return False
+    st, _, body = http(sl.url(f"/hls/{sid}/master.m3u8"))
+    return st == 200 and b"#EXT-X-STREAM-INF:" in body
 
 
 class LoadToolTest(unittest.TestCase):
