@@ -206,7 +206,7 @@ for mode in $modes; do
   for s in ch1 ch2 ch3 ch4 ch5; do side_args+=(--stream "$s"); done
   perf_pid=
   if [ "${PERF:-0}" = 1 ]; then
-    perf record -F 199 -g -p "${spids[0]}" -o "$work/perf-$mode.data" -- sleep "$((secs / 2))" \
+    perf record -F 499 -g -p "${spids[0]}" -o "$work/perf-$mode.data" -- sleep "$((secs / 2))" \
       >"$work/perf-$mode.log" 2>&1 &
     perf_pid=$!
   fi
