@@ -3,7 +3,7 @@ against the real sluice and a real ffmpeg publisher: 50 LL-HLS viewers for
 8 s get every part with zero errors and zero stalls and sane numbers, and
 the tool fails (exit 1, counted) when it should: an unknown stream (404s),
 an origin frozen mid-run (stalls), while a broadcast's clean end (ENDLIST)
-stops the viewers without failing."""
+stops classic-HLS viewers (reloads, whole segments) without failing."""
 
 import json
 import os
@@ -31,15 +31,15 @@ def run_viewers(sl, *args, stream="demo", timeout=60):
     return p.returncode, json.loads(lines[0]), p.stderr
 
 
-def ll_ready(sl, sid="demo", rend="360p"):
-    """A media playlist with parts and a segment, and the master: sluice
-    publishes the master a little after the first media playlists, and a
-    viewer that came before it would rightly count a 404."""
+def ll_ready(sl, sid="demo", rend="360p", parts=True):
+    """A media playlist with a segment (and parts, for LL-HLS), and the
+    master: sluice publishes the master a little after the first media
+    playlists, and a viewer that came before it would rightly count a 404."""
     st, _, body = http(sl.url(f"/hls/{sid}/{rend}/index.m3u8"))
     if st != 200:
         return False
     text = body.decode()
-    if "#EXT-X-PART:" not in text or len(parse_media(text)["segments"]) < 1:
+    if (parts and "#EXT-X-PART:" not in text) or len(parse_media(text)["segments"]) < 1:
         return False
     st, _, body = http(sl.url(f"/hls/{sid}/master.m3u8"))
     return st == 200 and b"#EXT-X-STREAM-INF:" in body
@@ -118,19 +118,25 @@ class LoadToolTest(unittest.TestCase):
             sl.proc.send_signal(signal.SIGCONT)
             sl.close(pub)
 
-    def test_endlist_stops_viewers_without_failing(self):
-        sl = Sluice("--ladder", "360p")
+    def test_classic_hls_endlist_stops_viewers_without_failing(self):
+        # Classic HLS (no parts): reloads every target duration, segments.
+        sl = Sluice("--ladder", "360p", "--part-duration", "0")
         # A clean end of publishing (ffmpeg -t): the playlists get EXT-X-ENDLIST.
         pub = publish(sl.rtmp_url("demo-secret-key"), seconds=9, size="640x360")
         try:
-            wait_for(lambda: ll_ready(sl), 20, "an LL-HLS playlist with parts")
+            wait_for(lambda: ll_ready(sl, parts=False), 20, "a playlist with a segment")
             start = time.time()
             rc, r, err = run_viewers(sl, "--viewers", "10", "--duration", "30")
             took = time.time() - start
             self.assertEqual(rc, 0, f"{json.dumps(r)}\n{err[-2000:]}")
             self.assertEqual(r["tracks_ended"], 20, "every video and audio track saw ENDLIST")
             self.assertLess(took, 20, "the viewers did not stop at ENDLIST")
-            self.assertGreater(r["kinds"]["part"]["count"], 0)
+            k = r["kinds"]
+            self.assertEqual((k["part"]["count"], k["blocking_playlist"]["count"]), (0, 0))
+            # every track joined 3 segments back and fetched each new one
+            self.assertGreaterEqual(k["segment"]["count"], 20 * 3)
+            self.assertGreaterEqual(k["playlist"]["count"], 20 * 2)
+            self.assertEqual(k["init"]["count"], 20)
         finally:
             sl.close(pub)
 
