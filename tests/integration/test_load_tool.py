@@ -5,10 +5,15 @@ the tool fails (exit 1, counted) when it should: an unknown stream (404s),
 an origin frozen mid-run (stalls), while a broadcast's clean end (ENDLIST)
 stops classic-HLS viewers (reloads, whole segments) without failing."""
 
+import functools
+import http.server as http_server
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
+import threading
 import time
 import unittest
 
@@ -19,9 +24,9 @@ VIEWERS_BIN = os.environ.get(
     os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "tests", "load", "sluice-viewers"))
 
 
-def run_viewers(sl, *args, stream="demo", timeout=60):
+def run_viewers(sl, *args, stream="demo", timeout=60, port=None):
     """Runs the simulator to its end; returns (exit status, report dict, stderr)."""
-    cmd = [VIEWERS_BIN, "--url", f"http://127.0.0.1:{sl.http_port}", "--stream", stream,
+    cmd = [VIEWERS_BIN, "--url", f"http://127.0.0.1:{port or sl.http_port}", "--stream", stream,
            "--json"] + list(args)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     for mark in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
@@ -99,9 +104,9 @@ class LoadToolTest(unittest.TestCase):
             wait_for(lambda: ll_ready(sl), 20, "an LL-HLS playlist with parts")
             p = subprocess.Popen(
                 [VIEWERS_BIN, "--url", f"http://127.0.0.1:{sl.http_port}", "--stream", "demo",
-                 "--viewers", "10", "--duration", "9", "--no-progress", "1.5", "--json"],
+                 "--viewers", "10", "--duration", "8", "--no-progress", "1.5", "--json"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(3)
+            time.sleep(2.5)
             # The whole origin stops answering for 3 s: no viewer gets a part.
             sl.proc.send_signal(signal.SIGSTOP)
             time.sleep(3)
@@ -139,6 +144,74 @@ class LoadToolTest(unittest.TestCase):
             self.assertEqual(k["init"]["count"], 20)
         finally:
             sl.close(pub)
+
+
+class _Quiet(http_server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class ScriptedOriginTest(unittest.TestCase):
+    """The simulator against fixed playlists from a Python HTTP server: what
+    sluice does not produce today (a new EXT-X-MAP after a discontinuity) or
+    must never (an oversized playlist, a URI on another host)."""
+
+    def setUp(self):
+        self.assertTrue(os.access(VIEWERS_BIN, os.X_OK), f"{VIEWERS_BIN} is not built")
+        self.root = tempfile.mkdtemp(prefix="vsim-origin-")
+        handler = functools.partial(_Quiet, directory=self.root)
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def tearDown(self):
+        self.server.shutdown()
+        self.server.server_close()
+        shutil.rmtree(self.root)
+
+    def write(self, path, data):
+        full = os.path.join(self.root, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+
+    def master(self, uri="v/index.m3u8"):
+        self.write("hls/s/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\n" + uri + "\n")
+
+    def test_new_map_after_a_discontinuity_is_fetched(self):
+        self.master()
+        segs = "".join(f"#EXTINF:2.0,\n{i}.m4s\n" for i in range(4))
+        self.write("hls/s/v/index.m3u8",
+                   "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                   "#EXT-X-MAP:URI=\"init.mp4\"\n" + segs +
+                   "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-123.mp4\"\n"
+                   "#EXTINF:2.0,\n4.m4s\n#EXTINF:2.0,\n5.m4s\n#EXT-X-ENDLIST\n")
+        for name in ["init.mp4", "init-123.mp4"] + [f"{i}.m4s" for i in range(6)]:
+            self.write("hls/s/v/" + name, b"x" * 1000)
+        rc, r, err = run_viewers(None, "--duration", "10", "--viewers", "1", stream="s", port=self.port)
+        self.assertEqual(rc, 0, f"{json.dumps(r)}\n{err}")
+        k = r["kinds"]
+        # joined 3 segments back (3.m4s, with init.mp4), then 4.m4s after the
+        # discontinuity needs init-123.mp4 first, then 5.m4s, then ENDLIST
+        self.assertEqual((k["segment"]["count"], k["init"]["count"]), (3, 2))
+        self.assertEqual((r["init_refetches"], r["discontinuities"], r["tracks_ended"]), (1, 1, 1))
+
+    def test_oversized_playlist_is_an_error(self):
+        self.master()
+        self.write("hls/s/v/index.m3u8", "#EXTM3U\n" + "#EXT-X-X\n" * 120000)  # 1.08 MB
+        rc, r, _ = run_viewers(None, "--duration", "1.5", "--viewers", "2", stream="s", port=self.port)
+        self.assertEqual(rc, 1)
+        self.assertGreaterEqual(r["oversize_errors"], 2)
+        self.assertEqual(r["errors"], r["oversize_errors"])
+
+    def test_uri_on_another_host_is_refused(self):
+        # 192.0.2.1 (TEST-NET-1): a request there would hang, not fail fast
+        self.master("http://192.0.2.1/v/index.m3u8")
+        rc, r, _ = run_viewers(None, "--duration", "1.5", "--viewers", "2", stream="s", port=self.port)
+        self.assertEqual(rc, 1)
+        self.assertGreaterEqual(r["foreign_uri_errors"], 2)
+        self.assertEqual(r["transport_errors"], 0, "the simulator tried to connect elsewhere")
 
 
 if __name__ == "__main__":
