@@ -788,6 +788,11 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
         metrics_family(b, "sluice_ingest_bad_keys_total", "counter",
                        "Publishes refused for an unknown stream key.");
         metrics_sample_u64(b, "sluice_ingest_bad_keys_total", NULL, st.bad_keys);
+        metrics_family(b, "sluice_ingest_stalled_publishers_total", "counter",
+                       "Publishers that sent no media for --rtmp-stall-timeout and were "
+                       "dropped.");
+        metrics_sample_u64(b, "sluice_ingest_stalled_publishers_total", NULL,
+                           st.stalled_publishers);
     }
 }
 
@@ -874,6 +879,28 @@ static void report_metrics_transcode(report_t *r, metrics_buf_t *b)
             metrics_sample_u64(b, "sluice_transcode_segments_total",
                                (const char *[]){"stream", all[i].stream_id, NULL},
                                all[i].segments);
+    metrics_family(b, "sluice_transcode_reconnecting", "gauge",
+                   "1 while the stream waits for its dropped publisher (--reconnect-window).");
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live)
+            metrics_sample_u64(b, "sluice_transcode_reconnecting",
+                               (const char *[]){"stream", all[i].stream_id, NULL},
+                               all[i].reconnecting);
+    metrics_family(b, "sluice_transcode_reconnects_total", "counter",
+                   "Publishers that came back and continued the current broadcast.");
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live)
+            metrics_sample_u64(b, "sluice_transcode_reconnects_total",
+                               (const char *[]){"stream", all[i].stream_id, NULL},
+                               all[i].reconnects);
+    metrics_family(b, "sluice_transcode_restarts_total", "counter",
+                   "Recoveries of the stream's worker from a failure in the current broadcast "
+                   "(the reason is in the status API and the log).");
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live)
+            metrics_sample_u64(b, "sluice_transcode_restarts_total",
+                               (const char *[]){"stream", all[i].stream_id, NULL},
+                               all[i].restarts);
     metrics_family(b, "sluice_transcode_segment_lag_seconds", "summary",
                    "Segment production lag: from the arrival of the frame that closes a "
                    "segment to the segment's commit.");

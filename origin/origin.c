@@ -305,7 +305,7 @@ static void origin_add_object_headers(const origin_t *o, struct MHD_Response *r,
 {
     bool playlist = route->object_type == HTTP_OBJECT_PLAYLIST;
     MHD_add_response_header(r, "Cache-Control",
-                            http_cache_control(route->object_type, blocking, &o->params));
+                            http_cache_control_route(route, blocking, &o->params));
     MHD_add_response_header(r, "ETag", etag);
     MHD_add_response_header(r, "Last-Modified", last_modified);
     if (gzip)

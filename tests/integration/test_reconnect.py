@@ -1,0 +1,191 @@
+"""Publishers that drop: within the reconnect window the same playlists go on
+after one EXT-X-DISCONTINUITY (numbers counting, timestamps monotonic, a
+changed resolution with a new init segment) and ffmpeg decodes across the
+join; after the window the stream ends with ENDLIST; a publisher that stalls
+without disconnecting counts as dropped; a failing encoder restarts only its
+own stream's worker, with the reason in status."""
+
+import json
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import hlscheck
+from harness import Sluice, http, parse_media, publish, wait_for
+
+KEY = "demo-secret-key"
+
+
+def status(sl, sid="demo"):
+    st, _, body = http(sl.admin_url(f"/api/v1/streams/{sid}"))
+    assert st == 200, body
+    return json.loads(body)
+
+
+def playlist(sl, path):
+    st, _, body = http(sl.url(path))
+    return body.decode() if st == 200 else ""
+
+
+def msns(text):
+    return [int(m) for m in re.findall(r"^(\d+)\.m4s$", text, re.M)]
+
+
+def segments(sl, path):
+    return len(msns(playlist(sl, path)))
+
+
+class ReconnectTest(unittest.TestCase):
+    def test_drop_and_return_continues_the_playlists(self):
+        sl = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--reconnect-window", "20",
+                    "--playlist-segments", "20")
+        first = publish(sl.rtmp_url(KEY), seconds=60, size="854x480")
+        second = None
+        try:
+            wait_for(lambda: segments(sl, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
+            first.kill()  # no unpublish: a drop
+            first.communicate()
+            wait_for(lambda: status(sl).get("reconnecting") is True, 10, "reconnecting status")
+            # The worker has published what the first publisher sent.
+            wait_for(lambda: "waiting up to 20 s for it to come back" in sl.log(), 10, "flush")
+            st = status(sl)
+            self.assertEqual(st["state"], "live")
+            self.assertNotIn("ingest", st)
+            before = playlist(sl, "/hls/demo/360p/index.m3u8")
+            self.assertNotIn("#EXT-X-ENDLIST", before)
+            last_before = msns(before)[-1]
+
+            # Back with another resolution; it ends its publish cleanly.
+            second = publish(sl.rtmp_url(KEY), seconds=7, size="640x360")
+
+            def joined():
+                text = playlist(sl, "/hls/demo/360p/index.m3u8")
+                return "#EXT-X-DISCONTINUITY\n" in text and \
+                    len(msns(text.split("#EXT-X-DISCONTINUITY\n", 1)[1])) >= 2
+            wait_for(joined, 20, "two segments after the join")
+            for rend in ("360p", "480p", "audio"):  # live, with parts
+                text = playlist(sl, f"/hls/demo/{rend}/index.m3u8")
+                self.assertEqual(hlscheck.check_media(text), [], f"{rend}:\n{text}")
+            self.assertEqual(second.wait(30), 0)
+            wait_for(lambda: "#EXT-X-ENDLIST" in playlist(sl, "/hls/demo/360p/index.m3u8"), 20,
+                     "the end of the stream")
+            wait_for(lambda: status(sl)["state"] == "idle", 5, "idle")
+            self.assertIn("a publisher is back after", sl.log())
+
+            for rend in ("360p", "480p", "audio"):
+                text = playlist(sl, f"/hls/demo/{rend}/index.m3u8")
+                numbers = msns(text)
+                self.assertEqual(numbers, list(range(numbers[0], numbers[-1] + 1)), text)
+                self.assertEqual(text.count("#EXT-X-DISCONTINUITY\n"), 1, f"{rend}:\n{text}")
+                self.assertLessEqual(numbers[0], last_before, text)
+                # The join comes right after the first publisher's last segment.
+                after = text.split("#EXT-X-DISCONTINUITY\n", 1)[1]
+                self.assertEqual(msns(after)[0], last_before + 1, f"{rend}:\n{text}")
+                self.assertGreaterEqual(len(msns(after)), 2, f"{rend}:\n{text}")
+
+            # The copied rung changed size: its own init segment from the join.
+            text = playlist(sl, "/hls/demo/480p/index.m3u8")
+            maps = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
+            self.assertEqual(maps[0], "init.mp4", text)
+            self.assertEqual(maps[-1], f"init-{last_before + 1}.mp4", text)
+            st_a, _, init_a = http(sl.url("/hls/demo/480p/init.mp4"))
+            st_b, _, init_b = http(sl.url(f"/hls/demo/480p/{maps[-1]}"))
+            self.assertEqual((st_a, st_b), (200, 200))
+            self.assertNotEqual(init_a, init_b)
+            # The transcoded rung kept its size, so its init segment.
+            self.assertEqual(set(re.findall(r'#EXT-X-MAP:URI="([^"]+)"',
+                                            playlist(sl, "/hls/demo/360p/index.m3u8"))),
+                             {"init.mp4"})
+
+            # ffmpeg decodes the whole rendition across the join, its
+            # timestamps increasing throughout.
+            url = sl.url("/hls/demo/360p/index.m3u8")
+            dec = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-f", "null", "-"],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(dec.returncode, 0, dec.stderr)
+            self.assertEqual(dec.stderr.strip(), "")
+            probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0",
+                                    "-show_entries", "packet=dts_time", "-of", "csv=p=0", url],
+                                   capture_output=True, text=True, timeout=60)
+            dts = [float(x) for x in probe.stdout.split() if x not in ("", "N/A")]
+            self.assertGreater(len(dts), 30 * 6, probe.stderr)
+            self.assertTrue(all(b > a for a, b in zip(dts, dts[1:])), "dts not increasing")
+            tr = status(sl).get("transcode") or {}
+            print(f"\n  reconnect: {len(dts)} video packets decoded across the join, "
+                  f"segment {last_before} -> {last_before + 1}")
+        finally:
+            for p in (first, second):
+                if p and p.poll() is None:
+                    p.kill()
+                    p.communicate()
+            sl.close()
+        self.assertFalse(tr, "status of an ended stream still has a transcode object")
+
+    def test_window_passes_and_stalled_publisher(self):
+        sl = Sluice("--ladder", "360p", "--reconnect-window", "2", "--rtmp-stall-timeout", "1500")
+        pub = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
+        stalled = None
+        try:
+            wait_for(lambda: segments(sl, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
+            pub.kill()
+            pub.communicate()
+            dropped = time.time()
+            wait_for(lambda: "#EXT-X-ENDLIST" in playlist(sl, "/hls/demo/360p/index.m3u8"), 10,
+                     "ENDLIST after the window")
+            self.assertGreater(time.time() - dropped, 1.5)
+            wait_for(lambda: status(sl)["state"] == "idle", 5, "idle")
+            self.assertIn("did not come back within the reconnect window", sl.log())
+            ended = playlist(sl, "/hls/demo/360p/index.m3u8")
+            self.assertNotIn("#EXT-X-DISCONTINUITY", ended)
+
+            # A publisher that stops sending without closing its connection.
+            stalled = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
+            wait_for(lambda: "#EXT-X-ENDLIST" not in playlist(sl, "/hls/demo/360p/index.m3u8")
+                     and segments(sl, "/hls/demo/360p/index.m3u8") >= 1, 30, "a new broadcast")
+            stalled.send_signal(signal.SIGSTOP)
+            wait_for(lambda: "treating the publisher as dropped" in sl.log(), 10, "stall noticed")
+            wait_for(lambda: "#EXT-X-ENDLIST" in playlist(sl, "/hls/demo/360p/index.m3u8"), 10,
+                     "ENDLIST after the stall and the window")
+            st, _, body = http(sl.admin_url("/metrics"))
+            self.assertRegex(body.decode(), r"sluice_ingest_stalled_publishers_total 1\b")
+        finally:
+            if stalled:
+                stalled.send_signal(signal.SIGCONT)
+                stalled.kill()
+                stalled.communicate()
+            if pub.poll() is None:
+                pub.kill()
+                pub.communicate()
+            sl.close()
+
+    def test_failing_encoder_restarts_only_its_stream(self):
+        sl = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--debug-fail-encode", "120",
+                    streams=(("demo", KEY), ("good", "good-secret-key")))
+        bad = publish(sl.rtmp_url(KEY), seconds=60, size="854x480")  # 360p is encoded
+        good = publish(sl.rtmp_url("good-secret-key"), seconds=60, size="640x360")  # copied only
+        try:
+            wait_for(lambda: (status(sl).get("transcode") or {}).get("restarts") == 1, 30,
+                     "the failing stream's worker restarted")
+            tr = status(sl)["transcode"]
+            self.assertIn("Input/output error", tr["last_error"])
+            self.assertIn("stream worker failed", sl.log())
+            failed_at = msns(playlist(sl, "/hls/demo/360p/index.m3u8"))[-1]
+            good_at = msns(playlist(sl, "/hls/good/360p/index.m3u8"))[-1]
+            # Both keep going: the failing one after a discontinuity.
+            wait_for(lambda: msns(playlist(sl, "/hls/demo/360p/index.m3u8"))[-1] >= failed_at + 2,
+                     20, "the restarted stream advancing")
+            wait_for(lambda: msns(playlist(sl, "/hls/good/360p/index.m3u8"))[-1] >= good_at + 2,
+                     20, "the other stream advancing")
+            self.assertIn("#EXT-X-DISCONTINUITY", playlist(sl, "/hls/demo/360p/index.m3u8"))
+            self.assertNotIn("#EXT-X-DISCONTINUITY", playlist(sl, "/hls/good/360p/index.m3u8"))
+            good_tr = status(sl, "good").get("transcode") or {}
+            self.assertEqual(good_tr.get("restarts"), 0)
+            self.assertEqual(status(sl)["state"], "live")
+        finally:
+            sl.close(bad, good)
+
+
+if __name__ == "__main__":
+    unittest.main()
