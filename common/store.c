@@ -327,6 +327,18 @@ void store_get_stats(store_t *st, store_stats_t *out)
     out->meta_ops = atomic_load_explicit(&st->n_meta, memory_order_relaxed);
     out->errors = atomic_load_explicit(&st->n_errors, memory_order_relaxed);
     out->connected = st->backend->connected ? st->backend->connected(st) : true;
+    out->memory_bytes = out->memory_limit = out->evictions = 0;
+    if (st->backend->memory_stats)
+        st->backend->memory_stats(st, out);
+}
+
+int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
+{
+    if (idle_ms < 0)
+        return -EINVAL;
+    if (!st->backend->set_memory_limit)
+        return -ENOTSUP;
+    return st->backend->set_memory_limit(st, limit_bytes, idle_ms);
 }
 
 /* ---- leases --------------------------------------------------------------- */

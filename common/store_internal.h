@@ -44,6 +44,9 @@ typedef struct store_backend {
     const char *(*node_id)(const store_t *st);
     /* Optional (NULL: always connected). */
     bool (*connected)(store_t *st);
+    /* Optional (NULL: -ENOTSUP / nothing to report): the memory bound. */
+    int (*set_memory_limit)(store_t *st, uint64_t limit_bytes, int64_t idle_ms);
+    void (*memory_stats)(store_t *st, store_stats_t *out);
 } store_backend_t;
 
 typedef struct store_watch_list store_watch_list_t;
