@@ -407,6 +407,30 @@ void store_lease_release(store_lease_t *l)
     free(l);
 }
 
+int store_leases_list(store_t *st, char **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&st->cb_lock);
+    size_t count = 0;
+    for (store_lease_t *l = st->leases; l; l = l->next)
+        if (!l->lost)
+            count++;
+    if (count) {
+        *ids = malloc(count * STORE_ID_MAX);
+        if (!*ids) {
+            rc = -ENOMEM;
+        } else {
+            for (store_lease_t *l = st->leases; l; l = l->next)
+                if (!l->lost)
+                    memcpy(*ids + STORE_ID_MAX * (*n)++, l->stream_id, STORE_ID_MAX);
+        }
+    }
+    pthread_mutex_unlock(&st->cb_lock);
+    return rc;
+}
+
 void store_notify_lease_lost(store_t *st, const char *stream_id)
 {
     pthread_mutex_lock(&st->cb_lock);

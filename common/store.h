@@ -165,8 +165,10 @@ void store_get_stats(store_t *st, store_stats_t *out);
 /* Caps what the memory store holds at limit_bytes (0: unlimited). When a
  * commit takes it over, the store first drops what has already expired,
  * then evicts, until it is under the limit again:
- *   1. every expiring object of an idle stream (no commit for idle_ms; 0:
- *      10 s), the stream idle the longest first;
+ *   1. every expiring object of an ended or idle stream: one without a
+ *      live publisher (no store_lease held on it in this process) or with
+ *      no commit for idle_ms (0: 10 s); the stream whose last commit is the
+ *      oldest first;
  *   2. objects whose expiry a commit set with STORE_OP_EXPIRE (a segment
  *      kept only for its grace time after it left a live playlist), the
  *      one due to expire first first;

@@ -76,6 +76,12 @@ int store_memory_open(store_t **out);
 /* url starts with "redis://". */
 int store_redis_open(const char *url, store_t **out);
 
+/* The ids of the streams this process holds a lease on (lost ones left
+ * out): *ids = a malloc'd buffer of *n ids of STORE_ID_MAX bytes each, NULL
+ * when there are none. 0 or -ENOMEM. Takes cb_lock, so never call it with
+ * a backend lock held (a lease's callback may run under cb_lock). */
+int store_leases_list(store_t *st, char **ids, size_t *n);
+
 /* SHA-256 of a key. */
 void store_key_hash(const char *key, uint8_t out[32]);
 

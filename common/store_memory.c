@@ -27,19 +27,23 @@
  * belongs to its stream's group, which keeps the stream's byte total and the
  * time of its last commit. A commit that takes the total over the limit
  * sweeps what has expired, then evicts, under the same write lock: first the
- * expiring objects of idle groups (no commit for idle_ms), the group idle
- * the longest first; then objects that a STORE_OP_EXPIRE gave their grace
+ * expiring objects of idle groups (no live publisher, i.e. no lease held in
+ * this process, or no commit for idle_ms), the group whose last commit is
+ * the oldest first; then objects that a STORE_OP_EXPIRE gave their grace
  * time (they left a live playlist), the soonest to expire first. What is
  * left (live windows, playlists, init segments, parts, objects without a
  * TTL) is never evicted: the commit goes through over the limit and a
  * warning is logged at most every 10 s. When a pass finds nothing to evict,
  * the next one waits a second, so a store kept over the limit by live data
- * does not rescan the table on every commit. Groups with no objects left are
+ * does not rescan the table on every commit. The list of leased streams is
+ * taken (from store.c, under its callback lock) before the write lock, and
+ * only when the commit may take the store over the limit. Groups with no objects left are
  * freed at the end of the commit (or drop) that emptied them.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,6 +119,9 @@ typedef struct store_memory {
     uint64_t evictions;
     int64_t retry_after_ms; /* no eviction pass before this (nothing was evictable) */
     int64_t last_warn_ms;
+    /* Copies of bytes and limit readable without the lock: whether a commit
+     * should fetch the list of leased streams first. */
+    _Atomic uint64_t bytes_hint, limit_hint;
 
     pthread_rwlock_t reg_lock;
     mem_stream_t *streams;
@@ -314,11 +321,30 @@ static void mem_evict_group(store_memory_t *m, mem_group_t *g, mem_evict_report_
     }
 }
 
+/* The streams with a live publisher in this process (store_leases_list). */
+typedef struct mem_leased {
+    bool known; /* the list was taken */
+    char *ids;
+    size_t n;
+} mem_leased_t;
+
+static bool mem_is_idle(const store_memory_t *m, const mem_group_t *g, const mem_leased_t *l,
+                        int64_t now)
+{
+    if (now - g->last_commit_ms >= m->idle_ms)
+        return true; /* a publisher that stalled, or none */
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->ids + i * STORE_ID_MAX, g->id) == 0)
+            return false;
+    return true;
+}
+
 /* Brings the store back under its limit if it can (the order is in the
  * file comment). Write lock held. */
-static void mem_enforce(store_memory_t *m, int64_t now, mem_evict_report_t *rep)
+static void mem_enforce(store_memory_t *m, int64_t now, const mem_leased_t *leased,
+                        mem_evict_report_t *rep)
 {
-    if (!m->limit || m->bytes <= m->limit || now < m->retry_after_ms)
+    if (!m->limit || m->bytes <= m->limit || now < m->retry_after_ms || !leased->known)
         return;
     mem_sweep(m, now);
 
@@ -330,7 +356,7 @@ static void mem_enforce(store_memory_t *m, int64_t now, mem_evict_report_t *rep)
     size_t ni = 0;
     if (idle) {
         for (mem_group_t *g = m->groups; g; g = g->next)
-            if (now - g->last_commit_ms >= m->idle_ms)
+            if (mem_is_idle(m, g, leased, now))
                 idle[ni++] = g;
         qsort(idle, ni, sizeof(*idle), mem_group_cmp);
         for (size_t i = 0; i < ni && m->bytes > m->limit; i++) {
@@ -443,6 +469,19 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
         fresh[i] = o;
     }
 
+    /* Which streams are live, if this commit may take the store over its
+     * limit (store_leases_list must not run under our lock). */
+    mem_leased_t leased = {.known = false, .ids = NULL, .n = 0};
+    uint64_t limit = atomic_load_explicit(&m->limit_hint, memory_order_relaxed);
+    if (limit) {
+        uint64_t incoming = 0;
+        for (size_t i = 0; i < n; i++)
+            if (fresh[i])
+                incoming += fresh[i]->cost;
+        if (atomic_load_explicit(&m->bytes_hint, memory_order_relaxed) + incoming > limit)
+            leased.known = store_leases_list(st, &leased.ids, &leased.n) == 0;
+    }
+
     mem_evict_report_t rep;
     memset(&rep, 0, sizeof(rep));
     pthread_rwlock_wrlock(&m->lock);
@@ -489,9 +528,11 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
         mem_grow(m);
     if (now - m->last_sweep_ms >= 1000)
         mem_sweep(m, now);
-    mem_enforce(m, now, &rep);
+    mem_enforce(m, now, &leased, &rep);
     mem_groups_gc(m);
+    atomic_store_explicit(&m->bytes_hint, m->bytes, memory_order_relaxed);
     pthread_rwlock_unlock(&m->lock);
+    free(leased.ids);
     free(fresh);
     free(spare);
     mem_evict_log(&rep);
@@ -504,6 +545,7 @@ static int mem_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_
     store_memory_t *m = (store_memory_t *)st;
     pthread_rwlock_wrlock(&m->lock);
     m->limit = limit_bytes;
+    atomic_store_explicit(&m->limit_hint, limit_bytes, memory_order_relaxed);
     m->idle_ms = idle_ms > 0 ? idle_ms : MEM_IDLE_MS_DEFAULT;
     m->retry_after_ms = 0;
     pthread_rwlock_unlock(&m->lock);
@@ -554,6 +596,7 @@ static int mem_drop_objects(store_t *st, const char *stream_id)
         }
     }
     mem_groups_gc(m);
+    atomic_store_explicit(&m->bytes_hint, m->bytes, memory_order_relaxed);
     pthread_rwlock_unlock(&m->lock);
     return 0;
 }
