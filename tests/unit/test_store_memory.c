@@ -480,15 +480,15 @@ static void watch_flag_cb(void *opaque, const char *stream_id)
     __atomic_store_n((int *)opaque, 1, __ATOMIC_RELEASE);
 }
 
-/* Idle streams go first, the one idle the longest first; then what left a
- * playlist, the soonest due first; a live window never, even over the
- * limit; objects without a TTL never. An eviction looks like an expiry:
- * -ENOENT, and no watcher woken. */
+/* Ended streams (no lease) go first, the one that ended first first; then
+ * what left a playlist, the soonest due first; a live window never, even
+ * over the limit; objects without a TTL never. An eviction looks like an
+ * expiry: -ENOENT, and no watcher woken. */
 static void test_memory_limit_eviction_order(void **state)
 {
     (void)state;
     store_t *st = open_memory();
-    assert_int_equal(store_set_memory_limit(st, 0, 100), 0);
+    assert_int_equal(store_set_memory_limit(st, 0, 60000), 0);
     put_seg(st, "old", "0.m4s", 60000);
     put_seg(st, "old", "1.m4s", 60000);
     put_seg(st, "old", "2.m4s", 60000);
@@ -497,7 +497,10 @@ static void test_memory_limit_eviction_order(void **state)
     put_seg(st, "newer", "0.m4s", 60000);
     put_seg(st, "newer", "1.m4s", 60000);
     put_seg(st, "newer", "2.m4s", 60000);
-    sleep_ms(150); /* both idle now, "old" for longer */
+    sleep_ms(20);
+    /* "old" and "newer" have no publisher (no lease): they ended. */
+    store_lease_t *lease = NULL;
+    assert_int_equal(store_lease_acquire(st, "live", true, NULL, NULL, &lease), 0);
     put_seg(st, "live", "1.m4s", 60000);
     put_seg(st, "live", "2.m4s", 60000);
     put_seg(st, "live", "3.m4s", 60000);
@@ -512,7 +515,7 @@ static void test_memory_limit_eviction_order(void **state)
     assert_int_equal(s.memory_limit, 0);
     assert_int_equal(s.evictions, 0);
     const uint64_t limit = 95000;
-    assert_int_equal(store_set_memory_limit(st, limit, 100), 0);
+    assert_int_equal(store_set_memory_limit(st, limit, 60000), 0);
     assert_int_equal(stats_of(st).memory_limit, limit);
 
     /* Over the limit: the stream idle the longest goes, all its media. */
@@ -575,24 +578,27 @@ static void test_memory_limit_eviction_order(void **state)
     assert_true(stats_of(st).memory_bytes <= limit);
     assert_int_equal(store_drop_objects(st, "live"), 0);
     assert_true(stats_of(st).memory_bytes < 1000); /* "next-msn" of "old" */
+    store_lease_release(lease);
     assert_int_equal(store_set_memory_limit(st, 0, 0), 0);
     assert_int_equal(store_set_memory_limit(st, 1, -1), -EINVAL);
     store_close(st);
 }
 
-/* Streams published one after another, each idle once the next starts:
- * the store never holds more than the limit, and the live stream's objects
- * are all there after every commit. */
+/* Streams published one after another, each ended (its lease released)
+ * when the next starts: the store never holds more than the limit, and the
+ * live stream's objects are all there after every commit. */
 static void test_memory_limit_bound(void **state)
 {
     (void)state;
     store_t *st = open_memory();
     const uint64_t limit = 200000;
-    assert_int_equal(store_set_memory_limit(st, limit, 50), 0);
+    assert_int_equal(store_set_memory_limit(st, limit, 0), 0);
     uint64_t peak = 0;
     for (int k = 0; k < 12; k++) {
         char id[16];
         snprintf(id, sizeof(id), "s%d", k);
+        store_lease_t *lease = NULL;
+        assert_int_equal(store_lease_acquire(st, id, true, NULL, NULL, &lease), 0);
         for (int i = 0; i < 6; i++) {
             char name[16];
             snprintf(name, sizeof(name), "%d.m4s", i);
@@ -607,7 +613,7 @@ static void test_memory_limit_bound(void **state)
                 assert_true(present(st, id, name));
             }
         }
-        sleep_ms(70); /* the stream ends; the next one starts */
+        store_lease_release(lease); /* the publisher leaves; the next one starts */
     }
     store_stats_t s = stats_of(st);
     /* 12 streams of ~60 KB went through a 200 KB store. */
@@ -615,6 +621,40 @@ static void test_memory_limit_bound(void **state)
     assert_true(peak > limit / 2);
     assert_true(present(st, "s11", "5.m4s"));
     assert_false(present(st, "s0", "0.m4s"));
+    store_close(st);
+}
+
+/* A live stream (leased) that stops committing for idle_ms is idle too:
+ * its media goes before a grace-time object of a stream still committing. */
+static void test_memory_limit_stalled_publisher(void **state)
+{
+    (void)state;
+    store_t *st = open_memory();
+    assert_int_equal(store_set_memory_limit(st, 45000, 100), 0);
+    store_lease_t *a = NULL, *b = NULL;
+    assert_int_equal(store_lease_acquire(st, "stalled", true, NULL, NULL, &a), 0);
+    assert_int_equal(store_lease_acquire(st, "going", true, NULL, NULL, &b), 0);
+    put_seg(st, "stalled", "0.m4s", 60000);
+    put_seg(st, "stalled", "1.m4s", 60000);
+    put_seg(st, "going", "0.m4s", 60000);
+    expire(st, "going", "0.m4s", 10000);
+    put_seg(st, "going", "1.m4s", 60000);
+    /* Under idle_ms, both are live: over the limit, "going"'s grace-time
+     * segment is what goes. */
+    put_seg(st, "going", "2.m4s", 60000);
+    assert_int_equal(stats_of(st).evictions, 1);
+    assert_false(present(st, "going", "0.m4s"));
+    assert_true(present(st, "stalled", "0.m4s"));
+    sleep_ms(250); /* "stalled" has not committed for idle_ms */
+    put_seg(st, "going", "3.m4s", 60000);
+    put_seg(st, "going", "4.m4s", 60000);
+    assert_false(present(st, "stalled", "0.m4s"));
+    assert_false(present(st, "stalled", "1.m4s"));
+    assert_true(present(st, "going", "4.m4s"));
+    assert_int_equal(stats_of(st).evictions, 3);
+    assert_true(stats_of(st).memory_bytes <= 45000);
+    store_lease_release(a);
+    store_lease_release(b);
     store_close(st);
 }
 
@@ -654,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_atomic_commit_under_readers),
         cmocka_unit_test(test_memory_limit_eviction_order),
         cmocka_unit_test(test_memory_limit_bound),
+        cmocka_unit_test(test_memory_limit_stalled_publisher),
         cmocka_unit_test(test_memory_unlimited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
