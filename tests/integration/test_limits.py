@@ -44,6 +44,36 @@ def stats(sl):
     return json.loads(body)
 
 
+class OptionsTest(unittest.TestCase):
+    def check(self, *args, env=None):
+        import os
+        import subprocess
+        from harness import SLUICE_BIN
+        full = dict(os.environ)
+        full.update(env or {})
+        p = subprocess.run([SLUICE_BIN, "--check-config", *args], capture_output=True,
+                           text=True, timeout=30, env=full)
+        return p.returncode, p.stdout + p.stderr
+
+    def test_sizes_and_limits_are_checked(self):
+        for good in ("1073741824", "512M", "2G", "64k", "1.5G", "512MiB", "0"):
+            rc, out = self.check("--store-memory-limit", good)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("store-memory-limit = %s" % good, out)
+        for bad in ("-1", "1.5X", "G", "12 M", "2PB", ""):
+            rc, out = self.check("--store-memory-limit", bad)
+            self.assertNotEqual(rc, 0, bad)
+            self.assertIn("--store-memory-limit", out)
+        rc, out = self.check(env={"SLUICE_STORE_MEMORY_LIMIT": "64k"})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("store-memory-limit = 64k  ; SLUICE_STORE_MEMORY_LIMIT", out)
+        for opt, bad in (("--http-timeout", "0"), ("--http-max-held", "0"),
+                         ("--http-max-connections-per-ip", "-1")):
+            rc, out = self.check(opt, bad)
+            self.assertNotEqual(rc, 0, opt)
+            self.assertIn(opt, out)
+
+
 class MemoryLimitTest(unittest.TestCase):
     LIMIT = 5 * 1024 * 1024
     STREAMS = [("s%d" % i, "limits-key-%d" % i) for i in range(1, 5)]
