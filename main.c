@@ -86,10 +86,14 @@ static void main_webhook_live_cb(void *opaque, const char *stream_id, const char
     json_decref(data);
 }
 
-static void main_webhook_end_cb(void *opaque, const char *stream_id)
+/* data.reason says whether the publisher ended its publish or dropped
+ * (then the playlists wait for it within the reconnect window). */
+static void main_webhook_end_cb(void *opaque, const char *stream_id, bool dropped)
 {
     (void)opaque;
-    webhook_event(main_webhook.webhook, "stream.idle", stream_id, NULL);
+    json_t *data = json_pack("{s:s}", "reason", dropped ? "dropped" : "ended");
+    webhook_event(main_webhook.webhook, "stream.idle", stream_id, data);
+    json_decref(data);
 }
 
 /* report_params_t.event_cb ("stream.health_changed"); event_opaque unused.
@@ -228,6 +232,7 @@ static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
     lim->queue_bytes = (size_t)cfg->queue_bytes;
     lim->handshake_timeout_ms = (uint32_t)cfg->handshake_timeout_ms;
     lim->idle_timeout_ms = (uint32_t)cfg->idle_timeout_ms;
+    lim->stall_timeout_ms = (uint32_t)cfg->stall_timeout_ms;
     lim->max_connections = (uint32_t)cfg->max_connections;
     lim->max_connections_per_ip = (uint32_t)cfg->max_connections_per_ip;
     lim->max_publishers = (uint32_t)cfg->max_publishers;
@@ -493,6 +498,8 @@ int main(int argc, char **argv)
                                                                : TRANSCODE_PASSTHROUGH_AUTO;
         tp.preset = cfg.preset;
         tp.debug_slow_encode_ms = (int)cfg.debug_slow_encode_ms;
+        tp.debug_fail_encode = (int)cfg.debug_fail_encode;
+        tp.reconnect_window_ms = (int64_t)(cfg.reconnect_window * 1000.0 + 0.5);
         tp.no_overload_protection = strcmp(cfg.overload_protection, "off") == 0;
         transcode_rung_spec_t *overrides = main_rung_overrides(&cfg);
         if (cfg.nrungs > 0 && !overrides)

@@ -85,6 +85,10 @@ static const config_option_t config_options[] = {
         "milliseconds a client has to complete the RTMP handshake"),
     OPT("rtmp-idle-timeout", CONFIG_LONG, idle_timeout_ms, "30000", NULL, 100, 3600000,
         "milliseconds a connection may wait between handshake and publish"),
+    OPT("rtmp-stall-timeout", CONFIG_LONG, stall_timeout_ms, "10000", NULL, 1000, 3600000,
+        "milliseconds without media after which a publisher is treated as dropped"),
+    OPT("reconnect-window", CONFIG_DOUBLE, reconnect_window, "30", NULL, 0, 3600,
+        "seconds a dropped publisher has to come back and continue the same playlists; 0: off"),
     OPT("rtmp-max-connections", CONFIG_LONG, max_connections, "1000", NULL, 1, 1000000,
         "open RTMP connections; more are closed at accept"),
     OPT("rtmp-max-connections-per-ip", CONFIG_LONG, max_connections_per_ip, "32", NULL, 1,
@@ -144,6 +148,8 @@ static const config_option_t config_options[] = {
         "seconds a publish waits for the webhook's answer before it is refused"),
     OPT("debug-slow-encode", CONFIG_LONG, debug_slow_encode_ms, "0", NULL, 0, 100000,
         "testing only: simulated extra encode time, ms per 1080p frame"),
+    OPT("debug-fail-encode", CONFIG_LONG, debug_fail_encode, "0", NULL, 0, 100000000,
+        "testing only: the Nth frame given to a transcoded rung fails, once (worker restart)"),
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 

@@ -59,6 +59,8 @@ typedef struct config {
     long queue_bytes;
     long handshake_timeout_ms;
     long idle_timeout_ms;
+    long stall_timeout_ms;
+    double reconnect_window; /* seconds; 0: a dropped publisher ends the stream */
     long max_connections;
     long max_connections_per_ip;
     long max_publishers;
@@ -80,6 +82,7 @@ typedef struct config {
     char *preset;
     char *overload_protection; /* "on" | "off" */
     long debug_slow_encode_ms;
+    long debug_fail_encode; /* test aid: the Nth encoded frame fails, once; 0: off */
     /* control plane */
     char *admin_listen;
     char *admin_token;      /* NULL: loopback clients only */

@@ -174,6 +174,46 @@ static report_stream_t *report_stream_get(report_t *r, const char *id)
     return rs;
 }
 
+/* "renditions", "transcode" and the worker's reconnect and restart record
+ * of a status object; ts NULL: an empty rendition list. */
+static void report_transcode_status(json_t *obj, const transcode_stream_status_t *ts)
+{
+    json_t *rends = json_array();
+    if (ts) {
+        for (size_t i = 0; i < ts->nrenditions; i++) {
+            const transcode_rendition_status_t *rs = &ts->renditions[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "name", json_string(rs->name));
+            json_object_set_new(o, "width", json_integer(rs->width));
+            json_object_set_new(o, "height", json_integer(rs->height));
+            json_object_set_new(o, "bitrate_kbps", json_integer(rs->bitrate_kbps));
+            json_object_set_new(o, "target_kbps", json_integer(rs->target_kbps));
+            json_object_set_new(o, "passthrough", json_boolean(rs->passthrough));
+            json_object_set_new(o, "dropped", json_boolean(rs->dropped));
+            /* A copied rung keeps up by definition: speed of the worker. */
+            double speed = rs->passthrough ? ts->speed : rs->encoder_speed;
+            json_object_set_new(o, "encoder_speed", json_real(round(speed * 100) / 100));
+            json_object_set_new(o, "frames", json_integer((json_int_t)rs->frames));
+            json_array_append_new(rends, o);
+        }
+        json_t *tr = json_object();
+        json_object_set_new(tr, "speed", json_real(round(ts->speed * 100) / 100));
+        json_object_set_new(tr, "preset", json_string(ts->preset));
+        json_object_set_new(tr, "preset_steps", json_integer(ts->preset_steps));
+        json_object_set_new(tr, "dropped_rungs", json_integer(ts->dropped_rungs));
+        json_object_set_new(tr, "queue_lag_ms", json_integer(ts->lag_ms));
+        json_object_set_new(tr, "segments", json_integer((json_int_t)ts->segments));
+        json_object_set_new(tr, "segment_lag_ms", json_integer(ts->segment_lag_ms));
+        json_object_set_new(tr, "health", json_string(transcode_health_name(ts->health)));
+        json_object_set_new(tr, "reconnects", json_integer(ts->reconnects));
+        json_object_set_new(tr, "restarts", json_integer(ts->restarts));
+        if (ts->last_error[0])
+            json_object_set_new(tr, "last_error", json_string(ts->last_error));
+        json_object_set_new(obj, "transcode", tr);
+    }
+    json_object_set_new(obj, "renditions", rends);
+}
+
 /* The live part of a status object from local data. */
 static void report_live_status(report_t *r, const ingest_stream_stats_t *is, json_t *obj,
                                int64_t now)
@@ -201,36 +241,7 @@ static void report_live_status(report_t *r, const ingest_stream_stats_t *is, jso
     json_object_set_new(in, "peer", json_string(is->peer));
     json_object_set_new(obj, "ingest", in);
 
-    json_t *rends = json_array();
-    if (have_ts) {
-        for (size_t i = 0; i < ts.nrenditions; i++) {
-            const transcode_rendition_status_t *rs = &ts.renditions[i];
-            json_t *o = json_object();
-            json_object_set_new(o, "name", json_string(rs->name));
-            json_object_set_new(o, "width", json_integer(rs->width));
-            json_object_set_new(o, "height", json_integer(rs->height));
-            json_object_set_new(o, "bitrate_kbps", json_integer(rs->bitrate_kbps));
-            json_object_set_new(o, "target_kbps", json_integer(rs->target_kbps));
-            json_object_set_new(o, "passthrough", json_boolean(rs->passthrough));
-            json_object_set_new(o, "dropped", json_boolean(rs->dropped));
-            /* A copied rung keeps up by definition: speed of the worker. */
-            double speed = rs->passthrough ? ts.speed : rs->encoder_speed;
-            json_object_set_new(o, "encoder_speed", json_real(round(speed * 100) / 100));
-            json_object_set_new(o, "frames", json_integer((json_int_t)rs->frames));
-            json_array_append_new(rends, o);
-        }
-        json_t *tr = json_object();
-        json_object_set_new(tr, "speed", json_real(round(ts.speed * 100) / 100));
-        json_object_set_new(tr, "preset", json_string(ts.preset));
-        json_object_set_new(tr, "preset_steps", json_integer(ts.preset_steps));
-        json_object_set_new(tr, "dropped_rungs", json_integer(ts.dropped_rungs));
-        json_object_set_new(tr, "queue_lag_ms", json_integer(ts.lag_ms));
-        json_object_set_new(tr, "segments", json_integer((json_int_t)ts.segments));
-        json_object_set_new(tr, "segment_lag_ms", json_integer(ts.segment_lag_ms));
-        json_object_set_new(tr, "health", json_string(transcode_health_name(ts.health)));
-        json_object_set_new(obj, "transcode", tr);
-    }
-    json_object_set_new(obj, "renditions", rends);
+    report_transcode_status(obj, have_ts ? &ts : NULL);
 
     char reason[160];
     int level;
@@ -277,8 +288,20 @@ static uint64_t report_viewers(report_t *r, const char *stream_id)
 void report_stream_status(report_t *r, const char *stream_id, json_t *obj)
 {
     ingest_stream_stats_t is;
+    transcode_stream_status_t ts;
     if (r->p.ingest && ingest_stream_stats(r->p.ingest, stream_id, &is) == 0) {
         report_live_status(r, &is, obj, clock_mono_ms());
+        json_object_set_new(obj, "reconnecting", json_false());
+    } else if (r->p.transcode && transcode_stream_status(r->p.transcode, stream_id, &ts) == 0 &&
+               ts.live) {
+        /* The publisher dropped; its playlists wait for it to come back
+         * (--reconnect-window): still live for viewers, no ingest. */
+        json_object_set_new(obj, "state", json_string("live"));
+        json_object_set_new(obj, "reconnecting", json_true());
+        report_transcode_status(obj, &ts);
+        json_object_set_new(obj, "health", json_string(report_health_names[2]));
+        json_object_set_new(obj, "health_reason",
+                            json_string("the publisher dropped; waiting for it to come back"));
     } else {
         /* Live on another node? Its report thread keeps "status" fresh. */
         char *text = NULL;

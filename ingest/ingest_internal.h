@@ -137,6 +137,7 @@ int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *
 
 /* How long a publishing connection may go without sending a byte. */
 #define INGEST_READ_TIMEOUT_MS 30000
+#define INGEST_STALL_CHECK_MS 1000 /* how often a publisher is checked for a stall */
 /* How long a reply we close after may take to reach a peer that stopped reading. */
 #define INGEST_LINGER_MS 5000
 

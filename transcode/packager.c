@@ -139,6 +139,11 @@ typedef struct pk_track {
                         * segment to renew its live TTL (an EXPIRE would say
                         * "left the playlist" to the store) */
     bool started;
+    /* The init segment's name now: "" is init.mp4; a configuration that
+     * changes mid-stream (a reconnect with another resolution, a rung's
+     * new SPS) gets "init-<msn>.mp4" after the first segment using it, so
+     * the segments before it keep theirs and stay in the playlist. */
+    char map_uri[32];
     int64_t seg_msn;
     int64_t seg_start_us;
     bool seg_discontinuity;
@@ -207,6 +212,8 @@ struct packager {
 
     pk_mode_t mode;
     bool have_origin;
+    bool resume_pending; /* packager_input_break: the next media packet rebases the timeline */
+    bool resuming;       /* ...and the next cut is a discontinuity */
     int64_t origin_ms; /* publisher dts of the first media packet */
     int64_t wall0_ms;  /* wall clock when it arrived */
 
@@ -557,6 +564,11 @@ static double pk_part_target(const packager_t *pk, const pk_track_t *t)
 
 /* CAN-SKIP-UNTIL: six target durations (the spec's minimum), advertised
  * only when the window is long enough for a delta update to skip anything. */
+static const char *pk_map_name(const pk_track_t *t)
+{
+    return t->map_uri[0] ? t->map_uri : "init.mp4";
+}
+
 static double pk_can_skip_until(const packager_t *pk, const pk_track_t *t)
 {
     double until = 6.0 * t->target_duration;
@@ -594,7 +606,7 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
         .target_duration = t->target_duration,
         .media_sequence = t->media_sequence,
         .discontinuity_sequence = t->discontinuity_sequence,
-        .map_uri = "init.mp4",
+        .map_uri = pk_map_name(t),
         .segments = t->window,
         .nsegments = t->nwindow,
         .ended = ended,
@@ -732,33 +744,25 @@ static int pk_playlists_add(packager_t *pk, pk_track_t *t, bool ended, int64_t t
     return 0;
 }
 
-/* The init segment goes to the store with the first object that needs it,
- * and again with every segment to renew its live TTL. */
-static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+/* The init segment goes to the store with the first object that needs it
+ * (segment or part `msn`), and again with every segment to renew its live
+ * TTL. A new one that differs from the one out gets a name of its own. */
+static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b, int64_t msn)
 {
     if (t->init) {
+        if (t->init_live && (t->init->size != t->init_live->size ||
+                             memcmp(t->init->data, t->init_live->data, t->init->size) != 0)) {
+            snprintf(t->map_uri, sizeof(t->map_uri), "init-%" PRId64 ".mp4", msn);
+            log_info(pk->ctx, "%s: new init segment %s from segment %" PRId64, t->name,
+                     t->map_uri, msn);
+        }
         blob_unref(t->init_live);
         t->init_live = t->init; /* the batch gets its own reference below */
         t->init = NULL;
     }
     if (t->init_live)
-        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true,
-                     "%s/init.mp4", t->name);
-}
-
-/* A discontinuity means a new init.mp4 replaced the old one, which the
- * segments before it need: they leave the playlist now. (Versioned init
- * names would keep them; the origin serves init.mp4 only.) */
-static void pk_window_drop(packager_t *pk, pk_track_t *t, pk_batch_t *b)
-{
-    int64_t window_ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
-    while (t->nwindow > 0) {
-        hls_segment_t gone = t->window[--t->nwindow];
-        if (gone.discontinuity)
-            t->discontinuity_sequence++;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, window_ttl, false, "%s/%" PRId64 ".m4s",
-                     t->name, gone.msn);
-    }
+        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true, "%s/%s",
+                     t->name, pk_map_name(t));
 }
 
 /* Moves the oldest finished fragment of t into the playlist model and adds
@@ -771,11 +775,9 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 
     double duration = (double)r.frag.duration / pk_timescale(t);
     size_t bytes = r.frag.data->size;
-    pk_init_add(pk, t, b);
+    pk_init_add(pk, t, b, r.msn);
     pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
                  t->name, r.msn);
-    if (r.discontinuity)
-        pk_window_drop(pk, t, b);
     if (t->nwindow > 0 && t->window[t->nwindow - 1].msn + 1 != r.msn)
         log_warn(pk->ctx, "%s: segment %" PRId64 " follows %" PRId64, t->name, r.msn,
                  t->window[t->nwindow - 1].msn);
@@ -787,6 +789,8 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
         .discontinuity = r.discontinuity,
         .bytes = bytes,
     };
+    snprintf(t->window[t->nwindow - 1].map_uri, sizeof(t->window[0].map_uri), "%s",
+             pk_map_name(t));
     int rounded = (int)lround(duration);
     if (rounded > t->target_duration)
         t->target_duration = rounded;
@@ -979,9 +983,7 @@ static int pk_part_commit(packager_t *pk, pk_track_t *t)
         return ret;
     pk_batch_t *b = &pk->batch;
     size_t i = t->ncur - 1;
-    if (i == 0 && t->seg_discontinuity)
-        pk_window_drop(pk, t, b); /* its init segment is about to change */
-    pk_init_add(pk, t, b);
+    pk_init_add(pk, t, b, t->seg_msn);
     pk_batch_add(b, STORE_OP_PUT, blob_ref(t->cur_blobs[i]), pk->part_ttl_ms, true,
                  "%s/%" PRId64 ".%zu.m4s", t->name, t->seg_msn, i);
     t->rr_valid = true;
@@ -1329,10 +1331,18 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
     if (!v->started) {
         if (!key)
             goto out; /* nothing decodable before the first keyframe */
+        /* The first keyframe, or the first after an input break: that one
+         * starts a discontinuity (with the new configuration, if any). */
         v->started = true;
         cut = true;
+        disc = pk->resuming;
+        pk->resuming = false;
+        if (v->reconfig_pending && (ret = pk_track_reconfigure(pk, v)) < 0)
+            goto out;
+        if (disc)
+            v->seg_discontinuity = true;
         v->seg_start_us = pts_us;
-        pk_add_cut(pk, pts_us, false);
+        pk_add_cut(pk, pts_us, disc);
     } else if (v->reconfig_pending && !key) {
         goto out; /* the new configuration starts at a keyframe */
     } else if (key && (pts_us - v->seg_start_us >= pk->target_us - PK_CUT_TOLERANCE_US ||
@@ -1672,6 +1682,30 @@ int packager_new(const packager_params_t *params, packager_t **out)
     return 0;
 }
 
+/* The first media packet after an input break: the new publisher's clock
+ * continues the timeline just after the newest sample of either track, and
+ * the wall clock of the program date-times moves on by the time it was
+ * away (a discontinuity lets both jump). */
+static void pk_rebase(packager_t *pk, const media_packet_t *pkt)
+{
+    pk->resume_pending = false;
+    pk_track_t *tracks[2] = {&pk->video, &pk->audio};
+    int64_t end_ms = PK_TIMELINE_START_MS;
+    for (int i = 0; i < 2; i++) {
+        pk_track_t *t = tracks[i];
+        if (t->have_last_ms && t->last_dts_ms + pk_nominal_ms(t) > end_ms)
+            end_ms = t->last_dts_ms + pk_nominal_ms(t);
+    }
+    pk->origin_ms = pkt->dts_ms;
+    for (int i = 0; i < 2; i++)
+        tracks[i]->offset_ms = end_ms - PK_TIMELINE_START_MS;
+    int64_t age_ms = pkt->arrival_us > 0 ? (clock_mono_us() - pkt->arrival_us) / 1000 : 0;
+    int64_t wall0 = clock_wall_ms() - (age_ms > 0 ? age_ms : 0) - (end_ms - PK_TIMELINE_START_MS);
+    if (wall0 > pk->wall0_ms)
+        pk->wall0_ms = wall0;
+    log_info(pk->ctx, "input resumed at %.3f s of the stream timeline", end_ms / 1000.0);
+}
+
 int packager_push(packager_t *pk, media_packet_t *pkt)
 {
     if (pk->finished) {
@@ -1695,6 +1729,8 @@ int packager_push(packager_t *pk, media_packet_t *pkt)
             int64_t age_ms = pkt->arrival_us > 0 ? (clock_mono_us() - pkt->arrival_us) / 1000 : 0;
             pk->wall0_ms = clock_wall_ms() - (age_ms > 0 ? age_ms : 0);
         }
+        if (pk->resume_pending)
+            pk_rebase(pk, pkt);
         if (pk->mode == PK_MODE_PROBING)
             return pk_probe(pk, pkt);
         return pk_media(pk, pkt);
@@ -1703,6 +1739,48 @@ int packager_push(packager_t *pk, media_packet_t *pkt)
         media_packet_free(pkt);
         return 0;
     }
+}
+
+int packager_input_break(packager_t *pk)
+{
+    if (pk->finished)
+        return 0;
+    int ret = packager_end_input(pk);
+    if (ret < 0)
+        return ret;
+    if (pk->mode == PK_MODE_PROBING) {
+        /* Nothing was packaged: the next input is probed from scratch. */
+        media_packet_list_free(pk->probe_head);
+        pk->probe_head = pk->probe_tail = NULL;
+        pk->probe_count = 0;
+        pk->probe_have_key = pk->probe_have_audio = false;
+        pk->have_origin = false;
+        return 0;
+    }
+    /* Everything received so far goes out, as at the end of a stream, but
+     * the playlists stay live. */
+    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
+        return ret;
+    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
+        return ret;
+    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
+        return ret;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
+            return ret;
+    if ((ret = pk_commit_ready(pk, true)) < 0)
+        return ret;
+    /* The next input starts at its first keyframe, as a discontinuity. */
+    pk->video.started = false;
+    pk->audio.started = false;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        pk->rungs[i].started = false;
+    if (pk->mode == PK_MODE_AUDIO)
+        pk->audio.seg_discontinuity = true; /* cut by time: no keyframe to wait for */
+    pk->ncuts = 0;
+    pk->resume_pending = true;
+    pk->resuming = true;
+    return 0;
 }
 
 int packager_end_input(packager_t *pk)
@@ -1747,7 +1825,8 @@ int packager_finish(packager_t *pk)
             continue;
         if ((ret = pk_playlists_add(pk, t, true, pk->ended_ttl_ms, b)) < 0)
             goto fail;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/init.mp4", t->name);
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/%s", t->name,
+                     pk_map_name(t));
     }
     blob_t *master = NULL;
     if ((ret = pk_master_render(pk, true, &master)) < 0)
@@ -1760,10 +1839,16 @@ int packager_finish(packager_t *pk)
     for (size_t i = 0; i < ntracks; i++) {
         pk_track_t *t = tracks[i];
         for (size_t j = 0; j < t->nwindow; j++) {
-            if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
+            if (b->n + 1 >= b->cap && (ret = pk_batch_commit(pk, b)) < 0)
                 return ret;
             pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
                          "%s/%" PRId64 ".m4s", t->name, t->window[j].msn);
+            /* An older init segment its first segment in the window names. */
+            const char *map = t->window[j].map_uri;
+            if (map[0] && strcmp(map, pk_map_name(t)) != 0 &&
+                (j == 0 || strcmp(map, t->window[j - 1].map_uri) != 0))
+                pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/%s",
+                             t->name, map);
         }
         /* The parts the last live playlists named: a player or a CDN that
          * read one of those just before the end may still ask for them. */
@@ -1905,6 +1990,8 @@ int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t si
         if (!cut)
             return 0; /* a rung joins at a segment start */
         t->started = true;
+        if (t->reconfig_pending && (ret = pk_track_reconfigure(pk, t)) < 0)
+            return ret;
     } else if (cut) {
         if ((ret = pk_track_cut(pk, t, dts)) < 0)
             return ret;

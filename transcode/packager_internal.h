@@ -108,6 +108,17 @@ double packager_rung_bitrate(const packager_t *pk, int index);
  * when the hooks' owner must flush what the hooks produced. */
 int packager_end_input(packager_t *pk) __attribute__((warn_unused_result));
 
+/* The input broke off (the publisher dropped, or the worker recovers from
+ * a failure) but the stream goes on: every segment in progress is cut and
+ * published (playlists stay live, without EXT-X-ENDLIST), and the next
+ * input, from its first keyframe, continues the same playlists after an
+ * EXT-X-DISCONTINUITY: numbers keep counting, timestamps continue where
+ * this input ended, program date-times jump to the wall clock, and a
+ * changed configuration gets a new init segment (its own name). Hooks'
+ * owners flush what they hold before calling it. Returns 0 or a negative
+ * errno. */
+int packager_input_break(packager_t *pk) __attribute__((warn_unused_result));
+
 /* End of stream: flushes the last (partial) segments, writes the playlists
  * with EXT-X-ENDLIST and lets every object of the broadcast expire after
  * ended_ttl_ms. Returns 0 or a negative errno. */

@@ -37,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdatomic.h>
+
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
 
@@ -175,6 +177,11 @@ static void pl_publish_status(pipeline_t *pl, bool live)
     }
     if (pl->status_lock) {
         pthread_mutex_lock(pl->status_lock);
+        /* The worker's own fields (reconnects, restarts) are not ours. */
+        s.reconnecting = pl->status->reconnecting;
+        s.reconnects = pl->status->reconnects;
+        s.restarts = pl->status->restarts;
+        memcpy(s.last_error, pl->status->last_error, sizeof(s.last_error));
         *pl->status = s;
         pthread_mutex_unlock(pl->status_lock);
     }
@@ -238,6 +245,15 @@ static void pl_debug_slow(const pipeline_t *pl, const pl_rung_t *r)
     nanosleep(&ts, NULL);
 }
 
+/* The test aid --debug-fail-encode: true for the Nth picture given to any
+ * transcoded rung of the process, once. */
+static bool pl_debug_fail(const pipeline_t *pl)
+{
+    static atomic_long seen;
+    long n = pl->tp->debug_fail_encode;
+    return n > 0 && atomic_fetch_add(&seen, 1) + 1 == n;
+}
+
 static int pl_rung_drain(pipeline_t *pl, pl_rung_t *r)
 {
     for (;;) {
@@ -267,9 +283,10 @@ static int pl_rung_close(pipeline_t *pl, pl_rung_t *r)
     return ret;
 }
 
-/* Reopens a rung's encoder (new preset, or back from a drop) on the
- * picture about to be sent, which will be an IDR. */
-static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
+/* A fresh encoder for a rung: the old one's pictures are pushed out first
+ * (flush), or dropped with it when it failed. A changed avcC means a new
+ * init segment from the next segment on. */
+static int pl_rung_renew(pipeline_t *pl, pl_rung_t *r, bool flush)
 {
     const uint8_t *old = NULL;
     size_t old_size = 0;
@@ -281,7 +298,13 @@ static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
         memcpy(keep, old, old_size);
         old = keep;
     }
-    int ret = pl_rung_close(pl, r);
+    int ret = 0;
+    if (flush) {
+        ret = pl_rung_close(pl, r);
+    } else {
+        rung_encoder_free(r->enc);
+        r->enc = NULL;
+    }
     if (ret < 0)
         return ret;
     const uint8_t *avcc;
@@ -294,6 +317,13 @@ static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
         ret = packager_rung_reconfigure(pl->pk, r->pk_index, avcc, size);
     }
     return ret;
+}
+
+/* Reopens a rung's encoder (new preset, or back from a drop) on the
+ * picture about to be sent, which will be an IDR. */
+static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
+{
+    return pl_rung_renew(pl, r, true);
 }
 
 /* ---- overload protection ----------------------------------------------- */
@@ -580,6 +610,11 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
             continue;
         int from = ladder_scale_source(r->width, r->height, pic_w, pic_h, i);
         int64_t t0 = clock_mono_us();
+        if (pl_debug_fail(pl)) {
+            log_error(pl->ctx, "rung %s: simulated encoder failure (--debug-fail-encode)",
+                      r->spec.name);
+            return -EIO;
+        }
         ret = rung_encoder_send(r->enc, from >= 0 ? pics[from] : f, idr);
         if (ret == 0 && (pics[i] = rung_encoder_picture(r->enc)) != NULL) {
             pic_w[i] = pics[i]->width;
@@ -879,6 +914,44 @@ int pipeline_finish(pipeline_t *pl)
             r->speed = (r->frames / pl->fps) / (r->busy_us / 1e6);
     }
     pl_publish_status(pl, false);
+    return ret;
+}
+
+int pipeline_input_break(pipeline_t *pl)
+{
+    pl->call_start_us = clock_mono_us();
+    int ret = packager_end_input(pl->pk);
+    /* The decoder's last pictures go to the encoders, the encoders' last
+     * samples to the packager; then both start afresh for the next input. */
+    if (ret == 0)
+        ret = pl_decoder_drain(pl);
+    if (pl->dec)
+        avcodec_flush_buffers(pl->dec);
+    for (size_t i = 0; ret == 0 && i < pl->nrungs; i++)
+        if (pl->rungs[i].enc)
+            ret = pl_rung_renew(pl, &pl->rungs[i], true);
+    pl->ncuts = 0;
+    if (ret == 0)
+        ret = packager_input_break(pl->pk);
+    pl_publish_status(pl, true);
+    return ret;
+}
+
+int pipeline_recover(pipeline_t *pl)
+{
+    pl->call_start_us = clock_mono_us();
+    /* What failed cannot be trusted to flush: the decoder forgets what it
+     * holds and every encoder is replaced without draining. */
+    int ret = packager_end_input(pl->pk);
+    if (pl->dec)
+        avcodec_flush_buffers(pl->dec);
+    for (size_t i = 0; ret == 0 && i < pl->nrungs; i++)
+        if (pl->rungs[i].enc)
+            ret = pl_rung_renew(pl, &pl->rungs[i], false);
+    pl->ncuts = 0;
+    if (ret == 0)
+        ret = packager_input_break(pl->pk);
+    pl_publish_status(pl, true);
     return ret;
 }
 

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <unistd.h>
 
@@ -54,6 +55,10 @@ typedef struct transcode_stream {
     int64_t next_msn;
     bool next_msn_loaded; /* next_msn was reconciled with the store's record */
     bool busy;            /* a worker is writing this stream's objects */
+    bool finishing;       /* ...and has decided to end the stream */
+    /* A new publisher's queue for the busy worker (reconnect window): it
+     * continues the same playlists with it. */
+    media_queue_t *handoff;
     bool have_status;
     transcode_stream_status_t status; /* guarded by the manager's lock */
 } transcode_stream_t;
@@ -75,6 +80,7 @@ struct transcode {
     size_t nladder;
     int cpus;
     int live; /* workers writing a stream */
+    bool closing; /* transcode_free: waiting workers end their streams now */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a stream record became free */
     transcode_stream_t *streams;
@@ -155,7 +161,119 @@ int64_t transcode_stored_next_msn(store_t *store, const char *stream_id)
     return ok ? (int64_t)v : 0;
 }
 
-/* Runs the pipeline over the queue until end-of-stream or a failure. */
+#define TRANSCODE_RESTART_BACKOFF_MS 1000
+#define TRANSCODE_RESTART_BACKOFF_MAX_MS 10000
+
+typedef enum transcode_input_end {
+    TRANSCODE_INPUT_ENDED = 0, /* EOS: the publish ended */
+    TRANSCODE_INPUT_DROPPED,   /* EOS: the publisher dropped (may come back) */
+    TRANSCODE_INPUT_FAILED,    /* the pipeline failed; *err says why */
+} transcode_input_end_t;
+
+/* Feeds one publisher's queue to the pipeline until its EOS or a failure. */
+static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *pl, int *err)
+{
+    for (;;) {
+        media_packet_t *list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
+        while (list) {
+            media_packet_t *p = list;
+            list = p->next;
+            p->next = NULL;
+            if (p->type == MEDIA_PACKET_EOS) {
+                bool dropped = p->dropped;
+                media_packet_free(p);
+                media_packet_list_free(list);
+                return dropped ? TRANSCODE_INPUT_DROPPED : TRANSCODE_INPUT_ENDED;
+            }
+            int ret = pipeline_push(pl, p);
+            if (ret < 0) {
+                media_packet_list_free(list);
+                *err = ret;
+                return TRANSCODE_INPUT_FAILED;
+            }
+        }
+    }
+}
+
+static void transcode_status_update(transcode_worker_t *w, bool reconnecting, bool reconnected,
+                                    bool restarted, const char *error)
+{
+    pthread_mutex_lock(&w->t->lock);
+    transcode_stream_status_t *st = &w->stream->status;
+    st->reconnecting = reconnecting;
+    st->reconnects += reconnected;
+    st->restarts += restarted;
+    if (error)
+        snprintf(st->last_error, sizeof(st->last_error), "%s", error);
+    pthread_mutex_unlock(&w->t->lock);
+}
+
+/* The next publisher of the stream, handed over by transcode_stream_start:
+ * waits for one up to the reconnect window when `wait` (the publisher
+ * dropped), else only takes one already there. Returns true with w->queue
+ * replaced, or false: the stream ends (decided under the lock, so that no
+ * publisher is handed to a worker that is finishing). */
+static bool transcode_next_input(transcode_worker_t *w, bool wait)
+{
+    transcode_t *t = w->t;
+    int64_t window = wait ? t->params.reconnect_window_ms : 0;
+    int64_t t0 = clock_mono_ms();
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(window / 1000);
+    deadline.tv_nsec += (long)(window % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&t->lock);
+    w->stream->status.reconnecting = wait;
+    while (wait && !w->stream->handoff && !t->closing) {
+        if (pthread_cond_timedwait(&t->cond, &t->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    media_queue_t *q = w->stream->handoff;
+    w->stream->handoff = NULL;
+    w->stream->status.reconnecting = false;
+    if (!q)
+        w->stream->finishing = true;
+    bool closing = t->closing;
+    pthread_mutex_unlock(&t->lock);
+    if (!q) {
+        if (wait)
+            log_info(w->ctx, "%s; the stream ends",
+                     closing ? "shutting down while waiting for the publisher"
+                             : "the publisher did not come back within the reconnect window");
+        return false;
+    }
+    media_queue_unref(w->queue);
+    w->queue = q;
+    log_info(w->ctx, "a publisher is back after %.1f s; the playlists continue after a "
+                     "discontinuity",
+             (clock_mono_ms() - t0) / 1000.0);
+    return true;
+}
+
+/* Sleeps ms, unless the manager closes meanwhile. */
+static void transcode_backoff(transcode_t *t, int64_t ms)
+{
+    int64_t until = clock_mono_ms() + ms;
+    while (clock_mono_ms() < until) {
+        pthread_mutex_lock(&t->lock);
+        bool closing = t->closing;
+        pthread_mutex_unlock(&t->lock);
+        if (closing)
+            return;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Runs pipelines over the stream's input until it ends: through publisher
+ * drops (within the reconnect window) and through failures, which replace
+ * the decoder and encoders (pipeline_recover) or, when that fails too,
+ * the whole pipeline after a back-off; either way the stream continues and
+ * no other stream is touched. */
 static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int threads,
                                  int64_t *next_msn)
 {
@@ -171,36 +289,70 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         .status_lock = &t->lock,
         .status = &w->stream->status,
     };
-    pipeline_t *pk = NULL;
-    int ret = pipeline_new(&pp, &pk);
+    pipeline_t *pl = NULL;
+    int ret = pipeline_new(&pp, &pl);
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
         return;
     }
-    bool eos = false;
-    while (!eos && ret == 0) {
-        media_packet_t *list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
-        while (list) {
-            media_packet_t *p = list;
-            list = p->next;
-            p->next = NULL;
-            if (p->type == MEDIA_PACKET_EOS) {
-                media_packet_free(p);
-                eos = true;
+    int64_t backoff_ms = 0;
+    for (;;) {
+        int err = 0;
+        transcode_input_end_t end = transcode_drain(w, pl, &err);
+        if (end == TRANSCODE_INPUT_ENDED) {
+            /* Ended, but a new publisher may already be waiting (a quick
+             * restart, or a takeover racing the old one's end). */
+            if (!transcode_next_input(w, false))
                 break;
-            }
-            ret = pipeline_push(pk, p);
-            if (ret < 0)
+        } else if (end == TRANSCODE_INPUT_DROPPED) {
+            bool wait = t->params.reconnect_window_ms > 0;
+            if (wait && (ret = pipeline_input_break(pl)) < 0)
+                log_warn(w->ctx, "could not publish the last media before the drop (%s)",
+                         strerror(-ret));
+            if (wait)
+                log_info(w->ctx, "publisher dropped; waiting up to %.0f s for it to come back",
+                         t->params.reconnect_window_ms / 1000.0);
+            if (!transcode_next_input(w, wait))
                 break;
         }
-        media_packet_list_free(list); /* after EOS or a failure */
+        if (end != TRANSCODE_INPUT_FAILED) {
+            if (end == TRANSCODE_INPUT_ENDED && (ret = pipeline_input_break(pl)) < 0)
+                log_warn(w->ctx, "could not publish the last media of the previous publisher "
+                                 "(%s)",
+                         strerror(-ret));
+            transcode_status_update(w, false, true, false, NULL);
+            continue;
+        }
+        /* A failure: decoder, encoder, store or memory. */
+        char why[128];
+        snprintf(why, sizeof(why), "%s", strerror(-err));
+        transcode_status_update(w, false, false, true, why);
+        log_error(w->ctx, "stream worker failed (%s); restarting its decoder and encoders", why);
+        if ((ret = pipeline_recover(pl)) == 0) {
+            backoff_ms = 0;
+            continue;
+        }
+        /* Not even that: a new pipeline (fresh playlists, numbers continue)
+         * after a growing pause, while the input keeps arriving. */
+        backoff_ms = backoff_ms ? backoff_ms * 2 : TRANSCODE_RESTART_BACKOFF_MS;
+        if (backoff_ms > TRANSCODE_RESTART_BACKOFF_MAX_MS)
+            backoff_ms = TRANSCODE_RESTART_BACKOFF_MAX_MS;
+        log_error(w->ctx, "recovery failed (%s); restarting the stream's pipeline in %.0f s",
+                  strerror(-ret), backoff_ms / 1000.0);
+        pp.first_msn = pipeline_next_msn(pl);
+        pipeline_free(pl);
+        pl = NULL;
+        transcode_backoff(t, backoff_ms);
+        if ((ret = pipeline_new(&pp, &pl)) < 0) {
+            log_error(w->ctx, "cannot restart packaging: %s", strerror(-ret));
+            *next_msn = pp.first_msn;
+            return;
+        }
     }
-    if (ret == 0)
-        ret = pipeline_finish(pk);
-    if (ret < 0)
-        log_error(w->ctx, "transcoding failed (%s); this stream's worker stops", strerror(-ret));
-    *next_msn = pipeline_next_msn(pk);
-    pipeline_free(pk);
+    if ((ret = pipeline_finish(pl)) < 0)
+        log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
+    *next_msn = pipeline_next_msn(pl);
+    pipeline_free(pl);
 }
 
 static void *transcode_worker_main(void *arg)
@@ -264,7 +416,14 @@ static void *transcode_worker_main(void *arg)
     pthread_mutex_lock(&t->lock);
     if (next_msn > w->stream->next_msn)
         w->stream->next_msn = next_msn;
+    if (w->stream->handoff) {
+        /* Only when the pipeline could not be made at all. */
+        log_error(w->ctx, "a returning publisher could not be taken: the stream's worker failed");
+        media_queue_unref(w->stream->handoff);
+        w->stream->handoff = NULL;
+    }
     w->stream->busy = false;
+    w->stream->finishing = false;
     w->stream->status.live = false;
     t->live--;
     w->done = true;
@@ -302,6 +461,17 @@ int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t 
     transcode_stream_t *s = t->streams;
     while (s && strcmp(s->id, stream_id) != 0)
         s = s->next;
+    if (s && s->busy && !s->finishing && t->params.reconnect_window_ms > 0) {
+        /* Its worker continues the same playlists with this publisher once
+         * the previous one's input has ended (dropped, taken over). A
+         * publisher handed over before and not yet taken was taken over. */
+        media_queue_unref(s->handoff);
+        s->handoff = media_queue_ref(queue);
+        pthread_cond_broadcast(&t->cond);
+        pthread_mutex_unlock(&t->lock);
+        free(w);
+        return 0;
+    }
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s) {
@@ -400,6 +570,8 @@ void transcode_free(transcode_t *t)
     pthread_mutex_lock(&t->lock);
     transcode_worker_t *w = t->workers;
     t->workers = NULL;
+    t->closing = true;
+    pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
     /* Joined without the lock: running workers take it when they finish. */
     while (w) {
@@ -411,6 +583,7 @@ void transcode_free(transcode_t *t)
     transcode_stream_t *s = t->streams;
     while (s) {
         transcode_stream_t *next = s->next;
+        media_queue_unref(s->handoff);
         free(s);
         s = next;
     }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -282,7 +283,14 @@ static int group_teardown(void **state)
     return 0;
 }
 
-enum { FEED_ALL = 0, FEED_NO_AUDIO = 1, FEED_NO_VIDEO = 2, FEED_JUMP = 4, FEED_BAD_CONFIG = 8 };
+enum {
+    FEED_ALL = 0,
+    FEED_NO_AUDIO = 1,
+    FEED_NO_VIDEO = 2,
+    FEED_JUMP = 4,
+    FEED_BAD_CONFIG = 8,
+    FEED_DROPPED = 16, /* the EOS says the publisher dropped */
+};
 
 static void push(media_queue_t *q, media_packet_type_t type, const void *data, size_t size,
                  int64_t dts, int64_t pts, bool key)
@@ -319,7 +327,10 @@ static void feed(transcode_t *t, const char *id, int flags)
         int64_t shift = (flags & FEED_JUMP) && e->dts_ms >= 2500 ? 50000 : 0;
         push(q, e->type, e->data, e->size, e->dts_ms + shift, e->pts_ms + shift, e->key);
     }
-    push(q, MEDIA_PACKET_EOS, NULL, 0, 0, 0, false);
+    media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
+    assert_non_null(eos);
+    eos->dropped = (flags & FEED_DROPPED) != 0;
+    assert_int_equal(media_queue_push(q, eos), 0);
     media_queue_unref(q);
 }
 
@@ -659,6 +670,71 @@ static void test_timestamp_jump_and_bad_config(void **state)
     store_close(st);
 }
 
+/* The publisher drops and comes back within the reconnect window: the
+ * same playlists go on after one discontinuity, numbers keep counting and
+ * the second publisher's timestamps (from 0 again) continue the timeline.
+ * Without the window, the same drop ends the stream. */
+static void test_reconnect_continues(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_params_t p;
+    transcode_params_default(&p);
+    p.store = st;
+    p.part_duration = 0;
+    p.msn_from_clock = false;
+    p.segment_duration = 1.0;
+    p.playlist_segments = 6;
+    p.reconnect_window_ms = 20000;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "rc", FEED_DROPPED);
+    transcode_stream_status_t ts;
+    for (int i = 0; i < 500; i++) {
+        if (transcode_stream_status(t, "rc", &ts) == 0 && ts.reconnecting)
+            break;
+        usleep(10000);
+    }
+    assert_true(ts.reconnecting && ts.live);
+    /* Everything of the first publisher is out, and the list is live. */
+    char *mid = get_text(st, "rc", "240p/index.m3u8");
+    assert_non_null(mid);
+    assert_non_null(strstr(mid, "3.m4s\n"));
+    assert_null(strstr(mid, "#EXT-X-ENDLIST"));
+    free(mid);
+    feed(t, "rc", FEED_ALL);
+    transcode_free(t);
+
+    char *video = get_text(st, "rc", "240p/index.m3u8");
+    char *audio = get_text(st, "rc", "audio/index.m3u8");
+    assert_non_null(video);
+    assert_non_null(audio);
+    /* 8 segments, 0..7; the window of 6 shows 2..7 with the join before 4. */
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:2\n"));
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY\n"), 1);
+    assert_non_null(strstr(video, "3.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init.mp4\"\n"));
+    assert_non_null(strstr(video, "7.m4s\n#EXT-X-ENDLIST\n"));
+    assert_int_equal(count_str(audio, "#EXT-X-DISCONTINUITY\n"), 1);
+    assert_non_null(strstr(audio, "3.m4s\n#EXT-X-DISCONTINUITY\n"));
+    check_segments(st, "rc", "240p", 0, 8, true);
+    check_segments(st, "rc", "audio", 0, 8, false);
+    free(video);
+    free(audio);
+
+    /* No window: a drop ends the stream, the next publish starts afresh. */
+    p.reconnect_window_ms = 0;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "nw", FEED_DROPPED);
+    feed(t, "nw", FEED_ALL);
+    transcode_free(t);
+    video = get_text(st, "nw", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY"), 0);
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:4\n"));
+    free(video);
+    store_close(st);
+}
+
 static void test_empty_stream(void **state)
 {
     (void)state;
@@ -762,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_audio_only),
         cmocka_unit_test(test_timestamp_jump_and_bad_config),
         cmocka_unit_test(test_empty_stream),
+        cmocka_unit_test(test_reconnect_continues),
         cmocka_unit_test(test_ladder_overload_status),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
