@@ -348,7 +348,7 @@ static void mem_enforce(store_memory_t *m, int64_t now, const mem_leased_t *leas
         return;
     mem_sweep(m, now);
 
-    /* 1. Idle streams, the one idle the longest first. */
+    /* 1. Ended or idle streams, the one whose last commit is the oldest first. */
     size_t ng = 0;
     for (mem_group_t *g = m->groups; g; g = g->next)
         ng++;
