@@ -127,7 +127,7 @@ class MemoryLimitTest(unittest.TestCase):
                 self.assertGreater(len(seg), 1000)
                 served += 1
                 time.sleep(0.3)
-            self.assertGreater(served, 10)
+            self.assertGreater(served, 5)
             st = stats(sl)["store"]
             m = metrics(sl)
         finally:
@@ -177,7 +177,7 @@ class HeldLimitTest(unittest.TestCase):
     def url(self, sid, obj, query=""):
         return self.sluice.url("/hls/%s/%s/%s%s" % (sid, REND, obj, query))
 
-    def fast(self, url, within=0.5):
+    def fast(self, url, within=1.0):  # the hold limit here is 3 s
         t0 = time.monotonic()
         s, h, b = http(url)
         took = time.monotonic() - t0
