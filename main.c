@@ -471,6 +471,13 @@ int main(int argc, char **argv)
         log_error(NULL, "--store: not a store URL (memory, or redis://[:PASSWORD@]HOST:PORT[/DB])");
         goto fail;
     }
+    if (strcmp(store_backend_name(store), "memory") == 0) {
+        /* A stream is idle (evicted first) after 3 segment durations
+         * without a commit, 10 s at least. */
+        double idle_s = 3 * cfg.segment_duration > 10 ? 3 * cfg.segment_duration : 10;
+        if (store_set_memory_limit(store, cfg.store_memory_limit, (int64_t)(idle_s * 1000)) != 0)
+            goto fail;
+    }
     if (main_seed_streams(store, &cfg) != 0)
         goto fail;
     if (cfg.nstreams == 0 && (cfg.roles & CONFIG_ROLE_INGEST))
@@ -531,6 +538,9 @@ int main(int argc, char **argv)
             .store = store,
             .threads = (unsigned)cfg.http_threads,
             .max_connections = (unsigned)cfg.http_max_connections,
+            .timeout_s = (unsigned)cfg.http_timeout_s,
+            .max_connections_per_ip = (unsigned)cfg.http_max_connections_per_ip,
+            .max_held = (unsigned)cfg.http_max_held,
             .segment_duration = cfg.segment_duration,
             .part_duration = cfg.part_duration,
             .playlist_no_cache = strcmp(cfg.playlist_cache, "no-cache") == 0,

@@ -23,6 +23,7 @@ typedef enum config_type {
     CONFIG_LONG,
     CONFIG_ROLES,
     CONFIG_STREAMS, /* repeatable ID:KEY */
+    CONFIG_SIZE,    /* bytes: 1073741824, 512M, 2G (K/M/G/T are powers of 1024) */
 } config_type_t;
 
 typedef struct config_option {
@@ -106,6 +107,16 @@ static const config_option_t config_options[] = {
         "origin HTTP worker threads; 0: one per CPU"),
     OPT("http-max-connections", CONFIG_LONG, http_max_connections, "10000", NULL, 16, 1000000,
         "concurrent origin HTTP connections"),
+    /* limits of issue 9 (bounded memory, HTTP side); see docs/configuration.md */
+    OPT("http-timeout", CONFIG_LONG, http_timeout_s, "15", NULL, 1, 3600,
+        "seconds an origin HTTP connection may stay silent (idle keep-alive, slow headers)"),
+    OPT("http-max-connections-per-ip", CONFIG_LONG, http_max_connections_per_ip, "0", NULL, 0,
+        1000000, "concurrent origin HTTP connections from one address; 0: no limit (CDNs)"),
+    OPT("http-max-held", CONFIG_LONG, http_max_held, "5000", NULL, 1, 1000000,
+        "LL-HLS blocking requests held at once; more are answered at once"),
+    OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
+        "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
+        "no limit"),
     OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
     OPT("ladder", CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
@@ -446,6 +457,37 @@ static int config_parse_number(const char *s, double *out)
     return 0;
 }
 
+/* "1073741824", "512M", "2G", "64k", "1.5G", optionally with "B" or "iB"
+ * after the unit: 0 and the byte count, or -EINVAL. */
+static int config_parse_size(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0 || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    double mul = 1;
+    if (*end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': mul = 1024.0; break;
+        case 'M': mul = 1024.0 * 1024; break;
+        case 'G': mul = 1024.0 * 1024 * 1024; break;
+        case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
+        case 'B': mul = 1; end--; break; /* "100B" */
+        default: return -EINVAL;
+        }
+        end++;
+        if (*end == 'i' && mul > 1)
+            end++;
+        if (*end == 'B' || *end == 'b')
+            end++;
+        if (*end)
+            return -EINVAL;
+    }
+    *out = floor(v * mul);
+    return 0;
+}
+
 static void config_convert(config_loader_t *ld, config_t *cfg, const config_option_t *opt)
 {
     config_slot_t *s = &ld->slots[opt - config_options];
@@ -498,6 +540,21 @@ static void config_convert(config_loader_t *ld, config_t *cfg, const config_opti
             *(double *)field = d;
         else
             *(long *)field = (long)d;
+        break;
+    }
+    case CONFIG_SIZE: {
+        double d;
+        if (config_parse_size(v, &d) != 0) {
+            config_error(ld, "%s: '%s' is not a size (bytes, or a number with K, M, G or T)",
+                         src, v);
+            return;
+        }
+        if (d < opt->min || d > opt->max) {
+            config_error(ld, "%s: %s is out of range (%g to %g bytes)", src, v, opt->min,
+                         opt->max);
+            return;
+        }
+        *(uint64_t *)field = (uint64_t)d;
         break;
     }
     case CONFIG_ROLES: {
@@ -739,6 +796,9 @@ void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *
             break;
         case CONFIG_ROLES:
             same = *(const unsigned *)fa == *(const unsigned *)fb;
+            break;
+        case CONFIG_SIZE:
+            same = *(const uint64_t *)fa == *(const uint64_t *)fb;
             break;
         case CONFIG_STREAMS:
             same = a->nstreams == b->nstreams;

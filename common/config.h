@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef struct config_stream {
@@ -69,6 +70,11 @@ typedef struct config {
     long max_amf_string;
     long http_threads;
     long http_max_connections;
+    /* limits of issue 9 (bounded memory, HTTP side) */
+    long http_timeout_s;
+    long http_max_connections_per_ip; /* 0: no limit */
+    long http_max_held;
+    uint64_t store_memory_limit;      /* bytes; 0: no limit */
     long ended_ttl_s;
     /* transcode ladder */
     char *ladder;

@@ -667,6 +667,10 @@ json_t *report_stats(report_t *r)
     json_object_set_new(rq, "total", json_real(round(total * 100) / 100));
     json_object_set_new(eg, "requests_per_s", rq);
     json_object_set_new(eg, "connections_open", json_integer((json_int_t)os.connections_open));
+    json_object_set_new(eg, "connections_refused",
+                        json_integer((json_int_t)os.connections_refused));
+    json_object_set_new(eg, "held_requests", json_integer((json_int_t)os.held_requests));
+    json_object_set_new(eg, "held_refused", json_integer((json_int_t)os.held_refused));
     json_object_set_new(o, "egress", eg);
     json_object_set_new(o, "viewers", json_integer((json_int_t)os.viewer_sessions));
 
@@ -709,6 +713,11 @@ json_t *report_stats(report_t *r)
     json_object_set_new(so, "operations",
                         json_integer((json_int_t)(ss.commits + ss.gets + ss.registry_ops +
                                                   ss.meta_ops)));
+    if (strcmp(store_backend_name(r->p.store), "memory") == 0) {
+        json_object_set_new(so, "memory_bytes", json_integer((json_int_t)ss.memory_bytes));
+        json_object_set_new(so, "memory_limit_bytes", json_integer((json_int_t)ss.memory_limit));
+        json_object_set_new(so, "evictions", json_integer((json_int_t)ss.evictions));
+    }
     json_object_set_new(o, "store", so);
 
     metrics_process_t pr;
@@ -975,6 +984,16 @@ static void report_metrics_origin(report_t *r, metrics_buf_t *b)
     metrics_family(b, "sluice_http_connections_open", "gauge",
                    "Open connections on the public origin.");
     metrics_sample_u64(b, "sluice_http_connections_open", NULL, os.connections_open);
+    metrics_family(b, "sluice_http_connections_refused_total", "counter",
+                   "Connections the public origin closed at accept: --http-max-connections or "
+                   "--http-max-connections-per-ip reached.");
+    metrics_sample_u64(b, "sluice_http_connections_refused_total", NULL, os.connections_refused);
+    metrics_family(b, "sluice_http_held_requests", "gauge",
+                   "LL-HLS blocking requests held (waiting for the stream) right now.");
+    metrics_sample_u64(b, "sluice_http_held_requests", NULL, os.held_requests);
+    metrics_family(b, "sluice_http_held_refused_total", "counter",
+                   "LL-HLS requests answered at once instead of held: --http-max-held reached.");
+    metrics_sample_u64(b, "sluice_http_held_refused_total", NULL, os.held_refused);
     metrics_family(b, "sluice_viewer_sessions", "gauge",
                    "Viewer sessions alive on this origin, all streams.");
     metrics_sample_u64(b, "sluice_viewer_sessions", NULL, os.viewer_sessions);
@@ -1035,6 +1054,18 @@ char *report_metrics(report_t *r, size_t *len)
     metrics_sample(&b, "sluice_store_connected",
                    (const char *[]){"backend", store_backend_name(r->p.store), NULL},
                    ss.connected ? 1 : 0);
+    if (strcmp(store_backend_name(r->p.store), "memory") == 0) {
+        metrics_family(&b, "sluice_store_memory_bytes", "gauge",
+                       "Bytes the memory store holds: blobs plus an estimate of per-object "
+                       "overhead.");
+        metrics_sample_u64(&b, "sluice_store_memory_bytes", NULL, ss.memory_bytes);
+        metrics_family(&b, "sluice_store_memory_limit_bytes", "gauge",
+                       "--store-memory-limit; 0: no limit.");
+        metrics_sample_u64(&b, "sluice_store_memory_limit_bytes", NULL, ss.memory_limit);
+        metrics_family(&b, "sluice_store_evictions_total", "counter",
+                       "Objects the memory store evicted to stay under its limit.");
+        metrics_sample_u64(&b, "sluice_store_evictions_total", NULL, ss.evictions);
+    }
 
     metrics_process_t pr;
     (void)metrics_process_read(&pr);
