@@ -68,6 +68,7 @@ typedef struct transcode_worker {
     transcode_t *t;
     transcode_stream_t *stream; /* lives as long as the manager */
     media_queue_t *queue;
+    media_packet_t *pending; /* popped, not yet fed (left by a failure) */
     pthread_t thread;
     bool done;
     char ctx[TRANSCODE_CTX_MAX];
@@ -174,7 +175,10 @@ typedef enum transcode_input_end {
 static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *pl, int *err)
 {
     for (;;) {
-        media_packet_t *list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
+        media_packet_t *list = w->pending;
+        w->pending = NULL;
+        if (!list)
+            list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
         while (list) {
             media_packet_t *p = list;
             list = p->next;
@@ -187,7 +191,7 @@ static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *
             }
             int ret = pipeline_push(pl, p);
             if (ret < 0) {
-                media_packet_list_free(list);
+                w->pending = list; /* fed after the recovery: may hold the EOS */
                 *err = ret;
                 return TRANSCODE_INPUT_FAILED;
             }
@@ -241,9 +245,10 @@ static bool transcode_next_input(transcode_worker_t *w, bool wait)
     pthread_mutex_unlock(&t->lock);
     if (!q) {
         if (wait)
-            log_info(w->ctx, "%s; the stream ends",
-                     closing ? "shutting down while waiting for the publisher"
-                             : "the publisher did not come back within the reconnect window");
+            log_info(w->ctx, "%s",
+                     closing ? "shutting down while waiting for the publisher; the stream ends"
+                             : "the publisher did not come back to this node within the "
+                               "reconnect window");
         return false;
     }
     media_queue_unref(w->queue);
@@ -252,6 +257,16 @@ static bool transcode_next_input(transcode_worker_t *w, bool wait)
                      "discontinuity",
              (clock_mono_ms() - t0) / 1000.0);
     return true;
+}
+
+/* Whether another node wrote the stream while this worker waited for its
+ * publisher (who came back through another ingest node): every commit
+ * records the next segment number in the store, so a larger one than ours
+ * means ending the playlists here would overwrite that node's live ones. */
+static bool transcode_superseded(transcode_worker_t *w, pipeline_t *pl)
+{
+    int64_t stored = transcode_stored_next_msn(w->t->params.store, w->stream->id);
+    return stored > pipeline_next_msn(pl);
 }
 
 /* Sleeps ms, unless the manager closes meanwhile. */
@@ -296,6 +311,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         return;
     }
     int64_t backoff_ms = 0;
+    bool superseded = false;
     for (;;) {
         int err = 0;
         transcode_input_end_t end = transcode_drain(w, pl, &err);
@@ -312,8 +328,10 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
             if (wait)
                 log_info(w->ctx, "publisher dropped; waiting up to %.0f s for it to come back",
                          t->params.reconnect_window_ms / 1000.0);
-            if (!transcode_next_input(w, wait))
+            if (!transcode_next_input(w, wait)) {
+                superseded = wait && transcode_superseded(w, pl);
                 break;
+            }
         }
         if (end != TRANSCODE_INPUT_FAILED) {
             if (end == TRANSCODE_INPUT_ENDED && (ret = pipeline_input_break(pl)) < 0)
@@ -349,7 +367,10 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
             return;
         }
     }
-    if ((ret = pipeline_finish(pl)) < 0)
+    if (superseded)
+        log_info(w->ctx, "the stream went on from another node meanwhile; its playlists are "
+                         "left to that node");
+    else if ((ret = pipeline_finish(pl)) < 0)
         log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
     *next_msn = pipeline_next_msn(pl);
     pipeline_free(pl);
@@ -410,6 +431,8 @@ static void *transcode_worker_main(void *arg)
 
     int64_t next_msn = first_msn;
     transcode_worker_run(w, first_msn, threads, &next_msn);
+    media_packet_list_free(w->pending);
+    w->pending = NULL;
     media_queue_unref(w->queue);
     w->queue = NULL;
 

@@ -13,7 +13,7 @@ import time
 import unittest
 
 import hlscheck
-from harness import Sluice, http, parse_media, publish, wait_for
+from harness import RedisServer, Sluice, http, publish, wait_for
 
 KEY = "demo-secret-key"
 
@@ -136,7 +136,7 @@ class ReconnectTest(unittest.TestCase):
                      "ENDLIST after the window")
             self.assertGreater(time.time() - dropped, 1.5)
             wait_for(lambda: status(sl)["state"] == "idle", 5, "idle")
-            self.assertIn("did not come back within the reconnect window", sl.log())
+            self.assertIn("did not come back to this node within the reconnect window", sl.log())
             ended = playlist(sl, "/hls/demo/360p/index.m3u8")
             self.assertNotIn("#EXT-X-DISCONTINUITY", ended)
 
@@ -159,6 +159,40 @@ class ReconnectTest(unittest.TestCase):
                 pub.kill()
                 pub.communicate()
             sl.close()
+
+    def test_return_through_another_node_keeps_its_playlists(self):
+        """The publisher comes back through another ingest node on the same
+        Redis store: the first node's window passes without it writing
+        ENDLIST over the playlists the other node is now writing."""
+        redis = RedisServer()
+        a = b = None
+        first = second = None
+        try:
+            a = Sluice("--store", redis.url(0), "--ladder", "360p", "--reconnect-window", "3")
+            b = Sluice("--store", redis.url(0), "--ladder", "360p", "--reconnect-window", "3")
+            first = publish(a.rtmp_url(KEY), seconds=60, size="640x360")
+            wait_for(lambda: segments(a, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
+            first.kill()
+            first.communicate()
+            wait_for(lambda: "waiting up to 3 s for it to come back" in a.log(), 10, "waiting")
+            last_a = msns(playlist(a, "/hls/demo/360p/index.m3u8"))[-1]
+            second = publish(b.rtmp_url(KEY), seconds=60, size="640x360")
+            wait_for(lambda: "went on from another node" in a.log(), 15, "node a giving way")
+            at = msns(playlist(b, "/hls/demo/360p/index.m3u8"))[-1]
+            self.assertGreater(at, last_a)
+            wait_for(lambda: msns(playlist(b, "/hls/demo/360p/index.m3u8"))[-1] >= at + 1, 15,
+                     "node b's stream advancing")
+            for node in (a, b):  # both origins serve node b's live playlist
+                self.assertNotIn("#EXT-X-ENDLIST", playlist(node, "/hls/demo/360p/index.m3u8"))
+        finally:
+            for p in (first, second):
+                if p and p.poll() is None:
+                    p.kill()
+                    p.communicate()
+            for node in (a, b):
+                if node:
+                    node.close()
+            redis.stop()
 
     def test_failing_encoder_restarts_only_its_stream(self):
         sl = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--debug-fail-encode", "120",
@@ -183,6 +217,8 @@ class ReconnectTest(unittest.TestCase):
             good_tr = status(sl, "good").get("transcode") or {}
             self.assertEqual(good_tr.get("restarts"), 0)
             self.assertEqual(status(sl)["state"], "live")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- sluice log:\n{sl.log()[-6000:]}") from None
         finally:
             sl.close(bad, good)
 
