@@ -6,6 +6,7 @@ without disconnecting counts as dropped; a failing encoder restarts only its
 own stream's worker, with the reason in status."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -16,6 +17,8 @@ import hlscheck
 from harness import RedisServer, Sluice, http, publish, wait_for
 
 KEY = "demo-secret-key"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RECONNECT_SCRIPT = os.path.join(ROOT, "tests", "browser", "hls_reconnect.mjs")
 
 
 def status(sl, sid="demo"):
@@ -122,6 +125,41 @@ class ReconnectTest(unittest.TestCase):
                     p.communicate()
             sl.close()
         self.assertFalse(tr, "status of an ended stream still has a transcode object")
+
+    def test_hlsjs_keeps_playing_across_the_join(self):
+        """hls.js in Chromium (lowLatencyMode) plays through a drop and the
+        publisher's return: past the discontinuity, without a reload."""
+        sl = Sluice("--ladder", "360p", "--reconnect-window", "20")
+        first = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
+        second = player = None
+        try:
+            wait_for(lambda: segments(sl, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
+            player = subprocess.Popen(["node", RECONNECT_SCRIPT,
+                                       sl.url("/hls/demo/master.m3u8"), "26"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(8)
+            first.kill()  # the wifi blinks
+            first.communicate()
+            time.sleep(3)
+            second = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
+            out, err = player.communicate(timeout=90)
+            lines = out.decode().strip().splitlines()
+            self.assertTrue(lines, err.decode()[-3000:])
+            r = json.loads(lines[-1])
+            print(f"\n  hls.js across the join: {r['afterJoin']:.1f} s played after it, "
+                  f"discontinuity counters {r['ccPlayed']}, {r['stalls']} stalls in the gap",
+                  end="")
+            self.assertEqual(r["problems"], [], r)
+            self.assertEqual(player.returncode, 0)
+        finally:
+            if player and player.poll() is None:
+                player.kill()
+                player.communicate()
+            for p in (first, second):
+                if p and p.poll() is None:
+                    p.kill()
+                    p.communicate()
+            sl.close()
 
     def test_window_passes_and_stalled_publisher(self):
         sl = Sluice("--ladder", "360p", "--reconnect-window", "2", "--rtmp-stall-timeout", "1500")
