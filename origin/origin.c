@@ -287,6 +287,22 @@ static enum MHD_Result origin_reply_options(struct MHD_Connection *c)
     return ret;
 }
 
+/* 503 with a static text, Retry-After and a one-second cache lifetime. */
+static enum MHD_Result origin_reply_503(struct MHD_Connection *c, const char *text)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", HTTP_CACHE_CONTROL_ERROR);
+    MHD_add_response_header(r, "Retry-After", ORIGIN_RETRY_AFTER_S);
+    origin_add_common_headers(origin_of(c), r, false);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* The store cannot answer (Redis away): never a 404 a CDN would keep, but a
  * 503 that says when to come back and may be cached for a second only, so a
  * CDN shields us from a stampede without holding on to the outage. */
@@ -298,17 +314,7 @@ static enum MHD_Result origin_reply_unavailable(struct MHD_Connection *c,
     if (now - last >= 1000 && atomic_compare_exchange_strong(&origin_unavailable_log_ms, &last, now))
         log_warn("origin", "store unavailable (%s): answering 503 (e.g. %s/%s)", strerror(-rc),
                  route->stream_id, route->object);
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(origin_unavailable_text), (void *)origin_unavailable_text, MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", HTTP_CACHE_CONTROL_ERROR);
-    MHD_add_response_header(r, "Retry-After", ORIGIN_RETRY_AFTER_S);
-    origin_add_common_headers(origin_of(c), r, false);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
-    MHD_destroy_response(r);
-    return ret;
+    return origin_reply_503(c, origin_unavailable_text);
 }
 
 /* Headers of every representation of an object: 200, 206 and 304 alike
@@ -656,18 +662,7 @@ static bool origin_hold_slot_take(origin_t *o)
 /* A part or segment that would be waited for, with no room to hold it. */
 static enum MHD_Result origin_reply_busy(struct MHD_Connection *c)
 {
-    static const char text[] = "too many requests waiting, retry shortly\n";
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", HTTP_CACHE_CONTROL_ERROR);
-    MHD_add_response_header(r, "Retry-After", ORIGIN_RETRY_AFTER_S);
-    origin_add_common_headers(origin_of(c), r, false);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
-    MHD_destroy_response(r);
-    return ret;
+    return origin_reply_503(c, "too many requests waiting, retry shortly\n");
 }
 
 /* A media playlist, part or segment request: served at once when it can

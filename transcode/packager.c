@@ -1682,6 +1682,25 @@ int packager_new(const packager_params_t *params, packager_t **out)
     return 0;
 }
 
+/* Cuts every rendition's segment in progress (audio queued behind video
+ * included) and commits everything: the end of an input. */
+static int pk_flush_all(packager_t *pk)
+{
+    int ret;
+    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
+        return ret;
+    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
+        return ret;
+    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
+        return ret;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
+            return ret;
+    if ((ret = pk_commit_ready(pk, true)) < 0)
+        return ret;
+    return 0;
+}
+
 /* The first media packet after an input break: the new publisher's clock
  * continues the timeline just after the newest sample of either track, and
  * the wall clock of the program date-times moves on by the time it was
@@ -1759,16 +1778,7 @@ int packager_input_break(packager_t *pk)
     }
     /* Everything received so far goes out, as at the end of a stream, but
      * the playlists stay live. */
-    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
-        return ret;
-    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
-        return ret;
-    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
-        return ret;
-    for (size_t i = 0; i < pk->nrungs; i++)
-        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
-            return ret;
-    if ((ret = pk_commit_ready(pk, true)) < 0)
+    if ((ret = pk_flush_all(pk)) < 0)
         return ret;
     /* The next input starts at its first keyframe, as a discontinuity. */
     pk->video.started = false;
@@ -1802,16 +1812,7 @@ int packager_finish(packager_t *pk)
         log_info(pk->ctx, "stream ended before any usable media");
         return 0;
     }
-    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
-        return ret;
-    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
-        return ret;
-    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
-        return ret;
-    for (size_t i = 0; i < pk->nrungs; i++)
-        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
-            return ret;
-    if ((ret = pk_commit_ready(pk, true)) < 0)
+    if ((ret = pk_flush_all(pk)) < 0)
         return ret;
 
     /* Final commit: playlists say the list has ended, and everything of

@@ -917,19 +917,22 @@ int pipeline_finish(pipeline_t *pl)
     return ret;
 }
 
-int pipeline_input_break(pipeline_t *pl)
+/* Both ways a pipeline's input breaks off: with a drain (the decoder's
+ * last pictures go to the encoders, the encoders' last samples to the
+ * packager), or after a failure without one (what failed cannot be trusted
+ * to flush: the decoder forgets what it holds, every encoder is replaced).
+ * Then the packager publishes what it has and expects the next input. */
+static int pl_break(pipeline_t *pl, bool drain)
 {
     pl->call_start_us = clock_mono_us();
     int ret = packager_end_input(pl->pk);
-    /* The decoder's last pictures go to the encoders, the encoders' last
-     * samples to the packager; then both start afresh for the next input. */
-    if (ret == 0)
+    if (ret == 0 && drain)
         ret = pl_decoder_drain(pl);
     if (pl->dec)
         avcodec_flush_buffers(pl->dec);
     for (size_t i = 0; ret == 0 && i < pl->nrungs; i++)
         if (pl->rungs[i].enc)
-            ret = pl_rung_renew(pl, &pl->rungs[i], true);
+            ret = pl_rung_renew(pl, &pl->rungs[i], drain);
     pl->ncuts = 0;
     if (ret == 0)
         ret = packager_input_break(pl->pk);
@@ -937,22 +940,14 @@ int pipeline_input_break(pipeline_t *pl)
     return ret;
 }
 
+int pipeline_input_break(pipeline_t *pl)
+{
+    return pl_break(pl, true);
+}
+
 int pipeline_recover(pipeline_t *pl)
 {
-    pl->call_start_us = clock_mono_us();
-    /* What failed cannot be trusted to flush: the decoder forgets what it
-     * holds and every encoder is replaced without draining. */
-    int ret = packager_end_input(pl->pk);
-    if (pl->dec)
-        avcodec_flush_buffers(pl->dec);
-    for (size_t i = 0; ret == 0 && i < pl->nrungs; i++)
-        if (pl->rungs[i].enc)
-            ret = pl_rung_renew(pl, &pl->rungs[i], false);
-    pl->ncuts = 0;
-    if (ret == 0)
-        ret = packager_input_break(pl->pk);
-    pl_publish_status(pl, true);
-    return ret;
+    return pl_break(pl, false);
 }
 
 int64_t pipeline_next_msn(const pipeline_t *pl)
