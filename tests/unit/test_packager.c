@@ -670,6 +670,17 @@ static void test_timestamp_jump_and_bad_config(void **state)
     store_close(st);
 }
 
+static void wait_reconnecting(transcode_t *t, const char *id)
+{
+    transcode_stream_status_t ts;
+    for (int i = 0; i < 500; i++) {
+        if (transcode_stream_status(t, id, &ts) == 0 && ts.reconnecting)
+            break;
+        usleep(10000);
+    }
+    assert_true(ts.reconnecting && ts.live);
+}
+
 /* The publisher drops and comes back within the reconnect window: the
  * same playlists go on after one discontinuity, numbers keep counting and
  * the second publisher's timestamps (from 0 again) continue the timeline.
@@ -689,13 +700,7 @@ static void test_reconnect_continues(void **state)
     transcode_t *t = NULL;
     assert_int_equal(transcode_new(&p, &t), 0);
     feed(t, "rc", FEED_DROPPED);
-    transcode_stream_status_t ts;
-    for (int i = 0; i < 500; i++) {
-        if (transcode_stream_status(t, "rc", &ts) == 0 && ts.reconnecting)
-            break;
-        usleep(10000);
-    }
-    assert_true(ts.reconnecting && ts.live);
+    wait_reconnecting(t, "rc");
     /* Everything of the first publisher is out, and the list is live. */
     char *mid = get_text(st, "rc", "240p/index.m3u8");
     assert_non_null(mid);
@@ -720,6 +725,22 @@ static void test_reconnect_continues(void **state)
     check_segments(st, "rc", "audio", 0, 8, false);
     free(video);
     free(audio);
+
+    /* Twice more: the first join leaves the window and is counted. */
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "rc2", FEED_DROPPED);
+    wait_reconnecting(t, "rc2");
+    feed(t, "rc2", FEED_DROPPED);
+    wait_reconnecting(t, "rc2");
+    feed(t, "rc2", FEED_ALL);
+    transcode_free(t);
+    video = get_text(st, "rc2", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:6\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY\n"), 1);
+    assert_non_null(strstr(video, "7.m4s\n#EXT-X-DISCONTINUITY\n"));
+    check_segments(st, "rc2", "240p", 0, 12, true);
+    free(video);
 
     /* No window: a drop ends the stream, the next publish starts afresh. */
     p.reconnect_window_ms = 0;
