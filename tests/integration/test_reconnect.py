@@ -161,6 +161,28 @@ class ReconnectTest(unittest.TestCase):
                     p.communicate()
             sl.close()
 
+    def test_shutdown_while_waiting_ends_the_stream(self):
+        sl = Sluice("--ladder", "360p", "--reconnect-window", "30")
+        pub = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
+        try:
+            wait_for(lambda: segments(sl, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
+            pub.kill()
+            pub.communicate()
+            wait_for(lambda: "waiting up to 30 s" in sl.log(), 10, "waiting")
+            start = time.time()
+            sl.proc.send_signal(signal.SIGTERM)
+            sl.proc.wait(10)
+            self.assertLess(time.time() - start, 5)
+            self.assertEqual(sl.proc.returncode, 0, sl.log()[-3000:])
+            log = sl.log()
+            self.assertIn("shutting down while waiting for the publisher; the stream ends", log)
+            self.assertRegex(log, r"stream ended after \d+ segments")
+        finally:
+            if pub.poll() is None:
+                pub.kill()
+                pub.communicate()
+            sl.close()
+
     def test_window_passes_and_stalled_publisher(self):
         sl = Sluice("--ladder", "360p", "--reconnect-window", "2", "--rtmp-stall-timeout", "1500")
         pub = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
