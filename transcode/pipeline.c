@@ -102,6 +102,7 @@ struct pipeline {
     size_t dec_avcc_size;
     uint8_t *new_avcc; /* latest configuration record seen */
     size_t new_avcc_size;
+    int decode_failures; /* packets refused in a row (a decoder gone bad) */
 
     pl_cut_t cuts[PL_CUTS_MAX]; /* segment starts whose pictures are not decoded yet */
     size_t ncuts;
@@ -790,6 +791,16 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
         char msg[AV_ERROR_MAX_STRING_SIZE];
         av_strerror(ret, msg, sizeof(msg));
         log_warn(pl->ctx, "decoding a %zu-byte sample: %s", pkt->size, msg);
+        /* A corrupt frame is concealed and forgotten; a decoder that
+         * refuses everything for two seconds is not coming back by
+         * itself: the worker replaces it (pipeline_recover). */
+        if (++pl->decode_failures >= (int)(2 * pl->fps) + 1) {
+            log_error(pl->ctx, "the decoder refused %d samples in a row", pl->decode_failures);
+            pl->decode_failures = 0;
+            return -EBADMSG;
+        }
+    } else {
+        pl->decode_failures = 0;
     }
     return pl_receive_pictures(pl);
 }
