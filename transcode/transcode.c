@@ -142,7 +142,12 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     t->cpus = params->cpus > 0 ? params->cpus : online > 0 ? (int)online : 1;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->cond, NULL);
+    /* Monotonic: the reconnect window must not follow wall-clock steps. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
     *out = t;
     return 0;
 }
@@ -199,12 +204,12 @@ static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *
     }
 }
 
-static void transcode_status_update(transcode_worker_t *w, bool reconnecting, bool reconnected,
-                                    bool restarted, const char *error)
+/* Counts a publisher's return or a recovery (with its reason). */
+static void transcode_status_update(transcode_worker_t *w, bool reconnected, bool restarted,
+                                    const char *error)
 {
     pthread_mutex_lock(&w->t->lock);
     transcode_stream_status_t *st = &w->stream->status;
-    st->reconnecting = reconnecting;
     st->reconnects += reconnected;
     st->restarts += restarted;
     if (error)
@@ -223,7 +228,7 @@ static bool transcode_next_input(transcode_worker_t *w, bool wait)
     int64_t window = wait ? t->params.reconnect_window_ms : 0;
     int64_t t0 = clock_mono_ms();
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += (time_t)(window / 1000);
     deadline.tv_nsec += (long)(window % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) {
@@ -338,13 +343,13 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
                 log_warn(w->ctx, "could not publish the last media of the previous publisher "
                                  "(%s)",
                          strerror(-ret));
-            transcode_status_update(w, false, true, false, NULL);
+            transcode_status_update(w, true, false, NULL);
             continue;
         }
         /* A failure: decoder, encoder, store or memory. */
         char why[128];
         snprintf(why, sizeof(why), "%s", strerror(-err));
-        transcode_status_update(w, false, false, true, why);
+        transcode_status_update(w, false, true, why);
         log_error(w->ctx, "stream worker failed (%s); restarting its decoder and encoders", why);
         if ((ret = pipeline_recover(pl)) == 0) {
             backoff_ms = 0;
