@@ -144,6 +144,7 @@ typedef struct pk_track {
      * new SPS) gets "init-<msn>.mp4" after the first segment using it, so
      * the segments before it keep theirs and stay in the playlist. */
     char map_uri[32];
+    bool follow_checked; /* pk_track_follow ran */
     int64_t seg_msn;
     int64_t seg_start_us;
     bool seg_discontinuity;
@@ -765,6 +766,50 @@ static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b, int64_t ms
                      t->name, pk_map_name(t));
 }
 
+/* Once per track, before its first object: if the store holds a live (not
+ * ended) playlist of the same rendition left by an earlier writer (a node
+ * whose publisher came back through this one, or one that died mid-stream,
+ * or a pipeline restarted from scratch), its viewers follow on here: the
+ * first segment is a discontinuity, and the discontinuity sequence goes on
+ * from that playlist's last segment (RFC 8216 6.2.2), so players keep their
+ * place instead of seeing the timeline jump back without a word. Returns
+ * whether the track follows one. */
+static bool pk_track_follow(packager_t *pk, pk_track_t *t, int64_t first_msn)
+{
+    t->follow_checked = true;
+    blob_t *b = NULL;
+    char name[STORE_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s/index.m3u8", t->name);
+    if (store_get(pk->store, pk->stream_id, name, &b) < 0)
+        return false;
+    const char *p = (const char *)b->data, *end = p + b->size;
+    int64_t dseq = 0, discs = 0, last_msn = -1;
+    bool ended = false;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        static const char ds[] = "#EXT-X-DISCONTINUITY-SEQUENCE:";
+        if (len > sizeof(ds) - 1 && memcmp(p, ds, sizeof(ds) - 1) == 0)
+            dseq = strtoll(p + sizeof(ds) - 1, NULL, 10);
+        else if (len == 20 && memcmp(p, "#EXT-X-DISCONTINUITY", 20) == 0)
+            discs++;
+        else if (len == 14 && memcmp(p, "#EXT-X-ENDLIST", 14) == 0)
+            ended = true;
+        else if (len > 4 && p[0] >= '0' && p[0] <= '9' && memcmp(p + len - 4, ".m4s", 4) == 0)
+            last_msn = strtoll(p, NULL, 10);
+        p += len + 1;
+    }
+    blob_unref(b);
+    if (ended || last_msn < 0 || last_msn >= first_msn || dseq < 0 || dseq > INT32_MAX)
+        return false;
+    t->discontinuity_sequence = dseq + discs;
+    t->seg_discontinuity = true;
+    log_info(pk->ctx, "%s: following a live playlist left by an earlier writer (its last segment "
+                      "%" PRId64 "); segment %" PRId64 " starts a discontinuity",
+             t->name, last_msn, first_msn);
+    return true;
+}
+
 /* Moves the oldest finished fragment of t into the playlist model and adds
  * its store operations to the batch. */
 static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
@@ -775,6 +820,8 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 
     double duration = (double)r.frag.duration / pk_timescale(t);
     size_t bytes = r.frag.data->size;
+    if (!t->follow_checked && pk_track_follow(pk, t, r.msn))
+        r.discontinuity = true;
     pk_init_add(pk, t, b, r.msn);
     pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
                  t->name, r.msn);
@@ -983,6 +1030,8 @@ static int pk_part_commit(packager_t *pk, pk_track_t *t)
         return ret;
     pk_batch_t *b = &pk->batch;
     size_t i = t->ncur - 1;
+    if (!t->follow_checked)
+        (void)pk_track_follow(pk, t, t->seg_msn);
     pk_init_add(pk, t, b, t->seg_msn);
     pk_batch_add(b, STORE_OP_PUT, blob_ref(t->cur_blobs[i]), pk->part_ttl_ms, true,
                  "%s/%" PRId64 ".%zu.m4s", t->name, t->seg_msn, i);

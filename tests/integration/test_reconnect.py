@@ -244,6 +244,18 @@ class ReconnectTest(unittest.TestCase):
                      "node b's stream advancing")
             for node in (a, b):  # both origins serve node b's live playlist
                 self.assertNotIn("#EXT-X-ENDLIST", playlist(node, "/hls/demo/360p/index.m3u8"))
+            # Node b followed node a's live playlists: its first segment is a
+            # discontinuity, so players keep their place across the nodes.
+            for rend in ("360p", "audio"):
+                text = playlist(b, f"/hls/demo/{rend}/index.m3u8")
+                head = msns(text)[0]
+                if head == last_a + 1:
+                    self.assertIn("#EXT-X-DISCONTINUITY\n", text.split(f"\n{head}.m4s")[0],
+                                  f"{rend}:\n{text}")
+                else:  # the join already left the window: counted
+                    self.assertRegex(text, r"#EXT-X-DISCONTINUITY-SEQUENCE:[1-9]", f"{rend}:\n{text}")
+                self.assertEqual(hlscheck.check_media(text), [], f"{rend}:\n{text}")
+            self.assertIn("following a live playlist left by an earlier writer", b.log())
         finally:
             for p in (first, second):
                 if p and p.poll() is None:
