@@ -222,6 +222,14 @@ static void main_public_url(const char *scheme, const char *listen, int port, co
     snprintf(out, outlen, "%s://%s:%d%s", scheme, host, port, suffix);
 }
 
+/* A shared store and a reconnect window: streams live at shutdown are
+ * handed over (their playlists stay live for the window, for a publisher
+ * coming back through another node) rather than ended. */
+static bool main_handover(const config_t *cfg)
+{
+    return cfg->reconnect_window > 0 && strncmp(cfg->store_url, "redis", 5) == 0;
+}
+
 /* The RTMP limits of a configuration. */
 static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
 {
@@ -500,6 +508,7 @@ int main(int argc, char **argv)
         tp.debug_slow_encode_ms = (int)cfg.debug_slow_encode_ms;
         tp.debug_fail_encode = (int)cfg.debug_fail_encode;
         tp.reconnect_window_ms = (int64_t)(cfg.reconnect_window * 1000.0 + 0.5);
+        tp.handover = main_handover(&cfg);
         tp.no_overload_protection = strcmp(cfg.overload_protection, "off") == 0;
         transcode_rung_spec_t *overrides = main_rung_overrides(&cfg);
         if (cfg.nrungs > 0 && !overrides)
@@ -522,6 +531,7 @@ int main(int argc, char **argv)
             .duplicate = strcmp(cfg.duplicate_publisher, "reject") == 0
                              ? INGEST_DUPLICATE_REJECT
                              : INGEST_DUPLICATE_TAKEOVER,
+            .drop_on_close = main_handover(&cfg),
         };
         main_ingest_limits(&cfg, &ip.limits);
         main_webhook_ingest_params(&ip, &cfg);

@@ -569,6 +569,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.limits = params->limits;
     ingest_limits_fill(&in->sh.limits);
     in->sh.duplicate = params->duplicate;
+    in->sh.drop_on_close = params->drop_on_close;
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
     pthread_mutex_init(&in->limits_lock, NULL);

@@ -102,6 +102,10 @@ typedef struct ingest_params {
     ingest_hooks_t hooks;
     ingest_limits_t limits;
     ingest_duplicate_policy_t duplicate;
+    /* ingest_close ends live publishes as dropped, not ended, so that their
+     * streams are handed over (the playlists stay live for the reconnect
+     * window: a shared store, another node may take the publisher). */
+    bool drop_on_close;
 } ingest_params_t;
 
 /* Binds the listener and starts the ingest thread. Returns 0 or a negative

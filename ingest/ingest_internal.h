@@ -220,6 +220,7 @@ typedef struct ingest_shared {
     /* Refusal log rate limit: last line and lines held back per reason. */
     int64_t refusal_log_ms[INGEST_REFUSAL_COUNT];
     uint64_t refusal_unlogged[INGEST_REFUSAL_COUNT];
+    bool drop_on_close; /* ingest_params_t.drop_on_close */
 } ingest_shared_t;
 
 /* Logs a refusal, at most one line per reason per 10 s (with the count of

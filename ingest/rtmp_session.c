@@ -1362,7 +1362,8 @@ void rtmp_session_free(rtmp_session_t *s)
 {
     if (!s)
         return;
-    rtmp_session_end_publish(s, s->dead ? "connection closed" : "server shutting down", false);
+    rtmp_session_end_publish(s, s->dead ? "connection closed" : "server shutting down",
+                             s->sh->drop_on_close);
     if (s->prev)
         s->prev->next = s->next;
     else if (s->sh->sessions == s)

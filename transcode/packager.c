@@ -1921,6 +1921,117 @@ fail:
     return ret;
 }
 
+/* The rendition names a master playlist refers to ("720p" of
+ * "720p/index.m3u8", in URI lines and URI attributes); at most max. */
+static size_t pk_master_renditions(const blob_t *master, char (*names)[16], size_t max)
+{
+    size_t n = 0;
+    const char *p = (const char *)master->data, *end = p + master->size;
+    static const char suffix[] = "/index.m3u8";
+    while (p < end && n < max) {
+        const char *hit = memmem(p, (size_t)(end - p), suffix, sizeof(suffix) - 1);
+        if (!hit)
+            break;
+        const char *s = hit;
+        while (s > p && ((s[-1] >= 'a' && s[-1] <= 'z') || (s[-1] >= '0' && s[-1] <= '9')))
+            s--;
+        size_t len = (size_t)(hit - s);
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strlen(names[i]) == len && memcmp(names[i], s, len) == 0;
+        if (len > 0 && len < sizeof(names[0]) && !seen) {
+            memcpy(names[n], s, len);
+            names[n++][len] = '\0';
+        }
+        p = hit + sizeof(suffix) - 1;
+    }
+    return n;
+}
+
+/* A live media playlist as an ended one: the parts, preload hint and
+ * rendition reports go (an ended list names whole segments only), as does
+ * anything after the last segment's URI (the segment in progress), and
+ * EXT-X-ENDLIST closes it. NULL when it has ended already or on ENOMEM. */
+static blob_t *pk_playlist_ended(const blob_t *live)
+{
+    const char *p = (const char *)live->data, *end = p + live->size;
+    blob_t *out = blob_new_uninit(live->size + 16);
+    if (!out)
+        return NULL;
+    size_t at = 0, keep = 0; /* keep: the end of the last URI line */
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (len == 14 && memcmp(p, "#EXT-X-ENDLIST", 14) == 0) {
+            blob_unref(out);
+            return NULL;
+        }
+        bool drop = (len >= 12 && memcmp(p, "#EXT-X-PART:", 12) == 0) ||
+                    (len >= 19 && memcmp(p, "#EXT-X-PRELOAD-HINT", 19) == 0) ||
+                    (len >= 23 && memcmp(p, "#EXT-X-RENDITION-REPORT", 23) == 0);
+        if (!drop && len > 0) {
+            memcpy(out->data + at, p, len);
+            at += len;
+            out->data[at++] = '\n';
+            if (p[0] != '#')
+                keep = at;
+        }
+        p += len + 1;
+    }
+    if (keep == 0) { /* no segment at all: nothing to end */
+        blob_unref(out);
+        return NULL;
+    }
+    memcpy(out->data + keep, "#EXT-X-ENDLIST\n", 15);
+    out->size = keep + 15;
+    out->data[out->size] = 0;
+    return out;
+}
+
+int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms)
+{
+    blob_t *master = NULL;
+    int ret = store_get(st, stream_id, "master.m3u8", &master);
+    if (ret < 0)
+        return ret == -ENOENT ? 0 : ret;
+    char names[PK_TRACKS_MAX][16];
+    size_t nnames = pk_master_renditions(master, names, PK_TRACKS_MAX);
+    blob_unref(master);
+    store_op_t ops[PK_TRACKS_MAX * 3 + 1];
+    char opnames[PK_TRACKS_MAX * 3 + 1][STORE_NAME_MAX + 1];
+    blob_t *owned[PK_TRACKS_MAX];
+    size_t nops = 0, nowned = 0;
+    for (size_t i = 0; i < nnames; i++) {
+        blob_t *live = NULL;
+        snprintf(opnames[nops], sizeof(opnames[0]), "%s/index.m3u8", names[i]);
+        if (store_get(st, stream_id, opnames[nops], &live) < 0)
+            continue;
+        blob_t *ended = pk_playlist_ended(live);
+        blob_unref(live);
+        if (!ended)
+            continue;
+        owned[nowned++] = ended;
+        ops[nops] = (store_op_t){.kind = STORE_OP_PUT, .name = opnames[nops], .blob = ended,
+                                 .ttl_ms = ended_ttl_ms};
+        nops++;
+        for (size_t v = 1; v < sizeof(pk_variant_names) / sizeof(pk_variant_names[0]); v++) {
+            snprintf(opnames[nops], sizeof(opnames[0]), "%s/%s", names[i], pk_variant_names[v]);
+            ops[nops] = (store_op_t){.kind = STORE_OP_DELETE, .name = opnames[nops]};
+            nops++;
+        }
+    }
+    if (nowned > 0) {
+        snprintf(opnames[nops], sizeof(opnames[0]), "master.m3u8");
+        ops[nops] = (store_op_t){.kind = STORE_OP_EXPIRE, .name = opnames[nops],
+                                 .ttl_ms = ended_ttl_ms};
+        nops++;
+        ret = store_commit(st, stream_id, ops, nops);
+    }
+    for (size_t i = 0; i < nowned; i++)
+        blob_unref(owned[i]);
+    return ret < 0 ? ret : (int)nowned;
+}
+
 int64_t packager_next_msn(const packager_t *pk)
 {
     int64_t n = pk->vcut_next_msn > pk->first_msn ? pk->vcut_next_msn : pk->first_msn;

@@ -44,6 +44,7 @@
 #include "clock.h"
 #include "ladder_internal.h"
 #include "log.h"
+#include "packager_internal.h"
 #include "pipeline_internal.h"
 
 #define TRANSCODE_POP_TIMEOUT_MS 1000
@@ -82,11 +83,15 @@ struct transcode {
     int cpus;
     int live; /* workers writing a stream */
     bool closing; /* transcode_free: waiting workers end their streams now */
+    bool have_janitor;
+    pthread_t janitor; /* params.handover: ends streams handed over and not taken */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a stream record became free */
     transcode_stream_t *streams;
     transcode_worker_t *workers;
 };
+
+static void *transcode_janitor_main(void *arg);
 
 void transcode_params_default(transcode_params_t *p)
 {
@@ -148,6 +153,12 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cond, &ca);
     pthread_condattr_destroy(&ca);
+    if (t->params.handover && t->params.reconnect_window_ms > 0) {
+        int ret = -pthread_create(&t->janitor, NULL, transcode_janitor_main, t);
+        if (ret < 0)
+            log_warn(NULL, "cannot start the handover janitor: %s", strerror(-ret));
+        t->have_janitor = ret == 0;
+    }
     *out = t;
     return 0;
 }
@@ -274,6 +285,113 @@ static bool transcode_superseded(transcode_worker_t *w, pipeline_t *pl)
     return stored > pipeline_next_msn(pl);
 }
 
+#define TRANSCODE_HANDOVER_FIELD "handover"
+#define TRANSCODE_JANITOR_EVERY_MS 2000
+
+static bool transcode_closing(transcode_t *t)
+{
+    pthread_mutex_lock(&t->lock);
+    bool closing = t->closing;
+    pthread_mutex_unlock(&t->lock);
+    return closing;
+}
+
+/* Shutting down with the publisher gone and a shared store: the playlists
+ * stay live until the window that began at the drop passes, and a record
+ * says so ("DEADLINE_MS NEXT_MSN", wall clock), for the node the publisher
+ * comes back through (its packager follows on) or, if none, for a janitor
+ * (transcode_janitor_tick) to end them then. */
+static void transcode_hand_over(transcode_worker_t *w, pipeline_t *pl, int64_t drop_wall_ms)
+{
+    transcode_t *t = w->t;
+    int64_t deadline = drop_wall_ms + t->params.reconnect_window_ms;
+    char rec[64];
+    snprintf(rec, sizeof(rec), "%" PRId64 " %" PRId64, deadline, pipeline_next_msn(pl));
+    int ret = store_meta_put(t->params.store, w->stream->id, TRANSCODE_HANDOVER_FIELD, rec,
+                             t->params.reconnect_window_ms + t->params.ended_ttl_ms);
+    if (ret < 0) {
+        log_warn(w->ctx, "could not record the handover (%s); ending the stream instead",
+                 strerror(-ret));
+        if ((ret = pipeline_finish(pl)) < 0)
+            log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
+        return;
+    }
+    int64_t left = deadline - clock_wall_ms();
+    log_info(w->ctx, "shutting down: the stream is handed over, its playlists stay live for "
+                     "%.0f s more for the publisher to come back through another node",
+             left > 0 ? left / 1000.0 : 0.0);
+}
+
+/* Whether a worker of this process is writing stream id now. */
+static bool transcode_stream_busy(transcode_t *t, const char *id)
+{
+    bool busy = false;
+    pthread_mutex_lock(&t->lock);
+    for (transcode_stream_t *s = t->streams; s && !busy; s = s->next)
+        busy = s->busy && strcmp(s->id, id) == 0;
+    pthread_mutex_unlock(&t->lock);
+    return busy;
+}
+
+/* One round of the janitor: every registered stream with a handover record
+ * whose deadline has passed is ended, unless a writer went on meanwhile
+ * (the stored next segment number moved). Several nodes may do it at once:
+ * the result is the same. */
+static void transcode_janitor_tick(transcode_t *t)
+{
+    store_t *st = t->params.store;
+    store_stream_info_t *list = NULL;
+    size_t n = 0;
+    if (store_stream_list(st, &list, &n) < 0)
+        return;
+    for (size_t i = 0; i < n && !transcode_closing(t); i++) {
+        const char *id = list[i].id;
+        char *rec = NULL;
+        if (transcode_stream_busy(t, id) ||
+            store_meta_get(st, id, TRANSCODE_HANDOVER_FIELD, &rec) < 0)
+            continue;
+        long long deadline = 0, msn = 0;
+        if (sscanf(rec, "%lld %lld", &deadline, &msn) == 2 && clock_wall_ms() >= deadline) {
+            char ctx[TRANSCODE_CTX_MAX];
+            snprintf(ctx, sizeof(ctx), "stream=%s", id);
+            if (transcode_stored_next_msn(st, id) == msn) {
+                int ret = packager_end_stored(st, id, t->params.ended_ttl_ms);
+                if (ret < 0)
+                    log_warn(ctx, "could not end the playlists of the stream handed over (%s)",
+                             strerror(-ret));
+                else
+                    log_info(ctx, "the publisher of the stream handed over by another node did "
+                                  "not come back within the reconnect window; %d playlists ended",
+                             ret);
+            }
+            if (store_meta_put(st, id, TRANSCODE_HANDOVER_FIELD, "done", 60000) < 0)
+                log_debug(ctx, "could not mark the handover done");
+        }
+        free(rec);
+    }
+    free(list);
+}
+
+static void *transcode_janitor_main(void *arg)
+{
+    transcode_t *t = arg;
+    pthread_setname_np(pthread_self(), "tc-janitor");
+    pthread_mutex_lock(&t->lock);
+    while (!t->closing) {
+        struct timespec at;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += TRANSCODE_JANITOR_EVERY_MS / 1000;
+        (void)pthread_cond_timedwait(&t->cond, &t->lock, &at);
+        if (t->closing)
+            break;
+        pthread_mutex_unlock(&t->lock);
+        transcode_janitor_tick(t);
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
 /* Sleeps ms, unless the manager closes meanwhile. */
 static void transcode_backoff(transcode_t *t, int64_t ms)
 {
@@ -316,7 +434,8 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         return;
     }
     int64_t backoff_ms = 0;
-    bool superseded = false;
+    bool superseded = false, handed_over = false;
+    int64_t drop_wall_ms = 0;
     for (;;) {
         int err = 0;
         transcode_input_end_t end = transcode_drain(w, pl, &err);
@@ -327,6 +446,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
                 break;
         } else if (end == TRANSCODE_INPUT_DROPPED) {
             bool wait = t->params.reconnect_window_ms > 0;
+            drop_wall_ms = clock_wall_ms();
             if (wait && (ret = pipeline_input_break(pl)) < 0)
                 log_warn(w->ctx, "could not publish the last media before the drop (%s)",
                          strerror(-ret));
@@ -335,6 +455,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
                          t->params.reconnect_window_ms / 1000.0);
             if (!transcode_next_input(w, wait)) {
                 superseded = wait && transcode_superseded(w, pl);
+                handed_over = wait && !superseded && t->params.handover && transcode_closing(t);
                 break;
             }
         }
@@ -375,6 +496,8 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
     if (superseded)
         log_info(w->ctx, "the stream went on from another node meanwhile; its playlists are "
                          "left to that node");
+    else if (handed_over)
+        transcode_hand_over(w, pl, drop_wall_ms);
     else if ((ret = pipeline_finish(pl)) < 0)
         log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
     *next_msn = pipeline_next_msn(pl);
@@ -601,6 +724,8 @@ void transcode_free(transcode_t *t)
     t->closing = true;
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
+    if (t->have_janitor)
+        pthread_join(t->janitor, NULL);
     /* Joined without the lock: running workers take it when they finish. */
     while (w) {
         transcode_worker_t *next = w->next;

@@ -85,6 +85,13 @@ typedef struct transcode_params {
      * back and continue the same playlists; then the stream ends. 0: a
      * drop ends the stream at once. */
     int64_t reconnect_window_ms;
+    /* A shared store: at transcode_free, a stream waiting for its dropped
+     * publisher is handed over instead of ended (its playlists stay live
+     * for the rest of the window: the publisher may come back through
+     * another node, whose packager follows on), and a janitor thread ends
+     * the playlists of handed-over streams nobody took once their window
+     * has passed (on whichever node runs it first). */
+    bool handover;
     /* Benchmarks: measure without stepping the preset or dropping rungs
      * (speed and health are still measured and reported). */
     bool no_overload_protection;

@@ -266,6 +266,49 @@ class ReconnectTest(unittest.TestCase):
                     node.close()
             redis.stop()
 
+    def test_shutdown_hands_over_then_the_janitor_ends_it(self):
+        """SIGTERM on a shared store with a publisher live: the node exits at
+        once but leaves the playlists live for the reconnect window (a
+        publisher may come back through another node); nobody comes, so the
+        other node's janitor ends them once the window has passed."""
+        redis = RedisServer()
+        a = b = pub = None
+        try:
+            a = Sluice("--store", redis.url(0), "--ladder", "360p", "--reconnect-window", "4")
+            b = Sluice("--store", redis.url(0), "--ladder", "360p", "--reconnect-window", "4")
+            pub = publish(a.rtmp_url(KEY), seconds=60, size="640x360")
+            wait_for(lambda: segments(a, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
+            start = time.time()
+            a.proc.send_signal(signal.SIGTERM)
+            a.proc.wait(10)
+            self.assertLess(time.time() - start, 5)
+            self.assertEqual(a.proc.returncode, 0, a.log()[-3000:])
+            self.assertIn("the stream is handed over", a.log())
+            live = playlist(b, "/hls/demo/360p/index.m3u8")
+            self.assertNotIn("#EXT-X-ENDLIST", live)
+            wait_for(lambda: "#EXT-X-ENDLIST" in playlist(b, "/hls/demo/360p/index.m3u8"), 15,
+                     "the janitor ending the playlists")
+            self.assertGreater(time.time() - start, 3)
+            self.assertIn("did not come back within the reconnect window; 2 playlists ended",
+                          b.log())
+            for rend in ("360p", "audio"):
+                text = playlist(b, f"/hls/demo/{rend}/index.m3u8")
+                self.assertEqual(hlscheck.check_media(text, ll=None), [], f"{rend}:\n{text}")
+                self.assertNotIn("#EXT-X-PRELOAD-HINT", text)
+                self.assertNotIn("#EXT-X-PART:", text)
+                # Every segment it names is there.
+                for n in msns(text):
+                    self.assertEqual(http(b.url(f"/hls/demo/{rend}/{n}.m4s"))[0], 200)
+            self.assertEqual(http(b.url("/hls/demo/360p/index.m3u8?_HLS_skip=YES"))[0], 200)
+        finally:
+            if pub and pub.poll() is None:
+                pub.kill()
+                pub.communicate()
+            for node in (a, b):
+                if node:
+                    node.close()
+            redis.stop()
+
     def test_failing_encoder_restarts_only_its_stream(self):
         # Overload protection off: on a loaded machine it could drop the
         # one encoded rung this test watches.
