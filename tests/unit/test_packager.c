@@ -28,6 +28,7 @@
 #include "byteio.h"
 #include "log.h"
 #include "media.h"
+#include "packager_internal.h"
 #include "store.h"
 #include "transcode.h"
 
@@ -771,6 +772,43 @@ static void test_reconnect_continues(void **state)
     store_close(st);
 }
 
+/* The janitor's end of a handed-over stream: the live LL-HLS playlists
+ * left in the store become ended ones (no parts, hints or reports). */
+static void test_end_stored(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_params_t p;
+    transcode_params_default(&p);
+    p.store = st;
+    p.msn_from_clock = false;
+    p.reconnect_window_ms = 20000;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "ho", FEED_DROPPED);
+    wait_reconnecting(t, "ho", 0);
+    char *live = get_text(st, "ho", "240p/index.m3u8");
+    assert_non_null(live);
+    assert_non_null(strstr(live, "#EXT-X-PART:"));
+    assert_non_null(strstr(live, "#EXT-X-PRELOAD-HINT"));
+    assert_null(strstr(live, "#EXT-X-ENDLIST"));
+    assert_int_equal(packager_end_stored(st, "ho", 60000), 2); /* 240p and audio */
+    assert_int_equal(packager_end_stored(st, "ho", 60000), 0); /* already ended */
+    char *ended = get_text(st, "ho", "240p/index.m3u8");
+    assert_non_null(ended);
+    assert_null(strstr(ended, "#EXT-X-PART:"));
+    assert_null(strstr(ended, "#EXT-X-PRELOAD-HINT"));
+    assert_null(strstr(ended, "#EXT-X-RENDITION-REPORT"));
+    assert_int_equal(count_str(ended, "#EXTINF:"), count_str(live, "#EXTINF:"));
+    assert_non_null(strstr(ended, ".m4s\n#EXT-X-ENDLIST\n"));
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "ho", "240p/index-skip.m3u8", &b), -ENOENT);
+    free(live);
+    free(ended);
+    transcode_free(t);
+    store_close(st);
+}
+
 /* A decoder that refuses every sample for two seconds is replaced: the
  * worker counts a restart with its reason, and the stream goes on after a
  * discontinuity once good samples come again. */
@@ -926,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_empty_stream),
         cmocka_unit_test(test_reconnect_continues),
         cmocka_unit_test(test_decoder_failure_recovers),
+        cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
