@@ -86,10 +86,14 @@ static void main_webhook_live_cb(void *opaque, const char *stream_id, const char
     json_decref(data);
 }
 
-static void main_webhook_end_cb(void *opaque, const char *stream_id)
+/* data.reason says whether the publisher ended its publish or dropped
+ * (then the playlists wait for it within the reconnect window). */
+static void main_webhook_end_cb(void *opaque, const char *stream_id, bool dropped)
 {
     (void)opaque;
-    webhook_event(main_webhook.webhook, "stream.idle", stream_id, NULL);
+    json_t *data = json_pack("{s:s}", "reason", dropped ? "dropped" : "ended");
+    webhook_event(main_webhook.webhook, "stream.idle", stream_id, data);
+    json_decref(data);
 }
 
 /* report_params_t.event_cb ("stream.health_changed"); event_opaque unused.
@@ -218,6 +222,14 @@ static void main_public_url(const char *scheme, const char *listen, int port, co
     snprintf(out, outlen, "%s://%s:%d%s", scheme, host, port, suffix);
 }
 
+/* A shared store and a reconnect window: streams live at shutdown are
+ * handed over (their playlists stay live for the window, for a publisher
+ * coming back through another node) rather than ended. */
+static bool main_handover(const config_t *cfg)
+{
+    return cfg->reconnect_window > 0 && strncmp(cfg->store_url, "redis", 5) == 0;
+}
+
 /* The RTMP limits of a configuration. */
 static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
 {
@@ -228,6 +240,7 @@ static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
     lim->queue_bytes = (size_t)cfg->queue_bytes;
     lim->handshake_timeout_ms = (uint32_t)cfg->handshake_timeout_ms;
     lim->idle_timeout_ms = (uint32_t)cfg->idle_timeout_ms;
+    lim->stall_timeout_ms = (uint32_t)cfg->stall_timeout_ms;
     lim->max_connections = (uint32_t)cfg->max_connections;
     lim->max_connections_per_ip = (uint32_t)cfg->max_connections_per_ip;
     lim->max_publishers = (uint32_t)cfg->max_publishers;
@@ -466,6 +479,13 @@ int main(int argc, char **argv)
         log_error(NULL, "--store: not a store URL (memory, or redis://[:PASSWORD@]HOST:PORT[/DB])");
         goto fail;
     }
+    if (strcmp(store_backend_name(store), "memory") == 0) {
+        /* A stream is idle (evicted first) after 3 segment durations
+         * without a commit, 10 s at least. */
+        double idle_s = 3 * cfg.segment_duration > 10 ? 3 * cfg.segment_duration : 10;
+        if (store_set_memory_limit(store, cfg.store_memory_limit, (int64_t)(idle_s * 1000)) != 0)
+            goto fail;
+    }
     if (main_seed_streams(store, &cfg) != 0)
         goto fail;
     if (cfg.nstreams == 0 && (cfg.roles & CONFIG_ROLE_INGEST))
@@ -486,6 +506,9 @@ int main(int argc, char **argv)
                                                                : TRANSCODE_PASSTHROUGH_AUTO;
         tp.preset = cfg.preset;
         tp.debug_slow_encode_ms = (int)cfg.debug_slow_encode_ms;
+        tp.debug_fail_encode = (int)cfg.debug_fail_encode;
+        tp.reconnect_window_ms = (int64_t)(cfg.reconnect_window * 1000.0 + 0.5);
+        tp.handover = main_handover(&cfg);
         tp.no_overload_protection = strcmp(cfg.overload_protection, "off") == 0;
         transcode_rung_spec_t *overrides = main_rung_overrides(&cfg);
         if (cfg.nrungs > 0 && !overrides)
@@ -508,6 +531,7 @@ int main(int argc, char **argv)
             .duplicate = strcmp(cfg.duplicate_publisher, "reject") == 0
                              ? INGEST_DUPLICATE_REJECT
                              : INGEST_DUPLICATE_TAKEOVER,
+            .drop_on_close = main_handover(&cfg),
         };
         main_ingest_limits(&cfg, &ip.limits);
         main_webhook_ingest_params(&ip, &cfg);
@@ -524,6 +548,9 @@ int main(int argc, char **argv)
             .store = store,
             .threads = (unsigned)cfg.http_threads,
             .max_connections = (unsigned)cfg.http_max_connections,
+            .timeout_s = (unsigned)cfg.http_timeout_s,
+            .max_connections_per_ip = (unsigned)cfg.http_max_connections_per_ip,
+            .max_held = (unsigned)cfg.http_max_held,
             .segment_duration = cfg.segment_duration,
             .part_duration = cfg.part_duration,
             .playlist_no_cache = strcmp(cfg.playlist_cache, "no-cache") == 0,

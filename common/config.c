@@ -23,6 +23,7 @@ typedef enum config_type {
     CONFIG_LONG,
     CONFIG_ROLES,
     CONFIG_STREAMS, /* repeatable ID:KEY */
+    CONFIG_SIZE,    /* bytes: 1073741824, 512M, 2G (K/M/G/T are powers of 1024) */
 } config_type_t;
 
 typedef struct config_option {
@@ -84,6 +85,10 @@ static const config_option_t config_options[] = {
         "milliseconds a client has to complete the RTMP handshake"),
     OPT("rtmp-idle-timeout", CONFIG_LONG, idle_timeout_ms, "30000", NULL, 100, 3600000,
         "milliseconds a connection may wait between handshake and publish"),
+    OPT("rtmp-stall-timeout", CONFIG_LONG, stall_timeout_ms, "10000", NULL, 1000, 3600000,
+        "milliseconds without media after which a publisher is treated as dropped"),
+    OPT("reconnect-window", CONFIG_DOUBLE, reconnect_window, "30", NULL, 0, 3600,
+        "seconds a dropped publisher has to come back and continue the same playlists; 0: off"),
     OPT("rtmp-max-connections", CONFIG_LONG, max_connections, "1000", NULL, 1, 1000000,
         "open RTMP connections; more are closed at accept"),
     OPT("rtmp-max-connections-per-ip", CONFIG_LONG, max_connections_per_ip, "32", NULL, 1,
@@ -102,6 +107,16 @@ static const config_option_t config_options[] = {
         "origin HTTP worker threads; 0: one per CPU"),
     OPT("http-max-connections", CONFIG_LONG, http_max_connections, "10000", NULL, 16, 1000000,
         "concurrent origin HTTP connections"),
+    /* limits of issue 9 (bounded memory, HTTP side); see docs/configuration.md */
+    OPT("http-timeout", CONFIG_LONG, http_timeout_s, "15", NULL, 1, 3600,
+        "seconds an origin HTTP connection may stay silent (idle keep-alive, slow headers)"),
+    OPT("http-max-connections-per-ip", CONFIG_LONG, http_max_connections_per_ip, "0", NULL, 0,
+        1000000, "concurrent origin HTTP connections from one address; 0: no limit (CDNs)"),
+    OPT("http-max-held", CONFIG_LONG, http_max_held, "5000", NULL, 1, 1000000,
+        "LL-HLS blocking requests held at once; more are answered at once"),
+    OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
+        "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
+        "no limit"),
     OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
     OPT("ladder", CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
@@ -133,6 +148,8 @@ static const config_option_t config_options[] = {
         "seconds a publish waits for the webhook's answer before it is refused"),
     OPT("debug-slow-encode", CONFIG_LONG, debug_slow_encode_ms, "0", NULL, 0, 100000,
         "testing only: simulated extra encode time, ms per 1080p frame"),
+    OPT("debug-fail-encode", CONFIG_LONG, debug_fail_encode, "0", NULL, 0, 100000000,
+        "testing only: the Nth frame given to a transcoded rung fails, once (worker restart)"),
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 
@@ -440,6 +457,37 @@ static int config_parse_number(const char *s, double *out)
     return 0;
 }
 
+/* "1073741824", "512M", "2G", "64k", "1.5G", optionally with "B" or "iB"
+ * after the unit: 0 and the byte count, or -EINVAL. */
+static int config_parse_size(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0 || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    double mul = 1;
+    if (*end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': mul = 1024.0; break;
+        case 'M': mul = 1024.0 * 1024; break;
+        case 'G': mul = 1024.0 * 1024 * 1024; break;
+        case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
+        case 'B': mul = 1; end--; break; /* "100B" */
+        default: return -EINVAL;
+        }
+        end++;
+        if (*end == 'i' && mul > 1)
+            end++;
+        if (*end == 'B' || *end == 'b')
+            end++;
+        if (*end)
+            return -EINVAL;
+    }
+    *out = floor(v * mul);
+    return 0;
+}
+
 static void config_convert(config_loader_t *ld, config_t *cfg, const config_option_t *opt)
 {
     config_slot_t *s = &ld->slots[opt - config_options];
@@ -492,6 +540,21 @@ static void config_convert(config_loader_t *ld, config_t *cfg, const config_opti
             *(double *)field = d;
         else
             *(long *)field = (long)d;
+        break;
+    }
+    case CONFIG_SIZE: {
+        double d;
+        if (config_parse_size(v, &d) != 0) {
+            config_error(ld, "%s: '%s' is not a size (bytes, or a number with K, M, G or T)",
+                         src, v);
+            return;
+        }
+        if (d < opt->min || d > opt->max) {
+            config_error(ld, "%s: %s is out of range (%g to %g bytes)", src, v, opt->min,
+                         opt->max);
+            return;
+        }
+        *(uint64_t *)field = (uint64_t)d;
         break;
     }
     case CONFIG_ROLES: {
@@ -733,6 +796,9 @@ void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *
             break;
         case CONFIG_ROLES:
             same = *(const unsigned *)fa == *(const unsigned *)fb;
+            break;
+        case CONFIG_SIZE:
+            same = *(const uint64_t *)fa == *(const uint64_t *)fb;
             break;
         case CONFIG_STREAMS:
             same = a->nstreams == b->nstreams;

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef struct config_stream {
@@ -58,6 +59,8 @@ typedef struct config {
     long queue_bytes;
     long handshake_timeout_ms;
     long idle_timeout_ms;
+    long stall_timeout_ms;
+    double reconnect_window; /* seconds; 0: a dropped publisher ends the stream */
     long max_connections;
     long max_connections_per_ip;
     long max_publishers;
@@ -67,6 +70,11 @@ typedef struct config {
     long max_amf_string;
     long http_threads;
     long http_max_connections;
+    /* limits of issue 9 (bounded memory, HTTP side) */
+    long http_timeout_s;
+    long http_max_connections_per_ip; /* 0: no limit */
+    long http_max_held;
+    uint64_t store_memory_limit;      /* bytes; 0: no limit */
     long ended_ttl_s;
     /* transcode ladder */
     char *ladder;
@@ -74,6 +82,7 @@ typedef struct config {
     char *preset;
     char *overload_protection; /* "on" | "off" */
     long debug_slow_encode_ms;
+    long debug_fail_encode; /* test aid: the Nth encoded frame fails, once; 0: off */
     /* control plane */
     char *admin_listen;
     char *admin_token;      /* NULL: loopback clients only */

@@ -48,6 +48,10 @@ typedef struct media_packet {
     int64_t dts_ms;
     int64_t pts_ms;
     bool keyframe;
+    /* EOS only: the publisher dropped (connection lost, stalled, taken
+     * over) rather than ended its publish; the stream may continue if it
+     * comes back within the reconnect window. */
+    bool dropped;
     int64_t arrival_us; /* monotonic time ingest queued it: lag measurement */
     size_t size;
     uint8_t data[];

@@ -327,6 +327,18 @@ void store_get_stats(store_t *st, store_stats_t *out)
     out->meta_ops = atomic_load_explicit(&st->n_meta, memory_order_relaxed);
     out->errors = atomic_load_explicit(&st->n_errors, memory_order_relaxed);
     out->connected = st->backend->connected ? st->backend->connected(st) : true;
+    out->memory_bytes = out->memory_limit = out->evictions = 0;
+    if (st->backend->memory_stats)
+        st->backend->memory_stats(st, out);
+}
+
+int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
+{
+    if (idle_ms < 0)
+        return -EINVAL;
+    if (!st->backend->set_memory_limit)
+        return -ENOTSUP;
+    return st->backend->set_memory_limit(st, limit_bytes, idle_ms);
 }
 
 /* ---- leases --------------------------------------------------------------- */
@@ -393,6 +405,30 @@ void store_lease_release(store_lease_t *l)
     if (last && !l->lost && st->backend->lease_release)
         st->backend->lease_release(st, l->stream_id);
     free(l);
+}
+
+int store_leases_list(store_t *st, char **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&st->cb_lock);
+    size_t count = 0;
+    for (store_lease_t *l = st->leases; l; l = l->next)
+        if (!l->lost)
+            count++;
+    if (count) {
+        *ids = malloc(count * STORE_ID_MAX);
+        if (!*ids) {
+            rc = -ENOMEM;
+        } else {
+            for (store_lease_t *l = st->leases; l; l = l->next)
+                if (!l->lost)
+                    memcpy(*ids + STORE_ID_MAX * (*n)++, l->stream_id, STORE_ID_MAX);
+        }
+    }
+    pthread_mutex_unlock(&st->cb_lock);
+    return rc;
 }
 
 void store_notify_lease_lost(store_t *st, const char *stream_id)

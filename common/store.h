@@ -153,8 +153,34 @@ typedef struct store_stats {
     uint64_t commits, gets, registry_ops, meta_ops;
     uint64_t errors;      /* calls that failed with -EIO */
     bool connected;       /* memory: always; redis: the server answers */
+    /* Memory backend only (0 for others): bytes held now (blobs plus an
+     * estimate of each object's own overhead), the limit (0: none), and
+     * objects evicted to stay under it (a counter). */
+    uint64_t memory_bytes, memory_limit, evictions;
 } store_stats_t;
 void store_get_stats(store_t *st, store_stats_t *out);
+
+/* ---- bounded memory (memory backend) ------------------------------------ */
+
+/* Caps what the memory store holds at limit_bytes (0: unlimited). When a
+ * commit takes it over, the store first drops what has already expired,
+ * then evicts, until it is under the limit again:
+ *   1. every expiring object of an ended or idle stream: one without a
+ *      live publisher (no store_lease held on it in this process) or with
+ *      no commit for idle_ms (0: 10 s); the stream whose last commit is the
+ *      oldest first;
+ *   2. objects whose expiry a commit set with STORE_OP_EXPIRE (a segment
+ *      kept only for its grace time after it left a live playlist), the
+ *      one due to expire first first;
+ * and never the rest: a live stream's window, init segments, playlists,
+ * parts, nor objects put without a TTL (a stream's small bookkeeping such
+ * as its next segment number). If only those remain, the commit is
+ * accepted over the limit and a warning logged (at most every 10 s): a
+ * refused commit would end a live stream. An evicted object is exactly an
+ * expired one: store_get says -ENOENT, watchers are not woken.
+ * -ENOTSUP on a backend that is not the memory store. Any thread. */
+int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
+    __attribute__((warn_unused_result));
 
 /* ---- live-stream ownership (the duplicate-publisher policy) ----------- */
 

@@ -44,6 +44,9 @@ typedef struct store_backend {
     const char *(*node_id)(const store_t *st);
     /* Optional (NULL: always connected). */
     bool (*connected)(store_t *st);
+    /* Optional (NULL: -ENOTSUP / nothing to report): the memory bound. */
+    int (*set_memory_limit)(store_t *st, uint64_t limit_bytes, int64_t idle_ms);
+    void (*memory_stats)(store_t *st, store_stats_t *out);
 } store_backend_t;
 
 typedef struct store_watch_list store_watch_list_t;
@@ -72,6 +75,12 @@ void store_notify_lease_lost(store_t *st, const char *stream_id);
 int store_memory_open(store_t **out);
 /* url starts with "redis://". */
 int store_redis_open(const char *url, store_t **out);
+
+/* The ids of the streams this process holds a lease on (lost ones left
+ * out): *ids = a malloc'd buffer of *n ids of STORE_ID_MAX bytes each, NULL
+ * when there are none. 0 or -ENOMEM. Takes cb_lock, so never call it with
+ * a backend lock held (a lease's callback may run under cb_lock). */
+int store_leases_list(store_t *st, char **ids, size_t *n);
 
 /* SHA-256 of a key. */
 void store_key_hash(const char *key, uint8_t out[32]);

@@ -21,9 +21,29 @@
  * One process means one node: leases are always granted (store.c keeps the
  * lease list; ingest settles duplicates within the process), and a commit
  * wakes the stream's watchers directly, after the write lock is released.
+ *
+ * Bounded memory (store_set_memory_limit): every object records what it
+ * costs (blob bytes plus an estimate of the allocations around it) and
+ * belongs to its stream's group, which keeps the stream's byte total and the
+ * time of its last commit. A commit that takes the total over the limit
+ * sweeps what has expired, then evicts, under the same write lock: first the
+ * expiring objects of idle groups (no live publisher, i.e. no lease held in
+ * this process, or no commit for idle_ms), the group whose last commit is
+ * the oldest first; then objects that a STORE_OP_EXPIRE gave their grace
+ * time (they left a live playlist), the soonest to expire first. What is
+ * left (live windows, playlists, init segments, parts, objects without a
+ * TTL) is never evicted: the commit goes through over the limit and a
+ * warning is logged at most every 10 s. When a pass finds nothing to evict,
+ * the next one waits a second, so a store kept over the limit by live data
+ * does not rescan the table on every commit. The list of leased streams is
+ * taken (from store.c, under its callback lock) before the write lock, and
+ * only when the commit may take the store over the limit. Groups with no objects left are
+ * freed at the end of the commit (or drop) that emptied them.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,12 +56,35 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
+#include "log.h"
 #include "store_internal.h"
+
+#define MEM_LOG "store"
+/* A stream with no commit for this long is idle (store_set_memory_limit). */
+#define MEM_IDLE_MS_DEFAULT 10000
+/* Over the limit with nothing to evict: warn at most this often, and look
+ * again for something to evict at most this often. */
+#define MEM_WARN_EVERY_MS 10000
+#define MEM_RETRY_MS 1000
+/* Per-allocation overhead of glibc malloc, for the cost estimate. */
+#define MEM_MALLOC_OVERHEAD 16
+
+/* The objects of one stream: what they cost and when it last committed. */
+typedef struct mem_group {
+    struct mem_group *next;
+    int64_t last_commit_ms; /* monotonic */
+    size_t nobjects;
+    uint64_t bytes;
+    char id[STORE_ID_MAX];
+} mem_group_t;
 
 typedef struct mem_object {
     struct mem_object *next;
+    mem_group_t *group;
     uint64_t hash;
     int64_t expires_ms; /* monotonic; 0 = never */
+    size_t cost;        /* bytes counted for it in the store's total */
+    bool left;          /* its expiry came from STORE_OP_EXPIRE: out of the playlist */
     blob_t *blob;
     char key[]; /* "stream_id/name" */
 } mem_object_t;
@@ -68,6 +111,17 @@ typedef struct store_memory {
     size_t nbuckets;
     size_t count;
     int64_t last_sweep_ms;
+    /* The memory bound; all under `lock`. */
+    mem_group_t *groups;
+    uint64_t bytes;        /* sum of the objects' costs */
+    uint64_t limit;        /* 0: unlimited */
+    int64_t idle_ms;
+    uint64_t evictions;
+    int64_t retry_after_ms; /* no eviction pass before this (nothing was evictable) */
+    int64_t last_warn_ms;
+    /* Copies of bytes and limit readable without the lock: whether a commit
+     * should fetch the list of leased streams first. */
+    _Atomic uint64_t bytes_hint, limit_hint;
 
     pthread_rwlock_t reg_lock;
     mem_stream_t *streams;
@@ -103,6 +157,66 @@ static void mem_object_free(mem_object_t *o)
 {
     blob_unref(o->blob);
     free(o);
+}
+
+/* What an object counts for: the blob (header and bytes), the object with
+ * its key, and an allocator overhead for each of the two. */
+static size_t mem_object_cost(const mem_object_t *o)
+{
+    return sizeof(blob_t) + o->blob->size + sizeof(*o) + strlen(o->key) + 1 +
+           2 * MEM_MALLOC_OVERHEAD;
+}
+
+/* Accounts for o, newly in the table as a member of g. Write lock held. */
+static void mem_object_added(store_memory_t *m, mem_object_t *o, mem_group_t *g)
+{
+    o->group = g;
+    g->nobjects++;
+    g->bytes += o->cost;
+    m->bytes += o->cost;
+    m->count++;
+}
+
+/* Frees o, already unlinked from its chain, and takes it out of the
+ * accounting. Its group stays (even empty) until mem_groups_gc. */
+static void mem_object_drop(store_memory_t *m, mem_object_t *o)
+{
+    o->group->nobjects--;
+    o->group->bytes -= o->cost;
+    m->bytes -= o->cost;
+    m->count--;
+    mem_object_free(o);
+}
+
+static mem_group_t *mem_group_find(store_memory_t *m, const char *stream_id)
+{
+    for (mem_group_t *g = m->groups; g; g = g->next)
+        if (strcmp(g->id, stream_id) == 0)
+            return g;
+    return NULL;
+}
+
+/* Frees the groups that have no object left. Write lock held. */
+static void mem_groups_gc(store_memory_t *m)
+{
+    for (mem_group_t **pp = &m->groups; *pp;) {
+        mem_group_t *g = *pp;
+        if (g->nobjects == 0) {
+            *pp = g->next;
+            free(g);
+        } else {
+            pp = &g->next;
+        }
+    }
+}
+
+/* Unlinks o from its bucket chain. Write lock held. */
+static void mem_unlink(store_memory_t *m, mem_object_t *o)
+{
+    mem_object_t **pp = &m->buckets[o->hash & (m->nbuckets - 1)];
+    while (*pp != o)
+        pp = &(*pp)->next;
+    *pp = o->next;
 }
 
 /* Doubles the table when the load factor passes 1. Write lock held. */
@@ -144,8 +258,7 @@ static void mem_sweep(store_memory_t *m, int64_t now)
             mem_object_t *o = *pp;
             if (o->expires_ms && o->expires_ms <= now) {
                 *pp = o->next;
-                mem_object_free(o);
-                m->count--;
+                mem_object_drop(m, o);
             } else {
                 pp = &o->next;
             }
@@ -154,17 +267,182 @@ static void mem_sweep(store_memory_t *m, int64_t now)
     m->last_sweep_ms = now;
 }
 
+/* What an eviction pass did, for the log line written after the lock. */
+typedef struct mem_evict_report {
+    char idle_ids[4][STORE_ID_MAX]; /* the first idle streams evicted */
+    size_t nidle;                   /* idle streams evicted */
+    uint64_t objects, bytes;        /* evicted */
+    bool warn;                      /* still over the limit: warn now */
+    uint64_t over_bytes, limit;
+} mem_evict_report_t;
+
+static int mem_group_cmp(const void *a, const void *b)
+{
+    const mem_group_t *x = *(mem_group_t *const *)a, *y = *(mem_group_t *const *)b;
+    if (x->last_commit_ms != y->last_commit_ms)
+        return x->last_commit_ms < y->last_commit_ms ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static int mem_object_expiry_cmp(const void *a, const void *b)
+{
+    const mem_object_t *x = *(mem_object_t *const *)a, *y = *(mem_object_t *const *)b;
+    if (x->expires_ms != y->expires_ms)
+        return x->expires_ms < y->expires_ms ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static void mem_evict(store_memory_t *m, mem_object_t *o, mem_evict_report_t *rep)
+{
+    mem_unlink(m, o);
+    rep->objects++;
+    rep->bytes += o->cost;
+    m->evictions++;
+    mem_object_drop(m, o);
+}
+
+/* Evicts every expiring object of g. Write lock held. */
+static void mem_evict_group(store_memory_t *m, mem_group_t *g, mem_evict_report_t *rep)
+{
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        mem_object_t **pp = &m->buckets[i];
+        while (*pp) {
+            mem_object_t *o = *pp;
+            if (o->group == g && o->expires_ms) {
+                *pp = o->next;
+                rep->objects++;
+                rep->bytes += o->cost;
+                m->evictions++;
+                mem_object_drop(m, o);
+            } else {
+                pp = &o->next;
+            }
+        }
+    }
+}
+
+/* The streams with a live publisher in this process (store_leases_list). */
+typedef struct mem_leased {
+    bool known; /* the list was taken */
+    char *ids;
+    size_t n;
+} mem_leased_t;
+
+static bool mem_is_idle(const store_memory_t *m, const mem_group_t *g, const mem_leased_t *l,
+                        int64_t now)
+{
+    if (now - g->last_commit_ms >= m->idle_ms)
+        return true; /* a publisher that stalled, or none */
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->ids + i * STORE_ID_MAX, g->id) == 0)
+            return false;
+    return true;
+}
+
+/* Brings the store back under its limit if it can (the order is in the
+ * file comment). Write lock held. */
+static void mem_enforce(store_memory_t *m, int64_t now, const mem_leased_t *leased,
+                        mem_evict_report_t *rep)
+{
+    if (!m->limit || m->bytes <= m->limit || now < m->retry_after_ms || !leased->known)
+        return;
+    mem_sweep(m, now);
+
+    /* 1. Ended or idle streams, the one whose last commit is the oldest first. */
+    size_t ng = 0;
+    for (mem_group_t *g = m->groups; g; g = g->next)
+        ng++;
+    mem_group_t **idle = ng ? malloc(ng * sizeof(*idle)) : NULL;
+    size_t ni = 0;
+    if (idle) {
+        for (mem_group_t *g = m->groups; g; g = g->next)
+            if (mem_is_idle(m, g, leased, now))
+                idle[ni++] = g;
+        qsort(idle, ni, sizeof(*idle), mem_group_cmp);
+        for (size_t i = 0; i < ni && m->bytes > m->limit; i++) {
+            uint64_t before = rep->objects;
+            mem_evict_group(m, idle[i], rep);
+            if (rep->objects > before) {
+                if (rep->nidle < sizeof(rep->idle_ids) / sizeof(rep->idle_ids[0]))
+                    snprintf(rep->idle_ids[rep->nidle], STORE_ID_MAX, "%s", idle[i]->id);
+                rep->nidle++;
+            }
+        }
+        free(idle);
+    }
+
+    /* 2. Objects kept only for their grace time, the soonest due first. */
+    if (m->bytes > m->limit) {
+        size_t nl = 0;
+        for (size_t i = 0; i < m->nbuckets; i++)
+            for (mem_object_t *o = m->buckets[i]; o; o = o->next)
+                if (o->left && o->expires_ms)
+                    nl++;
+        mem_object_t **left = nl ? malloc(nl * sizeof(*left)) : NULL;
+        if (left) {
+            size_t k = 0;
+            for (size_t i = 0; i < m->nbuckets; i++)
+                for (mem_object_t *o = m->buckets[i]; o; o = o->next)
+                    if (o->left && o->expires_ms)
+                        left[k++] = o;
+            qsort(left, k, sizeof(*left), mem_object_expiry_cmp);
+            for (size_t i = 0; i < k && m->bytes > m->limit; i++)
+                mem_evict(m, left[i], rep);
+            free(left);
+        }
+    }
+
+    /* 3. Only what must stay is left: accept it, say so now and then. */
+    if (m->bytes > m->limit) {
+        m->retry_after_ms = now + MEM_RETRY_MS;
+        if (now - m->last_warn_ms >= MEM_WARN_EVERY_MS || m->last_warn_ms == 0) {
+            m->last_warn_ms = now;
+            rep->warn = true;
+            rep->over_bytes = m->bytes;
+            rep->limit = m->limit;
+        }
+    }
+}
+
+static void mem_evict_log(const mem_evict_report_t *rep)
+{
+    if (rep->nidle > 0)
+        log_info(MEM_LOG,
+                 "memory limit: evicted %zu idle stream%s (%s%s%s%s%s%s%s%s), %" PRIu64
+                 " objects, %" PRIu64 " bytes in all",
+                 rep->nidle, rep->nidle == 1 ? "" : "s", rep->idle_ids[0],
+                 rep->nidle > 1 ? ", " : "", rep->nidle > 1 ? rep->idle_ids[1] : "",
+                 rep->nidle > 2 ? ", " : "", rep->nidle > 2 ? rep->idle_ids[2] : "",
+                 rep->nidle > 3 ? ", " : "", rep->nidle > 3 ? rep->idle_ids[3] : "",
+                 rep->nidle > 4 ? ", ..." : "", rep->objects, rep->bytes);
+    else if (rep->objects > 0)
+        log_debug(MEM_LOG, "memory limit: evicted %" PRIu64 " objects past their playlists, %" PRIu64
+                  " bytes", rep->objects, rep->bytes);
+    if (rep->warn)
+        log_warn(MEM_LOG,
+                 "memory limit: %" PRIu64 " bytes held, over the limit of %" PRIu64
+                 " with only live data left (live windows, playlists, init segments, parts); "
+                 "accepting it (raise --store-memory-limit)",
+                 rep->over_bytes, rep->limit);
+}
+
 static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops, size_t n)
 {
     store_memory_t *m = (store_memory_t *)st;
     int64_t now = clock_mono_ms();
     size_t idlen = strlen(stream_id);
 
-    /* Allocate every new object before taking the lock, so that a failure
-     * leaves nothing half-applied. */
+    /* Allocate every new object (and the stream's group, in case it has
+     * none yet) before taking the lock, so that a failure leaves nothing
+     * half-applied. */
     mem_object_t **fresh = calloc(n ? n : 1, sizeof(*fresh));
-    if (!fresh)
+    mem_group_t *spare = calloc(1, sizeof(*spare));
+    if (!fresh || !spare) {
+        free(fresh);
+        free(spare);
         return -ENOMEM;
+    }
+    snprintf(spare->id, sizeof(spare->id), "%s", stream_id);
     for (size_t i = 0; i < n; i++) {
         if (ops[i].kind != STORE_OP_PUT)
             continue;
@@ -172,8 +450,10 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
         mem_object_t *o = malloc(sizeof(*o) + idlen + 1 + nl + 1);
         if (!o) {
             for (size_t j = 0; j < i; j++)
-                free(fresh[j]);
+                if (fresh[j])
+                    mem_object_free(fresh[j]);
             free(fresh);
+            free(spare);
             return -ENOMEM;
         }
         memcpy(o->key, stream_id, idlen);
@@ -181,12 +461,38 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
         memcpy(o->key + idlen + 1, ops[i].name, nl + 1);
         o->hash = mem_hash(stream_id, ops[i].name);
         o->expires_ms = ops[i].ttl_ms > 0 ? now + ops[i].ttl_ms : 0;
+        o->left = false;
         o->blob = blob_ref(ops[i].blob);
         o->next = NULL;
+        o->group = NULL;
+        o->cost = mem_object_cost(o);
         fresh[i] = o;
     }
 
+    /* Which streams are live, if this commit may take the store over its
+     * limit (store_leases_list must not run under our lock). */
+    mem_leased_t leased = {.known = false, .ids = NULL, .n = 0};
+    uint64_t limit = atomic_load_explicit(&m->limit_hint, memory_order_relaxed);
+    if (limit) {
+        uint64_t incoming = 0;
+        for (size_t i = 0; i < n; i++)
+            if (fresh[i])
+                incoming += fresh[i]->cost;
+        if (atomic_load_explicit(&m->bytes_hint, memory_order_relaxed) + incoming > limit)
+            leased.known = store_leases_list(st, &leased.ids, &leased.n) == 0;
+    }
+
+    mem_evict_report_t rep;
+    memset(&rep, 0, sizeof(rep));
     pthread_rwlock_wrlock(&m->lock);
+    mem_group_t *g = mem_group_find(m, stream_id);
+    if (!g) {
+        g = spare;
+        spare = NULL;
+        g->next = m->groups;
+        m->groups = g;
+    }
+    g->last_commit_ms = now;
     for (size_t i = 0; i < n; i++) {
         const store_op_t *op = &ops[i];
         uint64_t h = mem_hash(stream_id, op->name);
@@ -197,22 +503,23 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
                 mem_object_t *old = *pp;
                 fresh[i]->next = old->next;
                 *pp = fresh[i];
-                mem_object_free(old);
+                mem_object_drop(m, old);
             } else {
                 *pp = fresh[i];
-                m->count++;
             }
+            mem_object_added(m, fresh[i], g);
             break;
         case STORE_OP_EXPIRE:
-            if (*pp)
+            if (*pp) {
                 (*pp)->expires_ms = op->ttl_ms > 0 ? now + op->ttl_ms : 0;
+                (*pp)->left = op->ttl_ms > 0;
+            }
             break;
         case STORE_OP_DELETE:
             if (*pp) {
                 mem_object_t *old = *pp;
                 *pp = old->next;
-                mem_object_free(old);
-                m->count--;
+                mem_object_drop(m, old);
             }
             break;
         }
@@ -221,10 +528,38 @@ static int mem_commit(store_t *st, const char *stream_id, const store_op_t *ops,
         mem_grow(m);
     if (now - m->last_sweep_ms >= 1000)
         mem_sweep(m, now);
+    mem_enforce(m, now, &leased, &rep);
+    mem_groups_gc(m);
+    atomic_store_explicit(&m->bytes_hint, m->bytes, memory_order_relaxed);
     pthread_rwlock_unlock(&m->lock);
+    free(leased.ids);
     free(fresh);
+    free(spare);
+    mem_evict_log(&rep);
     store_notify_changed(st, stream_id);
     return 0;
+}
+
+static int mem_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    pthread_rwlock_wrlock(&m->lock);
+    m->limit = limit_bytes;
+    atomic_store_explicit(&m->limit_hint, limit_bytes, memory_order_relaxed);
+    m->idle_ms = idle_ms > 0 ? idle_ms : MEM_IDLE_MS_DEFAULT;
+    m->retry_after_ms = 0;
+    pthread_rwlock_unlock(&m->lock);
+    return 0;
+}
+
+static void mem_memory_stats(store_t *st, store_stats_t *out)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    pthread_rwlock_rdlock(&m->lock);
+    out->memory_bytes = m->bytes;
+    out->memory_limit = m->limit;
+    out->evictions = m->evictions;
+    pthread_rwlock_unlock(&m->lock);
 }
 
 static int mem_get(store_t *st, const char *stream_id, const char *name, blob_t **out)
@@ -254,13 +589,14 @@ static int mem_drop_objects(store_t *st, const char *stream_id)
             mem_object_t *o = *pp;
             if (strncmp(o->key, stream_id, il) == 0 && o->key[il] == '/') {
                 *pp = o->next;
-                mem_object_free(o);
-                m->count--;
+                mem_object_drop(m, o);
             } else {
                 pp = &o->next;
             }
         }
     }
+    mem_groups_gc(m);
+    atomic_store_explicit(&m->bytes_hint, m->bytes, memory_order_relaxed);
     pthread_rwlock_unlock(&m->lock);
     return 0;
 }
@@ -540,6 +876,11 @@ static void mem_close(store_t *st)
         }
     }
     free(m->buckets);
+    while (m->groups) {
+        mem_group_t *g = m->groups;
+        m->groups = g->next;
+        free(g);
+    }
     for (size_t i = 0; i < m->nstreams; i++)
         free(m->streams[i].name);
     free(m->streams);
@@ -574,6 +915,8 @@ static const store_backend_t store_memory_backend = {
     .meta_get = mem_meta_get,
     .meta_scan = mem_meta_scan,
     .node_id = mem_node_id,
+    .set_memory_limit = mem_set_memory_limit,
+    .memory_stats = mem_memory_stats,
 };
 
 int store_memory_open(store_t **out)
@@ -582,6 +925,7 @@ int store_memory_open(store_t **out)
     if (!m)
         return -ENOMEM;
     m->nbuckets = 256;
+    m->idle_ms = MEM_IDLE_MS_DEFAULT;
     m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
     if (!m->buckets) {
         free(m);

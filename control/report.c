@@ -174,6 +174,46 @@ static report_stream_t *report_stream_get(report_t *r, const char *id)
     return rs;
 }
 
+/* "renditions", "transcode" and the worker's reconnect and restart record
+ * of a status object; ts NULL: an empty rendition list. */
+static void report_transcode_status(json_t *obj, const transcode_stream_status_t *ts)
+{
+    json_t *rends = json_array();
+    if (ts) {
+        for (size_t i = 0; i < ts->nrenditions; i++) {
+            const transcode_rendition_status_t *rs = &ts->renditions[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "name", json_string(rs->name));
+            json_object_set_new(o, "width", json_integer(rs->width));
+            json_object_set_new(o, "height", json_integer(rs->height));
+            json_object_set_new(o, "bitrate_kbps", json_integer(rs->bitrate_kbps));
+            json_object_set_new(o, "target_kbps", json_integer(rs->target_kbps));
+            json_object_set_new(o, "passthrough", json_boolean(rs->passthrough));
+            json_object_set_new(o, "dropped", json_boolean(rs->dropped));
+            /* A copied rung keeps up by definition: speed of the worker. */
+            double speed = rs->passthrough ? ts->speed : rs->encoder_speed;
+            json_object_set_new(o, "encoder_speed", json_real(round(speed * 100) / 100));
+            json_object_set_new(o, "frames", json_integer((json_int_t)rs->frames));
+            json_array_append_new(rends, o);
+        }
+        json_t *tr = json_object();
+        json_object_set_new(tr, "speed", json_real(round(ts->speed * 100) / 100));
+        json_object_set_new(tr, "preset", json_string(ts->preset));
+        json_object_set_new(tr, "preset_steps", json_integer(ts->preset_steps));
+        json_object_set_new(tr, "dropped_rungs", json_integer(ts->dropped_rungs));
+        json_object_set_new(tr, "queue_lag_ms", json_integer(ts->lag_ms));
+        json_object_set_new(tr, "segments", json_integer((json_int_t)ts->segments));
+        json_object_set_new(tr, "segment_lag_ms", json_integer(ts->segment_lag_ms));
+        json_object_set_new(tr, "health", json_string(transcode_health_name(ts->health)));
+        json_object_set_new(tr, "reconnects", json_integer(ts->reconnects));
+        json_object_set_new(tr, "restarts", json_integer(ts->restarts));
+        if (ts->last_error[0])
+            json_object_set_new(tr, "last_error", json_string(ts->last_error));
+        json_object_set_new(obj, "transcode", tr);
+    }
+    json_object_set_new(obj, "renditions", rends);
+}
+
 /* The live part of a status object from local data. */
 static void report_live_status(report_t *r, const ingest_stream_stats_t *is, json_t *obj,
                                int64_t now)
@@ -201,36 +241,7 @@ static void report_live_status(report_t *r, const ingest_stream_stats_t *is, jso
     json_object_set_new(in, "peer", json_string(is->peer));
     json_object_set_new(obj, "ingest", in);
 
-    json_t *rends = json_array();
-    if (have_ts) {
-        for (size_t i = 0; i < ts.nrenditions; i++) {
-            const transcode_rendition_status_t *rs = &ts.renditions[i];
-            json_t *o = json_object();
-            json_object_set_new(o, "name", json_string(rs->name));
-            json_object_set_new(o, "width", json_integer(rs->width));
-            json_object_set_new(o, "height", json_integer(rs->height));
-            json_object_set_new(o, "bitrate_kbps", json_integer(rs->bitrate_kbps));
-            json_object_set_new(o, "target_kbps", json_integer(rs->target_kbps));
-            json_object_set_new(o, "passthrough", json_boolean(rs->passthrough));
-            json_object_set_new(o, "dropped", json_boolean(rs->dropped));
-            /* A copied rung keeps up by definition: speed of the worker. */
-            double speed = rs->passthrough ? ts.speed : rs->encoder_speed;
-            json_object_set_new(o, "encoder_speed", json_real(round(speed * 100) / 100));
-            json_object_set_new(o, "frames", json_integer((json_int_t)rs->frames));
-            json_array_append_new(rends, o);
-        }
-        json_t *tr = json_object();
-        json_object_set_new(tr, "speed", json_real(round(ts.speed * 100) / 100));
-        json_object_set_new(tr, "preset", json_string(ts.preset));
-        json_object_set_new(tr, "preset_steps", json_integer(ts.preset_steps));
-        json_object_set_new(tr, "dropped_rungs", json_integer(ts.dropped_rungs));
-        json_object_set_new(tr, "queue_lag_ms", json_integer(ts.lag_ms));
-        json_object_set_new(tr, "segments", json_integer((json_int_t)ts.segments));
-        json_object_set_new(tr, "segment_lag_ms", json_integer(ts.segment_lag_ms));
-        json_object_set_new(tr, "health", json_string(transcode_health_name(ts.health)));
-        json_object_set_new(obj, "transcode", tr);
-    }
-    json_object_set_new(obj, "renditions", rends);
+    report_transcode_status(obj, have_ts ? &ts : NULL);
 
     char reason[160];
     int level;
@@ -277,8 +288,20 @@ static uint64_t report_viewers(report_t *r, const char *stream_id)
 void report_stream_status(report_t *r, const char *stream_id, json_t *obj)
 {
     ingest_stream_stats_t is;
+    transcode_stream_status_t ts;
     if (r->p.ingest && ingest_stream_stats(r->p.ingest, stream_id, &is) == 0) {
         report_live_status(r, &is, obj, clock_mono_ms());
+        json_object_set_new(obj, "reconnecting", json_false());
+    } else if (r->p.transcode && transcode_stream_status(r->p.transcode, stream_id, &ts) == 0 &&
+               ts.live) {
+        /* The publisher dropped; its playlists wait for it to come back
+         * (--reconnect-window): still live for viewers, no ingest. */
+        json_object_set_new(obj, "state", json_string("live"));
+        json_object_set_new(obj, "reconnecting", json_true());
+        report_transcode_status(obj, &ts);
+        json_object_set_new(obj, "health", json_string(report_health_names[2]));
+        json_object_set_new(obj, "health_reason",
+                            json_string("the publisher dropped; waiting for it to come back"));
     } else {
         /* Live on another node? Its report thread keeps "status" fresh. */
         char *text = NULL;
@@ -644,6 +667,10 @@ json_t *report_stats(report_t *r)
     json_object_set_new(rq, "total", json_real(round(total * 100) / 100));
     json_object_set_new(eg, "requests_per_s", rq);
     json_object_set_new(eg, "connections_open", json_integer((json_int_t)os.connections_open));
+    json_object_set_new(eg, "connections_refused",
+                        json_integer((json_int_t)os.connections_refused));
+    json_object_set_new(eg, "held_requests", json_integer((json_int_t)os.held_requests));
+    json_object_set_new(eg, "held_refused", json_integer((json_int_t)os.held_refused));
     json_object_set_new(o, "egress", eg);
     json_object_set_new(o, "viewers", json_integer((json_int_t)os.viewer_sessions));
 
@@ -686,6 +713,11 @@ json_t *report_stats(report_t *r)
     json_object_set_new(so, "operations",
                         json_integer((json_int_t)(ss.commits + ss.gets + ss.registry_ops +
                                                   ss.meta_ops)));
+    if (strcmp(store_backend_name(r->p.store), "memory") == 0) {
+        json_object_set_new(so, "memory_bytes", json_integer((json_int_t)ss.memory_bytes));
+        json_object_set_new(so, "memory_limit_bytes", json_integer((json_int_t)ss.memory_limit));
+        json_object_set_new(so, "evictions", json_integer((json_int_t)ss.evictions));
+    }
     json_object_set_new(o, "store", so);
 
     metrics_process_t pr;
@@ -765,6 +797,11 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
         metrics_family(b, "sluice_ingest_bad_keys_total", "counter",
                        "Publishes refused for an unknown stream key.");
         metrics_sample_u64(b, "sluice_ingest_bad_keys_total", NULL, st.bad_keys);
+        metrics_family(b, "sluice_ingest_stalled_publishers_total", "counter",
+                       "Publishers that sent no media for --rtmp-stall-timeout and were "
+                       "dropped.");
+        metrics_sample_u64(b, "sluice_ingest_stalled_publishers_total", NULL,
+                           st.stalled_publishers);
     }
 }
 
@@ -851,6 +888,28 @@ static void report_metrics_transcode(report_t *r, metrics_buf_t *b)
             metrics_sample_u64(b, "sluice_transcode_segments_total",
                                (const char *[]){"stream", all[i].stream_id, NULL},
                                all[i].segments);
+    metrics_family(b, "sluice_transcode_reconnecting", "gauge",
+                   "1 while the stream waits for its dropped publisher (--reconnect-window).");
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live)
+            metrics_sample_u64(b, "sluice_transcode_reconnecting",
+                               (const char *[]){"stream", all[i].stream_id, NULL},
+                               all[i].reconnecting);
+    metrics_family(b, "sluice_transcode_reconnects_total", "counter",
+                   "Publishers that came back and continued the current broadcast.");
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live)
+            metrics_sample_u64(b, "sluice_transcode_reconnects_total",
+                               (const char *[]){"stream", all[i].stream_id, NULL},
+                               all[i].reconnects);
+    metrics_family(b, "sluice_transcode_restarts_total", "counter",
+                   "Recoveries of the stream's worker from a failure in the current broadcast "
+                   "(the reason is in the status API and the log).");
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live)
+            metrics_sample_u64(b, "sluice_transcode_restarts_total",
+                               (const char *[]){"stream", all[i].stream_id, NULL},
+                               all[i].restarts);
     metrics_family(b, "sluice_transcode_segment_lag_seconds", "summary",
                    "Segment production lag: from the arrival of the frame that closes a "
                    "segment to the segment's commit.");
@@ -925,6 +984,16 @@ static void report_metrics_origin(report_t *r, metrics_buf_t *b)
     metrics_family(b, "sluice_http_connections_open", "gauge",
                    "Open connections on the public origin.");
     metrics_sample_u64(b, "sluice_http_connections_open", NULL, os.connections_open);
+    metrics_family(b, "sluice_http_connections_refused_total", "counter",
+                   "Connections the public origin closed at accept: --http-max-connections or "
+                   "--http-max-connections-per-ip reached.");
+    metrics_sample_u64(b, "sluice_http_connections_refused_total", NULL, os.connections_refused);
+    metrics_family(b, "sluice_http_held_requests", "gauge",
+                   "LL-HLS blocking requests held (waiting for the stream) right now.");
+    metrics_sample_u64(b, "sluice_http_held_requests", NULL, os.held_requests);
+    metrics_family(b, "sluice_http_held_refused_total", "counter",
+                   "LL-HLS requests answered at once instead of held: --http-max-held reached.");
+    metrics_sample_u64(b, "sluice_http_held_refused_total", NULL, os.held_refused);
     metrics_family(b, "sluice_viewer_sessions", "gauge",
                    "Viewer sessions alive on this origin, all streams.");
     metrics_sample_u64(b, "sluice_viewer_sessions", NULL, os.viewer_sessions);
@@ -985,6 +1054,18 @@ char *report_metrics(report_t *r, size_t *len)
     metrics_sample(&b, "sluice_store_connected",
                    (const char *[]){"backend", store_backend_name(r->p.store), NULL},
                    ss.connected ? 1 : 0);
+    if (strcmp(store_backend_name(r->p.store), "memory") == 0) {
+        metrics_family(&b, "sluice_store_memory_bytes", "gauge",
+                       "Bytes the memory store holds: blobs plus an estimate of per-object "
+                       "overhead.");
+        metrics_sample_u64(&b, "sluice_store_memory_bytes", NULL, ss.memory_bytes);
+        metrics_family(&b, "sluice_store_memory_limit_bytes", "gauge",
+                       "--store-memory-limit; 0: no limit.");
+        metrics_sample_u64(&b, "sluice_store_memory_limit_bytes", NULL, ss.memory_limit);
+        metrics_family(&b, "sluice_store_evictions_total", "counter",
+                       "Objects the memory store evicted to stay under its limit.");
+        metrics_sample_u64(&b, "sluice_store_evictions_total", NULL, ss.evictions);
+    }
 
     metrics_process_t pr;
     (void)metrics_process_read(&pr);

@@ -72,6 +72,7 @@ void ingest_limits_default(ingest_limits_t *lim)
     lim->max_amf_string = 65535;
     lim->handshake_timeout_ms = 10000;
     lim->idle_timeout_ms = 30000;
+    lim->stall_timeout_ms = 10000;
     lim->queue_bytes = 32u << 20;
     lim->max_connections = 1000;
     lim->max_connections_per_ip = 32;
@@ -104,6 +105,8 @@ static void ingest_limits_fill(ingest_limits_t *lim)
         lim->queue_bytes = d.queue_bytes;
     if (!lim->idle_timeout_ms)
         lim->idle_timeout_ms = d.idle_timeout_ms;
+    if (!lim->stall_timeout_ms)
+        lim->stall_timeout_ms = d.stall_timeout_ms;
     if (!lim->max_connections)
         lim->max_connections = d.max_connections;
     if (!lim->max_connections_per_ip)
@@ -566,6 +569,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.limits = params->limits;
     ingest_limits_fill(&in->sh.limits);
     in->sh.duplicate = params->duplicate;
+    in->sh.drop_on_close = params->drop_on_close;
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));
     pthread_mutex_init(&in->sh.lost_lock, NULL);
     pthread_mutex_init(&in->limits_lock, NULL);
@@ -699,7 +703,8 @@ void ingest_close(ingest_t *in)
     log_info("rtmp",
              "listener on %s closed; totals: %llu connections, refused %llu (limit) %llu (per "
              "address) %llu (locked out) %llu (publishers), %llu bad keys, %llu lockouts, "
-             "timeouts %llu (handshake) %llu (idle) %llu (read), %llu limit violations, %llu "
+             "timeouts %llu (handshake) %llu (idle) %llu (read) %llu (stalled), %llu limit "
+             "violations, %llu "
              "protocol errors, throttled %llu times, %llu packets dropped",
              listen, (unsigned long long)st.connections_accepted,
              (unsigned long long)st.refused_max_connections, (unsigned long long)st.refused_per_ip,
@@ -707,6 +712,7 @@ void ingest_close(ingest_t *in)
              (unsigned long long)st.refused_max_publishers, (unsigned long long)st.bad_keys,
              (unsigned long long)st.lockouts, (unsigned long long)st.handshake_timeouts,
              (unsigned long long)st.idle_timeouts, (unsigned long long)st.read_timeouts,
+             (unsigned long long)st.stalled_publishers,
              (unsigned long long)st.limit_violations, (unsigned long long)st.protocol_errors,
              (unsigned long long)st.throttled, (unsigned long long)st.dropped_packets);
 }

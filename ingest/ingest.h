@@ -27,6 +27,9 @@ typedef struct ingest_limits {
     uint32_t max_amf_string;    /* bytes of one AMF0 string (default 65535) */
     uint32_t handshake_timeout_ms; /* default 10000 */
     uint32_t idle_timeout_ms;      /* handshake done, no publish yet (default 30000) */
+    /* A publisher that sends no media for this long (though its connection
+     * may still be up) is treated as dropped (default 10000). */
+    uint32_t stall_timeout_ms;
     /* Per-stream media queue (default 32 MiB). A publisher whose queue holds
      * more than half of it stops being read until the queue is under a
      * quarter (TCP pushes back on it); only past the whole of it is media
@@ -72,8 +75,11 @@ typedef struct ingest_hooks {
     /* Optional. A publish of stream_id ended (unpublish, disconnect, cut,
      * taken over, shutdown): once for every publish that publish_live_cb
      * announced. Runs on the ingest thread (at shutdown, on the thread in
-     * ingest_close); must not block. */
-    void (*publish_end_cb)(void *opaque, const char *stream_id);
+     * ingest_close); must not block. `dropped`: the publisher went away
+     * without ending its publish (connection lost, stalled, taken over),
+     * so the stream waits for it within the reconnect window; false for an
+     * unpublish, an admin cut, a takeover on another node or shutdown. */
+    void (*publish_end_cb)(void *opaque, const char *stream_id, bool dropped);
     /* Optional. stream_id is live: NetStream.Publish.Start has just been
      * sent to the publisher at client_ip (no port). Runs on the ingest
      * thread; must not block. */
@@ -96,6 +102,10 @@ typedef struct ingest_params {
     ingest_hooks_t hooks;
     ingest_limits_t limits;
     ingest_duplicate_policy_t duplicate;
+    /* ingest_close ends live publishes as dropped, not ended, so that their
+     * streams are handed over (the playlists stay live for the reconnect
+     * window: a shared store, another node may take the publisher). */
+    bool drop_on_close;
 } ingest_params_t;
 
 /* Binds the listener and starts the ingest thread. Returns 0 or a negative
@@ -133,6 +143,7 @@ typedef struct ingest_stats {
     uint64_t tls_failures;         /* RTMPS connections whose TLS handshake failed */
     uint64_t idle_timeouts;
     uint64_t read_timeouts;
+    uint64_t stalled_publishers; /* no media for stall_timeout_ms: dropped */
     uint64_t limit_violations;     /* message/chunk size, chunk streams, AMF depth/length */
     uint64_t protocol_errors;      /* malformed chunks or commands */
     uint64_t throttled;            /* times a publisher's reading was paused */

@@ -137,6 +137,7 @@ int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *
 
 /* How long a publishing connection may go without sending a byte. */
 #define INGEST_READ_TIMEOUT_MS 30000
+#define INGEST_STALL_CHECK_MS 1000 /* how often a publisher is checked for a stall */
 /* How long a reply we close after may take to reach a peer that stopped reading. */
 #define INGEST_LINGER_MS 5000
 
@@ -219,6 +220,7 @@ typedef struct ingest_shared {
     /* Refusal log rate limit: last line and lines held back per reason. */
     int64_t refusal_log_ms[INGEST_REFUSAL_COUNT];
     uint64_t refusal_unlogged[INGEST_REFUSAL_COUNT];
+    bool drop_on_close; /* ingest_params_t.drop_on_close */
 } ingest_shared_t;
 
 /* Logs a refusal, at most one line per reason per 10 s (with the count of

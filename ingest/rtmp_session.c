@@ -110,6 +110,7 @@ struct rtmp_session {
     bool fcpublish_answer; /* FCPublish seen: onFCPublish goes out with the accept */
     char stream_id[STORE_ID_MAX];
     int64_t publish_ms;
+    int64_t last_media_ms; /* newest audio/video message: stall detection */
     uint64_t media_bytes;
     uint64_t video_packets, audio_packets;
     uint64_t dropped;
@@ -126,6 +127,7 @@ struct rtmp_session {
 };
 
 static void rtmp_session_kill(rtmp_session_t *s, const char *why);
+static void rtmp_session_kill_ended(rtmp_session_t *s, const char *why);
 static void rtmp_session_read_cb(struct bufferevent *bev, void *arg);
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -245,7 +247,9 @@ static void rtmp_session_close_after_reply(rtmp_session_t *s)
 
 /* ---- publishing ------------------------------------------------------- */
 
-static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
+/* dropped: see ingest_hooks_t.publish_end_cb; it rides on the EOS packet
+ * to the stream's worker, which then waits for the reconnect window. */
+static void rtmp_session_end_publish(rtmp_session_t *s, const char *why, bool dropped)
 {
     store_lease_release(s->lease);
     s->lease = NULL;
@@ -253,18 +257,20 @@ static void rtmp_session_end_publish(rtmp_session_t *s, const char *why)
         return;
     ingest_meter_end(&s->sh->meters, &s->meter);
     media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
+    if (eos)
+        eos->dropped = dropped;
     if (!eos || media_queue_push(s->queue, eos) < 0)
         log_error(s->ctx, "could not queue end-of-stream");
     media_queue_unref(s->queue);
     s->queue = NULL;
     INGEST_GAUGE_SUB(s->sh, publishers_live);
     if (s->sh->hooks.publish_end_cb)
-        s->sh->hooks.publish_end_cb(s->sh->hooks.opaque, s->stream_id);
+        s->sh->hooks.publish_end_cb(s->sh->hooks.opaque, s->stream_id, dropped);
     double secs = (double)(clock_mono_ms() - s->publish_ms) / 1000.0;
     log_info(s->ctx,
-             "publish ended (%s): %.1f s, %llu bytes received, %llu media bytes, "
+             "publish ended (%s%s): %.1f s, %llu bytes received, %llu media bytes, "
              "%llu video and %llu audio packets, %llu dropped",
-             why, secs, (unsigned long long)s->bytes_in, (unsigned long long)s->media_bytes,
+             why, dropped ? "; the stream waits for it to come back" : "", secs, (unsigned long long)s->bytes_in, (unsigned long long)s->media_bytes,
              (unsigned long long)s->video_packets, (unsigned long long)s->audio_packets,
              (unsigned long long)s->dropped);
 }
@@ -370,6 +376,8 @@ static int rtmp_session_emit(rtmp_session_t *s, media_packet_type_t type, media_
     p->pts_ms = rel + cts;
     p->keyframe = keyframe;
     s->media_bytes += len;
+    if (type == MEDIA_PACKET_VIDEO || type == MEDIA_PACKET_AUDIO)
+        s->last_media_ms = clock_mono_ms();
     ingest_meter_media(&s->sh->meters, &s->meter, type, codec, rel, data, len, clock_mono_ms());
     rtmp_session_push(s, p);
     return 0;
@@ -631,7 +639,7 @@ void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id)
             continue;
         log_info(s->ctx, "stream %s was taken over by a publisher on another node; "
                          "disconnecting this one", s->stream_id);
-        rtmp_session_kill(s, "taken over by another node");
+        rtmp_session_kill_ended(s, "taken over by another node");
     }
 }
 
@@ -848,7 +856,9 @@ static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
     s->ts_init = false;
     ingest_meter_start(&s->sh->meters, &s->meter, s->id, s->stream_id, s->peer,
                        clock_mono_ms());
-    evtimer_del(s->timer);
+    /* While publishing, the timer checks for a stall once a second. */
+    s->last_media_ms = s->publish_ms;
+    rtmp_session_arm_timer(s, INGEST_STALL_CHECK_MS);
     struct timeval rto = {.tv_sec = INGEST_READ_TIMEOUT_MS / 1000,
                           .tv_usec = (INGEST_READ_TIMEOUT_MS % 1000) * 1000};
     bufferevent_set_timeouts(s->bev, &rto, NULL);
@@ -881,7 +891,7 @@ static int rtmp_session_on_unpublish(rtmp_session_t *s, const char *why)
 {
     if (!s->queue)
         return 0;
-    rtmp_session_end_publish(s, why);
+    rtmp_session_end_publish(s, why, false);
     bufferevent_set_timeouts(s->bev, NULL, NULL);
     /* A connection that stays open afterwards must publish again soon. */
     rtmp_session_arm_timer(s, s->sh->limits.idle_timeout_ms);
@@ -1217,7 +1227,20 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
                  s->sh->limits.handshake_timeout_ms);
         INGEST_COUNT(s->sh, handshake_timeouts);
         rtmp_session_kill(s, "handshake timeout");
-    } else if (!s->queue) {
+    } else if (s->queue) {
+        /* Connected, maybe even sending pings or metadata, but no media:
+         * as good as gone for viewers, so it is handled like a drop. */
+        int64_t quiet = clock_mono_ms() - s->last_media_ms;
+        if (quiet >= (int64_t)s->sh->limits.stall_timeout_ms) {
+            INGEST_COUNT(s->sh, stalled_publishers);
+            log_warn(s->ctx, "no media for %.1f s (--rtmp-stall-timeout); treating the publisher "
+                             "as dropped",
+                     quiet / 1000.0);
+            rtmp_session_kill(s, "stalled");
+        } else {
+            rtmp_session_arm_timer(s, INGEST_STALL_CHECK_MS);
+        }
+    } else {
         INGEST_COUNT(s->sh, idle_timeouts);
         log_warn(s->ctx, "no publish within %u ms; closing", s->sh->limits.idle_timeout_ms);
         rtmp_session_kill(s, "idle timeout");
@@ -1226,18 +1249,29 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-/* Marks the session dead; the reap event frees it after this callback. */
-static void rtmp_session_kill(rtmp_session_t *s, const char *why)
+/* Marks the session dead; the reap event frees it after this callback. A
+ * live publish ends as dropped (rtmp_session_kill) or as ended. */
+static void rtmp_session_kill_as(rtmp_session_t *s, const char *why, bool dropped)
 {
     if (s->dead)
         return;
-    rtmp_session_end_publish(s, why);
+    rtmp_session_end_publish(s, why, dropped);
     s->dead = true;
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     evtimer_del(s->timer);
     evtimer_del(s->throttle_ev);
     log_debug(s->ctx, "closing (%s)", why);
     event_active(s->sh->reap_ev, 0, 0);
+}
+
+static void rtmp_session_kill(rtmp_session_t *s, const char *why)
+{
+    rtmp_session_kill_as(s, why, true);
+}
+
+static void rtmp_session_kill_ended(rtmp_session_t *s, const char *why)
+{
+    rtmp_session_kill_as(s, why, false);
 }
 
 int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, int peerlen,
@@ -1328,7 +1362,8 @@ void rtmp_session_free(rtmp_session_t *s)
 {
     if (!s)
         return;
-    rtmp_session_end_publish(s, s->dead ? "connection closed" : "server shutting down");
+    rtmp_session_end_publish(s, s->dead ? "connection closed" : "server shutting down",
+                             s->sh->drop_on_close);
     if (s->prev)
         s->prev->next = s->next;
     else if (s->sh->sessions == s)

@@ -47,6 +47,17 @@ const char *http_cache_control(http_object_type_t type, bool blocking,
     return http_cache_age(params->segment_duration / 2, 0);
 }
 
+const char *http_cache_control_route(const http_route_t *route, bool blocking,
+                                     const origin_params_t *params)
+{
+    if (route->object_type == HTTP_OBJECT_INIT) {
+        const char *slash = strrchr(route->object, '/');
+        if (strcmp(slash ? slash + 1 : route->object, "init.mp4") == 0)
+            return http_cache_age(params->segment_duration + 0.5, 1);
+    }
+    return http_cache_control(route->object_type, blocking, params);
+}
+
 void http_cache_format_date(int64_t ms, char out[HTTP_DATE_MAX])
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};

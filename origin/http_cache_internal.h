@@ -35,6 +35,13 @@
 const char *http_cache_control(http_object_type_t type, bool blocking,
                                const origin_params_t *params);
 
+/* The same for a parsed route: "init.mp4", the name every broadcast's
+ * first init segment has, may hold other bytes in the next broadcast (say,
+ * another resolution), so it lives for a target duration only, like a
+ * blocking reload; "init-N.mp4" names are never reused and are immutable. */
+const char *http_cache_control_route(const http_route_t *route, bool blocking,
+                                     const origin_params_t *params);
+
 /* Formats an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") of a wall-clock
  * time in ms since the epoch into out (>= 30 bytes). */
 #define HTTP_DATE_MAX 32

@@ -3,7 +3,7 @@
  *   /healthz  /readyz
  *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
  *   /hls/ID/master.m3u8
- *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | N.m4s | N.P.m4s
+ *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
  * ID is a store id ([A-Za-z0-9_-], < 64), RENDITION is [a-z0-9] (< 16),
  * N and P are decimal numbers without leading zeros (< 16 digits: segment
  * numbers start at the wall clock in quarter seconds, see transcode.h). Pure and
@@ -70,6 +70,14 @@ static http_object_type_t http_path_media_object(const char *p, size_t n)
         return HTTP_OBJECT_PLAYLIST;
     if (http_path_equals(p, n, "init.mp4"))
         return HTTP_OBJECT_INIT;
+    /* "init-N.mp4": an init segment that replaced an earlier one at a
+     * discontinuity (N: the first segment using it). */
+    if (n > 5 && memcmp(p, "init-", 5) == 0) {
+        size_t d = http_path_number(p + 5, n - 5);
+        if (d && http_path_equals(p + 5 + d, n - 5 - d, ".mp4"))
+            return HTTP_OBJECT_INIT;
+        return HTTP_OBJECT_NONE;
+    }
     size_t a = http_path_number(p, n);
     if (!a)
         return HTTP_OBJECT_NONE;

@@ -23,6 +23,15 @@
  * the access handler again, which reads the store again. Every other
  * request allocates nothing. NOTIFY_COMPLETED frees the state.
  *
+ * Limits (docs/configuration.md): MHD enforces the connection limits
+ * (--http-max-connections, --http-max-connections-per-ip: closed at accept,
+ * counted from MHD's log message, which is rate-limited here) and the
+ * inactivity timeout (--http-timeout; a suspended, held connection does not
+ * time out). --http-max-held caps the requests held at once: one over it is
+ * answered at once, a playlist with the current one (what a plain reload
+ * would get, so hls.js just polls once without directives) and a part or
+ * segment with 503 and Retry-After.
+ *
  * Measuring (origin_get_stats): each connection gets a small context when
  * MHD accepts it (freed when it closes, so a kept-alive connection's
  * requests allocate nothing) holding the current request's start time, kind
@@ -80,6 +89,11 @@ struct origin {
     _Atomic uint64_t latency[ORIGIN_KINDS][ORIGIN_LATENCY_BUCKETS + 1];
     _Atomic uint64_t latency_sum_us[ORIGIN_KINDS];
     _Atomic uint64_t connections;
+    _Atomic uint64_t held_refused;        /* --http-max-held reached */
+    _Atomic uint64_t connections_refused; /* MHD refused at accept */
+    _Atomic int64_t refused_log_ms;       /* last "connection limit" warning */
+    _Atomic uint64_t refused_logged;      /* connections_refused at that warning */
+    unsigned int max_held;
 };
 
 /* A connection's socket context: the origin, and the request in progress. */
@@ -273,19 +287,11 @@ static enum MHD_Result origin_reply_options(struct MHD_Connection *c)
     return ret;
 }
 
-/* The store cannot answer (Redis away): never a 404 a CDN would keep, but a
- * 503 that says when to come back and may be cached for a second only, so a
- * CDN shields us from a stampede without holding on to the outage. */
-static enum MHD_Result origin_reply_unavailable(struct MHD_Connection *c,
-                                                const http_route_t *route, int rc)
+/* 503 with a static text, Retry-After and a one-second cache lifetime. */
+static enum MHD_Result origin_reply_503(struct MHD_Connection *c, const char *text)
 {
-    int64_t now = clock_mono_ms();
-    int64_t last = atomic_load(&origin_unavailable_log_ms);
-    if (now - last >= 1000 && atomic_compare_exchange_strong(&origin_unavailable_log_ms, &last, now))
-        log_warn("origin", "store unavailable (%s): answering 503 (e.g. %s/%s)", strerror(-rc),
-                 route->stream_id, route->object);
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(origin_unavailable_text), (void *)origin_unavailable_text, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
@@ -297,6 +303,20 @@ static enum MHD_Result origin_reply_unavailable(struct MHD_Connection *c,
     return ret;
 }
 
+/* The store cannot answer (Redis away): never a 404 a CDN would keep, but a
+ * 503 that says when to come back and may be cached for a second only, so a
+ * CDN shields us from a stampede without holding on to the outage. */
+static enum MHD_Result origin_reply_unavailable(struct MHD_Connection *c,
+                                                const http_route_t *route, int rc)
+{
+    int64_t now = clock_mono_ms();
+    int64_t last = atomic_load(&origin_unavailable_log_ms);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&origin_unavailable_log_ms, &last, now))
+        log_warn("origin", "store unavailable (%s): answering 503 (e.g. %s/%s)", strerror(-rc),
+                 route->stream_id, route->object);
+    return origin_reply_503(c, origin_unavailable_text);
+}
+
 /* Headers of every representation of an object: 200, 206 and 304 alike
  * (RFC 9110 15.4.5: a 304 carries what a 200 would for caching). */
 static void origin_add_object_headers(const origin_t *o, struct MHD_Response *r,
@@ -305,7 +325,7 @@ static void origin_add_object_headers(const origin_t *o, struct MHD_Response *r,
 {
     bool playlist = route->object_type == HTTP_OBJECT_PLAYLIST;
     MHD_add_response_header(r, "Cache-Control",
-                            http_cache_control(route->object_type, blocking, &o->params));
+                            http_cache_control_route(route, blocking, &o->params));
     MHD_add_response_header(r, "ETag", etag);
     MHD_add_response_header(r, "Last-Modified", last_modified);
     if (gzip)
@@ -564,7 +584,8 @@ static int origin_llhls_look(origin_t *o, const origin_req_t *q, llhls_position_
  * offers one (RFC 8216bis 6.2.5.1: ignored without CAN-SKIP-UNTIL or with
  * EXT-X-ENDLIST), read after the wait; else the full playlist. */
 static enum MHD_Result origin_reply_playlist(origin_t *o, struct MHD_Connection *c,
-                                             const origin_req_t *q, const llhls_position_t *pos)
+                                             const origin_req_t *q, const llhls_position_t *pos,
+                                             bool blocking)
 {
     http_route_t route = q->route;
     if (q->query.skip != LLHLS_SKIP_NONE && pos->can_skip && !pos->ended) {
@@ -577,7 +598,7 @@ static enum MHD_Result origin_reply_playlist(origin_t *o, struct MHD_Connection 
             snprintf(route.object, sizeof(route.object), "%s", name);
         blob_unref(b);
     }
-    return origin_reply_object(o, c, &route, q->query.has_msn);
+    return origin_reply_object(o, c, &route, blocking);
 }
 
 static enum MHD_Result origin_llhls_answer(origin_t *o, struct MHD_Connection *c,
@@ -588,7 +609,7 @@ static enum MHD_Result origin_llhls_answer(origin_t *o, struct MHD_Connection *c
         return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
                                  "_HLS_msn/_HLS_part too far ahead of the playlist\n", "no-cache");
     if (q->playlist && d == LLHLS_ANSWER)
-        return origin_reply_playlist(o, c, q, pos);
+        return origin_reply_playlist(o, c, q, pos, q->query.has_msn);
     if (q->playlist && d == LLHLS_WAIT) /* 6.2.5.2: not there after 3 target durations */
         return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                                  "playlist not updated within the hold limit\n", "max-age=1");
@@ -624,6 +645,24 @@ static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, o
             return MHD_YES;
         /* The stream changed while we read: read again. */
     }
+}
+
+/* Counts a held request in o->reqs unless --http-max-held are already
+ * there: false then. */
+static bool origin_hold_slot_take(origin_t *o)
+{
+    int cur = atomic_load(&o->reqs);
+    do {
+        if (cur < 0 || (unsigned int)cur >= o->max_held)
+            return false;
+    } while (!atomic_compare_exchange_weak(&o->reqs, &cur, cur + 1));
+    return true;
+}
+
+/* A part or segment that would be waited for, with no room to hold it. */
+static enum MHD_Result origin_reply_busy(struct MHD_Connection *c)
+{
+    return origin_reply_503(c, "too many requests waiting, retry shortly\n");
 }
 
 /* A media playlist, part or segment request: served at once when it can
@@ -672,11 +711,18 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         return origin_reply_unavailable(c, route, rc);
     if (d != LLHLS_WAIT)
         return origin_llhls_answer(o, c, &tmp, &pos, d);
+    if (!origin_hold_slot_take(o)) {
+        atomic_fetch_add_explicit(&o->held_refused, 1, memory_order_relaxed);
+        if (tmp.playlist) /* the playlist as it is, cacheable like a plain reload's */
+            return origin_reply_playlist(o, c, &tmp, &pos, false);
+        return origin_reply_busy(c);
+    }
     origin_req_t *q = malloc(sizeof(*q));
-    if (!q)
+    if (!q) {
+        atomic_fetch_sub(&o->reqs, 1);
         return MHD_NO;
+    }
     *q = tmp;
-    atomic_fetch_add(&o->reqs, 1);
     q->deadline_ms = clock_mono_ms() + llhls_hold_limit_ms(&pos, o->segment_duration);
     *req_cls = q;
     return origin_llhls_run(o, c, q);
@@ -883,14 +929,37 @@ int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
     return ret;
 }
 
+/* How often the "connection limit reached" warning may repeat. */
+#define ORIGIN_REFUSED_LOG_MS 10000
+
 static void origin_mhd_log_cb(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    origin_t *o = cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
+    /* libmicrohttpd says this once per connection it closes at accept
+     * (--http-max-connections or --http-max-connections-per-ip): under a
+     * flood that is a line per attempt, so it is counted, and said at most
+     * every 10 s with the count. */
+    if (o && strstr(msg, "reached connection limit")) {
+        uint64_t total =
+            atomic_fetch_add_explicit(&o->connections_refused, 1, memory_order_relaxed) + 1;
+        int64_t now = clock_mono_ms();
+        int64_t last = atomic_load(&o->refused_log_ms);
+        if ((last == 0 || now - last >= ORIGIN_REFUSED_LOG_MS) &&
+            atomic_compare_exchange_strong(&o->refused_log_ms, &last, now)) {
+            uint64_t before = atomic_exchange(&o->refused_logged, total);
+            log_warn("origin",
+                     "connection limit reached: %" PRIu64 " connection%s closed at accept "
+                     "since the last warning (--http-max-connections, "
+                     "--http-max-connections-per-ip)",
+                     total - before, total - before == 1 ? "" : "s");
+        }
+        return;
+    }
     log_warn("origin", "libmicrohttpd: %s", msg);
 }
 
@@ -935,6 +1004,7 @@ int origin_open(const origin_params_t *params, origin_t **out)
     o->params.playback_secret = o->secret;
     o->params.http_listen = NULL; /* not kept: the caller's string */
     o->segment_duration = params->segment_duration > 0 ? params->segment_duration : 2.0;
+    o->max_held = params->max_held ? params->max_held : 5000u;
     /* A session expires after 2 target durations without a request. */
     double target = ceil(o->segment_duration);
     int vrc = viewers_new(params->trusted_proxies, (int64_t)(2 * target * 1000),
@@ -971,13 +1041,16 @@ int origin_open(const origin_params_t *params, origin_t **out)
     unsigned int nthreads = params->threads ? params->threads
                             : ncpu > 0 && ncpu <= 256 ? (unsigned int)ncpu
                                                       : 2u;
+    /* A per-IP limit of 0 is MHD's "no limit" too; it is passed either way. */
     o->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, origin_access_cb, o, MHD_OPTION_EXTERNAL_LOGGER, origin_mhd_log_cb,
-        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, nthreads,
+        o, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, nthreads,
         MHD_OPTION_CONNECTION_LIMIT, params->max_connections ? params->max_connections : 10000u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED, origin_completed_cb,
-        o, MHD_OPTION_NOTIFY_CONNECTION, origin_notify_cb, o, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, params->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_CONNECTION_TIMEOUT,
+        params->timeout_s ? params->timeout_s : 15u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_NOTIFY_COMPLETED, origin_completed_cb, o, MHD_OPTION_NOTIFY_CONNECTION,
+        origin_notify_cb, o, MHD_OPTION_END);
     if (!o->daemon) {
         log_error("origin", "cannot listen on %s (in use, or not an address of this host)",
                   params->http_listen);
@@ -1039,6 +1112,10 @@ void origin_get_stats(origin_t *o, origin_stats_t *out)
                                : atomic_load_explicit(&o->connections, memory_order_relaxed);
     viewers_get_stats(o->viewers, clock_mono_ms(), &out->viewer_sessions,
                       &out->viewer_sessions_created, &out->viewer_sessions_refused);
+    out->held_requests = llhls_hub_count(o->hub);
+    out->held_refused = atomic_load_explicit(&o->held_refused, memory_order_relaxed);
+    out->connections_refused =
+        atomic_load_explicit(&o->connections_refused, memory_order_relaxed);
 }
 
 uint64_t origin_viewers(origin_t *o, const char *stream_id)

@@ -24,6 +24,9 @@ typedef struct origin_params {
     store_t *store;
     unsigned int threads;    /* MHD thread pool size (0: one per CPU) */
     unsigned int max_connections;
+    unsigned int timeout_s;              /* silent connection closed after (0: 15) */
+    unsigned int max_connections_per_ip; /* 0: no limit */
+    unsigned int max_held;               /* LL-HLS requests held at once (0: 5000) */
     /* HLS timing of the streams the packager writes; the origin's cache
      * lifetimes and blocking-request limits derive from them. */
     double segment_duration;  /* target seconds */
@@ -81,6 +84,9 @@ typedef struct origin_stats {
     uint64_t viewer_sessions;   /* alive now, all streams (gauge) */
     uint64_t viewer_sessions_created;
     uint64_t viewer_sessions_refused; /* over a cap */
+    uint64_t held_requests;       /* LL-HLS requests held now (gauge) */
+    uint64_t held_refused;        /* answered at once: --http-max-held reached */
+    uint64_t connections_refused; /* closed at accept: a connection limit reached */
 } origin_stats_t;
 
 const char *origin_kind_name(origin_kind_t k);

@@ -127,6 +127,11 @@ static void hls_render_part(hls_text_t *t, int64_t msn, size_t index, const hls_
                     p->independent ? ",INDEPENDENT=YES" : "");
 }
 
+static const char *hls_segment_map(const hls_media_playlist_t *pl, const hls_segment_t *s)
+{
+    return s->map_uri[0] ? s->map_uri : pl->map_uri;
+}
+
 int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
 {
     hls_text_t t = {0};
@@ -159,10 +164,14 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
     if (pl->discontinuity_sequence > 0)
         hls_text_printf(&t, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRId64 "\n",
                         pl->discontinuity_sequence);
-    if (pl->map_uri)
-        hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
+    /* The first segment shown names its init segment; later ones only when
+     * it changes (always after a discontinuity, RFC 8216 4.3.2.5). */
+    const char *map = skip < pl->nsegments ? hls_segment_map(pl, &pl->segments[skip])
+                                           : pl->map_uri;
+    if (map)
+        hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", map);
     /* EXT-X-SKIP stands where the skipped segments were; the EXT-X-MAP above
-     * still applies to every segment that follows it. */
+     * applies to the segments that follow it. */
     if (skip > 0)
         hls_text_printf(&t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%zu%s\n", skip,
                         pl->skip_v2 ? ",RECENTLY-REMOVED-DATERANGES=\"\"" : "");
@@ -170,13 +179,12 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
         const hls_segment_t *s = &pl->segments[i];
         char pdt[40];
         hls_playlist_format_pdt(s->pdt_ms, pdt, sizeof(pdt));
-        if (s->discontinuity) {
-            /* The init segment may have changed at a discontinuity: name it
-             * again so that players fetch it anew (RFC 8216 4.3.2.5). */
+        const char *smap = hls_segment_map(pl, s);
+        if (s->discontinuity)
             hls_text_printf(&t, "#EXT-X-DISCONTINUITY\n");
-            if (pl->map_uri)
-                hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
-        }
+        if (smap && (s->discontinuity || (i > skip && (!map || strcmp(smap, map) != 0))))
+            hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", smap);
+        map = smap;
         hls_text_printf(&t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
         for (size_t j = 0; ll && j < s->nparts; j++)
             hls_render_part(&t, s->msn, j, &s->parts[j]);
@@ -187,11 +195,11 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
     if (ll) {
         int64_t next_msn =
             pl->nsegments ? pl->segments[pl->nsegments - 1].msn + 1 : pl->media_sequence;
-        if (pl->npending > 0 && pl->pending_discontinuity) {
+        if (pl->npending > 0 && pl->pending_discontinuity)
             hls_text_printf(&t, "#EXT-X-DISCONTINUITY\n");
-            if (pl->map_uri)
-                hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
-        }
+        if (pl->npending > 0 && pl->map_uri &&
+            (pl->pending_discontinuity || !map || strcmp(pl->map_uri, map) != 0))
+            hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
         for (size_t j = 0; j < pl->npending; j++)
             hls_render_part(&t, next_msn, j, &pl->pending_parts[j]);
         if (pl->preload_hint && !pl->ended)

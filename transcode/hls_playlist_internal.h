@@ -38,6 +38,9 @@ typedef struct hls_segment {
     double duration;      /* seconds, EXTINF */
     int64_t pdt_ms;       /* wall clock of the first sample, ms since the epoch */
     bool discontinuity;   /* EXT-X-DISCONTINUITY before this segment */
+    /* Its init segment (EXT-X-MAP URI); "": the playlist's map_uri. A
+     * change from one segment to the next renders EXT-X-MAP again. */
+    char map_uri[32];
     size_t bytes;         /* size of the object (for bandwidth; not rendered) */
     /* Its parts, rendered as EXT-X-PART lines before the EXTINF; the
      * packager leaves them only on the last few segments (nparts 0 and
@@ -59,7 +62,9 @@ typedef struct hls_media_playlist {
     int target_duration;            /* EXT-X-TARGETDURATION, whole seconds */
     int64_t media_sequence;         /* msn of segments[0] (or of the next one when empty) */
     int64_t discontinuity_sequence; /* EXT-X-DISCONTINUITY-SEQUENCE; rendered when non-zero */
-    const char *map_uri;            /* EXT-X-MAP URI, e.g. "init.mp4" */
+    /* EXT-X-MAP URI, e.g. "init.mp4": of segments without their own, and of
+     * the pending parts. */
+    const char *map_uri;
     const hls_segment_t *segments;  /* oldest first */
     size_t nsegments;
     bool ended;                     /* EXT-X-ENDLIST */

@@ -139,6 +139,12 @@ typedef struct pk_track {
                         * segment to renew its live TTL (an EXPIRE would say
                         * "left the playlist" to the store) */
     bool started;
+    /* The init segment's name now: "" is init.mp4; a configuration that
+     * changes mid-stream (a reconnect with another resolution, a rung's
+     * new SPS) gets "init-<msn>.mp4" after the first segment using it, so
+     * the segments before it keep theirs and stay in the playlist. */
+    char map_uri[32];
+    bool follow_checked; /* pk_track_follow ran */
     int64_t seg_msn;
     int64_t seg_start_us;
     bool seg_discontinuity;
@@ -207,6 +213,8 @@ struct packager {
 
     pk_mode_t mode;
     bool have_origin;
+    bool resume_pending; /* packager_input_break: the next media packet rebases the timeline */
+    bool resuming;       /* ...and the next cut is a discontinuity */
     int64_t origin_ms; /* publisher dts of the first media packet */
     int64_t wall0_ms;  /* wall clock when it arrived */
 
@@ -557,6 +565,11 @@ static double pk_part_target(const packager_t *pk, const pk_track_t *t)
 
 /* CAN-SKIP-UNTIL: six target durations (the spec's minimum), advertised
  * only when the window is long enough for a delta update to skip anything. */
+static const char *pk_map_name(const pk_track_t *t)
+{
+    return t->map_uri[0] ? t->map_uri : "init.mp4";
+}
+
 static double pk_can_skip_until(const packager_t *pk, const pk_track_t *t)
 {
     double until = 6.0 * t->target_duration;
@@ -594,7 +607,7 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
         .target_duration = t->target_duration,
         .media_sequence = t->media_sequence,
         .discontinuity_sequence = t->discontinuity_sequence,
-        .map_uri = "init.mp4",
+        .map_uri = pk_map_name(t),
         .segments = t->window,
         .nsegments = t->nwindow,
         .ended = ended,
@@ -732,33 +745,69 @@ static int pk_playlists_add(packager_t *pk, pk_track_t *t, bool ended, int64_t t
     return 0;
 }
 
-/* The init segment goes to the store with the first object that needs it,
- * and again with every segment to renew its live TTL. */
-static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+/* The init segment goes to the store with the first object that needs it
+ * (segment or part `msn`), and again with every segment to renew its live
+ * TTL. A new one that differs from the one out gets a name of its own. */
+static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b, int64_t msn)
 {
     if (t->init) {
+        if (t->init_live && (t->init->size != t->init_live->size ||
+                             memcmp(t->init->data, t->init_live->data, t->init->size) != 0)) {
+            snprintf(t->map_uri, sizeof(t->map_uri), "init-%" PRId64 ".mp4", msn);
+            log_info(pk->ctx, "%s: new init segment %s from segment %" PRId64, t->name,
+                     t->map_uri, msn);
+        }
         blob_unref(t->init_live);
         t->init_live = t->init; /* the batch gets its own reference below */
         t->init = NULL;
     }
     if (t->init_live)
-        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true,
-                     "%s/init.mp4", t->name);
+        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true, "%s/%s",
+                     t->name, pk_map_name(t));
 }
 
-/* A discontinuity means a new init.mp4 replaced the old one, which the
- * segments before it need: they leave the playlist now. (Versioned init
- * names would keep them; the origin serves init.mp4 only.) */
-static void pk_window_drop(packager_t *pk, pk_track_t *t, pk_batch_t *b)
+/* Once per track, before its first object: if the store holds a live (not
+ * ended) playlist of the same rendition left by an earlier writer (a node
+ * whose publisher came back through this one, or one that died mid-stream,
+ * or a pipeline restarted from scratch), its viewers follow on here: the
+ * first segment is a discontinuity, and the discontinuity sequence goes on
+ * from that playlist's last segment (RFC 8216 6.2.2), so players keep their
+ * place instead of seeing the timeline jump back without a word. Returns
+ * whether the track follows one. */
+static bool pk_track_follow(packager_t *pk, pk_track_t *t, int64_t first_msn)
 {
-    int64_t window_ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
-    while (t->nwindow > 0) {
-        hls_segment_t gone = t->window[--t->nwindow];
-        if (gone.discontinuity)
-            t->discontinuity_sequence++;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, window_ttl, false, "%s/%" PRId64 ".m4s",
-                     t->name, gone.msn);
+    t->follow_checked = true;
+    blob_t *b = NULL;
+    char name[STORE_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s/index.m3u8", t->name);
+    if (store_get(pk->store, pk->stream_id, name, &b) < 0)
+        return false;
+    const char *p = (const char *)b->data, *end = p + b->size;
+    int64_t dseq = 0, discs = 0, last_msn = -1;
+    bool ended = false;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        static const char ds[] = "#EXT-X-DISCONTINUITY-SEQUENCE:";
+        if (len > sizeof(ds) - 1 && memcmp(p, ds, sizeof(ds) - 1) == 0)
+            dseq = strtoll(p + sizeof(ds) - 1, NULL, 10);
+        else if (len == 20 && memcmp(p, "#EXT-X-DISCONTINUITY", 20) == 0)
+            discs++;
+        else if (len == 14 && memcmp(p, "#EXT-X-ENDLIST", 14) == 0)
+            ended = true;
+        else if (len > 4 && p[0] >= '0' && p[0] <= '9' && memcmp(p + len - 4, ".m4s", 4) == 0)
+            last_msn = strtoll(p, NULL, 10);
+        p += len + 1;
     }
+    blob_unref(b);
+    if (ended || last_msn < 0 || last_msn >= first_msn || dseq < 0 || dseq > INT32_MAX)
+        return false;
+    t->discontinuity_sequence = dseq + discs;
+    t->seg_discontinuity = true;
+    log_info(pk->ctx, "%s: following a live playlist left by an earlier writer (its last segment "
+                      "%" PRId64 "); segment %" PRId64 " starts a discontinuity",
+             t->name, last_msn, first_msn);
+    return true;
 }
 
 /* Moves the oldest finished fragment of t into the playlist model and adds
@@ -771,11 +820,11 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 
     double duration = (double)r.frag.duration / pk_timescale(t);
     size_t bytes = r.frag.data->size;
-    pk_init_add(pk, t, b);
+    if (!t->follow_checked && pk_track_follow(pk, t, r.msn))
+        r.discontinuity = true;
+    pk_init_add(pk, t, b, r.msn);
     pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
                  t->name, r.msn);
-    if (r.discontinuity)
-        pk_window_drop(pk, t, b);
     if (t->nwindow > 0 && t->window[t->nwindow - 1].msn + 1 != r.msn)
         log_warn(pk->ctx, "%s: segment %" PRId64 " follows %" PRId64, t->name, r.msn,
                  t->window[t->nwindow - 1].msn);
@@ -787,6 +836,8 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
         .discontinuity = r.discontinuity,
         .bytes = bytes,
     };
+    snprintf(t->window[t->nwindow - 1].map_uri, sizeof(t->window[0].map_uri), "%s",
+             pk_map_name(t));
     int rounded = (int)lround(duration);
     if (rounded > t->target_duration)
         t->target_duration = rounded;
@@ -979,9 +1030,9 @@ static int pk_part_commit(packager_t *pk, pk_track_t *t)
         return ret;
     pk_batch_t *b = &pk->batch;
     size_t i = t->ncur - 1;
-    if (i == 0 && t->seg_discontinuity)
-        pk_window_drop(pk, t, b); /* its init segment is about to change */
-    pk_init_add(pk, t, b);
+    if (!t->follow_checked)
+        (void)pk_track_follow(pk, t, t->seg_msn);
+    pk_init_add(pk, t, b, t->seg_msn);
     pk_batch_add(b, STORE_OP_PUT, blob_ref(t->cur_blobs[i]), pk->part_ttl_ms, true,
                  "%s/%" PRId64 ".%zu.m4s", t->name, t->seg_msn, i);
     t->rr_valid = true;
@@ -1329,10 +1380,18 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
     if (!v->started) {
         if (!key)
             goto out; /* nothing decodable before the first keyframe */
+        /* The first keyframe, or the first after an input break: that one
+         * starts a discontinuity (with the new configuration, if any). */
         v->started = true;
         cut = true;
+        disc = pk->resuming;
+        pk->resuming = false;
+        if (v->reconfig_pending && (ret = pk_track_reconfigure(pk, v)) < 0)
+            goto out;
+        if (disc)
+            v->seg_discontinuity = true;
         v->seg_start_us = pts_us;
-        pk_add_cut(pk, pts_us, false);
+        pk_add_cut(pk, pts_us, disc);
     } else if (v->reconfig_pending && !key) {
         goto out; /* the new configuration starts at a keyframe */
     } else if (key && (pts_us - v->seg_start_us >= pk->target_us - PK_CUT_TOLERANCE_US ||
@@ -1672,6 +1731,49 @@ int packager_new(const packager_params_t *params, packager_t **out)
     return 0;
 }
 
+/* Cuts every rendition's segment in progress (audio queued behind video
+ * included) and commits everything: the end of an input. */
+static int pk_flush_all(packager_t *pk)
+{
+    int ret;
+    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
+        return ret;
+    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
+        return ret;
+    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
+        return ret;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
+            return ret;
+    if ((ret = pk_commit_ready(pk, true)) < 0)
+        return ret;
+    return 0;
+}
+
+/* The first media packet after an input break: the new publisher's clock
+ * continues the timeline just after the newest sample of either track, and
+ * the wall clock of the program date-times moves on by the time it was
+ * away (a discontinuity lets both jump). */
+static void pk_rebase(packager_t *pk, const media_packet_t *pkt)
+{
+    pk->resume_pending = false;
+    pk_track_t *tracks[2] = {&pk->video, &pk->audio};
+    int64_t end_ms = PK_TIMELINE_START_MS;
+    for (int i = 0; i < 2; i++) {
+        pk_track_t *t = tracks[i];
+        if (t->have_last_ms && t->last_dts_ms + pk_nominal_ms(t) > end_ms)
+            end_ms = t->last_dts_ms + pk_nominal_ms(t);
+    }
+    pk->origin_ms = pkt->dts_ms;
+    for (int i = 0; i < 2; i++)
+        tracks[i]->offset_ms = end_ms - PK_TIMELINE_START_MS;
+    int64_t age_ms = pkt->arrival_us > 0 ? (clock_mono_us() - pkt->arrival_us) / 1000 : 0;
+    int64_t wall0 = clock_wall_ms() - (age_ms > 0 ? age_ms : 0) - (end_ms - PK_TIMELINE_START_MS);
+    if (wall0 > pk->wall0_ms)
+        pk->wall0_ms = wall0;
+    log_info(pk->ctx, "input resumed at %.3f s of the stream timeline", end_ms / 1000.0);
+}
+
 int packager_push(packager_t *pk, media_packet_t *pkt)
 {
     if (pk->finished) {
@@ -1695,6 +1797,8 @@ int packager_push(packager_t *pk, media_packet_t *pkt)
             int64_t age_ms = pkt->arrival_us > 0 ? (clock_mono_us() - pkt->arrival_us) / 1000 : 0;
             pk->wall0_ms = clock_wall_ms() - (age_ms > 0 ? age_ms : 0);
         }
+        if (pk->resume_pending)
+            pk_rebase(pk, pkt);
         if (pk->mode == PK_MODE_PROBING)
             return pk_probe(pk, pkt);
         return pk_media(pk, pkt);
@@ -1703,6 +1807,39 @@ int packager_push(packager_t *pk, media_packet_t *pkt)
         media_packet_free(pkt);
         return 0;
     }
+}
+
+int packager_input_break(packager_t *pk)
+{
+    if (pk->finished)
+        return 0;
+    int ret = packager_end_input(pk);
+    if (ret < 0)
+        return ret;
+    if (pk->mode == PK_MODE_PROBING) {
+        /* Nothing was packaged: the next input is probed from scratch. */
+        media_packet_list_free(pk->probe_head);
+        pk->probe_head = pk->probe_tail = NULL;
+        pk->probe_count = 0;
+        pk->probe_have_key = pk->probe_have_audio = false;
+        pk->have_origin = false;
+        return 0;
+    }
+    /* Everything received so far goes out, as at the end of a stream, but
+     * the playlists stay live. */
+    if ((ret = pk_flush_all(pk)) < 0)
+        return ret;
+    /* The next input starts at its first keyframe, as a discontinuity. */
+    pk->video.started = false;
+    pk->audio.started = false;
+    for (size_t i = 0; i < pk->nrungs; i++)
+        pk->rungs[i].started = false;
+    if (pk->mode == PK_MODE_AUDIO)
+        pk->audio.seg_discontinuity = true; /* cut by time: no keyframe to wait for */
+    pk->ncuts = 0;
+    pk->resume_pending = true;
+    pk->resuming = true;
+    return 0;
 }
 
 int packager_end_input(packager_t *pk)
@@ -1724,16 +1861,7 @@ int packager_finish(packager_t *pk)
         log_info(pk->ctx, "stream ended before any usable media");
         return 0;
     }
-    if (pk->mode == PK_MODE_AV && (ret = pk_audio_drain(pk, true)) < 0)
-        return ret;
-    if (pk->video.active && (ret = pk_track_cut(pk, &pk->video, INT64_MIN)) < 0)
-        return ret;
-    if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
-        return ret;
-    for (size_t i = 0; i < pk->nrungs; i++)
-        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
-            return ret;
-    if ((ret = pk_commit_ready(pk, true)) < 0)
+    if ((ret = pk_flush_all(pk)) < 0)
         return ret;
 
     /* Final commit: playlists say the list has ended, and everything of
@@ -1747,7 +1875,8 @@ int packager_finish(packager_t *pk)
             continue;
         if ((ret = pk_playlists_add(pk, t, true, pk->ended_ttl_ms, b)) < 0)
             goto fail;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/init.mp4", t->name);
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/%s", t->name,
+                     pk_map_name(t));
     }
     blob_t *master = NULL;
     if ((ret = pk_master_render(pk, true, &master)) < 0)
@@ -1760,10 +1889,16 @@ int packager_finish(packager_t *pk)
     for (size_t i = 0; i < ntracks; i++) {
         pk_track_t *t = tracks[i];
         for (size_t j = 0; j < t->nwindow; j++) {
-            if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
+            if (b->n + 1 >= b->cap && (ret = pk_batch_commit(pk, b)) < 0)
                 return ret;
             pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
                          "%s/%" PRId64 ".m4s", t->name, t->window[j].msn);
+            /* An older init segment its first segment in the window names. */
+            const char *map = t->window[j].map_uri;
+            if (map[0] && strcmp(map, pk_map_name(t)) != 0 &&
+                (j == 0 || strcmp(map, t->window[j - 1].map_uri) != 0))
+                pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/%s",
+                             t->name, map);
         }
         /* The parts the last live playlists named: a player or a CDN that
          * read one of those just before the end may still ask for them. */
@@ -1784,6 +1919,117 @@ int packager_finish(packager_t *pk)
 fail:
     pk_batch_drop(b);
     return ret;
+}
+
+/* The rendition names a master playlist refers to ("720p" of
+ * "720p/index.m3u8", in URI lines and URI attributes); at most max. */
+static size_t pk_master_renditions(const blob_t *master, char (*names)[16], size_t max)
+{
+    size_t n = 0;
+    const char *p = (const char *)master->data, *end = p + master->size;
+    static const char suffix[] = "/index.m3u8";
+    while (p < end && n < max) {
+        const char *hit = memmem(p, (size_t)(end - p), suffix, sizeof(suffix) - 1);
+        if (!hit)
+            break;
+        const char *s = hit;
+        while (s > p && ((s[-1] >= 'a' && s[-1] <= 'z') || (s[-1] >= '0' && s[-1] <= '9')))
+            s--;
+        size_t len = (size_t)(hit - s);
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strlen(names[i]) == len && memcmp(names[i], s, len) == 0;
+        if (len > 0 && len < sizeof(names[0]) && !seen) {
+            memcpy(names[n], s, len);
+            names[n++][len] = '\0';
+        }
+        p = hit + sizeof(suffix) - 1;
+    }
+    return n;
+}
+
+/* A live media playlist as an ended one: the parts, preload hint and
+ * rendition reports go (an ended list names whole segments only), as does
+ * anything after the last segment's URI (the segment in progress), and
+ * EXT-X-ENDLIST closes it. NULL when it has ended already or on ENOMEM. */
+static blob_t *pk_playlist_ended(const blob_t *live)
+{
+    const char *p = (const char *)live->data, *end = p + live->size;
+    blob_t *out = blob_new_uninit(live->size + 16);
+    if (!out)
+        return NULL;
+    size_t at = 0, keep = 0; /* keep: the end of the last URI line */
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (len == 14 && memcmp(p, "#EXT-X-ENDLIST", 14) == 0) {
+            blob_unref(out);
+            return NULL;
+        }
+        bool drop = (len >= 12 && memcmp(p, "#EXT-X-PART:", 12) == 0) ||
+                    (len >= 19 && memcmp(p, "#EXT-X-PRELOAD-HINT", 19) == 0) ||
+                    (len >= 23 && memcmp(p, "#EXT-X-RENDITION-REPORT", 23) == 0);
+        if (!drop && len > 0) {
+            memcpy(out->data + at, p, len);
+            at += len;
+            out->data[at++] = '\n';
+            if (p[0] != '#')
+                keep = at;
+        }
+        p += len + 1;
+    }
+    if (keep == 0) { /* no segment at all: nothing to end */
+        blob_unref(out);
+        return NULL;
+    }
+    memcpy(out->data + keep, "#EXT-X-ENDLIST\n", 15);
+    out->size = keep + 15;
+    out->data[out->size] = 0;
+    return out;
+}
+
+int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms)
+{
+    blob_t *master = NULL;
+    int ret = store_get(st, stream_id, "master.m3u8", &master);
+    if (ret < 0)
+        return ret == -ENOENT ? 0 : ret;
+    char names[PK_TRACKS_MAX][16];
+    size_t nnames = pk_master_renditions(master, names, PK_TRACKS_MAX);
+    blob_unref(master);
+    store_op_t ops[PK_TRACKS_MAX * 3 + 1];
+    char opnames[PK_TRACKS_MAX * 3 + 1][STORE_NAME_MAX + 1];
+    blob_t *owned[PK_TRACKS_MAX];
+    size_t nops = 0, nowned = 0;
+    for (size_t i = 0; i < nnames; i++) {
+        blob_t *live = NULL;
+        snprintf(opnames[nops], sizeof(opnames[0]), "%s/index.m3u8", names[i]);
+        if (store_get(st, stream_id, opnames[nops], &live) < 0)
+            continue;
+        blob_t *ended = pk_playlist_ended(live);
+        blob_unref(live);
+        if (!ended)
+            continue;
+        owned[nowned++] = ended;
+        ops[nops] = (store_op_t){.kind = STORE_OP_PUT, .name = opnames[nops], .blob = ended,
+                                 .ttl_ms = ended_ttl_ms};
+        nops++;
+        for (size_t v = 1; v < sizeof(pk_variant_names) / sizeof(pk_variant_names[0]); v++) {
+            snprintf(opnames[nops], sizeof(opnames[0]), "%s/%s", names[i], pk_variant_names[v]);
+            ops[nops] = (store_op_t){.kind = STORE_OP_DELETE, .name = opnames[nops]};
+            nops++;
+        }
+    }
+    if (nowned > 0) {
+        snprintf(opnames[nops], sizeof(opnames[0]), "master.m3u8");
+        ops[nops] = (store_op_t){.kind = STORE_OP_EXPIRE, .name = opnames[nops],
+                                 .ttl_ms = ended_ttl_ms};
+        nops++;
+        ret = store_commit(st, stream_id, ops, nops);
+    }
+    for (size_t i = 0; i < nowned; i++)
+        blob_unref(owned[i]);
+    return ret < 0 ? ret : (int)nowned;
 }
 
 int64_t packager_next_msn(const packager_t *pk)
@@ -1905,6 +2151,8 @@ int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t si
         if (!cut)
             return 0; /* a rung joins at a segment start */
         t->started = true;
+        if (t->reconfig_pending && (ret = pk_track_reconfigure(pk, t)) < 0)
+            return ret;
     } else if (cut) {
         if ((ret = pk_track_cut(pk, t, dts)) < 0)
             return ret;

@@ -108,6 +108,27 @@ double packager_rung_bitrate(const packager_t *pk, int index);
  * when the hooks' owner must flush what the hooks produced. */
 int packager_end_input(packager_t *pk) __attribute__((warn_unused_result));
 
+/* The input broke off (the publisher dropped, or the worker recovers from
+ * a failure) but the stream goes on: every segment in progress is cut and
+ * published (playlists stay live, without EXT-X-ENDLIST), and the next
+ * input, from its first keyframe, continues the same playlists after an
+ * EXT-X-DISCONTINUITY: numbers keep counting, timestamps continue where
+ * this input ended, program date-times jump to the wall clock, and a
+ * changed configuration gets a new init segment (its own name). Hooks'
+ * owners flush what they hold before calling it. Returns 0 or a negative
+ * errno. */
+int packager_input_break(packager_t *pk) __attribute__((warn_unused_result));
+
+/* Ends the live playlists another writer left in the store for stream_id
+ * (a node that handed the stream over at shutdown and whose publisher did
+ * not come back): every media playlist the master names gets EXT-X-ENDLIST
+ * (parts, preload hints and rendition reports of the live version
+ * dropped), its delta updates go, and the master and playlists expire after
+ * ended_ttl_ms. Playlists already ended are left. Returns the number of
+ * playlists ended, or a negative errno. */
+int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms)
+    __attribute__((warn_unused_result));
+
 /* End of stream: flushes the last (partial) segments, writes the playlists
  * with EXT-X-ENDLIST and lets every object of the broadcast expire after
  * ended_ttl_ms. Returns 0 or a negative errno. */

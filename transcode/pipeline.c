@@ -37,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdatomic.h>
+
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
 
@@ -100,6 +102,7 @@ struct pipeline {
     size_t dec_avcc_size;
     uint8_t *new_avcc; /* latest configuration record seen */
     size_t new_avcc_size;
+    int decode_failures; /* packets refused in a row (a decoder gone bad) */
 
     pl_cut_t cuts[PL_CUTS_MAX]; /* segment starts whose pictures are not decoded yet */
     size_t ncuts;
@@ -175,6 +178,11 @@ static void pl_publish_status(pipeline_t *pl, bool live)
     }
     if (pl->status_lock) {
         pthread_mutex_lock(pl->status_lock);
+        /* The worker's own fields (reconnects, restarts) are not ours. */
+        s.reconnecting = pl->status->reconnecting;
+        s.reconnects = pl->status->reconnects;
+        s.restarts = pl->status->restarts;
+        memcpy(s.last_error, pl->status->last_error, sizeof(s.last_error));
         *pl->status = s;
         pthread_mutex_unlock(pl->status_lock);
     }
@@ -238,6 +246,15 @@ static void pl_debug_slow(const pipeline_t *pl, const pl_rung_t *r)
     nanosleep(&ts, NULL);
 }
 
+/* The test aid --debug-fail-encode: true for the Nth picture given to any
+ * transcoded rung of the process, once. */
+static bool pl_debug_fail(const pipeline_t *pl)
+{
+    static atomic_long seen;
+    long n = pl->tp->debug_fail_encode;
+    return n > 0 && atomic_fetch_add(&seen, 1) + 1 == n;
+}
+
 static int pl_rung_drain(pipeline_t *pl, pl_rung_t *r)
 {
     for (;;) {
@@ -267,9 +284,10 @@ static int pl_rung_close(pipeline_t *pl, pl_rung_t *r)
     return ret;
 }
 
-/* Reopens a rung's encoder (new preset, or back from a drop) on the
- * picture about to be sent, which will be an IDR. */
-static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
+/* A fresh encoder for a rung: the old one's pictures are pushed out first
+ * (flush), or dropped with it when it failed. A changed avcC means a new
+ * init segment from the next segment on. */
+static int pl_rung_renew(pipeline_t *pl, pl_rung_t *r, bool flush)
 {
     const uint8_t *old = NULL;
     size_t old_size = 0;
@@ -281,7 +299,13 @@ static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
         memcpy(keep, old, old_size);
         old = keep;
     }
-    int ret = pl_rung_close(pl, r);
+    int ret = 0;
+    if (flush) {
+        ret = pl_rung_close(pl, r);
+    } else {
+        rung_encoder_free(r->enc);
+        r->enc = NULL;
+    }
     if (ret < 0)
         return ret;
     const uint8_t *avcc;
@@ -294,6 +318,13 @@ static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
         ret = packager_rung_reconfigure(pl->pk, r->pk_index, avcc, size);
     }
     return ret;
+}
+
+/* Reopens a rung's encoder (new preset, or back from a drop) on the
+ * picture about to be sent, which will be an IDR. */
+static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
+{
+    return pl_rung_renew(pl, r, true);
 }
 
 /* ---- overload protection ----------------------------------------------- */
@@ -580,6 +611,11 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
             continue;
         int from = ladder_scale_source(r->width, r->height, pic_w, pic_h, i);
         int64_t t0 = clock_mono_us();
+        if (pl_debug_fail(pl)) {
+            log_error(pl->ctx, "rung %s: simulated encoder failure (--debug-fail-encode)",
+                      r->spec.name);
+            return -EIO;
+        }
         ret = rung_encoder_send(r->enc, from >= 0 ? pics[from] : f, idr);
         if (ret == 0 && (pics[i] = rung_encoder_picture(r->enc)) != NULL) {
             pic_w[i] = pics[i]->width;
@@ -755,6 +791,16 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
         char msg[AV_ERROR_MAX_STRING_SIZE];
         av_strerror(ret, msg, sizeof(msg));
         log_warn(pl->ctx, "decoding a %zu-byte sample: %s", pkt->size, msg);
+        /* A corrupt frame is concealed and forgotten; a decoder that
+         * refuses everything for two seconds is not coming back by
+         * itself: the worker replaces it (pipeline_recover). */
+        if (++pl->decode_failures >= (int)(2 * pl->fps) + 1) {
+            log_error(pl->ctx, "the decoder refused %d samples in a row", pl->decode_failures);
+            pl->decode_failures = 0;
+            return -EBADMSG;
+        }
+    } else {
+        pl->decode_failures = 0;
     }
     return pl_receive_pictures(pl);
 }
@@ -880,6 +926,39 @@ int pipeline_finish(pipeline_t *pl)
     }
     pl_publish_status(pl, false);
     return ret;
+}
+
+/* Both ways a pipeline's input breaks off: with a drain (the decoder's
+ * last pictures go to the encoders, the encoders' last samples to the
+ * packager), or after a failure without one (what failed cannot be trusted
+ * to flush: the decoder forgets what it holds, every encoder is replaced).
+ * Then the packager publishes what it has and expects the next input. */
+static int pl_break(pipeline_t *pl, bool drain)
+{
+    pl->call_start_us = clock_mono_us();
+    int ret = packager_end_input(pl->pk);
+    if (ret == 0 && drain)
+        ret = pl_decoder_drain(pl);
+    if (pl->dec)
+        avcodec_flush_buffers(pl->dec);
+    for (size_t i = 0; ret == 0 && i < pl->nrungs; i++)
+        if (pl->rungs[i].enc)
+            ret = pl_rung_renew(pl, &pl->rungs[i], drain);
+    pl->ncuts = 0;
+    if (ret == 0)
+        ret = packager_input_break(pl->pk);
+    pl_publish_status(pl, true);
+    return ret;
+}
+
+int pipeline_input_break(pipeline_t *pl)
+{
+    return pl_break(pl, true);
+}
+
+int pipeline_recover(pipeline_t *pl)
+{
+    return pl_break(pl, false);
 }
 
 int64_t pipeline_next_msn(const pipeline_t *pl)

@@ -43,6 +43,18 @@ int pipeline_push(pipeline_t *pl, media_packet_t *pkt) __attribute__((warn_unuse
 /* End of stream: drains decoder and encoders, then the packager. */
 int pipeline_finish(pipeline_t *pl) __attribute__((warn_unused_result));
 
+/* The publisher dropped but the stream goes on (reconnect window): drains
+ * decoder and encoders into the packager, starts them afresh and lets the
+ * packager publish everything and expect the next input after a
+ * discontinuity (packager_input_break). */
+int pipeline_input_break(pipeline_t *pl) __attribute__((warn_unused_result));
+
+/* After a failure (pipeline_push returned an error): the decoder and every
+ * encoder are replaced without being drained, and the packager takes the
+ * rest of the input as a new one after a discontinuity. An error here
+ * (the store, memory) means the pipeline cannot go on: free it. */
+int pipeline_recover(pipeline_t *pl) __attribute__((warn_unused_result));
+
 int64_t pipeline_next_msn(const pipeline_t *pl);
 
 void pipeline_free(pipeline_t *pl);

@@ -37,12 +37,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <unistd.h>
 
 #include "clock.h"
 #include "ladder_internal.h"
 #include "log.h"
+#include "packager_internal.h"
 #include "pipeline_internal.h"
 
 #define TRANSCODE_POP_TIMEOUT_MS 1000
@@ -54,6 +56,10 @@ typedef struct transcode_stream {
     int64_t next_msn;
     bool next_msn_loaded; /* next_msn was reconciled with the store's record */
     bool busy;            /* a worker is writing this stream's objects */
+    bool finishing;       /* ...and has decided to end the stream */
+    /* A new publisher's queue for the busy worker (reconnect window): it
+     * continues the same playlists with it. */
+    media_queue_t *handoff;
     bool have_status;
     transcode_stream_status_t status; /* guarded by the manager's lock */
 } transcode_stream_t;
@@ -63,6 +69,7 @@ typedef struct transcode_worker {
     transcode_t *t;
     transcode_stream_t *stream; /* lives as long as the manager */
     media_queue_t *queue;
+    media_packet_t *pending; /* popped, not yet fed (left by a failure) */
     pthread_t thread;
     bool done;
     char ctx[TRANSCODE_CTX_MAX];
@@ -75,11 +82,16 @@ struct transcode {
     size_t nladder;
     int cpus;
     int live; /* workers writing a stream */
+    bool closing; /* transcode_free: waiting workers end their streams now */
+    bool have_janitor;
+    pthread_t janitor; /* params.handover: ends streams handed over and not taken */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a stream record became free */
     transcode_stream_t *streams;
     transcode_worker_t *workers;
 };
+
+static void *transcode_janitor_main(void *arg);
 
 void transcode_params_default(transcode_params_t *p)
 {
@@ -135,7 +147,18 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     t->cpus = params->cpus > 0 ? params->cpus : online > 0 ? (int)online : 1;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->cond, NULL);
+    /* Monotonic: the reconnect window must not follow wall-clock steps. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (t->params.handover && t->params.reconnect_window_ms > 0) {
+        int ret = -pthread_create(&t->janitor, NULL, transcode_janitor_main, t);
+        if (ret < 0)
+            log_warn(NULL, "cannot start the handover janitor: %s", strerror(-ret));
+        t->have_janitor = ret == 0;
+    }
     *out = t;
     return 0;
 }
@@ -155,7 +178,240 @@ int64_t transcode_stored_next_msn(store_t *store, const char *stream_id)
     return ok ? (int64_t)v : 0;
 }
 
-/* Runs the pipeline over the queue until end-of-stream or a failure. */
+#define TRANSCODE_RESTART_BACKOFF_MS 1000
+#define TRANSCODE_RESTART_BACKOFF_MAX_MS 10000
+
+typedef enum transcode_input_end {
+    TRANSCODE_INPUT_ENDED = 0, /* EOS: the publish ended */
+    TRANSCODE_INPUT_DROPPED,   /* EOS: the publisher dropped (may come back) */
+    TRANSCODE_INPUT_FAILED,    /* the pipeline failed; *err says why */
+} transcode_input_end_t;
+
+/* Feeds one publisher's queue to the pipeline until its EOS or a failure. */
+static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *pl, int *err)
+{
+    for (;;) {
+        media_packet_t *list = w->pending;
+        w->pending = NULL;
+        if (!list)
+            list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
+        while (list) {
+            media_packet_t *p = list;
+            list = p->next;
+            p->next = NULL;
+            if (p->type == MEDIA_PACKET_EOS) {
+                bool dropped = p->dropped;
+                media_packet_free(p);
+                media_packet_list_free(list);
+                return dropped ? TRANSCODE_INPUT_DROPPED : TRANSCODE_INPUT_ENDED;
+            }
+            int ret = pipeline_push(pl, p);
+            if (ret < 0) {
+                w->pending = list; /* fed after the recovery: may hold the EOS */
+                *err = ret;
+                return TRANSCODE_INPUT_FAILED;
+            }
+        }
+    }
+}
+
+/* Counts a publisher's return or a recovery (with its reason). */
+static void transcode_status_update(transcode_worker_t *w, bool reconnected, bool restarted,
+                                    const char *error)
+{
+    pthread_mutex_lock(&w->t->lock);
+    transcode_stream_status_t *st = &w->stream->status;
+    st->reconnects += reconnected;
+    st->restarts += restarted;
+    if (error)
+        snprintf(st->last_error, sizeof(st->last_error), "%s", error);
+    pthread_mutex_unlock(&w->t->lock);
+}
+
+/* The next publisher of the stream, handed over by transcode_stream_start:
+ * waits for one up to the reconnect window when `wait` (the publisher
+ * dropped), else only takes one already there. Returns true with w->queue
+ * replaced, or false: the stream ends (decided under the lock, so that no
+ * publisher is handed to a worker that is finishing). */
+static bool transcode_next_input(transcode_worker_t *w, bool wait)
+{
+    transcode_t *t = w->t;
+    int64_t window = wait ? t->params.reconnect_window_ms : 0;
+    int64_t t0 = clock_mono_ms();
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(window / 1000);
+    deadline.tv_nsec += (long)(window % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&t->lock);
+    w->stream->status.reconnecting = wait;
+    while (wait && !w->stream->handoff && !t->closing) {
+        if (pthread_cond_timedwait(&t->cond, &t->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    media_queue_t *q = w->stream->handoff;
+    w->stream->handoff = NULL;
+    w->stream->status.reconnecting = false;
+    if (!q)
+        w->stream->finishing = true;
+    bool closing = t->closing;
+    pthread_mutex_unlock(&t->lock);
+    if (!q) {
+        if (wait)
+            log_info(w->ctx, "%s",
+                     closing ? "shutting down while waiting for the publisher; the stream ends"
+                             : "the publisher did not come back to this node within the "
+                               "reconnect window");
+        return false;
+    }
+    media_queue_unref(w->queue);
+    w->queue = q;
+    log_info(w->ctx, "a publisher is back after %.1f s; the playlists continue after a "
+                     "discontinuity",
+             (clock_mono_ms() - t0) / 1000.0);
+    return true;
+}
+
+/* Whether another node wrote the stream while this worker waited for its
+ * publisher (who came back through another ingest node): every commit
+ * records the next segment number in the store, so a larger one than ours
+ * means ending the playlists here would overwrite that node's live ones. */
+static bool transcode_superseded(transcode_worker_t *w, pipeline_t *pl)
+{
+    int64_t stored = transcode_stored_next_msn(w->t->params.store, w->stream->id);
+    return stored > pipeline_next_msn(pl);
+}
+
+#define TRANSCODE_HANDOVER_FIELD "handover"
+#define TRANSCODE_JANITOR_EVERY_MS 2000
+
+static bool transcode_closing(transcode_t *t)
+{
+    pthread_mutex_lock(&t->lock);
+    bool closing = t->closing;
+    pthread_mutex_unlock(&t->lock);
+    return closing;
+}
+
+/* Shutting down with the publisher gone and a shared store: the playlists
+ * stay live until the window that began at the drop passes, and a record
+ * says so ("DEADLINE_MS NEXT_MSN", wall clock), for the node the publisher
+ * comes back through (its packager follows on) or, if none, for a janitor
+ * (transcode_janitor_tick) to end them then. */
+static void transcode_hand_over(transcode_worker_t *w, pipeline_t *pl, int64_t drop_wall_ms)
+{
+    transcode_t *t = w->t;
+    int64_t deadline = drop_wall_ms + t->params.reconnect_window_ms;
+    char rec[64];
+    snprintf(rec, sizeof(rec), "%" PRId64 " %" PRId64, deadline, pipeline_next_msn(pl));
+    int ret = store_meta_put(t->params.store, w->stream->id, TRANSCODE_HANDOVER_FIELD, rec,
+                             t->params.reconnect_window_ms + t->params.ended_ttl_ms);
+    if (ret < 0) {
+        log_warn(w->ctx, "could not record the handover (%s); ending the stream instead",
+                 strerror(-ret));
+        if ((ret = pipeline_finish(pl)) < 0)
+            log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
+        return;
+    }
+    int64_t left = deadline - clock_wall_ms();
+    log_info(w->ctx, "shutting down: the stream is handed over, its playlists stay live for "
+                     "%.0f s more for the publisher to come back through another node",
+             left > 0 ? left / 1000.0 : 0.0);
+}
+
+/* Whether a worker of this process is writing stream id now. */
+static bool transcode_stream_busy(transcode_t *t, const char *id)
+{
+    bool busy = false;
+    pthread_mutex_lock(&t->lock);
+    for (transcode_stream_t *s = t->streams; s && !busy; s = s->next)
+        busy = s->busy && strcmp(s->id, id) == 0;
+    pthread_mutex_unlock(&t->lock);
+    return busy;
+}
+
+/* One round of the janitor: every registered stream with a handover record
+ * whose deadline has passed is ended, unless a writer went on meanwhile
+ * (the stored next segment number moved). Several nodes may do it at once:
+ * the result is the same. */
+static void transcode_janitor_tick(transcode_t *t)
+{
+    store_t *st = t->params.store;
+    store_stream_info_t *list = NULL;
+    size_t n = 0;
+    if (store_stream_list(st, &list, &n) < 0)
+        return;
+    for (size_t i = 0; i < n && !transcode_closing(t); i++) {
+        const char *id = list[i].id;
+        char *rec = NULL;
+        if (transcode_stream_busy(t, id) ||
+            store_meta_get(st, id, TRANSCODE_HANDOVER_FIELD, &rec) < 0)
+            continue;
+        long long deadline = 0, msn = 0;
+        if (sscanf(rec, "%lld %lld", &deadline, &msn) == 2 && clock_wall_ms() >= deadline) {
+            char ctx[TRANSCODE_CTX_MAX];
+            snprintf(ctx, sizeof(ctx), "stream=%s", id);
+            if (transcode_stored_next_msn(st, id) == msn) {
+                int ret = packager_end_stored(st, id, t->params.ended_ttl_ms);
+                if (ret < 0)
+                    log_warn(ctx, "could not end the playlists of the stream handed over (%s)",
+                             strerror(-ret));
+                else
+                    log_info(ctx, "the publisher of the stream handed over by another node did "
+                                  "not come back within the reconnect window; %d playlists ended",
+                             ret);
+            }
+            if (store_meta_put(st, id, TRANSCODE_HANDOVER_FIELD, "done", 60000) < 0)
+                log_debug(ctx, "could not mark the handover done");
+        }
+        free(rec);
+    }
+    free(list);
+}
+
+static void *transcode_janitor_main(void *arg)
+{
+    transcode_t *t = arg;
+    pthread_setname_np(pthread_self(), "tc-janitor");
+    pthread_mutex_lock(&t->lock);
+    while (!t->closing) {
+        struct timespec at;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += TRANSCODE_JANITOR_EVERY_MS / 1000;
+        (void)pthread_cond_timedwait(&t->cond, &t->lock, &at);
+        if (t->closing)
+            break;
+        pthread_mutex_unlock(&t->lock);
+        transcode_janitor_tick(t);
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* Sleeps ms, unless the manager closes meanwhile. */
+static void transcode_backoff(transcode_t *t, int64_t ms)
+{
+    int64_t until = clock_mono_ms() + ms;
+    while (clock_mono_ms() < until) {
+        pthread_mutex_lock(&t->lock);
+        bool closing = t->closing;
+        pthread_mutex_unlock(&t->lock);
+        if (closing)
+            return;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Runs pipelines over the stream's input until it ends: through publisher
+ * drops (within the reconnect window) and through failures, which replace
+ * the decoder and encoders (pipeline_recover) or, when that fails too,
+ * the whole pipeline after a back-off; either way the stream continues and
+ * no other stream is touched. */
 static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int threads,
                                  int64_t *next_msn)
 {
@@ -171,36 +427,81 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         .status_lock = &t->lock,
         .status = &w->stream->status,
     };
-    pipeline_t *pk = NULL;
-    int ret = pipeline_new(&pp, &pk);
+    pipeline_t *pl = NULL;
+    int ret = pipeline_new(&pp, &pl);
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
         return;
     }
-    bool eos = false;
-    while (!eos && ret == 0) {
-        media_packet_t *list = media_queue_pop_all(w->queue, TRANSCODE_POP_TIMEOUT_MS);
-        while (list) {
-            media_packet_t *p = list;
-            list = p->next;
-            p->next = NULL;
-            if (p->type == MEDIA_PACKET_EOS) {
-                media_packet_free(p);
-                eos = true;
+    int64_t backoff_ms = 0;
+    bool superseded = false, handed_over = false;
+    int64_t drop_wall_ms = 0;
+    for (;;) {
+        int err = 0;
+        transcode_input_end_t end = transcode_drain(w, pl, &err);
+        if (end == TRANSCODE_INPUT_ENDED) {
+            /* Ended, but a new publisher may already be waiting (a quick
+             * restart, or a takeover racing the old one's end). */
+            if (!transcode_next_input(w, false))
+                break;
+        } else if (end == TRANSCODE_INPUT_DROPPED) {
+            bool wait = t->params.reconnect_window_ms > 0;
+            drop_wall_ms = clock_wall_ms();
+            if (wait && (ret = pipeline_input_break(pl)) < 0)
+                log_warn(w->ctx, "could not publish the last media before the drop (%s)",
+                         strerror(-ret));
+            if (wait)
+                log_info(w->ctx, "publisher dropped; waiting up to %.0f s for it to come back",
+                         t->params.reconnect_window_ms / 1000.0);
+            if (!transcode_next_input(w, wait)) {
+                superseded = wait && transcode_superseded(w, pl);
+                handed_over = wait && !superseded && t->params.handover && transcode_closing(t);
                 break;
             }
-            ret = pipeline_push(pk, p);
-            if (ret < 0)
-                break;
         }
-        media_packet_list_free(list); /* after EOS or a failure */
+        if (end != TRANSCODE_INPUT_FAILED) {
+            if (end == TRANSCODE_INPUT_ENDED && (ret = pipeline_input_break(pl)) < 0)
+                log_warn(w->ctx, "could not publish the last media of the previous publisher "
+                                 "(%s)",
+                         strerror(-ret));
+            transcode_status_update(w, true, false, NULL);
+            continue;
+        }
+        /* A failure: decoder, encoder, store or memory. */
+        char why[128];
+        snprintf(why, sizeof(why), "%s", strerror(-err));
+        transcode_status_update(w, false, true, why);
+        log_error(w->ctx, "stream worker failed (%s); restarting its decoder and encoders", why);
+        if ((ret = pipeline_recover(pl)) == 0) {
+            backoff_ms = 0;
+            continue;
+        }
+        /* Not even that: a new pipeline (fresh playlists, numbers continue)
+         * after a growing pause, while the input keeps arriving. */
+        backoff_ms = backoff_ms ? backoff_ms * 2 : TRANSCODE_RESTART_BACKOFF_MS;
+        if (backoff_ms > TRANSCODE_RESTART_BACKOFF_MAX_MS)
+            backoff_ms = TRANSCODE_RESTART_BACKOFF_MAX_MS;
+        log_error(w->ctx, "recovery failed (%s); restarting the stream's pipeline in %.0f s",
+                  strerror(-ret), backoff_ms / 1000.0);
+        pp.first_msn = pipeline_next_msn(pl);
+        pipeline_free(pl);
+        pl = NULL;
+        transcode_backoff(t, backoff_ms);
+        if ((ret = pipeline_new(&pp, &pl)) < 0) {
+            log_error(w->ctx, "cannot restart packaging: %s", strerror(-ret));
+            *next_msn = pp.first_msn;
+            return;
+        }
     }
-    if (ret == 0)
-        ret = pipeline_finish(pk);
-    if (ret < 0)
-        log_error(w->ctx, "transcoding failed (%s); this stream's worker stops", strerror(-ret));
-    *next_msn = pipeline_next_msn(pk);
-    pipeline_free(pk);
+    if (superseded)
+        log_info(w->ctx, "the stream went on from another node meanwhile; its playlists are "
+                         "left to that node");
+    else if (handed_over)
+        transcode_hand_over(w, pl, drop_wall_ms);
+    else if ((ret = pipeline_finish(pl)) < 0)
+        log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
+    *next_msn = pipeline_next_msn(pl);
+    pipeline_free(pl);
 }
 
 static void *transcode_worker_main(void *arg)
@@ -258,13 +559,22 @@ static void *transcode_worker_main(void *arg)
 
     int64_t next_msn = first_msn;
     transcode_worker_run(w, first_msn, threads, &next_msn);
+    media_packet_list_free(w->pending);
+    w->pending = NULL;
     media_queue_unref(w->queue);
     w->queue = NULL;
 
     pthread_mutex_lock(&t->lock);
     if (next_msn > w->stream->next_msn)
         w->stream->next_msn = next_msn;
+    if (w->stream->handoff) {
+        /* Only when the pipeline could not be made at all. */
+        log_error(w->ctx, "a returning publisher could not be taken: the stream's worker failed");
+        media_queue_unref(w->stream->handoff);
+        w->stream->handoff = NULL;
+    }
     w->stream->busy = false;
+    w->stream->finishing = false;
     w->stream->status.live = false;
     t->live--;
     w->done = true;
@@ -302,6 +612,17 @@ int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t 
     transcode_stream_t *s = t->streams;
     while (s && strcmp(s->id, stream_id) != 0)
         s = s->next;
+    if (s && s->busy && !s->finishing && t->params.reconnect_window_ms > 0) {
+        /* Its worker continues the same playlists with this publisher once
+         * the previous one's input has ended (dropped, taken over). A
+         * publisher handed over before and not yet taken was taken over. */
+        media_queue_unref(s->handoff);
+        s->handoff = media_queue_ref(queue);
+        pthread_cond_broadcast(&t->cond);
+        pthread_mutex_unlock(&t->lock);
+        free(w);
+        return 0;
+    }
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s) {
@@ -400,7 +721,11 @@ void transcode_free(transcode_t *t)
     pthread_mutex_lock(&t->lock);
     transcode_worker_t *w = t->workers;
     t->workers = NULL;
+    t->closing = true;
+    pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
+    if (t->have_janitor)
+        pthread_join(t->janitor, NULL);
     /* Joined without the lock: running workers take it when they finish. */
     while (w) {
         transcode_worker_t *next = w->next;
@@ -411,6 +736,7 @@ void transcode_free(transcode_t *t)
     transcode_stream_t *s = t->streams;
     while (s) {
         transcode_stream_t *next = s->next;
+        media_queue_unref(s->handoff);
         free(s);
         s = next;
     }

@@ -78,6 +78,20 @@ typedef struct transcode_params {
      * 1920x1080 rung at the configured preset (scaled by rung area and the
      * current preset's speed). 0: off. Makes overload protection testable. */
     int debug_slow_encode_ms;
+    /* Test aid: the Nth picture given to any transcoded rung of the process
+     * fails as an encoder error would, once (worker recovery). 0: off. */
+    int debug_fail_encode;
+    /* A publisher that drops (ingest's EOS says so) has this long to come
+     * back and continue the same playlists; then the stream ends. 0: a
+     * drop ends the stream at once. */
+    int64_t reconnect_window_ms;
+    /* A shared store: at transcode_free, a stream waiting for its dropped
+     * publisher is handed over instead of ended (its playlists stay live
+     * for the rest of the window: the publisher may come back through
+     * another node, whose packager follows on), and a janitor thread ends
+     * the playlists of handed-over streams nobody took once their window
+     * has passed (on whichever node runs it first). */
+    bool handover;
     /* Benchmarks: measure without stepping the preset or dropping rungs
      * (speed and health are still measured and reported). */
     bool no_overload_protection;
@@ -129,6 +143,13 @@ typedef struct transcode_stream_status {
     int64_t segment_lag_ms;   /* newest segment: its closing frame's arrival -> commit */
     double segment_lag_sum_s; /* sum and count of that lag over the broadcast */
     uint64_t segment_lag_count;
+    /* The worker's own: waiting for a dropped publisher (live stays true),
+     * publishers that came back in this broadcast, recoveries from a
+     * failure and the newest failure's reason. */
+    bool reconnecting;
+    uint32_t reconnects;
+    uint32_t restarts;
+    char last_error[128];
     size_t nrenditions;
     transcode_rendition_status_t renditions[TRANSCODE_RUNGS_MAX];
 } transcode_stream_status_t;

@@ -263,6 +263,8 @@
     const st = tr.querySelector('td.state');
     st.textContent = '';
     st.append(el('span', 'badge ' + (live ? 'live' : 'idle'), s.state));
+    // A dropped publisher the stream waits for (--reconnect-window).
+    if (live && s.reconnecting) st.append(el('span', 'badge reconnecting', 'reconnecting'));
     tr.querySelector('td.bitrate').textContent = ing ? fmtKbps(ing.bitrate_kbps) : '–';
     tr.querySelector('td.bitrate').dataset.kbps = ing ? String(ing.bitrate_kbps) : '0';
     tr.querySelector('td.fps').textContent = ing ? fmtNum(ing.fps, ing.fps % 1 ? 1 : 0) : '–';
@@ -304,7 +306,7 @@
     const live = s.state === 'live';
     $('detail-name').textContent = s.name || s.id;
     const badge = $('detail-state');
-    badge.textContent = s.state;
+    badge.textContent = live && s.reconnecting ? 'live · reconnecting' : s.state;
     badge.className = 'badge ' + (live ? 'live' : 'idle');
     $('detail-id').textContent = s.id;
     const pb = $('detail-playback');

@@ -60,7 +60,9 @@ class PlayerPageTest(unittest.TestCase):
                 if '"phase":"offline"' in line:
                     pub = publish(sluice.rtmp_url(KEY), seconds=120, size="854x480")
                 elif '"phase":"stop-publishing"' in line and pub is not None:
-                    pub.kill()
+                    # The seller stops: ffmpeg unpublishes on SIGTERM (a
+                    # kill would be a drop the stream waits for).
+                    pub.terminate()
                     pub.communicate()
                     pub = None
             node.wait(timeout=10)

@@ -15,7 +15,10 @@ KEY = "demo-secret-key"
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_while_live_ends_the_playlists(self):
         redis = RedisServer()
-        sl = Sluice("--store", redis.url(0), "--ladder", "360p", "--preset", "ultrafast")
+        # No reconnect window: a shared store would hand the stream over
+        # instead (test_reconnect.py).
+        sl = Sluice("--store", redis.url(0), "--ladder", "360p", "--preset", "ultrafast",
+                    "--reconnect-window", "0")
         pub = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
         try:
             def playing():

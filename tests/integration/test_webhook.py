@@ -144,6 +144,8 @@ class WebhookTest(unittest.TestCase):
         idle = self.hook.wait("stream.idle")[0]
         self.assertEqual(idle["body"]["stream_id"], "demo")
         self.assertGreater(idle["seq"], self.hook.of("stream.live")[0]["seq"])
+        # ffmpeg unpublished at the end of its input: not a drop.
+        self.assertEqual(idle["body"]["data"], {"reason": "ended"})
         # The webhook's counters in /metrics: one accepted authorisation,
         # both events delivered, nothing queued.
         def delivered():

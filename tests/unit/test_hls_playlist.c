@@ -152,6 +152,59 @@ static void test_media_ended_and_discontinuity(void **state)
                         "#EXT-X-ENDLIST\n");
 }
 
+/* Segments keep the init segment they were made with: the first shown
+ * names its own, a later one only when it changes, and the parts in
+ * progress the playlist's current one. */
+static void test_media_versioned_maps(void **state)
+{
+    (void)state;
+    hls_segment_t segs[] = {
+        {.msn = 3, .duration = 2.0, .pdt_ms = 0},
+        {.msn = 4, .duration = 2.0, .pdt_ms = 9000, .discontinuity = true,
+         .map_uri = "init-4.mp4"},
+        {.msn = 5, .duration = 2.0, .pdt_ms = 11000, .map_uri = "init-4.mp4"},
+    };
+    hls_media_playlist_t pl = {
+        .target_duration = 2,
+        .media_sequence = 3,
+        .map_uri = "init-4.mp4",
+        .segments = segs,
+        .nsegments = 3,
+    };
+    blob_t *b = NULL;
+    assert_int_equal(hls_playlist_render_media(&pl, &b), 0);
+    assert_blob_text(b, "#EXTM3U\n"
+                        "#EXT-X-VERSION:7\n"
+                        "#EXT-X-TARGETDURATION:2\n"
+                        "#EXT-X-MEDIA-SEQUENCE:3\n"
+                        "#EXT-X-MAP:URI=\"init-4.mp4\"\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n"
+                        "#EXTINF:2.000,\n3.m4s\n"
+                        "#EXT-X-DISCONTINUITY\n"
+                        "#EXT-X-MAP:URI=\"init-4.mp4\"\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:09.000Z\n"
+                        "#EXTINF:2.000,\n4.m4s\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:11.000Z\n"
+                        "#EXTINF:2.000,\n5.m4s\n");
+    /* Segment 3 has no map of its own, so it is the playlist's: give it the
+     * one it was made with. */
+    strcpy(segs[0].map_uri, "init.mp4");
+    assert_int_equal(hls_playlist_render_media(&pl, &b), 0);
+    assert_blob_text(b, "#EXTM3U\n"
+                        "#EXT-X-VERSION:7\n"
+                        "#EXT-X-TARGETDURATION:2\n"
+                        "#EXT-X-MEDIA-SEQUENCE:3\n"
+                        "#EXT-X-MAP:URI=\"init.mp4\"\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n"
+                        "#EXTINF:2.000,\n3.m4s\n"
+                        "#EXT-X-DISCONTINUITY\n"
+                        "#EXT-X-MAP:URI=\"init-4.mp4\"\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:09.000Z\n"
+                        "#EXTINF:2.000,\n4.m4s\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:11.000Z\n"
+                        "#EXTINF:2.000,\n5.m4s\n");
+}
+
 static void test_media_empty(void **state)
 {
     (void)state;
@@ -730,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_media_live),
         cmocka_unit_test(test_media_ended_and_discontinuity),
         cmocka_unit_test(test_media_empty),
+        cmocka_unit_test(test_media_versioned_maps),
         cmocka_unit_test(test_media_long_window),
         cmocka_unit_test(test_master_av),
         cmocka_unit_test(test_master_audio_only),

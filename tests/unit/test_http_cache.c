@@ -22,6 +22,17 @@ static void test_cache_control(void **state)
                         "public, max-age=31536000, immutable");
     assert_string_equal(http_cache_control(HTTP_OBJECT_PART, true, &p),
                         "public, max-age=31536000, immutable");
+    /* init.mp4 may change between broadcasts; init-N.mp4 never does */
+    http_route_t r = {.object_type = HTTP_OBJECT_INIT};
+    strcpy(r.object, "720p/init.mp4");
+    assert_string_equal(http_cache_control_route(&r, false, &p), "public, max-age=2");
+    strcpy(r.object, "720p/init-1795329.mp4");
+    assert_string_equal(http_cache_control_route(&r, false, &p),
+                        "public, max-age=31536000, immutable");
+    r.object_type = HTTP_OBJECT_SEGMENT;
+    strcpy(r.object, "720p/12.m4s");
+    assert_string_equal(http_cache_control_route(&r, false, &p),
+                        "public, max-age=31536000, immutable");
     /* half a 0.333 s part rounds down to 0 */
     assert_string_equal(http_cache_control(HTTP_OBJECT_PLAYLIST, false, &p), "public, max-age=0");
     p.part_duration = 0;

@@ -39,6 +39,10 @@ static void test_valid_paths(void **state)
     assert_int_equal(r.object_type, HTTP_OBJECT_INIT);
     assert_string_equal(http_path_content_type(r.object_type), "video/mp4");
 
+    assert_int_equal(parse("/hls/demo/720p/init-1795329.mp4", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_INIT);
+    assert_string_equal(r.object, "720p/init-1795329.mp4");
+
     assert_int_equal(parse("/hls/demo/720p/0.m4s", &r), 0);
     assert_int_equal(r.object_type, HTTP_OBJECT_SEGMENT);
     assert_string_equal(r.object, "720p/0.m4s");
@@ -69,7 +73,9 @@ static void test_rejected_paths(void **state)
         "/hls/demo/../720p/1.m4s", "/hls/../etc/passwd", "/hls/de mo/master.m3u8",
         "/hls/demo/720P/1.m4s", "/hls/demo/720p/sub/1.m4s", "/hls/demo/master.m3u8/",
         "/hls/demo/abcdefghijklmnopq/init.mp4", "/HLS/demo/master.m3u8", "/healthz/",
-        "/hls/demo/720p/index.m3u8x", "/hls//master.m3u8",
+        "/hls/demo/720p/index.m3u8x", "/hls//master.m3u8", "/hls/demo/720p/init-.mp4",
+        "/hls/demo/720p/init-01.mp4", "/hls/demo/720p/init-1.m4s", "/hls/demo/720p/init-1x.mp4",
+        "/hls/demo/720p/init-1234567890123456.mp4",
         "/player/", "/player", "/player/de mo", "/player/demo/", "/player/demo/x",
         "/player/../dashboard", "/assets/", "/assets/.hidden", "/assets/../etc/passwd",
         "/assets/a/b.js", "/assets/a%2fb", "/assets/a b.js",

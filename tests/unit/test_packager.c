@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -27,6 +28,7 @@
 #include "byteio.h"
 #include "log.h"
 #include "media.h"
+#include "packager_internal.h"
 #include "store.h"
 #include "transcode.h"
 
@@ -282,7 +284,15 @@ static int group_teardown(void **state)
     return 0;
 }
 
-enum { FEED_ALL = 0, FEED_NO_AUDIO = 1, FEED_NO_VIDEO = 2, FEED_JUMP = 4, FEED_BAD_CONFIG = 8 };
+enum {
+    FEED_ALL = 0,
+    FEED_NO_AUDIO = 1,
+    FEED_NO_VIDEO = 2,
+    FEED_JUMP = 4,
+    FEED_BAD_CONFIG = 8,
+    FEED_DROPPED = 16, /* the EOS says the publisher dropped */
+    FEED_GARBAGE = 32, /* video from 1.6 s to 4.4 s: NAL lengths past the end */
+};
 
 static void push(media_queue_t *q, media_packet_type_t type, const void *data, size_t size,
                  int64_t dts, int64_t pts, bool key)
@@ -317,9 +327,21 @@ static void feed(transcode_t *t, const char *id, int flags)
             (e->type == MEDIA_PACKET_AUDIO && (flags & FEED_NO_AUDIO)))
             continue;
         int64_t shift = (flags & FEED_JUMP) && e->dts_ms >= 2500 ? 50000 : 0;
+        if ((flags & FEED_GARBAGE) && e->type == MEDIA_PACKET_VIDEO && e->dts_ms >= 1600 &&
+            e->dts_ms < 4400) {
+            uint8_t *junk = malloc(e->size);
+            assert_non_null(junk);
+            memset(junk, 0xff, e->size); /* every length prefix says 4 GiB */
+            push(q, e->type, junk, e->size, e->dts_ms, e->pts_ms, e->key);
+            free(junk);
+            continue;
+        }
         push(q, e->type, e->data, e->size, e->dts_ms + shift, e->pts_ms + shift, e->key);
     }
-    push(q, MEDIA_PACKET_EOS, NULL, 0, 0, 0, false);
+    media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
+    assert_non_null(eos);
+    eos->dropped = (flags & FEED_DROPPED) != 0;
+    assert_int_equal(media_queue_push(q, eos), 0);
     media_queue_unref(q);
 }
 
@@ -659,6 +681,184 @@ static void test_timestamp_jump_and_bad_config(void **state)
     store_close(st);
 }
 
+/* Waits until the stream's worker waits for a publisher after `returned`
+ * publishers came back (a handed-over queue not yet taken would be
+ * replaced by the next one, as a takeover). */
+static void wait_reconnecting(transcode_t *t, const char *id, uint32_t returned)
+{
+    transcode_stream_status_t ts;
+    for (int i = 0; i < 1000; i++) {
+        if (transcode_stream_status(t, id, &ts) == 0 && ts.reconnecting &&
+            ts.reconnects == returned)
+            break;
+        usleep(10000);
+    }
+    assert_true(ts.reconnecting && ts.live);
+    assert_int_equal(ts.reconnects, returned);
+}
+
+/* The publisher drops and comes back within the reconnect window: the
+ * same playlists go on after one discontinuity, numbers keep counting and
+ * the second publisher's timestamps (from 0 again) continue the timeline.
+ * Without the window, the same drop ends the stream. */
+static void test_reconnect_continues(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_params_t p;
+    transcode_params_default(&p);
+    p.store = st;
+    p.part_duration = 0;
+    p.msn_from_clock = false;
+    p.segment_duration = 1.0;
+    p.playlist_segments = 6;
+    p.reconnect_window_ms = 20000;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "rc", FEED_DROPPED);
+    wait_reconnecting(t, "rc", 0);
+    /* Everything of the first publisher is out, and the list is live. */
+    char *mid = get_text(st, "rc", "240p/index.m3u8");
+    assert_non_null(mid);
+    assert_non_null(strstr(mid, "3.m4s\n"));
+    assert_null(strstr(mid, "#EXT-X-ENDLIST"));
+    free(mid);
+    feed(t, "rc", FEED_ALL);
+    transcode_free(t);
+
+    char *video = get_text(st, "rc", "240p/index.m3u8");
+    char *audio = get_text(st, "rc", "audio/index.m3u8");
+    assert_non_null(video);
+    assert_non_null(audio);
+    /* 8 segments, 0..7; the window of 6 shows 2..7 with the join before 4. */
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:2\n"));
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY\n"), 1);
+    assert_non_null(strstr(video, "3.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init.mp4\"\n"));
+    assert_non_null(strstr(video, "7.m4s\n#EXT-X-ENDLIST\n"));
+    assert_int_equal(count_str(audio, "#EXT-X-DISCONTINUITY\n"), 1);
+    assert_non_null(strstr(audio, "3.m4s\n#EXT-X-DISCONTINUITY\n"));
+    check_segments(st, "rc", "240p", 0, 8, true);
+    check_segments(st, "rc", "audio", 0, 8, false);
+    free(video);
+    free(audio);
+
+    /* Twice more: the first join leaves the window and is counted. */
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "rc2", FEED_DROPPED);
+    wait_reconnecting(t, "rc2", 0);
+    feed(t, "rc2", FEED_DROPPED);
+    wait_reconnecting(t, "rc2", 1);
+    feed(t, "rc2", FEED_ALL);
+    transcode_free(t);
+    video = get_text(st, "rc2", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:6\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY\n"), 1);
+    assert_non_null(strstr(video, "7.m4s\n#EXT-X-DISCONTINUITY\n"));
+    check_segments(st, "rc2", "240p", 0, 12, true);
+    free(video);
+
+    /* No window: a drop ends the stream, the next publish starts afresh. */
+    p.reconnect_window_ms = 0;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "nw", FEED_DROPPED);
+    feed(t, "nw", FEED_ALL);
+    transcode_free(t);
+    video = get_text(st, "nw", "240p/index.m3u8");
+    assert_non_null(video);
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY"), 0);
+    assert_non_null(strstr(video, "#EXT-X-MEDIA-SEQUENCE:4\n"));
+    free(video);
+    store_close(st);
+}
+
+/* The janitor's end of a handed-over stream: the live LL-HLS playlists
+ * left in the store become ended ones (no parts, hints or reports). */
+static void test_end_stored(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_params_t p;
+    transcode_params_default(&p);
+    p.store = st;
+    p.msn_from_clock = false;
+    p.reconnect_window_ms = 20000;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "ho", FEED_DROPPED);
+    wait_reconnecting(t, "ho", 0);
+    char *live = get_text(st, "ho", "240p/index.m3u8");
+    assert_non_null(live);
+    assert_non_null(strstr(live, "#EXT-X-PART:"));
+    assert_non_null(strstr(live, "#EXT-X-PRELOAD-HINT"));
+    assert_null(strstr(live, "#EXT-X-ENDLIST"));
+    assert_int_equal(packager_end_stored(st, "ho", 60000), 2); /* 240p and audio */
+    assert_int_equal(packager_end_stored(st, "ho", 60000), 0); /* already ended */
+    char *ended = get_text(st, "ho", "240p/index.m3u8");
+    assert_non_null(ended);
+    assert_null(strstr(ended, "#EXT-X-PART:"));
+    assert_null(strstr(ended, "#EXT-X-PRELOAD-HINT"));
+    assert_null(strstr(ended, "#EXT-X-RENDITION-REPORT"));
+    assert_int_equal(count_str(ended, "#EXTINF:"), count_str(live, "#EXTINF:"));
+    assert_non_null(strstr(ended, ".m4s\n#EXT-X-ENDLIST\n"));
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "ho", "240p/index-skip.m3u8", &b), -ENOENT);
+    free(live);
+    free(ended);
+    transcode_free(t);
+    store_close(st);
+}
+
+/* A decoder that refuses every sample for two seconds is replaced: the
+ * worker counts a restart with its reason, and the stream goes on after a
+ * discontinuity once good samples come again. */
+static void test_decoder_failure_recovers(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    transcode_rung_spec_t ov = {.name = "120p", .width = 214, .height = 120,
+                                .bitrate_kbps = 150};
+    transcode_params_t p;
+    transcode_params_default(&p);
+    p.store = st;
+    p.part_duration = 0;
+    p.msn_from_clock = false;
+    p.segment_duration = 1.0;
+    p.playlist_segments = 10;
+    p.ladder = "120p";
+    p.overrides = &ov;
+    p.noverrides = 1;
+    p.preset = "ultrafast";
+    p.no_overload_protection = true;
+    transcode_t *t = NULL;
+    assert_int_equal(transcode_new(&p, &t), 0);
+    feed(t, "dec", FEED_GARBAGE);
+    transcode_stream_status_t s;
+    for (int i = 0; i < 600; i++) {
+        if (transcode_stream_status(t, "dec", &s) == 0 && !s.live)
+            break;
+        usleep(100000);
+    }
+    assert_false(s.live);
+    assert_int_equal(s.restarts, 1);
+    assert_non_null(strstr(s.last_error, "Bad message"));
+    transcode_free(t);
+    char *video = get_text(st, "dec", "120p/index.m3u8");
+    assert_non_null(video);
+    assert_int_equal(count_str(video, "#EXT-X-DISCONTINUITY\n"), 1);
+    /* Pictures up to about 1.6 s (the decoder's delay decides whether one
+     * of segment 1 came out before the garbage); the keyframe at 3 s
+     * (segment 2) is garbage, so the join is at the good keyframe at 4.5 s,
+     * segment 3. */
+    assert_true(strstr(video, "0.m4s\n#EXT-X-DISCONTINUITY\n") ||
+                strstr(video, "1.m4s\n#EXT-X-DISCONTINUITY\n"));
+    assert_non_null(strstr(video, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init.mp4\"\n"
+                                  "#EXT-X-PROGRAM-DATE-TIME:"));
+    assert_non_null(strstr(video, "3.m4s\n#EXT-X-ENDLIST\n"));
+    free(video);
+    store_close(st);
+}
+
 static void test_empty_stream(void **state)
 {
     (void)state;
@@ -762,6 +962,9 @@ int main(void)
         cmocka_unit_test(test_audio_only),
         cmocka_unit_test(test_timestamp_jump_and_bad_config),
         cmocka_unit_test(test_empty_stream),
+        cmocka_unit_test(test_reconnect_continues),
+        cmocka_unit_test(test_decoder_failure_recovers),
+        cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
