@@ -158,6 +158,7 @@ typedef struct pk_track {
     bool part_first_key;    /* the part in progress starts with a keyframe */
     bool part_limit_warned;
     int64_t frame_ticks;    /* duration of the newest sample, timescale units */
+    bool after_break;       /* the next sample follows an input break: no duration from it */
     int64_t part_arrival_us; /* when the newest source sample in the part arrived; 0: unknown */
     size_t ncur;
     hls_part_t cur_parts[PK_PARTS_MAX];
@@ -1189,10 +1190,14 @@ static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, si
         t->part_first_key = key;
     if ((ret = cmaf_muxer_push(t->mux, data, size, dts, pts, key)) < 0)
         return ret;
+    /* The first sample after an input break may come well after the last
+     * one before it (the new input waited for a keyframe): that distance
+     * is a gap, not a frame, and would make the part it lands in as long. */
     if (!t->is_video)
         t->frame_ticks = pk_audio_frame_size(&t->aac);
-    else if (t->have_ts && dts > t->last_ts)
+    else if (t->have_ts && dts > t->last_ts && !t->after_break)
         t->frame_ticks = dts - t->last_ts;
+    t->after_break = false;
     t->have_ts = true;
     t->last_ts = dts;
     if (ll && t->frame_ticks > 0) {
@@ -1832,8 +1837,11 @@ int packager_input_break(packager_t *pk)
     /* The next input starts at its first keyframe, as a discontinuity. */
     pk->video.started = false;
     pk->audio.started = false;
-    for (size_t i = 0; i < pk->nrungs; i++)
+    pk->video.after_break = pk->audio.after_break = true;
+    for (size_t i = 0; i < pk->nrungs; i++) {
         pk->rungs[i].started = false;
+        pk->rungs[i].after_break = true;
+    }
     if (pk->mode == PK_MODE_AUDIO)
         pk->audio.seg_discontinuity = true; /* cut by time: no keyframe to wait for */
     pk->ncuts = 0;

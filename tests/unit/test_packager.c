@@ -821,7 +821,7 @@ static void test_decoder_failure_recovers(void **state)
     transcode_params_t p;
     transcode_params_default(&p);
     p.store = st;
-    p.part_duration = 0;
+    p.part_duration = 0.333; /* LL-HLS: the first part after the join must not span the gap */
     p.msn_from_clock = false;
     p.segment_duration = 1.0;
     p.playlist_segments = 10;
