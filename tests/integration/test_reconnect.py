@@ -135,12 +135,12 @@ class ReconnectTest(unittest.TestCase):
         try:
             wait_for(lambda: segments(sl, "/hls/demo/360p/index.m3u8") >= 2, 30, "two segments")
             player = subprocess.Popen(["node", RECONNECT_SCRIPT,
-                                       sl.url("/hls/demo/master.m3u8"), "26"],
+                                       sl.url("/hls/demo/master.m3u8"), "20"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(8)
+            time.sleep(6)
             first.kill()  # the wifi blinks
             first.communicate()
-            time.sleep(3)
+            time.sleep(2)
             second = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
             out, err = player.communicate(timeout=90)
             lines = out.decode().strip().splitlines()
