@@ -10,6 +10,7 @@ machine. Not root is a failure, never a skip."""
 
 import ctypes
 import gzip
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ PKG_FILES = [
     "/lib/systemd/system/sluice.service",
     "/usr/share/doc/sluice/examples/low-ports.conf",
     "/usr/share/doc/sluice/copyright",
+    "/usr/share/sluice/sluice-reload-certs",
 ] + ["/usr/share/sluice/web/" + f for f in (
     "player.html", "player.js", "player.css", "dashboard.html", "dashboard.js",
     "dashboard.css", "hls.min.js", "uPlot.iife.min.js", "uPlot.min.css")]
@@ -98,6 +100,13 @@ class PackageTest(unittest.TestCase):
         print("\n  package test times: " +
               ", ".join("%s %.1f s" % kv for kv in self.times.items()))
 
+    def assert_every_option(self, page):
+        """The rendered man page has an entry (a line starting with the
+        option) for every option of --help."""
+        missing = [n for n in help_options()
+                   if not re.search(r"(?m)^\s+--%s(?=\s|$)" % re.escape(n), page)]
+        self.assertEqual(missing, [], "options of --help without an entry in sluice(1)")
+
     def timed(self, name, fn, *args, **kw):
         t = time.time()
         try:
@@ -119,7 +128,6 @@ class PackageTest(unittest.TestCase):
         self.timed("meson install", run, ["meson", "install", "-C", build, "--no-rebuild",
                                           "--quiet", "--destdir", dest])
         intro = run(["meson", "introspect", build, "--buildoptions"]).stdout
-        import json
         opts = {o["name"]: o["value"] for o in json.loads(intro)}
         prefix = opts["prefix"]
         sysconf = os.path.join(prefix, opts["sysconfdir"])
@@ -127,12 +135,14 @@ class PackageTest(unittest.TestCase):
                 os.path.join(sysconf, "sluice", "sluice.conf"),
                 os.path.join(prefix, opts["mandir"], "man1", "sluice.1"),
                 os.path.join(prefix, "lib/systemd/system/sluice.service"),
-                os.path.join(prefix, opts["datadir"], "doc/sluice/examples/low-ports.conf")]
+                os.path.join(prefix, opts["datadir"], "doc/sluice/examples/low-ports.conf"),
+                os.path.join(prefix, opts["datadir"], "sluice/sluice-reload-certs")]
         want += [os.path.join(prefix, opts["datadir"], "sluice/web", os.path.basename(f))
                  for f in PKG_FILES if "/web/" in f]
         for f in want:
             self.assertTrue(os.path.isfile(dest + f), "meson install did not install " + f)
         self.assertNotIn("sluice-viewers", os.listdir(dest + os.path.join(prefix, "bin")))
+        self.assertTrue(os.access(dest + want[5], os.X_OK), "the certbot hook is not executable")
 
         conf = open(dest + want[1]).read()
         self.assertEqual(conf, run([SLUICE_BIN, "--print-config"]).stdout)
@@ -151,9 +161,7 @@ class PackageTest(unittest.TestCase):
 
         page = run(["man", "--nh", "--nj", "-l", dest + want[2]],
                    env=dict(os.environ, MANWIDTH="200", LC_ALL="C", MANPAGER="cat")).stdout
-        for name in help_options():
-            self.assertRegex(page, r"(?m)^\s+--%s(?=\s|$)" % re.escape(name),
-                             "the man page has no entry for --" + name)
+        self.assert_every_option(page)
 
     # ---- the Debian package ------------------------------------------------
 
@@ -178,6 +186,7 @@ class PackageTest(unittest.TestCase):
         listing = run(["dpkg-deb", "-c", deb]).stdout
         for f in PKG_FILES:
             self.assertIn(" ." + f + "\n", listing)
+        self.assertRegex(listing, r"(?m)^-rwxr-xr-x .* \./usr/share/sluice/sluice-reload-certs$")
         fields = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
         for lib in ("libavcodec", "libavformat", "libmicrohttpd", "libhiredis", "adduser"):
             self.assertIn(lib, fields)
@@ -218,8 +227,7 @@ class PackageTest(unittest.TestCase):
         for section in ("NAME", "SYNOPSIS", "OPTIONS", "FILES", "SIGNALS", "EXIT STATUS",
                         "ENVIRONMENT", "SEE ALSO"):
             self.assertRegex(page, r"(?m)^%s$" % section)
-        for name in help_options():
-            self.assertRegex(page, r"(?m)^\s+--%s(?=\s|$)" % re.escape(name))
+        self.assert_every_option(page)
 
         # The installed config: what --print-config says, and it checks out.
         conf = open("/etc/sluice/sluice.conf").read()
