@@ -1,0 +1,318 @@
+"""The multi-node topology as operators start it: deploy/local-cluster.sh
+(redis-server, one --role ingest and two --role origin sluice on the shared
+Redis store, nginx with deploy/nginx/cdn.conf as the CDN) driven as a
+whole, with SLUICE_BIN as the sluice binary. ffmpeg publishes through the
+ingest node and everything is read through the CDN port only: ffmpeg decodes
+both video renditions, a second viewer's media requests are cache hits,
+concurrent requests for a part not produced yet become one origin request,
+playlists are never served older than their max-age, and one origin killed
+with SIGKILL does not interrupt playback. `local-cluster.sh stop` then
+stops every process cleanly (sluice exit 0, no sanitizer report, no stream
+key in any log) and leaves none behind.
+
+The steps share one cluster and run in order (test_1_..., test_5_...)."""
+
+import glob
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+from harness import (ROOT, SANITIZER_MARKS, SLUICE_BIN, http, parse_master, parse_media, publish,
+                     wait_for)
+
+SCRIPT = os.path.join(ROOT, "deploy", "local-cluster.sh")
+PIECES = ("cdn", "origin1", "origin2", "ingest", "redis")
+
+
+def free_port_range(n):
+    """A base port with n consecutive free loopback ports after it."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n > 65000:
+            continue
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free range of %d ports" % n)
+
+
+def metric_sum(port, kind):
+    """sluice_http_requests_total of one request kind, all status codes."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(int(m.group(1)) for m in re.finditer(
+        r'sluice_http_requests_total\{kind="%s",code="\d+"\} (\d+)' % kind, text))
+
+
+class ClusterTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.run_dir = tempfile.mkdtemp(prefix="sluice-cluster-")
+        cls.base = free_port_range(8)
+        cls.env = dict(os.environ, SLUICE_BIN=SLUICE_BIN, CLUSTER_DIR=cls.run_dir,
+                       CLUSTER_BASE_PORT=str(cls.base))
+        cls.cdn = f"http://127.0.0.1:{cls.base + 7}"
+        cls.origin_http = {"origin1": cls.base + 3, "origin2": cls.base + 5}
+        cls.origin_admin = {"origin1": cls.base + 4, "origin2": cls.base + 6}
+        cls.pub = None
+        cls.stopped = False
+        t = time.time()
+        out = subprocess.run([SCRIPT, "start"], env=cls.env, capture_output=True, timeout=90)
+        cls.start_seconds = time.time() - t
+        if out.returncode != 0:
+            cls._cleanup()
+            raise AssertionError("local-cluster.sh start failed:\n" +
+                                 out.stdout.decode() + out.stderr.decode())
+        cls.start_output = out.stdout.decode()
+        with open(os.path.join(cls.run_dir, "demo-stream-key")) as f:
+            cls.key = f.read().strip()
+        m = re.search(r"publish:\s+(rtmp://\S+)", cls.start_output)
+        assert m, cls.start_output
+        cls.rtmp_url = m.group(1)
+        # 854x480 H.264: the 480p rung is the source copied, 360p is encoded.
+        cls.pub = publish(cls.rtmp_url, seconds=60, size="854x480")
+
+    @classmethod
+    def _cleanup(cls):
+        if cls.pub is not None and cls.pub.poll() is None:
+            cls.pub.kill()
+            cls.pub.communicate()
+        if not cls.stopped:
+            subprocess.run([SCRIPT, "stop"], env=cls.env, capture_output=True, timeout=120)
+        shutil.rmtree(cls.run_dir, ignore_errors=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._cleanup()
+
+    def cdn_get(self, path, headers=None):
+        return http(self.cdn + path, headers=headers)
+
+    def media_playlist(self, rendition, base=None):
+        s, h, b = http((base or self.cdn) + f"/hls/demo/{rendition}/index.m3u8")
+        self.assertEqual(s, 200, b)
+        return h, b.decode()
+
+    def wait_live(self):
+        def ready():
+            s, _, b = self.cdn_get("/hls/demo/master.m3u8")
+            if s != 200:
+                return None
+            _, variants = parse_master(b.decode())
+            if len(variants) < 2:
+                return None
+            for _, uri in variants:
+                s, _, b = self.cdn_get("/hls/demo/" + uri)
+                if s != 200 or len(parse_media(b.decode())["segments"]) < 3:
+                    return None
+            return variants
+        return wait_for(ready, 30, "two renditions with three segments through the CDN")
+
+    def test_1_plays_through_cdn(self):
+        """ffmpeg reads the master through the CDN and decodes video from
+        both renditions (480p copied, 360p transcoded)."""
+        variants = self.wait_live()
+        names = sorted(uri.split("/")[0] for _, uri in variants)
+        self.assertEqual(names, ["360p", "480p"])
+        procs = []
+        for i in range(len(variants)):
+            procs.append((variants[i][0]["RESOLUTION"], subprocess.Popen(
+                ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error",
+                 "-i", self.cdn + "/hls/demo/master.m3u8", "-map", f"0:v:{i}", "-t", "3",
+                 "-f", "framecrc", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
+        for res, p in procs:
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err.decode(errors="replace"))
+            frames = [l for l in out.decode().splitlines() if l and not l.startswith("#")]
+            w, h = res.split("x")
+            self.assertIn(f"#dimensions 0: {w}x{h}", out.decode())
+            self.assertGreaterEqual(len(frames), 60, f"{res}: {len(frames)} frames decoded")
+
+    def test_2_second_viewer_hits_cache(self):
+        """Media that nobody fetched yet: the first viewer's requests are
+        MISSes, a second viewer's the same bytes as HITs. And 30 viewers at
+        once asking for a part that is not produced yet cause exactly one
+        origin request (the cache lock), all answered with the same bytes."""
+        self.wait_live()
+        _, text = self.media_playlist("360p")
+        newest = int(parse_media(text)["segments"][-1]["uri"].split(".")[0])
+
+        def newer():
+            _, t = self.media_playlist("360p")
+            pl = parse_media(t)
+            segs = [s["uri"] for s in pl["segments"] if int(s["uri"].split(".")[0]) > newest]
+            return segs and (pl, t)
+        pl, text = wait_for(newer, 10, "a new 360p segment")
+        fresh = [s["uri"] for s in pl["segments"] if int(s["uri"].split(".")[0]) > newest]
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text).group(1)
+        parts = re.findall(r'#EXT-X-PART:[^\n]*URI="([^"]+)"', text)[-2:]
+        first = {}
+        for uri in fresh + parts:
+            s, h, b = self.cdn_get("/hls/demo/360p/" + uri)
+            self.assertEqual(s, 200, uri)
+            self.assertEqual(h.get("x-cache-status"), "MISS", f"first viewer, {uri}")
+            first[uri] = b
+        s, h, _ = self.cdn_get("/hls/demo/360p/" + init)
+        self.assertEqual(s, 200)
+        for uri in [init] + fresh + parts:
+            s, h, b = self.cdn_get("/hls/demo/360p/" + uri)
+            self.assertEqual(s, 200, uri)
+            self.assertEqual(h.get("x-cache-status"), "HIT", f"second viewer, {uri}")
+            if uri in first:
+                self.assertEqual(b, first[uri], uri)
+
+        # The preload hint names the part after the newest one: not produced
+        # yet, the origin holds the request until it is.
+        _, text = self.media_playlist("360p")
+        hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"', text)
+        self.assertIsNotNone(hint, text)
+        msn, part = int(hint.group(1)), int(hint.group(2))
+        # One part further than the hint, so that nobody has asked for it.
+        future = f"/hls/demo/360p/{msn}.{part + 1}.m4s"
+        before = sum(metric_sum(p, "part") for p in self.origin_admin.values())
+        results = []
+
+        def viewer():
+            results.append(self.cdn_get(future))
+        threads = [threading.Thread(target=viewer) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        after = sum(metric_sum(p, "part") for p in self.origin_admin.values())
+        statuses = sorted({r[0] for r in results})
+        if statuses == [200]:
+            self.assertEqual(after - before, 1, "origin part requests for 30 viewers")
+            self.assertEqual(len({r[2] for r in results}), 1)
+            self.assertEqual(sorted(r[1]["x-cache-status"] for r in results).count("MISS"), 1)
+        else:
+            # The part number ran past the segment's last part: sluice then
+            # answers 404 (max-age=1), also once for everyone.
+            self.fail(f"held part answered {statuses}")
+
+    def test_3_playlists_are_fresh(self):
+        """A playlist from the CDN is never older than one fetched from an
+        origin just before (max-age=0: nginx does not store it), and it
+        carries the origin's Cache-Control."""
+        self.wait_live()
+        for _ in range(8):
+            oh, otext = self.media_playlist("480p", f"http://127.0.0.1:{self.origin_http['origin2']}")
+            ch, ctext = self.media_playlist("480p")
+            self.assertEqual(ch["cache-control"], oh["cache-control"])
+            self.assertEqual(ch["cache-control"], "public, max-age=0")
+            self.assertNotEqual(ch.get("x-cache-status"), "HIT")
+            o, c = parse_media(otext), parse_media(ctext)
+            oseq = int(o["tags"]["EXT-X-MEDIA-SEQUENCE"]) + len(o["segments"])
+            cseq = int(c["tags"]["EXT-X-MEDIA-SEQUENCE"]) + len(c["segments"])
+            self.assertGreaterEqual(cseq, oseq)
+            if cseq == oseq:
+                self.assertGreaterEqual(ctext.count("#EXT-X-PART:"), otext.count("#EXT-X-PART:"))
+            time.sleep(0.15)
+
+    def test_4_origin_killed(self):
+        """SIGKILL one origin: for 8 s more through the CDN, every playlist,
+        segment and part request is answered 200 and new segments keep
+        coming."""
+        self.wait_live()
+        with open(os.path.join(self.run_dir, "origin1.pid")) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        start = time.time()
+        seen = set()
+        errors = []
+        first_new = None
+        while time.time() - start < 8:
+            s, h, b = self.cdn_get("/hls/demo/480p/index.m3u8")
+            if s != 200:
+                errors.append(("playlist", s))
+                continue
+            pl = parse_media(b.decode())
+            for seg in pl["segments"][-2:]:
+                if seg["uri"] not in seen:
+                    s, _, _ = self.cdn_get("/hls/demo/480p/" + seg["uri"])
+                    if s != 200:
+                        errors.append((seg["uri"], s))
+                    seen.add(seg["uri"])
+                    first_new = first_new or seg["uri"]
+            for uri in re.findall(r'#EXT-X-PART:[^\n]*URI="([^"]+)"', b.decode())[-1:]:
+                s, _, _ = self.cdn_get("/hls/demo/480p/" + uri)
+                if s != 200:
+                    errors.append((uri, s))
+            time.sleep(0.2)
+        self.assertEqual(errors, [])
+        numbers = sorted(int(u.split(".")[0]) for u in seen)
+        # 2 s segments: 8 s of playback after the kill brings at least 3 new ones.
+        self.assertGreaterEqual(numbers[-1] - numbers[0], 4, numbers)
+
+    def test_5_stop(self):
+        """`stop`: every survivor exits 0, origin1 is reported killed,
+        nothing is left running, no log holds the stream key or a
+        sanitizer report."""
+        type(self).pub.kill()
+        type(self).pub.communicate()
+        out = subprocess.run([SCRIPT, "stop"], env=self.env, capture_output=True, timeout=120)
+        type(self).stopped = True
+        text = out.stdout.decode() + out.stderr.decode()
+        self.assertEqual(out.returncode, 0, text)
+        exits = {}
+        for name in PIECES:
+            with open(os.path.join(self.run_dir, name + ".exit")) as f:
+                exits[name] = f.read().strip()
+        self.assertEqual(exits, {"cdn": "0", "origin1": "137", "origin2": "0", "ingest": "0",
+                                 "redis": "0"}, text)
+        self.assertIn("origin1: not running (exited with status 137)", text)
+        for name in PIECES:
+            with open(os.path.join(self.run_dir, name + ".pid")) as f:
+                pid = int(f.read())
+            self.assertFalse(os.path.exists(f"/proc/{pid}"), f"{name} (pid {pid}) still running")
+        # Nothing started by the script left: no process names the run
+        # directory or one of the cluster's ports on its command line.
+        marks = [self.run_dir] + [f"127.0.0.1:{p}" for p in range(self.base, self.base + 8)]
+        left = []
+        for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+            try:
+                with open(cmdline, "rb") as f:
+                    args = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if any(m in args for m in marks):
+                left.append(args)
+        self.assertEqual(left, [])
+        logs = glob.glob(os.path.join(self.run_dir, "*.log")) + \
+            glob.glob(os.path.join(self.run_dir, "nginx", "*.log"))
+        self.assertGreaterEqual(len(logs), 7)
+        for path in logs:
+            with open(path, errors="replace") as f:
+                log = f.read()
+            self.assertNotIn(self.key, log, path)
+            for mark in SANITIZER_MARKS:
+                self.assertNotIn(mark, log, path)
+        self.assertNotIn(self.key, text)
+        self.assertEqual(oct(os.stat(os.path.join(self.run_dir, "demo-stream-key")).st_mode & 0o777),
+                         "0o600")
+        # A second stop is harmless.
+        again = subprocess.run([SCRIPT, "stop"], env=self.env, capture_output=True, timeout=30)
+        self.assertEqual(again.returncode, 0, again.stderr.decode())
+
+
+if __name__ == "__main__":
+    unittest.main()
