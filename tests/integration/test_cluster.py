@@ -13,6 +13,7 @@ key in any log) and leaves none behind.
 The steps share one cluster and run in order (test_1_..., test_5_...)."""
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -127,6 +128,27 @@ class ClusterTest(unittest.TestCase):
                     return None
             return variants
         return wait_for(ready, 30, "two renditions with three segments through the CDN")
+
+    def test_0_same_flags_as_compose(self):
+        """The nodes run with the flags deploy/compose.yaml gives the same
+        roles (local-cluster.sh adds loopback addresses and admin ports)."""
+        doc = compose()
+        for local, svc in (("ingest", "ingest"), ("origin1", "origin1"), ("origin2", "origin2")):
+            with open(os.path.join(self.run_dir, local + ".pid")) as f:
+                pid = int(f.read())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode().split("\0")
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = {e.split("=", 1)[0] for e in f.read().decode().split("\0") if "=" in e}
+            command = doc["services"][svc]["command"]
+            self.assertEqual(argv[argv.index("--role") + 1], command[command.index("--role") + 1])
+            self.assertLessEqual(flag_names(command), flag_names(argv), local)
+            compose_env = set(doc["services"][svc].get("environment", {}))
+            # The admin token: compose's admin listener is on 0.0.0.0, the
+            # local cluster's on loopback, which needs none.
+            self.assertLessEqual(compose_env - {"SLUICE_ADMIN_TOKEN"}, env, local)
+            # The key reaches sluice through its environment, never argv.
+            self.assertNotIn(self.key, " ".join(argv))
 
     def test_1_plays_through_cdn(self):
         """ffmpeg reads the master through the CDN and decodes video from
@@ -316,3 +338,178 @@ class ClusterTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def compose():
+    """deploy/compose.yaml as data, parsed by the npm `yaml` package
+    (tests/browser/compose_json.mjs): no YAML parser in Python."""
+    out = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "compose_json.mjs"),
+                          os.path.join(ROOT, "deploy", "compose.yaml")],
+                         capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr.decode()
+    return json.loads(out.stdout)
+
+
+def interpolate(value, env):
+    """Compose's ${VAR}, ${VAR:?message}, ${VAR:-default} and $$."""
+    def one(m):
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if name in env:
+            return env[name]
+        if op == ":-":
+            return arg
+        raise AssertionError(f"compose needs {name}: {arg}")
+    value = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:\?|:-)([^}]*))?\}", one, value)
+    return value.replace("$$", "$")
+
+
+def dockerfile_stages():
+    with open(os.path.join(ROOT, "deploy", "docker", "Dockerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    stages = []
+    for l in lines:
+        if l.startswith("FROM "):
+            stages.append([])
+        stages[-1].append(l)
+    return stages
+
+
+def flag_names(argv):
+    return {a for a in argv if a.startswith("--")}
+
+
+class DeployFilesTest(unittest.TestCase):
+    """What can be checked of the container files without a container
+    engine: the compose command lines against the real binary, the compose
+    nginx configuration with nginx -t, the image's package list against
+    dpkg-shlibdeps."""
+
+    SECRETS = {"SLUICE_DEMO_KEY": "compose-demo-key-0123456789",
+               "SLUICE_ADMIN_TOKEN": "compose-admin-token-0123456789"}
+
+    def sluice_services(self, doc):
+        out = {}
+        for name, svc in doc["services"].items():
+            if svc.get("build", {}).get("dockerfile") == "deploy/docker/Dockerfile":
+                self.assertEqual(svc.get("image"), "sluice:latest", name)
+                out[name] = svc
+        return out
+
+    def test_compose_command_lines_are_accepted(self):
+        doc = compose()
+        services = self.sluice_services(doc)
+        self.assertEqual(sorted(services), ["ingest", "origin1", "origin2"])
+        entry = [l for l in dockerfile_stages()[-1] if l.startswith("ENTRYPOINT ")]
+        self.assertEqual(len(entry), 1)
+        entrypoint = json.loads(entry[0][len("ENTRYPOINT "):])
+        self.assertEqual(entrypoint[:3], ["/usr/bin/sluice", "--config", "/etc/sluice/sluice.conf"])
+        tmp = tempfile.mkdtemp(prefix="sluice-compose-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        # Stands in for the image's /etc/sluice/sluice.conf: flags and
+        # environment are what compose adds, and they beat the file.
+        conf = os.path.join(tmp, "sluice.conf")
+        with open(conf, "w") as f:
+            f.write("[sluice]\n")
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        roles = {}
+        for name, svc in services.items():
+            env = dict(base_env)
+            for k, v in svc.get("environment", {}).items():
+                env[k] = interpolate(str(v), self.SECRETS)
+            argv = [SLUICE_BIN, "--config", conf] + entrypoint[3:] + svc["command"]
+            out = subprocess.run(argv + ["--check-config"], env=env, capture_output=True,
+                                 timeout=60)
+            text = out.stdout.decode() + out.stderr.decode()
+            self.assertEqual(out.returncode, 0, f"{name}: {svc['command']}\n{text}")
+            for secret in self.SECRETS.values():
+                self.assertNotIn(secret, text)
+            role = re.search(r"^role = (\S+)", out.stdout.decode(), re.M).group(1)
+            store = re.search(r"^store = (\S+)", out.stdout.decode(), re.M).group(1)
+            self.assertEqual(store, "redis://redis:6379/0", name)
+            self.assertIn(store.split("//")[1].split(":")[0], doc["services"], "store host")
+            roles[name] = role
+            if role == "origin":
+                # Its healthcheck asks the port it listens on.
+                port = re.search(r"^http-listen = \S+:(\d+)", out.stdout.decode(), re.M).group(1)
+                self.assertIn(f"127.0.0.1:{port}/readyz", " ".join(svc["healthcheck"]["test"]))
+            # The check fails for real on a bad command line.
+            bad = subprocess.run(argv + ["--no-such-option", "--check-config"], env=env,
+                                 capture_output=True, timeout=60)
+            self.assertEqual(bad.returncode, 2)
+        self.assertEqual(roles, {"ingest": "ingest", "origin1": "origin", "origin2": "origin"})
+        self.assertNotIn(self.SECRETS["SLUICE_DEMO_KEY"], json.dumps(doc))
+
+    def test_compose_nginx_config_passes_nginx_t(self):
+        doc = compose()
+        cdn = doc["services"]["cdn"]
+        self.assertTrue(cdn["image"].startswith("nginx:1.22"), cdn["image"])
+        # The mounted directory is deploy/nginx, and nginx reads its nginx.conf.
+        mounts = dict(v.split(":")[:2] for v in cdn["volumes"])
+        self.assertEqual(mounts.get("./nginx"), "/etc/nginx/sluice")
+        conf_arg = cdn["command"][cdn["command"].index("-c") + 1]
+        self.assertEqual(conf_arg, "/etc/nginx/sluice/nginx.conf")
+        with open(os.path.join(ROOT, "deploy", "nginx", "nginx.conf")) as f:
+            conf = f.read()
+        self.assertIn("include cdn.conf;", conf)
+        # Every origin service is in the upstream with the port it listens on.
+        upstream = re.findall(r"^\s*server\s+([\w.-]+):(\d+)", conf, re.M)
+        origins = {}
+        for name, svc in self.sluice_services(doc).items():
+            if "origin" in svc["command"][svc["command"].index("--role") + 1]:
+                listen = svc["command"][svc["command"].index("--http-listen") + 1]
+                origins[name] = listen.rsplit(":", 1)[1]
+        self.assertEqual(sorted(upstream), sorted(origins.items()))
+        cache_path = re.search(r"proxy_cache_path\s+(\S+)", conf).group(1)
+        self.assertIn(cache_path, [v.split(":")[1] for v in cdn["volumes"]])
+        # nginx -t resolves upstream host names: the compose service names
+        # only resolve inside the compose network, so the test copy points
+        # them at 127.0.0.1, and keeps its cache in a temporary directory.
+        tmp = tempfile.mkdtemp(prefix="sluice-nginx-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for name in origins:
+            conf, n = re.subn(rf"\bserver\s+{name}:", "server 127.0.0.1:", conf)
+            self.assertEqual(n, 1, name)
+        conf = conf.replace(cache_path, os.path.join(tmp, "cache"))
+        with open(os.path.join(tmp, "nginx.conf"), "w") as f:
+            f.write(conf)
+        shutil.copy(os.path.join(ROOT, "deploy", "nginx", "cdn.conf"), tmp)
+        out = subprocess.run(["nginx", "-t", "-p", tmp, "-e", os.path.join(tmp, "error.log"),
+                              "-c", os.path.join(tmp, "nginx.conf")],
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertIn("test is successful", out.stderr.decode())
+
+    def test_image_runtime_packages_match_shlibdeps(self):
+        """The runtime stage installs exactly the packages dpkg-shlibdeps
+        names for the binary (a missing library would make the image fail
+        at start), plus curl (HEALTHCHECK) and ca-certificates."""
+        stages = dockerfile_stages()
+        self.assertEqual(len(stages), 2)
+        for s in stages:
+            self.assertRegex(s[0], r"^FROM debian:12-slim\b")
+        build = " ".join(stages[0])
+        for step in ("deploy/packages.sh build", "deploy/web-deps.sh", "--prefix=/usr",
+                     "meson install -C build --destdir /stage"):
+            self.assertIn(step, build)
+        runtime = " ".join(stages[1])
+        m = re.search(r"apt-get install ((?:-\S+\s+)*)(.*?)(?:>|&&)", runtime)
+        listed = set(m.group(2).split())
+        self.assertIn("USER sluice", stages[1])
+        self.assertIn("EXPOSE 1935 8080 8081", stages[1])
+        self.assertTrue(any(l.startswith("HEALTHCHECK ") and "/healthz" in l for l in stages[1]))
+
+        tmp = tempfile.mkdtemp(prefix="sluice-shlibs-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.mkdir(os.path.join(tmp, "debian"))
+        with open(os.path.join(tmp, "debian", "control"), "w") as f:
+            f.write("Source: sluice\n\nPackage: sluice\nArchitecture: any\n")
+        out = subprocess.run(["dpkg-shlibdeps", "-O", os.path.abspath(SLUICE_BIN)], cwd=tmp,
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        deps = out.stdout.decode().split("=", 1)[1]
+        needed = {d.strip().split()[0] for d in deps.split(",")}
+        # The sanitizer runtimes of a test build are not in a release build.
+        needed = {p for p in needed if not re.match(r"lib(asan|ubsan|lsan|tsan)\d", p)}
+        self.assertIn("libavcodec59", needed)
+        self.assertEqual(listed - {"curl", "ca-certificates"}, needed)
