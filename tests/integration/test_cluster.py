@@ -204,26 +204,36 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(b, first[uri], uri)
 
         # The preload hint names the part after the newest one: not produced
-        # yet (and asked for by nobody), the origin holds it until it is.
+        # yet (and asked for by nobody), the origin holds it until it is. 30
+        # LL-HLS viewers each ask for it and for the blocking reload that
+        # waits for it, all at once.
         _, text = self.media_playlist("360p")
-        hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text)
+        hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="((\d+)\.(\d+)\.m4s)"', text)
         self.assertIsNotNone(hint, text)
-        future = "/hls/demo/360p/" + hint.group(1)
-        before = sum(metric_sum(p, "part") for p in self.origin_admin.values())
-        results = []
+        urls = {"part": "/hls/demo/360p/" + hint.group(1),
+                "playlist": f"/hls/demo/360p/index.m3u8?_HLS_msn={hint.group(2)}"
+                            f"&_HLS_part={hint.group(3)}"}
 
-        def viewer():
-            results.append(self.cdn_get(future))
-        threads = [threading.Thread(target=viewer) for _ in range(30)]
+        def origin_requests():
+            return {k: sum(metric_sum(p, k) for p in self.origin_admin.values()) for k in urls}
+        before = origin_requests()
+        results = {k: [] for k in urls}
+
+        def viewer(kind):
+            results[kind].append(self.cdn_get(urls[kind]))
+        threads = [threading.Thread(target=viewer, args=(k,)) for _ in range(30) for k in urls]
         for t in threads:
             t.start()
         for t in threads:
             t.join(30)
-        after = sum(metric_sum(p, "part") for p in self.origin_admin.values())
-        self.assertEqual(sorted({r[0] for r in results}), [200])
-        self.assertEqual(after - before, 1, "origin part requests for 30 viewers")
-        self.assertEqual(len({r[2] for r in results}), 1)
-        self.assertEqual([r[1]["x-cache-status"] for r in results].count("MISS"), 1)
+        after = origin_requests()
+        for kind in urls:
+            got = results[kind]
+            self.assertEqual(sorted({r[0] for r in got}), [200], kind)
+            self.assertEqual(after[kind] - before[kind], 1, f"origin {kind} requests for 30 viewers")
+            self.assertEqual(len({r[2] for r in got}), 1, kind)
+            self.assertEqual([r[1]["x-cache-status"] for r in got].count("MISS"), 1, kind)
+        self.assertIn(hint.group(1), results["playlist"][0][2].decode())
 
     def test_3_playlists_are_fresh(self):
         """A playlist from the CDN is never older than one fetched from an
