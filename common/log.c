@@ -3,20 +3,30 @@
  * stack buffer and written with one write(2), so lines from different
  * threads never interleave. JSON output escapes the message so that a log
  * shipper can parse every line.
+ *
+ * Under systemd, when standard error is the journal's stream (JOURNAL_STREAM
+ * names its device and inode), each line starts with its syslog priority
+ * ("<3>" error .. "<7>" debug), which journald strips and records, so
+ * `journalctl -p warning` works; text lines then leave the time stamp to
+ * the journal.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libavutil/log.h>
 
 log_level_t log_current_level = LOG_LEVEL_INFO;
 static log_format_t log_current_format = LOG_FORMAT_TEXT;
+static bool log_to_journal;
 
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 
@@ -42,10 +52,29 @@ int log_format_parse(const char *name, log_format_t *out)
     return 0;
 }
 
+/* True when stderr is the stream systemd connected to the journal: the
+ * variable alone is not enough, since children inherit it while their
+ * stderr may go elsewhere (sd_journal_stream_fd(3)). */
+static bool log_stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    if (!js || !*js)
+        return false;
+    unsigned long long dev = 0, ino = 0;
+    char tail;
+    if (sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+        return false;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_configure(log_level_t level, log_format_t format)
 {
     log_current_level = level;
     log_current_format = format;
+    log_to_journal = log_stderr_is_journal();
 }
 
 /* Appends `s` JSON-escaped to buf[*pos..cap). */
@@ -86,11 +115,19 @@ void log_write(log_level_t level, const char *ctx, const char *fmt, ...)
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 
+    /* syslog priorities: err, warning, info, debug */
+    static const char log_priorities[] = {'3', '4', '6', '7'};
     char line[4096];
     size_t pos = 0;
+    if (log_to_journal) {
+        line[pos++] = '<';
+        line[pos++] = log_priorities[level];
+        line[pos++] = '>';
+    }
     if (log_current_format == LOG_FORMAT_JSON) {
-        pos = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\"", when,
-                               log_level_names[level]);
+        pos += (size_t)snprintf(line + pos, sizeof(line) - pos,
+                                "{\"ts\":\"%s\",\"level\":\"%s\"", when,
+                                log_level_names[level]);
         if (ctx) {
             pos += (size_t)snprintf(line + pos, sizeof(line) - pos, ",\"ctx\":\"");
             log_json_append(line, sizeof(line), &pos, ctx);
@@ -99,6 +136,9 @@ void log_write(log_level_t level, const char *ctx, const char *fmt, ...)
         pos += (size_t)snprintf(line + pos, sizeof(line) - pos, ",\"msg\":\"");
         log_json_append(line, sizeof(line), &pos, msg);
         pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\"}\n");
+    } else if (log_to_journal) {
+        pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "%-5s %s%s%s\n",
+                                log_level_names[level], ctx ? ctx : "", ctx ? ": " : "", msg);
     } else {
         pos = (size_t)snprintf(line, sizeof(line), "%s %-5s %s%s%s\n", when,
                                log_level_names[level], ctx ? ctx : "", ctx ? ": " : "", msg);

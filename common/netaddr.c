@@ -1,4 +1,5 @@
-/* Listen-address parsing with getaddrinfo. Any thread. */
+/* Listen addresses: parsing with getaddrinfo, opening, and the hint an
+ * operator needs when opening fails. Any thread. */
 #include "netaddr.h"
 
 #include <errno.h>
@@ -7,6 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static int netaddr_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return -1;
+}
 
 int netaddr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len, char *err,
                   size_t errlen)
@@ -58,9 +69,42 @@ int netaddr_bound_port(int fd)
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return -1;
+    return netaddr_port(&ss);
+}
+
+int netaddr_listen(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 128) != 0) {
+        int ret = -errno;
+        close(fd);
+        return ret;
+    }
+    return fd;
+}
+
+int netaddr_listen_probe(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = netaddr_listen(ss, len);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+const char *netaddr_listen_hint(int err, const struct sockaddr_storage *ss)
+{
+    int port = netaddr_port(ss);
+    if (err == -EACCES && port >= 0 && port < 1024)
+        return " (ports under 1024 need root or CAP_NET_BIND_SERVICE: under systemd add the "
+               "low-ports drop-in, see docs/deploy.md; or use a port from 1024 up)";
+    if (err == -EADDRINUSE)
+        return " (another process is listening there)";
+    if (err == -EADDRNOTAVAIL)
+        return " (not an address of this host)";
+    return "";
 }

@@ -8,6 +8,20 @@
 int netaddr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len, char *err,
                   size_t errlen);
 
+/* A non-blocking, close-on-exec TCP socket bound to *ss (SO_REUSEADDR) and
+ * listening. Returns the descriptor or -errno. */
+int netaddr_listen(const struct sockaddr_storage *ss, socklen_t len);
+
+/* Why a listener could not be opened, for the error line after strerror:
+ * what to do about -EACCES on a port under 1024, -EADDRINUSE and
+ * -EADDRNOTAVAIL; "" otherwise. Static text. */
+const char *netaddr_listen_hint(int err, const struct sockaddr_storage *ss);
+
+/* Why a listener someone else opens (libmicrohttpd) failed: tries the same
+ * bind itself and returns its -errno, or 0 when the bind works (the failure
+ * was elsewhere). */
+int netaddr_listen_probe(const struct sockaddr_storage *ss, socklen_t len);
+
 /* Port of a bound socket, or -1. */
 int netaddr_bound_port(int fd);
 

@@ -450,22 +450,6 @@ static void *ingest_thread_main(void *arg)
 }
 
 /* Creates, binds and listens on a non-blocking socket. Returns it or -errno. */
-static int ingest_bind(const struct sockaddr_storage *ss, socklen_t len)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    int ret = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 128) != 0) {
-        ret = -errno;
-        close(fd);
-        return ret;
-    }
-    return fd;
-}
-
 /* Frees what ingest_open built; the thread must not be running. */
 static void ingest_free(ingest_t *in)
 {
@@ -524,9 +508,10 @@ static int ingest_open_tls(ingest_t *in, const ingest_params_t *params)
     int ret = ingest_tls_ctx_new(in->tls_cert, in->tls_key, &in->sh.tls_ctx);
     if (ret < 0)
         return ret;
-    int fd = ingest_bind(&ss, sslen);
+    int fd = netaddr_listen(&ss, sslen);
     if (fd < 0) {
-        log_error("rtmps", "cannot listen on %s: %s", params->rtmps_listen, strerror(-fd));
+        log_error("rtmps", "cannot listen on %s: %s%s", params->rtmps_listen, strerror(-fd),
+                  netaddr_listen_hint(fd, &ss));
         return fd;
     }
     in->tls_port = netaddr_bound_port(fd);
@@ -590,10 +575,11 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     if (!in->sh.reap_ev || !in->stop_ev || !in->sh.lost_ev || !in->sh.auth_ev || !in->limits_ev)
         goto fail;
 
-    int fd = ingest_bind(&ss, sslen);
+    int fd = netaddr_listen(&ss, sslen);
     if (fd < 0) {
         ret = fd;
-        log_error("rtmp", "cannot listen on %s: %s", in->listen, strerror(-ret));
+        log_error("rtmp", "cannot listen on %s: %s%s", in->listen, strerror(-ret),
+                  netaddr_listen_hint(ret, &ss));
         goto fail;
     }
     in->port = netaddr_bound_port(fd);

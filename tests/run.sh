@@ -10,7 +10,10 @@ root=$(pwd)
 
 passed=0
 failed=0
-note() { printf '\n== %s\n' "$*"; }
+# Each phase heading carries the minutes and seconds since the start: the
+# suite has a time budget (docs/testing.md).
+t0=$SECONDS
+note() { printf '\n== [%d:%02d] %s\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$*"; }
 count() { # count NAME RC
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $1"; fi
 }
@@ -18,6 +21,7 @@ redis_pid=""
 finish() {
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
   echo
+  note "done"
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
   exit $?

@@ -11,6 +11,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
+class TimedResult(unittest.TextTestResult):
+    """Records the wall time since the previous test ended, so a class's
+    setUpClass is charged to its first test, and the slowest can be listed
+    (the suite has a time budget: docs/testing.md)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.times = []
+        self._last = time.time()
+
+    def stopTest(self, test):
+        now = time.time()
+        self.times.append((now - self._last, test.id()))
+        self._last = now
+        super().stopTest(test)
+
+
 def main():
     loader = unittest.TestLoader()
     if len(sys.argv) > 1:
@@ -22,7 +39,11 @@ def main():
         print("0 passed, 1 failed")
         return 1
     start = time.time()
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, resultclass=TimedResult)
+    result = runner.run(suite)
+    print("slowest tests:")
+    for took, name in sorted(result.times, reverse=True)[:15]:
+        print(f"  {took:6.1f} s  {name}")
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     # A skipped test is not a pass.
     failed += len(result.skipped)

@@ -228,6 +228,27 @@ class StartupTest(unittest.TestCase):
             out = self.run_sluice("--rtmp-listen", f"127.0.0.1:{port}", "--http-listen", "127.0.0.1:0")
             self.assertEqual(out.returncode, 1)
             self.assertIn(b"cannot start RTMP ingest", out.stderr)
+            self.assertIn(b"(another process is listening there)", out.stderr)
+
+    def test_privileged_port_says_what_to_do(self):
+        # Root without CAP_NET_BIND_SERVICE, as the systemd unit runs it: a
+        # port under the unprivileged range is refused with the way out named,
+        # whichever listener asks for it.
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            start = int(f.read())
+        self.assertGreater(start, 1, "this machine lets anyone bind any port: nothing to test")
+        port = min(start, 1024) - 1
+        for listener in ("--rtmp-listen", "--http-listen", "--admin-listen"):
+            ports = {"--rtmp-listen": "127.0.0.1:0", "--http-listen": "127.0.0.1:0",
+                     "--admin-listen": "127.0.0.1:0"}
+            ports[listener] = f"127.0.0.1:{port}"
+            args = [a for kv in ports.items() for a in kv]
+            from harness import SLUICE_BIN
+            out = subprocess.run(["setpriv", "--bounding-set=-net_bind_service", "--inh-caps=-all",
+                                  SLUICE_BIN, *args], capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 1, listener)
+            self.assertRegex(out.stderr, rb"cannot listen on 127\.0\.0\.1:%d: Permission denied "
+                             rb"\(ports under 1024 need root or CAP_NET_BIND_SERVICE" % port)
 
 
 if __name__ == "__main__":
