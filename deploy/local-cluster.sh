@@ -74,6 +74,7 @@ log_tail() {
 spawn() {
     local name=$1; shift
     rm -f "$run/$name.pid" "$run/$name.exit"
+    # shellcheck disable=SC2016 # expanded by the inner sh, not here
     PIECE="$run/$name" setsid sh -c '"$@" & echo $! > "$PIECE.pid.tmp" && mv "$PIECE.pid.tmp" "$PIECE.pid"
                   wait $!; echo $? > "$PIECE.exit"' \
         sh "$@" </dev/null >"$run/$name.log" 2>&1 &
