@@ -358,6 +358,49 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class ClusterStartFailureTest(unittest.TestCase):
+    """local-cluster.sh start refuses a busy port before starting anything,
+    and when a piece does not come up it says which, shows its log, and
+    stops what it had started."""
+
+    def setUp(self):
+        self.run_dir = tempfile.mkdtemp(prefix="sluice-cluster-fail-")
+        self.addCleanup(shutil.rmtree, self.run_dir, True)
+        self.base = free_port_range(8)
+        self.env = dict(os.environ, SLUICE_BIN=SLUICE_BIN, CLUSTER_DIR=self.run_dir,
+                        CLUSTER_BASE_PORT=str(self.base))
+
+    def start(self, **env):
+        out = subprocess.run([SCRIPT, "start"], env=dict(self.env, **env), capture_output=True,
+                             timeout=60)
+        self.addCleanup(subprocess.run, [SCRIPT, "stop"], env=self.env, capture_output=True,
+                        timeout=60)
+        return out.returncode, out.stdout.decode(), out.stderr.decode()
+
+    def test_busy_port(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", self.base + 7))
+            s.listen()
+            rc, out, err = self.start()
+        self.assertEqual(rc, 1)
+        self.assertIn(f"port {self.base + 7} is in use", err)
+        self.assertFalse(glob.glob(os.path.join(self.run_dir, "*.pid")))
+
+    def test_piece_that_fails(self):
+        rc, out, err = self.start(SLUICE_SEGMENT_DURATION="soon")
+        self.assertEqual(rc, 1)
+        self.assertIn("ingest exited while starting (status 2)", err)
+        self.assertIn("'soon' is not a number", err)         # the log's tail
+        self.assertIn("stopping what was started", err)
+        self.assertNotIn("publish:", out)
+        st = subprocess.run([SCRIPT, "status"], env=self.env, capture_output=True, timeout=30)
+        self.assertEqual(st.returncode, 1)                    # nothing running
+        self.assertIn("redis: exited (status 0)", st.stdout.decode())
+        for name in ("redis", "ingest", "origin1", "origin2"):
+            with open(os.path.join(self.run_dir, name + ".pid")) as f:
+                self.assertFalse(os.path.exists(f"/proc/{int(f.read())}"), name)
+
+
 def compose():
     """deploy/compose.yaml as data, parsed by the npm `yaml` package
     (tests/browser/compose_json.mjs): no YAML parser in Python."""
