@@ -2227,6 +2227,9 @@ int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t f
     t->seg_msn = from_msn;
     t->media_sequence = from_msn;
     t->seg_discontinuity = true;
+    /* The time it was away is not a frame: its first sample takes no
+     * duration from it (see pk_track_write). */
+    t->after_break = true;
     return 0;
 }
 

@@ -754,8 +754,13 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
 {
     pipeline_t *pl = opaque;
     pl->src_frames++;
-    if (!pl->dec)
+    if (!pl->dec) {
+        /* Copy only: nothing to measure or step, but the status (segments,
+         * bit rates, queue lag) still moves on, once per segment. */
+        if (cut)
+            pl_publish_status(pl, true);
         return 0;
+    }
     int ret;
     if (cut) {
         if (pl->ncuts == PL_CUTS_MAX) {

@@ -111,6 +111,27 @@ class MetricsTest(unittest.TestCase):
         finally:
             s.close()
 
+    def test_copy_only_ladder_still_reports(self):
+        # No rung is encoded (the 360p source is copied): nothing is decoded,
+        # yet the segment count and the rendition's bit rate must move, or
+        # the segment alerts could never fire for such a stream.
+        s = Sluice("--segment-duration", "1", "--ladder", "360p")
+        pub = publish(s.rtmp_url(KEY), seconds=6, size="640x360", gop=30)
+        try:
+            def two_segments():
+                m = parse_metrics(self.metrics(s))
+                segs = [v for (n, l), v in m.items()
+                        if n == "sluice_transcode_segments_total" and ("stream", "demo") in l]
+                return m if segs and segs[0] >= 2 else None
+            m = wait_for(two_segments, 20, "two segments counted")
+            self.assertGreater(value(m, "sluice_transcode_rendition_bytes_per_second",
+                                     stream="demo", rendition="360p"), 10_000)
+            st = self.json_get(s, "/api/v1/streams/demo")
+            self.assertIs(st["renditions"][0]["passthrough"], True, st)
+            self.assertGreater(st["renditions"][0]["bitrate_kbps"], 100, st)
+        finally:
+            s.close(pub)
+
     def test_live_values_move_status_and_viewers(self):
         # 1 s segments: sessions expire after 2 s. 127.0.0.2 is a trusted
         # proxy, 127.0.0.1 (the other requests) is not.

@@ -15,6 +15,8 @@
 
 static char err[512];
 
+static void diff_cb(void *opaque, const char *name);
+
 static int load(config_t *cfg, char **argv, char **envp)
 {
     int argc = 0;
@@ -171,6 +173,43 @@ static void test_check_config(void **state)
     assert_null(strstr(buf, "k3y-in-clear"));
     assert_null(strstr(buf, "hunter2"));
     assert_null(strstr(buf, "0123456789abcdef-secret"));
+    /* The last line says it all, for scripts and operators (like nginx -t). */
+    size_t blen = strlen(buf);
+    assert_true(blen > 17);
+    assert_string_equal(buf + blen - 17, "configuration OK\n");
+    config_free(&cfg);
+
+    /* What a start would refuse after parsing is refused here too, without
+     * opening anything. */
+    char *none0[] = {NULL};
+    struct {
+        char *argv[6];
+        const char *want;
+    } refused[] = {
+        {{"sluice", "--check-config", "--stream", "bad/id:k3y", NULL}, "--stream: id 'bad/id'"},
+        {{"sluice", "--check-config", "--http-listen", "127.0.0.1:99999", NULL},
+         "--http-listen: '127.0.0.1:99999' has no valid port"},
+        {{"sluice", "--check-config", "--admin-listen", "no-port", NULL}, "--admin-listen"},
+        {{"sluice", "--check-config", "--store", "postgres://x", NULL}, "--store: not a store"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        FILE *o = fopen("/dev/null", "w");
+        int argc = 0;
+        while (refused[i].argv[argc])
+            argc++;
+        assert_int_equal(config_load(&cfg, argc, refused[i].argv, none0, o, err, sizeof(err)),
+                         -EINVAL);
+        fclose(o);
+        if (!strstr(err, refused[i].want))
+            fail_msg("error '%s' does not mention '%s'", err, refused[i].want);
+        assert_null(strstr(err, "k3y"));
+    }
+    /* A listener of a role not run is not checked (nor opened). */
+    char *origin_only[] = {"sluice", "--check-config", "--role", "origin", "--store",
+                           "redis://127.0.0.1:1", "--rtmp-listen", "nonsense", NULL};
+    FILE *o2 = fopen("/dev/null", "w");
+    assert_int_equal(config_load(&cfg, 8, origin_only, none0, o2, err, sizeof(err)), 0);
+    fclose(o2);
     config_free(&cfg);
 
     char *bad[] = {"sluice", "--check-config", "--rtmps-listen", "127.0.0.1:1936", "--tls-cert",
@@ -178,6 +217,69 @@ static void test_check_config(void **state)
     char *none[] = {NULL};
     assert_int_equal(config_load(&cfg, 8, bad, none, stdout, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "--tls-cert: cannot read '/nonexistent/cert.pem'"));
+}
+
+/* --print-config: every option --help lists is in the template, commented
+ * out with its default, and the template loads back as the defaults. */
+static void test_print_config(void **state)
+{
+    (void)state;
+    config_t cfg, def;
+    char *none[] = {NULL};
+    static char help[16384], tmpl[65536];
+    FILE *out = fmemopen(help, sizeof(help) - 1, "w");
+    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--help", NULL}, none, out, err,
+                                 sizeof(err)), 0);
+    fclose(out);
+    config_free(&cfg);
+    out = fmemopen(tmpl, sizeof(tmpl) - 1, "w");
+    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--print-config", NULL}, none,
+                                 out, err, sizeof(err)), 0);
+    fclose(out);
+    assert_true(cfg.exit_now);
+    config_free(&cfg);
+    assert_true(strlen(tmpl) < sizeof(tmpl) - 2); /* not truncated */
+    assert_non_null(strstr(tmpl, "\n[sluice]\n"));
+    assert_non_null(strstr(tmpl, "\n#rtmp-listen = 0.0.0.0:1935\n"));
+    assert_non_null(strstr(tmpl, "\n# one of: takeover|reject\n#duplicate-publisher = takeover\n"));
+    assert_non_null(strstr(tmpl, "\n# range: 0.5 to 30\n#segment-duration = 2\n"));
+    assert_non_null(strstr(tmpl, "\n#stream = ID:KEY\n"));
+    assert_non_null(strstr(tmpl, "\n#[rung.540p]\n"));
+    int checked = 0;
+    for (const char *p = strstr(help, "\n  --"); p; p = strstr(p + 1, "\n  --")) {
+        char name[64];
+        if (sscanf(p + 5, "%63[a-z0-9-]", name) != 1)
+            continue;
+        if (!strcmp(name, "config") || !strcmp(name, "check-config") ||
+            !strcmp(name, "print-config") || !strcmp(name, "version") || !strcmp(name, "help"))
+            continue;
+        char want[80];
+        snprintf(want, sizeof(want), "\n#%s =", name);
+        if (!strstr(tmpl, want))
+            fail_msg("--print-config has no '%s'", want + 1);
+        checked++;
+    }
+    assert_true(checked > 50);
+
+    /* Loaded as a file, it is the defaults. */
+    char path[] = "/tmp/sluice-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, tmpl, strlen(tmpl)), (ssize_t)strlen(tmpl));
+    close(fd);
+    char flag[80];
+    snprintf(flag, sizeof(flag), "--config=%s", path);
+    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", flag, NULL}, none, stdout, err,
+                                 sizeof(err)), 0);
+    assert_int_equal(config_load(&def, 1, (char *[]){"sluice", NULL}, none, stdout, err,
+                                 sizeof(err)), 0);
+    char diff[256] = "";
+    config_diff(&cfg, &def, diff_cb, diff);
+    assert_string_equal(diff, "");
+    assert_int_equal(cfg.nrungs, 0);
+    config_free(&cfg);
+    config_free(&def);
+    unlink(path);
 }
 
 /* Every error in the file names file:line, whether the key is unknown or
@@ -247,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_check_config),
+        cmocka_unit_test(test_print_config),
         cmocka_unit_test(test_file_lines),
         cmocka_unit_test(test_diff),
     };

@@ -859,6 +859,82 @@ static void test_decoder_failure_recovers(void **state)
     store_close(st);
 }
 
+/* Overload protection drops a rung and brings it back segments later: the
+ * packager must not take the time it was away for a frame duration (the
+ * part it lands in would span the gap, and the next sample would fall
+ * before that part's end: EINVAL and a worker restart at every segment). */
+typedef struct rung_toggle {
+    packager_t *pk;
+    int index;
+    int64_t off_msn, on_msn;
+} rung_toggle_t;
+
+static int toggle_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
+                           const uint8_t *avcc, size_t avcc_size)
+{
+    rung_toggle_t *rt = opaque;
+    assert_non_null(video);
+    return packager_rung_add(pk, "copy", avcc, avcc_size, &rt->index);
+}
+
+static int toggle_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, int64_t pts,
+                            bool key, bool cut, int64_t msn)
+{
+    rung_toggle_t *rt = opaque;
+    if (cut && msn == rt->off_msn)
+        assert_int_equal(packager_rung_set_enabled(rt->pk, rt->index, false, msn), 0);
+    if (cut && msn == rt->on_msn)
+        assert_int_equal(packager_rung_set_enabled(rt->pk, rt->index, true, msn), 0);
+    return packager_rung_push(rt->pk, rt->index, pkt->data, pkt->size, dts, pts, key);
+}
+
+static void pk_feed(packager_t *pk, media_packet_type_t type, const void *data, size_t size,
+                    int64_t dts, int64_t pts, bool key)
+{
+    media_packet_t *p = media_packet_new(type, size);
+    assert_non_null(p);
+    if (size)
+        memcpy(p->data, data, size);
+    p->dts_ms = dts;
+    p->pts_ms = pts;
+    p->keyframe = key;
+    assert_int_equal(packager_push(pk, p), 0);
+}
+
+static void test_rung_restored_after_drop(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 2};
+    packager_hooks_t hooks = {.opaque = &rt, .start_cb = toggle_start_cb,
+                              .sample_cb = toggle_sample_cb};
+    packager_params_t pp = {.store = st, .stream_id = "rt", .segment_duration = 1.0,
+                            .playlist_segments = 6, .part_duration = 0.333,
+                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
+    assert_int_equal(packager_new(&pp, &rt.pk), 0);
+    pk_feed(rt.pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
+            false);
+    pk_feed(rt.pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
+            false);
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+    }
+    assert_int_equal(packager_finish(rt.pk), 0);
+    packager_free(rt.pk);
+    /* Away for segment 1, back from segment 2 with whole 10-frame parts. */
+    check_parts(st, "rt", "copy", 0, true);
+    check_parts(st, "rt", "copy", 2, true);
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "rt", "copy/1.m4s", &b), -ENOENT);
+    char *pl = get_text(st, "rt", "copy/index.m3u8");
+    assert_non_null(pl);
+    assert_null(strstr(pl, "\n1.m4s"));
+    assert_non_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"));
+    free(pl);
+    store_close(st);
+}
+
 static void test_empty_stream(void **state)
 {
     (void)state;
@@ -966,6 +1042,7 @@ int main(void)
         cmocka_unit_test(test_decoder_failure_recovers),
         cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
+        cmocka_unit_test(test_rung_restored_after_drop),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
