@@ -485,6 +485,7 @@ class DeployFilesTest(unittest.TestCase):
                                  timeout=60)
             text = out.stdout.decode() + out.stderr.decode()
             self.assertEqual(out.returncode, 0, f"{name}: {svc['command']}\n{text}")
+            self.assertIn("configuration OK", out.stdout.decode())
             for secret in self.SECRETS.values():
                 self.assertNotIn(secret, text)
             role = re.search(r"^role = (\S+)", out.stdout.decode(), re.M).group(1)
