@@ -2,6 +2,8 @@
  * operator needs when opening fails. Any thread. */
 #include "netaddr.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -87,13 +89,18 @@ int netaddr_listen(const struct sockaddr_storage *ss, socklen_t len)
     return fd;
 }
 
-int netaddr_listen_probe(const struct sockaddr_storage *ss, socklen_t len)
+int netaddr_report_listen_failure(const char *ctx, const char *spec,
+                                  const struct sockaddr_storage *ss, socklen_t len)
 {
     int fd = netaddr_listen(ss, len);
-    if (fd < 0)
+    if (fd < 0) {
+        log_error(ctx, "cannot listen on %s: %s%s", spec, strerror(-fd),
+                  netaddr_listen_hint(fd, ss));
         return fd;
+    }
     close(fd);
-    return 0;
+    log_error(ctx, "cannot start the HTTP server on %s (see the lines above)", spec);
+    return -EIO;
 }
 
 const char *netaddr_listen_hint(int err, const struct sockaddr_storage *ss)

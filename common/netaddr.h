@@ -17,10 +17,12 @@ int netaddr_listen(const struct sockaddr_storage *ss, socklen_t len);
  * -EADDRNOTAVAIL; "" otherwise. Static text. */
 const char *netaddr_listen_hint(int err, const struct sockaddr_storage *ss);
 
-/* Why a listener someone else opens (libmicrohttpd) failed: tries the same
- * bind itself and returns its -errno, or 0 when the bind works (the failure
- * was elsewhere). */
-int netaddr_listen_probe(const struct sockaddr_storage *ss, socklen_t len);
+/* Logs (under ctx) why a listener someone else opens (libmicrohttpd) on
+ * `spec` failed: tries the same bind itself and names its error and hint.
+ * Returns that -errno, or -EIO when the bind works (the failure was
+ * elsewhere, in lines logged before). */
+int netaddr_report_listen_failure(const char *ctx, const char *spec,
+                                  const struct sockaddr_storage *ss, socklen_t len);
 
 /* Port of a bound socket, or -1. */
 int netaddr_bound_port(int fd);

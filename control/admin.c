@@ -632,15 +632,9 @@ int admin_open(const admin_params_t *params, admin_t **out)
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_NOTIFY_COMPLETED, admin_completed_cb, a, MHD_OPTION_END);
     if (!a->daemon) {
-        int why = netaddr_listen_probe(&ss, sslen);
-        if (why < 0)
-            log_error("admin", "cannot listen on %s: %s%s", params->listen, strerror(-why),
-                      netaddr_listen_hint(why, &ss));
-        else
-            log_error("admin", "cannot start the HTTP server on %s (see the lines above)",
-                      params->listen);
+        int why = netaddr_report_listen_failure("admin", params->listen, &ss, sslen);
         admin_free(a);
-        return why < 0 ? why : -EIO;
+        return why;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : -1;

@@ -1052,16 +1052,10 @@ int origin_open(const origin_params_t *params, origin_t **out)
         MHD_OPTION_NOTIFY_COMPLETED, origin_completed_cb, o, MHD_OPTION_NOTIFY_CONNECTION,
         origin_notify_cb, o, MHD_OPTION_END);
     if (!o->daemon) {
-        int why = netaddr_listen_probe(&ss, sslen);
-        if (why < 0)
-            log_error("origin", "cannot listen on %s: %s%s", params->http_listen, strerror(-why),
-                      netaddr_listen_hint(why, &ss));
-        else
-            log_error("origin", "cannot start the HTTP server on %s (see the lines above)",
-                      params->http_listen);
+        int why = netaddr_report_listen_failure("origin", params->http_listen, &ss, sslen);
         llhls_hub_free(o->hub);
         origin_free_config(o);
-        return why < 0 ? why : -EIO;
+        return why;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(o->daemon, MHD_DAEMON_INFO_BIND_PORT);
     o->port = info ? info->port : -1;

@@ -294,8 +294,8 @@ enum {
     FEED_GARBAGE = 32, /* video from 1.6 s to 4.4 s: NAL lengths past the end */
 };
 
-static void push(media_queue_t *q, media_packet_type_t type, const void *data, size_t size,
-                 int64_t dts, int64_t pts, bool key)
+static media_packet_t *packet(media_packet_type_t type, const void *data, size_t size,
+                              int64_t dts, int64_t pts, bool key)
 {
     media_packet_t *p = media_packet_new(type, size);
     assert_non_null(p);
@@ -304,7 +304,13 @@ static void push(media_queue_t *q, media_packet_type_t type, const void *data, s
     p->dts_ms = dts;
     p->pts_ms = pts;
     p->keyframe = key;
-    assert_int_equal(media_queue_push(q, p), 0);
+    return p;
+}
+
+static void push(media_queue_t *q, media_packet_type_t type, const void *data, size_t size,
+                 int64_t dts, int64_t pts, bool key)
+{
+    assert_int_equal(media_queue_push(q, packet(type, data, size, dts, pts, key)), 0);
 }
 
 static void feed(transcode_t *t, const char *id, int flags)
@@ -891,14 +897,7 @@ static int toggle_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts
 static void pk_feed(packager_t *pk, media_packet_type_t type, const void *data, size_t size,
                     int64_t dts, int64_t pts, bool key)
 {
-    media_packet_t *p = media_packet_new(type, size);
-    assert_non_null(p);
-    if (size)
-        memcpy(p->data, data, size);
-    p->dts_ms = dts;
-    p->pts_ms = pts;
-    p->keyframe = key;
-    assert_int_equal(packager_push(pk, p), 0);
+    assert_int_equal(packager_push(pk, packet(type, data, size, dts, pts, key)), 0);
 }
 
 static void test_rung_restored_after_drop(void **state)
