@@ -7,6 +7,7 @@
  * playlists are written), then the origin, then the store.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "origin.h"
+#include "recorder.h"
 #include "report.h"
 #include "store.h"
 #include "transcode.h"
@@ -94,6 +96,38 @@ static void main_webhook_end_cb(void *opaque, const char *stream_id, bool droppe
     json_t *data = json_pack("{s:s}", "reason", dropped ? "dropped" : "ended");
     webhook_event(main_webhook.webhook, "stream.idle", stream_id, data);
     json_decref(data);
+}
+
+/* recording.ready: a recording was finalized (on its stream's transcode
+ * worker) or recovered at start-up. The URL is the public origin's. */
+static void main_webhook_recording_ready(void *opaque, const char *rid, const char *stream_id,
+                                         double duration_s)
+{
+    (void)opaque;
+    char url[RECORDER_ID_MAX + 32];
+    snprintf(url, sizeof(url), "/vod/%s/master.m3u8", rid);
+    json_t *data = json_pack("{s:s, s:s, s:f, s:s}", "recording_id", rid, "stream_id", stream_id,
+                             "duration_s", round(duration_s * 1000) / 1000, "url", url);
+    webhook_event(main_webhook.webhook, "recording.ready", stream_id, data);
+    json_decref(data);
+}
+
+/* Start-up, ingest role (whether recording is on or not): recordings an
+ * earlier run left "recording" (it died mid-broadcast) are finalized from
+ * their journals, then retention runs once. Nothing is live yet. */
+static void main_recordings_startup(const config_t *cfg)
+{
+    int n = recorder_recover(cfg->recordings_dir, cfg->record_mp4, main_webhook_recording_ready,
+                             NULL);
+    if (n < 0)
+        log_warn(NULL, "--recordings-dir %s: %s; unfinished recordings not recovered",
+                 cfg->recordings_dir, strerror(-n));
+    else if (n > 0)
+        log_info(NULL, "%d unfinished recording(s) finalized", n);
+    n = recorder_retention(cfg->recordings_dir, cfg->recordings_max_age_s,
+                           cfg->recordings_max_bytes);
+    if (n < 0)
+        log_warn(NULL, "--recordings-dir %s: retention: %s", cfg->recordings_dir, strerror(-n));
 }
 
 /* report_params_t.event_cb ("stream.health_changed"); event_opaque unused.
@@ -510,6 +544,15 @@ int main(int argc, char **argv)
         tp.reconnect_window_ms = (int64_t)(cfg.reconnect_window * 1000.0 + 0.5);
         tp.handover = main_handover(&cfg);
         tp.no_overload_protection = strcmp(cfg.overload_protection, "off") == 0;
+        tp.record = cfg.record;
+        tp.record_cb = NULL; /* the per-stream `record` setting of the registry goes here */
+        tp.record_opaque = NULL;
+        tp.recordings_dir = cfg.recordings_dir;
+        tp.record_mp4 = cfg.record_mp4;
+        tp.recording_ready_cb = main_webhook_recording_ready;
+        tp.recordings_max_age_s = cfg.recordings_max_age_s;
+        tp.recordings_max_bytes = cfg.recordings_max_bytes;
+        main_recordings_startup(&cfg);
         transcode_rung_spec_t *overrides = main_rung_overrides(&cfg);
         if (cfg.nrungs > 0 && !overrides)
             goto fail;

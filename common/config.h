@@ -93,6 +93,12 @@ typedef struct config {
     char *webhook_url;      /* NULL: no webhooks */
     char *webhook_secret;   /* NULL: requests are not signed */
     double webhook_timeout; /* seconds */
+    /* recordings (docs/recording.md) */
+    bool record;                   /* default for streams without their own setting */
+    char *recordings_dir;
+    bool record_mp4;
+    long recordings_max_age_s;     /* 0: forever */
+    uint64_t recordings_max_bytes; /* 0: no limit */
     config_rung_t *rungs;
     size_t nrungs;
     /* set when --help / --version was handled (main exits 0) */

@@ -266,6 +266,7 @@ struct packager {
     } master_last[PK_TRACKS_MAX];
     bool finished;
     pk_batch_t batch;
+    recorder_t *recorder; /* borrowed; NULL: not recorded */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -703,6 +704,67 @@ static void pk_batch_drop(pk_batch_t *b)
     b->n = 0;
 }
 
+static size_t pk_tracks(packager_t *pk, pk_track_t **list);
+
+/* After a successful commit: the recording gets what the store got, the
+ * segments (with the init segment the batch carries for them and their
+ * entry in the playlist model) and the master. */
+static void pk_record(packager_t *pk, const pk_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const store_op_t *op = &b->ops[i];
+        if (op->kind != STORE_OP_PUT || !op->blob)
+            continue;
+        if (strcmp(op->name, "master.m3u8") == 0) {
+            recorder_set_master(pk->recorder, op->blob);
+            continue;
+        }
+        /* A segment is REND/N.m4s (a part is REND/N.P.m4s). */
+        const char *slash = strchr(op->name, '/');
+        char rend[16];
+        if (!slash || (size_t)(slash - op->name) >= sizeof(rend))
+            continue;
+        const char *p = slash + 1, *digits = p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == digits || strcmp(p, ".m4s") != 0)
+            continue;
+        memcpy(rend, op->name, (size_t)(slash - op->name));
+        rend[slash - op->name] = '\0';
+        int64_t msn = strtoll(digits, NULL, 10);
+        pk_track_t *all[PK_TRACKS_MAX], *t = NULL;
+        size_t n = pk_tracks(pk, all);
+        for (size_t k = 0; k < n && !t; k++)
+            if (strcmp(all[k]->name, rend) == 0)
+                t = all[k];
+        const hls_segment_t *seg = NULL;
+        for (size_t k = t ? t->nwindow : 0; k-- > 0 && !seg;)
+            if (t->window[k].msn == msn)
+                seg = &t->window[k];
+        if (!seg) {
+            log_warn(pk->ctx, "%s: segment %" PRId64 " left out of the recording (withdrawn)",
+                     rend, msn);
+            continue;
+        }
+        char init_name[STORE_NAME_MAX + 1];
+        snprintf(init_name, sizeof(init_name), "%s/%s", rend, seg->map_uri);
+        const blob_t *init = NULL;
+        for (size_t k = 0; k < b->n && !init; k++)
+            if (b->ops[k].kind == STORE_OP_PUT && strcmp(b->ops[k].name, init_name) == 0)
+                init = b->ops[k].blob;
+        recorder_segment_t rs = {
+            .rendition = rend,
+            .msn = msn,
+            .duration = seg->duration,
+            .pdt_ms = seg->pdt_ms,
+            .discontinuity = seg->discontinuity,
+            .data = op->blob,
+            .init = init,
+        };
+        recorder_add_segment(pk->recorder, &rs);
+    }
+}
+
 static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
 {
     /* Every commit records the next unused segment number beside what it
@@ -715,6 +777,8 @@ static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
     if (nb)
         pk_batch_add(b, STORE_OP_PUT, nb, 0, true, "%s", TRANSCODE_NEXT_MSN_NAME);
     int ret = store_commit(pk->store, pk->stream_id, b->ops, b->n);
+    if (ret >= 0 && pk->recorder)
+        pk_record(pk, b);
     for (size_t i = 0; i < b->nowned; i++)
         blob_unref(b->owned[i]);
     b->nowned = 0;
@@ -1700,6 +1764,7 @@ int packager_new(const packager_params_t *params, packager_t **out)
         pk->part_ttl_ms = (int64_t)((PK_PART_SEGS + 3) * pk->segment_duration * 1000) + 10000;
     }
     pk->vcut_next_msn = pk->first_msn;
+    pk->recorder = params->recorder;
     if (params->hooks) {
         pk->hooks = *params->hooks;
         pk->have_hooks = pk->hooks.start_cb && pk->hooks.sample_cb;

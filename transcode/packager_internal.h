@@ -18,6 +18,7 @@
 
 #include "codec_config.h"
 #include "media.h"
+#include "recorder.h"
 #include "store.h"
 
 typedef struct packager packager_t;
@@ -55,6 +56,10 @@ typedef struct packager_params {
     int64_t ended_ttl_ms;    /* lifetime of everything once the stream ends */
     int64_t first_msn;       /* media sequence number of the first segment */
     const packager_hooks_t *hooks; /* NULL: the source is the only video rendition; copied */
+    /* Recording of the broadcast (borrowed; NULL: not recorded): every
+     * segment, with its init segment, and every master playlist go to it
+     * after their store commit succeeded (pk_batch_commit). */
+    recorder_t *recorder;
 } packager_params_t;
 
 int packager_new(const packager_params_t *params, packager_t **out)

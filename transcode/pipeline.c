@@ -847,6 +847,7 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
         .ended_ttl_ms = p->tp->ended_ttl_ms,
         .first_msn = p->first_msn,
         .hooks = &hooks,
+        .recorder = p->recorder,
     };
     ret = packager_new(&pp, &pl->pk);
     if (ret < 0)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "media.h"
+#include "recorder.h"
 #include "transcode.h"
 
 typedef struct pipeline_params {
@@ -30,6 +31,7 @@ typedef struct pipeline_params {
     int threads;                        /* libav/x264 threads per codec for this stream */
     pthread_mutex_t *status_lock;       /* guards *status */
     transcode_stream_status_t *status;  /* written by the worker, read by anyone */
+    recorder_t *recorder;               /* the broadcast's recording (borrowed); NULL: none */
 } pipeline_params_t;
 
 typedef struct pipeline pipeline_t;

@@ -46,6 +46,7 @@
 #include "log.h"
 #include "packager_internal.h"
 #include "pipeline_internal.h"
+#include "recorder.h"
 
 #define TRANSCODE_POP_TIMEOUT_MS 1000
 #define TRANSCODE_CTX_MAX 96
@@ -84,7 +85,9 @@ struct transcode {
     int live; /* workers writing a stream */
     bool closing; /* transcode_free: waiting workers end their streams now */
     bool have_janitor;
-    pthread_t janitor; /* params.handover: ends streams handed over and not taken */
+    pthread_t janitor; /* params.handover: ends streams handed over and not taken;
+                        * recordings' retention */
+    char recordings_dir[1024];
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a stream record became free */
     transcode_stream_t *streams;
@@ -92,6 +95,11 @@ struct transcode {
 };
 
 static void *transcode_janitor_main(void *arg);
+
+static bool transcode_retention_on(const transcode_params_t *p)
+{
+    return p->recordings_dir && (p->recordings_max_age_s > 0 || p->recordings_max_bytes > 0);
+}
 
 void transcode_params_default(transcode_params_t *p)
 {
@@ -144,6 +152,10 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     t->params.ladder = NULL;    /* parsed above; the caller's string is not kept */
     t->params.overrides = NULL;
     t->params.noverrides = 0;
+    if (params->recordings_dir) {
+        snprintf(t->recordings_dir, sizeof(t->recordings_dir), "%s", params->recordings_dir);
+        t->params.recordings_dir = t->recordings_dir;
+    }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     t->cpus = params->cpus > 0 ? params->cpus : online > 0 ? (int)online : 1;
     pthread_mutex_init(&t->lock, NULL);
@@ -153,10 +165,11 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cond, &ca);
     pthread_condattr_destroy(&ca);
-    if (t->params.handover && t->params.reconnect_window_ms > 0) {
+    if ((t->params.handover && t->params.reconnect_window_ms > 0) ||
+        transcode_retention_on(&t->params)) {
         int ret = -pthread_create(&t->janitor, NULL, transcode_janitor_main, t);
         if (ret < 0)
-            log_warn(NULL, "cannot start the handover janitor: %s", strerror(-ret));
+            log_warn(NULL, "cannot start the janitor thread: %s", strerror(-ret));
         t->have_janitor = ret == 0;
     }
     *out = t;
@@ -372,10 +385,14 @@ static void transcode_janitor_tick(transcode_t *t)
     free(list);
 }
 
+#define TRANSCODE_RETENTION_EVERY_MS 60000
+
 static void *transcode_janitor_main(void *arg)
 {
     transcode_t *t = arg;
     pthread_setname_np(pthread_self(), "tc-janitor");
+    bool handover = t->params.handover && t->params.reconnect_window_ms > 0;
+    int64_t retention_at = clock_mono_ms() + TRANSCODE_RETENTION_EVERY_MS;
     pthread_mutex_lock(&t->lock);
     while (!t->closing) {
         struct timespec at;
@@ -385,7 +402,16 @@ static void *transcode_janitor_main(void *arg)
         if (t->closing)
             break;
         pthread_mutex_unlock(&t->lock);
-        transcode_janitor_tick(t);
+        if (handover)
+            transcode_janitor_tick(t);
+        if (transcode_retention_on(&t->params) && clock_mono_ms() >= retention_at) {
+            retention_at = clock_mono_ms() + TRANSCODE_RETENTION_EVERY_MS;
+            int ret = recorder_retention(t->params.recordings_dir, t->params.recordings_max_age_s,
+                                         t->params.recordings_max_bytes);
+            if (ret < 0)
+                log_warn(NULL, "recordings retention: %s: %s", t->params.recordings_dir,
+                         strerror(-ret));
+        }
         pthread_mutex_lock(&t->lock);
     }
     pthread_mutex_unlock(&t->lock);
@@ -407,6 +433,33 @@ static void transcode_backoff(transcode_t *t, int64_t ms)
     }
 }
 
+/* The broadcast's recording, if this stream is recorded (asked once per
+ * broadcast); NULL otherwise or when the recording cannot start. */
+static recorder_t *transcode_recorder_open(transcode_worker_t *w)
+{
+    const transcode_params_t *p = &w->t->params;
+    if (!p->recordings_dir)
+        return NULL;
+    bool on = p->record;
+    if (p->record_cb)
+        on = p->record_cb(p->record_opaque, w->stream->id, p->record);
+    if (!on)
+        return NULL;
+    recorder_params_t rp = {
+        .dir = p->recordings_dir,
+        .stream_id = w->stream->id,
+        .log_ctx = w->ctx,
+        .store = p->store,
+        .mp4 = p->record_mp4,
+        .ready_cb = p->recording_ready_cb,
+        .ready_opaque = p->recording_ready_opaque,
+    };
+    recorder_t *r = NULL;
+    if (recorder_open(&rp, &r) < 0)
+        return NULL;
+    return r;
+}
+
 /* Runs pipelines over the stream's input until it ends: through publisher
  * drops (within the reconnect window) and through failures, which replace
  * the decoder and encoders (pipeline_recover) or, when that fails too,
@@ -426,11 +479,13 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         .threads = threads,
         .status_lock = &t->lock,
         .status = &w->stream->status,
+        .recorder = transcode_recorder_open(w),
     };
     pipeline_t *pl = NULL;
     int ret = pipeline_new(&pp, &pl);
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
+        recorder_close(pp.recorder, true);
         return;
     }
     int64_t backoff_ms = 0;
@@ -490,6 +545,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         if ((ret = pipeline_new(&pp, &pl)) < 0) {
             log_error(w->ctx, "cannot restart packaging: %s", strerror(-ret));
             *next_msn = pp.first_msn;
+            recorder_close(pp.recorder, true);
             return;
         }
     }
@@ -502,6 +558,10 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
     *next_msn = pipeline_next_msn(pl);
     pipeline_free(pl);
+    /* The broadcast is over here (the reconnect window has passed): the
+     * recording is finalized; a stream handed over at shutdown may go on
+     * through another node, so its recording is left for recovery. */
+    recorder_close(pp.recorder, !handed_over);
 }
 
 static void *transcode_worker_main(void *arg)

@@ -95,6 +95,22 @@ typedef struct transcode_params {
     /* Benchmarks: measure without stepping the preset or dropping rungs
      * (speed and health are still measured and reported). */
     bool no_overload_protection;
+
+    /* Recording (recorder.h, docs/recording.md). `record` is the default;
+     * record_cb, when set, is asked once when a broadcast starts (on the
+     * worker thread) and may override it per stream (dflt is `record`). */
+    bool record;
+    bool (*record_cb)(void *opaque, const char *stream_id, bool dflt);
+    void *record_opaque;
+    const char *recordings_dir;  /* NULL: nothing is recorded; copied */
+    bool record_mp4;
+    /* A recording became ready (worker thread). */
+    void (*recording_ready_cb)(void *opaque, const char *rid, const char *stream_id,
+                               double duration_s);
+    void *recording_ready_opaque;
+    /* Retention, checked every 60 s on the janitor thread; 0: off. */
+    int64_t recordings_max_age_s;
+    uint64_t recordings_max_bytes;
 } transcode_params_t;
 
 void transcode_params_default(transcode_params_t *p);

@@ -1,0 +1,1231 @@
+/*
+ * Recorder: a broadcast kept on disk as a VOD (recorder.h; the layout is in
+ * docs/recording.md).
+ *
+ * While live, the packager hands over each segment right after its store
+ * commit: the segment's bytes go to REND/N.m4s, then one line goes to
+ * REND/journal ("MSN DURATION DISC INITFILE BYTES PDT_MS"). The journal
+ * line is written last, so a segment file without one (a crash while
+ * writing it) is simply not part of the recording. A new init segment
+ * (another configuration, or a pipeline rebuilt after a failure) gets a
+ * file of its own, init-MSN.mp4. The live master is kept in
+ * .live-master.m3u8 for the finalize, whose playlists come from the
+ * journals only: the same code finalizes a broadcast that ended and one
+ * left "recording" by a crash (recorder_recover).
+ *
+ * Thread: a recorder_t is used by its transcode worker only. Finalize,
+ * recover and retention touch only the directory; recording.json is always
+ * replaced by rename, so another thread (retention, the API) reads the old
+ * or the new one, never half of one.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw, strptime, timegm, open_memstream, getdelim */
+#endif
+#include "recorder.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libavformat/avformat.h>
+#include <libavutil/mathematics.h>
+
+#include "clock.h"
+#include "hls_playlist_internal.h"
+#include "log.h"
+
+#define REC_PATH_MAX 1024
+#define REC_RENDS_MAX 12
+#define REC_NAME_MAX 16
+#define REC_CTX_MAX 96
+#define REC_POSTER_TRIES 10 /* segments after the second that still look for a thumbnail */
+#define REC_LIVE_MASTER ".live-master.m3u8"
+#define REC_JSON "recording.json"
+
+typedef struct rec_rend {
+    char name[REC_NAME_MAX];
+    blob_t *init;       /* bytes of the init file in use */
+    char init_file[32]; /* its name in the recording */
+    int journal;        /* fd, O_APPEND; -1 before the first segment */
+    double duration;
+    int64_t segments;
+    int64_t last_msn;
+    int discontinuities;
+} rec_rend_t;
+
+struct recorder {
+    char dir[REC_PATH_MAX];
+    char path[REC_PATH_MAX]; /* dir/rid */
+    char rid[RECORDER_ID_MAX];
+    char stream_id[STORE_ID_MAX];
+    char ctx[REC_CTX_MAX];
+    char started_at[32];
+    store_t *store;
+    bool mp4;
+    recorder_ready_cb ready_cb;
+    void *ready_opaque;
+    bool failed;
+    rec_rend_t rends[REC_RENDS_MAX];
+    size_t nrends;
+    int64_t last_msn; /* newest segment number seen (recording.json refresh) */
+    int64_t segments; /* distinct segment numbers */
+    uint64_t bytes;
+    bool poster;
+    int poster_tries;
+};
+
+/* ---- small file helpers ------------------------------------------------ */
+
+/* snprintf for paths: a path longer than the buffer is cut (and then
+ * simply not found or not created), which is not worth a warning at each
+ * call. */
+static void rec_pathf(char *out, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void rec_pathf(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+}
+
+static void rec_rfc3339(int64_t ms, char out[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t rec_parse_rfc3339(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+static int rec_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes path with data (truncating); fsync when asked. */
+static int rec_write_file(const char *path, const void *data, size_t len, bool sync)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int ret = rec_write_all(fd, data, len);
+    if (ret == 0 && sync && fsync(fd) < 0)
+        ret = -errno;
+    if (close(fd) < 0 && ret == 0)
+        ret = -errno;
+    return ret;
+}
+
+/* Readers never see half a file: a temp file renamed over the old one. */
+static int rec_write_atomic(const char *path, const void *data, size_t len, bool sync)
+{
+    char tmp[REC_PATH_MAX + 8];
+    rec_pathf(tmp, sizeof(tmp), "%s.tmp", path);
+    int ret = rec_write_file(tmp, data, len, sync);
+    if (ret == 0 && rename(tmp, path) < 0)
+        ret = -errno;
+    if (ret < 0)
+        unlink(tmp);
+    return ret;
+}
+
+static void rec_fsync_path(const char *path, bool dir)
+{
+    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+static int rec_json_write(const char *recdir, json_t *j, bool sync)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text)
+        return -ENOMEM;
+    char path[REC_PATH_MAX + 32];
+    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_JSON);
+    size_t len = strlen(text);
+    text[len] = '\0';
+    int ret = rec_write_atomic(path, text, len, sync);
+    free(text);
+    return ret;
+}
+
+static int rec_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 ? -1 : 0;
+}
+
+static int rec_rm_rf(const char *path)
+{
+    return nftw(path, rec_rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
+static uint64_t rec_du_total;
+static int rec_du_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        __atomic_fetch_add(&rec_du_total, (uint64_t)st->st_size, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Bytes of the files under path (nftw has no user pointer: a lock guards
+ * the total). */
+static pthread_mutex_t rec_du_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t rec_du(const char *path)
+{
+    pthread_mutex_lock(&rec_du_lock);
+    rec_du_total = 0;
+    (void)nftw(path, rec_du_cb, 16, FTW_PHYS);
+    uint64_t n = rec_du_total;
+    pthread_mutex_unlock(&rec_du_lock);
+    return n;
+}
+
+/* Height from a rendition name ("720p" -> 720; others 0). */
+static int rec_rend_height(const char *name)
+{
+    return atoi(name);
+}
+
+static int rec_rend_cmp(const void *a, const void *b)
+{
+    const char *x = a, *y = b;
+    bool ax = strcmp(x, "audio") == 0, ay = strcmp(y, "audio") == 0;
+    if (ax != ay)
+        return ax ? 1 : -1;
+    int hx = rec_rend_height(x), hy = rec_rend_height(y);
+    if (hx != hy)
+        return hx > hy ? -1 : 1;
+    return strcmp(x, y);
+}
+
+/* ---- live side ----------------------------------------------------------- */
+
+static json_t *rec_json_live(const recorder_t *r, const char *state)
+{
+    json_t *rends = json_array();
+    char names[REC_RENDS_MAX][REC_NAME_MAX];
+    for (size_t i = 0; i < r->nrends; i++)
+        snprintf(names[i], sizeof(names[i]), "%s", r->rends[i].name);
+    qsort(names, r->nrends, sizeof(names[0]), rec_rend_cmp);
+    double duration = 0;
+    int discs = 0;
+    for (size_t i = 0; i < r->nrends; i++) {
+        json_array_append_new(rends, json_string(names[i]));
+        if (r->rends[i].duration > duration)
+            duration = r->rends[i].duration;
+        if (r->rends[i].discontinuities > discs)
+            discs = r->rends[i].discontinuities;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:n, s:f, s:I, s:I, s:i, s:o, s:n, s:o}", "id",
+                     r->rid, "stream_id", r->stream_id, "state", state, "started_at",
+                     r->started_at, "ended_at", "duration_s", duration, "bytes",
+                     (json_int_t)r->bytes, "segments", (json_int_t)r->segments,
+                     "discontinuities", discs, "renditions", rends, "mp4",
+                     "poster", r->poster ? json_string("poster.jpg") : json_null());
+}
+
+/* The first disk error: logged once, the recording marked failed, no more
+ * writes. The live stream never hears of it. */
+static void rec_fail(recorder_t *r, const char *what, int err)
+{
+    if (r->failed)
+        return;
+    r->failed = true;
+    log_error(r->ctx, "recording %s: %s: %s; the recording is marked failed (the stream goes on)",
+              r->rid, what, strerror(-err));
+    json_t *j = rec_json_live(r, "failed");
+    if (j) {
+        json_object_set_new(j, "ended_at", json_null());
+        (void)rec_json_write(r->path, j, false);
+        json_decref(j);
+    }
+}
+
+static void rec_json_refresh(recorder_t *r)
+{
+    json_t *j = rec_json_live(r, "recording");
+    int ret = j ? rec_json_write(r->path, j, false) : -ENOMEM;
+    json_decref(j);
+    if (ret < 0)
+        rec_fail(r, "recording.json", ret);
+}
+
+int recorder_open(const recorder_params_t *p, recorder_t **out)
+{
+    *out = NULL;
+    recorder_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    snprintf(r->dir, sizeof(r->dir), "%s", p->dir);
+    snprintf(r->stream_id, sizeof(r->stream_id), "%s", p->stream_id);
+    if (p->log_ctx)
+        snprintf(r->ctx, sizeof(r->ctx), "%s", p->log_ctx);
+    else
+        snprintf(r->ctx, sizeof(r->ctx), "stream=%s", p->stream_id);
+    r->store = p->store;
+    r->mp4 = p->mp4;
+    r->ready_cb = p->ready_cb;
+    r->ready_opaque = p->ready_opaque;
+    r->last_msn = INT64_MIN;
+    for (size_t i = 0; i < REC_RENDS_MAX; i++)
+        r->rends[i].journal = -1;
+    int64_t start = p->start_wall_ms ? p->start_wall_ms : clock_wall_ms();
+    rec_rfc3339(start, r->started_at);
+
+    if (mkdir(r->dir, 0755) < 0 && errno != EEXIST) {
+        int err = -errno;
+        log_error(r->ctx, "--recordings-dir %s: %s; this broadcast is not recorded", r->dir,
+                  strerror(-err));
+        free(r);
+        return err;
+    }
+    /* RID: "<stream_id>-YYYYMMDDTHHMMSSZ[-N]", kept within the id rules
+     * (1-63 characters) by shortening the stream id part if need be. */
+    char stamp[20];
+    time_t secs = (time_t)(start / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    int err = -EEXIST;
+    for (int n = 1; n < 100 && err == -EEXIST; n++) {
+        char suffix[8] = "";
+        if (n > 1)
+            snprintf(suffix, sizeof(suffix), "-%d", n);
+        int keep = (int)(RECORDER_ID_MAX - 1 - 1 - strlen(stamp) - strlen(suffix));
+        snprintf(r->rid, sizeof(r->rid), "%.*s-%s%s", keep, r->stream_id, stamp, suffix);
+        rec_pathf(r->path, sizeof(r->path), "%s/%s", r->dir, r->rid);
+        err = mkdir(r->path, 0755) < 0 ? -errno : 0;
+    }
+    if (err < 0) {
+        log_error(r->ctx, "cannot create the recording directory %s: %s; this broadcast is not "
+                          "recorded", r->path, strerror(-err));
+        free(r);
+        return err;
+    }
+    json_t *j = rec_json_live(r, "recording");
+    err = j ? rec_json_write(r->path, j, false) : -ENOMEM;
+    json_decref(j);
+    if (err < 0) {
+        log_error(r->ctx, "cannot write %s/%s: %s; this broadcast is not recorded", r->path,
+                  REC_JSON, strerror(-err));
+        (void)rec_rm_rf(r->path);
+        free(r);
+        return err;
+    }
+    log_info(r->ctx, "recording %s to %s", r->rid, r->path);
+    *out = r;
+    return 0;
+}
+
+const char *recorder_id(const recorder_t *r)
+{
+    return r->rid;
+}
+
+static rec_rend_t *rec_rend(recorder_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->nrends; i++)
+        if (strcmp(r->rends[i].name, name) == 0)
+            return &r->rends[i];
+    if (r->nrends == REC_RENDS_MAX || strlen(name) >= REC_NAME_MAX || !name[0] ||
+        strchr(name, '/') || name[0] == '.')
+        return NULL;
+    char path[REC_PATH_MAX + 32];
+    rec_pathf(path, sizeof(path), "%s/%s", r->path, name);
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        rec_fail(r, path, -errno);
+        return NULL;
+    }
+    rec_pathf(path, sizeof(path), "%s/%s/journal", r->path, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rec_fail(r, path, -errno);
+        return NULL;
+    }
+    rec_rend_t *rr = &r->rends[r->nrends++];
+    snprintf(rr->name, sizeof(rr->name), "%s", name);
+    rr->journal = fd;
+    return rr;
+}
+
+static void rec_poster(recorder_t *r)
+{
+    if (r->poster || !r->store || r->segments < 2 || r->poster_tries > REC_POSTER_TRIES)
+        return;
+    r->poster_tries++;
+    blob_t *b = NULL;
+    if (store_get(r->store, r->stream_id, RECORDER_THUMBNAIL_NAME, &b) < 0)
+        return;
+    char path[REC_PATH_MAX + 16];
+    rec_pathf(path, sizeof(path), "%s/poster.jpg", r->path);
+    int ret = rec_write_atomic(path, b->data, b->size, false);
+    blob_unref(b);
+    if (ret < 0) {
+        rec_fail(r, path, ret);
+        return;
+    }
+    r->poster = true;
+}
+
+void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
+{
+    if (!r || r->failed || !seg->data)
+        return;
+    rec_rend_t *rr = rec_rend(r, seg->rendition);
+    if (!rr)
+        return;
+    char path[REC_PATH_MAX + 64];
+    int ret;
+    /* A new init file when the bytes change (a reconfiguration, or a
+     * rebuilt pipeline whose packager calls its init "init.mp4" again). */
+    const blob_t *init = seg->init ? seg->init : rr->init;
+    if (!init) {
+        rec_fail(r, "a segment without an init segment", -EPROTO);
+        return;
+    }
+    if (!rr->init || rr->init->size != init->size ||
+        memcmp(rr->init->data, init->data, init->size) != 0) {
+        if (rr->init)
+            snprintf(rr->init_file, sizeof(rr->init_file), "init-%" PRId64 ".mp4", seg->msn);
+        else
+            snprintf(rr->init_file, sizeof(rr->init_file), "init.mp4");
+        rec_pathf(path, sizeof(path), "%s/%s/%s", r->path, rr->name, rr->init_file);
+        if ((ret = rec_write_file(path, init->data, init->size, false)) < 0) {
+            rec_fail(r, path, ret);
+            return;
+        }
+        blob_unref(rr->init);
+        rr->init = blob_ref((blob_t *)init);
+        r->bytes += init->size;
+    }
+    rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", r->path, rr->name, seg->msn);
+    if ((ret = rec_write_file(path, seg->data->data, seg->data->size, false)) < 0) {
+        rec_fail(r, path, ret);
+        return;
+    }
+    char line[160];
+    int len = snprintf(line, sizeof(line), "%" PRId64 " %.6f %d %s %zu %" PRId64 "\n", seg->msn,
+                       seg->duration, seg->discontinuity ? 1 : 0, rr->init_file,
+                       seg->data->size, seg->pdt_ms);
+    if ((ret = rec_write_all(rr->journal, line, (size_t)len)) < 0) {
+        rec_fail(r, "journal", ret);
+        return;
+    }
+    /* Counted as the VOD playlist will show them (rec_render_media). */
+    if (rr->segments > 0 && (seg->discontinuity || seg->msn != rr->last_msn + 1))
+        rr->discontinuities++;
+    rr->segments++;
+    rr->last_msn = seg->msn;
+    rr->duration += seg->duration;
+    r->bytes += seg->data->size;
+    if (seg->msn > r->last_msn) {
+        r->last_msn = seg->msn;
+        r->segments++;
+        rec_poster(r);
+        rec_json_refresh(r);
+    }
+}
+
+void recorder_set_master(recorder_t *r, const blob_t *master)
+{
+    if (!r || r->failed || !master)
+        return;
+    char path[REC_PATH_MAX + 32];
+    rec_pathf(path, sizeof(path), "%s/%s", r->path, REC_LIVE_MASTER);
+    int ret = rec_write_atomic(path, master->data, master->size, false);
+    if (ret < 0)
+        rec_fail(r, path, ret);
+}
+
+/* ---- finalize (end of broadcast, and crash recovery) -------------------- */
+
+typedef struct rec_seg {
+    int64_t msn;
+    double duration;
+    bool discontinuity;
+    char init[32];
+    uint64_t bytes;
+    int64_t pdt_ms;
+} rec_seg_t;
+
+typedef struct rec_fin_rend {
+    char name[REC_NAME_MAX];
+    rec_seg_t *segs;
+    size_t n, cap;
+    double duration;
+    int discontinuities;
+    uint64_t bytes;
+} rec_fin_rend_t;
+
+static bool rec_file_size_is(const char *path, uint64_t size)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
+}
+
+static bool rec_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Reads REND/journal: the segments whose line is whole and whose file is
+ * there with the size the line says. */
+static int rec_read_journal(const char *recdir, rec_fin_rend_t *fr, const char *ctx)
+{
+    char path[REC_PATH_MAX + 64];
+    rec_pathf(path, sizeof(path), "%s/%s/journal", recdir, fr->name);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    char line[256];
+    size_t dropped = 0;
+    while (fgets(line, sizeof(line), f)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n') {
+            dropped++; /* cut short by a crash */
+            continue;
+        }
+        rec_seg_t s;
+        memset(&s, 0, sizeof(s));
+        int disc = 0;
+        if (sscanf(line, "%" SCNd64 " %lf %d %31s %" SCNu64 " %" SCNd64, &s.msn, &s.duration,
+                   &disc, s.init, &s.bytes, &s.pdt_ms) != 6 ||
+            !(s.duration >= 0 && s.duration < 3600) || strchr(s.init, '/') ||
+            (fr->n > 0 && s.msn <= fr->segs[fr->n - 1].msn)) {
+            dropped++;
+            continue;
+        }
+        s.discontinuity = disc != 0;
+        char seg[REC_PATH_MAX + 96], init[REC_PATH_MAX + 96];
+        rec_pathf(seg, sizeof(seg), "%s/%s/%" PRId64 ".m4s", recdir, fr->name, s.msn);
+        rec_pathf(init, sizeof(init), "%s/%s/%s", recdir, fr->name, s.init);
+        if (!rec_file_size_is(seg, s.bytes) || !rec_file_exists(init)) {
+            dropped++;
+            continue;
+        }
+        if (fr->n == fr->cap) {
+            size_t cap = fr->cap ? fr->cap * 2 : 64;
+            rec_seg_t *ns = realloc(fr->segs, cap * sizeof(*ns));
+            if (!ns) {
+                fclose(f);
+                return -ENOMEM;
+            }
+            fr->segs = ns;
+            fr->cap = cap;
+        }
+        fr->segs[fr->n++] = s;
+    }
+    fclose(f);
+    if (dropped)
+        log_warn(ctx, "%s: %zu journal line(s) or segment file(s) incomplete; left out", fr->name,
+                 dropped);
+    return 0;
+}
+
+/* The VOD media playlist of one rendition: every segment of the journal,
+ * EXT-X-MAP where the init segment changes, EXT-X-DISCONTINUITY where the
+ * live playlist had one (or segment numbers jump: a rung that was dropped
+ * for a while). Sets the rendition's totals. Returns a malloc'd string. */
+static char *rec_render_media(rec_fin_rend_t *fr)
+{
+    int target = 1;
+    for (size_t i = 0; i < fr->n; i++) {
+        int d = (int)lround(fr->segs[i].duration);
+        if (d > target)
+            target = d;
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *m = open_memstream(&buf, &size);
+    if (!m)
+        return NULL;
+    fprintf(m, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n"
+               "#EXT-X-MEDIA-SEQUENCE:%" PRId64 "\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+               "#EXT-X-INDEPENDENT-SEGMENTS\n",
+            HLS_PLAYLIST_VERSION, target, fr->n ? fr->segs[0].msn : 0);
+    fr->duration = 0;
+    fr->discontinuities = 0;
+    fr->bytes = 0;
+    for (size_t i = 0; i < fr->n; i++) {
+        const rec_seg_t *s = &fr->segs[i];
+        bool disc = i > 0 && (s->discontinuity || s->msn != fr->segs[i - 1].msn + 1);
+        if (disc) {
+            fprintf(m, "#EXT-X-DISCONTINUITY\n");
+            fr->discontinuities++;
+        }
+        if (i == 0 || strcmp(s->init, fr->segs[i - 1].init) != 0)
+            fprintf(m, "#EXT-X-MAP:URI=\"%s\"\n", s->init);
+        if ((i == 0 || disc) && s->pdt_ms > 0) {
+            char pdt[40];
+            time_t secs = (time_t)(s->pdt_ms / 1000);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            size_t k = strftime(pdt, sizeof(pdt), "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(pdt + k, sizeof(pdt) - k, ".%03dZ", (int)(s->pdt_ms % 1000));
+            fprintf(m, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
+        }
+        fprintf(m, "#EXTINF:%.5f,\n%" PRId64 ".m4s\n", s->duration, s->msn);
+        fr->duration += s->duration;
+        fr->bytes += s->bytes;
+    }
+    fprintf(m, "#EXT-X-ENDLIST\n");
+    if (fclose(m) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* A master for a recording whose live master never reached the disk (the
+ * process died before every rendition had a segment): variants with the
+ * measured bandwidth, no CODECS. */
+static char *rec_render_master(rec_fin_rend_t *fr, size_t n)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *m = open_memstream(&buf, &size);
+    if (!m)
+        return NULL;
+    bool audio = false, video = false;
+    for (size_t i = 0; i < n; i++) {
+        if (fr[i].n == 0)
+            continue;
+        if (strcmp(fr[i].name, "audio") == 0)
+            audio = true;
+        else
+            video = true;
+    }
+    fprintf(m, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n", HLS_PLAYLIST_VERSION);
+    if (audio && video)
+        fprintf(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"
+                   "AUTOSELECT=YES,URI=\"audio/index.m3u8\"\n");
+    for (size_t i = n; i-- > 0;) {
+        bool is_audio = strcmp(fr[i].name, "audio") == 0;
+        if (fr[i].n == 0 || (is_audio && video))
+            continue;
+        double bw = fr[i].duration > 0 ? fr[i].bytes * 8.0 / fr[i].duration : 0;
+        fprintf(m, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f%s\n%s/index.m3u8\n", ceil(bw * 1.2),
+                audio && !is_audio ? ",AUDIO=\"audio\"" : "", fr[i].name);
+    }
+    if (fclose(m) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Concatenates rendition fr's init and its segments (while they use the
+ * same init segment as the first) into path: a plain fragmented MP4. */
+static int rec_concat(const char *recdir, const rec_fin_rend_t *fr, const char *path,
+                      size_t *used)
+{
+    *used = 0;
+    if (fr->n == 0)
+        return -ENOENT;
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+        return -errno;
+    int ret = 0;
+    char buf[65536];
+    for (size_t i = 0; i <= fr->n && ret == 0; i++) {
+        char src[REC_PATH_MAX + 96];
+        if (i == 0)
+            rec_pathf(src, sizeof(src), "%s/%s/%s", recdir, fr->name, fr->segs[0].init);
+        else if (strcmp(fr->segs[i - 1].init, fr->segs[0].init) != 0)
+            break;
+        else
+            rec_pathf(src, sizeof(src), "%s/%s/%" PRId64 ".m4s", recdir, fr->name,
+                     fr->segs[i - 1].msn);
+        int in = open(src, O_RDONLY | O_CLOEXEC);
+        if (in < 0) {
+            ret = -errno;
+            break;
+        }
+        ssize_t n;
+        while ((n = read(in, buf, sizeof(buf))) > 0 && ret == 0)
+            ret = rec_write_all(out, buf, (size_t)n);
+        if (n < 0 && ret == 0)
+            ret = -errno;
+        close(in);
+        if (i > 0)
+            (*used)++;
+    }
+    if (close(out) < 0 && ret == 0)
+        ret = -errno;
+    return ret;
+}
+
+static int rec_averr(int err)
+{
+    return err == AVERROR(ENOMEM) ? -ENOMEM : -EIO;
+}
+
+/* recording.mp4: the top video rendition and the audio remuxed (no
+ * re-encode) into one progressive MP4 with the index up front (faststart).
+ * A configuration change mid-broadcast (another init segment) ends what
+ * the MP4 holds; the HLS recording has all of it. */
+static int rec_mp4(const char *recdir, const rec_fin_rend_t *video, const rec_fin_rend_t *audio,
+                   const char *ctx)
+{
+    const rec_fin_rend_t *src[2] = {video, audio};
+    char tmp[2][REC_PATH_MAX + 64];
+    AVFormatContext *in[2] = {NULL, NULL};
+    int outidx[2] = {-1, -1};
+    AVFormatContext *out = NULL;
+    AVPacket *pkt[2] = {av_packet_alloc(), av_packet_alloc()};
+    bool have[2] = {false, false}, eof[2] = {false, false};
+    char outtmp[REC_PATH_MAX + 32], outpath[REC_PATH_MAX + 32];
+    rec_pathf(outtmp, sizeof(outtmp), "%s/recording.mp4.tmp", recdir);
+    rec_pathf(outpath, sizeof(outpath), "%s/recording.mp4", recdir);
+    int ret = pkt[0] && pkt[1] ? 0 : -ENOMEM;
+    AVDictionary *opts = NULL;
+    tmp[0][0] = tmp[1][0] = '\0';
+    int nin = 0;
+    for (int i = 0; i < 2 && ret == 0; i++) {
+        if (!src[i] || src[i]->n == 0)
+            continue;
+        rec_pathf(tmp[i], sizeof(tmp[i]), "%s/%s/.mp4-source", recdir, src[i]->name);
+        size_t used = 0;
+        if ((ret = rec_concat(recdir, src[i], tmp[i], &used)) < 0)
+            break;
+        if (used < src[i]->n)
+            log_warn(ctx, "recording.mp4: %s changes configuration at segment %" PRId64
+                          "; the MP4 stops there",
+                     src[i]->name, src[i]->segs[used].msn);
+        int r = avformat_open_input(&in[i], tmp[i], NULL, NULL);
+        if (r >= 0)
+            r = avformat_find_stream_info(in[i], NULL);
+        if (r < 0 || in[i]->nb_streams < 1) {
+            ret = r < 0 ? rec_averr(r) : -EPROTO;
+            break;
+        }
+        nin++;
+    }
+    if (ret == 0 && nin == 0)
+        ret = -ENOENT;
+    if (ret == 0) {
+        int r = avformat_alloc_output_context2(&out, NULL, "mp4", outtmp);
+        if (r < 0)
+            ret = rec_averr(r);
+    }
+    for (int i = 0; i < 2 && ret == 0; i++) {
+        if (!in[i])
+            continue;
+        AVStream *is = in[i]->streams[0];
+        AVStream *os = avformat_new_stream(out, NULL);
+        if (!os || avcodec_parameters_copy(os->codecpar, is->codecpar) < 0) {
+            ret = -ENOMEM;
+            break;
+        }
+        os->codecpar->codec_tag = 0;
+        os->time_base = is->time_base;
+        outidx[i] = os->index;
+    }
+    if (ret == 0) {
+        int r = avio_open(&out->pb, outtmp, AVIO_FLAG_WRITE);
+        if (r >= 0) {
+            av_dict_set(&opts, "movflags", "+faststart", 0);
+            r = avformat_write_header(out, &opts);
+        }
+        if (r < 0)
+            ret = rec_averr(r);
+    }
+    /* Both inputs share the packager's timeline: merge them by dts and
+     * move the earliest to zero. */
+    int64_t start_us = INT64_MAX;
+    for (int i = 0; i < 2 && ret == 0; i++) {
+        if (!in[i])
+            continue;
+        int r = av_read_frame(in[i], pkt[i]);
+        if (r < 0) {
+            eof[i] = true;
+            continue;
+        }
+        have[i] = true;
+        int64_t ts = pkt[i]->dts != AV_NOPTS_VALUE ? pkt[i]->dts : pkt[i]->pts;
+        int64_t us = av_rescale_q(ts, in[i]->streams[0]->time_base, AV_TIME_BASE_Q);
+        if (us < start_us)
+            start_us = us;
+    }
+    while (ret == 0 && (have[0] || have[1])) {
+        int i;
+        if (have[0] && have[1]) {
+            i = av_compare_ts(pkt[0]->dts, in[0]->streams[0]->time_base, pkt[1]->dts,
+                              in[1]->streams[0]->time_base) <= 0
+                    ? 0
+                    : 1;
+        } else {
+            i = have[0] ? 0 : 1;
+        }
+        AVStream *is = in[i]->streams[0], *os = out->streams[outidx[i]];
+        int64_t off = av_rescale_q(start_us, AV_TIME_BASE_Q, is->time_base);
+        if (pkt[i]->pts != AV_NOPTS_VALUE)
+            pkt[i]->pts -= off;
+        if (pkt[i]->dts != AV_NOPTS_VALUE)
+            pkt[i]->dts -= off;
+        av_packet_rescale_ts(pkt[i], is->time_base, os->time_base);
+        pkt[i]->stream_index = outidx[i];
+        pkt[i]->pos = -1;
+        int r = av_interleaved_write_frame(out, pkt[i]);
+        if (r < 0) {
+            ret = rec_averr(r);
+            break;
+        }
+        have[i] = false;
+        if (!eof[i]) {
+            r = av_read_frame(in[i], pkt[i]);
+            if (r >= 0)
+                have[i] = true;
+            else
+                eof[i] = true;
+        }
+    }
+    if (ret == 0) {
+        int r = av_write_trailer(out);
+        if (r < 0)
+            ret = rec_averr(r);
+    }
+    if (out && out->pb) {
+        if (avio_closep(&out->pb) < 0 && ret == 0)
+            ret = -EIO;
+    }
+    avformat_free_context(out);
+    av_dict_free(&opts);
+    for (int i = 0; i < 2; i++) {
+        avformat_close_input(&in[i]);
+        av_packet_free(&pkt[i]);
+        if (tmp[i][0])
+            unlink(tmp[i]);
+    }
+    if (ret == 0) {
+        rec_fsync_path(outtmp, false);
+        if (rename(outtmp, outpath) < 0)
+            ret = -errno;
+    }
+    if (ret < 0)
+        unlink(outtmp);
+    return ret;
+}
+
+static int rec_name_cmp(const void *a, const void *b)
+{
+    return rec_rend_cmp(((const rec_fin_rend_t *)a)->name, ((const rec_fin_rend_t *)b)->name);
+}
+
+/* Finalizes DIR/RID from its journals and files. ended_ms 0: from the last
+ * segment's program date-time (recovery). Returns 0 when ready (duration
+ * and stream id out), 1 when nothing was recorded (the directory is
+ * removed), or a negative errno (marked failed when it could be). */
+static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ended_ms,
+                        double *duration_out, char *stream_id_out, size_t stream_id_len)
+{
+    char recdir[REC_PATH_MAX], path[REC_PATH_MAX + 64], ctx[REC_CTX_MAX];
+    rec_pathf(recdir, sizeof(recdir), "%s/%s", dir, rid);
+    snprintf(ctx, sizeof(ctx), "recording=%s", rid);
+    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_JSON);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    if (!j || !json_is_object(j)) {
+        log_error(ctx, "%s: unreadable (%s); left as it is", path, jerr.text);
+        json_decref(j);
+        return -EPROTO;
+    }
+    const char *sid = json_string_value(json_object_get(j, "stream_id"));
+    snprintf(stream_id_out, stream_id_len, "%s", sid ? sid : "");
+
+    rec_fin_rend_t fr[REC_RENDS_MAX];
+    memset(fr, 0, sizeof(fr));
+    size_t n = 0;
+    int ret = 0;
+    DIR *d = opendir(recdir);
+    if (!d) {
+        json_decref(j);
+        return -errno;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) && n < REC_RENDS_MAX) {
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= REC_NAME_MAX)
+            continue;
+        rec_pathf(path, sizeof(path), "%s/%s/journal", recdir, de->d_name);
+        if (!rec_file_exists(path))
+            continue;
+        snprintf(fr[n].name, sizeof(fr[n].name), "%s", de->d_name);
+        n++;
+    }
+    closedir(d);
+    qsort(fr, n, sizeof(fr[0]), rec_name_cmp);
+
+    json_t *rends = json_array();
+    double duration = 0;
+    int64_t segments = 0, last_end_ms = 0;
+    int discs = 0;
+    size_t top_video = SIZE_MAX, audio = SIZE_MAX;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        if ((ret = rec_read_journal(recdir, &fr[i], ctx)) < 0)
+            break;
+        if (fr[i].n == 0)
+            continue;
+        char *pl = rec_render_media(&fr[i]);
+        if (!pl) {
+            ret = -ENOMEM;
+            break;
+        }
+        rec_pathf(path, sizeof(path), "%s/%s/index.m3u8", recdir, fr[i].name);
+        ret = rec_write_atomic(path, pl, strlen(pl), true);
+        free(pl);
+        /* The segments were written without fsync while live. */
+        for (size_t k = 0; k < fr[i].n && ret == 0; k++) {
+            rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", recdir, fr[i].name,
+                     fr[i].segs[k].msn);
+            rec_fsync_path(path, false);
+            if (k == 0 || strcmp(fr[i].segs[k].init, fr[i].segs[k - 1].init) != 0) {
+                rec_pathf(path, sizeof(path), "%s/%s/%s", recdir, fr[i].name, fr[i].segs[k].init);
+                rec_fsync_path(path, false);
+            }
+        }
+        rec_pathf(path, sizeof(path), "%s/%s", recdir, fr[i].name);
+        rec_fsync_path(path, true);
+        json_array_append_new(rends, json_string(fr[i].name));
+        bool is_audio = strcmp(fr[i].name, "audio") == 0;
+        if (is_audio)
+            audio = i;
+        else if (top_video == SIZE_MAX)
+            top_video = i;
+        if (fr[i].duration > duration)
+            duration = fr[i].duration;
+        if ((int64_t)fr[i].n > segments)
+            segments = (int64_t)fr[i].n;
+        if (!is_audio && fr[i].discontinuities > discs)
+            discs = fr[i].discontinuities;
+        const rec_seg_t *last = &fr[i].segs[fr[i].n - 1];
+        int64_t end = last->pdt_ms + (int64_t)(last->duration * 1000);
+        if (last->pdt_ms > 0 && end > last_end_ms)
+            last_end_ms = end;
+    }
+    if (ret == 0 && top_video == SIZE_MAX && audio != SIZE_MAX)
+        discs = fr[audio].discontinuities; /* audio only */
+
+    if (ret == 0 && segments == 0) {
+        log_info(ctx, "nothing was recorded (no segment); removed");
+        for (size_t i = 0; i < n; i++)
+            free(fr[i].segs);
+        json_decref(rends);
+        json_decref(j);
+        (void)rec_rm_rf(recdir);
+        return 1;
+    }
+
+    /* The master: the live one's lines (same variants, BANDWIDTH, CODECS,
+     * RESOLUTION), or one made from the renditions when it never reached
+     * the disk. */
+    char *master = NULL;
+    if (ret == 0) {
+        rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_LIVE_MASTER);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            size_t cap = 0;
+            ssize_t len = getdelim(&master, &cap, '\0', f);
+            fclose(f);
+            if (len <= 0) {
+                free(master);
+                master = NULL;
+            }
+        }
+        if (!master)
+            master = rec_render_master(fr, n);
+        if (!master)
+            ret = -ENOMEM;
+    }
+    if (ret == 0) {
+        rec_pathf(path, sizeof(path), "%s/master.m3u8", recdir);
+        ret = rec_write_atomic(path, master, strlen(master), true);
+    }
+    free(master);
+
+    bool have_mp4 = false;
+    if (ret == 0 && mp4) {
+        int r = rec_mp4(recdir, top_video != SIZE_MAX ? &fr[top_video] : NULL,
+                        audio != SIZE_MAX ? &fr[audio] : NULL, ctx);
+        if (r < 0)
+            log_error(ctx, "recording.mp4 could not be made (%s); the HLS recording is fine",
+                      strerror(-r));
+        have_mp4 = r == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(fr[i].segs);
+    if (ret == 0) {
+        rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_LIVE_MASTER);
+        unlink(path);
+    }
+
+    char ended[32];
+    if (!ended_ms)
+        ended_ms = last_end_ms ? last_end_ms : clock_wall_ms();
+    rec_rfc3339(ended_ms, ended);
+    rec_pathf(path, sizeof(path), "%s/poster.jpg", recdir);
+    bool poster = rec_file_exists(path);
+    json_object_set_new(j, "state", json_string(ret == 0 ? "ready" : "failed"));
+    json_object_set_new(j, "ended_at", json_string(ended));
+    json_object_set_new(j, "duration_s", json_real(round(duration * 1000) / 1000));
+    json_object_set_new(j, "segments", json_integer(segments));
+    json_object_set_new(j, "discontinuities", json_integer(discs));
+    json_object_set_new(j, "renditions", rends);
+    json_object_set_new(j, "mp4", have_mp4 ? json_string("recording.mp4") : json_null());
+    json_object_set_new(j, "poster", poster ? json_string("poster.jpg") : json_null());
+    json_object_set_new(j, "bytes", json_integer((json_int_t)rec_du(recdir)));
+    int wret = rec_json_write(recdir, j, true);
+    json_decref(j);
+    rec_fsync_path(recdir, true);
+    if (ret < 0) {
+        log_error(ctx, "finalize failed: %s; marked failed", strerror(-ret));
+        return ret;
+    }
+    if (wret < 0) {
+        log_error(ctx, "cannot write recording.json: %s", strerror(-wret));
+        return wret;
+    }
+    *duration_out = duration;
+    return 0;
+}
+
+void recorder_close(recorder_t *r, bool finalize)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nrends; i++) {
+        if (r->rends[i].journal >= 0)
+            close(r->rends[i].journal);
+        blob_unref(r->rends[i].init);
+    }
+    if (!finalize) {
+        log_info(r->ctx, "recording %s left unfinished (finalized at the next start)", r->rid);
+    } else if (r->failed) {
+        log_warn(r->ctx, "recording %s failed; not finalized", r->rid);
+    } else {
+        double duration = 0;
+        char sid[STORE_ID_MAX];
+        int ret = rec_finalize(r->dir, r->rid, r->mp4, clock_wall_ms(), &duration, sid,
+                               sizeof(sid));
+        if (ret == 0) {
+            log_info(r->ctx, "recording %s ready: %.1f s", r->rid, duration);
+            if (r->ready_cb)
+                r->ready_cb(r->ready_opaque, r->rid, r->stream_id, duration);
+        }
+    }
+    free(r);
+}
+
+/* ---- start-up and retention ---------------------------------------------- */
+
+/* state of DIR/ID/recording.json, or NULL; *j_out keeps the document. */
+static const char *rec_state(const char *dir, const char *id, json_t **j_out)
+{
+    char path[REC_PATH_MAX + 96];
+    rec_pathf(path, sizeof(path), "%s/%s/%s", dir, id, REC_JSON);
+    json_t *j = json_load_file(path, 0, NULL);
+    *j_out = j;
+    return j ? json_string_value(json_object_get(j, "state")) : NULL;
+}
+
+int recorder_recover(const char *dir, bool mp4, recorder_ready_cb cb, void *opaque)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    char (*ids)[RECORDER_ID_MAX] = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= RECORDER_ID_MAX)
+            continue;
+        json_t *j = NULL;
+        const char *state = rec_state(dir, de->d_name, &j);
+        bool rec = state && strcmp(state, "recording") == 0;
+        json_decref(j);
+        if (!rec)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            void *ni = realloc(ids, cap * sizeof(*ids));
+            if (!ni)
+                break;
+            ids = ni;
+        }
+        snprintf(ids[n++], RECORDER_ID_MAX, "%s", de->d_name);
+    }
+    closedir(d);
+    int done = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ctx[REC_CTX_MAX];
+        snprintf(ctx, sizeof(ctx), "recording=%s", ids[i]);
+        log_info(ctx, "left unfinished by an earlier run; finalizing it from its journals");
+        double duration = 0;
+        char sid[STORE_ID_MAX];
+        int ret = rec_finalize(dir, ids[i], mp4, 0, &duration, sid, sizeof(sid));
+        if (ret == 0) {
+            done++;
+            log_info(ctx, "recovered: ready, %.1f s", duration);
+            if (cb)
+                cb(opaque, ids[i], sid, duration);
+        }
+    }
+    free(ids);
+    return done;
+}
+
+static int rec_entry_age_cmp(const void *a, const void *b)
+{
+    const recorder_entry_t *x = *(recorder_entry_t *const *)a, *y = *(recorder_entry_t *const *)b;
+    if (x->finished_s != y->finished_s)
+        return x->finished_s < y->finished_s ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+size_t recorder_retention_select(const recorder_entry_t *e, size_t n, int64_t now_s,
+                                 int64_t max_age_s, uint64_t max_bytes, bool *del)
+{
+    size_t marked = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        del[i] = false;
+        total += e[i].bytes;
+    }
+    if (max_age_s > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (!e[i].recording && now_s - e[i].finished_s > max_age_s) {
+                del[i] = true;
+                total -= e[i].bytes;
+                marked++;
+            }
+        }
+    }
+    if (max_bytes == 0 || total <= max_bytes)
+        return marked;
+    const recorder_entry_t **order = malloc(n * sizeof(*order));
+    if (!order)
+        return marked;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!e[i].recording && !del[i])
+            order[m++] = &e[i];
+    qsort(order, m, sizeof(*order), rec_entry_age_cmp);
+    for (size_t k = 0; k < m && total > max_bytes; k++) {
+        size_t i = (size_t)(order[k] - e);
+        del[i] = true;
+        total -= e[i].bytes;
+        marked++;
+    }
+    free(order);
+    return marked;
+}
+
+int recorder_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes)
+{
+    if (max_age_s <= 0 && max_bytes == 0)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    recorder_entry_t *e = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= RECORDER_ID_MAX)
+            continue;
+        json_t *j = NULL;
+        const char *state = rec_state(dir, de->d_name, &j);
+        if (!state) {
+            json_decref(j);
+            continue; /* not a recording (or being created) */
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *ne = realloc(e, cap * sizeof(*e));
+            if (!ne) {
+                json_decref(j);
+                break;
+            }
+            e = ne;
+        }
+        recorder_entry_t *x = &e[n++];
+        memset(x, 0, sizeof(*x));
+        snprintf(x->id, sizeof(x->id), "%s", de->d_name);
+        x->recording = strcmp(state, "recording") == 0;
+        const char *at = json_string_value(json_object_get(j, "ended_at"));
+        if (!at)
+            at = json_string_value(json_object_get(j, "started_at"));
+        x->finished_s = rec_parse_rfc3339(at);
+        char path[REC_PATH_MAX + 96];
+        rec_pathf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        x->bytes = rec_du(path);
+        json_decref(j);
+    }
+    closedir(d);
+    bool *del = n ? calloc(n, sizeof(*del)) : NULL;
+    int deleted = 0;
+    if (n && !del) {
+        free(e);
+        return -ENOMEM;
+    }
+    recorder_retention_select(e, n, clock_wall_ms() / 1000, max_age_s, max_bytes, del);
+    for (size_t i = 0; i < n; i++) {
+        if (!del[i])
+            continue;
+        char path[REC_PATH_MAX + 96], ctx[REC_CTX_MAX];
+        rec_pathf(path, sizeof(path), "%s/%s", dir, e[i].id);
+        snprintf(ctx, sizeof(ctx), "recording=%s", e[i].id);
+        int ret = rec_rm_rf(path);
+        if (ret < 0) {
+            log_warn(ctx, "retention: cannot delete %s: %s", path, strerror(-ret));
+        } else {
+            log_info(ctx, "retention: deleted (%" PRIu64 " bytes; --recordings-max-age %" PRId64
+                          " s, --recordings-max-bytes %" PRIu64 ")",
+                     e[i].bytes, max_age_s, max_bytes);
+            deleted++;
+        }
+    }
+    free(del);
+    free(e);
+    return deleted;
+}

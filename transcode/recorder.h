@@ -1,0 +1,111 @@
+/*
+ * Recorder: keeps a broadcast as a VOD recording on disk (docs/recording.md
+ * has the layout). While the broadcast runs, every segment and init
+ * segment the packager commits to the store is written, byte for byte,
+ * under DIR/RID/REND/ and a line per segment is appended to REND/journal;
+ * DIR/RID/recording.json says "recording". When the broadcast ends the
+ * recording is finalized from those journals: VOD media playlists, the
+ * master (the live one's variant lines), optionally one MP4 of the top
+ * rendition with audio, and recording.json "ready". A process that died
+ * mid-broadcast leaves "recording" ones behind; recorder_recover()
+ * finalizes them the same way at the next start. Retention deletes old
+ * finished recordings.
+ *
+ * Threads: a recorder_t belongs to one transcode worker (it writes on that
+ * thread; the page cache absorbs it, fsync happens at finalize only). The
+ * directory functions (recover, retention) may run on any thread; a
+ * "recording" one is never deleted, and a finalize replaces recording.json
+ * atomically (written to a temp file, then renamed).
+ *
+ * Errors: a disk error never reaches the live stream. The first one is
+ * logged, the recording is marked "failed" and nothing more is written.
+ */
+#ifndef SLUICE_TRANSCODE_RECORDER_H
+#define SLUICE_TRANSCODE_RECORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blob.h"
+#include "store.h"
+
+#define RECORDER_ID_MAX 64 /* recording ids follow the stream id rules: 1-63 chars */
+
+/* The store object (in the stream's namespace) a poster is copied from. */
+#define RECORDER_THUMBNAIL_NAME "thumbnail.jpg"
+
+typedef struct recorder recorder_t;
+
+/* A recording became "ready" (finalized at the end of its broadcast, or
+ * recovered at start-up). Called on the thread that finalized it. */
+typedef void (*recorder_ready_cb)(void *opaque, const char *rid, const char *stream_id,
+                                  double duration_s);
+
+typedef struct recorder_params {
+    const char *dir;       /* --recordings-dir; created if missing */
+    const char *stream_id;
+    const char *log_ctx;   /* NULL: "stream=<id>" */
+    store_t *store;        /* where the poster thumbnail is read; NULL: no poster */
+    bool mp4;              /* --record-mp4 */
+    int64_t start_wall_ms; /* broadcast start (the RID); 0: now */
+    recorder_ready_cb ready_cb; /* may be NULL */
+    void *ready_opaque;
+} recorder_params_t;
+
+/* Creates DIR/RID with recording.json in state "recording". Returns 0 or a
+ * negative errno (logged); the broadcast then goes on unrecorded. */
+int recorder_open(const recorder_params_t *p, recorder_t **out)
+    __attribute__((warn_unused_result));
+
+/* The recording's id (valid until recorder_close). */
+const char *recorder_id(const recorder_t *r);
+
+/* One committed segment of a rendition. */
+typedef struct recorder_segment {
+    const char *rendition;  /* "720p", "audio" */
+    int64_t msn;
+    double duration;        /* seconds */
+    int64_t pdt_ms;         /* wall clock of its first sample */
+    bool discontinuity;     /* EXT-X-DISCONTINUITY before it in the live playlist */
+    const blob_t *data;     /* the segment's bytes */
+    const blob_t *init;     /* the init segment it needs (its bytes) */
+} recorder_segment_t;
+
+/* Hooks the packager calls after each successful store commit (same
+ * thread). They never fail: errors mark the recording failed. */
+void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg);
+void recorder_set_master(recorder_t *r, const blob_t *master);
+
+/* The broadcast ended: finalize (fsync, playlists, master, MP4, "ready"),
+ * call ready_cb, and free. finalize = false (the stream was handed to
+ * another node at shutdown) leaves it "recording" for recover. NULL does
+ * nothing. */
+void recorder_close(recorder_t *r, bool finalize);
+
+/* At start-up: finalizes every recording in state "recording" under dir
+ * (segments without a journal line are dropped). Streams live in this
+ * process must not be in the directory yet (call it before ingest starts).
+ * Returns the number finalized, or a negative errno (dir unreadable). */
+int recorder_recover(const char *dir, bool mp4, recorder_ready_cb cb, void *opaque);
+
+/* One recording as retention sees it. */
+typedef struct recorder_entry {
+    char id[RECORDER_ID_MAX];
+    bool recording;      /* state "recording": never deleted */
+    int64_t finished_s;  /* ended_at (or started_at), seconds since the epoch */
+    uint64_t bytes;      /* on disk */
+} recorder_entry_t;
+
+/* Retention's choice, a pure function: marks del[i] for every finished
+ * recording whose age (now_s - finished_s) exceeds max_age_s (> 0), then
+ * the oldest finished ones until the total (all entries) is at most
+ * max_bytes (> 0). Returns the number marked. */
+size_t recorder_retention_select(const recorder_entry_t *e, size_t n, int64_t now_s,
+                                 int64_t max_age_s, uint64_t max_bytes, bool *del);
+
+/* Applies retention to dir (each deletion is logged). Returns the number
+ * deleted or a negative errno. */
+int recorder_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes);
+
+#endif
