@@ -1013,7 +1013,13 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     json_object_set_new(j, "renditions", rends);
     json_object_set_new(j, "mp4", have_mp4 ? json_string("recording.mp4") : json_null());
     json_object_set_new(j, "poster", poster ? json_string("poster.jpg") : json_null());
-    json_object_set_new(j, "bytes", json_integer((json_int_t)rec_du(recdir)));
+    /* Everything but recording.json itself (its size depends on this). */
+    uint64_t bytes = rec_du(recdir);
+    struct stat jst;
+    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_JSON);
+    if (stat(path, &jst) == 0 && (uint64_t)jst.st_size <= bytes)
+        bytes -= (uint64_t)jst.st_size;
+    json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
     int wret = rec_json_write(recdir, j, true);
     json_decref(j);
     rec_fsync_path(recdir, true);

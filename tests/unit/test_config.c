@@ -91,6 +91,48 @@ static void test_precedence(void **state)
     unlink(path);
 }
 
+/* Boolean options (--record, --record-mp4): a bare flag is on and never
+ * takes the next argument; values on/off, true/false, yes/no, 1/0 from
+ * every source; the recording options' defaults. */
+static void test_booleans(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char *none[] = {NULL};
+    assert_int_equal(load(&cfg, (char *[]){"sluice", NULL}, none), 0);
+    assert_false(cfg.record);
+    assert_false(cfg.record_mp4);
+    assert_string_equal(cfg.recordings_dir, "recordings");
+    assert_int_equal(cfg.recordings_max_age_s, 0);
+    assert_int_equal(cfg.recordings_max_bytes, 0);
+    config_free(&cfg);
+
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--record", "--recordings-dir", "/srv/rec",
+                                           "--recordings-max-bytes", "2G", NULL},
+                          none),
+                     0);
+    assert_true(cfg.record);
+    assert_false(cfg.record_mp4);
+    assert_string_equal(cfg.recordings_dir, "/srv/rec");
+    assert_true(cfg.recordings_max_bytes == 2ULL << 30);
+    config_free(&cfg);
+
+    /* The flag beats the environment, in both directions. */
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--record=off", "--record-mp4", NULL},
+                          (char *[]){"SLUICE_RECORD=TRUE", "SLUICE_RECORD_MP4=0", NULL}),
+                     0);
+    assert_false(cfg.record);
+    assert_true(cfg.record_mp4);
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"sluice", NULL},
+                          (char *[]){"SLUICE_RECORD=yes", "SLUICE_RECORDINGS_MAX_AGE=86400",
+                                     NULL}),
+                     0);
+    assert_true(cfg.record);
+    assert_int_equal(cfg.recordings_max_age_s, 86400);
+    config_free(&cfg);
+}
+
 static void expect_error(char **argv, char **envp, const char *needle)
 {
     config_t cfg;
@@ -123,6 +165,12 @@ static void test_errors(void **state)
     expect_error((char *[]){"sluice", "--admin-token", "short", NULL}, none,
                  "--admin-token: use at least 16");
     expect_error((char *[]){"sluice", "--webhook-url", "ftp://x", NULL}, none, "--webhook-url");
+    expect_error((char *[]){"sluice", "--record=maybe", NULL}, none, "not on/off");
+    expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_RECORD_MP4=2", NULL},
+                 "SLUICE_RECORD_MP4");
+    /* A bare boolean flag does not swallow what follows. */
+    expect_error((char *[]){"sluice", "--record", "recordings", NULL}, none,
+                 "unexpected argument 'recordings'");
     /* The key part of a malformed stream is never echoed. */
     expect_error((char *[]){"sluice", "--stream", ":supersecret", NULL}, none, "ID:KEY");
     assert_null(strstr(err, "supersecret"));
@@ -346,6 +394,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_check_config),
