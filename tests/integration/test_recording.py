@@ -113,16 +113,18 @@ class RecordingTest(unittest.TestCase):
             assert rc == 0, err
             rc, err = finish(full, 40)
             assert rc == 0, err
-            # What the live stream served, to compare with the recording.
+            wait_for(lambda: one(cls.dir, "full", "ready"), 30, "'full' ready")
+            # What the live stream served (its ended playlists stay), to compare with the
+            # recording.
             st, _, body = http(sl.url("/hls/full/master.m3u8"))
             assert st == 200
             cls.live_master["full"] = body.decode()
             st, _, body = http(sl.url("/hls/full/360p/index.m3u8"))
+            assert "#EXT-X-ENDLIST" in body.decode()
             last = parse_media(body.decode())["segments"][-1]["uri"]
             st, _, data = http(sl.url(f"/hls/full/360p/{last}"))
             assert st == 200
             cls.live_segment["full"] = (last, data)
-            wait_for(lambda: one(cls.dir, "full", "ready"), 30, "'full' ready")
             drop_rid, cls.drop_json = wait_for(lambda: one(cls.dir, "drop", "ready"), 30,
                                                "'drop' ready")
             dd = os.path.join(cls.dir, drop_rid)

@@ -310,6 +310,58 @@ static void test_disk_error_marks_failed(void **state)
     free(dir);
 }
 
+/* The poster: the stream's thumbnail.jpg in the store, copied once the
+ * stream has its second segment; absent thumbnail, no poster. */
+static void test_poster(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    store_t *st = NULL;
+    assert_int_equal(store_open("memory", &st), 0);
+    recorder_params_t p = {.dir = dir, .stream_id = "cam", .store = st,
+                           .start_wall_ms = 1767225600000};
+    recorder_t *r = NULL;
+    assert_int_equal(recorder_open(&p, &r), 0);
+    char recdir[512];
+    snprintf(recdir, sizeof(recdir), "%s/%s", dir, recorder_id(r));
+    blob_t *init = blob_new("I", 1);
+    blob_t *jpeg = blob_new("\xff\xd8JPEG\xff\xd9", 8);
+    store_op_t op = {.kind = STORE_OP_PUT, .name = RECORDER_THUMBNAIL_NAME, .blob = jpeg};
+    assert_int_equal(store_commit(st, "cam", &op, 1), 0);
+    add(r, "360p", 1, 2.0, false, "a", init);
+    assert_null(slurp(recdir, "poster.jpg")); /* the first segment: not yet */
+    add(r, "360p", 2, 2.0, false, "b", init);
+    char *text = slurp(recdir, "poster.jpg");
+    assert_non_null(text);
+    assert_memory_equal(text, "\xff\xd8JPEG\xff\xd9", 8);
+    free(text);
+    json_t *j = load_json(recdir);
+    assert_string_equal(json_string_value(json_object_get(j, "poster")), "poster.jpg");
+    json_decref(j);
+    recorder_close(r, true);
+    j = load_json(recdir);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+    assert_string_equal(json_string_value(json_object_get(j, "poster")), "poster.jpg");
+    json_decref(j);
+
+    /* Another stream without a thumbnail. */
+    p.stream_id = "dark";
+    assert_int_equal(recorder_open(&p, &r), 0);
+    snprintf(recdir, sizeof(recdir), "%s/%s", dir, recorder_id(r));
+    for (int64_t msn = 1; msn <= 4; msn++)
+        add(r, "360p", msn, 2.0, false, "x", init);
+    recorder_close(r, true);
+    assert_null(slurp(recdir, "poster.jpg"));
+    j = load_json(recdir);
+    assert_true(json_is_null(json_object_get(j, "poster")));
+    json_decref(j);
+    blob_unref(init);
+    blob_unref(jpeg);
+    store_close(st);
+    rm_rf(dir);
+    free(dir);
+}
+
 static void test_retention_select(void **state)
 {
     (void)state;
@@ -357,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_broadcast_to_vod),
         cmocka_unit_test(test_recover_after_a_crash),
         cmocka_unit_test(test_disk_error_marks_failed),
+        cmocka_unit_test(test_poster),
         cmocka_unit_test(test_retention_select),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
