@@ -203,7 +203,7 @@ static int rec_du_cb(const char *path, const struct stat *st, int flag, struct F
     (void)path;
     (void)ftw;
     if (flag == FTW_F)
-        __atomic_fetch_add(&rec_du_total, (uint64_t)st->st_size, __ATOMIC_RELAXED);
+        rec_du_total += (uint64_t)st->st_size;
     return 0;
 }
 

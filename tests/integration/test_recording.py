@@ -163,8 +163,11 @@ class RecordingTest(unittest.TestCase):
         # the oldest finished recording; 'full' (the largest) must stay.
         drop_rid = one(cls.dir, "drop", "ready")[0]
         total = sum(cls.sizes.values())
-        cls.max_bytes = total - cls.sizes[drop_rid] + 65536
-        cls.sl2 = Sluice(*cls.args, "--recordings-max-bytes", str(cls.max_bytes), streams=STREAMS)
+        cls.max_bytes = total - cls.sizes[drop_rid] + 65536 + cls.sizes[cls.crash_rid]
+        # With --record-mp4 again: the recovery builds the MP4 too, in a process that then
+        # exits on SIGTERM, so LeakSanitizer checks that path.
+        cls.sl2 = Sluice(*cls.args, "--record-mp4", "--recordings-max-bytes", str(cls.max_bytes),
+                         streams=STREAMS)
 
     @classmethod
     def tearDownClass(cls):
@@ -280,7 +283,9 @@ class RecordingTest(unittest.TestCase):
         self.assertEqual(len(pl["segments"]), self.crash_segments)
         self.assertGreaterEqual(j["segments"], 5)
         self.assertEqual(j["renditions"], RUNGS)
-        self.assertEqual(j["mp4"], None)  # the restarted sluice runs without --record-mp4
+        self.assertEqual(j["mp4"], "recording.mp4")
+        self.assertAlmostEqual(probe_duration(os.path.join(d, "recording.mp4")),
+                               j["duration_s"], delta=1.0)
         self.assertAlmostEqual(probe_duration(os.path.join(d, "360p", "index.m3u8")),
                                j["duration_s"], delta=1.0)
         rc, err = decode(os.path.join(d, "master.m3u8"))
