@@ -25,6 +25,7 @@
 #include "origin.h"
 #include "report.h"
 #include "store.h"
+#include "thumbnail.h"
 #include "transcode.h"
 #include "webhook.h"
 
@@ -557,6 +558,7 @@ int main(int argc, char **argv)
             .cors_origin = cfg.cors_origin,
             .playback_secret = cfg.playback_secret,
             .trusted_proxies = cfg.trusted_proxies,
+            .thumbnail_scale = thumbnail_scale,
         };
         if (origin_open(&op, &origin) != 0)
             goto fail;
