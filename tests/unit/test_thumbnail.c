@@ -145,6 +145,21 @@ static void test_encode(void **state)
     assert_int_equal(w, 320);
     assert_int_equal(h, 240);
     blob_unref(jpeg);
+    /* The cost grows with detail: a busy picture (fine texture all over,
+     * far more than a camera's) as the upper bound. */
+    AVFrame *busy = make_picture(1920, 1080, 0);
+    for (int y = 0; y < 1080; y++)
+        for (int x = 0; x < 1920; x++)
+            busy->data[0][y * busy->linesize[0] + x] =
+                (uint8_t)(16 + (((x * 7) ^ (y * 13) ^ ((x * y) >> 6)) & 0xff) * 219 / 255);
+    t0 = clock_mono_us();
+    assert_int_equal(thumbnail_encode(busy, THUMBNAIL_WIDTH_MAX, &jpeg), 0);
+    printf("# thumbnail_encode 1920x1080 busy texture -> 1280x720 JPEG: %.1f ms, %zu bytes\n",
+           (double)(clock_mono_us() - t0) / 1000.0, jpeg->size);
+    jpeg_size(jpeg, &w, &h);
+    assert_int_equal(w, 1280);
+    blob_unref(jpeg);
+    av_frame_free(&busy);
     assert_int_equal(thumbnail_encode(NULL, 1280, &jpeg), -EINVAL);
     assert_null(jpeg);
     av_frame_free(&small);
