@@ -322,7 +322,8 @@ static void th_store(thumbnail_t *th, const AVFrame *pic, int64_t t0)
     th->stored = true;
     th->count++;
     th->last_ms = (double)(clock_mono_us() - t0) / 1000.0;
-    log_debug(th->ctx, "thumbnail %dx%d in %.1f ms", pic->width, pic->height, th->last_ms);
+    log_debug(th->ctx, "thumbnail from a %dx%d picture in %.1f ms", pic->width, pic->height,
+              th->last_ms);
 }
 
 void thumbnail_picture(thumbnail_t *th, const AVFrame *pic)
