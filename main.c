@@ -501,6 +501,7 @@ int main(int argc, char **argv)
         tp.segment_duration = cfg.segment_duration;
         tp.part_duration = cfg.part_duration;
         tp.playlist_segments = (int)cfg.playlist_segments;
+        tp.dvr_window = cfg.dvr_window;
         tp.ended_ttl_ms = (int64_t)cfg.ended_ttl_s * 1000;
         tp.ladder = cfg.ladder;
         tp.passthrough = strcmp(cfg.passthrough, "never") == 0 ? TRANSCODE_PASSTHROUGH_NEVER

@@ -876,6 +876,7 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
         .log_ctx = pl->ctx,
         .segment_duration = p->tp->segment_duration,
         .playlist_segments = p->tp->playlist_segments,
+        .dvr_window = p->tp->dvr_window,
         .part_duration = p->tp->part_duration,
         .ended_ttl_ms = p->tp->ended_ttl_ms,
         .first_msn = p->first_msn,
