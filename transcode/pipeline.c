@@ -28,8 +28,8 @@
  * there is a decoder, else the raw keyframe, which thumbnail.c decodes.
  *
  * Ownership: the pipeline owns its packager, decoder, encoders, audio
- * transcoder and thumbnail maker. The status snapshot belongs to the transcode manager; it is
- * written here under the manager's lock.
+ * transcoder and thumbnail maker. The status snapshot belongs to the
+ * transcode manager; it is written here under the manager's lock.
  */
 #include "pipeline_internal.h"
 
@@ -848,26 +848,13 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     ret = audio_transcoder_new(pl->ctx, &pl->audio);
     if (ret < 0)
         goto fail;
-    /* The thumbnail lives as long as the playlists: the packager's live
-     * TTL while live (packager_new: the same formula and clamps, which the
-     * packager does not export), the ended TTL after. */
-    double sd = p->tp->segment_duration >= 0.5 && p->tp->segment_duration <= 60
-                    ? p->tp->segment_duration
-                    : 2.0;
-    int nseg = p->tp->playlist_segments >= 2 && p->tp->playlist_segments <= 1000
-                   ? p->tp->playlist_segments
-                   : 6;
-    double window_s = nseg * sd;
-    if (p->tp->dvr_window > window_s && p->tp->dvr_window <= 86400)
-        window_s = p->tp->dvr_window;
-    int64_t ended_ttl = p->tp->ended_ttl_ms > 0 ? p->tp->ended_ttl_ms : 600000;
-    int64_t live_ttl = 60000 + (int64_t)(4.0 * window_s * 1000);
     thumbnail_params_t thp = {
         .store = p->tp->store,
         .stream_id = p->stream_id,
         .log_ctx = pl->ctx,
-        .live_ttl_ms = live_ttl > ended_ttl ? live_ttl : ended_ttl,
-        .ended_ttl_ms = ended_ttl,
+        .live_ttl_ms = thumbnail_live_ttl_ms(p->tp->segment_duration, p->tp->playlist_segments,
+                                             p->tp->dvr_window, p->tp->ended_ttl_ms),
+        .ended_ttl_ms = p->tp->ended_ttl_ms,
     };
     ret = thumbnail_new(&thp, &pl->thumb);
     if (ret < 0)
