@@ -2083,6 +2083,11 @@ int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms
     return ret < 0 ? ret : (int)nowned;
 }
 
+int64_t packager_live_ttl_ms(const packager_t *pk)
+{
+    return pk->live_ttl_ms;
+}
+
 int64_t packager_next_msn(const packager_t *pk)
 {
     int64_t n = pk->vcut_next_msn > pk->first_msn ? pk->vcut_next_msn : pk->first_msn;

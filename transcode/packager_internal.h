@@ -136,6 +136,10 @@ int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms
  * ended_ttl_ms. Returns 0 or a negative errno. */
 int packager_finish(packager_t *pk) __attribute__((warn_unused_result));
 
+/* How long an object written while live stays in the store (playlists,
+ * init segments, and anything that should live as long, like thumbnails). */
+int64_t packager_live_ttl_ms(const packager_t *pk);
+
 /* The first media sequence number this packager has not used; a later
  * broadcast of the same stream starts there. */
 int64_t packager_next_msn(const packager_t *pk);

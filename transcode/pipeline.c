@@ -848,17 +848,6 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     ret = audio_transcoder_new(pl->ctx, &pl->audio);
     if (ret < 0)
         goto fail;
-    thumbnail_params_t thp = {
-        .store = p->tp->store,
-        .stream_id = p->stream_id,
-        .log_ctx = pl->ctx,
-        .live_ttl_ms = thumbnail_live_ttl_ms(p->tp->segment_duration, p->tp->playlist_segments,
-                                             p->tp->dvr_window, p->tp->ended_ttl_ms),
-        .ended_ttl_ms = p->tp->ended_ttl_ms,
-    };
-    ret = thumbnail_new(&thp, &pl->thumb);
-    if (ret < 0)
-        goto fail;
     packager_hooks_t hooks = {.opaque = pl, .start_cb = pl_start_cb, .sample_cb = pl_sample_cb};
     packager_params_t pp = {
         .store = p->tp->store,
@@ -873,6 +862,17 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
         .hooks = &hooks,
     };
     ret = packager_new(&pp, &pl->pk);
+    if (ret < 0)
+        goto fail;
+    /* The thumbnail lives as long as the playlists. */
+    thumbnail_params_t thp = {
+        .store = p->tp->store,
+        .stream_id = p->stream_id,
+        .log_ctx = pl->ctx,
+        .live_ttl_ms = packager_live_ttl_ms(pl->pk),
+        .ended_ttl_ms = p->tp->ended_ttl_ms,
+    };
+    ret = thumbnail_new(&thp, &pl->thumb);
     if (ret < 0)
         goto fail;
     *out = pl;

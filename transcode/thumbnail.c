@@ -257,19 +257,6 @@ done:
 
 /* ---- producer ---------------------------------------------------------- */
 
-int64_t thumbnail_live_ttl_ms(double segment_duration, int playlist_segments, double dvr_window,
-                              int64_t ended_ttl_ms)
-{
-    double sd = segment_duration >= 0.5 && segment_duration <= 60 ? segment_duration : 2.0;
-    int nseg = playlist_segments >= 2 && playlist_segments <= 1000 ? playlist_segments : 6;
-    double window_s = nseg * sd;
-    if (dvr_window > window_s && dvr_window <= 86400) /* the packager's PK_DVR_MAX_S */
-        window_s = dvr_window;
-    int64_t ended = ended_ttl_ms > 0 ? ended_ttl_ms : 600000;
-    int64_t live = 60000 + (int64_t)(4.0 * window_s * 1000);
-    return live > ended ? live : ended;
-}
-
 int thumbnail_new(const thumbnail_params_t *p, thumbnail_t **out)
 {
     *out = NULL;

@@ -49,14 +49,6 @@ int thumbnail_scale(const uint8_t *jpeg, size_t size, int width, blob_t **out)
 
 /* ---- producer: one per pipeline, its worker thread only ---------------- */
 
-/* The TTL the packager gives every object written while live (its
- * packager_new: the same clamps and formula, which it does not export), so
- * that the thumbnail lives exactly as long as the playlists: 60 s plus four
- * times the longest playlist (live window or DVR window), at least the
- * ended TTL. Arguments as in transcode_params_t (0: defaults). Pure. */
-int64_t thumbnail_live_ttl_ms(double segment_duration, int playlist_segments, double dvr_window,
-                              int64_t ended_ttl_ms);
-
 typedef struct thumbnail thumbnail_t;
 
 typedef struct thumbnail_params {

@@ -979,6 +979,32 @@ static void test_dvr_window(void **state)
     free(all);
 }
 
+/* Live objects (playlists, thumbnails) expire 60 s plus four times the
+ * longest playlist after their last write, never before the ended TTL. */
+static int64_t live_ttl(double segdur, int nseg, double dvr, int64_t ended)
+{
+    store_t *st = open_store();
+    packager_params_t pp = {.store = st, .stream_id = "ttl", .segment_duration = segdur,
+                            .playlist_segments = nseg, .dvr_window = dvr,
+                            .ended_ttl_ms = ended};
+    packager_t *pk = NULL;
+    assert_int_equal(packager_new(&pp, &pk), 0);
+    int64_t ttl = packager_live_ttl_ms(pk);
+    packager_free(pk);
+    store_close(st);
+    return ttl;
+}
+
+static void test_live_ttl(void **state)
+{
+    (void)state;
+    assert_int_equal(live_ttl(0, 0, 0, 0), 600000); /* defaults: the ended TTL wins */
+    assert_int_equal(live_ttl(2, 6, 0, 30000), 108000);
+    assert_int_equal(live_ttl(2, 6, 3600, 30000), 60000 + 4 * 3600 * 1000); /* DVR sets it */
+    assert_int_equal(live_ttl(2, 6, 5, 30000), 108000);
+    assert_int_equal(live_ttl(0.1, 1, 1e9, 1000), 60000 + 4 * 12 * 1000); /* clamped */
+}
+
 static void test_empty_stream(void **state)
 {
     (void)state;
@@ -1088,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_ladder_overload_status),
         cmocka_unit_test(test_rung_restored_after_drop),
         cmocka_unit_test(test_dvr_window),
+        cmocka_unit_test(test_live_ttl),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

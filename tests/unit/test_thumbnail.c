@@ -110,19 +110,6 @@ static void test_fit(void **state)
     assert_int_equal(h, 1280);
 }
 
-static void test_live_ttl(void **state)
-{
-    (void)state;
-    /* Defaults: 60 s + 4 x 12 s is under the 10 min ended TTL. */
-    assert_int_equal(thumbnail_live_ttl_ms(0, 0, 0, 0), 600000);
-    assert_int_equal(thumbnail_live_ttl_ms(2, 6, 0, 30000), 108000);
-    /* A DVR window longer than the live window sets it. */
-    assert_int_equal(thumbnail_live_ttl_ms(2, 6, 3600, 30000), 60000 + 4 * 3600 * 1000);
-    assert_int_equal(thumbnail_live_ttl_ms(2, 6, 5, 30000), 108000);
-    /* Out-of-range values are clamped like the packager's. */
-    assert_int_equal(thumbnail_live_ttl_ms(0.1, 1, 1e9, 1000), 60000 + 4 * 12 * 1000);
-}
-
 static void test_encode(void **state)
 {
     (void)state;
@@ -314,7 +301,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit),
-        cmocka_unit_test(test_live_ttl),
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_producer_picture),
