@@ -27,6 +27,7 @@
 #include "recorder.h"
 #include "report.h"
 #include "store.h"
+#include "thumbnail.h"
 #include "transcode.h"
 #include "webhook.h"
 
@@ -534,6 +535,7 @@ int main(int argc, char **argv)
         tp.segment_duration = cfg.segment_duration;
         tp.part_duration = cfg.part_duration;
         tp.playlist_segments = (int)cfg.playlist_segments;
+        tp.dvr_window = cfg.dvr_window;
         tp.ended_ttl_ms = (int64_t)cfg.ended_ttl_s * 1000;
         tp.ladder = cfg.ladder;
         tp.passthrough = strcmp(cfg.passthrough, "never") == 0 ? TRANSCODE_PASSTHROUGH_NEVER
@@ -600,6 +602,7 @@ int main(int argc, char **argv)
             .cors_origin = cfg.cors_origin,
             .playback_secret = cfg.playback_secret,
             .trusted_proxies = cfg.trusted_proxies,
+            .thumbnail_scale = thumbnail_scale,
         };
         if (origin_open(&op, &origin) != 0)
             goto fail;

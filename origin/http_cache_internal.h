@@ -38,7 +38,8 @@ const char *http_cache_control(http_object_type_t type, bool blocking,
 /* The same for a parsed route: "init.mp4", the name every broadcast's
  * first init segment has, may hold other bytes in the next broadcast (say,
  * another resolution), so it lives for a target duration only, like a
- * blocking reload; "init-N.mp4" names are never reused and are immutable. */
+ * blocking reload; "init-N.mp4" names are never reused and are immutable.
+ * The live thumbnail changes at most once a segment: a segment duration. */
 const char *http_cache_control_route(const http_route_t *route, bool blocking,
                                      const origin_params_t *params);
 

@@ -2,7 +2,7 @@
  * Public path grammar (CONTRACT.md):
  *   /healthz  /readyz
  *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
- *   /hls/ID/master.m3u8
+ *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
  * ID is a store id ([A-Za-z0-9_-], < 64), RENDITION is [a-z0-9] (< 16),
  * N and P are decimal numbers without leading zeros (< 16 digits: segment
@@ -141,9 +141,12 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
 
     size_t first = http_path_segment(p, n);
     if (first == n) {
-        if (!http_path_equals(p, n, "master.m3u8"))
+        if (http_path_equals(p, n, "master.m3u8"))
+            out->object_type = HTTP_OBJECT_PLAYLIST;
+        else if (http_path_equals(p, n, "thumbnail.jpg"))
+            out->object_type = HTTP_OBJECT_THUMBNAIL;
+        else
             return -ENOENT;
-        out->object_type = HTTP_OBJECT_PLAYLIST;
     } else {
         if (!http_path_is_rendition(p, first))
             return -ENOENT;
@@ -175,6 +178,8 @@ const char *http_path_content_type(http_object_type_t type)
     case HTTP_OBJECT_SEGMENT:
     case HTTP_OBJECT_PART:
         return "video/iso.segment";
+    case HTTP_OBJECT_THUMBNAIL:
+        return "image/jpeg";
     default:
         return "application/octet-stream";
     }

@@ -29,6 +29,7 @@ typedef enum http_object_type {
     HTTP_OBJECT_INIT,     /* RENDITION/init.mp4 */
     HTTP_OBJECT_SEGMENT,  /* RENDITION/N.m4s */
     HTTP_OBJECT_PART,     /* RENDITION/N.P.m4s */
+    HTTP_OBJECT_THUMBNAIL, /* thumbnail.jpg */
 } http_object_type_t;
 
 #define HTTP_RENDITION_MAX 16

@@ -54,6 +54,8 @@ typedef struct packager_params {
     int playlist_segments;   /* live window */
     double part_duration;    /* LL-HLS part target, seconds; 0: no parts */
     int64_t ended_ttl_ms;    /* lifetime of everything once the stream ends */
+    double dvr_window;       /* seconds the media playlists keep for seeking back; 0: only
+                              * playlist_segments (the live window is never shorter) */
     int64_t first_msn;       /* media sequence number of the first segment */
     const packager_hooks_t *hooks; /* NULL: the source is the only video rendition; copied */
     /* Recording of the broadcast (borrowed; NULL: not recorded): every
@@ -138,6 +140,10 @@ int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms
  * with EXT-X-ENDLIST and lets every object of the broadcast expire after
  * ended_ttl_ms. Returns 0 or a negative errno. */
 int packager_finish(packager_t *pk) __attribute__((warn_unused_result));
+
+/* How long an object written while live stays in the store (playlists,
+ * init segments, and anything that should live as long, like thumbnails). */
+int64_t packager_live_ttl_ms(const packager_t *pk);
 
 /* The first media sequence number this packager has not used; a later
  * broadcast of the same stream starts there. */
