@@ -29,11 +29,13 @@
 
 #include "blob.h"
 #include "store.h"
+#include "thumbnail.h"
 
 #define RECORDER_ID_MAX 64 /* recording ids follow the stream id rules: 1-63 chars */
 
-/* The store object (in the stream's namespace) a poster is copied from. */
-#define RECORDER_THUMBNAIL_NAME "thumbnail.jpg"
+/* The store object (in the stream's namespace) a poster is copied from:
+ * the live thumbnail (thumbnail.h). */
+#define RECORDER_THUMBNAIL_NAME THUMBNAIL_NAME
 
 typedef struct recorder recorder_t;
 

@@ -191,7 +191,14 @@ class RecordingTest(unittest.TestCase):
         self.assertEqual(j["renditions"], RUNGS)
         self.assertEqual(j["discontinuities"], 0)
         self.assertAlmostEqual(j["duration_s"], 20, delta=1.0)
-        self.assertIsNone(j["poster"])  # no thumbnail in the store
+        # The poster: the live thumbnail once the stream had two segments, a JPEG of the source.
+        self.assertEqual(j["poster"], "poster.jpg")
+        poster = os.path.join(self.dir, rid, "poster.jpg")
+        with open(poster, "rb") as f:
+            self.assertEqual(f.read(2), b"\xff\xd8")
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height",
+                              "-of", "csv=p=0", poster], capture_output=True, timeout=30, text=True)
+        self.assertEqual(out.stdout.strip(), "mjpeg,640,360")
         self.assertTrue(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", j["ended_at"]))
         d = os.path.join(self.dir, rid)
         self.assertEqual(j["bytes"], sum(os.path.getsize(os.path.join(r, f))
