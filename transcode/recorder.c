@@ -431,6 +431,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
             snprintf(rr->init_file, sizeof(rr->init_file), "init.mp4");
         rec_pathf(path, sizeof(path), "%s/%s/%s", r->path, rr->name, rr->init_file);
         if ((ret = rec_write_file(path, init->data, init->size, false)) < 0) {
+            unlink(path); /* half a file: its space may let recording.json say "failed" */
             rec_fail(r, path, ret);
             return;
         }
@@ -440,6 +441,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
     }
     rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", r->path, rr->name, seg->msn);
     if ((ret = rec_write_file(path, seg->data->data, seg->data->size, false)) < 0) {
+        unlink(path); /* as above; recovery would leave it out anyway */
         rec_fail(r, path, ret);
         return;
     }
@@ -1047,7 +1049,21 @@ void recorder_close(recorder_t *r, bool finalize)
     if (!finalize) {
         log_info(r->ctx, "recording %s left unfinished (finalized at the next start)", r->rid);
     } else if (r->failed) {
-        log_warn(r->ctx, "recording %s failed; not finalized", r->rid);
+        /* Its "failed" may not have reached the disk (a full disk): once
+         * more now, or the next start's recovery finalizes what it has. */
+        json_t *j = rec_json_live(r, "failed");
+        char ended[32];
+        rec_rfc3339(clock_wall_ms(), ended);
+        if (j)
+            json_object_set_new(j, "ended_at", json_string(ended));
+        int ret = j ? rec_json_write(r->path, j, true) : -ENOMEM;
+        json_decref(j);
+        if (ret < 0)
+            log_warn(r->ctx, "recording %s failed, and its recording.json could not say so (%s); "
+                             "the next start finalizes what it holds",
+                     r->rid, strerror(-ret));
+        else
+            log_warn(r->ctx, "recording %s failed; not finalized", r->rid);
     } else {
         double duration = 0;
         char sid[STORE_ID_MAX];
