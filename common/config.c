@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -514,6 +515,25 @@ static void config_check_files(config_loader_t *ld, const config_t *cfg)
     }
     if (!ld->failed && cfg->rtmps_listen && (!cfg->tls_cert || !cfg->tls_key))
         config_error(ld, "--rtmps-listen needs --tls-cert and --tls-key");
+    /* Recording: the directory is writable, or can be made (its parent is). */
+    if (!ld->failed && cfg->record && (cfg->roles & CONFIG_ROLE_INGEST)) {
+        const char *d = cfg->recordings_dir;
+        if (access(d, W_OK | X_OK) != 0) {
+            int err = errno;
+            char parent[4096];
+            snprintf(parent, sizeof(parent), "%s", d);
+            char *slash = strrchr(parent, '/');
+            if (slash == parent)
+                parent[1] = '\0';
+            else if (slash)
+                *slash = '\0';
+            else
+                snprintf(parent, sizeof(parent), ".");
+            if (err != ENOENT || access(parent, W_OK | X_OK) != 0)
+                config_error(ld, "--recordings-dir: '%s' is not writable: %s", d,
+                             strerror(err == ENOENT ? errno : err));
+        }
+    }
 }
 
 /* --check-config: what a start would refuse after config_load, without

@@ -168,6 +168,10 @@ static void test_errors(void **state)
     expect_error((char *[]){"sluice", "--record=maybe", NULL}, none, "not on/off");
     expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_RECORD_MP4=2", NULL},
                  "SLUICE_RECORD_MP4");
+    /* --check-config: a recordings directory that cannot be written or made. */
+    expect_error((char *[]){"sluice", "--check-config", "--record", "--recordings-dir",
+                            "/nonexistent-sluice-dir/recordings", NULL},
+                 none, "--recordings-dir: '/nonexistent-sluice-dir/recordings' is not writable");
     /* A bare boolean flag does not swallow what follows. */
     expect_error((char *[]){"sluice", "--record", "recordings", NULL}, none,
                  "unexpected argument 'recordings'");
