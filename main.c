@@ -25,6 +25,7 @@
 #include "origin.h"
 #include "report.h"
 #include "store.h"
+#include "thumbnail.h"
 #include "transcode.h"
 #include "webhook.h"
 
@@ -500,6 +501,7 @@ int main(int argc, char **argv)
         tp.segment_duration = cfg.segment_duration;
         tp.part_duration = cfg.part_duration;
         tp.playlist_segments = (int)cfg.playlist_segments;
+        tp.dvr_window = cfg.dvr_window;
         tp.ended_ttl_ms = (int64_t)cfg.ended_ttl_s * 1000;
         tp.ladder = cfg.ladder;
         tp.passthrough = strcmp(cfg.passthrough, "never") == 0 ? TRANSCODE_PASSTHROUGH_NEVER
@@ -558,6 +560,7 @@ int main(int argc, char **argv)
             .playback_secret = cfg.playback_secret,
             .trusted_proxies = cfg.trusted_proxies,
             .recordings_dir = cfg.recordings_dir,
+            .thumbnail_scale = thumbnail_scale,
         };
         if (origin_open(&op, &origin) != 0)
             goto fail;

@@ -94,6 +94,8 @@ static const config_option_t config_options[] = {
         "milliseconds without media after which a publisher is treated as dropped"),
     OPT("reconnect-window", CONFIG_DOUBLE, reconnect_window, "30", NULL, 0, 3600,
         "seconds a dropped publisher has to come back and continue the same playlists; 0: off"),
+    OPT("dvr-window", CONFIG_DOUBLE, dvr_window, "0", NULL, 0, 86400,
+        "seconds the live media playlists keep for seeking back (DVR); 0: the live window only"),
     OPT("rtmp-max-connections", CONFIG_LONG, max_connections, "1000", NULL, 1, 1000000,
         "open RTMP connections; more are closed at accept"),
     OPT("rtmp-max-connections-per-ip", CONFIG_LONG, max_connections_per_ip, "32", NULL, 1,

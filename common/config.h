@@ -61,6 +61,7 @@ typedef struct config {
     long idle_timeout_ms;
     long stall_timeout_ms;
     double reconnect_window; /* seconds; 0: a dropped publisher ends the stream */
+    double dvr_window;         /* seconds kept for seeking back; 0: off */
     long max_connections;
     long max_connections_per_ip;
     long max_publishers;

@@ -45,7 +45,8 @@ const char *http_cache_control(http_object_type_t type, bool blocking,
  * another resolution), so it lives for a target duration only, like a
  * blocking reload; "init-N.mp4" names are never reused and are immutable.
  * A recording's (HTTP_ROUTE_VOD): HTTP_CACHE_CONTROL_VOD_PLAYLIST for its
- * playlists, immutable for every other file. */
+ * playlists, immutable for every other file.
+ * The live thumbnail changes at most once a segment: a segment duration. */
 const char *http_cache_control_route(const http_route_t *route, bool blocking,
                                      const origin_params_t *params);
 

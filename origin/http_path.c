@@ -2,7 +2,7 @@
  * Public path grammar (CONTRACT.md):
  *   /healthz  /readyz
  *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
- *   /hls/ID/master.m3u8
+ *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
  *   /vod/RID/master.m3u8 | poster.jpg | recording.mp4
  *   /vod/RID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s  (no parts)
@@ -197,9 +197,12 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
 
     size_t first = http_path_segment(p, n);
     if (first == n) {
-        if (!http_path_equals(p, n, "master.m3u8"))
+        if (http_path_equals(p, n, "master.m3u8"))
+            out->object_type = HTTP_OBJECT_PLAYLIST;
+        else if (http_path_equals(p, n, "thumbnail.jpg"))
+            out->object_type = HTTP_OBJECT_THUMBNAIL;
+        else
             return -ENOENT;
-        out->object_type = HTTP_OBJECT_PLAYLIST;
     } else {
         if (!http_path_is_rendition(p, first))
             return -ENOENT;
@@ -235,6 +238,8 @@ const char *http_path_content_type(http_object_type_t type)
         return "image/jpeg";
     case HTTP_OBJECT_MP4:
         return "video/mp4";
+    case HTTP_OBJECT_THUMBNAIL:
+        return "image/jpeg";
     default:
         return "application/octet-stream";
     }

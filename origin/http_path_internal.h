@@ -32,6 +32,7 @@ typedef enum http_object_type {
     HTTP_OBJECT_PART,     /* RENDITION/N.P.m4s */
     HTTP_OBJECT_POSTER,   /* poster.jpg (a recording's) */
     HTTP_OBJECT_MP4,      /* recording.mp4 (a recording's download) */
+    HTTP_OBJECT_THUMBNAIL, /* thumbnail.jpg */
 } http_object_type_t;
 
 #define HTTP_RENDITION_MAX 16

@@ -42,6 +42,13 @@
  * size and modification time. The token of a recording is the token of its
  * stream (recording.json's stream_id).
  *
+ * Thumbnails: /hls/ID/thumbnail.jpg is a stored object like any other
+ * (playback rules, ETag, Range); ?width=N scales it through the
+ * params' thumbnail_scale callback, and the results are kept in a small
+ * LRU cache (thumb_cache.c) keyed by stream, the stored JPEG's ETag and
+ * width, so a burst of CDN misses decodes once. Thumbnail requests are not
+ * viewers (a listing page fetches every channel's).
+ *
  * Measuring (origin_get_stats): each connection gets a small context when
  * MHD accepts it (freed when it closes, so a kept-alive connection's
  * requests allocate nothing) holding the current request's start time, kind
@@ -77,6 +84,7 @@
 #include "netaddr.h"
 #include "web.h"
 #include "playlist_rewrite_internal.h"
+#include "thumb_cache_internal.h"
 #include "token_internal.h"
 #include "viewers_internal.h"
 #include "vod_internal.h"
@@ -96,6 +104,7 @@ struct origin {
     size_t secret_len;
     bool cors_any;       /* cors_origin is "*": no Vary: Origin */
     viewers_t *viewers;
+    thumb_cache_t *thumbs; /* scaled thumbnails (?width=N) */
     /* Counters (origin_stats_t), relaxed atomics bumped on MHD's threads. */
     _Atomic uint64_t requests[ORIGIN_KINDS][ORIGIN_CODES];
     _Atomic uint64_t bytes[ORIGIN_KINDS];
@@ -497,6 +506,79 @@ static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c
     if (rc < 0)
         return origin_reply_unavailable(c, route, rc);
     return origin_reply_blob(o, c, route, blob, blocking);
+}
+
+#define ORIGIN_THUMB_CACHE 64
+
+/* "?width=N": 1 with *width for N a decimal integer in 16..1280 without
+ * a sign or leading zero; 0 without the argument; -1 for anything else. */
+static int origin_thumbnail_width(struct MHD_Connection *c, int *width)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "width", 5, &v, &n) != MHD_YES)
+        return 0;
+    if (!v || n == 0 || n > 4 || v[0] == '0')
+        return -1;
+    int w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        w = w * 10 + (v[i] - '0');
+    }
+    if (w < 16 || w > 1280)
+        return -1;
+    *width = w;
+    return 1;
+}
+
+typedef struct origin_thumb_job {
+    const origin_t *o;
+    blob_t *src;
+    int width;
+} origin_thumb_job_t;
+
+static int origin_thumb_make_cb(void *opaque, blob_t **out)
+{
+    origin_thumb_job_t *j = opaque;
+    int rc = j->o->params.thumbnail_scale(j->src->data, j->src->size, j->width, out);
+    if (rc == 0)
+        (*out)->created_ms = j->src->created_ms; /* not shared yet */
+    return rc;
+}
+
+/* /hls/ID/thumbnail.jpg[?width=N]: the stored JPEG, or a cached scaled copy. */
+static enum MHD_Result origin_reply_thumbnail(origin_t *o, struct MHD_Connection *c,
+                                              const http_route_t *route)
+{
+    int width = 0;
+    int wr = origin_thumbnail_width(c, &width);
+    if (wr < 0 || (wr > 0 && (!o->params.thumbnail_scale || !o->thumbs)))
+        return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
+                                 "width must be an integer from 16 to 1280\n", "no-cache");
+    if (wr == 0)
+        return origin_reply_object(o, c, route, false);
+    blob_t *src = NULL;
+    int rc = store_get(o->store, route->stream_id, route->object, &src);
+    if (rc == -ENOENT)
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    if (rc < 0)
+        return origin_reply_unavailable(c, route, rc);
+    char etag_buf[BLOB_ETAG_MAX];
+    const char *etag = blob_etag(src, etag_buf);
+    origin_thumb_job_t job = {.o = o, .src = src, .width = width};
+    blob_t *scaled = NULL;
+    int hit;
+    rc = thumb_cache_get(o->thumbs, route->stream_id, etag, width, origin_thumb_make_cb, &job,
+                         &scaled, &hit);
+    blob_unref(src);
+    if (rc < 0) {
+        log_warn("origin", "stream %s: thumbnail at width %d: %s", route->stream_id, width,
+                 strerror(-rc));
+        return origin_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot scale thumbnail\n",
+                                 "no-cache");
+    }
+    return origin_reply_blob(o, c, route, scaled, false);
 }
 
 /*
@@ -1021,6 +1103,8 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
         enum MHD_Result denied;
         if (!origin_authorize(o, c, &route, &denied))
             return denied;
+        if (route.object_type == HTTP_OBJECT_THUMBNAIL)
+            return origin_reply_thumbnail(o, c, &route);
         origin_count_viewer(o, c, &route);
         if (route.object_type == HTTP_OBJECT_PLAYLIST || route.object_type == HTTP_OBJECT_PART ||
             route.object_type == HTTP_OBJECT_SEGMENT)
@@ -1121,6 +1205,7 @@ static void origin_free_config(origin_t *o)
     free(o->cors_origin);
     free(o->recordings_dir);
     viewers_free(o->viewers);
+    thumb_cache_free(o->thumbs);
     free(o);
 }
 
@@ -1172,6 +1257,11 @@ int origin_open(const origin_params_t *params, origin_t **out)
         return vrc == -ENOMEM ? vrc : -EINVAL;
     }
     o->params.trusted_proxies = NULL; /* parsed; the caller's string is not kept */
+    int trc = thumb_cache_new(ORIGIN_THUMB_CACHE, &o->thumbs);
+    if (trc < 0) {
+        origin_free_config(o);
+        return trc;
+    }
     int hrc = llhls_hub_new(o->store, origin_conn_suspend_cb, origin_conn_resume_cb, &o->hub);
     if (hrc < 0) {
         origin_free_config(o);

@@ -57,6 +57,7 @@
 #define PK_MAX_CTS_MS 10000
 #define PK_CUT_TOLERANCE_US 10000 /* absorbs FLV's millisecond rounding */
 #define PK_PROBE_SPAN_MS 1000     /* one kind only for this long: single-kind */
+#define PK_DVR_MAX_S 86400        /* longest --dvr-window */
 #define PK_PROBE_MAX_SPAN_MS 10000
 #define PK_PROBE_MAX_PACKETS 4096
 #define PK_AUDIO_FIFO_MAX 512     /* ~10 s of AAC: video has stalled */
@@ -205,6 +206,9 @@ struct packager {
     double segment_duration;
     int64_t target_us;
     int playlist_segments;
+    double dvr_window;  /* seconds kept for seeking back; 0: off */
+    size_t window_cap;  /* most segments a media playlist's window holds */
+    double window_s;    /* the longest a media playlist gets, seconds */
     int64_t ended_ttl_ms;
     int64_t live_ttl_ms; /* every object written while live; see packager_new */
     int64_t part_us;     /* LL-HLS part duration (frame-aligned once known); 0: off */
@@ -574,7 +578,34 @@ static const char *pk_map_name(const pk_track_t *t)
 static double pk_can_skip_until(const packager_t *pk, const pk_track_t *t)
 {
     double until = 6.0 * t->target_duration;
-    return pk->playlist_segments * pk->segment_duration > until ? until : 0;
+    return pk->window_s > until ? until : 0;
+}
+
+/* How long a segment stays after it left the playlist: its own duration
+ * plus the longest playlist that named it (RFC 8216 6.2.2), so a player
+ * that read the longest (DVR) playlist can still fetch it. */
+static int64_t pk_grace_ttl_ms(const packager_t *pk, const pk_track_t *t)
+{
+    double live = (double)(pk->playlist_segments + 1) * t->target_duration;
+    double dvr = pk->dvr_window > 0 ? pk->dvr_window + 2.0 * t->target_duration : 0;
+    return (int64_t)((dvr > live ? dvr : live) * 1000);
+}
+
+/* The oldest segment of t's window goes once the window holds more than
+ * the live window (--playlist-segments) and, with a DVR window, once the
+ * rest of it still covers those seconds; never more than window_cap. */
+static bool pk_window_full(const packager_t *pk, const pk_track_t *t)
+{
+    if (t->nwindow > pk->window_cap)
+        return true;
+    if (t->nwindow <= (size_t)pk->playlist_segments)
+        return false;
+    if (pk->dvr_window <= 0)
+        return true;
+    double rest = 0;
+    for (size_t i = 1; i < t->nwindow; i++)
+        rest += t->window[i].duration;
+    return rest >= pk->dvr_window;
 }
 
 /* Segments a delta update may leave out: the oldest ones that end more
@@ -842,16 +873,14 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     int rounded = (int)lround(duration);
     if (rounded > t->target_duration)
         t->target_duration = rounded;
-    if (t->nwindow > (size_t)pk->playlist_segments) {
+    while (pk_window_full(pk, t)) {
         hls_segment_t gone = t->window[0];
         memmove(&t->window[0], &t->window[1], (t->nwindow - 1) * sizeof(t->window[0]));
         t->nwindow--;
         if (gone.discontinuity)
             t->discontinuity_sequence++;
-        /* Still reachable for a playlist's worth of time after it left. */
-        int64_t ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, "%s/%" PRId64 ".m4s", t->name,
-                     gone.msn);
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk_grace_ttl_ms(pk, t), false,
+                     "%s/%" PRId64 ".m4s", t->name, gone.msn);
     }
     t->media_sequence = t->window[0].msn;
 
@@ -913,7 +942,7 @@ static bool pk_expects(const pk_track_t *t, int64_t msn)
  * get a 404 and switch; its segments expire like ones leaving the window. */
 static void pk_rung_withdraw(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 {
-    int64_t ttl = (int64_t)(pk->playlist_segments + 1) * t->target_duration * 1000;
+    int64_t ttl = pk_grace_ttl_ms(pk, t);
     for (size_t i = 0; i < t->nwindow; i++)
         pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, "%s/%" PRId64 ".m4s", t->name,
                      t->window[i].msn);
@@ -1679,12 +1708,26 @@ int packager_new(const packager_params_t *params, packager_t **out)
             ? params->playlist_segments
             : 6;
     pk->ended_ttl_ms = params->ended_ttl_ms > 0 ? params->ended_ttl_ms : 600000;
+    /* A DVR window holds about dvr / segment duration segments; the cap
+     * leaves room for the short segments of discontinuities. */
+    pk->dvr_window = params->dvr_window > 0 && params->dvr_window <= PK_DVR_MAX_S
+                         ? params->dvr_window
+                         : 0;
+    pk->window_cap = (size_t)pk->playlist_segments;
+    if (pk->dvr_window > 0) {
+        size_t n = (size_t)ceil(pk->dvr_window / pk->segment_duration) + 8;
+        if (n > pk->window_cap)
+            pk->window_cap = n;
+    }
+    pk->window_s = pk->playlist_segments * pk->segment_duration;
+    if (pk->dvr_window > pk->window_s)
+        pk->window_s = pk->dvr_window;
     /* Live objects expire too, long after they could still be named, so
      * that the window of an ingest node that died without ending its stream
      * does not stay in a shared store forever. Init segments are refreshed
      * with every segment; segments leaving the window get the shorter RFC
      * 8216 grace TTL, and an ended stream the ended TTL. */
-    pk->live_ttl_ms = 60000 + (int64_t)(4.0 * pk->playlist_segments * pk->segment_duration * 1000);
+    pk->live_ttl_ms = 60000 + (int64_t)(4.0 * pk->window_s * 1000);
     if (pk->live_ttl_ms < pk->ended_ttl_ms)
         pk->live_ttl_ms = pk->ended_ttl_ms;
     pk->first_msn = params->first_msn > 0 ? params->first_msn : 0;
@@ -1707,7 +1750,7 @@ int packager_new(const packager_params_t *params, packager_t **out)
 
     pk_batch_t *b = &pk->batch;
     /* + 1: every commit also records the next segment number. */
-    b->cap = PK_TRACKS_MAX * ((size_t)pk->playlist_segments + 8) + 1;
+    b->cap = PK_TRACKS_MAX * (pk->window_cap + 8) + 1;
     b->ops = calloc(b->cap, sizeof(*b->ops));
     b->names = calloc(b->cap, sizeof(*b->names));
     b->owned = calloc(b->cap, sizeof(*b->owned));
@@ -1725,8 +1768,8 @@ int packager_new(const packager_params_t *params, packager_t **out)
         t->target_duration = (int)lround(pk->segment_duration);
         if (t->target_duration < 1)
             t->target_duration = 1;
-        t->window = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->window));
-        t->render = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->render));
+        t->window = calloc(pk->window_cap + 1, sizeof(*t->window));
+        t->render = calloc(pk->window_cap + 1, sizeof(*t->render));
         if (!t->window || !t->render) {
             packager_free(pk);
             return -ENOMEM;
@@ -2105,8 +2148,8 @@ int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, siz
         return ret;
     memset(t, 0, sizeof(*t));
     t->config = malloc(size);
-    t->window = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->window));
-    t->render = calloc((size_t)pk->playlist_segments + 1, sizeof(*t->render));
+    t->window = calloc(pk->window_cap + 1, sizeof(*t->window));
+    t->render = calloc(pk->window_cap + 1, sizeof(*t->render));
     if (!t->config || !t->window || !t->render) {
         free(t->config);
         free(t->window);

@@ -53,6 +53,8 @@ typedef struct packager_params {
     int playlist_segments;   /* live window */
     double part_duration;    /* LL-HLS part target, seconds; 0: no parts */
     int64_t ended_ttl_ms;    /* lifetime of everything once the stream ends */
+    double dvr_window;       /* seconds the media playlists keep for seeking back; 0: only
+                              * playlist_segments (the live window is never shorter) */
     int64_t first_msn;       /* media sequence number of the first segment */
     const packager_hooks_t *hooks; /* NULL: the source is the only video rendition; copied */
 } packager_params_t;

@@ -23,9 +23,13 @@
  * cost model), the rung comes back first, then the preset. Every step is
  * logged and shown in the status snapshot.
  *
- * Ownership: the pipeline owns its packager, decoder, encoders and audio
- * transcoder. The status snapshot belongs to the transcode manager; it is
- * written here under the manager's lock.
+ * Thumbnails (thumbnail.c): the picture that starts each segment also
+ * becomes the stream's thumbnail.jpg: the decoded source picture when
+ * there is a decoder, else the raw keyframe, which thumbnail.c decodes.
+ *
+ * Ownership: the pipeline owns its packager, decoder, encoders, audio
+ * transcoder and thumbnail maker. The status snapshot belongs to the
+ * transcode manager; it is written here under the manager's lock.
  */
 #include "pipeline_internal.h"
 
@@ -48,6 +52,7 @@
 #include "log.h"
 #include "packager_internal.h"
 #include "rung_internal.h"
+#include "thumbnail.h"
 
 #define PL_CUTS_MAX 64
 #define PL_CUT_MATCH_TICKS 90   /* 1 ms */
@@ -108,6 +113,7 @@ struct pipeline {
     size_t ncuts;
 
     audio_transcoder_t *audio;
+    thumbnail_t *thumb;
 
     /* Overload protection. */
     int steps;            /* preset steps faster than configured */
@@ -597,6 +603,8 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
     int ret;
     if (idr && (ret = pl_overload_check(pl, f->pts, msn)) < 0)
         return ret;
+    if (idr)
+        thumbnail_picture(pl->thumb, f);
     /* Rungs come tallest first; each smaller one is scaled from a picture
      * already made for a larger rung when one is big enough (see
      * ladder_scale_source), which costs libswscale far less than starting
@@ -756,9 +764,13 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
     pl->src_frames++;
     if (!pl->dec) {
         /* Copy only: nothing to measure or step, but the status (segments,
-         * bit rates, queue lag) still moves on, once per segment. */
-        if (cut)
+         * bit rates, queue lag) still moves on, once per segment, and the
+         * keyframe becomes the thumbnail. */
+        if (cut) {
+            thumbnail_keyframe(pl->thumb, packager_video_codec(pl->pk), pl->new_avcc,
+                               pl->new_avcc_size, pkt->data, pkt->size);
             pl_publish_status(pl, true);
+        }
         return 0;
     }
     int ret;
@@ -836,6 +848,17 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     ret = audio_transcoder_new(pl->ctx, &pl->audio);
     if (ret < 0)
         goto fail;
+    thumbnail_params_t thp = {
+        .store = p->tp->store,
+        .stream_id = p->stream_id,
+        .log_ctx = pl->ctx,
+        .live_ttl_ms = thumbnail_live_ttl_ms(p->tp->segment_duration, p->tp->playlist_segments,
+                                             p->tp->dvr_window, p->tp->ended_ttl_ms),
+        .ended_ttl_ms = p->tp->ended_ttl_ms,
+    };
+    ret = thumbnail_new(&thp, &pl->thumb);
+    if (ret < 0)
+        goto fail;
     packager_hooks_t hooks = {.opaque = pl, .start_cb = pl_start_cb, .sample_cb = pl_sample_cb};
     packager_params_t pp = {
         .store = p->tp->store,
@@ -843,6 +866,7 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
         .log_ctx = pl->ctx,
         .segment_duration = p->tp->segment_duration,
         .playlist_segments = p->tp->playlist_segments,
+        .dvr_window = p->tp->dvr_window,
         .part_duration = p->tp->part_duration,
         .ended_ttl_ms = p->tp->ended_ttl_ms,
         .first_msn = p->first_msn,
@@ -924,6 +948,8 @@ int pipeline_finish(pipeline_t *pl)
         ret = pl_rung_close(pl, &pl->rungs[i]);
     if (ret == 0)
         ret = packager_finish(pl->pk);
+    if (ret == 0)
+        thumbnail_end(pl->thumb);
     for (size_t i = 0; i < pl->nrungs; i++) {
         pl_rung_t *r = &pl->rungs[i];
         if (r->busy_us > 0 && r->frames > 0 && pl->fps > 0)
@@ -980,6 +1006,7 @@ void pipeline_free(pipeline_t *pl)
     packager_free(pl->pk);
     pl_decoder_close(pl);
     audio_transcoder_free(pl->audio);
+    thumbnail_free(pl->thumb);
     av_packet_free(&pl->dpkt);
     av_frame_free(&pl->dframe);
     free(pl->new_avcc);

@@ -58,6 +58,7 @@ typedef struct transcode_params {
     store_t *store;
     double segment_duration; /* target seconds (default 2) */
     int playlist_segments;   /* live window (default 6) */
+    double dvr_window;       /* seconds kept in the media playlists for seeking back (0: off) */
     double part_duration;    /* LL-HLS part target, seconds; 0: off (default 0.333) */
     int64_t ended_ttl_ms;    /* how long an ended stream's playlists and media stay (default 600000) */
 

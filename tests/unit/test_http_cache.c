@@ -48,6 +48,13 @@ static void test_cache_control(void **state)
     strcpy(v.object, "recording.mp4");
     assert_string_equal(http_cache_control_route(&v, false, &p),
                         "public, max-age=31536000, immutable");
+    /* the live thumbnail: a segment duration, at least 1 s */
+    r.object_type = HTTP_OBJECT_THUMBNAIL;
+    strcpy(r.object, "thumbnail.jpg");
+    assert_string_equal(http_cache_control_route(&r, false, &p), "public, max-age=2");
+    p.segment_duration = 0.5;
+    assert_string_equal(http_cache_control_route(&r, false, &p), "public, max-age=1");
+    p.segment_duration = 2;
     /* half a 0.333 s part rounds down to 0 */
     assert_string_equal(http_cache_control(HTTP_OBJECT_PLAYLIST, false, &p), "public, max-age=0");
     p.part_duration = 0;

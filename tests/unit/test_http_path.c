@@ -55,6 +55,13 @@ static void test_valid_paths(void **state)
     assert_string_equal(http_path_content_type(HTTP_OBJECT_PLAYLIST),
                         "application/vnd.apple.mpegurl");
 
+    assert_int_equal(parse("/hls/Shop_1-a/thumbnail.jpg", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_HLS);
+    assert_int_equal(r.object_type, HTTP_OBJECT_THUMBNAIL);
+    assert_string_equal(r.stream_id, "Shop_1-a");
+    assert_string_equal(r.object, "thumbnail.jpg");
+    assert_string_equal(http_path_content_type(r.object_type), "image/jpeg");
+
     assert_int_equal(parse("/player/Shop_1-a", &r), 0);
     assert_int_equal(r.kind, HTTP_ROUTE_PLAYER);
     assert_string_equal(r.stream_id, "Shop_1-a");
@@ -76,6 +83,8 @@ static void test_rejected_paths(void **state)
         "/hls/demo/720p/index.m3u8x", "/hls//master.m3u8", "/hls/demo/720p/init-.mp4",
         "/hls/demo/720p/init-01.mp4", "/hls/demo/720p/init-1.m4s", "/hls/demo/720p/init-1x.mp4",
         "/hls/demo/720p/init-1234567890123456.mp4",
+        "/hls/demo/720p/thumbnail.jpg", "/hls/demo/thumbnail.jpeg", "/hls/demo/Thumbnail.jpg",
+        "/hls/demo/thumbnail.jpg/",
         "/player/", "/player", "/player/de mo", "/player/demo/", "/player/demo/x",
         "/player/../dashboard", "/assets/", "/assets/.hidden", "/assets/../etc/passwd",
         "/assets/a/b.js", "/assets/a%2fb", "/assets/a b.js",

@@ -934,6 +934,51 @@ static void test_rung_restored_after_drop(void **state)
     store_close(st);
 }
 
+/* --dvr-window: the media playlists keep about that many seconds, more than
+ * --playlist-segments, and drop the oldest only once the rest still covers
+ * them. 6 s of media in 1.5 s segments (GOP), live window 2 segments. */
+static char *dvr_run(double dvr_window)
+{
+    store_t *st = open_store();
+    packager_params_t pp = {.store = st, .stream_id = "dvr", .segment_duration = 1.0,
+                            .playlist_segments = 2, .ended_ttl_ms = 60000, .first_msn = 0,
+                            .dvr_window = dvr_window};
+    packager_t *pk = NULL;
+    assert_int_equal(packager_new(&pp, &pk), 0);
+    pk_feed(pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0, false);
+    pk_feed(pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0, false);
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        pk_feed(pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+    }
+    assert_int_equal(packager_finish(pk), 0);
+    packager_free(pk);
+    char *pl = get_text(st, "dvr", "240p/index.m3u8");
+    assert_non_null(pl);
+    store_close(st);
+    return pl;
+}
+
+static void test_dvr_window(void **state)
+{
+    (void)state;
+    char *live = dvr_run(0);
+    assert_non_null(strstr(live, "#EXT-X-MEDIA-SEQUENCE:2\n"));
+    assert_int_equal(count_str(live, "#EXTINF:"), 2);
+    free(live);
+    /* 4 s: segment 0 goes once 1..3 (4.5 s) cover it; 1..3 stay. */
+    char *dvr = dvr_run(4.0);
+    assert_non_null(strstr(dvr, "#EXT-X-MEDIA-SEQUENCE:1\n"));
+    assert_int_equal(count_str(dvr, "#EXTINF:"), 3);
+    assert_non_null(strstr(dvr, "\n1.m4s\n"));
+    free(dvr);
+    /* Longer than the stream: everything stays. */
+    char *all = dvr_run(60.0);
+    assert_non_null(strstr(all, "#EXT-X-MEDIA-SEQUENCE:0\n"));
+    assert_int_equal(count_str(all, "#EXTINF:"), 4);
+    free(all);
+}
+
 static void test_empty_stream(void **state)
 {
     (void)state;
@@ -1042,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
         cmocka_unit_test(test_rung_restored_after_drop),
+        cmocka_unit_test(test_dvr_window),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
