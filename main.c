@@ -559,6 +559,7 @@ int main(int argc, char **argv)
             .cors_origin = cfg.cors_origin,
             .playback_secret = cfg.playback_secret,
             .trusted_proxies = cfg.trusted_proxies,
+            .recordings_dir = cfg.recordings_dir,
             .thumbnail_scale = thumbnail_scale,
         };
         if (origin_open(&op, &origin) != 0)
@@ -588,6 +589,8 @@ int main(int argc, char **argv)
         .public_http_url = cfg.public_http_url ? cfg.public_http_url : http_base,
         .public_rtmp_url = cfg.public_rtmp_url ? cfg.public_rtmp_url : rtmp_base,
         .rotate_cuts = strcmp(cfg.key_rotation, "cut") == 0,
+        .recordings_dir = cfg.recordings_dir,
+        .record = cfg.record,
     };
     if (admin_open(&ap, &admin) != 0)
         goto fail;

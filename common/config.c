@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
@@ -27,6 +28,7 @@ typedef enum config_type {
     CONFIG_ROLES,
     CONFIG_STREAMS, /* repeatable ID:KEY */
     CONFIG_SIZE,    /* bytes: 1073741824, 512M, 2G (K/M/G/T are powers of 1024) */
+    CONFIG_BOOL,    /* a bare --flag is true; values true|false|on|off|yes|no|1|0 */
 } config_type_t;
 
 typedef struct config_option {
@@ -122,6 +124,10 @@ static const config_option_t config_options[] = {
     OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
         "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
         "no limit"),
+    OPT("record", CONFIG_BOOL, record, "false", NULL, 0, 0,
+        "keep every broadcast as a VOD in --recordings-dir (per stream: the API's \"record\")"),
+    OPT("recordings-dir", CONFIG_STRING, recordings_dir, "recordings", NULL, 0, 0,
+        "directory of the recordings (relative to the working directory); served at /vod/"),
     OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
     OPT("ladder", CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
@@ -641,6 +647,23 @@ static void config_convert(config_loader_t *ld, config_t *cfg, const config_opti
         *(uint64_t *)field = (uint64_t)d;
         break;
     }
+    case CONFIG_BOOL: {
+        static const char *const yes[] = {"true", "on", "yes", "1"};
+        static const char *const no[] = {"false", "off", "no", "0"};
+        int b = -1;
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(v, yes[i]) == 0)
+                b = 1;
+            if (strcasecmp(v, no[i]) == 0)
+                b = 0;
+        }
+        if (b < 0) {
+            config_error(ld, "%s: '%s' is not true or false", src, v);
+            return;
+        }
+        *(bool *)field = b == 1;
+        break;
+    }
     case CONFIG_ROLES: {
         unsigned roles = 0;
         char *copy = strdup(v);
@@ -792,6 +815,8 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
             break;
         }
         const char *value = eq ? eq + 1 : NULL;
+        if (!value && opt->type == CONFIG_BOOL)
+            value = "true"; /* "--record" alone */
         if (!value) {
             if (i + 1 >= argc) {
                 config_error(&ld, "--%s needs a value", opt->name);
@@ -890,6 +915,9 @@ void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *
             break;
         case CONFIG_SIZE:
             same = *(const uint64_t *)fa == *(const uint64_t *)fb;
+            break;
+        case CONFIG_BOOL:
+            same = *(const bool *)fa == *(const bool *)fb;
             break;
         case CONFIG_STREAMS:
             same = a->nstreams == b->nstreams;

@@ -77,6 +77,9 @@ typedef struct config {
     long http_max_held;
     uint64_t store_memory_limit;      /* bytes; 0: no limit */
     long ended_ttl_s;
+    /* recordings (issue 11) */
+    bool record;          /* --record: every broadcast is recorded unless its stream says no */
+    char *recordings_dir; /* --recordings-dir */
     /* transcode ladder */
     char *ladder;
     char *passthrough; /* "auto" | "never" */
