@@ -113,6 +113,12 @@ static void main_webhook_recording_ready(void *opaque, const char *rid, const ch
     json_decref(data);
 }
 
+/* transcode_params_t.record_cb: asked once per broadcast, on its worker. */
+static bool main_record_cb(void *opaque, const char *stream_id, bool dflt)
+{
+    return store_stream_record(opaque, stream_id, dflt);
+}
+
 /* Start-up, ingest role (whether recording is on or not): recordings an
  * earlier run left "recording" (it died mid-broadcast) are finalized from
  * their journals, then retention runs once. Nothing is live yet. */
@@ -547,8 +553,8 @@ int main(int argc, char **argv)
         tp.handover = main_handover(&cfg);
         tp.no_overload_protection = strcmp(cfg.overload_protection, "off") == 0;
         tp.record = cfg.record;
-        tp.record_cb = NULL; /* the per-stream `record` setting of the registry goes here */
-        tp.record_opaque = NULL;
+        tp.record_cb = main_record_cb; /* the stream's own `record` (API), else --record */
+        tp.record_opaque = store;
         tp.recordings_dir = cfg.recordings_dir;
         tp.record_mp4 = cfg.record_mp4;
         tp.recording_ready_cb = main_webhook_recording_ready;
@@ -602,6 +608,7 @@ int main(int argc, char **argv)
             .cors_origin = cfg.cors_origin,
             .playback_secret = cfg.playback_secret,
             .trusted_proxies = cfg.trusted_proxies,
+            .recordings_dir = cfg.recordings_dir,
             .thumbnail_scale = thumbnail_scale,
         };
         if (origin_open(&op, &origin) != 0)
@@ -631,6 +638,8 @@ int main(int argc, char **argv)
         .public_http_url = cfg.public_http_url ? cfg.public_http_url : http_base,
         .public_rtmp_url = cfg.public_rtmp_url ? cfg.public_rtmp_url : rtmp_base,
         .rotate_cuts = strcmp(cfg.key_rotation, "cut") == 0,
+        .recordings_dir = cfg.recordings_dir,
+        .record = cfg.record,
     };
     if (admin_open(&ap, &admin) != 0)
         goto fail;

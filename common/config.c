@@ -29,7 +29,7 @@ typedef enum config_type {
     CONFIG_ROLES,
     CONFIG_STREAMS, /* repeatable ID:KEY */
     CONFIG_SIZE,    /* bytes: 1073741824, 512M, 2G (K/M/G/T are powers of 1024) */
-    CONFIG_BOOL,    /* on/off, true/false, yes/no, 1/0; a bare flag (--record) is on */
+    CONFIG_BOOL,    /* a bare --flag is true; values true|false|on|off|yes|no|1|0 */
 } config_type_t;
 
 typedef struct config_option {
@@ -125,6 +125,17 @@ static const config_option_t config_options[] = {
     OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
         "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
         "no limit"),
+    OPT("record", CONFIG_BOOL, record, "false", NULL, 0, 0,
+        "keep every broadcast as a VOD in --recordings-dir (per stream: the API's \"record\")"),
+    OPT("recordings-dir", CONFIG_STRING, recordings_dir, "recordings", NULL, 0, 0,
+        "directory of the recordings (relative to the working directory); served at /vod/"),
+    OPT("record-mp4", CONFIG_BOOL, record_mp4, "false", NULL, 0, 0,
+        "also assemble one MP4 (top rendition + audio) of each finished recording"),
+    OPT("recordings-max-age", CONFIG_LONG, recordings_max_age_s, "0", NULL, 0, 3153600000.0,
+        "seconds a finished recording is kept; 0: forever"),
+    OPT("recordings-max-bytes", CONFIG_SIZE, recordings_max_bytes, "0", NULL, 0,
+        1125899906842624.0, "bytes all recordings may take (512M, 2G, ...); the oldest "
+        "finished ones are deleted first; 0: no limit"),
     OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
     OPT("ladder", CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
@@ -154,17 +165,6 @@ static const config_option_t config_options[] = {
         "HMAC-SHA256 key signing webhook requests (X-Sluice-Signature)"),
     OPT("webhook-timeout", CONFIG_DOUBLE, webhook_timeout, "3", NULL, 0.1, 60,
         "seconds a publish waits for the webhook's answer before it is refused"),
-    OPT("record", CONFIG_BOOL, record, "off", NULL, 0, 0,
-        "keep every broadcast as a VOD recording (a stream's own setting overrides this)"),
-    OPT("recordings-dir", CONFIG_STRING, recordings_dir, "recordings", NULL, 0, 0,
-        "directory of the recordings (relative to the working directory)"),
-    OPT("record-mp4", CONFIG_BOOL, record_mp4, "off", NULL, 0, 0,
-        "also assemble one MP4 (top rendition + audio) of each finished recording"),
-    OPT("recordings-max-age", CONFIG_LONG, recordings_max_age_s, "0", NULL, 0, 3153600000.0,
-        "seconds a finished recording is kept; 0: forever"),
-    OPT("recordings-max-bytes", CONFIG_SIZE, recordings_max_bytes, "0", NULL, 0,
-        1125899906842624.0, "bytes all recordings may take (512M, 2G, ...); the oldest "
-        "finished ones are deleted first; 0: no limit"),
     OPT("debug-slow-encode", CONFIG_LONG, debug_slow_encode_ms, "0", NULL, 0, 100000,
         "testing only: simulated extra encode time, ms per 1080p frame"),
     OPT("debug-fail-encode", CONFIG_LONG, debug_fail_encode, "0", NULL, 0, 100000000,
@@ -409,7 +409,7 @@ static void config_print_template(FILE *out)
         if (o->type == CONFIG_DOUBLE)
             fprintf(out, "# range: %g to %g\n", o->min, o->max);
         else if (o->type == CONFIG_BOOL)
-            fprintf(out, "# on or off\n");
+            fprintf(out, "# true or false\n");
         else if (o->type == CONFIG_LONG || o->type == CONFIG_SIZE)
             fprintf(out, "# range: %.0f to %.0f%s\n", o->min, o->max,
                     o->type == CONFIG_SIZE ? " bytes (or with K, M, G, T)" : "");
@@ -607,20 +607,6 @@ static int config_parse_size(const char *s, double *out)
     return 0;
 }
 
-/* 1 for on/true/yes/1, 0 for off/false/no/0 (any case), -EINVAL else. */
-static int config_parse_bool(const char *s)
-{
-    static const char *const on[] = {"on", "true", "yes", "1"};
-    static const char *const off[] = {"off", "false", "no", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(s, on[i]) == 0)
-            return 1;
-        if (strcasecmp(s, off[i]) == 0)
-            return 0;
-    }
-    return -EINVAL;
-}
-
 static void config_convert(config_loader_t *ld, config_t *cfg, const config_option_t *opt)
 {
     config_slot_t *s = &ld->slots[opt - config_options];
@@ -647,15 +633,6 @@ static void config_convert(config_loader_t *ld, config_t *cfg, const config_opti
     }
 
     switch (opt->type) {
-    case CONFIG_BOOL: {
-        int b = config_parse_bool(v);
-        if (b < 0) {
-            config_error(ld, "%s: '%s' is not on/off, true/false, yes/no or 1/0", src, v);
-            return;
-        }
-        *(bool *)field = b == 1;
-        break;
-    }
     case CONFIG_STRING:
         if (!*v) {
             config_error(ld, "%s: empty value", src);
@@ -697,6 +674,23 @@ static void config_convert(config_loader_t *ld, config_t *cfg, const config_opti
             return;
         }
         *(uint64_t *)field = (uint64_t)d;
+        break;
+    }
+    case CONFIG_BOOL: {
+        static const char *const yes[] = {"true", "on", "yes", "1"};
+        static const char *const no[] = {"false", "off", "no", "0"};
+        int b = -1;
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(v, yes[i]) == 0)
+                b = 1;
+            if (strcasecmp(v, no[i]) == 0)
+                b = 0;
+        }
+        if (b < 0) {
+            config_error(ld, "%s: '%s' is not true or false", src, v);
+            return;
+        }
+        *(bool *)field = b == 1;
         break;
     }
     case CONFIG_ROLES: {
@@ -851,7 +845,7 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
         }
         const char *value = eq ? eq + 1 : NULL;
         if (!value && opt->type == CONFIG_BOOL)
-            value = "on"; /* a bare boolean flag; never takes the next argument */
+            value = "true"; /* "--record" alone */
         if (!value) {
             if (i + 1 >= argc) {
                 config_error(&ld, "--%s needs a value", opt->name);

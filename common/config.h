@@ -77,6 +77,9 @@ typedef struct config {
     long http_max_held;
     uint64_t store_memory_limit;      /* bytes; 0: no limit */
     long ended_ttl_s;
+    /* recordings (issue 11) */
+    bool record;          /* --record: every broadcast is recorded unless its stream says no */
+    char *recordings_dir; /* --recordings-dir */
     /* transcode ladder */
     char *ladder;
     char *passthrough; /* "auto" | "never" */
@@ -94,9 +97,7 @@ typedef struct config {
     char *webhook_url;      /* NULL: no webhooks */
     char *webhook_secret;   /* NULL: requests are not signed */
     double webhook_timeout; /* seconds */
-    /* recordings (docs/recording.md) */
-    bool record;                   /* default for streams without their own setting */
-    char *recordings_dir;
+    /* recordings, continued (docs/recording.md) */
     bool record_mp4;
     long recordings_max_age_s;     /* 0: forever */
     uint64_t recordings_max_bytes; /* 0: no limit */

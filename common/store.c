@@ -273,6 +273,31 @@ int store_stream_rotate(store_t *st, const char *id, const char *new_key)
     return rc;
 }
 
+int store_stream_set_record(store_t *st, const char *id, int record)
+{
+    if (record != STORE_RECORD_DEFAULT && record != STORE_RECORD_OFF && record != STORE_RECORD_ON)
+        return -EINVAL;
+    if (!store_id_valid(id))
+        return -ENOENT;
+    int rc = st->backend->stream_set_record(st, id, record);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
+bool store_stream_record(store_t *st, const char *stream_id, bool dflt)
+{
+    store_stream_info_t info;
+    if (!st || !stream_id || store_stream_get(st, stream_id, &info) != 0 ||
+        info.record == STORE_RECORD_DEFAULT)
+        return dflt;
+    return info.record == STORE_RECORD_ON;
+}
+
+bool store_stream_record_cb(void *store, const char *stream_id, bool dflt)
+{
+    return store_stream_record(store, stream_id, dflt);
+}
+
 /* ---- meta records ---------------------------------------------------------- */
 
 static bool store_meta_field_valid(const char *field)

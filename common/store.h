@@ -102,7 +102,14 @@ typedef struct store_stream_info {
     char id[STORE_ID_MAX];
     char name[STORE_NAME_LEN_MAX];
     int64_t created_ms; /* wall clock (ms since the epoch); 0 when unknown (seeded streams) */
+    int record;         /* recording override: STORE_RECORD_DEFAULT, _OFF or _ON */
 } store_stream_info_t;
+
+/* A stream's recording override (the API's "record"): follow --record, or
+ * always off, or always on. */
+#define STORE_RECORD_DEFAULT (-1)
+#define STORE_RECORD_OFF 0
+#define STORE_RECORD_ON 1
 
 /* Copies the registry record of `id` into *out. -ENOENT, -EIO. */
 int store_stream_get(store_t *st, const char *id, store_stream_info_t *out)
@@ -124,6 +131,20 @@ int store_stream_remove(store_t *st, const char *id) __attribute__((warn_unused_
  * back with the new key (every node connected at the time learns of it). */
 int store_stream_rotate(store_t *st, const char *id, const char *new_key)
     __attribute__((warn_unused_result));
+
+/* Sets the stream's recording override (STORE_RECORD_DEFAULT, _OFF, _ON),
+ * on every node at once. It goes with the stream (store_stream_remove).
+ * -ENOENT (no such stream), -EINVAL (another value), -EIO. */
+int store_stream_set_record(store_t *st, const char *id, int record)
+    __attribute__((warn_unused_result));
+/* Whether a broadcast of stream_id starting now is recorded: its override,
+ * or dflt (--record) when it has none. A store that cannot answer, or an
+ * unknown stream, gives dflt. For the recorder's record_cb; any thread. */
+bool store_stream_record(store_t *st, const char *stream_id, bool dflt);
+/* The same with the store as an opaque pointer: the shape of the recorder's
+ * record_cb (transcode_params_t: record_cb = store_stream_record_cb,
+ * record_opaque = the store). */
+bool store_stream_record_cb(void *store, const char *stream_id, bool dflt);
 
 /* Small per-stream records that are neither served nor announced to
  * watchers: a live stream's status as its ingest node last wrote it, each

@@ -31,6 +31,9 @@ typedef struct store_backend {
     int (*stream_list)(store_t *st, store_stream_info_t **out, size_t *n);
     int (*stream_remove)(store_t *st, const char *id);
     int (*stream_rotate)(store_t *st, const char *id, const uint8_t hash[32]);
+    /* record: STORE_RECORD_DEFAULT, _OFF or _ON (checked). stream_get and
+     * stream_list fill store_stream_info_t.record. */
+    int (*stream_set_record)(store_t *st, const char *id, int record);
 
     /* Meta records. ttl_ms > 0. */
     int (*meta_put)(store_t *st, const char *stream_id, const char *field, const char *value,

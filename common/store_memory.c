@@ -93,6 +93,7 @@ typedef struct mem_stream {
     char id[STORE_ID_MAX];
     char *name;
     int64_t created_ms;
+    int record; /* STORE_RECORD_DEFAULT, _OFF, _ON */
     uint8_t key_hash[32];
 } mem_stream_t;
 
@@ -638,6 +639,7 @@ static int mem_stream_add(store_t *st, const char *id, const char *name, const u
     s->name = name_copy;
     name_copy = NULL;
     s->created_ms = created_ms;
+    s->record = STORE_RECORD_DEFAULT;
     memcpy(s->key_hash, hash, 32);
 out:
     pthread_rwlock_unlock(&m->reg_lock);
@@ -687,6 +689,7 @@ static void mem_info_fill(store_stream_info_t *out, const mem_stream_t *s)
     snprintf(out->id, sizeof(out->id), "%s", s->id);
     snprintf(out->name, sizeof(out->name), "%s", s->name);
     out->created_ms = s->created_ms;
+    out->record = s->record;
 }
 
 static int mem_stream_get(store_t *st, const char *id, store_stream_info_t *out)
@@ -757,6 +760,20 @@ static int mem_stream_rotate(store_t *st, const char *id, const uint8_t hash[32]
     }
     memcpy(m->streams[self].key_hash, hash, 32);
 out:
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+static int mem_stream_set_record(store_t *st, const char *id, int record)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = -ENOENT;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    ssize_t i = mem_stream_find(m, id);
+    if (i >= 0) {
+        m->streams[i].record = record;
+        ret = 0;
+    }
     pthread_rwlock_unlock(&m->reg_lock);
     return ret;
 }
@@ -911,6 +928,7 @@ static const store_backend_t store_memory_backend = {
     .stream_list = mem_stream_list,
     .stream_remove = mem_stream_remove,
     .stream_rotate = mem_stream_rotate,
+    .stream_set_record = mem_stream_set_record,
     .meta_put = mem_meta_put,
     .meta_get = mem_meta_get,
     .meta_scan = mem_meta_scan,

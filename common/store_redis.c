@@ -12,6 +12,8 @@
  *                         the hex is fixed-width and the name comes last, so
  *                         a name can hold any byte ('|' and ' ' included)
  *   P{registry}:by-key    hash: sha256 hex of the key -> stream id
+ *   P{registry}:record    hash: stream id -> "0" | "1", the recording override
+ *                         (no field: follow --record); removed with the stream
  *   P{registry}:alive     marker; its absence means the dataset was lost
  *   channel P ev:DB:{ID}  "c NAME..." after a commit, "t NODE" on a takeover,
  *                         "t -NODE" when NODE revoked the lease (no node id
@@ -142,11 +144,12 @@ static const char rs_lua_stream_add[] =
     "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
     "return 1\n";
 
-/* KEYS by-id, by-key. ARGV id, registry channel. 1 removed, 0 no such id.
- * The by-key entry goes only if it still names this id. */
+/* KEYS by-id, by-key, record. ARGV id, registry channel. 1 removed, 0 no
+ * such id. The by-key entry goes only if it still names this id. */
 static const char rs_lua_stream_remove[] =
     "local rec = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if not rec then return 0 end\n"
+    "redis.call('HDEL', KEYS[3], ARGV[1])\n"
     "local old = string.sub(rec, 1, 64)\n"
     "if redis.call('HGET', KEYS[2], old) == ARGV[1] then redis.call('HDEL', KEYS[2], old) end\n"
     "redis.call('HDEL', KEYS[1], ARGV[1])\n"
@@ -167,6 +170,14 @@ static const char rs_lua_stream_rotate[] =
     "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(rec, 65))\n"
     "redis.call('PUBLISH', ARGV[3], 'k ' .. ARGV[1] .. ' ' .. ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS by-id, record. ARGV id, "0" | "1" | "" (no override). 1 set, 0 no
+ * such id. */
+static const char rs_lua_stream_record[] =
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end\n"
+    "if ARGV[2] == '' then redis.call('HDEL', KEYS[2], ARGV[1])\n"
+    "else redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end\n"
     "return 1\n";
 
 /* Meta records: expiry by the Redis server's clock (TIME), so nodes whose
@@ -412,6 +423,7 @@ static void rs_channel(const store_redis_t *r, char *out, const char *id)
 #define RS_KEY_BY_ID RS_PREFIX "{registry}:by-id"
 #define RS_KEY_BY_KEY RS_PREFIX "{registry}:by-key"
 #define RS_KEY_ALIVE RS_PREFIX "{registry}:alive"
+#define RS_KEY_RECORD RS_PREFIX "{registry}:record"
 
 static void rs_hex(const uint8_t hash[32], char out[65])
 {
@@ -1045,6 +1057,7 @@ static int rs_record_parse(const char *id, size_t idlen, const char *rec, size_t
                            store_stream_info_t *out)
 {
     memset(out, 0, sizeof(*out));
+    out->record = STORE_RECORD_DEFAULT; /* the record hash says otherwise */
     if (idlen == 0 || idlen >= STORE_ID_MAX || len < 65)
         return -EIO;
     memcpy(out->id, id, idlen);
@@ -1084,6 +1097,37 @@ static int rs_registry_get(store_t *st, const char *id, store_stream_info_t *out
     else if (rc == 0)
         rc = -EIO;
     freeReplyObject(rep);
+    if (rc == 0) {
+        const char *rargv[] = {"HGET", RS_KEY_RECORD, id};
+        size_t rlens[] = {4, strlen(RS_KEY_RECORD), strlen(id)};
+        rc = rs_command(r, 3, rargv, rlens, &rep);
+        if (rc == 0 && rep->type == REDIS_REPLY_STRING && rep->len == 1)
+            out->record = rep->str[0] == '1' ? STORE_RECORD_ON : STORE_RECORD_OFF;
+        else if (rc == 0 && rep->type != REDIS_REPLY_NIL)
+            rc = -EIO;
+        freeReplyObject(rep);
+    }
+    return rc;
+}
+
+/* Fills list[0..n).record from the record hash (one HGETALL). */
+static int rs_registry_list_records(store_redis_t *r, store_stream_info_t *list, size_t n)
+{
+    const char *argv[] = {"HGETALL", RS_KEY_RECORD};
+    size_t lens[] = {7, strlen(RS_KEY_RECORD)};
+    redisReply *rep;
+    int rc = rs_command(r, 2, argv, lens, &rep);
+    if (rc == 0 && rep->type != REDIS_REPLY_ARRAY)
+        rc = -EIO;
+    for (size_t i = 0; rc == 0 && i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || v->len != 1)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (strlen(list[j].id) == k->len && memcmp(list[j].id, k->str, k->len) == 0)
+                list[j].record = v->str[0] == '1' ? STORE_RECORD_ON : STORE_RECORD_OFF;
+    }
+    freeReplyObject(rep);
     return rc;
 }
 
@@ -1116,6 +1160,8 @@ static int rs_registry_list(store_t *st, store_stream_info_t **out, size_t *n)
         }
     }
     freeReplyObject(rep);
+    if (rc == 0 && *n > 0)
+        rc = rs_registry_list_records(r, *out, *n);
     return rc;
 }
 
@@ -1151,10 +1197,10 @@ static int rs_registry_remove(store_t *st, const char *id)
     store_redis_t *r = (store_redis_t *)st;
     if (!atomic_load(&r->up))
         return -EIO;
-    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY, RS_KEY_RECORD};
     const char *args[] = {id, r->registry_channel};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_remove, 2, keys, 2, args, &rep);
+    int rc = rs_eval(r, rs_lua_stream_remove, 3, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1184,6 +1230,23 @@ static int rs_registry_rotate(store_t *st, const char *id, const uint8_t hash[32
     if (rc == 0)
         rs_seed_rekey(r, id, hash);
     OPENSSL_cleanse(hex, sizeof(hex));
+    return rc;
+}
+
+static int rs_registry_set_record(store_t *st, const char *id, int record)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_RECORD};
+    const char *args[] = {id, record == STORE_RECORD_ON    ? "1"
+                              : record == STORE_RECORD_OFF ? "0"
+                                                           : ""};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_record, 2, keys, 2, args, &rep);
+    if (rc == 0)
+        rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
     return rc;
 }
 
@@ -1863,6 +1926,7 @@ static const store_backend_t store_redis_backend = {
     .stream_list = rs_registry_list,
     .stream_remove = rs_registry_remove,
     .stream_rotate = rs_registry_rotate,
+    .stream_set_record = rs_registry_set_record,
     .meta_put = rs_meta_put,
     .meta_get = rs_meta_get,
     .meta_scan = rs_meta_scan,

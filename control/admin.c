@@ -16,7 +16,13 @@
  * hashed there and shown only in the 201 answer); delete = registry remove
  * (the key stops working on every node) + lease revoke (whichever node has
  * the publisher cuts it); rotate = registry rotate (+ revoke with
- * --key-rotation cut); disconnect = lease revoke only.
+ * --key-rotation cut); disconnect = lease revoke only; the per-stream
+ * recording override ("record") = a registry field (store_stream_set_record),
+ * read by the recorder through store_stream_record().
+ *
+ * Recordings (/api/v1/streams/ID/recordings, /api/v1/recordings/RID) are
+ * read from --recordings-dir by recordings.c; their URLs point at the
+ * public origin's /vod/.
  */
 #include "admin.h"
 
@@ -37,6 +43,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "origin.h"
+#include "recordings.h"
 #include "web.h"
 
 #define ADMIN_BODY_MAX 65536
@@ -53,7 +60,9 @@ struct admin {
     uint8_t token_digest[SHA256_DIGEST_LENGTH];
     char *public_http_url;
     char *public_rtmp_url;
+    char *recordings_dir; /* NULL: none */
     bool rotate_cuts;
+    bool record; /* --record */
     int port;
 };
 
@@ -266,8 +275,32 @@ static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
     if (info->created_ms > 0)
         json_object_set_new(o, "created_ms", json_integer(info->created_ms));
     admin_urls(a, o, info->id);
+    /* The effective value: the stream's override, else --record. */
+    json_object_set_new(o, "record",
+                        json_boolean(info->record == STORE_RECORD_DEFAULT ? a->record
+                                                                          : info->record ==
+                                                                                STORE_RECORD_ON));
     report_stream_status(a->report, info->id, o);
     return o;
+}
+
+/* A body's "record": true, false, or (allow_null) null for "follow
+ * --record". *out = STORE_RECORD_*; false with the error queued. */
+static bool admin_record_value(struct MHD_Connection *c, json_t *v, bool allow_null, int *out,
+                               enum MHD_Result *ret)
+{
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v) ? STORE_RECORD_ON : STORE_RECORD_OFF;
+        return true;
+    }
+    if (allow_null && json_is_null(v)) {
+        *out = STORE_RECORD_DEFAULT;
+        return true;
+    }
+    *ret = admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                             allow_null ? "\"record\" must be true, false or null"
+                                        : "\"record\" must be true or false");
+    return false;
 }
 
 /* A display name: 1..255 bytes of UTF-8 (jansson checked that) without
@@ -286,6 +319,7 @@ static bool admin_name_valid(const char *s)
 static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const admin_req_t *rq)
 {
     const char *name = NULL;
+    int record = STORE_RECORD_DEFAULT;
     json_t *body = NULL;
     if (rq->len > 0) {
         json_error_t jerr;
@@ -311,6 +345,12 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
             return admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
                                      "\"name\" must be 1-255 bytes without control characters");
         }
+        json_t *jr = json_object_get(body, "record");
+        enum MHD_Result bad;
+        if (jr && !admin_record_value(c, jr, true, &record, &bad)) {
+            json_decref(body);
+            return bad;
+        }
     }
     uint8_t raw[ADMIN_ID_BYTES];
     char id[2 * ADMIN_ID_BYTES + 1], key[64];
@@ -321,6 +361,15 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
     admin_hex(raw, sizeof(raw), id);
     int rc = store_stream_add(a->store, id, name ? name : id, key);
     if (rc < 0) {
+        json_decref(body);
+        OPENSSL_cleanse(key, sizeof(key));
+        log_warn("admin", "stream create failed: %s", strerror(-rc));
+        return admin_reply_store_error(c, rc);
+    }
+    if (record != STORE_RECORD_DEFAULT && (rc = store_stream_set_record(a->store, id, record)) < 0) {
+        /* Not half made: a stream that would not record as asked is gone. */
+        if (store_stream_remove(a->store, id) < 0)
+            log_warn("admin", "stream %s: half created (record not set) and not removed", id);
         json_decref(body);
         OPENSSL_cleanse(key, sizeof(key));
         log_warn("admin", "stream create failed: %s", strerror(-rc));
@@ -337,6 +386,9 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
     OPENSSL_cleanse(full, sizeof(full));
     OPENSSL_cleanse(key, sizeof(key));
     admin_urls(a, o, id);
+    json_object_set_new(o, "record", json_boolean(record == STORE_RECORD_DEFAULT
+                                                      ? a->record
+                                                      : record == STORE_RECORD_ON));
     log_info("admin", "stream %s created (\"%s\")", id, name ? name : id);
     json_decref(body);
     return admin_reply_json(c, MHD_HTTP_CREATED, o);
@@ -418,6 +470,120 @@ static enum MHD_Result admin_disconnect(admin_t *a, struct MHD_Connection *c, co
     return admin_reply_empty(c, MHD_HTTP_NO_CONTENT);
 }
 
+/* PATCH /api/v1/streams/ID {"record": true|false|null}: 200 with the
+ * status. Only "record" may be changed; any other key is a 400, so that a
+ * client never believes it changed something it did not. */
+static enum MHD_Result admin_patch(admin_t *a, struct MHD_Connection *c, const char *id,
+                                   const admin_req_t *rq)
+{
+    json_error_t jerr;
+    json_t *body = rq->len ? json_loadb(rq->body, rq->len, 0, &jerr) : NULL;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (strcmp(k, "record") != 0) {
+            json_decref(body);
+            return admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                                     "only \"record\" can be changed");
+        }
+    }
+    json_t *jr = json_object_get(body, "record");
+    int record;
+    enum MHD_Result bad;
+    if (!jr) {
+        json_decref(body);
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "nothing to change (\"record\")");
+    }
+    if (!admin_record_value(c, jr, true, &record, &bad)) {
+        json_decref(body);
+        return bad;
+    }
+    json_decref(body);
+    int rc = store_stream_set_record(a->store, id, record);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    log_info("admin", "stream %s: record %s", id,
+             record == STORE_RECORD_DEFAULT ? "follows --record"
+             : record == STORE_RECORD_ON    ? "on"
+                                            : "off");
+    return admin_get(a, c, id);
+}
+
+/* Adds the public URLs of a recording object (its "id" set). */
+static void admin_recording_urls(const admin_t *a, json_t *rec)
+{
+    const char *rid = json_string_value(json_object_get(rec, "id"));
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s/vod/%s/master.m3u8", a->public_http_url, rid);
+    json_object_set_new(rec, "playback_url", json_string(buf));
+    if (json_is_string(json_object_get(rec, "poster"))) {
+        snprintf(buf, sizeof(buf), "%s/vod/%s/poster.jpg", a->public_http_url, rid);
+        json_object_set_new(rec, "poster_url", json_string(buf));
+    }
+    if (json_is_string(json_object_get(rec, "mp4"))) {
+        snprintf(buf, sizeof(buf), "%s/vod/%s/recording.mp4", a->public_http_url, rid);
+        json_object_set_new(rec, "mp4_url", json_string(buf));
+    }
+}
+
+static enum MHD_Result admin_recordings_error(struct MHD_Connection *c, int rc)
+{
+    if (rc == -ENOENT)
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such recording");
+    if (rc == -EBUSY)
+        return admin_reply_error(c, MHD_HTTP_CONFLICT,
+                                 "the recording is still being written; delete it once it ends");
+    if (rc == -ENOMEM)
+        return MHD_NO;
+    return admin_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             "the recordings directory cannot be read; retry");
+}
+
+/* GET /api/v1/streams/ID/recordings */
+static enum MHD_Result admin_stream_recordings(admin_t *a, struct MHD_Connection *c,
+                                               const char *id)
+{
+    int rc = store_stream_exists(a->store, id);
+    if (rc < 0)
+        return admin_reply_store_error(c, rc);
+    json_t *arr;
+    rc = recordings_list(a->recordings_dir, id, &arr);
+    if (rc < 0)
+        return admin_recordings_error(c, rc);
+    size_t i;
+    json_t *rec;
+    json_array_foreach(arr, i, rec)
+        admin_recording_urls(a, rec);
+    return admin_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "recordings", arr));
+}
+
+/* /api/v1/recordings/RID: GET, DELETE */
+static enum MHD_Result admin_route_recording(admin_t *a, struct MHD_Connection *c,
+                                             const char *method, const char *rid)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+        json_t *rec;
+        int rc = recordings_get(a->recordings_dir, rid, &rec);
+        if (rc < 0)
+            return admin_recordings_error(c, rc);
+        admin_recording_urls(a, rec);
+        return admin_reply_json(c, MHD_HTTP_OK, rec);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
+        int rc = recordings_delete(a->recordings_dir, rid);
+        if (rc < 0)
+            return admin_recordings_error(c, rc);
+        log_info("admin", "recording %s deleted", rid);
+        return admin_reply_empty(c, MHD_HTTP_NO_CONTENT);
+    }
+    return admin_reply_method(c, "GET, DELETE");
+}
+
 /* ---- routing ------------------------------------------------------------- */
 
 static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
@@ -440,9 +606,15 @@ static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
             return admin_get(a, c, id);
         if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)
             return admin_delete(a, c, id);
-        return admin_reply_method(c, "GET, DELETE");
+        if (strcmp(method, "PATCH") == 0)
+            return admin_patch(a, c, id, rq);
+        return admin_reply_method(c, "GET, PATCH, DELETE");
     }
-    (void)rq;
+    if (strcmp(slash, "/recordings") == 0) {
+        bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        return get ? admin_stream_recordings(a, c, id) : admin_reply_method(c, "GET");
+    }
     if (strcmp(slash, "/rotate-key") == 0)
         return post ? admin_rotate(a, c, id) : admin_reply_method(c, "POST");
     if (strcmp(slash, "/disconnect") == 0)
@@ -464,6 +636,8 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
     }
     if (strncmp(url, ADMIN_API "/", sizeof(ADMIN_API)) == 0)
         return admin_route_stream(a, c, method, url + sizeof(ADMIN_API), rq);
+    if (strncmp(url, "/api/v1/recordings/", 19) == 0)
+        return admin_route_recording(a, c, method, url + 19);
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return admin_reply_method(c, "GET");
@@ -591,6 +765,7 @@ static void admin_free(admin_t *a)
 {
     free(a->public_http_url);
     free(a->public_rtmp_url);
+    free(a->recordings_dir);
     OPENSSL_cleanse(a->token_digest, sizeof(a->token_digest));
     pthread_mutex_destroy(&a->token_lock);
     free(a);
@@ -613,9 +788,13 @@ int admin_open(const admin_params_t *params, admin_t **out)
     a->store = params->store;
     a->report = params->report;
     a->rotate_cuts = params->rotate_cuts;
+    a->record = params->record;
     a->public_http_url = admin_strip_slash(params->public_http_url);
     a->public_rtmp_url = admin_strip_slash(params->public_rtmp_url);
-    if (!a->public_http_url || !a->public_rtmp_url) {
+    if (params->recordings_dir && *params->recordings_dir)
+        a->recordings_dir = strdup(params->recordings_dir);
+    if (!a->public_http_url || !a->public_rtmp_url ||
+        (params->recordings_dir && *params->recordings_dir && !a->recordings_dir)) {
         admin_free(a);
         return -ENOMEM;
     }

@@ -25,6 +25,8 @@ typedef struct admin_params {
     const char *public_http_url; /* base of playback URLs, no trailing slash */
     const char *public_rtmp_url; /* base of RTMP URLs ("rtmp://host:1935/live") */
     bool rotate_cuts;            /* --key-rotation cut */
+    const char *recordings_dir;  /* --recordings-dir; NULL: no recordings API data */
+    bool record;                 /* --record: what a stream without an override does */
 } admin_params_t;
 
 int admin_open(const admin_params_t *params, admin_t **out) __attribute__((warn_unused_result));

@@ -50,6 +50,9 @@ const char *http_cache_control(http_object_type_t type, bool blocking,
 const char *http_cache_control_route(const http_route_t *route, bool blocking,
                                      const origin_params_t *params)
 {
+    if (route->kind == HTTP_ROUTE_VOD)
+        return route->object_type == HTTP_OBJECT_PLAYLIST ? HTTP_CACHE_CONTROL_VOD_PLAYLIST
+                                                          : HTTP_CACHE_CONTROL_IMMUTABLE;
     /* The live thumbnail changes at most once a segment. */
     if (route->object_type == HTTP_OBJECT_THUMBNAIL)
         return http_cache_age(params->segment_duration, 1);

@@ -35,10 +35,17 @@
 const char *http_cache_control(http_object_type_t type, bool blocking,
                                const origin_params_t *params);
 
+/* A recording's playlists (/vod/): a VOD never changes once it is ready,
+ * but it can be deleted, so a CDN keeps its playlists a minute; everything
+ * else of a recording (init segments, segments, poster, MP4) is immutable. */
+#define HTTP_CACHE_CONTROL_VOD_PLAYLIST "public, max-age=60"
+
 /* The same for a parsed route: "init.mp4", the name every broadcast's
  * first init segment has, may hold other bytes in the next broadcast (say,
  * another resolution), so it lives for a target duration only, like a
  * blocking reload; "init-N.mp4" names are never reused and are immutable.
+ * A recording's (HTTP_ROUTE_VOD): HTTP_CACHE_CONTROL_VOD_PLAYLIST for its
+ * playlists, immutable for every other file.
  * The live thumbnail changes at most once a segment: a segment duration. */
 const char *http_cache_control_route(const http_route_t *route, bool blocking,
                                      const origin_params_t *params);

@@ -4,7 +4,10 @@
  *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
  *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
- * ID is a store id ([A-Za-z0-9_-], < 64), RENDITION is [a-z0-9] (< 16),
+ *   /vod/RID/master.m3u8 | poster.jpg | recording.mp4
+ *   /vod/RID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s  (no parts)
+ * ID is a store id ([A-Za-z0-9_-], < 64), RID a recording id (the same
+ * characters, < 96), RENDITION is [a-z0-9] (< 16),
  * N and P are decimal numbers without leading zeros (< 16 digits: segment
  * numbers start at the wall clock in quarter seconds, see transcode.h). Pure and
  * bounded; any thread.
@@ -22,9 +25,9 @@ static size_t http_path_segment(const char *p, size_t len)
     return slash ? (size_t)(slash - p) : len;
 }
 
-static int http_path_is_id(const char *p, size_t n)
+static int http_path_is_id_max(const char *p, size_t n, size_t max)
 {
-    if (n == 0 || n >= STORE_ID_MAX)
+    if (n == 0 || n >= max)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
@@ -33,6 +36,11 @@ static int http_path_is_id(const char *p, size_t n)
             return 0;
     }
     return 1;
+}
+
+static int http_path_is_id(const char *p, size_t n)
+{
+    return http_path_is_id_max(p, n, STORE_ID_MAX);
 }
 
 static int http_path_is_rendition(const char *p, size_t n)
@@ -91,6 +99,48 @@ static http_object_type_t http_path_media_object(const char *p, size_t n)
     return HTTP_OBJECT_NONE;
 }
 
+/* "RID/..." after "/vod/": the file of a recording. Everything a recording
+ * directory holds that is not named here (recording.json, the journals, a
+ * temp file) is never served. */
+static int http_path_parse_vod(const char *p, size_t n, http_route_t *out)
+{
+    size_t idn = http_path_segment(p, n);
+    if (!http_path_is_id_max(p, idn, HTTP_RECORDING_ID_MAX) || idn == n)
+        return -ENOENT;
+    memcpy(out->recording_id, p, idn);
+    out->recording_id[idn] = '\0';
+    p += idn + 1;
+    n -= idn + 1;
+    size_t first = http_path_segment(p, n);
+    if (first == n) {
+        if (http_path_equals(p, n, "master.m3u8"))
+            out->object_type = HTTP_OBJECT_PLAYLIST;
+        else if (http_path_equals(p, n, "poster.jpg"))
+            out->object_type = HTTP_OBJECT_POSTER;
+        else if (http_path_equals(p, n, "recording.mp4"))
+            out->object_type = HTTP_OBJECT_MP4;
+        else
+            return -ENOENT;
+    } else {
+        if (!http_path_is_rendition(p, first))
+            return -ENOENT;
+        const char *obj = p + first + 1;
+        size_t objn = n - first - 1;
+        if (memchr(obj, '/', objn))
+            return -ENOENT;
+        out->object_type = http_path_media_object(obj, objn);
+        /* A recording keeps whole segments only. */
+        if (out->object_type == HTTP_OBJECT_NONE || out->object_type == HTTP_OBJECT_PART)
+            return -ENOENT;
+    }
+    if (n > STORE_NAME_MAX)
+        return -ENOENT;
+    memcpy(out->object, p, n);
+    out->object[n] = '\0';
+    out->kind = HTTP_ROUTE_VOD;
+    return 0;
+}
+
 int http_path_parse(const char *path, size_t len, http_route_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -125,6 +175,12 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
         out->kind = HTTP_ROUTE_ASSET;
         memcpy(out->object, nm, nl);
         return 0;
+    }
+    if (len > 5 && memcmp(path, "/vod/", 5) == 0) {
+        int rc = http_path_parse_vod(path + 5, len - 5, out);
+        if (rc < 0)
+            memset(out, 0, sizeof(*out));
+        return rc;
     }
     if (len < 5 || memcmp(path, "/hls/", 5) != 0)
         return -ENOENT;
@@ -178,6 +234,10 @@ const char *http_path_content_type(http_object_type_t type)
     case HTTP_OBJECT_SEGMENT:
     case HTTP_OBJECT_PART:
         return "video/iso.segment";
+    case HTTP_OBJECT_POSTER:
+        return "image/jpeg";
+    case HTTP_OBJECT_MP4:
+        return "video/mp4";
     case HTTP_OBJECT_THUMBNAIL:
         return "image/jpeg";
     default:

@@ -21,6 +21,7 @@ typedef enum http_route_kind {
     HTTP_ROUTE_HLS,    /* an object of a stream */
     HTTP_ROUTE_PLAYER, /* /player/ID: the player page of a stream */
     HTTP_ROUTE_ASSET,  /* /assets/NAME: a file of the player page (object = NAME) */
+    HTTP_ROUTE_VOD,    /* /vod/RID/...: a file of a recording (recording_id, object) */
 } http_route_kind_t;
 
 typedef enum http_object_type {
@@ -29,16 +30,26 @@ typedef enum http_object_type {
     HTTP_OBJECT_INIT,     /* RENDITION/init.mp4 */
     HTTP_OBJECT_SEGMENT,  /* RENDITION/N.m4s */
     HTTP_OBJECT_PART,     /* RENDITION/N.P.m4s */
+    HTTP_OBJECT_POSTER,   /* poster.jpg (a recording's) */
+    HTTP_OBJECT_MP4,      /* recording.mp4 (a recording's download) */
     HTTP_OBJECT_THUMBNAIL, /* thumbnail.jpg */
 } http_object_type_t;
 
 #define HTTP_RENDITION_MAX 16
+/* A recording id: the stream id (< STORE_ID_MAX), "-YYYYMMDDTHHMMSSZ" and
+ * an optional "-N" for a clash, so longer than a stream id may be. */
+#define HTTP_RECORDING_ID_MAX 96
 
 typedef struct http_route {
     http_route_kind_t kind;
     http_object_type_t object_type;
     char stream_id[STORE_ID_MAX];
     char object[STORE_NAME_MAX + 1]; /* store name: "master.m3u8", "720p/3.m4s" */
+    /* HTTP_ROUTE_VOD: the recording (its directory name; [A-Za-z0-9_-],
+     * < HTTP_RECORDING_ID_MAX); stream_id is then empty (the recording's
+     * stream comes from its recording.json) and object is the file's path
+     * inside the recording's directory. */
+    char recording_id[HTTP_RECORDING_ID_MAX];
 } http_route_t;
 
 /*

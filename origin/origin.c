@@ -32,6 +32,16 @@
  * would get, so hls.js just polls once without directives) and a part or
  * segment with 503 and Retry-After.
  *
+ * Recordings (/vod/RID/...) are files, not store objects: vod.c opens them
+ * below --recordings-dir on each request (no cache: a recording may be
+ * finalised or deleted by another node sharing the directory). Playlists
+ * are read whole into a blob of this request and answered like a live one
+ * (content ETag, gzip, token rewriting); everything else is answered from
+ * its file descriptor (MHD sends it with sendfile), so a multi-gigabyte
+ * recording.mp4 is never read into memory; its ETag comes from the file's
+ * size and modification time. The token of a recording is the token of its
+ * stream (recording.json's stream_id).
+ *
  * Thumbnails: /hls/ID/thumbnail.jpg is a stored object like any other
  * (playback rules, ETag, Range); ?width=N scales it through the
  * params' thumbnail_scale callback, and the results are kept in a small
@@ -58,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +87,7 @@
 #include "thumb_cache_internal.h"
 #include "token_internal.h"
 #include "viewers_internal.h"
+#include "vod_internal.h"
 
 struct origin {
     struct MHD_Daemon *daemon;
@@ -88,6 +100,7 @@ struct origin {
     origin_params_t params;
     char *cors_origin;   /* Access-Control-Allow-Origin value */
     char *secret;        /* playback secret, NULL when playback is open */
+    char *recordings_dir; /* NULL: no /vod/ */
     size_t secret_len;
     bool cors_any;       /* cors_origin is "*": no Vary: Origin */
     viewers_t *viewers;
@@ -365,6 +378,27 @@ static blob_t *origin_signed_playlist(struct MHD_Connection *c, const blob_t *bl
     return out;
 }
 
+/* 416 for a Range outside a representation of `size` bytes. */
+static enum MHD_Result origin_reply_416(const origin_t *o, struct MHD_Connection *c,
+                                        uint64_t size)
+{
+    char content_range[64];
+    snprintf(content_range, sizeof(content_range), "bytes */%" PRIu64, size);
+    static const char text[] = "range not satisfiable\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(r, "Content-Range", content_range);
+    MHD_add_response_header(r, "Cache-Control", HTTP_CACHE_CONTROL_ERROR);
+    MHD_add_response_header(r, "Accept-Ranges", "bytes");
+    origin_add_common_headers(o, r, false);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /*
  * Answers with an object the caller took from the store, taking ownership of
  * the reference `blob` on every path. `blocking` marks the answer to an
@@ -433,22 +467,9 @@ static enum MHD_Result origin_reply_blob(origin_t *o, struct MHD_Connection *c,
                      (uint64_t)body->size);
             break;
         case HTTP_RANGE_UNSATISFIABLE: {
-            snprintf(content_range, sizeof(content_range), "bytes */%" PRIu64,
-                     (uint64_t)body->size);
+            uint64_t size = body->size;
             blob_unref(body);
-            static const char text[] = "range not satisfiable\n";
-            r = MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text,
-                                                MHD_RESPMEM_PERSISTENT);
-            if (!r)
-                return MHD_NO;
-            MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-            MHD_add_response_header(r, "Content-Range", content_range);
-            MHD_add_response_header(r, "Cache-Control", HTTP_CACHE_CONTROL_ERROR);
-            MHD_add_response_header(r, "Accept-Ranges", "bytes");
-            origin_add_common_headers(o, r, false);
-            enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
-            MHD_destroy_response(r);
-            return ret;
+            return origin_reply_416(o, c, size);
         }
         case HTTP_RANGE_IGNORE:
         default:
@@ -889,6 +910,128 @@ static void origin_count_viewer(origin_t *o, struct MHD_Connection *c, const htt
                   ua ? strlen(ua) : 0, now);
 }
 
+/* ---- recordings (/vod/RID/...) ------------------------------------------- */
+
+/*
+ * Answers with a recording file from its descriptor, taking ownership of fd
+ * on every path: 200, 206 (Range, If-Range), 304 (If-None-Match) or 416.
+ * MHD reads the file as it sends it (sendfile), so its size does not matter.
+ */
+static enum MHD_Result origin_reply_file(origin_t *o, struct MHD_Connection *c,
+                                         const http_route_t *route, int fd,
+                                         const struct stat *st)
+{
+    char etag[VOD_ETAG_MAX];
+    vod_file_etag(st, etag);
+    char last_modified[HTTP_DATE_MAX];
+    http_cache_format_date((int64_t)st->st_mtim.tv_sec * 1000, last_modified);
+    uint64_t size = (uint64_t)st->st_size;
+
+    unsigned int status = MHD_HTTP_OK;
+    uint64_t first = 0, count = size;
+    char content_range[64] = "";
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+    bool not_modified = inm && http_cache_none_match(inm, strlen(inm), etag);
+    const char *range = not_modified ? NULL
+                                     : MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+    const char *if_range = range ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Range")
+                                 : NULL;
+    if (range && (!if_range || http_cache_if_range(if_range, strlen(if_range), etag,
+                                                   last_modified))) {
+        switch (http_cache_range(range, strlen(range), size, &first, &count)) {
+        case HTTP_RANGE_OK:
+            status = MHD_HTTP_PARTIAL_CONTENT;
+            snprintf(content_range, sizeof(content_range),
+                     "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, first + count - 1, size);
+            break;
+        case HTTP_RANGE_UNSATISFIABLE:
+            close(fd);
+            return origin_reply_416(o, c, size);
+        case HTTP_RANGE_IGNORE:
+        default:
+            first = 0;
+            count = size;
+            break;
+        }
+    }
+    /* A 304 is built over the whole file too (its Content-Length must be
+     * the 200's, RFC 9110 8.6); MHD sends no body with it. MHD closes fd
+     * when the response is destroyed. */
+    struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(count, fd, first);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    if (!not_modified)
+        origin_note_bytes(c, count);
+    MHD_add_response_header(r, "Content-Type", http_path_content_type(route->object_type));
+    if (status == MHD_HTTP_PARTIAL_CONTENT)
+        MHD_add_response_header(r, "Content-Range", content_range);
+    origin_add_object_headers(o, r, route, false, etag, last_modified, false);
+    enum MHD_Result ret = MHD_queue_response(c, not_modified ? MHD_HTTP_NOT_MODIFIED : status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/*
+ * /vod/RID/...: a file of a ready recording. With --playback-secret the
+ * token must be valid for the recording's stream; a recording that does
+ * not exist is refused like a bad token, so that without a valid token
+ * nobody learns which recordings exist. Not ready ("recording", "failed"):
+ * 404, cacheable for a second only (it may become ready).
+ */
+static enum MHD_Result origin_vod(origin_t *o, struct MHD_Connection *c, http_route_t *route)
+{
+    vod_recording_t rec = {.dirfd = -1};
+    int rc = o->recordings_dir ? vod_recording_open(o->recordings_dir, route->recording_id, &rec)
+                               : -ENOENT;
+    if (rc == -EIO) {
+        log_warn("origin", "recording %s: cannot read its directory in %s", route->recording_id,
+                 o->recordings_dir);
+        return origin_reply_503(c, "recording unavailable, retry shortly\n");
+    }
+    if (o->secret) {
+        if (rc < 0) {
+            const char *token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+            return origin_reply_text(c, MHD_HTTP_FORBIDDEN,
+                                     token_status_text(token ? TOKEN_INVALID : TOKEN_MISSING),
+                                     "no-cache");
+        }
+        snprintf(route->stream_id, sizeof(route->stream_id), "%s", rec.stream_id);
+        enum MHD_Result denied;
+        if (!origin_authorize(o, c, route, &denied)) {
+            vod_recording_close(&rec);
+            return denied;
+        }
+    }
+    if (rc < 0 || !rec.ready) {
+        vod_recording_close(&rec);
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    }
+    snprintf(route->stream_id, sizeof(route->stream_id), "%s", rec.stream_id);
+    struct stat st;
+    int fd = vod_file_open(&rec, route->object, &st);
+    vod_recording_close(&rec);
+    if (fd == -ENOENT)
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    if (fd < 0)
+        return origin_reply_503(c, "recording unavailable, retry shortly\n");
+    if (route->object_type != HTTP_OBJECT_PLAYLIST)
+        return origin_reply_file(o, c, route, fd, &st);
+    /* A playlist: small, read whole, then answered like a live one (token
+     * added to its URIs, gzip, content ETag). */
+    blob_t *blob = NULL;
+    rc = vod_file_read(fd, &st, VOD_PLAYLIST_MAX, &blob);
+    if (rc == -ENOMEM)
+        return MHD_NO;
+    if (rc < 0) {
+        log_warn("origin", "recording %s: %s unreadable (%s)", route->recording_id,
+                 route->object, rc == -EFBIG ? "too large" : strerror(-rc));
+        return origin_reply_503(c, "recording unavailable, retry shortly\n");
+    }
+    return origin_reply_blob(o, c, route, blob, false);
+}
+
 static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, const char *url,
                                         const char *method, const char *version,
                                         const char *upload_data, size_t *upload_data_size,
@@ -967,6 +1110,12 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
             route.object_type == HTTP_OBJECT_SEGMENT)
             return origin_llhls_start(o, c, &route, req_cls);
         return origin_reply_object(o, c, &route, false);
+    }
+    case HTTP_ROUTE_VOD: {
+        origin_conn_t *cc = origin_conn_of(c);
+        if (cc)
+            cc->kind = origin_route_kind(&route);
+        return origin_vod(o, c, &route);
     }
     default:
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
@@ -1054,6 +1203,7 @@ static void origin_free_config(origin_t *o)
         OPENSSL_cleanse(o->secret, o->secret_len);
     free(o->secret);
     free(o->cors_origin);
+    free(o->recordings_dir);
     viewers_free(o->viewers);
     thumb_cache_free(o->thumbs);
     free(o);
@@ -1081,10 +1231,14 @@ int origin_open(const origin_params_t *params, origin_t **out)
         o->secret = strdup(params->playback_secret);
         o->secret_len = strlen(params->playback_secret);
     }
-    if (!o->cors_origin || (params->playback_secret && *params->playback_secret && !o->secret)) {
+    if (params->recordings_dir && *params->recordings_dir)
+        o->recordings_dir = strdup(params->recordings_dir);
+    if (!o->cors_origin || (params->playback_secret && *params->playback_secret && !o->secret) ||
+        (params->recordings_dir && *params->recordings_dir && !o->recordings_dir)) {
         origin_free_config(o);
         return -ENOMEM;
     }
+    o->params.recordings_dir = o->recordings_dir;
     o->params.cors_origin = o->cors_origin;
     o->params.playback_secret = o->secret;
     o->params.http_listen = NULL; /* not kept: the caller's string */

@@ -1,6 +1,7 @@
 /*
  * The public HTTP origin: playlists, init segments and segments straight
- * from the store, /healthz and /readyz. libmicrohttpd runs it on its own
+ * from the store, recordings (/vod/) from --recordings-dir, /healthz and
+ * /readyz. libmicrohttpd runs it on its own
  * thread pool; handlers only read immutable blobs from the store.
  *
  * It also measures itself (origin_get_stats: requests and bytes by kind and
@@ -38,6 +39,9 @@ typedef struct origin_params {
      * "ADDR[/BITS],..." IPv4 and IPv6; NULL or "": none. A bad list makes
      * origin_open fail with -EINVAL. */
     const char *trusted_proxies;
+    /* --recordings-dir: /vod/RID/... is served from it (a recording whose
+     * recording.json says "ready"); NULL: /vod/ is 404. */
+    const char *recordings_dir;
     size_t max_viewer_sessions;            /* in total (0: 65536) */
     size_t max_viewer_sessions_per_stream; /* (0: 20000) */
     /* /hls/ID/thumbnail.jpg?width=N: the stored JPEG scaled to width

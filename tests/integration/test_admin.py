@@ -172,7 +172,7 @@ class AdminErrorsTest(unittest.TestCase):
 
     def test_methods(self):
         for method, path, allow in [("DELETE", "/api/v1/streams", "GET, POST"),
-                                    ("PUT", "/api/v1/streams/demo", "GET, DELETE"),
+                                    ("PUT", "/api/v1/streams/demo", "GET, PATCH, DELETE"),
                                     ("GET", "/api/v1/streams/demo/rotate-key", "POST"),
                                     ("GET", "/api/v1/streams/demo/disconnect", "POST"),
                                     ("POST", "/api/v1/stats", "GET"), ("POST", "/metrics", "GET")]:

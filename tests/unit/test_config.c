@@ -165,7 +165,7 @@ static void test_errors(void **state)
     expect_error((char *[]){"sluice", "--admin-token", "short", NULL}, none,
                  "--admin-token: use at least 16");
     expect_error((char *[]){"sluice", "--webhook-url", "ftp://x", NULL}, none, "--webhook-url");
-    expect_error((char *[]){"sluice", "--record=maybe", NULL}, none, "not on/off");
+    expect_error((char *[]){"sluice", "--record=maybe", NULL}, none, "not true or false");
     expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_RECORD_MP4=2", NULL},
                  "SLUICE_RECORD_MP4");
     /* --check-config: a recordings directory that cannot be written or made. */
@@ -334,6 +334,34 @@ static void test_print_config(void **state)
     unlink(path);
 }
 
+/* --record is a switch: alone it is true, and it also takes a value
+ * (flag, environment, file); --recordings-dir has its default. */
+static void test_record_switch(void **state)
+{
+    (void)state;
+    config_t cfg;
+    char *none[] = {NULL};
+    assert_int_equal(load(&cfg, (char *[]){"sluice", NULL}, none), 0);
+    assert_false(cfg.record);
+    assert_string_equal(cfg.recordings_dir, "recordings");
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--record", "--recordings-dir", "/srv/r",
+                                           NULL}, none), 0);
+    assert_true(cfg.record);
+    assert_string_equal(cfg.recordings_dir, "/srv/r");
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--record=off", NULL},
+                          (char *[]){"SLUICE_RECORD=true", NULL}), 0);
+    assert_false(cfg.record); /* the flag beats the environment */
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"sluice", NULL}, (char *[]){"SLUICE_RECORD=Yes", NULL}),
+                     0);
+    assert_true(cfg.record);
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--record=maybe", NULL}, none), -EINVAL);
+    assert_non_null(strstr(err, "maybe")); /* the value is named */
+}
+
 /* Every error in the file names file:line, whether the key is unknown or
  * its value is bad. */
 static void test_file_lines(void **state)
@@ -405,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_print_config),
         cmocka_unit_test(test_file_lines),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_record_switch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,21 @@ static void test_cache_control(void **state)
     strcpy(r.object, "720p/12.m4s");
     assert_string_equal(http_cache_control_route(&r, false, &p),
                         "public, max-age=31536000, immutable");
+    /* A recording: playlists a minute (it may be deleted), the rest
+     * immutable, init.mp4 included (a recording's directory is its own). */
+    http_route_t v = {.kind = HTTP_ROUTE_VOD, .object_type = HTTP_OBJECT_PLAYLIST};
+    strcpy(v.object, "720p/index.m3u8");
+    assert_string_equal(http_cache_control_route(&v, false, &p), "public, max-age=60");
+    strcpy(v.object, "master.m3u8");
+    assert_string_equal(http_cache_control_route(&v, false, &p), "public, max-age=60");
+    v.object_type = HTTP_OBJECT_INIT;
+    strcpy(v.object, "720p/init.mp4");
+    assert_string_equal(http_cache_control_route(&v, false, &p),
+                        "public, max-age=31536000, immutable");
+    v.object_type = HTTP_OBJECT_MP4;
+    strcpy(v.object, "recording.mp4");
+    assert_string_equal(http_cache_control_route(&v, false, &p),
+                        "public, max-age=31536000, immutable");
     /* the live thumbnail: a segment duration, at least 1 s */
     r.object_type = HTTP_OBJECT_THUMBNAIL;
     strcpy(r.object, "thumbnail.jpg");

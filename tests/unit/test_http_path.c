@@ -97,6 +97,64 @@ static void test_rejected_paths(void **state)
     }
 }
 
+static void test_vod_paths(void **state)
+{
+    (void)state;
+    http_route_t r;
+    assert_int_equal(parse("/vod/shop1-20261122T101500Z/master.m3u8", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_VOD);
+    assert_int_equal(r.object_type, HTTP_OBJECT_PLAYLIST);
+    assert_string_equal(r.recording_id, "shop1-20261122T101500Z");
+    assert_string_equal(r.stream_id, "");
+    assert_string_equal(r.object, "master.m3u8");
+
+    assert_int_equal(parse("/vod/s-20261122T101500Z-2/720p/index.m3u8", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_PLAYLIST);
+    assert_string_equal(r.recording_id, "s-20261122T101500Z-2");
+    assert_string_equal(r.object, "720p/index.m3u8");
+    assert_int_equal(parse("/vod/r/audio/init.mp4", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_INIT);
+    assert_int_equal(parse("/vod/r/720p/init-12.mp4", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_INIT);
+    assert_int_equal(parse("/vod/r/720p/0.m4s", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_SEGMENT);
+    assert_string_equal(r.object, "720p/0.m4s");
+    assert_int_equal(parse("/vod/r/poster.jpg", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_POSTER);
+    assert_string_equal(http_path_content_type(r.object_type), "image/jpeg");
+    assert_int_equal(parse("/vod/r/recording.mp4", &r), 0);
+    assert_int_equal(r.object_type, HTTP_OBJECT_MP4);
+    assert_string_equal(http_path_content_type(r.object_type), "video/mp4");
+
+    /* A recording id may be longer than a stream id: a 63-character stream
+     * id, its start time and a clash suffix fit; 96 characters do not. */
+    char p[200] = "/vod/";
+    memset(p + 5, 'x', 95);
+    strcpy(p + 100, "/master.m3u8");
+    assert_int_equal(parse(p, &r), 0);
+    assert_int_equal(strlen(r.recording_id), 95);
+    memset(p + 5, 'x', 96);
+    strcpy(p + 101, "/master.m3u8");
+    assert_int_equal(parse(p, &r), -ENOENT);
+
+    static const char *const bad[] = {
+        "/vod", "/vod/", "/vod/r", "/vod/r/", "/vod/r/recording.json", "/vod/r/720p/journal",
+        "/vod/r/720p/1.2.m4s", "/vod/r/../s/master.m3u8", "/vod/../recordings/master.m3u8",
+        "/vod/./master.m3u8", "/vod/r/./master.m3u8", "/vod/.r/master.m3u8",
+        "/vod/r.x/master.m3u8", "/vod/r/720p/../master.m3u8", "/vod/r/720p/sub/1.m4s",
+        "/vod/r/poster.jpg/", "/vod/r/720p/poster.jpg", "/vod/r/720p/recording.mp4",
+        "/vod/r/master.m3u8.tmp", "/vod/r//master.m3u8", "/vod//master.m3u8",
+        "/vod/r/720P/index.m3u8", "/vod/r/index.m3u8", "/vod/r/720p/01.m4s",
+        "/vod/r%2f..%2fx/master.m3u8", "/vod/r/recording.mp4x", "/VOD/r/master.m3u8",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse(bad[i], &r) != -ENOENT)
+            fail_msg("accepted '%s'", bad[i]);
+        assert_int_equal(r.kind, HTTP_ROUTE_NONE);
+        assert_string_equal(r.recording_id, "");
+    }
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -122,6 +180,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_paths),
         cmocka_unit_test(test_rejected_paths),
+        cmocka_unit_test(test_vod_paths),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -244,6 +244,32 @@ static void test_registry_manage(void **state)
     assert_int_equal(store_stream_rotate(st, "nope", "key-x"), -ENOENT);
     assert_int_equal(store_stream_rotate(st, "zeta", ""), -EINVAL);
 
+    /* The recording override: none until set; set, cleared, kept by a
+     * rotation, visible in the list; store_stream_record() applies it. */
+    assert_int_equal(store_stream_get(st, "mid", &info), 0);
+    assert_int_equal(info.record, STORE_RECORD_DEFAULT);
+    assert_true(store_stream_record(st, "mid", true));
+    assert_false(store_stream_record(st, "mid", false));
+    assert_int_equal(store_stream_set_record(st, "mid", STORE_RECORD_OFF), 0);
+    assert_false(store_stream_record(st, "mid", true));
+    assert_int_equal(store_stream_set_record(st, "zeta", STORE_RECORD_ON), 0);
+    assert_int_equal(store_stream_rotate(st, "zeta", "key-z3"), 0);
+    assert_true(store_stream_record(st, "zeta", false));
+    assert_true(store_stream_record_cb(st, "zeta", false)); /* the recorder's callback */
+    assert_false(store_stream_record_cb(st, "mid", true));
+    assert_int_equal(store_stream_list(st, &list, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].record, strcmp(list[i].id, "mid") == 0    ? STORE_RECORD_OFF
+                                         : strcmp(list[i].id, "zeta") == 0 ? STORE_RECORD_ON
+                                                                           : STORE_RECORD_DEFAULT);
+    free(list);
+    assert_int_equal(store_stream_set_record(st, "mid", STORE_RECORD_DEFAULT), 0);
+    assert_true(store_stream_record(st, "mid", true));
+    assert_int_equal(store_stream_set_record(st, "mid", 2), -EINVAL);
+    assert_int_equal(store_stream_set_record(st, "nope", STORE_RECORD_ON), -ENOENT);
+    assert_false(store_stream_record(st, "nope", false)); /* unknown: the default */
+    assert_true(store_stream_record(st, "nope", true));
+
     /* remove them all: an empty list is NULL */
     const char *all[] = {"alpha2", "long", "mid", "seeded", "zeta"};
     for (size_t i = 0; i < 5; i++)

@@ -407,6 +407,35 @@ static void test_registry_manage(void **state)
     assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:by-id"), 5);
     assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:by-key"), 5);
 
+    /* The recording override, set on one node and read on the other; it
+     * survives a rotation and goes with the stream. */
+    assert_int_equal(store_stream_get(b, "mid", &info), 0);
+    assert_int_equal(info.record, STORE_RECORD_DEFAULT);
+    assert_true(store_stream_record(b, "mid", true));
+    assert_int_equal(store_stream_set_record(a, "mid", STORE_RECORD_OFF), 0);
+    assert_int_equal(store_stream_set_record(a, "zeta", STORE_RECORD_ON), 0);
+    assert_false(store_stream_record(b, "mid", true));
+    assert_true(store_stream_record(b, "zeta", false));
+    assert_int_equal(store_stream_rotate(a, "zeta", "key-z3"), 0);
+    assert_int_equal(store_stream_get(b, "zeta", &info), 0);
+    assert_int_equal(info.record, STORE_RECORD_ON);
+    assert_int_equal(store_stream_list(b, &list, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].record, strcmp(list[i].id, "mid") == 0    ? STORE_RECORD_OFF
+                                         : strcmp(list[i].id, "zeta") == 0 ? STORE_RECORD_ON
+                                                                           : STORE_RECORD_DEFAULT);
+    free(list);
+    assert_int_equal(store_stream_set_record(b, "mid", STORE_RECORD_DEFAULT), 0);
+    assert_true(store_stream_record(a, "mid", true));
+    assert_int_equal(store_stream_set_record(a, "nope", STORE_RECORD_ON), -ENOENT);
+    assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{registry}:record %s", "nope"),
+                     0);
+    assert_int_equal(store_stream_remove(a, "zeta"), 0);
+    assert_int_equal(raw_int(shared_server.port, "HLEN %s", "sluice:{registry}:record"), 0);
+    assert_int_equal(store_stream_add(a, "zeta", "Zeta again", "key-z4"), 0);
+    assert_true(store_stream_record(b, "zeta", true)); /* a new stream: no override */
+    assert_false(store_stream_record(b, "zeta", false));
+
     /* Nothing in Redis holds a key in clear, rotated or not. */
     r = redisCommand(c, "HGETALL sluice:{registry}:by-id");
     for (size_t i = 0; i < r->elements; i++)
