@@ -21,10 +21,11 @@ import time
 import unittest
 
 from harness import Sluice, finish, http, parse_master, parse_media, publish, wait_for
+from test_admin import api
 from test_webhook import Hook
 
 STREAMS = (("full", "key-full-0123456789"), ("drop", "key-drop-0123456789"),
-           ("crash", "key-crash-0123456789"))
+           ("crash", "key-crash-0123456789"), ("quiet", "key-quiet-0123456789"))
 RUNGS = ["360p", "240p", "audio"]
 
 
@@ -93,10 +94,15 @@ class RecordingTest(unittest.TestCase):
         cls.sl = sl
         pubs = []
         try:
+            # The stream's own setting beats --record (the registry's override, through the API).
+            st, _, doc, body = api(sl, "PATCH", "/api/v1/streams/quiet", body={"record": False})
+            assert st == 200 and doc["record"] is False, body
+            quiet = publish(sl.rtmp_url(STREAMS[3][1]), seconds=3, size="640x360", gop=30)
+            pubs.append(quiet)
             full = publish(sl.rtmp_url(STREAMS[0][1]), seconds=20, size="640x360", gop=30)
             drop1 = publish(sl.rtmp_url(STREAMS[1][1]), seconds=60, size="640x360", gop=30)
             crash = publish(sl.rtmp_url(STREAMS[2][1]), seconds=90, size="640x360", gop=30)
-            pubs = [full, drop1, crash]
+            pubs += [full, drop1, crash]
 
             def live_segments(sid):
                 st, _, body = http(sl.url(f"/hls/{sid}/360p/index.m3u8"))
@@ -135,6 +141,11 @@ class RecordingTest(unittest.TestCase):
             cls.drop_decode = decode(os.path.join(dd, "master.m3u8"))
             assert len(recordings(cls.dir, "crash")) == 1
             assert one(cls.dir, "crash", "recording"), recordings(cls.dir, "crash")
+            # Not playable while it is being written.
+            cls.vod_while_recording = http(sl.url(f"/vod/{one(cls.dir, 'crash', 'recording')[0]}"
+                                                  "/master.m3u8"))[0]
+            rc, err = finish(quiet, 10)
+            assert rc == 0, err
             cls.hook.wait("recording.ready", n=2)
             cls.sizes = {rid: j["bytes"] for rid, j in recordings(cls.dir).items()}
             # Crash mid-broadcast.
@@ -301,6 +312,24 @@ class RecordingTest(unittest.TestCase):
         self.assertEqual((rc, err), (0, ""))
         ev = self.hook.wait("recording.ready", stream_id="crash")[0]["body"]
         self.assertEqual(ev["data"]["recording_id"], rid)
+
+    def test_stream_override_and_vod_route(self):
+        # "record": false on the stream: nothing recorded although --record is on.
+        self.assertEqual(recordings(self.dir, "quiet"), {})
+        self.assertNotIn("recording quiet-", self.sl.log())
+        self.assertEqual(self.vod_while_recording, 404)
+        # The recorder's files as the origin's /vod/ serves them, and the API's view.
+        rid, j = one(self.dir, "full", "ready")
+        st, _, body = http(self.sl2.url(f"/vod/{rid}/master.m3u8"))
+        self.assertEqual(st, 200)
+        with open(os.path.join(self.dir, rid, "master.m3u8"), "rb") as f:
+            self.assertEqual(body, f.read())
+        self.assertAlmostEqual(probe_duration(self.sl2.url(f"/vod/{rid}/240p/index.m3u8")), 20,
+                               delta=1.0)
+        st, _, body = http(self.sl2.admin_url(f"/api/v1/recordings/{rid}"))
+        self.assertEqual(st, 200)
+        api = json.loads(body)
+        self.assertEqual((api["state"], api["segments"], api["stream_id"]), ("ready", j["segments"], "full"))
 
     def test_retention_by_bytes_deletes_the_oldest(self):
         left = recordings(self.dir)
