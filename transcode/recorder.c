@@ -850,6 +850,33 @@ static int rec_mp4(const char *recdir, const rec_fin_rend_t *video, const rec_fi
     return ret;
 }
 
+/* Whether any REND/ under recdir holds a .m4s file. */
+static bool rec_has_media(const char *recdir)
+{
+    DIR *d = opendir(recdir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[REC_PATH_MAX + 300];
+        rec_pathf(path, sizeof(path), "%s/%s", recdir, de->d_name);
+        DIR *r = opendir(path);
+        if (!r)
+            continue;
+        struct dirent *f;
+        while (!found && (f = readdir(r))) {
+            size_t len = strlen(f->d_name);
+            found = len > 4 && strcmp(f->d_name + len - 4, ".m4s") == 0;
+        }
+        closedir(r);
+    }
+    closedir(d);
+    return found;
+}
+
 static int rec_name_cmp(const void *a, const void *b)
 {
     return rec_rend_cmp(((const rec_fin_rend_t *)a)->name, ((const rec_fin_rend_t *)b)->name);
@@ -949,10 +976,20 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
         discs = fr[audio].discontinuities; /* audio only */
 
     if (ret == 0 && segments == 0) {
-        log_info(ctx, "nothing was recorded (no segment); removed");
         for (size_t i = 0; i < n; i++)
             free(fr[i].segs);
         json_decref(rends);
+        if (rec_has_media(recdir)) {
+            /* Segment files, but no journal line that vouches for one: not
+             * something to delete unasked. */
+            log_warn(ctx, "no complete segment in the journals, but media files: marked failed "
+                          "and left for a look");
+            json_object_set_new(j, "state", json_string("failed"));
+            ret = rec_json_write(recdir, j, true);
+            json_decref(j);
+            return ret < 0 ? ret : -EPROTO;
+        }
+        log_info(ctx, "nothing was recorded (no segment); removed");
         json_decref(j);
         (void)rec_rm_rf(recdir);
         return 1;

@@ -239,8 +239,32 @@ static void test_recover_after_a_crash(void **state)
     assert_int_equal(mkdir(done, 0755), 0);
     spit(done, "recording.json", "{\"id\": \"live-20250101T000000Z\", \"state\": \"ready\"}");
 
+    /* Media files but no journal line that vouches for one: kept, failed. */
+    char odd[512];
+    snprintf(odd, sizeof(odd), "%s/odd-20260101T000000Z", dir);
+    assert_int_equal(mkdir(odd, 0755), 0);
+    snprintf(path, sizeof(path), "%s/360p", odd);
+    assert_int_equal(mkdir(path, 0755), 0);
+    spit(odd, "recording.json", "{\"id\": \"odd-20260101T000000Z\", \"stream_id\": \"odd\", "
+                                "\"state\": \"recording\"}");
+    spit(odd, "360p/0.m4s", "media");
+    spit(odd, "360p/journal", "0 1.0\n");
+    /* Nothing at all (a crash before the first segment): removed. */
+    char empty[512];
+    snprintf(empty, sizeof(empty), "%s/empty-20260101T000000Z", dir);
+    assert_int_equal(mkdir(empty, 0755), 0);
+    spit(empty, "recording.json", "{\"id\": \"empty-20260101T000000Z\", \"stream_id\": "
+                                  "\"empty\", \"state\": \"recording\"}");
+
     ready_seen_t seen = {0};
     assert_int_equal(recorder_recover(dir, false, ready_cb, &seen), 1);
+    json_t *jo = load_json(odd);
+    assert_string_equal(json_string_value(json_object_get(jo, "state")), "failed");
+    json_decref(jo);
+    char *media = slurp(odd, "360p/0.m4s");
+    assert_string_equal(media, "media");
+    free(media);
+    assert_int_not_equal(access(empty, F_OK), 0);
     assert_int_equal(seen.calls, 1);
     assert_string_equal(seen.rid, "live-20260101T000000Z");
     assert_string_equal(seen.stream_id, "live");
