@@ -99,6 +99,20 @@ static http_object_type_t http_path_media_object(const char *p, size_t n)
     return HTTP_OBJECT_NONE;
 }
 
+/* "REND/OBJECT" (p[first] is the '/'): a rendition name and one media
+ * object of it; sets out->object_type. Returns 0 or -ENOENT. */
+static int http_path_rendition_object(const char *p, size_t n, size_t first, http_route_t *out)
+{
+    if (!http_path_is_rendition(p, first))
+        return -ENOENT;
+    const char *obj = p + first + 1;
+    size_t objn = n - first - 1;
+    if (memchr(obj, '/', objn))
+        return -ENOENT;
+    out->object_type = http_path_media_object(obj, objn);
+    return out->object_type == HTTP_OBJECT_NONE ? -ENOENT : 0;
+}
+
 /* "RID/..." after "/vod/": the file of a recording. Everything a recording
  * directory holds that is not named here (recording.json, the journals, a
  * temp file) is never served. */
@@ -121,17 +135,9 @@ static int http_path_parse_vod(const char *p, size_t n, http_route_t *out)
             out->object_type = HTTP_OBJECT_MP4;
         else
             return -ENOENT;
-    } else {
-        if (!http_path_is_rendition(p, first))
-            return -ENOENT;
-        const char *obj = p + first + 1;
-        size_t objn = n - first - 1;
-        if (memchr(obj, '/', objn))
-            return -ENOENT;
-        out->object_type = http_path_media_object(obj, objn);
-        /* A recording keeps whole segments only. */
-        if (out->object_type == HTTP_OBJECT_NONE || out->object_type == HTTP_OBJECT_PART)
-            return -ENOENT;
+    } else if (http_path_rendition_object(p, n, first, out) != 0 ||
+               out->object_type == HTTP_OBJECT_PART) {
+        return -ENOENT; /* a recording keeps whole segments only */
     }
     if (n > STORE_NAME_MAX)
         return -ENOENT;
@@ -203,16 +209,8 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
             out->object_type = HTTP_OBJECT_THUMBNAIL;
         else
             return -ENOENT;
-    } else {
-        if (!http_path_is_rendition(p, first))
-            return -ENOENT;
-        const char *obj = p + first + 1;
-        size_t objn = n - first - 1;
-        if (memchr(obj, '/', objn))
-            return -ENOENT;
-        out->object_type = http_path_media_object(obj, objn);
-        if (out->object_type == HTTP_OBJECT_NONE)
-            return -ENOENT;
+    } else if (http_path_rendition_object(p, n, first, out) != 0) {
+        return -ENOENT;
     }
     /* Both parts were checked above to fit: id < 64, rendition < 16, the
      * object file name < 30, so the store name fits STORE_NAME_MAX. */
