@@ -467,6 +467,15 @@ static void main_watch_second_signal(const sigset_t *sigs)
     pthread_attr_destroy(&attr);
 }
 
+/* config_load's check of the values the origin parses itself. */
+static int main_config_check(const config_t *cfg, char *why, size_t whylen)
+{
+    if ((cfg->roles & CONFIG_ROLE_ORIGIN) && cfg->trusted_proxies &&
+        origin_check_trusted_proxies(cfg->trusted_proxies, why, whylen) != 0)
+        return -EINVAL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "streams") == 0) {
@@ -477,6 +486,7 @@ int main(int argc, char **argv)
     }
     config_t cfg;
     char err[512];
+    config_set_extra_check(main_config_check);
     if (config_load(&cfg, argc, argv, environ, stdout, err, sizeof(err)) != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 2;

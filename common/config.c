@@ -560,9 +560,13 @@ static void config_check_start(config_loader_t *ld, const config_t *cfg)
         if (!store_id_valid(cfg->streams[i].id))
             config_error(ld, "--stream: id '%s' must be 1-63 characters of A-Z a-z 0-9 _ -",
                          cfg->streams[i].id);
-    if (!ld->failed && strcmp(cfg->store_url, "memory") != 0 &&
-        strcmp(cfg->store_url, "memory://") != 0 && strncmp(cfg->store_url, "redis://", 8) != 0)
-        config_error(ld, "--store: not a store URL (memory, or redis://[:PASSWORD@]HOST:PORT[/DB])");
+}
+
+static config_extra_check_fn config_extra_check;
+
+void config_set_extra_check(config_extra_check_fn fn)
+{
+    config_extra_check = fn;
 }
 
 static int config_parse_number(const char *s, double *out)
@@ -880,6 +884,17 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
         strncmp(cfg->webhook_url, "https://", 8) != 0)
         config_error(&ld, "--webhook-url: '%s' is not an http:// or https:// URL",
                      cfg->webhook_url);
+    /* Values whose form only another module knows: checked on every load,
+     * so a start refuses them as a configuration error (exit 2), as
+     * --check-config does, instead of failing later as a start-up error. */
+    if (!ld.failed && store_url_check(cfg->store_url) != 0)
+        config_error(&ld, "--store: not a store URL (memory, or "
+                          "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?cache-mb=N])");
+    if (!ld.failed && config_extra_check) {
+        char why[300] = "";
+        if (config_extra_check(cfg, why, sizeof(why)) != 0)
+            config_error(&ld, "%s", why);
+    }
     if (!ld.failed && check) {
         config_check_files(&ld, cfg);
         config_check_start(&ld, cfg);

@@ -113,6 +113,12 @@ typedef struct config {
  * (an unknown flag, a bad value, an unreadable file). --help and --version
  * print to `out` and set cfg->exit_now.
  */
+/* A check of values only another module can judge (main registers one
+ * before the first config_load): 0, or non-zero with the option and the
+ * reason in why. Run on every load, after the built-in checks. */
+typedef int (*config_extra_check_fn)(const config_t *cfg, char *why, size_t whylen);
+void config_set_extra_check(config_extra_check_fn fn);
+
 int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
                 size_t errlen) __attribute__((warn_unused_result));
 

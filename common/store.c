@@ -92,6 +92,15 @@ int store_open(const char *url, store_t **out)
     return -EINVAL;
 }
 
+int store_url_check(const char *url)
+{
+    if (strcmp(url, "memory") == 0 || strcmp(url, "memory://") == 0)
+        return 0;
+    if (strncmp(url, "redis://", 8) == 0)
+        return store_redis_url_check(url) == 0 ? 0 : -EINVAL;
+    return -EINVAL;
+}
+
 void store_close(store_t *st)
 {
     if (st)

@@ -49,6 +49,11 @@ typedef struct store_op {
  * the server is unreachable: it logs why, keeps retrying with backoff in the
  * background, and answers -EIO (store_ping, store_get) until it connects. */
 int store_open(const char *url, store_t **out) __attribute__((warn_unused_result));
+
+/* Whether store_open would accept url's form (memory, or a well-formed
+ * redis:// URL), connecting to nothing: 0 or -EINVAL. For checking a
+ * configuration before anything starts. */
+int store_url_check(const char *url);
 /* store_close(NULL) does nothing. */
 void store_close(store_t *st);
 /* "memory" or "redis"; for logs and stats. */

@@ -78,6 +78,9 @@ void store_notify_lease_lost(store_t *st, const char *stream_id);
 int store_memory_open(store_t **out);
 /* url starts with "redis://". */
 int store_redis_open(const char *url, store_t **out);
+/* Parses a redis:// URL as store_redis_open would, opening nothing:
+ * 0 or -EINVAL (-ENOMEM). */
+int store_redis_url_check(const char *url);
 
 /* The ids of the streams this process holds a lease on (lost ones left
  * out): *ids = a malloc'd buffer of *n ids of STORE_ID_MAX bytes each, NULL

@@ -1935,6 +1935,17 @@ static const store_backend_t store_redis_backend = {
     .connected = rs_connected,
 };
 
+int store_redis_url_check(const char *url)
+{
+    store_redis_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    int ret = rs_parse_url(r, url);
+    OPENSSL_cleanse(r->password, sizeof(r->password));
+    free(r);
+    return ret;
+}
+
 int store_redis_open(const char *url, store_t **out)
 {
     *out = NULL;

@@ -1375,3 +1375,15 @@ int origin_viewers_list(origin_t *o, origin_stream_viewers_t **out, size_t *n)
     }
     return viewers_list(o->viewers, clock_mono_ms(), out, n);
 }
+
+int origin_check_trusted_proxies(const char *spec, char *why, size_t whylen)
+{
+    viewers_net_t nets[VIEWERS_PROXIES_MAX];
+    int n = viewers_parse_proxies(spec, nets, VIEWERS_PROXIES_MAX);
+    if (n >= 0)
+        return 0;
+    snprintf(why, whylen, "--trusted-proxies: %s",
+             n == -E2BIG ? "too many entries (64 at most)"
+                         : "not a list of addresses or ADDR/BITS networks");
+    return -EINVAL;
+}

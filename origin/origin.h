@@ -116,4 +116,8 @@ typedef struct origin_stream_viewers {
  * frees; 0 or -ENOMEM. */
 int origin_viewers_list(origin_t *o, origin_stream_viewers_t **out, size_t *n);
 
+/* Whether spec is a valid --trusted-proxies list (addresses and ADDR/BITS
+ * networks, at most 64): 0, or -EINVAL with the reason in why. */
+int origin_check_trusted_proxies(const char *spec, char *why, size_t whylen);
+
 #endif

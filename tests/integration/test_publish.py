@@ -220,6 +220,24 @@ class StartupTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0)
         self.assertRegex(out.stdout, rb"^sluice \d+\.\d+\.\d+")
 
+    def test_values_other_modules_parse_are_configuration_errors(self):
+        # A malformed Redis URL or proxy list is refused as a configuration
+        # error (exit 2) by --check-config and by a start alike, naming the
+        # option and never echoing the password.
+        for args in (("--store", "redis://:hunter2-secret@10.0.0.2:port/1"),
+                     ("--trusted-proxies", "10.0.0.0/33")):
+            for check in ((), ("--check-config",)):
+                out = self.run_sluice(*check, *args, "--rtmp-listen", "127.0.0.1:0",
+                                      "--http-listen", "127.0.0.1:0",
+                                      "--admin-listen", "127.0.0.1:0")
+                self.assertEqual(out.returncode, 2, (args, check, out.stderr))
+                self.assertIn(args[0].encode() + b": not a", out.stderr)
+                self.assertNotIn(b"hunter2", out.stdout + out.stderr)
+        out = self.run_sluice("--check-config", "--store", "redis://:pw@10.0.0.2:6380/3?cache-mb=0",
+                              "--trusted-proxies", "10.0.0.0/8, ::1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(b"configuration OK", out.stdout)
+
     def test_port_in_use(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
