@@ -22,6 +22,7 @@
 #include <libswresample/swresample.h>
 
 #include "codec_config.h"
+#include "failure_internal.h"
 #include "log.h"
 
 #define AUDIO_RESYNC_MS 200
@@ -55,6 +56,7 @@ static int audio_fail(const audio_transcoder_t *a, const char *what, int averr)
     char msg[AV_ERROR_MAX_STRING_SIZE];
     av_strerror(averr, msg, sizeof(msg));
     log_error(a->log_ctx, "audio: %s: %s", what, msg);
+    failure_note("audio transcoder: %s: %s", what, msg);
     if (averr < 0 && averr > -4096)
         return averr;
     return -EIO;

@@ -30,6 +30,7 @@
 #include <libavutil/dict.h>
 #include <libavutil/mathematics.h>
 
+#include "failure_internal.h"
 #include "log.h"
 
 #define CMAF_VIDEO_TIMESCALE 90000
@@ -37,6 +38,7 @@
 struct cmaf_muxer {
     cmaf_track_kind_t kind;
     const char *log_ctx;
+    char name[32]; /* the rendition, for logs */
     AVFormatContext *fmt;
     AVRational tb; /* ours: 1/timescale */
     bool header_written;
@@ -53,6 +55,7 @@ struct cmaf_muxer {
      * a little before it is moved up to it. */
     bool have_frag_end;
     int64_t frag_end_dts;
+    bool held_moved; /* the held sample's dts was moved up (see cmaf_muxer_push) */
 };
 
 /* Logs a libav failure and turns it into a negative errno. */
@@ -60,8 +63,8 @@ static int cmaf_fail(const cmaf_muxer_t *m, const char *what, int averr)
 {
     char msg[AV_ERROR_MAX_STRING_SIZE];
     av_strerror(averr, msg, sizeof(msg));
-    log_error(m->log_ctx, "cmaf %s: %s: %s", m->kind == CMAF_TRACK_VIDEO ? "video" : "audio",
-              what, msg);
+    log_error(m->log_ctx, "muxer of %s: %s: %s", m->name, what, msg);
+    failure_note("muxer of %s: %s: %s", m->name, what, msg);
     /* AVERROR(e) is -e for errno values; libav's own tags are far below. */
     if (averr < 0 && averr > -4096)
         return averr;
@@ -103,6 +106,8 @@ int cmaf_muxer_new(const cmaf_track_params_t *params, cmaf_muxer_t **out, blob_t
         return -ENOMEM;
     m->kind = params->kind;
     m->log_ctx = params->log_ctx;
+    snprintf(m->name, sizeof(m->name), "%s",
+             params->name ? params->name : params->kind == CMAF_TRACK_VIDEO ? "video" : "audio");
     if (params->kind == CMAF_TRACK_VIDEO) {
         m->tb = (AVRational){1, CMAF_VIDEO_TIMESCALE};
         m->default_duration = CMAF_VIDEO_TIMESCALE / 30;
@@ -214,23 +219,43 @@ int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t d
                     bool keyframe)
 {
     int ret;
-    if (size == 0 || size > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
+    if (size == 0 || size > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE) {
+        failure_note("muxer of %s: a %zu-byte sample", m->name, size);
         return -EINVAL;
+    }
+    bool moved = false;
     if (!m->has_held && m->have_frag_end && dts < m->frag_end_dts) {
         /* The previous fragment was closed early (LL-HLS part) with an
-         * estimated duration a little longer than this sample's real
-         * distance: it starts where that fragment ended. */
+         * estimated duration longer than this sample's real distance: it
+         * starts where that fragment ended. */
         dts = m->frag_end_dts;
-        if (pts < dts)
-            pts = dts;
+        moved = true;
+    } else if (m->has_held && m->held_moved && dts <= m->held->dts) {
+        /* ...and this one came before that end too (the estimate was more
+         * than one sample's distance: irregular timestamps). It follows the
+         * moved one by a tick; the samples after it are on their own
+         * timestamps again. */
+        dts = m->held->dts + 1;
+        moved = true;
     }
+    if (moved && pts < dts)
+        pts = dts;
     if (m->has_held) {
-        if (dts <= m->held->dts)
+        if (dts <= m->held->dts) {
+            log_error(m->log_ctx,
+                      "muxer of %s: sample dts %" PRId64 " is not after the previous one's %" PRId64
+                      " (1/%d s)",
+                      m->name, dts, m->held->dts, m->tb.den);
+            failure_note("muxer of %s: sample dts %" PRId64 " (pts %" PRId64
+                         ") is not after the previous one's %" PRId64 " (1/%d s)",
+                         m->name, dts, pts, m->held->dts, m->tb.den);
             return -EINVAL;
+        }
         ret = cmaf_write_held(m, dts - m->held->dts);
         if (ret < 0)
             return ret;
     }
+    m->held_moved = moved;
     ret = av_new_packet(m->held, (int)size);
     if (ret < 0)
         return cmaf_fail(m, "av_new_packet", ret);

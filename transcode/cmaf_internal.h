@@ -37,6 +37,7 @@ typedef struct cmaf_track_params {
     int channels;            /* audio */
     int frame_size;          /* audio samples per frame (1024) */
     const char *log_ctx;     /* borrowed for the muxer's life */
+    const char *name;        /* the rendition, for logs (copied); NULL: "video"/"audio" */
 } cmaf_track_params_t;
 
 typedef struct cmaf_muxer cmaf_muxer_t;
@@ -61,7 +62,10 @@ int cmaf_muxer_timescale(const cmaf_muxer_t *m);
 /* Queues one sample (data is copied). dts must be greater than the previous
  * sample's; the first sample after a flush whose end_dts lies beyond its dts
  * (a fragment closed early with an estimated duration) is moved up to that
- * end. Returns 0 or a negative errno. */
+ * end, and a sample that still comes before a moved one follows it by one
+ * tick (pts kept, or raised to the new dts). Returns 0 or a negative errno
+ * (-EINVAL for a dts not after the previous sample's, with the timestamps
+ * in the log and the failure note). */
 int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t dts, int64_t pts,
                     bool keyframe) __attribute__((warn_unused_result));
 

@@ -47,6 +47,7 @@
 #include "clock.h"
 #include "cmaf_internal.h"
 #include "codec_config.h"
+#include "failure_internal.h"
 #include "hls_playlist_internal.h"
 #include "log.h"
 #include "transcode.h"
@@ -61,6 +62,7 @@
 #define PK_PROBE_MAX_SPAN_MS 10000
 #define PK_PROBE_MAX_PACKETS 4096
 #define PK_AUDIO_FIFO_MAX 512     /* ~10 s of AAC: video has stalled */
+#define PK_GAP_HIST 8             /* video sample distances behind frame_ticks */
 #define PK_AUDIO_RESYNC_MS 100
 #define PK_CUTS_MAX 16
 #define PK_READY_MAX 8
@@ -158,7 +160,9 @@ typedef struct pk_track {
     bool have_part_base;    /* audio: the cut set part_base_us for the next segment */
     bool part_first_key;    /* the part in progress starts with a keyframe */
     bool part_limit_warned;
-    int64_t frame_ticks;    /* duration of the newest sample, timescale units */
+    int64_t frame_ticks;    /* shortest recent sample distance, timescale units */
+    int64_t gaps[PK_GAP_HIST]; /* video: the latest distances between samples */
+    size_t ngaps, gap_next;
     bool after_break;       /* the next sample follows an input break: no duration from it */
     int64_t part_arrival_us; /* when the newest source sample in the part arrived; 0: unknown */
     size_t ncur;
@@ -370,6 +374,7 @@ static int pk_track_open_muxer(packager_t *pk, pk_track_t *t)
         .channels = t->aac.channels,
         .frame_size = t->is_video ? 0 : pk_audio_frame_size(&t->aac),
         .log_ctx = pk->ctx,
+        .name = t->name,
     };
     blob_t *init = NULL;
     int ret = cmaf_muxer_new(&cp, &t->mux, &init);
@@ -814,8 +819,10 @@ static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
         blob_unref(b->owned[i]);
     b->nowned = 0;
     b->n = 0;
-    if (ret < 0)
+    if (ret < 0) {
         log_error(pk->ctx, "store commit failed: %s", strerror(-ret));
+        failure_note("store write of %zu objects: %s", b->n, strerror(-ret));
+    }
     return ret;
 }
 
@@ -1254,6 +1261,36 @@ static int pk_track_reconfigure(packager_t *pk, pk_track_t *t)
     return pk_track_open_muxer(pk, t);
 }
 
+/* Records the distance from the previous video sample and sets
+ * frame_ticks to the shortest of the recent ones. A part cut right after a
+ * sample gives that sample frame_ticks as its duration, before the next one
+ * has come: were that longer than the real distance to the next two
+ * samples, both would lie before the part's end. Encoders' timestamps are
+ * not regular (gst's x264enc at its defaults spaces them 23, 33 and 46 ms
+ * apart at 30 fps, more unevenly on a busy machine), so the newest
+ * distance alone is no estimate. */
+static void pk_track_gap(pk_track_t *t, int64_t d)
+{
+    t->gaps[t->gap_next] = d;
+    t->gap_next = (t->gap_next + 1) % PK_GAP_HIST;
+    if (t->ngaps < PK_GAP_HIST)
+        t->ngaps++;
+    int64_t min = d;
+    for (size_t i = 0; i < t->ngaps; i++)
+        if (t->gaps[i] < min)
+            min = t->gaps[i];
+    t->frame_ticks = min;
+}
+
+/* Says which rendition, segment and part a failed write was for. */
+static int pk_track_failed(const pk_track_t *t, int ret, int64_t dts, int64_t pts)
+{
+    failure_note("%s, segment %" PRId64 " part %zu, sample dts %" PRId64 " pts %" PRId64
+                 " (1/%d s)",
+                 t->name, t->seg_msn, t->ncur, dts, pts, pk_timescale(t));
+    return ret;
+}
+
 /* Writes one sample of t. With LL-HLS, a part is cut after the sample that
  * reaches its nominal end (so it is published without waiting for the next
  * sample), or before a sample that starts past it. */
@@ -1271,7 +1308,7 @@ static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, si
     int64_t half_us = pk_ts_to_us(t, t->frame_ticks) / 2;
     if (ll && cmaf_muxer_pending(t->mux) > 0 && pk_part_due(pk, t, at_us, half_us) &&
         (ret = pk_part_close(pk, t, dts)) < 0)
-        return ret;
+        return pk_track_failed(t, ret, dts, pts);
     if (!t->seg_open) {
         t->seg_open = true;
         t->seg_start_us = pk_ts_to_us(t, pts);
@@ -1282,21 +1319,22 @@ static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, si
     if (cmaf_muxer_pending(t->mux) == 0)
         t->part_first_key = key;
     if ((ret = cmaf_muxer_push(t->mux, data, size, dts, pts, key)) < 0)
-        return ret;
+        return pk_track_failed(t, ret, dts, pts);
     /* The first sample after an input break may come well after the last
      * one before it (the new input waited for a keyframe): that distance
      * is a gap, not a frame, and would make the part it lands in as long. */
     if (!t->is_video)
         t->frame_ticks = pk_audio_frame_size(&t->aac);
     else if (t->have_ts && dts > t->last_ts && !t->after_break)
-        t->frame_ticks = dts - t->last_ts;
+        pk_track_gap(t, dts - t->last_ts);
     t->after_break = false;
     t->have_ts = true;
     t->last_ts = dts;
     if (ll && t->frame_ticks > 0) {
         int64_t frame_us = pk_ts_to_us(t, t->frame_ticks);
-        if (pk_part_due(pk, t, at_us + frame_us, frame_us / 2))
-            return pk_part_close(pk, t, dts + t->frame_ticks);
+        if (pk_part_due(pk, t, at_us + frame_us, frame_us / 2) &&
+            (ret = pk_part_close(pk, t, dts + t->frame_ticks)) < 0)
+            return pk_track_failed(t, ret, dts, pts);
     }
     return 0;
 }

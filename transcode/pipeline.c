@@ -48,6 +48,7 @@
 
 #include "audio_internal.h"
 #include "clock.h"
+#include "failure_internal.h"
 #include "ladder_internal.h"
 #include "log.h"
 #include "packager_internal.h"
@@ -133,6 +134,8 @@ struct pipeline {
     int64_t call_start_us;
     int64_t lag_ms;
     uint64_t src_frames; /* source video samples seen (passthrough rungs' frames) */
+    bool have_pic_pts;
+    int64_t last_pic_pts; /* the newest decoded picture given to the encoders */
 };
 
 /* ---- status ------------------------------------------------------------ */
@@ -537,6 +540,7 @@ static int pl_fail(const pipeline_t *pl, const char *what, int averr)
     char msg[AV_ERROR_MAX_STRING_SIZE];
     av_strerror(averr, msg, sizeof(msg));
     log_error(pl->ctx, "%s: %s", what, msg);
+    failure_note("%s: %s", what, msg);
     if (averr < 0 && averr > -4096)
         return averr;
     return -EIO;
@@ -585,6 +589,19 @@ static int pl_decoder_open(pipeline_t *pl, media_codec_t vcodec, const uint8_t *
 static int pl_picture(pipeline_t *pl, AVFrame *f)
 {
     int64_t pts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
+    /* Encoders take pictures in presentation order only. A publisher that
+     * stops in the middle of a group of B-frames leaves the decoder, when
+     * it is drained, with pictures that repeat or precede ones already
+     * shown (seen with gst's x264enc at its defaults): x264 would give them
+     * a decode time after their presentation time. They are dropped. */
+    if (pl->have_pic_pts && pts <= pl->last_pic_pts) {
+        log_debug(pl->ctx, "a decoded picture at pts %" PRId64 " is not after the previous "
+                           "one's %" PRId64 "; not encoded",
+                  pts, pl->last_pic_pts);
+        return 0;
+    }
+    pl->have_pic_pts = true;
+    pl->last_pic_pts = pts;
     f->pts = pts;
     bool idr = false;
     int64_t msn = 0;
@@ -622,6 +639,9 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
         if (pl_debug_fail(pl)) {
             log_error(pl->ctx, "rung %s: simulated encoder failure (--debug-fail-encode)",
                       r->spec.name);
+            failure_note("encoder of rung %s: simulated failure (--debug-fail-encode) at "
+                         "picture pts %" PRId64 " (1/90000 s)",
+                         r->spec.name, (int64_t)f->pts);
             return -EIO;
         }
         ret = rung_encoder_send(r->enc, from >= 0 ? pics[from] : f, idr);
@@ -813,6 +833,9 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
          * itself: the worker replaces it (pipeline_recover). */
         if (++pl->decode_failures >= (int)(2 * pl->fps) + 1) {
             log_error(pl->ctx, "the decoder refused %d samples in a row", pl->decode_failures);
+            failure_note("decoder: refused %d samples in a row, the last (dts %" PRId64
+                         " pts %" PRId64 ", 1/90000 s): %s",
+                         pl->decode_failures, dts, pts, msg);
             pl->decode_failures = 0;
             return -EBADMSG;
         }

@@ -20,6 +20,7 @@
 #include "rung_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include <libswscale/swscale.h>
 
 #include "ladder_internal.h"
+#include "failure_internal.h"
 #include "log.h"
 
 #define RUNG_AVCC_MAX 1024
@@ -65,14 +67,27 @@ static const int rung_preset_shape[][6] = {
     {16, 16, 2, 1, 1, 1} /* placebo */
 };
 
-static int rung_fail(const rung_encoder_t *e, const char *what, int averr)
+/* Logs a libav failure of the rung's encoder (or scaler), notes it for the
+ * worker's failure line with the pts it was working on (AV_NOPTS_VALUE:
+ * none), and turns it into a negative errno. */
+static int rung_fail_at(const rung_encoder_t *e, const char *what, int averr, int64_t pts)
 {
     char msg[AV_ERROR_MAX_STRING_SIZE];
     av_strerror(averr, msg, sizeof(msg));
     log_error(e->log_ctx, "rung %s: %s: %s", e->name, what, msg);
+    if (pts != AV_NOPTS_VALUE)
+        failure_note("encoder of rung %s: %s: %s (picture pts %" PRId64 ", 1/90000 s)", e->name,
+                     what, msg, pts);
+    else
+        failure_note("encoder of rung %s: %s: %s", e->name, what, msg);
     if (averr < 0 && averr > -4096)
         return averr;
     return -EIO;
+}
+
+static int rung_fail(const rung_encoder_t *e, const char *what, int averr)
+{
+    return rung_fail_at(e, what, averr, AV_NOPTS_VALUE);
 }
 
 /* Next start code (00 00 01) at or after pos; returns len when none. */
@@ -329,6 +344,10 @@ int rung_encoder_send(rung_encoder_t *e, const AVFrame *src, bool force_idr)
         if (!e->sws) {
             log_error(e->log_ctx, "rung %s: cannot scale %dx%d (format %d)", e->name, src->width,
                       src->height, src->format);
+            failure_note("scaler of rung %s: cannot scale %dx%d (pixel format %d) to %dx%d "
+                         "(picture pts %" PRId64 ")",
+                         e->name, src->width, src->height, src->format, e->width, e->height,
+                         src->pts);
             return -EINVAL;
         }
         sws_scale(e->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
@@ -339,7 +358,7 @@ int rung_encoder_send(rung_encoder_t *e, const AVFrame *src, bool force_idr)
     f->key_frame = force_idr;
     ret = avcodec_send_frame(e->enc, f);
     if (ret < 0)
-        return rung_fail(e, "avcodec_send_frame", ret);
+        return rung_fail_at(e, "avcodec_send_frame", ret, f->pts);
     return 0;
 }
 

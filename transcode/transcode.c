@@ -43,6 +43,7 @@
 
 #include "clock.h"
 #include "ladder_internal.h"
+#include "failure_internal.h"
 #include "log.h"
 #include "packager_internal.h"
 #include "pipeline_internal.h"
@@ -218,6 +219,7 @@ static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *
                 media_packet_list_free(list);
                 return dropped ? TRANSCODE_INPUT_DROPPED : TRANSCODE_INPUT_ENDED;
             }
+            failure_reset();
             int ret = pipeline_push(pl, p);
             if (ret < 0) {
                 w->pending = list; /* fed after the recovery: may hold the EOS */
@@ -522,11 +524,14 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
             transcode_status_update(w, true, false, NULL);
             continue;
         }
-        /* A failure: decoder, encoder, store or memory. */
-        char why[128];
-        snprintf(why, sizeof(why), "%s", strerror(-err));
+        /* A failure: decoder, encoder, muxer, store or memory; the stage
+         * that failed said what and where (failure_internal.h). */
+        const char *stage = failure_text();
+        char why[sizeof(w->stream->status.last_error)];
+        snprintf(why, sizeof(why), "%s (%s)", stage[0] ? stage : "no stage said why",
+                 strerror(-err));
         transcode_status_update(w, false, true, why);
-        log_error(w->ctx, "stream worker failed (%s); restarting its decoder and encoders", why);
+        log_error(w->ctx, "stream worker failed: %s; restarting its decoder and encoders", why);
         if ((ret = pipeline_recover(pl)) == 0) {
             backoff_ms = 0;
             continue;

@@ -166,7 +166,7 @@ typedef struct transcode_stream_status {
     bool reconnecting;
     uint32_t reconnects;
     uint32_t restarts;
-    char last_error[128];
+    char last_error[320]; /* what failed, where, and the errno text */
     size_t nrenditions;
     transcode_rendition_status_t renditions[TRANSCODE_RUNGS_MAX];
 } transcode_stream_status_t;

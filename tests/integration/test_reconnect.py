@@ -322,7 +322,10 @@ class ReconnectTest(unittest.TestCase):
                      "the failing stream's worker restarted")
             tr = status(sl)["transcode"]
             self.assertIn("Input/output error", tr["last_error"])
-            self.assertIn("stream worker failed", sl.log())
+            # What failed, where and when: the stage, the rung, the picture.
+            self.assertRegex(tr["last_error"], r"encoder of rung (480p|360p): simulated failure")
+            self.assertRegex(sl.log(), r"stream worker failed: encoder of rung (480p|360p): "
+                                       r"simulated failure .*at picture pts \d+")
             failed_at = msns(playlist(sl, "/hls/demo/360p/index.m3u8"))[-1]
             good_at = msns(playlist(sl, "/hls/good/360p/index.m3u8"))[-1]
             # Both keep going: the failing one after a discontinuity.

@@ -934,6 +934,85 @@ static void test_rung_restored_after_drop(void **state)
     store_close(st);
 }
 
+/* An encoder whose timestamps are irregular (gst's x264enc at its
+ * defaults, 30 fps, spaces samples 23, 33 and 46 ms apart; a publisher on a
+ * busy machine more so). A part is cut right after the sample that reaches
+ * its end, before the next sample has come, so that sample's duration is
+ * an estimate; when it was the newest distance (46 ms) and the next two
+ * samples came 23 ms apart each, both lay before the part's end: EINVAL
+ * and a worker restart, every few seconds (issue 18). Every sample must be
+ * written, and every part's decode time must follow the one before. */
+static void test_irregular_timestamps(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    rung_toggle_t rt = {.index = -1, .off_msn = -1, .on_msn = -1};
+    packager_hooks_t hooks = {.opaque = &rt, .start_cb = toggle_start_cb,
+                              .sample_cb = toggle_sample_cb};
+    packager_params_t pp = {.store = st, .stream_id = "ir", .segment_duration = 1.0,
+                            .playlist_segments = 10, .part_duration = 0.333,
+                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
+    assert_int_equal(packager_new(&pp, &rt.pk), 0);
+    pk_feed(rt.pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
+            false);
+    pk_feed(rt.pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
+            false);
+    /* 46, 23, 23 defeats an estimate from the newest distance; a burst of
+     * 2 ms steps after regular ones (a VFR encoder catching up) defeats any
+     * estimate from the past, so the muxer must also place a second sample
+     * that comes before a part's end. */
+    static const int64_t steps[] = {46, 23, 23, 46, 23, 23, 46, 23, 23, 33, 33, 33, 33, 33,
+                                    33, 33, 33, 33, 2, 2};
+    const size_t nsteps = sizeof(steps) / sizeof(steps[0]);
+    int64_t vdts = 0;
+    size_t nvideo = 0;
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        if (e->type != MEDIA_PACKET_VIDEO) {
+            pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+            continue;
+        }
+        int64_t dts = nvideo == 0 ? e->dts_ms : vdts + steps[nvideo % nsteps];
+        pk_feed(rt.pk, e->type, e->data, e->size, dts, dts + (e->pts_ms - e->dts_ms), e->key);
+        vdts = dts;
+        nvideo++;
+    }
+    assert_int_equal(packager_finish(rt.pk), 0);
+    packager_free(rt.pk);
+    size_t samples_total = 0, parts = 0;
+    int64_t last_tfdt = -1;
+    for (int64_t msn = 0;; msn++) {
+        char name[64];
+        snprintf(name, sizeof(name), "copy/%lld.m4s", (long long)msn);
+        blob_t *seg = NULL;
+        if (store_get(st, "ir", name, &seg) != 0)
+            break;
+        size_t at = 0;
+        for (int p = 0;; p++) {
+            blob_t *part = NULL;
+            snprintf(name, sizeof(name), "copy/%lld.%d.m4s", (long long)msn, p);
+            if (store_get(st, "ir", name, &part) != 0)
+                break;
+            assert_memory_equal(seg->data + at, part->data, part->size);
+            at += part->size;
+            bool sync;
+            int64_t tfdt;
+            int samples;
+            inspect_segment(part->data, part->size, &sync, &tfdt, &samples);
+            assert_true(tfdt > last_tfdt);
+            last_tfdt = tfdt;
+            samples_total += (size_t)samples;
+            parts++;
+            blob_unref(part);
+        }
+        assert_int_equal(at, seg->size);
+        blob_unref(seg);
+    }
+    assert_true(parts > 2 * SECONDS);
+    assert_int_equal(samples_total, nvideo);
+    store_close(st);
+}
+
 /* --dvr-window: the media playlists keep about that many seconds, more than
  * --playlist-segments, and drop the oldest only once the rest still covers
  * them. 6 s of media in 1.5 s segments (GOP), live window 2 segments. */
@@ -1113,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
         cmocka_unit_test(test_rung_restored_after_drop),
+        cmocka_unit_test(test_irregular_timestamps),
         cmocka_unit_test(test_dvr_window),
         cmocka_unit_test(test_live_ttl),
     };
