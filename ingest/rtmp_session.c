@@ -70,6 +70,7 @@
 
 struct rtmp_session {
     ingest_shared_t *sh;
+    char meta_logged[192]; /* the last metadata line logged at info */
     rtmp_session_t *prev, *next;
     uint64_t id;
     struct bufferevent *bev;
@@ -986,11 +987,21 @@ static int rtmp_session_on_data(rtmp_session_t *s, const uint8_t *data, size_t l
         char esc[64] = "";
         if (enc)
             log_escape(esc, sizeof(esc), enc, strlen(enc));
-        log_info(s->ctx, "metadata: %.0fx%.0f %.2f fps, video %.0f kb/s, audio %.0f kb/s, encoder '%s'",
+        char line[sizeof(s->meta_logged)];
+        snprintf(line, sizeof(line),
+                 "%.0fx%.0f %.2f fps, video %.0f kb/s, audio %.0f kb/s, encoder '%s'",
                  amf0_number(amf0_get(obj, "width"), 0), amf0_number(amf0_get(obj, "height"), 0),
                  amf0_number(amf0_get(obj, "framerate"), 0),
                  amf0_number(amf0_get(obj, "videodatarate"), 0),
                  amf0_number(amf0_get(obj, "audiodatarate"), 0), esc);
+        /* GStreamer's flvmux repeats its metadata in the stream, several
+         * times a second at first: only a change is worth an info line. */
+        if (strcmp(line, s->meta_logged) != 0) {
+            log_info(s->ctx, "metadata: %s", line);
+            memcpy(s->meta_logged, line, sizeof(line));
+        } else {
+            log_debug(s->ctx, "metadata: %s", line);
+        }
         amf0_value_free(meta);
     }
     return rtmp_session_emit(s, MEDIA_PACKET_METADATA, MEDIA_CODEC_NONE, ts, 0, false,
