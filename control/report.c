@@ -671,6 +671,7 @@ json_t *report_stats(report_t *r)
                         json_integer((json_int_t)os.connections_refused));
     json_object_set_new(eg, "held_requests", json_integer((json_int_t)os.held_requests));
     json_object_set_new(eg, "held_refused", json_integer((json_int_t)os.held_refused));
+    json_object_set_new(eg, "hints_moved", json_integer((json_int_t)os.hints_moved));
     json_object_set_new(o, "egress", eg);
     json_object_set_new(o, "viewers", json_integer((json_int_t)os.viewer_sessions));
 
@@ -994,6 +995,10 @@ static void report_metrics_origin(report_t *r, metrics_buf_t *b)
     metrics_family(b, "sluice_http_held_refused_total", "counter",
                    "LL-HLS requests answered at once instead of held: --http-max-held reached.");
     metrics_sample_u64(b, "sluice_http_held_refused_total", NULL, os.held_refused);
+    metrics_family(b, "sluice_http_hints_moved_total", "counter",
+                   "Requests for a preload-hinted part that a keyframe pre-empted (the segment "
+                   "ended first), answered with part 0 of the next segment.");
+    metrics_sample_u64(b, "sluice_http_hints_moved_total", NULL, os.hints_moved);
     metrics_family(b, "sluice_viewer_sessions", "gauge",
                    "Viewer sessions alive on this origin, all streams.");
     metrics_sample_u64(b, "sluice_viewer_sessions", NULL, os.viewer_sessions);

@@ -397,6 +397,19 @@ llhls_decision_t llhls_decide_object(const llhls_position_t *pos, int64_t msn, i
         return msn == pos->next_msn ? LLHLS_WAIT : LLHLS_NOT_FOUND;
     if (pos->part_target_ms == 0 || part > LLHLS_COUNT_MAX)
         return LLHLS_NOT_FOUND;
+    /* The preload hint names the next part of the segment in progress, but
+     * whether that part comes is up to the publisher: a keyframe ends the
+     * segment once it is long enough, and then the next media is part 0
+     * of the next segment. RFC 8216bis 6.2.6 lets a server answer "Not
+     * Found" for a hinted resource that the segmentation did not produce,
+     * but players report that as an error (Shaka: 1001, then a gap jump).
+     * The media the client asked for, the next after the last part it
+     * has, exists under the other name: it gets that (the spec's note to
+     * 4.4.5.3 foresees a hinted part turning out to start a new parent
+     * segment). */
+    if (msn == pos->next_msn - 1 && pos->last_segment_parts > 0 &&
+        part == pos->last_segment_parts)
+        return LLHLS_NEXT_SEGMENT;
     /* Behind the next part: it should exist and does not (expired, or a
      * part index past its segment's last): 6.2.6 "Not Found". */
     if (msn < pos->next_msn || (msn == pos->next_msn && part < pos->next_part))

@@ -113,6 +113,8 @@ typedef enum llhls_decision {
     LLHLS_WAIT,          /* hold the request until the stream changes */
     LLHLS_BAD_REQUEST,   /* 400 now (RFC 8216bis 6.2.5.2) */
     LLHLS_NOT_FOUND,     /* 404 now: the object will not come (6.2.6) */
+    LLHLS_NEXT_SEGMENT,  /* a hinted part that the segment ended before: part 0 of
+                          * the next segment took its place (serve that one) */
 } llhls_decision_t;
 
 /* A media playlist request with directives q, against a playlist at pos. */
@@ -121,7 +123,10 @@ llhls_decision_t llhls_decide_playlist(const llhls_position_t *pos, const llhls_
 /* A part (part >= 0) or segment (part < 0) of msn that is NOT in the store
  * yet, against its rendition's playlist at pos: LLHLS_WAIT when it is the
  * hinted next part or within the Advance Part Limit past it (or the segment
- * in progress), else LLHLS_NOT_FOUND. */
+ * in progress); LLHLS_NEXT_SEGMENT for the part one past the last of the
+ * newest complete segment (the one the preload hint named before a
+ * keyframe ended that segment early: part 0 of segment msn + 1 is what
+ * follows it in time); else LLHLS_NOT_FOUND. */
 llhls_decision_t llhls_decide_object(const llhls_position_t *pos, int64_t msn, int64_t part);
 
 /* ---- the waiting room ---------------------------------------------------- */

@@ -112,6 +112,7 @@ struct origin {
     _Atomic uint64_t latency_sum_us[ORIGIN_KINDS];
     _Atomic uint64_t connections;
     _Atomic uint64_t held_refused;        /* --http-max-held reached */
+    _Atomic uint64_t hints_moved;         /* hinted parts answered with the next segment's part 0 */
     _Atomic uint64_t connections_refused; /* MHD refused at accept */
     _Atomic int64_t refused_log_ms;       /* last "connection limit" warning */
     _Atomic uint64_t refused_logged;      /* connections_refused at that warning */
@@ -650,8 +651,26 @@ static int origin_read_position(origin_t *o, const http_route_t *route, llhls_po
     return rc;
 }
 
-/* One look at the store for q: 0 with the decision, or -EIO. */
-static int origin_llhls_look(origin_t *o, const origin_req_t *q, llhls_position_t *pos,
+/* q asked for a hinted part that the segment ended before: from now on it
+ * asks for part 0 of the next segment, which took that part's place in
+ * time (llhls_decide_object). 0, or -ENAMETOOLONG. */
+static int origin_req_to_next_segment(origin_req_t *q)
+{
+    char leaf[48], name[STORE_NAME_MAX + 1];
+    snprintf(leaf, sizeof(leaf), "%" PRId64 ".0.m4s", q->msn + 1);
+    int rc = origin_rendition_name(q->route.object, leaf, name, sizeof(name));
+    if (rc < 0)
+        return rc;
+    memcpy(q->route.object, name, sizeof(name));
+    q->msn++;
+    q->part = 0;
+    return 0;
+}
+
+/* One look at the store for q: 0 with the decision, or -EIO. A hinted
+ * part that will not come turns q into a request for the part that came
+ * instead, looked up at once. */
+static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos,
                              llhls_decision_t *d)
 {
     int rc = origin_read_position(o, &q->route, pos);
@@ -671,15 +690,26 @@ static int origin_llhls_look(origin_t *o, const origin_req_t *q, llhls_position_
     /* The object is read AFTER its playlist: a part is committed together
      * with the playlist that names it, so one missing now was missing for
      * that playlist too, and the decision below is not stale. */
-    blob_t *b = NULL;
-    int orc = store_get(o->store, q->route.stream_id, q->route.object, &b);
-    blob_unref(b);
-    if (orc == 0)
-        *d = LLHLS_ANSWER;
-    else if (orc != -ENOENT)
-        return orc;
-    else
-        *d = rc == 0 ? llhls_decide_object(pos, q->msn, q->part) : LLHLS_NOT_FOUND;
+    for (int look = 0; look < 2; look++) {
+        blob_t *b = NULL;
+        int orc = store_get(o->store, q->route.stream_id, q->route.object, &b);
+        blob_unref(b);
+        if (orc == 0)
+            *d = LLHLS_ANSWER;
+        else if (orc != -ENOENT)
+            return orc;
+        else
+            *d = rc == 0 ? llhls_decide_object(pos, q->msn, q->part) : LLHLS_NOT_FOUND;
+        if (*d != LLHLS_NEXT_SEGMENT)
+            break;
+        atomic_fetch_add_explicit(&o->hints_moved, 1, memory_order_relaxed);
+        if (origin_req_to_next_segment(q) < 0) {
+            *d = LLHLS_NOT_FOUND;
+            break;
+        }
+        /* Part 0 of msn + 1 is never NEXT_SEGMENT again: a second look
+         * answers, waits or refuses. */
+    }
     return 0;
 }
 
@@ -1357,6 +1387,7 @@ void origin_get_stats(origin_t *o, origin_stats_t *out)
                       &out->viewer_sessions_created, &out->viewer_sessions_refused);
     out->held_requests = llhls_hub_count(o->hub);
     out->held_refused = atomic_load_explicit(&o->held_refused, memory_order_relaxed);
+    out->hints_moved = atomic_load_explicit(&o->hints_moved, memory_order_relaxed);
     out->connections_refused =
         atomic_load_explicit(&o->connections_refused, memory_order_relaxed);
 }

@@ -95,6 +95,8 @@ typedef struct origin_stats {
     uint64_t viewer_sessions_refused; /* over a cap */
     uint64_t held_requests;       /* LL-HLS requests held now (gauge) */
     uint64_t held_refused;        /* answered at once: --http-max-held reached */
+    uint64_t hints_moved;         /* hinted parts a keyframe pre-empted, answered with the
+                                   * next segment's part 0 */
     uint64_t connections_refused; /* closed at accept: a connection limit reached */
 } origin_stats_t;
 

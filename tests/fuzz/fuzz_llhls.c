@@ -49,9 +49,15 @@ static void check_position(const uint8_t *data, size_t size)
             if (msns[i] > pos.next_msn + 1 && d == LLHLS_WAIT)
                 abort();
             llhls_decision_t o = llhls_decide_object(&pos, msns[i], parts[j]);
-            if (o != LLHLS_WAIT && o != LLHLS_NOT_FOUND)
+            if (o != LLHLS_WAIT && o != LLHLS_NOT_FOUND && o != LLHLS_NEXT_SEGMENT)
                 abort();
             if (pos.ended && o != LLHLS_NOT_FOUND)
+                abort();
+            /* Only the part one past the newest complete segment's last
+             * moves, and only to the segment that follows it. */
+            if (o == LLHLS_NEXT_SEGMENT &&
+                (msns[i] != pos.next_msn - 1 || parts[j] != pos.last_segment_parts ||
+                 pos.last_segment_parts <= 0))
                 abort();
         }
     }

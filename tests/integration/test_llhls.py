@@ -144,6 +144,33 @@ class LowLatencyTest(unittest.TestCase):
         # The same bytes later: it was answered complete, not in pieces.
         self.assertEqual(http(part_url)[2], body)
 
+    def test_hinted_part_preempted_by_a_keyframe_gets_the_next_segments_first(self):
+        # 1 s segments of 0.333 s parts on a 1 s GOP: after a segment's third
+        # part the hint names a fourth, but the keyframe ends the segment
+        # first. A player that followed the hint (Shaka does) gets part 0 of
+        # the next segment, the media that comes next, not a 404.
+        deadline = time.time() + 15
+        text = self.playlist("720p")
+        while time.time() < deadline:
+            msn, part = hint_of(text)
+            if part == 3:
+                break
+            text = self.playlist("720p", f"?_HLS_msn={msn}&_HLS_part={part}")
+        else:
+            self.fail("no hint past a segment's third part in 15 s:\n" + text)
+        stats = lambda: json.loads(http(self.sluice.admin_url("/api/v1/stats"))[2])
+        moved_before = stats()["egress"]["hints_moved"]
+        status, _, body = http(self.sluice.url(f"/hls/demo/720p/{msn}.3.m4s"), timeout=10)
+        self.assertEqual(status, 200)
+        status, _, first = http(self.sluice.url(f"/hls/demo/720p/{msn + 1}.0.m4s"))
+        self.assertEqual(status, 200)
+        self.assertEqual(body, first)
+        self.assertGreater(stats()["egress"]["hints_moved"], moved_before)
+        # The playlists never list it: segment msn ended with three parts.
+        text = self.playlist("720p")
+        self.assertIn(f'URI="{msn}.2.m4s"', text)
+        self.assertNotIn(f'URI="{msn}.3.m4s"', text)
+
     def test_delta_update_skips_old_segments(self):
         def long_enough():
             text = self.playlist("720p")

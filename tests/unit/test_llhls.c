@@ -302,15 +302,32 @@ static void test_decide_object(void **state)
     assert_int_equal(llhls_decide_object(&p, 14, 0), LLHLS_WAIT);
     assert_int_equal(llhls_decide_object(&p, 15, 0), LLHLS_NOT_FOUND);
     assert_int_equal(llhls_decide_object(&p, 13, 1), LLHLS_NOT_FOUND);  /* behind: lost */
-    assert_int_equal(llhls_decide_object(&p, 12, 6), LLHLS_NOT_FOUND);  /* past the last part */
+    /* 12.6 is what the hint named before a keyframe ended segment 12 after
+     * six parts: 13.0 took its place. Past that, nothing was ever hinted. */
+    assert_int_equal(llhls_decide_object(&p, 12, 6), LLHLS_NEXT_SEGMENT);
+    assert_int_equal(llhls_decide_object(&p, 12, 7), LLHLS_NOT_FOUND);
+    assert_int_equal(llhls_decide_object(&p, 11, 6), LLHLS_NOT_FOUND);  /* older: not hinted now */
     assert_int_equal(llhls_decide_object(&p, 13, -1), LLHLS_WAIT);      /* segment in progress */
     assert_int_equal(llhls_decide_object(&p, 14, -1), LLHLS_NOT_FOUND);
     assert_int_equal(llhls_decide_object(&p, 12, -1), LLHLS_NOT_FOUND);
     assert_int_equal(llhls_decide_object(&p, 13, INT64_MAX), LLHLS_NOT_FOUND);
 
+    /* Right after the cut: segment 13 complete with six parts, 14.0 hinted. */
+    llhls_position_t c = pos_of(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0.333\n"
+        "#EXT-X-MEDIA-SEQUENCE:13\n"
+        "#EXT-X-PART:DURATION=0.3,URI=\"13.0.m4s\"\n#EXT-X-PART:DURATION=0.3,URI=\"13.1.m4s\"\n"
+        "#EXT-X-PART:DURATION=0.3,URI=\"13.2.m4s\"\n#EXT-X-PART:DURATION=0.3,URI=\"13.3.m4s\"\n"
+        "#EXT-X-PART:DURATION=0.3,URI=\"13.4.m4s\"\n#EXT-X-PART:DURATION=0.3,URI=\"13.5.m4s\"\n"
+        "#EXTINF:2,\n13.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"14.0.m4s\"\n");
+    assert_int_equal(llhls_decide_object(&c, 13, 6), LLHLS_NEXT_SEGMENT);
+    assert_int_equal(llhls_decide_object(&c, 14, 0), LLHLS_WAIT);
+    assert_int_equal(llhls_decide_object(&c, 13, 7), LLHLS_NOT_FOUND);
+
     llhls_position_t e = pos_of("#EXTM3U\n#EXT-X-PART-INF:PART-TARGET=0.5\n#EXTINF:2,\n0.m4s\n"
                                 "#EXT-X-ENDLIST\n");
     assert_int_equal(llhls_decide_object(&e, 1, 0), LLHLS_NOT_FOUND);
+    assert_int_equal(llhls_decide_object(&e, 0, 0), LLHLS_NOT_FOUND); /* ended: nothing follows */
     assert_int_equal(llhls_decide_object(&e, 1, -1), LLHLS_NOT_FOUND);
     llhls_position_t n = pos_of("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n0.m4s\n");
     assert_int_equal(llhls_decide_object(&n, 1, 0), LLHLS_NOT_FOUND); /* no parts at all */
