@@ -260,6 +260,13 @@ int llhls_position_parse(const char *text, size_t len, llhls_position_t *out)
         } else if (llhls_prefix(line, n, "#EXT-X-PART:", &r)) {
             if (parts_since_uri < LLHLS_COUNT_MAX)
                 parts_since_uri++;
+            /* A long segment's oldest parts may be left out (three target
+             * durations, 6.2.2): its count is its last part's index + 1. */
+            int64_t m, p;
+            if (llhls_attr(line + r, n - r, "URI", &v, &vl) &&
+                llhls_media_name_parse(v, vl, &m, &p) == 0 && p >= 0 && p < LLHLS_COUNT_MAX &&
+                p + 1 > parts_since_uri)
+                parts_since_uri = p + 1;
         } else if (llhls_prefix(line, n, "#EXT-X-MEDIA-SEQUENCE:", &r)) {
             if (llhls_dec(line + r, n - r, &x) == 0 && x <= LLHLS_SEQ_MAX)
                 out->media_sequence = x;

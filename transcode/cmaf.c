@@ -198,6 +198,24 @@ int cmaf_muxer_pending(const cmaf_muxer_t *m)
     return m->pending;
 }
 
+void cmaf_muxer_break(cmaf_muxer_t *m)
+{
+    m->have_frag_end = false;
+    m->held_moved = false;
+}
+
+bool cmaf_muxer_span(const cmaf_muxer_t *m, int64_t *start_dts, int64_t *held_dts,
+                     int64_t *start_pts)
+{
+    if (!m->has_held)
+        return false;
+    *start_dts = m->frag_start_dts;
+    *held_dts = m->held->dts;
+    if (start_pts)
+        *start_pts = m->frag_start_pts;
+    return true;
+}
+
 /* Gives the held sample to the muxer with the given duration (our units). */
 static int cmaf_write_held(cmaf_muxer_t *m, int64_t duration)
 {
@@ -224,12 +242,19 @@ int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t d
         return -EINVAL;
     }
     bool moved = false;
-    if (!m->has_held && m->have_frag_end && dts < m->frag_end_dts) {
-        /* The previous fragment was closed early (LL-HLS part) with an
-         * estimated duration longer than this sample's real distance: it
-         * starts where that fragment ended. */
+    if (!m->has_held && m->have_frag_end && dts != m->frag_end_dts) {
+        /* The previous fragment ended where the duration given to its last
+         * sample said: an estimate when an LL-HLS part was closed before
+         * the next sample came, or a bound (PART-TARGET). The mp4 muxer
+         * starts this fragment there whatever this sample's dts says, so it
+         * is done here, where the accounting can follow: a sample that
+         * comes later than that end is shown that much earlier (as the
+         * muxer would: the media stays gapless, the frame before it is
+         * shown a little shorter), one that comes earlier is moved up. */
+        moved = dts < m->frag_end_dts;
+        if (!moved)
+            pts -= dts - m->frag_end_dts;
         dts = m->frag_end_dts;
-        moved = true;
     } else if (m->has_held && m->held_moved && dts <= m->held->dts) {
         /* ...and this one came before that end too (the estimate was more
          * than one sample's distance: irregular timestamps). It follows the

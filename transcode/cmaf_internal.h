@@ -60,17 +60,30 @@ int cmaf_muxer_new(const cmaf_track_params_t *params, cmaf_muxer_t **out, blob_t
 int cmaf_muxer_timescale(const cmaf_muxer_t *m);
 
 /* Queues one sample (data is copied). dts must be greater than the previous
- * sample's; the first sample after a flush whose end_dts lies beyond its dts
- * (a fragment closed early with an estimated duration) is moved up to that
- * end, and a sample that still comes before a moved one follows it by one
- * tick (pts kept, or raised to the new dts). Returns 0 or a negative errno
- * (-EINVAL for a dts not after the previous sample's, with the timestamps
- * in the log and the failure note). */
+ * sample's. The first sample after a flush starts where the flushed
+ * fragment ended (end_dts, an estimate or a bound): its dts becomes that
+ * end (its pts moved as much when it came later; kept, or raised to the new
+ * dts, when it came earlier), and a sample that still comes before a
+ * moved-up one follows it by one tick.
+ * Returns 0 or a negative errno (-EINVAL for a dts not after the previous
+ * sample's, with the timestamps in the log and the failure note). */
 int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t dts, int64_t pts,
                     bool keyframe) __attribute__((warn_unused_result));
 
 /* Number of samples pushed since the last flush (the held one included). */
 int cmaf_muxer_pending(const cmaf_muxer_t *m);
+
+/* The next sample follows a break in the input (a returning publisher, a
+ * rung back after a drop): it is not placed where the last fragment ended
+ * (the mp4 muxer still starts the fragment there; the playlist marks the
+ * break as a discontinuity). */
+void cmaf_muxer_break(cmaf_muxer_t *m);
+
+/* The fragment in progress: where it starts (dts, and the pts of its first
+ * sample when start_pts is not NULL) and the dts of its newest sample, on
+ * the muxer's timeline. False when nothing is pending. */
+bool cmaf_muxer_span(const cmaf_muxer_t *m, int64_t *start_dts, int64_t *held_dts,
+                     int64_t *start_pts);
 
 /* Writes the held sample with duration end_dts - its dts (end_dts <= its
  * dts: the previous sample's duration is reused) and cuts a fragment.

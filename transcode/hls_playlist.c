@@ -187,7 +187,7 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
         map = smap;
         hls_text_printf(&t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
         for (size_t j = 0; ll && j < s->nparts; j++)
-            hls_render_part(&t, s->msn, j, &s->parts[j]);
+            hls_render_part(&t, s->msn, s->first_part + j, &s->parts[j]);
         hls_text_printf(&t, "#EXTINF:");
         hls_text_decimal(&t, s->duration);
         hls_text_printf(&t, ",\n%" PRId64 ".m4s\n", s->msn);

@@ -47,6 +47,7 @@ typedef struct hls_segment {
      * parts NULL elsewhere). */
     const hls_part_t *parts;
     size_t nparts;
+    size_t first_part; /* index of parts[0] in the segment (older ones left out) */
 } hls_segment_t;
 
 /* EXT-X-RENDITION-REPORT for another rendition of the same stream. */

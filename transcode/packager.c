@@ -63,6 +63,7 @@
 #define PK_PROBE_MAX_PACKETS 4096
 #define PK_AUDIO_FIFO_MAX 512     /* ~10 s of AAC: video has stalled */
 #define PK_GAP_HIST 8             /* video sample distances behind frame_ticks */
+#define PK_RUNG_MAX_CTS_TICKS 45000 /* 0.5 s: the most an encoded rung may show after decoding */
 #define PK_AUDIO_RESYNC_MS 100
 #define PK_CUTS_MAX 16
 #define PK_READY_MAX 8
@@ -72,7 +73,7 @@
 #define PK_TRACKS_MAX (PK_RUNGS_MAX + 2)
 #define PK_CUTHIST_MAX 64         /* recent cuts, for rungs whose encoders lag */
 #define PK_CUT_MATCH_TICKS 90     /* a rung keyframe within 1 ms of a cut starts it */
-#define PK_PARTS_MAX 96           /* LL-HLS parts of one segment; later media joins the last */
+#define PK_PARTS_MAX 384          /* LL-HLS parts of one segment (128 s of 1/3 s parts); later media joins the last */
 #define PK_PART_SEGS 2            /* complete segments whose parts stay in the playlist */
 #define PK_PART_HIST (PK_PART_SEGS + 1) /* ...and the one before: the last live
                                          * playlist's, once the stream ends */
@@ -654,17 +655,30 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
         return hls_playlist_render_media(&pl, out);
 
     /* Parts stay on the last complete segments (and the one in progress)
-     * while the stream is live; an ended list names whole segments only. */
+     * while the stream is live; an ended list names whole segments only.
+     * Not on parts that end more than three target durations before the
+     * playlist does (RFC 8216bis 6.2.2), which long segments (a publisher's
+     * keyframes far apart) would otherwise keep. */
     if (t->nwindow > 0 && !ended) {
         memcpy(t->render, t->window, t->nwindow * sizeof(*t->window));
-        for (size_t h = 0; h < PK_PART_HIST; h++) {
-            for (size_t i = t->nwindow > PK_PART_SEGS ? t->nwindow - PK_PART_SEGS : 0;
-                 i < t->nwindow; i++) {
-                if (t->hist[h].n > 0 && t->render[i].msn == t->hist[h].msn) {
-                    t->render[i].parts = t->hist[h].parts;
-                    t->render[i].nparts = t->hist[h].n;
-                }
+        double after = 0; /* from the end of segment i to the playlist's */
+        for (size_t j = 0; j < t->ncur; j++)
+            after += t->cur_parts[j].duration;
+        double limit = 3.0 * t->target_duration;
+        for (size_t i = t->nwindow; i-- > 0 && i + PK_PART_SEGS >= t->nwindow;) {
+            hls_segment_t *s = &t->render[i];
+            for (size_t h = 0; h < PK_PART_HIST; h++) {
+                if (t->hist[h].n == 0 || t->hist[h].msn != s->msn)
+                    continue;
+                /* The parts whose end is within the limit: a suffix. */
+                size_t keep = t->hist[h].n;
+                for (double d = after; keep > 0 && d <= limit;)
+                    d += t->hist[h].parts[--keep].duration;
+                s->parts = t->hist[h].parts + keep;
+                s->nparts = t->hist[h].n - keep;
+                s->first_part = keep;
             }
+            after += s->duration;
         }
         pl.segments = t->render;
     }
@@ -1176,11 +1190,45 @@ static int pk_part_close(packager_t *pk, pk_track_t *t, int64_t end_ts)
     return pk_part_commit(pk, t);
 }
 
+/* Where the part in progress ends when it is closed at dts (before a
+ * sample there, or after one with an estimated duration): there, but never
+ * later than PART-TARGET after the part's start (RFC 8216bis 4.4.4.9: no
+ * part is longer). An encoder that falls behind (a starved one on a busy machine)
+ * leaves gaps of a tenth of a second and more between samples; the part
+ * then ends at the bound and the late sample starts the next part there
+ * (cmaf_muxer_push), shown at its own time. */
+static int64_t pk_part_end(const packager_t *pk, const pk_track_t *t, int64_t dts)
+{
+    int64_t start, held;
+    if (!cmaf_muxer_span(t->mux, &start, &held, NULL))
+        return dts;
+    int64_t bound = start + (int64_t)floor(pk_part_target(pk, t) * pk_timescale(t));
+    if (dts <= bound)
+        return dts;
+    return bound > held ? bound : held + 1;
+}
+
 /* Whether media ending at end_us (the segment timeline of t) completes the
  * part in progress, give or take tol_us (half a sample: parts end at the
- * sample boundary nearest to their nominal end). */
+ * sample boundary nearest to their nominal end). The nominal ends are
+ * multiples of the part duration from the segment's start, so that the
+ * parts of every rendition line up. RFC 8216bis 4.4.4.9 bounds a part's
+ * length, PART-TARGET at most and 85 % of it at least (but the last of a
+ * segment), and uneven timestamps (an encoder that falls behind) can
+ * break both: a part is never due while shorter than the least, and always
+ * once it reaches PART-TARGET (pk_part_end cuts it there). */
 static bool pk_part_due(packager_t *pk, pk_track_t *t, int64_t end_us, int64_t tol_us)
 {
+    int64_t start, held;
+    if (!cmaf_muxer_span(t->mux, &start, &held, NULL))
+        return false;
+    int64_t len_us = end_us - pk_ts_to_us(t, start);
+    int64_t target_us = llround(pk_part_target(pk, t) * 1e6);
+    /* A millisecond above the least: the playlist rounds to milliseconds. */
+    if (len_us < target_us * 85 / 100 + 1000)
+        return false;
+    if (len_us >= target_us - tol_us && t->ncur + 1 < PK_PARTS_MAX)
+        return true;
     if (t->ncur + 1 >= PK_PARTS_MAX) {
         if (!t->part_limit_warned)
             log_warn(pk->ctx, "%s: segment longer than %d parts; its last part runs on until "
@@ -1225,7 +1273,9 @@ static int pk_track_cut(packager_t *pk, pk_track_t *t, int64_t end_ts)
         return 0;
     int ret;
     if (pk->part_us > 0) {
-        if (cmaf_muxer_pending(t->mux) > 0 && (ret = pk_part_close(pk, t, end_ts)) < 0)
+        if (cmaf_muxer_pending(t->mux) > 0 &&
+            (ret = pk_part_close(pk, t, end_ts == INT64_MIN ? end_ts
+                                                            : pk_part_end(pk, t, end_ts))) < 0)
             return ret;
         return t->ncur > 0 ? pk_segment_from_parts(pk, t) : 0;
     }
@@ -1307,19 +1357,27 @@ static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, si
     int64_t at_us = pk_ts_to_us(t, dts);
     int64_t half_us = pk_ts_to_us(t, t->frame_ticks) / 2;
     if (ll && cmaf_muxer_pending(t->mux) > 0 && pk_part_due(pk, t, at_us, half_us) &&
-        (ret = pk_part_close(pk, t, dts)) < 0)
+        (ret = pk_part_close(pk, t, pk_part_end(pk, t, dts))) < 0)
         return pk_track_failed(t, ret, dts, pts);
-    if (!t->seg_open) {
-        t->seg_open = true;
-        t->seg_start_us = pk_ts_to_us(t, pts);
-        if (!t->have_part_base)
-            t->part_base_us = at_us;
-        t->have_part_base = false;
-    }
+    bool opens = !t->seg_open;
     if (cmaf_muxer_pending(t->mux) == 0)
         t->part_first_key = key;
+    if (t->after_break)
+        cmaf_muxer_break(t->mux);
     if ((ret = cmaf_muxer_push(t->mux, data, size, dts, pts, key)) < 0)
         return pk_track_failed(t, ret, dts, pts);
+    if (opens) {
+        /* The segment starts where the muxer placed its first sample: a
+         * few ms from its own timestamps when the last part before it
+         * ended on an estimate or a bound (cmaf_muxer_push). */
+        int64_t start_dts, held, start_pts;
+        (void)cmaf_muxer_span(t->mux, &start_dts, &held, &start_pts);
+        t->seg_open = true;
+        t->seg_start_us = pk_ts_to_us(t, start_pts);
+        if (!t->have_part_base)
+            t->part_base_us = pk_ts_to_us(t, start_dts);
+        t->have_part_base = false;
+    }
     /* The first sample after an input break may come well after the last
      * one before it (the new input waited for a keyframe): that distance
      * is a gap, not a frame, and would make the part it lands in as long. */
@@ -1332,8 +1390,12 @@ static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, si
     t->last_ts = dts;
     if (ll && t->frame_ticks > 0) {
         int64_t frame_us = pk_ts_to_us(t, t->frame_ticks);
+        /* Not when the estimated end lies past PART-TARGET: the next sample
+         * would be moved up to that end and the file's timeline would run
+         * ahead of the media's; the next sample closes the part instead. */
+        int64_t end = dts + t->frame_ticks;
         if (pk_part_due(pk, t, at_us + frame_us, frame_us / 2) &&
-            (ret = pk_part_close(pk, t, dts + t->frame_ticks)) < 0)
+            pk_part_end(pk, t, end) == end && (ret = pk_part_close(pk, t, end)) < 0)
             return pk_track_failed(t, ret, dts, pts);
     }
     return 0;
@@ -2301,6 +2363,15 @@ int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t si
     int64_t msn = 0;
     bool disc = false;
     bool cut = key && pk_cuthist_find(pk, pts, &msn, &disc);
+    /* x264 decodes each picture some pictures ahead of showing it and
+     * states that delay in the pictures' own timestamps: when those are
+     * far apart (an encoder that fed us in fits and starts), its first
+     * decode times lie seconds before their presentation times. A segment
+     * lasts as long as its decode times say and starts when its first
+     * picture is shown, so such a segment would overlap the next by
+     * seconds. No real reordering needs more than half a second. */
+    if (dts < pts - PK_RUNG_MAX_CTS_TICKS)
+        dts = pts - PK_RUNG_MAX_CTS_TICKS;
     if (t->have_ts && dts <= t->last_ts)
         dts = t->last_ts + 1; /* an encoder reopened with more delay */
     if (pts < dts)

@@ -589,19 +589,6 @@ static int pl_decoder_open(pipeline_t *pl, media_codec_t vcodec, const uint8_t *
 static int pl_picture(pipeline_t *pl, AVFrame *f)
 {
     int64_t pts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
-    /* Encoders take pictures in presentation order only. A publisher that
-     * stops in the middle of a group of B-frames leaves the decoder, when
-     * it is drained, with pictures that repeat or precede ones already
-     * shown (seen with gst's x264enc at its defaults): x264 would give them
-     * a decode time after their presentation time. They are dropped. */
-    if (pl->have_pic_pts && pts <= pl->last_pic_pts) {
-        log_debug(pl->ctx, "a decoded picture at pts %" PRId64 " is not after the previous "
-                           "one's %" PRId64 "; not encoded",
-                  pts, pl->last_pic_pts);
-        return 0;
-    }
-    pl->have_pic_pts = true;
-    pl->last_pic_pts = pts;
     f->pts = pts;
     bool idr = false;
     int64_t msn = 0;
@@ -617,6 +604,21 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
         memmove(&pl->cuts[0], &pl->cuts[1], (pl->ncuts - 1) * sizeof(pl->cuts[0]));
         pl->ncuts--;
     }
+    /* Encoders take pictures in presentation order only, and x264 derives
+     * decode times from the presentation times it is given. A publisher
+     * whose timestamps are uneven (gst's x264enc at its defaults, on a busy
+     * machine) or that stops inside a group of B-frames gives the decoder
+     * pictures that repeat or precede the last one's time: each is given
+     * the next tick after it (a segment's first picture still matches its
+     * cut, within PL_CUT_MATCH_TICKS). */
+    if (pl->have_pic_pts && f->pts <= pl->last_pic_pts) {
+        log_debug(pl->ctx, "a decoded picture at pts %" PRId64 " is not after the previous "
+                           "one's %" PRId64 "; encoded just after it",
+                  (int64_t)f->pts, pl->last_pic_pts);
+        f->pts = pl->last_pic_pts + 1;
+    }
+    pl->have_pic_pts = true;
+    pl->last_pic_pts = f->pts;
     int ret;
     if (idr && (ret = pl_overload_check(pl, f->pts, msn)) < 0)
         return ret;

@@ -324,6 +324,17 @@ static void test_decide_object(void **state)
     assert_int_equal(llhls_decide_object(&c, 14, 0), LLHLS_WAIT);
     assert_int_equal(llhls_decide_object(&c, 13, 7), LLHLS_NOT_FOUND);
 
+    /* A long segment whose oldest parts are no longer listed (6.2.2): its
+     * part count comes from its last part's index, not the lines left. */
+    llhls_position_t l = pos_of(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:9\n#EXT-X-PART-INF:PART-TARGET=0.336\n"
+        "#EXT-X-MEDIA-SEQUENCE:13\n"
+        "#EXT-X-PART:DURATION=0.3,URI=\"13.23.m4s\"\n#EXT-X-PART:DURATION=0.3,URI=\"13.24.m4s\"\n"
+        "#EXTINF:8.3,\n13.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"14.0.m4s\"\n");
+    assert_int_equal(l.last_segment_parts, 25);
+    assert_int_equal(llhls_decide_object(&l, 13, 25), LLHLS_NEXT_SEGMENT);
+    assert_int_equal(llhls_decide_object(&l, 13, 2), LLHLS_NOT_FOUND);
+
     llhls_position_t e = pos_of("#EXTM3U\n#EXT-X-PART-INF:PART-TARGET=0.5\n#EXTINF:2,\n0.m4s\n"
                                 "#EXT-X-ENDLIST\n");
     assert_int_equal(llhls_decide_object(&e, 1, 0), LLHLS_NOT_FOUND);

@@ -964,6 +964,9 @@ static void test_irregular_timestamps(void **state)
     static const int64_t steps[] = {46, 23, 23, 46, 23, 23, 46, 23, 23, 33, 33, 33, 33, 33,
                                     33, 33, 33, 33, 2, 2};
     const size_t nsteps = sizeof(steps) / sizeof(steps[0]);
+    /* ...and once, a starved encoder's 400 ms gap: no part may be longer
+     * than PART-TARGET (0.333 s plus a few ms) for it. */
+    const size_t stall_at = 100;
     int64_t vdts = 0;
     size_t nvideo = 0;
     for (size_t i = 0; i < fx_global->npkts; i++) {
@@ -972,7 +975,9 @@ static void test_irregular_timestamps(void **state)
             pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
             continue;
         }
-        int64_t dts = nvideo == 0 ? e->dts_ms : vdts + steps[nvideo % nsteps];
+        int64_t dts = nvideo == 0          ? e->dts_ms
+                      : nvideo == stall_at ? vdts + 400
+                                           : vdts + steps[nvideo % nsteps];
         pk_feed(rt.pk, e->type, e->data, e->size, dts, dts + (e->pts_ms - e->dts_ms), e->key);
         vdts = dts;
         nvideo++;
@@ -1000,6 +1005,12 @@ static void test_irregular_timestamps(void **state)
             int samples;
             inspect_segment(part->data, part->size, &sync, &tfdt, &samples);
             assert_true(tfdt > last_tfdt);
+            /* RFC 8216bis 4.4.4.9: at most PART-TARGET (0.336 s), at least
+             * 85 % of it but for the last part of a segment. */
+            if (last_tfdt >= 0)
+                assert_true(tfdt - last_tfdt <= 90000 * 336 / 1000);
+            if (last_tfdt >= 0 && p > 0)
+                assert_true(tfdt - last_tfdt >= 90000 * 286 / 1000);
             last_tfdt = tfdt;
             samples_total += (size_t)samples;
             parts++;
