@@ -66,7 +66,7 @@ class GstreamerPublisherTest(unittest.TestCase):
             master = sl.url("/hls/demo/master.m3u8")
             # x264enc at its defaults (preset medium, lookahead) takes seconds to emit
             # its first frame, more on a busy machine.
-            wait_for(lambda: http(master)[0] == 200, 60, "the master playlist")
+            wait_for(lambda: http(master)[0] == 200, 90, "the master playlist")
             renditions = re.findall(r"^([0-9a-z]+)/index\.m3u8$", http(master)[2].decode(), re.M)
             self.assertEqual(renditions, ["720p", "480p", "360p"])
             # Three players: the master (the top rendition), and two rungs.
@@ -104,7 +104,12 @@ class GstreamerPublisherTest(unittest.TestCase):
                                       "-i", url, "-f", "null", "-"],
                                      capture_output=True, timeout=120)
                 self.assertEqual(dec.returncode, 0, dec.stderr.decode(errors="replace")[-2000:])
-                self.assertEqual(dec.stderr.strip(), b"", f"{rend}: decoder complaints")
+                # The decoder's complaints, not the null muxer's: this
+                # publisher's frames are 23 to 46 ms apart, which ffmpeg's
+                # 1/30 s output clock cannot keep apart.
+                complaints = [l for l in dec.stderr.decode(errors="replace").splitlines()
+                              if not l.startswith("[null @") and "Last message repeated" not in l]
+                self.assertEqual(complaints, [], f"{rend}: decoder complaints")
             tr = status(sl).get("transcode") or {}
             self.assertEqual(tr.get("restarts", 0), 0, tr.get("last_error"))
             log = sl.log()
