@@ -155,8 +155,18 @@ int cmaf_muxer_new(const cmaf_track_params_t *params, cmaf_muxer_t **out, blob_t
     /* No shifting and a first fragment "discontinuous from earlier ones":
      * the tfdt carries the packager's absolute dts (see the file comment). */
     m->fmt->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    /* negative_cts_offsets: the mp4 muxer moves a track's decode times
+     * later by its first sample's composition offset (trun version 1, signed
+     * offsets for B-frames), so a segment's tfdt is where its first picture
+     * is shown. Shaka and hls.js take a segment's start from its tfdt: an
+     * encoded rung (x264 B-frames, decoded two frames ahead) then starts
+     * where a copied source without B-frames does, instead of 67 ms
+     * before it, which left holes in their buffers at every switch (issue
+     * 18; RFC 8216bis 6.2.4, CMAF's earliest presentation time = tfdt). */
     av_dict_set(&opts, "movflags",
-                "+frag_custom+empty_moov+default_base_moof+skip_trailer+frag_discont", 0);
+                "+frag_custom+empty_moov+default_base_moof+skip_trailer+frag_discont"
+                "+negative_cts_offsets",
+                0);
     av_dict_set(&opts, "use_editlist", "0", 0);
     if (params->kind == CMAF_TRACK_VIDEO)
         av_dict_set_int(&opts, "video_track_timescale", CMAF_VIDEO_TIMESCALE, 0);
@@ -255,6 +265,8 @@ int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t d
         if (!moved)
             pts -= dts - m->frag_end_dts;
         dts = m->frag_end_dts;
+        if (pts < dts)
+            pts = dts;
     } else if (m->has_held && m->held_moved && dts <= m->held->dts) {
         /* ...and this one came before that end too (the estimate was more
          * than one sample's distance: irregular timestamps). It follows the
@@ -262,9 +274,9 @@ int cmaf_muxer_push(cmaf_muxer_t *m, const uint8_t *data, size_t size, int64_t d
          * timestamps again. */
         dts = m->held->dts + 1;
         moved = true;
+        if (pts < dts)
+            pts = dts;
     }
-    if (moved && pts < dts)
-        pts = dts;
     if (m->has_held) {
         if (dts <= m->held->dts) {
             log_error(m->log_ctx,
