@@ -139,6 +139,7 @@ function problemsOf(r, args) {
   if (args.expectHeights && JSON.stringify(r.listed) !== JSON.stringify(args.expectHeights))
     p.push(`lists renditions ${r.listed}, expected ${args.expectHeights}`);
   if (args.throttle) {
+    if (r.throttleError) p.push(`throttling failed: ${r.throttleError}`);
     if (!r.switchesDown) p.push('did not switch down under throttling');
     else if (!r.switchesUpAfterLift) p.push('did not switch up after the throttle was lifted');
     if (args.expectHeights && !r.played.includes(Math.min(...args.expectHeights)))
@@ -167,7 +168,8 @@ async function main() {
     // start timeout): each then plays at least --seconds.
     const startDeadline = Date.now() + args.startTimeout * 1000;
     while (Date.now() < startDeadline) {
-      const started = await Promise.all(runs.map((r) => r.page.evaluate(() => window.matrix.out.firstFrameS !== null)));
+      const started = await Promise.all(runs.map((r) => r.page.evaluate(() => window.matrix.out.firstFrameS !== null)
+        .catch(() => true)));
       if (started.every(Boolean)) break;
       await sleep(250);
     }
@@ -181,16 +183,30 @@ async function main() {
     for (const [when, kbps] of plan) {
       await sleep(Math.max(0, when - Date.now()));
       await Promise.all(runs.map(async (r) => {
-        await setThroughput(r.cdp, kbps);
-        r.throttled.push([await r.page.evaluate(() => (performance.now() - window.matrix.t0) / 1000), kbps]);
+        try {
+          await setThroughput(r.cdp, kbps);
+          r.throttled.push([await r.page.evaluate(() => (performance.now() - window.matrix.t0) / 1000), kbps]);
+        } catch (e) {
+          r.throttleError = e.message;
+        }
       }));
     }
     await sleep(Math.max(0, at(args.seconds) - Date.now()));
     for (const r of runs) {
       r.net.recording = false;
-      const o = await r.page.evaluate(() => window.collect());
+      // A page that crashed or no longer answers is a result too (a
+      // failing one), not the end of the whole run.
+      let o;
+      try {
+        o = await Promise.race([r.page.evaluate(() => window.collect()),
+                                sleep(20000).then(() => { throw new Error('page did not answer in 20 s'); })]);
+      } catch (e) {
+        o = { errors: [{ t: null, source: 'harness', text: `collecting failed: ${e.message}`, fatal: true }],
+              gapJumps: [], stalls: [], stalledS: 0, firstFrameS: null, listed: [], heights: [], latency: [],
+              playerSwitches: 0, notes: [] };
+      }
       results.push(summarise(r, o, args));
-      await r.context.close();
+      await r.context.close().catch(() => {});
     }
   } finally {
     await browser.close();
@@ -231,6 +247,7 @@ function summarise(run, o, args) {
     switchesUpAfterLift: upAfterLift,
     playerSwitches: o.playerSwitches,
     throttled: run.throttled,
+    throttleError: run.throttleError,
     frames: o.frames,
     droppedFrames: o.droppedFrames,
     currentTime: o.currentTime,

@@ -221,12 +221,13 @@ class PlayerMatrixTest(unittest.TestCase):
                 check(median(ff_lat) < LATENCY_MAX_S, f"ffmpeg latency median {median(ff_lat)} s")
 
             # GStreamer: what an application sees (the bus's ERROR and
-            # WARNING messages, which gst-launch prints) and any download
+            # WARNING messages, which gst-launch prints to stdout or stderr) and any download
             # that failed; the elements' own debug warnings are printed, not
             # judged (hlsdemux2 logs its ABR's internal races as ERROR).
             check(gst_alive, "gst-launch-1.0 ended before the run did:\n" + gst_stdout[-2000:])
             check("Setting pipeline to PLAYING" in gst_stdout, "GStreamer never played:\n" + gst_stdout[-2000:])
-            bus = [l for l in gst_stdout.splitlines() if l.startswith(("ERROR:", "WARNING:"))]
+            bus = [l for l in gst_stdout.splitlines() + [l for _, l in gst.lines]
+                   if l.startswith(("ERROR:", "WARNING:"))]
             check(not bus, f"GStreamer bus errors or warnings: {bus[:10]}")
             failed = [l for _, l in gst.lines if GST_DOWNLOAD_FAILED.search(l)]
             check(not failed, f"GStreamer failed downloads: {failed[:10]}")

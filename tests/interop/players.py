@@ -69,8 +69,9 @@ def main():
                               "--expect-heights", ",".join(map(str, heights)), "--throttle", throttle],
                              capture_output=True, timeout=a.seconds + 120)
         results = [json.loads(l) for l in out.stdout.decode().splitlines() if l.startswith("{")]
-        if not results:
-            print(out.stderr.decode()[-3000:])
+        if len(results) != len(a.players.split(",")):
+            print(f"player_matrix.mjs printed {len(results)} results (exit {out.returncode}):\n"
+                  + out.stderr.decode()[-3000:])
         try:
             ffmpeg_rc = ffmpeg.proc.wait(60)
         except subprocess.TimeoutExpired:
@@ -113,7 +114,8 @@ def main():
               and not any(b in l for b in FFMPEG_BENIGN)]
     print(f"| ffmpeg (-re, 1st variant) | {median(ff_lat)} s (segment requests) | n/a | {len(bad_ff)} "
           f"| n/a | {sum('HTTP error' in l for l in bad_ff)} | n/a | | |")
-    bus = [l for l in gst_stdout.splitlines() if l.startswith(("ERROR:", "WARNING:"))]
+    bus = [l for l in gst_stdout.splitlines() + [l for _, l in gst.lines]
+           if l.startswith(("ERROR:", "WARNING:"))]
     hls_warn = [l for _, l in gst.lines if GST_DOWNLOAD_FAILED.search(l)]
     print(f"| gstreamer playbin3 | {median(gst_lat)} s (segment fetches, a lower bound) | n/a "
           f"| {len(bus) + len(hls_warn)} | n/a | n/a | n/a | | |")
