@@ -120,7 +120,9 @@
         error('shaka', `code ${d.code} category ${d.category} severity ${d.severity} ` +
               JSON.stringify(d.data || []).slice(0, 300), d.severity === 2);
       } else {
-        error('shaka', `error event without a shaka.util.Error: keys ${Object.keys(e)} detail ${String(d)}`, false);
+        // Shaka wraps an exception of its own in an error event: its stack
+        // says where (a player bug, or the input that triggered it).
+        error('shaka', `error event without a shaka.util.Error: ${String(d)} ${d && d.stack ? d.stack.slice(0, 300) : ''}`, false);
       }
     });
     player.addEventListener('gapjumped', () => {

@@ -52,6 +52,7 @@ def main():
     sluice = Sluice("--ladder", a.ladder, "--preset", a.preset)
     pub = publish(sluice.rtmp_url(KEY), seconds=a.seconds + 70, size="1920x1080" if "1080p" in ladder else "1280x720")
     ffmpeg = gst = pdt = None
+    server_notes = []
     gst_out = tempfile.TemporaryFile()
     try:
         master = sluice.url("/hls/demo/master.m3u8")
@@ -92,6 +93,9 @@ def main():
             if c:
                 c.stop()
         gst_out.close()
+        # The server's own account of the run: overload steps and rungs
+        # dropped or restored explain 404s for a rendition's playlist.
+        server_notes = [l for l in sluice.log().splitlines() if re.search(r"overload|headroom|dropping|restoring", l)]
         sluice.close(pub)
 
     failed = False
@@ -126,6 +130,10 @@ def main():
             print(f"- {r['player']}: {p}")
     for l in (bad_ff[:5] + bus[:5] + hls_warn[:5]):
         print(f"- non-browser: {l[:300]}")
+    if server_notes:
+        print("\nsluice log (overload protection):")
+        for l in server_notes[:30]:
+            print(f"    {l}")
     print("\nraw:")
     for r in results:
         print(json.dumps(r))
