@@ -127,10 +127,21 @@ class PlayerMatrixTest(unittest.TestCase):
         try:
             master = sluice.url("/hls/demo/master.m3u8")
 
+            # The players join an established stream (three whole segments
+            # in every playlist), as viewers do: Shaka 5.2 in
+            # lowLatencyMode fails to load a stream whose playlists hold a
+            # single segment and a preload hint (its HlsParser asks for the
+            # hinted segment's info with no URI: "Request without URIs!",
+            # TypeError in shaka.util.URL.getScheme) -- a player bug, which
+            # the report of issue 18 names; the join is not what this
+            # test is about.
             def ready():
-                return all(http(sluice.url(f"/hls/demo/{r}/index.m3u8"))[0] == 200
-                           for r in LADDER + ("audio",)) and http(master)[0] == 200
-            wait_for(ready, 40, "every rendition's playlist")
+                for r in LADDER + ("audio",):
+                    status, _, body = http(sluice.url(f"/hls/demo/{r}/index.m3u8"))
+                    if status != 200 or body.count(b"#EXTINF") < 3:
+                        return False
+                return http(master)[0] == 200
+            wait_for(ready, 40, "three segments in every rendition's playlist")
             pdt = PdtMap(sluice.url("/hls/demo/720p/index.m3u8"))
             pdt.start()
 

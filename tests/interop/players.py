@@ -56,8 +56,11 @@ def main():
     gst_out = tempfile.TemporaryFile()
     try:
         master = sluice.url("/hls/demo/master.m3u8")
-        wait_for(lambda: all(http(sluice.url(f"/hls/demo/{r}/index.m3u8"))[0] == 200 for r in ladder)
-                 and http(master)[0] == 200, 60, "every rendition's playlist")
+        # Three whole segments first, as in test_player_matrix.py (Shaka 5.2
+        # in lowLatencyMode cannot join a one-segment live playlist).
+        wait_for(lambda: all(http(sluice.url(f"/hls/demo/{r}/index.m3u8"))[2].count(b"#EXTINF") >= 3
+                             for r in ladder + ["audio"]) and http(master)[0] == 200,
+                 60, "three segments in every rendition's playlist")
         pdt = PdtMap(sluice.url(f"/hls/demo/{ladder[0]}/index.m3u8"))
         pdt.start()
         ffmpeg = Client(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "level+verbose", "-re",
