@@ -211,8 +211,11 @@ async function main() {
   } finally {
     await browser.close();
   }
+  // exitCode, not process.exit(): stdout to a pipe is written
+  // asynchronously, and exiting at once cut the long lines short (players
+  // went missing from the output).
   for (const r of results) console.log(JSON.stringify(r));
-  process.exit(results.every((r) => r.problems.length === 0) ? 0 : 1);
+  process.exitCode = results.every((r) => r.problems.length === 0) ? 0 : 1;
 }
 
 function summarise(run, o, args) {
