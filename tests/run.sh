@@ -123,7 +123,7 @@ else
   count "libfuzzer build" 1
 fi
 
-note "browser test dependencies (npm: playwright-core, hls.js)"
+note "browser test dependencies (npm: playwright-core, hls.js, shaka-player, video.js)"
 if ! (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error); then
   echo "FAILED: npm ci in tests/browser"
   failed=$((failed + 1))

@@ -1,12 +1,21 @@
 // What every browser test shares: Debian's chromium with the flags this
 // machine needs (no sandbox, no GPU, no background traffic, autoplay), and a
-// page with a muted <video id="v"> and hls.js from node_modules loaded.
+// page with a muted <video id="v"> and a player library from node_modules
+// loaded (hls.js by default; Shaka Player and video.js for the player matrix).
 import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const hlsPath = path.join(here, 'node_modules', 'hls.js', 'dist', 'hls.min.js');
+
+// Each player library's browser build, as its package ships it (pinned in
+// package-lock.json). Each defines one global: Hls, shaka, videojs.
+export const libraries = {
+  'hls.js': hlsPath,
+  'shaka-player': path.join(here, 'node_modules', 'shaka-player', 'dist', 'shaka-player.compiled.js'),
+  'video.js': path.join(here, 'node_modules', 'video.js', 'dist', 'video.min.js'),
+};
 
 export async function launch() {
   return chromium.launch({
@@ -26,4 +35,20 @@ export async function hlsPage(browser) {
   await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
   await page.addScriptTag({ path: hlsPath });
   return { page, consoleErrors };
+}
+
+// A page of its own browser context (its own cache, connections and
+// DevTools network conditions) with a muted 1280x720 <video id="v"> and the
+// given scripts (paths) loaded in order; console messages are collected
+// into the returned array as {type, text}. The element has a real size
+// because players cap the rendition to it (video.js does by default).
+export async function playerPage(browser, scripts, videoAttrs = '') {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  const console_ = [];
+  page.on('console', (m) => console_.push({ type: m.type(), text: m.text() }));
+  await page.setContent('<!doctype html><style>body{margin:0}</style>' +
+                        `<video id="v" muted playsinline width="1280" height="720" ${videoAttrs}></video>`);
+  for (const p of scripts) await page.addScriptTag({ path: p });
+  return { context, page, console: console_ };
 }
