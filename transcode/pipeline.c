@@ -588,7 +588,12 @@ static int pl_decoder_open(pipeline_t *pl, media_codec_t vcodec, const uint8_t *
 /* One decoded source picture: scaled and encoded for every live rung. */
 static int pl_picture(pipeline_t *pl, AVFrame *f)
 {
-    int64_t pts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
+    /* The picture's own pts (its packet's): the cuts are the keyframes'
+     * packet pts. libavcodec's best-effort timestamp switches to the decode
+     * times once it has seen a few presentation times out of order (gst's
+     * x264enc on a busy machine), and then no cut matched any picture: the
+     * rungs ran 25 s segments and skipped numbers (issue 18). */
+    int64_t pts = f->pts != AV_NOPTS_VALUE ? f->pts : f->best_effort_timestamp;
     f->pts = pts;
     bool idr = false;
     int64_t msn = 0;
