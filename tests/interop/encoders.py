@@ -152,6 +152,82 @@ def get(url, timeout=10):
         return None, str(e).encode()
 
 
+class ObsWebSocket:
+    """Just enough of a WebSocket client (RFC 6455) and of obs-websocket's
+    protocol 5 (Hello, Identify, Request) to ask OBS to stop its outputs:
+    OBS 29.0 on Linux ignores SIGINT and SIGTERM kills it without an
+    unpublish, which leaves the stream waiting --reconnect-window for it."""
+
+    def __init__(self, port, timeout=10):
+        import base64
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           f"Sec-WebSocket-Version: 13\r\n"
+                           f"Sec-WebSocket-Protocol: obswebsocket.json\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("obs-websocket closed during the handshake")
+            head += chunk
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise ConnectionError(f"obs-websocket refused the upgrade: {head[:200]!r}")
+        self.buf = head.split(b"\r\n\r\n", 1)[1]
+        hello = self.recv()
+        self.send({"op": 1, "d": {"rpcVersion": hello["d"].get("rpcVersion", 1)}})
+        if self.recv().get("op") != 2:
+            raise ConnectionError("obs-websocket did not identify us")
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("obs-websocket closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def recv(self):
+        while True:
+            b0, b1 = self._read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self._read(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._read(8), "big")
+            payload = self._read(n)
+            if b0 & 0x0F == 1:
+                return json.loads(payload)
+            if b0 & 0x0F == 8:
+                raise ConnectionError("obs-websocket closed")
+
+    def send(self, obj):
+        data = json.dumps(obj).encode()
+        mask = os.urandom(4)
+        head = bytes([0x81])
+        if len(data) < 126:
+            head += bytes([0x80 | len(data)])
+        else:
+            head += bytes([0x80 | 126]) + len(data).to_bytes(2, "big")
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def request(self, kind, timeout=15):
+        rid = os.urandom(4).hex()
+        self.send({"op": 6, "d": {"requestType": kind, "requestId": rid}})
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            msg = self.recv()
+            if msg.get("op") == 7 and msg["d"].get("requestId") == rid:
+                return msg["d"].get("requestStatus", {})
+        raise TimeoutError(f"no answer to {kind}")
+
+    def close(self):
+        self.sock.close()
+
+
 # ---------------------------------------------------------------------------
 # The claim check: FLV tags read directly.
 
@@ -382,8 +458,11 @@ class ObsCase(Case):
                             "-pix_fmt", "yuv420p", "-b:v", "4000k", "-c:a", "aac", "-ac", "2",
                             media], check=True, timeout=300)
         media = os.path.abspath(media)
-        # FirstRun/LastVersion: no auto-configuration wizard, no "what's new";
-        # obs-websocket (29.0 keeps its settings here) stays off: no listener.
+        # FirstRun/LastVersion: no auto-configuration wizard, no "what's new".
+        # obs-websocket (29.0 keeps its settings here) on a free port without
+        # authentication, only for the script to ask for Stop Streaming; it
+        # listens on every interface (it has no bind option), for the run only.
+        self.ws_port = free_port()
         with open(os.path.join(conf, "global.ini"), "w") as f:
             f.write("[General]\nFirstRun=true\nLastVersion=486539266\nEnableAutoUpdates=false\n"
                     "Pre19Defaults=false\nPre21Defaults=false\nPre23Defaults=false\n"
@@ -392,7 +471,8 @@ class ObsCase(Case):
                     "SceneCollectionFile=interop\nConfigOnNewProfile=false\n\n"
                     "[BasicWindow]\nWarnBeforeStartingStream=false\nWarnBeforeStoppingStream=false\n"
                     "WarnBeforeStoppingRecord=false\nSysTrayEnabled=false\n\n"
-                    "[OBSWebSocket]\nFirstLoad=false\nServerEnabled=false\nAlertsEnabled=false\n")
+                    f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={self.ws_port}\n"
+                    "AuthRequired=false\nAlertsEnabled=false\n")
         video = ("[Video]\nBaseCX=1280\nBaseCY=720\nOutputCX=1280\nOutputCY=720\n"
                  "FPSType=0\nFPSCommon=30\n\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n")
         with open(os.path.join(prof, "basic.ini"), "w") as f:
@@ -452,27 +532,35 @@ class ObsCase(Case):
         return spawn(cmd, os.path.join(work, "publisher.log"), env=env)
 
     def stop(self, proc, work):
-        # SIGINT to obs itself (it stops the outputs and exits), then the group.
-        for pid in children_named(proc.pid, "obs"):
+        """Stop Streaming and Stop Recording through obs-websocket (as a user
+        would click), then end the process group. Returns a note."""
+        note = "stopped through obs-websocket"
+        try:
+            ws = ObsWebSocket(self.ws_port)
             try:
-                os.kill(pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + 20
-        while time.time() < deadline and children_named(proc.pid, "obs"):
-            time.sleep(0.5)
+                for req in ("StopStream", "StopRecord"):
+                    st = ws.request(req)
+                    if not st.get("result"):
+                        note += f"; {req}: {st}"
+                time.sleep(3)  # the outputs finish (FCUnpublish, the FLV trailer)
+            finally:
+                ws.close()
+        except (OSError, ValueError) as e:
+            note = f"obs-websocket failed ({e}); OBS killed"
         kill_group(proc, signal.SIGTERM, 5)
+        return note
 
 
 def cases():
     k2 = ["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"]
     a48 = (48000, 2)
     return [
-        ObsCase("obs", "OBS 29 Simple output, x264 veryfast CBR 2500k, keyint auto (250), "
+        ObsCase("obs", "OBS 29 Simple output, x264 veryfast CBR 2500k, keyint auto (at most 250 "
+                "frames; scene cuts on), "
                 "media source 720p30, AAC 160k 48 kHz stereo",
-                {"fps": (29, 31), "keyint": (8.0, 8.7), "audio": a48}),
-        ObsCase("obs-advanced-keyint-2s", "OBS 29 Advanced output, x264 veryfast CBR 2500k, "
-                "keyint 2 s, profile high", {"fps": (29, 31), "keyint": (1.9, 2.1), "audio": a48},
+                {"fps": (29, 31), "keyint": (0.5, 8.4), "audio": a48}),
+        ObsCase("obs-advanced-keyint-2s", "OBS 29 Advanced output, x264 veryfast CBR 2500k, scene cuts on, "
+                "keyint 2 s, profile high", {"fps": (29, 31), "keyint": (0.5, 2.1), "audio": a48},
                 advanced=True),
         GstCase("gst-x264enc-default", "GStreamer videotestsrc 720p30 ! x264enc (no properties: "
                 "medium, 2048k, keyint auto) ! flvmux, avenc_aac 44.1 kHz stereo ! rtmp2sink",
@@ -567,6 +655,7 @@ class Run:
     def __init__(self):
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.published = threading.Event()  # the publisher is done: no more stall counting
         self.status = {"polls": 0, "restarts": 0, "reconnects": 0, "renditions": set(),
                        "last_error": None, "dropped_rungs": 0, "preset_steps": 0, "fps": []}
         self.hls_checks = 0
@@ -652,10 +741,12 @@ def walker(s, run, work):
     tmp = os.path.join(work, "walker.mp4")
     rends = []
     while not run.stop.wait(1.0):
+        # The master again every round: overload protection may drop a rung
+        # from it, and a dropped rung's playlist is gone.
+        code, body = get(s.url("master.m3u8"))
+        if code == 200:
+            rends = renditions_of(body.decode(errors="replace"))
         if not rends:
-            code, body = get(s.url("master.m3u8"))
-            if code == 200:
-                rends = renditions_of(body.decode(errors="replace"))
             continue
         for uri in rends:
             if uri in ended:
@@ -708,7 +799,8 @@ def walker(s, run, work):
             if new or uri not in last_new:
                 last_new[uri] = now
                 stalled.discard(uri)
-            elif now - last_new[uri] > 2 * td + 1 and uri not in stalled:
+            elif (now - last_new[uri] > 2 * td + 1 and uri not in stalled
+                  and not run.published.is_set()):
                 stalled.add(uri)
                 with run.lock:
                     run.walker["stalls"] += 1
@@ -757,7 +849,7 @@ class FfmpegPlayer:
                 if last_t is None or t > last_t:
                     last_t, last_move, stalled = t, now, False
                     self.out_time = t / 1e6
-                elif now - last_move > thresh and not stalled:
+                elif now - last_move > thresh and not stalled and not self.run.published.is_set():
                     stalled = True
                     self.stalls += 1
 
@@ -904,7 +996,7 @@ def run_case(case, args, work):
             if pub.poll() is not None:
                 row["notes"].append(f"OBS exited by itself ({pub.returncode}) after "
                                     f"{time.time() - pub_start:.0f} s")
-            case.stop(pub, work)
+            row["notes"].append(case.stop(pub, work))
         else:
             try:
                 pub.wait(args.seconds + 60)
@@ -914,11 +1006,14 @@ def run_case(case, args, work):
             if pub.returncode not in (0, None):
                 row["notes"].append(f"publisher exit {pub.returncode}")
         row["published_s"] = round(time.time() - pub_start, 1)
+        run.published.set()
         if busy:
             kill_group(busy, signal.SIGINT, 5)
         # 4. The end: every rendition ends (EXT-X-ENDLIST), the players finish.
         rends = []
-        deadline = time.time() + 45
+        # 60 s: a publisher that drops instead of unpublishing leaves the
+        # stream waiting --reconnect-window (30 s) before it ends.
+        deadline = time.time() + 60
         while time.time() < deadline:
             if not rends:
                 code, body = get(s.url("master.m3u8"))
@@ -929,7 +1024,7 @@ def run_case(case, args, work):
                 break
             time.sleep(1)
         else:
-            row["notes"].append("not every rendition had EXT-X-ENDLIST 45 s after the publish")
+            row["notes"].append("not every rendition had EXT-X-ENDLIST 60 s after the publish")
         for p in players:
             try:
                 p.proc.wait(30)
@@ -1057,8 +1152,11 @@ def table(rows):
         restarts = str(r["restarts"]) if r["restarts"] == 0 else f"**{r['restarts']}**"
         if r["reconnects"]:
             restarts += f" ({r['reconnects']} reconnects)"
+        decoded = r["decoded"]
+        if "dropped rungs 0" not in r["overload"]:
+            decoded += f" ({r['overload'].split(', ')[1]} by overload protection)"
         out.append(f"| {r['name']} | {r['config']} | {claim} | {restarts} | {hls} | "
-                   f"{r['decoded']} | {seg} | {lk.replace('|', '/')} | {players} | "
+                   f"{decoded} | {seg} | {lk.replace('|', '/')} | {players} | "
                    f"{'PASS' if r['pass'] else '**FAIL**'} |")
     return "\n".join(out)
 
