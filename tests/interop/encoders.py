@@ -1242,8 +1242,13 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix="sluice-interop-")
     version = subprocess.run([args.sluice, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    import hashlib
+    with open(args.sluice, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(args.sluice), datetime.timezone.utc)
     head = (f"## sluice encoder matrix, {stamp.strftime('%Y-%m-%d %H:%M UTC')}\n\n"
-            f"sluice `{args.sluice}` ({version}, commit {commit_of(args.sluice)}); tests at commit "
+            f"sluice `{args.sluice}` ({version}, source tree at commit {commit_of(args.sluice)}, "
+            f"binary built {built.strftime('%H:%M UTC')}, sha256 {digest}); tests at commit "
             f"{commit_of(__file__)}; {args.seconds} s per publish; busy stream "
             f"{'on (a second 720p30 ladder)' if args.busy else 'off'}; {os.cpu_count()} cores, "
             f"load average at start {os.getloadavg()[0]:.2f}\n")
