@@ -1015,10 +1015,11 @@ def run_case(case, args, work):
         # stream waiting --reconnect-window (30 s) before it ends.
         deadline = time.time() + 60
         while time.time() < deadline:
-            if not rends:
-                code, body = get(s.url("master.m3u8"))
-                if code == 200:
-                    rends = renditions_of(body.decode(errors="replace"))
+            # The master again each time: a rung that overload protection
+            # dropped leaves it (and its playlist goes).
+            code, body = get(s.url("master.m3u8"))
+            if code == 200:
+                rends = renditions_of(body.decode(errors="replace"))
             if rends and all(get(s.url(u))[0] == 200 and b"#EXT-X-ENDLIST" in get(s.url(u))[1]
                              for u in rends):
                 break
@@ -1241,13 +1242,18 @@ def main():
     out_dir = args.out or os.path.join(ROOT, "build", "interop", stamp.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out_dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix="sluice-interop-")
+    # One binary for the whole matrix: a copy, so that a rebuild of
+    # SLUICE_BIN during the run (another engineer's) cannot mix binaries.
+    original = args.sluice
+    args.sluice = os.path.join(work, "sluice")
+    shutil.copy2(original, args.sluice)
     version = subprocess.run([args.sluice, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     import hashlib
     with open(args.sluice, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:12]
-    built = datetime.datetime.fromtimestamp(os.path.getmtime(args.sluice), datetime.timezone.utc)
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(original), datetime.timezone.utc)
     head = (f"## sluice encoder matrix, {stamp.strftime('%Y-%m-%d %H:%M UTC')}\n\n"
-            f"sluice `{args.sluice}` ({version}, source tree at commit {commit_of(args.sluice)}, "
+            f"sluice `{original}` ({version}, source tree at commit {commit_of(original)}, "
             f"binary built {built.strftime('%H:%M UTC')}, sha256 {digest}); tests at commit "
             f"{commit_of(__file__)}; {args.seconds} s per publish; busy stream "
             f"{'on (a second 720p30 ladder)' if args.busy else 'off'}; {os.cpu_count()} cores, "
