@@ -795,6 +795,8 @@ def walker(s, run, work):
                     if ok:
                         run.walker["decoded"] += 1
                     else:
+                        if len(run.walker["decode_errors"]) < 3:  # kept for a closer look
+                            shutil.copy(tmp, os.path.join(work, f"bad-{uri.split('/')[0]}-{seg['uri']}.mp4"))
                         run.walker["decode_errors"].append(f"{uri.split('/')[0]}/{seg['uri']}: {err[-200:]}")
             if new or uri not in last_new:
                 last_new[uri] = now
@@ -1276,6 +1278,9 @@ def main():
             os.makedirs(dst, exist_ok=True)
             for fn in ("sluice.log", "publisher.log", "player-ffmpeg.log", "player-gst.log", "claim.log"):
                 if os.path.exists(os.path.join(case_dir, fn)):
+                    shutil.copy(os.path.join(case_dir, fn), dst)
+            for fn in os.listdir(case_dir) if os.path.isdir(case_dir) else []:
+                if fn.startswith("bad-") or fn == "claim.flv":  # undecodable segments, the claim file
                     shutil.copy(os.path.join(case_dir, fn), dst)
             obs_logs = os.path.join(case_dir, "obs-home", ".config", "obs-studio", "logs")
             if os.path.isdir(obs_logs):
