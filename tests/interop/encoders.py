@@ -687,7 +687,8 @@ class Run:
         self.hls_violations = collections.Counter()
         self.durations = collections.defaultdict(dict)  # rendition -> {uri: seconds}
         self.target = 0
-        self.walker = {"segments": 0, "decoded": 0, "decode_errors": [], "http_errors": 0, "stalls": 0}
+        self.walker = {"segments": 0, "decoded": 0, "decode_errors": [], "http_errors": 0, "stalls": 0,
+                       "dup_ts_segments": 0}
 
 
 def poll_status(s, run):
@@ -807,16 +808,13 @@ def walker(s, run, work):
                     continue
                 with open(tmp, "wb") as f:
                     f.write(inits.get(uri, ("", b""))[1] + data)
-                try:
-                    out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error",
-                                          "-i", tmp, "-f", "null", "-"], capture_output=True,
-                                         timeout=60)
-                    err = out.stderr.decode(errors="replace").strip()
-                    ok = out.returncode == 0 and not err
-                except subprocess.TimeoutExpired:
-                    ok, err = False, "ffmpeg timed out"
+                ok, err, dups = decode(tmp, 60)
                 with run.lock:
                     run.walker["segments"] += 1
+                    if dups:
+                        run.walker["dup_ts_segments"] += 1
+                        if run.walker["dup_ts_segments"] <= 2:
+                            shutil.copy(tmp, os.path.join(work, f"dupts-{uri.split('/')[0]}-{seg['uri']}.mp4"))
                     if ok:
                         run.walker["decoded"] += 1
                     else:
@@ -962,14 +960,41 @@ def log_kinds(text):
     return kinds
 
 
-def decode_rendition(url):
+DUP_TS = "non monotonically increasing dts to muxer"
+
+
+def split_decode_errors(stderr):
+    """ffmpeg -v error output -> (decoder/demuxer error lines, repeated-timestamp
+    count). The null muxer's "non monotonically increasing dts" means two
+    decoded pictures with the same (or a going-back) timestamp: the pictures
+    decoded, their timing is wrong. Counted apart ("Last message repeated N
+    times" included)."""
+    errors, dups, last_dup = [], 0, False
+    for line in stderr.splitlines():
+        m = re.match(r"\s*Last message repeated (\d+) times", line)
+        if m:
+            if last_dup:
+                dups += int(m.group(1))
+            else:
+                errors.append(line.strip())
+            continue
+        last_dup = DUP_TS in line
+        if last_dup:
+            dups += 1
+        elif line.strip():
+            errors.append(line.strip())
+    return errors, dups
+
+
+def decode(path_or_url, timeout):
+    """(decoded without a decoder error, error text, repeated timestamps)."""
     try:
-        out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", url,
-                              "-f", "null", "-"], capture_output=True, timeout=120)
+        out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", path_or_url,
+                              "-f", "null", "-"], capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return False, "timed out after 120 s"
-    err = out.stderr.decode(errors="replace").strip()
-    return out.returncode == 0 and not err, err[-300:]
+        return False, f"timed out after {timeout} s", 0
+    errors, dups = split_decode_errors(out.stderr.decode(errors="replace"))
+    return out.returncode == 0 and not errors, "\n".join(errors)[-300:], dups
 
 
 def run_case(case, args, work):
@@ -1064,13 +1089,18 @@ def run_case(case, args, work):
             th.join(70)
         hls_check_once(s, run, final=True)
         # 5. Every rendition decoded whole (the ended playlist's window).
-        decoded, failures = [], []
+        decoded, failures, dup = [], [], {}
         for u in rends:
-            ok, err = decode_rendition(s.url(u))
+            ok, err, dups = decode(s.url(u), 120)
             (decoded if ok else failures).append(u.split("/")[0])
             if not ok:
                 row["notes"].append(f"decode {u}: {err}")
+            if dups:
+                dup[u.split("/")[0]] = dups
         row["decoded"] = f"{len(decoded)}/{len(rends)}" + (f" (failed: {', '.join(failures)})" if failures else "")
+        if dup:
+            row["decoded"] += "; repeated timestamps: " + ", ".join(f"{k} {n}" for k, n in dup.items())
+        row["dup_ts"] = dup
         row["decode_ok"] = bool(rends) and not failures
         row["rendition_names"] = [u.split("/")[0] for u in rends]
     finally:
@@ -1129,6 +1159,7 @@ def run_case(case, args, work):
     row["pass"] = (row["restarts"] == 0 and not row["hls_violations"] and row.get("decode_ok", False)
                    and not row["walker"]["decode_errors"] and row["claim"].startswith("ok")
                    and row["hls_checks"] > 0)
+    row["timestamps_ok"] = not row.get("dup_ts") and not row["walker"]["dup_ts_segments"]
     return row
 
 
@@ -1173,7 +1204,9 @@ def table(rows):
         w = r["walker"]
         players = (f"{player_cell(r['players']['ffmpeg'])}; {player_cell(r['players']['gst'])}; "
                    f"{w['stalls']} stall / {len(w['decode_errors']) + w['http_errors']} err "
-                   f"({w['decoded']}/{w['segments']} seg decoded)")
+                   f"({w['decoded']}/{w['segments']} seg decoded"
+                   + (f", {w['dup_ts_segments']} with repeated timestamps" if w["dup_ts_segments"] else "")
+                   + ")")
         seg = (f"{fmt_range(r['seg_video'])} ({fmt_range(r['seg_audio'])}), "
                f"TARGETDURATION {r['target']}")
         claim = r["claim"].replace("|", "/")
@@ -1185,7 +1218,7 @@ def table(rows):
             decoded += f" ({r['overload'].split(', ')[1]} by overload protection)"
         out.append(f"| {r['name']} | {r['config']} | {claim} | {restarts} | {hls} | "
                    f"{decoded} | {seg} | {lk.replace('|', '/')} | {players} | "
-                   f"{'PASS' if r['pass'] else '**FAIL**'} |")
+                   f"{('PASS' if r['timestamps_ok'] else 'PASS, **repeated timestamps**') if r['pass'] else '**FAIL**'} |")
     return "\n".join(out)
 
 
@@ -1305,7 +1338,7 @@ def main():
                 if os.path.exists(os.path.join(case_dir, fn)):
                     shutil.copy(os.path.join(case_dir, fn), dst)
             for fn in os.listdir(case_dir) if os.path.isdir(case_dir) else []:
-                if fn.startswith("bad-") or fn == "claim.flv":  # undecodable segments, the claim file
+                if fn.startswith(("bad-", "dupts-")) or fn == "claim.flv":  # undecodable segments, the claim file
                     shutil.copy(os.path.join(case_dir, fn), dst)
             obs_logs = os.path.join(case_dir, "obs-home", ".config", "obs-studio", "logs")
             if os.path.isdir(obs_logs):
