@@ -221,7 +221,7 @@ class ObsWebSocket:
         while time.time() < deadline:
             msg = self.recv()
             if msg.get("op") == 7 and msg["d"].get("requestId") == rid:
-                return msg["d"].get("requestStatus", {})
+                return msg["d"]
         raise TimeoutError(f"no answer to {kind}")
 
     def close(self):
@@ -554,11 +554,21 @@ class ObsCase(Case):
         try:
             ws = ObsWebSocket(self.ws_port)
             try:
-                for req in ("StopStream", "StopRecord"):
-                    st = ws.request(req)
+                for req, status in (("StopStream", "GetStreamStatus"), ("StopRecord", "GetRecordStatus")):
+                    st = ws.request(req).get("requestStatus", {})
                     if not st.get("result"):
                         note += f"; {req}: {st}"
-                time.sleep(3)  # the outputs finish (FCUnpublish, the FLV trailer)
+                    # The stop is asynchronous, and a loaded OBS takes seconds
+                    # to flush: wait until the output says it is inactive.
+                    deadline = time.time() + 30
+                    while time.time() < deadline:
+                        d = ws.request(status).get("responseData") or {}
+                        if not d.get("outputActive", False):
+                            break
+                        time.sleep(0.5)
+                    else:
+                        note += f"; {req}: output still active after 30 s"
+                time.sleep(1)
             finally:
                 ws.close()
         except (OSError, ValueError) as e:
