@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages sluice needs, only those missing, so a
 # second run installs nothing. Sourced by deploy/quickstart.sh and
-# tests/run.sh. Usage: deploy/packages.sh [build|test]
+# tests/run.sh. Usage: deploy/packages.sh [build|test|interop]
+# (interop: the test packages and what tests/interop/ runs by hand: OBS
+# Studio headless under Xvfb with Mesa's software OpenGL)
 set -euo pipefail
 
 build_pkgs=(
@@ -19,6 +21,8 @@ test_pkgs=(
   nginx debhelper dpkg-dev fakeroot build-essential systemd scdoc
 )
 
+interop_pkgs=(obs-studio xvfb xauth libgl1-mesa-dri)
+
 want=("${build_pkgs[@]}")
 # The build embeds the player's and dashboard's npm files (deploy/web-deps.sh),
 # and the browser tests run on Node. A machine may already have a Node that
@@ -26,8 +30,11 @@ want=("${build_pkgs[@]}")
 # none gets Debian's, so the two never conflict.
 command -v node >/dev/null 2>&1 || want+=(nodejs)
 command -v npm >/dev/null 2>&1 || want+=(npm)
-if [ "${1:-build}" = test ]; then
+if [ "${1:-build}" = test ] || [ "${1:-build}" = interop ]; then
   want+=("${test_pkgs[@]}")
+fi
+if [ "${1:-build}" = interop ]; then
+  want+=("${interop_pkgs[@]}")
 fi
 
 missing=()
