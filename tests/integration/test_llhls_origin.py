@@ -247,7 +247,11 @@ class LLHLSOriginTest(unittest.TestCase):
         # Parts too far ahead or behind the hint: 404 at once (6.2.6).
         self.assert_fast(self.url("far", "5.20.m4s"), 404)
         self.assert_fast(self.url("far", "7.0.m4s"), 404)
-        self.assert_fast(self.url("far", "4.3.m4s"), 404)  # segment 4 has parts 0..2 only
+        self.assert_fast(self.url("far", "4.4.m4s"), 404)  # segment 4 has parts 0..2 only
+        # 4.3 is what the hint named before a keyframe ended segment 4 after
+        # three parts: the media that followed, part 0 of segment 5.
+        _, b = self.assert_fast(self.url("far", "4.3.m4s"), 200)
+        self.assertEqual(b, b"part 5.0")
         self.assert_fast(self.url("far", "6.m4s"), 404)  # not the segment in progress
         # Unknown stream: 404, not a hold.
         self.assert_fast(self.sluice.url("/hls/nosuch/720p/index.m3u8?_HLS_msn=1"), 404)
