@@ -11,7 +11,9 @@
  * would move audio against video). The muxer is therefore told not to
  * shift (avoid_negative_ts disabled, no edit list) and to treat the first
  * fragment as discontinuous (frag_discont), which makes its tfdt the first
- * sample's dts instead of zero.
+ * sample's dts instead of zero; with negative composition offsets, that dts
+ * moved later by the first sample's offset, so the tfdt is the first
+ * picture's presentation time (the same in every rendition).
  *
  * Thread: the stream's transcode worker owns the muxer. libav error codes
  * stay in this file: they are logged with av_strerror and returned as a
