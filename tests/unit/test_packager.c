@@ -900,21 +900,28 @@ static void pk_feed(packager_t *pk, media_packet_type_t type, const void *data, 
     assert_int_equal(packager_push(pk, packet(type, data, size, dts, pts, key)), 0);
 }
 
+/* A packager with the source as rung "copy" (toggled at rt's msns), 1 s
+ * segments of 0.333 s parts, the fixture's configuration records fed. */
+static void toggle_open(rung_toggle_t *rt, store_t *st, const char *id, int playlist_segments)
+{
+    packager_hooks_t hooks = {.opaque = rt, .start_cb = toggle_start_cb,
+                              .sample_cb = toggle_sample_cb};
+    packager_params_t pp = {.store = st, .stream_id = id, .segment_duration = 1.0,
+                            .playlist_segments = playlist_segments, .part_duration = 0.333,
+                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
+    assert_int_equal(packager_new(&pp, &rt->pk), 0);
+    pk_feed(rt->pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
+            false);
+    pk_feed(rt->pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
+            false);
+}
+
 static void test_rung_restored_after_drop(void **state)
 {
     (void)state;
     store_t *st = open_store();
     rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 2};
-    packager_hooks_t hooks = {.opaque = &rt, .start_cb = toggle_start_cb,
-                              .sample_cb = toggle_sample_cb};
-    packager_params_t pp = {.store = st, .stream_id = "rt", .segment_duration = 1.0,
-                            .playlist_segments = 6, .part_duration = 0.333,
-                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
-    assert_int_equal(packager_new(&pp, &rt.pk), 0);
-    pk_feed(rt.pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
-            false);
-    pk_feed(rt.pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
-            false);
+    toggle_open(&rt, st, "rt", 6);
     for (size_t i = 0; i < fx_global->npkts; i++) {
         const enc_packet_t *e = &fx_global->pkts[i];
         pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
@@ -947,16 +954,7 @@ static void test_irregular_timestamps(void **state)
     (void)state;
     store_t *st = open_store();
     rung_toggle_t rt = {.index = -1, .off_msn = -1, .on_msn = -1};
-    packager_hooks_t hooks = {.opaque = &rt, .start_cb = toggle_start_cb,
-                              .sample_cb = toggle_sample_cb};
-    packager_params_t pp = {.store = st, .stream_id = "ir", .segment_duration = 1.0,
-                            .playlist_segments = 10, .part_duration = 0.333,
-                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
-    assert_int_equal(packager_new(&pp, &rt.pk), 0);
-    pk_feed(rt.pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
-            false);
-    pk_feed(rt.pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
-            false);
+    toggle_open(&rt, st, "ir", 10);
     /* 46, 23, 23 defeats an estimate from the newest distance; a burst of
      * 2 ms steps after regular ones (a VFR encoder catching up) defeats any
      * estimate from the past, so the muxer must also place a second sample
