@@ -927,6 +927,21 @@ static bool pk_track_follow(packager_t *pk, pk_track_t *t, int64_t first_msn)
     return true;
 }
 
+/* EXT-X-TARGETDURATION is the same in every rendition (RFC 8216bis
+ * 6.2.4): a segment longer than the target raises it for all of them,
+ * since the copied source and the rungs cut at the same keyframes but
+ * round their own durations (7.49 s encoded, 7.52 s copied). */
+static void pk_raise_target(packager_t *pk, int rounded)
+{
+    pk_track_t *all[PK_TRACKS_MAX];
+    size_t n = pk_tracks(pk, all);
+    if (!pk->video.active || !pk->video.output)
+        all[n++] = &pk->video; /* new rungs start from the video's */
+    for (size_t i = 0; i < n; i++)
+        if (rounded > all[i]->target_duration)
+            all[i]->target_duration = rounded;
+}
+
 /* Moves the oldest finished fragment of t into the playlist model and adds
  * its store operations to the batch. */
 static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
@@ -955,9 +970,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     };
     snprintf(t->window[t->nwindow - 1].map_uri, sizeof(t->window[0].map_uri), "%s",
              pk_map_name(t));
-    int rounded = (int)lround(duration);
-    if (rounded > t->target_duration)
-        t->target_duration = rounded;
+    pk_raise_target(pk, (int)lround(duration));
     while (pk_window_full(pk, t)) {
         hls_segment_t gone = t->window[0];
         memmove(&t->window[0], &t->window[1], (t->nwindow - 1) * sizeof(t->window[0]));

@@ -902,10 +902,13 @@ static void pk_feed(packager_t *pk, media_packet_type_t type, const void *data, 
 
 /* A packager with the source as rung "copy" (toggled at rt's msns), 1 s
  * segments of 0.333 s parts, the fixture's configuration records fed. */
-static void toggle_open(rung_toggle_t *rt, store_t *st, const char *id, int playlist_segments)
+static void toggle_open_with(rung_toggle_t *rt, store_t *st, const char *id,
+                             int playlist_segments,
+                             int (*sample_cb)(void *, const media_packet_t *, int64_t, int64_t,
+                                              bool, bool, int64_t))
 {
     packager_hooks_t hooks = {.opaque = rt, .start_cb = toggle_start_cb,
-                              .sample_cb = toggle_sample_cb};
+                              .sample_cb = sample_cb};
     packager_params_t pp = {.store = st, .stream_id = id, .segment_duration = 1.0,
                             .playlist_segments = playlist_segments, .part_duration = 0.333,
                             .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
@@ -914,6 +917,11 @@ static void toggle_open(rung_toggle_t *rt, store_t *st, const char *id, int play
             false);
     pk_feed(rt->pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
             false);
+}
+
+static void toggle_open(rung_toggle_t *rt, store_t *st, const char *id, int playlist_segments)
+{
+    toggle_open_with(rt, st, id, playlist_segments, toggle_sample_cb);
 }
 
 static void test_rung_restored_after_drop(void **state)
@@ -1019,6 +1027,57 @@ static void test_irregular_timestamps(void **state)
     }
     assert_true(parts > 2 * SECONDS);
     assert_int_equal(samples_total, nvideo);
+    store_close(st);
+}
+
+/* The rung "copy" does not cut where the source cut segment 2 (its
+ * keyframe there comes as a plain picture): its segment 1 is 3 s long, the
+ * source's 1.5 s. */
+static int longer_rung_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts,
+                                 int64_t pts, bool key, bool cut, int64_t msn)
+{
+    rung_toggle_t *rt = opaque;
+    if (cut && msn == 2)
+        key = false;
+    return packager_rung_push(rt->pk, rt->index, pkt->data, pkt->size, dts, pts, key);
+}
+
+static int target_duration_of(store_t *st, const char *id, const char *name)
+{
+    char *pl = get_text(st, id, name);
+    assert_non_null(pl);
+    const char *td = strstr(pl, "#EXT-X-TARGETDURATION:");
+    assert_non_null(td);
+    int v = atoi(td + strlen("#EXT-X-TARGETDURATION:"));
+    free(pl);
+    return v;
+}
+
+/* RFC 8216bis 6.2.4: every media playlist of a stream has the same target
+ * duration. A rendition whose segment is longer than the others' raises it
+ * for all of them (the copied source and the rungs round their own
+ * durations; OBS with keyint auto gave 8 s copied, 7 s encoded). */
+static void test_target_duration_shared(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    rung_toggle_t rt = {.index = -1, .off_msn = -1, .on_msn = -1};
+    toggle_open_with(&rt, st, "td", 10, longer_rung_sample_cb);
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+    }
+    /* While live and once ended. */
+    for (int round = 0; round < 2; round++) {
+        int copy = target_duration_of(st, "td", "copy/index.m3u8");
+        assert_int_equal(copy, 3);
+        assert_int_equal(target_duration_of(st, "td", "240p/index.m3u8"), copy);
+        assert_int_equal(target_duration_of(st, "td", "audio/index.m3u8"), copy);
+        if (round == 0) {
+            assert_int_equal(packager_finish(rt.pk), 0);
+            packager_free(rt.pk);
+        }
+    }
     store_close(st);
 }
 
@@ -1202,6 +1261,7 @@ int main(void)
         cmocka_unit_test(test_ladder_overload_status),
         cmocka_unit_test(test_rung_restored_after_drop),
         cmocka_unit_test(test_irregular_timestamps),
+        cmocka_unit_test(test_target_duration_shared),
         cmocka_unit_test(test_dvr_window),
         cmocka_unit_test(test_live_ttl),
     };
