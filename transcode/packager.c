@@ -78,6 +78,7 @@
 #define PK_PART_HIST (PK_PART_SEGS + 1) /* ...and the one before: the last live
                                          * playlist's, once the stream ends */
 #define PK_PART_SLACK_US 2000     /* FLV's millisecond stamps, in PART-TARGET */
+#define PK_HELD_MAX 512           /* a restored rung's own samples waiting for its stand-in's cut */
 
 typedef enum pk_mode {
     PK_MODE_PROBING = 0,
@@ -104,6 +105,16 @@ typedef struct pk_audio_frame {
     int64_t dts_ms; /* repaired */
 } pk_audio_frame_t;
 
+/* A restored rung's own sample, held until its stand-in reaches the cut
+ * the rung comes back at (pk_alias_feed). */
+typedef struct pk_held {
+    struct pk_held *next;
+    int64_t dts, pts;
+    bool key;
+    size_t size;
+    uint8_t data[];
+} pk_held_t;
+
 typedef struct pk_track {
     bool is_video;
     bool active; /* its packets are processed */
@@ -112,6 +123,17 @@ typedef struct pk_track {
     bool enabled;         /* rung: in new segments and in the master */
     bool withdraw_pending; /* rung: playlist to withdraw once its last segment is out */
     int64_t expect_from;  /* rung: first msn it is expected to produce */
+    /* Rung dropped by overload protection: its playlist goes on with the
+     * samples of another video rendition, its stand-in (remuxed, not
+     * encoded), so that players that still know it never meet a 404 or a
+     * hole. Its own configuration waits in own_config; restored, it takes
+     * its own samples again at the stand-in's cut for restore_msn. */
+    struct pk_track *alias;
+    uint8_t *own_config;
+    size_t own_config_size;
+    int64_t restore_msn; /* -1: none pending */
+    pk_held_t *held_head, *held_tail;
+    size_t nheld;
     char name[16];
     char codec[16];
 
@@ -411,7 +433,15 @@ static void pk_track_deinit(pk_track_t *t)
     free(t->render);
     free(t->config);
     free(t->next_config);
+    free(t->own_config);
     free(t->window);
+    while (t->held_head) {
+        pk_held_t *h = t->held_head;
+        t->held_head = h->next;
+        free(h);
+    }
+    t->held_tail = NULL;
+    t->nheld = 0;
 }
 
 /* ---- playlists and commits -------------------------------------------- */
@@ -1029,7 +1059,7 @@ static size_t pk_tracks(packager_t *pk, pk_track_t **list)
 /* Whether segment msn of t is still to come (so a commit of msn waits). */
 static bool pk_expects(const pk_track_t *t, int64_t msn)
 {
-    if (t->is_rung && (!t->enabled || msn < t->expect_from))
+    if (t->is_rung && ((!t->enabled && !t->alias) || msn < t->expect_from))
         return false;
     if (t->nready > 0)
         return t->ready[0].msn <= msn;
@@ -1570,6 +1600,10 @@ static int pk_audio_enqueue(packager_t *pk, media_packet_t *pkt, int64_t dts_ms)
 
 /* ---- media -------------------------------------------------------------- */
 
+static int pk_alias_end(packager_t *pk, pk_track_t *t);
+static int pk_alias_feed(packager_t *pk, pk_track_t *s, const uint8_t *data, size_t size,
+                         int64_t dts, int64_t pts, bool key);
+
 static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
 {
     pk_track_t *v = &pk->video;
@@ -1631,6 +1665,9 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
         if (ret < 0)
             goto out;
     }
+    /* After the hook, which may restore a rung standing in on this sample. */
+    if (v->output && (ret = pk_alias_feed(pk, v, pkt->data, pkt->size, dts, pts, key)) < 0)
+        goto out;
     pk->have_video_dts = true;
     pk->last_video_dts_us = pk_ts_to_us(v, dts);
     if (pk->mode == PK_MODE_AV)
@@ -1968,9 +2005,13 @@ static int pk_flush_all(packager_t *pk)
         return ret;
     if (pk->audio.active && (ret = pk_track_cut(pk, &pk->audio, INT64_MIN)) < 0)
         return ret;
-    for (size_t i = 0; i < pk->nrungs; i++)
-        if (pk->rungs[i].enabled && (ret = pk_track_cut(pk, &pk->rungs[i], INT64_MIN)) < 0)
+    for (size_t i = 0; i < pk->nrungs; i++) {
+        pk_track_t *t = &pk->rungs[i];
+        if (t->restore_msn >= 0 && (ret = pk_alias_end(pk, t)) < 0)
             return ret;
+        if ((t->enabled || t->alias) && (ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
+            return ret;
+    }
     if ((ret = pk_commit_ready(pk, true)) < 0)
         return ret;
     return 0;
@@ -2100,7 +2141,7 @@ int packager_finish(packager_t *pk)
     size_t ntracks = pk_tracks(pk, tracks);
     for (size_t i = 0; i < ntracks; i++) {
         pk_track_t *t = tracks[i];
-        if (t->committed == 0 || (t->is_rung && !t->enabled))
+        if (t->committed == 0 || (t->is_rung && !t->enabled && !t->alias))
             continue;
         if ((ret = pk_playlists_add(pk, t, true, pk->ended_ttl_ms, b)) < 0)
             goto fail;
@@ -2330,6 +2371,7 @@ int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, siz
     if (ret < 0)
         return ret;
     memset(t, 0, sizeof(*t));
+    t->restore_msn = -1;
     t->config = malloc(size);
     t->window = calloc(pk->window_cap + 1, sizeof(*t->window));
     t->render = calloc(pk->window_cap + 1, sizeof(*t->render));
@@ -2365,14 +2407,10 @@ int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, siz
     return 0;
 }
 
-int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t size, int64_t dts,
-                       int64_t pts, bool key)
+/* One sample of rung t, its own or its stand-in's (timestamps 1/90000 s). */
+static int pk_rung_sample(packager_t *pk, pk_track_t *t, const uint8_t *data, size_t size,
+                          int64_t dts, int64_t pts, bool key)
 {
-    if (index < 0 || (size_t)index >= pk->nrungs || size == 0)
-        return -EINVAL;
-    pk_track_t *t = &pk->rungs[index];
-    if (!t->enabled || pk->finished)
-        return 0;
     int64_t msn = 0;
     bool disc = false;
     bool cut = key && pk_cuthist_find(pk, pts, &msn, &disc);
@@ -2389,9 +2427,24 @@ int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t si
         dts = t->last_ts + 1; /* an encoder reopened with more delay */
     if (pts < dts)
         pts = dts;
+    /* Standing in: the stand-in's configuration from its cut on (a new
+     * init segment and a discontinuity when it differs). */
+    if (cut && t->alias && t->alias->config &&
+        (t->config_size != t->alias->config_size ||
+         memcmp(t->config, t->alias->config, t->config_size) != 0)) {
+        uint8_t *copy = malloc(t->alias->config_size);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, t->alias->config, t->alias->config_size);
+        free(t->next_config);
+        t->next_config = copy;
+        t->next_config_size = t->alias->config_size;
+        t->next_vcodec = t->alias->vcodec;
+        t->reconfig_pending = true;
+    }
     int ret = 0;
     if (!t->started) {
-        if (!cut)
+        if (!cut || msn < t->expect_from)
             return 0; /* a rung joins at a segment start */
         t->started = true;
         if (t->reconfig_pending && (ret = pk_track_reconfigure(pk, t)) < 0)
@@ -2416,6 +2469,102 @@ int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t si
     return pk_commit_ready(pk, false);
 }
 
+/* Rung t goes on with its own samples: the ones held since its restore,
+ * then whatever its encoder gives. */
+static int pk_alias_end(packager_t *pk, pk_track_t *t)
+{
+    t->alias = NULL;
+    t->restore_msn = -1;
+    if (!t->reconfig_pending && t->own_config &&
+        (t->own_config_size != t->config_size ||
+         memcmp(t->own_config, t->config, t->config_size) != 0)) {
+        free(t->next_config);
+        t->next_config = t->own_config;
+        t->next_config_size = t->own_config_size;
+        t->next_vcodec = MEDIA_CODEC_H264;
+        t->reconfig_pending = true;
+        t->own_config = NULL;
+    }
+    free(t->own_config);
+    t->own_config = NULL;
+    int ret = 0;
+    while (t->held_head) {
+        pk_held_t *h = t->held_head;
+        t->held_head = h->next;
+        t->nheld--;
+        if (ret == 0)
+            ret = pk_rung_sample(pk, t, h->data, h->size, h->dts, h->pts, h->key);
+        free(h);
+    }
+    t->held_tail = NULL;
+    return ret;
+}
+
+/* A sample of video rendition s also goes to every rung that s stands in
+ * for; a rung being restored takes its own from the cut it comes back at. */
+static int pk_alias_feed(packager_t *pk, pk_track_t *s, const uint8_t *data, size_t size,
+                         int64_t dts, int64_t pts, bool key)
+{
+    for (size_t i = 0; i < pk->nrungs; i++) {
+        pk_track_t *t = &pk->rungs[i];
+        if (t->alias != s)
+            continue;
+        int64_t msn = 0;
+        bool disc = false;
+        int ret;
+        if (t->restore_msn >= 0 && key && pk_cuthist_find(pk, pts, &msn, &disc) &&
+            msn >= t->restore_msn)
+            ret = pk_alias_end(pk, t);
+        else
+            ret = pk_rung_sample(pk, t, data, size, dts, pts, key);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/* Holds a restored rung's own sample until its stand-in reaches the cut. */
+static int pk_hold(packager_t *pk, pk_track_t *t, const uint8_t *data, size_t size, int64_t dts,
+                   int64_t pts, bool key)
+{
+    if (t->nheld >= PK_HELD_MAX) {
+        log_warn(pk->ctx, "%s: its stand-in never reached segment %" PRId64
+                          "; back on its own samples now", t->name, t->restore_msn);
+        int ret = pk_alias_end(pk, t);
+        return ret < 0 ? ret : pk_rung_sample(pk, t, data, size, dts, pts, key);
+    }
+    pk_held_t *h = malloc(sizeof(*h) + size);
+    if (!h)
+        return -ENOMEM;
+    *h = (pk_held_t){.dts = dts, .pts = pts, .key = key, .size = size};
+    memcpy(h->data, data, size);
+    if (t->held_tail)
+        t->held_tail->next = h;
+    else
+        t->held_head = h;
+    t->held_tail = h;
+    t->nheld++;
+    return 0;
+}
+
+int packager_rung_push(packager_t *pk, int index, const uint8_t *data, size_t size, int64_t dts,
+                       int64_t pts, bool key)
+{
+    if (index < 0 || (size_t)index >= pk->nrungs || size == 0)
+        return -EINVAL;
+    pk_track_t *t = &pk->rungs[index];
+    if (pk->finished)
+        return 0;
+    if (t->restore_msn >= 0)
+        return pk_hold(pk, t, data, size, dts, pts, key);
+    if (!t->enabled || t->alias)
+        return 0;
+    int ret = pk_rung_sample(pk, t, data, size, dts, pts, key);
+    if (ret < 0)
+        return ret;
+    return pk_alias_feed(pk, t, data, size, dts, pts, key);
+}
+
 int packager_rung_reconfigure(packager_t *pk, int index, const uint8_t *avcc, size_t size)
 {
     if (index < 0 || (size_t)index >= pk->nrungs)
@@ -2432,6 +2581,52 @@ int packager_rung_reconfigure(packager_t *pk, int index, const uint8_t *avcc, si
     return 0;
 }
 
+/* The video rendition that stands in for rung t: the largest one smaller
+ * than t that has its own samples, else the smallest larger one. */
+static pk_track_t *pk_stand_in(packager_t *pk, const pk_track_t *t)
+{
+    pk_track_t *cand[PK_TRACKS_MAX], *below = NULL, *above = NULL;
+    size_t n = 0;
+    if (pk->video.active && pk->video.output && pk->video.config_valid)
+        cand[n++] = &pk->video;
+    for (size_t i = 0; i < pk->nrungs; i++) {
+        pk_track_t *r = &pk->rungs[i];
+        if (r != t && r->enabled && !r->alias && r->restore_msn < 0)
+            cand[n++] = r;
+    }
+    int h = t->h264.height;
+    for (size_t i = 0; i < n; i++) {
+        int ch = cand[i]->h264.height;
+        if (ch <= h && (!below || ch > below->h264.height))
+            below = cand[i];
+        if (ch > h && (!above || ch < above->h264.height))
+            above = cand[i];
+    }
+    return below ? below : above;
+}
+
+/* Rung t takes stand-in s's samples from segment msn on. Its segment in
+ * progress ends here: everything of it came before. */
+static int pk_alias_start(packager_t *pk, pk_track_t *t, pk_track_t *s, int64_t msn)
+{
+    int ret = pk_track_cut(pk, t, INT64_MIN);
+    if (ret < 0)
+        return ret;
+    if (!t->own_config) {
+        t->own_config = malloc(t->config_size);
+        if (!t->own_config)
+            return -ENOMEM;
+        memcpy(t->own_config, t->config, t->config_size);
+        t->own_config_size = t->config_size;
+    }
+    t->alias = s;
+    t->started = false; /* from the stand-in's cut for msn on */
+    t->expect_from = msn;
+    log_info(pk->ctx, "%s: its playlist goes on with the pictures of %s from segment %" PRId64,
+             t->name, s->name, msn);
+    return 0;
+}
+
 int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t from_msn)
 {
     if (index < 0 || (size_t)index >= pk->nrungs)
@@ -2441,11 +2636,37 @@ int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t f
         return 0;
     int ret = 0;
     if (!enabled) {
-        if ((ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
+        if (t->restore_msn >= 0 && (ret = pk_alias_end(pk, t)) < 0)
             return ret;
         t->enabled = false;
-        t->withdraw_pending = true;
+        pk_track_t *s = pk_stand_in(pk, t);
+        if (!s) {
+            /* No other video rendition: the playlist is withdrawn. */
+            if ((ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
+                return ret;
+            t->withdraw_pending = true;
+            return pk_commit_ready(pk, false);
+        }
+        if ((ret = pk_alias_start(pk, t, s, from_msn)) < 0)
+            return ret;
+        /* Rungs t stood in for move on to t's own stand-in. */
+        for (size_t i = 0; i < pk->nrungs; i++) {
+            pk_track_t *u = &pk->rungs[i];
+            if (u->alias != t)
+                continue;
+            if (u->restore_msn >= 0 && (ret = pk_alias_end(pk, u)) < 0)
+                return ret;
+            if (u->alias == t && (ret = pk_alias_start(pk, u, s, from_msn)) < 0)
+                return ret;
+        }
         return pk_commit_ready(pk, false);
+    }
+    t->enabled = true;
+    if (t->alias) {
+        /* Its playlist went on without a break: its own samples follow the
+         * stand-in's last ones, from the stand-in's cut for from_msn. */
+        t->restore_msn = from_msn;
+        return 0;
     }
     /* Back with a fresh window: the numbers it skipped were never written,
      * so what is left of the old window cannot stay in the playlist. */
@@ -2454,7 +2675,6 @@ int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t f
         if ((ret = pk_batch_commit(pk, &pk->batch)) < 0)
             return ret;
     }
-    t->enabled = true;
     t->withdraw_pending = false;
     t->started = false;
     t->committed = 0; /* the master names it again once it has a segment */

@@ -482,7 +482,8 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
             }
             if (worst && pl_video_renditions(pl) > 1) {
                 log_warn(pl->ctx, "overload: %s; dropping rung %s from segment %" PRId64
-                         " on (it leaves the master playlist)", why, worst->spec.name, msn);
+                         " on (it leaves the master playlist; players that have it get "
+                         "another rung's pictures in it)", why, worst->spec.name, msn);
                 ret = pl_rung_close(pl, worst);
                 if (ret == 0)
                     ret = packager_rung_set_enabled(pl->pk, worst->pk_index, false, msn);
@@ -515,6 +516,14 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
                 ret = pl_rung_reopen(pl, r);
                 if (ret == 0)
                     ret = packager_rung_set_enabled(pl->pk, r->pk_index, true, msn);
+                if (ret == 0) {
+                    /* Its playlist carried another rung's pictures: its
+                     * own configuration (of the preset it has now) again. */
+                    const uint8_t *avcc;
+                    size_t size;
+                    rung_encoder_avcc(r->enc, &avcc, &size);
+                    ret = packager_rung_reconfigure(pl->pk, r->pk_index, avcc, size);
+                }
                 if (ret == 0)
                     ret = pl_rebalance_threads(pl);
                 pl->cooldown = 2;

@@ -315,6 +315,36 @@ class LadderOverloadTest(LadderCase):
             self.assertEqual(int(pl["tags"]["EXT-X-MEDIA-SEQUENCE"]), nums[0])
             for _, path in segs[-2:]:
                 self.assert_decodes(path)
+        # A player that still has the old master keeps asking for 480p: its
+        # playlist went on with a stand-in's pictures (360p's, or 720p's if
+        # 360p went too), behind a discontinuity and the stand-in's init
+        # segment, with no segment number missing, and every segment of it
+        # is there and decodes with the init segment the playlist names.
+        self.assertRegex(log, r"480p: its playlist goes on with the pictures of (360p|720p) "
+                              r"from segment \d+")
+        s, _, b = self.get("/hls/demo/480p/index.m3u8")
+        self.assertEqual(s, 200)
+        text = b.decode()
+        self.assertIn("#EXT-X-ENDLIST", text)
+        self.assertRegex(text, r'#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init-\d+\.mp4"')
+        init, nums, tail = None, [], []
+        for line in text.splitlines():
+            m = re.match(r'#EXT-X-MAP:URI="([^"]+)"', line)
+            if m:
+                init = m.group(1)
+            elif line.endswith(".m4s"):
+                nums.append(int(line.split(".")[0]))
+                tail.append((init, line))
+        self.assertEqual(nums, list(range(nums[0], nums[0] + len(nums))), text)
+        self.assertNotEqual(tail[-1][0], "init.mp4", "the stand-in's init segment at the end")
+        for i, (map_uri, uri) in enumerate(tail[-2:]):
+            path = os.path.join(self.dir, f"480p-standin-{i}.mp4")
+            with open(path, "wb") as f:
+                for part in (map_uri, uri):
+                    s, _, data = self.get(f"/hls/demo/480p/{part}")
+                    self.assertEqual(s, 200, part)
+                    f.write(data)
+            self.assert_decodes(path)
 
 
 if __name__ == "__main__":

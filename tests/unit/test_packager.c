@@ -936,16 +936,89 @@ static void test_rung_restored_after_drop(void **state)
     }
     assert_int_equal(packager_finish(rt.pk), 0);
     packager_free(rt.pk);
-    /* Away for segment 1, back from segment 2 with whole 10-frame parts. */
-    check_parts(st, "rt", "copy", 0, true);
-    check_parts(st, "rt", "copy", 2, true);
-    blob_t *b = NULL;
-    assert_int_equal(store_get(st, "rt", "copy/1.m4s", &b), -ENOENT);
+    /* Away for segment 1, where the source stood in for it (the same
+     * configuration here: no new init segment, no discontinuity), back
+     * from segment 2 with whole 10-frame parts: no hole and no 404 for a
+     * player that kept it. */
+    for (int msn = 0; msn <= 3; msn++)
+        check_parts(st, "rt", "copy", msn, true);
+    blob_t *own = NULL, *stand_in = NULL;
+    assert_int_equal(store_get(st, "rt", "copy/1.m4s", &own), 0);
+    assert_int_equal(store_get(st, "rt", "240p/1.m4s", &stand_in), 0);
+    assert_int_equal(own->size, stand_in->size);
+    blob_unref(own);
+    blob_unref(stand_in);
     char *pl = get_text(st, "rt", "copy/index.m3u8");
     assert_non_null(pl);
-    assert_null(strstr(pl, "\n1.m4s"));
-    assert_non_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"));
+    assert_non_null(strstr(pl, "\n0.m4s\n"));
+    assert_non_null(strstr(pl, "\n1.m4s\n"));
+    assert_non_null(strstr(pl, "\n2.m4s\n"));
+    assert_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"));
     free(pl);
+    store_close(st);
+}
+
+/* The rung's own configuration differs from its stand-in's (the source):
+ * a level byte changed, as a smaller rung's would. */
+static int other_config_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
+                                 const uint8_t *avcc, size_t avcc_size)
+{
+    rung_toggle_t *rt = opaque;
+    assert_non_null(video);
+    uint8_t own[256];
+    assert_true(avcc_size <= sizeof(own));
+    memcpy(own, avcc, avcc_size);
+    own[3] = own[3] == 30 ? 31 : 30; /* AVCLevelIndication */
+    return packager_rung_add(pk, "copy", own, avcc_size, &rt->index);
+}
+
+/* Dropped for segments 1 and 2 with a stand-in of another configuration:
+ * the playlist goes on without a number missing, with a discontinuity and
+ * the stand-in's init segment at 1 and its own again (a third init
+ * segment) at 3; every segment carries the init segment its playlist
+ * line names. */
+static void test_stand_in_with_other_config(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 3};
+    packager_hooks_t hooks = {.opaque = &rt, .start_cb = other_config_start_cb,
+                              .sample_cb = toggle_sample_cb};
+    packager_params_t pp = {.store = st, .stream_id = "oc", .segment_duration = 1.0,
+                            .playlist_segments = 10, .part_duration = 0.333,
+                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
+    assert_int_equal(packager_new(&pp, &rt.pk), 0);
+    pk_feed(rt.pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
+            false);
+    pk_feed(rt.pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
+            false);
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+    }
+    assert_int_equal(packager_finish(rt.pk), 0);
+    packager_free(rt.pk);
+    for (int msn = 0; msn <= 3; msn++)
+        check_parts(st, "oc", "copy", msn, true);
+    char *pl = get_text(st, "oc", "copy/index.m3u8");
+    assert_non_null(pl);
+    assert_non_null(strstr(pl, "0.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n"));
+    assert_non_null(strstr(pl, "\n1.m4s\n"));
+    assert_non_null(strstr(pl, "2.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-3.mp4\"\n"));
+    assert_int_equal(count_str(pl, "#EXT-X-DISCONTINUITY\n"), 2);
+    free(pl);
+    /* The stand-in's init segment holds the source's configuration (its
+     * level byte), the first and the last the rung's own. */
+    const uint8_t level = fx_global->avcc[3];
+    const char *inits[] = {"copy/init.mp4", "copy/init-1.mp4", "copy/init-3.mp4"};
+    for (int i = 0; i < 3; i++) {
+        blob_t *b = NULL;
+        assert_int_equal(store_get(st, "oc", inits[i], &b), 0);
+        const uint8_t *avcc = memmem(b->data, b->size, "avcC", 4);
+        assert_non_null(avcc);
+        assert_int_equal(avcc[4 + 3] == level, i == 1);
+        blob_unref(b);
+    }
     store_close(st);
 }
 
@@ -1230,16 +1303,32 @@ static void test_ladder_overload_status(void **state)
     assert_true(s.renditions[1].bitrate_kbps > 0);
     transcode_free(t);
 
-    /* The dropped rung left the master and its playlist was withdrawn; the
-     * other one ran to the end. */
+    /* The dropped rung left the master; its playlist went on to the end
+     * with 120p's pictures (a discontinuity and 120p's init segment), for
+     * players that still knew it. */
     char *master = get_text(st, "ov", "master.m3u8");
     assert_non_null(master);
     assert_null(strstr(master, "180p/index.m3u8"));
     assert_non_null(strstr(master, "RESOLUTION=160x120"));
-    blob_t *b = NULL;
-    assert_int_equal(store_get(st, "ov", "180p/index.m3u8", &b), -ENOENT);
     char *low = get_text(st, "ov", "120p/index.m3u8");
     assert_non_null(strstr(low, "#EXT-X-ENDLIST"));
+    char *dropped = get_text(st, "ov", "180p/index.m3u8");
+    assert_non_null(dropped);
+    assert_non_null(strstr(dropped, "#EXT-X-ENDLIST"));
+    const char *disc = strstr(dropped, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-");
+    assert_non_null(disc);
+    /* ...and the segment after it is 120p's, in another init segment. */
+    const char *seg = strstr(disc, ".m4s\n");
+    assert_non_null(seg);
+    const char *name = seg;
+    while (name > disc && name[-1] != '\n')
+        name--;
+    char path[64];
+    snprintf(path, sizeof(path), "180p/%.*s", (int)(seg + 4 - name), name);
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "ov", path, &b), 0);
+    blob_unref(b);
+    free(dropped);
     free(low);
     free(master);
     store_close(st);
@@ -1260,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
         cmocka_unit_test(test_rung_restored_after_drop),
+        cmocka_unit_test(test_stand_in_with_other_config),
         cmocka_unit_test(test_irregular_timestamps),
         cmocka_unit_test(test_target_duration_shared),
         cmocka_unit_test(test_dvr_window),
