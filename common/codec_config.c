@@ -256,6 +256,25 @@ static int h264_parse_sps(const uint8_t *nal, size_t len, h264_config_t *out)
     return 0;
 }
 
+bool h264_sample_has_idr(const uint8_t *data, size_t len, int nal_length_size)
+{
+    if (nal_length_size != 1 && nal_length_size != 2 && nal_length_size != 4)
+        return false;
+    size_t at = 0, ls = (size_t)nal_length_size;
+    while (len - at > ls) {
+        size_t n = 0;
+        for (size_t i = 0; i < ls; i++)
+            n = (n << 8) | data[at + i];
+        at += ls;
+        if (n == 0 || n > len - at)
+            return false;
+        if ((data[at] & 0x1f) == 5)
+            return true;
+        at += n;
+    }
+    return false;
+}
+
 int h264_parse_avcc(const uint8_t *data, size_t len, h264_config_t *out)
 {
     byteio_reader_t br;

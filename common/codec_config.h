@@ -33,6 +33,12 @@ int h264_parse_avcc(const uint8_t *data, size_t len, h264_config_t *out);
 /* Writes the RFC 6381 codec string "avc1.PPCCLL" into buf (>= 12 bytes). */
 void h264_codec_string(const h264_config_t *cfg, char *buf, size_t buflen);
 
+/* Whether an H.264 sample (length-prefixed NAL units, nal_length_size 1, 2
+ * or 4 bytes) holds an IDR picture (nal_unit_type 5). A keyframe that is
+ * not one is an open-GOP recovery point: the pictures after it in decode
+ * order may refer to pictures before it. False for a malformed sample. */
+bool h264_sample_has_idr(const uint8_t *data, size_t len, int nal_length_size);
+
 typedef struct hevc_config {
     uint8_t profile_space;   /* 0..3 */
     uint8_t tier_flag;       /* 0 Main, 1 High */

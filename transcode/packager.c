@@ -123,6 +123,9 @@ typedef struct pk_track {
     bool enabled;         /* rung: in new segments and in the master */
     bool withdraw_pending; /* rung: playlist to withdraw once its last segment is out */
     int64_t expect_from;  /* rung: first msn it is expected to produce */
+    /* Copied source: a segment started on a keyframe that is not an IDR
+     * picture (an open GOP), so its segments do not decode on their own. */
+    bool open_gop;
     /* Rung dropped by overload protection: its playlist goes on with the
      * samples of another video rendition, its stand-in (remuxed, not
      * encoded), so that players that still know it never meet a 404 or a
@@ -288,6 +291,7 @@ struct packager {
     size_t afifo_len;
 
     bool master_written;
+    bool master_independent; /* EXT-X-INDEPENDENT-SEGMENTS in the last master written */
     size_t master_nvariants;
     struct {
         char uri[40];
@@ -566,10 +570,14 @@ static int pk_master_render(packager_t *pk, bool force, blob_t **out)
                   v->bandwidth > pk->master_last[i].bandwidth ||
                   v->width != pk->master_last[i].width || v->height != pk->master_last[i].height;
     }
+    /* Every segment starts with an IDR picture (the rungs' encoders make
+     * one at each cut) unless the copied source has open GOPs. */
+    bool independent = !(pk->video.output && pk->video.open_gop);
+    changed = changed || independent != pk->master_independent;
     if (!force && !changed)
         return 0;
     hls_master_playlist_t pl = {
-        .independent_segments = true,
+        .independent_segments = independent,
         .media = &m.media,
         .nmedia = m.media.type ? 1 : 0,
         .variants = m.variants,
@@ -579,6 +587,7 @@ static int pk_master_render(packager_t *pk, bool force, blob_t **out)
     if (ret < 0)
         return ret;
     pk->master_written = true;
+    pk->master_independent = independent;
     pk->master_nvariants = m.nvariants;
     for (size_t i = 0; i < m.nvariants; i++) {
         const hls_variant_t *v = &m.variants[i];
@@ -1655,6 +1664,14 @@ static int pk_video_packet(packager_t *pk, media_packet_t *pkt)
     }
     if (cut)
         pk_cuthist_add(pk, pts, pk->vcut_next_msn++, disc);
+    if (cut && v->output && !v->open_gop && v->vcodec == MEDIA_CODEC_H264 &&
+        !h264_sample_has_idr(pkt->data, pkt->size, v->h264.nal_length_size)) {
+        v->open_gop = true;
+        log_info(pk->ctx, "%s: segment %" PRId64 " starts on a keyframe that is not an IDR "
+                          "picture (open GOP): copied segments do not decode on their own; "
+                          "the master leaves out EXT-X-INDEPENDENT-SEGMENTS",
+                 v->name, pk->vcut_next_msn - 1);
+    }
     v->part_arrival_us = pkt->arrival_us;
     ret = pk_track_write(pk, v, pkt->data, pkt->size, dts, pts, key);
     if (ret < 0)

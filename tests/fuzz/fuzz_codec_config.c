@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
     } else if ((data[0] & 1) == 0) {
+        (void)h264_sample_has_idr(data + 1, size - 1, 1 << ((data[0] >> 2) & 3));
         h264_config_t cfg;
         if (h264_parse_avcc(data + 1, size - 1, &cfg) == 0) {
             if (cfg.width <= 0 || cfg.height <= 0 || cfg.width > 16384 || cfg.height > 16384)

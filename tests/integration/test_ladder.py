@@ -18,15 +18,18 @@ from harness import Sluice, ffprobe_json, finish, http, parse_master, parse_medi
 KEY = "demo-secret-key"
 
 
-def make_source(path, size, seconds, gop=30, bframes=0, rate=30, vbitrate="2000k"):
+def make_source(path, size, seconds, gop=30, bframes=0, rate=30, vbitrate="2000k",
+                x264_params=None):
     """Writes an FLV file of H.264 (testsrc2) + AAC-LC 48 kHz stereo."""
     cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
            "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
            "-bf", str(bframes), "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-           "-pix_fmt", "yuv420p", "-b:v", vbitrate,
-           "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv", path]
+           "-pix_fmt", "yuv420p", "-b:v", vbitrate]
+    if x264_params:
+        cmd += ["-x264-params", x264_params]
+    cmd += ["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv", path]
     out = subprocess.run(cmd, capture_output=True, timeout=120)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
 
@@ -191,6 +194,31 @@ class LadderShapeTest(LadderCase):
         self.assertIn("-> AAC-LC 48000 Hz stereo", self.sluice.log())
 
 
+class LadderOpenGopTest(LadderCase):
+
+    def test_open_gop_source_is_not_called_independent(self):
+        # x264's open GOP: every keyframe after the first is a non-IDR I
+        # picture whose leading B-frames refer to the GOP before it. The
+        # copied 720p segments that start on one do not decode alone, so the
+        # master must not say EXT-X-INDEPENDENT-SEGMENTS; the transcoded
+        # rungs still start every segment with an IDR and decode alone.
+        self.start("--playlist-segments", "100")
+        src = os.path.join(self.dir, "src.flv")
+        make_source(src, "1280x720", 6, gop=30, bframes=3, x264_params="open-gop=1")
+        self.run_source(src)
+        _, variants = self.ended_master()
+        self.assertIn("720p/index.m3u8", [uri for _, uri in variants])
+        self.assertRegex(self.sluice.log(), r"720p: segment \d+ starts on a keyframe that is "
+                                            r"not an IDR picture \(open GOP\)")
+        master = self.get("/hls/demo/master.m3u8")[2].decode()
+        self.assertNotIn("INDEPENDENT-SEGMENTS", master)
+        for name in ("480p", "360p"):
+            _, segs = self.rendition(name)
+            self.assertGreaterEqual(len(segs), 3)
+            for _, path in segs:
+                self.assert_decodes(path)
+
+
 class LadderAlignmentTest(LadderCase):
     """One 720p source with B-frames: 720p is the source copied, 480p and
     360p are transcoded."""
@@ -221,6 +249,9 @@ class LadderAlignmentTest(LadderCase):
         self.assertEqual(hls, src, "the passthrough rung carries the source's exact bytes")
 
     def test_segments_aligned_idr_and_independent(self):
+        master = self.get("/hls/demo/master.m3u8")[2].decode()
+        self.assertIn("#EXT-X-INDEPENDENT-SEGMENTS\n", master)
+        self.assertNotIn("open GOP", self.sluice.log())
         per = {}
         for _, uri in self.variants:
             name = uri.split("/")[0]

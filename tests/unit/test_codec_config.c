@@ -140,6 +140,31 @@ static void test_avcc_emulation_prevention(void **state)
     assert_int_equal(ok.fps_den, 2);
 }
 
+/* IDR or not: an SEI then an IDR slice (4-byte lengths), an open-GOP
+ * recovery point (SEI + non-IDR I slice), 1- and 2-byte lengths, and
+ * malformed lengths. */
+static void test_sample_has_idr(void **state)
+{
+    (void)state;
+    static const uint8_t idr4[] = {0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 3, 0x65, 0x88, 0x84};
+    static const uint8_t open4[] = {0, 0, 0, 2, 0x06, 0x06, 0, 0, 0, 3, 0x41, 0x9a, 0x02};
+    static const uint8_t idr1[] = {2, 0x09, 0x10, 3, 0x25, 0x88, 0x84};
+    static const uint8_t idr2[] = {0, 3, 0x65, 0x88, 0x84};
+    assert_true(h264_sample_has_idr(idr4, sizeof(idr4), 4));
+    assert_false(h264_sample_has_idr(open4, sizeof(open4), 4));
+    assert_true(h264_sample_has_idr(idr1, sizeof(idr1), 1));
+    assert_true(h264_sample_has_idr(idr2, sizeof(idr2), 2));
+    assert_false(h264_sample_has_idr(idr4, sizeof(idr4), 3));
+    /* The IDR NAL's length runs past the end; a zero length; truncated. */
+    static const uint8_t past[] = {0, 0, 0, 9, 0x65, 0x88};
+    static const uint8_t zero[] = {0, 0, 0, 0, 0x65};
+    assert_false(h264_sample_has_idr(past, sizeof(past), 4));
+    assert_false(h264_sample_has_idr(zero, sizeof(zero), 4));
+    for (size_t n = 0; n < 10; n++)
+        assert_false(h264_sample_has_idr(idr4, n, 4));
+    assert_false(h264_sample_has_idr(NULL, 0, 4));
+}
+
 static void test_asc(void **state)
 {
     (void)state;
@@ -286,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_avcc_every_truncation_fails),
         cmocka_unit_test(test_avcc_malformed),
         cmocka_unit_test(test_avcc_emulation_prevention),
+        cmocka_unit_test(test_sample_has_idr),
         cmocka_unit_test(test_asc),
         cmocka_unit_test(test_asc_malformed),
         cmocka_unit_test(test_hvcc_real_record),
