@@ -24,6 +24,7 @@
 import { launch, libraries, playerPage } from './chromium.mjs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import fs from 'node:fs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pageScript = path.join(here, 'player_matrix_page.js');
@@ -99,6 +100,26 @@ async function startOne(browser, name, args, origin) {
   // Anything on the origin's host (any port): the master may come from
   // elsewhere than the media, as behind a CDN.
   const mine = (r) => { try { return new URL(r.url()).hostname === origin.hostname; } catch (e) { return false; } };
+  // PLAYER_MATRIX_TRACE=DIR: every request and its answer, one line each,
+  // in DIR/<player>.trace (when it went out, when it ended, status, path):
+  // what to read when a player leaves a hole.
+  const trace = process.env.PLAYER_MATRIX_TRACE
+    ? fs.createWriteStream(path.join(process.env.PLAYER_MATRIX_TRACE, `${name}.trace`)) : null;
+  if (trace) {
+    page.on('console', (m) => trace.write(`${rel()} console ${m.type()} ${m.text().slice(0, 400)}\n`));
+    const sent = new Map();
+    page.on('request', (r) => { if (mine(r)) sent.set(r, rel()); });
+    const done = (r, status) => {
+      if (!mine(r)) return;
+      trace.write(`${sent.get(r)} ${rel()} ${status} ${short(r.url())}\n`);
+      sent.delete(r);
+    };
+    page.on('requestfinished', async (r) => {
+      const resp = await r.response().catch(() => null);
+      done(r, resp ? resp.status() : 0);
+    });
+    page.on('requestfailed', (r) => done(r, (r.failure() || {}).errorText || 'failed'));
+  }
   page.on('request', (r) => {
     if (!net.recording || !mine(r)) return;
     const u = new URL(r.url());
@@ -256,6 +277,7 @@ function summarise(run, o, args) {
     currentTime: o.currentTime,
     paused: o.paused,
     notes: o.notes,
+    sbOps: o.sbOps,
     consoleErrors: run.consoleMsgs.filter((m) => m.type === 'error').map((m) => m.text.slice(0, 300)).slice(0, 20),
   };
   r.problems = problemsOf(r, args);

@@ -42,6 +42,46 @@
     for (let i = 0; i < r.length; i++) if (r.end(i) > video.currentTime - 4) o.push([+r.start(i).toFixed(3), +r.end(i).toFixed(3)]);
     return o;
   };
+  // Each SourceBuffer the player makes, so that a stall can say which track
+  // ran dry, and every range a player removes from one (players evict
+  // behind the playhead, and some clear ahead of it on a switch).
+  const sbs = [];
+  out.sbOps = [];
+  const addSB = MediaSource.prototype.addSourceBuffer;
+  MediaSource.prototype.addSourceBuffer = function (mime) {
+    const sb = addSB.call(this, mime);
+    sbs.push({ kind: /^audio/.test(mime) ? 'audio' : 'video', sb });
+    return sb;
+  };
+  const sbOp = (sb, op) => {
+    const e = sbs.find((x) => x.sb === sb);
+    if (out.sbOps.length < 200) out.sbOps.push({ t: t(), track: e ? e.kind : '?', at: +video.currentTime.toFixed(3), ...op });
+  };
+  const removeSB = SourceBuffer.prototype.remove;
+  SourceBuffer.prototype.remove = function (start, end) {
+    if (end > video.currentTime - 1) sbOp(this, { op: 'remove', start: +start.toFixed(3), end: end === Infinity ? 'inf' : +end.toFixed(3) });
+    return removeSB.call(this, start, end);
+  };
+  // abort() and a new timestampOffset make the next media need a keyframe
+  // (MSE's "need random access point"): what follows up to it is dropped.
+  const abortSB = SourceBuffer.prototype.abort;
+  SourceBuffer.prototype.abort = function () {
+    sbOp(this, { op: 'abort' });
+    return abortSB.call(this);
+  };
+  const tso = Object.getOwnPropertyDescriptor(SourceBuffer.prototype, 'timestampOffset');
+  Object.defineProperty(SourceBuffer.prototype, 'timestampOffset', {
+    get() { return tso.get.call(this); },
+    set(v) { sbOp(this, { op: 'timestampOffset', value: +v.toFixed(6) }); tso.set.call(this, v); },
+    configurable: true,
+  });
+  const perTrack = () => {
+    const o = {};
+    for (const x of sbs) {
+      try { o[x.kind] = ranges(x.sb.buffered); } catch (e) { o[x.kind] = 'detached'; }
+    }
+    return o;
+  };
   function gap(text) {
     if (out.gapJumps.length < 200) out.gapJumps.push({ t: t(), text: String(text).slice(0, 300) });
   }
@@ -53,7 +93,7 @@
     }
     if (m.stallStart !== null) {
       out.stalls.push({ t: +((m.stallStart - m.t0) / 1000).toFixed(3), dur: +((now() - m.stallStart) / 1000).toFixed(3),
-                        at: +video.currentTime.toFixed(3), buffered: m.stallBuffered });
+                        at: +video.currentTime.toFixed(3), buffered: m.stallBuffered, tracks: m.stallTracks });
       m.stallStart = null;
     }
   });
@@ -61,6 +101,7 @@
     if (m.firstPlaying && video.readyState < 3 && m.stallStart === null) {
       m.stallStart = now();
       m.stallBuffered = ranges(video.buffered);
+      m.stallTracks = perTrack();
     }
   });
   video.addEventListener('error', () => {
@@ -113,7 +154,16 @@
     m.player = player;
     await player.attach(video);
     // Shaka 5's default is lowLatencyMode: true; set both ways explicitly.
-    player.configure({ streaming: { lowLatencyMode: ll } });
+    // sequenceMode: Shaka up to 5.2.12 (the newest release) re-reads the
+    // SourceBuffer's timestampOffset after adding 1 ms to a negative one
+    // (an old Edge workaround), so for any live stream whose media time is
+    // ahead of its PDT timeline about half of its appends compare as 1 ms
+    // apart and call abort(): MSE then drops everything up to the next
+    // keyframe, and every LL-HLS part not cut on one is lost (a hole of the
+    // rest of the segment, then a gap jump). Fixed upstream
+    // (shaka-project/shaka-player#10559, #10589) after 5.2.12; sequence
+    // mode skips the recalculation. docs/interop.md has the evidence.
+    player.configure({ streaming: { lowLatencyMode: ll }, manifest: { hls: { sequenceMode: true } } });
     player.addEventListener('error', (e) => {
       const d = e.detail;
       if (d && d.code !== undefined) {
