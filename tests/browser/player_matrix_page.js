@@ -69,12 +69,17 @@
     sbOp(this, { op: 'abort' });
     return abortSB.call(this);
   };
-  const tso = Object.getOwnPropertyDescriptor(SourceBuffer.prototype, 'timestampOffset');
-  Object.defineProperty(SourceBuffer.prototype, 'timestampOffset', {
-    get() { return tso.get.call(this); },
-    set(v) { sbOp(this, { op: 'timestampOffset', value: +v.toFixed(6) }); tso.set.call(this, v); },
-    configurable: true,
-  });
+  for (const prop of ['timestampOffset', 'appendWindowStart', 'appendWindowEnd', 'mode']) {
+    const d = Object.getOwnPropertyDescriptor(SourceBuffer.prototype, prop);
+    Object.defineProperty(SourceBuffer.prototype, prop, {
+      get() { return d.get.call(this); },
+      set(v) {
+        if (d.get.call(this) !== v) sbOp(this, { op: prop, value: typeof v === 'number' && isFinite(v) ? +v.toFixed(6) : String(v) });
+        d.set.call(this, v);
+      },
+      configurable: true,
+    });
+  }
   const perTrack = () => {
     const o = {};
     for (const x of sbs) {
@@ -293,7 +298,8 @@
       }
       if (out.kind === 'videojs' && m.player) {
         const vhs = m.player.tech(true).vhs;
-        out.notes.push(`vhs bandwidth ${Math.round(vhs.bandwidth)} systemBandwidth ${Math.round(vhs.systemBandwidth)}`);
+        out.notes.push(`vhs bandwidth ${Math.round(vhs.bandwidth)} systemBandwidth ${Math.round(vhs.systemBandwidth)} ` +
+                       `throughput ${Math.round(vhs.throughput)} player ${m.player.currentWidth()}x${m.player.currentHeight()}`);
       }
     } catch (e) { /* stats are a bonus */ }
     return out;

@@ -11,11 +11,12 @@ sanity bound: the machine is shared, so speed is never asserted.
 
 The throttled adaptation (each browser player switched down, then up) is
 not here: it needs more play time than the suite's budget allows; it is in
-the by-hand run, tests/interop/players.sh."""
+the by-hand run, tests/interop/players.py."""
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -30,9 +31,9 @@ KEY = "demo-secret-key"
 SCRIPT = os.path.join(ROOT, "tests", "browser", "player_matrix.mjs")
 LADDER = ("720p", "480p", "360p")
 HEIGHTS = [720, 480, 360]
-# Whose gap jumps, stalls and non-fatal error events are measured but not
-# (yet) judged in CI: see below.
-PLAYERS_WITH_OPEN_GAPS = ("hlsjs-ll", "shaka-ll", "videojs")
+# Whose stalls (and the non-fatal stall reports that come with them) are
+# measured but not (yet) judged in CI: see below.
+PLAYERS_WITH_OPEN_STALLS = ("hlsjs-ll", "videojs")
 STALL_ERRORS = re.compile(r"bufferStalledError|bufferNudgeOnStall|bufferSeekOverHole")
 BROWSER_PLAYERS = ("hlsjs-ll", "shaka-ll", "videojs")
 PLAY_S = 60
@@ -46,6 +47,20 @@ FFMPEG_BENIGN = ("Found duplicated MOOV Atom",)
 # A download GStreamer's HLS elements gave up on or got an HTTP error for.
 GST_DOWNLOAD_FAILED = re.compile(r"(Download error|download failed|Not Found|HTTP error|status code 4|status code 5"
                                  r"|Failed to download)", re.I)
+
+
+def print_requests_around(trace_dir, player, t, dur):
+    """Prints the player's requests that were out between 3 s before a
+    stall or gap (page seconds) and 1 s after it ended."""
+    try:
+        with open(os.path.join(trace_dir, f"{player}.trace")) as f:
+            rows = [l.split() for l in f if not l.split()[1:2] == ["console"]]
+    except OSError:
+        return
+    near = [r for r in rows if len(r) >= 4 and "undefined" not in r[:2]
+            and float(r[1]) >= t - 3 and float(r[0]) <= t + dur + 1]
+    for r in near[:30]:
+        print(f"        {r[0]:>7} -> {r[1]:>7} {r[2]} {re.sub(r'^/hls/[^/]+/', '', r[3])}")
 
 
 def pdt_seconds(text):
@@ -129,7 +144,7 @@ class PlayerMatrixTest(unittest.TestCase):
         # must get right (ultrafast has none).
         sluice = Sluice("--ladder", ",".join(LADDER), "--preset", "superfast")
         pub = publish(sluice.rtmp_url(KEY), seconds=PLAY_S + 50, size="1280x720")
-        ffmpeg = gst = pdt = None
+        ffmpeg = gst = pdt = trace_dir = None
         gst_out = tempfile.TemporaryFile()
         try:
             master = sluice.url("/hls/demo/master.m3u8")
@@ -165,10 +180,14 @@ class PlayerMatrixTest(unittest.TestCase):
                          env={"GST_DEBUG": "*:2,hlsdemux2:5", "GST_DEBUG_NO_COLOR": "1"},
                          stdout=gst_out)
 
+            # Every request of every browser player, with its timing, so
+            # that a stall or a gap below comes with what was asked then.
+            trace_dir = tempfile.mkdtemp(prefix="sluice-matrix-")
             out = subprocess.run(["node", SCRIPT, master, "--players", ",".join(BROWSER_PLAYERS),
                                   "--seconds", str(PLAY_S), "--start-timeout", "25",
                                   "--expect-heights", ",".join(map(str, HEIGHTS))],
-                                 capture_output=True, timeout=PLAY_S + 90)
+                                 capture_output=True, timeout=PLAY_S + 90,
+                                 env=dict(os.environ, PLAYER_MATRIX_TRACE=trace_dir))
             lines = [l for l in out.stdout.decode().splitlines() if l.startswith("{")]
             self.assertEqual(len(lines), len(BROWSER_PLAYERS),
                              out.stdout.decode()[-2000:] + out.stderr.decode()[-3000:])
@@ -199,6 +218,8 @@ class PlayerMatrixTest(unittest.TestCase):
                 for what in ("errors", "gapJumps", "failedRequests", "stalls"):
                     for item in r[what][:3]:
                         print(f"      {what}: {json.dumps(item)}")
+                for item in (r["stalls"] + r["gapJumps"])[:2]:
+                    print_requests_around(trace_dir, name, item["t"], item.get("dur", 0))
             print(f"  ffmpeg    segment-request latency median {median(ff_lat)} s "
                   f"({len(ff_lat)} video segments), exit {ffmpeg_rc}")
             print(f"  gstreamer segment-fetch latency median {median(gst_lat)} s "
@@ -216,25 +237,26 @@ class PlayerMatrixTest(unittest.TestCase):
                 r = results[name]
                 check(r["firstFrameS"] is not None, f"{name} never showed a frame")
                 check(r["played"] and r["frames"] > 0, f"{name} decoded nothing")
-                # A player's own report of a stall or a gap (hls.js raises
-                # them as non-fatal errors) goes with its stalls below.
+                # A player's own report of a stall (hls.js raises it as a
+                # non-fatal error) goes with its stalls below.
                 judged = [e for e in r["errors"]
-                          if name not in PLAYERS_WITH_OPEN_GAPS or e.get("fatal", True)
+                          if name not in PLAYERS_WITH_OPEN_STALLS or e.get("fatal", True)
                           or not STALL_ERRORS.search(e.get("text", ""))]
                 check(not judged, f"{name}: error events {judged[:5]}")
-                # Shaka Player in lowLatencyMode still leaves holes in its
-                # buffer in its first seconds (one audio segment, the tail of
-                # a video segment: e.g. audio [[8,13.994],[15.999,...]]) and
-                # jumps them, with a stall; video.js, at 1-2 s from the live
-                # edge, runs dry about once a minute; hls.js, on the
-                # sanitizer build on two cores with three browsers, stalled
-                # once (1.9 s, with its non-fatal bufferStalledError) in one
-                # of three clean-clone runs. Measured and printed above, not
-                # asserted until understood (issue 18 stays open on them;
-                # docs/interop.md); fatal errors, failed requests and the
-                # rest are judged for every player.
-                if name not in PLAYERS_WITH_OPEN_GAPS:
-                    check(not r["gapJumps"], f"{name}: gap jumps or nudges {r['gapJumps'][:5]}")
+                # A gap jump is a hole in what the player appended: judged
+                # for every player. (Shaka's holes were its own bug with
+                # every live LL-HLS stream whose media time is ahead of its
+                # PDT timeline; the page runs it in sequence mode, see
+                # player_matrix_page.js and docs/interop.md.)
+                check(not r["gapJumps"], f"{name}: gap jumps or nudges {r['gapJumps'][:5]}")
+                # Running dry at the live edge: video.js, about 1 s from it,
+                # now and then in its first seconds (0.3-0.4 s); hls.js, on
+                # the sanitizer build on two cores with three browsers, once
+                # in about five runs (1.5-1.9 s, with its non-fatal
+                # bufferStalledError). Printed above with the requests around
+                # them, not asserted until understood (issue 18 stays open on
+                # them; docs/interop.md).
+                if name not in PLAYERS_WITH_OPEN_STALLS:
                     check(not r["stalls"], f"{name}: {len(r['stalls'])} stalls after the first "
                                            f"frame, {r['stalledS']} s: {r['stalls'][:5]}")
                 check(not r["failedRequests"], f"{name}: failed requests {r['failedRequests'][:5]}")
@@ -281,6 +303,8 @@ class PlayerMatrixTest(unittest.TestCase):
                 if c:
                     c.stop()
             gst_out.close()
+            if trace_dir:
+                shutil.rmtree(trace_dir, ignore_errors=True)
             sluice.close(pub)
 
 

@@ -778,12 +778,18 @@ def walker(s, run, work):
     ended = set()
     tmp = os.path.join(work, "walker.mp4")
     rends = []
+    independent = True
+    prev = {}  # uri -> (init name, data) of the segment before, for non-independent ones
     while not run.stop.wait(1.0):
         # The master again every round: overload protection may drop a rung
-        # from it, and a dropped rung's playlist is gone.
+        # from it (its playlist goes on with a stand-in's pictures for
+        # players that still have it; new ones do not see it).
         code, body = get(s.url("master.m3u8"))
         if code == 200:
             rends = renditions_of(body.decode(errors="replace"))
+            # Without EXT-X-INDEPENDENT-SEGMENTS (an open-GOP source copied)
+            # a segment may need the one before it: each is decoded after it.
+            independent = "#EXT-X-INDEPENDENT-SEGMENTS" in body.decode(errors="replace")
         if not rends:
             continue
         for uri in rends:
@@ -797,12 +803,22 @@ def walker(s, run, work):
             text = body.decode(errors="replace")
             pl = parse_media(text)
             td = int(pl["tags"].get("EXT-X-TARGETDURATION", "2") or 2)
-            m = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)
             base = uri.rsplit("/", 1)[0]
-            if m and m.group(1) not in inits.get(uri, (None,))[:1]:
-                c, init = get(s.url(f"{base}/{m.group(1)}"))
-                if c == 200:
-                    inits[uri] = (m.group(1), init)
+            # Each segment's init segment: the EXT-X-MAP before it (it
+            # changes at a discontinuity: a new configuration, or a dropped
+            # rung carrying its stand-in's pictures).
+            seg_map, cur_map = {}, None
+            for line in text.splitlines():
+                m = re.match(r'#EXT-X-MAP:URI="([^"]+)"', line)
+                if m:
+                    cur_map = m.group(1)
+                elif line and not line.startswith("#"):
+                    seg_map[line] = cur_map
+            for name in set(seg_map.values()) - {None}:
+                if (uri, name) not in inits:
+                    c, init = get(s.url(f"{base}/{name}"))
+                    if c == 200:
+                        inits[(uri, name)] = init
             with run.lock:
                 run.target = max(run.target, td)
                 for seg in pl["segments"]:
@@ -818,8 +834,14 @@ def walker(s, run, work):
                     with run.lock:
                         run.walker["http_errors"] += 1
                     continue
+                map_name = seg_map.get(seg["uri"])
+                before = prev.get(uri)
+                prev[uri] = (map_name, data)
                 with open(tmp, "wb") as f:
-                    f.write(inits.get(uri, ("", b""))[1] + data)
+                    f.write(inits.get((uri, map_name), b""))
+                    if not independent and before and before[0] == map_name:
+                        f.write(before[1])
+                    f.write(data)
                 ok, err, dups = decode(tmp, 60)
                 with run.lock:
                     run.walker["segments"] += 1
