@@ -41,13 +41,16 @@ export async function hlsPage(browser) {
 // DevTools network conditions) with a muted 1280x720 <video id="v"> and the
 // given scripts (paths) loaded in order; console messages are collected
 // into the returned array as {type, text}. The element has a real size
-// because players cap the rendition to it (video.js does by default).
+// because players cap the rendition to it (video.js does by default), and
+// the size is a style rule because video.js moves the width and height
+// attributes to its own box: the <video> it plays in then took the size of
+// the picture it showed (640x360 on 360p), so it never switched up.
 export async function playerPage(browser, scripts, videoAttrs = '') {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await context.newPage();
   const console_ = [];
   page.on('console', (m) => console_.push({ type: m.type(), text: m.text() }));
-  await page.setContent('<!doctype html><style>body{margin:0}</style>' +
+  await page.setContent('<!doctype html><style>body{margin:0} video{width:1280px;height:720px}</style>' +
                         `<video id="v" muted playsinline width="1280" height="720" ${videoAttrs}></video>`);
   for (const p of scripts) await page.addScriptTag({ path: p });
   return { context, page, console: console_ };

@@ -207,7 +207,14 @@
     // on parts, preload hints and blocking reloads; overrideNative keeps VHS
     // on MSE in a Chromium that also plays HLS natively.
     const player = videojs(video, { muted: true, autoplay: false, preload: 'auto',
-                                     html5: { vhs: { llhls: ll, overrideNative: true } } });
+                                     // useNetworkInformationApi: VHS (3.x) takes the browser's
+                                     // navigator.connection.downlink as its bandwidth whenever
+                                     // either estimate is under 10 Mbit/s; Chromium on a box
+                                     // with loopback traffic only reports 1.45-1.55 Mbit/s, so
+                                     // video.js never left the lowest rung. Off, it goes by what
+                                     // it measures, as it would behind a real downlink estimate.
+                                     html5: { vhs: { llhls: ll, overrideNative: true,
+                                                     useNetworkInformationApi: false } } });
     m.player = player;
     player.on('error', () => {
       const e = player.error();
@@ -297,9 +304,16 @@
                        `bandwidthEstimate ${Math.round(m.player.bandwidthEstimate)}`);
       }
       if (out.kind === 'videojs' && m.player) {
+        const c = navigator.connection;
+        if (c) out.notes.push(`navigator.connection downlink ${c.downlink} Mbit/s effectiveType ${c.effectiveType}`);
         const vhs = m.player.tech(true).vhs;
+        const el = m.player.tech(true).el();
+        const cs = getComputedStyle(el);
+        let sel = null;
+        try { sel = vhs.selectPlaylist(); } catch (e) { sel = String(e); }
         out.notes.push(`vhs bandwidth ${Math.round(vhs.bandwidth)} systemBandwidth ${Math.round(vhs.systemBandwidth)} ` +
-                       `throughput ${Math.round(vhs.throughput)} player ${m.player.currentWidth()}x${m.player.currentHeight()}`);
+                       `throughput ${Math.round(vhs.throughput)} player ${m.player.currentWidth()}x${m.player.currentHeight()} ` +
+                       `tech element ${cs.width} x ${cs.height}, would select ${sel && sel.attributes ? sel.attributes.BANDWIDTH + ' ' + JSON.stringify(sel.attributes.RESOLUTION) : sel}`);
       }
     } catch (e) { /* stats are a bonus */ }
     return out;
