@@ -904,11 +904,12 @@ static void pk_feed(packager_t *pk, media_packet_type_t type, const void *data, 
  * segments of 0.333 s parts, the fixture's configuration records fed. */
 static void toggle_open_with(rung_toggle_t *rt, store_t *st, const char *id,
                              int playlist_segments,
+                             int (*start_cb)(void *, packager_t *, const h264_config_t *,
+                                             const uint8_t *, size_t),
                              int (*sample_cb)(void *, const media_packet_t *, int64_t, int64_t,
                                               bool, bool, int64_t))
 {
-    packager_hooks_t hooks = {.opaque = rt, .start_cb = toggle_start_cb,
-                              .sample_cb = sample_cb};
+    packager_hooks_t hooks = {.opaque = rt, .start_cb = start_cb, .sample_cb = sample_cb};
     packager_params_t pp = {.store = st, .stream_id = id, .segment_duration = 1.0,
                             .playlist_segments = playlist_segments, .part_duration = 0.333,
                             .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
@@ -921,7 +922,18 @@ static void toggle_open_with(rung_toggle_t *rt, store_t *st, const char *id,
 
 static void toggle_open(rung_toggle_t *rt, store_t *st, const char *id, int playlist_segments)
 {
-    toggle_open_with(rt, st, id, playlist_segments, toggle_sample_cb);
+    toggle_open_with(rt, st, id, playlist_segments, toggle_start_cb, toggle_sample_cb);
+}
+
+/* Feeds the whole fixture and ends the stream. */
+static void toggle_feed_and_finish(rung_toggle_t *rt)
+{
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        pk_feed(rt->pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+    }
+    assert_int_equal(packager_finish(rt->pk), 0);
+    packager_free(rt->pk);
 }
 
 static void test_rung_restored_after_drop(void **state)
@@ -930,12 +942,7 @@ static void test_rung_restored_after_drop(void **state)
     store_t *st = open_store();
     rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 2};
     toggle_open(&rt, st, "rt", 6);
-    for (size_t i = 0; i < fx_global->npkts; i++) {
-        const enc_packet_t *e = &fx_global->pkts[i];
-        pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
-    }
-    assert_int_equal(packager_finish(rt.pk), 0);
-    packager_free(rt.pk);
+    toggle_feed_and_finish(&rt);
     /* Away for segment 1, where the source stood in for it (the same
      * configuration here: no new init segment, no discontinuity), back
      * from segment 2 with whole 10-frame parts: no hole and no 404 for a
@@ -982,22 +989,8 @@ static void test_stand_in_with_other_config(void **state)
     (void)state;
     store_t *st = open_store();
     rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 3};
-    packager_hooks_t hooks = {.opaque = &rt, .start_cb = other_config_start_cb,
-                              .sample_cb = toggle_sample_cb};
-    packager_params_t pp = {.store = st, .stream_id = "oc", .segment_duration = 1.0,
-                            .playlist_segments = 10, .part_duration = 0.333,
-                            .ended_ttl_ms = 60000, .first_msn = 0, .hooks = &hooks};
-    assert_int_equal(packager_new(&pp, &rt.pk), 0);
-    pk_feed(rt.pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0,
-            false);
-    pk_feed(rt.pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0,
-            false);
-    for (size_t i = 0; i < fx_global->npkts; i++) {
-        const enc_packet_t *e = &fx_global->pkts[i];
-        pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
-    }
-    assert_int_equal(packager_finish(rt.pk), 0);
-    packager_free(rt.pk);
+    toggle_open_with(&rt, st, "oc", 10, other_config_start_cb, toggle_sample_cb);
+    toggle_feed_and_finish(&rt);
     for (int msn = 0; msn <= 3; msn++)
         check_parts(st, "oc", "copy", msn, true);
     char *pl = get_text(st, "oc", "copy/index.m3u8");
@@ -1135,7 +1128,7 @@ static void test_target_duration_shared(void **state)
     (void)state;
     store_t *st = open_store();
     rung_toggle_t rt = {.index = -1, .off_msn = -1, .on_msn = -1};
-    toggle_open_with(&rt, st, "td", 10, longer_rung_sample_cb);
+    toggle_open_with(&rt, st, "td", 10, toggle_start_cb, longer_rung_sample_cb);
     for (size_t i = 0; i < fx_global->npkts; i++) {
         const enc_packet_t *e = &fx_global->pkts[i];
         pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
