@@ -1190,9 +1190,21 @@ def run_case(case, args, work):
     row["players"] = {"ffmpeg": players[0].summary() if players else None,
                       "gst": players[1].summary() if len(players) > 1 else None}
     row["seconds"] = round(time.time() - t0)
-    row["pass"] = (row["restarts"] == 0 and not row["hls_violations"] and row.get("decode_ok", False)
-                   and not row["walker"]["decode_errors"] and row["claim"].startswith("ok")
-                   and row["hls_checks"] > 0)
+    why = []
+    if row["restarts"]:
+        why.append(f"{row['restarts']} worker restarts")
+    if row["hls_violations"]:
+        why.append(f"hlscheck: {row['hls_violations'][:3]}")
+    if not row.get("decode_ok", False):
+        why.append("a rendition did not decode whole")
+    if row["walker"]["decode_errors"]:
+        why.append(f"segments that did not decode: {row['walker']['decode_errors'][:3]}")
+    if not row["claim"].startswith("ok"):
+        why.append(f"claim check: {row['claim']}")
+    if row["hls_checks"] == 0:
+        why.append("no playlist checked")
+    row["why"] = why
+    row["pass"] = not why
     row["timestamps_ok"] = not row.get("dup_ts") and not row["walker"]["dup_ts_segments"]
     return row
 
@@ -1378,7 +1390,9 @@ def main():
             if os.path.isdir(obs_logs):
                 shutil.copytree(obs_logs, os.path.join(dst, "obs-logs"), dirs_exist_ok=True)
             print(("   PASS" if row.get("pass") else "   FAIL") + f" ({row.get('seconds', '?')} s)"
-                  + ("" if row.get("pass") else f": {row.get('error') or row.get('notes') or ''}"), flush=True)
+                  + ("" if row.get("pass") else
+                     f": {row.get('error') or '; '.join(row.get('why') or []) or row.get('notes') or ''}"),
+                  flush=True)
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", flush=True)
     finally:
