@@ -970,15 +970,20 @@ static bool pk_track_follow(packager_t *pk, pk_track_t *t, int64_t first_msn)
  * 6.2.4): a segment longer than the target raises it for all of them,
  * since the copied source and the rungs cut at the same keyframes but
  * round their own durations (7.49 s encoded, 7.52 s copied). */
-static void pk_raise_target(packager_t *pk, int rounded)
+static bool pk_raise_target(packager_t *pk, int rounded)
 {
     pk_track_t *all[PK_TRACKS_MAX];
     size_t n = pk_tracks(pk, all);
     if (!pk->video.active || !pk->video.output)
         all[n++] = &pk->video; /* new rungs start from the video's */
-    for (size_t i = 0; i < n; i++)
-        if (rounded > all[i]->target_duration)
+    bool raised = false;
+    for (size_t i = 0; i < n; i++) {
+        if (rounded > all[i]->target_duration) {
             all[i]->target_duration = rounded;
+            raised = true;
+        }
+    }
+    return raised;
 }
 
 /* Moves the oldest finished fragment of t into the playlist model and adds
@@ -1009,7 +1014,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     };
     snprintf(t->window[t->nwindow - 1].map_uri, sizeof(t->window[0].map_uri), "%s",
              pk_map_name(t));
-    pk_raise_target(pk, (int)lround(duration));
+    bool raised = pk_raise_target(pk, (int)lround(duration));
     while (pk_window_full(pk, t)) {
         hls_segment_t gone = t->window[0];
         memmove(&t->window[0], &t->window[1], (t->nwindow - 1) * sizeof(t->window[0]));
@@ -1044,6 +1049,21 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     log_debug(pk->ctx, "%s segment %" PRId64 ": %.3f s, %zu bytes", t->name, r.msn, duration,
               bytes);
 
+    /* A raised target duration reaches every playlist in this commit, so
+     * that no reader sees two target durations at once. */
+    if (raised) {
+        pk_track_t *all[PK_TRACKS_MAX];
+        size_t n = pk_tracks(pk, all);
+        for (size_t i = 0; i < n; i++) {
+            pk_track_t *u = all[i];
+            if (u == t || (u->nwindow == 0 && u->ncur == 0) ||
+                (u->is_rung && !u->enabled && !u->alias))
+                continue;
+            int ret = pk_playlists_add(pk, u, false, pk->live_ttl_ms, b);
+            if (ret < 0)
+                return ret;
+        }
+    }
     if (t->withdraw_pending && t->nready == 0) {
         pk_rung_withdraw(pk, t, b);
         return 0;
@@ -1982,7 +2002,9 @@ int packager_new(const packager_params_t *params, packager_t **out)
 
     pk_batch_t *b = &pk->batch;
     /* + 1: every commit also records the next segment number. */
-    b->cap = PK_TRACKS_MAX * (pk->window_cap + 8) + 1;
+    /* Per rendition: its segment, init segment, expiries and playlists, and
+     * the playlists a raised target duration rewrites. */
+    b->cap = PK_TRACKS_MAX * (pk->window_cap + 12) + 1;
     b->ops = calloc(b->cap, sizeof(*b->ops));
     b->names = calloc(b->cap, sizeof(*b->names));
     b->owned = calloc(b->cap, sizeof(*b->owned));

@@ -837,6 +837,17 @@ def walker(s, run, work):
                 map_name = seg_map.get(seg["uri"])
                 before = prev.get(uri)
                 prev[uri] = (map_name, data)
+                if not independent and before is None:
+                    # The first segment seen of a rendition that needs the
+                    # one before it: that one, if the playlist still has it.
+                    names = [x["uri"] for x in pl["segments"]]
+                    i = names.index(seg["uri"])
+                    if i == 0:
+                        continue  # nothing to decode it after; not judged
+                    c, earlier = get(s.url(f"{base}/{names[i - 1]}"))
+                    if c != 200:
+                        continue
+                    before = (seg_map.get(names[i - 1]), earlier)
                 with open(tmp, "wb") as f:
                     f.write(inits.get((uri, map_name), b""))
                     if not independent and before and before[0] == map_name:

@@ -1129,9 +1129,24 @@ static void test_target_duration_shared(void **state)
     store_t *st = open_store();
     rung_toggle_t rt = {.index = -1, .off_msn = -1, .on_msn = -1};
     toggle_open_with(&rt, st, "td", 10, toggle_start_cb, longer_rung_sample_cb);
+    /* After every packet: no reader may see two target durations at once
+     * (a raise rewrites every playlist in the same commit). */
+    static const char *const names[] = {"copy/index.m3u8", "240p/index.m3u8",
+                                        "audio/index.m3u8"};
     for (size_t i = 0; i < fx_global->npkts; i++) {
         const enc_packet_t *e = &fx_global->pkts[i];
         pk_feed(rt.pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+        int seen = 0;
+        for (size_t k = 0; k < 3; k++) {
+            blob_t *b = NULL;
+            if (store_get(st, "td", names[k], &b) != 0)
+                continue;
+            blob_unref(b);
+            int td = target_duration_of(st, "td", names[k]);
+            if (seen == 0)
+                seen = td;
+            assert_int_equal(td, seen);
+        }
     }
     /* While live and once ended. */
     for (int round = 0; round < 2; round++) {
