@@ -95,6 +95,31 @@ static void hls_text_decimal(hls_text_t *t, double x)
     hls_text_printf(t, "%.*s.%s", whole, buf, buf + n - 3);
 }
 
+/* Appends a duration (EXTINF, EXT-X-PART DURATION) to the microsecond,
+ * with at least three decimals ("2.000", "0.341333"). Durations to the
+ * millisecond drifted: an audio part of 16 AAC frames at 48 kHz lasts
+ * 0.341333 s, and six or seven of them rounded to "0.341" summed 1 ms short
+ * of their segment's EXTINF, so a player placing parts by the playlist saw
+ * each segment's parts end a millisecond before the next segment began. */
+static void hls_text_duration(hls_text_t *t, double x)
+{
+    if (!isfinite(x) || x < 0)
+        x = 0;
+    char buf[352];
+    int n = snprintf(buf, sizeof(buf), "%.6f", x);
+    if (n < 8 || (size_t)n >= sizeof(buf)) {
+        t->oom = true;
+        return;
+    }
+    int whole = 0;
+    while (buf[whole] >= '0' && buf[whole] <= '9')
+        whole++;
+    int frac = n - whole - 1; /* six digits after the radix character */
+    while (frac > 3 && buf[whole + frac] == '0')
+        frac--;
+    hls_text_printf(t, "%.*s.%.*s", whole, buf, frac, buf + whole + 1);
+}
+
 static int hls_text_finish(hls_text_t *t, blob_t **out)
 {
     *out = NULL;
@@ -122,7 +147,7 @@ void hls_playlist_format_pdt(int64_t wall_ms, char *buf, size_t buflen)
 static void hls_render_part(hls_text_t *t, int64_t msn, size_t index, const hls_part_t *p)
 {
     hls_text_printf(t, "#EXT-X-PART:DURATION=");
-    hls_text_decimal(t, p->duration);
+    hls_text_duration(t, p->duration);
     hls_text_printf(t, ",URI=\"%" PRId64 ".%zu.m4s\"%s\n", msn, index,
                     p->independent ? ",INDEPENDENT=YES" : "");
 }
@@ -189,7 +214,7 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
         for (size_t j = 0; ll && j < s->nparts; j++)
             hls_render_part(&t, s->msn, s->first_part + j, &s->parts[j]);
         hls_text_printf(&t, "#EXTINF:");
-        hls_text_decimal(&t, s->duration);
+        hls_text_duration(&t, s->duration);
         hls_text_printf(&t, ",\n%" PRId64 ".m4s\n", s->msn);
     }
     if (ll) {

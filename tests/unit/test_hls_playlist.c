@@ -116,7 +116,7 @@ static void test_media_live(void **state)
                         "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:02.000Z\n"
                         "#EXTINF:2.002,\n8.m4s\n"
                         "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:04.002Z\n"
-                        "#EXTINF:2.000,\n9.m4s\n");
+                        "#EXTINF:1.9996,\n9.m4s\n");
 }
 
 static void test_media_ended_and_discontinuity(void **state)
@@ -280,7 +280,8 @@ static const hls_part_t parts_a[] = {
     {.duration = 0.5},
     {.duration = 0.5},
 };
-/* A second keyframe inside the segment, and a duration that rounds. */
+/* A second keyframe inside the segment, and a duration that is not whole
+ * milliseconds (durations go to the microsecond). */
 static const hls_part_t parts_b[] = {
     {.duration = 0.5, .independent = true},
     {.duration = 0.5},
@@ -354,8 +355,8 @@ static void ll_window(hls_segment_t segs[4], hls_media_playlist_t *pl)
     "#EXT-X-PART:DURATION=0.500,URI=\"13.0.m4s\",INDEPENDENT=YES\n"                              \
     "#EXT-X-PART:DURATION=0.500,URI=\"13.1.m4s\"\n"                                              \
     "#EXT-X-PART:DURATION=0.500,URI=\"13.2.m4s\",INDEPENDENT=YES\n"                              \
-    "#EXT-X-PART:DURATION=0.500,URI=\"13.3.m4s\"\n"                                              \
-    "#EXTINF:2.000,\n"                                                                           \
+    "#EXT-X-PART:DURATION=0.4996,URI=\"13.3.m4s\"\n"                                             \
+    "#EXTINF:1.9996,\n"                                                                          \
     "13.m4s\n"
 #define LL_REPORTS                                                                               \
     "#EXT-X-RENDITION-REPORT:URI=\"../1080p/index.m3u8\",LAST-MSN=14,LAST-PART=3\n"              \
@@ -614,8 +615,8 @@ static void test_ll_ordering(void **state)
     test_free(text);
 }
 
-/* Attribute formats: three decimals, enumerated YES, quoted URIs, optional
- * attributes left out. */
+/* Attribute formats: three decimals (durations: at least three, to the
+ * microsecond), enumerated YES, quoted URIs, optional attributes left out. */
 static void test_ll_attribute_formats(void **state)
 {
     (void)state;
@@ -647,7 +648,7 @@ static void test_ll_attribute_formats(void **state)
                         "#EXT-X-PART-INF:PART-TARGET=0.333\n"
                         "#EXT-X-MEDIA-SEQUENCE:12\n"
                         "#EXT-X-MAP:URI=\"init.mp4\"\n"
-                        "#EXT-X-PART:DURATION=0.333,URI=\"12.0.m4s\"\n"
+                        "#EXT-X-PART:DURATION=0.333333,URI=\"12.0.m4s\"\n"
                         "#EXT-X-PART:DURATION=0.290,URI=\"12.1.m4s\"\n"
                         "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"12.2.m4s\"\n"
                         "#EXT-X-RENDITION-REPORT:URI=\"../720p/index.m3u8\",LAST-MSN=12,"
@@ -720,7 +721,7 @@ static void test_ll_off_is_classic(void **state)
                         "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:02.000Z\n"
                         "#EXTINF:2.002,\n8.m4s\n"
                         "#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:04.002Z\n"
-                        "#EXTINF:2.000,\n9.m4s\n");
+                        "#EXTINF:1.9996,\n9.m4s\n");
 }
 
 /* Decimals keep their '.' when LC_NUMERIC says ','. The locale is built
