@@ -74,50 +74,45 @@ __attribute__((format(printf, 2, 3))) static void hls_text_printf(hls_text_t *t,
     }
 }
 
-/* Appends a decimal-floating-point with three decimals ("2.002"). "%.3f"
- * does the rounding, but its radix character follows LC_NUMERIC, which a
- * library could have changed: the digits are taken around it and joined with
- * '.'. A negative, NaN or infinite value (never meant) is written as 0.000
- * rather than as text that is no decimal-floating-point at all. */
-static void hls_text_decimal(hls_text_t *t, double x)
+/* Appends a decimal-floating-point with `places` decimals, trailing zeros
+ * dropped down to three ("2.002", "0.341333"). "%.*f" does the rounding,
+ * but its radix character follows LC_NUMERIC, which a library could have
+ * changed: the digits are taken around it and joined with '.'. A negative,
+ * NaN or infinite value (never meant) is written as 0.000 rather than as
+ * text that is no decimal-floating-point at all. */
+static void hls_text_number(hls_text_t *t, double x, int places)
 {
     if (!isfinite(x) || x < 0)
         x = 0;
     char buf[352]; /* DBL_MAX has 309 integer digits */
-    int n = snprintf(buf, sizeof(buf), "%.3f", x);
-    if (n < 5 || (size_t)n >= sizeof(buf)) {
+    int n = snprintf(buf, sizeof(buf), "%.*f", places, x);
+    if (n < places + 2 || (size_t)n >= sizeof(buf)) {
         t->oom = true;
         return;
     }
     int whole = 0;
     while (buf[whole] >= '0' && buf[whole] <= '9')
         whole++;
-    hls_text_printf(t, "%.*s.%s", whole, buf, buf + n - 3);
+    int frac = places;
+    while (frac > 3 && buf[n - places + frac - 1] == '0')
+        frac--;
+    hls_text_printf(t, "%.*s.%.*s", whole, buf, frac, buf + n - places);
 }
 
-/* Appends a duration (EXTINF, EXT-X-PART DURATION) to the microsecond,
- * with at least three decimals ("2.000", "0.341333"). Durations to the
+/* Attributes (PART-TARGET, PART-HOLD-BACK, ...): three decimals. */
+static void hls_text_decimal(hls_text_t *t, double x)
+{
+    hls_text_number(t, x, 3);
+}
+
+/* EXTINF and EXT-X-PART DURATION: to the microsecond. Durations to the
  * millisecond drifted: an audio part of 16 AAC frames at 48 kHz lasts
  * 0.341333 s, and six or seven of them rounded to "0.341" summed 1 ms short
  * of their segment's EXTINF, so a player placing parts by the playlist saw
  * each segment's parts end a millisecond before the next segment began. */
 static void hls_text_duration(hls_text_t *t, double x)
 {
-    if (!isfinite(x) || x < 0)
-        x = 0;
-    char buf[352];
-    int n = snprintf(buf, sizeof(buf), "%.6f", x);
-    if (n < 8 || (size_t)n >= sizeof(buf)) {
-        t->oom = true;
-        return;
-    }
-    int whole = 0;
-    while (buf[whole] >= '0' && buf[whole] <= '9')
-        whole++;
-    int frac = n - whole - 1; /* six digits after the radix character */
-    while (frac > 3 && buf[whole + frac] == '0')
-        frac--;
-    hls_text_printf(t, "%.*s.%.*s", whole, buf, frac, buf + whole + 1);
+    hls_text_number(t, x, 6);
 }
 
 static int hls_text_finish(hls_text_t *t, blob_t **out)
