@@ -55,3 +55,13 @@ export async function playerPage(browser, scripts, videoAttrs = '') {
   for (const p of scripts) await page.addScriptTag({ path: p });
   return { context, page, console: console_ };
 }
+
+// Count, median, 90th percentile, min and max of a list of seconds (3
+// decimals); null for an empty list.
+export const stat = (xs) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { n: s.length, median: +at(0.5).toFixed(3), p90: +at(0.9).toFixed(3),
+           min: +s[0].toFixed(3), max: +s[s.length - 1].toFixed(3) };
+};

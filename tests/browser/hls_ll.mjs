@@ -13,7 +13,7 @@
 //     first frame reached the ingest, so this is ingest-to-screen latency.
 //   - "hls": hls.js's own hls.latency (live edge of the playlist minus the
 //     playhead).
-import { launch, hlsPage } from './chromium.mjs';
+import { launch, hlsPage, stat } from './chromium.mjs';
 
 const url = process.argv[2];
 const playS = Number(process.argv[3] || 15);
@@ -97,13 +97,6 @@ try {
   await browser.close();
 }
 
-const stat = (xs) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { n: s.length, median: +at(0.5).toFixed(3), p90: +at(0.9).toFixed(3),
-           min: +s[0].toFixed(3), max: +s[s.length - 1].toFixed(3) };
-};
 result.latencyPdt = stat(result.pdt);
 result.latencyHls = stat(result.hls);
 delete result.pdt;

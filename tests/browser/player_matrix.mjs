@@ -21,7 +21,7 @@
 //
 // The in-page half (player_matrix_page.js) defines stalls, latency and
 // "played" the same way for every player.
-import { launch, libraries, playerPage } from './chromium.mjs';
+import { launch, libraries, playerPage, stat } from './chromium.mjs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -168,14 +168,6 @@ function problemsOf(r, args) {
   }
   return p;
 }
-
-const stat = (xs) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { n: s.length, median: +at(0.5).toFixed(3), p90: +at(0.9).toFixed(3),
-           min: +s[0].toFixed(3), max: +s[s.length - 1].toFixed(3) };
-};
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
