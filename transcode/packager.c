@@ -450,6 +450,13 @@ static void pk_track_deinit(pk_track_t *t)
 
 /* ---- playlists and commits -------------------------------------------- */
 
+/* Whether a rendition goes on producing segments: a rung while it is in
+ * the ladder or stands on a stand-in's samples; anything else always. */
+static bool pk_publishes(const pk_track_t *t)
+{
+    return !t->is_rung || t->enabled || t->alias;
+}
+
 static void pk_rung_withdraw(packager_t *pk, pk_track_t *t, pk_batch_t *b);
 
 /* The video renditions of the master: the source when muxed, then every
@@ -1057,7 +1064,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
         for (size_t i = 0; i < n; i++) {
             pk_track_t *u = all[i];
             if (u == t || (u->nwindow == 0 && u->ncur == 0) ||
-                (u->is_rung && !u->enabled && !u->alias))
+                !pk_publishes(u))
                 continue;
             int ret = pk_playlists_add(pk, u, false, pk->live_ttl_ms, b);
             if (ret < 0)
@@ -1088,7 +1095,7 @@ static size_t pk_tracks(packager_t *pk, pk_track_t **list)
 /* Whether segment msn of t is still to come (so a commit of msn waits). */
 static bool pk_expects(const pk_track_t *t, int64_t msn)
 {
-    if (t->is_rung && ((!t->enabled && !t->alias) || msn < t->expect_from))
+    if (!pk_publishes(t) || (t->is_rung && msn < t->expect_from))
         return false;
     if (t->nready > 0)
         return t->ready[0].msn <= msn;
@@ -2048,7 +2055,7 @@ static int pk_flush_all(packager_t *pk)
         pk_track_t *t = &pk->rungs[i];
         if (t->restore_msn >= 0 && (ret = pk_alias_end(pk, t)) < 0)
             return ret;
-        if ((t->enabled || t->alias) && (ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
+        if (pk_publishes(t) && (ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
             return ret;
     }
     if ((ret = pk_commit_ready(pk, true)) < 0)
@@ -2180,7 +2187,7 @@ int packager_finish(packager_t *pk)
     size_t ntracks = pk_tracks(pk, tracks);
     for (size_t i = 0; i < ntracks; i++) {
         pk_track_t *t = tracks[i];
-        if (t->committed == 0 || (t->is_rung && !t->enabled && !t->alias))
+        if (t->committed == 0 || !pk_publishes(t))
             continue;
         if ((ret = pk_playlists_add(pk, t, true, pk->ended_ttl_ms, b)) < 0)
             goto fail;
