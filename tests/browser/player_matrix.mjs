@@ -101,11 +101,15 @@ async function startOne(browser, name, args, origin) {
   // elsewhere than the media, as behind a CDN.
   const mine = (r) => { try { return new URL(r.url()).hostname === origin.hostname; } catch (e) { return false; } };
   // PLAYER_MATRIX_TRACE=DIR: every request and its answer, one line each,
-  // in DIR/<player>.trace (when it went out, when it ended, status, path):
+  // in DIR/<player>.trace (when it went out, when it ended, status, path;
+// seconds from the wall clock on its first line, '# t0 UNIX_SECONDS'):
   // what to read when a player leaves a hole.
   const trace = process.env.PLAYER_MATRIX_TRACE
     ? fs.createWriteStream(path.join(process.env.PLAYER_MATRIX_TRACE, `${name}.trace`)) : null;
   if (trace) {
+    // The first line: the wall clock (Unix seconds) the times below count
+    // from, so that they can be set beside the server's own clock.
+    trace.write(`# t0 ${t0 / 1000}\n`);
     page.on('console', (m) => trace.write(`${rel()} console ${m.type()} ${m.text().slice(0, 400)}\n`));
     const sent = new Map();
     page.on('request', (r) => { if (mine(r)) sent.set(r, rel()); });

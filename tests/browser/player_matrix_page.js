@@ -98,13 +98,15 @@
     }
     if (m.stallStart !== null) {
       out.stalls.push({ t: +((m.stallStart - m.t0) / 1000).toFixed(3), dur: +((now() - m.stallStart) / 1000).toFixed(3),
-                        at: +video.currentTime.toFixed(3), buffered: m.stallBuffered, tracks: m.stallTracks });
+                        at: +video.currentTime.toFixed(3), buffered: m.stallBuffered, tracks: m.stallTracks,
+                        epoch: m.stallEpoch });
       m.stallStart = null;
     }
   });
   video.addEventListener('waiting', () => {
     if (m.firstPlaying && video.readyState < 3 && m.stallStart === null) {
       m.stallStart = now();
+      m.stallEpoch = Date.now() / 1000;
       m.stallBuffered = ranges(video.buffered);
       m.stallTracks = perTrack();
     }
@@ -283,7 +285,7 @@
   window.collect = function () {
     if (m.stallStart !== null) {
       out.stalls.push({ t: +((m.stallStart - m.t0) / 1000).toFixed(3), dur: +((now() - m.stallStart) / 1000).toFixed(3),
-                        at: +video.currentTime.toFixed(3), open: true });
+                        at: +video.currentTime.toFixed(3), open: true, epoch: m.stallEpoch });
       m.stallStart = null;
     }
     out.stalledS = +out.stalls.reduce((a, s) => a + s.dur, 0).toFixed(3);
