@@ -18,10 +18,18 @@
 //     --throttle DOWN,UP[,KBPS]      at DOWN s throttle to KBPS (default: from
 //                             the master, between the two lowest variants),
 //                             at UP s lift it; both counted like --seconds
+//     --link-kbps N|auto      the link's rate before DOWN and after UP
+//                             (default: no limit; auto: 4 x the highest
+//                             BANDWIDTH in the master)
+//     --throttle-by devtools|relay   how: DevTools' network emulation inside
+//                             Chromium (default), or a TCP relay per page
+//                             (throttle_relay.mjs) that delays the bytes on
+//                             the wire like a slow link
 //
 // The in-page half (player_matrix_page.js) defines stalls, latency and
 // "played" the same way for every player.
 import { launch, libraries, playerPage, stat } from './chromium.mjs';
+import { startRelay } from './throttle_relay.mjs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -40,7 +48,8 @@ const CONFIGS = {
 
 function parseArgs(argv) {
   const a = { url: null, players: Object.keys(CONFIGS), seconds: 60, startTimeout: 25,
-              expectHeights: null, throttle: null };
+              expectHeights: null, throttle: null, throttleBy: 'devtools',
+              linkKbps: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -51,10 +60,16 @@ function parseArgs(argv) {
     else if (k === '--throttle') {
       const [down, up, kbps] = v().split(',').map(Number);
       a.throttle = { down, up, kbps: kbps || null };
-    } else if (!a.url) a.url = k;
+    } else if (k === '--throttle-by') a.throttleBy = v();
+    else if (k === '--link-kbps') {
+      const x = v();
+      a.linkKbps = x === 'auto' ? 'auto' : Number(x);
+    }
+    else if (!a.url) a.url = k;
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.url) throw new Error('usage: node player_matrix.mjs MASTER_URL [options]');
+  if (!['devtools', 'relay'].includes(a.throttleBy)) throw new Error(`--throttle-by devtools|relay, not ${a.throttleBy}`);
   for (const p of a.players) if (!CONFIGS[p]) throw new Error(`unknown player ${p}`);
   return a;
 }
@@ -80,8 +95,19 @@ async function throttleKbps(url) {
   return Math.round(Math.min(bws[0] * 1.3, (bws[0] + bws[1]) / 2) / 1000);
 }
 
-async function setThroughput(cdp, kbps) {
-  await cdp.send('Network.emulateNetworkConditions', {
+// A link with room for every variant: 4 x the highest BANDWIDTH.
+async function linkKbps(url) {
+  const text = await (await fetch(url)).text();
+  const bws = [...text.matchAll(/#EXT-X-STREAM-INF:[^\n]*?\bBANDWIDTH=(\d+)/g)].map((m) => Number(m[1]));
+  return Math.round((4 * Math.max(...bws)) / 1000);
+}
+
+async function setThroughput(run, kbps) {
+  if (run.relay) {
+    run.relay.setKbps(kbps);
+    return;
+  }
+  await run.cdp.send('Network.emulateNetworkConditions', {
     offline: false, latency: 0,
     downloadThroughput: kbps ? (kbps * 1000) / 8 : -1,
     uploadThroughput: -1,
@@ -146,8 +172,19 @@ async function startOne(browser, name, args, origin) {
   });
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
-  await page.evaluate(([k, u, l]) => window.startPlayer(k, u, l), [kind, args.url, ll]);
-  return { name, ll, context, page, cdp, net, consoleMsgs, throttled: [] };
+  // With --throttle-by relay the page reaches the origin through a relay
+  // of its own (same host, another port; the playlists' URIs are relative).
+  let url = args.url;
+  let relay = null;
+  if (args.throttle && args.throttleBy === 'relay') {
+    relay = await startRelay(origin.hostname, Number(origin.port) || 80);
+    const u = new URL(args.url);
+    u.port = String(relay.port);
+    url = u.href;
+  }
+  if (args.linkKbps) await setThroughput({ relay, cdp }, args.linkKbps);
+  await page.evaluate(([k, u, l]) => window.startPlayer(k, u, l), [kind, url, ll]);
+  return { name, ll, context, page, cdp, net, consoleMsgs, relay, throttled: [] };
 }
 
 function problemsOf(r, args) {
@@ -177,6 +214,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const origin = new URL(args.url);
   if (args.throttle && !args.throttle.kbps) args.throttle.kbps = await throttleKbps(args.url);
+  if (args.linkKbps === 'auto') args.linkKbps = await linkKbps(args.url);
   const browser = await launch();
   const results = [];
   try {
@@ -195,13 +233,13 @@ async function main() {
     const plan = [];
     if (args.throttle) {
       plan.push([at(args.throttle.down), args.throttle.kbps]);
-      plan.push([at(args.throttle.up), 0]);
+      plan.push([at(args.throttle.up), args.linkKbps]);
     }
     for (const [when, kbps] of plan) {
       await sleep(Math.max(0, when - Date.now()));
       await Promise.all(runs.map(async (r) => {
         try {
-          await setThroughput(r.cdp, kbps);
+          await setThroughput(r, kbps);
           r.throttled.push([await r.page.evaluate(() => (performance.now() - window.matrix.t0) / 1000), kbps]);
         } catch (e) {
           r.throttleError = e.message;
@@ -220,10 +258,11 @@ async function main() {
       } catch (e) {
         o = { errors: [{ t: null, source: 'harness', text: `collecting failed: ${e.message}`, fatal: true }],
               gapJumps: [], stalls: [], stalledS: 0, firstFrameS: null, listed: [], heights: [], latency: [],
-              playerSwitches: 0, notes: [] };
+              playerSwitches: 0, notes: [], estimates: [] };
       }
       results.push(summarise(r, o, args));
       await r.context.close().catch(() => {});
+      if (r.relay) await r.relay.close();
     }
   } finally {
     await browser.close();
@@ -273,6 +312,7 @@ function summarise(run, o, args) {
     currentTime: o.currentTime,
     paused: o.paused,
     notes: o.notes,
+    estimates: o.estimates,
     sbOps: o.sbOps,
     consoleErrors: run.consoleMsgs.filter((m) => m.type === 'error').map((m) => m.text.slice(0, 300)).slice(0, 20),
   };

@@ -27,6 +27,7 @@
     latency: [],       // seconds, one sample per 500 ms
     playerSwitches: 0, // rendition changes the player itself reports
     notes: [],         // what the player reported that is not an error (for the log)
+    estimates: [],     // [seconds, the player's bandwidth estimate in kbit/s], once a second
   };
   const m = { out, t0: 0, firstPlaying: 0, stallStart: null, player: null, pdt: () => null };
   window.matrix = m;
@@ -261,6 +262,21 @@
       player.play().catch(() => {});
     });
   }
+
+  // The player's own bandwidth estimate (kbit/s), once a second: what its
+  // adaptation decides on, set beside a throttle's times.
+  const estimate = () => {
+    try {
+      if (out.kind === 'hlsjs') return m.player.bandwidthEstimate;
+      if (out.kind === 'shaka') return m.player.getStats().estimatedBandwidth;
+      if (out.kind === 'videojs') return m.player.tech(true).vhs.systemBandwidth;
+    } catch (e) { /* not started yet */ }
+    return null;
+  };
+  setInterval(() => {
+    const e = estimate();
+    if (m.player && Number.isFinite(e) && out.estimates.length < 600) out.estimates.push([t(), Math.round(e / 1000)]);
+  }, 1000);
 
   window.startPlayer = async function (kind, url, ll) {
     m.t0 = now();

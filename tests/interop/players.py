@@ -13,6 +13,7 @@ the raw JSON lines; exits 1 if any player failed.
 
     SLUICE_BIN=build/sluice python3 tests/interop/players.py [--seconds 90]
         [--down 25] [--up 55] [--kbps N] [--ladder 720p,480p,360p] [--preset veryfast]
+        [--throttle-by devtools|relay] [--link-kbps auto|N|0] [--players hlsjs-ll,...]
 """
 
 import argparse
@@ -45,6 +46,10 @@ def main():
     ap.add_argument("--ladder", default="720p,480p,360p")
     ap.add_argument("--preset", default="veryfast")
     ap.add_argument("--players", default=",".join(BROWSER_PLAYERS))
+    ap.add_argument("--link-kbps", default="auto",
+                    help="the link before and after the throttle, kbit/s; auto: 4 x the top variant; 0: no limit")
+    ap.add_argument("--throttle-by", choices=("devtools", "relay"), default="devtools",
+                    help="DevTools' network emulation, or a TCP relay per page that delays bytes on the wire")
     a = ap.parse_args()
     ladder = a.ladder.split(",")
     heights = sorted((HEIGHT[r] for r in ladder), reverse=True)
@@ -70,7 +75,8 @@ def main():
                      env={"GST_DEBUG": "*:2,hlsdemux2:5", "GST_DEBUG_NO_COLOR": "1"}, stdout=gst_out)
         throttle = f"{a.down},{a.up}" + (f",{a.kbps}" if a.kbps else "")
         out = subprocess.run(["node", SCRIPT, master, "--players", a.players, "--seconds", str(a.seconds),
-                              "--expect-heights", ",".join(map(str, heights)), "--throttle", throttle],
+                              "--expect-heights", ",".join(map(str, heights)), "--throttle", throttle,
+                              "--throttle-by", a.throttle_by, "--link-kbps", a.link_kbps],
                              capture_output=True, timeout=a.seconds + 120)
         results = [json.loads(l) for l in out.stdout.decode().splitlines() if l.startswith("{")]
         if len(results) != len(a.players.split(",")):
