@@ -80,6 +80,7 @@ void ingest_limits_default(ingest_limits_t *lim)
     lim->max_key_failures = 10;
     lim->key_lockout_s = 300;
     lim->auth_timeout_ms = 5000;
+    lim->max_unpublished_bytes = 32u << 20;
 }
 
 /* Zero fields (a caller that skipped ingest_limits_default) get defaults. */
@@ -117,6 +118,8 @@ static void ingest_limits_fill(ingest_limits_t *lim)
         lim->max_key_failures = d.max_key_failures;
     if (!lim->key_lockout_s)
         lim->key_lockout_s = d.key_lockout_s;
+    if (!lim->max_unpublished_bytes)
+        lim->max_unpublished_bytes = d.max_unpublished_bytes;
 }
 
 /* Addresses remembered for bad keys. Past this the stalest entry is reused:
@@ -357,6 +360,7 @@ static void ingest_limits_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_lock(&in->limits_lock);
     in->sh.limits = in->limits_next;
     pthread_mutex_unlock(&in->limits_lock);
+    in->sh.unpublished.limit = in->sh.limits.max_unpublished_bytes;
     log_info("rtmp", "limits reloaded");
 }
 
@@ -553,6 +557,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     in->sh.hooks = params->hooks;
     in->sh.limits = params->limits;
     ingest_limits_fill(&in->sh.limits);
+    in->sh.unpublished.limit = in->sh.limits.max_unpublished_bytes;
     in->sh.duplicate = params->duplicate;
     in->sh.drop_on_close = params->drop_on_close;
     in->sh.key_failures = calloc(INGEST_KEY_FAILURES_MAX, sizeof(*in->sh.key_failures));

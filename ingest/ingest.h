@@ -44,6 +44,12 @@ typedef struct ingest_limits {
      * long, so that a lost answer cannot strand it (default 5000; set it
      * above the authoriser's own timeout). */
     uint32_t auth_timeout_ms;
+    /* Chunk buffers (unfinished messages) that all connections which have
+     * not published yet may hold together; a connection whose buffers would
+     * cross it is closed (default 32 MiB). Each one alone may hold only
+     * 256 KiB in messages of at most 64 KiB before its publish is accepted,
+     * and 2 x max_message_size after. */
+    size_t max_unpublished_bytes;
 } ingest_limits_t;
 
 /* Fills in the defaults above. */

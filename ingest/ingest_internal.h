@@ -81,6 +81,16 @@ static inline void ingest_buf_deinit(ingest_buf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* ---- shared byte budget ------------------------------------------------ */
+
+/* Bytes several owners hold together, e.g. the chunk buffers of every
+ * connection that has not published yet (rtmp_chunk.c counts them in
+ * `used` and refuses to grow past `limit`). Caller-owned; one thread. */
+typedef struct ingest_budget {
+    size_t used;
+    size_t limit;
+} ingest_budget_t;
+
 /* ---- per-publish meters (meter.c) ---------------------------------------- */
 
 /* Complete seconds the rates are measured over. */
@@ -214,6 +224,9 @@ typedef struct ingest_shared {
     struct ssl_ctx_st *tls_ctx;
     ingest_stats_t stats; /* INGEST_COUNT only */
     ingest_meters_t meters; /* live streams' meter copies (meter.c) */
+    /* Chunk buffers of sessions that have not published: limit is
+     * limits.max_unpublished_bytes. */
+    ingest_budget_t unpublished;
     /* Bad-key bookkeeping per address (bounded; oldest entries recycled). */
     ingest_key_failure_t *key_failures;
     size_t nkey_failures;

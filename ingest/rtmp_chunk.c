@@ -6,7 +6,11 @@
  * the chunk body into that chunk stream's message buffer. It never relies
  * on how the input was split. Message buffers grow with the data actually
  * received, never straight to the announced length, so a peer announcing
- * large messages on many chunk streams costs only what it sends.
+ * large messages on many chunk streams costs only what it sends; and what
+ * all of them hold together is capped (lim.max_buffered, and the shared
+ * pool when there is one), so it cannot send much before it is cut off.
+ * Buffers of finished messages are kept for the next message on their
+ * chunk stream, and given back when a growth would cross a cap.
  *
  * Timestamps follow the spec: types 1 and 2 carry a delta; a type 3 header
  * that starts a new message repeats the previous delta, and after a type 0
@@ -55,7 +59,22 @@ void rtmp_chunk_reader_deinit(rtmp_chunk_reader_t *r)
     for (size_t i = 0; i < r->nstreams; i++)
         free(r->streams[i].buf);
     free(r->streams);
+    if (r->pool)
+        r->pool->used -= r->buffered;
     memset(r, 0, sizeof(*r));
+}
+
+void rtmp_chunk_reader_set_limits(rtmp_chunk_reader_t *r, const rtmp_chunk_limits_t *lim,
+                                  ingest_budget_t *pool)
+{
+    r->lim = *lim;
+    if (pool == r->pool)
+        return;
+    if (r->pool)
+        r->pool->used -= r->buffered;
+    if (pool)
+        pool->used += r->buffered;
+    r->pool = pool;
 }
 
 static int rtmp_chunk_stream_find(rtmp_chunk_reader_t *r, uint32_t csid, size_t *idx)
@@ -121,8 +140,33 @@ static size_t rtmp_chunk_header_len(const rtmp_chunk_reader_t *r)
     return need + (ext ? 4 : 0);
 }
 
-/* Grows st->buf to hold `need` bytes, at most the message length. */
-static int rtmp_chunk_stream_grow(rtmp_chunk_stream_t *st, size_t need)
+/* Frees the buffers of chunk streams with no message in progress. */
+static void rtmp_chunk_release_idle(rtmp_chunk_reader_t *r)
+{
+    for (size_t i = 0; i < r->nstreams; i++) {
+        rtmp_chunk_stream_t *st = &r->streams[i];
+        if (st->in_progress || !st->buf)
+            continue;
+        free(st->buf);
+        st->buf = NULL;
+        r->buffered -= st->cap;
+        if (r->pool)
+            r->pool->used -= st->cap;
+        st->cap = 0;
+    }
+}
+
+/* True when holding `extra` more bytes would cross a cap. */
+static bool rtmp_chunk_over(const rtmp_chunk_reader_t *r, size_t extra)
+{
+    if (r->lim.max_buffered && r->buffered + extra > r->lim.max_buffered)
+        return true;
+    return r->pool && r->pool->used + extra > r->pool->limit;
+}
+
+/* Grows st->buf to hold `need` bytes, at most the message length, within
+ * the caps (-EMSGSIZE past them). */
+static int rtmp_chunk_stream_grow(rtmp_chunk_reader_t *r, rtmp_chunk_stream_t *st, size_t need)
 {
     if (need <= st->cap)
         return 0;
@@ -131,11 +175,33 @@ static int rtmp_chunk_stream_grow(rtmp_chunk_stream_t *st, size_t need)
         cap = need;
     if (cap > st->length)
         cap = st->length;
+    size_t extra = cap - st->cap;
+    if (rtmp_chunk_over(r, extra)) {
+        rtmp_chunk_release_idle(r);
+        if (rtmp_chunk_over(r, extra)) {
+            /* The caps count what is allocated: say how much that would be. */
+            if (r->lim.max_buffered && r->buffered + extra > r->lim.max_buffered)
+                snprintf(r->error, sizeof(r->error),
+                         "unfinished messages would hold %zu bytes (limit %zu)",
+                         r->buffered + extra, r->lim.max_buffered);
+            else
+                snprintf(r->error, sizeof(r->error),
+                         "connections not publishing would hold %zu bytes (process-wide "
+                         "limit %zu)",
+                         r->pool->used + extra, r->pool->limit);
+            return -EMSGSIZE;
+        }
+    }
     uint8_t *p = realloc(st->buf, cap);
-    if (!p)
+    if (!p) {
+        snprintf(r->error, sizeof(r->error), "out of memory");
         return -ENOMEM;
+    }
     st->buf = p;
     st->cap = cap;
+    r->buffered += extra;
+    if (r->pool)
+        r->pool->used += extra;
     return 0;
 }
 
@@ -291,11 +357,9 @@ int rtmp_chunk_reader_feed(rtmp_chunk_reader_t *r, const uint8_t *data, size_t l
             size_t n = len - pos < r->body_left ? len - pos : r->body_left;
             if (n == 0)
                 break;
-            ret = rtmp_chunk_stream_grow(st, st->have + n);
-            if (ret < 0) {
-                snprintf(r->error, sizeof(r->error), "out of memory");
+            ret = rtmp_chunk_stream_grow(r, st, st->have + n);
+            if (ret < 0)
                 goto fail;
-            }
             memcpy(st->buf + st->have, data + pos, n);
             st->have += n;
             pos += n;

@@ -52,6 +52,10 @@ typedef struct rtmp_chunk_limits {
     uint32_t max_message_size;  /* larger message length: -EMSGSIZE */
     uint32_t max_chunk_size;    /* larger Set Chunk Size: -EMSGSIZE */
     uint32_t max_chunk_streams; /* more distinct chunk stream ids: -EMSGSIZE */
+    /* Bytes the reader may hold in message buffers at once (what unfinished
+     * messages need; idle buffers are given back first). Growing past it is
+     * -EMSGSIZE. 0: no cap besides the ones above. */
+    size_t max_buffered;
 } rtmp_chunk_limits_t;
 
 typedef struct rtmp_chunk_stream rtmp_chunk_stream_t;
@@ -69,11 +73,24 @@ typedef struct rtmp_chunk_reader {
     uint32_t body_left;      /* bytes of that chunk still to read */
     bool has_done;           /* a message was returned from streams[done] */
     size_t done;
-    char error[96];          /* what the last failure was, for the log */
+    size_t buffered;         /* bytes held in the streams' message buffers */
+    ingest_budget_t *pool; /* charged with `buffered` when not NULL */
+    char error[128];          /* what the last failure was, for the log */
 } rtmp_chunk_reader_t;
 
 void rtmp_chunk_reader_init(rtmp_chunk_reader_t *r, const rtmp_chunk_limits_t *lim);
+/* Frees the buffers and gives their bytes back to the pool, if any. */
 void rtmp_chunk_reader_deinit(rtmp_chunk_reader_t *r);
+
+/*
+ * Replaces the limits and the shared budget `pool` (ingest_internal.h;
+ * NULL: none); what the reader holds is
+ * moved from the old pool's count to the new one's, even past its limit
+ * (only growth is refused). New limits apply from the next message header
+ * and the next buffer growth: a message already started keeps its length.
+ */
+void rtmp_chunk_reader_set_limits(rtmp_chunk_reader_t *r, const rtmp_chunk_limits_t *lim,
+                                  ingest_budget_t *pool);
 
 /*
  * Consumes bytes until one message is complete. Returns 0 with *msg filled

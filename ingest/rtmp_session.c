@@ -10,13 +10,19 @@
  * brings the answer from ingest.c's queue, or its auth timer refuses it.
  * Nothing says NetStream.Publish.Start before an accept.
  *
+ * Until a publish is accepted the chunk reader has small limits (commands
+ * only) and its buffers count against a budget shared by every such session
+ * (ingest_shared_t.unpublished); a peer that does not read our replies is
+ * not read either, and is closed if it goes on not reading (S5, S6 of the
+ * security review; docs/ingest.md "Memory a peer can make sluice hold").
+ *
  * Thread: the ingest loop only; session state is never locked. A session is
  * never freed inside its own bufferevent or timer callbacks: it is marked
  * dead (its stream gets EOS at once) and the loop's reap event frees it
  * (nginx-rtmp's finalize event, Redis's CLIENT_CLOSE_AFTER_REPLY).
  *
  * Ownership: the session owns its bufferevent (and so the socket), its
- * timer, chunk reader and buffers, one reference to the media queue of the
+ * timers, chunk reader and buffers, one reference to the media queue of the
  * stream it publishes (the publish hook takes its own), and while it
  * publishes, the store lease that makes it the stream's owner across nodes. The stream key
  * lives only on the stack while it is checked and is never logged.
@@ -67,6 +73,20 @@
 /* Bytes buffered from a publisher while its publish waits for authorisation
  * (past this the socket is no longer read). */
 #define RTMP_AUTH_READ_MAX 65536
+/* Until a publish is accepted a peer has sent no key that we know, and only
+ * commands are worth reading: they are small. Its messages may be this long
+ * at most, and its unfinished ones may hold this much in all (besides the
+ * process-wide limits.max_unpublished_bytes). */
+#define RTMP_PREPUBLISH_MAX_MESSAGE 65536
+#define RTMP_PREPUBLISH_MAX_BUFFERED (256u << 10)
+/* Replies a peer has not read: past RTMP_OUT_PAUSE_BYTES its input is no
+ * longer read until they have all left; when they have not left within
+ * RTMP_OUT_STUCK_MS, or would pass RTMP_OUT_MAX_BYTES, it is closed. */
+#define RTMP_OUT_PAUSE_BYTES (256u << 10)
+#define RTMP_OUT_MAX_BYTES (1u << 20)
+#define RTMP_OUT_STUCK_MS 10000
+/* Ping Requests answered per second; the rest are ignored. */
+#define RTMP_PING_ANSWERS_PER_S 10
 
 struct rtmp_session {
     ingest_shared_t *sh;
@@ -91,6 +111,12 @@ struct rtmp_session {
     int64_t throttle_log_ms;
     rtmp_handshake_t hs;
     rtmp_chunk_reader_t reader;
+    bool full_limits; /* reader has the publisher limits, no longer the pre-publish ones */
+    bool out_paused;  /* not reading: too many replies the peer has not read */
+    struct event *out_ev; /* closes the session when out_paused lasts */
+    int64_t ping_window_ms; /* Ping Request rate limit: this second's start... */
+    uint32_t ping_answers;  /* ...and answers in it */
+    bool pings_warned;
     amf0_limits_t amf;
     ingest_buf_t payload; /* an outgoing message body */
     ingest_buf_t wire;    /* the same, chunked */
@@ -130,6 +156,25 @@ struct rtmp_session {
 static void rtmp_session_kill(rtmp_session_t *s, const char *why);
 static void rtmp_session_kill_ended(rtmp_session_t *s, const char *why);
 static void rtmp_session_read_cb(struct bufferevent *bev, void *arg);
+
+/* The chunk reader's limits: small ones until a publish is accepted. */
+static void rtmp_session_chunk_limits(const rtmp_session_t *s, bool published,
+                                      rtmp_chunk_limits_t *cl)
+{
+    const ingest_limits_t *lim = &s->sh->limits;
+    cl->max_message_size = lim->max_message_size;
+    cl->max_chunk_size = lim->max_chunk_size;
+    cl->max_chunk_streams = lim->max_chunk_streams;
+    /* Room for one message of the largest size being received while the
+     * previous one on another chunk stream is not finished yet. */
+    cl->max_buffered = 2 * (size_t)lim->max_message_size;
+    if (!published) {
+        if (cl->max_message_size > RTMP_PREPUBLISH_MAX_MESSAGE)
+            cl->max_message_size = RTMP_PREPUBLISH_MAX_MESSAGE;
+        if (cl->max_buffered > RTMP_PREPUBLISH_MAX_BUFFERED)
+            cl->max_buffered = RTMP_PREPUBLISH_MAX_BUFFERED;
+    }
+}
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -181,6 +226,16 @@ static int rtmp_session_send(rtmp_session_t *s, uint32_t csid, uint8_t type, uin
     int ret = rtmp_chunk_write(&s->wire, s->out_chunk_size, &msg);
     if (ret < 0)
         return ret;
+    /* Reading stops far below this (rtmp_session_check_output); only a
+     * peer that keeps us writing without reading gets here. */
+    size_t queued = evbuffer_get_length(bufferevent_get_output(s->bev));
+    if (queued + s->wire.len > RTMP_OUT_MAX_BYTES) {
+        INGEST_COUNT(s->sh, limit_violations);
+        log_warn(s->ctx, "peer crossed a limit: %zu bytes of replies it has not read (limit %u); "
+                         "closing",
+                 queued + s->wire.len, RTMP_OUT_MAX_BYTES);
+        return -ENOBUFS; /* the caller ends the session */
+    }
     if (bufferevent_write(s->bev, s->wire.data, s->wire.len) != 0)
         return -ENOMEM;
     return 0;
@@ -526,10 +581,19 @@ static int rtmp_session_on_connect(rtmp_session_t *s, double txn, const amf0_val
         while (n > 0 && app[n - 1] == '/')
             n--;
         ok = n == 4 && memcmp(app, "live", 4) == 0;
-        log_escape(clean, sizeof(clean), app, strlen(app));
+        /* Only the first path component is logged: an encoder set up with
+         * the key in the server URL ("rtmp://host/live/KEY", an empty key
+         * field) sends the key inside app. */
+        log_escape(clean, sizeof(clean), app, strcspn(app, "/?"));
     }
     if (!ok) {
-        log_warn(s->ctx, "connect refused: unknown application '%s'", clean);
+        size_t rest = app ? strlen(app) - strcspn(app, "/?") : 0;
+        if (rest > 0)
+            log_warn(s->ctx, "connect refused: application '%s' followed by %zu characters, not "
+                     "logged (a stream key belongs in the key field, not in the server URL)",
+                     clean, rest);
+        else
+            log_warn(s->ctx, "connect refused: unknown application '%s'", clean);
         rtmp_session_cmd_begin(s, "_error", txn);
         amf0_put_null(&s->payload);
         amf0_put_object_start(&s->payload);
@@ -851,6 +915,14 @@ static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
     }
     s->queue = queue;
     INGEST_COUNT(s->sh, publishers_live);
+    if (!s->full_limits) {
+        /* The key is good: media messages may be large now, and what this
+         * session holds no longer counts against the pre-publish budget. */
+        rtmp_chunk_limits_t cl;
+        rtmp_session_chunk_limits(s, true, &cl);
+        rtmp_chunk_reader_set_limits(&s->reader, &cl, NULL);
+        s->full_limits = true;
+    }
     s->publish_ms = clock_mono_ms();
     s->media_bytes = s->video_packets = s->audio_packets = s->dropped = 0;
     s->base_set = false;
@@ -1033,9 +1105,26 @@ static int rtmp_session_on_message(rtmp_session_t *s, const rtmp_message_t *msg)
         uint32_t v = byteio_be32(&br);
         if (br.error)
             return 0;
-        if (event == RTMP_UC_PING_REQUEST)
-            return rtmp_session_send_user_control(s, RTMP_UC_PING_RESPONSE, v);
-        return 0;
+        if (event != RTMP_UC_PING_REQUEST)
+            return 0;
+        /* Each answer is bigger than the request: a peer that sends many
+         * and reads none would have us queue replies for nothing. */
+        int64_t now = clock_mono_ms();
+        if (now - s->ping_window_ms >= 1000) {
+            s->ping_window_ms = now;
+            s->ping_answers = 0;
+        }
+        if (s->ping_answers >= RTMP_PING_ANSWERS_PER_S) {
+            if (!s->pings_warned) {
+                s->pings_warned = true;
+                log_warn(s->ctx, "more than %d Ping Requests a second: the extra ones are not "
+                                 "answered",
+                         RTMP_PING_ANSWERS_PER_S);
+            }
+            return 0;
+        }
+        s->ping_answers++;
+        return rtmp_session_send_user_control(s, RTMP_UC_PING_RESPONSE, v);
     }
     case RTMP_MSG_AUDIO:
     case RTMP_MSG_VIDEO:
@@ -1084,18 +1173,52 @@ static void rtmp_session_chunk_error(rtmp_session_t *s, int ret)
     else
         INGEST_COUNT(s->sh, protocol_errors);
     if (ret == -EMSGSIZE)
-        log_warn(s->ctx, "peer crossed a limit: %s; closing", what);
+        log_warn(s->ctx, "peer crossed a limit%s: %s; closing",
+                 s->full_limits ? "" : " before publishing", what);
     else if (ret == -ENOMEM)
         log_error(s->ctx, "chunk stream: %s; closing", what);
     else
         log_warn(s->ctx, "malformed chunk stream: %s; closing", what);
 }
 
+/* A peer that does not read its replies is not read either: past
+ * RTMP_OUT_PAUSE_BYTES reading stops until they have left (write_cb), for
+ * RTMP_OUT_STUCK_MS at most (out_timer_cb). */
+static void rtmp_session_check_output(rtmp_session_t *s)
+{
+    if (s->out_paused || s->dead || s->closing)
+        return;
+    size_t queued = evbuffer_get_length(bufferevent_get_output(s->bev));
+    if (queued <= RTMP_OUT_PAUSE_BYTES)
+        return;
+    s->out_paused = true;
+    bufferevent_disable(s->bev, EV_READ);
+    struct timeval tv = {.tv_sec = RTMP_OUT_STUCK_MS / 1000,
+                         .tv_usec = (RTMP_OUT_STUCK_MS % 1000) * 1000};
+    evtimer_add(s->out_ev, &tv);
+    log_debug(s->ctx, "%zu bytes of replies not read by the peer: reading paused", queued);
+}
+
+static void rtmp_session_out_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rtmp_session_t *s = arg;
+    if (s->dead || !s->out_paused)
+        return;
+    INGEST_COUNT(s->sh, limit_violations);
+    log_warn(s->ctx, "peer crossed a limit: %zu bytes of replies still not read after %d s "
+                     "(limit %u bytes); closing",
+             evbuffer_get_length(bufferevent_get_output(s->bev)), RTMP_OUT_STUCK_MS / 1000,
+             RTMP_OUT_PAUSE_BYTES);
+    rtmp_session_kill(s, "replies not read");
+}
+
 static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
 {
     rtmp_session_t *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!s->dead && !s->closing && !s->throttled && !s->authorizing &&
+    while (!s->dead && !s->closing && !s->throttled && !s->authorizing && !s->out_paused &&
            evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -1138,6 +1261,7 @@ static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
                 rtmp_session_kill(s, "protocol error");
                 return;
             }
+            rtmp_session_check_output(s);
         } else if (ret != -EAGAIN) {
             rtmp_session_chunk_error(s, ret);
             rtmp_session_kill(s, "protocol error");
@@ -1161,7 +1285,7 @@ static void rtmp_session_throttle_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     s->throttled = false;
-    if (s->closing || s->authorizing)
+    if (s->closing || s->authorizing || s->out_paused)
         return;
     bufferevent_enable(s->bev, EV_READ);
     /* What is already buffered raises no read event: handle it now. */
@@ -1171,8 +1295,22 @@ static void rtmp_session_throttle_cb(evutil_socket_t fd, short what, void *arg)
 static void rtmp_session_write_cb(struct bufferevent *bev, void *arg)
 {
     rtmp_session_t *s = arg;
-    if (s->closing && !s->dead && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (s->dead || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    if (s->closing) {
         rtmp_session_kill(s, "closed after reply");
+        return;
+    }
+    if (s->out_paused) {
+        /* The peer has read everything: read it again. */
+        s->out_paused = false;
+        evtimer_del(s->out_ev);
+        log_debug(s->ctx, "replies read by the peer: reading resumed");
+        if (s->throttled || s->authorizing)
+            return; /* throttle_cb / the answer resume it */
+        bufferevent_enable(bev, EV_READ);
+        rtmp_session_read_cb(bev, s);
+    }
 }
 
 static void rtmp_session_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -1271,6 +1409,7 @@ static void rtmp_session_kill_as(rtmp_session_t *s, const char *why, bool droppe
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     evtimer_del(s->timer);
     evtimer_del(s->throttle_ev);
+    evtimer_del(s->out_ev);
     log_debug(s->ctx, "closing (%s)", why);
     event_active(s->sh->reap_ev, 0, 0);
 }
@@ -1320,16 +1459,21 @@ int rtmp_session_new(ingest_shared_t *sh, int fd, const struct sockaddr *peer, i
     if (!s->timer)
         goto fail_bev;
     s->throttle_ev = evtimer_new(sh->base, rtmp_session_throttle_cb, s);
-    if (!s->throttle_ev) {
+    s->out_ev = evtimer_new(sh->base, rtmp_session_out_timer_cb, s);
+    if (!s->throttle_ev || !s->out_ev) {
         event_free(s->timer);
+        if (s->throttle_ev)
+            event_free(s->throttle_ev);
+        if (s->out_ev)
+            event_free(s->out_ev);
         goto fail_bev;
     }
 
     rtmp_handshake_init(&s->hs);
-    rtmp_chunk_limits_t cl = {.max_message_size = sh->limits.max_message_size,
-                              .max_chunk_size = sh->limits.max_chunk_size,
-                              .max_chunk_streams = sh->limits.max_chunk_streams};
+    rtmp_chunk_limits_t cl;
+    rtmp_session_chunk_limits(s, false, &cl);
     rtmp_chunk_reader_init(&s->reader, &cl);
+    rtmp_chunk_reader_set_limits(&s->reader, &cl, &sh->unpublished);
     amf0_limits_default(&s->amf);
     s->amf.max_depth = sh->limits.max_amf_depth;
     s->amf.max_string = sh->limits.max_amf_string;
@@ -1357,6 +1501,7 @@ fail_reader:
     rtmp_chunk_reader_deinit(&s->reader);
     event_free(s->timer);
     event_free(s->throttle_ev);
+    event_free(s->out_ev);
 fail_bev:
     bufferevent_free(s->bev); /* closes fd */
     free(s);
@@ -1384,6 +1529,7 @@ void rtmp_session_free(rtmp_session_t *s)
     bufferevent_free(s->bev);
     event_free(s->timer);
     event_free(s->throttle_ev);
+    event_free(s->out_ev);
     INGEST_GAUGE_SUB(s->sh, connections_open);
     rtmp_chunk_reader_deinit(&s->reader);
     ingest_buf_deinit(&s->payload);

@@ -271,3 +271,26 @@ class StartupTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KeyInServerUrlTest(unittest.TestCase):
+    """An encoder set up with the key in the server URL and an empty key
+    field (rtmp://host/live/KEY) sends the key inside the application name:
+    it is refused, told why, and the key never reaches the log (review S12)."""
+
+    def test_key_in_app_is_not_logged(self):
+        secret = "SuperSecretStreamKey42"
+        sl = Sluice()
+        try:
+            p = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                                "-i", "testsrc2=size=320x240:rate=10", "-t", "1", "-c:v", "libx264",
+                                "-f", "flv", "-rtmp_app", f"live/{secret}", "-rtmp_playpath", "",
+                                f"rtmp://127.0.0.1:{sl.rtmp_port}/live/{secret}"],
+                               capture_output=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0, "the publish was accepted")
+            wait_for(lambda: "connect refused" in sl.log(), 5, "the refusal in the log")
+            log = sl.log()
+            self.assertIn(f"application 'live' followed by {len(secret) + 1} characters, not logged", log)
+            self.assertNotIn(secret, log)
+        finally:
+            sl.close()

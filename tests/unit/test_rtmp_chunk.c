@@ -1,6 +1,6 @@
 /* Unit tests for ingest/rtmp_chunk.c: every chunk header type, extended
  * timestamps, Set Chunk Size and Abort, reassembly under arbitrary input
- * splits, the caps, and the writer. */
+ * splits, the caps (per message, per reader, shared), and the writer. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -328,6 +328,96 @@ static void test_announced_size_not_preallocated(void **state)
     ingest_buf_deinit(&b);
 }
 
+/* Set Chunk Size 10000 on csid 2. */
+static void put_set_chunk_size(ingest_buf_t *b)
+{
+    put_header(b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
+    put32(b, 10000);
+}
+
+/* The first `len` bytes (a multiple of 10000) of a `total`-byte message on
+ * `csid`, as 10000-byte chunks. */
+static void put_partial(ingest_buf_t *b, uint32_t csid, uint32_t total, size_t len)
+{
+    put_header(b, 0, csid, 0, total, RTMP_MSG_AUDIO, 1, false);
+    for (size_t off = 0; off < len; off += 10000) {
+        if (off)
+            put_basic(b, 3, csid);
+        put_bytes(b, (uint8_t)csid, len - off < 10000 ? len - off : 10000);
+    }
+}
+
+/* What unfinished messages hold is capped per reader; idle buffers are
+ * given back before a growth is refused. */
+static void test_buffered_cap(void **state)
+{
+    (void)state;
+    rtmp_chunk_limits_t lim = test_limits;
+    lim.max_buffered = 65536;
+    rtmp_chunk_reader_t r;
+    size_t n;
+    ingest_buf_t b = {0};
+
+    rtmp_chunk_reader_init(&r, &lim);
+    put_set_chunk_size(&b);
+    for (uint32_t csid = 4; csid < 7; csid++)
+        put_partial(&b, csid, 32768, 20000);
+    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(n, 1);
+    assert_int_equal(r.buffered, 4 + 3 * 20000); /* buffers grow with the data */
+    ingest_buf_reset(&b);
+    put_partial(&b, 7, 32768, 20000);
+    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EMSGSIZE);
+    assert_non_null(strstr(r.error, "limit 65536"));
+    rtmp_chunk_reader_deinit(&r);
+
+    /* A finished 40000-byte message leaves its buffer idle; the next one
+     * on another chunk stream gets the room. */
+    rtmp_chunk_reader_init(&r, &lim);
+    ingest_buf_reset(&b);
+    put_set_chunk_size(&b);
+    put_partial(&b, 4, 40000, 40000);
+    put_partial(&b, 5, 40000, 30000);
+    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(n, 2);
+    assert_int_equal(r.buffered, 40000); /* csid 5 only */
+    rtmp_chunk_reader_deinit(&r);
+    ingest_buf_deinit(&b);
+}
+
+/* Readers sharing a budget: growth past it is refused, deinit and a
+ * change of pool move the bytes out of its count. */
+static void test_shared_budget(void **state)
+{
+    (void)state;
+    ingest_budget_t pool = {.used = 0, .limit = 50000};
+    rtmp_chunk_reader_t a, c;
+    size_t n;
+    ingest_buf_t b = {0};
+
+    rtmp_chunk_reader_init(&a, &test_limits);
+    rtmp_chunk_reader_set_limits(&a, &test_limits, &pool);
+    rtmp_chunk_reader_init(&c, &test_limits);
+    rtmp_chunk_reader_set_limits(&c, &test_limits, &pool);
+    put_set_chunk_size(&b);
+    put_partial(&b, 4, 65536, 30000);
+    assert_int_equal(feed_all(&a, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(pool.used, 40004);
+    assert_int_equal(feed_all(&c, b.data, b.len, &n), -EMSGSIZE);
+    assert_non_null(strstr(c.error, "process-wide limit 50000"));
+    rtmp_chunk_reader_deinit(&c);
+    assert_int_equal(pool.used, 40004);
+
+    /* Leaving the pool takes the bytes along. */
+    rtmp_chunk_reader_set_limits(&a, &test_limits, NULL);
+    assert_int_equal(pool.used, 0);
+    rtmp_chunk_reader_set_limits(&a, &test_limits, &pool);
+    assert_int_equal(pool.used, 40004);
+    rtmp_chunk_reader_deinit(&a);
+    assert_int_equal(pool.used, 0);
+    ingest_buf_deinit(&b);
+}
+
 static void test_writer_round_trip(void **state)
 {
     (void)state;
@@ -458,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_capture_whole_and_random_splits),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_announced_size_not_preallocated),
+        cmocka_unit_test(test_buffered_cap),
+        cmocka_unit_test(test_shared_budget),
         cmocka_unit_test(test_writer_round_trip),
         cmocka_unit_test(test_chunk_sizes_128_to_65536),
         cmocka_unit_test(test_timestamp_wrap),
