@@ -222,6 +222,24 @@ static int main_seed_streams(store_t *store, const config_t *cfg)
     return 0;
 }
 
+/* The memory store's registry on disk (--state-dir), loaded before the
+ * seeds go on top of it. *loaded = the streams found there. */
+static int main_state_open(store_t *store, const config_t *cfg, size_t *loaded)
+{
+    *loaded = 0;
+    if (strcmp(cfg->state_dir, "none") == 0) {
+        log_warn(NULL, "--state-dir none: the stream registry is kept in memory only; streams "
+                       "created through the admin API, and keys rotated there, are lost at "
+                       "restart");
+        return 0;
+    }
+    char why[1024];
+    int rc = store_set_state_dir(store, cfg->state_dir, loaded, why, sizeof(why));
+    if (rc < 0)
+        log_error(NULL, "--state-dir %s: %s", cfg->state_dir, why);
+    return rc;
+}
+
 /* The config file's [rung.NAME] sections as transcode overrides (caller
  * frees; NULL when there are none or on OOM). */
 static transcode_rung_spec_t *main_rung_overrides(const config_t *cfg)
@@ -537,9 +555,18 @@ int main(int argc, char **argv)
         if (store_set_memory_limit(store, cfg.store_memory_limit, (int64_t)(idle_s * 1000)) != 0)
             goto fail;
     }
+    size_t loaded = 0;
+    if (strcmp(store_backend_name(store), "memory") == 0 &&
+        main_state_open(store, &cfg, &loaded) != 0)
+        goto fail;
     if (main_seed_streams(store, &cfg) != 0)
         goto fail;
-    if (cfg.nstreams == 0 && (cfg.roles & CONFIG_ROLE_INGEST))
+    size_t dropped = 0;
+    if (store_stream_seed_done(store, &dropped) != 0) {
+        log_error(NULL, "--state-dir: cannot remove the streams the configuration dropped");
+        goto fail;
+    }
+    if (cfg.nstreams == 0 && loaded == dropped && (cfg.roles & CONFIG_ROLE_INGEST))
         log_warn(NULL, "no stream defined: every publish will be refused (add --stream ID:KEY)");
 
     if ((cfg.roles & CONFIG_ROLE_INGEST) && main_webhook_open(&cfg) != 0)

@@ -125,6 +125,9 @@ static const config_option_t config_options[] = {
     OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
         "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
         "no limit"),
+    OPT("state-dir", CONFIG_STRING, state_dir, "state", NULL, 0, 0,
+        "directory of the memory store's stream registry (relative to the working directory), "
+        "so API-made streams and keys survive restarts; none: in memory only"),
     OPT("record", CONFIG_BOOL, record, "false", NULL, 0, 0,
         "keep every broadcast as a VOD in --recordings-dir (per stream: the API's \"record\")"),
     OPT("recordings-dir", CONFIG_STRING, recordings_dir, "recordings", NULL, 0, 0,
@@ -502,6 +505,28 @@ static void config_print_effective(const config_loader_t *ld, const config_t *cf
 
 /* Files the configuration names must be readable now, not when a publisher
  * first connects. */
+
+/* A directory this process can write in, or one it can make (its parent is
+ * writable); else a configuration error naming the option. */
+static void config_check_writable_dir(config_loader_t *ld, const char *opt, const char *d)
+{
+    if (access(d, W_OK | X_OK) == 0)
+        return;
+    int err = errno;
+    char parent[4096];
+    snprintf(parent, sizeof(parent), "%s", d);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        parent[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(parent, sizeof(parent), ".");
+    if (err != ENOENT || access(parent, W_OK | X_OK) != 0)
+        config_error(ld, "%s: '%s' is not writable: %s", opt, d,
+                     strerror(err == ENOENT ? errno : err));
+}
+
 static void config_check_files(config_loader_t *ld, const config_t *cfg)
 {
     const char *files[][2] = {{"--tls-cert", cfg->tls_cert}, {"--tls-key", cfg->tls_key}};
@@ -517,28 +542,30 @@ static void config_check_files(config_loader_t *ld, const config_t *cfg)
         config_error(ld, "--rtmps-listen needs --tls-cert and --tls-key");
     /* Recording: the directory is writable, or can be made (its parent is). */
     if (!ld->failed && cfg->record && (cfg->roles & CONFIG_ROLE_INGEST)) {
-        const char *d = cfg->recordings_dir;
-        if (access(d, W_OK | X_OK) != 0) {
-            int err = errno;
-            char parent[4096];
-            snprintf(parent, sizeof(parent), "%s", d);
-            char *slash = strrchr(parent, '/');
-            if (slash == parent)
-                parent[1] = '\0';
-            else if (slash)
-                *slash = '\0';
-            else
-                snprintf(parent, sizeof(parent), ".");
-            if (err != ENOENT || access(parent, W_OK | X_OK) != 0)
-                config_error(ld, "--recordings-dir: '%s' is not writable: %s", d,
-                             strerror(err == ENOENT ? errno : err));
-        }
+        config_check_writable_dir(ld, "--recordings-dir", cfg->recordings_dir);
     }
+}
+
+/* --state-dir with the memory store: a directory this process can write,
+ * or one it can make (its parent is writable). Checked without opening the
+ * registry: a running sluice holds it (ExecReload runs --check-config). */
+static void config_check_state_dir(config_loader_t *ld, const config_t *cfg)
+{
+    const char *d = cfg->state_dir;
+    if (strncmp(cfg->store_url, "memory", 6) != 0 || strcmp(d, "none") == 0)
+        return;
+    struct stat sb;
+    if (stat(d, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        config_error(ld, "--state-dir: '%s' is not a directory", d);
+        return;
+    }
+    config_check_writable_dir(ld, "--state-dir", d);
 }
 
 /* --check-config: what a start would refuse after config_load, without
  * opening a listener or the store: listen addresses that do not resolve,
- * stream ids a store would refuse, a store URL of no known kind. */
+ * stream ids a store would refuse, a store URL of no known kind, a state
+ * directory that cannot be used. */
 static void config_check_start(config_loader_t *ld, const config_t *cfg)
 {
     const char *addrs[][2] = {
@@ -560,6 +587,8 @@ static void config_check_start(config_loader_t *ld, const config_t *cfg)
         if (!store_id_valid(cfg->streams[i].id))
             config_error(ld, "--stream: id '%s' must be 1-63 characters of A-Z a-z 0-9 _ -",
                          cfg->streams[i].id);
+    if (!ld->failed)
+        config_check_state_dir(ld, cfg);
 }
 
 static config_extra_check_fn config_extra_check;

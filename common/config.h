@@ -76,6 +76,7 @@ typedef struct config {
     long http_max_connections_per_ip; /* 0: no limit */
     long http_max_held;
     uint64_t store_memory_limit;      /* bytes; 0: no limit */
+    char *state_dir;                  /* --state-dir: the memory store's registry; "none": off */
     long ended_ttl_s;
     /* recordings (issue 11) */
     bool record;          /* --record: every broadcast is recorded unless its stream says no */

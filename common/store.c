@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -373,6 +374,32 @@ int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
     if (!st->backend->set_memory_limit)
         return -ENOTSUP;
     return st->backend->set_memory_limit(st, limit_bytes, idle_ms);
+}
+
+int store_set_state_dir(store_t *st, const char *dir, size_t *loaded, char *why, size_t whylen)
+{
+    *loaded = 0;
+    if (whylen)
+        why[0] = '\0';
+    if (!st->backend->set_state_dir) {
+        snprintf(why, whylen, "the %s store keeps no state directory", st->backend->name);
+        return -ENOTSUP;
+    }
+    if (!dir || !*dir) {
+        snprintf(why, whylen, "no directory given");
+        return -EINVAL;
+    }
+    return st->backend->set_state_dir(st, dir, loaded, why, whylen);
+}
+
+int store_stream_seed_done(store_t *st, size_t *removed)
+{
+    *removed = 0;
+    if (!st->backend->stream_seed_done)
+        return 0;
+    int rc = st->backend->stream_seed_done(st, removed);
+    store_count(st, &st->n_registry, rc);
+    return rc;
 }
 
 /* ---- leases --------------------------------------------------------------- */

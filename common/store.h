@@ -208,6 +208,27 @@ void store_get_stats(store_t *st, store_stats_t *out);
 int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
     __attribute__((warn_unused_result));
 
+/* ---- persistent registry (memory backend) -------------------------------- */
+
+/* Keeps the memory store's stream registry in DIR/registry.db (SQLite; DIR
+ * is created if missing, its parent is not): loads the streams stored there
+ * (*loaded = how many), then writes every registry change (store_stream_add,
+ * _seed, _rotate, _remove, _set_record) in its own transaction, durable
+ * before the call returns. A change that cannot be written fails with -EIO
+ * and changes nothing. Call it once, before any stream is added (-EBUSY
+ * after). Errors, with a sentence in why[] naming the path and the cause:
+ * -EACCES, -ENOENT, -ENOTDIR (the directory), -EBUSY (another process holds
+ * the database), -EIO, -EPROTO (a newer schema). -ENOTSUP on a backend that
+ * is not the memory store (Redis keeps its own registry). */
+int store_set_state_dir(store_t *st, const char *dir, size_t *loaded, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+/* Every store_stream_seed of this start has been made: a stream that came
+ * from the configuration of an earlier start (a persisted registry) and
+ * that this start's configuration no longer has is removed, as a SIGHUP
+ * reload would remove it. *removed = how many. 0, or -EIO (nothing removed
+ * from then on). Backends without a persisted registry: 0, nothing done. */
+int store_stream_seed_done(store_t *st, size_t *removed) __attribute__((warn_unused_result));
+
 /* ---- live-stream ownership (the duplicate-publisher policy) ----------- */
 
 typedef struct store_lease store_lease_t;

@@ -50,6 +50,9 @@ typedef struct store_backend {
     /* Optional (NULL: -ENOTSUP / nothing to report): the memory bound. */
     int (*set_memory_limit)(store_t *st, uint64_t limit_bytes, int64_t idle_ms);
     void (*memory_stats)(store_t *st, store_stats_t *out);
+    /* Optional (NULL: -ENOTSUP / 0): the persisted registry. */
+    int (*set_state_dir)(store_t *st, const char *dir, size_t *loaded, char *why, size_t whylen);
+    int (*stream_seed_done)(store_t *st, size_t *removed);
 } store_backend_t;
 
 typedef struct store_watch_list store_watch_list_t;

@@ -14,6 +14,16 @@
  * change it under the write lock, so an auth sees the old key or the new one,
  * never both or neither.
  *
+ * With a state directory (store_set_state_dir) the registry is also kept
+ * on disk (common/store_state.c, SQLite). Every change is written first,
+ * under the registry write lock, and applied in memory only once it is on
+ * disk: a change that cannot be written is refused (-EIO) and the two never
+ * disagree. Reads (auth, list) never touch the disk. A --stream seed follows
+ * store_seed_decide (store_state.h): a configured key that is unchanged since
+ * the last start leaves an API rotation in place; a changed one wins; and
+ * store_stream_seed_done removes configured streams the configuration has
+ * dropped since the last start.
+ *
  * Meta records (store_meta_put) are a list under their own mutex, each with a
  * monotonic expiry; expired ones are invisible at once and unlinked by the
  * next put.
@@ -58,6 +68,7 @@
 #include "clock.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_state.h"
 
 #define MEM_LOG "store"
 /* A stream with no commit for this long is idle (store_set_memory_limit). */
@@ -95,6 +106,9 @@ typedef struct mem_stream {
     int64_t created_ms;
     int record; /* STORE_RECORD_DEFAULT, _OFF, _ON */
     uint8_t key_hash[32];
+    bool seeded;           /* from the configuration: seed_hash is its key there */
+    bool seen;             /* seeded by this process (store_stream_seed_done) */
+    uint8_t seed_hash[32];
 } mem_stream_t;
 
 typedef struct mem_meta {
@@ -128,6 +142,7 @@ typedef struct store_memory {
     mem_stream_t *streams;
     size_t nstreams;
     size_t cap_streams;
+    store_state_t *state; /* NULL: the registry is in memory only; under reg_lock */
 
     pthread_mutex_t meta_lock;
     mem_meta_t *meta;
@@ -608,6 +623,53 @@ static int mem_ping(store_t *st)
     return 0;
 }
 
+/* Writes s as it will be to the state directory, if there is one. 0 or
+ * -EIO. reg_lock held for writing. */
+static int mem_persist(store_memory_t *m, const mem_stream_t *s)
+{
+    if (!m->state)
+        return 0;
+    store_state_row_t row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.id, sizeof(row.id), "%s", s->id);
+    snprintf(row.name, sizeof(row.name), "%s", s->name);
+    memcpy(row.key_hash, s->key_hash, 32);
+    row.created_ms = s->created_ms;
+    row.record = s->record;
+    row.seeded = s->seeded;
+    memcpy(row.seed_hash, s->seed_hash, 32);
+    int rc = store_state_put(m->state, &row);
+    OPENSSL_cleanse(&row, sizeof(row));
+    return rc;
+}
+
+/* Room for one more registry entry. reg_lock held for writing. */
+static int mem_streams_reserve(store_memory_t *m)
+{
+    if (m->nstreams < m->cap_streams)
+        return 0;
+    size_t cap = m->cap_streams ? m->cap_streams * 2 : 8;
+    mem_stream_t *s = realloc(m->streams, cap * sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    m->streams = s;
+    m->cap_streams = cap;
+    return 0;
+}
+
+/* Persists s (owning its name) and appends it; on failure s->name is
+ * freed. reg_lock held for writing, room reserved. */
+static int mem_streams_append(store_memory_t *m, mem_stream_t *s)
+{
+    int ret = mem_persist(m, s);
+    if (ret < 0) {
+        free(s->name);
+        return ret;
+    }
+    m->streams[m->nstreams++] = *s;
+    return 0;
+}
+
 static int mem_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32],
                           int64_t created_ms)
 {
@@ -624,23 +686,17 @@ static int mem_stream_add(store_t *st, const char *id, const char *name, const u
             goto out;
         }
     }
-    if (m->nstreams == m->cap_streams) {
-        size_t cap = m->cap_streams ? m->cap_streams * 2 : 8;
-        mem_stream_t *s = realloc(m->streams, cap * sizeof(*s));
-        if (!s) {
-            ret = -ENOMEM;
-            goto out;
-        }
-        m->streams = s;
-        m->cap_streams = cap;
-    }
-    mem_stream_t *s = &m->streams[m->nstreams++];
-    snprintf(s->id, sizeof(s->id), "%s", id);
-    s->name = name_copy;
+    if ((ret = mem_streams_reserve(m)) < 0)
+        goto out;
+    mem_stream_t s;
+    memset(&s, 0, sizeof(s));
+    snprintf(s.id, sizeof(s.id), "%s", id);
+    s.name = name_copy;
     name_copy = NULL;
-    s->created_ms = created_ms;
-    s->record = STORE_RECORD_DEFAULT;
-    memcpy(s->key_hash, hash, 32);
+    s.created_ms = created_ms;
+    s.record = STORE_RECORD_DEFAULT;
+    memcpy(s.key_hash, hash, 32);
+    ret = mem_streams_append(m, &s);
 out:
     pthread_rwlock_unlock(&m->reg_lock);
     free(name_copy);
@@ -731,7 +787,9 @@ static int mem_stream_remove(store_t *st, const char *id)
     int ret = -ENOENT;
     pthread_rwlock_wrlock(&m->reg_lock);
     ssize_t i = mem_stream_find(m, id);
-    if (i >= 0) {
+    if (i >= 0 && m->state && store_state_remove(m->state, id) < 0) {
+        ret = -EIO;
+    } else if (i >= 0) {
         free(m->streams[i].name);
         OPENSSL_cleanse(m->streams[i].key_hash, 32);
         m->streams[i] = m->streams[m->nstreams - 1]; /* order is store.c's business */
@@ -758,7 +816,10 @@ static int mem_stream_rotate(store_t *st, const char *id, const uint8_t hash[32]
             goto out;
         }
     }
-    memcpy(m->streams[self].key_hash, hash, 32);
+    mem_stream_t next = m->streams[self];
+    memcpy(next.key_hash, hash, 32);
+    if ((ret = mem_persist(m, &next)) == 0)
+        memcpy(m->streams[self].key_hash, hash, 32);
 out:
     pthread_rwlock_unlock(&m->reg_lock);
     return ret;
@@ -771,10 +832,169 @@ static int mem_stream_set_record(store_t *st, const char *id, int record)
     pthread_rwlock_wrlock(&m->reg_lock);
     ssize_t i = mem_stream_find(m, id);
     if (i >= 0) {
-        m->streams[i].record = record;
-        ret = 0;
+        mem_stream_t next = m->streams[i];
+        next.record = record;
+        ret = mem_persist(m, &next);
+        if (ret == 0)
+            m->streams[i].record = record;
     }
     pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+/* A --stream seed (store_seed_decide). */
+static int mem_stream_seed(store_t *st, const char *id, const uint8_t hash[32])
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = 0;
+    store_seed_action_t action = STORE_SEED_KEEP;
+    bool api_key_kept = false;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    ssize_t self = mem_stream_find(m, id);
+    for (size_t i = 0; i < m->nstreams; i++) {
+        if ((ssize_t)i != self && CRYPTO_memcmp(m->streams[i].key_hash, hash, 32) == 0) {
+            ret = -EEXIST;
+            goto out;
+        }
+    }
+    mem_stream_t *cur = self >= 0 ? &m->streams[self] : NULL;
+    action = store_seed_decide(cur != NULL, cur ? cur->key_hash : hash, cur && cur->seeded,
+                               cur ? cur->seed_hash : hash, hash);
+    if (action == STORE_SEED_ADD) {
+        if ((ret = mem_streams_reserve(m)) < 0)
+            goto out;
+        mem_stream_t s;
+        memset(&s, 0, sizeof(s));
+        snprintf(s.id, sizeof(s.id), "%s", id);
+        if (!(s.name = strdup(id))) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        s.record = STORE_RECORD_DEFAULT;
+        memcpy(s.key_hash, hash, 32);
+        s.seeded = s.seen = true;
+        memcpy(s.seed_hash, hash, 32);
+        ret = mem_streams_append(m, &s);
+        goto out;
+    }
+    mem_stream_t next = *cur;
+    next.seeded = next.seen = true;
+    memcpy(next.seed_hash, hash, 32);
+    if (action == STORE_SEED_REKEY)
+        memcpy(next.key_hash, hash, 32);
+    else
+        api_key_kept = CRYPTO_memcmp(cur->key_hash, hash, 32) != 0;
+    /* Written only when something on disk changes (a start with the same
+     * configuration writes nothing). */
+    if (!cur->seeded || CRYPTO_memcmp(cur->seed_hash, hash, 32) != 0 ||
+        action == STORE_SEED_REKEY)
+        ret = mem_persist(m, &next);
+    if (ret == 0)
+        *cur = next;
+out:
+    pthread_rwlock_unlock(&m->reg_lock);
+    if (ret == 0 && action == STORE_SEED_REKEY)
+        log_info(MEM_LOG, "stream '%s': the key from the configuration replaces the stored one",
+                 id);
+    else if (ret == 0 && api_key_kept)
+        log_info(MEM_LOG, "stream '%s': keeps the key it was given through the API (rotate-key); "
+                 "the configuration's key for it is unchanged and stays refused", id);
+    return ret;
+}
+
+static int mem_stream_seed_done(store_t *st, size_t *removed)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = 0;
+    char gone[4][STORE_ID_MAX];
+    size_t ngone = 0;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    for (size_t i = 0; i < m->nstreams;) {
+        mem_stream_t *s = &m->streams[i];
+        if (!s->seeded || s->seen) {
+            i++;
+            continue;
+        }
+        if (m->state && (ret = store_state_remove(m->state, s->id)) < 0)
+            break;
+        if (ngone < sizeof(gone) / sizeof(gone[0]))
+            snprintf(gone[ngone], STORE_ID_MAX, "%s", s->id);
+        ngone++;
+        free(s->name);
+        OPENSSL_cleanse(s->key_hash, 32);
+        m->streams[i] = m->streams[m->nstreams - 1];
+        m->nstreams--;
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    for (size_t i = 0; i < ngone && i < sizeof(gone) / sizeof(gone[0]); i++)
+        log_info(MEM_LOG, "stream '%s' removed: it came from the configuration, which no "
+                 "longer has it", gone[i]);
+    *removed = ngone;
+    return ret;
+}
+
+static int mem_set_state_dir(store_t *st, const char *dir, size_t *loaded, char *why,
+                             size_t whylen)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    store_state_t *state = NULL;
+    store_state_row_t *rows = NULL;
+    size_t n = 0;
+    int ret = 0;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    if (m->state || m->nstreams) {
+        snprintf(why, whylen, "the registry is already in use");
+        ret = -EBUSY;
+        goto out;
+    }
+    if ((ret = store_state_open(dir, &state, why, whylen)) < 0)
+        goto out;
+    if ((ret = store_state_load(state, &rows, &n)) < 0) {
+        snprintf(why, whylen, "cannot read %s", store_state_path(state));
+        goto out;
+    }
+    if (n) {
+        m->streams = calloc(n, sizeof(*m->streams));
+        if (!m->streams) {
+            snprintf(why, whylen, "out of memory");
+            ret = -ENOMEM;
+            goto out;
+        }
+        m->cap_streams = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mem_stream_t *s = &m->streams[m->nstreams];
+        if (!(s->name = strdup(rows[i].name))) {
+            snprintf(why, whylen, "out of memory");
+            ret = -ENOMEM;
+            goto out;
+        }
+        snprintf(s->id, sizeof(s->id), "%s", rows[i].id);
+        s->created_ms = rows[i].created_ms;
+        s->record = rows[i].record;
+        memcpy(s->key_hash, rows[i].key_hash, 32);
+        s->seeded = rows[i].seeded;
+        memcpy(s->seed_hash, rows[i].seed_hash, 32);
+        m->nstreams++;
+    }
+    m->state = state;
+    state = NULL;
+    *loaded = n;
+    log_info(MEM_LOG, "stream registry: %s (%zu stream%s loaded)", store_state_path(m->state), n,
+             n == 1 ? "" : "s");
+out:
+    if (ret < 0) {
+        for (size_t i = 0; i < m->nstreams; i++)
+            free(m->streams[i].name);
+        free(m->streams);
+        m->streams = NULL;
+        m->nstreams = m->cap_streams = 0;
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    if (rows)
+        OPENSSL_cleanse(rows, n * sizeof(*rows));
+    free(rows);
+    store_state_close(state);
     return ret;
 }
 
@@ -901,6 +1121,7 @@ static void mem_close(store_t *st)
     for (size_t i = 0; i < m->nstreams; i++)
         free(m->streams[i].name);
     free(m->streams);
+    store_state_close(m->state);
     while (m->meta) {
         mem_meta_t *e = m->meta;
         m->meta = e->next;
@@ -929,6 +1150,9 @@ static const store_backend_t store_memory_backend = {
     .stream_remove = mem_stream_remove,
     .stream_rotate = mem_stream_rotate,
     .stream_set_record = mem_stream_set_record,
+    .stream_seed = mem_stream_seed,
+    .stream_seed_done = mem_stream_seed_done,
+    .set_state_dir = mem_set_state_dir,
     .meta_put = mem_meta_put,
     .meta_get = mem_meta_get,
     .meta_scan = mem_meta_scan,

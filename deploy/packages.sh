@@ -10,7 +10,7 @@ build_pkgs=(
   meson ninja-build pkg-config gcc
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libssl-dev libevent-dev libmicrohttpd-dev libhiredis-dev libjansson-dev
-  libcurl4-openssl-dev libinih-dev zlib1g-dev
+  libcurl4-openssl-dev libinih-dev zlib1g-dev libsqlite3-dev
   ffmpeg
 )
 test_pkgs=(

@@ -6,6 +6,7 @@ the test itself."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,9 +42,16 @@ def free_port():
 
 
 class Sluice:
-    """One sluice process with its own ports and log file."""
+    """One sluice process with its own ports, log file and state directory.
 
-    def __init__(self, *args, streams=(("demo", "demo-secret-key"),), env=None):
+    state_dir: the --state-dir to give it (the memory store's registry), for
+    a test that restarts sluice on the same one; the test owns that
+    directory. Without it (and without --state-dir in args or
+    SLUICE_STATE_DIR in env) each instance gets a fresh temporary one,
+    removed when it stops, so instances never share a registry and none is
+    left in the working directory."""
+
+    def __init__(self, *args, streams=(("demo", "demo-secret-key"),), env=None, state_dir=None):
         self.rtmp_port = free_port()
         self.http_port = free_port()
         self.admin_port = free_port()
@@ -55,6 +63,12 @@ class Sluice:
         for sid, key in streams:
             cmd += ["--stream", f"{sid}:{key}"]
         cmd += list(args)
+        self.state_dir, self._own_state_dir = state_dir, False
+        given = any(a == "--state-dir" or a.startswith("--state-dir=") for a in args)
+        if state_dir is None and not given and "SLUICE_STATE_DIR" not in (env or {}):
+            self.state_dir, self._own_state_dir = tempfile.mkdtemp(prefix="sluice-state-"), True
+        if self.state_dir is not None and not given:
+            cmd += ["--state-dir", self.state_dir]
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=full_env)
@@ -103,12 +117,18 @@ class Sluice:
         if self.proc.returncode != 0:
             raise AssertionError(f"sluice exited with {self.proc.returncode}:\n{log[-4000:]}")
         os.unlink(self.logf.name)
+        self._remove_state_dir()
         return log
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._remove_state_dir()
+
+    def _remove_state_dir(self):
+        if self._own_state_dir and self.proc.poll() is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def close(self, *publishers):
         """End of a test: kills the publishers still running, then stop()

@@ -103,6 +103,7 @@ static void test_booleans(void **state)
     assert_false(cfg.record);
     assert_false(cfg.record_mp4);
     assert_string_equal(cfg.recordings_dir, "recordings");
+    assert_string_equal(cfg.state_dir, "state");
     assert_int_equal(cfg.recordings_max_age_s, 0);
     assert_int_equal(cfg.recordings_max_bytes, 0);
     config_free(&cfg);
@@ -172,6 +173,12 @@ static void test_errors(void **state)
     expect_error((char *[]){"sluice", "--check-config", "--record", "--recordings-dir",
                             "/nonexistent-sluice-dir/recordings", NULL},
                  none, "--recordings-dir: '/nonexistent-sluice-dir/recordings' is not writable");
+    /* --check-config: a state directory that cannot be made, or a file. */
+    expect_error((char *[]){"sluice", "--check-config", "--state-dir",
+                            "/nonexistent-sluice-dir/state", NULL},
+                 none, "--state-dir: '/nonexistent-sluice-dir/state' is not writable");
+    expect_error((char *[]){"sluice", "--check-config", "--state-dir", "/etc/hostname", NULL},
+                 none, "--state-dir: '/etc/hostname' is not a directory");
     /* A bare boolean flag does not swallow what follows. */
     expect_error((char *[]){"sluice", "--record", "recordings", NULL}, none,
                  "unexpected argument 'recordings'");
