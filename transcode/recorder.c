@@ -59,6 +59,7 @@ typedef struct rec_rend {
     blob_t *init;       /* bytes of the init file in use */
     char init_file[32]; /* its name in the recording */
     int journal;        /* fd, O_APPEND; -1 before the first segment */
+    off_t journal_size; /* its whole lines: a line cut short is cut off */
     double duration;
     int64_t segments;
     int64_t last_msn;
@@ -76,7 +77,12 @@ struct recorder {
     bool mp4;
     recorder_ready_cb ready_cb;
     void *ready_opaque;
-    bool failed;
+    /* Write errors (a full disk, EIO): the segments that could not be
+     * written are skipped, and writing goes on when it works again. */
+    bool in_gap;           /* the last segment could not be written */
+    int64_t gaps;          /* stretches of skipped segments */
+    int64_t skipped;       /* segments skipped in all */
+    char last_error[160];  /* what failed last, for recording.json */
     rec_rend_t rends[REC_RENDS_MAX];
     size_t nrends;
     int64_t last_msn; /* newest segment number seen (recording.json refresh) */
@@ -256,29 +262,44 @@ static json_t *rec_json_live(const recorder_t *r, const char *state)
         if (r->rends[i].discontinuities > discs)
             discs = r->rends[i].discontinuities;
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:n, s:f, s:I, s:I, s:i, s:o, s:n, s:o}", "id",
-                     r->rid, "stream_id", r->stream_id, "state", state, "started_at",
-                     r->started_at, "ended_at", "duration_s", duration, "bytes",
-                     (json_int_t)r->bytes, "segments", (json_int_t)r->segments,
-                     "discontinuities", discs, "renditions", rends, "mp4",
-                     "poster", r->poster ? json_string("poster.jpg") : json_null());
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:n, s:f, s:I, s:I, s:i, s:o, s:n, s:o}", "id",
+                          r->rid, "stream_id", r->stream_id, "state", state, "started_at",
+                          r->started_at, "ended_at", "duration_s", duration, "bytes",
+                          (json_int_t)r->bytes, "segments", (json_int_t)r->segments,
+                          "discontinuities", discs, "renditions", rends, "mp4",
+                          "poster", r->poster ? json_string("poster.jpg") : json_null());
+    if (j && r->gaps > 0) /* kept by the finalize, which rewrites only its own fields */
+        json_object_set_new(j, "write_errors",
+                            json_pack("{s:I, s:I, s:s}", "gaps", (json_int_t)r->gaps,
+                                      "segments_skipped", (json_int_t)r->skipped, "last",
+                                      r->last_error));
+    return j;
 }
 
-/* The first disk error: logged once, the recording marked failed, no more
- * writes. The live stream never hears of it. */
-static void rec_fail(recorder_t *r, const char *what, int err)
+/* A write that failed (a full disk, an I/O error). Nothing is given up:
+ * `segment` says this segment is skipped (a gap in the recording, which the
+ * finalize shows as a discontinuity: its journal has no line for it), and
+ * the next one is written again as usual. Logged once per gap, and when
+ * writing works again. The live stream never hears of it. */
+static void rec_write_error(recorder_t *r, const char *what, int err, bool segment)
 {
-    if (r->failed)
+    /* A path inside the recording is said relative to it ("360p/12.m4s"). */
+    size_t n = strlen(r->path);
+    if (strncmp(what, r->path, n) == 0 && what[n] == '/')
+        what += n + 1;
+    snprintf(r->last_error, sizeof(r->last_error), "%.100s: %.50s", what, strerror(-err));
+    if (!segment) {
+        log_warn(r->ctx, "recording %s: %s (tried again later)", r->rid, r->last_error);
         return;
-    r->failed = true;
-    log_error(r->ctx, "recording %s: %s: %s; the recording is marked failed (the stream goes on)",
-              r->rid, what, strerror(-err));
-    json_t *j = rec_json_live(r, "failed");
-    if (j) {
-        json_object_set_new(j, "ended_at", json_null());
-        (void)rec_json_write(r->path, j, false);
-        json_decref(j);
     }
+    r->skipped++;
+    if (r->in_gap)
+        return;
+    r->in_gap = true;
+    r->gaps++;
+    log_error(r->ctx, "recording %s: %s; its segments are skipped until writing works again "
+                      "(the stream goes on, the recording keeps what it has)",
+              r->rid, r->last_error);
 }
 
 static void rec_json_refresh(recorder_t *r)
@@ -287,7 +308,7 @@ static void rec_json_refresh(recorder_t *r)
     int ret = j ? rec_json_write(r->path, j, false) : -ENOMEM;
     json_decref(j);
     if (ret < 0)
-        rec_fail(r, "recording.json", ret);
+        rec_write_error(r, REC_JSON, ret, false);
 }
 
 int recorder_open(const recorder_params_t *p, recorder_t **out)
@@ -373,18 +394,20 @@ static rec_rend_t *rec_rend(recorder_t *r, const char *name)
     char path[REC_PATH_MAX + 32];
     rec_pathf(path, sizeof(path), "%s/%s", r->path, name);
     if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        rec_fail(r, path, -errno);
+        rec_write_error(r, path, -errno, true);
         return NULL;
     }
     rec_pathf(path, sizeof(path), "%s/%s/journal", r->path, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rec_fail(r, path, -errno);
+        rec_write_error(r, path, -errno, true);
         return NULL;
     }
+    struct stat st;
     rec_rend_t *rr = &r->rends[r->nrends++];
     snprintf(rr->name, sizeof(rr->name), "%s", name);
     rr->journal = fd;
+    rr->journal_size = fstat(fd, &st) == 0 ? st.st_size : 0;
     return rr;
 }
 
@@ -401,7 +424,7 @@ static void rec_poster(recorder_t *r)
     int ret = rec_write_atomic(path, b->data, b->size, false);
     blob_unref(b);
     if (ret < 0) {
-        rec_fail(r, path, ret);
+        rec_write_error(r, path, ret, false);
         return;
     }
     r->poster = true;
@@ -409,7 +432,7 @@ static void rec_poster(recorder_t *r)
 
 void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
 {
-    if (!r || r->failed || !seg->data)
+    if (!r || !seg->data)
         return;
     rec_rend_t *rr = rec_rend(r, seg->rendition);
     if (!rr)
@@ -420,7 +443,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
      * rebuilt pipeline whose packager calls its init "init.mp4" again). */
     const blob_t *init = seg->init ? seg->init : rr->init;
     if (!init) {
-        rec_fail(r, "a segment without an init segment", -EPROTO);
+        rec_write_error(r, "a segment without an init segment", -EPROTO, true);
         return;
     }
     if (!rr->init || rr->init->size != init->size ||
@@ -431,8 +454,8 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
             snprintf(rr->init_file, sizeof(rr->init_file), "init.mp4");
         rec_pathf(path, sizeof(path), "%s/%s/%s", r->path, rr->name, rr->init_file);
         if ((ret = rec_write_file(path, init->data, init->size, false)) < 0) {
-            unlink(path); /* half a file: its space may let recording.json say "failed" */
-            rec_fail(r, path, ret);
+            unlink(path); /* half a file: give its space back */
+            rec_write_error(r, path, ret, true);
             return;
         }
         blob_unref(rr->init);
@@ -441,8 +464,8 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
     }
     rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", r->path, rr->name, seg->msn);
     if ((ret = rec_write_file(path, seg->data->data, seg->data->size, false)) < 0) {
-        unlink(path); /* as above; recovery would leave it out anyway */
-        rec_fail(r, path, ret);
+        unlink(path); /* as above; the finalize would leave it out anyway */
+        rec_write_error(r, path, ret, true);
         return;
     }
     char line[160];
@@ -450,8 +473,21 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
                        seg->duration, seg->discontinuity ? 1 : 0, rr->init_file,
                        seg->data->size, seg->pdt_ms);
     if ((ret = rec_write_all(rr->journal, line, (size_t)len)) < 0) {
-        rec_fail(r, "journal", ret);
+        /* A line cut short would run into the next one: cut it off (the
+         * finalize would skip it anyway), and the segment it named. */
+        if (ftruncate(rr->journal, rr->journal_size) < 0)
+            log_warn(r->ctx, "recording %s: cannot cut the journal back: %s", r->rid,
+                     strerror(errno));
+        unlink(path);
+        rec_write_error(r, "journal", ret, true);
         return;
+    }
+    rr->journal_size += len;
+    if (r->in_gap) {
+        r->in_gap = false;
+        log_info(r->ctx, "recording %s: writing again from segment %" PRId64 " (%" PRId64
+                         " segments skipped so far; the gap is a discontinuity in the recording)",
+                 r->rid, seg->msn, r->skipped);
     }
     /* Counted as the VOD playlist will show them (rec_render_media). */
     if (rr->segments > 0 && (seg->discontinuity || seg->msn != rr->last_msn + 1))
@@ -470,13 +506,13 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
 
 void recorder_set_master(recorder_t *r, const blob_t *master)
 {
-    if (!r || r->failed || !master)
+    if (!r || !master)
         return;
     char path[REC_PATH_MAX + 32];
     rec_pathf(path, sizeof(path), "%s/%s", r->path, REC_LIVE_MASTER);
     int ret = rec_write_atomic(path, master->data, master->size, false);
-    if (ret < 0)
-        rec_fail(r, path, ret);
+    if (ret < 0) /* the finalize makes one from the renditions when it has none */
+        rec_write_error(r, path, ret, false);
 }
 
 /* ---- finalize (end of broadcast, and crash recovery) -------------------- */
@@ -1044,7 +1080,10 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     rec_rfc3339(ended_ms, ended);
     rec_pathf(path, sizeof(path), "%s/poster.jpg", recdir);
     bool poster = rec_file_exists(path);
-    json_object_set_new(j, "state", json_string(ret == 0 ? "ready" : "failed"));
+    /* A finalize that could not write (a full disk) leaves the recording
+     * "recording": the next start's recovery finalizes it again, and
+     * retention never deletes it meanwhile. */
+    json_object_set_new(j, "state", json_string(ret == 0 ? "ready" : "recording"));
     json_object_set_new(j, "ended_at", json_string(ended));
     json_object_set_new(j, "duration_s", json_real(round(duration * 1000) / 1000));
     json_object_set_new(j, "segments", json_integer(segments));
@@ -1063,7 +1102,8 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     json_decref(j);
     rec_fsync_path(recdir, true);
     if (ret < 0) {
-        log_error(ctx, "finalize failed: %s; marked failed", strerror(-ret));
+        log_error(ctx, "finalize failed: %s; left to be finalized again at the next start",
+                  strerror(-ret));
         return ret;
     }
     if (wret < 0) {
@@ -1085,23 +1125,9 @@ void recorder_close(recorder_t *r, bool finalize)
     }
     if (!finalize) {
         log_info(r->ctx, "recording %s left unfinished (finalized at the next start)", r->rid);
-    } else if (r->failed) {
-        /* Its "failed" may not have reached the disk (a full disk): once
-         * more now, or the next start's recovery finalizes what it has. */
-        json_t *j = rec_json_live(r, "failed");
-        char ended[32];
-        rec_rfc3339(clock_wall_ms(), ended);
-        if (j)
-            json_object_set_new(j, "ended_at", json_string(ended));
-        int ret = j ? rec_json_write(r->path, j, true) : -ENOMEM;
-        json_decref(j);
-        if (ret < 0)
-            log_warn(r->ctx, "recording %s failed, and its recording.json could not say so (%s); "
-                             "the next start finalizes what it holds",
-                     r->rid, strerror(-ret));
-        else
-            log_warn(r->ctx, "recording %s failed; not finalized", r->rid);
     } else {
+        if (r->gaps > 0) /* write_errors in recording.json, which the finalize keeps */
+            rec_json_refresh(r);
         double duration = 0;
         char sid[STORE_ID_MAX];
         int ret = rec_finalize(r->dir, r->rid, r->mp4, clock_wall_ms(), &duration, sid,

@@ -297,7 +297,10 @@ static void test_recover_after_a_crash(void **state)
     free(dir);
 }
 
-static void test_disk_error_marks_failed(void **state)
+/* A write error skips the segment, not the recording: writing goes on
+ * when it works again, the gap is a discontinuity in the VOD playlist, and
+ * recording.json counts it (issue 19, review S8). */
+static void test_disk_error_is_a_gap(void **state)
 {
     (void)state;
     char *dir = make_tmpdir();
@@ -306,21 +309,35 @@ static void test_disk_error_marks_failed(void **state)
                            .ready_cb = ready_cb, .ready_opaque = &seen};
     recorder_t *r = NULL;
     assert_int_equal(recorder_open(&p, &r), 0);
-    char recdir[512];
+    char recdir[512], path[1024];
     snprintf(recdir, sizeof(recdir), "%s/%s", dir, recorder_id(r));
-    /* A file where the rendition's directory must go: every write fails. */
-    spit(recdir, "360p", "in the way");
     blob_t *init = blob_new("I", 1);
-    add(r, "360p", 1, 2.0, false, "x", init);
-    add(r, "360p", 2, 2.0, false, "y", init); /* ignored, no second report */
+    add(r, "360p", 1, 2.0, false, "a", init);
+    /* A directory where segment 2 must go: its write fails. */
+    snprintf(path, sizeof(path), "%s/360p/2.m4s", recdir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    add(r, "360p", 2, 2.0, false, "b", init);
     json_t *j = load_json(recdir);
-    assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "recording");
     json_decref(j);
+    add(r, "360p", 3, 2.0, false, "c", init); /* written again */
+    add(r, "360p", 4, 2.0, false, "d", init);
     recorder_close(r, true);
-    assert_int_equal(seen.calls, 0);
+    assert_int_equal(seen.calls, 1);
     j = load_json(recdir);
-    assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+    assert_int_equal(json_integer_value(json_object_get(j, "segments")), 3);
+    assert_int_equal(json_integer_value(json_object_get(j, "discontinuities")), 1);
+    json_t *we = json_object_get(j, "write_errors");
+    assert_non_null(we);
+    assert_int_equal(json_integer_value(json_object_get(we, "gaps")), 1);
+    assert_int_equal(json_integer_value(json_object_get(we, "segments_skipped")), 1);
+    assert_string_equal(json_string_value(json_object_get(we, "last")), "360p/2.m4s: Is a directory");
     json_decref(j);
+    snprintf(path, sizeof(path), "%s/360p", recdir);
+    char *text = slurp(path, "index.m3u8");
+    assert_non_null(strstr(text, "1.m4s\n#EXT-X-DISCONTINUITY\n"));
+    free(text);
     blob_unref(init);
 
     /* An unusable directory: the broadcast is simply not recorded. */
@@ -432,7 +449,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broadcast_to_vod),
         cmocka_unit_test(test_recover_after_a_crash),
-        cmocka_unit_test(test_disk_error_marks_failed),
+        cmocka_unit_test(test_disk_error_is_a_gap),
         cmocka_unit_test(test_poster),
         cmocka_unit_test(test_retention_select),
     };
