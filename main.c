@@ -677,6 +677,7 @@ int main(int argc, char **argv)
         .rotate_cuts = strcmp(cfg.key_rotation, "cut") == 0,
         .recordings_dir = cfg.recordings_dir,
         .record = cfg.record,
+        .allowed_hosts = cfg.admin_allowed_hosts,
     };
     if (admin_open(&ap, &admin) != 0)
         goto fail;

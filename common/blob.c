@@ -163,13 +163,13 @@ const char *blob_etag(blob_t *b, char scratch[BLOB_ETAG_MAX])
     return scratch;
 }
 
-blob_t *blob_gzip_new(const void *data, size_t size)
+blob_t *blob_gzip_new(const void *data, size_t size, int level)
 {
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
     /* windowBits 15 + 16: a gzip wrapper; zlib writes mtime 0 and no name,
      * so the same input always gives the same bytes (and the same ETag). */
-    if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return NULL;
     uLong bound = deflateBound(&zs, (uLong)size);
     blob_t *out = blob_new_uninit((size_t)bound);
@@ -202,7 +202,7 @@ blob_t *blob_gzip(blob_t *b)
         return gz;
     if (b->size > UINT32_MAX)
         return NULL; /* one deflate() call takes a uInt: playlists never come near */
-    blob_t *mine = blob_gzip_new(b->data, b->size);
+    blob_t *mine = blob_gzip_new(b->data, b->size, Z_BEST_COMPRESSION);
     if (!mine)
         return NULL;
     mine->created_ms = b->created_ms;

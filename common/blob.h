@@ -62,8 +62,10 @@ const char *blob_etag(blob_t *b, char scratch[BLOB_ETAG_MAX]);
  * the header). Any thread. */
 blob_t *blob_gzip(blob_t *b);
 
-/* Compresses data[0..size) into a new gzip blob (refcount 1); NULL on OOM.
- * Used by blob_gzip() and for per-request bodies that are not blobs. */
-blob_t *blob_gzip_new(const void *data, size_t size);
+/* Compresses data[0..size) at zlib level (1 fastest .. 9 smallest) into a
+ * new gzip blob (refcount 1); NULL on OOM. blob_gzip() uses 9, once per
+ * stored object; a body made for one request (a signed playlist) uses 1,
+ * so that a request cannot cost a level-9 compression. */
+blob_t *blob_gzip_new(const void *data, size_t size, int level);
 
 #endif

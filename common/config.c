@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -117,7 +118,7 @@ static const config_option_t config_options[] = {
         "concurrent origin HTTP connections"),
     /* limits of issue 9 (bounded memory, HTTP side); see docs/configuration.md */
     OPT("http-timeout", CONFIG_LONG, http_timeout_s, "15", NULL, 1, 3600,
-        "seconds an origin HTTP connection may stay silent (idle keep-alive, slow headers)"),
+        "seconds an origin HTTP connection may stay silent; a request head must be in within S + 1"),
     OPT("http-max-connections-per-ip", CONFIG_LONG, http_max_connections_per_ip, "0", NULL, 0,
         1000000, "concurrent origin HTTP connections from one address; 0: no limit (CDNs)"),
     OPT("http-max-held", CONFIG_LONG, http_max_held, "5000", NULL, 1, 1000000,
@@ -154,6 +155,9 @@ static const config_option_t config_options[] = {
         "admin listener HOST:PORT: REST API, /metrics, dashboard"),
     OPT("admin-token", CONFIG_STRING, admin_token, NULL, NULL, 0, 0,
         "bearer token for the admin listener; without one it answers loopback clients only"),
+    OPT("admin-allowed-hosts", CONFIG_STRING, admin_allowed_hosts, NULL, NULL, 0, 0,
+        "names (Host) the admin listener answers besides IP addresses, localhost and its "
+        "listen name, comma-separated"),
     OPT("public-http-url", CONFIG_STRING, public_http_url, NULL, NULL, 0, 0,
         "base of playback URLs the API hands out (default http://HOSTNAME:HTTP-PORT)"),
     OPT("public-rtmp-url", CONFIG_STRING, public_rtmp_url, NULL, NULL, 0, 0,

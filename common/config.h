@@ -91,6 +91,7 @@ typedef struct config {
     /* control plane */
     char *admin_listen;
     char *admin_token;      /* NULL: loopback clients only */
+    char *admin_allowed_hosts; /* NULL: IP literals, localhost and the listen name only */
     char *public_http_url;  /* NULL: http://HOSTNAME:HTTP-PORT */
     char *public_rtmp_url;  /* NULL: rtmp://HOSTNAME:RTMP-PORT/live */
     char *key_rotation;     /* "finish" | "cut" */

@@ -33,7 +33,9 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -64,6 +66,8 @@ struct admin {
     bool rotate_cuts;
     bool record; /* --record */
     int port;
+    char *listen_host;   /* the host part of --admin-listen, lower case */
+    char *allowed_hosts; /* --admin-allowed-hosts, lower case; NULL: none */
 };
 
 /* One request's state: the body read so far. */
@@ -171,16 +175,167 @@ static bool admin_peer_is_loopback(struct MHD_Connection *c)
     return false;
 }
 
+/* The host part of a Host header value (without port or brackets), lower
+ * case, into out; false when it is not a host[:port] at all. */
+static bool admin_host_part(const char *v, char *out, size_t cap)
+{
+    size_t n;
+    if (v[0] == '[') {
+        const char *e = strchr(v, ']');
+        if (!e || (e[1] != '\0' && e[1] != ':'))
+            return false;
+        v++;
+        n = (size_t)(e - v);
+    } else {
+        const char *colon = strchr(v, ':');
+        if (colon && strchr(colon + 1, ':'))
+            return false;
+        n = colon ? (size_t)(colon - v) : strlen(v);
+    }
+    if (n == 0 || n >= cap)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)v[i]);
+    out[n] = '\0';
+    if (n > 1 && out[n - 1] == '.')
+        out[n - 1] = '\0';
+    return true;
+}
+
+/* Whether name is one of the comma-separated names in list ("*": any). */
+static bool admin_name_listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if ((n == 1 && *p == '*') || (n == len && strncmp(p, name, n) == 0))
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+/* DNS rebinding: a page that points its own name at this listener reaches
+ * it with that name in Host. An IP literal cannot be rebound, localhost
+ * and *.localhost are loopback by definition (RFC 6761), and the names the
+ * operator lists (and the listen address's own name) are this listener's;
+ * any other name is refused. No Host at all (HTTP/1.0) comes from no
+ * browser. The port is not compared: an SSH tunnel changes it. */
+static bool admin_host_ok(const admin_t *a, struct MHD_Connection *c, char *host, size_t cap)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (!v || !*v) {
+        snprintf(host, cap, "(none)");
+        return true;
+    }
+    if (!admin_host_part(v, host, cap)) {
+        snprintf(host, cap, "(malformed)");
+        return false;
+    }
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1)
+        return true;
+    size_t n = strlen(host);
+    if (strcmp(host, "localhost") == 0 || (n > 10 && strcmp(host + n - 10, ".localhost") == 0))
+        return true;
+    if (a->listen_host && strcmp(host, a->listen_host) == 0)
+        return true;
+    return admin_name_listed(a->allowed_hosts, host);
+}
+
+/* The request came through an HTTP proxy: then the TCP peer is the proxy,
+ * and a loopback peer says nothing of the client. */
+static const char *admin_proxy_header(struct MHD_Connection *c)
+{
+    static const char *const names[] = {"Forwarded", "X-Forwarded-For", "X-Forwarded-Host",
+                                        "X-Forwarded-Proto", "X-Real-IP", "Via"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, names[i]))
+            return names[i];
+    return NULL;
+}
+
+static bool admin_method_changes(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+/* Whether a Content-Type value is application/json (parameters allowed). */
+static bool admin_is_json(const char *ct)
+{
+    static const char json[] = "application/json";
+    size_t n = sizeof(json) - 1;
+    if (strncasecmp(ct, json, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* CSRF: a request that changes state must come from this listener's own
+ * page or from a client that is no browser page at all. A browser says
+ * where a request comes from (Sec-Fetch-Site, Origin); a cross-site page
+ * can only send "simple" requests, whose Content-Type is never JSON, so a
+ * state-changing request that names a Content-Type must name
+ * application/json (one with a body must name it: admin_access_cb). NULL
+ * when allowed, else why not. */
+static const char *admin_cross_site(struct MHD_Connection *c, const char *method)
+{
+    if (!admin_method_changes(method))
+        return NULL;
+    const char *sfs = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    if (sfs && strcasecmp(sfs, "same-origin") != 0 && strcasecmp(sfs, "none") != 0)
+        return "cross-site request refused (Sec-Fetch-Site)";
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (origin) {
+        const char *hp = strstr(origin, "://");
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+        if (!hp || !host || strcasecmp(hp + 3, host) != 0)
+            return "cross-site request refused (Origin is not this listener)";
+    }
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (ct && !admin_is_json(ct))
+        return "Content-Type must be application/json";
+    return NULL;
+}
+
 /* true when the request may proceed, else the refusal is queued in *denied. */
 static bool admin_allowed(admin_t *a, struct MHD_Connection *c, const char *url,
-                          enum MHD_Result *denied)
+                          const char *method, enum MHD_Result *denied)
 {
+    char host[256];
+    if (!admin_host_ok(a, c, host, sizeof(host))) {
+        log_warn("admin", "%s %s refused: Host '%s' is not a name of this listener "
+                 "(--admin-allowed-hosts)", method, url, host);
+        *denied = admin_reply_error(c, MHD_HTTP_MISDIRECTED_REQUEST,
+                                    "this Host is not a name of the admin listener; "
+                                    "add it to --admin-allowed-hosts");
+        return false;
+    }
+    const char *why = admin_cross_site(c, method);
+    if (why) {
+        log_warn("admin", "%s %s refused: %s", method, url, why);
+        *denied = admin_reply_error(c, strncmp(why, "Content-Type", 12) == 0
+                                           ? MHD_HTTP_UNSUPPORTED_MEDIA_TYPE
+                                           : MHD_HTTP_FORBIDDEN,
+                                    why);
+        return false;
+    }
     pthread_mutex_lock(&a->token_lock);
     bool has_token = a->has_token;
     uint8_t want[SHA256_DIGEST_LENGTH];
     memcpy(want, a->token_digest, sizeof(want));
     pthread_mutex_unlock(&a->token_lock);
     if (!has_token) {
+        const char *proxy = admin_proxy_header(c);
+        if (proxy) {
+            log_warn("admin", "%s %s refused: it came through a proxy (%s) and no "
+                     "--admin-token is set", method, url, proxy);
+            *denied = admin_reply_error(c, MHD_HTTP_FORBIDDEN,
+                                        "a request through a proxy is not a loopback client; "
+                                        "set --admin-token");
+            return false;
+        }
         if (admin_peer_is_loopback(c))
             return true;
         *denied = admin_reply_error(c, MHD_HTTP_FORBIDDEN,
@@ -214,7 +369,7 @@ static bool admin_allowed(admin_t *a, struct MHD_Connection *c, const char *url,
     OPENSSL_cleanse(want, sizeof(want));
     if (ok)
         return true;
-    const char *why = h ? "invalid admin token" : "missing Authorization: Bearer token";
+    why = h ? "invalid admin token" : "missing Authorization: Bearer token";
     /* A browser (the dashboard) is offered Basic so that it asks for the
      * token; API clients are told about Bearer. */
     *denied = admin_reply_json_hdr(c, MHD_HTTP_UNAUTHORIZED, json_pack("{s:s}", "error", why),
@@ -666,7 +821,7 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
     if (strcmp(url, "/dashboard") == 0 || strcmp(url, "/dashboard/") == 0) {
         if (!get)
             return admin_reply_method(c, "GET");
-        return origin_reply_asset(c, web_asset_find("dashboard.html"), "no-cache");
+        return origin_reply_asset(c, web_asset_find("dashboard.html"), "no-cache", false);
     }
     if (strncmp(url, "/dashboard/assets/", 18) == 0) {
         if (!get)
@@ -676,7 +831,7 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
                                              "player.css"};
         for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
             if (strcmp(url + 18, assets[i]) == 0)
-                return origin_reply_asset(c, web_asset_find(assets[i]), "no-cache");
+                return origin_reply_asset(c, web_asset_find(assets[i]), "no-cache", false);
         return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
     }
     if (strcmp(url, "/healthz") == 0)
@@ -696,7 +851,7 @@ static enum MHD_Result admin_access_cb(void *cls, struct MHD_Connection *c, cons
         /* First call: headers only. Refuse early (before reading a body)
          * when the client is not allowed. */
         enum MHD_Result denied;
-        if (!admin_allowed(a, c, url, &denied))
+        if (!admin_allowed(a, c, url, method, &denied))
             return denied;
         rq = calloc(1, sizeof(*rq));
         if (!rq)
@@ -722,6 +877,12 @@ static enum MHD_Result admin_access_cb(void *cls, struct MHD_Connection *c, cons
     }
     if (rq->too_big)
         return admin_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large (64 KiB at most)");
+    /* A body names its type (a browser's cross-site "simple" request was
+     * refused above by the type it names; one that names none is not JSON
+     * either). */
+    if (rq->len > 0 && !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"))
+        return admin_reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                 "Content-Type must be application/json");
     return admin_route(a, c, url, method, rq);
 }
 
@@ -766,6 +927,8 @@ static void admin_free(admin_t *a)
     free(a->public_http_url);
     free(a->public_rtmp_url);
     free(a->recordings_dir);
+    free(a->listen_host);
+    free(a->allowed_hosts);
     OPENSSL_cleanse(a->token_digest, sizeof(a->token_digest));
     pthread_mutex_destroy(&a->token_lock);
     free(a);
@@ -798,6 +961,23 @@ int admin_open(const admin_params_t *params, admin_t **out)
         admin_free(a);
         return -ENOMEM;
     }
+    char lh[256];
+    if (admin_host_part(params->listen, lh, sizeof(lh)) && !(a->listen_host = strdup(lh))) {
+        admin_free(a);
+        return -ENOMEM;
+    }
+    if (params->allowed_hosts && *params->allowed_hosts) {
+        /* Lower case, without blanks: "a.example, B.example" -> "a.example,b.example". */
+        a->allowed_hosts = calloc(1, strlen(params->allowed_hosts) + 1);
+        if (!a->allowed_hosts) {
+            admin_free(a);
+            return -ENOMEM;
+        }
+        char *w = a->allowed_hosts;
+        for (const char *r = params->allowed_hosts; *r; r++)
+            if (!isspace((unsigned char)*r))
+                *w++ = (char)tolower((unsigned char)*r);
+    }
     if (params->token && *params->token) {
         a->has_token = true;
         SHA256((const unsigned char *)params->token, strlen(params->token), a->token_digest);
@@ -818,7 +998,13 @@ int admin_open(const admin_params_t *params, admin_t **out)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : -1;
     log_info("admin", "admin API listening on %s (port %d)%s", params->listen, a->port,
-             a->has_token ? ", bearer token required" : ", loopback clients only");
+             a->has_token ? ", bearer token required"
+                          : ", loopback clients only (requests through a proxy are refused: "
+                            "a proxy in front of it needs --admin-token)");
+    /* "\x01" is no name: listed only through a "*". */
+    if (a->allowed_hosts && admin_name_listed(a->allowed_hosts, "\x01") && !a->has_token)
+        log_warn("admin", "--admin-allowed-hosts '*' without --admin-token: any web page "
+                          "this machine's browser opens can rebind its name to this listener");
     *out = a;
     return 0;
 }

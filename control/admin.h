@@ -27,6 +27,7 @@ typedef struct admin_params {
     bool rotate_cuts;            /* --key-rotation cut */
     const char *recordings_dir;  /* --recordings-dir; NULL: no recordings API data */
     bool record;                 /* --record: what a stream without an override does */
+    const char *allowed_hosts;   /* --admin-allowed-hosts: more names of the listener, comma-separated */
 } admin_params_t;
 
 int admin_open(const admin_params_t *params, admin_t **out) __attribute__((warn_unused_result));

@@ -88,7 +88,9 @@ static int cli_request(const char *url, const char *method, const char *body, co
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         hdrs = curl_slist_append(hdrs, auth);
     }
-    if (body)
+    /* Every POST says JSON, with a body or without: libcurl would otherwise
+     * name a form type, which the admin API refuses (CSRF). */
+    if (body || strcmp(method, "POST") == 0)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, url);

@@ -66,8 +66,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,7 +118,20 @@ struct origin {
     _Atomic uint64_t connections_refused; /* MHD refused at accept */
     _Atomic int64_t refused_log_ms;       /* last "connection limit" warning */
     _Atomic uint64_t refused_logged;      /* connections_refused at that warning */
+    _Atomic int64_t mhd_log_ms;           /* last other libmicrohttpd warning */
+    _Atomic uint64_t mhd_log_dropped;     /* others not logged since */
+    _Atomic uint64_t heads_cut;           /* connections closed at the request-head deadline */
     unsigned int max_held;
+    /* The request-head deadline (origin_head_main): every open connection,
+     * and a thread that closes those whose request head is not in after
+     * head_deadline_ms. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t head_cond;
+    struct origin_conn *conns;
+    int64_t head_deadline_ms;
+    bool head_stopping;
+    bool head_started;
+    pthread_t head_thread;
 };
 
 /* A connection's socket context: the origin, and the request in progress. */
@@ -125,6 +140,14 @@ typedef struct origin_conn {
     int64_t start_us;   /* MHD's first call for the request */
     origin_kind_t kind;
     uint64_t bytes;     /* body bytes of the queued response */
+    /* The request-head deadline: when this connection began waiting for a
+     * request head (accepted, or its last request answered), and whether
+     * the head is in; the list links are under o->conns_lock. */
+    _Atomic int64_t head_since_ms;
+    atomic_bool head_in;
+    bool cut;
+    int fd;
+    struct origin_conn *prev, *next;
 } origin_conn_t;
 
 const double origin_latency_bounds[ORIGIN_LATENCY_BUCKETS] = {
@@ -169,6 +192,8 @@ typedef struct origin_req {
 /* req_cls of a request between MHD's first and second call (see
  * origin_access_cb); a held LL-HLS request's is its origin_req_t. */
 static char origin_request_seen;
+/* ... and of one whose body is being thrown away (answered 413 at the end). */
+static char origin_request_body;
 
 /* How long a shutdown waits for held requests to be answered. */
 #define ORIGIN_DRAIN_MS 5000
@@ -216,12 +241,36 @@ static void origin_notify_cb(void *cls, struct MHD_Connection *c, void **socket_
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         /* Without a context (no memory) the connection is served unmeasured. */
         origin_conn_t *cc = calloc(1, sizeof(*cc));
-        if (cc)
+        if (cc) {
             cc->o = o;
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            cc->fd = ci ? ci->connect_fd : -1;
+            atomic_store(&cc->head_since_ms, clock_mono_ms());
+            pthread_mutex_lock(&o->conns_lock);
+            cc->next = o->conns;
+            if (o->conns)
+                o->conns->prev = cc;
+            o->conns = cc;
+            pthread_mutex_unlock(&o->conns_lock);
+        }
         *socket_context = cc;
         atomic_fetch_add_explicit(&o->connections, 1, memory_order_relaxed);
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        free(*socket_context);
+        /* libmicrohttpd closes the socket after this: once the context is
+         * off the list, origin_head_main cannot touch a reused descriptor. */
+        origin_conn_t *cc = *socket_context;
+        if (cc) {
+            pthread_mutex_lock(&o->conns_lock);
+            if (cc->prev)
+                cc->prev->next = cc->next;
+            else
+                o->conns = cc->next;
+            if (cc->next)
+                cc->next->prev = cc->prev;
+            pthread_mutex_unlock(&o->conns_lock);
+        }
+        free(cc);
         *socket_context = NULL;
         atomic_fetch_sub_explicit(&o->connections, 1, memory_order_relaxed);
     }
@@ -421,9 +470,17 @@ static enum MHD_Result origin_reply_blob(origin_t *o, struct MHD_Connection *c,
     bool gzip = false;
     const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
     if (playlist && ae && http_cache_accepts_gzip(ae, strlen(ae))) {
-        blob_t *gz = blob_gzip(body); /* cached on the blob after the first time */
+        /* A stored playlist's gzip is made once and cached on its blob; a
+         * signed one is this request's own, so it is compressed fast. */
+        blob_t *gz = NULL;
+        if (!o->secret) {
+            gz = blob_gzip(body);
+            if (gz)
+                blob_ref(gz);
+        } else if (body->size <= UINT32_MAX) {
+            gz = blob_gzip_new(body->data, body->size, 1);
+        }
         if (gz) {
-            blob_ref(gz);
             blob_unref(body);
             body = gz;
             gzip = true;
@@ -511,8 +568,14 @@ static enum MHD_Result origin_reply_object(origin_t *o, struct MHD_Connection *c
 
 #define ORIGIN_THUMB_CACHE 64
 
+/* Widths a thumbnail is scaled to: a request's N goes up to the next of
+ * them (the page scales the picture down), so a client cycling through
+ * every N costs at most these scalings per picture, not 1265 (review S16). */
+static const int origin_thumb_widths[] = {80, 120, 160, 240, 320, 480, 640, 960, 1280};
+
 /* "?width=N": 1 with *width for N a decimal integer in 16..1280 without
- * a sign or leading zero; 0 without the argument; -1 for anything else. */
+ * a sign or leading zero, rounded up to origin_thumb_widths; 0 without the
+ * argument; -1 for anything else. */
 static int origin_thumbnail_width(struct MHD_Connection *c, int *width)
 {
     const char *v = NULL;
@@ -529,7 +592,10 @@ static int origin_thumbnail_width(struct MHD_Connection *c, int *width)
     }
     if (w < 16 || w > 1280)
         return -1;
-    *width = w;
+    size_t i = 0;
+    while (origin_thumb_widths[i] < w)
+        i++;
+    *width = origin_thumb_widths[i];
     return 1;
 }
 
@@ -869,6 +935,10 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
     origin_t *o = cls;
     (void)toe;
     origin_conn_t *cc = origin_conn_of(c);
+    if (cc) { /* the next request's head is awaited from now */
+        atomic_store(&cc->head_since_ms, clock_mono_ms());
+        atomic_store(&cc->head_in, false);
+    }
     if (cc && cc->start_us > 0 && *req_cls) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
@@ -891,7 +961,7 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
         cc->start_us = 0;
     }
     origin_req_t *q = *req_cls;
-    if (!q || *req_cls == (void *)&origin_request_seen)
+    if (!q || *req_cls == (void *)&origin_request_seen || *req_cls == (void *)&origin_request_body)
         return;
     llhls_hold_leave(&q->hold);
     free(q);
@@ -1070,7 +1140,6 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     origin_t *o = cls;
     (void)version;
     (void)upload_data;
-    (void)upload_data_size;
 
     /* The first call comes as soon as the headers are in; answer on the
      * second, once MHD holds the whole request. libmicrohttpd 0.9.75 treats a
@@ -1085,10 +1154,24 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
             cc->start_us = clock_mono_us();
             cc->kind = ORIGIN_KIND_OTHER;
             cc->bytes = 0;
+            atomic_store(&cc->head_in, true);
         }
         return MHD_YES;
     }
 
+    /* The public origin takes no request bodies (every route is GET or
+     * HEAD): one is read and thrown away (libmicrohttpd would otherwise
+     * close the connection with a warning per request, a log line for
+     * three bytes), then answered 413. Its size is bounded by the
+     * connection's timeout like any slow request. */
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0;
+        *req_cls = &origin_request_body;
+        return MHD_YES;
+    }
+    if (*req_cls == &origin_request_body)
+        return origin_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted\n",
+                                 "no-store");
     if (*req_cls != &origin_request_seen) /* a held LL-HLS request, resumed */
         return origin_llhls_run(o, c, *req_cls);
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
@@ -1115,7 +1198,7 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     case HTTP_ROUTE_PLAYER:
         /* One static page for every stream: its script reads the id from
          * the path, so nothing of the request is echoed into HTML. */
-        return origin_reply_asset(c, web_asset_find("player.html"), "public, max-age=60");
+        return origin_reply_asset(c, web_asset_find("player.html"), "public, max-age=60", true);
     case HTTP_ROUTE_ASSET: {
         /* Only the player's files are public; the dashboard's are served
          * by the admin listener alone. */
@@ -1123,7 +1206,7 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
         for (size_t i = 0; i < sizeof(public_assets) / sizeof(public_assets[0]); i++)
             if (strcmp(route.object, public_assets[i]) == 0)
                 return origin_reply_asset(c, web_asset_find(route.object),
-                                          "public, max-age=300");
+                                          "public, max-age=300", true);
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
     }
     case HTTP_ROUTE_HLS: {
@@ -1157,10 +1240,10 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
 #define ORIGIN_PAGE_CSP                                                                         \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
     "media-src 'self' blob: http: https:; connect-src 'self' http: https:; "                  \
-    "worker-src 'self' blob:; frame-ancestors *"
+    "worker-src 'self' blob:; frame-ancestors "
 
 int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
-                       const char *cache_control)
+                       const char *cache_control, bool frameable)
 {
     if (!a)
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
@@ -1183,9 +1266,14 @@ int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
     if (gzip)
         MHD_add_response_header(r, "Content-Encoding", "gzip");
     if (strncmp(a->content_type, "text/html", 9) == 0) {
-        MHD_add_response_header(r, "Content-Security-Policy", ORIGIN_PAGE_CSP);
+        /* The public player is made to be embedded; the dashboard must
+         * never be framed (clickjacking its buttons). */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                frameable ? ORIGIN_PAGE_CSP "*" : ORIGIN_PAGE_CSP "'none'");
         MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     }
+    if (!frameable)
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
     enum MHD_Result ret =
         MHD_queue_response(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
     MHD_destroy_response(r);
@@ -1223,12 +1311,90 @@ static void origin_mhd_log_cb(void *cls, const char *fmt, va_list ap)
         }
         return;
     }
+    /* Anything else libmicrohttpd says comes from what a client sent (an
+     * oversized header, a broken request): one request would be one log
+     * line, so at most one every 10 s, with how many were left out. */
+    if (o) {
+        int64_t now = clock_mono_ms();
+        int64_t last = atomic_load(&o->mhd_log_ms);
+        if ((last != 0 && now - last < ORIGIN_REFUSED_LOG_MS) ||
+            !atomic_compare_exchange_strong(&o->mhd_log_ms, &last, now)) {
+            atomic_fetch_add_explicit(&o->mhd_log_dropped, 1, memory_order_relaxed);
+            return;
+        }
+        uint64_t dropped = atomic_exchange(&o->mhd_log_dropped, 0);
+        if (dropped) {
+            log_warn("origin", "libmicrohttpd: %s (and %" PRIu64 " more such warnings since the "
+                     "last one, not logged)", msg, dropped);
+            return;
+        }
+    }
     log_warn("origin", "libmicrohttpd: %s", msg);
+}
+
+/* The request-head deadline. --http-timeout is libmicrohttpd's idle
+ * timeout: a client that sends one header byte every few seconds is never
+ * idle, and would keep its connection (and, with enough of them, every
+ * connection slot) for as long as it likes. This thread closes a
+ * connection whose request head has not all arrived head_deadline_ms after
+ * it began (shutdown(): libmicrohttpd then sees the end of the stream and
+ * closes it the usual way). A kept-alive connection waiting for its next
+ * request is closed by libmicrohttpd's idle timeout first. */
+static void *origin_head_main(void *arg)
+{
+    origin_t *o = arg;
+    int64_t last_log = 0;
+    uint64_t logged = 0;
+    pthread_mutex_lock(&o->conns_lock);
+    while (!o->head_stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&o->head_cond, &o->conns_lock, &ts);
+        int64_t now = clock_mono_ms();
+        for (origin_conn_t *cc = o->conns; cc && !o->head_stopping; cc = cc->next) {
+            if (cc->cut || cc->fd < 0 || atomic_load(&cc->head_in) ||
+                now - atomic_load(&cc->head_since_ms) < o->head_deadline_ms)
+                continue;
+            cc->cut = true;
+            shutdown(cc->fd, SHUT_RDWR);
+            atomic_fetch_add_explicit(&o->heads_cut, 1, memory_order_relaxed);
+        }
+        uint64_t cut = atomic_load(&o->heads_cut);
+        if (cut > logged && (last_log == 0 || now - last_log >= ORIGIN_REFUSED_LOG_MS)) {
+            log_warn("origin", "closed %" PRIu64 " connection%s whose request head was not in "
+                     "after %" PRId64 " s (--http-timeout + 1; a client sending it a byte at a time)",
+                     cut - logged, cut - logged == 1 ? "" : "s", o->head_deadline_ms / 1000);
+            logged = cut;
+            last_log = now;
+        }
+    }
+    pthread_mutex_unlock(&o->conns_lock);
+    return NULL;
+}
+
+static void origin_head_stop(origin_t *o)
+{
+    if (!o->head_started)
+        return;
+    pthread_mutex_lock(&o->conns_lock);
+    o->head_stopping = true;
+    pthread_cond_signal(&o->head_cond);
+    pthread_mutex_unlock(&o->conns_lock);
+    pthread_join(o->head_thread, NULL);
+    o->head_started = false;
 }
 
 /* Frees o and its copies of the configuration; the secret is wiped. */
 static void origin_free_config(origin_t *o)
 {
+    origin_head_stop(o);
+    pthread_mutex_destroy(&o->conns_lock);
+    pthread_cond_destroy(&o->head_cond);
     if (o->secret)
         OPENSSL_cleanse(o->secret, o->secret_len);
     free(o->secret);
@@ -1250,6 +1416,10 @@ int origin_open(const origin_params_t *params, origin_t **out)
         return -EINVAL;
     }
     origin_t *o = calloc(1, sizeof(*o));
+    if (o) {
+        pthread_mutex_init(&o->conns_lock, NULL);
+        pthread_cond_init(&o->head_cond, NULL);
+    }
     if (!o)
         return -ENOMEM;
     o->store = params->store;
@@ -1297,6 +1467,15 @@ int origin_open(const origin_params_t *params, origin_t **out)
         origin_free_config(o);
         return hrc;
     }
+    o->head_deadline_ms = ((int64_t)(params->timeout_s ? params->timeout_s : 15u) + 1) * 1000;
+    int prc = pthread_create(&o->head_thread, NULL, origin_head_main, o);
+    if (prc != 0) {
+        log_error("origin", "cannot start the request-head deadline thread: %s", strerror(prc));
+        llhls_hub_free(o->hub);
+        origin_free_config(o);
+        return -prc;
+    }
+    o->head_started = true;
 
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
                          MHD_ALLOW_SUSPEND_RESUME;
@@ -1359,6 +1538,7 @@ void origin_close(origin_t *o)
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
     }
+    origin_head_stop(o);
     MHD_stop_daemon(o->daemon);
     llhls_hub_free(o->hub);
     origin_free_config(o);

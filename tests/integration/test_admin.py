@@ -276,6 +276,150 @@ class AdminAccessTest(unittest.TestCase):
             sl.close()
 
 
+def raw(port, method, path, headers=(), body=None):
+    """One request with exactly these headers (http.client adds no
+    Content-Type of its own): (status, lower-case headers, parsed JSON or
+    None)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host=any(k.lower() == "host" for k, _ in headers),
+                        skip_accept_encoding=True)
+        for k, v in headers:
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        text = r.read()
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            doc = None
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, doc
+    finally:
+        conn.close()
+
+
+class AdminSurfaceTest(unittest.TestCase):
+    """Issue 19's take-over probes (../shared/reviews/security.md S1-S4),
+    each refused: DNS rebinding (a foreign Host), CSRF (a cross-site Origin
+    or Sec-Fetch-Site, a "simple" Content-Type, in token mode with Basic
+    credentials too), framing the dashboard, and a same-host proxy taken for
+    loopback."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sl = Sluice("--admin-allowed-hosts", "Admin.Example, ops.example",
+                        streams=(("demo", "demo-secret-key-1"),))
+        cls.port = cls.sl.admin_port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sl.close()
+
+    def key_of_rotate(self, headers=(), body=None, path="/api/v1/streams/demo/rotate-key"):
+        st, _, doc = raw(self.port, "POST", path, headers, body)
+        return st, (doc or {}).get("stream_key"), doc
+
+    def test_rebinding_hosts_refused(self):
+        port = self.port
+        for method, path in (("GET", "/api/v1/streams"), ("POST", "/api/v1/streams/demo/rotate-key"),
+                             ("DELETE", "/api/v1/streams/demo"), ("GET", "/dashboard"),
+                             ("GET", "/metrics")):
+            st, _, doc = raw(port, method, path, [("Host", f"rebind.attacker.example:{port}")])
+            self.assertEqual(st, 421, (method, path))
+            self.assertIn("--admin-allowed-hosts", doc["error"])
+        self.assertIn("Host 'rebind.attacker.example' is not a name of this listener", self.sl.log())
+        # The stream survived the DELETE and its key the rotate.
+        self.assertEqual(raw(port, "GET", "/api/v1/streams/demo")[0], 200)
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}",
+                     "app.localhost:9000", "admin.example", f"OPS.example.:{port}", "10.1.2.3:8081"):
+            st, _, _ = raw(port, "GET", "/api/v1/streams", [("Host", host)])
+            self.assertEqual(st, 200, host)
+        for host in ("example.com", "admin.example.evil", "localhost.evil", "a:b:c", "[::1"):
+            self.assertEqual(raw(port, "GET", "/api/v1/streams", [("Host", host)])[0], 421, host)
+
+    def test_cross_site_requests_refused(self):
+        port, me = self.port, f"127.0.0.1:{self.port}"
+        own = [("Host", me)]
+        create = json.dumps({"name": "csrf"}).encode()
+        refused = [
+            # the review's probes 2, 3 and a form with no body
+            (own + [("Origin", "https://evil.example"), ("Content-Type", "text/plain"),
+                    ("Sec-Fetch-Site", "cross-site")], create, "/api/v1/streams", 403),
+            (own + [("Origin", "https://evil.example"),
+                    ("Content-Type", "application/x-www-form-urlencoded")], b"x=1",
+             "/api/v1/streams/demo/rotate-key", 403),
+            (own + [("Content-Type", "application/x-www-form-urlencoded")], b"",
+             "/api/v1/streams/demo/rotate-key", 415),
+            (own + [("Content-Type", "text/plain")], create, "/api/v1/streams", 415),
+            (own + [("Content-Type", "multipart/form-data; boundary=x")], b"",
+             "/api/v1/streams/demo/disconnect", 415),
+            # a body that names no type is not JSON either
+            (own, create, "/api/v1/streams", 415),
+            (own + [("Sec-Fetch-Site", "same-site"), ("Content-Type", "application/json")], create,
+             "/api/v1/streams", 403),
+            (own + [("Origin", "null"), ("Content-Type", "application/json")], create,
+             "/api/v1/streams", 403),
+            (own + [("Origin", f"http://{me}.evil.example")], None, "/api/v1/streams/demo/rotate-key", 403),
+        ]
+        for headers, body, path, want in refused:
+            st, _, doc = raw(port, "POST", path, headers, body)
+            self.assertEqual(st, want, (headers, body, path, doc))
+        st, _, doc = raw(port, "GET", "/api/v1/streams")
+        self.assertEqual([s["id"] for s in doc["streams"]], ["demo"], "a refused create made a stream")
+        # The dashboard's own requests, a non-browser client's, the CLI's.
+        st, _, doc = raw(port, "POST", "/api/v1/streams",
+                         own + [("Origin", f"http://{me}"), ("Sec-Fetch-Site", "same-origin"),
+                                ("Content-Type", "application/json; charset=utf-8")], create)
+        self.assertEqual(st, 201, doc)
+        self.assertEqual(self.key_of_rotate(own)[0], 200)
+        self.assertEqual(self.key_of_rotate(own + [("Content-Type", "application/json")])[0], 200)
+        self.assertEqual(raw(port, "DELETE", f"/api/v1/streams/{doc['id']}", own)[0], 204)
+        rc, out, err = cli(self.sl, "rotate-key", "demo")
+        self.assertEqual(rc, 0, err)
+
+    def test_dashboard_never_framed_player_may_be(self):
+        st, hdrs, _ = raw(self.port, "GET", "/dashboard")
+        self.assertEqual(st, 200)
+        self.assertIn("frame-ancestors 'none'", hdrs["content-security-policy"])
+        self.assertEqual(hdrs["x-frame-options"], "DENY")
+        st, hdrs, _ = http(self.sl.url("/player/demo"))
+        self.assertEqual(st, 200)
+        self.assertTrue(hdrs["content-security-policy"].endswith("frame-ancestors *"))
+        self.assertNotIn("x-frame-options", hdrs)
+
+    def test_proxied_request_is_not_loopback(self):
+        for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP", "Via", "X-Forwarded-Proto"):
+            st, _, doc = raw(self.port, "GET", "/api/v1/streams", [(h, "for=203.0.113.9")])
+            self.assertEqual(st, 403, h)
+            self.assertIn("--admin-token", doc["error"])
+        self.assertIn("requests through a proxy are refused", self.sl.log())
+
+
+class AdminSurfaceTokenTest(unittest.TestCase):
+    def test_token_mode_refuses_cross_site_and_lets_a_proxy_through(self):
+        sl = Sluice("--admin-token", TOKEN)
+        try:
+            import base64
+            basic = "Basic " + base64.b64encode(f"x:{TOKEN}".encode()).decode()
+            create = json.dumps({"name": "csrf2"}).encode()
+            # The review's probe 11: cached Basic credentials on a cross-site form.
+            st, _, _ = raw(sl.admin_port, "POST", "/api/v1/streams",
+                           [("Authorization", basic), ("Origin", "https://evil.example"),
+                            ("Content-Type", "text/plain")], create)
+            self.assertEqual(st, 403)
+            # Behind a proxy with the token: answered.
+            st, _, doc = raw(sl.admin_port, "POST", "/api/v1/streams",
+                             [("Authorization", f"Bearer {TOKEN}"), ("X-Forwarded-For", "203.0.113.9"),
+                              ("Content-Type", "application/json")], create)
+            self.assertEqual(st, 201, doc)
+            self.assertNotIn(doc["stream_key"], sl.log())
+        finally:
+            sl.close()
+
+
 class StreamLifecycleTest(unittest.TestCase):
     def test_create_publish_rotate_delete(self):
         sl = Sluice()

@@ -399,3 +399,80 @@ class OriginHttpTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LogFloodTest(unittest.TestCase):
+    """Review S14: a request with a body, or with an oversized header, was
+    one warn line per request (and a body got an empty reply). Now a body
+    is answered 413, and libmicrohttpd's own warnings come at most once
+    every 10 s with a count."""
+
+    def test_bodies_and_big_headers_do_not_flood_the_log(self):
+        import socket
+        sl = Sluice(streams=())
+        try:
+            def send(raw):
+                with socket.create_connection(("127.0.0.1", sl.http_port), timeout=10) as s:
+                    s.sendall(raw)
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    return data.split(b"\r\n", 1)[0]
+            for i in range(30):
+                line = send(b"POST /hls/demo/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+                self.assertIn(b" 413 ", line)
+                line = send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+                self.assertIn(b" 413 ", line)
+                line = send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+                self.assertIn(b" 431 ", line)
+            self.assertEqual(http(sl.url("/healthz"))[0], 200)
+            lines = [l for l in sl.log().splitlines() if "libmicrohttpd" in l]
+            self.assertLessEqual(len(lines), 2, lines)
+            self.assertTrue(lines, "the first warning is still logged")
+        finally:
+            sl.close()
+
+
+class SlowlorisTest(unittest.TestCase):
+    """Review S7: --http-timeout is an idle timeout, so a client sending a
+    header byte every few seconds kept its connection for as long as it
+    liked (40 s and more at --http-timeout 15). Now the whole request head
+    must be in within --http-timeout + 1 s."""
+
+    def test_request_head_deadline(self):
+        import socket
+        sl = Sluice("--http-timeout", "3", streams=())
+        try:
+            slow = socket.create_connection(("127.0.0.1", sl.http_port), timeout=20)
+            slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            closed_after = None
+            while time.monotonic() - t0 < 12:
+                try:
+                    slow.sendall(b"X")
+                    slow.settimeout(1.0)
+                    if slow.recv(1024) == b"":
+                        closed_after = time.monotonic() - t0
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed_after = time.monotonic() - t0
+                    break
+            slow.close()
+            self.assertIsNotNone(closed_after, "a head sent a byte a second was still open after 12 s")
+            self.assertLess(closed_after, 8)
+            self.assertGreater(closed_after, 2)
+            # A kept-alive connection serves several requests, each in time.
+            keep = socket.create_connection(("127.0.0.1", sl.http_port), timeout=10)
+            for _ in range(3):
+                keep.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertIn(b" 200 ", keep.recv(4096))
+                time.sleep(1)
+            keep.close()
+            wait_for(lambda: "whose request head was not in" in sl.log(), 5, "the warning")
+        finally:
+            sl.close()

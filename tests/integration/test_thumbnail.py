@@ -81,6 +81,15 @@ class ThumbnailTest(unittest.TestCase):
             self.assertEqual(probe_jpeg(small), ("mjpeg", 320, 180))
             self.assertNotEqual(hd320["etag"], etag)
             self.assertLess(len(small), len(body))
+            # Widths go up to the next of nine (review S16: each other N
+            # would be a decode and a scale): 300 and 241 are 320's copy.
+            for n in ("300", "241"):
+                st, hd, same = http(url + "?width=" + n)
+                self.assertEqual(st, 200)
+                if hd["etag"] == hd320["etag"]:  # the same picture (no new segment meanwhile)
+                    self.assertEqual(same, small)
+                self.assertEqual(probe_jpeg(same), ("mjpeg", 320, 180))
+            self.assertEqual(probe_jpeg(http(url + "?width=100")[2]), ("mjpeg", 120, 67))
             # Wider than the source: the stored picture, never upscaled.
             st, _, big = http(url + "?width=1280")
             self.assertEqual(st, 200)
