@@ -639,6 +639,7 @@ int main(int argc, char **argv)
             .timeout_s = (unsigned)cfg.http_timeout_s,
             .max_connections_per_ip = (unsigned)cfg.http_max_connections_per_ip,
             .max_held = (unsigned)cfg.http_max_held,
+            .max_held_per_ip = (unsigned)cfg.http_max_held_per_ip,
             .segment_duration = cfg.segment_duration,
             .part_duration = cfg.part_duration,
             .playlist_no_cache = strcmp(cfg.playlist_cache, "no-cache") == 0,

@@ -123,6 +123,9 @@ static const config_option_t config_options[] = {
         1000000, "concurrent origin HTTP connections from one address; 0: no limit (CDNs)"),
     OPT("http-max-held", CONFIG_LONG, http_max_held, "5000", NULL, 1, 1000000,
         "LL-HLS blocking requests held at once; more are answered at once"),
+    OPT("http-max-held-per-ip", CONFIG_LONG, http_max_held_per_ip, "64", NULL, 1, 1000000,
+        "LL-HLS requests one client address (IPv6: its /64) may hold once half of "
+        "--http-max-held are held"),
     OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
         "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
         "no limit"),

@@ -75,6 +75,7 @@ typedef struct config {
     long http_timeout_s;
     long http_max_connections_per_ip; /* 0: no limit */
     long http_max_held;
+    long http_max_held_per_ip;
     uint64_t store_memory_limit;      /* bytes; 0: no limit */
     char *state_dir;                  /* --state-dir: the memory store's registry; "none": off */
     long ended_ttl_s;

@@ -122,6 +122,11 @@ struct origin {
     _Atomic uint64_t mhd_log_dropped;     /* others not logged since */
     _Atomic uint64_t heads_cut;           /* connections closed at the request-head deadline */
     unsigned int max_held;
+    /* Held requests per client address (origin_hold_slot_take), for the
+     * fair share of --http-max-held-per-ip. */
+    pthread_mutex_t held_lock;
+    struct origin_held_addr *held_by_addr[256];
+    unsigned int max_held_per_ip;
     /* The request-head deadline (origin_head_main): every open connection,
      * and a thread that closes those whose request head is not in after
      * head_deadline_ms. */
@@ -187,7 +192,15 @@ typedef struct origin_req {
     int64_t msn, part;  /* a part or segment (part -1) asked for */
     bool playlist;      /* a media playlist with directives, else a part or segment */
     int64_t deadline_ms;
+    uint8_t addr[16];   /* the client address it is counted under (origin_hold_slot_take) */
 } origin_req_t;
+
+/* How many requests one client address holds. */
+typedef struct origin_held_addr {
+    uint8_t addr[16];
+    unsigned int count;
+    struct origin_held_addr *next;
+} origin_held_addr_t;
 
 /* req_cls of a request between MHD's first and second call (see
  * origin_access_cb); a held LL-HLS request's is its origin_req_t. */
@@ -846,16 +859,65 @@ static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, o
     }
 }
 
-/* Counts a held request in o->reqs unless --http-max-held are already
- * there: false then. */
-static bool origin_hold_slot_take(origin_t *o)
+/* The address a client's held requests count under: the peer, or behind a
+ * trusted proxy the client it forwards (viewers_client_addr); an IPv6
+ * address by its /64, which one subscriber usually has whole. */
+static void origin_hold_addr(const origin_t *o, struct MHD_Connection *c, uint8_t out[16])
 {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+    viewers_client_addr(o->viewers, ci ? ci->client_addr : NULL, xff, out);
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(out, v4mapped, sizeof(v4mapped)) != 0)
+        memset(out + 8, 0, 8);
+}
+
+static origin_held_addr_t **origin_held_slot(origin_t *o, const uint8_t addr[16])
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ addr[i]) * 16777619u;
+    origin_held_addr_t **p = &o->held_by_addr[h % (sizeof(o->held_by_addr) / sizeof(o->held_by_addr[0]))];
+    while (*p && memcmp((*p)->addr, addr, 16) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+/* Counts a held request in o->reqs, and under its client address, unless
+ * --http-max-held are already there, or half of them are and this address
+ * holds its share (--http-max-held-per-ip) already: false then. */
+static bool origin_hold_slot_take(origin_t *o, const uint8_t addr[16])
+{
+    bool ok = false;
+    pthread_mutex_lock(&o->held_lock);
     int cur = atomic_load(&o->reqs);
-    do {
-        if (cur < 0 || (unsigned int)cur >= o->max_held)
-            return false;
-    } while (!atomic_compare_exchange_weak(&o->reqs, &cur, cur + 1));
-    return true;
+    origin_held_addr_t **p = origin_held_slot(o, addr);
+    if (cur >= 0 && (unsigned int)cur < o->max_held &&
+        !(*p && (unsigned int)cur >= o->max_held / 2 && (*p)->count >= o->max_held_per_ip)) {
+        if (!*p && (*p = calloc(1, sizeof(**p))))
+            memcpy((*p)->addr, addr, 16);
+        if (*p) {
+            (*p)->count++;
+            atomic_fetch_add(&o->reqs, 1);
+            ok = true;
+        }
+    }
+    pthread_mutex_unlock(&o->held_lock);
+    return ok;
+}
+
+static void origin_hold_slot_give(origin_t *o, const uint8_t addr[16])
+{
+    pthread_mutex_lock(&o->held_lock);
+    origin_held_addr_t **p = origin_held_slot(o, addr);
+    if (*p && --(*p)->count == 0) {
+        origin_held_addr_t *gone = *p;
+        *p = gone->next;
+        free(gone);
+    }
+    atomic_fetch_sub(&o->reqs, 1);
+    pthread_mutex_unlock(&o->held_lock);
 }
 
 /* A part or segment that would be waited for, with no room to hold it. */
@@ -910,7 +972,8 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         return origin_reply_unavailable(c, route, rc);
     if (d != LLHLS_WAIT)
         return origin_llhls_answer(o, c, &tmp, &pos, d);
-    if (!origin_hold_slot_take(o)) {
+    origin_hold_addr(o, c, tmp.addr);
+    if (!origin_hold_slot_take(o, tmp.addr)) {
         atomic_fetch_add_explicit(&o->held_refused, 1, memory_order_relaxed);
         if (tmp.playlist) /* the playlist as it is, cacheable like a plain reload's */
             return origin_reply_playlist(o, c, &tmp, &pos, false);
@@ -918,7 +981,7 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
     }
     origin_req_t *q = malloc(sizeof(*q));
     if (!q) {
-        atomic_fetch_sub(&o->reqs, 1);
+        origin_hold_slot_give(o, tmp.addr);
         return MHD_NO;
     }
     *q = tmp;
@@ -964,9 +1027,9 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
     if (!q || *req_cls == (void *)&origin_request_seen || *req_cls == (void *)&origin_request_body)
         return;
     llhls_hold_leave(&q->hold);
+    origin_hold_slot_give(o, q->addr);
     free(q);
     *req_cls = NULL;
-    atomic_fetch_sub(&o->reqs, 1);
 }
 
 static origin_kind_t origin_route_kind(const http_route_t *route)
@@ -1395,6 +1458,13 @@ static void origin_free_config(origin_t *o)
     origin_head_stop(o);
     pthread_mutex_destroy(&o->conns_lock);
     pthread_cond_destroy(&o->head_cond);
+    for (size_t i = 0; i < sizeof(o->held_by_addr) / sizeof(o->held_by_addr[0]); i++)
+        while (o->held_by_addr[i]) { /* none are left once MHD has stopped */
+            origin_held_addr_t *next = o->held_by_addr[i]->next;
+            free(o->held_by_addr[i]);
+            o->held_by_addr[i] = next;
+        }
+    pthread_mutex_destroy(&o->held_lock);
     if (o->secret)
         OPENSSL_cleanse(o->secret, o->secret_len);
     free(o->secret);
@@ -1419,6 +1489,7 @@ int origin_open(const origin_params_t *params, origin_t **out)
     if (o) {
         pthread_mutex_init(&o->conns_lock, NULL);
         pthread_cond_init(&o->head_cond, NULL);
+        pthread_mutex_init(&o->held_lock, NULL);
     }
     if (!o)
         return -ENOMEM;
@@ -1444,6 +1515,7 @@ int origin_open(const origin_params_t *params, origin_t **out)
     o->params.http_listen = NULL; /* not kept: the caller's string */
     o->segment_duration = params->segment_duration > 0 ? params->segment_duration : 2.0;
     o->max_held = params->max_held ? params->max_held : 5000u;
+    o->max_held_per_ip = params->max_held_per_ip ? params->max_held_per_ip : 64u;
     /* A session expires after 2 target durations without a request. */
     double target = ceil(o->segment_duration);
     int vrc = viewers_new(params->trusted_proxies, (int64_t)(2 * target * 1000),

@@ -28,6 +28,7 @@ typedef struct origin_params {
     unsigned int timeout_s;              /* silent connection closed after (0: 15) */
     unsigned int max_connections_per_ip; /* 0: no limit */
     unsigned int max_held;               /* LL-HLS requests held at once (0: 5000) */
+    unsigned int max_held_per_ip;        /* ... by one client address once half are (0: 64) */
     /* HLS timing of the streams the packager writes; the origin's cache
      * lifetimes and blocking-request limits derive from them. */
     double segment_duration;  /* target seconds */

@@ -476,3 +476,58 @@ class SlowlorisTest(unittest.TestCase):
             wait_for(lambda: "whose request head was not in" in sl.log(), 5, "the warning")
         finally:
             sl.close()
+
+
+class HeldShareTest(unittest.TestCase):
+    """Review S7: one address could take every held LL-HLS slot
+    (--http-max-held is global), after which every real player got
+    non-blocking playlists and 503s. Once half are held, an address may hold
+    at most --http-max-held-per-ip; the others still get theirs."""
+
+    def test_one_address_cannot_take_every_held_slot(self):
+        import select
+        import socket
+        sl = Sluice("--ladder", "360p", "--preset", "ultrafast", "--segment-duration", "6",
+                    "--part-duration", "2", "--http-max-held", "8", "--http-max-held-per-ip", "2")
+        pub = publish(sl.rtmp_url("demo-secret-key"), seconds=60, size="640x360")
+        socks = []
+        try:
+            url = sl.url("/hls/demo/360p/index.m3u8")
+            hint_re = re.compile(r'PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"')
+            seen = []
+            wait_for(lambda: seen.append(hint_re.search(http(url)[2].decode())) or seen[-1], 30,
+                     "a playlist with a preload hint")
+            # Right after a part boundary (2 s parts), the part after the
+            # next one: held for two seconds or more (within the advance limit).
+            first = seen[-1].groups()
+            wait_for(lambda: seen.append(hint_re.search(http(url)[2].decode())) or
+                     seen[-1].groups() != first, 10, "the next part")
+            msn, part = int(seen[-1].group(1)), int(seen[-1].group(2))
+            req = (f"GET /hls/demo/360p/index.m3u8?_HLS_msn={msn}&_HLS_part={part + 2} HTTP/1.1\r\n"
+                   "Host: x\r\n\r\n").encode()
+
+            def batch(source, n):
+                """How many of n requests from source are held (not answered at once)."""
+                mine = []
+                for _ in range(n):
+                    s = socket.socket()
+                    s.bind((source, 0))
+                    s.connect(("127.0.0.1", sl.http_port))
+                    s.sendall(req)
+                    mine.append(s)
+                    time.sleep(0.01)
+                socks.extend(mine)
+                time.sleep(0.1)
+                answered, _, _ = select.select(mine, [], [], 0)
+                return n - len(answered)
+
+            # Four held while fewer than half of 8 were; then its share (2) is spent.
+            self.assertEqual(batch("127.0.0.1", 6), 4)
+            # Other addresses get their share, then the global limit holds.
+            self.assertEqual(batch("127.0.0.2", 3), 2)
+            self.assertEqual(batch("127.0.0.3", 3), 2)
+            self.assertEqual(batch("127.0.0.4", 1), 0)
+        finally:
+            for s in socks:
+                s.close()
+            sl.close(pub)

@@ -334,8 +334,9 @@ static void test_disk_error_is_a_gap(void **state)
     assert_int_equal(json_integer_value(json_object_get(we, "segments_skipped")), 1);
     assert_string_equal(json_string_value(json_object_get(we, "last")), "360p/2.m4s: Is a directory");
     json_decref(j);
-    snprintf(path, sizeof(path), "%s/360p", recdir);
-    char *text = slurp(path, "index.m3u8");
+    char rend[600];
+    snprintf(rend, sizeof(rend), "%s/360p", recdir);
+    char *text = slurp(rend, "index.m3u8");
     assert_non_null(strstr(text, "1.m4s\n#EXT-X-DISCONTINUITY\n"));
     free(text);
     blob_unref(init);
