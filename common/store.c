@@ -193,6 +193,14 @@ int store_stream_auth(store_t *st, const char *key, char *id_out)
     return rc;
 }
 
+int store_stream_auth_hash(store_t *st, const uint8_t hash[32], char *id_out)
+{
+    id_out[0] = '\0';
+    int rc = st->backend->stream_auth(st, hash, id_out);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
 int store_stream_exists(store_t *st, const char *id)
 {
     if (!store_id_valid(id))

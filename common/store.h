@@ -89,6 +89,11 @@ int store_stream_add(store_t *st, const char *id, const char *name, const char *
  * (size STORE_ID_MAX). -ENOENT for an unknown key. */
 int store_stream_auth(store_t *st, const char *key, char *id_out)
     __attribute__((warn_unused_result));
+/* The same with the key's SHA-256 (store_key_hash) instead of the key, so
+ * that a caller can hand the lookup to another thread without copying the
+ * key off its stack. */
+int store_stream_auth_hash(store_t *st, const uint8_t hash[32], char *id_out)
+    __attribute__((warn_unused_result));
 /* -ENOENT when no stream has this id. */
 int store_stream_exists(store_t *st, const char *id);
 /* A stream from the configuration (--stream): added like store_stream_add,

@@ -14,7 +14,8 @@
  * report a lost lease at any time: it only queues the session id under
  * lost_lock and activates lost_ev; the loop does the rest. Publish
  * authorisation answers (ingest_auth_done, any thread) travel the same way,
- * under auth_lock through auth_ev.
+ * under auth_lock through auth_ev, and so do the answers of the store calls
+ * a publish needs, which run on the store worker (store_jobs.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,14 +131,21 @@ static void ingest_limits_fill(ingest_limits_t *lim)
 
 void ingest_addr_from(ingest_addr_t *a, const struct sockaddr *sa)
 {
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memset(a, 0, sizeof(*a));
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
-        a->b[10] = a->b[11] = 0xff;
+        memcpy(a->b, v4mapped, sizeof(v4mapped));
         memcpy(a->b + 12, &in4->sin_addr, 4);
     } else if (sa && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         memcpy(a->b, &in6->sin6_addr, 16);
+        /* One subscriber or host gets a whole /64 and picks interface ids
+         * at will: counting each full address would give it 2^64
+         * identities (S11). An IPv4 peer on a dual-stack socket arrives
+         * IPv4-mapped and keeps its whole address. */
+        if (memcmp(a->b, v4mapped, sizeof(v4mapped)) != 0)
+            memset(a->b + INGEST_ADDR_V6_PREFIX / 8, 0, 16 - INGEST_ADDR_V6_PREFIX / 8);
     }
 }
 
@@ -461,6 +469,8 @@ static void ingest_free(ingest_t *in)
         while (in->sh.sessions)
             rtmp_session_free(in->sh.sessions);
     }
+    /* After the sessions: the leases they gave back go to the store first. */
+    ingest_jobs_stop(&in->sh);
     if (in->listener)
         evconnlistener_free(in->listener);
     if (in->tls_listener)
@@ -602,6 +612,10 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
             goto fail;
     }
 
+    ret = ingest_jobs_start(&in->sh);
+    if (ret < 0)
+        goto fail;
+
     ret = pthread_create(&in->thread, NULL, ingest_thread_main, in);
     if (ret != 0) {
         ret = -ret;
@@ -696,7 +710,8 @@ void ingest_close(ingest_t *in)
              "address) %llu (locked out) %llu (publishers), %llu bad keys, %llu lockouts, "
              "timeouts %llu (handshake) %llu (idle) %llu (read) %llu (stalled), %llu limit "
              "violations, %llu "
-             "protocol errors, throttled %llu times, %llu packets dropped",
+             "protocol errors, throttled %llu times, %llu packets dropped, %llu publishes "
+             "refused for a slow store, %llu for too many waiting authorisations",
              listen, (unsigned long long)st.connections_accepted,
              (unsigned long long)st.refused_max_connections, (unsigned long long)st.refused_per_ip,
              (unsigned long long)st.refused_locked_out,
@@ -705,5 +720,6 @@ void ingest_close(ingest_t *in)
              (unsigned long long)st.idle_timeouts, (unsigned long long)st.read_timeouts,
              (unsigned long long)st.stalled_publishers,
              (unsigned long long)st.limit_violations, (unsigned long long)st.protocol_errors,
-             (unsigned long long)st.throttled, (unsigned long long)st.dropped_packets);
+             (unsigned long long)st.throttled, (unsigned long long)st.dropped_packets,
+             (unsigned long long)st.store_timeouts, (unsigned long long)st.refused_auth_busy);
 }

@@ -5,7 +5,9 @@
  *
  * Threads: ingest_open() starts one thread running a libevent loop that owns
  * every RTMP session; nothing else touches session state. The publish hooks
- * are called on that thread.
+ * are called on that thread. The store calls a publish needs (key lookup,
+ * lease) run on a second, store worker thread, so that a slow store never
+ * holds the loop.
  */
 #ifndef SLUICE_INGEST_INGEST_H
 #define SLUICE_INGEST_INGEST_H
@@ -154,6 +156,12 @@ typedef struct ingest_stats {
     uint64_t protocol_errors;      /* malformed chunks or commands */
     uint64_t throttled;            /* times a publisher's reading was paused */
     uint64_t dropped_packets;      /* media dropped by full queues */
+    /* Publishes refused because the store did not answer a key lookup or a
+     * lease claim in time, or too many such calls were waiting. */
+    uint64_t store_timeouts;
+    /* Publishes refused because 2 x max_publishers already waited for the
+     * publish authoriser's answer. */
+    uint64_t refused_auth_busy;
 } ingest_stats_t;
 
 /* Copies the counters. Any thread; each field is read atomically. */
@@ -167,9 +175,11 @@ typedef enum ingest_auth_verdict {
 } ingest_auth_verdict_t;
 
 /* Answers a publish_auth_cb request; any thread. Anything but ACCEPTED
- * refuses with NetStream.Publish.Rejected and closes the connection; only
- * REFUSED counts an unknown key towards the bad-key lockout (an authoriser
- * outage must not lock publishers out). stream_id: the id to publish as
+ * refuses with NetStream.Publish.Rejected and closes the connection; for a
+ * key the registry does not know, every refusal (NO_ANSWER and the auth
+ * timeout included) counts towards the bad-key lockout, while a key the
+ * registry knows never does (an authoriser outage locks no registered
+ * publisher out). stream_id: the id to publish as
  * (validated with store_id_valid); NULL keeps the registry's, and an unknown
  * key with no id given is refused. A ticket whose publisher has gone
  * meanwhile is ignored. */

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -156,7 +157,10 @@ struct ssl_st;
 struct ssl_ctx_st;
 typedef struct rtmp_session rtmp_session_t;
 
-/* A peer's address without its port: IPv4 as an IPv4-mapped IPv6 address. */
+/* What the per-address limits and the bad-key lockout count as one
+ * address: a peer's address without its port, IPv4 as an IPv4-mapped IPv6
+ * address, and IPv6 cut to its /64 (the rest zero). */
+#define INGEST_ADDR_V6_PREFIX 64
 typedef struct ingest_addr {
     uint8_t b[16];
 } ingest_addr_t;
@@ -178,6 +182,8 @@ typedef enum ingest_refusal {
     INGEST_REFUSAL_PER_IP,
     INGEST_REFUSAL_LOCKED_OUT,
     INGEST_REFUSAL_MAX_PUBLISHERS,
+    INGEST_REFUSAL_STORE_BUSY,
+    INGEST_REFUSAL_AUTH_BUSY,
     INGEST_REFUSAL_COUNT,
 } ingest_refusal_t;
 
@@ -188,6 +194,57 @@ typedef struct ingest_auth_answer {
     bool has_id;
     char stream_id[STORE_ID_MAX];
 } ingest_auth_answer_t;
+
+/* ---- store calls off the loop (store_jobs.c) ------------------------------ */
+
+/* How long a publish waits for one store call (registry lookup, lease)
+ * before it is refused. A slow store then costs that publisher a refusal,
+ * never the loop a stall (S10 of the security review). */
+#define INGEST_STORE_DEADLINE_MS 500
+/* Lookups and lease claims waiting at once; past this a publish is refused
+ * at once (a flood of publish attempts against a slow store). */
+#define INGEST_STORE_PENDING_MAX 256
+
+typedef enum ingest_job_kind {
+    INGEST_JOB_AUTH = 1, /* key_hash -> stream_id (store_stream_auth_hash) */
+    INGEST_JOB_ACQUIRE,  /* stream_id -> lease (store_lease_acquire) */
+    INGEST_JOB_RELEASE,  /* lease given back (store_lease_release); no answer */
+} ingest_job_kind_t;
+
+struct ingest_shared;
+
+/* One store call run by the store worker for a session of the loop. Made on
+ * the loop; while queued or running it belongs to the queues, and the
+ * session that asked only keeps a pointer to it (cleared, and the job
+ * cancelled, if the session stops waiting). An ACQUIRE job that won a lease
+ * stays alive as the lease's owner (it is the lease's lost_cb opaque) until
+ * it is sent back as a RELEASE job, which the worker frees. */
+typedef struct ingest_job {
+    struct ingest_job *next;
+    ingest_job_kind_t kind;
+    struct ingest_shared *sh;
+    uint64_t session_id;     /* immutable: read by the lease's lost_cb */
+    atomic_bool cancelled;   /* nobody waits any more: the worker skips it */
+    uint8_t key_hash[32];    /* AUTH */
+    bool takeover;           /* ACQUIRE */
+    char stream_id[STORE_ID_MAX]; /* AUTH: the answer; ACQUIRE, RELEASE: the stream */
+    int rc;                  /* the store's answer; -ECANCELED when skipped */
+    store_lease_t *lease;    /* ACQUIRE's answer, RELEASE's input */
+    int64_t submit_ms;
+} ingest_job_t;
+
+/* The worker thread and its two queues: to the worker under lock (cond
+ * wakes it), back to the loop under lock through done_ev. */
+typedef struct ingest_jobs {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    ingest_job_t *todo, **todo_tail;
+    ingest_job_t *done, **done_tail;
+    bool stop, started;
+    pthread_t thread;
+    struct event *done_ev;
+    size_t pending; /* loop only: AUTH and ACQUIRE jobs not yet answered */
+} ingest_jobs_t;
 
 /* Counters of ingest_stats_t, bumped on the loop, read from any thread. */
 #define INGEST_COUNT(sh, field) __atomic_fetch_add(&(sh)->stats.field, 1, __ATOMIC_RELAXED)
@@ -234,6 +291,7 @@ typedef struct ingest_shared {
     int64_t refusal_log_ms[INGEST_REFUSAL_COUNT];
     uint64_t refusal_unlogged[INGEST_REFUSAL_COUNT];
     bool drop_on_close; /* ingest_params_t.drop_on_close */
+    ingest_jobs_t jobs; /* store calls off the loop (store_jobs.c) */
 } ingest_shared_t;
 
 /* Logs a refusal, at most one line per reason per 10 s (with the count of
@@ -249,6 +307,9 @@ bool ingest_key_failed(ingest_shared_t *sh, const ingest_addr_t *a, int64_t now_
 
 /* Live sessions (not yet marked dead) from address `a`. */
 size_t rtmp_session_count_from(ingest_shared_t *sh, const ingest_addr_t *a);
+
+/* Sessions waiting for a publish_auth_cb answer. */
+size_t rtmp_session_count_authorizing(ingest_shared_t *sh);
 
 /* Sessions currently publishing, `except` not counted. */
 size_t rtmp_session_count_publishers(ingest_shared_t *sh, const rtmp_session_t *except);
@@ -271,6 +332,22 @@ void rtmp_session_reap(ingest_shared_t *sh);
 /* Another node took over the stream session_id publishes: disconnect it.
  * Does nothing when that session is gone or no longer publishing. */
 void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id);
+
+/* Store jobs (store_jobs.c). start: the worker thread and done_ev on
+ * sh->base (0 or a negative errno). submit: loop thread (or after the loop
+ * has stopped); takes ownership of the job. stop: after the loop has
+ * stopped and every session is freed: runs what is queued (leases given
+ * back), joins the worker, releases the leases of answers nobody took, and
+ * frees the rest. */
+int ingest_jobs_start(ingest_shared_t *sh);
+ingest_job_t *ingest_job_new(ingest_shared_t *sh, ingest_job_kind_t kind, uint64_t session_id);
+void ingest_jobs_submit(ingest_shared_t *sh, ingest_job_t *job);
+void ingest_jobs_stop(ingest_shared_t *sh);
+
+/* A store job's answer, on the loop: goes on with the publish that waits for
+ * it, or, when nobody waits any more, frees the job (a lease it won is
+ * given back). Takes ownership of the job. */
+void rtmp_session_job_done(ingest_shared_t *sh, ingest_job_t *job);
 
 /* The answer to the publish authorisation `ticket`: goes on publishing, or
  * refuses. Does nothing when that session is gone or no longer waiting. */

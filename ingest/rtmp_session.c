@@ -16,6 +16,11 @@
  * not read either, and is closed if it goes on not reading (S5, S6 of the
  * security review; docs/ingest.md "Memory a peer can make sluice hold").
  *
+ * Store calls (the registry lookup of the key, the stream's lease) run on
+ * the store worker (store_jobs.c), never on the loop: the session waits for
+ * the answer the same way, for INGEST_STORE_DEADLINE_MS at most, and gives
+ * its lease back through the worker too (S10).
+ *
  * Thread: the ingest loop only; session state is never locked. A session is
  * never freed inside its own bufferevent or timer callbacks: it is marked
  * dead (its stream gets EOS at once) and the loop's reap event frees it
@@ -24,7 +29,7 @@
  * Ownership: the session owns its bufferevent (and so the socket), its
  * timers, chunk reader and buffers, one reference to the media queue of the
  * stream it publishes (the publish hook takes its own), and while it
- * publishes, the store lease that makes it the stream's owner across nodes. The stream key
+ * publishes, the store job holding the lease that makes it the stream's owner across nodes. The stream key
  * lives only on the stack while it is checked and is never logged.
  */
 #include <arpa/inet.h>
@@ -131,9 +136,13 @@ struct rtmp_session {
     bool auth_known;                /* the registry knows the key... */
     char auth_id[STORE_ID_MAX];     /* ...as this stream */
 
+    /* a store call (store_jobs.c) this session waits for, or NULL */
+    ingest_job_t *job;
+    bool lease_lost_early; /* the lease was lost before its claim came back */
+
     /* publishing */
     media_queue_t *queue;
-    store_lease_t *lease; /* this node's claim on the stream (store.h) */
+    ingest_job_t *lease_job; /* holds this node's claim on the stream (store.h) */
     bool fcpublish_answer; /* FCPublish seen: onFCPublish goes out with the accept */
     char stream_id[STORE_ID_MAX];
     int64_t publish_ms;
@@ -303,12 +312,33 @@ static void rtmp_session_close_after_reply(rtmp_session_t *s)
 
 /* ---- publishing ------------------------------------------------------- */
 
+/* Gives the stream's lease back off the loop (store_jobs.c): with Redis
+ * that is a round trip the loop must not wait for. */
+static void rtmp_session_release_lease(rtmp_session_t *s)
+{
+    ingest_job_t *job = s->lease_job;
+    if (!job)
+        return;
+    s->lease_job = NULL;
+    job->kind = INGEST_JOB_RELEASE;
+    ingest_jobs_submit(s->sh, job);
+}
+
+/* Stops waiting for a store call: the worker skips it if it has not run,
+ * and its answer, when it comes, finds nobody (rtmp_session_job_done). */
+static void rtmp_session_cancel_job(rtmp_session_t *s)
+{
+    if (!s->job)
+        return;
+    atomic_store(&s->job->cancelled, true);
+    s->job = NULL;
+}
+
 /* dropped: see ingest_hooks_t.publish_end_cb; it rides on the EOS packet
  * to the stream's worker, which then waits for the reconnect window. */
 static void rtmp_session_end_publish(rtmp_session_t *s, const char *why, bool dropped)
 {
-    store_lease_release(s->lease);
-    s->lease = NULL;
+    rtmp_session_release_lease(s);
     if (!s->queue)
         return;
     ingest_meter_end(&s->sh->meters, &s->meter);
@@ -674,32 +704,14 @@ static rtmp_session_t *rtmp_session_find_publisher(ingest_shared_t *sh, const ch
     return NULL;
 }
 
-/* A store thread says another node owns our stream now. s is alive: the
- * store does not return from store_lease_release while this runs, and
- * s->sh and s->id never change, so reading them here is safe. */
-static void rtmp_session_lease_lost_cb(void *opaque, const char *stream_id)
-{
-    (void)stream_id;
-    rtmp_session_t *s = opaque;
-    ingest_shared_t *sh = s->sh;
-    pthread_mutex_lock(&sh->lost_lock);
-    if (sh->nlost == sh->cap_lost) {
-        size_t cap = sh->cap_lost ? sh->cap_lost * 2 : 8;
-        uint64_t *p = realloc(sh->lost, cap * sizeof(*p));
-        if (p) {
-            sh->lost = p;
-            sh->cap_lost = cap;
-        }
-    }
-    if (sh->nlost < sh->cap_lost)
-        sh->lost[sh->nlost++] = s->id;
-    pthread_mutex_unlock(&sh->lost_lock);
-    event_active(sh->lost_ev, 0, 0);
-}
-
 void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id)
 {
     for (rtmp_session_t *s = sh->sessions; s; s = s->next) {
+        if (s->id == session_id && !s->dead && s->job && s->job->kind == INGEST_JOB_ACQUIRE) {
+            /* Lost before its claim came back: refused when it does. */
+            s->lease_lost_early = true;
+            continue;
+        }
         if (s->id != session_id || s->dead || !s->queue)
             continue;
         log_info(s->ctx, "stream %s was taken over by a publisher on another node; "
@@ -732,9 +744,12 @@ static int rtmp_session_bad_key(rtmp_session_t *s)
 }
 
 /* The publish authoriser said no, or did not answer: onStatus error
- * NetStream.Publish.Rejected, then close. With count_bad_key (the authoriser
- * said no, or its answer is unusable), a key the registry does not know
- * counts against the address as a bad key. */
+ * NetStream.Publish.Rejected, then close. With count_bad_key, a key the
+ * registry does not know counts against the address as a bad key: every
+ * refusal does, a timeout or an authoriser error included, so that a slow
+ * or failing authoriser cannot be asked again and again for free (S11).
+ * A key the registry knows never counts: an outage locks no registered
+ * publisher out. */
 static int rtmp_session_auth_reject(rtmp_session_t *s, const char *why, bool count_bad_key)
 {
     if (!s->auth_known && count_bad_key && ingest_key_failed(s->sh, &s->addr, clock_mono_ms()))
@@ -751,6 +766,18 @@ static int rtmp_session_auth_reject(rtmp_session_t *s, const char *why, bool cou
 static int rtmp_session_ask_auth(rtmp_session_t *s, const uint8_t hash[32], const char *id)
 {
     ingest_shared_t *sh = s->sh;
+    /* Each question is an outbound request: bounded, so that a flood of
+     * publish attempts cannot pile them up on a slow authoriser (S11). */
+    size_t max_waiting = 2 * (size_t)sh->limits.max_publishers;
+    if (rtmp_session_count_authorizing(sh) >= max_waiting) {
+        char detail[128];
+        snprintf(detail, sizeof(detail),
+                 "publish refused: %zu publishes already wait for authorisation "
+                 "(2 x --rtmp-max-publishers)", max_waiting);
+        ingest_log_refusal(sh, INGEST_REFUSAL_AUTH_BUSY, s->peer, detail);
+        INGEST_COUNT(sh, refused_auth_busy);
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "authorisation unavailable");
+    }
     ingest_auth_request_t req = {
         .ticket = ++sh->next_auth_ticket,
         .app = "live",
@@ -770,6 +797,10 @@ static int rtmp_session_ask_auth(rtmp_session_t *s, const uint8_t hash[32], cons
     if (ret < 0) {
         s->authorizing = false;
         log_error(s->ctx, "publish refused: cannot ask for authorisation (%s)", strerror(-ret));
+        /* An authoriser error counts like a refusal for an unknown key. */
+        if (!s->auth_known && ingest_key_failed(sh, &s->addr, clock_mono_ms()))
+            log_warn(s->ctx, "%u bad keys within a minute, address locked out for %u s",
+                     sh->limits.max_key_failures, sh->limits.key_lockout_s);
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "authorisation unavailable");
     }
     log_debug(s->ctx, "publish waits for authorisation #%llu (%s%s)",
@@ -780,17 +811,53 @@ static int rtmp_session_ask_auth(rtmp_session_t *s, const uint8_t hash[32], cons
 
 static int rtmp_session_publish_as(rtmp_session_t *s, const char *id);
 
+/* Hands a store call to the store worker (store_jobs.c) and stops reading,
+ * as for an authorisation, until rtmp_session_job_done brings the answer
+ * or INGEST_STORE_DEADLINE_MS passes (the timer refuses the publish then).
+ * AUTH: hash is the key's; ACQUIRE: id and takeover. */
+static int rtmp_session_store_call(rtmp_session_t *s, ingest_job_kind_t kind,
+                                   const uint8_t hash[32], const char *id, bool takeover)
+{
+    ingest_shared_t *sh = s->sh;
+    if (sh->jobs.pending >= INGEST_STORE_PENDING_MAX) {
+        INGEST_COUNT(sh, store_timeouts);
+        char detail[160];
+        snprintf(detail, sizeof(detail),
+                 "publish refused: too many store calls waiting (%u; the store is slow or "
+                 "unreachable)", INGEST_STORE_PENDING_MAX);
+        ingest_log_refusal(sh, INGEST_REFUSAL_STORE_BUSY, s->peer, detail);
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "store unavailable");
+    }
+    ingest_job_t *job = ingest_job_new(sh, kind, s->id);
+    if (!job) {
+        log_error(s->ctx, "publish refused: out of memory");
+        return rtmp_session_refuse(s, "NetStream.Publish.Failed", "out of memory");
+    }
+    if (hash)
+        memcpy(job->key_hash, hash, sizeof(job->key_hash));
+    if (id)
+        snprintf(job->stream_id, sizeof(job->stream_id), "%s", id);
+    job->takeover = takeover;
+    s->job = job;
+    s->lease_lost_early = false;
+    /* Not read meanwhile beyond a bounded buffer; what arrives is handled
+     * after the answer. */
+    bufferevent_setwatermark(s->bev, EV_READ, 0, RTMP_AUTH_READ_MAX);
+    rtmp_session_arm_timer(s, INGEST_STORE_DEADLINE_MS);
+    ingest_jobs_submit(sh, job);
+    return 0;
+}
+
 static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
 {
     if (!s->connected) {
         log_warn(s->ctx, "publish before connect; closing");
         return -EPROTO;
     }
-    if (s->queue || s->authorizing) {
+    if (s->queue || s->authorizing || s->job) {
         log_warn(s->ctx, "second publish on one connection; closing");
         return -EPROTO;
     }
-    bool ask = s->sh->hooks.publish_auth_cb != NULL;
     const char *name = amf0_string(amf0_at(args, 3));
     char key[RTMP_KEY_MAX];
     size_t n = name ? strcspn(name, "?") : 0;
@@ -798,12 +865,20 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
         return rtmp_session_bad_key(s);
     memcpy(key, name, n);
     key[n] = '\0';
+    /* Only the hash leaves this stack frame: the registry lookup runs on
+     * the store worker (store_jobs.c), and its answer goes on in
+     * rtmp_session_on_auth_answer. */
     uint8_t hash[SHA256_DIGEST_LENGTH];
-    if (ask)
-        SHA256((const uint8_t *)key, n, hash);
-    char id[STORE_ID_MAX];
-    int ret = store_stream_auth(s->sh->store, key, id);
+    SHA256((const uint8_t *)key, n, hash);
     explicit_bzero(key, sizeof(key));
+    return rtmp_session_store_call(s, INGEST_JOB_AUTH, hash, NULL, false);
+}
+
+/* The registry's answer to the key lookup. */
+static int rtmp_session_on_auth_answer(rtmp_session_t *s, ingest_job_t *job)
+{
+    bool ask = s->sh->hooks.publish_auth_cb != NULL;
+    int ret = job->rc;
     /* Without an authoriser an unknown key is a bad key; with one, it may
      * still know the key (and name the stream). */
     if (ret == -ENOENT && !ask)
@@ -813,8 +888,8 @@ static int rtmp_session_on_publish(rtmp_session_t *s, const amf0_value_t *args)
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "stream registry unavailable");
     }
     if (ask)
-        return rtmp_session_ask_auth(s, hash, ret == 0 ? id : NULL);
-    return rtmp_session_publish_as(s, id);
+        return rtmp_session_ask_auth(s, job->key_hash, ret == 0 ? job->stream_id : NULL);
+    return rtmp_session_publish_as(s, job->stream_id);
 }
 
 void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a)
@@ -836,7 +911,7 @@ void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a
         snprintf(why, sizeof(why), "%s (authorisation #%llu)",
                  a->verdict == INGEST_AUTH_REFUSED ? "not authorised" : "authoriser unavailable",
                  (unsigned long long)a->ticket);
-        ret = rtmp_session_auth_reject(s, why, a->verdict == INGEST_AUTH_REFUSED);
+        ret = rtmp_session_auth_reject(s, why, true);
     } else if (a->has_id && !store_id_valid(a->stream_id)) {
         ret = rtmp_session_auth_reject(s, "the authoriser gave an invalid stream id", true);
     } else if (!a->has_id && !s->auth_known) {
@@ -856,11 +931,57 @@ void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a
         rtmp_session_read_cb(s->bev, s);
 }
 
-/* Publishes as stream `id` (the key is good): the duplicate policy, the
- * lease, publish_start_cb, then NetStream.Publish.Start. */
-static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
+static int rtmp_session_on_auth_answer(rtmp_session_t *s, ingest_job_t *job);
+static int rtmp_session_on_lease_answer(rtmp_session_t *s, ingest_job_t *job);
+
+void rtmp_session_job_done(ingest_shared_t *sh, ingest_job_t *job)
 {
+    int64_t took = clock_mono_ms() - job->submit_ms;
+    rtmp_session_t *s = sh->sessions;
+    while (s && s->job != job)
+        s = s->next;
+    if (!s || s->dead || s->closing) {
+        /* Its publisher left, or was refused at the deadline. */
+        log_debug("rtmp", "store answer for rtmp#%llu came after %lld ms, nobody waits for it; "
+                          "dropped", (unsigned long long)job->session_id, (long long)took);
+        if (s)
+            s->job = NULL;
+        if (job->kind == INGEST_JOB_ACQUIRE && job->rc == 0) {
+            job->kind = INGEST_JOB_RELEASE; /* a lease won for nobody goes back */
+            ingest_jobs_submit(sh, job);
+        } else {
+            free(job);
+        }
+        return;
+    }
+    s->job = NULL;
+    evtimer_del(s->timer);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+    log_debug(s->ctx, "store answered the %s in %lld ms",
+              job->kind == INGEST_JOB_AUTH ? "key lookup" : "lease claim", (long long)took);
     int ret;
+    if (job->kind == INGEST_JOB_AUTH) {
+        ret = rtmp_session_on_auth_answer(s, job);
+        free(job);
+    } else {
+        ret = rtmp_session_on_lease_answer(s, job);
+    }
+    if (ret < 0) {
+        rtmp_session_kill(s, "could not answer the publish");
+        return;
+    }
+    /* What the publisher sent meanwhile is buffered and raises no new read
+     * event: handle it now. */
+    if (!s->dead && !s->closing && !s->throttled)
+        rtmp_session_read_cb(s->bev, s);
+}
+
+/* The local publisher limit and duplicate policy, for stream `id`; 0 when
+ * s may go on (an older publisher it takes over is cut), else the refusal
+ * has been sent (*refused) or a negative errno. */
+static int rtmp_session_check_local(rtmp_session_t *s, const char *id, bool *refused)
+{
+    *refused = true;
     rtmp_session_t *old = rtmp_session_find_publisher(s->sh, id, s);
     /* A takeover replaces a publisher, so the one it replaces is not counted. */
     bool replaces = old && s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER;
@@ -880,22 +1001,59 @@ static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
                  (unsigned long long)s->id, s->peer);
         rtmp_session_kill(old, "taken over"); /* its queue gets EOS now */
     }
+    *refused = false;
+    return 0;
+}
+
+/* Publishes as stream `id` (the key is good): the duplicate policy here,
+ * then the lease across nodes (a store call; rtmp_session_on_lease_answer
+ * goes on). */
+static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
+{
+    bool refused;
+    int ret = rtmp_session_check_local(s, id, &refused);
+    if (ret < 0 || refused)
+        return ret;
     /* The same policy across nodes: the store's lease says who owns it. */
-    ret = store_lease_acquire(s->sh->store, id, s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER,
-                              rtmp_session_lease_lost_cb, s, &s->lease);
-    if (ret == -EBUSY) {
-        log_warn(s->ctx, "publish refused: stream %s is already live on another node", id);
-        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "stream is already live");
-    }
+    return rtmp_session_store_call(s, INGEST_JOB_ACQUIRE, NULL, id,
+                                   s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER);
+}
+
+/* The store's answer to the lease claim: the rest of the publish,
+ * publish_start_cb, then NetStream.Publish.Start. Takes ownership of job. */
+static int rtmp_session_on_lease_answer(rtmp_session_t *s, ingest_job_t *job)
+{
+    int ret = job->rc;
+    char id[STORE_ID_MAX];
+    snprintf(id, sizeof(id), "%s", job->stream_id);
     if (ret < 0) {
+        free(job);
+        if (ret == -EBUSY) {
+            log_warn(s->ctx, "publish refused: stream %s is already live on another node", id);
+            return rtmp_session_refuse(s, "NetStream.Publish.BadName", "stream is already live");
+        }
         log_error(s->ctx, "publish refused: store unavailable (%s)", strerror(-ret));
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "store unavailable");
+    }
+    s->lease_job = job; /* the lease is ours from here; given back on every failure */
+    if (s->lease_lost_early) {
+        rtmp_session_release_lease(s);
+        log_warn(s->ctx, "publish refused: stream %s was taken over on another node meanwhile",
+                 id);
+        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "stream is already live");
+    }
+    /* Another publisher of this stream may have gone live here while the
+     * claim was out: the policy again. */
+    bool refused;
+    ret = rtmp_session_check_local(s, id, &refused);
+    if (ret < 0 || refused) {
+        rtmp_session_release_lease(s);
+        return ret;
     }
 
     media_queue_t *queue = media_queue_new(s->sh->limits.queue_bytes);
     if (!queue) {
-        store_lease_release(s->lease);
-        s->lease = NULL;
+        rtmp_session_release_lease(s);
         log_error(s->ctx, "publish refused: out of memory");
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "out of memory");
     }
@@ -905,8 +1063,7 @@ static int rtmp_session_publish_as(rtmp_session_t *s, const char *id)
         ret = s->sh->hooks.publish_start_cb(s->sh->hooks.opaque, s->stream_id, queue);
         if (ret < 0) {
             media_queue_unref(queue);
-            store_lease_release(s->lease);
-            s->lease = NULL;
+            rtmp_session_release_lease(s);
             log_warn(s->ctx, "publish refused: could not start the stream (%s)",
                      strerror(-ret));
             return rtmp_session_refuse(s, "NetStream.Publish.Failed",
@@ -1218,7 +1375,8 @@ static void rtmp_session_read_cb(struct bufferevent *bev, void *arg)
 {
     rtmp_session_t *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!s->dead && !s->closing && !s->throttled && !s->authorizing && !s->out_paused &&
+    while (!s->dead && !s->closing && !s->throttled && !s->authorizing && !s->job &&
+           !s->out_paused &&
            evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -1285,7 +1443,7 @@ static void rtmp_session_throttle_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     s->throttled = false;
-    if (s->closing || s->authorizing || s->out_paused)
+    if (s->closing || s->authorizing || s->job || s->out_paused)
         return;
     bufferevent_enable(s->bev, EV_READ);
     /* What is already buffered raises no read event: handle it now. */
@@ -1306,7 +1464,7 @@ static void rtmp_session_write_cb(struct bufferevent *bev, void *arg)
         s->out_paused = false;
         evtimer_del(s->out_ev);
         log_debug(s->ctx, "replies read by the peer: reading resumed");
-        if (s->throttled || s->authorizing)
+        if (s->throttled || s->authorizing || s->job)
             return; /* throttle_cb / the answer resume it */
         bufferevent_enable(bev, EV_READ);
         rtmp_session_read_cb(bev, s);
@@ -1362,6 +1520,19 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (s->closing) {
         rtmp_session_kill(s, "peer did not read the reply");
+    } else if (s->job) {
+        /* The store is slow or unreachable: refuse now, never wait on it;
+         * the late answer finds nobody (rtmp_session_job_done). */
+        bool lookup = s->job->kind == INGEST_JOB_AUTH;
+        rtmp_session_cancel_job(s);
+        bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+        INGEST_COUNT(s->sh, store_timeouts);
+        log_warn(s->ctx, "publish refused: the store did not answer the %s within %d ms "
+                         "(slow or unreachable)",
+                 lookup ? "stream key lookup" : "stream lease claim", INGEST_STORE_DEADLINE_MS);
+        if (rtmp_session_refuse(s, "NetStream.Publish.Failed",
+                                lookup ? "stream registry unavailable" : "store unavailable") < 0)
+            rtmp_session_kill(s, "could not answer the publish");
     } else if (s->authorizing) {
         /* The answer is lost or very late; a late one finds no ticket. */
         s->authorizing = false;
@@ -1369,7 +1540,7 @@ static void rtmp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
         char why[96];
         snprintf(why, sizeof(why), "authorisation #%llu not answered within %u ms",
                  (unsigned long long)s->auth_ticket, s->sh->limits.auth_timeout_ms);
-        if (rtmp_session_auth_reject(s, why, false) < 0)
+        if (rtmp_session_auth_reject(s, why, true) < 0)
             rtmp_session_kill(s, "could not answer the publish");
     } else if (!s->handshake_done) {
         log_warn(s->ctx, "handshake not completed within %u ms; closing",
@@ -1405,6 +1576,7 @@ static void rtmp_session_kill_as(rtmp_session_t *s, const char *why, bool droppe
     if (s->dead)
         return;
     rtmp_session_end_publish(s, why, dropped);
+    rtmp_session_cancel_job(s);
     s->dead = true;
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     evtimer_del(s->timer);
@@ -1520,6 +1692,7 @@ void rtmp_session_free(rtmp_session_t *s)
         return;
     rtmp_session_end_publish(s, s->dead ? "connection closed" : "server shutting down",
                              s->sh->drop_on_close);
+    rtmp_session_cancel_job(s);
     if (s->prev)
         s->prev->next = s->next;
     else if (s->sh->sessions == s)
@@ -1553,6 +1726,15 @@ size_t rtmp_session_count_from(ingest_shared_t *sh, const ingest_addr_t *a)
     size_t n = 0;
     for (const rtmp_session_t *s = sh->sessions; s; s = s->next)
         if (!s->dead && memcmp(&s->addr, a, sizeof(*a)) == 0)
+            n++;
+    return n;
+}
+
+size_t rtmp_session_count_authorizing(ingest_shared_t *sh)
+{
+    size_t n = 0;
+    for (const rtmp_session_t *s = sh->sessions; s; s = s->next)
+        if (!s->dead && s->authorizing)
             n++;
     return n;
 }

@@ -3,13 +3,19 @@ ingest-only node and an origin-only node sharing one Redis, the
 duplicate-publisher policy across nodes, and a Redis killed and restarted
 empty under a live stream. Real redis-server, ffmpeg and sluice processes."""
 
+import os
+import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 import unittest
 
 import test_publish
 from harness import (RedisServer, Sluice, finish, http, parse_media, publish, shared_redis,
                      wait_for)
+from test_ingest import Rtmp
 
 KEY = "demo-secret-key"
 DEMO = (("demo", KEY),)
@@ -236,6 +242,146 @@ class RedisOutageTest(unittest.TestCase):
                 leftover = redis.clients()
                 redis.stop()
         self.assertEqual(leftover, [], "connections left after both nodes stopped")
+
+
+def rtmp_publish_attempt(sl, key, timeout=8):
+    """A raw publish of key: (outcome, seconds from the publish command to
+    the answer, the client). outcome: the status code received, or None."""
+    c = Rtmp(sl.rtmp_port)
+    c.handshake()
+    assert c.connect()
+    c.command("createStream", 4, None)
+    assert c.wait(b"_result\x00\x40\x10")
+    since = len(c.received)
+    start = time.time()
+    c.command("publish", 5, None, key, "live", msid=1, csid=8)
+    codes = (b"NetStream.Publish.Start", b"NetStream.Publish.Failed",
+             b"NetStream.Publish.BadName", b"NetStream.Publish.Rejected")
+    while time.time() - start < timeout:
+        got = [code for code in codes if code in c.received[since:]]
+        if got:
+            return got[0].decode(), time.time() - start, c
+        c.sock.settimeout(0.05)
+        try:
+            d = c.sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not d:
+            break
+        c.received += d
+    return None, time.time() - start, c
+
+
+class LoopProbe(threading.Thread):
+    """An RTMP connection that sends a Ping Request every 150 ms and times
+    each Ping Response: they come from the ingest loop, which reads every
+    publisher, so a response that is late means every publisher's media sat
+    unread for as long (sluice answers up to 10 pings a second)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.c = Rtmp(port)
+        self.c.handshake()
+        assert self.c.connect()
+        self.rtts = []  # (send time, round trip or None when never answered)
+        self.stop = threading.Event()
+
+    def run(self):
+        token = 1000
+        while not self.stop.is_set():
+            token += 1
+            since = len(self.c.received)
+            sent = time.time()
+            self.c.send(2, 4, 0, 0, struct.pack(">HI", 6, token))
+            ok = self.c.wait(struct.pack(">HI", 7, token), timeout=10, since=since)
+            self.rtts.append((sent, time.time() - sent if ok else None))
+            if not ok:
+                return
+            time.sleep(max(0.0, 0.15 - (time.time() - sent)))
+
+    def worst(self, start, end):
+        within = [r for t, r in self.rtts if start <= t <= end]
+        return None if any(r is None for r in within) else max(within), len(within)
+
+
+class SlowRedisTest(unittest.TestCase):
+    """S10: store calls a publish needs (key lookup, lease) run off the RTMP
+    loop, with a deadline, so a Redis that stops answering costs a publish
+    attempt a refusal, never the live publishers their reads."""
+
+    def test_stopped_redis_does_not_stall_live_publishers(self):
+        redis = RedisServer()
+        sl = pub = probe = None
+        clients = []
+        try:
+            sl = Sluice("--store", redis.url(), "--ladder", "360p",
+                        streams=(("demo", KEY), ("other", "other-secret-key")))
+            pub = publish(sl.rtmp_url(KEY), seconds=60, size="640x360")
+            wait_for(lambda: playlist(sl, "/hls/demo/360p/index.m3u8")[0] == 200, 20,
+                     "stream A live")
+            probe = LoopProbe(sl.rtmp_port)
+            probe.start()
+            time.sleep(1.5)
+
+            # Redis stops answering (a fork, a partition without RST): its
+            # connections stay open, so every call waits for its timeout.
+            os.kill(redis.proc.pid, signal.SIGSTOP)
+            stopped = time.time()
+            try:
+                outcome, took, c = rtmp_publish_attempt(sl, "other-secret-key")
+                clients.append(c)
+                time.sleep(max(0.0, 3.0 - (time.time() - stopped)))
+            finally:
+                os.kill(redis.proc.pid, signal.SIGCONT)
+            resumed = time.time()
+            self.assertEqual(outcome, "NetStream.Publish.Failed",
+                             "stream B's publish must be refused while Redis is stopped")
+            self.assertLess(took, 1.5, "the refusal must not wait for Redis's own timeouts")
+            self.assertIn("publish refused: the store did not answer the stream key lookup "
+                          "within 500 ms", sl.log())
+
+            # Once Redis answers again, B is accepted.
+            accepted = None
+            while time.time() - resumed < 20:
+                outcome_b, _, c = rtmp_publish_attempt(sl, "other-secret-key")
+                clients.append(c)
+                if outcome_b == "NetStream.Publish.Start":
+                    accepted = time.time() - resumed
+                    break
+                time.sleep(0.5)
+            self.assertIsNotNone(accepted, "stream B was not accepted after Redis came back")
+            time.sleep(0.5)
+            probe.stop.set()
+            probe.join(15)
+
+            worst, n = probe.worst(stopped - 0.2, resumed + 0.5)
+            self.assertGreater(n, 5, "too few pings during the stall")
+            self.assertIsNotNone(worst, "a ping was never answered")
+            self.assertLess(worst, 0.5, f"the ingest loop stalled for {worst:.2f} s while "
+                                        "Redis was stopped")
+            # A rode it out: its publisher still runs and its playlist goes on.
+            self.assertIsNone(pub.poll(), "stream A's publisher was cut")
+            before = playlist(sl, "/hls/demo/360p/index.m3u8")[2]["segments"][-1]["uri"]
+            wait_for(lambda: playlist(sl, "/hls/demo/360p/index.m3u8")[2]["segments"][-1]["uri"]
+                     != before, 15, "stream A's playlist to go on")
+            print(f"\n  Redis stopped 3 s: worst ping {worst * 1000:.0f} ms over {n} pings, "
+                  f"B refused after {took:.2f} s, accepted {accepted:.2f} s after Redis "
+                  "came back", end="")
+        finally:
+            if probe:
+                probe.stop.set()
+                probe.c.close()
+            for c in clients:
+                c.close()
+            if redis.proc and redis.proc.poll() is None:
+                os.kill(redis.proc.pid, signal.SIGCONT)
+            try:
+                if sl:
+                    sl.close(pub)
+            finally:
+                redis.stop()
 
 
 if __name__ == "__main__":

@@ -294,7 +294,7 @@ class WebhookTest(unittest.TestCase):
             self.assertTrue(c.wait(b"NetStream.Publish.Rejected", timeout=5, since=since))
             c.close()
 
-    def test_lockout_counts_refusals_not_outages(self):
+    def test_lockout_counts_refusals_and_outages_for_unknown_keys(self):
         # The webhook refuses unknown keys: they count as bad keys.
         sl = self.start(lambda r: (403, b"", 0), "--rtmp-max-key-failures", "2",
                         "--rtmp-key-lockout", "60")
@@ -305,14 +305,55 @@ class WebhookTest(unittest.TestCase):
         log = sl.stop()
         self.assertIn("address locked out for 60 s", log)
         self.assertIn("2 bad keys, 1 lockouts", log)
-        # The webhook is down: refused as well, but nobody is locked out.
+        # The webhook is down: a key the registry knows is refused but never
+        # counted (an outage locks no registered publisher out)...
         sl = self.start(lambda r: (200, b"", 0), "--rtmp-max-key-failures", "2",
                         "--rtmp-key-lockout", "60", url=f"http://127.0.0.1:{free_port()}/")
-        self.unknown_key_attempts(sl, 3)
+        for _ in range(3):
+            c, since = raw_publish(sl, "demo-secret-key")
+            self.assertTrue(c.wait(b"NetStream.Publish.Rejected", timeout=5, since=since))
+            c.close()
+        # ...while unknown keys count: a failing authoriser cannot be asked
+        # again and again for free (S11).
+        self.unknown_key_attempts(sl, 2)
+        r = Rtmp(sl.rtmp_port)
+        self.assertTrue(r.closed_by_peer(3), "not locked out after unknown keys, webhook down")
+        r.close()
         log = sl.stop()
-        self.assertNotIn("address locked out", log)
-        self.assertIn("0 bad keys, 0 lockouts", log)
         self.assertIn("authoriser unavailable", log)
+        self.assertIn("2 bad keys, 1 lockouts", log)
+
+    def test_lockout_counts_authoriser_timeouts(self):
+        """S11: an unknown key whose authorisation times out counts as a bad
+        key, so a slow webhook cannot be asked again and again for free."""
+        sl = self.start(lambda r: (200, b"", 4.0), "--webhook-timeout", "1",
+                        "--rtmp-max-key-failures", "2", "--rtmp-key-lockout", "60")
+        self.unknown_key_attempts(sl, 2)
+        r = Rtmp(sl.rtmp_port)
+        self.assertTrue(r.closed_by_peer(3), "not locked out after authorisation timeouts")
+        r.close()
+        log = sl.stop()
+        self.assertIn("did not answer within 1.0 s", log)
+        self.assertIn("address locked out for 60 s", log)
+        self.assertIn("2 bad keys, 1 lockouts", log)
+
+    def test_waiting_authorisations_are_capped(self):
+        """S11: at most 2 x --rtmp-max-publishers publishes wait for the
+        webhook at once; the next one is refused at once, with a log line."""
+        sl = self.start(lambda r: (200, b"", 3.0), "--webhook-timeout", "5",
+                        "--rtmp-max-publishers", "1")
+        waiting = [raw_publish(sl, "demo-secret-key") for _ in range(2)]
+        self.hook.wait("publish", n=2)
+        c, since = raw_publish(sl, "demo-secret-key")
+        t0 = time.time()
+        self.assertTrue(c.wait(b"NetStream.Publish.Failed", timeout=2, since=since))
+        self.assertLess(time.time() - t0, 1.5)
+        self.assertEqual(len(self.hook.of("publish")), 2, "the third one was sent to the webhook")
+        for w, _ in waiting:
+            w.close()
+        c.close()
+        log = sl.stop()
+        self.assertIn("publish refused: 2 publishes already wait for authorisation", log)
 
     def test_event_retried_with_same_delivery(self):
         def decide(r):
