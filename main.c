@@ -90,11 +90,14 @@ static void main_webhook_live_cb(void *opaque, const char *stream_id, const char
 }
 
 /* data.reason says whether the publisher ended its publish or dropped
- * (then the playlists wait for it within the reconnect window). */
-static void main_webhook_end_cb(void *opaque, const char *stream_id, bool dropped)
+ * (then the playlists wait for it within the reconnect window), or that
+ * sluice refused its input (data.detail says why). */
+static void main_webhook_end_cb(void *opaque, const char *stream_id, bool dropped,
+                                const char *refusal)
 {
     (void)opaque;
-    json_t *data = json_pack("{s:s}", "reason", dropped ? "dropped" : "ended");
+    json_t *data = refusal ? json_pack("{s:s, s:s}", "reason", "refused", "detail", refusal)
+                           : json_pack("{s:s}", "reason", dropped ? "dropped" : "ended");
     webhook_event(main_webhook.webhook, "stream.idle", stream_id, data);
     json_decref(data);
 }
@@ -307,6 +310,9 @@ static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
     lim->key_lockout_s = (uint32_t)cfg->key_lockout_s;
     lim->max_amf_depth = (uint32_t)cfg->max_amf_depth;
     lim->max_amf_string = (uint32_t)cfg->max_amf_string;
+    lim->max_input_width = (uint32_t)cfg->max_input_width;
+    lim->max_input_height = (uint32_t)cfg->max_input_height;
+    lim->max_input_fps = (uint32_t)cfg->max_input_fps;
 }
 
 /* What a SIGHUP can change in a running process. */

@@ -109,6 +109,10 @@ static const config_option_t config_options[] = {
         "locked out"),
     OPT("rtmp-key-lockout", CONFIG_LONG, key_lockout_s, "300", NULL, 1, 86400,
         "seconds an address stays locked out after too many unknown keys"),
+    OPT("max-input-resolution", CONFIG_STRING, max_input_resolution, "3840x2160", NULL, 0, 0,
+        "largest picture a publisher may send, WxH, either orientation; larger is refused"),
+    OPT("max-input-fps", CONFIG_LONG, max_input_fps, "120", NULL, 1, 1000,
+        "highest frame rate a publisher may send; faster is refused"),
     OPT("rtmp-max-amf-depth", CONFIG_LONG, max_amf_depth, "16", NULL, 2, 1024,
         "nesting of AMF0 objects and arrays in one command"),
     OPT("rtmp-max-amf-string", CONFIG_LONG, max_amf_string, "65535", NULL, 256, 16777215,
@@ -915,6 +919,15 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
         config_error(&ld, "--playback-secret: use at least 16 characters");
     if (!ld.failed && cfg->admin_token && strlen(cfg->admin_token) < 16)
         config_error(&ld, "--admin-token: use at least 16 characters");
+    if (!ld.failed) {
+        char tail;
+        if (sscanf(cfg->max_input_resolution, "%dx%d%c", &cfg->max_input_width,
+                   &cfg->max_input_height, &tail) != 2 ||
+            cfg->max_input_width < 16 || cfg->max_input_height < 16 ||
+            cfg->max_input_width > 16384 || cfg->max_input_height > 16384)
+            config_error(&ld, "--max-input-resolution: '%s' is not WIDTHxHEIGHT (16 to 16384 each)",
+                         cfg->max_input_resolution);
+    }
     if (!ld.failed && cfg->webhook_secret && strlen(cfg->webhook_secret) < 16)
         config_error(&ld, "--webhook-secret: use at least 16 characters");
     if (!ld.failed && cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&

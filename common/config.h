@@ -75,6 +75,9 @@ typedef struct config {
     long http_timeout_s;
     long http_max_connections_per_ip; /* 0: no limit */
     long http_max_held;
+    char *max_input_resolution;         /* "WxH" */
+    int max_input_width, max_input_height; /* parsed from it */
+    long max_input_fps;
     long http_max_held_per_ip;
     uint64_t store_memory_limit;      /* bytes; 0: no limit */
     char *state_dir;                  /* --state-dir: the memory store's registry; "none": off */

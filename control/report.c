@@ -71,7 +71,11 @@ struct report {
     report_stream_t *streams; /* REPORT_STREAMS_MAX */
     size_t nstreams;
     int64_t store_warn_ms;
+    uint64_t refusal_seq; /* ingest input refusals already put in the store */
 };
+
+/* How long a stream's last input refusal stays in its status. */
+#define REPORT_REFUSAL_TTL_MS (24 * 3600 * 1000)
 
 static const char *const report_health_names[] = {"good", "fair", "poor"};
 
@@ -324,6 +328,17 @@ void report_stream_status(report_t *r, const char *stream_id, json_t *obj)
         json_decref(remote);
     }
     json_object_set_new(obj, "viewers", json_integer((json_int_t)report_viewers(r, stream_id)));
+    /* Its last publish ended for its input (over --max-input-*), from
+     * whichever node it was: {"reason", "at"}. */
+    char *text = NULL;
+    if (store_meta_get(r->p.store, stream_id, "refusal", &text) == 0 && text) {
+        json_t *j = json_loads(text, 0, NULL);
+        if (json_is_object(j))
+            json_object_set_new(obj, "last_refusal", j);
+        else
+            json_decref(j);
+    }
+    free(text);
 }
 
 /* ---- the report thread ------------------------------------------------------- */
@@ -537,6 +552,41 @@ static void report_tick_streams(report_t *r, int64_t now)
     free(vw);
 }
 
+typedef struct report_refusals {
+    ingest_input_refusal_t list[INGEST_INPUT_REFUSALS];
+    size_t n;
+} report_refusals_t;
+
+static void report_refusal_cb(void *opaque, const ingest_input_refusal_t *x)
+{
+    report_refusals_t *rf = opaque;
+    if (rf->n < INGEST_INPUT_REFUSALS)
+        rf->list[rf->n++] = *x;
+}
+
+/* Puts this node's new input refusals in the store, where every node's
+ * API finds them (report_stream_status). */
+static void report_tick_refusals(report_t *r)
+{
+    report_refusals_t rf = {.n = 0};
+    ingest_input_refusals(r->p.ingest, &r->refusal_seq, report_refusal_cb, &rf);
+    for (size_t i = 0; i < rf.n; i++) {
+        char at[32];
+        time_t secs = (time_t)(rf.list[i].wall_ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_t *j = json_pack("{s:s, s:s}", "reason", rf.list[i].reason, "at", at);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (text && store_meta_put(r->p.store, rf.list[i].stream_id, "refusal", text,
+                                   REPORT_REFUSAL_TTL_MS) < 0)
+            log_warn("report", "stream %s: its input refusal could not be stored",
+                     rf.list[i].stream_id);
+        free(text);
+    }
+}
+
 static void *report_main(void *arg)
 {
     report_t *r = arg;
@@ -553,6 +603,7 @@ static void *report_main(void *arg)
             r->nsamples++;
         pthread_mutex_unlock(&r->lock);
         report_tick_streams(r, now);
+        report_tick_refusals(r);
         pthread_mutex_lock(&r->lock);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);

@@ -82,6 +82,9 @@ void ingest_limits_default(ingest_limits_t *lim)
     lim->key_lockout_s = 300;
     lim->auth_timeout_ms = 5000;
     lim->max_unpublished_bytes = 32u << 20;
+    lim->max_input_width = 3840;
+    lim->max_input_height = 2160;
+    lim->max_input_fps = 120;
 }
 
 /* Zero fields (a caller that skipped ingest_limits_default) get defaults. */
@@ -121,6 +124,12 @@ static void ingest_limits_fill(ingest_limits_t *lim)
         lim->key_lockout_s = d.key_lockout_s;
     if (!lim->max_unpublished_bytes)
         lim->max_unpublished_bytes = d.max_unpublished_bytes;
+    if (!lim->max_input_width || !lim->max_input_height) {
+        lim->max_input_width = d.max_input_width;
+        lim->max_input_height = d.max_input_height;
+    }
+    if (!lim->max_input_fps)
+        lim->max_input_fps = d.max_input_fps;
 }
 
 /* Addresses remembered for bad keys. Past this the stalest entry is reused:
@@ -229,6 +238,34 @@ void ingest_get_stats(const ingest_t *in, ingest_stats_t *out)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 _Static_assert(sizeof(ingest_stats_t) % sizeof(uint64_t) == 0, "ingest_stats_t: uint64_t only");
+
+void ingest_note_input_refusal(ingest_shared_t *sh, const char *stream_id, const char *reason)
+{
+    pthread_mutex_lock(&sh->refusals_lock);
+    ingest_input_refusal_t *r = &sh->refusals[sh->nrefusals % INGEST_INPUT_REFUSALS];
+    r->seq = ++sh->nrefusals;
+    snprintf(r->stream_id, sizeof(r->stream_id), "%s", stream_id);
+    snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    r->wall_ms = clock_wall_ms();
+    pthread_mutex_unlock(&sh->refusals_lock);
+}
+
+void ingest_input_refusals(ingest_t *in, uint64_t *seq,
+                           void (*cb)(void *opaque, const ingest_input_refusal_t *r),
+                           void *opaque)
+{
+    if (!in)
+        return;
+    ingest_shared_t *sh = &in->sh;
+    pthread_mutex_lock(&sh->refusals_lock);
+    uint64_t first = sh->nrefusals > INGEST_INPUT_REFUSALS ? sh->nrefusals - INGEST_INPUT_REFUSALS : 0;
+    if (*seq > first)
+        first = *seq;
+    for (uint64_t i = first; i < sh->nrefusals; i++)
+        cb(opaque, &sh->refusals[i % INGEST_INPUT_REFUSALS]);
+    *seq = sh->nrefusals;
+    pthread_mutex_unlock(&sh->refusals_lock);
+}
 
 /* The OpenSSL error queue as one log-able line (and emptied). */
 static void ingest_tls_error(char *buf, size_t len)
@@ -495,6 +532,7 @@ static void ingest_free(ingest_t *in)
     pthread_mutex_destroy(&in->sh.auth_lock);
     free(in->sh.key_failures);
     pthread_mutex_destroy(&in->sh.lost_lock);
+    pthread_mutex_destroy(&in->sh.refusals_lock);
     ingest_meters_deinit(&in->sh.meters);
     if (in->sh.base)
         event_base_free(in->sh.base);
@@ -575,6 +613,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     pthread_mutex_init(&in->limits_lock, NULL);
     pthread_mutex_init(&in->sh.auth_lock, NULL);
     pthread_mutex_init(&in->sh.tls_lock, NULL);
+    pthread_mutex_init(&in->sh.refusals_lock, NULL);
     ingest_meters_init(&in->sh.meters);
     in->tls_port = -1;
     snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
@@ -711,7 +750,8 @@ void ingest_close(ingest_t *in)
              "timeouts %llu (handshake) %llu (idle) %llu (read) %llu (stalled), %llu limit "
              "violations, %llu "
              "protocol errors, throttled %llu times, %llu packets dropped, %llu publishes "
-             "refused for a slow store, %llu for too many waiting authorisations",
+             "refused for a slow store, %llu for too many waiting authorisations, %llu "
+             "ended for input over the limits",
              listen, (unsigned long long)st.connections_accepted,
              (unsigned long long)st.refused_max_connections, (unsigned long long)st.refused_per_ip,
              (unsigned long long)st.refused_locked_out,
@@ -721,5 +761,6 @@ void ingest_close(ingest_t *in)
              (unsigned long long)st.stalled_publishers,
              (unsigned long long)st.limit_violations, (unsigned long long)st.protocol_errors,
              (unsigned long long)st.throttled, (unsigned long long)st.dropped_packets,
-             (unsigned long long)st.store_timeouts, (unsigned long long)st.refused_auth_busy);
+             (unsigned long long)st.store_timeouts, (unsigned long long)st.refused_auth_busy,
+             (unsigned long long)st.refused_input);
 }

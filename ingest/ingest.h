@@ -52,6 +52,12 @@ typedef struct ingest_limits {
      * 256 KiB in messages of at most 64 KiB before its publish is accepted,
      * and 2 x max_message_size after. */
     size_t max_unpublished_bytes;
+    /* What a publisher may send (S17 of the security review): a picture of
+     * at most max_input_width x max_input_height in either orientation
+     * (default 3840x2160), at most max_input_fps frames a second (default
+     * 120). Over either, the publish is ended with the reason (log,
+     * publish_end_cb's refusal). */
+    uint32_t max_input_width, max_input_height, max_input_fps;
 } ingest_limits_t;
 
 /* Fills in the defaults above. */
@@ -86,8 +92,11 @@ typedef struct ingest_hooks {
      * ingest_close); must not block. `dropped`: the publisher went away
      * without ending its publish (connection lost, stalled, taken over),
      * so the stream waits for it within the reconnect window; false for an
-     * unpublish, an admin cut, a takeover on another node or shutdown. */
-    void (*publish_end_cb)(void *opaque, const char *stream_id, bool dropped);
+     * unpublish, an admin cut, a takeover on another node or shutdown.
+     * `refusal`: NULL, or why sluice ended it (the input is over
+     * max_input_width/height/fps), then dropped is false. */
+    void (*publish_end_cb)(void *opaque, const char *stream_id, bool dropped,
+                           const char *refusal);
     /* Optional. stream_id is live: NetStream.Publish.Start has just been
      * sent to the publisher at client_ip (no port). Runs on the ingest
      * thread; must not block. */
@@ -162,10 +171,27 @@ typedef struct ingest_stats {
     /* Publishes refused because 2 x max_publishers already waited for the
      * publish authoriser's answer. */
     uint64_t refused_auth_busy;
+    /* Publishes ended because the input was over max_input_width/height/fps. */
+    uint64_t refused_input;
 } ingest_stats_t;
 
 /* Copies the counters. Any thread; each field is read atomically. */
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *out);
+
+/* A publish ended because its input was over the limits. */
+#define INGEST_INPUT_REFUSALS 32
+typedef struct ingest_input_refusal {
+    uint64_t seq; /* 1, 2, ... in the order they happened */
+    char stream_id[STORE_ID_MAX];
+    char reason[160];
+    int64_t wall_ms;
+} ingest_input_refusal_t;
+/* Calls cb for each refusal newer than *seq (of the last
+ * INGEST_INPUT_REFUSALS), oldest first, and moves *seq past them. Any
+ * thread; cb runs with a lock held and must not call ingest. */
+void ingest_input_refusals(ingest_t *in, uint64_t *seq,
+                           void (*cb)(void *opaque, const ingest_input_refusal_t *r),
+                           void *opaque);
 
 /* How a publish authorisation ended (ingest_auth_done). */
 typedef enum ingest_auth_verdict {

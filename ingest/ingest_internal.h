@@ -292,7 +292,15 @@ typedef struct ingest_shared {
     uint64_t refusal_unlogged[INGEST_REFUSAL_COUNT];
     bool drop_on_close; /* ingest_params_t.drop_on_close */
     ingest_jobs_t jobs; /* store calls off the loop (store_jobs.c) */
+    /* Publishes ended for input over the limits, newest last, for the
+     * report thread (ingest_input_refusals); under refusals_lock. */
+    pthread_mutex_t refusals_lock;
+    ingest_input_refusal_t refusals[INGEST_INPUT_REFUSALS];
+    uint64_t nrefusals; /* ever; refusals[i % INGEST_INPUT_REFUSALS] */
 } ingest_shared_t;
+
+/* Notes a publish of stream_id ended for its input (loop thread). */
+void ingest_note_input_refusal(ingest_shared_t *sh, const char *stream_id, const char *reason);
 
 /* Logs a refusal, at most one line per reason per 10 s (with the count of
  * those held back), so a flood cannot flood the log too. */

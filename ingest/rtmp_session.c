@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,12 @@ struct rtmp_session {
     bool base_set;
     int64_t base;
     ingest_meter_t meter; /* this publish's measurements (meter.c) */
+    /* The input limits (max_input_*): why this publish was ended, and the
+     * frame-rate window (video frames counted over >= 1 s of timestamps). */
+    char refusal[160];
+    bool fps_started;
+    int64_t fps_start_ts;
+    uint32_t fps_frames;
 };
 
 static void rtmp_session_kill(rtmp_session_t *s, const char *why);
@@ -351,7 +358,8 @@ static void rtmp_session_end_publish(rtmp_session_t *s, const char *why, bool dr
     s->queue = NULL;
     INGEST_GAUGE_SUB(s->sh, publishers_live);
     if (s->sh->hooks.publish_end_cb)
-        s->sh->hooks.publish_end_cb(s->sh->hooks.opaque, s->stream_id, dropped);
+        s->sh->hooks.publish_end_cb(s->sh->hooks.opaque, s->stream_id, dropped,
+                                    s->refusal[0] ? s->refusal : NULL);
     double secs = (double)(clock_mono_ms() - s->publish_ms) / 1000.0;
     log_info(s->ctx,
              "publish ended (%s%s): %.1f s, %llu bytes received, %llu media bytes, "
@@ -478,9 +486,71 @@ static void rtmp_session_warn_malformed(rtmp_session_t *s, const char *what, siz
     log_warn(s->ctx, "malformed %s tag (%zu bytes) skipped", what, len);
 }
 
-/* Says what the publisher sends. A config that does not parse is still
- * passed on (the transcoder has the last word) but flagged here. */
-static void rtmp_session_log_config(rtmp_session_t *s, const flv_tag_t *tag)
+/* A publisher sends more than --max-input-resolution or --max-input-fps
+ * allow: its publish ends, with the reason in the log, in publish_end_cb
+ * (the stream.idle webhook, the API's last_refusal) and in the counters. */
+static void rtmp_session_refuse_input(rtmp_session_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void rtmp_session_refuse_input(rtmp_session_t *s, const char *fmt, ...)
+{
+    if (s->dead)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->refusal, sizeof(s->refusal), fmt, ap);
+    va_end(ap);
+    INGEST_COUNT(s->sh, refused_input);
+    log_warn(s->ctx, "publish refused: %s", s->refusal);
+    ingest_note_input_refusal(s->sh, s->stream_id, s->refusal);
+    rtmp_session_kill_ended(s, "input over the limits");
+}
+
+/* A picture of width x height within --max-input-resolution, in either
+ * orientation (a phone held upright sends 1080x1920): 0, else refused. */
+static int rtmp_session_check_size(rtmp_session_t *s, int width, int height)
+{
+    const ingest_limits_t *lim = &s->sh->limits;
+    uint32_t lw = lim->max_input_width, lh = lim->max_input_height;
+    uint32_t big = lw > lh ? lw : lh, small = lw > lh ? lh : lw;
+    uint32_t w = width > 0 ? (uint32_t)width : 0, h = height > 0 ? (uint32_t)height : 0;
+    if ((w > h ? w : h) <= big && (w > h ? h : w) <= small)
+        return 0;
+    rtmp_session_refuse_input(s, "the picture is %dx%d, over --max-input-resolution %ux%u", width,
+                              height, lw, lh);
+    return -EPERM;
+}
+
+/* Video frames at most --max-input-fps a second, counted over windows of
+ * at least one second of the publisher's own timestamps (DTS, which only
+ * grow): 0, else refused. Two frames of slack for timestamps rounded to
+ * the millisecond. */
+static int rtmp_session_check_fps(rtmp_session_t *s, int64_t ts)
+{
+    if (!s->fps_started || ts < s->fps_start_ts) {
+        s->fps_started = true;
+        s->fps_start_ts = ts;
+        s->fps_frames = 0;
+    }
+    s->fps_frames++;
+    int64_t span = ts - s->fps_start_ts;
+    if (span < 1000)
+        return 0;
+    uint32_t max = s->sh->limits.max_input_fps;
+    double fps = (double)(s->fps_frames - 1) * 1000.0 / (double)span;
+    if ((double)(s->fps_frames - 1) > (double)max * (double)span / 1000.0 + 2) {
+        rtmp_session_refuse_input(s, "video at %.0f frames a second, over --max-input-fps %u", fps,
+                                  max);
+        return -EPERM;
+    }
+    s->fps_start_ts = ts;
+    s->fps_frames = 1;
+    return 0;
+}
+
+/* Says what the publisher sends, and refuses a picture over the input
+ * limits (negative then). A config that does not parse is still passed on
+ * (the transcoder has the last word) but flagged here. */
+static int rtmp_session_log_config(rtmp_session_t *s, const flv_tag_t *tag)
 {
     char codec[48];
     if (tag->codec == MEDIA_CODEC_HEVC) {
@@ -489,42 +559,46 @@ static void rtmp_session_log_config(rtmp_session_t *s, const flv_tag_t *tag)
         if (ret < 0) {
             log_warn(s->ctx, "video config (%zu bytes) does not parse as hvcC (%s)",
                      tag->payload_len, strerror(-ret));
-            return;
+            return 0;
         }
         hevc_codec_string(&c, codec, sizeof(codec));
         log_info(s->ctx, "video config: HEVC (Enhanced RTMP) %s %dx%d", codec, c.width, c.height);
+        return rtmp_session_check_size(s, c.width, c.height);
     } else if (tag->codec == MEDIA_CODEC_AV1) {
         av1_config_t c;
         int ret = av1_parse_av1c(tag->payload, tag->payload_len, &c);
         if (ret < 0) {
             log_warn(s->ctx, "video config (%zu bytes) does not parse as av1C (%s)",
                      tag->payload_len, strerror(-ret));
-            return;
+            return 0;
         }
         av1_codec_string(&c, codec, sizeof(codec));
         log_info(s->ctx, "video config: AV1 (Enhanced RTMP) %s %dx%d", codec, c.width, c.height);
+        return rtmp_session_check_size(s, c.width, c.height);
     } else if (tag->codec == MEDIA_CODEC_H264) {
         h264_config_t c;
         int ret = h264_parse_avcc(tag->payload, tag->payload_len, &c);
         if (ret < 0) {
             log_warn(s->ctx, "video config (%zu bytes) does not parse as avcC (%s)",
                      tag->payload_len, strerror(-ret));
-            return;
+            return 0;
         }
         h264_codec_string(&c, codec, sizeof(codec));
         log_info(s->ctx, "video config: H.264 %s %dx%d", codec, c.width, c.height);
+        return rtmp_session_check_size(s, c.width, c.height);
     } else {
         aac_config_t c;
         int ret = aac_parse_asc(tag->payload, tag->payload_len, &c);
         if (ret < 0) {
             log_warn(s->ctx, "audio config (%zu bytes) does not parse as an AudioSpecificConfig",
                      tag->payload_len);
-            return;
+            return 0;
         }
         aac_codec_string(&c, codec, sizeof(codec));
         log_info(s->ctx, "audio config: AAC %s %d Hz, %d channels", codec, c.sample_rate,
                  c.channels);
     }
+    return 0;
 }
 
 /* One FLV audio or video tag body. */
@@ -549,11 +623,14 @@ static int rtmp_session_on_tag(rtmp_session_t *s, uint8_t tag_type, uint32_t ts,
         return 0;
     }
     case FLV_KIND_CONFIG:
-        rtmp_session_log_config(s, &tag);
+        if (rtmp_session_log_config(s, &tag) < 0)
+            return 0; /* the session is closing */
         return rtmp_session_emit(
             s, tag_type == FLV_TAG_VIDEO ? MEDIA_PACKET_VIDEO_CONFIG : MEDIA_PACKET_AUDIO_CONFIG,
             tag.codec, ts, 0, false, tag.payload, tag.payload_len);
     case FLV_KIND_MEDIA:
+        if (tag_type == FLV_TAG_VIDEO && rtmp_session_check_fps(s, ts) < 0)
+            return 0; /* the session is closing */
         return rtmp_session_emit(
             s, tag_type == FLV_TAG_VIDEO ? MEDIA_PACKET_VIDEO : MEDIA_PACKET_AUDIO, tag.codec, ts,
             tag.cts, tag.keyframe, tag.payload, tag.payload_len);

@@ -37,6 +37,9 @@ static void test_defaults(void **state)
     assert_int_equal(load(&cfg, argv, envp), 0);
     assert_string_equal(cfg.rtmp_listen, "0.0.0.0:1935");
     assert_string_equal(cfg.http_listen, "0.0.0.0:8080");
+    assert_int_equal(cfg.max_input_width, 3840);
+    assert_int_equal(cfg.max_input_height, 2160);
+    assert_int_equal(cfg.max_input_fps, 120);
     assert_string_equal(cfg.store_url, "memory");
     assert_int_equal(cfg.roles, CONFIG_ROLE_INGEST | CONFIG_ROLE_ORIGIN);
     assert_true(cfg.segment_duration == 2.0);
@@ -166,6 +169,11 @@ static void test_errors(void **state)
     expect_error((char *[]){"sluice", "--admin-token", "short", NULL}, none,
                  "--admin-token: use at least 16");
     expect_error((char *[]){"sluice", "--webhook-url", "ftp://x", NULL}, none, "--webhook-url");
+    expect_error((char *[]){"sluice", "--max-input-resolution", "4k", NULL}, none,
+                 "--max-input-resolution: '4k' is not WIDTHxHEIGHT");
+    expect_error((char *[]){"sluice", "--max-input-resolution", "8x8", NULL}, none,
+                 "16 to 16384");
+    expect_error((char *[]){"sluice", "--max-input-fps", "0", NULL}, none, "out of range");
     expect_error((char *[]){"sluice", "--record=maybe", NULL}, none, "not true or false");
     expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_RECORD_MP4=2", NULL},
                  "SLUICE_RECORD_MP4");
