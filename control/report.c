@@ -854,6 +854,22 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
                        "dropped.");
         metrics_sample_u64(b, "sluice_ingest_stalled_publishers_total", NULL,
                            st.stalled_publishers);
+        metrics_family(b, "sluice_ingest_refused_total", "counter",
+                       "Connections and publishes refused or ended by a limit, by reason.");
+        const struct {
+            const char *reason;
+            uint64_t v;
+        } refused[] = {{"max_connections", st.refused_max_connections},
+                       {"per_address", st.refused_per_ip},
+                       {"locked_out", st.refused_locked_out},
+                       {"max_publishers", st.refused_max_publishers},
+                       {"store_timeout", st.store_timeouts},
+                       {"auth_busy", st.refused_auth_busy},
+                       {"input_limits", st.refused_input},
+                       {"protocol_limit", st.limit_violations}};
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+            metrics_sample_u64(b, "sluice_ingest_refused_total",
+                               (const char *[]){"reason", refused[i].reason, NULL}, refused[i].v);
     }
 }
 

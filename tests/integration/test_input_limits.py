@@ -44,6 +44,9 @@ class InputLimitsTest(unittest.TestCase):
             wait_for(lambda: "over --max-input-fps 30" in sl.log(), 20, "the refusal of 60 fps")
             self.assertIsNotNone(fast.wait(20), "the publisher was not cut")
             self.assertEqual(sl.log().count("publish refused:"), 2)
+            metrics = http(sl.admin_url("/metrics"))[2].decode()
+            self.assertIn('sluice_ingest_refused_total{reason="input_limits"} 2\n', metrics)
+            self.assertIn('sluice_ingest_refused_total{reason="store_timeout"} 0\n', metrics)
 
             # Upright (360x640) and within 30 fps: plays.
             ok = publish(url, seconds=8, size="360x640", rate=30)
