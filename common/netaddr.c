@@ -65,6 +65,13 @@ int netaddr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
     return 0;
 }
 
+void netaddr_client_group(unsigned char addr[16])
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(addr, v4mapped, sizeof(v4mapped)) != 0)
+        memset(addr + NETADDR_V6_PREFIX / 8, 0, 16 - NETADDR_V6_PREFIX / 8);
+}
+
 int netaddr_bound_port(int fd)
 {
     struct sockaddr_storage ss;

@@ -27,4 +27,12 @@ int netaddr_report_listen_failure(const char *ctx, const char *spec,
 /* Port of a bound socket, or -1. */
 int netaddr_bound_port(int fd);
 
+/* What per-address limits count as one client (RTMP connections and the
+ * bad-key lockout, held LL-HLS requests): in a 16-byte address (IPv4 as
+ * IPv4-mapped IPv6), an IPv6 address is cut to its /64, the rest zeroed,
+ * because one subscriber or host gets a whole /64 and picks interface ids
+ * at will (2^64 identities otherwise); an IPv4(-mapped) one stays whole. */
+#define NETADDR_V6_PREFIX 64
+void netaddr_client_group(unsigned char addr[16]);
+
 #endif

@@ -149,12 +149,9 @@ void ingest_addr_from(ingest_addr_t *a, const struct sockaddr *sa)
     } else if (sa && sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         memcpy(a->b, &in6->sin6_addr, 16);
-        /* One subscriber or host gets a whole /64 and picks interface ids
-         * at will: counting each full address would give it 2^64
-         * identities (S11). An IPv4 peer on a dual-stack socket arrives
-         * IPv4-mapped and keeps its whole address. */
-        if (memcmp(a->b, v4mapped, sizeof(v4mapped)) != 0)
-            memset(a->b + INGEST_ADDR_V6_PREFIX / 8, 0, 16 - INGEST_ADDR_V6_PREFIX / 8);
+        /* IPv6 by its /64 (S11); an IPv4 peer on a dual-stack socket
+         * arrives IPv4-mapped and keeps its whole address. */
+        netaddr_client_group(a->b);
     }
 }
 

@@ -159,8 +159,7 @@ typedef struct rtmp_session rtmp_session_t;
 
 /* What the per-address limits and the bad-key lockout count as one
  * address: a peer's address without its port, IPv4 as an IPv4-mapped IPv6
- * address, and IPv6 cut to its /64 (the rest zero). */
-#define INGEST_ADDR_V6_PREFIX 64
+ * address, IPv6 cut to its /64 (netaddr_client_group). */
 typedef struct ingest_addr {
     uint8_t b[16];
 } ingest_addr_t;

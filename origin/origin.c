@@ -860,17 +860,15 @@ static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, o
 }
 
 /* The address a client's held requests count under: the peer, or behind a
- * trusted proxy the client it forwards (viewers_client_addr); an IPv6
- * address by its /64, which one subscriber usually has whole. */
+ * trusted proxy the client it forwards (viewers_client_addr), grouped as
+ * every per-address limit is (netaddr_client_group). */
 static void origin_hold_addr(const origin_t *o, struct MHD_Connection *c, uint8_t out[16])
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
     viewers_client_addr(o->viewers, ci ? ci->client_addr : NULL, xff, out);
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(out, v4mapped, sizeof(v4mapped)) != 0)
-        memset(out + 8, 0, 8);
+    netaddr_client_group(out);
 }
 
 static origin_held_addr_t **origin_held_slot(origin_t *o, const uint8_t addr[16])
