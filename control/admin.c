@@ -278,9 +278,11 @@ static bool admin_is_json(const char *ct)
  * can only send "simple" requests, whose Content-Type is never JSON, so a
  * state-changing request that names a Content-Type must name
  * application/json (one with a body must name it: admin_access_cb). NULL
- * when allowed, else why not. */
-static const char *admin_cross_site(struct MHD_Connection *c, const char *method)
+ * when allowed, else why not, with the answer's *status. */
+static const char *admin_cross_site(struct MHD_Connection *c, const char *method,
+                                    unsigned int *status)
 {
+    *status = MHD_HTTP_FORBIDDEN;
     if (!admin_method_changes(method))
         return NULL;
     const char *sfs = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
@@ -294,8 +296,10 @@ static const char *admin_cross_site(struct MHD_Connection *c, const char *method
             return "cross-site request refused (Origin is not this listener)";
     }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (ct && !admin_is_json(ct))
+    if (ct && !admin_is_json(ct)) {
+        *status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
         return "Content-Type must be application/json";
+    }
     return NULL;
 }
 
@@ -312,13 +316,11 @@ static bool admin_allowed(admin_t *a, struct MHD_Connection *c, const char *url,
                                     "add it to --admin-allowed-hosts");
         return false;
     }
-    const char *why = admin_cross_site(c, method);
+    unsigned int status;
+    const char *why = admin_cross_site(c, method, &status);
     if (why) {
         log_warn("admin", "%s %s refused: %s", method, url, why);
-        *denied = admin_reply_error(c, strncmp(why, "Content-Type", 12) == 0
-                                           ? MHD_HTTP_UNSUPPORTED_MEDIA_TYPE
-                                           : MHD_HTTP_FORBIDDEN,
-                                    why);
+        *denied = admin_reply_error(c, status, why);
         return false;
     }
     pthread_mutex_lock(&a->token_lock);
@@ -1001,8 +1003,7 @@ int admin_open(const admin_params_t *params, admin_t **out)
              a->has_token ? ", bearer token required"
                           : ", loopback clients only (requests through a proxy are refused: "
                             "a proxy in front of it needs --admin-token)");
-    /* "\x01" is no name: listed only through a "*". */
-    if (a->allowed_hosts && admin_name_listed(a->allowed_hosts, "\x01") && !a->has_token)
+    if (a->allowed_hosts && admin_name_listed(a->allowed_hosts, "*") && !a->has_token)
         log_warn("admin", "--admin-allowed-hosts '*' without --admin-token: any web page "
                           "this machine's browser opens can rebind its name to this listener");
     *out = a;
