@@ -969,6 +969,19 @@ static int rtmp_session_on_auth_answer(rtmp_session_t *s, ingest_job_t *job)
     return rtmp_session_publish_as(s, job->stream_id);
 }
 
+/* After an answer a publish waited for (the authoriser's, the store's):
+ * ret < 0 ends the session; else what the publisher sent meanwhile, which
+ * is buffered and raises no new read event, is handled now. */
+static void rtmp_session_resume(rtmp_session_t *s, int ret)
+{
+    if (ret < 0) {
+        rtmp_session_kill(s, "could not answer the publish");
+        return;
+    }
+    if (!s->dead && !s->closing && !s->throttled)
+        rtmp_session_read_cb(s->bev, s);
+}
+
 void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a)
 {
     rtmp_session_t *s = sh->sessions;
@@ -998,14 +1011,7 @@ void rtmp_session_auth_answer(ingest_shared_t *sh, const ingest_auth_answer_t *a
         snprintf(id, sizeof(id), "%s", a->has_id ? a->stream_id : s->auth_id);
         ret = rtmp_session_publish_as(s, id);
     }
-    if (ret < 0) {
-        rtmp_session_kill(s, "could not answer the publish");
-        return;
-    }
-    /* What the publisher sent meanwhile is buffered and raises no new read
-     * event: handle it now. */
-    if (!s->dead && !s->closing && !s->throttled)
-        rtmp_session_read_cb(s->bev, s);
+    rtmp_session_resume(s, ret);
 }
 
 static int rtmp_session_on_auth_answer(rtmp_session_t *s, ingest_job_t *job);
@@ -1043,14 +1049,7 @@ void rtmp_session_job_done(ingest_shared_t *sh, ingest_job_t *job)
     } else {
         ret = rtmp_session_on_lease_answer(s, job);
     }
-    if (ret < 0) {
-        rtmp_session_kill(s, "could not answer the publish");
-        return;
-    }
-    /* What the publisher sent meanwhile is buffered and raises no new read
-     * event: handle it now. */
-    if (!s->dead && !s->closing && !s->throttled)
-        rtmp_session_read_cb(s->bev, s);
+    rtmp_session_resume(s, ret);
 }
 
 /* The local publisher limit and duplicate policy, for stream `id`; 0 when
