@@ -240,6 +240,13 @@ void metrics_sample_u64(metrics_buf_t *b, const char *name, const char *const *l
     metrics_printf(b, " %" PRIu64 "\n", value);
 }
 
+void metrics_samples_by(metrics_buf_t *b, const char *name, const char *label,
+                        const metrics_by_t *by, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        metrics_sample_u64(b, name, (const char *[]){label, by[i].value, NULL}, by[i].v);
+}
+
 void metrics_histogram(metrics_buf_t *b, const char *name, const char *const *labels,
                        const double *bounds, const uint64_t *counts, size_t n, double sum)
 {

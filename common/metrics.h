@@ -47,6 +47,15 @@ void metrics_sample(metrics_buf_t *b, const char *name, const char *const *label
 void metrics_sample_u64(metrics_buf_t *b, const char *name, const char *const *labels,
                         uint64_t value);
 
+/* One sample per value of one label: name{label="value"} v for each of
+ * the n pairs (a counter broken down by result, reason, ...). */
+typedef struct metrics_by {
+    const char *value;
+    uint64_t v;
+} metrics_by_t;
+void metrics_samples_by(metrics_buf_t *b, const char *name, const char *label,
+                        const metrics_by_t *by, size_t n);
+
 /* A histogram's samples (family `name` must be started). bounds: n upper
  * bounds, increasing; counts: n + 1 per-bucket (not cumulative) counts, the
  * last being the observations above bounds[n - 1]. Writes name_bucket with

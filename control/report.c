@@ -856,20 +856,16 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
                            st.stalled_publishers);
         metrics_family(b, "sluice_ingest_refused_total", "counter",
                        "Connections and publishes refused or ended by a limit, by reason.");
-        const struct {
-            const char *reason;
-            uint64_t v;
-        } refused[] = {{"max_connections", st.refused_max_connections},
-                       {"per_address", st.refused_per_ip},
-                       {"locked_out", st.refused_locked_out},
-                       {"max_publishers", st.refused_max_publishers},
-                       {"store_timeout", st.store_timeouts},
-                       {"auth_busy", st.refused_auth_busy},
-                       {"input_limits", st.refused_input},
-                       {"protocol_limit", st.limit_violations}};
-        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-            metrics_sample_u64(b, "sluice_ingest_refused_total",
-                               (const char *[]){"reason", refused[i].reason, NULL}, refused[i].v);
+        const metrics_by_t refused[] = {{"max_connections", st.refused_max_connections},
+                                        {"per_address", st.refused_per_ip},
+                                        {"locked_out", st.refused_locked_out},
+                                        {"max_publishers", st.refused_max_publishers},
+                                        {"store_timeout", st.store_timeouts},
+                                        {"auth_busy", st.refused_auth_busy},
+                                        {"input_limits", st.refused_input},
+                                        {"protocol_limit", st.limit_violations}};
+        metrics_samples_by(b, "sluice_ingest_refused_total", "reason", refused,
+                           sizeof(refused) / sizeof(refused[0]));
     }
 }
 
@@ -880,28 +876,19 @@ static void report_metrics_webhook(report_t *r, metrics_buf_t *b)
     metrics_family(b, "sluice_webhook_auth_total", "counter",
                    "Publish authorisations by result: accepted (2xx), rejected (the webhook said "
                    "no), failed (no answer: refused as well).");
-    const struct {
-        const char *result;
-        uint64_t v;
-    } auth[] = {{"accepted", ws.auth_accepted},
-                {"rejected", ws.auth_rejected},
-                {"failed", ws.auth_failed}};
-    for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
-        metrics_sample_u64(b, "sluice_webhook_auth_total",
-                           (const char *[]){"result", auth[i].result, NULL}, auth[i].v);
+    const metrics_by_t auth[] = {{"accepted", ws.auth_accepted},
+                                 {"rejected", ws.auth_rejected},
+                                 {"failed", ws.auth_failed}};
+    metrics_samples_by(b, "sluice_webhook_auth_total", "result", auth,
+                       sizeof(auth) / sizeof(auth[0]));
     metrics_family(b, "sluice_webhook_events_total", "counter",
                    "Event deliveries by result: delivered, retried (attempts after a failure), "
                    "dropped (queue full or shutdown), failed (given up).");
-    const struct {
-        const char *result;
-        uint64_t v;
-    } ev[] = {{"delivered", ws.events_delivered},
-              {"retried", ws.events_retried},
-              {"dropped", ws.events_dropped},
-              {"failed", ws.events_failed}};
-    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
-        metrics_sample_u64(b, "sluice_webhook_events_total",
-                           (const char *[]){"result", ev[i].result, NULL}, ev[i].v);
+    const metrics_by_t ev[] = {{"delivered", ws.events_delivered},
+                               {"retried", ws.events_retried},
+                               {"dropped", ws.events_dropped},
+                               {"failed", ws.events_failed}};
+    metrics_samples_by(b, "sluice_webhook_events_total", "result", ev, sizeof(ev) / sizeof(ev[0]));
     metrics_family(b, "sluice_webhook_events_queued", "gauge",
                    "Events waiting, in flight or waiting to be retried.");
     metrics_sample_u64(b, "sluice_webhook_events_queued", NULL, ws.events_queued);

@@ -37,6 +37,8 @@ static void test_family_header_once(void **state)
                        18446744073709551615ull);
     assert_true(metrics_family(&b, "sluice_up", "gauge", "Up."));
     metrics_sample(&b, "sluice_up", NULL, 1);
+    const metrics_by_t by[] = {{"ok", 3}, {"failed", 0}};
+    metrics_samples_by(&b, "sluice_up", "result", by, 2);
     size_t len;
     char *s = metrics_buf_take(&b, &len);
     assert_non_null(s);
@@ -45,7 +47,7 @@ static void test_family_header_once(void **state)
     assert_int_equal(count_of(s, "# HELP sluice_x_total An x.\\nSecond \\\\ line\n"), 1);
     assert_non_null(strstr(s, "sluice_x_total{stream=\"a\"} 1\n"));
     assert_non_null(strstr(s, "sluice_x_total{stream=\"b\"} 18446744073709551615\n"));
-    assert_non_null(strstr(s, "\nsluice_up 1\n"));
+    assert_non_null(strstr(s, "\nsluice_up 1\nsluice_up{result=\"ok\"} 3\nsluice_up{result=\"failed\"} 0\n"));
     free(s);
     metrics_buf_deinit(&b);
 }
