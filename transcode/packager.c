@@ -48,7 +48,7 @@
 #include "cmaf_internal.h"
 #include "codec_config.h"
 #include "failure_internal.h"
-#include "hls_playlist_internal.h"
+#include "hls_playlist.h"
 #include "log.h"
 #include "transcode.h"
 

@@ -43,7 +43,7 @@
 #include <libavutil/mathematics.h>
 
 #include "clock.h"
-#include "hls_playlist_internal.h"
+#include "hls_playlist.h"
 #include "log.h"
 
 #define REC_PATH_MAX 1024

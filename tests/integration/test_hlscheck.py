@@ -13,7 +13,7 @@ from harness import Sluice, finish, http, publish, wait_for
 from hlscheck import (check_delta, check_master, check_media, check_renditions,
                       parse_attr_list)
 
-# Rendered by transcode/hls_playlist.c: a live LL-HLS window (parts on the
+# Rendered by common/hls_playlist.c: a live LL-HLS window (parts on the
 # last two segments, three parts of segment 14 in progress, the hint for
 # 14.3, three rendition reports); the same window ended; a ten-segment
 # window and its delta updates for _HLS_skip=YES and v2 (CAN-SKIP-UNTIL 12,

@@ -1,5 +1,5 @@
 /*
- * Tests for transcode/hls_playlist.c: the renderer turns models into exact
+ * Tests for common/hls_playlist.c: the renderer turns models into exact
  * RFC 8216 / RFC 8216bis (LL-HLS) text and decides nothing on its own.
  */
 #include <locale.h>
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "hls_playlist_internal.h"
+#include "hls_playlist.h"
 
 static void assert_blob_text(blob_t *b, const char *want)
 {

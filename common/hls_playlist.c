@@ -1,6 +1,6 @@
 /*
  * HLS playlist renderer: a pure function from a playlist model (see
- * hls_playlist_internal.h) to RFC 8216 / RFC 8216bis text. It makes no
+ * hls_playlist.h) to RFC 8216 / RFC 8216bis text. It makes no
  * decisions: the packager chose the segments, the parts, the target
  * durations, the window and whether the list has ended; this file only
  * writes the tags in the order the spec wants them, with the lowest
@@ -20,11 +20,12 @@
  * Durations are decimal-floating-point with three decimals and a '.'
  * whatever the locale. With part_target 0 the text is plain RFC 8216.
  *
- * Runs on the stream's transcode worker thread; keeps no state. The text is
- * built in a private growable buffer and handed out as a new blob that the
- * caller owns.
+ * In common/ because two folders render playlists: transcode's packager
+ * (live) and record's recorder (VOD, at finalize). Runs on the caller's
+ * thread; keeps no state. The text is built in a private growable buffer
+ * and handed out as a new blob that the caller owns.
  */
-#include "hls_playlist_internal.h"
+#include "hls_playlist.h"
 
 #include <errno.h>
 #include <inttypes.h>

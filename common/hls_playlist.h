@@ -1,14 +1,14 @@
 /*
- * HLS playlist models and their renderer (RFC 8216). The packager decides
- * what a playlist says (which segments, target duration, end of list) and
- * fills these structs; hls_playlist_render_*() only turns a model into text,
+ * HLS playlist models and their renderer (RFC 8216). The packager (live)
+ * and the recorder (VOD) decide what a playlist says (which segments,
+ * target duration, end of list) and fill these structs; hls_playlist_render_*() only turns a model into text,
  * the way FFmpeg's hlsplaylist.c only writes lines that hlsenc.c decided.
  *
  * Models are plain data owned by the caller; rendering is pure and may run
  * on any thread.
  */
-#ifndef SLUICE_TRANSCODE_HLS_PLAYLIST_INTERNAL_H
-#define SLUICE_TRANSCODE_HLS_PLAYLIST_INTERNAL_H
+#ifndef SLUICE_COMMON_HLS_PLAYLIST_H
+#define SLUICE_COMMON_HLS_PLAYLIST_H
 
 #include <stdbool.h>
 #include <stddef.h>
