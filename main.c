@@ -25,6 +25,7 @@
 #include "log.h"
 #include "origin.h"
 #include "recorder.h"
+#include "retention.h"
 #include "report.h"
 #include "store.h"
 #include "thumbnail.h"
@@ -108,7 +109,7 @@ static void main_webhook_recording_ready(void *opaque, const char *rid, const ch
                                          double duration_s)
 {
     (void)opaque;
-    char url[RECORDER_ID_MAX + 32];
+    char url[RECORD_ID_MAX + 32];
     snprintf(url, sizeof(url), "/vod/%s/master.m3u8", rid);
     json_t *data = json_pack("{s:s, s:s, s:f, s:s}", "recording_id", rid, "stream_id", stream_id,
                              "duration_s", round(duration_s * 1000) / 1000, "url", url);
@@ -134,8 +135,8 @@ static void main_recordings_startup(const config_t *cfg)
                  cfg->recordings_dir, strerror(-n));
     else if (n > 0)
         log_info(NULL, "%d unfinished recording(s) finalized", n);
-    n = recorder_retention(cfg->recordings_dir, cfg->recordings_max_age_s,
-                           cfg->recordings_max_bytes);
+    n = record_retention(cfg->recordings_dir, cfg->recordings_max_age_s,
+                         cfg->recordings_max_bytes);
     if (n < 0)
         log_warn(NULL, "--recordings-dir %s: retention: %s", cfg->recordings_dir, strerror(-n));
 }

@@ -48,6 +48,8 @@
 #include "packager_internal.h"
 #include "pipeline_internal.h"
 #include "recorder.h"
+#include "retention.h"
+#include "thumbnail.h"
 
 #define TRANSCODE_POP_TIMEOUT_MS 1000
 #define TRANSCODE_CTX_MAX 96
@@ -408,8 +410,8 @@ static void *transcode_janitor_main(void *arg)
             transcode_janitor_tick(t);
         if (transcode_retention_on(&t->params) && clock_mono_ms() >= retention_at) {
             retention_at = clock_mono_ms() + TRANSCODE_RETENTION_EVERY_MS;
-            int ret = recorder_retention(t->params.recordings_dir, t->params.recordings_max_age_s,
-                                         t->params.recordings_max_bytes);
+            int ret = record_retention(t->params.recordings_dir, t->params.recordings_max_age_s,
+                                       t->params.recordings_max_bytes);
             if (ret < 0)
                 log_warn(NULL, "recordings retention: %s: %s", t->params.recordings_dir,
                          strerror(-ret));
@@ -452,6 +454,7 @@ static recorder_t *transcode_recorder_open(transcode_worker_t *w)
         .stream_id = w->stream->id,
         .log_ctx = w->ctx,
         .store = p->store,
+        .poster_object = THUMBNAIL_NAME,
         .mp4 = p->record_mp4,
         .ready_cb = p->recording_ready_cb,
         .ready_opaque = p->recording_ready_opaque,

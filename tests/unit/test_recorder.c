@@ -1,9 +1,9 @@
 /*
- * Tests for transcode/recorder.c: what a recording holds on disk while live
+ * Tests for record/recorder.c: what a recording holds on disk while live
  * and after finalize (exact VOD playlist text, new init segments, the
  * discontinuity, the master), recovery of a recording left "recording"
  * (a half-written journal line and a segment without its bytes left out),
- * a disk error that marks the recording failed, and retention's choice.
+ * and a disk error that skips segments.
  * Real files in a temporary directory; no MP4 here (the integration test
  * checks it with ffprobe).
  */
@@ -72,7 +72,7 @@ static void rm_rf(const char *dir)
 
 typedef struct ready_seen {
     int calls;
-    char rid[RECORDER_ID_MAX];
+    char rid[RECORD_ID_MAX];
     char stream_id[64];
     double duration;
 } ready_seen_t;
@@ -361,14 +361,14 @@ static void test_poster(void **state)
     store_t *st = NULL;
     assert_int_equal(store_open("memory", &st), 0);
     recorder_params_t p = {.dir = dir, .stream_id = "cam", .store = st,
-                           .start_wall_ms = 1767225600000};
+                           .poster_object = "thumbnail.jpg", .start_wall_ms = 1767225600000};
     recorder_t *r = NULL;
     assert_int_equal(recorder_open(&p, &r), 0);
     char recdir[512];
     snprintf(recdir, sizeof(recdir), "%s/%s", dir, recorder_id(r));
     blob_t *init = blob_new("I", 1);
     blob_t *jpeg = blob_new("\xff\xd8JPEG\xff\xd9", 8);
-    store_op_t op = {.kind = STORE_OP_PUT, .name = RECORDER_THUMBNAIL_NAME, .blob = jpeg};
+    store_op_t op = {.kind = STORE_OP_PUT, .name = "thumbnail.jpg", .blob = jpeg};
     assert_int_equal(store_commit(st, "cam", &op, 1), 0);
     add(r, "360p", 1, 2.0, false, "a", init);
     assert_null(slurp(recdir, "poster.jpg")); /* the first segment: not yet */
@@ -404,47 +404,6 @@ static void test_poster(void **state)
     free(dir);
 }
 
-static void test_retention_select(void **state)
-{
-    (void)state;
-    const int64_t now = 1000000;
-    recorder_entry_t e[] = {
-        {.id = "live-old", .recording = true, .finished_s = now - 9000, .bytes = 500},
-        {.id = "a", .finished_s = now - 5000, .bytes = 100},
-        {.id = "b", .finished_s = now - 3000, .bytes = 300},
-        {.id = "c", .finished_s = now - 2000, .bytes = 200},
-        {.id = "d", .finished_s = now - 100, .bytes = 50},
-    };
-    bool del[5];
-    /* Nothing configured: nothing deleted. */
-    assert_int_equal(recorder_retention_select(e, 5, now, 0, 0, del), 0);
-    for (int i = 0; i < 5; i++)
-        assert_false(del[i]);
-    /* Age: older than 2500 s, never the one still recording. */
-    assert_int_equal(recorder_retention_select(e, 5, now, 2500, 0, del), 2);
-    assert_false(del[0]);
-    assert_true(del[1] && del[2]);
-    assert_false(del[3] || del[4]);
-    /* Bytes: total 1150; down to 800 takes the oldest finished ones, not
-     * the largest (b) first nor the recording one. */
-    assert_int_equal(recorder_retention_select(e, 5, now, 0, 800, del), 2);
-    assert_false(del[0]);
-    assert_true(del[1] && del[2]);
-    assert_false(del[3] || del[4]);
-    assert_int_equal(recorder_retention_select(e, 5, now, 0, 1050, del), 1);
-    assert_true(del[1]);
-    assert_false(del[2] || del[3] || del[4]);
-    /* Not reachable without the recording one: every finished one goes. */
-    assert_int_equal(recorder_retention_select(e, 5, now, 0, 100, del), 4);
-    assert_false(del[0]);
-    /* Both: age first, then bytes among the rest. */
-    assert_int_equal(recorder_retention_select(e, 5, now, 4000, 800, del), 2);
-    assert_true(del[1] && del[2]);
-    assert_int_equal(recorder_retention_select(e, 5, now, 4000, 600, del), 3);
-    assert_true(del[1] && del[2] && del[3]);
-    assert_false(del[4]);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,7 +411,6 @@ int main(void)
         cmocka_unit_test(test_recover_after_a_crash),
         cmocka_unit_test(test_disk_error_is_a_gap),
         cmocka_unit_test(test_poster),
-        cmocka_unit_test(test_retention_select),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

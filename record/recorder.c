@@ -13,24 +13,25 @@
  * journals only: the same code finalizes a broadcast that ended and one
  * left "recording" by a crash (recorder_recover).
  *
- * Thread: a recorder_t is used by its transcode worker only. Finalize,
- * recover and retention touch only the directory; recording.json is always
- * replaced by rename, so another thread (retention, the API) reads the old
- * or the new one, never half of one.
+ * Ids, paths, recording.json, safe opens and deletion are the layout's
+ * (record_layout.h): this file decides what to write and when.
+ *
+ * Thread: a recorder_t is used by its transcode worker only. Finalize and
+ * recover touch only the directory; recording.json is always replaced by
+ * rename, so another thread (retention, the API) reads the old or the new
+ * one, never half of one.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw, strptime, timegm, open_memstream, getdelim */
+#define _GNU_SOURCE /* getdelim */
 #endif
 #include "recorder.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +46,14 @@
 #include "clock.h"
 #include "hls_playlist.h"
 #include "log.h"
+#include "record_layout.h"
 
-#define REC_PATH_MAX 1024
+#define REC_PATH_MAX RECORD_PATH_MAX
 #define REC_RENDS_MAX 12
-#define REC_NAME_MAX 16
+#define REC_NAME_MAX RECORD_RENDITION_MAX
 #define REC_CTX_MAX 96
 #define REC_POSTER_TRIES 10 /* segments after the second that still look for a thumbnail */
 #define REC_LIVE_MASTER ".live-master.m3u8"
-#define REC_JSON "recording.json"
 
 typedef struct rec_rend {
     char name[REC_NAME_MAX];
@@ -69,11 +70,12 @@ typedef struct rec_rend {
 struct recorder {
     char dir[REC_PATH_MAX];
     char path[REC_PATH_MAX]; /* dir/rid */
-    char rid[RECORDER_ID_MAX];
+    char rid[RECORD_ID_MAX];
     char stream_id[STORE_ID_MAX];
     char ctx[REC_CTX_MAX];
     char started_at[32];
     store_t *store;
+    const char *poster_object; /* borrowed from the params (a literal) */
     bool mp4;
     recorder_ready_cb ready_cb;
     void *ready_opaque;
@@ -115,58 +117,6 @@ static void rec_rfc3339(int64_t ms, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int64_t rec_parse_rfc3339(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
-static int rec_write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes path with data (truncating); fsync when asked. */
-static int rec_write_file(const char *path, const void *data, size_t len, bool sync)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    int ret = rec_write_all(fd, data, len);
-    if (ret == 0 && sync && fsync(fd) < 0)
-        ret = -errno;
-    if (close(fd) < 0 && ret == 0)
-        ret = -errno;
-    return ret;
-}
-
-/* Readers never see half a file: a temp file renamed over the old one. */
-static int rec_write_atomic(const char *path, const void *data, size_t len, bool sync)
-{
-    char tmp[REC_PATH_MAX + 8];
-    rec_pathf(tmp, sizeof(tmp), "%s.tmp", path);
-    int ret = rec_write_file(tmp, data, len, sync);
-    if (ret == 0 && rename(tmp, path) < 0)
-        ret = -errno;
-    if (ret < 0)
-        unlink(tmp);
-    return ret;
-}
-
 static void rec_fsync_path(const char *path, bool dir)
 {
     int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
@@ -174,56 +124,6 @@ static void rec_fsync_path(const char *path, bool dir)
         return;
     (void)fsync(fd);
     close(fd);
-}
-
-static int rec_json_write(const char *recdir, json_t *j, bool sync)
-{
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!text)
-        return -ENOMEM;
-    char path[REC_PATH_MAX + 32];
-    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_JSON);
-    size_t len = strlen(text);
-    text[len] = '\0';
-    int ret = rec_write_atomic(path, text, len, sync);
-    free(text);
-    return ret;
-}
-
-static int rec_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) < 0 ? -1 : 0;
-}
-
-static int rec_rm_rf(const char *path)
-{
-    return nftw(path, rec_rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
-}
-
-static uint64_t rec_du_total;
-static int rec_du_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)path;
-    (void)ftw;
-    if (flag == FTW_F)
-        rec_du_total += (uint64_t)st->st_size;
-    return 0;
-}
-
-/* Bytes of the files under path (nftw has no user pointer: a lock guards
- * the total). */
-static pthread_mutex_t rec_du_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t rec_du(const char *path)
-{
-    pthread_mutex_lock(&rec_du_lock);
-    rec_du_total = 0;
-    (void)nftw(path, rec_du_cb, 16, FTW_PHYS);
-    uint64_t n = rec_du_total;
-    pthread_mutex_unlock(&rec_du_lock);
-    return n;
 }
 
 /* Height from a rendition name ("720p" -> 720; others 0). */
@@ -305,10 +205,10 @@ static void rec_write_error(recorder_t *r, const char *what, int err, bool segme
 static void rec_json_refresh(recorder_t *r)
 {
     json_t *j = rec_json_live(r, "recording");
-    int ret = j ? rec_json_write(r->path, j, false) : -ENOMEM;
+    int ret = j ? record_json_write(r->path, j, false) : -ENOMEM;
     json_decref(j);
     if (ret < 0)
-        rec_write_error(r, REC_JSON, ret, false);
+        rec_write_error(r, RECORD_JSON, ret, false);
 }
 
 int recorder_open(const recorder_params_t *p, recorder_t **out)
@@ -324,6 +224,7 @@ int recorder_open(const recorder_params_t *p, recorder_t **out)
     else
         snprintf(r->ctx, sizeof(r->ctx), "stream=%s", p->stream_id);
     r->store = p->store;
+    r->poster_object = p->poster_object;
     r->mp4 = p->mp4;
     r->ready_cb = p->ready_cb;
     r->ready_opaque = p->ready_opaque;
@@ -352,7 +253,7 @@ int recorder_open(const recorder_params_t *p, recorder_t **out)
         char suffix[8] = "";
         if (n > 1)
             snprintf(suffix, sizeof(suffix), "-%d", n);
-        int keep = (int)(RECORDER_ID_MAX - 1 - 1 - strlen(stamp) - strlen(suffix));
+        int keep = (int)(RECORD_ID_MAX - 1 - 1 - strlen(stamp) - strlen(suffix));
         snprintf(r->rid, sizeof(r->rid), "%.*s-%s%s", keep, r->stream_id, stamp, suffix);
         rec_pathf(r->path, sizeof(r->path), "%s/%s", r->dir, r->rid);
         err = mkdir(r->path, 0755) < 0 ? -errno : 0;
@@ -364,12 +265,13 @@ int recorder_open(const recorder_params_t *p, recorder_t **out)
         return err;
     }
     json_t *j = rec_json_live(r, "recording");
-    err = j ? rec_json_write(r->path, j, false) : -ENOMEM;
+    err = j ? record_json_write(r->path, j, false) : -ENOMEM;
     json_decref(j);
     if (err < 0) {
         log_error(r->ctx, "cannot write %s/%s: %s; this broadcast is not recorded", r->path,
-                  REC_JSON, strerror(-err));
-        (void)rec_rm_rf(r->path);
+                  RECORD_JSON, strerror(-err));
+        if (record_delete(r->dir, r->rid, true) < 0)
+            log_warn(r->ctx, "cannot remove %s either", r->path);
         free(r);
         return err;
     }
@@ -413,15 +315,15 @@ static rec_rend_t *rec_rend(recorder_t *r, const char *name)
 
 static void rec_poster(recorder_t *r)
 {
-    if (r->poster || !r->store || r->segments < 2 || r->poster_tries > REC_POSTER_TRIES)
+    if (r->poster || !r->store || !r->poster_object || r->segments < 2 || r->poster_tries > REC_POSTER_TRIES)
         return;
     r->poster_tries++;
     blob_t *b = NULL;
-    if (store_get(r->store, r->stream_id, RECORDER_THUMBNAIL_NAME, &b) < 0)
+    if (store_get(r->store, r->stream_id, r->poster_object, &b) < 0)
         return;
     char path[REC_PATH_MAX + 16];
     rec_pathf(path, sizeof(path), "%s/poster.jpg", r->path);
-    int ret = rec_write_atomic(path, b->data, b->size, false);
+    int ret = record_write_atomic(path, b->data, b->size, false);
     blob_unref(b);
     if (ret < 0) {
         rec_write_error(r, path, ret, false);
@@ -453,7 +355,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
         else
             snprintf(rr->init_file, sizeof(rr->init_file), "init.mp4");
         rec_pathf(path, sizeof(path), "%s/%s/%s", r->path, rr->name, rr->init_file);
-        if ((ret = rec_write_file(path, init->data, init->size, false)) < 0) {
+        if ((ret = record_write_file(path, init->data, init->size, false)) < 0) {
             unlink(path); /* half a file: give its space back */
             rec_write_error(r, path, ret, true);
             return;
@@ -463,7 +365,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
         r->bytes += init->size;
     }
     rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", r->path, rr->name, seg->msn);
-    if ((ret = rec_write_file(path, seg->data->data, seg->data->size, false)) < 0) {
+    if ((ret = record_write_file(path, seg->data->data, seg->data->size, false)) < 0) {
         unlink(path); /* as above; the finalize would leave it out anyway */
         rec_write_error(r, path, ret, true);
         return;
@@ -472,7 +374,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
     int len = snprintf(line, sizeof(line), "%" PRId64 " %.6f %d %s %zu %" PRId64 "\n", seg->msn,
                        seg->duration, seg->discontinuity ? 1 : 0, rr->init_file,
                        seg->data->size, seg->pdt_ms);
-    if ((ret = rec_write_all(rr->journal, line, (size_t)len)) < 0) {
+    if ((ret = record_write_all(rr->journal, line, (size_t)len)) < 0) {
         /* A line cut short would run into the next one: cut it off (the
          * finalize would skip it anyway), and the segment it named. */
         if (ftruncate(rr->journal, rr->journal_size) < 0)
@@ -510,7 +412,7 @@ void recorder_set_master(recorder_t *r, const blob_t *master)
         return;
     char path[REC_PATH_MAX + 32];
     rec_pathf(path, sizeof(path), "%s/%s", r->path, REC_LIVE_MASTER);
-    int ret = rec_write_atomic(path, master->data, master->size, false);
+    int ret = record_write_atomic(path, master->data, master->size, false);
     if (ret < 0) /* the finalize makes one from the renditions when it has none */
         rec_write_error(r, path, ret, false);
 }
@@ -722,7 +624,7 @@ static int rec_concat(const char *recdir, const rec_fin_rend_t *fr, const char *
         }
         ssize_t n;
         while ((n = read(in, buf, sizeof(buf))) > 0 && ret == 0)
-            ret = rec_write_all(out, buf, (size_t)n);
+            ret = record_write_all(out, buf, (size_t)n);
         if (n < 0 && ret == 0)
             ret = -errno;
         close(in);
@@ -928,16 +830,15 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     char recdir[REC_PATH_MAX], path[REC_PATH_MAX + 64], ctx[REC_CTX_MAX];
     rec_pathf(recdir, sizeof(recdir), "%s/%s", dir, rid);
     snprintf(ctx, sizeof(ctx), "recording=%s", rid);
-    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_JSON);
-    json_error_t jerr;
-    json_t *j = json_load_file(path, 0, &jerr);
-    if (!j || !json_is_object(j)) {
-        log_error(ctx, "%s: unreadable (%s); left as it is", path, jerr.text);
-        json_decref(j);
+    record_info_t info;
+    int rret = record_read(dir, rid, &info);
+    if (rret < 0) {
+        log_error(ctx, "%s/%s: unreadable (%s); left as it is", recdir, RECORD_JSON,
+                  strerror(-rret));
         return -EPROTO;
     }
-    const char *sid = json_string_value(json_object_get(j, "stream_id"));
-    snprintf(stream_id_out, stream_id_len, "%s", sid ? sid : "");
+    json_t *j = info.json; /* ours now: rewritten below */
+    snprintf(stream_id_out, stream_id_len, "%s", info.stream_id);
 
     rec_fin_rend_t fr[REC_RENDS_MAX];
     memset(fr, 0, sizeof(fr));
@@ -977,7 +878,7 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
             break;
         }
         rec_pathf(path, sizeof(path), "%s/%s/index.m3u8", recdir, fr[i].name);
-        ret = rec_write_atomic(path, pl, strlen(pl), true);
+        ret = record_write_atomic(path, pl, strlen(pl), true);
         free(pl);
         /* The segments were written without fsync while live. */
         for (size_t k = 0; k < fr[i].n && ret == 0; k++) {
@@ -1021,13 +922,14 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
             log_warn(ctx, "no complete segment in the journals, but media files: marked failed "
                           "and left for a look");
             json_object_set_new(j, "state", json_string("failed"));
-            ret = rec_json_write(recdir, j, true);
+            ret = record_json_write(recdir, j, true);
             json_decref(j);
             return ret < 0 ? ret : -EPROTO;
         }
         log_info(ctx, "nothing was recorded (no segment); removed");
         json_decref(j);
-        (void)rec_rm_rf(recdir);
+        if (record_delete(dir, rid, true) < 0)
+            log_warn(ctx, "%s: cannot be removed", recdir);
         return 1;
     }
 
@@ -1054,7 +956,7 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     }
     if (ret == 0) {
         rec_pathf(path, sizeof(path), "%s/master.m3u8", recdir);
-        ret = rec_write_atomic(path, master, strlen(master), true);
+        ret = record_write_atomic(path, master, strlen(master), true);
     }
     free(master);
 
@@ -1092,13 +994,13 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     json_object_set_new(j, "mp4", have_mp4 ? json_string("recording.mp4") : json_null());
     json_object_set_new(j, "poster", poster ? json_string("poster.jpg") : json_null());
     /* Everything but recording.json itself (its size depends on this). */
-    uint64_t bytes = rec_du(recdir);
+    uint64_t bytes = record_disk_usage(recdir);
     struct stat jst;
-    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_JSON);
+    rec_pathf(path, sizeof(path), "%s/%s", recdir, RECORD_JSON);
     if (stat(path, &jst) == 0 && (uint64_t)jst.st_size <= bytes)
         bytes -= (uint64_t)jst.st_size;
     json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
-    int wret = rec_json_write(recdir, j, true);
+    int wret = record_json_write(recdir, j, true);
     json_decref(j);
     rec_fsync_path(recdir, true);
     if (ret < 0) {
@@ -1143,174 +1045,31 @@ void recorder_close(recorder_t *r, bool finalize)
 
 /* ---- start-up and retention ---------------------------------------------- */
 
-/* state of DIR/ID/recording.json, or NULL; *j_out keeps the document. */
-static const char *rec_state(const char *dir, const char *id, json_t **j_out)
-{
-    char path[REC_PATH_MAX + 96];
-    rec_pathf(path, sizeof(path), "%s/%s/%s", dir, id, REC_JSON);
-    json_t *j = json_load_file(path, 0, NULL);
-    *j_out = j;
-    return j ? json_string_value(json_object_get(j, "state")) : NULL;
-}
-
 int recorder_recover(const char *dir, bool mp4, recorder_ready_cb cb, void *opaque)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    char (*ids)[RECORDER_ID_MAX] = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= RECORDER_ID_MAX)
-            continue;
-        json_t *j = NULL;
-        const char *state = rec_state(dir, de->d_name, &j);
-        bool rec = state && strcmp(state, "recording") == 0;
-        json_decref(j);
-        if (!rec)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            void *ni = realloc(ids, cap * sizeof(*ids));
-            if (!ni)
-                break;
-            ids = ni;
-        }
-        snprintf(ids[n++], RECORDER_ID_MAX, "%s", de->d_name);
-    }
-    closedir(d);
+    record_info_t *list = NULL;
+    size_t n = 0;
+    int ret = record_list(dir, NULL, &list, &n);
+    if (ret < 0)
+        return ret;
     int done = 0;
     for (size_t i = 0; i < n; i++) {
+        if (list[i].state != RECORD_STATE_RECORDING)
+            continue;
+        const char *id = list[i].id;
         char ctx[REC_CTX_MAX];
-        snprintf(ctx, sizeof(ctx), "recording=%s", ids[i]);
+        snprintf(ctx, sizeof(ctx), "recording=%s", id);
         log_info(ctx, "left unfinished by an earlier run; finalizing it from its journals");
         double duration = 0;
         char sid[STORE_ID_MAX];
-        int ret = rec_finalize(dir, ids[i], mp4, 0, &duration, sid, sizeof(sid));
+        ret = rec_finalize(dir, id, mp4, 0, &duration, sid, sizeof(sid));
         if (ret == 0) {
             done++;
             log_info(ctx, "recovered: ready, %.1f s", duration);
             if (cb)
-                cb(opaque, ids[i], sid, duration);
+                cb(opaque, id, sid, duration);
         }
     }
-    free(ids);
+    record_list_free(list, n);
     return done;
-}
-
-static int rec_entry_age_cmp(const void *a, const void *b)
-{
-    const recorder_entry_t *x = *(recorder_entry_t *const *)a, *y = *(recorder_entry_t *const *)b;
-    if (x->finished_s != y->finished_s)
-        return x->finished_s < y->finished_s ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
-size_t recorder_retention_select(const recorder_entry_t *e, size_t n, int64_t now_s,
-                                 int64_t max_age_s, uint64_t max_bytes, bool *del)
-{
-    size_t marked = 0;
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        del[i] = false;
-        total += e[i].bytes;
-    }
-    if (max_age_s > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (!e[i].recording && now_s - e[i].finished_s > max_age_s) {
-                del[i] = true;
-                total -= e[i].bytes;
-                marked++;
-            }
-        }
-    }
-    if (max_bytes == 0 || total <= max_bytes)
-        return marked;
-    const recorder_entry_t **order = malloc(n * sizeof(*order));
-    if (!order)
-        return marked;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!e[i].recording && !del[i])
-            order[m++] = &e[i];
-    qsort(order, m, sizeof(*order), rec_entry_age_cmp);
-    for (size_t k = 0; k < m && total > max_bytes; k++) {
-        size_t i = (size_t)(order[k] - e);
-        del[i] = true;
-        total -= e[i].bytes;
-        marked++;
-    }
-    free(order);
-    return marked;
-}
-
-int recorder_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes)
-{
-    if (max_age_s <= 0 && max_bytes == 0)
-        return 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    recorder_entry_t *e = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= RECORDER_ID_MAX)
-            continue;
-        json_t *j = NULL;
-        const char *state = rec_state(dir, de->d_name, &j);
-        if (!state) {
-            json_decref(j);
-            continue; /* not a recording (or being created) */
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *ne = realloc(e, cap * sizeof(*e));
-            if (!ne) {
-                json_decref(j);
-                break;
-            }
-            e = ne;
-        }
-        recorder_entry_t *x = &e[n++];
-        memset(x, 0, sizeof(*x));
-        snprintf(x->id, sizeof(x->id), "%s", de->d_name);
-        x->recording = strcmp(state, "recording") == 0;
-        const char *at = json_string_value(json_object_get(j, "ended_at"));
-        if (!at)
-            at = json_string_value(json_object_get(j, "started_at"));
-        x->finished_s = rec_parse_rfc3339(at);
-        char path[REC_PATH_MAX + 96];
-        rec_pathf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        x->bytes = rec_du(path);
-        json_decref(j);
-    }
-    closedir(d);
-    bool *del = n ? calloc(n, sizeof(*del)) : NULL;
-    int deleted = 0;
-    if (n && !del) {
-        free(e);
-        return -ENOMEM;
-    }
-    recorder_retention_select(e, n, clock_wall_ms() / 1000, max_age_s, max_bytes, del);
-    for (size_t i = 0; i < n; i++) {
-        if (!del[i])
-            continue;
-        char path[REC_PATH_MAX + 96], ctx[REC_CTX_MAX];
-        rec_pathf(path, sizeof(path), "%s/%s", dir, e[i].id);
-        snprintf(ctx, sizeof(ctx), "recording=%s", e[i].id);
-        int ret = rec_rm_rf(path);
-        if (ret < 0) {
-            log_warn(ctx, "retention: cannot delete %s: %s", path, strerror(-ret));
-        } else {
-            log_info(ctx, "retention: deleted (%" PRIu64 " bytes; --recordings-max-age %" PRId64
-                          " s, --recordings-max-bytes %" PRIu64 ")",
-                     e[i].bytes, max_age_s, max_bytes);
-            deleted++;
-        }
-    }
-    free(del);
-    free(e);
-    return deleted;
 }

@@ -8,34 +8,28 @@
  * master (the live one's variant lines), optionally one MP4 of the top
  * rendition with audio, and recording.json "ready". A process that died
  * mid-broadcast leaves "recording" ones behind; recorder_recover()
- * finalizes them the same way at the next start. Retention deletes old
- * finished recordings.
+ * finalizes them the same way at the next start. Ids, paths,
+ * recording.json and deletion are the layout's (record_layout.h);
+ * retention (retention.h) deletes old finished recordings.
  *
  * Threads: a recorder_t belongs to one transcode worker (it writes on that
- * thread; the page cache absorbs it, fsync happens at finalize only). The
- * directory functions (recover, retention) may run on any thread; a
- * "recording" one is never deleted, and a finalize replaces recording.json
- * atomically (written to a temp file, then renamed).
+ * thread; the page cache absorbs it, fsync happens at finalize only).
+ * recorder_recover may run on any thread; a finalize replaces
+ * recording.json atomically (written to a temp file, then renamed).
  *
  * Errors: a disk error never reaches the live stream. The first one is
  * logged, the recording is marked "failed" and nothing more is written.
  */
-#ifndef SLUICE_TRANSCODE_RECORDER_H
-#define SLUICE_TRANSCODE_RECORDER_H
+#ifndef SLUICE_RECORD_RECORDER_H
+#define SLUICE_RECORD_RECORDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "blob.h"
+#include "record_layout.h"
 #include "store.h"
-#include "thumbnail.h"
-
-#define RECORDER_ID_MAX 64 /* recording ids follow the stream id rules: 1-63 chars */
-
-/* The store object (in the stream's namespace) a poster is copied from:
- * the live thumbnail (thumbnail.h). */
-#define RECORDER_THUMBNAIL_NAME THUMBNAIL_NAME
 
 typedef struct recorder recorder_t;
 
@@ -49,6 +43,10 @@ typedef struct recorder_params {
     const char *stream_id;
     const char *log_ctx;   /* NULL: "stream=<id>" */
     store_t *store;        /* where the poster thumbnail is read; NULL: no poster */
+    /* The store object (in the stream's namespace) a poster is copied from:
+     * the live thumbnail (THUMBNAIL_NAME). A string that outlives the
+     * recorder; NULL: no poster. */
+    const char *poster_object;
     bool mp4;              /* --record-mp4 */
     int64_t start_wall_ms; /* broadcast start (the RID); 0: now */
     recorder_ready_cb ready_cb; /* may be NULL */
@@ -90,24 +88,5 @@ void recorder_close(recorder_t *r, bool finalize);
  * process must not be in the directory yet (call it before ingest starts).
  * Returns the number finalized, or a negative errno (dir unreadable). */
 int recorder_recover(const char *dir, bool mp4, recorder_ready_cb cb, void *opaque);
-
-/* One recording as retention sees it. */
-typedef struct recorder_entry {
-    char id[RECORDER_ID_MAX];
-    bool recording;      /* state "recording": never deleted */
-    int64_t finished_s;  /* ended_at (or started_at), seconds since the epoch */
-    uint64_t bytes;      /* on disk */
-} recorder_entry_t;
-
-/* Retention's choice, a pure function: marks del[i] for every finished
- * recording whose age (now_s - finished_s) exceeds max_age_s (> 0), then
- * the oldest finished ones until the total (all entries) is at most
- * max_bytes (> 0). Returns the number marked. */
-size_t recorder_retention_select(const recorder_entry_t *e, size_t n, int64_t now_s,
-                                 int64_t max_age_s, uint64_t max_bytes, bool *del);
-
-/* Applies retention to dir (each deletion is logged). Returns the number
- * deleted or a negative errno. */
-int recorder_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes);
 
 #endif
