@@ -4,18 +4,13 @@
  * one, delete one. Each recording is DIR/RID/ with a recording.json the
  * recorder writes atomically (temp file + rename), so a reader never sees
  * half of one. Everything is opened relative to DIR and never through a
- * symbolic link below it. No state; any thread (the admin listener's).
+ * symbolic link below it (record_layout.h does all of it; a recording id
+ * is record_id_valid's). No state; any thread (the admin listener's).
  */
 #ifndef SLUICE_CONTROL_RECORDINGS_H
 #define SLUICE_CONTROL_RECORDINGS_H
 
-#include <stdbool.h>
-
 #include <jansson.h>
-
-/* A recording id: 1..95 of [A-Za-z0-9_-] (a stream id, "-" and its UTC
- * start, maybe "-N"), the same rule as the origin's /vod/ paths. */
-bool recordings_id_valid(const char *rid);
 
 /*
  * *out = a new JSON array of the recording.json objects (with "id" set to
@@ -33,7 +28,7 @@ int recordings_get(const char *dir, const char *rid, json_t **out)
     __attribute__((warn_unused_result));
 
 /*
- * Deletes recording rid: refused with -EBUSY while its state is
+ * Deletes recording rid (record_delete): refused with -EBUSY while its state is
  * "recording" (the recorder is writing it). The directory is first renamed
  * to a hidden name (".deleted-RID-XXXXXXXX": from then on neither /vod/ nor
  * the API sees it, all at once), then its files are removed; a tree that

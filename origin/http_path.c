@@ -6,8 +6,8 @@
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
  *   /vod/RID/master.m3u8 | poster.jpg | recording.mp4
  *   /vod/RID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s  (no parts)
- * ID is a store id ([A-Za-z0-9_-], < 64), RID a recording id (the same
- * characters, < 96), RENDITION is [a-z0-9] (< 16),
+ * ID is a store id ([A-Za-z0-9_-], < 64), RID a recording id
+ * (record_layout.h: the same rule), RENDITION is [a-z0-9] (< 16),
  * N and P are decimal numbers without leading zeros (< 16 digits: segment
  * numbers start at the wall clock in quarter seconds, see transcode.h). Pure and
  * bounded; any thread.
@@ -25,9 +25,9 @@ static size_t http_path_segment(const char *p, size_t len)
     return slash ? (size_t)(slash - p) : len;
 }
 
-static int http_path_is_id_max(const char *p, size_t n, size_t max)
+static int http_path_is_id(const char *p, size_t n)
 {
-    if (n == 0 || n >= max)
+    if (n == 0 || n >= STORE_ID_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
@@ -36,11 +36,6 @@ static int http_path_is_id_max(const char *p, size_t n, size_t max)
             return 0;
     }
     return 1;
-}
-
-static int http_path_is_id(const char *p, size_t n)
-{
-    return http_path_is_id_max(p, n, STORE_ID_MAX);
 }
 
 static int http_path_is_rendition(const char *p, size_t n)
@@ -119,7 +114,7 @@ static int http_path_rendition_object(const char *p, size_t n, size_t first, htt
 static int http_path_parse_vod(const char *p, size_t n, http_route_t *out)
 {
     size_t idn = http_path_segment(p, n);
-    if (!http_path_is_id_max(p, idn, HTTP_RECORDING_ID_MAX) || idn == n)
+    if (!record_id_valid_n(p, idn) || idn == n)
         return -ENOENT;
     memcpy(out->recording_id, p, idn);
     out->recording_id[idn] = '\0';

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "record_layout.h"
 #include "store.h"
 
 #define HTTP_PATH_MAX 512
@@ -36,20 +37,17 @@ typedef enum http_object_type {
 } http_object_type_t;
 
 #define HTTP_RENDITION_MAX 16
-/* A recording id: the stream id (< STORE_ID_MAX), "-YYYYMMDDTHHMMSSZ" and
- * an optional "-N" for a clash, so longer than a stream id may be. */
-#define HTTP_RECORDING_ID_MAX 96
 
 typedef struct http_route {
     http_route_kind_t kind;
     http_object_type_t object_type;
     char stream_id[STORE_ID_MAX];
     char object[STORE_NAME_MAX + 1]; /* store name: "master.m3u8", "720p/3.m4s" */
-    /* HTTP_ROUTE_VOD: the recording (its directory name; [A-Za-z0-9_-],
-     * < HTTP_RECORDING_ID_MAX); stream_id is then empty (the recording's
-     * stream comes from its recording.json) and object is the file's path
-     * inside the recording's directory. */
-    char recording_id[HTTP_RECORDING_ID_MAX];
+    /* HTTP_ROUTE_VOD: the recording (its directory name, a valid
+     * recording id: record_id_valid); stream_id is then empty (the
+     * recording's stream comes from its recording.json) and object is the
+     * file's path inside the recording's directory. */
+    char recording_id[RECORD_ID_MAX];
 } http_route_t;
 
 /*

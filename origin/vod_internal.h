@@ -16,9 +16,8 @@
 #include "blob.h"
 #include "store.h"
 
-/* recording.json and playlists are read whole; anything bigger is not one
- * the recorder wrote (a 24 h recording's playlist is about 3 MB). */
-#define VOD_JSON_MAX (64 * 1024)
+/* Playlists are read whole; anything bigger is not one the recorder wrote
+ * (a 24 h recording's playlist is about 3 MB). */
 #define VOD_PLAYLIST_MAX (16 * 1024 * 1024)
 
 typedef struct vod_recording {
@@ -28,8 +27,8 @@ typedef struct vod_recording {
 } vod_recording_t;
 
 /*
- * Opens recording `rid` (a valid recording id) under `dir` and reads its
- * recording.json. 0 with *out filled (close it with vod_recording_close);
+ * Opens recording `rid` under `dir` and reads its recording.json
+ * (record_open, record_json_read). 0 with *out filled (close it with vod_recording_close);
  * -ENOENT when there is no such recording or its recording.json is missing,
  * malformed or names no valid stream id; -EIO when the directory cannot be
  * read for another reason (permissions, I/O).
@@ -42,7 +41,7 @@ void vod_recording_close(vod_recording_t *rec);
 /*
  * Opens the file `object` ("master.m3u8", "720p/3.m4s": at most one
  * directory level, as http_path_parse gives it) of an open recording,
- * read-only, never through a symbolic link. Returns the descriptor with
+ * read-only, never through a symbolic link (record_file_open). Returns the descriptor with
  * *st filled, -ENOENT when it is not a regular file there, -EIO.
  */
 int vod_file_open(const vod_recording_t *rec, const char *object, struct stat *st)

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * at most two components, none of them "." or ".." or hidden (the
          * origin opens it relative to --recordings-dir). */
         size_t idn = strlen(r.recording_id);
-        if (idn == 0 || idn >= HTTP_RECORDING_ID_MAX || strspn(r.recording_id,
+        if (idn == 0 || idn >= RECORD_ID_MAX || strspn(r.recording_id,
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != idn ||
             r.stream_id[0] || strstr(r.object, "..") || r.object[0] == '/' ||
             r.object[0] == '.' || strstr(r.object, "/.") || strstr(r.object, "//") ||
