@@ -9,7 +9,8 @@
  * Media playlist layout (LL-HLS lines only when part_target > 0):
  *   #EXTM3U, #EXT-X-VERSION, #EXT-X-TARGETDURATION,
  *   #EXT-X-SERVER-CONTROL, #EXT-X-PART-INF,
- *   #EXT-X-MEDIA-SEQUENCE, [#EXT-X-DISCONTINUITY-SEQUENCE], #EXT-X-MAP,
+ *   #EXT-X-MEDIA-SEQUENCE, [#EXT-X-DISCONTINUITY-SEQUENCE],
+ *   [#EXT-X-PLAYLIST-TYPE], [#EXT-X-INDEPENDENT-SEGMENTS], #EXT-X-MAP,
  *   [#EXT-X-SKIP in place of the first segments of a delta update],
  *   per segment: [#EXT-X-DISCONTINUITY + #EXT-X-MAP], #EXT-X-PROGRAM-DATE-TIME,
  *     its #EXT-X-PART lines, #EXTINF, URI   (4.4.4.9: segment tags come
@@ -185,6 +186,10 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
     if (pl->discontinuity_sequence > 0)
         hls_text_printf(&t, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRId64 "\n",
                         pl->discontinuity_sequence);
+    if (pl->playlist_type == HLS_PLAYLIST_TYPE_VOD)
+        hls_text_printf(&t, "#EXT-X-PLAYLIST-TYPE:VOD\n");
+    if (pl->independent_segments)
+        hls_text_printf(&t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
     /* The first segment shown names its init segment; later ones only when
      * it changes (always after a discontinuity, RFC 8216 4.3.2.5). */
     const char *map = skip < pl->nsegments ? hls_segment_map(pl, &pl->segments[skip])

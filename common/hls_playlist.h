@@ -59,6 +59,12 @@ typedef struct hls_rendition_report {
     int64_t last_part; /* LAST-PART: index of its last part of last_msn; < 0: omitted */
 } hls_rendition_report_t;
 
+/* EXT-X-PLAYLIST-TYPE (RFC 8216 4.3.3.5). */
+typedef enum hls_playlist_type {
+    HLS_PLAYLIST_TYPE_NONE = 0, /* a live window: the tag is omitted */
+    HLS_PLAYLIST_TYPE_VOD,      /* a recording: never changes (with ended) */
+} hls_playlist_type_t;
+
 typedef struct hls_media_playlist {
     int target_duration;            /* EXT-X-TARGETDURATION, whole seconds */
     int64_t media_sequence;         /* msn of segments[0] (or of the next one when empty) */
@@ -69,6 +75,8 @@ typedef struct hls_media_playlist {
     const hls_segment_t *segments;  /* oldest first */
     size_t nsegments;
     bool ended;                     /* EXT-X-ENDLIST */
+    hls_playlist_type_t playlist_type;
+    bool independent_segments;      /* EXT-X-INDEPENDENT-SEGMENTS */
 
     /* LL-HLS (RFC 8216bis), all ignored when part_target is 0. Then the
      * playlist carries EXT-X-SERVER-CONTROL (CAN-BLOCK-RELOAD=YES) and

@@ -506,67 +506,57 @@ static int rec_read_journal(const char *recdir, rec_fin_rend_t *fr, const char *
 /* The VOD media playlist of one rendition: every segment of the journal,
  * EXT-X-MAP where the init segment changes, EXT-X-DISCONTINUITY where the
  * live playlist had one (or segment numbers jump: a rung that was dropped
- * for a while). Sets the rendition's totals. Returns a malloc'd string. */
-static char *rec_render_media(rec_fin_rend_t *fr)
+ * for a while). Decides here, renders with the live playlists' renderer
+ * (hls_playlist.h). Sets the rendition's totals. Returns a new blob or
+ * NULL (no memory). */
+static blob_t *rec_render_media(rec_fin_rend_t *fr)
 {
-    int target = 1;
-    for (size_t i = 0; i < fr->n; i++) {
-        int d = (int)lround(fr->segs[i].duration);
-        if (d > target)
-            target = d;
-    }
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *m = open_memstream(&buf, &size);
-    if (!m)
+    hls_segment_t *segs = calloc(fr->n ? fr->n : 1, sizeof(*segs));
+    if (!segs)
         return NULL;
-    fprintf(m, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n"
-               "#EXT-X-MEDIA-SEQUENCE:%" PRId64 "\n#EXT-X-PLAYLIST-TYPE:VOD\n"
-               "#EXT-X-INDEPENDENT-SEGMENTS\n",
-            HLS_PLAYLIST_VERSION, target, fr->n ? fr->segs[0].msn : 0);
+    int target = 1;
     fr->duration = 0;
     fr->discontinuities = 0;
     fr->bytes = 0;
     for (size_t i = 0; i < fr->n; i++) {
         const rec_seg_t *s = &fr->segs[i];
+        int d = (int)lround(s->duration);
+        if (d > target)
+            target = d;
         bool disc = i > 0 && (s->discontinuity || s->msn != fr->segs[i - 1].msn + 1);
-        if (disc) {
-            fprintf(m, "#EXT-X-DISCONTINUITY\n");
+        if (disc)
             fr->discontinuities++;
-        }
-        if (i == 0 || strcmp(s->init, fr->segs[i - 1].init) != 0)
-            fprintf(m, "#EXT-X-MAP:URI=\"%s\"\n", s->init);
-        if ((i == 0 || disc) && s->pdt_ms > 0) {
-            char pdt[40];
-            time_t secs = (time_t)(s->pdt_ms / 1000);
-            struct tm tm;
-            gmtime_r(&secs, &tm);
-            size_t k = strftime(pdt, sizeof(pdt), "%Y-%m-%dT%H:%M:%S", &tm);
-            snprintf(pdt + k, sizeof(pdt) - k, ".%03dZ", (int)(s->pdt_ms % 1000));
-            fprintf(m, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
-        }
-        fprintf(m, "#EXTINF:%.5f,\n%" PRId64 ".m4s\n", s->duration, s->msn);
+        segs[i] = (hls_segment_t){
+            .msn = s->msn,
+            .duration = s->duration,
+            .pdt_ms = s->pdt_ms,
+            .discontinuity = disc,
+            .bytes = (size_t)s->bytes,
+        };
+        snprintf(segs[i].map_uri, sizeof(segs[i].map_uri), "%s", s->init);
         fr->duration += s->duration;
         fr->bytes += s->bytes;
     }
-    fprintf(m, "#EXT-X-ENDLIST\n");
-    if (fclose(m) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    hls_media_playlist_t pl = {
+        .target_duration = target,
+        .media_sequence = fr->n ? fr->segs[0].msn : 0,
+        .segments = segs,
+        .nsegments = fr->n,
+        .ended = true,
+        .playlist_type = HLS_PLAYLIST_TYPE_VOD,
+        .independent_segments = true,
+    };
+    blob_t *out = NULL;
+    int ret = hls_playlist_render_media(&pl, &out);
+    free(segs);
+    return ret == 0 ? out : NULL;
 }
 
 /* A master for a recording whose live master never reached the disk (the
  * process died before every rendition had a segment): variants with the
- * measured bandwidth, no CODECS. */
-static char *rec_render_master(rec_fin_rend_t *fr, size_t n)
+ * measured bandwidth, no CODECS. Returns a new blob or NULL. */
+static blob_t *rec_render_master(rec_fin_rend_t *fr, size_t n)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *m = open_memstream(&buf, &size);
-    if (!m)
-        return NULL;
     bool audio = false, video = false;
     for (size_t i = 0; i < n; i++) {
         if (fr[i].n == 0)
@@ -576,23 +566,39 @@ static char *rec_render_master(rec_fin_rend_t *fr, size_t n)
         else
             video = true;
     }
-    fprintf(m, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n", HLS_PLAYLIST_VERSION);
-    if (audio && video)
-        fprintf(m, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"
-                   "AUTOSELECT=YES,URI=\"audio/index.m3u8\"\n");
+    hls_media_rendition_t media = {
+        .type = "AUDIO",
+        .group_id = "audio",
+        .name = "audio",
+        .is_default = true,
+        .autoselect = true,
+        .uri = "audio/index.m3u8",
+    };
+    hls_variant_t variants[REC_RENDS_MAX];
+    char uris[REC_RENDS_MAX][REC_NAME_MAX + 16];
+    size_t nv = 0;
     for (size_t i = n; i-- > 0;) {
         bool is_audio = strcmp(fr[i].name, "audio") == 0;
         if (fr[i].n == 0 || (is_audio && video))
             continue;
         double bw = fr[i].duration > 0 ? fr[i].bytes * 8.0 / fr[i].duration : 0;
-        fprintf(m, "#EXT-X-STREAM-INF:BANDWIDTH=%.0f%s\n%s/index.m3u8\n", ceil(bw * 1.2),
-                audio && !is_audio ? ",AUDIO=\"audio\"" : "", fr[i].name);
+        snprintf(uris[nv], sizeof(uris[nv]), "%s/index.m3u8", fr[i].name);
+        variants[nv] = (hls_variant_t){
+            .bandwidth = (int64_t)ceil(bw * 1.2),
+            .audio_group = audio && !is_audio ? "audio" : NULL,
+            .uri = uris[nv],
+        };
+        nv++;
     }
-    if (fclose(m) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    hls_master_playlist_t pl = {
+        .independent_segments = true,
+        .media = &media,
+        .nmedia = audio && video ? 1 : 0,
+        .variants = variants,
+        .nvariants = nv,
+    };
+    blob_t *out = NULL;
+    return hls_playlist_render_master(&pl, &out) == 0 ? out : NULL;
 }
 
 /* Concatenates rendition fr's init and its segments (while they use the
@@ -872,14 +878,14 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
             break;
         if (fr[i].n == 0)
             continue;
-        char *pl = rec_render_media(&fr[i]);
+        blob_t *pl = rec_render_media(&fr[i]);
         if (!pl) {
             ret = -ENOMEM;
             break;
         }
         rec_pathf(path, sizeof(path), "%s/%s/index.m3u8", recdir, fr[i].name);
-        ret = record_write_atomic(path, pl, strlen(pl), true);
-        free(pl);
+        ret = record_write_atomic(path, pl->data, pl->size, true);
+        blob_unref(pl);
         /* The segments were written without fsync while live. */
         for (size_t k = 0; k < fr[i].n && ret == 0; k++) {
             rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", recdir, fr[i].name,
@@ -936,18 +942,18 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     /* The master: the live one's lines (same variants, BANDWIDTH, CODECS,
      * RESOLUTION), or one made from the renditions when it never reached
      * the disk. */
-    char *master = NULL;
+    blob_t *master = NULL;
     if (ret == 0) {
         rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_LIVE_MASTER);
         FILE *f = fopen(path, "re");
         if (f) {
+            char *text = NULL;
             size_t cap = 0;
-            ssize_t len = getdelim(&master, &cap, '\0', f);
+            ssize_t len = getdelim(&text, &cap, '\0', f);
             fclose(f);
-            if (len <= 0) {
-                free(master);
-                master = NULL;
-            }
+            if (len > 0)
+                master = blob_new(text, (size_t)len);
+            free(text);
         }
         if (!master)
             master = rec_render_master(fr, n);
@@ -956,9 +962,9 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     }
     if (ret == 0) {
         rec_pathf(path, sizeof(path), "%s/master.m3u8", recdir);
-        ret = record_write_atomic(path, master, strlen(master), true);
+        ret = record_write_atomic(path, master->data, master->size, true);
     }
-    free(master);
+    blob_unref(master);
 
     bool have_mp4 = false;
     if (ret == 0 && mp4) {

@@ -1,4 +1,4 @@
-"""Recordings (transcode/recorder.c, docs/recording.md) with the real binary,
+"""Recordings (record/recorder.c, docs/recording.md) with the real binary,
 real ffmpeg publishers and real ffmpeg/ffprobe readers of the files on disk.
 
 One sluice runs three broadcasts at once: a 20 s one that ends cleanly, one
@@ -20,6 +20,7 @@ import tempfile
 import time
 import unittest
 
+import hlscheck
 from harness import Sluice, finish, http, parse_master, parse_media, publish, wait_for
 from test_admin import api
 from test_webhook import Hook
@@ -227,6 +228,8 @@ class RecordingTest(unittest.TestCase):
             with open(os.path.join(d, rend, "index.m3u8")) as f:
                 text = f.read()
             pl = parse_media(text)
+            # Rendered by the live playlists' renderer: held to the same checks.
+            self.assertEqual(hlscheck.check_media(text, ll=False), [], f"{rend}:\n{text}")
             self.assertEqual(pl["tags"]["EXT-X-PLAYLIST-TYPE"], "VOD")
             self.assertTrue(pl["endlist"])
             self.assertNotIn("#EXT-X-DISCONTINUITY", text)
@@ -286,6 +289,7 @@ class RecordingTest(unittest.TestCase):
         for rend, text in self.drop_playlists.items():
             self.assertEqual(text.count("#EXT-X-DISCONTINUITY\n"), 1, rend)
             self.assertTrue(parse_media(text)["endlist"])
+            self.assertEqual(hlscheck.check_media(text, ll=False), [], f"{rend}:\n{text}")
         self.assertEqual(self.drop_decode, (0, ""))
 
     def test_kill_9_then_restart_finalizes_and_plays(self):

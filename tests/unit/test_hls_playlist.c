@@ -152,6 +152,37 @@ static void test_media_ended_and_discontinuity(void **state)
                         "#EXT-X-ENDLIST\n");
 }
 
+/* A recording's playlist (the recorder's model): EXT-X-PLAYLIST-TYPE:VOD
+ * and EXT-X-INDEPENDENT-SEGMENTS after the sequence numbers, the end list;
+ * a discontinuity names the init segment again even when it is the same. */
+static void test_media_vod(void **state)
+{
+    (void)state;
+    hls_segment_t segs[] = {
+        {.msn = 7, .duration = 2.002, .pdt_ms = 1000},
+        {.msn = 9, .duration = 1.8, .pdt_ms = 7000, .discontinuity = true},
+    };
+    hls_media_playlist_t pl = {
+        .target_duration = 2,
+        .media_sequence = 7,
+        .map_uri = "init.mp4",
+        .segments = segs,
+        .nsegments = 2,
+        .ended = true,
+        .playlist_type = HLS_PLAYLIST_TYPE_VOD,
+        .independent_segments = true,
+    };
+    blob_t *b = NULL;
+    assert_int_equal(hls_playlist_render_media(&pl, &b), 0);
+    assert_blob_text(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"
+                        "#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+                        "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:01.000Z\n#EXTINF:2.002,\n7.m4s\n"
+                        "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init.mp4\"\n"
+                        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:07.000Z\n#EXTINF:1.800,\n9.m4s\n"
+                        "#EXT-X-ENDLIST\n");
+}
+
 /* Segments keep the init segment they were made with: the first shown
  * names its own, a later one only when it changes, and the parts in
  * progress the playlist's current one. */
@@ -783,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_pdt_format),
         cmocka_unit_test(test_media_live),
         cmocka_unit_test(test_media_ended_and_discontinuity),
+        cmocka_unit_test(test_media_vod),
         cmocka_unit_test(test_media_empty),
         cmocka_unit_test(test_media_versioned_maps),
         cmocka_unit_test(test_media_long_window),

@@ -170,14 +170,15 @@ static void test_broadcast_to_vod(void **state)
                               "#EXT-X-INDEPENDENT-SEGMENTS\n"
                               "#EXT-X-MAP:URI=\"init.mp4\"\n"
                               "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:01:40.000Z\n"
-                              "#EXTINF:2.00000,\n"
+                              "#EXTINF:2.000,\n"
                               "100.m4s\n"
-                              "#EXTINF:2.00000,\n"
+                              "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:01:41.000Z\n"
+                              "#EXTINF:2.000,\n"
                               "101.m4s\n"
                               "#EXT-X-DISCONTINUITY\n"
                               "#EXT-X-MAP:URI=\"init-102.mp4\"\n"
                               "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:01:42.000Z\n"
-                              "#EXTINF:1.50000,\n"
+                              "#EXTINF:1.500,\n"
                               "102.m4s\n"
                               "#EXT-X-ENDLIST\n");
     free(text);
@@ -270,7 +271,8 @@ static void test_recover_after_a_crash(void **state)
     assert_string_equal(seen.stream_id, "live");
     char *text = slurp(recdir, "720p/index.m3u8");
     assert_non_null(strstr(text, "#EXT-X-MEDIA-SEQUENCE:7\n"));
-    assert_non_null(strstr(text, "7.m4s\n#EXTINF:2.00000,\n8.m4s\n#EXT-X-ENDLIST\n"));
+    assert_non_null(strstr(text, "7.m4s\n#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:02.000Z\n"
+                                 "#EXTINF:2.000,\n8.m4s\n#EXT-X-ENDLIST\n"));
     assert_null(strstr(text, "9.m4s"));
     assert_null(strstr(text, "10.m4s"));
     free(text);
