@@ -21,11 +21,7 @@ int vod_recording_open(const char *dir, const char *rid, vod_recording_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->dirfd = -1;
-    int base = record_dir_open(dir);
-    if (base < 0)
-        return base;
-    int d = record_open(base, rid);
-    close(base);
+    int d = record_open_in(dir, rid);
     if (d < 0)
         return d;
     out->dirfd = d;

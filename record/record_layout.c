@@ -193,9 +193,8 @@ int record_json_read(int rec, const char *rid, record_info_t *out)
     return 0;
 }
 
-int record_read(const char *dir, const char *rid, record_info_t *out)
+int record_open_in(const char *dir, const char *rid)
 {
-    memset(out, 0, sizeof(*out));
     if (!dir || !record_id_valid(rid))
         return -ENOENT;
     int base = record_dir_open(dir);
@@ -203,6 +202,13 @@ int record_read(const char *dir, const char *rid, record_info_t *out)
         return base;
     int rec = record_open(base, rid);
     close(base);
+    return rec;
+}
+
+int record_read(const char *dir, const char *rid, record_info_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rec = record_open_in(dir, rid);
     if (rec < 0)
         return rec;
     int rc = record_json_read(rec, rid, out);

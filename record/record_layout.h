@@ -88,6 +88,10 @@ int record_dir_open(const char *dir) __attribute__((warn_unused_result));
  * directory; -EIO. */
 int record_open(int base, const char *rid) __attribute__((warn_unused_result));
 
+/* record_dir_open + record_open: recording rid under dir (NULL: none).
+ * Same returns. */
+int record_open_in(const char *dir, const char *rid) __attribute__((warn_unused_result));
+
 /*
  * Opens the file `object` ("master.m3u8", "720p/3.m4s": at most one
  * directory level) of the open recording directory `rec`, read-only, never
@@ -107,8 +111,8 @@ int record_file_open(int rec, const char *object, struct stat *st)
 int record_json_read(int rec, const char *rid, record_info_t *out)
     __attribute__((warn_unused_result));
 
-/* record_dir_open + record_open + record_json_read: recording rid under
- * dir. Same returns. */
+/* record_open_in + record_json_read: recording rid under dir. Same
+ * returns. */
 int record_read(const char *dir, const char *rid, record_info_t *out)
     __attribute__((warn_unused_result));
 

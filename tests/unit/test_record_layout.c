@@ -21,21 +21,7 @@
 #include <fcntl.h>
 
 #include "record_layout.h"
-
-static char *make_tmpdir(void)
-{
-    char tmpl[] = "/tmp/test_record_layout-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
+#include "test_tmpdir.h"
 
 /* DIR/RID/name with text (and DIR/RID made). */
 static void spit(const char *dir, const char *rid, const char *name, const char *text)
@@ -101,7 +87,7 @@ static void test_path(void **state)
 static void test_json_read(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_record_layout");
     record_info_t info;
 
     spit(dir, "shop-20261122T113903Z", RECORD_JSON, GOOD);
@@ -178,14 +164,13 @@ static void test_json_read(void **state)
     snprintf(path, sizeof(path), "%s/nowhere", dir);
     assert_int_equal(record_read(path, "shop-20261122T113903Z", &info), -ENOENT);
     assert_int_equal(record_read(NULL, "shop-20261122T113903Z", &info), -ENOENT);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_json_write(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_record_layout");
     char recdir[512];
     snprintf(recdir, sizeof(recdir), "%s/w-1", dir);
     assert_int_equal(mkdir(recdir, 0755), 0);
@@ -201,14 +186,13 @@ static void test_json_write(void **state)
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.tmp", recdir, RECORD_JSON);
     assert_int_not_equal(access(path, F_OK), 0);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_file_open(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_record_layout");
     spit(dir, "f-1", RECORD_JSON, GOOD);
     spit(dir, "f-1", "master.m3u8", "#EXTM3U\n");
     spit(dir, "f-1/720p", "1.m4s", "seg");
@@ -241,14 +225,13 @@ static void test_file_open(void **state)
     assert_int_equal(record_file_open(rec, "recording.mp4", &st), -ENOENT);
     close(rec);
     close(base);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_list(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_record_layout");
     record_info_t *list = NULL;
     size_t n = 99;
     /* A missing directory is an empty list. */
@@ -287,8 +270,7 @@ static void test_list(void **state)
     assert_string_equal(list[0].id, "shop-20261125T090000Z");
     assert_string_equal(list[1].id, "shop2-20261124T090000Z");
     record_list_free(list, n);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* Counts the entries of dir whose name starts with prefix. */
@@ -307,7 +289,7 @@ static int count_prefixed(const char *dir, const char *prefix)
 static void test_delete(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_record_layout");
     spit(dir, "d-1", RECORD_JSON, "{\"stream_id\": \"d\", \"state\": \"ready\"}");
     spit(dir, "d-1/720p", "1.m4s", "seg");
     spit(dir, "d-1/720p", "index.m3u8", "#EXTM3U\n");
@@ -359,14 +341,13 @@ static void test_delete(void **state)
     assert_int_equal(record_delete(dir, "x-1", false), -ENOENT);
     assert_int_equal(record_delete(dir, "x-1", true), 0);
     assert_int_not_equal(access(path, F_OK), 0);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_disk_usage_and_time(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_record_layout");
     spit(dir, "u-1", "a", "12345");
     spit(dir, "u-1/720p", "b", "123");
     char path[1024];
@@ -375,8 +356,7 @@ static void test_disk_usage_and_time(void **state)
     assert_int_equal(record_time_parse("1970-01-01T00:01:00Z"), 60);
     assert_int_equal(record_time_parse("yesterday"), 0);
     assert_int_equal(record_time_parse(NULL), 0);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 int main(void)

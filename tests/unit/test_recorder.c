@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "recorder.h"
+#include "test_tmpdir.h"
 
 static char *slurp(const char *dir, const char *name)
 {
@@ -55,21 +56,6 @@ static json_t *load_json(const char *recdir)
     return j;
 }
 
-static char *make_tmpdir(void)
-{
-    char tmpl[] = "/tmp/test_recorder-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
-
 typedef struct ready_seen {
     int calls;
     char rid[RECORD_ID_MAX];
@@ -100,7 +86,7 @@ static void add(recorder_t *r, const char *rend, int64_t msn, double dur, bool d
 static void test_broadcast_to_vod(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_recorder");
     ready_seen_t seen = {0};
     recorder_params_t p = {.dir = dir, .stream_id = "shop", .start_wall_ms = 1767225600000,
                            .ready_cb = ready_cb, .ready_opaque = &seen};
@@ -207,14 +193,13 @@ static void test_broadcast_to_vod(void **state)
     blob_unref(init_b);
     blob_unref(ainit);
     blob_unref(master);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_recover_after_a_crash(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_recorder");
     char recdir[512], path[1024];
     snprintf(recdir, sizeof(recdir), "%s/live-20260101T000000Z", dir);
     assert_int_equal(mkdir(recdir, 0755), 0);
@@ -295,8 +280,7 @@ static void test_recover_after_a_crash(void **state)
     /* Nothing left to recover. */
     assert_int_equal(recorder_recover(dir, false, ready_cb, &seen), 0);
     assert_int_equal(seen.calls, 1);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* A write error skips the segment, not the recording: writing goes on
@@ -305,7 +289,7 @@ static void test_recover_after_a_crash(void **state)
 static void test_disk_error_is_a_gap(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_recorder");
     ready_seen_t seen = {0};
     recorder_params_t p = {.dir = dir, .stream_id = "s", .start_wall_ms = 1767225600000,
                            .ready_cb = ready_cb, .ready_opaque = &seen};
@@ -350,8 +334,7 @@ static void test_disk_error_is_a_gap(void **state)
     p.dir = bad;
     assert_int_not_equal(recorder_open(&p, &r), 0);
     assert_null(r);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* The poster: the stream's thumbnail.jpg in the store, copied once the
@@ -359,7 +342,7 @@ static void test_disk_error_is_a_gap(void **state)
 static void test_poster(void **state)
 {
     (void)state;
-    char *dir = make_tmpdir();
+    char *dir = test_tmpdir_make("test_recorder");
     store_t *st = NULL;
     assert_int_equal(store_open("memory", &st), 0);
     recorder_params_t p = {.dir = dir, .stream_id = "cam", .store = st,
@@ -402,8 +385,7 @@ static void test_poster(void **state)
     blob_unref(init);
     blob_unref(jpeg);
     store_close(st);
-    rm_rf(dir);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 int main(void)
