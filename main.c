@@ -526,7 +526,7 @@ int main(int argc, char **argv)
     (void)log_level_parse(cfg.log_level, &level);   /* validated by config_load */
     (void)log_format_parse(cfg.log_format, &format);
     log_configure(level, format);
-    log_route_libav();
+    transcode_log_route_libav();
 
     /* Signals are taken by sigwait() on this thread only: block them before
      * any other thread exists so that every thread inherits the mask. */

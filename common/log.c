@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libavutil/log.h>
-
 log_level_t log_current_level = LOG_LEVEL_INFO;
 static log_format_t log_current_format = LOG_FORMAT_TEXT;
 static bool log_to_journal;
@@ -174,32 +172,4 @@ char *log_escape(char *dst, size_t dstlen, const void *src, size_t len)
     }
     dst[o < dstlen ? o : dstlen - 1] = '\0';
     return dst;
-}
-
-static void log_libav_cb(void *avcl, int level, const char *fmt, va_list vl)
-{
-    log_level_t ours;
-    if (level <= AV_LOG_ERROR)
-        ours = LOG_LEVEL_ERROR;
-    else if (level <= AV_LOG_WARNING)
-        ours = LOG_LEVEL_WARN;
-    else if (level <= AV_LOG_INFO)
-        ours = LOG_LEVEL_DEBUG; /* libav's info chatter is debug for us */
-    else
-        return;
-    if (ours > log_current_level)
-        return;
-    char msg[1024];
-    int print_prefix = 1;
-    av_log_format_line2(avcl, level, fmt, vl, msg, sizeof(msg), &print_prefix);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    if (n > 0)
-        log_write(ours, "libav", "%s", msg);
-}
-
-void log_route_libav(void)
-{
-    av_log_set_callback(log_libav_cb);
 }

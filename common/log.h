@@ -41,9 +41,6 @@ void log_write(log_level_t level, const char *ctx, const char *fmt, ...)
  * truncation with "...". Always NUL-terminates. Returns dst. */
 char *log_escape(char *dst, size_t dstlen, const void *src, size_t len);
 
-/* Routes libav* log output into this sink (call once at start-up). */
-void log_route_libav(void);
-
 #define SLUICE_LOG_AT(level, ctx, ...)                                        \
     do {                                                                      \
         if ((level) <= log_current_level)                                     \

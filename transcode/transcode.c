@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@
 #include <time.h>
 
 #include <unistd.h>
+
+#include <libavutil/log.h>
 
 #include "clock.h"
 #include "ladder_internal.h"
@@ -811,4 +814,34 @@ void transcode_free(transcode_t *t)
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+/* ---- libav* log routing --------------------------------------------------- */
+
+static void transcode_libav_log_cb(void *avcl, int level, const char *fmt, va_list vl)
+{
+    log_level_t ours;
+    if (level <= AV_LOG_ERROR)
+        ours = LOG_LEVEL_ERROR;
+    else if (level <= AV_LOG_WARNING)
+        ours = LOG_LEVEL_WARN;
+    else if (level <= AV_LOG_INFO)
+        ours = LOG_LEVEL_DEBUG; /* libav's info chatter is debug for us */
+    else
+        return;
+    if (ours > log_current_level)
+        return;
+    char msg[1024];
+    int print_prefix = 1;
+    av_log_format_line2(avcl, level, fmt, vl, msg, sizeof(msg), &print_prefix);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    if (n > 0)
+        log_write(ours, "libav", "%s", msg);
+}
+
+void transcode_log_route_libav(void)
+{
+    av_log_set_callback(transcode_libav_log_cb);
 }

@@ -116,6 +116,11 @@ typedef struct transcode_params {
 
 void transcode_params_default(transcode_params_t *p);
 
+/* Routes libav* log output into the log sink (log.h) at our levels: libav's
+ * errors and warnings as ours, its info chatter as debug. Call once at
+ * start-up, before any stream starts. */
+void transcode_log_route_libav(void);
+
 /* Checks the ladder and the overrides (unknown rung names, bad sizes,
  * presets or profiles are logged and give -EINVAL). */
 int transcode_new(const transcode_params_t *params, transcode_t **out)

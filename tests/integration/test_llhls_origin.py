@@ -1,7 +1,7 @@
 """LL-HLS requests at the origin (RFC 8216bis 6.2.5.1, 6.2.5.2, 6.2.6)
 against the real sluice: an origin-only node on Redis, fed by this test
 acting as another node: it writes playlists and parts the way
-common/store_redis.c commits them (one Lua script: SET the objects, then
+store/store_redis.c commits them (one Lua script: SET the objects, then
 PUBLISH "c NAME..." on the stream's channel), so the origin's held requests
 wake through Redis pub/sub exactly as they do behind a real ingest node."""
 

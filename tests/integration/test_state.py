@@ -1,4 +1,4 @@
-"""The memory store's registry on disk (--state-dir, common/store_state.c)
+"""The memory store's registry on disk (--state-dir, store/store_state.c)
 against the real binary: streams created, re-keyed, changed and deleted
 through the admin API survive a kill -9 and a restart on the same state
 directory (the created stream's key publishes, the rotated-away key is

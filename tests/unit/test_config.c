@@ -1,4 +1,4 @@
-/* Unit tests for common/config.c: defaults, precedence, INI, errors. */
+/* Unit tests for config/config.c: defaults, precedence, INI, errors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

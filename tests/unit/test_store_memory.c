@@ -255,8 +255,7 @@ static void test_registry_manage(void **state)
     assert_int_equal(store_stream_set_record(st, "zeta", STORE_RECORD_ON), 0);
     assert_int_equal(store_stream_rotate(st, "zeta", "key-z3"), 0);
     assert_true(store_stream_record(st, "zeta", false));
-    assert_true(store_stream_record_cb(st, "zeta", false)); /* the recorder's callback */
-    assert_false(store_stream_record_cb(st, "mid", true));
+    assert_false(store_stream_record(st, "mid", true));
     assert_int_equal(store_stream_list(st, &list, &n), 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(list[i].record, strcmp(list[i].id, "mid") == 0    ? STORE_RECORD_OFF

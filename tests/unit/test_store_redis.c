@@ -1,4 +1,4 @@
-/* Unit tests for the Redis store (common/store_redis.c) against a real
+/* Unit tests for the Redis store (store/store_redis.c) against a real
  * redis-server: SLUICE_TEST_REDIS_URL when tests/run.sh gives one, else a
  * server this test starts on a free loopback port. Never skipped. The
  * outage test always starts (and kills, and restarts) a server of its own. */

@@ -1,4 +1,4 @@
-/* Unit tests for common/store_state.c (the memory store's registry on disk)
+/* Unit tests for store/store_state.c (the memory store's registry on disk)
  * and for the memory store with a state directory (store_set_state_dir):
  * the seed rule, the SQLite rows surviving a close, every registry change
  * surviving a reopen, --stream seeds on top of a loaded registry, and the

@@ -14,7 +14,7 @@
  * clear error instead of overwriting the first one's rows.
  *
  * Threads: a store_state_t is not locked here; the memory store calls it
- * under its registry write lock. Used by common/store_memory.c only.
+ * under its registry write lock. Used by store/store_memory.c only.
  */
 #ifndef SLUICE_COMMON_STORE_STATE_H
 #define SLUICE_COMMON_STORE_STATE_H

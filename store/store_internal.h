@@ -1,4 +1,4 @@
-/* The backend vtable behind store.h; only common/store*.c include this. */
+/* The backend vtable behind store.h; only store/store*.c include this. */
 #ifndef SLUICE_COMMON_STORE_INTERNAL_H
 #define SLUICE_COMMON_STORE_INTERNAL_H
 

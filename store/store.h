@@ -149,12 +149,8 @@ int store_stream_set_record(store_t *st, const char *id, int record)
     __attribute__((warn_unused_result));
 /* Whether a broadcast of stream_id starting now is recorded: its override,
  * or dflt (--record) when it has none. A store that cannot answer, or an
- * unknown stream, gives dflt. For the recorder's record_cb; any thread. */
+ * unknown stream, gives dflt. Any thread. */
 bool store_stream_record(store_t *st, const char *stream_id, bool dflt);
-/* The same with the store as an opaque pointer: the shape of the recorder's
- * record_cb (transcode_params_t: record_cb = store_stream_record_cb,
- * record_opaque = the store). */
-bool store_stream_record_cb(void *store, const char *stream_id, bool dflt);
 
 /* Small per-stream records that are neither served nor announced to
  * watchers: a live stream's status as its ingest node last wrote it, each

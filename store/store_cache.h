@@ -10,7 +10,7 @@
  * unchanged, so a value read before a replacement can never be cached after
  * the notice of that replacement was handled.
  *
- * Threads: any; one mutex. Used by common/store_redis.c only.
+ * Threads: any; one mutex. Used by store/store_redis.c only.
  */
 #ifndef SLUICE_COMMON_STORE_CACHE_H
 #define SLUICE_COMMON_STORE_CACHE_H

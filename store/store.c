@@ -311,11 +311,6 @@ bool store_stream_record(store_t *st, const char *stream_id, bool dflt)
     return info.record == STORE_RECORD_ON;
 }
 
-bool store_stream_record_cb(void *store, const char *stream_id, bool dflt)
-{
-    return store_stream_record(store, stream_id, dflt);
-}
-
 /* ---- meta records ---------------------------------------------------------- */
 
 static bool store_meta_field_valid(const char *field)

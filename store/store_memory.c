@@ -15,7 +15,7 @@
  * never both or neither.
  *
  * With a state directory (store_set_state_dir) the registry is also kept
- * on disk (common/store_state.c, SQLite). Every change is written first,
+ * on disk (store/store_state.c, SQLite). Every change is written first,
  * under the registry write lock, and applied in memory only once it is on
  * disk: a change that cannot be written is refused (-EIO) and the two never
  * disagree. Reads (auth, list) never touch the disk. A --stream seed follows
