@@ -26,86 +26,33 @@ void metrics_buf_init(metrics_buf_t *b)
 
 void metrics_buf_deinit(metrics_buf_t *b)
 {
-    free(b->data);
+    buf_deinit(&b->out);
     memset(b, 0, sizeof(*b));
-}
-
-static bool metrics_reserve(metrics_buf_t *b, size_t extra)
-{
-    if (b->oom)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) {
-            b->oom = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *p = realloc(b->data, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = cap;
-    return true;
 }
 
 static void metrics_put(metrics_buf_t *b, const char *s, size_t n)
 {
-    if (!metrics_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
+    buf_append(&b->out, s, n);
 }
 
 static void metrics_puts(metrics_buf_t *b, const char *s)
 {
-    metrics_put(b, s, strlen(s));
+    buf_puts(&b->out, s);
 }
 
 __attribute__((format(printf, 2, 3))) static void metrics_printf(metrics_buf_t *b,
                                                                  const char *fmt, ...)
 {
-    char tmp[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    buf_vprintf(&b->out, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if ((size_t)n < sizeof(tmp)) {
-        metrics_put(b, tmp, (size_t)n);
-        return;
-    }
-    if (!metrics_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 char *metrics_buf_take(metrics_buf_t *b, size_t *len)
 {
-    if (b->oom || !metrics_reserve(b, 0)) {
-        metrics_buf_deinit(b);
-        *len = 0;
-        return NULL;
-    }
-    char *s = b->data;
-    *len = b->len;
-    s[b->len] = '\0';
-    b->data = NULL;
-    b->len = b->cap = 0;
     b->nfamilies = 0;
-    return s;
+    return buf_take(&b->out, len);
 }
 
 /* HELP text escaping: backslash and newline (exposition format 0.0.4). */

@@ -1,7 +1,7 @@
 /*
  * Prometheus text exposition (format 0.0.4) and the process's own figures.
  *
- * metrics_buf_t is a growable text buffer that writes metric families the
+ * metrics_buf_t is a text buffer (buf.h) that writes metric families the
  * way Prometheus and promtool want them: "# HELP" and "# TYPE" exactly once
  * per family (a family written twice keeps its first header), label values
  * escaped (backslash, double quote, newline), histograms as cumulative
@@ -20,12 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define METRICS_FAMILIES_MAX 256
 
 typedef struct metrics_buf {
-    char *data;
-    size_t len, cap;
-    bool oom;
+    buf_t out;
     const char *families[METRICS_FAMILIES_MAX]; /* names whose header is out (borrowed) */
     size_t nfamilies;
 } metrics_buf_t;

@@ -18,32 +18,19 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "buf.h"
 #include "config.h"
 
 #define CLI_RESPONSE_MAX (16u << 20)
 
-typedef struct cli_buf {
-    char *data;
-    size_t len;
-    bool overflow;
-} cli_buf_t;
-
+/* libcurl's write callback: the response into a buf_t bounded by
+ * CLI_RESPONSE_MAX; returning short makes libcurl fail the transfer. */
 static size_t cli_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    cli_buf_t *b = userdata;
+    buf_t *b = userdata;
     size_t n = size * nmemb;
-    if (b->len + n > CLI_RESPONSE_MAX) {
-        b->overflow = true;
-        return 0;
-    }
-    char *d = realloc(b->data, b->len + n + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, ptr, n);
-    b->data = d;
-    b->len += n;
-    d[b->len] = '\0';
-    return n;
+    buf_append(b, ptr, n);
+    return b->oom ? 0 : n;
 }
 
 static void cli_usage(FILE *f)
@@ -77,7 +64,7 @@ static void cli_base_url(const char *listen, char *out, size_t outlen)
 
 /* One request; *status = the HTTP status (0 when it never got one). */
 static int cli_request(const char *url, const char *method, const char *body, const char *token,
-                       long *status, cli_buf_t *resp, char *err, size_t errlen)
+                       long *status, buf_t *resp, char *err, size_t errlen)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -258,7 +245,7 @@ int admin_cli_main(int argc, char **argv, char **envp)
         base[--bl] = '\0';
     snprintf(url, sizeof(url), "%s%s", base, path);
 
-    cli_buf_t resp = {0};
+    buf_t resp = {.max = CLI_RESPONSE_MAX};
     long status = 0;
     code = 1;
     if (cli_request(url, method, body, cfg.admin_token, &status, &resp, err, sizeof(err)) != 0) {
@@ -297,7 +284,7 @@ int admin_cli_main(int argc, char **argv, char **envp)
     }
     json_decref(doc);
 done_resp:
-    free(resp.data);
+    buf_deinit(&resp);
 done:
     free(body);
     config_free(&cfg);

@@ -277,21 +277,21 @@ double amf0_number(const amf0_value_t *v, double def)
 
 /* ---- encoder ---------------------------------------------------------- */
 
-static void amf0_put_be16(ingest_buf_t *b, uint16_t v)
+static void amf0_put_be16(buf_t *b, uint16_t v)
 {
     uint8_t p[2];
     byteio_put_be16(p, v);
-    ingest_buf_append(b, p, 2);
+    buf_append(b, p, 2);
 }
 
-static void amf0_put_be32(ingest_buf_t *b, uint32_t v)
+static void amf0_put_be32(buf_t *b, uint32_t v)
 {
     uint8_t p[4];
     byteio_put_be32(p, v);
-    ingest_buf_append(b, p, 4);
+    buf_append(b, p, 4);
 }
 
-static void amf0_put_double(ingest_buf_t *b, double v)
+static void amf0_put_double(buf_t *b, double v)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof(bits));
@@ -299,102 +299,102 @@ static void amf0_put_double(ingest_buf_t *b, double v)
     amf0_put_be32(b, (uint32_t)bits);
 }
 
-void amf0_put_number(ingest_buf_t *b, double v)
+void amf0_put_number(buf_t *b, double v)
 {
-    ingest_buf_u8(b, AMF0_NUMBER);
+    buf_u8(b, AMF0_NUMBER);
     amf0_put_double(b, v);
 }
 
-void amf0_put_bool(ingest_buf_t *b, bool v)
+void amf0_put_bool(buf_t *b, bool v)
 {
-    ingest_buf_u8(b, AMF0_BOOLEAN);
-    ingest_buf_u8(b, v ? 1 : 0);
+    buf_u8(b, AMF0_BOOLEAN);
+    buf_u8(b, v ? 1 : 0);
 }
 
-void amf0_put_string(ingest_buf_t *b, const char *s, size_t len)
+void amf0_put_string(buf_t *b, const char *s, size_t len)
 {
     if (len > 0xffff) {
         if (len > UINT32_MAX) {
             b->oom = true; /* cannot be represented; poison the buffer */
             return;
         }
-        ingest_buf_u8(b, AMF0_LONG_STRING);
+        buf_u8(b, AMF0_LONG_STRING);
         amf0_put_be32(b, (uint32_t)len);
     } else {
-        ingest_buf_u8(b, AMF0_STRING);
+        buf_u8(b, AMF0_STRING);
         amf0_put_be16(b, (uint16_t)len);
     }
-    ingest_buf_append(b, s, len);
+    buf_append(b, s, len);
 }
 
-void amf0_put_cstring(ingest_buf_t *b, const char *s)
+void amf0_put_cstring(buf_t *b, const char *s)
 {
     amf0_put_string(b, s, strlen(s));
 }
 
-void amf0_put_null(ingest_buf_t *b)
+void amf0_put_null(buf_t *b)
 {
-    ingest_buf_u8(b, AMF0_NULL);
+    buf_u8(b, AMF0_NULL);
 }
 
-void amf0_put_undefined(ingest_buf_t *b)
+void amf0_put_undefined(buf_t *b)
 {
-    ingest_buf_u8(b, AMF0_UNDEFINED);
+    buf_u8(b, AMF0_UNDEFINED);
 }
 
-void amf0_put_date(ingest_buf_t *b, double ms, int16_t tz)
+void amf0_put_date(buf_t *b, double ms, int16_t tz)
 {
-    ingest_buf_u8(b, AMF0_DATE);
+    buf_u8(b, AMF0_DATE);
     amf0_put_double(b, ms);
     amf0_put_be16(b, (uint16_t)tz);
 }
 
-void amf0_put_object_start(ingest_buf_t *b)
+void amf0_put_object_start(buf_t *b)
 {
-    ingest_buf_u8(b, AMF0_OBJECT);
+    buf_u8(b, AMF0_OBJECT);
 }
 
-void amf0_put_ecma_array_start(ingest_buf_t *b, uint32_t count)
+void amf0_put_ecma_array_start(buf_t *b, uint32_t count)
 {
-    ingest_buf_u8(b, AMF0_ECMA_ARRAY);
+    buf_u8(b, AMF0_ECMA_ARRAY);
     amf0_put_be32(b, count);
 }
 
-void amf0_put_key(ingest_buf_t *b, const char *key, size_t len)
+void amf0_put_key(buf_t *b, const char *key, size_t len)
 {
     if (len == 0 || len > 0xffff) {
         b->oom = true; /* an empty key would read as the object end */
         return;
     }
     amf0_put_be16(b, (uint16_t)len);
-    ingest_buf_append(b, key, len);
+    buf_append(b, key, len);
 }
 
-void amf0_put_object_end(ingest_buf_t *b)
+void amf0_put_object_end(buf_t *b)
 {
     static const uint8_t end[3] = {0, 0, AMF0_OBJECT_END};
-    ingest_buf_append(b, end, sizeof(end));
+    buf_append(b, end, sizeof(end));
 }
 
-void amf0_put_strict_array_start(ingest_buf_t *b, uint32_t count)
+void amf0_put_strict_array_start(buf_t *b, uint32_t count)
 {
-    ingest_buf_u8(b, AMF0_STRICT_ARRAY);
+    buf_u8(b, AMF0_STRICT_ARRAY);
     amf0_put_be32(b, count);
 }
 
-void amf0_put_prop_string(ingest_buf_t *b, const char *key, const char *val)
+void amf0_put_prop_string(buf_t *b, const char *key, const char *val)
 {
     amf0_put_key(b, key, strlen(key));
     amf0_put_cstring(b, val);
 }
 
-void amf0_put_prop_number(ingest_buf_t *b, const char *key, double val)
+void amf0_put_prop_number(buf_t *b, const char *key, double val)
 {
     amf0_put_key(b, key, strlen(key));
     amf0_put_number(b, val);
 }
 
-int amf0_encode(ingest_buf_t *b, const amf0_value_t *v)
+int amf0_encode(buf_t *b, const amf0_value_t *v)
 {
     int ret = 0;
     switch (v->type) {
@@ -414,9 +414,9 @@ int amf0_encode(ingest_buf_t *b, const amf0_value_t *v)
          * the same bytes. */
         if (v->len > UINT32_MAX)
             return -EINVAL;
-        ingest_buf_u8(b, AMF0_LONG_STRING);
+        buf_u8(b, AMF0_LONG_STRING);
         amf0_put_be32(b, (uint32_t)v->len);
-        ingest_buf_append(b, v->str, v->len);
+        buf_append(b, v->str, v->len);
         break;
     case AMF0_NULL:
         amf0_put_null(b);

@@ -1,7 +1,7 @@
 /*
  * AMF0 (Action Message Format 0), the encoding of RTMP commands and FLV
  * script data: a decoder from untrusted bytes into a small value tree, and
- * an encoder that appends values to an ingest_buf_t.
+ * an encoder that appends values to a buf_t.
  *
  * Pure functions, no shared state: any thread. A decoded tree is owned by
  * the caller and freed with amf0_value_free().
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ingest_internal.h"
+#include "buf.h"
 
 typedef enum amf0_type {
     AMF0_NUMBER = 0x00,
@@ -93,27 +93,27 @@ const char *amf0_string(const amf0_value_t *v);
 double amf0_number(const amf0_value_t *v, double def);
 
 /* ---- encoder: appends to b; check b->oom once at the end ----------------- */
-void amf0_put_number(ingest_buf_t *b, double v);
-void amf0_put_bool(ingest_buf_t *b, bool v);
+void amf0_put_number(buf_t *b, double v);
+void amf0_put_bool(buf_t *b, bool v);
 /* STRING, or LONG_STRING when len > 65535. */
-void amf0_put_string(ingest_buf_t *b, const char *s, size_t len);
-void amf0_put_cstring(ingest_buf_t *b, const char *s);
-void amf0_put_null(ingest_buf_t *b);
-void amf0_put_undefined(ingest_buf_t *b);
-void amf0_put_date(ingest_buf_t *b, double ms, int16_t tz);
+void amf0_put_string(buf_t *b, const char *s, size_t len);
+void amf0_put_cstring(buf_t *b, const char *s);
+void amf0_put_null(buf_t *b);
+void amf0_put_undefined(buf_t *b);
+void amf0_put_date(buf_t *b, double ms, int16_t tz);
 /* Object: start, then (key, value) pairs, then end. */
-void amf0_put_object_start(ingest_buf_t *b);
-void amf0_put_ecma_array_start(ingest_buf_t *b, uint32_t count);
-void amf0_put_key(ingest_buf_t *b, const char *key, size_t len);
-void amf0_put_object_end(ingest_buf_t *b);
+void amf0_put_object_start(buf_t *b);
+void amf0_put_ecma_array_start(buf_t *b, uint32_t count);
+void amf0_put_key(buf_t *b, const char *key, size_t len);
+void amf0_put_object_end(buf_t *b);
 /* Strict array: start with the element count, then the elements. */
-void amf0_put_strict_array_start(ingest_buf_t *b, uint32_t count);
+void amf0_put_strict_array_start(buf_t *b, uint32_t count);
 /* Shorthands for object members. */
-void amf0_put_prop_string(ingest_buf_t *b, const char *key, const char *val);
-void amf0_put_prop_number(ingest_buf_t *b, const char *key, double val);
+void amf0_put_prop_string(buf_t *b, const char *key, const char *val);
+void amf0_put_prop_number(buf_t *b, const char *key, double val);
 
 /* Encodes a whole tree (as decoded). Returns 0, -EINVAL for a tree that
  * AMF0 cannot carry (a key longer than 65535 bytes), -ENOMEM. */
-int amf0_encode(ingest_buf_t *b, const amf0_value_t *v) __attribute__((warn_unused_result));
+int amf0_encode(buf_t *b, const amf0_value_t *v) __attribute__((warn_unused_result));
 
 #endif

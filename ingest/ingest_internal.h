@@ -1,10 +1,8 @@
 /*
- * Pieces shared inside ingest/ only: a growable output byte buffer used by
- * the AMF0 encoder and the chunk writer, and the seam between the listener
+ * Pieces shared inside ingest/ only: the seam between the listener
  * (ingest.c) and the per-connection state machine (rtmp_session.c).
  *
- * Everything here runs on the ingest loop thread, except the byte buffer,
- * which is plain storage any thread may use on its own instance.
+ * Everything here runs on the ingest loop thread.
  */
 #ifndef SLUICE_INGEST_INGEST_INTERNAL_H
 #define SLUICE_INGEST_INGEST_INTERNAL_H
@@ -20,77 +18,7 @@
 #include <sys/socket.h>
 
 #include "ingest.h"
-
-/* ---- growable byte buffer -------------------------------------------- */
-
-/* Storage owned by whoever declares it; zero-initialise, then append.
- * An allocation failure sets the sticky `oom` flag and later appends do
- * nothing, so a writer checks once at the end (like byteio's error flag). */
-typedef struct ingest_buf {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-    bool oom;
-} ingest_buf_t;
-
-static inline bool ingest_buf_reserve(ingest_buf_t *b, size_t extra)
-{
-    if (b->oom)
-        return false;
-    if (extra > SIZE_MAX / 2 - b->len) {
-        b->oom = true;
-        return false;
-    }
-    if (b->len + extra <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra)
-        cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = cap;
-    return true;
-}
-
-static inline void ingest_buf_append(ingest_buf_t *b, const void *src, size_t n)
-{
-    if (n == 0 || !ingest_buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, src, n);
-    b->len += n;
-}
-
-static inline void ingest_buf_u8(ingest_buf_t *b, uint8_t v)
-{
-    ingest_buf_append(b, &v, 1);
-}
-
-/* Empties the buffer but keeps its storage. */
-static inline void ingest_buf_reset(ingest_buf_t *b)
-{
-    b->len = 0;
-    b->oom = false;
-}
-
-static inline void ingest_buf_deinit(ingest_buf_t *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
-
-/* ---- shared byte budget ------------------------------------------------ */
-
-/* Bytes several owners hold together, e.g. the chunk buffers of every
- * connection that has not published yet (rtmp_chunk.c counts them in
- * `used` and refuses to grow past `limit`). Caller-owned; one thread. */
-typedef struct ingest_budget {
-    size_t used;
-    size_t limit;
-} ingest_budget_t;
+#include "rtmp_chunk.h"
 
 /* ---- per-publish meters (meter.c) ---------------------------------------- */
 
@@ -282,7 +210,7 @@ typedef struct ingest_shared {
     ingest_meters_t meters; /* live streams' meter copies (meter.c) */
     /* Chunk buffers of sessions that have not published: limit is
      * limits.max_unpublished_bytes. */
-    ingest_budget_t unpublished;
+    rtmp_chunk_budget_t unpublished;
     /* Bad-key bookkeeping per address (bounded; oldest entries recycled). */
     ingest_key_failure_t *key_failures;
     size_t nkey_failures;

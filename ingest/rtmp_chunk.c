@@ -65,7 +65,7 @@ void rtmp_chunk_reader_deinit(rtmp_chunk_reader_t *r)
 }
 
 void rtmp_chunk_reader_set_limits(rtmp_chunk_reader_t *r, const rtmp_chunk_limits_t *lim,
-                                  ingest_budget_t *pool)
+                                  rtmp_chunk_budget_t *pool)
 {
     r->lim = *lim;
     if (pool == r->pool)
@@ -404,7 +404,7 @@ static size_t rtmp_chunk_basic_header(uint8_t *p, unsigned fmt, uint32_t csid)
     return 3;
 }
 
-int rtmp_chunk_write(ingest_buf_t *out, uint32_t chunk_size, const rtmp_message_t *msg)
+int rtmp_chunk_write(buf_t *out, uint32_t chunk_size, const rtmp_message_t *msg)
 {
     if (msg->csid < RTMP_CSID_MIN || msg->csid > RTMP_CSID_MAX || chunk_size == 0 ||
         msg->len > 0xffffff)
@@ -421,13 +421,13 @@ int rtmp_chunk_write(ingest_buf_t *out, uint32_t chunk_size, const rtmp_message_
         byteio_put_be32(hdr + n, msg->timestamp);
         n += 4;
     }
-    ingest_buf_append(out, hdr, n);
+    buf_append(out, hdr, n);
 
     size_t off = 0;
     for (;;) {
         size_t take = msg->len - off < chunk_size ? msg->len - off : chunk_size;
         if (take)
-            ingest_buf_append(out, msg->data + off, take);
+            buf_append(out, msg->data + off, take);
         off += take;
         if (off >= msg->len)
             break;
@@ -436,7 +436,7 @@ int rtmp_chunk_write(ingest_buf_t *out, uint32_t chunk_size, const rtmp_message_
             byteio_put_be32(hdr + n, msg->timestamp);
             n += 4;
         }
-        ingest_buf_append(out, hdr, n);
+        buf_append(out, hdr, n);
     }
     return out->oom ? -ENOMEM : 0;
 }

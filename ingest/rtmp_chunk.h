@@ -13,7 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ingest_internal.h"
+#include "buf.h"
+
+/* Bytes several chunk readers hold together, e.g. the buffers of every
+ * connection that has not published yet: readers charge what they buffer
+ * to `used` and refuse to grow past `limit`. Caller-owned; one thread. */
+typedef struct rtmp_chunk_budget {
+    size_t used;
+    size_t limit;
+} rtmp_chunk_budget_t;
 
 /* Message types (RTMP spec 5.4, 7.1). */
 enum {
@@ -74,7 +82,7 @@ typedef struct rtmp_chunk_reader {
     bool has_done;           /* a message was returned from streams[done] */
     size_t done;
     size_t buffered;         /* bytes held in the streams' message buffers */
-    ingest_budget_t *pool; /* charged with `buffered` when not NULL */
+    rtmp_chunk_budget_t *pool; /* charged with `buffered` when not NULL */
     char error[128];          /* what the last failure was, for the log */
 } rtmp_chunk_reader_t;
 
@@ -83,14 +91,14 @@ void rtmp_chunk_reader_init(rtmp_chunk_reader_t *r, const rtmp_chunk_limits_t *l
 void rtmp_chunk_reader_deinit(rtmp_chunk_reader_t *r);
 
 /*
- * Replaces the limits and the shared budget `pool` (ingest_internal.h;
+ * Replaces the limits and the shared budget `pool` (above;
  * NULL: none); what the reader holds is
  * moved from the old pool's count to the new one's, even past its limit
  * (only growth is refused). New limits apply from the next message header
  * and the next buffer growth: a message already started keeps its length.
  */
 void rtmp_chunk_reader_set_limits(rtmp_chunk_reader_t *r, const rtmp_chunk_limits_t *lim,
-                                  ingest_budget_t *pool);
+                                  rtmp_chunk_budget_t *pool);
 
 /*
  * Consumes bytes until one message is complete. Returns 0 with *msg filled
@@ -114,7 +122,7 @@ int rtmp_chunk_reader_feed(rtmp_chunk_reader_t *r, const uint8_t *data, size_t l
  * repeating the extended timestamp when there is one). Returns 0, -EINVAL
  * for a csid outside 2..65599 or a chunk size of 0, -ENOMEM.
  */
-int rtmp_chunk_write(ingest_buf_t *out, uint32_t chunk_size, const rtmp_message_t *msg)
+int rtmp_chunk_write(buf_t *out, uint32_t chunk_size, const rtmp_message_t *msg)
     __attribute__((warn_unused_result));
 
 #endif

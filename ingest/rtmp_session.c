@@ -124,8 +124,8 @@ struct rtmp_session {
     uint32_t ping_answers;  /* ...and answers in it */
     bool pings_warned;
     amf0_limits_t amf;
-    ingest_buf_t payload; /* an outgoing message body */
-    ingest_buf_t wire;    /* the same, chunked */
+    buf_t payload; /* an outgoing message body */
+    buf_t wire;    /* the same, chunked */
     uint32_t out_chunk_size;
     uint64_t bytes_in;
     uint64_t acked;
@@ -238,7 +238,7 @@ static int rtmp_session_send(rtmp_session_t *s, uint32_t csid, uint8_t type, uin
 {
     rtmp_message_t msg = {.csid = csid, .type = type, .stream_id = stream_id, .timestamp = 0,
                           .data = data, .len = len};
-    ingest_buf_reset(&s->wire);
+    buf_reset(&s->wire);
     int ret = rtmp_chunk_write(&s->wire, s->out_chunk_size, &msg);
     if (ret < 0)
         return ret;
@@ -275,7 +275,7 @@ static int rtmp_session_send_user_control(rtmp_session_t *s, uint16_t event, uin
 /* Starts a command in s->payload: name, transaction id. */
 static void rtmp_session_cmd_begin(rtmp_session_t *s, const char *name, double txn)
 {
-    ingest_buf_reset(&s->payload);
+    buf_reset(&s->payload);
     amf0_put_cstring(&s->payload, name);
     amf0_put_number(&s->payload, txn);
 }
@@ -284,7 +284,7 @@ static int rtmp_session_cmd_send(rtmp_session_t *s, uint32_t csid, uint32_t stre
 {
     if (s->payload.oom)
         return -ENOMEM;
-    return rtmp_session_send(s, csid, RTMP_MSG_COMMAND_AMF0, stream_id, s->payload.data,
+    return rtmp_session_send(s, csid, RTMP_MSG_COMMAND_AMF0, stream_id, s->payload.bytes,
                              s->payload.len);
 }
 
@@ -1781,8 +1781,8 @@ void rtmp_session_free(rtmp_session_t *s)
     event_free(s->out_ev);
     INGEST_GAUGE_SUB(s->sh, connections_open);
     rtmp_chunk_reader_deinit(&s->reader);
-    ingest_buf_deinit(&s->payload);
-    ingest_buf_deinit(&s->wire);
+    buf_deinit(&s->payload);
+    buf_deinit(&s->wire);
     free(s);
 }
 

@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int fuzz_amf0_encode_all(const amf0_value_t *list, ingest_buf_t *b)
+static int fuzz_amf0_encode_all(const amf0_value_t *list, buf_t *b)
 {
     for (size_t i = 0; i < list->count; i++)
         if (amf0_encode(b, amf0_at(list, i)) != 0)
@@ -38,18 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)amf0_string(amf0_get(amf0_at(list, 2), "app"));
     (void)amf0_number(amf0_at(list, 1), 0);
 
-    ingest_buf_t enc1 = {0}, enc2 = {0};
+    buf_t enc1 = {0}, enc2 = {0};
     amf0_value_t *again = NULL;
     if (fuzz_amf0_encode_all(list, &enc1) != 0)
         abort(); /* anything decoded must be encodable */
-    if (amf0_decode_all(enc1.data, enc1.len, &lim, &again) != 0)
+    if (amf0_decode_all(enc1.bytes, enc1.len, &lim, &again) != 0)
         abort();
     if (fuzz_amf0_encode_all(again, &enc2) != 0 || enc1.len != enc2.len ||
         (enc1.len && memcmp(enc1.data, enc2.data, enc1.len) != 0))
         abort();
     amf0_value_free(again);
     amf0_value_free(list);
-    ingest_buf_deinit(&enc1);
-    ingest_buf_deinit(&enc2);
+    buf_deinit(&enc1);
+    buf_deinit(&enc2);
     return 0;
 }

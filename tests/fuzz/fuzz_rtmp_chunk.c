@@ -79,7 +79,7 @@ static int fuzz_run(const uint8_t *data, size_t size, uint32_t seed, size_t max_
             if (*nout < FUZZ_MAX_MSGS)
                 fuzz_record(&out[(*nout)++], &msg);
             if (rewrite && msg.type != RTMP_MSG_SET_CHUNK_SIZE && msg.type != RTMP_MSG_ABORT) {
-                ingest_buf_t b = {0};
+                buf_t b = {0};
                 if (rtmp_chunk_write(&b, wchunk, &msg) != 0)
                     abort();
                 rtmp_chunk_reader_t r2;
@@ -87,14 +87,14 @@ static int fuzz_run(const uint8_t *data, size_t size, uint32_t seed, size_t max_
                 r2.chunk_size = wchunk;
                 rtmp_message_t m2;
                 size_t used2 = 0;
-                if (rtmp_chunk_reader_feed(&r2, b.data, b.len, &used2, &m2) != 0 ||
+                if (rtmp_chunk_reader_feed(&r2, b.bytes, b.len, &used2, &m2) != 0 ||
                     used2 != b.len || m2.len != msg.len || m2.type != msg.type ||
                     m2.csid != msg.csid || m2.timestamp != msg.timestamp ||
                     m2.stream_id != msg.stream_id ||
                     (msg.len && memcmp(m2.data, msg.data, msg.len) != 0))
                     abort();
                 rtmp_chunk_reader_deinit(&r2);
-                ingest_buf_deinit(&b);
+                buf_deinit(&b);
             }
         }
         free(copy);

@@ -20,7 +20,7 @@ static amf0_limits_t lim(void)
 }
 
 /* An FFmpeg-style connect command followed by one value of every type. */
-static void build_all_types(ingest_buf_t *b)
+static void build_all_types(buf_t *b)
 {
     amf0_put_cstring(b, "connect");
     amf0_put_number(b, 1);
@@ -48,20 +48,20 @@ static void build_all_types(ingest_buf_t *b)
     memset(big, 'x', sizeof(big));
     amf0_put_string(b, big, sizeof(big));
     static const uint8_t short_long[] = {AMF0_LONG_STRING, 0, 0, 0, 2, 'h', 'i'};
-    ingest_buf_append(b, short_long, sizeof(short_long));
+    buf_append(b, short_long, sizeof(short_long));
 }
 
 static void test_round_trip_all_types(void **state)
 {
     (void)state;
-    ingest_buf_t in = {0};
+    buf_t in = {0};
     build_all_types(&in);
     assert_false(in.oom);
 
     amf0_limits_t l = lim();
     l.max_string = 100000;
     amf0_value_t *v = NULL;
-    assert_int_equal(amf0_decode_all(in.data, in.len, &l, &v), 0);
+    assert_int_equal(amf0_decode_all(in.bytes, in.len, &l, &v), 0);
     assert_int_equal(v->count, 10);
 
     /* Field checks. */
@@ -94,15 +94,15 @@ static void test_round_trip_all_types(void **state)
     assert_string_equal(amf0_string(amf0_at(v, 9)), "hi");
 
     /* Re-encoding each top-level value gives back the input bytes. */
-    ingest_buf_t out = {0};
+    buf_t out = {0};
     for (size_t i = 0; i < v->count; i++)
         assert_int_equal(amf0_encode(&out, amf0_at(v, i)), 0);
     assert_int_equal(out.len, in.len);
     assert_memory_equal(out.data, in.data, in.len);
 
     amf0_value_free(v);
-    ingest_buf_deinit(&in);
-    ingest_buf_deinit(&out);
+    buf_deinit(&in);
+    buf_deinit(&out);
 }
 
 static void test_decode_one_reports_used(void **state)
@@ -124,7 +124,7 @@ static void test_decode_one_reports_used(void **state)
 static void test_truncated_is_eagain(void **state)
 {
     (void)state;
-    ingest_buf_t in = {0};
+    buf_t in = {0};
     amf0_put_object_start(&in);
     amf0_put_prop_string(&in, "level", "status");
     amf0_put_key(&in, "n", 1);
@@ -140,13 +140,13 @@ static void test_truncated_is_eagain(void **state)
     for (size_t n = 0; n < in.len; n++) {
         amf0_value_t *v = (amf0_value_t *)1;
         size_t used = 99;
-        assert_int_equal(amf0_decode(in.data, n, &l, &v, &used), -EAGAIN);
+        assert_int_equal(amf0_decode(in.bytes, n, &l, &v, &used), -EAGAIN);
         assert_null(v);
     }
     amf0_value_t *v = NULL;
-    assert_int_equal(amf0_decode(in.data, in.len, &l, &v, NULL), 0);
+    assert_int_equal(amf0_decode(in.bytes, in.len, &l, &v, NULL), 0);
     amf0_value_free(v);
-    ingest_buf_deinit(&in);
+    buf_deinit(&in);
 }
 
 static void test_malformed_markers(void **state)
@@ -177,7 +177,7 @@ static void test_depth_limit(void **state)
     amf0_limits_t l = lim();
     l.max_depth = 4;
     for (uint32_t depth = 1; depth <= 6; depth++) {
-        ingest_buf_t b = {0};
+        buf_t b = {0};
         for (uint32_t i = 0; i < depth; i++) {
             if (i % 2) {
                 amf0_put_strict_array_start(&b, 1);
@@ -191,14 +191,14 @@ static void test_depth_limit(void **state)
             if (i % 2 == 0)
                 amf0_put_object_end(&b);
         amf0_value_t *v = NULL;
-        int ret = amf0_decode(b.data, b.len, &l, &v, NULL);
+        int ret = amf0_decode(b.bytes, b.len, &l, &v, NULL);
         if (depth <= 4) {
             assert_int_equal(ret, 0);
             amf0_value_free(v);
         } else {
             assert_int_equal(ret, -EMSGSIZE);
         }
-        ingest_buf_deinit(&b);
+        buf_deinit(&b);
     }
 }
 
@@ -238,19 +238,19 @@ static void test_string_and_node_limits(void **state)
 static void test_encoder_edges(void **state)
 {
     (void)state;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
     amf0_put_key(&b, "", 0); /* would read as an object end */
     assert_true(b.oom);
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     assert_false(b.oom);
     amf0_put_string(&b, "", 0);
     assert_int_equal(b.len, 3);
     amf0_value_t *v = NULL;
     amf0_limits_t l = lim();
-    assert_int_equal(amf0_decode(b.data, b.len, &l, &v, NULL), 0);
+    assert_int_equal(amf0_decode(b.bytes, b.len, &l, &v, NULL), 0);
     assert_string_equal(amf0_string(v), "");
     amf0_value_free(v);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 int main(void)

@@ -18,35 +18,35 @@ static const rtmp_chunk_limits_t test_limits = {
 
 /* ---- building a byte stream by hand ----------------------------------- */
 
-static void put_basic(ingest_buf_t *b, unsigned fmt, uint32_t csid)
+static void put_basic(buf_t *b, unsigned fmt, uint32_t csid)
 {
     if (csid < 64) {
-        ingest_buf_u8(b, (uint8_t)(fmt << 6 | csid));
+        buf_u8(b, (uint8_t)(fmt << 6 | csid));
     } else if (csid < 320) {
-        ingest_buf_u8(b, (uint8_t)(fmt << 6));
-        ingest_buf_u8(b, (uint8_t)(csid - 64));
+        buf_u8(b, (uint8_t)(fmt << 6));
+        buf_u8(b, (uint8_t)(csid - 64));
     } else {
-        ingest_buf_u8(b, (uint8_t)(fmt << 6 | 1));
-        ingest_buf_u8(b, (uint8_t)((csid - 64) & 0xff));
-        ingest_buf_u8(b, (uint8_t)((csid - 64) >> 8));
+        buf_u8(b, (uint8_t)(fmt << 6 | 1));
+        buf_u8(b, (uint8_t)((csid - 64) & 0xff));
+        buf_u8(b, (uint8_t)((csid - 64) >> 8));
     }
 }
 
-static void put24(ingest_buf_t *b, uint32_t v)
+static void put24(buf_t *b, uint32_t v)
 {
-    ingest_buf_u8(b, (uint8_t)(v >> 16));
-    ingest_buf_u8(b, (uint8_t)(v >> 8));
-    ingest_buf_u8(b, (uint8_t)v);
+    buf_u8(b, (uint8_t)(v >> 16));
+    buf_u8(b, (uint8_t)(v >> 8));
+    buf_u8(b, (uint8_t)v);
 }
 
-static void put32(ingest_buf_t *b, uint32_t v)
+static void put32(buf_t *b, uint32_t v)
 {
     put24(b, v >> 8);
-    ingest_buf_u8(b, (uint8_t)v);
+    buf_u8(b, (uint8_t)v);
 }
 
 /* A chunk header: fmt 0..3; ts is the absolute time (fmt 0) or delta. */
-static void put_header(ingest_buf_t *b, unsigned fmt, uint32_t csid, uint32_t ts, uint32_t len,
+static void put_header(buf_t *b, unsigned fmt, uint32_t csid, uint32_t ts, uint32_t len,
                        uint8_t type, uint32_t msid, bool ext)
 {
     put_basic(b, fmt, csid);
@@ -54,22 +54,22 @@ static void put_header(ingest_buf_t *b, unsigned fmt, uint32_t csid, uint32_t ts
         put24(b, ext ? 0xffffff : ts);
     if (fmt <= 1) {
         put24(b, len);
-        ingest_buf_u8(b, type);
+        buf_u8(b, type);
     }
     if (fmt == 0) {
-        ingest_buf_u8(b, (uint8_t)msid);
-        ingest_buf_u8(b, (uint8_t)(msid >> 8));
-        ingest_buf_u8(b, (uint8_t)(msid >> 16));
-        ingest_buf_u8(b, (uint8_t)(msid >> 24));
+        buf_u8(b, (uint8_t)msid);
+        buf_u8(b, (uint8_t)(msid >> 8));
+        buf_u8(b, (uint8_t)(msid >> 16));
+        buf_u8(b, (uint8_t)(msid >> 24));
     }
     if (ext)
         put32(b, ts);
 }
 
-static void put_bytes(ingest_buf_t *b, uint8_t seed, size_t n)
+static void put_bytes(buf_t *b, uint8_t seed, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        ingest_buf_u8(b, (uint8_t)(seed + i * 7));
+        buf_u8(b, (uint8_t)(seed + i * 7));
 }
 
 typedef struct expect {
@@ -88,7 +88,7 @@ typedef struct expect {
  * chunks, a message with an extended timestamp whose type-3 continuation
  * repeats it, an aborted message, large csids.
  */
-static size_t build_capture(ingest_buf_t *b, expect_t *ex)
+static size_t build_capture(buf_t *b, expect_t *ex)
 {
     size_t n = 0;
     /* 1: a 300-byte command on csid 3, chunk size 128: 0 + 3 + 3. */
@@ -223,15 +223,15 @@ static void feed_split(const uint8_t *data, size_t len, const expect_t *ex, size
 static void test_capture_whole_and_random_splits(void **state)
 {
     (void)state;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
     expect_t ex[32];
     size_t nex = build_capture(&b, ex);
     assert_false(b.oom);
-    feed_split(b.data, b.len, ex, nex, 1, b.len); /* mostly large pieces */
+    feed_split(b.bytes, b.len, ex, nex, 1, b.len); /* mostly large pieces */
     for (uint32_t seed = 1; seed <= 300; seed++)
-        feed_split(b.data, b.len, ex, nex, seed, 1 + seed % 40);
-    feed_split(b.data, b.len, ex, nex, 7, 1); /* byte by byte */
-    ingest_buf_deinit(&b);
+        feed_split(b.bytes, b.len, ex, nex, seed, 1 + seed % 40);
+    feed_split(b.bytes, b.len, ex, nex, 7, 1); /* byte by byte */
+    buf_deinit(&b);
 }
 
 static int feed_all(rtmp_chunk_reader_t *r, const uint8_t *data, size_t len, size_t *nmsg)
@@ -255,40 +255,40 @@ static void test_errors(void **state)
     (void)state;
     rtmp_chunk_reader_t r;
     size_t n;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
 
     /* Type 1/2/3 on a chunk stream never started. */
     for (unsigned fmt = 1; fmt <= 3; fmt++) {
-        ingest_buf_reset(&b);
+        buf_reset(&b);
         put_header(&b, fmt, 4, 10, 1, RTMP_MSG_AUDIO, 0, false);
         put_bytes(&b, 0, 1);
         rtmp_chunk_reader_init(&r, &test_limits);
-        assert_int_equal(feed_all(&r, b.data, b.len, &n), -EPROTO);
+        assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EPROTO);
         rtmp_chunk_reader_deinit(&r);
     }
     /* A new type 0 header in the middle of a message. */
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     put_header(&b, 0, 4, 0, 200, RTMP_MSG_AUDIO, 1, false);
     put_bytes(&b, 0, 128);
     put_header(&b, 0, 4, 0, 200, RTMP_MSG_AUDIO, 1, false);
     rtmp_chunk_reader_init(&r, &test_limits);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EPROTO);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EPROTO);
     rtmp_chunk_reader_deinit(&r);
     /* Message over the size cap: refused at the header. */
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     put_header(&b, 0, 4, 0, (1 << 20) + 1, RTMP_MSG_VIDEO, 1, false);
     rtmp_chunk_reader_init(&r, &test_limits);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EMSGSIZE);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EMSGSIZE);
     assert_string_equal(r.error, "message of 1048577 bytes (limit 1048576)");
     rtmp_chunk_reader_deinit(&r);
     /* Too many chunk streams. */
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     for (uint32_t csid = 3; csid < 3 + 17; csid++) {
         put_header(&b, 0, csid, 0, 1, RTMP_MSG_AUDIO, 1, false);
         put_bytes(&b, 0, 1);
     }
     rtmp_chunk_reader_init(&r, &test_limits);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EMSGSIZE);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EMSGSIZE);
     assert_int_equal(n, 16);
     assert_string_equal(r.error, "more than 16 chunk streams");
     rtmp_chunk_reader_deinit(&r);
@@ -296,40 +296,40 @@ static void test_errors(void **state)
     static const uint32_t sizes[] = {0, 0x80000000u, 65537};
     static const int expect[] = {-EPROTO, -EPROTO, -EMSGSIZE};
     for (size_t i = 0; i < 3; i++) {
-        ingest_buf_reset(&b);
+        buf_reset(&b);
         put_header(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
         put32(&b, sizes[i]);
         rtmp_chunk_reader_init(&r, &test_limits);
-        assert_int_equal(feed_all(&r, b.data, b.len, &n), expect[i]);
+        assert_int_equal(feed_all(&r, b.bytes, b.len, &n), expect[i]);
         rtmp_chunk_reader_deinit(&r);
     }
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     put_header(&b, 0, 2, 0, 2, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
     put_bytes(&b, 0, 2);
     rtmp_chunk_reader_init(&r, &test_limits);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EPROTO);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EPROTO);
     rtmp_chunk_reader_deinit(&r);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 /* A peer announcing a large message must not make us allocate it all. */
 static void test_announced_size_not_preallocated(void **state)
 {
     (void)state;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
     put_header(&b, 0, 4, 0, 1 << 20, RTMP_MSG_VIDEO, 1, false);
     put_bytes(&b, 0, 100);
     rtmp_chunk_reader_t r;
     rtmp_chunk_reader_init(&r, &test_limits);
     size_t n;
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EAGAIN);
     assert_true(r.nstreams == 1);
     rtmp_chunk_reader_deinit(&r);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 /* Set Chunk Size 10000 on csid 2. */
-static void put_set_chunk_size(ingest_buf_t *b)
+static void put_set_chunk_size(buf_t *b)
 {
     put_header(b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
     put32(b, 10000);
@@ -337,7 +337,7 @@ static void put_set_chunk_size(ingest_buf_t *b)
 
 /* The first `len` bytes (a multiple of 10000) of a `total`-byte message on
  * `csid`, as 10000-byte chunks. */
-static void put_partial(ingest_buf_t *b, uint32_t csid, uint32_t total, size_t len)
+static void put_partial(buf_t *b, uint32_t csid, uint32_t total, size_t len)
 {
     put_header(b, 0, csid, 0, total, RTMP_MSG_AUDIO, 1, false);
     for (size_t off = 0; off < len; off += 10000) {
@@ -356,33 +356,33 @@ static void test_buffered_cap(void **state)
     lim.max_buffered = 65536;
     rtmp_chunk_reader_t r;
     size_t n;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
 
     rtmp_chunk_reader_init(&r, &lim);
     put_set_chunk_size(&b);
     for (uint32_t csid = 4; csid < 7; csid++)
         put_partial(&b, csid, 32768, 20000);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EAGAIN);
     assert_int_equal(n, 1);
     assert_int_equal(r.buffered, 4 + 3 * 20000); /* buffers grow with the data */
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     put_partial(&b, 7, 32768, 20000);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EMSGSIZE);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EMSGSIZE);
     assert_non_null(strstr(r.error, "limit 65536"));
     rtmp_chunk_reader_deinit(&r);
 
     /* A finished 40000-byte message leaves its buffer idle; the next one
      * on another chunk stream gets the room. */
     rtmp_chunk_reader_init(&r, &lim);
-    ingest_buf_reset(&b);
+    buf_reset(&b);
     put_set_chunk_size(&b);
     put_partial(&b, 4, 40000, 40000);
     put_partial(&b, 5, 40000, 30000);
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EAGAIN);
     assert_int_equal(n, 2);
     assert_int_equal(r.buffered, 40000); /* csid 5 only */
     rtmp_chunk_reader_deinit(&r);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 /* Readers sharing a budget: growth past it is refused, deinit and a
@@ -390,10 +390,10 @@ static void test_buffered_cap(void **state)
 static void test_shared_budget(void **state)
 {
     (void)state;
-    ingest_budget_t pool = {.used = 0, .limit = 50000};
+    rtmp_chunk_budget_t pool = {.used = 0, .limit = 50000};
     rtmp_chunk_reader_t a, c;
     size_t n;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
 
     rtmp_chunk_reader_init(&a, &test_limits);
     rtmp_chunk_reader_set_limits(&a, &test_limits, &pool);
@@ -401,9 +401,9 @@ static void test_shared_budget(void **state)
     rtmp_chunk_reader_set_limits(&c, &test_limits, &pool);
     put_set_chunk_size(&b);
     put_partial(&b, 4, 65536, 30000);
-    assert_int_equal(feed_all(&a, b.data, b.len, &n), -EAGAIN);
+    assert_int_equal(feed_all(&a, b.bytes, b.len, &n), -EAGAIN);
     assert_int_equal(pool.used, 40004);
-    assert_int_equal(feed_all(&c, b.data, b.len, &n), -EMSGSIZE);
+    assert_int_equal(feed_all(&c, b.bytes, b.len, &n), -EMSGSIZE);
     assert_non_null(strstr(c.error, "process-wide limit 50000"));
     rtmp_chunk_reader_deinit(&c);
     assert_int_equal(pool.used, 40004);
@@ -415,7 +415,7 @@ static void test_shared_budget(void **state)
     assert_int_equal(pool.used, 40004);
     rtmp_chunk_reader_deinit(&a);
     assert_int_equal(pool.used, 0);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 static void test_writer_round_trip(void **state)
@@ -428,7 +428,7 @@ static void test_writer_round_trip(void **state)
         payload[i] = (uint8_t)(i * 13);
     for (size_t c = 0; c < sizeof(csids) / sizeof(csids[0]); c++) {
         for (size_t t = 0; t < sizeof(stamps) / sizeof(stamps[0]); t++) {
-            ingest_buf_t b = {0};
+            buf_t b = {0};
             rtmp_message_t in = {.csid = csids[c], .type = RTMP_MSG_VIDEO, .stream_id = 1,
                                  .timestamp = stamps[t], .data = payload, .len = sizeof(payload)};
             assert_int_equal(rtmp_chunk_write(&b, 128, &in), 0);
@@ -438,7 +438,7 @@ static void test_writer_round_trip(void **state)
             rtmp_chunk_reader_init(&r, &lim);
             size_t used;
             rtmp_message_t out;
-            assert_int_equal(rtmp_chunk_reader_feed(&r, b.data, b.len, &used, &out), 0);
+            assert_int_equal(rtmp_chunk_reader_feed(&r, b.bytes, b.len, &used, &out), 0);
             assert_int_equal(used, b.len);
             assert_int_equal(out.csid, in.csid);
             assert_int_equal(out.timestamp, in.timestamp);
@@ -446,20 +446,20 @@ static void test_writer_round_trip(void **state)
             assert_int_equal(out.len, sizeof(payload));
             assert_memory_equal(out.data, payload, sizeof(payload));
             rtmp_chunk_reader_deinit(&r);
-            ingest_buf_deinit(&b);
+            buf_deinit(&b);
         }
     }
     /* Exact multiples of the chunk size end without an empty chunk. */
-    ingest_buf_t b = {0};
+    buf_t b = {0};
     rtmp_message_t m = {.csid = 3, .type = 20, .data = payload, .len = 256};
     assert_int_equal(rtmp_chunk_write(&b, 128, &m), 0);
     assert_int_equal(b.len, 12 + 128 + 1 + 128);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
     m.csid = 1;
     assert_int_equal(rtmp_chunk_write(&b, 128, &m), -EINVAL);
     m.csid = 3;
     assert_int_equal(rtmp_chunk_write(&b, 0, &m), -EINVAL);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 /* Every chunk size publishers use (librtmp 128, OBS 4096, ffmpeg's
@@ -474,7 +474,7 @@ static void test_chunk_sizes_128_to_65536(void **state)
     for (size_t i = 0; i < plen; i++)
         payload[i] = (uint8_t)(i * 13);
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-        ingest_buf_t b = {0};
+        buf_t b = {0};
         put_header(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
         put32(&b, sizes[k]);
         rtmp_message_t in = {.csid = 6, .type = RTMP_MSG_VIDEO, .stream_id = 1,
@@ -484,27 +484,27 @@ static void test_chunk_sizes_128_to_65536(void **state)
         rtmp_chunk_reader_init(&r, &test_limits);
         size_t used, pos = 0;
         rtmp_message_t out;
-        assert_int_equal(rtmp_chunk_reader_feed(&r, b.data, b.len, &used, &out), 0);
+        assert_int_equal(rtmp_chunk_reader_feed(&r, b.bytes, b.len, &used, &out), 0);
         assert_int_equal(out.type, RTMP_MSG_SET_CHUNK_SIZE);
         pos += used;
-        assert_int_equal(rtmp_chunk_reader_feed(&r, b.data + pos, b.len - pos, &used, &out), 0);
+        assert_int_equal(rtmp_chunk_reader_feed(&r, b.bytes + pos, b.len - pos, &used, &out), 0);
         assert_int_equal(r.chunk_size, sizes[k]);
         assert_int_equal(out.len, plen);
         assert_int_equal(out.timestamp, 40);
         assert_memory_equal(out.data, payload, plen);
         rtmp_chunk_reader_deinit(&r);
-        ingest_buf_deinit(&b);
+        buf_deinit(&b);
     }
     /* One past the cap is refused as over a limit. */
-    ingest_buf_t b = {0};
+    buf_t b = {0};
     put_header(&b, 0, 2, 0, 4, RTMP_MSG_SET_CHUNK_SIZE, 0, false);
     put32(&b, 65537);
     rtmp_chunk_reader_t r;
     rtmp_chunk_reader_init(&r, &test_limits);
     size_t n;
-    assert_int_equal(feed_all(&r, b.data, b.len, &n), -EMSGSIZE);
+    assert_int_equal(feed_all(&r, b.bytes, b.len, &n), -EMSGSIZE);
     rtmp_chunk_reader_deinit(&r);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
     free(payload);
 }
 
@@ -514,7 +514,7 @@ static void test_chunk_sizes_128_to_65536(void **state)
 static void test_timestamp_wrap(void **state)
 {
     (void)state;
-    ingest_buf_t b = {0};
+    buf_t b = {0};
     put_header(&b, 0, 6, 0xffffffe0u, 1, RTMP_MSG_VIDEO, 1, true);
     put_bytes(&b, 1, 1);
     put_header(&b, 1, 6, 0x10, 1, RTMP_MSG_VIDEO, 0, false);
@@ -533,13 +533,13 @@ static void test_timestamp_wrap(void **state)
     for (size_t i = 0; i < 5; i++) {
         size_t used;
         rtmp_message_t out;
-        assert_int_equal(rtmp_chunk_reader_feed(&r, b.data + pos, b.len - pos, &used, &out), 0);
+        assert_int_equal(rtmp_chunk_reader_feed(&r, b.bytes + pos, b.len - pos, &used, &out), 0);
         pos += used;
         assert_int_equal(out.timestamp, want[i]);
     }
     assert_int_equal(pos, b.len);
     rtmp_chunk_reader_deinit(&r);
-    ingest_buf_deinit(&b);
+    buf_deinit(&b);
 }
 
 int main(void)
