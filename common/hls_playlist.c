@@ -37,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "hls_names.h"
+
 typedef struct hls_text {
     char *data;
     size_t len;
@@ -145,7 +147,9 @@ static void hls_render_part(hls_text_t *t, int64_t msn, size_t index, const hls_
 {
     hls_text_printf(t, "#EXT-X-PART:DURATION=");
     hls_text_duration(t, p->duration);
-    hls_text_printf(t, ",URI=\"%" PRId64 ".%zu.m4s\"%s\n", msn, index,
+    char name[HLS_NAME_FILE_MAX];
+    (void)hls_name_part(name, sizeof(name), msn, (int64_t)index);
+    hls_text_printf(t, ",URI=\"%s\"%s\n", name,
                     p->independent ? ",INDEPENDENT=YES" : "");
 }
 
@@ -157,6 +161,7 @@ static const char *hls_segment_map(const hls_media_playlist_t *pl, const hls_seg
 int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
 {
     hls_text_t t = {0};
+    char name[HLS_NAME_FILE_MAX];
     bool ll = pl->part_target > 0;
     /* A server must ignore _HLS_skip when it offers no delta updates or the
      * list has ended (RFC 8216bis 6.2.5.1): then the full playlist. */
@@ -216,7 +221,8 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
             hls_render_part(&t, s->msn, s->first_part + j, &s->parts[j]);
         hls_text_printf(&t, "#EXTINF:");
         hls_text_duration(&t, s->duration);
-        hls_text_printf(&t, ",\n%" PRId64 ".m4s\n", s->msn);
+        (void)hls_name_segment(name, sizeof(name), s->msn);
+        hls_text_printf(&t, ",\n%s\n", name);
     }
     if (ll) {
         int64_t next_msn =
@@ -228,9 +234,10 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
             hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
         for (size_t j = 0; j < pl->npending; j++)
             hls_render_part(&t, next_msn, j, &pl->pending_parts[j]);
-        if (pl->preload_hint && !pl->ended)
-            hls_text_printf(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%" PRId64 ".%zu.m4s\"\n",
-                            next_msn, pl->npending);
+        if (pl->preload_hint && !pl->ended) {
+            (void)hls_name_part(name, sizeof(name), next_msn, (int64_t)pl->npending);
+            hls_text_printf(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", name);
+        }
         for (size_t i = 0; i < pl->nreports; i++) {
             const hls_rendition_report_t *r = &pl->reports[i];
             hls_text_printf(&t, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%" PRId64, r->uri,

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hls_names.h"
+
 /* "public, max-age=N" for N = 0..30: every lifetime the policy can hand out
  * (segments are at most 30 s, so half a segment and a blocking target
  * duration both fit), as static strings a caller never frees. */
@@ -58,7 +60,7 @@ const char *http_cache_control_route(const http_route_t *route, bool blocking,
         return http_cache_age(params->segment_duration, 1);
     if (route->object_type == HTTP_OBJECT_INIT) {
         const char *slash = strrchr(route->object, '/');
-        if (strcmp(slash ? slash + 1 : route->object, "init.mp4") == 0)
+        if (strcmp(slash ? slash + 1 : route->object, HLS_NAME_INIT) == 0)
             return http_cache_age(params->segment_duration + 0.5, 1);
     }
     return http_cache_control(route->object_type, blocking, params);

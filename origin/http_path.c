@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hls_names.h"
+
 /* Returns the length of the leading segment (up to '/' or the end). */
 static size_t http_path_segment(const char *p, size_t len)
 {
@@ -48,50 +50,31 @@ static int http_path_is_rendition(const char *p, size_t n)
     return 1;
 }
 
-#define HTTP_NUMBER_DIGITS_MAX 15 /* well inside JavaScript's exact integers */
-
-/* Consumes a decimal number without leading zeros; returns its length or 0. */
-static size_t http_path_number(const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n && i < HTTP_NUMBER_DIGITS_MAX + 1 && p[i] >= '0' && p[i] <= '9')
-        i++;
-    if (i == 0 || i > HTTP_NUMBER_DIGITS_MAX || (i > 1 && p[0] == '0'))
-        return 0;
-    return i;
-}
-
 static int http_path_equals(const char *p, size_t n, const char *lit)
 {
     return strlen(lit) == n && memcmp(p, lit, n) == 0;
 }
 
-/* Classifies the object file name inside a rendition. */
+/* Classifies the object file name inside a rendition (hls_names.h). Of
+ * the playlists only index.m3u8 is served by name: the skip variants are
+ * answers to _HLS_skip, chosen by the origin. */
 static http_object_type_t http_path_media_object(const char *p, size_t n)
 {
-    if (http_path_equals(p, n, "index.m3u8"))
-        return HTTP_OBJECT_PLAYLIST;
-    if (http_path_equals(p, n, "init.mp4"))
+    hls_name_t h;
+    if (!hls_name_parse(p, n, &h))
+        return HTTP_OBJECT_NONE;
+    switch (h.kind) {
+    case HLS_NAME_KIND_PLAYLIST:
+        return http_path_equals(p, n, HLS_NAME_PLAYLIST) ? HTTP_OBJECT_PLAYLIST : HTTP_OBJECT_NONE;
+    case HLS_NAME_KIND_INIT:
         return HTTP_OBJECT_INIT;
-    /* "init-N.mp4": an init segment that replaced an earlier one at a
-     * discontinuity (N: the first segment using it). */
-    if (n > 5 && memcmp(p, "init-", 5) == 0) {
-        size_t d = http_path_number(p + 5, n - 5);
-        if (d && http_path_equals(p + 5 + d, n - 5 - d, ".mp4"))
-            return HTTP_OBJECT_INIT;
-        return HTTP_OBJECT_NONE;
-    }
-    size_t a = http_path_number(p, n);
-    if (!a)
-        return HTTP_OBJECT_NONE;
-    if (http_path_equals(p + a, n - a, ".m4s"))
+    case HLS_NAME_KIND_SEGMENT:
         return HTTP_OBJECT_SEGMENT;
-    if (a < n && p[a] == '.') {
-        size_t b = http_path_number(p + a + 1, n - a - 1);
-        if (b && http_path_equals(p + a + 1 + b, n - a - 1 - b, ".m4s"))
-            return HTTP_OBJECT_PART;
+    case HLS_NAME_KIND_PART:
+        return HTTP_OBJECT_PART;
+    default:
+        return HTTP_OBJECT_NONE;
     }
-    return HTTP_OBJECT_NONE;
 }
 
 /* "REND/OBJECT" (p[first] is the '/'): a rendition name and one media
@@ -122,7 +105,7 @@ static int http_path_parse_vod(const char *p, size_t n, http_route_t *out)
     n -= idn + 1;
     size_t first = http_path_segment(p, n);
     if (first == n) {
-        if (http_path_equals(p, n, "master.m3u8"))
+        if (http_path_equals(p, n, HLS_NAME_MASTER))
             out->object_type = HTTP_OBJECT_PLAYLIST;
         else if (http_path_equals(p, n, "poster.jpg"))
             out->object_type = HTTP_OBJECT_POSTER;
@@ -198,7 +181,7 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
 
     size_t first = http_path_segment(p, n);
     if (first == n) {
-        if (http_path_equals(p, n, "master.m3u8"))
+        if (http_path_equals(p, n, HLS_NAME_MASTER))
             out->object_type = HTTP_OBJECT_PLAYLIST;
         else if (http_path_equals(p, n, "thumbnail.jpg"))
             out->object_type = HTTP_OBJECT_THUMBNAIL;

@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "hls_names.h"
 #include "log.h"
 
 /* ---- small bounded readers ----------------------------------------------- */
@@ -199,19 +200,12 @@ int llhls_media_name_parse(const char *name, size_t len, int64_t *msn, int64_t *
             break;
         }
     }
-    if (len < 5 || memcmp(name + len - 4, ".m4s", 4) != 0)
+    hls_name_t h;
+    if (!hls_name_parse(name, len, &h) ||
+        (h.kind != HLS_NAME_KIND_SEGMENT && h.kind != HLS_NAME_KIND_PART))
         return -EINVAL;
-    len -= 4;
-    const char *dot = memchr(name, '.', len);
-    if (!dot) {
-        if (llhls_dec(name, len, msn) != 0)
-            return -EINVAL;
-        *part = -1;
-        return 0;
-    }
-    size_t first = (size_t)(dot - name);
-    if (llhls_dec(name, first, msn) != 0 || llhls_dec(dot + 1, len - first - 1, part) != 0)
-        return -EINVAL;
+    *msn = h.msn;
+    *part = h.part;
     return 0;
 }
 

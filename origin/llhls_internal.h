@@ -96,7 +96,8 @@ typedef struct llhls_position {
  */
 int llhls_position_parse(const char *text, size_t len, llhls_position_t *out);
 
-/* Parses a part or segment file name "N.P.m4s" / "N.m4s" (no directory).
+/* Parses a part or segment name "N.P.m4s" / "N.m4s" (hls_names.h), after
+ * any directory and before any query.
  * 0 with *msn, *part (-1 for a segment), else -EINVAL. */
 int llhls_media_name_parse(const char *name, size_t len, int64_t *msn, int64_t *part);
 

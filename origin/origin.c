@@ -79,6 +79,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "hls_names.h"
 #include "http_cache_internal.h"
 #include "http_path_internal.h"
 #include "llhls_internal.h"
@@ -711,7 +712,7 @@ static int origin_rendition_name(const char *object, const char *leaf, char *out
 static bool origin_is_media_playlist(const char *object)
 {
     const char *slash = strrchr(object, '/');
-    return slash && strcmp(slash + 1, "index.m3u8") == 0;
+    return slash && strcmp(slash + 1, HLS_NAME_PLAYLIST) == 0;
 }
 
 /* The position of the rendition's full playlist: 0, -ENOENT, -EIO, -EPROTO. */
@@ -719,7 +720,7 @@ static int origin_read_position(origin_t *o, const http_route_t *route, llhls_po
 {
     char name[STORE_NAME_MAX + 1];
     memset(pos, 0, sizeof(*pos));
-    if (origin_rendition_name(route->object, "index.m3u8", name, sizeof(name)) != 0)
+    if (origin_rendition_name(route->object, HLS_NAME_PLAYLIST, name, sizeof(name)) != 0)
         return -ENOENT;
     blob_t *b = NULL;
     int rc = store_get(o->store, route->stream_id, name, &b);
@@ -735,8 +736,8 @@ static int origin_read_position(origin_t *o, const http_route_t *route, llhls_po
  * time (llhls_decide_object). 0, or -ENAMETOOLONG. */
 static int origin_req_to_next_segment(origin_req_t *q)
 {
-    char leaf[48], name[STORE_NAME_MAX + 1];
-    snprintf(leaf, sizeof(leaf), "%" PRId64 ".0.m4s", q->msn + 1);
+    char leaf[HLS_NAME_FILE_MAX], name[STORE_NAME_MAX + 1];
+    (void)hls_name_part(leaf, sizeof(leaf), q->msn + 1, 0);
     int rc = origin_rendition_name(q->route.object, leaf, name, sizeof(name));
     if (rc < 0)
         return rc;
@@ -803,7 +804,7 @@ static enum MHD_Result origin_reply_playlist(origin_t *o, struct MHD_Connection 
     if (q->query.skip != LLHLS_SKIP_NONE && pos->can_skip && !pos->ended) {
         char name[STORE_NAME_MAX + 1];
         const char *leaf =
-            q->query.skip == LLHLS_SKIP_V2 ? "index-skip2.m3u8" : "index-skip.m3u8";
+            q->query.skip == LLHLS_SKIP_V2 ? HLS_NAME_PLAYLIST_SKIP2 : HLS_NAME_PLAYLIST_SKIP;
         blob_t *b = NULL;
         if (origin_rendition_name(q->route.object, leaf, name, sizeof(name)) == 0 &&
             store_get(o->store, route.stream_id, name, &b) == 0)

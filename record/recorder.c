@@ -44,6 +44,7 @@
 #include <libavutil/mathematics.h>
 
 #include "clock.h"
+#include "hls_names.h"
 #include "hls_playlist.h"
 #include "log.h"
 #include "record_layout.h"
@@ -107,6 +108,14 @@ static void rec_pathf(char *out, size_t n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(out, n, fmt, ap);
     va_end(ap);
+}
+
+/* DIR/REND/N.m4s: a recorded segment's path. */
+static void rec_seg_path(char *out, size_t n, const char *dir, const char *rend, int64_t msn)
+{
+    char file[HLS_NAME_FILE_MAX];
+    (void)hls_name_segment(file, sizeof(file), msn);
+    rec_pathf(out, n, "%s/%s/%s", dir, rend, file);
 }
 
 static void rec_rfc3339(int64_t ms, char out[32])
@@ -350,10 +359,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
     }
     if (!rr->init || rr->init->size != init->size ||
         memcmp(rr->init->data, init->data, init->size) != 0) {
-        if (rr->init)
-            snprintf(rr->init_file, sizeof(rr->init_file), "init-%" PRId64 ".mp4", seg->msn);
-        else
-            snprintf(rr->init_file, sizeof(rr->init_file), "init.mp4");
+        (void)hls_name_init(rr->init_file, sizeof(rr->init_file), rr->init ? seg->msn : -1);
         rec_pathf(path, sizeof(path), "%s/%s/%s", r->path, rr->name, rr->init_file);
         if ((ret = record_write_file(path, init->data, init->size, false)) < 0) {
             unlink(path); /* half a file: give its space back */
@@ -364,7 +370,7 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
         rr->init = blob_ref((blob_t *)init);
         r->bytes += init->size;
     }
-    rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", r->path, rr->name, seg->msn);
+    rec_seg_path(path, sizeof(path), r->path, rr->name, seg->msn);
     if ((ret = record_write_file(path, seg->data->data, seg->data->size, false)) < 0) {
         unlink(path); /* as above; the finalize would leave it out anyway */
         rec_write_error(r, path, ret, true);
@@ -478,7 +484,7 @@ static int rec_read_journal(const char *recdir, rec_fin_rend_t *fr, const char *
         }
         s.discontinuity = disc != 0;
         char seg[REC_PATH_MAX + 96], init[REC_PATH_MAX + 96];
-        rec_pathf(seg, sizeof(seg), "%s/%s/%" PRId64 ".m4s", recdir, fr->name, s.msn);
+        rec_seg_path(seg, sizeof(seg), recdir, fr->name, s.msn);
         rec_pathf(init, sizeof(init), "%s/%s/%s", recdir, fr->name, s.init);
         if (!rec_file_size_is(seg, s.bytes) || !rec_file_exists(init)) {
             dropped++;
@@ -572,7 +578,7 @@ static blob_t *rec_render_master(rec_fin_rend_t *fr, size_t n)
         .name = "audio",
         .is_default = true,
         .autoselect = true,
-        .uri = "audio/index.m3u8",
+        .uri = "audio/" HLS_NAME_PLAYLIST,
     };
     hls_variant_t variants[REC_RENDS_MAX];
     char uris[REC_RENDS_MAX][REC_NAME_MAX + 16];
@@ -582,7 +588,7 @@ static blob_t *rec_render_master(rec_fin_rend_t *fr, size_t n)
         if (fr[i].n == 0 || (is_audio && video))
             continue;
         double bw = fr[i].duration > 0 ? fr[i].bytes * 8.0 / fr[i].duration : 0;
-        snprintf(uris[nv], sizeof(uris[nv]), "%s/index.m3u8", fr[i].name);
+        (void)hls_name_join(uris[nv], sizeof(uris[nv]), fr[i].name, HLS_NAME_PLAYLIST);
         variants[nv] = (hls_variant_t){
             .bandwidth = (int64_t)ceil(bw * 1.2),
             .audio_group = audio && !is_audio ? "audio" : NULL,
@@ -621,8 +627,7 @@ static int rec_concat(const char *recdir, const rec_fin_rend_t *fr, const char *
         else if (strcmp(fr->segs[i - 1].init, fr->segs[0].init) != 0)
             break;
         else
-            rec_pathf(src, sizeof(src), "%s/%s/%" PRId64 ".m4s", recdir, fr->name,
-                     fr->segs[i - 1].msn);
+            rec_seg_path(src, sizeof(src), recdir, fr->name, fr->segs[i - 1].msn);
         int in = open(src, O_RDONLY | O_CLOEXEC);
         if (in < 0) {
             ret = -errno;
@@ -812,8 +817,9 @@ static bool rec_has_media(const char *recdir)
             continue;
         struct dirent *f;
         while (!found && (f = readdir(r))) {
-            size_t len = strlen(f->d_name);
-            found = len > 4 && strcmp(f->d_name + len - 4, ".m4s") == 0;
+            hls_name_t h;
+            found = hls_name_parse(f->d_name, strlen(f->d_name), &h) &&
+                    h.kind == HLS_NAME_KIND_SEGMENT;
         }
         closedir(r);
     }
@@ -883,13 +889,12 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
             ret = -ENOMEM;
             break;
         }
-        rec_pathf(path, sizeof(path), "%s/%s/index.m3u8", recdir, fr[i].name);
+        rec_pathf(path, sizeof(path), "%s/%s/%s", recdir, fr[i].name, HLS_NAME_PLAYLIST);
         ret = record_write_atomic(path, pl->data, pl->size, true);
         blob_unref(pl);
         /* The segments were written without fsync while live. */
         for (size_t k = 0; k < fr[i].n && ret == 0; k++) {
-            rec_pathf(path, sizeof(path), "%s/%s/%" PRId64 ".m4s", recdir, fr[i].name,
-                     fr[i].segs[k].msn);
+            rec_seg_path(path, sizeof(path), recdir, fr[i].name, fr[i].segs[k].msn);
             rec_fsync_path(path, false);
             if (k == 0 || strcmp(fr[i].segs[k].init, fr[i].segs[k - 1].init) != 0) {
                 rec_pathf(path, sizeof(path), "%s/%s/%s", recdir, fr[i].name, fr[i].segs[k].init);
@@ -961,7 +966,7 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
             ret = -ENOMEM;
     }
     if (ret == 0) {
-        rec_pathf(path, sizeof(path), "%s/master.m3u8", recdir);
+        rec_pathf(path, sizeof(path), "%s/%s", recdir, HLS_NAME_MASTER);
         ret = record_write_atomic(path, master->data, master->size, true);
     }
     blob_unref(master);

@@ -67,6 +67,7 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
+#include "hls_names.h"
 #include "log.h"
 #include "store_cache.h"
 #include "store_internal.h"
@@ -856,12 +857,10 @@ static int rs_commit(store_t *st, const char *stream_id, const store_op_t *ops, 
 }
 
 /* Immutable objects, which the cache may keep: init segments, segments and
- * parts. Never playlists. */
+ * parts, by the one grammar of object names. Never playlists. */
 static bool rs_cacheable(const char *name)
 {
-    size_t n = strlen(name);
-    return (n > 4 && strcmp(name + n - 4, ".m4s") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".mp4") == 0);
+    return hls_name_immutable(name);
 }
 
 static int rs_get(store_t *st, const char *stream_id, const char *name, blob_t **out)

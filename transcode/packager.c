@@ -48,6 +48,7 @@
 #include "cmaf_internal.h"
 #include "codec_config.h"
 #include "failure_internal.h"
+#include "hls_names.h"
 #include "hls_playlist.h"
 #include "log.h"
 #include "transcode.h"
@@ -222,8 +223,27 @@ typedef struct pk_track {
 
 /* Store operations of one commit. Sized when the packager is made: a
  * commit may expire a whole window (see pk_stage_segment) per rendition. */
+/* What a batch entry names, kept beside its store op so that nothing after
+ * the commit (the recorder sink) parses a name back: a track's segment,
+ * part or file (its init segment or a playlist), or a stream-level file
+ * (track NULL: the master playlist, the next-segment record). The name is
+ * built from it by hls_names.h. */
+typedef struct pk_obj {
+    struct pk_track *track;
+    hls_name_kind_t kind; /* SEGMENT, PART; else a file */
+    int64_t msn, part;
+    const char *file;
+} pk_obj_t;
+
+#define PK_SEGMENT(t, n) ((pk_obj_t){.track = (t), .kind = HLS_NAME_KIND_SEGMENT, .msn = (n)})
+#define PK_PART(t, n, p)                                                                       \
+    ((pk_obj_t){.track = (t), .kind = HLS_NAME_KIND_PART, .msn = (n), .part = (int64_t)(p)})
+#define PK_FILE(t, f) ((pk_obj_t){.track = (t), .file = (f)})
+#define PK_STREAM_FILE(f) ((pk_obj_t){.file = (f)})
+
 typedef struct pk_batch {
     store_op_t *ops;
+    pk_obj_t *objs; /* what each op names */
     char (*names)[STORE_NAME_MAX + 1];
     blob_t **owned; /* blobs to release after the commit */
     size_t n, nowned, cap;
@@ -516,7 +536,7 @@ static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model
         double fps = src_fps > 0 ? src_fps : pk_sps_fps(v);
         var->frame_rate = fps > 0 ? fps : v->measured_fps > 0 ? v->measured_fps
                                                                : pk->video.measured_fps;
-        snprintf(m->uris[k], sizeof(m->uris[k]), "%s/index.m3u8", v->name);
+        (void)hls_name_join(m->uris[k], sizeof(m->uris[k]), v->name, HLS_NAME_PLAYLIST);
         snprintf(m->codecs[k], sizeof(m->codecs[k]), "%s%s%s", v->codec, use_a ? "," : "",
                  use_a ? a->codec : "");
         var->bandwidth = (int64_t)ceil(bw);
@@ -530,7 +550,7 @@ static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model
         hls_variant_t *var = &m->variants[m->nvariants++];
         var->bandwidth = (int64_t)ceil(a->peak_bps);
         var->average_bandwidth = (int64_t)ceil(pk_avg_bps(a));
-        snprintf(m->uris[0], sizeof(m->uris[0]), "%s/index.m3u8", a->name);
+        (void)hls_name_join(m->uris[0], sizeof(m->uris[0]), a->name, HLS_NAME_PLAYLIST);
         snprintf(m->codecs[0], sizeof(m->codecs[0]), "%s", a->codec);
         var->codecs = m->codecs[0];
         var->uri = m->uris[0];
@@ -546,7 +566,7 @@ static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model
             .is_default = true,
             .autoselect = true,
             .channels = a->aac.channels,
-            .uri = "audio/index.m3u8",
+            .uri = "audio/" HLS_NAME_PLAYLIST,
         };
     }
     qsort(m->variants, m->nvariants, sizeof(m->variants[0]), pk_variant_cmp);
@@ -625,7 +645,7 @@ static double pk_part_target(const packager_t *pk, const pk_track_t *t)
  * only when the window is long enough for a delta update to skip anything. */
 static const char *pk_map_name(const pk_track_t *t)
 {
-    return t->map_uri[0] ? t->map_uri : "init.mp4";
+    return t->map_uri[0] ? t->map_uri : HLS_NAME_INIT;
 }
 
 static double pk_can_skip_until(const packager_t *pk, const pk_track_t *t)
@@ -681,8 +701,8 @@ typedef enum pk_variant {
     PK_SKIP_V2 /* _HLS_skip=v2 */
 } pk_variant_t;
 
-static const char *const pk_variant_names[] = {"index.m3u8", "index-skip.m3u8",
-                                               "index-skip2.m3u8"};
+static const char *const pk_variant_names[] = {HLS_NAME_PLAYLIST, HLS_NAME_PLAYLIST_SKIP,
+                                               HLS_NAME_PLAYLIST_SKIP2};
 
 static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant_t variant,
                            blob_t **out)
@@ -762,7 +782,7 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
         if (o == t || !o->rr_valid)
             continue;
         size_t k = pl.nreports++;
-        snprintf(uris[k], sizeof(uris[k]), "../%s/index.m3u8", o->name);
+        snprintf(uris[k], sizeof(uris[k]), "../%s/" HLS_NAME_PLAYLIST, o->name);
         reports[k] = (hls_rendition_report_t){
             .uri = uris[k], .last_msn = o->rr_msn, .last_part = o->rr_part};
     }
@@ -771,22 +791,30 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
 }
 
 static void pk_batch_add(pk_batch_t *b, store_op_kind_t kind, blob_t *blob, int64_t ttl_ms,
-                         bool owned, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void pk_batch_add(pk_batch_t *b, store_op_kind_t kind, blob_t *blob, int64_t ttl_ms,
-                         bool owned, const char *fmt, ...)
+                         bool owned, pk_obj_t obj)
 {
     if (b->n == b->cap) { /* sized for the worst case; never expected */
         if (owned)
             blob_unref(blob);
         return;
     }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b->names[b->n], sizeof(b->names[b->n]), fmt, ap);
-    va_end(ap);
-    b->ops[b->n] = (store_op_t){.kind = kind, .name = b->names[b->n], .blob = blob,
-                                .ttl_ms = ttl_ms};
+    char file[HLS_NAME_FILE_MAX];
+    char *name = b->names[b->n];
+    size_t cap = sizeof(b->names[b->n]);
+    if (obj.kind == HLS_NAME_KIND_SEGMENT)
+        (void)hls_name_segment(file, sizeof(file), obj.msn);
+    else if (obj.kind == HLS_NAME_KIND_PART)
+        (void)hls_name_part(file, sizeof(file), obj.msn, obj.part);
+    if (obj.kind == HLS_NAME_KIND_SEGMENT || obj.kind == HLS_NAME_KIND_PART)
+        obj.file = file;
+    if (obj.track)
+        (void)hls_name_join(name, cap, obj.track->name, obj.file);
+    else
+        snprintf(name, cap, "%s", obj.file);
+    if (obj.file == file)
+        obj.file = NULL; /* not kept: it lives on this stack */
+    b->objs[b->n] = obj;
+    b->ops[b->n] = (store_op_t){.kind = kind, .name = name, .blob = blob, .ttl_ms = ttl_ms};
     b->n++;
     if (owned && blob)
         b->owned[b->nowned++] = blob;
@@ -809,48 +837,34 @@ static void pk_record(packager_t *pk, const pk_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         const store_op_t *op = &b->ops[i];
+        const pk_obj_t *obj = &b->objs[i];
         if (op->kind != STORE_OP_PUT || !op->blob)
             continue;
-        if (strcmp(op->name, "master.m3u8") == 0) {
+        if (!obj->track && obj->file && strcmp(obj->file, HLS_NAME_MASTER) == 0) {
             recorder_set_master(pk->recorder, op->blob);
             continue;
         }
-        /* A segment is REND/N.m4s (a part is REND/N.P.m4s). */
-        const char *slash = strchr(op->name, '/');
-        char rend[16];
-        if (!slash || (size_t)(slash - op->name) >= sizeof(rend))
+        if (obj->kind != HLS_NAME_KIND_SEGMENT)
             continue;
-        const char *p = slash + 1, *digits = p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        if (p == digits || strcmp(p, ".m4s") != 0)
-            continue;
-        memcpy(rend, op->name, (size_t)(slash - op->name));
-        rend[slash - op->name] = '\0';
-        int64_t msn = strtoll(digits, NULL, 10);
-        pk_track_t *all[PK_TRACKS_MAX], *t = NULL;
-        size_t n = pk_tracks(pk, all);
-        for (size_t k = 0; k < n && !t; k++)
-            if (strcmp(all[k]->name, rend) == 0)
-                t = all[k];
+        const pk_track_t *t = obj->track;
         const hls_segment_t *seg = NULL;
-        for (size_t k = t ? t->nwindow : 0; k-- > 0 && !seg;)
-            if (t->window[k].msn == msn)
+        for (size_t k = t->nwindow; k-- > 0 && !seg;)
+            if (t->window[k].msn == obj->msn)
                 seg = &t->window[k];
         if (!seg) {
             log_warn(pk->ctx, "%s: segment %" PRId64 " left out of the recording (withdrawn)",
-                     rend, msn);
+                     t->name, obj->msn);
             continue;
         }
-        char init_name[STORE_NAME_MAX + 1];
-        snprintf(init_name, sizeof(init_name), "%s/%s", rend, seg->map_uri);
+        /* The init segment the batch carries for it, if any. */
         const blob_t *init = NULL;
         for (size_t k = 0; k < b->n && !init; k++)
-            if (b->ops[k].kind == STORE_OP_PUT && strcmp(b->ops[k].name, init_name) == 0)
+            if (b->ops[k].kind == STORE_OP_PUT && b->objs[k].track == t && b->objs[k].file &&
+                strcmp(b->objs[k].file, seg->map_uri) == 0)
                 init = b->ops[k].blob;
         recorder_segment_t rs = {
-            .rendition = rend,
-            .msn = msn,
+            .rendition = t->name,
+            .msn = obj->msn,
             .duration = seg->duration,
             .pdt_ms = seg->pdt_ms,
             .discontinuity = seg->discontinuity,
@@ -871,7 +885,7 @@ static int pk_batch_commit(packager_t *pk, pk_batch_t *b)
     int len = snprintf(next, sizeof(next), "%" PRId64, packager_next_msn(pk));
     blob_t *nb = blob_new(next, (size_t)len);
     if (nb)
-        pk_batch_add(b, STORE_OP_PUT, nb, 0, true, "%s", TRANSCODE_NEXT_MSN_NAME);
+        pk_batch_add(b, STORE_OP_PUT, nb, 0, true, PK_STREAM_FILE(TRANSCODE_NEXT_MSN_NAME));
     int ret = store_commit(pk->store, pk->stream_id, b->ops, b->n);
     if (ret >= 0 && pk->recorder)
         pk_record(pk, b);
@@ -895,15 +909,14 @@ static int pk_playlists_add(packager_t *pk, pk_track_t *t, bool ended, int64_t t
     bool deltas = pk->part_us > 0 && pk_can_skip_until(pk, t) > 0;
     for (int v = PK_FULL; v <= (deltas ? PK_SKIP_V2 : PK_FULL); v++) {
         if (v != PK_FULL && ended) {
-            pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, "%s/%s", t->name,
-                         pk_variant_names[v]);
+            pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, PK_FILE(t, pk_variant_names[v]));
             continue;
         }
         blob_t *pl = NULL;
         int ret = pk_media_render(pk, t, ended, (pk_variant_t)v, &pl);
         if (ret < 0)
             return ret;
-        pk_batch_add(b, STORE_OP_PUT, pl, ttl_ms, true, "%s/%s", t->name, pk_variant_names[v]);
+        pk_batch_add(b, STORE_OP_PUT, pl, ttl_ms, true, PK_FILE(t, pk_variant_names[v]));
     }
     return 0;
 }
@@ -916,7 +929,7 @@ static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b, int64_t ms
     if (t->init) {
         if (t->init_live && (t->init->size != t->init_live->size ||
                              memcmp(t->init->data, t->init_live->data, t->init->size) != 0)) {
-            snprintf(t->map_uri, sizeof(t->map_uri), "init-%" PRId64 ".mp4", msn);
+            (void)hls_name_init(t->map_uri, sizeof(t->map_uri), msn);
             log_info(pk->ctx, "%s: new init segment %s from segment %" PRId64, t->name,
                      t->map_uri, msn);
         }
@@ -925,8 +938,8 @@ static void pk_init_add(packager_t *pk, pk_track_t *t, pk_batch_t *b, int64_t ms
         t->init = NULL;
     }
     if (t->init_live)
-        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true, "%s/%s",
-                     t->name, pk_map_name(t));
+        pk_batch_add(b, STORE_OP_PUT, blob_ref(t->init_live), pk->live_ttl_ms, true,
+                     PK_FILE(t, pk_map_name(t)));
 }
 
 /* Once per track, before its first object: if the store holds a live (not
@@ -942,12 +955,13 @@ static bool pk_track_follow(packager_t *pk, pk_track_t *t, int64_t first_msn)
     t->follow_checked = true;
     blob_t *b = NULL;
     char name[STORE_NAME_MAX + 1];
-    snprintf(name, sizeof(name), "%s/index.m3u8", t->name);
+    (void)hls_name_join(name, sizeof(name), t->name, HLS_NAME_PLAYLIST);
     if (store_get(pk->store, pk->stream_id, name, &b) < 0)
         return false;
     const char *p = (const char *)b->data, *end = p + b->size;
     int64_t dseq = 0, discs = 0, last_msn = -1;
     bool ended = false;
+    hls_name_t h;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -958,8 +972,8 @@ static bool pk_track_follow(packager_t *pk, pk_track_t *t, int64_t first_msn)
             discs++;
         else if (len == 14 && memcmp(p, "#EXT-X-ENDLIST", 14) == 0)
             ended = true;
-        else if (len > 4 && p[0] >= '0' && p[0] <= '9' && memcmp(p + len - 4, ".m4s", 4) == 0)
-            last_msn = strtoll(p, NULL, 10);
+        else if (hls_name_parse(p, len, &h) && h.kind == HLS_NAME_KIND_SEGMENT)
+            last_msn = h.msn;
         p += len + 1;
     }
     blob_unref(b);
@@ -1006,8 +1020,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
     if (!t->follow_checked && pk_track_follow(pk, t, r.msn))
         r.discontinuity = true;
     pk_init_add(pk, t, b, r.msn);
-    pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, "%s/%" PRId64 ".m4s",
-                 t->name, r.msn);
+    pk_batch_add(b, STORE_OP_PUT, r.frag.data, pk->live_ttl_ms, true, PK_SEGMENT(t, r.msn));
     if (t->nwindow > 0 && t->window[t->nwindow - 1].msn + 1 != r.msn)
         log_warn(pk->ctx, "%s: segment %" PRId64 " follows %" PRId64, t->name, r.msn,
                  t->window[t->nwindow - 1].msn);
@@ -1029,7 +1042,7 @@ static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
         if (gone.discontinuity)
             t->discontinuity_sequence++;
         pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk_grace_ttl_ms(pk, t), false,
-                     "%s/%" PRId64 ".m4s", t->name, gone.msn);
+                     PK_SEGMENT(t, gone.msn));
     }
     t->media_sequence = t->window[0].msn;
 
@@ -1108,11 +1121,10 @@ static void pk_rung_withdraw(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 {
     int64_t ttl = pk_grace_ttl_ms(pk, t);
     for (size_t i = 0; i < t->nwindow; i++)
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, "%s/%" PRId64 ".m4s", t->name,
-                     t->window[i].msn);
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, ttl, false, PK_SEGMENT(t, t->window[i].msn));
     t->nwindow = 0;
     for (size_t v = 0; v < sizeof(pk_variant_names) / sizeof(pk_variant_names[0]); v++)
-        pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, "%s/%s", t->name, pk_variant_names[v]);
+        pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, PK_FILE(t, pk_variant_names[v]));
     t->withdraw_pending = false;
     t->rr_valid = false;
 }
@@ -1146,7 +1158,8 @@ static int pk_commit_ready(packager_t *pk, bool draining)
             blob_t *master = NULL;
             int ret = pk_master_render(pk, false, &master);
             if (ret == 0 && master)
-                pk_batch_add(b, STORE_OP_PUT, master, pk->live_ttl_ms, true, "master.m3u8");
+                pk_batch_add(b, STORE_OP_PUT, master, pk->live_ttl_ms, true,
+                             PK_STREAM_FILE(HLS_NAME_MASTER));
             if (ret < 0) {
                 pk_batch_drop(b);
                 return ret;
@@ -1172,7 +1185,8 @@ static int pk_commit_ready(packager_t *pk, bool draining)
         if (ret == 0)
             ret = pk_master_render(pk, false, &master);
         if (ret == 0 && master)
-            pk_batch_add(b, STORE_OP_PUT, master, pk->live_ttl_ms, true, "master.m3u8");
+            pk_batch_add(b, STORE_OP_PUT, master, pk->live_ttl_ms, true,
+                             PK_STREAM_FILE(HLS_NAME_MASTER));
         if (ret < 0) {
             pk_batch_drop(b);
             return ret;
@@ -1228,7 +1242,7 @@ static int pk_part_commit(packager_t *pk, pk_track_t *t)
         (void)pk_track_follow(pk, t, t->seg_msn);
     pk_init_add(pk, t, b, t->seg_msn);
     pk_batch_add(b, STORE_OP_PUT, blob_ref(t->cur_blobs[i]), pk->part_ttl_ms, true,
-                 "%s/%" PRId64 ".%zu.m4s", t->name, t->seg_msn, i);
+                 PK_PART(t, t->seg_msn, i));
     t->rr_valid = true;
     t->rr_msn = t->seg_msn;
     t->rr_part = (int64_t)i;
@@ -2013,9 +2027,10 @@ int packager_new(const packager_params_t *params, packager_t **out)
      * the playlists a raised target duration rewrites. */
     b->cap = PK_TRACKS_MAX * (pk->window_cap + 12) + 1;
     b->ops = calloc(b->cap, sizeof(*b->ops));
+    b->objs = calloc(b->cap, sizeof(*b->objs));
     b->names = calloc(b->cap, sizeof(*b->names));
     b->owned = calloc(b->cap, sizeof(*b->owned));
-    if (!b->ops || !b->names || !b->owned) {
+    if (!b->ops || !b->objs || !b->names || !b->owned) {
         packager_free(pk);
         return -ENOMEM;
     }
@@ -2191,14 +2206,15 @@ int packager_finish(packager_t *pk)
             continue;
         if ((ret = pk_playlists_add(pk, t, true, pk->ended_ttl_ms, b)) < 0)
             goto fail;
-        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/%s", t->name,
-                     pk_map_name(t));
+        pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
+                     PK_FILE(t, pk_map_name(t)));
     }
     blob_t *master = NULL;
     if ((ret = pk_master_render(pk, true, &master)) < 0)
         goto fail;
     if (master)
-        pk_batch_add(b, STORE_OP_PUT, master, pk->ended_ttl_ms, true, "master.m3u8");
+        pk_batch_add(b, STORE_OP_PUT, master, pk->ended_ttl_ms, true,
+                     PK_STREAM_FILE(HLS_NAME_MASTER));
     if (b->n > 0 && (ret = pk_batch_commit(pk, b)) < 0)
         return ret;
     /* The window's segments, in batches that fit the op array. */
@@ -2208,13 +2224,12 @@ int packager_finish(packager_t *pk)
             if (b->n + 1 >= b->cap && (ret = pk_batch_commit(pk, b)) < 0)
                 return ret;
             pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
-                         "%s/%" PRId64 ".m4s", t->name, t->window[j].msn);
+                         PK_SEGMENT(t, t->window[j].msn));
             /* An older init segment its first segment in the window names. */
             const char *map = t->window[j].map_uri;
             if (map[0] && strcmp(map, pk_map_name(t)) != 0 &&
                 (j == 0 || strcmp(map, t->window[j - 1].map_uri) != 0))
-                pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, "%s/%s",
-                             t->name, map);
+                pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false, PK_FILE(t, map));
         }
         /* The parts the last live playlists named: a player or a CDN that
          * read one of those just before the end may still ask for them. */
@@ -2223,7 +2238,7 @@ int packager_finish(packager_t *pk)
                 if (b->n == b->cap && (ret = pk_batch_commit(pk, b)) < 0)
                     return ret;
                 pk_batch_add(b, STORE_OP_EXPIRE, NULL, pk->ended_ttl_ms, false,
-                             "%s/%" PRId64 ".%zu.m4s", t->name, t->hist[h].msn, k);
+                             PK_PART(t, t->hist[h].msn, k));
             }
         }
     }
@@ -2243,7 +2258,7 @@ static size_t pk_master_renditions(const blob_t *master, char (*names)[16], size
 {
     size_t n = 0;
     const char *p = (const char *)master->data, *end = p + master->size;
-    static const char suffix[] = "/index.m3u8";
+    static const char suffix[] = "/" HLS_NAME_PLAYLIST;
     while (p < end && n < max) {
         const char *hit = memmem(p, (size_t)(end - p), suffix, sizeof(suffix) - 1);
         if (!hit)
@@ -2307,7 +2322,7 @@ static blob_t *pk_playlist_ended(const blob_t *live)
 int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms)
 {
     blob_t *master = NULL;
-    int ret = store_get(st, stream_id, "master.m3u8", &master);
+    int ret = store_get(st, stream_id, HLS_NAME_MASTER, &master);
     if (ret < 0)
         return ret == -ENOENT ? 0 : ret;
     char names[PK_TRACKS_MAX][16];
@@ -2319,7 +2334,7 @@ int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms
     size_t nops = 0, nowned = 0;
     for (size_t i = 0; i < nnames; i++) {
         blob_t *live = NULL;
-        snprintf(opnames[nops], sizeof(opnames[0]), "%s/index.m3u8", names[i]);
+        (void)hls_name_join(opnames[nops], sizeof(opnames[0]), names[i], HLS_NAME_PLAYLIST);
         if (store_get(st, stream_id, opnames[nops], &live) < 0)
             continue;
         blob_t *ended = pk_playlist_ended(live);
@@ -2331,13 +2346,13 @@ int packager_end_stored(store_t *st, const char *stream_id, int64_t ended_ttl_ms
                                  .ttl_ms = ended_ttl_ms};
         nops++;
         for (size_t v = 1; v < sizeof(pk_variant_names) / sizeof(pk_variant_names[0]); v++) {
-            snprintf(opnames[nops], sizeof(opnames[0]), "%s/%s", names[i], pk_variant_names[v]);
+            (void)hls_name_join(opnames[nops], sizeof(opnames[0]), names[i], pk_variant_names[v]);
             ops[nops] = (store_op_t){.kind = STORE_OP_DELETE, .name = opnames[nops]};
             nops++;
         }
     }
     if (nowned > 0) {
-        snprintf(opnames[nops], sizeof(opnames[0]), "master.m3u8");
+        snprintf(opnames[nops], sizeof(opnames[0]), "%s", HLS_NAME_MASTER);
         ops[nops] = (store_op_t){.kind = STORE_OP_EXPIRE, .name = opnames[nops],
                                  .ttl_ms = ended_ttl_ms};
         nops++;
@@ -2757,6 +2772,7 @@ void packager_free(packager_t *pk)
         pk_track_deinit(&pk->rungs[i]);
     pk_batch_drop(&pk->batch);
     free(pk->batch.ops);
+    free(pk->batch.objs);
     free(pk->batch.names);
     free(pk->batch.owned);
     free(pk);
