@@ -37,46 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "hls_names.h"
-
-typedef struct hls_text {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool oom;
-} hls_text_t;
-
-__attribute__((format(printf, 2, 3))) static void hls_text_printf(hls_text_t *t,
-                                                                   const char *fmt, ...)
-{
-    if (t->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->data ? t->data + t->len : NULL, t->data ? t->cap - t->len : 0, fmt,
-                          ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = true;
-            return;
-        }
-        if (t->data && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap <= t->len + (size_t)n)
-            cap *= 2;
-        char *d = realloc(t->data, cap);
-        if (!d) {
-            t->oom = true;
-            return;
-        }
-        t->data = d;
-        t->cap = cap;
-    }
-}
 
 /* Appends a decimal-floating-point with `places` decimals, trailing zeros
  * dropped down to three ("2.002", "0.341333"). "%.*f" does the rounding,
@@ -84,7 +46,7 @@ __attribute__((format(printf, 2, 3))) static void hls_text_printf(hls_text_t *t,
  * changed: the digits are taken around it and joined with '.'. A negative,
  * NaN or infinite value (never meant) is written as 0.000 rather than as
  * text that is no decimal-floating-point at all. */
-static void hls_text_number(hls_text_t *t, double x, int places)
+static void hls_text_number(buf_t *t, double x, int places)
 {
     if (!isfinite(x) || x < 0)
         x = 0;
@@ -100,11 +62,11 @@ static void hls_text_number(hls_text_t *t, double x, int places)
     int frac = places;
     while (frac > 3 && buf[n - places + frac - 1] == '0')
         frac--;
-    hls_text_printf(t, "%.*s.%.*s", whole, buf, frac, buf + n - places);
+    buf_printf(t, "%.*s.%.*s", whole, buf, frac, buf + n - places);
 }
 
 /* Attributes (PART-TARGET, PART-HOLD-BACK, ...): three decimals. */
-static void hls_text_decimal(hls_text_t *t, double x)
+static void hls_text_decimal(buf_t *t, double x)
 {
     hls_text_number(t, x, 3);
 }
@@ -114,17 +76,17 @@ static void hls_text_decimal(hls_text_t *t, double x)
  * 0.341333 s, and six or seven of them rounded to "0.341" summed 1 ms short
  * of their segment's EXTINF, so a player placing parts by the playlist saw
  * each segment's parts end a millisecond before the next segment began. */
-static void hls_text_duration(hls_text_t *t, double x)
+static void hls_text_duration(buf_t *t, double x)
 {
     hls_text_number(t, x, 6);
 }
 
-static int hls_text_finish(hls_text_t *t, blob_t **out)
+static int hls_text_finish(buf_t *t, blob_t **out)
 {
     *out = NULL;
     if (!t->oom)
         *out = blob_new(t->data, t->len);
-    free(t->data);
+    buf_deinit(t);
     return *out ? 0 : -ENOMEM;
 }
 
@@ -143,13 +105,13 @@ void hls_playlist_format_pdt(int64_t wall_ms, char *buf, size_t buflen)
 }
 
 /* "#EXT-X-PART:DURATION=0.333,URI="12.3.m4s",INDEPENDENT=YES" */
-static void hls_render_part(hls_text_t *t, int64_t msn, size_t index, const hls_part_t *p)
+static void hls_render_part(buf_t *t, int64_t msn, size_t index, const hls_part_t *p)
 {
-    hls_text_printf(t, "#EXT-X-PART:DURATION=");
+    buf_printf(t, "#EXT-X-PART:DURATION=");
     hls_text_duration(t, p->duration);
     char name[HLS_NAME_FILE_MAX];
     (void)hls_name_part(name, sizeof(name), msn, (int64_t)index);
-    hls_text_printf(t, ",URI=\"%s\"%s\n", name,
+    buf_printf(t, ",URI=\"%s\"%s\n", name,
                     p->independent ? ",INDEPENDENT=YES" : "");
 }
 
@@ -160,7 +122,7 @@ static const char *hls_segment_map(const hls_media_playlist_t *pl, const hls_seg
 
 int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
 {
-    hls_text_t t = {0};
+    buf_t t = {0};
     char name[HLS_NAME_FILE_MAX];
     bool ll = pl->part_target > 0;
     /* A server must ignore _HLS_skip when it offers no delta updates or the
@@ -172,39 +134,39 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
     if (skip > 0)
         version = pl->skip_v2 ? HLS_PLAYLIST_VERSION_SKIP_V2 : HLS_PLAYLIST_VERSION_SKIP;
 
-    hls_text_printf(&t, "#EXTM3U\n#EXT-X-VERSION:%d\n", version);
-    hls_text_printf(&t, "#EXT-X-TARGETDURATION:%d\n", pl->target_duration);
+    buf_printf(&t, "#EXTM3U\n#EXT-X-VERSION:%d\n", version);
+    buf_printf(&t, "#EXT-X-TARGETDURATION:%d\n", pl->target_duration);
     if (ll) {
-        hls_text_printf(&t, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=");
+        buf_printf(&t, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=");
         hls_text_decimal(&t, pl->part_hold_back);
         if (pl->can_skip_until > 0) {
-            hls_text_printf(&t, ",CAN-SKIP-UNTIL=");
+            buf_printf(&t, ",CAN-SKIP-UNTIL=");
             hls_text_decimal(&t, pl->can_skip_until);
             if (pl->can_skip_dateranges)
-                hls_text_printf(&t, ",CAN-SKIP-DATERANGES=YES");
+                buf_printf(&t, ",CAN-SKIP-DATERANGES=YES");
         }
-        hls_text_printf(&t, "\n#EXT-X-PART-INF:PART-TARGET=");
+        buf_printf(&t, "\n#EXT-X-PART-INF:PART-TARGET=");
         hls_text_decimal(&t, pl->part_target);
-        hls_text_printf(&t, "\n");
+        buf_printf(&t, "\n");
     }
-    hls_text_printf(&t, "#EXT-X-MEDIA-SEQUENCE:%" PRId64 "\n", pl->media_sequence);
+    buf_printf(&t, "#EXT-X-MEDIA-SEQUENCE:%" PRId64 "\n", pl->media_sequence);
     if (pl->discontinuity_sequence > 0)
-        hls_text_printf(&t, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRId64 "\n",
+        buf_printf(&t, "#EXT-X-DISCONTINUITY-SEQUENCE:%" PRId64 "\n",
                         pl->discontinuity_sequence);
     if (pl->playlist_type == HLS_PLAYLIST_TYPE_VOD)
-        hls_text_printf(&t, "#EXT-X-PLAYLIST-TYPE:VOD\n");
+        buf_printf(&t, "#EXT-X-PLAYLIST-TYPE:VOD\n");
     if (pl->independent_segments)
-        hls_text_printf(&t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
+        buf_printf(&t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
     /* The first segment shown names its init segment; later ones only when
      * it changes (always after a discontinuity, RFC 8216 4.3.2.5). */
     const char *map = skip < pl->nsegments ? hls_segment_map(pl, &pl->segments[skip])
                                            : pl->map_uri;
     if (map)
-        hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", map);
+        buf_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", map);
     /* EXT-X-SKIP stands where the skipped segments were; the EXT-X-MAP above
      * applies to the segments that follow it. */
     if (skip > 0)
-        hls_text_printf(&t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%zu%s\n", skip,
+        buf_printf(&t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%zu%s\n", skip,
                         pl->skip_v2 ? ",RECENTLY-REMOVED-DATERANGES=\"\"" : "");
     for (size_t i = skip; i < pl->nsegments; i++) {
         const hls_segment_t *s = &pl->segments[i];
@@ -212,80 +174,80 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
         hls_playlist_format_pdt(s->pdt_ms, pdt, sizeof(pdt));
         const char *smap = hls_segment_map(pl, s);
         if (s->discontinuity)
-            hls_text_printf(&t, "#EXT-X-DISCONTINUITY\n");
+            buf_printf(&t, "#EXT-X-DISCONTINUITY\n");
         if (smap && (s->discontinuity || (i > skip && (!map || strcmp(smap, map) != 0))))
-            hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", smap);
+            buf_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", smap);
         map = smap;
-        hls_text_printf(&t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
+        buf_printf(&t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt);
         for (size_t j = 0; ll && j < s->nparts; j++)
             hls_render_part(&t, s->msn, s->first_part + j, &s->parts[j]);
-        hls_text_printf(&t, "#EXTINF:");
+        buf_printf(&t, "#EXTINF:");
         hls_text_duration(&t, s->duration);
         (void)hls_name_segment(name, sizeof(name), s->msn);
-        hls_text_printf(&t, ",\n%s\n", name);
+        buf_printf(&t, ",\n%s\n", name);
     }
     if (ll) {
         int64_t next_msn =
             pl->nsegments ? pl->segments[pl->nsegments - 1].msn + 1 : pl->media_sequence;
         if (pl->npending > 0 && pl->pending_discontinuity)
-            hls_text_printf(&t, "#EXT-X-DISCONTINUITY\n");
+            buf_printf(&t, "#EXT-X-DISCONTINUITY\n");
         if (pl->npending > 0 && pl->map_uri &&
             (pl->pending_discontinuity || !map || strcmp(pl->map_uri, map) != 0))
-            hls_text_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
+            buf_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", pl->map_uri);
         for (size_t j = 0; j < pl->npending; j++)
             hls_render_part(&t, next_msn, j, &pl->pending_parts[j]);
         if (pl->preload_hint && !pl->ended) {
             (void)hls_name_part(name, sizeof(name), next_msn, (int64_t)pl->npending);
-            hls_text_printf(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", name);
+            buf_printf(&t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", name);
         }
         for (size_t i = 0; i < pl->nreports; i++) {
             const hls_rendition_report_t *r = &pl->reports[i];
-            hls_text_printf(&t, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%" PRId64, r->uri,
+            buf_printf(&t, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%" PRId64, r->uri,
                             r->last_msn);
             if (r->last_part >= 0)
-                hls_text_printf(&t, ",LAST-PART=%" PRId64, r->last_part);
-            hls_text_printf(&t, "\n");
+                buf_printf(&t, ",LAST-PART=%" PRId64, r->last_part);
+            buf_printf(&t, "\n");
         }
     }
     if (pl->ended)
-        hls_text_printf(&t, "#EXT-X-ENDLIST\n");
+        buf_printf(&t, "#EXT-X-ENDLIST\n");
     return hls_text_finish(&t, out);
 }
 
 int hls_playlist_render_master(const hls_master_playlist_t *pl, blob_t **out)
 {
-    hls_text_t t = {0};
-    hls_text_printf(&t, "#EXTM3U\n#EXT-X-VERSION:%d\n", HLS_PLAYLIST_VERSION);
+    buf_t t = {0};
+    buf_printf(&t, "#EXTM3U\n#EXT-X-VERSION:%d\n", HLS_PLAYLIST_VERSION);
     if (pl->independent_segments)
-        hls_text_printf(&t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
+        buf_printf(&t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
     for (size_t i = 0; i < pl->nmedia; i++) {
         const hls_media_rendition_t *m = &pl->media[i];
-        hls_text_printf(&t, "#EXT-X-MEDIA:TYPE=%s,GROUP-ID=\"%s\",NAME=\"%s\"", m->type,
+        buf_printf(&t, "#EXT-X-MEDIA:TYPE=%s,GROUP-ID=\"%s\",NAME=\"%s\"", m->type,
                         m->group_id, m->name);
         if (m->language)
-            hls_text_printf(&t, ",LANGUAGE=\"%s\"", m->language);
-        hls_text_printf(&t, ",DEFAULT=%s,AUTOSELECT=%s", m->is_default ? "YES" : "NO",
+            buf_printf(&t, ",LANGUAGE=\"%s\"", m->language);
+        buf_printf(&t, ",DEFAULT=%s,AUTOSELECT=%s", m->is_default ? "YES" : "NO",
                         m->autoselect ? "YES" : "NO");
         if (m->channels > 0)
-            hls_text_printf(&t, ",CHANNELS=\"%d\"", m->channels);
-        hls_text_printf(&t, ",URI=\"%s\"\n", m->uri);
+            buf_printf(&t, ",CHANNELS=\"%d\"", m->channels);
+        buf_printf(&t, ",URI=\"%s\"\n", m->uri);
     }
     for (size_t i = 0; i < pl->nvariants; i++) {
         const hls_variant_t *v = &pl->variants[i];
-        hls_text_printf(&t, "#EXT-X-STREAM-INF:BANDWIDTH=%" PRId64, v->bandwidth);
+        buf_printf(&t, "#EXT-X-STREAM-INF:BANDWIDTH=%" PRId64, v->bandwidth);
         if (v->average_bandwidth > 0)
-            hls_text_printf(&t, ",AVERAGE-BANDWIDTH=%" PRId64, v->average_bandwidth);
+            buf_printf(&t, ",AVERAGE-BANDWIDTH=%" PRId64, v->average_bandwidth);
         if (v->codecs)
-            hls_text_printf(&t, ",CODECS=\"%s\"", v->codecs);
+            buf_printf(&t, ",CODECS=\"%s\"", v->codecs);
         if (v->width > 0 && v->height > 0)
-            hls_text_printf(&t, ",RESOLUTION=%dx%d", v->width, v->height);
+            buf_printf(&t, ",RESOLUTION=%dx%d", v->width, v->height);
         if (v->frame_rate > 0) {
-            hls_text_printf(&t, ",FRAME-RATE=");
+            buf_printf(&t, ",FRAME-RATE=");
             hls_text_decimal(&t, v->frame_rate);
         }
         if (v->audio_group)
-            hls_text_printf(&t, ",AUDIO=\"%s\"", v->audio_group);
-        hls_text_printf(&t, "\n%s\n", v->uri);
+            buf_printf(&t, ",AUDIO=\"%s\"", v->audio_group);
+        buf_printf(&t, "\n%s\n", v->uri);
     }
     return hls_text_finish(&t, out);
 }
