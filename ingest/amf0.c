@@ -6,7 +6,7 @@
  *
  * Stateless: any thread. Trees belong to the caller.
  */
-#include "amf0.h"
+#include "amf0_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * Reads untrusted bytes through common/byteio.h and only points into them;
  * the session decides what to do with the result. Stateless: any thread.
  */
-#include "flv.h"
+#include "flv_internal.h"
 
 #include <errno.h>
 #include <string.h>

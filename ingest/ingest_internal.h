@@ -1,6 +1,8 @@
 /*
- * Pieces shared inside ingest/ only: the seam between the listener
- * (ingest.c) and the per-connection state machine (rtmp_session.c).
+ * The seam between the listener (ingest.c) and the per-connection state
+ * machine (rtmp_session.c): the listener state sessions share, and the
+ * session calls the listener makes. The meters (meter_internal.h) and the
+ * store worker (store_jobs_internal.h) have their own headers.
  *
  * Everything here runs on the ingest loop thread.
  */
@@ -18,59 +20,9 @@
 #include <sys/socket.h>
 
 #include "ingest.h"
-#include "rtmp_chunk.h"
-
-/* ---- per-publish meters (meter.c) ---------------------------------------- */
-
-/* Complete seconds the rates are measured over. */
-#define INGEST_METER_WINDOW 5
-#define INGEST_METER_SLOTS (INGEST_METER_WINDOW + 2)
-
-/* A publishing session's meter: written on the loop thread only; copies of
- * it sit in ingest_meters_t for other threads. */
-typedef struct ingest_meter {
-    uint64_t session_id;
-    bool active;         /* publishing */
-    char stream_id[STORE_ID_MAX];
-    char peer[64];
-    int64_t start_ms, start_sec;
-    int width, height;
-    double nominal_fps; /* from the SPS VUI timing, 0 unknown */
-    char video_codec[8], audio_codec[8];
-    uint64_t bytes, video_frames, audio_frames, dropped_frames, late_frames;
-    int64_t last_dts[2]; /* video, audio */
-    bool have_dts[2];
-    int64_t cur_sec;          /* the second packets are going into */
-    int64_t complete_through; /* seconds up to this one are complete */
-    int64_t slot_sec[INGEST_METER_SLOTS];
-    uint64_t slot_bytes[INGEST_METER_SLOTS];
-    uint32_t slot_frames[INGEST_METER_SLOTS];
-} ingest_meter_t;
-
-/* The shared table of meter copies, one per live stream. */
-typedef struct ingest_meters {
-    pthread_mutex_t lock;
-    ingest_meter_t *items;
-    size_t n, cap;
-} ingest_meters_t;
-
-void ingest_meters_init(ingest_meters_t *t);
-void ingest_meters_deinit(ingest_meters_t *t);
-/* Loop thread: a publish of stream_id started / a packet was emitted (any
- * type; dts unwrapped, ms) / a media packet was dropped / the publish ended.
- * now_ms: clock_mono_ms() (a parameter so that tests drive the clock). */
-void ingest_meter_start(ingest_meters_t *t, ingest_meter_t *m, uint64_t session_id,
-                        const char *stream_id, const char *peer, int64_t now_ms);
-void ingest_meter_media(ingest_meters_t *t, ingest_meter_t *m, media_packet_type_t type,
-                        media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len,
-                        int64_t now_ms);
-void ingest_meter_dropped(ingest_meter_t *m);
-void ingest_meter_end(ingest_meters_t *t, ingest_meter_t *m);
-/* Any thread: ingest_stream_stats / ingest_list_streams. */
-int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out,
-                      int64_t now_ms);
-int ingest_meters_list(ingest_meters_t *t, ingest_stream_stats_t **out, size_t *n,
-                       int64_t now_ms);
+#include "meter_internal.h"
+#include "rtmp_chunk_internal.h"
+#include "store_jobs_internal.h"
 
 /* ---- listener <-> session seam (ingest loop thread only) -------------- */
 
@@ -121,57 +73,6 @@ typedef struct ingest_auth_answer {
     bool has_id;
     char stream_id[STORE_ID_MAX];
 } ingest_auth_answer_t;
-
-/* ---- store calls off the loop (store_jobs.c) ------------------------------ */
-
-/* How long a publish waits for one store call (registry lookup, lease)
- * before it is refused. A slow store then costs that publisher a refusal,
- * never the loop a stall (S10 of the security review). */
-#define INGEST_STORE_DEADLINE_MS 500
-/* Lookups and lease claims waiting at once; past this a publish is refused
- * at once (a flood of publish attempts against a slow store). */
-#define INGEST_STORE_PENDING_MAX 256
-
-typedef enum ingest_job_kind {
-    INGEST_JOB_AUTH = 1, /* key_hash -> stream_id (store_stream_auth_hash) */
-    INGEST_JOB_ACQUIRE,  /* stream_id -> lease (store_lease_acquire) */
-    INGEST_JOB_RELEASE,  /* lease given back (store_lease_release); no answer */
-} ingest_job_kind_t;
-
-struct ingest_shared;
-
-/* One store call run by the store worker for a session of the loop. Made on
- * the loop; while queued or running it belongs to the queues, and the
- * session that asked only keeps a pointer to it (cleared, and the job
- * cancelled, if the session stops waiting). An ACQUIRE job that won a lease
- * stays alive as the lease's owner (it is the lease's lost_cb opaque) until
- * it is sent back as a RELEASE job, which the worker frees. */
-typedef struct ingest_job {
-    struct ingest_job *next;
-    ingest_job_kind_t kind;
-    struct ingest_shared *sh;
-    uint64_t session_id;     /* immutable: read by the lease's lost_cb */
-    atomic_bool cancelled;   /* nobody waits any more: the worker skips it */
-    uint8_t key_hash[32];    /* AUTH */
-    bool takeover;           /* ACQUIRE */
-    char stream_id[STORE_ID_MAX]; /* AUTH: the answer; ACQUIRE, RELEASE: the stream */
-    int rc;                  /* the store's answer; -ECANCELED when skipped */
-    store_lease_t *lease;    /* ACQUIRE's answer, RELEASE's input */
-    int64_t submit_ms;
-} ingest_job_t;
-
-/* The worker thread and its two queues: to the worker under lock (cond
- * wakes it), back to the loop under lock through done_ev. */
-typedef struct ingest_jobs {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    ingest_job_t *todo, **todo_tail;
-    ingest_job_t *done, **done_tail;
-    bool stop, started;
-    pthread_t thread;
-    struct event *done_ev;
-    size_t pending; /* loop only: AUTH and ACQUIRE jobs not yet answered */
-} ingest_jobs_t;
 
 /* Counters of ingest_stats_t, bumped on the loop, read from any thread. */
 #define INGEST_COUNT(sh, field) __atomic_fetch_add(&(sh)->stats.field, 1, __ATOMIC_RELAXED)
@@ -267,17 +168,6 @@ void rtmp_session_reap(ingest_shared_t *sh);
 /* Another node took over the stream session_id publishes: disconnect it.
  * Does nothing when that session is gone or no longer publishing. */
 void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id);
-
-/* Store jobs (store_jobs.c). start: the worker thread and done_ev on
- * sh->base (0 or a negative errno). submit: loop thread (or after the loop
- * has stopped); takes ownership of the job. stop: after the loop has
- * stopped and every session is freed: runs what is queued (leases given
- * back), joins the worker, releases the leases of answers nobody took, and
- * frees the rest. */
-int ingest_jobs_start(ingest_shared_t *sh);
-ingest_job_t *ingest_job_new(ingest_shared_t *sh, ingest_job_kind_t kind, uint64_t session_id);
-void ingest_jobs_submit(ingest_shared_t *sh, ingest_job_t *job);
-void ingest_jobs_stop(ingest_shared_t *sh);
 
 /* A store job's answer, on the loop: goes on with the publish that waits for
  * it, or, when nobody waits any more, frees the job (a lease it won is

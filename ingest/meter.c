@@ -23,11 +23,14 @@
  *   INGEST_METER_JUMP_MS above it (a jump); they are counted, not altered;
  * - dropped frames: access units a full media queue refused.
  */
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 
 #include "codec_config.h"
-#include "ingest_internal.h"
+#include "meter_internal.h"
 
 #define INGEST_METER_JUMP_MS 1000
 

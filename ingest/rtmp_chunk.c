@@ -19,7 +19,7 @@
  *
  * Owned by the caller; one thread (the ingest loop).
  */
-#include "rtmp_chunk.h"
+#include "rtmp_chunk_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

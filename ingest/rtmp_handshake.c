@@ -10,7 +10,7 @@
  *
  * Runs on whatever thread drives the rtmp_handshake_t (the ingest loop).
  */
-#include "rtmp_handshake.h"
+#include "rtmp_handshake_internal.h"
 
 #include <errno.h>
 #include <string.h>

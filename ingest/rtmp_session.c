@@ -51,15 +51,15 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
-#include "amf0.h"
+#include "amf0_internal.h"
 #include "byteio.h"
 #include "clock.h"
 #include "codec_config.h"
-#include "flv.h"
+#include "flv_internal.h"
 #include "ingest_internal.h"
 #include "log.h"
-#include "rtmp_chunk.h"
-#include "rtmp_handshake.h"
+#include "rtmp_chunk_internal.h"
+#include "rtmp_handshake_internal.h"
 
 /* What we announce and send after connect. */
 #define RTMP_SERVER_WINDOW 2500000

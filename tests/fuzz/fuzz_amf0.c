@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amf0.h"
+#include "amf0_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rtmp_chunk.h"
+#include "rtmp_chunk_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

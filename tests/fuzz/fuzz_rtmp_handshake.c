@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rtmp_handshake.h"
+#include "rtmp_handshake_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "amf0.h"
+#include "amf0_internal.h"
 
 static amf0_limits_t lim(void)
 {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "flv.h"
+#include "flv_internal.h"
 
 static void test_avc_config(void **state)
 {

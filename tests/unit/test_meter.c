@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "ingest_internal.h"
+#include "meter_internal.h"
 
 /* x264 1280x720 high, 30 fps VUI timing (tests/unit/test_codec_config.c). */
 static const char avcc_hex[] =

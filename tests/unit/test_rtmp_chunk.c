@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "rtmp_chunk.h"
+#include "rtmp_chunk_internal.h"
 
 static const rtmp_chunk_limits_t test_limits = {
     .max_message_size = 1 << 20, .max_chunk_size = 65536, .max_chunk_streams = 16};

@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "rtmp_handshake.h"
+#include "rtmp_handshake_internal.h"
 
 #define HS 1536
 

@@ -9,8 +9,8 @@
  * recognised only well enough to say "unsupported". No allocation; the parsed struct points into
  * the caller's bytes. Any thread.
  */
-#ifndef SLUICE_INGEST_FLV_H
-#define SLUICE_INGEST_FLV_H
+#ifndef SLUICE_INGEST_FLV_INTERNAL_H
+#define SLUICE_INGEST_FLV_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

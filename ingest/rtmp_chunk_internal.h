@@ -6,8 +6,8 @@
  * A reader is caller-owned storage used by one thread (the ingest loop).
  * Everything a peer controls is capped by rtmp_chunk_limits_t.
  */
-#ifndef SLUICE_INGEST_RTMP_CHUNK_H
-#define SLUICE_INGEST_RTMP_CHUNK_H
+#ifndef SLUICE_INGEST_RTMP_CHUNK_INTERNAL_H
+#define SLUICE_INGEST_RTMP_CHUNK_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -6,8 +6,8 @@
  * Pure functions, no shared state: any thread. A decoded tree is owned by
  * the caller and freed with amf0_value_free().
  */
-#ifndef SLUICE_INGEST_AMF0_H
-#define SLUICE_INGEST_AMF0_H
+#ifndef SLUICE_INGEST_AMF0_INTERNAL_H
+#define SLUICE_INGEST_AMF0_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

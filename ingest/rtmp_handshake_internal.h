@@ -7,8 +7,8 @@
  *
  * A rtmp_handshake_t is caller-owned storage driven by one thread.
  */
-#ifndef SLUICE_INGEST_RTMP_HANDSHAKE_H
-#define SLUICE_INGEST_RTMP_HANDSHAKE_H
+#ifndef SLUICE_INGEST_RTMP_HANDSHAKE_INTERNAL_H
+#define SLUICE_INGEST_RTMP_HANDSHAKE_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
