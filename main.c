@@ -151,17 +151,14 @@ static void main_webhook_report_event(void *opaque, const char *event,
     webhook_event(main_webhook.webhook, event, stream_id, data);
 }
 
-/* Adds the webhook hooks to ingest's, and the ingest-side safety timeout: a
- * little over the webhook's own, so the webhook's answer (a refusal at its
- * timeout) normally comes first. */
-static void main_webhook_ingest_params(ingest_params_t *ip, const config_t *cfg)
+/* Adds the webhook hooks to ingest's. */
+static void main_webhook_ingest_params(ingest_params_t *ip)
 {
     if (!main_webhook.webhook)
         return;
     ip->hooks.publish_auth_cb = main_webhook_auth_cb;
     ip->hooks.publish_live_cb = main_webhook_live_cb;
     ip->hooks.publish_end_cb = main_webhook_end_cb;
-    ip->limits.auth_timeout_ms = (uint32_t)(cfg->webhook_timeout * 1000.0) + 2000;
 }
 
 /* ingest: the open ingest, or NULL before it closes. */
@@ -173,8 +170,8 @@ static void main_webhook_attach(ingest_t *ingest)
 }
 
 /* SIGHUP with a re-read configuration: the URL, secret and timeout of new
- * requests. Turning webhooks on or off needs a restart (said so). The
- * ingest-side auth timeout stays as started. */
+ * requests (ingest's safety timeout follows with the RTMP limits). Turning
+ * webhooks on or off needs a restart (said so). */
 static void main_webhook_reload(const config_t *cfg)
 {
     bool want = cfg->webhook_url && cfg->webhook_url[0];
@@ -293,10 +290,17 @@ static bool main_handover(const config_t *cfg)
     return cfg->reconnect_window > 0 && strncmp(cfg->store_url, "redis", 5) == 0;
 }
 
-/* The RTMP limits of a configuration. */
-static void main_ingest_limits(const config_t *cfg, ingest_limits_t *lim)
+/* The RTMP limits of a configuration; with webhooks, the ingest-side
+ * safety timeout of a publish waiting for its authorisation: a little over
+ * the webhook's own, so the webhook's answer (a refusal at its timeout)
+ * normally comes first. Zeroed first: a reload compares two of these with
+ * memcmp. */
+static void main_ingest_limits(const config_t *cfg, bool webhooks, ingest_limits_t *lim)
 {
+    memset(lim, 0, sizeof(*lim));
     ingest_limits_default(lim);
+    if (webhooks)
+        lim->auth_timeout_ms = (uint32_t)(cfg->webhook_timeout * 1000.0) + 2000;
     lim->max_message_size = (uint32_t)cfg->max_message_size;
     lim->max_chunk_size = (uint32_t)cfg->max_chunk_size;
     lim->max_chunk_streams = (uint32_t)cfg->max_chunk_streams;
@@ -322,7 +326,6 @@ typedef struct main_reload {
     store_t *store;
     ingest_t *ingest;
     admin_t *admin;
-    bool limits_changed;
     char applied[512];
     char restart[512];
 } main_reload_t;
@@ -373,27 +376,14 @@ static void main_reload_streams(main_reload_t *rl, const config_t *old, const co
     }
 }
 
-static void main_reload_diff_cb(void *opaque, const char *name)
+/* Each changed option goes to the list its row of the option table says. */
+static void main_reload_diff_cb(void *opaque, const char *name, unsigned flags)
 {
     main_reload_t *rl = opaque;
-    /* Applied below, or read afresh where it is used. */
-    static const char *const live[] = {"stream",          "admin-token",    "log-level",
-                                       "log-format",      "webhook-url",    "webhook-secret",
-                                       "webhook-timeout"};
-    if (strcmp(name, "webhook-timeout") == 0)
-        rl->limits_changed = true; /* ingest's safety timer follows it */
-    if (strncmp(name, "rtmp-", 5) == 0 && strcmp(name, "rtmp-listen") != 0) {
-        rl->limits_changed = true; /* the RTMP limits */
+    if (flags & CONFIG_RELOAD)
         main_reload_note(rl->applied, sizeof(rl->applied), name);
-        return;
-    }
-    for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
-        if (strcmp(name, live[i]) == 0) {
-            main_reload_note(rl->applied, sizeof(rl->applied), name);
-            return;
-        }
-    }
-    main_reload_note(rl->restart, sizeof(rl->restart), name);
+    else
+        main_reload_note(rl->restart, sizeof(rl->restart), name);
 }
 
 /* SIGHUP: reads the configuration again from the same flags, environment
@@ -411,19 +401,23 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     config_t *cur = rl->cfg;
     config_diff(cur, &next, main_reload_diff_cb, rl);
     main_reload_streams(rl, cur, &next);
-    main_webhook_reload(&next);
-    if (rl->limits_changed && rl->ingest) {
-        ingest_limits_t lim;
-        main_ingest_limits(&next, &lim);
-        lim.auth_timeout_ms = (uint32_t)(next.webhook_timeout * 1000.0) + 2000;
-        (void)ingest_set_limits(rl->ingest, &lim);
-    }
-    if (admin_set_token(rl->admin, next.admin_token) != 0)
+    /* The running configuration takes the values the option table marks
+     * CONFIG_RELOAD and the consumers read them from it; the others keep
+     * running as they are, so a later reload names them again. */
+    bool webhooks = main_webhook.webhook != NULL;
+    ingest_limits_t before, after;
+    main_ingest_limits(cur, webhooks, &before);
+    config_adopt(cur, &next);
+    main_webhook_reload(cur);
+    main_ingest_limits(cur, webhooks, &after);
+    if (rl->ingest && memcmp(&before, &after, sizeof(before)) != 0)
+        (void)ingest_set_limits(rl->ingest, &after);
+    if (admin_set_token(rl->admin, cur->admin_token) != 0)
         log_error(NULL, "reload: the admin token could not be changed");
     log_level_t level = LOG_LEVEL_INFO;
     log_format_t format = LOG_FORMAT_TEXT;
-    (void)log_level_parse(next.log_level, &level);
-    (void)log_format_parse(next.log_format, &format);
+    (void)log_level_parse(cur->log_level, &level);
+    (void)log_format_parse(cur->log_format, &format);
     log_configure(level, format);
     /* The certificate files are read again even when their names did not
      * change: renewing a certificate in place is the usual reason for a
@@ -431,36 +425,6 @@ static void main_reload(main_reload_t *rl, int argc, char **argv)
     (void)ingest_reload_tls(rl->ingest);
     log_info(NULL, "reload done; changed and applied: %s; changed but needing a restart: %s",
              rl->applied[0] ? rl->applied : "nothing", rl->restart[0] ? rl->restart : "nothing");
-    /* The running configuration takes the values that were applied; the
-     * others keep running as they are, so a later reload names them again. */
-#define MAIN_SWAP(field)                                                                       \
-    do {                                                                                       \
-        __typeof__(cur->field) t_ = cur->field;                                                \
-        cur->field = next.field;                                                               \
-        next.field = t_;                                                                       \
-    } while (0)
-    MAIN_SWAP(streams);
-    MAIN_SWAP(nstreams);
-    MAIN_SWAP(admin_token);
-    MAIN_SWAP(log_level);
-    MAIN_SWAP(log_format);
-    MAIN_SWAP(webhook_url);
-    MAIN_SWAP(webhook_secret);
-    MAIN_SWAP(webhook_timeout);
-    MAIN_SWAP(max_message_size);
-    MAIN_SWAP(max_chunk_size);
-    MAIN_SWAP(max_chunk_streams);
-    MAIN_SWAP(queue_bytes);
-    MAIN_SWAP(handshake_timeout_ms);
-    MAIN_SWAP(idle_timeout_ms);
-    MAIN_SWAP(max_connections);
-    MAIN_SWAP(max_connections_per_ip);
-    MAIN_SWAP(max_publishers);
-    MAIN_SWAP(max_key_failures);
-    MAIN_SWAP(key_lockout_s);
-    MAIN_SWAP(max_amf_depth);
-    MAIN_SWAP(max_amf_string);
-#undef MAIN_SWAP
     config_free(&next);
 }
 
@@ -628,8 +592,8 @@ int main(int argc, char **argv)
                              : INGEST_DUPLICATE_TAKEOVER,
             .drop_on_close = main_handover(&cfg),
         };
-        main_ingest_limits(&cfg, &ip.limits);
-        main_webhook_ingest_params(&ip, &cfg);
+        main_ingest_limits(&cfg, main_webhook.webhook != NULL, &ip.limits);
+        main_webhook_ingest_params(&ip);
         rc = ingest_open(&ip, &ingest);
         if (rc != 0) {
             log_error(NULL, "cannot start RTMP ingest on %s: %s", cfg.rtmp_listen, strerror(-rc));

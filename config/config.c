@@ -35,6 +35,7 @@ typedef enum config_type {
 
 typedef struct config_option {
     const char *name; /* flag name without "--" */
+    unsigned flags;   /* CONFIG_RELOAD or CONFIG_RESTART, maybe | CONFIG_DEBUG */
     config_type_t type;
     size_t offset; /* into config_t */
     const char *def;
@@ -43,146 +44,155 @@ typedef struct config_option {
     const char *help;
 } config_option_t;
 
-#define OPT(name, type, field, def, choices, min, max, help)                                   \
-    {name, type, offsetof(config_t, field), def, choices, min, max, help}
+/* One row per option. flags says what a SIGHUP does with a changed value
+ * (config.h): a CONFIG_RELOAD row is taken over by config_adopt(), and the
+ * reload hands the new value to its consumer; any other changed row is
+ * named as needing a restart. */
+#define OPT(name, flags, type, field, def, choices, min, max, help)                            \
+    {name, flags, type, offsetof(config_t, field), def, choices, min, max, help}
 
 static const config_option_t config_options[] = {
-    OPT("rtmp-listen", CONFIG_STRING, rtmp_listen, "0.0.0.0:1935", NULL, 0, 0,
+    OPT("rtmp-listen", CONFIG_RESTART, CONFIG_STRING, rtmp_listen, "0.0.0.0:1935", NULL, 0, 0,
         "RTMP ingest address HOST:PORT"),
-    OPT("rtmps-listen", CONFIG_STRING, rtmps_listen, NULL, NULL, 0, 0,
+    OPT("rtmps-listen", CONFIG_RESTART, CONFIG_STRING, rtmps_listen, NULL, NULL, 0, 0,
         "RTMPS ingest address HOST:PORT (off by default; needs --tls-cert and --tls-key)"),
-    OPT("tls-cert", CONFIG_STRING, tls_cert, NULL, NULL, 0, 0,
+    OPT("tls-cert", CONFIG_RESTART, CONFIG_STRING, tls_cert, NULL, NULL, 0, 0,
         "RTMPS certificate, PEM: the server certificate then its chain (reread on SIGHUP)"),
-    OPT("tls-key", CONFIG_STRING, tls_key, NULL, NULL, 0, 0,
+    OPT("tls-key", CONFIG_RESTART, CONFIG_STRING, tls_key, NULL, NULL, 0, 0,
         "RTMPS private key, PEM (reread on SIGHUP)"),
-    OPT("http-listen", CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
+    OPT("http-listen", CONFIG_RESTART, CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
         "public origin address HOST:PORT (playlists, media, /healthz)"),
-    OPT("store", CONFIG_STRING, store_url, "memory", NULL, 0, 0,
+    OPT("store", CONFIG_RESTART, CONFIG_STRING, store_url, "memory", NULL, 0, 0,
         "segment store: memory, or redis://[:PASSWORD@]HOST:PORT[/DB]"),
-    OPT("role", CONFIG_ROLES, roles, "ingest,origin", NULL, 0, 0,
+    OPT("role", CONFIG_RESTART, CONFIG_ROLES, roles, "ingest,origin", NULL, 0, 0,
         "roles this process runs: ingest, origin or both"),
-    OPT("stream", CONFIG_STREAMS, streams, NULL, NULL, 0, 0,
+    OPT("stream", CONFIG_RELOAD, CONFIG_STREAMS, streams, NULL, NULL, 0, 0,
         "a predefined stream ID:KEY (repeatable)"),
-    OPT("segment-duration", CONFIG_DOUBLE, segment_duration, "2", NULL, 0.5, 30,
+    OPT("segment-duration", CONFIG_RESTART, CONFIG_DOUBLE, segment_duration, "2", NULL, 0.5, 30,
         "target segment duration in seconds"),
-    OPT("playlist-segments", CONFIG_LONG, playlist_segments, "6", NULL, 3, 1000,
+    OPT("playlist-segments", CONFIG_RESTART, CONFIG_LONG, playlist_segments, "6", NULL, 3, 1000,
         "segments in the live media playlist window"),
-    OPT("part-duration", CONFIG_DOUBLE, part_duration, "0.333", NULL, 0, 5,
+    OPT("part-duration", CONFIG_RESTART, CONFIG_DOUBLE, part_duration, "0.333", NULL, 0, 5,
         "LL-HLS part target in seconds; 0 turns LL-HLS off"),
-    OPT("playback-secret", CONFIG_STRING, playback_secret, NULL, NULL, 0, 0,
+    OPT("playback-secret", CONFIG_RESTART, CONFIG_STRING, playback_secret, NULL, NULL, 0, 0,
         "when set, playback needs a token signed with it (HMAC-SHA256); see docs/cdn.md"),
-    OPT("cors-origin", CONFIG_STRING, cors_origin, "*", NULL, 0, 0,
+    OPT("cors-origin", CONFIG_RESTART, CONFIG_STRING, cors_origin, "*", NULL, 0, 0,
         "Access-Control-Allow-Origin of the public origin"),
-    OPT("playlist-cache", CONFIG_STRING, playlist_cache, "auto", "auto|no-cache", 0, 0,
-        "auto: playlists cacheable for about half a part (or segment); no-cache: never"),
-    OPT("duplicate-publisher", CONFIG_STRING, duplicate_publisher, "takeover", "takeover|reject",
-        0, 0, "a second publish of a live key: newest wins, or refused"),
-    OPT("log-level", CONFIG_STRING, log_level, "info", "error|warn|info|debug", 0, 0,
+    OPT("playlist-cache", CONFIG_RESTART, CONFIG_STRING, playlist_cache, "auto", "auto|no-cache", 0,
+        0, "auto: playlists cacheable for about half a part (or segment); no-cache: never"),
+    OPT("duplicate-publisher", CONFIG_RESTART, CONFIG_STRING, duplicate_publisher, "takeover",
+        "takeover|reject", 0, 0, "a second publish of a live key: newest wins, or refused"),
+    OPT("log-level", CONFIG_RELOAD, CONFIG_STRING, log_level, "info", "error|warn|info|debug", 0, 0,
         "log verbosity"),
-    OPT("log-format", CONFIG_STRING, log_format, "text", "text|json", 0, 0, "log line format"),
-    OPT("rtmp-max-message-size", CONFIG_LONG, max_message_size, "4194304", NULL, 65536,
-        67108864, "largest RTMP message a publisher may send, bytes"),
-    OPT("rtmp-max-chunk-size", CONFIG_LONG, max_chunk_size, "65536", NULL, 128, 16777215,
-        "largest RTMP chunk size a publisher may set, bytes"),
-    OPT("rtmp-max-chunk-streams", CONFIG_LONG, max_chunk_streams, "64", NULL, 4, 65599,
-        "distinct RTMP chunk streams per connection"),
-    OPT("rtmp-queue-bytes", CONFIG_LONG, queue_bytes, "33554432", NULL, 1048576, 1073741824,
-        "media a stream may queue ahead of its packager, bytes"),
-    OPT("rtmp-handshake-timeout", CONFIG_LONG, handshake_timeout_ms, "10000", NULL, 100, 600000,
-        "milliseconds a client has to complete the RTMP handshake"),
-    OPT("rtmp-idle-timeout", CONFIG_LONG, idle_timeout_ms, "30000", NULL, 100, 3600000,
-        "milliseconds a connection may wait between handshake and publish"),
-    OPT("rtmp-stall-timeout", CONFIG_LONG, stall_timeout_ms, "10000", NULL, 1000, 3600000,
-        "milliseconds without media after which a publisher is treated as dropped"),
-    OPT("reconnect-window", CONFIG_DOUBLE, reconnect_window, "30", NULL, 0, 3600,
+    OPT("log-format", CONFIG_RELOAD, CONFIG_STRING, log_format, "text", "text|json", 0, 0,
+        "log line format"),
+    OPT("rtmp-max-message-size", CONFIG_RELOAD, CONFIG_LONG, max_message_size, "4194304", NULL,
+        65536, 67108864, "largest RTMP message a publisher may send, bytes"),
+    OPT("rtmp-max-chunk-size", CONFIG_RELOAD, CONFIG_LONG, max_chunk_size, "65536", NULL, 128,
+        16777215, "largest RTMP chunk size a publisher may set, bytes"),
+    OPT("rtmp-max-chunk-streams", CONFIG_RELOAD, CONFIG_LONG, max_chunk_streams, "64", NULL, 4,
+        65599, "distinct RTMP chunk streams per connection"),
+    OPT("rtmp-queue-bytes", CONFIG_RELOAD, CONFIG_LONG, queue_bytes, "33554432", NULL, 1048576,
+        1073741824, "media a stream may queue ahead of its packager, bytes"),
+    OPT("rtmp-handshake-timeout", CONFIG_RELOAD, CONFIG_LONG, handshake_timeout_ms, "10000", NULL,
+        100, 600000, "milliseconds a client has to complete the RTMP handshake"),
+    OPT("rtmp-idle-timeout", CONFIG_RELOAD, CONFIG_LONG, idle_timeout_ms, "30000", NULL, 100,
+        3600000, "milliseconds a connection may wait between handshake and publish"),
+    OPT("rtmp-stall-timeout", CONFIG_RELOAD, CONFIG_LONG, stall_timeout_ms, "10000", NULL, 1000,
+        3600000, "milliseconds without media after which a publisher is treated as dropped"),
+    OPT("reconnect-window", CONFIG_RESTART, CONFIG_DOUBLE, reconnect_window, "30", NULL, 0, 3600,
         "seconds a dropped publisher has to come back and continue the same playlists; 0: off"),
-    OPT("dvr-window", CONFIG_DOUBLE, dvr_window, "0", NULL, 0, 86400,
+    OPT("dvr-window", CONFIG_RESTART, CONFIG_DOUBLE, dvr_window, "0", NULL, 0, 86400,
         "seconds the live media playlists keep for seeking back (DVR); 0: the live window only"),
-    OPT("rtmp-max-connections", CONFIG_LONG, max_connections, "1000", NULL, 1, 1000000,
-        "open RTMP connections; more are closed at accept"),
-    OPT("rtmp-max-connections-per-ip", CONFIG_LONG, max_connections_per_ip, "32", NULL, 1,
-        1000000, "open RTMP connections from one address (IPv6: from one /64)"),
-    OPT("rtmp-max-publishers", CONFIG_LONG, max_publishers, "100", NULL, 1, 100000,
+    OPT("rtmp-max-connections", CONFIG_RELOAD, CONFIG_LONG, max_connections, "1000", NULL, 1,
+        1000000, "open RTMP connections; more are closed at accept"),
+    OPT("rtmp-max-connections-per-ip", CONFIG_RELOAD, CONFIG_LONG, max_connections_per_ip, "32",
+        NULL, 1, 1000000, "open RTMP connections from one address (IPv6: from one /64)"),
+    OPT("rtmp-max-publishers", CONFIG_RELOAD, CONFIG_LONG, max_publishers, "100", NULL, 1, 100000,
         "streams published at the same time"),
-    OPT("rtmp-max-key-failures", CONFIG_LONG, max_key_failures, "10", NULL, 1, 100000,
-        "unknown stream keys from one address (IPv6: one /64) within a minute before it is "
+    OPT("rtmp-max-key-failures", CONFIG_RELOAD, CONFIG_LONG, max_key_failures, "10", NULL, 1,
+        100000, "unknown stream keys from one address (IPv6: one /64) within a minute before it is "
         "locked out"),
-    OPT("rtmp-key-lockout", CONFIG_LONG, key_lockout_s, "300", NULL, 1, 86400,
+    OPT("rtmp-key-lockout", CONFIG_RELOAD, CONFIG_LONG, key_lockout_s, "300", NULL, 1, 86400,
         "seconds an address stays locked out after too many unknown keys"),
-    OPT("max-input-resolution", CONFIG_STRING, max_input_resolution, "3840x2160", NULL, 0, 0,
+    OPT("max-input-resolution", CONFIG_RESTART, CONFIG_STRING, max_input_resolution, "3840x2160",
+        NULL, 0, 0,
         "largest picture a publisher may send, WxH, either orientation; larger is refused"),
-    OPT("max-input-fps", CONFIG_LONG, max_input_fps, "120", NULL, 1, 1000,
+    OPT("max-input-fps", CONFIG_RESTART, CONFIG_LONG, max_input_fps, "120", NULL, 1, 1000,
         "highest frame rate a publisher may send; faster is refused"),
-    OPT("rtmp-max-amf-depth", CONFIG_LONG, max_amf_depth, "16", NULL, 2, 1024,
+    OPT("rtmp-max-amf-depth", CONFIG_RELOAD, CONFIG_LONG, max_amf_depth, "16", NULL, 2, 1024,
         "nesting of AMF0 objects and arrays in one command"),
-    OPT("rtmp-max-amf-string", CONFIG_LONG, max_amf_string, "65535", NULL, 256, 16777215,
-        "bytes of one AMF0 string"),
-    OPT("http-threads", CONFIG_LONG, http_threads, "0", NULL, 0, 256,
+    OPT("rtmp-max-amf-string", CONFIG_RELOAD, CONFIG_LONG, max_amf_string, "65535", NULL, 256,
+        16777215, "bytes of one AMF0 string"),
+    OPT("http-threads", CONFIG_RESTART, CONFIG_LONG, http_threads, "0", NULL, 0, 256,
         "origin HTTP worker threads; 0: one per CPU"),
-    OPT("http-max-connections", CONFIG_LONG, http_max_connections, "10000", NULL, 16, 1000000,
-        "concurrent origin HTTP connections"),
+    OPT("http-max-connections", CONFIG_RESTART, CONFIG_LONG, http_max_connections, "10000", NULL,
+        16, 1000000, "concurrent origin HTTP connections"),
     /* limits of issue 9 (bounded memory, HTTP side); see docs/configuration.md */
-    OPT("http-timeout", CONFIG_LONG, http_timeout_s, "15", NULL, 1, 3600,
+    OPT("http-timeout", CONFIG_RESTART, CONFIG_LONG, http_timeout_s, "15", NULL, 1, 3600,
         "seconds an origin HTTP connection may stay silent; a request head must be in within S + 1"),
-    OPT("http-max-connections-per-ip", CONFIG_LONG, http_max_connections_per_ip, "0", NULL, 0,
-        1000000, "concurrent origin HTTP connections from one address; 0: no limit (CDNs)"),
-    OPT("http-max-held", CONFIG_LONG, http_max_held, "5000", NULL, 1, 1000000,
+    OPT("http-max-connections-per-ip", CONFIG_RESTART, CONFIG_LONG, http_max_connections_per_ip,
+        "0", NULL, 0, 1000000,
+        "concurrent origin HTTP connections from one address; 0: no limit (CDNs)"),
+    OPT("http-max-held", CONFIG_RESTART, CONFIG_LONG, http_max_held, "5000", NULL, 1, 1000000,
         "LL-HLS blocking requests held at once; more are answered at once"),
-    OPT("http-max-held-per-ip", CONFIG_LONG, http_max_held_per_ip, "64", NULL, 1, 1000000,
-        "LL-HLS requests one client address (IPv6: its /64) may hold once half of "
+    OPT("http-max-held-per-ip", CONFIG_RESTART, CONFIG_LONG, http_max_held_per_ip, "64", NULL, 1,
+        1000000, "LL-HLS requests one client address (IPv6: its /64) may hold once half of "
         "--http-max-held are held"),
-    OPT("store-memory-limit", CONFIG_SIZE, store_memory_limit, "1G", NULL, 0, 1125899906842624.0,
+    OPT("store-memory-limit", CONFIG_RESTART, CONFIG_SIZE, store_memory_limit, "1G", NULL, 0,
+        1125899906842624.0,
         "bytes the memory store may hold (512M, 2G, ...); idle streams are evicted first; 0: "
         "no limit"),
-    OPT("state-dir", CONFIG_STRING, state_dir, "state", NULL, 0, 0,
+    OPT("state-dir", CONFIG_RESTART, CONFIG_STRING, state_dir, "state", NULL, 0, 0,
         "directory of the memory store's stream registry (relative to the working directory), "
         "so API-made streams and keys survive restarts; none: in memory only"),
-    OPT("record", CONFIG_BOOL, record, "false", NULL, 0, 0,
+    OPT("record", CONFIG_RESTART, CONFIG_BOOL, record, "false", NULL, 0, 0,
         "keep every broadcast as a VOD in --recordings-dir (per stream: the API's \"record\")"),
-    OPT("recordings-dir", CONFIG_STRING, recordings_dir, "recordings", NULL, 0, 0,
+    OPT("recordings-dir", CONFIG_RESTART, CONFIG_STRING, recordings_dir, "recordings", NULL, 0, 0,
         "directory of the recordings (relative to the working directory); served at /vod/"),
-    OPT("record-mp4", CONFIG_BOOL, record_mp4, "false", NULL, 0, 0,
+    OPT("record-mp4", CONFIG_RESTART, CONFIG_BOOL, record_mp4, "false", NULL, 0, 0,
         "also assemble one MP4 (top rendition + audio) of each finished recording"),
-    OPT("recordings-max-age", CONFIG_LONG, recordings_max_age_s, "0", NULL, 0, 3153600000.0,
-        "seconds a finished recording is kept; 0: forever"),
-    OPT("recordings-max-bytes", CONFIG_SIZE, recordings_max_bytes, "0", NULL, 0,
+    OPT("recordings-max-age", CONFIG_RESTART, CONFIG_LONG, recordings_max_age_s, "0", NULL, 0,
+        3153600000.0, "seconds a finished recording is kept; 0: forever"),
+    OPT("recordings-max-bytes", CONFIG_RESTART, CONFIG_SIZE, recordings_max_bytes, "0", NULL, 0,
         1125899906842624.0, "bytes all recordings may take (512M, 2G, ...); the oldest "
         "finished ones are deleted first; 0: no limit"),
-    OPT("ended-ttl", CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
+    OPT("ended-ttl", CONFIG_RESTART, CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
-    OPT("ladder", CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
+    OPT("ladder", CONFIG_RESTART, CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
         "renditions by name; rungs taller than the source are skipped"),
-    OPT("passthrough", CONFIG_STRING, passthrough, "auto", "auto|never", 0, 0,
+    OPT("passthrough", CONFIG_RESTART, CONFIG_STRING, passthrough, "auto", "auto|never", 0, 0,
         "auto: the rung matching an H.264 source is copied, not re-encoded"),
-    OPT("preset", CONFIG_STRING, preset, "veryfast",
+    OPT("preset", CONFIG_RESTART, CONFIG_STRING, preset, "veryfast",
         "ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow|placebo", 0, 0,
         "x264 preset of transcoded rungs (overload protection may step faster)"),
-    OPT("overload-protection", CONFIG_STRING, overload_protection, "on", "on|off", 0, 0,
-        "step the preset and drop rungs when transcoding falls behind real time"),
-    OPT("admin-listen", CONFIG_STRING, admin_listen, "127.0.0.1:8081", NULL, 0, 0,
+    OPT("overload-protection", CONFIG_RESTART, CONFIG_STRING, overload_protection, "on", "on|off",
+        0, 0, "step the preset and drop rungs when transcoding falls behind real time"),
+    OPT("admin-listen", CONFIG_RESTART, CONFIG_STRING, admin_listen, "127.0.0.1:8081", NULL, 0, 0,
         "admin listener HOST:PORT: REST API, /metrics, dashboard"),
-    OPT("admin-token", CONFIG_STRING, admin_token, NULL, NULL, 0, 0,
+    OPT("admin-token", CONFIG_RELOAD, CONFIG_STRING, admin_token, NULL, NULL, 0, 0,
         "bearer token for the admin listener; without one it answers loopback clients only"),
-    OPT("admin-allowed-hosts", CONFIG_STRING, admin_allowed_hosts, NULL, NULL, 0, 0,
+    OPT("admin-allowed-hosts", CONFIG_RESTART, CONFIG_STRING, admin_allowed_hosts, NULL, NULL, 0, 0,
         "names (Host) the admin listener answers besides IP addresses, localhost and its "
         "listen name, comma-separated"),
-    OPT("public-http-url", CONFIG_STRING, public_http_url, NULL, NULL, 0, 0,
+    OPT("public-http-url", CONFIG_RESTART, CONFIG_STRING, public_http_url, NULL, NULL, 0, 0,
         "base of playback URLs the API hands out (default http://HOSTNAME:HTTP-PORT)"),
-    OPT("public-rtmp-url", CONFIG_STRING, public_rtmp_url, NULL, NULL, 0, 0,
+    OPT("public-rtmp-url", CONFIG_RESTART, CONFIG_STRING, public_rtmp_url, NULL, NULL, 0, 0,
         "base of RTMP URLs the API hands out (default rtmp://HOSTNAME:RTMP-PORT/live)"),
-    OPT("key-rotation", CONFIG_STRING, key_rotation, "finish", "finish|cut", 0, 0,
+    OPT("key-rotation", CONFIG_RESTART, CONFIG_STRING, key_rotation, "finish", "finish|cut", 0, 0,
         "a live publisher whose key is rotated: may finish its broadcast, or is cut at once"),
-    OPT("trusted-proxies", CONFIG_STRING, trusted_proxies, NULL, NULL, 0, 0,
+    OPT("trusted-proxies", CONFIG_RESTART, CONFIG_STRING, trusted_proxies, NULL, NULL, 0, 0,
         "comma-separated addresses/CIDRs whose X-Forwarded-For is believed (viewer counting)"),
-    OPT("webhook-url", CONFIG_STRING, webhook_url, NULL, NULL, 0, 0,
+    OPT("webhook-url", CONFIG_RELOAD, CONFIG_STRING, webhook_url, NULL, NULL, 0, 0,
         "publish authorisation and stream events are POSTed here"),
-    OPT("webhook-secret", CONFIG_STRING, webhook_secret, NULL, NULL, 0, 0,
+    OPT("webhook-secret", CONFIG_RELOAD, CONFIG_STRING, webhook_secret, NULL, NULL, 0, 0,
         "HMAC-SHA256 key signing webhook requests (X-Sluice-Signature)"),
-    OPT("webhook-timeout", CONFIG_DOUBLE, webhook_timeout, "3", NULL, 0.1, 60,
+    OPT("webhook-timeout", CONFIG_RELOAD, CONFIG_DOUBLE, webhook_timeout, "3", NULL, 0.1, 60,
         "seconds a publish waits for the webhook's answer before it is refused"),
-    OPT("debug-slow-encode", CONFIG_LONG, debug_slow_encode_ms, "0", NULL, 0, 100000,
-        "testing only: simulated extra encode time, ms per 1080p frame"),
-    OPT("debug-fail-encode", CONFIG_LONG, debug_fail_encode, "0", NULL, 0, 100000000,
+    OPT("debug-slow-encode", CONFIG_RESTART | CONFIG_DEBUG, CONFIG_LONG, debug_slow_encode_ms, "0",
+        NULL, 0, 100000, "testing only: simulated extra encode time, ms per 1080p frame"),
+    OPT("debug-fail-encode", CONFIG_RESTART | CONFIG_DEBUG, CONFIG_LONG, debug_fail_encode, "0",
+        NULL, 0, 100000000,
         "testing only: the Nth frame given to a transcoded rung fails, once (worker restart)"),
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
@@ -381,6 +391,8 @@ static void config_print_help(FILE *out)
                  "INI file; a flag beats the environment, which beats the file.\n\n");
     for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
         const config_option_t *o = &config_options[i];
+        if (o->flags & CONFIG_DEBUG)
+            continue;
         fprintf(out, "  --%-24s %s", o->name, o->help);
         if (o->choices)
             fprintf(out, " (%s)", o->choices);
@@ -414,11 +426,16 @@ static void config_print_template(FILE *out)
             "# environment variable (SLUICE_NAME, upper case, '-' as '_'): a flag beats\n"
             "# the environment, which beats this file, which beats the default.\n"
             "# Check a change with `sluice --check-config --config FILE`; apply it with\n"
-            "# `systemctl reload sluice` (SIGHUP) or a restart, as sluice(1) says.\n"
+            "# `systemctl reload sluice` (SIGHUP) where the option says \"applied on\n"
+            "# reload\", else with a restart.\n"
             "\n[sluice]\n");
     for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
         const config_option_t *o = &config_options[i];
+        if (o->flags & CONFIG_DEBUG)
+            continue;
         fprintf(out, "\n# %s\n", o->help);
+        if (o->flags & CONFIG_RELOAD)
+            fprintf(out, "# applied on reload (SIGHUP)\n");
         if (o->choices)
             fprintf(out, "# one of: %s\n", o->choices);
         if (o->type == CONFIG_DOUBLE)
@@ -477,6 +494,8 @@ static void config_print_effective(const config_loader_t *ld, const config_t *cf
         const config_option_t *o = &config_options[i];
         const config_slot_t *sl = &ld->slots[i];
         const char *src = sl->source ? sl->source : "default";
+        if ((o->flags & CONFIG_DEBUG) && sl->rank == RANK_DEFAULT)
+            continue; /* a test aid is shown only when something set it */
         if (o->type == CONFIG_STREAMS) {
             for (size_t k = 0; k < cfg->nstreams; k++)
                 fprintf(out, "%s = %s:********  ; %s\n", o->name, cfg->streams[k].id, src);
@@ -1021,9 +1040,54 @@ void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *
             break;
         }
         if (!same)
-            cb(opaque, o->name);
+            cb(opaque, o->name, o->flags);
     }
     if (a->nrungs != b->nrungs ||
         (a->nrungs && memcmp(a->rungs, b->rungs, a->nrungs * sizeof(*a->rungs)) != 0))
-        cb(opaque, "rung");
+        cb(opaque, "rung", CONFIG_RESTART);
+}
+
+/* The bytes a row's field takes in config_t (CONFIG_STREAMS: the pointer;
+ * its count is swapped with it). */
+static size_t config_field_size(config_type_t type)
+{
+    switch (type) {
+    case CONFIG_STRING: return sizeof(char *);
+    case CONFIG_DOUBLE: return sizeof(double);
+    case CONFIG_LONG: return sizeof(long);
+    case CONFIG_ROLES: return sizeof(unsigned);
+    case CONFIG_STREAMS: return sizeof(config_stream_t *);
+    case CONFIG_SIZE: return sizeof(uint64_t);
+    case CONFIG_BOOL: return sizeof(bool);
+    }
+    return 0;
+}
+
+void config_adopt(config_t *cur, config_t *next)
+{
+    for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+        const config_option_t *o = &config_options[i];
+        if (!(o->flags & CONFIG_RELOAD))
+            continue;
+        union { char *s; double d; long l; unsigned u; uint64_t z; bool b; void *p; } tmp;
+        size_t n = config_field_size(o->type);
+        char *fc = (char *)cur + o->offset, *fn = (char *)next + o->offset;
+        memcpy(&tmp, fc, n);
+        memcpy(fc, fn, n);
+        memcpy(fn, &tmp, n);
+        if (o->type == CONFIG_STREAMS) {
+            size_t k = cur->nstreams;
+            cur->nstreams = next->nstreams;
+            next->nstreams = k;
+        }
+    }
+}
+
+const char *config_option(size_t i, unsigned *flags)
+{
+    if (i >= CONFIG_NOPTIONS)
+        return NULL;
+    if (flags)
+        *flags = config_options[i].flags;
+    return config_options[i].name;
 }

@@ -30,6 +30,12 @@ typedef struct config_rung {
     char preset[16];
 } config_rung_t;
 
+/* What a SIGHUP does with an option (the flags column of the option table).
+ * Every option is either CONFIG_RELOAD or CONFIG_RESTART. */
+#define CONFIG_RELOAD 0x1  /* applied to the running process by a reload */
+#define CONFIG_RESTART 0x2 /* a changed value is named as needing a restart */
+#define CONFIG_DEBUG 0x4   /* a test aid: accepted, but left out of --help and --print-config */
+
 #define CONFIG_ROLE_INGEST 0x1
 #define CONFIG_ROLE_ORIGIN 0x2
 
@@ -76,7 +82,9 @@ typedef struct config {
     long http_max_connections_per_ip; /* 0: no limit */
     long http_max_held;
     char *max_input_resolution;         /* "WxH" */
-    int max_input_width, max_input_height; /* parsed from it */
+    /* Parsed from it. Not rows of the table: config_adopt() would not carry
+     * them, which is right while max-input-resolution needs a restart. */
+    int max_input_width, max_input_height;
     long max_input_fps;
     long http_max_held_per_ip;
     uint64_t store_memory_limit;      /* bytes; 0: no limit */
@@ -128,11 +136,22 @@ void config_set_extra_check(config_extra_check_fn fn);
 int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
                 size_t errlen) __attribute__((warn_unused_result));
 
-/* Calls cb with the name of every option whose value differs between a
- * and b ("stream" for the stream list, "rung" for the [rung.NAME] sections):
- * what a reload (SIGHUP) has to act on. */
-typedef void (*config_diff_cb)(void *opaque, const char *name);
+/* Calls cb with the name and the flags (CONFIG_RELOAD, CONFIG_RESTART, ...)
+ * of every option whose value differs between a and b, in the order of
+ * --help ("stream" for the stream list; "rung", CONFIG_RESTART, for the
+ * [rung.NAME] sections): what a reload (SIGHUP) has to act on. */
+typedef void (*config_diff_cb)(void *opaque, const char *name, unsigned flags);
 void config_diff(const config_t *a, const config_t *b, config_diff_cb cb, void *opaque);
+
+/* A reload: cur, the running configuration, takes the value of every
+ * CONFIG_RELOAD option from next, and next gets cur's old ones in exchange
+ * (config_free(next) frees them). Every other option keeps its running
+ * value, so a later config_diff against a new load names it again. */
+void config_adopt(config_t *cur, config_t *next);
+
+/* The option table in --help order, for tests and tools: the name (without
+ * "--") of option i, with its flags in *flags; NULL past the last one. */
+const char *config_option(size_t i, unsigned *flags);
 
 /* Frees everything config_load allocated. */
 void config_free(config_t *cfg);

@@ -560,12 +560,22 @@ class ConfigReloadTest(unittest.TestCase):
             self.assertEqual(api(sl, "GET", "/api/v1/streams/a", token=TOKEN)[0], 200)
             self.write(path, f"[sluice]\nstream = b:key-of-b-000001\nstream = c:key-of-c-000002\n"
                              f"admin-token = {token2}\nsegment-duration = 4\n"
-                             f"rtmp-max-connections-per-ip = 1\n")
+                             f"rtmp-max-connections-per-ip = 1\nrtmp-stall-timeout = 5000\n")
             sl.proc.send_signal(signal.SIGHUP)
             line = wait_for(lambda: re.search(r"reload done; .*", sl.log()), 10, "reload")
-            self.assertIn("changed and applied: stream, rtmp-max-connections-per-ip, admin-token",
-                          line.group(0))
+            self.assertIn("changed and applied: stream, rtmp-stall-timeout, "
+                          "rtmp-max-connections-per-ip, admin-token", line.group(0))
             self.assertIn("needing a restart: segment-duration", line.group(0))
+            # Reloading the same file again: what was applied is not named
+            # again (rtmp-stall-timeout used to be, at every reload); what
+            # needs a restart still is.
+            sl.proc.send_signal(signal.SIGHUP)
+            def two_reloads():
+                found = re.findall(r"reload done; .*", sl.log())
+                return found if len(found) >= 2 else None
+            lines = wait_for(two_reloads, 10, "second reload")
+            self.assertIn("changed and applied: nothing; changed but needing a restart: "
+                          "segment-duration", lines[1])
             self.assertEqual(api(sl, "GET", "/api/v1/streams", token=TOKEN)[0], 401)
             self.assertEqual(api(sl, "GET", "/api/v1/streams/a", token=token2)[0], 404)
             self.assertEqual(api(sl, "GET", "/api/v1/streams/b", token=token2)[0], 200)

@@ -15,7 +15,7 @@
 
 static char err[512];
 
-static void diff_cb(void *opaque, const char *name);
+static void diff_cb(void *opaque, const char *name, unsigned flags);
 
 static int load(config_t *cfg, char **argv, char **envp)
 {
@@ -409,8 +409,9 @@ static void test_file_lines(void **state)
     }
 }
 
-static void diff_cb(void *opaque, const char *name)
+static void diff_cb(void *opaque, const char *name, unsigned flags)
 {
+    (void)flags;
     char *buf = opaque;
     strcat(buf, name);
     strcat(buf, " ");
@@ -436,6 +437,181 @@ static void test_diff(void **state)
     config_free(&b);
 }
 
+/* config_diff also says each changed option's flags. */
+static void flags_cb(void *opaque, const char *name, unsigned flags)
+{
+    char *buf = opaque;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%s:%s ", name, (flags & CONFIG_RELOAD) ? "reload" : "restart");
+}
+
+static void test_diff_flags(void **state)
+{
+    (void)state;
+    config_t a, b;
+    char *envp[] = {NULL};
+    assert_int_equal(load(&a, (char *[]){"sluice", NULL}, envp), 0);
+    assert_int_equal(load(&b, (char *[]){"sluice", "--segment-duration", "4", "--log-level",
+                                         "warn", "--rtmp-stall-timeout", "5000", NULL}, envp), 0);
+    char buf[256] = "";
+    config_diff(&a, &b, flags_cb, buf);
+    assert_string_equal(buf, "segment-duration:restart log-level:reload "
+                             "rtmp-stall-timeout:reload ");
+    config_free(&a);
+    config_free(&b);
+}
+
+/* A value of option `name` that loads and differs from its default: the
+ * first of a few candidates that does (each option's type, bounds and
+ * choices pick one). 0, or -1 when none does: add one here. */
+static int nondefault(const char *name, config_t *out)
+{
+    static const char *const candidates[] = {
+        "7", "100000", "2000000", "0.5", "true", "2G", "x:key-of-x-0001", "origin", "640x480", "debug",
+        "json", "no-cache", "reject", "never", "fast", "off", "cut",
+        "http://127.0.0.1:9/hook", "redis://127.0.0.1:6379", "0123456789abcdef-candidate",
+    };
+    char *envp[] = {NULL};
+    config_t def;
+    assert_int_equal(load(&def, (char *[]){"sluice", NULL}, envp), 0);
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        char flag[128];
+        snprintf(flag, sizeof(flag), "--%s=%s", name, candidates[i]);
+        if (load(out, (char *[]){"sluice", flag, NULL}, envp) != 0)
+            continue;
+        char buf[256] = "";
+        config_diff(&def, out, diff_cb, buf);
+        char want[80];
+        snprintf(want, sizeof(want), "%s ", name);
+        if (strcmp(buf, want) == 0) {
+            config_free(&def);
+            return 0;
+        }
+        config_free(out);
+    }
+    config_free(&def);
+    return -1;
+}
+
+/* Table-driven over every option: config_adopt takes exactly the
+ * CONFIG_RELOAD ones (a reload applies what it adopts, and a value it
+ * did not adopt is named again by the next reload); every option is
+ * either reloadable or restart-only. */
+static void test_adopt(void **state)
+{
+    (void)state;
+    char *envp[] = {NULL};
+    unsigned flags;
+    const char *name;
+    size_t nreload = 0, nrestart = 0;
+    for (size_t i = 0; (name = config_option(i, &flags)) != NULL; i++) {
+        if (!(flags & CONFIG_RELOAD) == !(flags & CONFIG_RESTART))
+            fail_msg("--%s is not exactly one of CONFIG_RELOAD and CONFIG_RESTART", name);
+        config_t cur, next, want, def;
+        if (nondefault(name, &next) != 0)
+            fail_msg("no candidate value for --%s: add one to nondefault()", name);
+        assert_int_equal(nondefault(name, &want), 0);
+        assert_int_equal(load(&cur, (char *[]){"sluice", NULL}, envp), 0);
+        assert_int_equal(load(&def, (char *[]){"sluice", NULL}, envp), 0);
+        config_adopt(&cur, &next);
+        char buf[256] = "", back[256] = "";
+        if (flags & CONFIG_RELOAD) {
+            config_diff(&cur, &want, diff_cb, buf); /* cur has the new value */
+            config_diff(&next, &def, diff_cb, back); /* next has the old one, to free */
+            nreload++;
+        } else {
+            config_diff(&cur, &def, diff_cb, buf); /* cur kept its value */
+            config_diff(&next, &want, diff_cb, back);
+            nrestart++;
+        }
+        if (buf[0] || back[0])
+            fail_msg("--%s: config_adopt left a difference: '%s' '%s'", name, buf, back);
+        config_free(&cur);
+        config_free(&next);
+        config_free(&want);
+        config_free(&def);
+    }
+    assert_true(nreload >= 21); /* stream, admin-token, log-*, webhook-*, rtmp-* */
+    assert_true(nrestart > 30);
+}
+
+/* A second reload of the same configuration finds nothing changed: what
+ * the first applied stays adopted (it used to report
+ * rtmp-stall-timeout again, forever). */
+static void test_adopt_twice(void **state)
+{
+    (void)state;
+    char *envp[] = {NULL};
+    char *argv[] = {"sluice", "--rtmp-stall-timeout", "5000", "--rtmp-max-publishers", "3",
+                    "--stream", "a:key-of-a-0001", "--segment-duration", "4", NULL};
+    config_t cur, next;
+    assert_int_equal(load(&cur, (char *[]){"sluice", NULL}, envp), 0);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(load(&next, argv, envp), 0);
+        char buf[256] = "";
+        config_diff(&cur, &next, flags_cb, buf);
+        assert_string_equal(buf, round == 0 ? "stream:reload segment-duration:restart "
+                                              "rtmp-stall-timeout:reload "
+                                              "rtmp-max-publishers:reload "
+                                            : "segment-duration:restart ");
+        config_adopt(&cur, &next);
+        config_free(&next);
+    }
+    assert_int_equal(cur.stall_timeout_ms, 5000);
+    assert_true(cur.segment_duration == 2.0);
+    config_free(&cur);
+}
+
+/* Test aids (CONFIG_DEBUG) are accepted everywhere but left out of --help
+ * and --print-config (the installed configuration file). */
+static void test_debug_options(void **state)
+{
+    (void)state;
+    char *none[] = {NULL};
+    static char help[16384], tmpl[65536];
+    config_t cfg;
+    FILE *out = fmemopen(help, sizeof(help) - 1, "w");
+    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--help", NULL}, none, out, err,
+                                 sizeof(err)), 0);
+    fclose(out);
+    config_free(&cfg);
+    out = fmemopen(tmpl, sizeof(tmpl) - 1, "w");
+    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--print-config", NULL}, none,
+                                 out, err, sizeof(err)), 0);
+    fclose(out);
+    config_free(&cfg);
+    unsigned flags;
+    const char *name;
+    int ndebug = 0;
+    for (size_t i = 0; (name = config_option(i, &flags)) != NULL; i++) {
+        char flag[80], key[80];
+        snprintf(flag, sizeof(flag), "--%s ", name);
+        snprintf(key, sizeof(key), "\n#%s =", name);
+        bool shown = strstr(help, flag) && strstr(tmpl, key);
+        if (!(flags & CONFIG_DEBUG)) {
+            if (!shown)
+                fail_msg("--%s is missing from --help or --print-config", name);
+            continue;
+        }
+        ndebug++;
+        if (strstr(help, flag) || strstr(tmpl, key) || strstr(tmpl, name))
+            fail_msg("the test aid --%s is in --help or --print-config", name);
+    }
+    assert_int_equal(ndebug, 2);
+    assert_null(strstr(help, "testing only"));
+    assert_null(strstr(tmpl, "testing only"));
+    /* still accepted, from every source */
+    assert_int_equal(load(&cfg, (char *[]){"sluice", "--debug-slow-encode", "150",
+                                           "--debug-fail-encode=120", NULL}, none), 0);
+    assert_int_equal(cfg.debug_slow_encode_ms, 150);
+    assert_int_equal(cfg.debug_fail_encode, 120);
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, (char *[]){"sluice", NULL},
+                          (char *[]){"SLUICE_DEBUG_SLOW_ENCODE=20", NULL}), 0);
+    assert_int_equal(cfg.debug_slow_encode_ms, 20);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +624,10 @@ int main(void)
         cmocka_unit_test(test_print_config),
         cmocka_unit_test(test_file_lines),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_diff_flags),
+        cmocka_unit_test(test_adopt),
+        cmocka_unit_test(test_adopt_twice),
+        cmocka_unit_test(test_debug_options),
         cmocka_unit_test(test_record_switch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
