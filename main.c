@@ -519,13 +519,11 @@ int main(int argc, char **argv)
         log_error(NULL, "--store: not a store URL (memory, or redis://[:PASSWORD@]HOST:PORT[/DB])");
         goto fail;
     }
-    if (strcmp(store_backend_name(store), "memory") == 0) {
-        /* A stream is idle (evicted first) after 3 segment durations
-         * without a commit, 10 s at least. */
-        double idle_s = 3 * cfg.segment_duration > 10 ? 3 * cfg.segment_duration : 10;
-        if (store_set_memory_limit(store, cfg.store_memory_limit, (int64_t)(idle_s * 1000)) != 0)
-            goto fail;
-    }
+    /* A stream is idle (evicted first) after 3 segment durations without a
+     * commit, 10 s at least. Only the memory store uses it. */
+    double idle_s = 3 * cfg.segment_duration > 10 ? 3 * cfg.segment_duration : 10;
+    if (store_set_memory_limit(store, cfg.store_memory_limit, (int64_t)(idle_s * 1000)) != 0)
+        goto fail;
     size_t loaded = 0;
     if (strcmp(store_backend_name(store), "memory") == 0 &&
         main_state_open(store, &cfg, &loaded) != 0)

@@ -205,7 +205,8 @@ void store_get_stats(store_t *st, store_stats_t *out);
  * accepted over the limit and a warning logged (at most every 10 s): a
  * refused commit would end a live stream. An evicted object is exactly an
  * expired one: store_get says -ENOENT, watchers are not woken.
- * -ENOTSUP on a backend that is not the memory store. Any thread. */
+ * Other backends bound their own memory (Redis: maxmemory): there it does
+ * nothing and returns 0, so a caller need not know the backend. Any thread. */
 int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
     __attribute__((warn_unused_result));
 
