@@ -286,6 +286,19 @@ static void test_check_config(void **state)
     assert_non_null(strstr(err, "--tls-cert: cannot read '/nonexistent/cert.pem'"));
 }
 
+/* What `sluice FLAG` (--help, --print-config) prints, into buf. */
+static void printed(const char *flag, char *buf, size_t size)
+{
+    config_t cfg;
+    char *none[] = {NULL};
+    FILE *out = fmemopen(buf, size - 1, "w");
+    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", (char *)flag, NULL}, none, out,
+                                 err, sizeof(err)), 0);
+    fclose(out);
+    assert_true(cfg.exit_now);
+    config_free(&cfg);
+}
+
 /* --print-config: every option --help lists is in the template, commented
  * out with its default, and the template loads back as the defaults. */
 static void test_print_config(void **state)
@@ -294,17 +307,8 @@ static void test_print_config(void **state)
     config_t cfg, def;
     char *none[] = {NULL};
     static char help[16384], tmpl[65536];
-    FILE *out = fmemopen(help, sizeof(help) - 1, "w");
-    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--help", NULL}, none, out, err,
-                                 sizeof(err)), 0);
-    fclose(out);
-    config_free(&cfg);
-    out = fmemopen(tmpl, sizeof(tmpl) - 1, "w");
-    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--print-config", NULL}, none,
-                                 out, err, sizeof(err)), 0);
-    fclose(out);
-    assert_true(cfg.exit_now);
-    config_free(&cfg);
+    printed("--help", help, sizeof(help));
+    printed("--print-config", tmpl, sizeof(tmpl));
     assert_true(strlen(tmpl) < sizeof(tmpl) - 2); /* not truncated */
     assert_non_null(strstr(tmpl, "\n[sluice]\n"));
     assert_non_null(strstr(tmpl, "\n#rtmp-listen = 0.0.0.0:1935\n"));
@@ -570,16 +574,8 @@ static void test_debug_options(void **state)
     char *none[] = {NULL};
     static char help[16384], tmpl[65536];
     config_t cfg;
-    FILE *out = fmemopen(help, sizeof(help) - 1, "w");
-    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--help", NULL}, none, out, err,
-                                 sizeof(err)), 0);
-    fclose(out);
-    config_free(&cfg);
-    out = fmemopen(tmpl, sizeof(tmpl) - 1, "w");
-    assert_int_equal(config_load(&cfg, 2, (char *[]){"sluice", "--print-config", NULL}, none,
-                                 out, err, sizeof(err)), 0);
-    fclose(out);
-    config_free(&cfg);
+    printed("--help", help, sizeof(help));
+    printed("--print-config", tmpl, sizeof(tmpl));
     unsigned flags;
     const char *name;
     int ndebug = 0;
