@@ -613,6 +613,29 @@ class ConfigReloadTest(unittest.TestCase):
             sl.close()
             os.unlink(path)
 
+    def test_reloadable_options_are_documented(self):
+        """The options --print-config marks "applied on reload" (the option
+        table's CONFIG_RELOAD) are the ones docs/configuration.md lists
+        under "Reloading (SIGHUP)"."""
+        out = subprocess.run([SLUICE_BIN, "--print-config"], capture_output=True, text=True,
+                             timeout=20).stdout
+        marked = set(re.findall(r"# applied on reload \(SIGHUP\)\n(?:# .*\n)*#([a-z0-9-]+) =",
+                                out))
+        self.assertIn("rtmp-stall-timeout", marked)
+        every = set(re.findall(r"(?m)^#([a-z0-9-]+) =", out))
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        with open(os.path.join(root, "docs", "configuration.md")) as f:
+            doc = f.read()
+        section = doc.split("## Reloading (SIGHUP)", 1)[1].split("\n## ", 1)[0]
+        listed = section.split("These are the options", 1)[0]
+        named = set()
+        for pat in re.findall(r"`--([a-z0-9*-]+)`", listed):
+            rx = re.compile("^" + re.escape(pat).replace(r"\*", "[a-z0-9-]*") + "$")
+            named |= {n for n in every if rx.match(n)}
+        named |= {"stream"} if "`--stream` entries" in listed else set()
+        self.assertEqual(sorted(named - marked), [], "documented as reloaded, not reloadable")
+        self.assertEqual(sorted(marked - named), [], "reloadable, not documented")
+
     def test_bad_file_refuses_to_start(self):
         import tempfile
         path = tempfile.mktemp(prefix="sluice-bad-", suffix=".ini")
