@@ -173,3 +173,9 @@ char *log_escape(char *dst, size_t dstlen, const void *src, size_t len)
     dst[o < dstlen ? o : dstlen - 1] = '\0';
     return dst;
 }
+
+void log_assert_fail(const char *expr, const char *file, int line, const char *func)
+{
+    log_write(LOG_LEVEL_ERROR, NULL, "assertion failed: %s (%s:%d, %s)", expr, file, line, func);
+    abort();
+}

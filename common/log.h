@@ -52,4 +52,16 @@ char *log_escape(char *dst, size_t dstlen, const void *src, size_t len);
 #define log_info(ctx, ...) SLUICE_LOG_AT(LOG_LEVEL_INFO, ctx, __VA_ARGS__)
 #define log_debug(ctx, ...) SLUICE_LOG_AT(LOG_LEVEL_DEBUG, ctx, __VA_ARGS__)
 
+/* Logs a broken invariant (the expression, file:line, function) as an
+ * error line and aborts. Called by SLUICE_ASSERT only. */
+void log_assert_fail(const char *expr, const char *file, int line, const char *func)
+    __attribute__((noreturn));
+
+/* An invariant whose breaking would otherwise corrupt output silently.
+ * Always on (no NDEBUG), like Redis's serverAssert: a crash with the
+ * expression in the log beats wrong segments in the store. The expression
+ * is evaluated once; keep it free of side effects. */
+#define SLUICE_ASSERT(e) \
+    ((e) ? (void)0 : log_assert_fail(#e, __FILE__, __LINE__, __func__))
+
 #endif

@@ -2,6 +2,7 @@
  * common/log.c: the line formats, and the journal's priority prefix, which is
  * used only when stderr really is the stream JOURNAL_STREAM names. Each case
  * points stderr at a temporary file, logs, and reads the file back.
+ * SLUICE_ASSERT's failure is checked in a child process.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -114,12 +117,51 @@ static void test_other_stream_or_no_journal_gets_plain_lines(void **state)
     }
 }
 
+/* A holding invariant costs one evaluation; a broken one logs the
+ * expression and where it is, then aborts (checked in a child). */
+static void test_assert_logs_the_expression_and_aborts(void **state)
+{
+    (void)state;
+    int evaluated = 0;
+    SLUICE_ASSERT(++evaluated == 1);
+    assert_int_equal(evaluated, 1);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        log_configure(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
+        int nready = 9;
+        SLUICE_ASSERT(nready <= 8);
+        _exit(0); /* not reached */
+    }
+    close(fds[1]);
+    char out[1024];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof(out) - 1 && (r = read(fds[0], out + n, sizeof(out) - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(out, "error assertion failed: nready <= 8 ("));
+    assert_non_null(strstr(out, "test_log.c:"));
+    assert_non_null(strstr(out, "test_assert_logs_the_expression_and_aborts)\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_journal_text_lines_carry_priorities),
         cmocka_unit_test(test_journal_json_lines_stay_json_after_the_prefix),
         cmocka_unit_test(test_other_stream_or_no_journal_gets_plain_lines),
+        cmocka_unit_test(test_assert_logs_the_expression_and_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
