@@ -20,8 +20,9 @@
  * x264 preset faster (encoders are reopened on the IDR, with SPS/PPS
  * pinned), and when the preset is the fastest, drop the most expensive
  * transcoded rung from new segments. With headroom (predicted from a rough
- * cost model), the rung comes back first, then the preset. Every step is
- * logged and shown in the status snapshot.
+ * cost model), the rung comes back first, then the preset. The policy is
+ * overload.c's (a pure decision); here are its measurements and effects.
+ * Every step is logged and shown in the status snapshot.
  *
  * Thumbnails (thumbnail.c): the picture that starts each segment also
  * becomes the stream's thumbnail.jpg: the decoded source picture when
@@ -51,16 +52,13 @@
 #include "failure_internal.h"
 #include "ladder_internal.h"
 #include "log.h"
+#include "overload_internal.h"
 #include "packager_internal.h"
 #include "rung_internal.h"
 #include "thumbnail.h"
 
 #define PL_CUTS_MAX 64
 #define PL_CUT_MATCH_TICKS 90   /* 1 ms */
-#define PL_DECODE_COST 0.35     /* decoding a picture, against encoding it at veryfast */
-#define PL_BEHIND_SPEED 1.0
-#define PL_RESTORE_SPEED 1.2
-#define PL_MIN_MEDIA_S 0.4      /* shorter windows say nothing about speed */
 
 typedef struct pl_rung {
     transcode_rung_spec_t spec;
@@ -116,20 +114,8 @@ struct pipeline {
     audio_transcoder_t *audio;
     thumbnail_t *thumb;
 
-    /* Overload protection. */
-    int steps;            /* preset steps faster than configured */
-    int dropped[TRANSCODE_RUNGS_MAX]; /* rung indexes in the order they were dropped */
-    int ndropped;
-    int cooldown;         /* segment starts to wait before the next decision */
-    int restore_hold;     /* segment starts before a restore may be tried again */
-    int64_t restore_msn;  /* segment of the last restore (-1: none) */
-    bool warned_floor;
-    bool have_eval;
-    int nevals;
-    int64_t eval_pts;
-    int64_t eval_busy_us;
-    double speed;
-    bool have_speed;
+    /* Overload protection: the decider's state, and what it measures. */
+    overload_state_t ov;
     int64_t busy_us;
     int64_t call_start_us;
     int64_t lag_ms;
@@ -143,10 +129,12 @@ struct pipeline {
 static transcode_health_t pl_health(const pipeline_t *pl)
 {
     double seg_ms = pl->tp->segment_duration * 1000;
-    if (pl->ndropped > 0 || (pl->have_speed && pl->speed < PL_BEHIND_SPEED) ||
+    const overload_state_t *ov = &pl->ov;
+    if (ov->ndropped > 0 || (ov->have_speed && ov->speed < OVERLOAD_BEHIND_SPEED) ||
         pl->lag_ms > 2 * seg_ms)
         return TRANSCODE_HEALTH_POOR;
-    if (pl->steps > 0 || (pl->have_speed && pl->ntranscoded > 0 && pl->speed < PL_RESTORE_SPEED))
+    if (ov->steps > 0 ||
+        (ov->have_speed && pl->ntranscoded > 0 && ov->speed < OVERLOAD_RESTORE_SPEED))
         return TRANSCODE_HEALTH_FAIR;
     return TRANSCODE_HEALTH_GOOD;
 }
@@ -159,7 +147,7 @@ static void pl_publish_status(pipeline_t *pl, bool live)
     s.width = pl->src.width;
     s.height = pl->src.height;
     s.fps = pl->fps;
-    s.speed = pl->have_speed ? pl->speed : 0;
+    s.speed = pl->ov.have_speed ? pl->ov.speed : 0;
     s.lag_ms = pl->lag_ms;
     int cur = -1;
     for (size_t i = 0; i < pl->nrungs; i++)
@@ -167,8 +155,8 @@ static void pl_publish_status(pipeline_t *pl, bool live)
             cur = pl->rungs[i].cur_preset;
     snprintf(s.preset, sizeof(s.preset), "%s",
              cur >= 0 ? ladder_preset_name(cur) : (pl->tp->preset ? pl->tp->preset : ""));
-    s.preset_steps = pl->steps;
-    s.dropped_rungs = pl->ndropped;
+    s.preset_steps = pl->ov.steps;
+    s.dropped_rungs = pl->ov.ndropped;
     s.health = pl_health(pl);
     s.segments = (uint64_t)packager_segments_written(pl->pk);
     packager_segment_lag(pl->pk, &s.segment_lag_ms, &s.segment_lag_sum_s, &s.segment_lag_count);
@@ -338,26 +326,14 @@ static int pl_rung_reopen(pipeline_t *pl, pl_rung_t *r)
 
 /* ---- overload protection ----------------------------------------------- */
 
-static double pl_rung_cost(const pl_rung_t *r, int preset)
+/* Each rung's own speed: its media time over its time in scale + encode. */
+static void pl_rung_speeds(pipeline_t *pl)
 {
-    return (double)r->width * r->height * ladder_preset_cost(preset);
-}
-
-/* Relative cost of the work now, with `extra` added (a rung restored, or a
- * preset step undone). */
-static double pl_cost(const pipeline_t *pl, int step_delta, const pl_rung_t *extra)
-{
-    double c = (double)pl->src.width * pl->src.height * PL_DECODE_COST;
     for (size_t i = 0; i < pl->nrungs; i++) {
-        const pl_rung_t *r = &pl->rungs[i];
-        if (r->passthrough || (r->dropped && r != extra))
-            continue;
-        int p = r->cur_preset + step_delta;
-        if (p > r->base_preset)
-            p = r->base_preset;
-        c += pl_rung_cost(r, p < 0 ? 0 : p);
+        pl_rung_t *r = &pl->rungs[i];
+        if (r->busy_us > 0 && r->frames > 0 && pl->fps > 0)
+            r->speed = (r->frames / pl->fps) / (r->busy_us / 1e6);
     }
-    return c;
 }
 
 /* After a rung left or came back: reopens (on this segment's IDR) the
@@ -376,23 +352,16 @@ static int pl_rebalance_threads(pipeline_t *pl)
     return 0;
 }
 
-static int pl_video_renditions(const pipeline_t *pl)
-{
-    int n = 0;
-    for (size_t i = 0; i < pl->nrungs; i++)
-        n += !pl->rungs[i].dropped;
-    return n;
-}
-
-static int pl_step_preset(pipeline_t *pl, int delta, const char *why)
+/* Moves every transcoded rung to its configured preset less the decider's
+ * steps (pl->ov.steps, already counted), reopening the live encoders. */
+static int pl_step_preset(pipeline_t *pl, bool faster, const char *why)
 {
     char from[TRANSCODE_PRESET_MAX] = "", to[TRANSCODE_PRESET_MAX] = "";
-    pl->steps += delta;
     for (size_t i = 0; i < pl->nrungs; i++) {
         pl_rung_t *r = &pl->rungs[i];
         if (r->passthrough)
             continue;
-        int p = r->base_preset - pl->steps;
+        int p = r->base_preset - pl->ov.steps;
         if (p < 0)
             p = 0;
         if (p == r->cur_preset)
@@ -407,137 +376,122 @@ static int pl_step_preset(pipeline_t *pl, int delta, const char *why)
                 return ret;
         }
     }
-    if (delta > 0)
+    if (faster)
         log_warn(pl->ctx, "overload: %s; x264 preset %s -> %s", why, from, to);
     else
         log_info(pl->ctx, "headroom: %s; x264 preset %s -> %s", why, from, to);
     return 0;
 }
 
-static bool pl_can_step_faster(const pipeline_t *pl)
+static int pl_dropped_rungs(const pipeline_t *pl)
 {
+    int n = 0;
     for (size_t i = 0; i < pl->nrungs; i++)
-        if (!pl->rungs[i].passthrough && !pl->rungs[i].dropped && pl->rungs[i].cur_preset > 0)
-            return true;
-    return false;
+        n += pl->rungs[i].dropped;
+    return n;
 }
 
-/* At the picture that starts segment msn, before it is encoded. */
+/* Rung r leaves the ladder from segment msn on. */
+static int pl_drop_rung(pipeline_t *pl, pl_rung_t *r, int64_t msn, const char *why)
+{
+    log_warn(pl->ctx, "overload: %s; dropping rung %s from segment %" PRId64
+             " on (it leaves the master playlist; players that have it get "
+             "another rung's pictures in it)", why, r->spec.name, msn);
+    int ret = pl_rung_close(pl, r);
+    if (ret == 0)
+        ret = packager_rung_set_enabled(pl->pk, r->pk_index, false, msn);
+    r->dropped = true;
+    pl->ntranscoded--;
+    if (ret == 0)
+        ret = pl_rebalance_threads(pl);
+    return ret;
+}
+
+/* Rung r comes back from segment msn on. */
+static int pl_restore_rung(pipeline_t *pl, pl_rung_t *r, int64_t msn, const char *why)
+{
+    log_info(pl->ctx, "headroom: %s; restoring rung %s from segment %" PRId64, why,
+             r->spec.name, msn);
+    r->dropped = false;
+    pl->ntranscoded++;
+    int ret = pl_rung_reopen(pl, r);
+    if (ret == 0)
+        ret = packager_rung_set_enabled(pl->pk, r->pk_index, true, msn);
+    if (ret == 0) {
+        /* Its playlist carried another rung's pictures: its own
+         * configuration (of the preset it has now) again. */
+        const uint8_t *avcc;
+        size_t size;
+        rung_encoder_avcc(r->enc, &avcc, &size);
+        ret = packager_rung_reconfigure(pl->pk, r->pk_index, avcc, size);
+    }
+    if (ret == 0)
+        ret = pl_rebalance_threads(pl);
+    return ret;
+}
+
+/* At the picture that starts segment msn, before it is encoded: measures,
+ * asks overload_decide, applies its action. */
 static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
 {
-    int64_t busy = pl->busy_us + (clock_mono_us() - pl->call_start_us);
-    if (!pl->have_eval) {
-        pl->have_eval = true;
-        pl->eval_pts = pts;
-        pl->eval_busy_us = busy;
-        return 0;
-    }
-    double media = (double)(pts - pl->eval_pts) / 90000.0;
-    double wall = (double)(busy - pl->eval_busy_us) / 1e6;
-    if (media < PL_MIN_MEDIA_S || wall <= 0)
-        return 0;
-    pl->eval_pts = pts;
-    pl->eval_busy_us = busy;
-    double speed = media / wall;
-    if (++pl->nevals == 1) {
-        /* The first segment pays for encoder start-up (threads, lookahead,
-         * first allocations): it says little about the steady state. */
-        return 0;
-    }
-    pl->speed = pl->have_speed ? 0.5 * pl->speed + 0.5 * speed : speed;
-    pl->have_speed = true;
+    overload_rung_t rungs[TRANSCODE_RUNGS_MAX];
     for (size_t i = 0; i < pl->nrungs; i++) {
-        pl_rung_t *r = &pl->rungs[i];
-        if (r->busy_us > 0 && r->frames > 0 && pl->fps > 0)
-            r->speed = (r->frames / pl->fps) / (r->busy_us / 1e6);
+        const pl_rung_t *r = &pl->rungs[i];
+        rungs[i] = (overload_rung_t){.width = r->width, .height = r->height,
+                                     .passthrough = r->passthrough, .dropped = r->dropped,
+                                     .preset = r->cur_preset, .base_preset = r->base_preset};
     }
-    int ret = 0;
-    double seg_ms = pl->tp->segment_duration * 1000;
+    overload_input_t in = {
+        .pts = pts,
+        .busy_us = pl->busy_us + (clock_mono_us() - pl->call_start_us),
+        .msn = msn,
+        .lag_ms = pl->lag_ms,
+        .segment_duration = pl->tp->segment_duration,
+        .protection = !pl->tp->no_overload_protection,
+        .src_width = pl->src.width,
+        .src_height = pl->src.height,
+        .rungs = rungs,
+        .nrungs = pl->nrungs,
+    };
+    int steps = pl->ov.steps, ndropped = pl->ov.ndropped; /* before the decision */
+    overload_decision_t d;
+    overload_decide(&pl->ov, &in, &d);
+    if (!d.evaluated)
+        return 0;
+    pl_rung_speeds(pl);
     char why[128];
-    snprintf(why, sizeof(why), "speed %.2fx real time, queue %" PRId64 " ms", pl->speed,
+    snprintf(why, sizeof(why), "speed %.2fx real time, queue %" PRId64 " ms", pl->ov.speed,
              pl->lag_ms);
     log_debug(pl->ctx, "segment %" PRId64 ": %s, preset steps %d, rungs dropped %d", msn, why,
-              pl->steps, pl->ndropped);
-    if (pl->restore_hold > 0)
-        pl->restore_hold--;
-    if (pl->tp->no_overload_protection) {
-        /* measured and reported only */
-    } else if (pl->cooldown > 0) {
-        pl->cooldown--;
-    } else if (pl->speed < PL_BEHIND_SPEED ||
-               (pl->lag_ms > 2 * seg_ms && pl->speed < PL_BEHIND_SPEED + 0.1)) {
-        if (pl_can_step_faster(pl)) {
-            ret = pl_step_preset(pl, +1, why);
-            pl->cooldown = 1;
-        } else {
-            /* The most expensive transcoded rung still in the ladder, as
-             * long as another video rendition stays. */
-            pl_rung_t *worst = NULL;
-            for (size_t i = 0; i < pl->nrungs; i++) {
-                pl_rung_t *r = &pl->rungs[i];
-                if (!r->passthrough && !r->dropped &&
-                    (!worst || pl_rung_cost(r, r->cur_preset) >
-                                   pl_rung_cost(worst, worst->cur_preset)))
-                    worst = r;
-            }
-            if (worst && pl_video_renditions(pl) > 1) {
-                log_warn(pl->ctx, "overload: %s; dropping rung %s from segment %" PRId64
-                         " on (it leaves the master playlist; players that have it get "
-                         "another rung's pictures in it)", why, worst->spec.name, msn);
-                ret = pl_rung_close(pl, worst);
-                if (ret == 0)
-                    ret = packager_rung_set_enabled(pl->pk, worst->pk_index, false, msn);
-                worst->dropped = true;
-                pl->dropped[pl->ndropped++] = (int)(worst - pl->rungs);
-                pl->ntranscoded--;
-                if (ret == 0)
-                    ret = pl_rebalance_threads(pl);
-                pl->cooldown = 1;
-                /* Dropped again right after coming back: the estimate was
-                 * too hopeful; wait much longer before the next try. */
-                if (pl->restore_msn >= 0 && msn - pl->restore_msn <= 4)
-                    pl->restore_hold = 15;
-            } else if (!pl->warned_floor) {
-                log_warn(pl->ctx, "overload: %s; nothing left to shed", why);
-                pl->warned_floor = true;
-            }
-        }
-    } else if (pl->speed >= PL_BEHIND_SPEED && pl->lag_ms < seg_ms) {
-        double now = pl_cost(pl, 0, NULL);
-        if (pl->ndropped > 0 && pl->restore_hold == 0) {
-            pl_rung_t *r = &pl->rungs[pl->dropped[pl->ndropped - 1]];
-            double predicted = pl->speed * now / pl_cost(pl, 0, r);
-            if (predicted >= PL_RESTORE_SPEED) {
-                log_info(pl->ctx, "headroom: %s; restoring rung %s from segment %" PRId64, why,
-                         r->spec.name, msn);
-                r->dropped = false;
-                pl->ndropped--;
-                pl->ntranscoded++;
-                ret = pl_rung_reopen(pl, r);
-                if (ret == 0)
-                    ret = packager_rung_set_enabled(pl->pk, r->pk_index, true, msn);
-                if (ret == 0) {
-                    /* Its playlist carried another rung's pictures: its
-                     * own configuration (of the preset it has now) again. */
-                    const uint8_t *avcc;
-                    size_t size;
-                    rung_encoder_avcc(r->enc, &avcc, &size);
-                    ret = packager_rung_reconfigure(pl->pk, r->pk_index, avcc, size);
-                }
-                if (ret == 0)
-                    ret = pl_rebalance_threads(pl);
-                pl->cooldown = 2;
-                pl->restore_msn = msn;
-                pl->warned_floor = false;
-            }
-        } else if (pl->steps > 0) {
-            double predicted = pl->speed * now / pl_cost(pl, -1, NULL);
-            if (predicted >= PL_RESTORE_SPEED) {
-                ret = pl_step_preset(pl, -1, why);
-                pl->cooldown = 2;
-            }
-        }
+              steps, ndropped);
+    /* A rung the decider names is one of ours, transcoded, and in the
+     * state the action needs: else the packager would be told to drop
+     * (or take back) the wrong track. */
+    SLUICE_ASSERT((d.action != OVERLOAD_DROP && d.action != OVERLOAD_RESTORE) ||
+                  (d.rung >= 0 && (size_t)d.rung < pl->nrungs &&
+                   !pl->rungs[d.rung].passthrough &&
+                   pl->rungs[d.rung].dropped == (d.action == OVERLOAD_RESTORE)));
+    int ret = 0;
+    switch (d.action) {
+    case OVERLOAD_NONE:
+        break;
+    case OVERLOAD_STEP_FASTER:
+    case OVERLOAD_STEP_SLOWER:
+        ret = pl_step_preset(pl, d.action == OVERLOAD_STEP_FASTER, why);
+        break;
+    case OVERLOAD_DROP:
+        ret = pl_drop_rung(pl, &pl->rungs[d.rung], msn, why);
+        break;
+    case OVERLOAD_RESTORE:
+        ret = pl_restore_rung(pl, &pl->rungs[d.rung], msn, why);
+        break;
+    case OVERLOAD_FLOOR:
+        log_warn(pl->ctx, "overload: %s; nothing left to shed", why);
+        break;
     }
+    /* The decider's drop order and the rungs' flags move together, failed
+     * effects included: a restore takes the rung the order names. */
+    SLUICE_ASSERT(pl->ov.ndropped == pl_dropped_rungs(pl));
     pl_publish_status(pl, true);
     return ret;
 }
@@ -876,7 +830,7 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     pl->threads = p->threads > 0 ? p->threads : 1;
     pl->status_lock = p->status_lock;
     pl->status = p->status;
-    pl->restore_msn = -1;
+    overload_state_init(&pl->ov);
     memcpy(pl->specs, p->rungs, p->nrungs * sizeof(pl->specs[0]));
     pl->nspecs = p->nrungs;
     pl->dpkt = av_packet_alloc();
@@ -990,11 +944,7 @@ int pipeline_finish(pipeline_t *pl)
         ret = packager_finish(pl->pk);
     if (ret == 0)
         thumbnail_end(pl->thumb);
-    for (size_t i = 0; i < pl->nrungs; i++) {
-        pl_rung_t *r = &pl->rungs[i];
-        if (r->busy_us > 0 && r->frames > 0 && pl->fps > 0)
-            r->speed = (r->frames / pl->fps) / (r->busy_us / 1e6);
-    }
+    pl_rung_speeds(pl);
     pl_publish_status(pl, false);
     return ret;
 }
