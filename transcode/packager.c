@@ -1011,6 +1011,9 @@ static bool pk_raise_target(packager_t *pk, int rounded)
  * its store operations to the batch. */
 static int pk_stage_segment(packager_t *pk, pk_track_t *t, pk_batch_t *b)
 {
+    /* Called for a track with a finished fragment; an empty or overfull
+     * queue would memmove past the array. */
+    SLUICE_ASSERT(t->nready > 0 && t->nready <= PK_READY_MAX);
     pk_ready_t r = t->ready[0];
     memmove(&t->ready[0], &t->ready[1], (t->nready - 1) * sizeof(t->ready[0]));
     t->nready--;
@@ -1440,6 +1443,11 @@ static int pk_track_failed(const pk_track_t *t, int ret, int64_t dts, int64_t pt
 static int pk_track_write(packager_t *pk, pk_track_t *t, const uint8_t *data, size_t size,
                           int64_t dts, int64_t pts, bool key)
 {
+    /* Samples go only into a started track (its first keyframe or cut
+     * seen), so an open segment always belongs to a started one: a sample
+     * written before would begin a segment at no cut, out of step with
+     * the other renditions. */
+    SLUICE_ASSERT(t->started);
     if (!t->mux) { /* not muxed: only the timeline is kept */
         t->have_ts = true;
         t->last_ts = dts;

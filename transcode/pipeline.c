@@ -769,6 +769,8 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
             memmove(&pl->cuts[0], &pl->cuts[1], (pl->ncuts - 1) * sizeof(pl->cuts[0]));
             pl->ncuts--;
         }
+        /* Room was made above: a full list would write past cuts[]. */
+        SLUICE_ASSERT(pl->ncuts < PL_CUTS_MAX);
         pl->cuts[pl->ncuts++] = (pl_cut_t){.pts = pts, .msn = msn};
     }
     if (key && pl->new_avcc &&
