@@ -121,6 +121,15 @@ static void fx_three(fixture_t *f)
     fx_prime(f);
 }
 
+/* 480p and 360p transcoded at ultrafast: no preset step left to take. */
+static void fx_two(fixture_t *f)
+{
+    fx_init(f);
+    fx_rung(f, 854, 480, false, "ultrafast");
+    fx_rung(f, 640, 360, false, "ultrafast");
+    fx_prime(f);
+}
+
 static void test_no_action_when_fast_enough(void **state)
 {
     (void)state;
@@ -163,10 +172,7 @@ static void test_never_drops_the_last_rendition(void **state)
 {
     (void)state;
     fixture_t f;
-    fx_init(&f);
-    fx_rung(&f, 854, 480, false, "ultrafast");
-    fx_rung(&f, 640, 360, false, "ultrafast");
-    fx_prime(&f);
+    fx_two(&f);
     fx_expect(&f, 0.3, OVERLOAD_DROP, 0);
     fx_expect(&f, 0.3, OVERLOAD_NONE, -1);
     fx_expect(&f, 0.3, OVERLOAD_FLOOR, -1);
@@ -251,10 +257,7 @@ static void test_no_restore_while_the_queue_is_long(void **state)
 {
     (void)state;
     fixture_t f;
-    fx_init(&f);
-    fx_rung(&f, 854, 480, false, "ultrafast");
-    fx_rung(&f, 640, 360, false, "ultrafast");
-    fx_prime(&f);
+    fx_two(&f);
     fx_expect(&f, 0.3, OVERLOAD_DROP, 0);
     f.lag_ms = 1000;
     for (int i = 0; i < 5; i++)
@@ -269,10 +272,7 @@ static void test_no_restore_while_the_queue_is_long(void **state)
 static int redrop_then_count(int after)
 {
     fixture_t f;
-    fx_init(&f);
-    fx_rung(&f, 854, 480, false, "ultrafast");
-    fx_rung(&f, 640, 360, false, "ultrafast");
-    fx_prime(&f);
+    fx_two(&f);
     fx_expect(&f, 0.3, OVERLOAD_DROP, 0);
     fx_expect(&f, 10, OVERLOAD_NONE, -1);
     fx_expect(&f, 10, OVERLOAD_RESTORE, 0);
