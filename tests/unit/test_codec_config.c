@@ -16,17 +16,7 @@
 #include <cmocka.h>
 
 #include "codec_config.h"
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    for (; hex[0] && hex[1] && n < cap; hex += 2) {
-        unsigned v;
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-    }
-    return n;
-}
+#include "test_util.h"
 
 typedef struct avcc_case {
     const char *hex;

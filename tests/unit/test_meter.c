@@ -16,22 +16,12 @@
 #include <cmocka.h>
 
 #include "meter_internal.h"
+#include "test_util.h"
 
 /* x264 1280x720 high, 30 fps VUI timing (tests/unit/test_codec_config.c). */
 static const char avcc_hex[] =
     "0164001fffe1001a6764001facd9405005bb0110000003001000000303c0f183196001000468ef8fcbfdf8f800";
 static const uint8_t asc[] = {0x11, 0x90}; /* AAC-LC 48 kHz stereo */
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    for (; hex[0] && hex[1] && n < cap; hex += 2) {
-        unsigned v;
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-    }
-    return n;
-}
 
 static uint8_t payload[20000];
 

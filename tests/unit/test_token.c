@@ -14,29 +14,12 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "token_internal.h"
 
 static const char secret[] = "0123456789abcdef-secret";
 #define SECRET secret, sizeof(secret) - 1
 #define EXP 1900000000LL
-
-static struct sockaddr_in v4(const char *ip)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
-    return sa;
-}
-
-static struct sockaddr_in6 v6(const char *ip)
-{
-    struct sockaddr_in6 sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin6_family = AF_INET6;
-    assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6_addr), 1);
-    return sa;
-}
 
 static token_status_t check(const char *stream, const char *tok, int64_t now,
                             const void *peer)
@@ -59,7 +42,7 @@ static void test_verify(void **state)
 {
     (void)state;
     char t[TOKEN_MAX + 1];
-    struct sockaddr_in peer = v4("127.0.0.1");
+    struct sockaddr_in peer = sockaddr_v4("127.0.0.1");
     assert_true(token_sign(SECRET, "demo", EXP, NULL, "s1", t, sizeof(t)) > 0);
     assert_int_equal(check("demo", t, EXP - 10, &peer), TOKEN_OK);
     assert_int_equal(check("demo", t, EXP - 10, NULL), TOKEN_OK); /* not IP-bound */
@@ -97,8 +80,9 @@ static void test_ip_binding(void **state)
 {
     (void)state;
     char t[TOKEN_MAX + 1];
-    struct sockaddr_in me = v4("203.0.113.7"), other = v4("203.0.113.8");
-    struct sockaddr_in6 mapped = v6("::ffff:203.0.113.7"), six = v6("2001:db8::1");
+    struct sockaddr_in me = sockaddr_v4("203.0.113.7"), other = sockaddr_v4("203.0.113.8");
+    struct sockaddr_in6 mapped = sockaddr_v6("::ffff:203.0.113.7");
+    struct sockaddr_in6 six = sockaddr_v6("2001:db8::1");
     assert_true(token_sign(SECRET, "demo", EXP, "203.0.113.7", NULL, t, sizeof(t)) > 0);
     assert_int_equal(check("demo", t, EXP - 1, &me), TOKEN_OK);
     assert_int_equal(check("demo", t, EXP - 1, &mapped), TOKEN_OK); /* v4 on a v6 socket */

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "viewers_internal.h"
 
 static void v4(const char *s, uint8_t out[16])
@@ -22,15 +23,6 @@ static void v4(const char *s, uint8_t out[16])
     memset(out, 0, 16);
     out[10] = out[11] = 0xff;
     assert_int_equal(inet_pton(AF_INET, s, out + 12), 1);
-}
-
-static struct sockaddr_in peer4(const char *s)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    assert_int_equal(inet_pton(AF_INET, s, &sa.sin_addr), 1);
-    return sa;
 }
 
 static void test_parse_proxies(void **state)
@@ -60,8 +52,8 @@ static void test_forwarded_for(void **state)
     viewers_t *v;
     assert_int_equal(viewers_new("10.0.0.0/8,192.0.2.7", 2000, 0, 0, &v), 0);
     uint8_t got[16], want[16];
-    struct sockaddr_in untrusted = peer4("198.51.100.9");
-    struct sockaddr_in proxy = peer4("10.1.2.3");
+    struct sockaddr_in untrusted = sockaddr_v4("198.51.100.9");
+    struct sockaddr_in proxy = sockaddr_v4("10.1.2.3");
 
     /* An untrusted peer's header is ignored. */
     viewers_client_addr(v, (struct sockaddr *)&untrusted, "203.0.113.1", got);
