@@ -48,6 +48,7 @@ static void *main_second_signal_thread(void *arg)
 {
     const sigset_t *sigs = arg;
     int sig = 0;
+    pthread_setname_np(pthread_self(), "second-signal"); /* detached: named from inside */
     do {
         if (sigwait(sigs, &sig) != 0)
             return NULL;

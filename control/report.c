@@ -643,6 +643,7 @@ int report_new(const report_params_t *params, report_t **out)
         report_free(r);
         return -rc;
     }
+    pthread_setname_np(r->thread, "report");
     r->started = true;
     *out = r;
     return 0;

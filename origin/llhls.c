@@ -646,6 +646,7 @@ int llhls_hub_new(store_t *st, llhls_conn_cb suspend, llhls_conn_cb resume, llhl
         llhls_hub_free(hub);
         return -rc;
     }
+    pthread_setname_np(hub->timer, "llhls-hub");
     hub->timer_started = true;
     *out = hub;
     return 0;

@@ -1546,6 +1546,7 @@ int origin_open(const origin_params_t *params, origin_t **out)
         origin_free_config(o);
         return -prc;
     }
+    pthread_setname_np(o->head_thread, "origin-head");
     o->head_started = true;
 
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
