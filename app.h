@@ -3,7 +3,7 @@
  * its predefined streams, webhooks, the transcoder, RTMP ingest, the public
  * origin, the report and the admin listener, built in that order from a
  * configuration and torn down in reverse. A reload hands the parts the
- * options that the option table (common/config.c) marks CONFIG_RELOAD.
+ * options that the option table (config/config.c) marks CONFIG_RELOAD.
  *
  * Main thread only. Signals must be blocked before app_open (the parts
  * start threads, which inherit the mask).
