@@ -125,6 +125,14 @@ static enum MHD_Result admin_reply_error(struct MHD_Connection *c, unsigned int 
     return admin_reply_json(c, status, o);
 }
 
+/* A dashboard file: never framed, revalidated on every load (no-cache). */
+static enum MHD_Result admin_reply_asset(struct MHD_Connection *c, const web_asset_t *a)
+{
+    if (!a)
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+    return (enum MHD_Result)web_reply_asset(c, a, "no-cache", false);
+}
+
 static enum MHD_Result admin_reply_empty(struct MHD_Connection *c, unsigned int status)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -823,7 +831,7 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
     if (strcmp(url, "/dashboard") == 0 || strcmp(url, "/dashboard/") == 0) {
         if (!get)
             return admin_reply_method(c, "GET");
-        return origin_reply_asset(c, web_asset_find("dashboard.html"), "no-cache", false);
+        return admin_reply_asset(c, web_asset_find("dashboard.html"));
     }
     if (strncmp(url, "/dashboard/assets/", 18) == 0) {
         if (!get)
@@ -833,7 +841,7 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
                                              "player.css"};
         for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
             if (strcmp(url + 18, assets[i]) == 0)
-                return origin_reply_asset(c, web_asset_find(assets[i]), "no-cache", false);
+                return admin_reply_asset(c, web_asset_find(assets[i]));
         return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
     }
     if (strcmp(url, "/healthz") == 0)

@@ -81,6 +81,7 @@
 #include "clock.h"
 #include "hls_names.h"
 #include "http_cache_internal.h"
+#include "http_header.h"
 #include "http_path_internal.h"
 #include "llhls_internal.h"
 #include "log.h"
@@ -332,6 +333,16 @@ static enum MHD_Result origin_reply_text(struct MHD_Connection *c, unsigned int 
     return ret;
 }
 
+/* An embedded web file (web_reply_asset), or 404 with the origin's own
+ * headers when the build has no such file. */
+static enum MHD_Result origin_reply_asset(struct MHD_Connection *c, const web_asset_t *a,
+                                          const char *cache_control)
+{
+    if (!a)
+        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+    return (enum MHD_Result)web_reply_asset(c, a, cache_control, true);
+}
+
 /* Request headers a player may send cross-origin without asking each time. */
 static const char origin_allow_headers[] =
     "Range, If-None-Match, If-Modified-Since, If-Range, Cache-Control, Pragma";
@@ -483,7 +494,7 @@ static enum MHD_Result origin_reply_blob(origin_t *o, struct MHD_Connection *c,
     }
     bool gzip = false;
     const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
-    if (playlist && ae && http_cache_accepts_gzip(ae, strlen(ae))) {
+    if (playlist && ae && http_header_accepts_gzip(ae, strlen(ae))) {
         /* A stored playlist's gzip is made once and cached on its blob; a
          * signed one is this request's own, so it is compressed fast. */
         blob_t *gz = NULL;
@@ -503,12 +514,12 @@ static enum MHD_Result origin_reply_blob(origin_t *o, struct MHD_Connection *c,
     char etag_buf[BLOB_ETAG_MAX];
     const char *etag = blob_etag(body, etag_buf);
     char last_modified[HTTP_DATE_MAX];
-    http_cache_format_date(body->created_ms, last_modified);
+    http_header_format_date(body->created_ms, last_modified);
 
     unsigned int status = MHD_HTTP_OK;
     struct MHD_Response *r = NULL;
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
-    if (inm && http_cache_none_match(inm, strlen(inm), etag)) {
+    if (inm && http_header_none_match(inm, strlen(inm), etag)) {
         /* MHD never sends a body with a 304 but always a Content-Length,
          * which RFC 9110 8.6 allows only when it is the 200's length: so the
          * 304 is built over the full body (not copied, never sent). */
@@ -529,9 +540,9 @@ static enum MHD_Result origin_reply_blob(origin_t *o, struct MHD_Connection *c,
     const char *range = playlist ? NULL : MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
     const char *if_range = range ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Range")
                                  : NULL;
-    if (range && (!if_range || http_cache_if_range(if_range, strlen(if_range), etag,
+    if (range && (!if_range || http_header_if_range(if_range, strlen(if_range), etag,
                                                    last_modified))) {
-        switch (http_cache_range(range, strlen(range), body->size, &first, &count)) {
+        switch (http_header_range(range, strlen(range), body->size, &first, &count)) {
         case HTTP_RANGE_OK:
             status = MHD_HTTP_PARTIAL_CONTENT;
             snprintf(content_range, sizeof(content_range),
@@ -1086,21 +1097,21 @@ static enum MHD_Result origin_reply_file(origin_t *o, struct MHD_Connection *c,
     char etag[VOD_ETAG_MAX];
     vod_file_etag(st, etag);
     char last_modified[HTTP_DATE_MAX];
-    http_cache_format_date((int64_t)st->st_mtim.tv_sec * 1000, last_modified);
+    http_header_format_date((int64_t)st->st_mtim.tv_sec * 1000, last_modified);
     uint64_t size = (uint64_t)st->st_size;
 
     unsigned int status = MHD_HTTP_OK;
     uint64_t first = 0, count = size;
     char content_range[64] = "";
     const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
-    bool not_modified = inm && http_cache_none_match(inm, strlen(inm), etag);
+    bool not_modified = inm && http_header_none_match(inm, strlen(inm), etag);
     const char *range = not_modified ? NULL
                                      : MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
     const char *if_range = range ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Range")
                                  : NULL;
-    if (range && (!if_range || http_cache_if_range(if_range, strlen(if_range), etag,
+    if (range && (!if_range || http_header_if_range(if_range, strlen(if_range), etag,
                                                    last_modified))) {
-        switch (http_cache_range(range, strlen(range), size, &first, &count)) {
+        switch (http_header_range(range, strlen(range), size, &first, &count)) {
         case HTTP_RANGE_OK:
             status = MHD_HTTP_PARTIAL_CONTENT;
             snprintf(content_range, sizeof(content_range),
@@ -1260,15 +1271,14 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     case HTTP_ROUTE_PLAYER:
         /* One static page for every stream: its script reads the id from
          * the path, so nothing of the request is echoed into HTML. */
-        return origin_reply_asset(c, web_asset_find("player.html"), "public, max-age=60", true);
+        return origin_reply_asset(c, web_asset_find("player.html"), "public, max-age=60");
     case HTTP_ROUTE_ASSET: {
         /* Only the player's files are public; the dashboard's are served
          * by the admin listener alone. */
         static const char *const public_assets[] = {"player.js", "player.css", "hls.min.js"};
         for (size_t i = 0; i < sizeof(public_assets) / sizeof(public_assets[0]); i++)
             if (strcmp(route.object, public_assets[i]) == 0)
-                return origin_reply_asset(c, web_asset_find(route.object),
-                                          "public, max-age=300", true);
+                return origin_reply_asset(c, web_asset_find(route.object), "public, max-age=300");
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
     }
     case HTTP_ROUTE_HLS: {
@@ -1295,51 +1305,6 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     default:
         return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
     }
-}
-
-/* Pages may be framed anywhere (the embed mode) and play media from blob:
- * URLs (MSE); their scripts and styles come from this server only. */
-#define ORIGIN_PAGE_CSP                                                                         \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
-    "media-src 'self' blob: http: https:; connect-src 'self' http: https:; "                  \
-    "worker-src 'self' blob:; frame-ancestors "
-
-int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
-                       const char *cache_control, bool frameable)
-{
-    if (!a)
-        return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
-    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
-    bool gzip = ae && a->gz_size < a->size && http_cache_accepts_gzip(ae, strlen(ae));
-    const char *etag = gzip ? a->etag_gz : a->etag;
-    const unsigned char *data = gzip ? a->gz_data : a->data;
-    size_t size = gzip ? a->gz_size : a->size;
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
-    bool not_modified = inm && http_cache_none_match(inm, strlen(inm), etag);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(size, (void *)data, MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", a->content_type);
-    MHD_add_response_header(r, "Cache-Control", cache_control);
-    MHD_add_response_header(r, "ETag", etag);
-    MHD_add_response_header(r, "Vary", "Accept-Encoding");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (gzip)
-        MHD_add_response_header(r, "Content-Encoding", "gzip");
-    if (strncmp(a->content_type, "text/html", 9) == 0) {
-        /* The public player is made to be embedded; the dashboard must
-         * never be framed (clickjacking its buttons). */
-        MHD_add_response_header(r, "Content-Security-Policy",
-                                frameable ? ORIGIN_PAGE_CSP "*" : ORIGIN_PAGE_CSP "'none'");
-        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    }
-    if (!frameable)
-        MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    enum MHD_Result ret =
-        MHD_queue_response(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
 }
 
 /* How often the "connection limit reached" warning may repeat. */

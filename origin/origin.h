@@ -52,17 +52,6 @@ typedef struct origin_params {
     int (*thumbnail_scale)(const uint8_t *jpeg, size_t size, int width, blob_t **out);
 } origin_params_t;
 
-struct MHD_Connection;
-struct web_asset;
-/* Answers a request with an embedded web file (the player page, the
- * dashboard, their scripts): ETag/If-None-Match (304), gzip when accepted,
- * the given Cache-Control, and a Content-Security-Policy for pages whose
- * frame-ancestors is * when frameable (the public player), else 'none' with
- * X-Frame-Options: DENY (the dashboard). For the public origin and the admin
- * listener alike. Returns an enum MHD_Result. */
-int origin_reply_asset(struct MHD_Connection *c, const struct web_asset *a,
-                       const char *cache_control, bool frameable);
-
 int origin_open(const origin_params_t *params, origin_t **out)
     __attribute__((warn_unused_result));
 int origin_port(const origin_t *o);

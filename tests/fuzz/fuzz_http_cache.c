@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http_cache_internal.h"
+#include "http_header.h"
 #include "playlist_rewrite_internal.h"
 #include "token_internal.h"
 
@@ -20,18 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Range over a representation whose size the input also picks. */
     uint64_t rep = size ? (uint64_t)data[0] * 977u + (size > 1 ? data[1] : 0u) : 0;
     uint64_t first, count;
-    http_range_result_t rr = http_cache_range(s, size, rep, &first, &count);
+    http_range_result_t rr = http_header_range(s, size, rep, &first, &count);
     if (rr == HTTP_RANGE_OK && (count == 0 || first >= rep || count > rep - first))
         abort();
     if (rr == HTTP_RANGE_UNSATISFIABLE && rep != 0 && size == 0)
         abort();
 
-    (void)http_cache_none_match(s, size, "\"0123456789abcdef-1f\"");
+    (void)http_header_none_match(s, size, "\"0123456789abcdef-1f\"");
     /* "*" anywhere as a list element matches; a list of just our tag does. */
-    if (http_cache_none_match("\"0123456789abcdef-1f\"", 21, "\"0123456789abcdef-1f\"") != true)
+    if (http_header_none_match("\"0123456789abcdef-1f\"", 21, "\"0123456789abcdef-1f\"") != true)
         abort();
-    (void)http_cache_if_range(s, size, "\"0123456789abcdef-1f\"", "Sun, 06 Nov 1994 08:49:37 GMT");
-    (void)http_cache_accepts_gzip(s, size);
+    (void)http_header_if_range(s, size, "\"0123456789abcdef-1f\"", "Sun, 06 Nov 1994 08:49:37 GMT");
+    (void)http_header_accepts_gzip(s, size);
 
     token_fields_t f;
     if (token_parse(s, size, &f) == 0) {
