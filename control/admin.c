@@ -45,7 +45,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "origin.h"
-#include "recordings.h"
+#include "recordings_internal.h"
 #include "web.h"
 
 #define ADMIN_BODY_MAX 65536

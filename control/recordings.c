@@ -1,11 +1,11 @@
 /*
- * Recordings for the admin API (see recordings.h). What a recording is, how
+ * Recordings for the admin API (see recordings_internal.h). What a recording is, how
  * it is read, listed and deleted is record_layout's (the format's one
  * owner, shared with the recorder and the origin's /vod/); this file only
  * turns it into the API's JSON. Runs on the admin listener's thread; no
  * state.
  */
-#include "recordings.h"
+#include "recordings_internal.h"
 
 #include <errno.h>
 

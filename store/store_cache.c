@@ -1,12 +1,12 @@
 /*
- * The object cache behind store_cache.h: a chained hash table of entries that
+ * The object cache behind store_cache_internal.h: a chained hash table of entries that
  * are also on one LRU list, all under one mutex. An entry owns one blob
  * reference and its "stream_id/name" key. The table has a fixed bucket count
  * (the byte budget, not the entry count, bounds it); the LRU tail goes first
  * when an insert would pass the budget, and an entry older than max_age is
  * treated as absent and freed when found.
  */
-#include "store_cache.h"
+#include "store_cache_internal.h"
 
 #include <errno.h>
 #include <pthread.h>

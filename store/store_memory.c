@@ -19,7 +19,7 @@
  * under the registry write lock, and applied in memory only once it is on
  * disk: a change that cannot be written is refused (-EIO) and the two never
  * disagree. Reads (auth, list) never touch the disk. A --stream seed follows
- * store_seed_decide (store_state.h): a configured key that is unchanged since
+ * store_seed_decide (store_state_internal.h): a configured key that is unchanged since
  * the last start leaves an API rotation in place; a changed one wins; and
  * store_stream_seed_done removes configured streams the configuration has
  * dropped since the last start.
@@ -68,7 +68,7 @@
 #include "clock.h"
 #include "log.h"
 #include "store_internal.h"
-#include "store_state.h"
+#include "store_state_internal.h"
 
 #define MEM_LOG "store"
 /* A stream with no commit for this long is idle (store_set_memory_limit). */

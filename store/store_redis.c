@@ -69,7 +69,7 @@
 #include "clock.h"
 #include "hls_names.h"
 #include "log.h"
-#include "store_cache.h"
+#include "store_cache_internal.h"
 #include "store_internal.h"
 
 #define RS_PREFIX "sluice:"

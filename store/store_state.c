@@ -1,5 +1,5 @@
 /*
- * The memory store's registry on disk (store_state.h): a single SQLite
+ * The memory store's registry on disk (store_state_internal.h): a single SQLite
  * table, one row per stream, written one transaction per change.
  *
  * Why SQLite rather than a file rewritten by rename: it gives atomic,
@@ -21,7 +21,7 @@
  * Threads: none of its own; callers serialize (the memory store holds its
  * registry write lock). The connection is opened FULLMUTEX anyway.
  */
-#include "store_state.h"
+#include "store_state_internal.h"
 
 #include <errno.h>
 #include <limits.h>

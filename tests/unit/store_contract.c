@@ -1,5 +1,5 @@
 /* The store contract (store_contract.h): one test per behaviour of
- * store/store.h that every backend has, written against store.h alone:
+ * store/include/store.h that every backend has, written against store.h alone:
  * objects and atomic commits, expiry, argument checks, watches, the stream
  * registry and its management, meta records, node ids and stats, and lease
  * revocation on the owning node. Each test runs on the cmocka thread with

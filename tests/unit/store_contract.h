@@ -1,4 +1,4 @@
-/* The store contract: what every backend of store/store.h must do, written
+/* The store contract: what every backend of store/include/store.h must do, written
  * once against that header and run by each backend's test executable
  * (test_store_memory.c, test_store_redis.c) with its own way of opening a
  * store. What only one backend does (the memory bound, Redis outages, the

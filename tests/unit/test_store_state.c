@@ -19,7 +19,7 @@
 
 #include "store.h"
 #include "store_internal.h"
-#include "store_state.h"
+#include "store_state_internal.h"
 
 /* ---- a temporary state directory ----------------------------------------- */
 

@@ -7,8 +7,8 @@
  * symbolic link below it (record_layout.h does all of it; a recording id
  * is record_id_valid's). No state; any thread (the admin listener's).
  */
-#ifndef SLUICE_CONTROL_RECORDINGS_H
-#define SLUICE_CONTROL_RECORDINGS_H
+#ifndef SLUICE_CONTROL_RECORDINGS_INTERNAL_H
+#define SLUICE_CONTROL_RECORDINGS_INTERNAL_H
 
 #include <jansson.h>
 

@@ -12,8 +12,8 @@
  *
  * Threads: any; one mutex. Used by store/store_redis.c only.
  */
-#ifndef SLUICE_COMMON_STORE_CACHE_H
-#define SLUICE_COMMON_STORE_CACHE_H
+#ifndef SLUICE_STORE_STORE_CACHE_INTERNAL_H
+#define SLUICE_STORE_STORE_CACHE_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,8 +16,8 @@
  * Threads: a store_state_t is not locked here; the memory store calls it
  * under its registry write lock. Used by store/store_memory.c only.
  */
-#ifndef SLUICE_COMMON_STORE_STATE_H
-#define SLUICE_COMMON_STORE_STATE_H
+#ifndef SLUICE_STORE_STORE_STATE_INTERNAL_H
+#define SLUICE_STORE_STORE_STATE_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
