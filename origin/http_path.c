@@ -1,5 +1,5 @@
 /*
- * Public path grammar (CONTRACT.md):
+ * Public path grammar (docs/urls.md):
  *   /healthz  /readyz
  *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
  *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg
@@ -25,19 +25,6 @@ static size_t http_path_segment(const char *p, size_t len)
 {
     const char *slash = memchr(p, '/', len);
     return slash ? (size_t)(slash - p) : len;
-}
-
-static int http_path_is_id(const char *p, size_t n)
-{
-    if (n == 0 || n >= STORE_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
 }
 
 static int http_path_is_rendition(const char *p, size_t n)
@@ -139,7 +126,7 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
         return 0;
     }
     if (len > 8 && memcmp(path, "/player/", 8) == 0) {
-        if (!http_path_is_id(path + 8, len - 8))
+        if (!store_id_valid_n(path + 8, len - 8))
             return -ENOENT;
         out->kind = HTTP_ROUTE_PLAYER;
         memcpy(out->stream_id, path + 8, len - 8);
@@ -172,7 +159,7 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
     size_t n = len - 5;
 
     size_t idn = http_path_segment(p, n);
-    if (!http_path_is_id(p, idn) || idn == n)
+    if (!store_id_valid_n(p, idn) || idn == n)
         return -ENOENT;
     memcpy(out->stream_id, p, idn);
     out->stream_id[idn] = '\0';

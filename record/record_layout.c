@@ -37,12 +37,7 @@
  * the store's check says it, so the two cannot drift apart. */
 bool record_id_valid_n(const char *p, size_t n)
 {
-    char id[RECORD_ID_MAX];
-    if (n == 0 || n >= sizeof(id) || memchr(p, '\0', n))
-        return false;
-    memcpy(id, p, n);
-    id[n] = '\0';
-    return store_id_valid(id) != 0;
+    return store_id_valid_n(p, n) != 0;
 }
 
 bool record_id_valid(const char *rid)

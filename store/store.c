@@ -120,7 +120,11 @@ int store_ping(store_t *st)
 
 int store_id_valid(const char *id)
 {
-    size_t n = strlen(id);
+    return store_id_valid_n(id, strlen(id));
+}
+
+int store_id_valid_n(const char *id, size_t n)
+{
     if (n == 0 || n >= STORE_ID_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {

@@ -276,7 +276,10 @@ void store_watch_remove(store_watch_t *w);
  * with store_watch_add instead of holding a thread. */
 int store_wait_change(store_t *st, const char *stream_id, int timeout_ms);
 
-/* Valid stream ids: 1..63 of [A-Za-z0-9_-]. */
+/* Valid stream ids: 1..63 of [A-Za-z0-9_-]. The one rule for stream ids
+ * (and recording ids, record_layout.h); store_id_valid_n checks id[0..n),
+ * which need not be NUL-terminated (a path component). */
 int store_id_valid(const char *id);
+int store_id_valid_n(const char *id, size_t n);
 
 #endif
