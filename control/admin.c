@@ -429,7 +429,7 @@ static json_t *admin_urls(const admin_t *a, json_t *o, const char *id)
     return o;
 }
 
-/* The status object of one registered stream (CONTRACT.md). */
+/* The status object of one registered stream (docs/api.md, "Status"). */
 static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
 {
     json_t *o = json_object();

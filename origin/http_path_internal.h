@@ -2,7 +2,7 @@
  * Routing of public origin paths. A pure, bounded parser of the request
  * path (already percent-decoded by libmicrohttpd) into a route: which stream,
  * which object, and what it is. Anything not matching the strict grammar of
- * CONTRACT.md is "not found", so a path can never name something outside a
+ * docs/urls.md is "not found", so a path can never name something outside a
  * stream's objects. Any thread.
  */
 #ifndef SLUICE_ORIGIN_HTTP_PATH_INTERNAL_H

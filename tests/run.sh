@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README, CONTRACT.md): installs what the tests
+# The project's test command (README, docs/testing.md): installs what the tests
 # need, builds with ASan+UBSan and -Werror into build-asan/, runs the unit
 # and fuzz-corpus suites (meson), a short libFuzzer run of every parser
 # (clang, build-fuzz/), then the integration suites against the real binary.

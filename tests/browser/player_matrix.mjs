@@ -74,7 +74,7 @@ function parseArgs(argv) {
   return a;
 }
 
-// What a request to the origin is, from its path (the CONTRACT's layout).
+// What a request to the origin is, from its path (docs/urls.md).
 function kindOf(u) {
   const p = u.pathname;
   if (p.endsWith('/master.m3u8')) return 'master';
