@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "hls_names.h"
 #include "ingest.h"
 #include "log.h"
 #include "origin.h"
@@ -122,7 +123,7 @@ static void app_webhook_recording_ready(void *opaque, const char *rid, const cha
 {
     sluice_app_t *app = opaque;
     char url[RECORD_ID_MAX + 32];
-    snprintf(url, sizeof(url), "/vod/%s/master.m3u8", rid);
+    snprintf(url, sizeof(url), "/vod/%s/" HLS_NAME_MASTER, rid);
     json_t *data = json_pack("{s:s, s:s, s:f, s:s}", "recording_id", rid, "stream_id", stream_id,
                              "duration_s", round(duration_s * 1000) / 1000, "url", url);
     webhook_event(app->webhook, "recording.ready", stream_id, data);

@@ -42,6 +42,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "hls_names.h"
 #include "log.h"
 #include "netaddr.h"
 #include "origin.h"
@@ -422,7 +423,7 @@ static int admin_new_key(char out[64])
 static json_t *admin_urls(const admin_t *a, json_t *o, const char *id)
 {
     char buf[1024];
-    snprintf(buf, sizeof(buf), "%s/hls/%s/master.m3u8", a->public_http_url, id);
+    snprintf(buf, sizeof(buf), "%s/hls/%s/" HLS_NAME_MASTER, a->public_http_url, id);
     json_object_set_new(o, "playback_url", json_string(buf));
     snprintf(buf, sizeof(buf), "%s/player/%s", a->public_http_url, id);
     json_object_set_new(o, "player_url", json_string(buf));
@@ -684,7 +685,7 @@ static void admin_recording_urls(const admin_t *a, json_t *rec)
 {
     const char *rid = json_string_value(json_object_get(rec, "id"));
     char buf[1024];
-    snprintf(buf, sizeof(buf), "%s/vod/%s/master.m3u8", a->public_http_url, rid);
+    snprintf(buf, sizeof(buf), "%s/vod/%s/" HLS_NAME_MASTER, a->public_http_url, rid);
     json_object_set_new(rec, "playback_url", json_string(buf));
     if (json_is_string(json_object_get(rec, "poster"))) {
         snprintf(buf, sizeof(buf), "%s/vod/%s/poster.jpg", a->public_http_url, rid);
