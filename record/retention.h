@@ -6,7 +6,7 @@
  * goes through record_delete (renamed aside, then removed), the same as the
  * admin API's, so a /vod/ reader never meets a half-deleted recording.
  *
- * Threads: any (the transcode janitor calls it every minute, main.c once at
+ * Threads: any (the transcode janitor calls it every minute, app.c once at
  * start-up after the recovery); no state.
  */
 #ifndef SLUICE_RECORD_RETENTION_H

@@ -46,7 +46,7 @@ typedef struct origin_params {
     size_t max_viewer_sessions;            /* in total (0: 65536) */
     size_t max_viewer_sessions_per_stream; /* (0: 20000) */
     /* /hls/ID/thumbnail.jpg?width=N: the stored JPEG scaled to width
-     * (transcode's thumbnail_scale; main.c wires it, so the origin never
+     * (transcode's thumbnail_scale; app.c wires it, so the origin never
      * links libav). 0 or a negative errno, *out a new blob; any thread.
      * NULL: ?width is refused. */
     int (*thumbnail_scale)(const uint8_t *jpeg, size_t size, int width, blob_t **out);

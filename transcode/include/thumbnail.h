@@ -5,11 +5,11 @@
  *
  * Producer side (thumbnail_t): owned by one pipeline and used only on its
  * transcode worker thread. Consumer side (thumbnail_scale): pure, any
- * thread, no shared state; main.c hands it to the origin as a callback so
+ * thread, no shared state; app.c hands it to the origin as a callback so
  * that the origin never links libav itself.
  *
  * This header is transcode's second public header, on purpose: the origin
- * (through main.c) and the recorder's poster may use thumbnail_scale and
+ * (through app.c) and the recorder's poster may use thumbnail_scale and
  * thumbnail_encode; libav types appear only as opaque pointers.
  */
 #ifndef SLUICE_TRANSCODE_THUMBNAIL_H
