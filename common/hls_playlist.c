@@ -228,9 +228,13 @@ int hls_playlist_render_master(const hls_master_playlist_t *pl, blob_t **out)
             buf_printf(&t, ",LANGUAGE=\"%s\"", m->language);
         buf_printf(&t, ",DEFAULT=%s,AUTOSELECT=%s", m->is_default ? "YES" : "NO",
                         m->autoselect ? "YES" : "NO");
+        if (m->instream_id)
+            buf_printf(&t, ",INSTREAM-ID=\"%s\"", m->instream_id);
         if (m->channels > 0)
             buf_printf(&t, ",CHANNELS=\"%d\"", m->channels);
-        buf_printf(&t, ",URI=\"%s\"\n", m->uri);
+        if (m->uri)
+            buf_printf(&t, ",URI=\"%s\"", m->uri);
+        buf_printf(&t, "\n");
     }
     for (size_t i = 0; i < pl->nvariants; i++) {
         const hls_variant_t *v = &pl->variants[i];
@@ -247,6 +251,8 @@ int hls_playlist_render_master(const hls_master_playlist_t *pl, blob_t **out)
         }
         if (v->audio_group)
             buf_printf(&t, ",AUDIO=\"%s\"", v->audio_group);
+        if (v->closed_captions)
+            buf_printf(&t, ",CLOSED-CAPTIONS=\"%s\"", v->closed_captions);
         buf_printf(&t, "\n%s\n", v->uri);
     }
     return hls_text_finish(&t, out);

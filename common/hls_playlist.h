@@ -112,16 +112,20 @@ typedef struct hls_media_playlist {
     bool skip_v2;
 } hls_media_playlist_t;
 
-/* EXT-X-MEDIA (an alternative rendition, here the audio group). */
+/* EXT-X-MEDIA (an alternative rendition: the audio group, or the closed
+ * captions carried inside the video, RFC 8216bis 4.4.6.1). */
 typedef struct hls_media_rendition {
-    const char *type; /* "AUDIO" */
+    const char *type; /* "AUDIO", "CLOSED-CAPTIONS" */
     const char *group_id;
     const char *name;
     const char *language; /* NULL: omitted */
     bool is_default;
     bool autoselect;
+    /* INSTREAM-ID, required with CLOSED-CAPTIONS ("CC1".."CC4" for
+     * CEA-608, "SERVICE1".."SERVICE63" for CEA-708); NULL: omitted. */
+    const char *instream_id;
     int channels; /* 0: omitted */
-    const char *uri;
+    const char *uri; /* NULL: omitted (CLOSED-CAPTIONS must have none) */
 } hls_media_rendition_t;
 
 /* EXT-X-STREAM-INF. */
@@ -132,6 +136,9 @@ typedef struct hls_variant {
     int width, height;         /* 0: RESOLUTION omitted */
     double frame_rate;         /* 0: FRAME-RATE omitted */
     const char *audio_group;   /* NULL: AUDIO omitted */
+    /* CLOSED-CAPTIONS="<group>": a CLOSED-CAPTIONS group of the media;
+     * NULL: omitted (players then look for captions in the video). */
+    const char *closed_captions;
     const char *uri;
 } hls_variant_t;
 

@@ -262,31 +262,85 @@ static void test_media_long_window(void **state)
     blob_unref(b);
 }
 
+/* The master of a stream with audio and two video variants; cc_media and
+ * cc_attr are what a source with CEA-608 captions adds (test_master_captions):
+ * a CLOSED-CAPTIONS group without a URI (the captions are in the video),
+ * and the group's name on every variant. */
+#define MASTER_AV(cc_media, cc_attr)                                                               \
+    "#EXTM3U\n"                                                                                    \
+    "#EXT-X-VERSION:7\n"                                                                           \
+    "#EXT-X-INDEPENDENT-SEGMENTS\n"                                                                \
+    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"                       \
+    "AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"\n" cc_media                            \
+    "#EXT-X-STREAM-INF:BANDWIDTH=1200000,CODECS=\"avc1.4d401e,mp4a.40.2\","                        \
+    "RESOLUTION=854x480,AUDIO=\"audio\"" cc_attr "\n"                                              \
+    "480p/index.m3u8\n"                                                                            \
+    "#EXT-X-STREAM-INF:BANDWIDTH=2928000,AVERAGE-BANDWIDTH=2800000,"                               \
+    "CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,"                      \
+    "AUDIO=\"audio\"" cc_attr "\n"                                                                 \
+    "720p/index.m3u8\n"
+
+static void check_master_av(bool captions, const char *want)
+{
+    hls_media_rendition_t media[] = {
+        {.type = "AUDIO",
+         .group_id = "audio",
+         .name = "audio",
+         .is_default = true,
+         .autoselect = true,
+         .channels = 2,
+         .uri = "audio/index.m3u8"},
+        {.type = "CLOSED-CAPTIONS",
+         .group_id = "cc",
+         .name = "Captions",
+         .is_default = true,
+         .autoselect = true,
+         .instream_id = "CC1"},
+    };
+    const char *cc = captions ? "cc" : NULL;
+    hls_variant_t v[] = {
+        {.bandwidth = 1200000,
+         .codecs = "avc1.4d401e,mp4a.40.2",
+         .width = 854,
+         .height = 480,
+         .audio_group = "audio",
+         .closed_captions = cc,
+         .uri = "480p/index.m3u8"},
+        {.bandwidth = 2928000,
+         .average_bandwidth = 2800000,
+         .codecs = "avc1.64001f,mp4a.40.2",
+         .width = 1280,
+         .height = 720,
+         .frame_rate = 30.0,
+         .audio_group = "audio",
+         .closed_captions = cc,
+         .uri = "720p/index.m3u8"},
+    };
+    hls_master_playlist_t m = {.independent_segments = true,
+                               .media = media,
+                               .nmedia = captions ? 2 : 1,
+                               .variants = v,
+                               .nvariants = 2};
+    blob_t *b = NULL;
+    assert_int_equal(hls_playlist_render_master(&m, &b), 0);
+    assert_blob_text(b, want);
+}
+
+/* Without captions: no group, and no CLOSED-CAPTIONS attribute at all
+ * (players then look in the video). */
 static void test_master_av(void **state)
 {
     (void)state;
-    hls_media_rendition_t audio = {
-        .type = "AUDIO", .group_id = "audio", .name = "audio", .is_default = true,
-        .autoselect = true, .channels = 2, .uri = "audio/index.m3u8",
-    };
-    hls_variant_t v = {
-        .bandwidth = 2928000, .average_bandwidth = 2800000,
-        .codecs = "avc1.64001f,mp4a.40.2", .width = 1280, .height = 720,
-        .frame_rate = 30.0, .audio_group = "audio", .uri = "720p/index.m3u8",
-    };
-    hls_master_playlist_t m = {.independent_segments = true, .media = &audio, .nmedia = 1,
-                               .variants = &v, .nvariants = 1};
-    blob_t *b = NULL;
-    assert_int_equal(hls_playlist_render_master(&m, &b), 0);
-    assert_blob_text(b, "#EXTM3U\n"
-                        "#EXT-X-VERSION:7\n"
-                        "#EXT-X-INDEPENDENT-SEGMENTS\n"
-                        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,"
-                        "AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"\n"
-                        "#EXT-X-STREAM-INF:BANDWIDTH=2928000,AVERAGE-BANDWIDTH=2800000,"
-                        "CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,"
-                        "AUDIO=\"audio\"\n"
-                        "720p/index.m3u8\n");
+    check_master_av(false, MASTER_AV("", ""));
+}
+
+static void test_master_captions(void **state)
+{
+    (void)state;
+    check_master_av(true, MASTER_AV("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\","
+                                    "NAME=\"Captions\",DEFAULT=YES,AUTOSELECT=YES,"
+                                    "INSTREAM-ID=\"CC1\"\n",
+                                    ",CLOSED-CAPTIONS=\"cc\""));
 }
 
 static void test_master_audio_only(void **state)
@@ -820,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_media_long_window),
         cmocka_unit_test(test_master_av),
         cmocka_unit_test(test_master_audio_only),
+        cmocka_unit_test(test_master_captions),
         cmocka_unit_test(test_ll_live),
         cmocka_unit_test(test_ll_ended),
         cmocka_unit_test(test_ll_delta_yes),
