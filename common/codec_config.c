@@ -1,7 +1,8 @@
 /*
  * Codec configuration records: AVCDecoderConfigurationRecord (with the
  * first SPS parsed far enough for size, cropping and VUI timing) and
- * AudioSpecificConfig, plus their RFC 6381 codec strings.
+ * AudioSpecificConfig, plus their RFC 6381 codec strings; and two looks
+ * into H.264 samples: an IDR picture, and caption SEI.
  *
  * Everything here reads untrusted bytes from a publisher, so every read is
  * bounded: the record through common/byteio.h, the SPS through a small
@@ -256,7 +257,11 @@ static int h264_parse_sps(const uint8_t *nal, size_t len, h264_config_t *out)
     return 0;
 }
 
-bool h264_sample_has_idr(const uint8_t *data, size_t len, int nal_length_size)
+/* Whether `match` holds for a NAL unit (header byte first, n >= 1 bytes)
+ * of an H.264 sample of length-prefixed NAL units; false for a malformed
+ * sample (a zero length, or one past the end). */
+static bool h264_sample_any_nal(const uint8_t *data, size_t len, int nal_length_size,
+                                bool (*match)(const uint8_t *nal, size_t n))
 {
     if (nal_length_size != 1 && nal_length_size != 2 && nal_length_size != 4)
         return false;
@@ -268,11 +273,81 @@ bool h264_sample_has_idr(const uint8_t *data, size_t len, int nal_length_size)
         at += ls;
         if (n == 0 || n > len - at)
             return false;
-        if ((data[at] & 0x1f) == 5)
+        if (match(data + at, n))
             return true;
         at += n;
     }
     return false;
+}
+
+static bool h264_nal_is_idr(const uint8_t *nal, size_t n)
+{
+    (void)n;
+    return (nal[0] & 0x1f) == 5;
+}
+
+bool h264_sample_has_idr(const uint8_t *data, size_t len, int nal_length_size)
+{
+    return h264_sample_any_nal(data, len, nal_length_size, h264_nal_is_idr);
+}
+
+/* ATSC A/53 Part 4 caption data in an SEI message of payloadType 4
+ * (user_data_registered_itu_t_t35, H.264 D.1.6): country code 0xB5 (USA),
+ * provider code 0x0031 (ATSC), user identifier "GA94", user data type 3
+ * (cc_data), then process_cc_data_flag, a non-zero cc_count and room for
+ * that many byte triplets: what libavcodec's decoder asks before it
+ * exports the bytes. */
+#define H264_SEI_T35 4
+#define H264_A53_USER_ID 0x47413934u /* "GA94" */
+
+static bool h264_sei_is_a53_cc(nal_bits_t *nb, uint64_t size)
+{
+    if (size < 10 || nal_bits_u(nb, 8) != 0xB5 || nal_bits_u(nb, 16) != 0x0031 ||
+        nal_bits_u(nb, 32) != H264_A53_USER_ID || nal_bits_u(nb, 8) != 3)
+        return false;
+    uint32_t flags = nal_bits_u(nb, 8);
+    uint64_t cc_count = flags & 0x1f;
+    /* After em_data: the cc_count byte triplets and a marker byte. */
+    return !nb->error && (flags & 0x40) && cc_count > 0 && cc_count * 3 < size - 10;
+}
+
+/* Whether a NAL unit is an SEI with A/53 captions in one of its messages.
+ * Each payloadType and payloadSize byte, and each payload byte skipped,
+ * consumes input, so a message cannot make the loop outlast the bytes. */
+static bool h264_nal_has_captions(const uint8_t *nal, size_t n)
+{
+    if ((nal[0] & 0x1f) != 6)
+        return false;
+    nal_bits_t nb;
+    nal_bits_init(&nb, nal + 1, n - 1);
+    while (!nb.error) {
+        uint64_t type = 0, size = 0;
+        uint32_t b;
+        do {
+            b = nal_bits_u(&nb, 8);
+            type += b;
+        } while (b == 0xff && !nb.error);
+        do {
+            b = nal_bits_u(&nb, 8);
+            size += b;
+        } while (b == 0xff && !nb.error);
+        if (nb.error)
+            return false;
+        if (type == H264_SEI_T35) {
+            /* Its own reader: the payload is skipped from where it starts. */
+            nal_bits_t msg = nb;
+            if (h264_sei_is_a53_cc(&msg, size))
+                return true;
+        }
+        for (uint64_t i = 0; i < size && !nb.error; i++)
+            (void)nal_bits_u(&nb, 8);
+    }
+    return false;
+}
+
+bool h264_sample_has_captions(const uint8_t *data, size_t len, int nal_length_size)
+{
+    return h264_sample_any_nal(data, len, nal_length_size, h264_nal_has_captions);
 }
 
 int h264_parse_avcc(const uint8_t *data, size_t len, h264_config_t *out)

@@ -39,6 +39,12 @@ void h264_codec_string(const h264_config_t *cfg, char *buf, size_t buflen);
  * order may refer to pictures before it. False for a malformed sample. */
 bool h264_sample_has_idr(const uint8_t *data, size_t len, int nal_length_size);
 
+/* Whether an H.264 sample (as above) carries CEA-608/708 closed captions:
+ * an SEI message with ATSC A/53 Part 4 cc_data ("GA94", user data type 3,
+ * process_cc_data_flag set, cc_count > 0), as encoders and relays send
+ * them. False for a malformed sample. */
+bool h264_sample_has_captions(const uint8_t *data, size_t len, int nal_length_size);
+
 typedef struct hevc_config {
     uint8_t profile_space;   /* 0..3 */
     uint8_t tier_flag;       /* 0 Main, 1 High */

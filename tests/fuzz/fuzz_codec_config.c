@@ -3,7 +3,9 @@
  * parser (high bit clear: even AVCDecoderConfigurationRecord, odd
  * AudioSpecificConfig; high bit set: even hvcC, odd av1C); the rest is the
  * record. Successful parses also render their codec string
- * and must report sane values.
+ * and must report sane values. The avcC bytes also go through the H.264
+ * sample looks (IDR picture, caption SEI), bits 2-3 of the first byte
+ * choosing the NAL length size.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     } else if ((data[0] & 1) == 0) {
         (void)h264_sample_has_idr(data + 1, size - 1, 1 << ((data[0] >> 2) & 3));
+        (void)h264_sample_has_captions(data + 1, size - 1, 1 << ((data[0] >> 2) & 3));
         h264_config_t cfg;
         if (h264_parse_avcc(data + 1, size - 1, &cfg) == 0) {
             if (cfg.width <= 0 || cfg.height <= 0 || cfg.width > 16384 || cfg.height > 16384)

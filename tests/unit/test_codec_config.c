@@ -155,6 +155,54 @@ static void test_sample_has_idr(void **state)
     assert_false(h264_sample_has_idr(NULL, 0, 4));
 }
 
+/* CEA-608 captions in SEI: an unregistered-data message, then the A/53
+ * cc_data message (one byte pair, field 1) and an IDR slice; a copy with
+ * 1-byte lengths; the same message with process_cc_data_flag clear, with
+ * cc_count 0 or 2 (one triplet there), and with another T.35 provider's
+ * identifier ("DTG1", AFD);
+ * an earlier message whose payload needed an emulation-prevention byte
+ * (payload sizes count RBSP bytes); truncations and sizes that lie. */
+#define CC_A53 0x04, 0x0e, 0xb5, 0x00, 0x31, 0x47, 0x41, 0x39, 0x34, 0x03
+static void test_sample_has_captions(void **state)
+{
+    (void)state;
+    static const uint8_t cc4[] = {0,    0,      0,    23,   0x06, 0x05, 0x03, 0xaa, 0xbb,
+                                  0xcc, CC_A53, 0x41, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x80,
+                                  0,    0,      0,    3,    0x65, 0x88, 0x84};
+    static const uint8_t cc1[] = {18,   0x06, CC_A53, 0x41, 0xff, 0xfc, 0x94,
+                                  0x20, 0xff, 0x80,   3,    0x65, 0x88, 0x84};
+    static const uint8_t no_flag[] = {18, 0x06, CC_A53, 0x01, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x80};
+    static const uint8_t no_count[] = {18, 0x06, CC_A53, 0x40, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x80};
+    static const uint8_t afd[] = {18,   0x06, 0x04, 0x0e, 0xb5, 0x00, 0x31, 0x44, 0x54, 0x47,
+                                  0x31, 0x03, 0x41, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x80};
+    /* Message 1: type 5, 4 RBSP bytes 00 00 01 02, written 00 00 03 01 02. */
+    static const uint8_t epb[] = {25,     0x06, 0x05, 0x04, 0x00, 0x00, 0x03, 0x01, 0x02,
+                                  CC_A53, 0x41, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x80};
+    /* cc_count 2 but room for one triplet (and the marker byte). */
+    static const uint8_t short_cc[] = {18, 0x06, CC_A53, 0x42, 0xff, 0xfc, 0x94, 0x20, 0xff, 0x80};
+    static const uint8_t plain[] = {0,    0, 0, 6, 0x06, 0x05, 0x03, 0xaa, 0xbb,
+                                    0xcc, 0, 0, 0, 3,    0x65, 0x88, 0x84};
+    assert_true(h264_sample_has_captions(cc4, sizeof(cc4), 4));
+    assert_true(h264_sample_has_captions(cc1, sizeof(cc1), 1));
+    assert_true(h264_sample_has_captions(epb, sizeof(epb), 1));
+    assert_false(h264_sample_has_captions(no_flag, sizeof(no_flag), 1));
+    assert_false(h264_sample_has_captions(no_count, sizeof(no_count), 1));
+    assert_false(h264_sample_has_captions(afd, sizeof(afd), 1));
+    assert_false(h264_sample_has_captions(short_cc, sizeof(short_cc), 1));
+    assert_false(h264_sample_has_captions(plain, sizeof(plain), 4));
+    assert_false(h264_sample_has_captions(cc4, sizeof(cc4), 3));
+    /* Cut anywhere inside the SEI NAL unit: its length runs past the end. */
+    for (size_t n = 0; n < 4 + 23; n++)
+        assert_false(h264_sample_has_captions(cc4, n, 4));
+    /* A payloadSize of 255 x 4 + 1 bytes with only a few there; a
+     * payloadType that never ends. */
+    static const uint8_t big[] = {9, 0x06, 0x04, 0xff, 0xff, 0xff, 0xff, 0x01, 0xb5, 0x00};
+    static const uint8_t endless[] = {5, 0x06, 0xff, 0xff, 0xff, 0xff};
+    assert_false(h264_sample_has_captions(big, sizeof(big), 1));
+    assert_false(h264_sample_has_captions(endless, sizeof(endless), 1));
+    assert_false(h264_sample_has_captions(NULL, 0, 4));
+}
+
 static void test_asc(void **state)
 {
     (void)state;
@@ -302,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_avcc_malformed),
         cmocka_unit_test(test_avcc_emulation_prevention),
         cmocka_unit_test(test_sample_has_idr),
+        cmocka_unit_test(test_sample_has_captions),
         cmocka_unit_test(test_asc),
         cmocka_unit_test(test_asc_malformed),
         cmocka_unit_test(test_hvcc_real_record),
