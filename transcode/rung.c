@@ -6,7 +6,9 @@
  * encoded as an IDR (forced-idr). x264 runs with global headers, so its
  * SPS/PPS come out once as extradata; both that and the Annex B packets are
  * rewritten here into avcC / AVCC, the form the CMAF muxer and the packager
- * already take from ingest.
+ * already take from ingest. Closed captions ride along: the source
+ * picture's A/53 caption side data goes onto the scaled one, and x264
+ * writes it back as SEI.
  *
  * A preset step reopens the encoder (x264 cannot change preset in flight).
  * To keep the avcC, and with it the init segment, identical across steps,
@@ -312,6 +314,26 @@ void rung_encoder_avcc(const rung_encoder_t *e, const uint8_t **data, size_t *si
     *size = e->avcc_size;
 }
 
+/* The source picture's closed captions (CEA-608/708 as ATSC A/53 cc_data,
+ * which libavcodec's H.264 decoder attaches to the picture it came with)
+ * onto the scaled picture, which libx264 writes back as an SEI (its a53cc
+ * option, on by default). A picture used as it is (av_frame_ref) has them
+ * already. Not av_frame_copy_props: the scaled frame is reused from picture
+ * to picture and it appends side data, so the captions of the first picture
+ * would be the ones x264 found on every later one. */
+static int rung_copy_captions(AVFrame *dst, const AVFrame *src)
+{
+    av_frame_remove_side_data(dst, AV_FRAME_DATA_A53_CC);
+    const AVFrameSideData *cc = av_frame_get_side_data(src, AV_FRAME_DATA_A53_CC);
+    if (!cc || cc->size == 0)
+        return 0;
+    AVFrameSideData *out = av_frame_new_side_data(dst, AV_FRAME_DATA_A53_CC, cc->size);
+    if (!out)
+        return AVERROR(ENOMEM);
+    memcpy(out->data, cc->data, cc->size);
+    return 0;
+}
+
 int rung_encoder_send(rung_encoder_t *e, const AVFrame *src, bool force_idr)
 {
     if (e->flushed)
@@ -352,6 +374,8 @@ int rung_encoder_send(rung_encoder_t *e, const AVFrame *src, bool force_idr)
         }
         sws_scale(e->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
                   f->data, f->linesize);
+        if ((ret = rung_copy_captions(f, src)) < 0)
+            return rung_fail_at(e, "caption side data", ret, src->pts);
     }
     f->pts = src->pts;
     f->pict_type = force_idr ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
