@@ -28,7 +28,8 @@ typedef struct packager packager_t;
  * decisions. Both run on the worker thread, inside packager_push() or
  * packager_end_input(). start_cb may call packager_set_source_output() and
  * packager_rung_add(); sample_cb may call the packager_rung_*() functions
- * that feed, reconfigure or enable rungs; neither may call anything else.
+ * that feed, reconfigure or enable rungs, and packager_set_captions();
+ * neither may call anything else.
  */
 typedef struct packager_hooks {
     void *opaque;
@@ -105,6 +106,12 @@ int packager_rung_reconfigure(packager_t *pk, int index, const uint8_t *avcc, si
  * from segment `from_msn` with a fresh playlist window. */
 int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t from_msn)
     __attribute__((warn_unused_result));
+
+/* The source carries closed captions (CEA-608/708 in SEI), so every video
+ * rendition does: from its next rewrite on, the master has an
+ * EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS group that every variant names. For the
+ * rest of the broadcast; calling it again does nothing. From sample_cb. */
+void packager_set_captions(packager_t *pk);
 
 /* Measured average bit rate of a rendition's committed segments (bits/s),
  * for status; index -1 is the source rendition. */

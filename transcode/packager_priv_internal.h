@@ -266,6 +266,8 @@ struct packager {
 
     bool master_written;
     bool master_independent; /* EXT-X-INDEPENDENT-SEGMENTS in the last master written */
+    bool captions;           /* the source carries closed captions (packager_set_captions) */
+    bool master_captions;    /* ...and the last master written declares them */
     size_t master_nvariants;
     struct {
         char uri[40];

@@ -24,6 +24,12 @@
  * overload.c's (a pure decision); here are its measurements and effects.
  * Every step is logged and shown in the status snapshot.
  *
+ * Closed captions (CEA-608/708 in SEI, ATSC A/53): the decoder attaches
+ * them to each picture, rung.c hands them to x264 with the scaled picture,
+ * and the copied source keeps its SEI as it came. The first picture with
+ * them (or, with nothing decoded, the first copied sample whose SEI has
+ * them) tells the packager to declare them in the master.
+ *
  * Thumbnails (thumbnail.c): the picture that starts each segment also
  * becomes the stream's thumbnail.jpg: the decoded source picture when
  * there is a decoder, else the raw keyframe, which thumbnail.c decodes.
@@ -49,6 +55,7 @@
 
 #include "audio_internal.h"
 #include "clock.h"
+#include "codec_config.h"
 #include "failure_internal.h"
 #include "ladder_internal.h"
 #include "log.h"
@@ -122,6 +129,7 @@ struct pipeline {
     uint64_t src_frames; /* source video samples seen (passthrough rungs' frames) */
     bool have_pic_pts;
     int64_t last_pic_pts; /* the newest decoded picture given to the encoders */
+    bool captions;        /* closed captions seen in the source */
 };
 
 /* ---- status ------------------------------------------------------------ */
@@ -548,9 +556,26 @@ static int pl_decoder_open(pipeline_t *pl, media_codec_t vcodec, const uint8_t *
     return 0;
 }
 
+/* The source carries closed captions: every rendition has them (rung.c
+ * hands them to x264, the copied source keeps its SEI), and the packager's
+ * master says so from its next rewrite on. */
+static void pl_captions_seen(pipeline_t *pl, const char *where)
+{
+    if (pl->captions)
+        return;
+    pl->captions = true;
+    log_info(pl->ctx,
+             "closed captions (CEA-608/708) %s: carried on every rendition and "
+             "declared in the master",
+             where);
+    packager_set_captions(pl->pk);
+}
+
 /* One decoded source picture: scaled and encoded for every live rung. */
 static int pl_picture(pipeline_t *pl, AVFrame *f)
 {
+    if (!pl->captions && av_frame_get_side_data(f, AV_FRAME_DATA_A53_CC))
+        pl_captions_seen(pl, "on a decoded picture");
     /* The picture's own pts (its packet's): the cuts are the keyframes'
      * packet pts. libavcodec's best-effort timestamp switches to the decode
      * times once it has seen a few presentation times out of order (gst's
@@ -753,9 +778,14 @@ static int pl_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, in
     pipeline_t *pl = opaque;
     pl->src_frames++;
     if (!pl->dec) {
-        /* Copy only: nothing to measure or step, but the status (segments,
-         * bit rates, queue lag) still moves on, once per segment, and the
-         * keyframe becomes the thumbnail. */
+        /* Copy only: nothing to decode, so captions are looked for in the
+         * sample's SEI (only H.264 is copied). */
+        if (!pl->captions && packager_video_codec(pl->pk) == MEDIA_CODEC_H264 &&
+            h264_sample_has_captions(pkt->data, pkt->size, pl->src.nal_length_size))
+            pl_captions_seen(pl, "in the copied source's SEI");
+        /* Nothing to measure or step, but the status (segments, bit rates,
+         * queue lag) still moves on, once per segment, and the keyframe
+         * becomes the thumbnail. */
         if (cut) {
             thumbnail_keyframe(pl->thumb, packager_video_codec(pl->pk), pl->new_avcc,
                                pl->new_avcc_size, pkt->data, pkt->size);

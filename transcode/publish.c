@@ -35,6 +35,7 @@
 
 #define PK_READY_FORCE 3          /* commit one rendition alone past this */
 #define PK_PART_SLACK_US 2000     /* FLV's millisecond stamps, in PART-TARGET */
+#define PK_CC_GROUP "cc"          /* GROUP-ID of the closed captions */
 
 /* ---- playlists and commits -------------------------------------------- */
 
@@ -64,7 +65,8 @@ double pk_avg_bps(const pk_track_t *t)
 }
 
 typedef struct pk_master_model {
-    hls_media_rendition_t media;
+    hls_media_rendition_t media[2]; /* the audio group, the captions */
+    size_t nmedia;
     hls_variant_t variants[PK_TRACKS_MAX];
     size_t nvariants;
     char codecs[PK_TRACKS_MAX][40];
@@ -110,6 +112,7 @@ static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model
         var->codecs = m->codecs[k];
         var->uri = m->uris[k];
         var->audio_group = use_a ? "audio" : NULL;
+        var->closed_captions = pk->captions ? PK_CC_GROUP : NULL;
     }
     if (m->nvariants == 0 && use_a && nv == 0 && !pk->video.active) {
         /* Audio only: the audio playlist is the one variant. */
@@ -125,7 +128,7 @@ static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model
     if (m->nvariants == 0)
         return false;
     if (use_a) {
-        m->media = (hls_media_rendition_t){
+        m->media[m->nmedia++] = (hls_media_rendition_t){
             .type = "AUDIO",
             .group_id = "audio",
             .name = "audio",
@@ -135,13 +138,31 @@ static bool pk_master_model(packager_t *pk, bool only_committed, pk_master_model
             .uri = "audio/" HLS_NAME_PLAYLIST,
         };
     }
+    /* Captions seen in the source are in every video rendition (the rungs'
+     * encoders write them back, the copied source has them as they came):
+     * one group, no URI (RFC 8216bis 4.4.6.1). The channel is CC1, the one
+     * nearly every CEA-608 source uses; the language is unknown (608 does
+     * not say), so there is no LANGUAGE. Before any are seen the variants
+     * say nothing rather than CLOSED-CAPTIONS=NONE: NONE is a promise that
+     * there are none (hls.js then stops looking in the video), and a live
+     * source may start sending them later, after players read the master. */
+    if (pk->captions) {
+        m->media[m->nmedia++] = (hls_media_rendition_t){
+            .type = "CLOSED-CAPTIONS",
+            .group_id = PK_CC_GROUP,
+            .name = "Captions",
+            .is_default = true,
+            .autoselect = true,
+            .instream_id = "CC1",
+        };
+    }
     qsort(m->variants, m->nvariants, sizeof(m->variants[0]), pk_variant_cmp);
     return true;
 }
 
 /* Renders the master when every rendition has a segment and it says
  * something new (first time, another set of variants, a higher peak,
- * other codecs or sizes). */
+ * other codecs or sizes, captions seen). */
 int pk_master_render(packager_t *pk, bool force, blob_t **out)
 {
     *out = NULL;
@@ -166,13 +187,14 @@ int pk_master_render(packager_t *pk, bool force, blob_t **out)
     /* Every segment starts with an IDR picture (the rungs' encoders make
      * one at each cut) unless the copied source has open GOPs. */
     bool independent = !(pk->video.output && pk->video.open_gop);
-    changed = changed || independent != pk->master_independent;
+    changed =
+        changed || independent != pk->master_independent || pk->captions != pk->master_captions;
     if (!force && !changed)
         return 0;
     hls_master_playlist_t pl = {
         .independent_segments = independent,
-        .media = &m.media,
-        .nmedia = m.media.type ? 1 : 0,
+        .media = m.media,
+        .nmedia = m.nmedia,
         .variants = m.variants,
         .nvariants = m.nvariants,
     };
@@ -181,6 +203,7 @@ int pk_master_render(packager_t *pk, bool force, blob_t **out)
         return ret;
     pk->master_written = true;
     pk->master_independent = independent;
+    pk->master_captions = pk->captions;
     pk->master_nvariants = m.nvariants;
     for (size_t i = 0; i < m.nvariants; i++) {
         const hls_variant_t *v = &m.variants[i];
@@ -191,6 +214,11 @@ int pk_master_render(packager_t *pk, bool force, blob_t **out)
         pk->master_last[i].height = v->height;
     }
     return 0;
+}
+
+void packager_set_captions(packager_t *pk)
+{
+    pk->captions = true;
 }
 
 /* PART-TARGET of a rendition: parts are cut at the sample boundary nearest
