@@ -51,6 +51,8 @@ _NAME = re.compile(r"[A-Z0-9-]+")
 _INT = re.compile(r"[0-9]{1,20}")
 _FLOAT = re.compile(r"[0-9]+(\.[0-9]+)?")
 _RESOLUTION = re.compile(r"[0-9]{1,20}x[0-9]{1,20}")
+# 4.4.6.1: CEA-608 channels CC1-CC4, CEA-708 services SERVICE1-SERVICE63.
+_INSTREAM_ID = re.compile(r"CC[1-4]|SERVICE([1-9]|[1-5][0-9]|6[0-3])")
 
 
 def parse_attr_list(s):
@@ -874,6 +876,12 @@ def check_master(text):
                               f"count (4.4.6.1)")
             if kind == "CLOSED-CAPTIONS" and "URI" in a:
                 errors.append(f"line {n}: URI on TYPE=CLOSED-CAPTIONS (4.4.6.1)")
+            if kind == "CLOSED-CAPTIONS" and "INSTREAM-ID" not in a:
+                errors.append(f"line {n}: TYPE=CLOSED-CAPTIONS without INSTREAM-ID (4.4.6.1)")
+            if kind == "CLOSED-CAPTIONS" and "INSTREAM-ID" in a and \
+                    not _INSTREAM_ID.fullmatch(a["INSTREAM-ID"]):
+                errors.append(f"line {n}: INSTREAM-ID {a['INSTREAM-ID']!r} is none of CC1-CC4, "
+                              f"SERVICE1-SERVICE63 (4.4.6.1)")
             if "FORCED" in a and kind != "SUBTITLES":
                 errors.append(f"line {n}: FORCED on TYPE={kind} (4.4.6.1)")
             iid = a.get("INSTREAM-ID")
@@ -922,11 +930,19 @@ def check_master(text):
     if not variants:
         errors.append("no EXT-X-STREAM-INF (4.1: an empty Multivariant Playlist)")
     for v in variants:
-        for attr, kind in (("AUDIO", "AUDIO"), ("VIDEO", "VIDEO"), ("SUBTITLES", "SUBTITLES")):
+        for attr, kind in (("AUDIO", "AUDIO"), ("VIDEO", "VIDEO"), ("SUBTITLES", "SUBTITLES"),
+                           ("CLOSED-CAPTIONS", "CLOSED-CAPTIONS")):
             gid = v["attrs"].get(attr)
-            if gid is not None and (kind, gid) not in groups:
+            if gid is not None and (kind, gid) not in groups and \
+                    (kind != "CLOSED-CAPTIONS" or isinstance(gid, Quoted)):
                 errors.append(f"line {v['n']}: {attr}={gid!r} names no EXT-X-MEDIA "
                               f"TYPE={kind} group (4.4.6.2)")
+    # CLOSED-CAPTIONS=NONE says no variant has captions: all or none say it.
+    cc_none = [v["n"] for v in variants if v["attrs"].get("CLOSED-CAPTIONS") == "NONE"
+               and not isinstance(v["attrs"].get("CLOSED-CAPTIONS"), Quoted)]
+    if cc_none and len(cc_none) != len(variants):
+        errors.append(f"line {cc_none[0]}: CLOSED-CAPTIONS=NONE but not on every "
+                      f"EXT-X-STREAM-INF (4.4.6.2)")
     return errors
 
 

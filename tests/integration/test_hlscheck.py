@@ -256,6 +256,14 @@ FRAME-RATE=30.000,AUDIO="audio"
 480p/index.m3u8
 """
 
+# MASTER with what a captioned source adds, the lines that
+# tests/unit/test_hls_playlist.c's test_master_captions expects.
+MASTER_CC = MASTER.replace(
+    'URI="audio/index.m3u8"\n',
+    'URI="audio/index.m3u8"\n#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="Captions",'
+    'DEFAULT=YES,AUTOSELECT=YES,INSTREAM-ID="CC1"\n').replace(
+    'AUDIO="audio"\n', 'AUDIO="audio",CLOSED-CAPTIONS="cc"\n')
+
 REPORTS = {"../1080p/index.m3u8", "../480p/index.m3u8", "../audio/index.m3u8"}
 
 
@@ -596,6 +604,37 @@ class CheckerTest(unittest.TestCase):
         self.assertCaught(check_master(sub(MASTER, '"audio/index.m3u8"', "audio/index.m3u8")),
                           "URI must be a quoted-string")
         self.assertCaught(check_master(MASTER + "stray.m3u8\n"), "not after EXT-X-STREAM-INF")
+
+    def test_master_closed_captions(self):
+        self.assertEqual(MASTER_CC.count('CLOSED-CAPTIONS="cc"'), 2)
+        self.assertClean(check_master(MASTER_CC))
+        for ok in ("CC4", "SERVICE1", "SERVICE9", "SERVICE42", "SERVICE63"):
+            self.assertClean(check_master(sub(MASTER_CC, '"CC1"', f'"{ok}"')))
+        # The group a variant names must exist, as a CLOSED-CAPTIONS group.
+        self.assertCaught(check_master(sub(MASTER_CC, 'GROUP-ID="cc"', 'GROUP-ID="608"')),
+                          "CLOSED-CAPTIONS='cc' names no EXT-X-MEDIA TYPE=CLOSED-CAPTIONS group")
+        self.assertCaught(check_master(sub(MASTER_CC, "TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\"",
+                                           "TYPE=SUBTITLES,GROUP-ID=\"cc\"")),
+                          "names no EXT-X-MEDIA TYPE=CLOSED-CAPTIONS group")
+        # INSTREAM-ID: required, and CC1-CC4 or SERVICE1-SERVICE63 only.
+        self.assertCaught(check_master(sub(MASTER_CC, ',INSTREAM-ID="CC1"', "")),
+                          "TYPE=CLOSED-CAPTIONS without INSTREAM-ID")
+        for bad in ("CC0", "CC5", "cc1", "SERVICE0", "SERVICE64", "SERVICE007", "CC1 "):
+            self.assertCaught(check_master(sub(MASTER_CC, '"CC1"', f'"{bad}"')),
+                              f"INSTREAM-ID {bad!r} is none of CC1-CC4, SERVICE1-SERVICE63")
+        # The captions are in the video: no URI.
+        self.assertCaught(check_master(sub(MASTER_CC, 'INSTREAM-ID="CC1"',
+                                           'INSTREAM-ID="CC1",URI="cc/index.m3u8"')),
+                          "URI on TYPE=CLOSED-CAPTIONS")
+        # NONE: on every variant (then no group is needed), or on none.
+        none = MASTER.replace('AUDIO="audio"\n', 'AUDIO="audio",CLOSED-CAPTIONS=NONE\n')
+        self.assertClean(check_master(none))
+        self.assertCaught(check_master(sub(MASTER_CC, 'CLOSED-CAPTIONS="cc"',
+                                           "CLOSED-CAPTIONS=NONE")),
+                          "CLOSED-CAPTIONS=NONE but not on every EXT-X-STREAM-INF")
+        self.assertCaught(check_master(sub(MASTER_CC, 'CLOSED-CAPTIONS="cc"',
+                                           "CLOSED-CAPTIONS=cc")),
+                          "CLOSED-CAPTIONS must be a quoted-string or NONE")
 
     # --- the renditions of one stream ---------------------------------------------------
 
