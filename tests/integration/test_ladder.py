@@ -77,7 +77,7 @@ class LadderCase(unittest.TestCase):
             if s != 200:
                 return None
             media, variants = parse_master(b.decode())
-            for _, uri in variants + [({}, m["URI"]) for m in media]:
+            for _, uri in variants + [({}, m["URI"]) for m in media if "URI" in m]:
                 s2, _, b2 = self.get("/hls/demo/" + uri)
                 if s2 != 200 or not parse_media(b2.decode())["endlist"]:
                     return None
