@@ -11,6 +11,7 @@
  *   #EXT-X-SERVER-CONTROL, #EXT-X-PART-INF,
  *   #EXT-X-MEDIA-SEQUENCE, [#EXT-X-DISCONTINUITY-SEQUENCE],
  *   [#EXT-X-PLAYLIST-TYPE], [#EXT-X-INDEPENDENT-SEGMENTS], #EXT-X-MAP,
+ *   #EXT-X-DATERANGE lines (timed metadata),
  *   [#EXT-X-SKIP in place of the first segments of a delta update],
  *   per segment: [#EXT-X-DISCONTINUITY + #EXT-X-MAP], #EXT-X-PROGRAM-DATE-TIME,
  *     its #EXT-X-PART lines, #EXTINF, URI   (4.4.4.9: segment tags come
@@ -39,6 +40,7 @@
 
 #include "buf.h"
 #include "hls_names.h"
+#include "utf8.h"
 
 /* Appends a decimal-floating-point with `places` decimals, trailing zeros
  * dropped down to three ("2.002", "0.341333"). "%.*f" does the rounding,
@@ -104,6 +106,60 @@ void hls_playlist_format_pdt(int64_t wall_ms, char *buf, size_t buflen)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }
 
+size_t hls_playlist_daterange_value(const uint8_t *payload, size_t len, char *buf,
+                                    size_t buflen)
+{
+    bool quoted = utf8_valid(payload, len);
+    for (size_t i = 0; quoted && i < len; i++)
+        if (payload[i] == '"' || payload[i] == '\r' || payload[i] == '\n' || payload[i] == 0)
+            quoted = false; /* a NUL would end the attribute list for many parsers */
+    if (buflen < 2 * len + 3) {
+        if (buflen)
+            buf[0] = '\0';
+        return 0;
+    }
+    size_t n = 0;
+    if (quoted) {
+        buf[n++] = '"';
+        memcpy(buf + n, payload, len);
+        n += len;
+        buf[n++] = '"';
+    } else {
+        static const char hex[] = "0123456789ABCDEF";
+        buf[n++] = '0';
+        buf[n++] = 'x';
+        for (size_t i = 0; i < len; i++) {
+            buf[n++] = hex[payload[i] >> 4];
+            buf[n++] = hex[payload[i] & 15];
+        }
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+static void hls_render_daterange(buf_t *t, const hls_daterange_t *d)
+{
+    char start[40];
+    hls_playlist_format_pdt(d->start_ms, start, sizeof(start));
+    buf_printf(t, "#EXT-X-DATERANGE:ID=\"%s\"", d->id);
+    if (d->class_name)
+        buf_printf(t, ",CLASS=\"%s\"", d->class_name);
+    buf_printf(t, ",START-DATE=\"%s\"", start);
+    if (d->payload) {
+        size_t cap = 2 * d->payload_len + 3;
+        char *v = malloc(cap);
+        if (!v) {
+            t->oom = true;
+            return;
+        }
+        size_t n = hls_playlist_daterange_value(d->payload, d->payload_len, v, cap);
+        buf_puts(t, ",X-PAYLOAD=");
+        buf_append(t, v, n);
+        free(v);
+    }
+    buf_puts(t, "\n");
+}
+
 /* "#EXT-X-PART:DURATION=0.333,URI="12.3.m4s",INDEPENDENT=YES" */
 static void hls_render_part(buf_t *t, int64_t msn, size_t index, const hls_part_t *p)
 {
@@ -163,11 +219,29 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
                                            : pl->map_uri;
     if (map)
         buf_printf(&t, "#EXT-X-MAP:URI=\"%s\"\n", map);
-    /* EXT-X-SKIP stands where the skipped segments were; the EXT-X-MAP above
-     * applies to the segments that follow it. */
-    if (skip > 0)
-        buf_printf(&t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%zu%s\n", skip,
-                        pl->skip_v2 ? ",RECENTLY-REMOVED-DATERANGES=\"\"" : "");
+    /* The date ranges, before EXT-X-SKIP so that the lines before the
+     * segments are the same in the full playlist and its delta updates.
+     * A v2 delta update leaves out those that start before the first
+     * segment it shows: the client had them (6.2.5.1). EXT-X-SKIP stands
+     * where the skipped segments were; the EXT-X-MAP above applies to the
+     * segments that follow it. */
+    bool skip_dr = skip > 0 && pl->skip_v2;
+    int64_t dr_from = INT64_MIN;
+    if (skip_dr && skip < pl->nsegments)
+        dr_from = pl->segments[skip].pdt_ms;
+    for (size_t i = 0; i < pl->ndateranges; i++)
+        if (pl->dateranges[i].start_ms >= dr_from)
+            hls_render_daterange(&t, &pl->dateranges[i]);
+    if (skip > 0) {
+        buf_printf(&t, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%zu", skip);
+        if (skip_dr) {
+            buf_puts(&t, ",RECENTLY-REMOVED-DATERANGES=\"");
+            for (size_t i = 0; i < pl->nremoved_dateranges; i++)
+                buf_printf(&t, "%s%s", i ? "\t" : "", pl->removed_dateranges[i]);
+            buf_puts(&t, "\"");
+        }
+        buf_puts(&t, "\n");
+    }
     for (size_t i = skip; i < pl->nsegments; i++) {
         const hls_segment_t *s = &pl->segments[i];
         char pdt[40];

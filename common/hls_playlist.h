@@ -59,6 +59,21 @@ typedef struct hls_rendition_report {
     int64_t last_part; /* LAST-PART: index of its last part of last_msn; < 0: omitted */
 } hls_rendition_report_t;
 
+/* EXT-X-DATERANGE (RFC 8216bis 4.4.5.1): one timed-metadata item,
+ * rendered as
+ *   #EXT-X-DATERANGE:ID="<id>",CLASS="<class>",START-DATE="<start>",X-PAYLOAD=<value>
+ * START-DATE with hls_playlist_format_pdt (the EXT-X-PROGRAM-DATE-TIME
+ * format); X-PAYLOAD a quoted-string when the payload is valid UTF-8
+ * without '"', CR, LF or NUL, else a hexadecimal-sequence ("0x" and upper-case
+ * hex digits) of its bytes. */
+typedef struct hls_daterange {
+    const char *id;         /* ID: unique within the playlist; no '"', CR, LF */
+    const char *class_name; /* CLASS; NULL: omitted */
+    int64_t start_ms;       /* START-DATE, ms since the epoch */
+    const uint8_t *payload; /* X-PAYLOAD; NULL: omitted */
+    size_t payload_len;
+} hls_daterange_t;
+
 /* EXT-X-PLAYLIST-TYPE (RFC 8216 4.3.3.5). */
 typedef enum hls_playlist_type {
     HLS_PLAYLIST_TYPE_NONE = 0, /* a live window: the tag is omitted */
@@ -104,12 +119,23 @@ typedef struct hls_media_playlist {
      * EXT-X-PART, -DISCONTINUITY and -PROGRAM-DATE-TIME lines, are replaced
      * by EXT-X-SKIP:SKIPPED-SEGMENTS=n after EXT-X-MAP; EXT-X-MEDIA-SEQUENCE
      * and EXT-X-DISCONTINUITY-SEQUENCE keep the full playlist's values
-     * (4.4.5.2). skip_v2 adds RECENTLY-REMOVED-DATERANGES="" (there are
-     * never date ranges to report). 0: a full playlist. Clamped to
-     * nsegments; ignored unless can_skip_until > 0 and not ended, since a
-     * server must then ignore _HLS_skip (6.2.5.1). */
+     * (4.4.5.2). skip_v2 (_HLS_skip=v2) also skips the EXT-X-DATERANGE
+     * tags whose START-DATE lies before the first segment shown (a client
+     * that may skip had them in its previous reload) and adds
+     * RECENTLY-REMOVED-DATERANGES with removed_dateranges. 0: a full
+     * playlist. Clamped to nsegments; ignored unless can_skip_until > 0 and
+     * not ended, since a server must then ignore _HLS_skip (6.2.5.1). */
     size_t skip;
     bool skip_v2;
+    /* EXT-X-DATERANGE lines, in this order, after the EXT-X-MAP (before
+     * EXT-X-SKIP) and the first segment. The caller keeps only those
+     * the playlist's window still reaches. */
+    const hls_daterange_t *dateranges;
+    size_t ndateranges;
+    /* IDs of date ranges dropped recently, for RECENTLY-REMOVED-DATERANGES
+     * of a v2 delta update (tab-separated); same character rules as ids. */
+    const char *const *removed_dateranges;
+    size_t nremoved_dateranges;
 } hls_media_playlist_t;
 
 /* EXT-X-MEDIA (an alternative rendition: the audio group, or the closed
@@ -155,6 +181,14 @@ int hls_playlist_render_media(const hls_media_playlist_t *pl, blob_t **out)
     __attribute__((warn_unused_result));
 int hls_playlist_render_master(const hls_master_playlist_t *pl, blob_t **out)
     __attribute__((warn_unused_result));
+
+/* The X-PAYLOAD value of a date range as the renderer writes it: a
+ * quoted-string, or a hexadecimal-sequence when the bytes are no valid
+ * UTF-8 or hold '"', CR, LF or NUL (4.4.5.1, 4.2), into buf as a
+ * NUL-terminated string; returns its length. buflen must be at least
+ * 2 * len + 3, else buf gets "" and 0 is returned. */
+size_t hls_playlist_daterange_value(const uint8_t *payload, size_t len, char *buf,
+                                    size_t buflen);
 
 /* Formats ms since the epoch as ISO 8601 UTC with milliseconds
  * ("2024-05-01T12:00:00.123Z") into buf (>= 25 bytes). */

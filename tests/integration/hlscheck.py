@@ -327,6 +327,7 @@ class _Media:
         self.hints = []       # (line, attrs)
         self.reports = []     # (line, attrs)
         self.skip = None      # (line, attrs)
+        self.dateranges = []  # (line, attrs)
         self.version_need = []
 
 
@@ -431,6 +432,8 @@ def _parse_media(lines, errors):
             pl.version_need.append((9, "EXT-X-SKIP"))
             if "RECENTLY-REMOVED-DATERANGES" in attrs:
                 pl.version_need.append((10, "an EXT-X-SKIP that skips date ranges"))
+        elif name == "EXT-X-DATERANGE":
+            pl.dateranges.append((n, _daterange_attrs(n, value, errors)))
         elif name == "EXT-X-PRELOAD-HINT":
             pl.hints.append((n, _attrs(n, name, value, _MEDIA_ATTRS, errors)))
             tail_line = tail_line or n
@@ -451,6 +454,109 @@ def _parse_media(lines, errors):
         errors.append(f"line {lines[-1][0]}: Media Segment tags at the end apply to no segment")
     pl.pending = cur["parts"]
     return pl
+
+
+# EXT-X-DATERANGE (4.4.5.1): the attributes the spec defines; any other
+# must be a client attribute: "X-" and [A-Z0-9-], its value a
+# quoted-string, a hexadecimal-sequence or a decimal-floating-point.
+_DATERANGE_ATTRS = {
+    "ID": "quoted", "CLASS": "quoted", "START-DATE": "quoted", "CUE": "quoted",
+    "END-DATE": "quoted", "DURATION": "float", "PLANNED-DURATION": "float",
+    "SCTE35-CMD": "hex", "SCTE35-OUT": "hex", "SCTE35-IN": "hex", "END-ON-NEXT": "yes",
+}
+_HEX = re.compile(r"0[xX][0-9A-Fa-f]+")
+
+
+def _date(value):
+    """Seconds since the epoch of an ISO 8601 date with a time zone, or None."""
+    m = _PDT.fullmatch(value or "")
+    if not m:
+        return None
+    zone = m.group(3).replace("Z", "+0000").replace(":", "")
+    try:
+        return datetime.strptime(f"{m.group(1)}.{m.group(2)[:6]}{zone}",
+                                 "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+def _daterange_attrs(n, value, errors):
+    """Parses and type-checks one EXT-X-DATERANGE; returns its attributes."""
+    if value is None:
+        errors.append(f"line {n}: EXT-X-DATERANGE without its attribute-list")
+        return {}
+    attrs, errs = parse_attr_list(value)
+    for e in errs:
+        errors.append(f"line {n}: EXT-X-DATERANGE: {e} (4.2)")
+    for attr, v in attrs.items():
+        kind = _DATERANGE_ATTRS.get(attr)
+        quoted = isinstance(v, Quoted)
+        if kind is None:
+            if not attr.startswith("X-"):
+                errors.append(f"line {n}: EXT-X-DATERANGE: {attr} is neither a defined "
+                              f"attribute nor a client attribute (X-...) (4.4.5.1)")
+            elif not (quoted or _HEX.fullmatch(v) or _FLOAT.fullmatch(v)):
+                errors.append(f"line {n}: EXT-X-DATERANGE: client attribute {attr} {v!r} is "
+                              f"no quoted-string, hexadecimal-sequence or "
+                              f"decimal-floating-point (4.4.5.1)")
+        elif kind == "quoted" and not quoted:
+            errors.append(f"line {n}: EXT-X-DATERANGE: {attr} must be a quoted-string (4.4.5.1)")
+        elif kind == "float" and (quoted or not _FLOAT.fullmatch(v)):
+            errors.append(f"line {n}: EXT-X-DATERANGE: {attr} {v!r} is no "
+                          f"decimal-floating-point (4.4.5.1)")
+        elif kind == "hex" and (quoted or not _HEX.fullmatch(v)):
+            errors.append(f"line {n}: EXT-X-DATERANGE: {attr} is no hexadecimal-sequence")
+        elif kind == "yes" and v != "YES":
+            errors.append(f"line {n}: EXT-X-DATERANGE: END-ON-NEXT must be YES (4.4.5.1)")
+    if "ID" not in attrs:
+        errors.append(f"line {n}: EXT-X-DATERANGE: required attribute ID missing (4.4.5.1)")
+    if "START-DATE" not in attrs:
+        errors.append(f"line {n}: EXT-X-DATERANGE: required attribute START-DATE missing "
+                      f"(4.4.5.1)")
+    for attr in ("START-DATE", "END-DATE"):
+        if isinstance(attrs.get(attr), Quoted) and _date(attrs[attr]) is None:
+            errors.append(f"line {n}: EXT-X-DATERANGE: {attr} {attrs[attr]!r} is no ISO 8601 "
+                          f"date with a time zone (4.4.5.1)")
+    start, end = _date(attrs.get("START-DATE")), _date(attrs.get("END-DATE"))
+    if start is not None and end is not None and end < start:
+        errors.append(f"line {n}: EXT-X-DATERANGE: END-DATE before START-DATE (4.4.5.1)")
+    if start is not None and end is not None and _num(attrs.get("DURATION")) is not None and \
+            abs(end - start - float(attrs["DURATION"])) > 0.001:
+        errors.append(f"line {n}: EXT-X-DATERANGE: END-DATE is not START-DATE + DURATION "
+                      f"(4.4.5.1)")
+    if "END-ON-NEXT" in attrs:
+        if "CLASS" not in attrs:
+            errors.append(f"line {n}: EXT-X-DATERANGE: END-ON-NEXT without CLASS (4.4.5.1)")
+        if "DURATION" in attrs or "END-DATE" in attrs:
+            errors.append(f"line {n}: EXT-X-DATERANGE: END-ON-NEXT with DURATION or END-DATE "
+                          f"(4.4.5.1)")
+    return attrs
+
+
+def _check_dateranges(pl, errors):
+    """4.4.5.1 across the playlist: a DATERANGE needs an EXT-X-PROGRAM-DATE-TIME
+    somewhere; two with the same ID carry the same values for the attributes
+    they share (CLASS included); sluice writes each ID once."""
+    if not pl.dateranges:
+        return
+    if "EXT-X-PROGRAM-DATE-TIME" not in pl.tags:
+        errors.append(f"line {pl.dateranges[0][0]}: EXT-X-DATERANGE in a playlist without "
+                      f"EXT-X-PROGRAM-DATE-TIME (4.4.5.1)")
+    seen = {}
+    for n, attrs in pl.dateranges:
+        rid = attrs.get("ID")
+        if rid is None:
+            continue
+        if rid in seen:
+            first_n, first = seen[rid]
+            for attr in set(attrs) & set(first):
+                if attrs[attr] != first[attr]:
+                    errors.append(f"line {n}: EXT-X-DATERANGE ID {rid!r}: {attr} differs from "
+                                  f"line {first_n} (4.4.5.1)")
+            errors.append(f"line {n}: EXT-X-DATERANGE ID {rid!r} twice (line {first_n}) "
+                          f"[sluice]")
+        else:
+            seen[rid] = (n, attrs)
 
 
 def _single(pl, name):
@@ -529,6 +635,8 @@ def check_media(text, ll=True, reports=None):
                               f"{expected - s['pdt']:.3f} s into the previous segment (6.2.1)")
         prev = s
 
+    _check_dateranges(pl, errors)
+
     # Delta update (4.4.5.2, 6.2.5.1).
     n_sc, sc = _single(pl, "EXT-X-SERVER-CONTROL")
     sc = sc if isinstance(sc, dict) else {}
@@ -545,6 +653,12 @@ def check_media(text, ll=True, reports=None):
         if "RECENTLY-REMOVED-DATERANGES" in attrs and sc.get("CAN-SKIP-DATERANGES") != "YES":
             errors.append(f"line {n_skip}: RECENTLY-REMOVED-DATERANGES without "
                           f"CAN-SKIP-DATERANGES=YES (6.3.7)")
+        removed = [i for i in attrs.get("RECENTLY-REMOVED-DATERANGES", "").split("\t") if i]
+        present = {a.get("ID") for _, a in pl.dateranges}
+        for rid in removed:
+            if rid in present:
+                errors.append(f"line {n_skip}: RECENTLY-REMOVED-DATERANGES names {rid!r}, "
+                              f"which is in the playlist (4.4.5.2)")
         csu = _num(sc.get("CAN-SKIP-UNTIL"))
         if csu is not None and pl.segments and skipped > 0:
             # Skipped: the segments that end further than the Skip Boundary
@@ -789,6 +903,21 @@ def check_delta(full, delta):
     errors = [f"delta: {e}" for e in check_media(delta, ll=None)]
     fl = [l.strip() for l in full.split("\n") if l.strip()]
     dl = [l.strip() for l in delta.split("\n") if l.strip()]
+    # Date ranges: an update that does not skip them (no
+    # RECENTLY-REMOVED-DATERANGES: _HLS_skip=YES) keeps every one; one that
+    # does (v2) keeps a subset and lists what was removed (4.4.5.2, 6.2.5.1).
+    fdr = [l for l in fl if l.startswith("#EXT-X-DATERANGE:")]
+    ddr = [l for l in dl if l.startswith("#EXT-X-DATERANGE:")]
+    fl = [l for l in fl if not l.startswith("#EXT-X-DATERANGE:")]
+    dl = [l for l in dl if not l.startswith("#EXT-X-DATERANGE:")]
+    skips_dr = any(l.startswith("#EXT-X-SKIP:") and "RECENTLY-REMOVED-DATERANGES=" in l
+                   for l in dl)
+    for l in ddr:
+        if l not in fdr:
+            errors.append(f"delta: {l!r} is not in the full playlist (6.2.5.1)")
+    if not skips_dr and sorted(ddr) != sorted(fdr):
+        errors.append("delta: EXT-X-DATERANGE tags left out by an update that does not skip "
+                      "them (no RECENTLY-REMOVED-DATERANGES) (6.2.5.1)")
     skip_lines = [i for i, l in enumerate(dl) if l.startswith("#EXT-X-SKIP:")]
     if len(skip_lines) != 1:
         return errors + ["delta: not exactly one EXT-X-SKIP"]

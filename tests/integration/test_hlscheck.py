@@ -574,6 +574,76 @@ class CheckerTest(unittest.TestCase):
         self.assertMedia(sub(DELTA_YES, "SKIPPED-SEGMENTS=3", "SKIPPED-SEGMENTS=2"),
                          "'23.m4s' has Media Sequence Number 22")
 
+
+    # --- date ranges (4.4.5.1) ------------------------------------------------
+
+    DR1 = ('#EXT-X-DATERANGE:ID="sluice-1",CLASS="com.sluice.metadata",'
+           'START-DATE="2024-05-01T12:00:03.000Z",X-PAYLOAD="card"\n')
+    DR2 = ('#EXT-X-DATERANGE:ID="sluice-2",CLASS="com.sluice.metadata",'
+           'START-DATE="2024-05-01T12:00:07.000Z",X-PAYLOAD=0x7B7D\n')
+
+    def with_dr(self, text, *lines):
+        """text with date range lines after its EXT-X-MAP, as sluice renders them."""
+        return sub(text, '#EXT-X-MAP:URI="init.mp4"\n', '#EXT-X-MAP:URI="init.mp4"\n' +
+                   "".join(lines))
+
+    def test_dateranges(self):
+        live = self.with_dr(LIVE, self.DR1, self.DR2)
+        self.assertClean(check_media(live, reports=REPORTS))
+        self.assertClean(check_media(self.with_dr(ENDED, self.DR1), reports=REPORTS))
+        # ID and START-DATE are required; values have their types.
+        self.assertMedia(sub(live, 'ID="sluice-1",', ""), "required attribute ID missing")
+        self.assertMedia(sub(live, ',START-DATE="2024-05-01T12:00:03.000Z"', ""),
+                         "required attribute START-DATE missing")
+        self.assertMedia(sub(live, 'START-DATE="2024-05-01T12:00:03.000Z"',
+                             'START-DATE="yesterday"'), "is no ISO 8601 date")
+        self.assertMedia(sub(live, 'ID="sluice-1"', "ID=1"), "ID must be a quoted-string")
+        self.assertMedia(sub(live, 'CLASS="com.sluice.metadata",START-DATE="2024-05-01T12:00:03',
+                             'CLASS=x,START-DATE="2024-05-01T12:00:03'),
+                         "CLASS must be a quoted-string")
+        # Client attributes are X- prefixed, with a quoted, hex or decimal value.
+        self.assertMedia(sub(live, "X-PAYLOAD=\"card\"", "PAYLOAD=\"card\""),
+                         "neither a defined attribute nor a client attribute")
+        self.assertMedia(sub(live, "X-PAYLOAD=0x7B7D", "X-PAYLOAD=card"),
+                         "client attribute X-PAYLOAD 'card' is no quoted-string")
+        self.assertClean(check_media(sub(live, "X-PAYLOAD=0x7B7D", "X-PAYLOAD=12.5"),
+                                     reports=REPORTS))
+        # One ID, one set of values; sluice writes each ID once.
+        twice = self.with_dr(LIVE, self.DR1, self.DR1)
+        self.assertMedia(twice, "ID 'sluice-1' twice")
+        clash = self.with_dr(LIVE, self.DR1, sub(self.DR1, "com.sluice.metadata", "other"))
+        self.assertMedia(clash, "CLASS differs from line")
+        # A playlist with a date range needs a date-time.
+        no_pdt = re.sub(r"#EXT-X-PROGRAM-DATE-TIME:[^\n]*\n", "", live)
+        self.assertMedia(no_pdt, "EXT-X-DATERANGE in a playlist without EXT-X-PROGRAM-DATE-TIME",
+                         reports=REPORTS)
+        # END-DATE and END-ON-NEXT rules.
+        self.assertMedia(sub(live, 'X-PAYLOAD="card"',
+                             'END-DATE="2024-05-01T12:00:02.000Z",X-PAYLOAD="card"'),
+                         "END-DATE before START-DATE")
+        self.assertMedia(sub(live, 'CLASS="com.sluice.metadata",START-DATE="2024-05-01T12:00:03',
+                             'START-DATE="2024-05-01T12:00:03')
+                         .replace('X-PAYLOAD="card"', 'END-ON-NEXT=YES', 1),
+                         "END-ON-NEXT without CLASS")
+
+    def test_daterange_delta_updates(self):
+        full = self.with_dr(FULL, self.DR1, self.DR2)
+        yes = self.with_dr(DELTA_YES, self.DR1, self.DR2)
+        self.assertClean(check_delta(full, yes))
+        # _HLS_skip=YES must keep every date range.
+        self.assertCaught(check_delta(full, self.with_dr(DELTA_YES, self.DR2)),
+                          "EXT-X-DATERANGE tags left out by an update that does not skip them")
+        # v2 may leave some out, and lists what was removed...
+        v2 = self.with_dr(DELTA_V2, self.DR2)
+        self.assertClean(check_delta(full, v2))
+        # ...but never one that is in the playlist.
+        self.assertMedia(sub(v2, 'RECENTLY-REMOVED-DATERANGES=""',
+                             'RECENTLY-REMOVED-DATERANGES="sluice-0\tsluice-2"'),
+                         "RECENTLY-REMOVED-DATERANGES names 'sluice-2'", ll=None)
+        # A delta may not invent one.
+        self.assertCaught(check_delta(self.with_dr(FULL, self.DR1), yes),
+                          "is not in the full playlist")
+
     # --- multivariant playlists -----------------------------------------------------
 
     def test_master(self):

@@ -862,6 +862,109 @@ static void test_ll_decimal_point_ignores_locale(void **state)
                          "#EXT-X-STREAM-INF:BANDWIDTH=1,FRAME-RATE=29.970\na.m3u8\n");
 }
 
+/* ---- EXT-X-DATERANGE (timed metadata) ------------------------------------ */
+
+/* Quoted-string when the payload may be one (valid UTF-8 without '"', CR,
+ * LF or NUL), else a hexadecimal-sequence of its bytes, upper case. */
+static void test_daterange_value(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_int_equal(hls_playlist_daterange_value((const uint8_t *)"hi there", 8, buf,
+                                                  sizeof(buf)),
+                     10);
+    assert_string_equal(buf, "\"hi there\"");
+    /* UTF-8 stays quoted ("é"), commas and '=' too. */
+    hls_playlist_daterange_value((const uint8_t *)"caf\xc3\xa9,a=b", 9, buf, sizeof(buf));
+    assert_string_equal(buf, "\"caf\xc3\xa9,a=b\"");
+    hls_playlist_daterange_value((const uint8_t *)"{\"t\":1}", 7, buf, sizeof(buf));
+    assert_string_equal(buf, "0x7B2274223A317D");
+    hls_playlist_daterange_value((const uint8_t *)"a\nb", 3, buf, sizeof(buf));
+    assert_string_equal(buf, "0x610A62");
+    hls_playlist_daterange_value((const uint8_t *)"a\rb", 3, buf, sizeof(buf));
+    assert_string_equal(buf, "0x610D62");
+    hls_playlist_daterange_value((const uint8_t *)"\xff", 1, buf, sizeof(buf));
+    assert_string_equal(buf, "0xFF");
+    hls_playlist_daterange_value((const uint8_t *)"a\0b", 3, buf, sizeof(buf));
+    assert_string_equal(buf, "0x610062");
+    hls_playlist_daterange_value((const uint8_t *)"", 0, buf, sizeof(buf));
+    assert_string_equal(buf, "\"\"");
+    /* Too small a buffer: nothing. */
+    assert_int_equal(hls_playlist_daterange_value((const uint8_t *)"abc", 3, buf, 8), 0);
+    assert_string_equal(buf, "");
+}
+
+/* The DATERANGE lines come after EXT-X-MAP, before the first segment, in
+ * the model's order, START-DATE in the EXT-X-PROGRAM-DATE-TIME format. */
+static void test_daterange_render(void **state)
+{
+    (void)state;
+    hls_segment_t segs[] = {{.msn = 7, .duration = 2.0, .pdt_ms = 1000}};
+    hls_daterange_t dr[] = {
+        {.id = "sluice-1", .class_name = "com.sluice.metadata", .start_ms = 1500,
+         .payload = (const uint8_t *)"card 1", .payload_len = 6},
+        {.id = "sluice-2", .class_name = "com.sluice.metadata", .start_ms = 2999,
+         .payload = (const uint8_t *)"\"q\"", .payload_len = 3},
+    };
+    hls_media_playlist_t pl = {.target_duration = 2,
+                               .media_sequence = 7,
+                               .map_uri = "init.mp4",
+                               .segments = segs,
+                               .nsegments = 1,
+                               .dateranges = dr,
+                               .ndateranges = 2};
+    blob_t *b = NULL;
+    assert_int_equal(hls_playlist_render_media(&pl, &b), 0);
+    assert_blob_text(
+        b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n"
+           "#EXT-X-MAP:URI=\"init.mp4\"\n"
+           "#EXT-X-DATERANGE:ID=\"sluice-1\",CLASS=\"com.sluice.metadata\","
+           "START-DATE=\"1970-01-01T00:00:01.500Z\",X-PAYLOAD=\"card 1\"\n"
+           "#EXT-X-DATERANGE:ID=\"sluice-2\",CLASS=\"com.sluice.metadata\","
+           "START-DATE=\"1970-01-01T00:00:02.999Z\",X-PAYLOAD=0x227122\n"
+           "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:01.000Z\n#EXTINF:2.000,\n7.m4s\n");
+}
+
+/* A _HLS_skip=YES update keeps every date range; a v2 one leaves out those
+ * that start before the first segment it shows (the client had them) and
+ * lists the recently removed ids, tab-separated. */
+static void test_daterange_delta(void **state)
+{
+    (void)state;
+    hls_segment_t segs[10];
+    hls_media_playlist_t pl;
+    hls_daterange_t dr[] = {
+        {.id = "sluice-1", .start_ms = PDT0 + 1000, .payload = (const uint8_t *)"a",
+         .payload_len = 1}, /* in skipped segment 20 */
+        {.id = "sluice-2", .start_ms = PDT0 + 6000, .payload = (const uint8_t *)"b",
+         .payload_len = 1}, /* in segment 23, the first shown */
+    };
+    const char *removed[] = {"sluice-0", "sluice-00"};
+    ll_delta(segs, &pl, false);
+    pl.dateranges = dr;
+    pl.ndateranges = 2;
+    pl.removed_dateranges = removed;
+    pl.nremoved_dateranges = 2;
+    char *text = render_text(&pl);
+    assert_non_null(strstr(text, "ID=\"sluice-1\""));
+    assert_non_null(strstr(text, "ID=\"sluice-2\""));
+    assert_null(strstr(text, "RECENTLY-REMOVED"));
+    test_free(text);
+    pl.skip_v2 = true;
+    text = render_text(&pl);
+    assert_null(strstr(text, "ID=\"sluice-1\""));
+    assert_non_null(strstr(text, "ID=\"sluice-2\""));
+    assert_non_null(strstr(text, "#EXT-X-SKIP:SKIPPED-SEGMENTS=3,"
+                                 "RECENTLY-REMOVED-DATERANGES=\"sluice-0\tsluice-00\"\n"));
+    test_free(text);
+    /* The full playlist has both and no SKIP. */
+    pl.skip = 0;
+    text = render_text(&pl);
+    assert_non_null(strstr(text, "ID=\"sluice-1\""));
+    assert_null(strstr(text, "#EXT-X-SKIP"));
+    test_free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -885,6 +988,9 @@ int main(void)
         cmocka_unit_test(test_ll_attribute_formats),
         cmocka_unit_test(test_ll_off_is_classic),
         cmocka_unit_test(test_ll_decimal_point_ignores_locale),
+        cmocka_unit_test(test_daterange_value),
+        cmocka_unit_test(test_daterange_render),
+        cmocka_unit_test(test_daterange_delta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
