@@ -31,7 +31,15 @@ typedef enum media_packet_type {
     MEDIA_PACKET_AUDIO,            /* data: one raw AAC frame */
     MEDIA_PACKET_METADATA,         /* data: onMetaData AMF0 body (informational) */
     MEDIA_PACKET_EOS,              /* publisher gone; no data */
+    /* data: a timed-metadata payload (UTF-8, at most MEDIA_TIMED_METADATA_MAX
+     * bytes) for every rendition: an emsg/ID3 in the parts and an
+     * EXT-X-DATERANGE in the playlists. dts_ms is the media time it is
+     * stamped on; meta_id and meta_pdt_ms say more (see media_packet_t). */
+    MEDIA_PACKET_TIMED_METADATA,
 } media_packet_type_t;
+
+/* Largest timed-metadata payload, bytes (the API's 413, in-band's drop). */
+#define MEDIA_TIMED_METADATA_MAX 1024
 
 typedef enum media_codec {
     MEDIA_CODEC_NONE = 0,
@@ -53,6 +61,12 @@ typedef struct media_packet {
      * comes back within the reconnect window. */
     bool dropped;
     int64_t arrival_us; /* monotonic time ingest queued it: lag measurement */
+    /* TIMED_METADATA only: its id (unique per stream, the emsg id and the
+     * DATERANGE's "sluice-<id>"), and the program date-time the API told
+     * its caller (ms since the epoch), which the DATERANGE must repeat; 0:
+     * in-band metadata, the packager works it out from dts_ms. */
+    uint32_t meta_id;
+    int64_t meta_pdt_ms;
     size_t size;
     uint8_t data[];
 } media_packet_t;

@@ -531,6 +531,7 @@ static void ingest_free(ingest_t *in)
     pthread_mutex_destroy(&in->sh.lost_lock);
     pthread_mutex_destroy(&in->sh.refusals_lock);
     ingest_meters_deinit(&in->sh.meters);
+    ingest_tmeta_deinit(&in->sh.tmeta);
     if (in->sh.base)
         event_base_free(in->sh.base);
     free(in);
@@ -612,6 +613,7 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     pthread_mutex_init(&in->sh.tls_lock, NULL);
     pthread_mutex_init(&in->sh.refusals_lock, NULL);
     ingest_meters_init(&in->sh.meters);
+    ingest_tmeta_init(&in->sh.tmeta);
     in->tls_port = -1;
     snprintf(in->listen, sizeof(in->listen), "%s", params->rtmp_listen);
 
@@ -694,6 +696,18 @@ int ingest_reload_tls(ingest_t *in)
     SSL_CTX_free(old); /* open sessions' SSLs keep it alive as long as they need */
     log_info("rtmps", "certificate reloaded from %s", in->tls_cert);
     return 0;
+}
+
+int ingest_metadata_push(ingest_t *in, const char *stream_id, const uint8_t *payload,
+                         size_t len, ingest_clock_cb_t clock_cb, void *opaque,
+                         ingest_metadata_stamp_t *out)
+{
+    if (!in || !stream_id) {
+        memset(out, 0, sizeof(*out));
+        return -ENOENT;
+    }
+    return ingest_tmeta_push(&in->sh.tmeta, stream_id, 0, 0, payload, len, clock_cb, opaque,
+                             clock_mono_ms(), clock_wall_ms(), out);
 }
 
 int ingest_stream_stats(ingest_t *in, const char *stream_id, ingest_stream_stats_t *out)

@@ -23,6 +23,7 @@
 #include "meter_internal.h"
 #include "rtmp_chunk_internal.h"
 #include "store_jobs_internal.h"
+#include "timed_meta_internal.h"
 
 /* ---- listener <-> session seam (ingest loop thread only) -------------- */
 
@@ -109,6 +110,7 @@ typedef struct ingest_shared {
     struct ssl_ctx_st *tls_ctx;
     ingest_stats_t stats; /* INGEST_COUNT only */
     ingest_meters_t meters; /* live streams' meter copies (meter.c) */
+    ingest_tmeta_t tmeta;   /* timed metadata: live edges, rate limits, ids (timed_meta.c) */
     /* Chunk buffers of sessions that have not published: limit is
      * limits.max_unpublished_bytes. */
     rtmp_chunk_budget_t unpublished;

@@ -34,6 +34,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -97,6 +98,11 @@
 struct rtmp_session {
     ingest_shared_t *sh;
     char meta_logged[192]; /* the last metadata line logged at info */
+    /* In-band timed metadata (onTextData, onCuePoint, ...): the slot hint
+     * of ingest_tmeta_note, and the rate-limited log of what was dropped. */
+    size_t tmeta_hint;
+    int64_t tmeta_log_ms;
+    uint64_t tmeta_dropped;
     rtmp_session_t *prev, *next;
     uint64_t id;
     struct bufferevent *bev;
@@ -349,6 +355,7 @@ static void rtmp_session_end_publish(rtmp_session_t *s, const char *why, bool dr
     if (!s->queue)
         return;
     ingest_meter_end(&s->sh->meters, &s->meter);
+    ingest_tmeta_end(&s->sh->tmeta, s->id);
     media_packet_t *eos = media_packet_new(MEDIA_PACKET_EOS, 0);
     if (eos)
         eos->dropped = dropped;
@@ -470,8 +477,11 @@ static int rtmp_session_emit(rtmp_session_t *s, media_packet_type_t type, media_
     p->pts_ms = rel + cts;
     p->keyframe = keyframe;
     s->media_bytes += len;
-    if (type == MEDIA_PACKET_VIDEO || type == MEDIA_PACKET_AUDIO)
+    if (type == MEDIA_PACKET_VIDEO || type == MEDIA_PACKET_AUDIO) {
         s->last_media_ms = clock_mono_ms();
+        /* Before the push: an item stamped at this edge queues behind it. */
+        ingest_tmeta_note(&s->sh->tmeta, s->id, &s->tmeta_hint, rel);
+    }
     ingest_meter_media(&s->sh->meters, &s->meter, type, codec, rel, data, len, clock_mono_ms());
     rtmp_session_push(s, p);
     return 0;
@@ -1147,6 +1157,7 @@ static int rtmp_session_on_lease_answer(rtmp_session_t *s, ingest_job_t *job)
         }
     }
     s->queue = queue;
+    ingest_tmeta_start(&s->sh->tmeta, s->id, s->stream_id, queue, clock_mono_ms());
     INGEST_COUNT(s->sh, publishers_live);
     if (!s->full_limits) {
         /* The key is good: media messages may be large now, and what this
@@ -1268,6 +1279,45 @@ static int rtmp_session_on_command(rtmp_session_t *s, const uint8_t *data, size_
     return ret;
 }
 
+/* In-band timed metadata: a data message other than onMetaData whose
+ * arguments carry text goes the API's way, stamped with the message's own
+ * time. Over the size or the rate (shared with the API), it is dropped;
+ * one log line a minute says how many were. */
+static void rtmp_session_timed_metadata(rtmp_session_t *s, const char *handler,
+                                        const amf0_value_t *all, uint32_t ts)
+{
+    const amf0_value_t *text = ingest_tmeta_text(all);
+    if (!text)
+        return;
+    /* The same clock as the media: unwrapped, relative to the first frame. */
+    int64_t dts = rtmp_session_unwrap(s, ts);
+    int64_t rel = s->base_set ? dts - s->base : 0;
+    ingest_metadata_stamp_t st;
+    int ret = ingest_tmeta_push(&s->sh->tmeta, NULL, s->id, rel, (const uint8_t *)text->str,
+                                text->len, NULL, NULL, clock_mono_ms(), clock_wall_ms(), &st);
+    if (ret == 0) {
+        log_debug(s->ctx, "in-band metadata %" PRIu32 " (%s, %zu bytes) at %" PRId64 " ms",
+                  st.id, handler, text->len, rel);
+        return;
+    }
+    s->tmeta_dropped++;
+    int64_t now = clock_mono_ms();
+    if (s->tmeta_log_ms == 0 || now - s->tmeta_log_ms >= 60000) {
+        s->tmeta_log_ms = now;
+        char esc[48] = "";
+        log_escape(esc, sizeof(esc), handler, strlen(handler));
+        log_warn(s->ctx,
+                 "in-band metadata '%s' of %zu bytes dropped (%s); %" PRIu64 " dropped since "
+                 "publish",
+                 esc, text->len,
+                 ret == -EMSGSIZE ? "over 1024 bytes"
+                 : ret == -EBUSY  ? "over 5 a second"
+                 : ret == -EILSEQ ? "not UTF-8"
+                                  : strerror(-ret),
+                 s->tmeta_dropped);
+    }
+}
+
 static int rtmp_session_on_data(rtmp_session_t *s, const uint8_t *data, size_t len,
                                 uint32_t ts)
 {
@@ -1276,39 +1326,46 @@ static int rtmp_session_on_data(rtmp_session_t *s, const uint8_t *data, size_t l
     if (amf0_decode(data, len, &s->amf, &first, &used) < 0)
         return 0; /* informational: not worth a connection */
     const char *name = amf0_string(first);
-    size_t body = 0;
-    if (name && strcmp(name, "@setDataFrame") == 0)
-        body = used; /* the FLV script body starts at "onMetaData" */
-    else if (!name || strcmp(name, "onMetaData") != 0)
-        body = len;
+    bool wrapped = name && strcmp(name, "@setDataFrame") == 0;
+    bool meta = name && strcmp(name, "onMetaData") == 0;
+    size_t body = wrapped ? used : 0; /* the FLV script body starts at its handler name */
     amf0_value_free(first);
-    if (body >= len || !s->queue)
+    if (body >= len || !s->queue || (!wrapped && !meta && !name))
         return 0;
 
-    amf0_value_t *meta = NULL;
-    if (amf0_decode_all(data + body, len - body, &s->amf, &meta) == 0) {
-        const amf0_value_t *obj = amf0_at(meta, 1);
-        const char *enc = amf0_string(amf0_get(obj, "encoder"));
-        char esc[64] = "";
-        if (enc)
-            log_escape(esc, sizeof(esc), enc, strlen(enc));
-        char line[sizeof(s->meta_logged)];
-        snprintf(line, sizeof(line),
-                 "%.0fx%.0f %.2f fps, video %.0f kb/s, audio %.0f kb/s, encoder '%s'",
-                 amf0_number(amf0_get(obj, "width"), 0), amf0_number(amf0_get(obj, "height"), 0),
-                 amf0_number(amf0_get(obj, "framerate"), 0),
-                 amf0_number(amf0_get(obj, "videodatarate"), 0),
-                 amf0_number(amf0_get(obj, "audiodatarate"), 0), esc);
-        /* GStreamer's flvmux repeats its metadata in the stream, several
-         * times a second at first: only a change is worth an info line. */
-        if (strcmp(line, s->meta_logged) != 0) {
-            log_info(s->ctx, "metadata: %s", line);
-            memcpy(s->meta_logged, line, sizeof(line));
-        } else {
-            log_debug(s->ctx, "metadata: %s", line);
-        }
-        amf0_value_free(meta);
+    amf0_value_t *all = NULL;
+    if (amf0_decode_all(data + body, len - body, &s->amf, &all) < 0)
+        return meta || wrapped ? rtmp_session_emit(s, MEDIA_PACKET_METADATA, MEDIA_CODEC_NONE,
+                                                   ts, 0, false, data + body, len - body)
+                               : 0; /* as before: informational */
+    const char *handler = amf0_string(amf0_at(all, 0));
+    if (!handler || strcmp(handler, "onMetaData") != 0) {
+        if (handler)
+            rtmp_session_timed_metadata(s, handler, all, ts);
+        amf0_value_free(all);
+        return 0;
     }
+    const amf0_value_t *obj = amf0_at(all, 1);
+    const char *enc = amf0_string(amf0_get(obj, "encoder"));
+    char esc[64] = "";
+    if (enc)
+        log_escape(esc, sizeof(esc), enc, strlen(enc));
+    char line[sizeof(s->meta_logged)];
+    snprintf(line, sizeof(line),
+             "%.0fx%.0f %.2f fps, video %.0f kb/s, audio %.0f kb/s, encoder '%s'",
+             amf0_number(amf0_get(obj, "width"), 0), amf0_number(amf0_get(obj, "height"), 0),
+             amf0_number(amf0_get(obj, "framerate"), 0),
+             amf0_number(amf0_get(obj, "videodatarate"), 0),
+             amf0_number(amf0_get(obj, "audiodatarate"), 0), esc);
+    /* GStreamer's flvmux repeats its metadata in the stream, several
+     * times a second at first: only a change is worth an info line. */
+    if (strcmp(line, s->meta_logged) != 0) {
+        log_info(s->ctx, "metadata: %s", line);
+        memcpy(s->meta_logged, line, sizeof(line));
+    } else {
+        log_debug(s->ctx, "metadata: %s", line);
+    }
+    amf0_value_free(all);
     return rtmp_session_emit(s, MEDIA_PACKET_METADATA, MEDIA_CODEC_NONE, ts, 0, false,
                              data + body, len - body);
 }

@@ -238,6 +238,35 @@ int ingest_stream_stats(ingest_t *in, const char *stream_id, ingest_stream_stats
 /* Every stream live on this node, in a malloc'd array the caller frees. */
 int ingest_list_streams(ingest_t *in, ingest_stream_stats_t **out, size_t *n);
 
+/* Timed metadata (issue 21). What ingest_metadata_push stamped. */
+typedef struct ingest_metadata_stamp {
+    uint32_t id;           /* unique per stream (emsg id, DATERANGE "sluice-<id>") */
+    int64_t media_time_ms; /* the stream's media time (clock_cb's), ms */
+    int64_t pdt_ms;        /* its program date-time, ms since the epoch (clock_cb's) */
+    int retry_after_s;     /* -EBUSY: when the rate limit lets the next one through */
+} ingest_metadata_stamp_t;
+
+/* Maps a dts of stream_id's media queue to the media time (ms on the
+ * playlists' timeline) and program date-time the packager gives it.
+ * Returns 0, or -EAGAIN when that is not known yet, or another negative
+ * errno. Must not call ingest. */
+typedef int (*ingest_clock_cb_t)(void *opaque, const char *stream_id, int64_t dts_ms,
+                                 int64_t *media_ms, int64_t *pdt_ms);
+
+/*
+ * Queues a timed-metadata item (payload: UTF-8, at most
+ * MEDIA_TIMED_METADATA_MAX bytes, copied) for the stream live on this node,
+ * stamped at its live edge: the newest frame ingested for it. clock_cb runs
+ * with ingest's metadata lock held. Any thread. Returns 0 with *out filled,
+ * -ENOENT when the stream is not live on this node, -EAGAIN when it has no
+ * media yet (or clock_cb's -EAGAIN), -EBUSY over the rate (5 a second per
+ * stream, burst 10, shared with in-band metadata; out->retry_after_s),
+ * -EMSGSIZE, -EILSEQ (not UTF-8), -ENOMEM.
+ */
+int ingest_metadata_push(ingest_t *in, const char *stream_id, const uint8_t *payload,
+                         size_t len, ingest_clock_cb_t clock_cb, void *opaque,
+                         ingest_metadata_stamp_t *out) __attribute__((warn_unused_result));
+
 /* New limits (SIGHUP): connections accepted and publishes started from
  * now on obey them; open sessions keep the message and chunk limits they
  * started with. Zero fields get defaults. Any thread but the ingest one. */

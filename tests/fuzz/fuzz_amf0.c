@@ -1,13 +1,16 @@
 /*
  * libFuzzer target for ingest/amf0.c: decodes the input as an AMF0 value
  * sequence under tight limits and, when that works, checks that encoding is
- * stable (encode(decode(encode(decode(x)))) == encode(decode(x))).
+ * stable (encode(decode(encode(decode(x)))) == encode(decode(x))); and
+ * takes the timed-metadata text from it as an in-band data message.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "amf0_internal.h"
+#include "timed_meta_internal.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,6 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* What a session looks at in a command. */
     (void)amf0_string(amf0_get(amf0_at(list, 2), "app"));
     (void)amf0_number(amf0_at(list, 1), 0);
+    /* What a session takes from a data message as timed metadata. */
+    const amf0_value_t *text = ingest_tmeta_text(list);
+    if (text && (!text->str || text->len > lim.max_string))
+        abort();
+    if (text)
+        (void)utf8_valid((const uint8_t *)text->str, text->len);
 
     buf_t enc1 = {0}, enc2 = {0};
     amf0_value_t *again = NULL;
