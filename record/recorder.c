@@ -9,8 +9,9 @@
  * writing it) is simply not part of the recording. A new init segment
  * (another configuration, or a pipeline rebuilt after a failure) gets a
  * file of its own, init-MSN.mp4. The live master is kept in
- * .live-master.m3u8 for the finalize, whose playlists come from the
- * journals only: the same code finalizes a broadcast that ended and one
+ * .live-master.m3u8 for the finalize, and the date ranges of the live
+ * playlists (timed metadata) in .dateranges; the finalize's playlists come
+ * from those files and the journals only: the same code finalizes a broadcast that ended and one
  * left "recording" by a crash (recorder_recover).
  *
  * Ids, paths, recording.json, safe opens and deletion are the layout's
@@ -26,6 +27,7 @@
 #endif
 #include "recorder.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +57,10 @@
 #define REC_CTX_MAX 96
 #define REC_POSTER_TRIES 10 /* segments after the second that still look for a thumbnail */
 #define REC_LIVE_MASTER ".live-master.m3u8"
+#define REC_DATERANGES ".dateranges"
+#define REC_DATERANGES_MAX 4096 /* date ranges a VOD playlist takes (the first ones) */
+#define REC_DR_WORD_MAX 64      /* an id or a class */
+#define REC_DR_LINE_MAX (2 * REC_DR_WORD_MAX + 24 + 2 * RECORDER_DATERANGE_MAX + 8)
 
 typedef struct rec_rend {
     char name[REC_NAME_MAX];
@@ -93,6 +99,8 @@ struct recorder {
     uint64_t bytes;
     bool poster;
     int poster_tries;
+    int dr_fd; /* .dateranges, O_APPEND; -1 before the first */
+    off_t dr_size;
 };
 
 /* ---- small file helpers ------------------------------------------------ */
@@ -240,6 +248,7 @@ int recorder_open(const recorder_params_t *p, recorder_t **out)
     r->last_msn = INT64_MIN;
     for (size_t i = 0; i < REC_RENDS_MAX; i++)
         r->rends[i].journal = -1;
+    r->dr_fd = -1;
     int64_t start = p->start_wall_ms ? p->start_wall_ms : clock_wall_ms();
     rec_rfc3339(start, r->started_at);
 
@@ -412,6 +421,54 @@ void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg)
     }
 }
 
+/* An id or a class as .dateranges keeps them: 1-63 of [A-Za-z0-9._-]. */
+static bool rec_dr_word(const char *w)
+{
+    size_t n = w ? strlen(w) : 0;
+    if (n == 0 || n >= REC_DR_WORD_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)w[i]) && w[i] != '.' && w[i] != '_' && w[i] != '-')
+            return false;
+    return true;
+}
+
+void recorder_add_daterange(recorder_t *r, const recorder_daterange_t *d)
+{
+    if (!r || !rec_dr_word(d->id) || !rec_dr_word(d->class_name) ||
+        d->payload_len > RECORDER_DATERANGE_MAX)
+        return;
+    char path[REC_PATH_MAX + 64];
+    rec_pathf(path, sizeof(path), "%s/%s", r->path, REC_DATERANGES);
+    if (r->dr_fd < 0) {
+        r->dr_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (r->dr_fd < 0) {
+            rec_write_error(r, path, -errno, false);
+            return;
+        }
+        struct stat st;
+        r->dr_size = fstat(r->dr_fd, &st) == 0 ? st.st_size : 0;
+    }
+    char line[REC_DR_LINE_MAX];
+    int len = snprintf(line, sizeof(line), "%s %" PRId64 " %s ", d->id, d->start_ms,
+                       d->class_name);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < d->payload_len; i++) {
+        line[len++] = hex[d->payload[i] >> 4];
+        line[len++] = hex[d->payload[i] & 15];
+    }
+    line[len++] = '\n';
+    int ret = record_write_all(r->dr_fd, line, (size_t)len);
+    if (ret < 0) {
+        if (ftruncate(r->dr_fd, r->dr_size) < 0)
+            log_warn(r->ctx, "recording %s: cannot cut %s back: %s", r->rid, REC_DATERANGES,
+                     strerror(errno));
+        rec_write_error(r, REC_DATERANGES, ret, false);
+        return;
+    }
+    r->dr_size += len;
+}
+
 void recorder_set_master(recorder_t *r, const blob_t *master)
 {
     if (!r || !master)
@@ -509,13 +566,121 @@ static int rec_read_journal(const char *recdir, rec_fin_rend_t *fr, const char *
     return 0;
 }
 
+/* The date ranges of a recording (.dateranges), oldest first. */
+typedef struct rec_drs {
+    hls_daterange_t *d;
+    char (*words)[2][REC_DR_WORD_MAX];
+    uint8_t *bytes; /* the payloads, back to back */
+    size_t n;
+} rec_drs_t;
+
+static void rec_drs_free(rec_drs_t *drs)
+{
+    free(drs->d);
+    free(drs->words);
+    free(drs->bytes);
+    memset(drs, 0, sizeof(*drs));
+}
+
+static int rec_hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Reads .dateranges: whole, well-formed lines only (one cut short by a
+ * crash is left out), at most REC_DATERANGES_MAX. No file: none. */
+static int rec_read_dateranges(const char *recdir, rec_drs_t *drs, const char *ctx)
+{
+    memset(drs, 0, sizeof(*drs));
+    char path[REC_PATH_MAX + 64];
+    rec_pathf(path, sizeof(path), "%s/%s", recdir, REC_DATERANGES);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    size_t cap = 0, used = 0, dropped = 0;
+    int ret = 0;
+    char *line = malloc(REC_DR_LINE_MAX + 2);
+    if (!line) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    while (fgets(line, REC_DR_LINE_MAX + 2, f)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n') {
+            dropped++;
+            /* The rest of an over-long line. */
+            int c;
+            while (len > REC_DR_LINE_MAX && (c = fgetc(f)) != EOF && c != '\n')
+                ;
+            continue;
+        }
+        line[--len] = '\0';
+        char id[REC_DR_WORD_MAX], cls[REC_DR_WORD_MAX];
+        int64_t start;
+        int off = 0;
+        if (sscanf(line, "%63s %" SCNd64 " %63s %n", id, &start, cls, &off) != 3 || off <= 0 ||
+            !rec_dr_word(id) || !rec_dr_word(cls)) {
+            dropped++;
+            continue;
+        }
+        const char *hex = line + off;
+        size_t hl = strlen(hex);
+        bool ok = hl % 2 == 0 && hl / 2 <= RECORDER_DATERANGE_MAX;
+        for (size_t i = 0; ok && i < hl; i++)
+            ok = rec_hexval(hex[i]) >= 0;
+        if (!ok) {
+            dropped++;
+            continue;
+        }
+        if (drs->n == REC_DATERANGES_MAX)
+            break;
+        if (drs->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            hls_daterange_t *nd = realloc(drs->d, ncap * sizeof(*nd));
+            if (nd)
+                drs->d = nd;
+            char(*nw)[2][REC_DR_WORD_MAX] = nd ? realloc(drs->words, ncap * sizeof(*nw)) : NULL;
+            if (nw)
+                drs->words = nw;
+            uint8_t *nb = nw ? realloc(drs->bytes, ncap * RECORDER_DATERANGE_MAX) : NULL;
+            if (!nb) {
+                ret = -ENOMEM;
+                break;
+            }
+            drs->bytes = nb;
+            cap = ncap;
+        }
+        size_t k = drs->n++;
+        snprintf(drs->words[k][0], REC_DR_WORD_MAX, "%s", id);
+        snprintf(drs->words[k][1], REC_DR_WORD_MAX, "%s", cls);
+        uint8_t *p = drs->bytes + k * RECORDER_DATERANGE_MAX;
+        for (size_t i = 0; i < hl / 2; i++)
+            p[i] = (uint8_t)(rec_hexval(hex[2 * i]) << 4 | rec_hexval(hex[2 * i + 1]));
+        drs->d[k] = (hls_daterange_t){.start_ms = start, .payload_len = hl / 2};
+        used++;
+    }
+    free(line);
+    fclose(f);
+    /* Pointers last: the arrays may have moved while growing. */
+    for (size_t k = 0; k < drs->n; k++) {
+        drs->d[k].id = drs->words[k][0];
+        drs->d[k].class_name = drs->words[k][1];
+        drs->d[k].payload = drs->bytes + k * RECORDER_DATERANGE_MAX;
+    }
+    if (dropped)
+        log_warn(ctx, "%s: %zu line(s) incomplete; left out", REC_DATERANGES, dropped);
+    if (ret < 0)
+        rec_drs_free(drs);
+    return ret;
+}
+
 /* The VOD media playlist of one rendition: every segment of the journal,
  * EXT-X-MAP where the init segment changes, EXT-X-DISCONTINUITY where the
  * live playlist had one (or segment numbers jump: a rung that was dropped
  * for a while). Decides here, renders with the live playlists' renderer
  * (hls_playlist.h). Sets the rendition's totals. Returns a new blob or
  * NULL (no memory). */
-static blob_t *rec_render_media(rec_fin_rend_t *fr)
+static blob_t *rec_render_media(rec_fin_rend_t *fr, const rec_drs_t *drs)
 {
     hls_segment_t *segs = calloc(fr->n ? fr->n : 1, sizeof(*segs));
     if (!segs)
@@ -551,6 +716,8 @@ static blob_t *rec_render_media(rec_fin_rend_t *fr)
         .ended = true,
         .playlist_type = HLS_PLAYLIST_TYPE_VOD,
         .independent_segments = true,
+        .dateranges = drs->d,
+        .ndateranges = drs->n,
     };
     blob_t *out = NULL;
     int ret = hls_playlist_render_media(&pl, &out);
@@ -874,6 +1041,13 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     closedir(d);
     qsort(fr, n, sizeof(fr[0]), rec_name_cmp);
 
+    /* Every VOD playlist carries every date range of the broadcast. */
+    rec_drs_t drs;
+    if ((ret = rec_read_dateranges(recdir, &drs, ctx)) < 0) {
+        log_warn(ctx, "%s unreadable (%s); the playlists go without date ranges", REC_DATERANGES,
+                 strerror(-ret));
+        ret = 0;
+    }
     json_t *rends = json_array();
     double duration = 0;
     int64_t segments = 0, last_end_ms = 0;
@@ -884,7 +1058,7 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
             break;
         if (fr[i].n == 0)
             continue;
-        blob_t *pl = rec_render_media(&fr[i]);
+        blob_t *pl = rec_render_media(&fr[i], &drs);
         if (!pl) {
             ret = -ENOMEM;
             break;
@@ -920,6 +1094,7 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
         if (last->pdt_ms > 0 && end > last_end_ms)
             last_end_ms = end;
     }
+    rec_drs_free(&drs);
     if (ret == 0 && top_video == SIZE_MAX && audio != SIZE_MAX)
         discs = fr[audio].discontinuities; /* audio only */
 
@@ -1036,6 +1211,8 @@ void recorder_close(recorder_t *r, bool finalize)
             close(r->rends[i].journal);
         blob_unref(r->rends[i].init);
     }
+    if (r->dr_fd >= 0)
+        close(r->dr_fd);
     if (!finalize) {
         log_info(r->ctx, "recording %s left unfinished (finalized at the next start)", r->rid);
     } else {

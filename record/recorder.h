@@ -77,6 +77,21 @@ typedef struct recorder_segment {
 void recorder_add_segment(recorder_t *r, const recorder_segment_t *seg);
 void recorder_set_master(recorder_t *r, const blob_t *master);
 
+/* A date range of the live playlists (timed metadata), for every VOD
+ * media playlist of the recording: a line of .dateranges, "ID START_MS
+ * CLASS HEX-PAYLOAD", which the finalize reads back. id and class_name:
+ * 1-63 of [A-Za-z0-9._-]; payload at most RECORDER_DATERANGE_MAX bytes.
+ * Same thread as the segments; never fails (a write error is logged). */
+#define RECORDER_DATERANGE_MAX 1024
+typedef struct recorder_daterange {
+    const char *id;
+    const char *class_name;
+    int64_t start_ms;
+    const uint8_t *payload;
+    size_t payload_len;
+} recorder_daterange_t;
+void recorder_add_daterange(recorder_t *r, const recorder_daterange_t *d);
+
 /* The broadcast ended: finalize (fsync, playlists, master, MP4, "ready"),
  * call ready_cb, and free. finalize = false (the stream was handed to
  * another node at shutdown) leaves it "recording" for recover. NULL does
