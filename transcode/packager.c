@@ -20,6 +20,13 @@
  * keyframe's pts is at least the newest video dts), so segment N of both
  * renditions covers the same time. Audio-only streams are cut by time.
  *
+ * Timed metadata (MEDIA_PACKET_TIMED_METADATA): each item's dts is mapped
+ * to the stream timeline as media is (pk_clock, the mapping the worker
+ * also publishes for the admin API); every rendition puts an emsg (emsg.h)
+ * before the moof of its first part, or segment without LL-HLS, that ends
+ * after that time (pk_meta_wrap), and the playlists get an EXT-X-DATERANGE
+ * (publish.c).
+ *
  * Publishing (the batch, the playlist models, the commit of segment N of
  * every rendition together, the recorder sink) lives in publish.c; the
  * state both share is in packager_priv_internal.h.
@@ -45,13 +52,14 @@
 #include "clock.h"
 #include "cmaf_internal.h"
 #include "codec_config.h"
+#include "emsg.h"
 #include "failure_internal.h"
 #include "hls_names.h"
 #include "hls_playlist.h"
 #include "log.h"
 #include "transcode.h"
 
-#define PK_TIMELINE_START_MS 1000
+#define PK_TIMELINE_START_MS PACKAGER_TIMELINE_START_MS
 #define PK_JUMP_BACK_MS 1000      /* dts going back further is a jump */
 #define PK_JUMP_FORWARD_MS 10000  /* dts going forward further is a jump */
 #define PK_MAX_CTS_MS 10000
@@ -274,6 +282,49 @@ static int pk_part_commit(packager_t *pk, pk_track_t *t)
     return 0;
 }
 
+/* Puts an emsg before the fragment f of t for every timed-metadata item t
+ * still owes whose media time lies before f's end: in the part that holds
+ * that time, or the next one t publishes when the time has passed (a rung
+ * whose encoder is behind, audio waiting for video). Items from before a
+ * rendition's long absence (a rung that was dropped) are left out. */
+static int pk_meta_wrap(packager_t *pk, pk_track_t *t, cmaf_fragment_t *f)
+{
+    if (t->meta_next >= pk->meta_seq)
+        return 0;
+    if (pk->meta_seq - t->meta_next > PK_META_MAX) {
+        log_warn(pk->ctx, "%s: %" PRIu64 " timed-metadata items never reached its parts",
+                 t->name, pk->meta_seq - PK_META_MAX - t->meta_next);
+        t->meta_next = pk->meta_seq - PK_META_MAX;
+    }
+    int ts = pk_timescale(t);
+    int64_t end = f->start_dts + f->duration;
+    int64_t stale = f->start_dts - av_rescale(2 * pk->target_us + 1000000, ts, 1000000);
+    buf_t b = {0};
+    for (; t->meta_next < pk->meta_seq; t->meta_next++) {
+        const pk_meta_t *m = &pk->meta[t->meta_next % PK_META_MAX];
+        int64_t at = av_rescale(m->time_ms, ts, 1000);
+        if (at >= end)
+            break; /* in a later part (items come in time order) */
+        if (at < stale)
+            continue;
+        if (emsg_box_append(&b, (uint32_t)ts, (uint64_t)(at > 0 ? at : 0), m->id,
+                            m->payload->data, m->payload->size) < 0)
+            continue; /* cannot happen: payloads are at most 1 KiB */
+    }
+    if (b.len == 0) {
+        buf_deinit(&b);
+        return 0;
+    }
+    buf_append(&b, f->data->data, f->data->size);
+    blob_t *nb = b.oom ? NULL : blob_new(b.bytes, b.len);
+    buf_deinit(&b);
+    if (!nb)
+        return -ENOMEM;
+    blob_unref(f->data);
+    f->data = nb;
+    return 0;
+}
+
 /* Cuts the samples pushed since the last part into part t->ncur of the
  * segment in progress, the last sample lasting until end_ts. */
 static int pk_part_close(packager_t *pk, pk_track_t *t, int64_t end_ts)
@@ -282,6 +333,10 @@ static int pk_part_close(packager_t *pk, pk_track_t *t, int64_t end_ts)
     int ret = cmaf_muxer_flush(t->mux, end_ts, &f);
     if (ret < 0)
         return ret;
+    if ((ret = pk_meta_wrap(pk, t, &f)) < 0) {
+        blob_unref(f.data);
+        return ret;
+    }
     size_t i = t->ncur++;
     t->cur_blobs[i] = f.data;
     t->cur_parts[i] = (hls_part_t){.duration = (double)f.duration / pk_timescale(t),
@@ -390,6 +445,10 @@ static int pk_track_cut(packager_t *pk, pk_track_t *t, int64_t end_ts)
     cmaf_fragment_t f;
     if ((ret = cmaf_muxer_flush(t->mux, end_ts, &f)) < 0)
         return ret;
+    if ((ret = pk_meta_wrap(pk, t, &f)) < 0) {
+        blob_unref(f.data);
+        return ret;
+    }
     pk_ready_add(pk, t, &f);
     return 0;
 }
@@ -1034,6 +1093,10 @@ int packager_new(const packager_params_t *params, packager_t **out)
     }
     pk->vcut_next_msn = pk->first_msn;
     pk->recorder = params->recorder;
+    if (params->clock && params->clock_lock) {
+        pk->clock_lock = params->clock_lock;
+        pk->clock_out = params->clock;
+    }
     if (params->hooks) {
         pk->hooks = *params->hooks;
         pk->have_hooks = pk->hooks.start_cb && pk->hooks.sample_cb;
@@ -1120,7 +1183,83 @@ static void pk_rebase(packager_t *pk, const media_packet_t *pkt)
     log_info(pk->ctx, "input resumed at %.3f s of the stream timeline", end_ms / 1000.0);
 }
 
+void pk_clock(const packager_t *pk, packager_clock_t *c)
+{
+    /* Both tracks share one offset but after a jump repaired in one of
+     * them; the video's is the picture's, which the metadata is about. */
+    const pk_track_t *ref = pk->video.have_last_ms || !pk->audio.have_last_ms ? &pk->video
+                                                                              : &pk->audio;
+    *c = (packager_clock_t){
+        .valid = pk->have_origin && !pk->resume_pending,
+        .origin_ms = pk->origin_ms,
+        .offset_ms = ref->offset_ms,
+        .wall0_ms = pk->wall0_ms,
+    };
+}
+
+/* Publishes the clock when it changed (packager_params_t.clock). */
+static void pk_clock_publish(packager_t *pk)
+{
+    if (!pk->clock_out)
+        return;
+    packager_clock_t c;
+    pk_clock(pk, &c);
+    const packager_clock_t *o = &pk->clock_pub;
+    if (c.valid == o->valid && c.origin_ms == o->origin_ms && c.offset_ms == o->offset_ms &&
+        c.wall0_ms == o->wall0_ms)
+        return;
+    pk->clock_pub = c;
+    pthread_mutex_lock(pk->clock_lock);
+    *pk->clock_out = c;
+    pthread_mutex_unlock(pk->clock_lock);
+}
+
+/* A timed-metadata item: into the ring every rendition's parts take it
+ * from, and a date range for the playlists. Its date-time is the one the
+ * API answered with when it came from there (stamped from the clock this
+ * packager published), so the DATERANGE repeats it exactly. */
+static int pk_timed_metadata(packager_t *pk, media_packet_t *pkt)
+{
+    packager_clock_t c;
+    pk_clock(pk, &c);
+    if (!c.valid) {
+        /* In band before the first frame of its input: no time to map to. */
+        log_info(pk->ctx, "timed metadata %" PRIu32 " before any media of its input; dropped",
+                 pkt->meta_id);
+        media_packet_free(pkt);
+        return 0;
+    }
+    blob_t *payload = blob_new(pkt->data, pkt->size);
+    if (!payload) {
+        media_packet_free(pkt);
+        return -ENOMEM;
+    }
+    int64_t media_ms, pdt_ms;
+    packager_clock_map(&c, pkt->dts_ms, &media_ms, &pdt_ms);
+    if (pkt->meta_pdt_ms > 0)
+        pdt_ms = pkt->meta_pdt_ms;
+    pk_meta_t *m = &pk->meta[pk->meta_seq % PK_META_MAX];
+    blob_unref(m->payload);
+    *m = (pk_meta_t){.seq = pk->meta_seq, .id = pkt->meta_id, .time_ms = media_ms,
+                     .payload = payload};
+    pk->meta_seq++;
+    pk_daterange_add(pk, pkt->meta_id, pdt_ms, payload);
+    log_info(pk->ctx, "timed metadata %" PRIu32 ": %zu bytes at %.3f s of the stream",
+             pkt->meta_id, pkt->size, media_ms / 1000.0);
+    media_packet_free(pkt);
+    return 0;
+}
+
+static int pk_push(packager_t *pk, media_packet_t *pkt);
+
 int packager_push(packager_t *pk, media_packet_t *pkt)
+{
+    int ret = pk_push(pk, pkt);
+    pk_clock_publish(pk);
+    return ret;
+}
+
+static int pk_push(packager_t *pk, media_packet_t *pkt)
 {
     if (pk->finished) {
         media_packet_free(pkt);
@@ -1149,7 +1288,9 @@ int packager_push(packager_t *pk, media_packet_t *pkt)
             return pk_probe(pk, pkt);
         return pk_media(pk, pkt);
     }
-    default: /* metadata is informational; EOS goes to packager_finish */
+    case MEDIA_PACKET_TIMED_METADATA:
+        return pk_timed_metadata(pk, pkt);
+    default: /* onMetaData is informational; EOS goes to packager_finish */
         media_packet_free(pkt);
         return 0;
     }
@@ -1169,6 +1310,7 @@ int packager_input_break(packager_t *pk)
         pk->probe_count = 0;
         pk->probe_have_key = pk->probe_have_audio = false;
         pk->have_origin = false;
+        pk_clock_publish(pk);
         return 0;
     }
     /* Everything received so far goes out, as at the end of a stream, but
@@ -1188,6 +1330,7 @@ int packager_input_break(packager_t *pk)
     pk->ncuts = 0;
     pk->resume_pending = true;
     pk->resuming = true;
+    pk_clock_publish(pk);
     return 0;
 }
 
@@ -1678,6 +1821,14 @@ void packager_free(packager_t *pk)
     for (size_t i = 0; i < pk->nrungs; i++)
         pk_track_deinit(&pk->rungs[i]);
     pk_batch_drop(&pk->batch);
+    for (size_t i = 0; i < PK_META_MAX; i++)
+        blob_unref(pk->meta[i].payload);
+    pk_dateranges_free(pk);
+    if (pk->clock_out) {
+        pthread_mutex_lock(pk->clock_lock);
+        pk->clock_out->valid = false;
+        pthread_mutex_unlock(pk->clock_lock);
+    }
     free(pk->batch.ops);
     free(pk->batch.objs);
     free(pk->batch.names);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include "codec_config.h"
 #include "media.h"
@@ -22,6 +23,31 @@
 #include "store.h"
 
 typedef struct packager packager_t;
+
+/*
+ * How the packager maps its input's clock (media packets' dts_ms) to the
+ * playlists' timeline and program date-times, published for other threads
+ * (transcode_stream_clock: the admin API stamps timed metadata with the
+ * same numbers the packager will use). media time (ms) = dts - origin_ms +
+ * offset_ms + PACKAGER_TIMELINE_START_MS; program date-time = wall0_ms +
+ * media time - PACKAGER_TIMELINE_START_MS.
+ */
+#define PACKAGER_TIMELINE_START_MS 1000
+typedef struct packager_clock {
+    bool valid; /* false: no media yet, or an input break not yet rebased */
+    int64_t origin_ms;
+    int64_t offset_ms;
+    int64_t wall0_ms;
+} packager_clock_t;
+
+/* The media time (ms) and program date-time (ms since the epoch) of dts_ms under c. */
+static inline void packager_clock_map(const packager_clock_t *c, int64_t dts_ms,
+                                      int64_t *media_ms, int64_t *pdt_ms)
+{
+    int64_t m = dts_ms - c->origin_ms + c->offset_ms + PACKAGER_TIMELINE_START_MS;
+    *media_ms = m;
+    *pdt_ms = c->wall0_ms + m - PACKAGER_TIMELINE_START_MS;
+}
 
 /*
  * Hooks that let the transcode pipeline build a ladder on the packager's
@@ -63,6 +89,10 @@ typedef struct packager_params {
      * segment, with its init segment, and every master playlist go to it
      * after their store commit succeeded (pk_batch_commit). */
     recorder_t *recorder;
+    /* Where the packager publishes its clock (written under clock_lock
+     * whenever it changes; NULL: not published). */
+    pthread_mutex_t *clock_lock;
+    packager_clock_t *clock;
 } packager_params_t;
 
 int packager_new(const packager_params_t *params, packager_t **out)

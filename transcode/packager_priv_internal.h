@@ -32,6 +32,11 @@
 #define PK_CUTHIST_MAX 64         /* recent cuts, for rungs whose encoders lag */
 #define PK_PARTS_MAX 384          /* LL-HLS parts of one segment (128 s of 1/3 s parts); later media joins the last */
 #define PK_PART_SEGS 2            /* complete segments whose parts stay in the playlist */
+#define PK_META_MAX 64           /* timed-metadata items a rendition's parts may still owe */
+#define PK_DATERANGES_MAX 1024   /* EXT-X-DATERANGEs a playlist holds (oldest go first) */
+#define PK_DR_REMOVED_MAX 64     /* ids kept for RECENTLY-REMOVED-DATERANGES */
+#define PK_DR_CLASS "com.sluice.metadata"
+#define PK_DR_ID_MAX 24          /* "sluice-4294967295" */
 #define PK_PART_HIST (PK_PART_SEGS + 1) /* ...and the one before: the last live
                                          * playlist's, once the stream ends */
 
@@ -49,6 +54,22 @@ typedef struct pk_ready {
     bool discontinuity;
     int64_t arrival_us; /* when the sample that closed it arrived; 0: unknown */
 } pk_ready_t;
+
+/* A timed-metadata item on its way into every rendition's parts (an emsg
+ * before the moof of the first part whose time range ends after it). */
+typedef struct pk_meta {
+    uint64_t seq;    /* packager.meta_seq when it came */
+    uint32_t id;
+    int64_t time_ms; /* media time on the stream timeline */
+    blob_t *payload;
+} pk_meta_t;
+
+/* An EXT-X-DATERANGE of the media playlists. */
+typedef struct pk_daterange {
+    char id[PK_DR_ID_MAX];
+    int64_t start_ms; /* START-DATE */
+    blob_t *payload;
+} pk_daterange_t;
 
 typedef struct pk_cut {
     int64_t time_us;
@@ -158,6 +179,9 @@ typedef struct pk_track {
     size_t hist_next;
     bool rr_valid;          /* rendition report: the newest part in the store */
     int64_t rr_msn, rr_part;
+
+    /* Timed metadata: the seq of the first item its parts have not carried. */
+    uint64_t meta_next;
 
     /* Playlist model. */
     hls_segment_t *window;
@@ -278,6 +302,22 @@ struct packager {
     bool finished;
     pk_batch_t batch;
     recorder_t *recorder; /* borrowed; NULL: not recorded */
+
+    /* Timed metadata: items for the parts (a ring by seq), the date
+     * ranges of the playlists (oldest first), the ids dropped lately. */
+    pk_meta_t meta[PK_META_MAX];
+    uint64_t meta_seq; /* the next item's seq */
+    pk_daterange_t *dr;
+    size_t ndr;
+    struct {
+        char id[PK_DR_ID_MAX];
+        int64_t mono_ms;
+    } dr_removed[PK_DR_REMOVED_MAX];
+    size_t ndr_removed; /* ever; dr_removed[i % PK_DR_REMOVED_MAX] */
+    /* The clock as last published (packager_params_t.clock). */
+    pthread_mutex_t *clock_lock;
+    packager_clock_t *clock_out;
+    packager_clock_t clock_pub;
 };
 
 /* ---- packager.c: small helpers publish.c uses too ----------------------- */
@@ -297,7 +337,16 @@ int64_t pk_nominal_ms(const pk_track_t *t);
 /* The frame rate the video's configuration states; 0 when it states none plausible. */
 double pk_sps_fps(const pk_track_t *v);
 
+/* The mapping of input dts to media time and date-time now. */
+void pk_clock(const packager_t *pk, packager_clock_t *c);
+
 /* ---- publish.c: the batch, the playlists, the commit ------------------ */
+
+/* Adds a date range (id, start, payload: a reference is taken). */
+void pk_daterange_add(packager_t *pk, uint32_t id, int64_t start_ms, blob_t *payload);
+
+/* Frees the date ranges. */
+void pk_dateranges_free(packager_t *pk);
 
 /* Whether t goes on producing segments (a rung in the ladder or on a stand-in). */
 bool pk_publishes(const pk_track_t *t);

@@ -886,6 +886,8 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
         .first_msn = p->first_msn,
         .hooks = &hooks,
         .recorder = p->recorder,
+        .clock_lock = p->status_lock,
+        .clock = p->clock,
     };
     ret = packager_new(&pp, &pl->pk);
     if (ret < 0)

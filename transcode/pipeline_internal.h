@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "media.h"
+#include "packager_internal.h"
 #include "recorder.h"
 #include "transcode.h"
 
@@ -32,6 +33,7 @@ typedef struct pipeline_params {
     pthread_mutex_t *status_lock;       /* guards *status */
     transcode_stream_status_t *status;  /* written by the worker, read by anyone */
     recorder_t *recorder;               /* the broadcast's recording (borrowed); NULL: none */
+    packager_clock_t *clock;            /* the packager's clock, under status_lock; NULL: none */
 } pipeline_params_t;
 
 typedef struct pipeline pipeline_t;

@@ -12,6 +12,15 @@
  * the recorder, and ends a stream's stored playlists for a writer that is
  * gone (packager_end_stored).
  *
+ * Timed metadata: each item is an EXT-X-DATERANGE in every media playlist
+ * (ID "sluice-<id>", CLASS com.sluice.metadata, START-DATE the item's
+ * program date-time, X-PAYLOAD the payload) for as long as the segment
+ * holding its START-DATE is in the windows (the DVR window included: the
+ * windows are the playlists'); then it leaves, and its id is listed in
+ * RECENTLY-REMOVED-DATERANGES of the v2 delta updates for a while. Over
+ * PK_DATERANGES_MAX, the oldest leave first. The stream keeps them across
+ * input breaks (a publisher back within the reconnect window).
+ *
  * Thread and ownership: as the packager's, one transcode worker thread; the
  * batch owns the blobs it names until the commit, then releases them.
  */
@@ -289,6 +298,107 @@ static size_t pk_skippable(const pk_track_t *t, double until)
     return n;
 }
 
+/* ---- date ranges ------------------------------------------------------- */
+
+static void pk_dr_removed(packager_t *pk, const pk_daterange_t *d)
+{
+    size_t k = pk->ndr_removed++ % PK_DR_REMOVED_MAX;
+    snprintf(pk->dr_removed[k].id, sizeof(pk->dr_removed[k].id), "%s", d->id);
+    pk->dr_removed[k].mono_ms = clock_mono_ms();
+}
+
+/* Drops the first n date ranges. */
+static void pk_dr_drop(packager_t *pk, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pk_dr_removed(pk, &pk->dr[i]);
+        blob_unref(pk->dr[i].payload);
+    }
+    memmove(&pk->dr[0], &pk->dr[n], (pk->ndr - n) * sizeof(pk->dr[0]));
+    pk->ndr -= n;
+}
+
+void pk_daterange_add(packager_t *pk, uint32_t id, int64_t start_ms, blob_t *payload)
+{
+    if (!pk->dr && !(pk->dr = calloc(PK_DATERANGES_MAX, sizeof(*pk->dr)))) {
+        log_warn(pk->ctx, "no memory for the date range of timed metadata %" PRIu32, id);
+        return;
+    }
+    if (pk->ndr == PK_DATERANGES_MAX) {
+        log_warn(pk->ctx, "more than %d date ranges in the window: the oldest leaves early",
+                 PK_DATERANGES_MAX);
+        pk_dr_drop(pk, 1);
+    }
+    pk_daterange_t *d = &pk->dr[pk->ndr++];
+    snprintf(d->id, sizeof(d->id), "sluice-%" PRIu32, id);
+    d->start_ms = start_ms;
+    d->payload = blob_ref(payload);
+    /* The recording's VOD playlists carry it too (all of them: a VOD
+     * playlist has the whole broadcast). */
+    recorder_daterange_t rd = {.id = d->id,
+                               .class_name = PK_DR_CLASS,
+                               .start_ms = start_ms,
+                               .payload = payload->data,
+                               .payload_len = payload->size};
+    recorder_add_daterange(pk->recorder, &rd);
+}
+
+void pk_dateranges_free(packager_t *pk)
+{
+    for (size_t i = 0; i < pk->ndr; i++)
+        blob_unref(pk->dr[i].payload);
+    free(pk->dr);
+    pk->dr = NULL;
+    pk->ndr = 0;
+}
+
+/* Drops the date ranges whose START-DATE lies before every window: the
+ * segment that held it has left all the playlists. */
+static void pk_dr_prune(packager_t *pk)
+{
+    pk_track_t *all[PK_TRACKS_MAX];
+    size_t n = pk_tracks(pk, all);
+    int64_t from = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (pk_publishes(all[i]) && all[i]->nwindow > 0 && all[i]->window[0].pdt_ms < from)
+            from = all[i]->window[0].pdt_ms;
+    if (from == INT64_MAX)
+        return;
+    size_t k = 0;
+    while (k < pk->ndr && pk->dr[k].start_ms < from)
+        k++;
+    if (k > 0)
+        pk_dr_drop(pk, k);
+}
+
+/* The date ranges of a playlist into pl (d: room for ndr), and for a v2
+ * delta update the ids removed within the last two CAN-SKIP-UNTILs (a
+ * client that may skip reloaded more recently than one). */
+static void pk_dr_model(packager_t *pk, hls_media_playlist_t *pl, hls_daterange_t *d,
+                        const char **removed)
+{
+    for (size_t i = 0; i < pk->ndr; i++)
+        d[i] = (hls_daterange_t){.id = pk->dr[i].id,
+                                 .class_name = PK_DR_CLASS,
+                                 .start_ms = pk->dr[i].start_ms,
+                                 .payload = pk->dr[i].payload->data,
+                                 .payload_len = pk->dr[i].payload->size};
+    pl->dateranges = d;
+    pl->ndateranges = pk->ndr;
+    if (!pl->skip_v2)
+        return;
+    int64_t since = clock_mono_ms() - (int64_t)(2000 * pl->can_skip_until);
+    size_t n = 0;
+    size_t have = pk->ndr_removed < PK_DR_REMOVED_MAX ? pk->ndr_removed : PK_DR_REMOVED_MAX;
+    for (size_t i = pk->ndr_removed - have; i < pk->ndr_removed; i++) {
+        size_t k = i % PK_DR_REMOVED_MAX;
+        if (pk->dr_removed[k].mono_ms >= since)
+            removed[n++] = pk->dr_removed[k].id;
+    }
+    pl->removed_dateranges = removed;
+    pl->nremoved_dateranges = n;
+}
+
 typedef enum pk_variant {
     PK_FULL = 0,
     PK_SKIP,   /* _HLS_skip=YES */
@@ -298,8 +408,25 @@ typedef enum pk_variant {
 static const char *const pk_variant_names[] = {HLS_NAME_PLAYLIST, HLS_NAME_PLAYLIST_SKIP,
                                                HLS_NAME_PLAYLIST_SKIP2};
 
+static int pk_media_render_model(packager_t *pk, pk_track_t *t, bool ended,
+                                 pk_variant_t variant, hls_daterange_t *dr, const char **removed,
+                                 blob_t **out);
+
 static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant_t variant,
                            blob_t **out)
+{
+    hls_daterange_t *dr = NULL;
+    if (pk->ndr > 0 && !(dr = malloc(pk->ndr * sizeof(*dr))))
+        return -ENOMEM;
+    const char *removed[PK_DR_REMOVED_MAX];
+    int ret = pk_media_render_model(pk, t, ended, variant, dr, removed, out);
+    free(dr);
+    return ret;
+}
+
+static int pk_media_render_model(packager_t *pk, pk_track_t *t, bool ended,
+                                 pk_variant_t variant, hls_daterange_t *dr, const char **removed,
+                                 blob_t **out)
 {
     bool ll = pk->part_us > 0;
     hls_media_playlist_t pl = {
@@ -311,8 +438,10 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
         .nsegments = t->nwindow,
         .ended = ended,
     };
-    if (!ll)
+    if (!ll) {
+        pk_dr_model(pk, &pl, dr, removed);
         return hls_playlist_render_media(&pl, out);
+    }
 
     /* Parts stay on the last complete segments (and the one in progress)
      * while the stream is live; an ended list names whole segments only.
@@ -381,6 +510,7 @@ static int pk_media_render(packager_t *pk, pk_track_t *t, bool ended, pk_variant
             .uri = uris[k], .last_msn = o->rr_msn, .last_part = o->rr_part};
     }
     pl.reports = reports;
+    pk_dr_model(pk, &pl, dr, removed);
     return hls_playlist_render_media(&pl, out);
 }
 
@@ -499,6 +629,7 @@ int pk_playlists_add(packager_t *pk, pk_track_t *t, bool ended, int64_t ttl_ms,
                      pk_batch_t *b)
 {
     bool deltas = pk->part_us > 0 && pk_can_skip_until(pk, t) > 0;
+    pk_dr_prune(pk);
     for (int v = PK_FULL; v <= (deltas ? PK_SKIP_V2 : PK_FULL); v++) {
         if (v != PK_FULL && ended) {
             pk_batch_add(b, STORE_OP_DELETE, NULL, 0, false, PK_FILE(t, pk_variant_names[v]));

@@ -69,6 +69,7 @@ typedef struct transcode_stream {
     media_queue_t *handoff;
     bool have_status;
     transcode_stream_status_t status; /* guarded by the manager's lock */
+    packager_clock_t clock;           /* the packager's (transcode_stream_clock); same lock */
 } transcode_stream_t;
 
 typedef struct transcode_worker {
@@ -487,6 +488,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         .threads = threads,
         .status_lock = &t->lock,
         .status = &w->stream->status,
+        .clock = &w->stream->clock,
         .recorder = transcode_recorder_open(w),
     };
     pipeline_t *pl = NULL;
@@ -740,6 +742,25 @@ int transcode_stream_status(transcode_t *t, const char *stream_id,
             ret = 0;
             break;
         }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return ret;
+}
+
+int transcode_stream_clock(transcode_t *t, const char *stream_id, int64_t dts_ms,
+                           int64_t *media_ms, int64_t *pdt_ms)
+{
+    if (!t || !stream_id)
+        return -ENOENT;
+    int ret = -ENOENT;
+    pthread_mutex_lock(&t->lock);
+    for (transcode_stream_t *s = t->streams; s; s = s->next) {
+        if (strcmp(s->id, stream_id) != 0)
+            continue;
+        ret = s->busy && s->clock.valid ? 0 : -EAGAIN;
+        if (ret == 0)
+            packager_clock_map(&s->clock, dts_ms, media_ms, pdt_ms);
+        break;
     }
     pthread_mutex_unlock(&t->lock);
     return ret;

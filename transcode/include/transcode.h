@@ -183,6 +183,15 @@ int transcode_stream_status(transcode_t *t, const char *stream_id,
                             transcode_stream_status_t *out);
 
 const char *transcode_health_name(transcode_health_t h);
+/* Timed metadata: the media time (ms on the playlists' timeline) and
+ * program date-time (ms since the epoch) the stream's packager gives a
+ * packet of dts_ms of its input now, from the clock its worker publishes
+ * (the same arithmetic the packager does). Any thread. Returns 0, -ENOENT
+ * (no such stream here), -EAGAIN (no media packaged yet, or an input break
+ * not yet resumed). */
+int transcode_stream_clock(transcode_t *t, const char *stream_id, int64_t dts_ms,
+                           int64_t *media_ms, int64_t *pdt_ms)
+    __attribute__((warn_unused_result));
 
 /* Every stream a worker has been started for in this process (live or
  * finished): a malloc'd array of status snapshots the caller frees. */
