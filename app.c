@@ -446,6 +446,26 @@ static void app_public_url(const char *scheme, const char *listen, int port, con
     snprintf(out, outlen, "%s://%s:%d%s", scheme, host, port, suffix);
 }
 
+/* ingest_clock_cb_t: the packager's clock as its worker publishes it, so
+ * that the API answers with the very program date-time the DATERANGE will
+ * carry. Runs on the admin thread under ingest's metadata lock. */
+static int app_metadata_clock(void *opaque, const char *stream_id, int64_t dts_ms,
+                              int64_t *media_ms, int64_t *pdt_ms)
+{
+    sluice_app_t *app = opaque;
+    int rc = transcode_stream_clock(app->transcode, stream_id, dts_ms, media_ms, pdt_ms);
+    return rc == -ENOENT ? -EAGAIN : rc; /* live in ingest, its worker about to start */
+}
+
+/* admin_params_t.metadata_cb: POST /api/v1/streams/ID/metadata. */
+static int app_metadata_cb(void *opaque, const char *stream_id, const uint8_t *payload,
+                           size_t len, ingest_metadata_stamp_t *out)
+{
+    sluice_app_t *app = opaque;
+    return ingest_metadata_push(app->ingest, stream_id, payload, len, app_metadata_clock, app,
+                                out);
+}
+
 /* Every role: the report (stats, health events) and the admin listener. */
 static int app_open_control(sluice_app_t *app, const config_t *cfg)
 {
@@ -477,6 +497,8 @@ static int app_open_control(sluice_app_t *app, const config_t *cfg)
         .recordings_dir = cfg->recordings_dir,
         .record = cfg->record,
         .allowed_hosts = cfg->admin_allowed_hosts,
+        .metadata_cb = app->ingest ? app_metadata_cb : NULL,
+        .metadata_opaque = app,
     };
     return admin_open(&ap, &app->admin) != 0 ? -1 : 0;
 }

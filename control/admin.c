@@ -27,6 +27,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@
 #include <openssl/sha.h>
 
 #include "hls_names.h"
+#include "hls_playlist.h"
 #include "log.h"
 #include "netaddr.h"
 #include "origin.h"
@@ -69,6 +71,9 @@ struct admin {
     int port;
     char *listen_host;   /* the host part of --admin-listen, lower case */
     char *allowed_hosts; /* --admin-allowed-hosts, lower case; NULL: none */
+    int (*metadata_cb)(void *opaque, const char *stream_id, const uint8_t *payload, size_t len,
+                       ingest_metadata_stamp_t *out);
+    void *metadata_opaque;
 };
 
 /* One request's state: the body read so far. */
@@ -636,6 +641,75 @@ static enum MHD_Result admin_disconnect(admin_t *a, struct MHD_Connection *c, co
     return admin_reply_empty(c, MHD_HTTP_NO_CONTENT);
 }
 
+/* POST /api/v1/streams/ID/metadata {"payload": "<UTF-8, at most 1024
+ * bytes>"}: 202 {"id", "media_time_ms", "program_date_time"}, the stamp at
+ * the live edge; the program date-time is the START-DATE of the item's
+ * EXT-X-DATERANGE (the packager repeats the one stamped here). 400 for a
+ * body that is no JSON object with a string "payload" (jansson refuses
+ * invalid UTF-8 and \u0000), 413 over 1024 bytes, 404 when the stream is
+ * not live on this node (metadata goes to the node that ingests it), 429
+ * over 5 a second (burst 10) with Retry-After, 503 with Retry-After while
+ * the stream has no packaged media yet. */
+static enum MHD_Result admin_metadata(admin_t *a, struct MHD_Connection *c, const char *id,
+                                      const admin_req_t *rq)
+{
+    json_error_t jerr;
+    json_t *body = rq->len > 0 ? json_loadb(rq->body, rq->len, 0, &jerr) : NULL;
+    if (!body)
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                                 "body must be JSON (UTF-8) like {\"payload\": \"text\"}");
+    json_t *jp = json_is_object(body) ? json_object_get(body, "payload") : NULL;
+    if (!json_is_string(jp)) {
+        json_decref(body);
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "\"payload\" must be a string");
+    }
+    size_t len = json_string_length(jp);
+    if (len > MEDIA_TIMED_METADATA_MAX) {
+        json_decref(body);
+        return admin_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "\"payload\" is over 1024 bytes");
+    }
+    ingest_metadata_stamp_t st = {0};
+    int rc = a->metadata_cb ? a->metadata_cb(a->metadata_opaque, id,
+                                             (const uint8_t *)json_string_value(jp), len, &st)
+                            : -ENOENT;
+    json_decref(body);
+    char retry[16];
+    switch (rc) {
+    case 0:
+        break;
+    case -ENOENT:
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND,
+                                 "stream is not live on this node (or does not exist): post "
+                                 "metadata to the node that ingests it");
+    case -EAGAIN:
+        return admin_reply_json_hdr(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                    json_pack("{s:s}", "error",
+                                              "the stream has no packaged media yet; retry"),
+                                    "Retry-After", "1");
+    case -EBUSY:
+        snprintf(retry, sizeof(retry), "%d", st.retry_after_s > 0 ? st.retry_after_s : 1);
+        return admin_reply_json_hdr(c, MHD_HTTP_TOO_MANY_REQUESTS,
+                                    json_pack("{s:s}", "error",
+                                              "over 5 metadata items a second for this stream "
+                                              "(burst 10)"),
+                                    "Retry-After", retry);
+    case -EMSGSIZE:
+        return admin_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "\"payload\" is over 1024 bytes");
+    case -EILSEQ:
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "\"payload\" is not valid UTF-8");
+    default:
+        return admin_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, strerror(-rc));
+    }
+    char pdt[40];
+    hls_playlist_format_pdt(st.pdt_ms, pdt, sizeof(pdt));
+    log_info("admin", "stream %s: timed metadata %" PRIu32 " (%zu bytes) at %" PRId64 " ms, %s",
+             id, st.id, len, st.media_time_ms, pdt);
+    return admin_reply_json(c, MHD_HTTP_ACCEPTED,
+                            json_pack("{s:I,s:I,s:s}", "id", (json_int_t)st.id, "media_time_ms",
+                                      (json_int_t)st.media_time_ms, "program_date_time", pdt));
+}
+
 /* PATCH /api/v1/streams/ID {"record": true|false|null}: 200 with the
  * status. Only "record" may be changed; any other key is a 400, so that a
  * client never believes it changed something it did not. */
@@ -785,6 +859,8 @@ static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
         return post ? admin_rotate(a, c, id) : admin_reply_method(c, "POST");
     if (strcmp(slash, "/disconnect") == 0)
         return post ? admin_disconnect(a, c, id) : admin_reply_method(c, "POST");
+    if (strcmp(slash, "/metadata") == 0)
+        return post ? admin_metadata(a, c, id, rq) : admin_reply_method(c, "POST");
     return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -963,6 +1039,8 @@ int admin_open(const admin_params_t *params, admin_t **out)
     a->report = params->report;
     a->rotate_cuts = params->rotate_cuts;
     a->record = params->record;
+    a->metadata_cb = params->metadata_cb;
+    a->metadata_opaque = params->metadata_opaque;
     a->public_http_url = admin_strip_slash(params->public_http_url);
     a->public_rtmp_url = admin_strip_slash(params->public_rtmp_url);
     if (params->recordings_dir && *params->recordings_dir)

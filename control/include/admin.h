@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "ingest.h"
 #include "report.h"
 #include "store.h"
 
@@ -28,6 +29,14 @@ typedef struct admin_params {
     const char *recordings_dir;  /* --recordings-dir; NULL: no recordings API data */
     bool record;                 /* --record: what a stream without an override does */
     const char *allowed_hosts;   /* --admin-allowed-hosts: more names of the listener, comma-separated */
+    /* POST /api/v1/streams/ID/metadata: stamps and queues a timed-metadata
+     * item for the stream live on this node (app.c: ingest_metadata_push
+     * with transcode's clock); same returns as ingest_metadata_push. NULL
+     * (no ingest here): every such POST is a 404. Runs on the admin
+     * thread; must not block. */
+    int (*metadata_cb)(void *opaque, const char *stream_id, const uint8_t *payload, size_t len,
+                       ingest_metadata_stamp_t *out);
+    void *metadata_opaque;
 } admin_params_t;
 
 int admin_open(const admin_params_t *params, admin_t **out) __attribute__((warn_unused_result));
