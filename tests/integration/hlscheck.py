@@ -258,14 +258,20 @@ def _tag(line):
     return name, (value if sep else None)
 
 
-def _attrs(n, name, value, table, errors):
-    """Parses and type-checks the attribute-list of a tag; returns the dict."""
+def _attr_list(n, name, value, errors):
+    """Parses the attribute-list of a tag (errors noted); {} when it has none."""
     if value is None:
         errors.append(f"line {n}: {name} without its attribute-list")
         return {}
     attrs, errs = parse_attr_list(value)
     for e in errs:
         errors.append(f"line {n}: {name}: {e} (4.2)")
+    return attrs
+
+
+def _attrs(n, name, value, table, errors):
+    """Parses and type-checks the attribute-list of a tag; returns the dict."""
+    attrs = _attr_list(n, name, value, errors)
     spec = table.get(name, {})
     for attr, v in attrs.items():
         if attr not in spec:
@@ -384,18 +390,12 @@ def _parse_media(lines, errors):
         elif name == "EXT-X-PROGRAM-DATE-TIME":
             if cur["pdt"] is not None:
                 errors.append(f"line {n}: second EXT-X-PROGRAM-DATE-TIME for one segment")
-            m = _PDT.fullmatch(value or "")
-            if not m:
+            cur["pdt"] = _date(value)
+            if not _PDT.fullmatch(value or ""):
                 errors.append(f"line {n}: EXT-X-PROGRAM-DATE-TIME {value!r} is not "
                               f"YYYY-MM-DDThh:mm:ss.SSS with a time zone (4.4.4.6)")
-                cur["pdt"] = None
-            else:
-                zone = m.group(3).replace("Z", "+0000").replace(":", "")
-                try:
-                    cur["pdt"] = datetime.strptime(f"{m.group(1)}.{m.group(2)[:6]}{zone}",
-                                                   "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-                except ValueError:
-                    errors.append(f"line {n}: EXT-X-PROGRAM-DATE-TIME {value!r} is no date")
+            elif cur["pdt"] is None:
+                errors.append(f"line {n}: EXT-X-PROGRAM-DATE-TIME {value!r} is no date")
         elif name == "EXT-X-DISCONTINUITY":
             if value is not None:
                 errors.append(f"line {n}: EXT-X-DISCONTINUITY takes no value")
@@ -482,12 +482,7 @@ def _date(value):
 
 def _daterange_attrs(n, value, errors):
     """Parses and type-checks one EXT-X-DATERANGE; returns its attributes."""
-    if value is None:
-        errors.append(f"line {n}: EXT-X-DATERANGE without its attribute-list")
-        return {}
-    attrs, errs = parse_attr_list(value)
-    for e in errs:
-        errors.append(f"line {n}: EXT-X-DATERANGE: {e} (4.2)")
+    attrs = _attr_list(n, "EXT-X-DATERANGE", value, errors)
     for attr, v in attrs.items():
         kind = _DATERANGE_ATTRS.get(attr)
         quoted = isinstance(v, Quoted)
