@@ -318,6 +318,53 @@ class LiveMetadataTest(unittest.TestCase):
         time.sleep(2.5)  # leave a full bucket to the next test
 
 
+class ReconnectMetadataTest(unittest.TestCase):
+    """A publisher that drops and comes back within the reconnect window:
+    the date ranges already in the playlists stay (same START-DATE), the
+    API says 404 while nobody publishes, and answers again once the new
+    input is packaged, with a later date-time."""
+
+    def test_date_ranges_survive_a_reconnect(self):
+        sl = Sluice("--ladder", "360p", "--preset", "ultrafast", "--segment-duration", "1",
+                    "--reconnect-window", "20")
+        pubs = []
+        try:
+            pubs.append(publish(sl.rtmp_url(KEY), seconds=60, size="640x360", gop=30))
+
+            def playlist():
+                st, _, b = http(sl.url("/hls/demo/360p/index.m3u8"))
+                return b.decode() if st == 200 else ""
+            wait_for(lambda: len(part_uris(playlist())) >= 3, 30, "parts")
+            st, _, doc, raw = post(sl, "demo", {"payload": "before the drop"})
+            self.assertEqual(st, 202, raw)
+            rid = f"sluice-{doc['id']}"
+            wait_for(lambda: rid in playlist(), 10, "the date range")
+            pubs[0].kill()
+            pubs[0].communicate()
+            wait_for(lambda: "waiting up to 20 s for it to come back" in sl.log(), 15, "the drop")
+            st, _, doc404, _ = post(sl, "demo", {"payload": "nobody there"})
+            self.assertEqual(st, 404)
+            self.assertIn("not live on this node", doc404["error"])
+            pubs.append(publish(sl.rtmp_url(KEY), seconds=60, size="640x360", gop=30))
+            wait_for(lambda: "#EXT-X-DISCONTINUITY" in playlist(), 30, "the resumed input")
+
+            def stamped():
+                st, _, d, _ = post(sl, "demo", {"payload": "after the reconnect"})
+                return st == 202 and d
+            doc2 = wait_for(stamped, 15, "a stamp on the new input", interval=0.5)
+            self.assertGreater(doc2["id"], doc["id"])
+            self.assertGreater(doc2["program_date_time"], doc["program_date_time"])
+            text = wait_for(lambda: f'sluice-{doc2["id"]}' in playlist() and playlist(), 10,
+                            "the second date range")
+            drs = dateranges(text)
+            self.assertEqual(drs[rid]["START-DATE"], doc["program_date_time"])
+            self.assertEqual(drs[f'sluice-{doc2["id"]}']["START-DATE"],
+                             doc2["program_date_time"])
+            self.assertEqual(hlscheck.check_media(text, ll=True), [], text)
+        finally:
+            sl.close(*pubs)
+
+
 class InBandMetadataTest(unittest.TestCase):
     """In-band data messages from a publisher: onTextData with a "text"
     field and @setDataFrame + onCuePoint with a plain string, stamped with
