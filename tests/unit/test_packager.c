@@ -1342,6 +1342,139 @@ static void test_ladder_overload_status(void **state)
     store_close(st);
 }
 
+/* ---- timed metadata ---------------------------------------------------- */
+
+/* The presentation time of the emsg with id `id` in d, or -1. */
+static int64_t emsg_time(const uint8_t *d, size_t n, uint32_t id, uint32_t *timescale)
+{
+    for (size_t pos = 0; pos + 8 <= n;) {
+        uint32_t size = (uint32_t)d[pos] << 24 | (uint32_t)d[pos + 1] << 16 |
+                        (uint32_t)d[pos + 2] << 8 | d[pos + 3];
+        if (size < 8 || pos + size > n)
+            break;
+        if (memcmp(d + pos + 4, "emsg", 4) == 0 && size >= 32) {
+            const uint8_t *b = d + pos;
+            uint32_t eid = (uint32_t)b[28] << 24 | (uint32_t)b[29] << 16 |
+                           (uint32_t)b[30] << 8 | b[31];
+            if (eid == id) {
+                *timescale = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+                             (uint32_t)b[14] << 8 | b[15];
+                int64_t pt = 0;
+                for (int i = 0; i < 8; i++)
+                    pt = pt << 8 | b[16 + i];
+                return pt;
+            }
+        }
+        pos += size;
+    }
+    return -1;
+}
+
+/* Two items, at 0.5 s (in band: the packager maps its date-time) and
+ * 4.7 s (the API's date-time carried) of a 6 s stream with 1.5 s segments: each is an
+ * emsg in the segment that holds its time in both renditions, and a
+ * DATERANGE while that segment is in the window: a 2-segment window ends
+ * without the first; a 60 s DVR window keeps both. */
+static char *meta_run(double dvr_window, store_t **st_out)
+{
+    store_t *st = open_store();
+    packager_params_t pp = {.store = st, .stream_id = "meta", .segment_duration = 1.0,
+                            .playlist_segments = 2, .ended_ttl_ms = 60000, .first_msn = 0,
+                            .dvr_window = dvr_window};
+    packager_t *pk = NULL;
+    assert_int_equal(packager_new(&pp, &pk), 0);
+    pk_feed(pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0, false);
+    pk_feed(pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0, false);
+    bool sent1 = false, sent2 = false;
+    for (size_t i = 0; i < fx_global->npkts; i++) {
+        const enc_packet_t *e = &fx_global->pkts[i];
+        pk_feed(pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
+        if (!sent1 && e->dts_ms >= 500) {
+            media_packet_t *m = packet(MEDIA_PACKET_TIMED_METADATA, "first", 5, 500, 500, false);
+            m->meta_id = 7; /* in band: the packager maps its date-time */
+            assert_int_equal(packager_push(pk, m), 0);
+            sent1 = true;
+        }
+        if (!sent2 && e->dts_ms >= 4700) {
+            media_packet_t *m = packet(MEDIA_PACKET_TIMED_METADATA, "a\"b", 3, 4700, 4700, false);
+            m->meta_id = 8;
+            m->meta_pdt_ms = INT64_C(4102444800000); /* what the API answered: repeated */
+            assert_int_equal(packager_push(pk, m), 0);
+            sent2 = true;
+        }
+    }
+    assert_int_equal(packager_finish(pk), 0);
+    packager_free(pk);
+    char *pl = get_text(st, "meta", "240p/index.m3u8");
+    assert_non_null(pl);
+    *st_out = st;
+    return pl;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" to ms since the epoch. */
+static int64_t iso_ms(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int ms = 0;
+    assert_int_equal(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3d", &tm.tm_year, &tm.tm_mon,
+                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms),
+                     7);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static void check_emsg(store_t *st, const char *name, uint32_t id, int64_t want_ms)
+{
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "meta", name, &b), 0);
+    uint32_t ts = 0;
+    int64_t pt = emsg_time(b->data, b->size, id, &ts);
+    assert_true(ts == 90000 || ts == RATE);
+    assert_int_equal(pt, want_ms * (int64_t)ts / 1000);
+    blob_unref(b);
+}
+
+static void test_timed_metadata(void **state)
+{
+    (void)state;
+    store_t *st = NULL;
+    char *live = meta_run(0, &st);
+    /* Stream timeline: the first packet at 1 s, so 0.5 s is about 1.5 s,
+     * in segment 0 (1..2.5 s); 4.7 s about 5.7 s, in segment 3 (5.5..7 s;
+     * audio's starts up to a frame later, at its first frame past the cut,
+     * so an item right after a cut may be in audio's previous segment). */
+    int64_t first = fx_global->pkts[0].dts_ms;
+    check_emsg(st, "240p/0.m4s", 7, 500 - first + 1000);
+    check_emsg(st, "audio/0.m4s", 7, 500 - first + 1000);
+    check_emsg(st, "240p/3.m4s", 8, 4700 - first + 1000);
+    check_emsg(st, "audio/3.m4s", 8, 4700 - first + 1000);
+    store_close(st);
+    assert_null(strstr(live, "sluice-7")); /* its segment left the window */
+    assert_non_null(strstr(live, "#EXT-X-DATERANGE:ID=\"sluice-8\",CLASS=\"com.sluice.metadata\","
+                                 "START-DATE=\"2100-01-01T00:00:00.000Z\",X-PAYLOAD=0x612262\n"));
+    free(live);
+    char *dvr = meta_run(60.0, &st);
+    store_close(st);
+    const char *d7 = strstr(dvr, "#EXT-X-DATERANGE:ID=\"sluice-7\",CLASS=\"com.sluice.metadata\","
+                                 "START-DATE=\"");
+    assert_non_null(d7);
+    /* Mapped like the media: inside segment 0, as the emsg is. */
+    const char *pdt0 = strstr(dvr, "#EXT-X-PROGRAM-DATE-TIME:");
+    const char *inf0 = strstr(dvr, "#EXTINF:");
+    assert_non_null(pdt0);
+    assert_non_null(inf0);
+    int64_t start = iso_ms(d7 + strlen("#EXT-X-DATERANGE:ID=\"sluice-7\",CLASS=\"com.sluice."
+                                       "metadata\",START-DATE=\""));
+    int64_t seg0 = iso_ms(pdt0 + strlen("#EXT-X-PROGRAM-DATE-TIME:"));
+    double dur0 = atof(inf0 + strlen("#EXTINF:"));
+    assert_true(start >= seg0 && start < seg0 + (int64_t)(dur0 * 1000));
+    assert_non_null(strstr(d7, ",X-PAYLOAD=\"first\"\n"));
+    assert_non_null(strstr(dvr, "ID=\"sluice-8\""));
+    free(dvr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1362,6 +1495,7 @@ int main(void)
         cmocka_unit_test(test_target_duration_shared),
         cmocka_unit_test(test_dvr_window),
         cmocka_unit_test(test_live_ttl),
+        cmocka_unit_test(test_timed_metadata),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
