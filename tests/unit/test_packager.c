@@ -1165,16 +1165,24 @@ static void test_target_duration_shared(void **state)
 /* --dvr-window: the media playlists keep about that many seconds, more than
  * --playlist-segments, and drop the oldest only once the rest still covers
  * them. 6 s of media in 1.5 s segments (GOP), live window 2 segments. */
-static char *dvr_run(double dvr_window)
+/* A packager of stream id with 1 s segments (so one per GOP) and a live
+ * window of 2, the fixture's configuration records fed. */
+static packager_t *window_packager(store_t *st, const char *id, double dvr_window)
 {
-    store_t *st = open_store();
-    packager_params_t pp = {.store = st, .stream_id = "dvr", .segment_duration = 1.0,
+    packager_params_t pp = {.store = st, .stream_id = id, .segment_duration = 1.0,
                             .playlist_segments = 2, .ended_ttl_ms = 60000, .first_msn = 0,
                             .dvr_window = dvr_window};
     packager_t *pk = NULL;
     assert_int_equal(packager_new(&pp, &pk), 0);
     pk_feed(pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0, false);
     pk_feed(pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0, false);
+    return pk;
+}
+
+static char *dvr_run(double dvr_window)
+{
+    store_t *st = open_store();
+    packager_t *pk = window_packager(st, "dvr", dvr_window);
     for (size_t i = 0; i < fx_global->npkts; i++) {
         const enc_packet_t *e = &fx_global->pkts[i];
         pk_feed(pk, e->type, e->data, e->size, e->dts_ms, e->pts_ms, e->key);
@@ -1378,13 +1386,7 @@ static int64_t emsg_time(const uint8_t *d, size_t n, uint32_t id, uint32_t *time
 static char *meta_run(double dvr_window, store_t **st_out)
 {
     store_t *st = open_store();
-    packager_params_t pp = {.store = st, .stream_id = "meta", .segment_duration = 1.0,
-                            .playlist_segments = 2, .ended_ttl_ms = 60000, .first_msn = 0,
-                            .dvr_window = dvr_window};
-    packager_t *pk = NULL;
-    assert_int_equal(packager_new(&pp, &pk), 0);
-    pk_feed(pk, MEDIA_PACKET_VIDEO_CONFIG, fx_global->avcc, fx_global->avcc_size, 0, 0, false);
-    pk_feed(pk, MEDIA_PACKET_AUDIO_CONFIG, fx_global->asc, fx_global->asc_size, 0, 0, false);
+    packager_t *pk = window_packager(st, "meta", dvr_window);
     bool sent1 = false, sent2 = false;
     for (size_t i = 0; i < fx_global->npkts; i++) {
         const enc_packet_t *e = &fx_global->pkts[i];
