@@ -10,12 +10,15 @@
 
 #include "http_header.h"
 
-/* Pages may be framed anywhere (the embed mode) and play media from blob:
- * URLs (MSE); their scripts and styles come from this server only. */
-#define WEB_PAGE_CSP                                                                         \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
-    "media-src 'self' blob: http: https:; connect-src 'self' http: https:; "                  \
-    "worker-src 'self' blob:; frame-ancestors "
+/* Pages play media from blob: URLs (MSE); their scripts and styles come
+ * from this server only. The player page may be framed anywhere (the embed
+ * mode) and shows product cards whose pictures come from the platform's
+ * own hosts (docs/metadata.md), so it takes images over https too; the
+ * dashboard takes them from itself only and is never framed. */
+#define WEB_PAGE_CSP(img_src, frame_ancestors)                                                     \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src " img_src "; "               \
+    "media-src 'self' blob: http: https:; connect-src 'self' http: https:; "                       \
+    "worker-src 'self' blob:; frame-ancestors " frame_ancestors
 
 int web_reply_asset(struct MHD_Connection *c, const web_asset_t *a, const char *cache_control,
                     bool frameable)
@@ -42,7 +45,8 @@ int web_reply_asset(struct MHD_Connection *c, const web_asset_t *a, const char *
         /* The public player is made to be embedded; the dashboard must
          * never be framed (clickjacking its buttons). */
         MHD_add_response_header(r, "Content-Security-Policy",
-                                frameable ? WEB_PAGE_CSP "*" : WEB_PAGE_CSP "'none'");
+                                frameable ? WEB_PAGE_CSP("'self' data: https:", "*")
+                                          : WEB_PAGE_CSP("'self' data:", "'none'"));
         MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     }
     if (!frameable)
@@ -52,4 +56,3 @@ int web_reply_asset(struct MHD_Connection *c, const web_asset_t *a, const char *
     MHD_destroy_response(r);
     return ret;
 }
-
