@@ -8,10 +8,17 @@
 // every request). Every request also carries sid=<random per page load> so
 // the origin counts this page as one viewer (docs/cdn.md "Counting viewers").
 //
+// Timed metadata (docs/metadata.md): the payloads the platform posts reach
+// the page as cues on the video's metadata text tracks (hls.js makes them
+// from the media's emsg/ID3 boxes and from the playlists' EXT-X-DATERANGE;
+// Safari's own HLS makes the same). A payload that is JSON with a "title" is
+// a product card, shown on the first video frame at or after the time it
+// was stamped on; every payload reached is also posted to an embedding page.
+//
 // For tests and embedders, read-only: document.body.dataset.state
 // (loading|playing|paused|buffering|reconnecting|offline|error) and
 // window.sluicePlayer {state, levels, currentLevel, currentLevelName,
-// latency, lowLatency, mode, streamId, errors}. See docs/player.md.
+// latency, lowLatency, mode, streamId, errors, cards}. See docs/player.md.
 'use strict';
 
 (function () {
@@ -30,6 +37,7 @@
   const quality = $('quality');
   const fullscreenBtn = $('fullscreen');
   const unmuteBtn = $('unmute');
+  const card = $('card');
   // A script for player.html only (it may be served elsewhere, e.g. beside
   // the dashboard): without its elements it does nothing.
   if (!player || !video) return;
@@ -183,6 +191,10 @@
       llMark.hidden = !lowLatency;
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => showAutoLevel(data.level));
+    // hls.js turns emsg/ID3 samples (FRAG_PARSING_METADATA) and DATERANGE
+    // tags (LEVEL_UPDATED) into cues in its own handlers, which run first.
+    hls.on(Hls.Events.FRAG_PARSING_METADATA, queueScan);
+    hls.on(Hls.Events.LEVEL_UPDATED, queueScan);
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (errors.length < 50) errors.push(data.type + '/' + data.details + (data.fatal ? ' fatal' : ''));
       if (!data.fatal) return;
@@ -237,6 +249,7 @@
       video.load();
     }
     latency = null;
+    resetMetadata();
   }
 
   // Is the stream live? Its master playlist answers, and the first
@@ -444,6 +457,232 @@
   player.addEventListener('focusin', wake);
   wake();
 
+  // ---- timed metadata: product cards --------------------------------------
+
+  // Payloads reach the page as cues on the video's metadata text tracks,
+  // each in two forms (docs/metadata.md): the emsg/ID3 box in the media
+  // (hls.js: type 'https://aomedia.org/emsg/ID3', value {key: 'TXXX', info:
+  // 'sluice', data: payload}; one per fragment that carries it, so audio
+  // and video each make one) and the playlists' EXT-X-DATERANGE (id
+  // 'sluice-N', value {key: 'X-PAYLOAD', data: payload or 0x<hex>}). Both
+  // become one item; its time is the emsg's when there is one (the media's
+  // own clock, exact), else the DATERANGE's (mapped through the program
+  // date-time). An item is shown on the first video frame at or after its
+  // time, found with requestVideoFrameCallback (every frame presented,
+  // where timeupdate comes every 250 ms).
+  const CARD_SHOW_MS = 15000;   // a card stays this long, or until the next one
+  const MATCH_S = 0.5;          // the two forms of one item are this close in time
+  const LATE_S = 1.0;           // an item found up to this far behind the playhead still shows
+  const EPS_S = 0.002;          // media-time rounding (ms in the box, 90 kHz in the video)
+  const MAX_ITEMS = 100;
+  const EMSG_ID3 = 'https://aomedia.org/emsg/ID3';
+
+  let items = [];               // {id, payload, cueTime, emsgTime, daterangeTime, ...}
+  let seenCues = new WeakSet();
+  let lastFrameTime = null;     // media time of the previous frame checked
+  let scanTimer = 0;
+  let hideTimer = 0;
+
+  function resetMetadata() {
+    items = [];
+    seenCues = new WeakSet();
+    lastFrameTime = null;
+    hideCard();
+  }
+
+  // X-PAYLOAD is a quoted string, or 0x<hex of the UTF-8 bytes> when the
+  // payload has a quote or a line break; players hand both over without
+  // the quotes.
+  function daterangePayload(data) {
+    const text = String(data);
+    if (!/^0x([0-9a-f]{2})+$/i.test(text)) return text;
+    const bytes = new Uint8Array((text.length - 2) / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.substr(2 + 2 * i, 2), 16);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch (e) {
+      return text;
+    }
+  }
+
+  // A cue of ours, as {source, id, payload, time}, or null.
+  function readCue(cue) {
+    const v = cue.value;
+    if (!v || typeof v !== 'object') return null;
+    if (v.key === 'TXXX' && (v.info === 'sluice' || v.description === 'sluice') &&
+        (cue.type === undefined || cue.type === EMSG_ID3 || cue.type === 'org.id3')) {
+      return { source: 'emsg', id: null, payload: String(v.data), time: cue.startTime };
+    }
+    const m = /^sluice-(\d+)$/.exec(cue.id || '');
+    if (m && v.key === 'X-PAYLOAD') {
+      return { source: 'daterange', id: Number(m[1]), payload: daterangePayload(v.data),
+               time: cue.startTime };
+    }
+    return null;
+  }
+
+  function queueScan() {
+    if (!scanTimer) scanTimer = setTimeout(scanCues, 0);
+  }
+
+  function scanCues() {
+    scanTimer = 0;
+    for (const track of video.textTracks) {
+      if (track.kind !== 'metadata') continue;
+      // Safari's own HLS fills a metadata track only while it is not disabled.
+      if (track.mode === 'disabled') track.mode = 'hidden';
+      for (const cue of track.cues || []) {
+        if (seenCues.has(cue)) continue;
+        seenCues.add(cue);
+        const c = readCue(cue);
+        if (c) addItem(c);
+      }
+    }
+  }
+
+  function addItem(c) {
+    let item = items.find((it) => (c.id !== null && it.id === c.id) ||
+      (it.payload === c.payload && Math.abs(it.cueTime - c.time) < MATCH_S &&
+       (c.id === null || it.id === null)));
+    if (!item) {
+      item = { id: null, payload: c.payload, cueTime: c.time, source: c.source, emsgTime: null,
+               daterangeTime: null, card: productCard(c.payload), arrivedAtCurrentTime: video.currentTime,
+               arrivedWallClock: Date.now(), shown: false, skipped: false, shownAtMediaTime: null,
+               shownAtCurrentTime: null, prevFrameMediaTime: null, wallClock: null };
+      items.push(item);
+      if (items.length > MAX_ITEMS) items.shift();
+      // The picture is fetched now, so that it is there when the card shows.
+      if (item.card && item.card.image) new Image().src = item.card.image;
+    }
+    if (c.source === 'emsg') {
+      if (item.emsgTime === null) item.emsgTime = c.time;
+      item.cueTime = item.emsgTime;
+      item.source = 'emsg';
+    } else {
+      item.id = c.id;
+      if (item.daterangeTime === null) item.daterangeTime = c.time;
+      if (item.emsgTime === null) item.cueTime = c.time;
+    }
+    // Found behind the playhead: shown now if only just, else it is past.
+    if (!item.shown && item.cueTime < video.currentTime - LATE_S) item.skipped = true;
+  }
+
+  // An http(s) URL, or null; an image from elsewhere must be https (the
+  // page's CSP: img-src 'self' data: https:).
+  function safeUrl(value, image) {
+    if (typeof value !== 'string') return null;
+    let u;
+    try { u = new URL(value); } catch (e) { return null; }
+    if (u.protocol === 'https:') return u.href;
+    if (u.protocol === 'http:' && (!image || u.origin === location.origin)) return u.href;
+    return null;
+  }
+
+  // {title, price, image, url} from a payload that is a JSON object with a
+  // non-empty string title, else null. The payload is untrusted: nothing
+  // of it becomes markup.
+  function productCard(payload) {
+    let o;
+    try { o = JSON.parse(payload); } catch (e) { return null; }
+    if (!o || typeof o !== 'object' || Array.isArray(o)) return null;
+    if (typeof o.title !== 'string' || !o.title.trim()) return null;
+    const price = typeof o.price === 'string' || typeof o.price === 'number' ? String(o.price) : '';
+    return { title: o.title, price, image: safeUrl(o.image, true), url: safeUrl(o.url, false) };
+  }
+
+  function showCard(c) {
+    if (!card) return;
+    const title = $('card-title');
+    const link = $('card-link');
+    const img = $('card-image');
+    title.textContent = c.title;
+    $('card-price').textContent = c.price;
+    $('card-price').hidden = !c.price;
+    if (c.url) link.href = c.url;
+    else link.removeAttribute('href');
+    link.hidden = !c.url;
+    if (c.image) {
+      img.src = c.image;
+      img.hidden = false;
+    } else {
+      img.removeAttribute('src');
+      img.hidden = true;
+    }
+    card.hidden = false;
+    clearTimeout(hideTimer);
+    hideTimer = setTimeout(hideCard, CARD_SHOW_MS);
+  }
+
+  function hideCard() {
+    clearTimeout(hideTimer);
+    if (card) card.hidden = true;
+  }
+
+  // One video frame on screen (its media time t): every item not reached
+  // yet whose time is at or before t is reached now, the last product card
+  // among them shown (an item more than LATE_S before t is past instead).
+  function onFrame(t) {
+    if (lastFrameTime !== null && t < lastFrameTime) lastFrameTime = null;
+    for (const item of items) {
+      if (item.shown || item.skipped || item.cueTime > t + EPS_S) continue;
+      // Far behind this frame: joined or seeked past, not shown.
+      if (item.cueTime < t - LATE_S) {
+        item.skipped = true;
+        continue;
+      }
+      item.shown = true;
+      item.shownAtMediaTime = t;
+      item.shownAtCurrentTime = video.currentTime;
+      item.prevFrameMediaTime = lastFrameTime;
+      item.wallClock = Date.now();
+      if (item.card) showCard(item.card);
+      // An embedding page gets every payload (the playlists are public, so
+      // nothing here is secret); it must check event.origin itself.
+      if (window.parent !== window) {
+        window.parent.postMessage({ type: 'sluice:metadata', id: item.id, payload: item.payload,
+                                    time: item.cueTime }, '*');
+      }
+    }
+    lastFrameTime = t;
+  }
+
+  if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) {
+    let frameHandle = 0;
+    const frame = (now, meta) => {
+      onFrame(meta.mediaTime);
+      frameHandle = video.requestVideoFrameCallback(frame);
+    };
+    // Armed again at each start of playback: a new source (a reconnect)
+    // must not leave the loop waiting on the old one, nor run it twice.
+    const arm = () => {
+      if (frameHandle) video.cancelVideoFrameCallback(frameHandle);
+      frameHandle = video.requestVideoFrameCallback(frame);
+    };
+    video.addEventListener('playing', arm);
+    arm();
+  } else {
+    setInterval(() => { if (!video.paused) onFrame(video.currentTime); }, 50);
+  }
+  // A seek: what lies ahead shows again (DVR), nothing jumped over does.
+  video.addEventListener('seeking', () => {
+    lastFrameTime = null;
+    for (const item of items) {
+      if (item.cueTime > video.currentTime) item.shown = item.skipped = false;
+    }
+  });
+  video.textTracks.addEventListener('addtrack', queueScan);
+  setInterval(scanCues, 1000);  // the native player, and cues added without an event
+  if (card) $('card-close').addEventListener('click', hideCard);
+
+  const itemView = (it) => ({
+    id: it.id, payload: it.payload, cueTime: it.cueTime, source: it.source, emsgTime: it.emsgTime,
+    daterangeTime: it.daterangeTime, card: it.card ? Object.assign({}, it.card) : null,
+    arrivedAtCurrentTime: it.arrivedAtCurrentTime, arrivedWallClock: it.arrivedWallClock,
+    shown: it.shown, skipped: it.skipped, shownAtMediaTime: it.shownAtMediaTime,
+    shownAtCurrentTime: it.shownAtCurrentTime, prevFrameMediaTime: it.prevFrameMediaTime,
+    wallClock: it.wallClock,
+  });
+
   // ---- read-only state for tests and embedders --------------------------
 
   window.sluicePlayer = Object.freeze({
@@ -457,6 +696,7 @@
     get latency() { return latency; },
     get lowLatency() { return lowLatency; },
     get errors() { return errors.slice(); },
+    get cards() { return items.map(itemView); },
   });
 
   // ---- go -----------------------------------------------------------------
