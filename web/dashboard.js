@@ -7,7 +7,8 @@
 // Everything the API returns is put into the page with textContent, never
 // as HTML. Test hooks: rows carry data-stream-id and data-state; each chart
 // element data-points (points plotted) and data-updates (redraws); the
-// preview wrapper data-state; #updated data-polls.
+// preview wrapper data-state; #updated data-polls; #metadata-result
+// data-status (sending|sent|error) after "Send test product card".
 'use strict';
 
 (function () {
@@ -328,6 +329,11 @@
                 el('td', '', typeof r.encoder_speed === 'number' ? fmtNum(r.encoder_speed, 2) + '×' : '–'));
       tb.append(tr);
     }
+    $('send-card').disabled = !live || sendingCard;
+    if ($('metadata-result').dataset.for !== s.id) {
+      $('metadata-result').textContent = '';
+      $('metadata-result').dataset.status = '';
+    }
     renderCharts(s.id);
     if (live) startPreview(s); else stopPreview('Offline: the preview starts when the stream goes live');
   }
@@ -562,6 +568,39 @@
       showError(err.message, 'action');
     } finally {
       btn.disabled = false;
+    }
+  });
+
+  // A timed-metadata payload (docs/metadata.md) the player page shows as a
+  // product card, stamped on the live edge of the selected stream. It must
+  // go to the node the stream is live on (this one, if it shows live here).
+  const TEST_CARD = { title: 'Test product', price: '9.99' };
+  let sendingCard = false;
+  $('send-card').addEventListener('click', async () => {
+    const id = selected;
+    if (!id || sendingCard) return;
+    const out = $('metadata-result');
+    sendingCard = true;
+    $('send-card').disabled = true;
+    out.dataset.for = id;
+    out.dataset.status = 'sending';
+    out.textContent = 'Sending…';
+    try {
+      const res = await api('POST', `/streams/${encodeURIComponent(id)}/metadata`,
+                            { payload: JSON.stringify(TEST_CARD) });
+      out.dataset.status = 'sent';
+      out.dataset.id = String(res && res.id);
+      out.textContent = `Sent: id ${res.id}, media time ${(res.media_time_ms / 1000).toFixed(3)} s, ` +
+                        `${res.program_date_time}`;
+      clearError('action');
+    } catch (err) {
+      out.dataset.status = 'error';
+      out.textContent = err.message;
+      showError(err.message, 'action');
+    } finally {
+      sendingCard = false;
+      const s = streams.get(id);
+      $('send-card').disabled = !(s && s.state === 'live' && selected === id);
     }
   });
 
