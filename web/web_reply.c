@@ -13,11 +13,14 @@
 /* Pages play media from blob: URLs (MSE); their scripts and styles come
  * from this server only. The player page may be framed anywhere (the embed
  * mode) and shows product cards whose pictures come from the platform's
- * own hosts (docs/metadata.md), so it takes images over https too; the
- * dashboard takes them from itself only and is never framed. */
-#define WEB_PAGE_CSP(img_src, frame_ancestors)                                                     \
+ * own hosts (docs/metadata.md), so it takes images over https too. It also
+ * takes media from data: URLs: hls.js 1.7 gives every text track it makes
+ * (timed metadata, captions) the source "data:,WEBVTT" (Safari drops the
+ * cues of a track without one), which media-src refused with a console
+ * error. The dashboard takes images from itself only and is never framed. */
+#define WEB_PAGE_CSP(img_src, media_src, frame_ancestors)                                          \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src " img_src "; "               \
-    "media-src 'self' blob: http: https:; connect-src 'self' http: https:; "                       \
+    "media-src " media_src "; connect-src 'self' http: https:; "                                   \
     "worker-src 'self' blob:; frame-ancestors " frame_ancestors
 
 int web_reply_asset(struct MHD_Connection *c, const web_asset_t *a, const char *cache_control,
@@ -44,9 +47,10 @@ int web_reply_asset(struct MHD_Connection *c, const web_asset_t *a, const char *
     if (strncmp(a->content_type, "text/html", 9) == 0) {
         /* The public player is made to be embedded; the dashboard must
          * never be framed (clickjacking its buttons). */
-        MHD_add_response_header(r, "Content-Security-Policy",
-                                frameable ? WEB_PAGE_CSP("'self' data: https:", "*")
-                                          : WEB_PAGE_CSP("'self' data:", "'none'"));
+        MHD_add_response_header(
+            r, "Content-Security-Policy",
+            frameable ? WEB_PAGE_CSP("'self' data: https:", "'self' blob: data: http: https:", "*")
+                      : WEB_PAGE_CSP("'self' data:", "'self' blob: http: https:", "'none'"));
         MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     }
     if (!frameable)
