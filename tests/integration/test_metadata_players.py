@@ -1,0 +1,153 @@
+"""Timed metadata as players and people see it (docs/metadata.md), in
+Debian's chromium (tests/browser/metadata.mjs).
+
+test_players_receive_posted_metadata: a live two-rung ladder; items posted
+through the admin API and one through the dashboard's "Send test product
+card" button. hls.js and Shaka Player (low latency) must each receive every
+payload in both forms (the emsg/ID3 box and the EXT-X-DATERANGE), know of it
+before it plays, and place it where the stamped program date-time is; the
+player page must show each product card, with its title, link and picture
+as given (and without the fields it must refuse), on the first frame at or
+after the stamped time, and nothing for a payload that is not a card. The
+offsets are printed (docs/benchmarks.md "Timed metadata sync").
+
+test_players_with_the_server_part_faked: the same browsers, pages and
+checks on a sluice without the metadata endpoint: the browser test plays
+the server's part in the browser's network layer (each post stamped on the
+next part fetched, the emsg/ID3 box put into each rendition's next part and
+the DATERANGE into its playlists, the dashboard's POST answered). It runs
+the real players' paths before the server side is there; it cannot check
+the server's stamping or formatting, which the test above does.
+
+test_player_page_cards_from_injected_cues: the player page's side alone, on
+any sluice: the browser test puts a DATERANGE into the playlists the page
+loads and hls.js-like cues into its metadata track, and checks the
+de-duplication of the two forms, hex payloads, untrusted fields, the timing
+and items in the past."""
+
+import json
+import os
+import subprocess
+import unittest
+import urllib.error
+import urllib.request
+
+from harness import ROOT, SLUICE_BIN, Sluice, http, publish, wait_for
+
+KEY = "demo-secret-key"
+SCRIPT = os.path.join(ROOT, "tests", "browser", "metadata.mjs")
+SHOTS = os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "screenshots")
+
+
+def established(sluice, renditions):
+    """Three whole segments in every rendition's playlist: players join an
+    established stream, as viewers do (Shaka in low-latency mode fails to
+    start on a single segment: see test_player_matrix.py)."""
+    def ready():
+        for r in renditions:
+            status, _, body = http(sluice.url(f"/hls/demo/{r}/index.m3u8"))
+            if status != 200 or body.count(b"#EXTINF") < 3:
+                return False
+        return http(sluice.url("/hls/demo/master.m3u8"))[0] == 200
+    wait_for(ready, 45, "three segments in every rendition's playlist")
+
+
+def post_json(url, doc):
+    """POST a JSON body; returns (status, body bytes)."""
+    req = urllib.request.Request(url, method="POST", data=json.dumps(doc).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def run_node(args, timeout):
+    out = subprocess.run(["node", SCRIPT] + args, capture_output=True, timeout=timeout)
+    lines = [l for l in out.stdout.decode().splitlines() if l.startswith("{")]
+    if not lines:
+        raise AssertionError("metadata.mjs printed no result:\n" + out.stdout.decode()[-2000:] +
+                             out.stderr.decode(errors="replace")[-3000:])
+    return json.loads(lines[-1]), out.returncode
+
+
+def print_offsets(result):
+    """The measured offsets (seconds; metadata.mjs says what each is)."""
+    print()
+    for name, r in result.get("players", {}).items():
+        print(f"  {name:6} lead {r.get('lead')}\n         enter {r.get('enter')}\n"
+              f"         pdt {r.get('pdt')}\n         daterange-emsg {r.get('daterange')}")
+    page = result.get("page", {})
+    print(f"  player page: card on the frame at +{page.get('frame')} s; cards seen "
+          f"{[c.get('title') for c in page.get('seen', [])]}; dashboard {result.get('dashboard')}", end="")
+
+
+class MetadataPlayersTest(unittest.TestCase):
+
+    def test_players_receive_posted_metadata(self):
+        os.makedirs(SHOTS, exist_ok=True)
+        # The source copied as 480p and one rung encoded, as the player
+        # page's test runs it: light enough for the sanitizer build beside
+        # three browser pages on two cores.
+        sluice = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--overload-protection", "off")
+        pub = None
+        try:
+            pub = publish(sluice.rtmp_url(KEY), seconds=180, size="854x480")
+            established(sluice, ("480p", "360p", "audio"))
+
+            # A text item of this test's own, read straight from the
+            # playlists: every rendition lists it, quoted.
+            status, body = post_json(sluice.admin_url("/api/v1/streams/demo/metadata"),
+                                     {"payload": "probe from python"})
+            self.assertEqual(status, 202, body)
+            probe = json.loads(body)
+            for r in ("480p", "360p", "audio"):
+                def listed():
+                    s, _, b = http(sluice.url(f"/hls/demo/{r}/index.m3u8"))
+                    return s == 200 and f'ID="sluice-{probe["id"]}"'.encode() in b and b
+                text = wait_for(listed, 10, f"the DATERANGE in {r}").decode()
+                line = next(l for l in text.splitlines() if f'ID="sluice-{probe["id"]}"' in l)
+                self.assertIn('X-PAYLOAD="probe from python"', line)
+                self.assertIn(f'START-DATE="{probe["program_date_time"]}"', line)
+
+            result, rc = run_node(["e2e", sluice.url(""), sluice.admin_url(""), "demo", SHOTS], 240)
+            print_offsets(result)
+            self.assertEqual(result["problems"], [], json.dumps(result)[:6000])
+            self.assertEqual(rc, 0)
+        finally:
+            sluice.close(pub)
+
+    def test_players_with_the_server_part_faked(self):
+        os.makedirs(SHOTS, exist_ok=True)
+        sluice = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--overload-protection", "off")
+        pub = None
+        try:
+            pub = publish(sluice.rtmp_url(KEY), seconds=180, size="854x480")
+            established(sluice, ("480p", "360p", "audio"))
+            result, rc = run_node(["e2e-fake", sluice.url(""), sluice.admin_url(""), "demo", SHOTS], 240)
+            print_offsets(result)
+            self.assertEqual(result["problems"], [], json.dumps(result)[:6000])
+            self.assertEqual(rc, 0)
+        finally:
+            sluice.close(pub)
+
+    def test_player_page_cards_from_injected_cues(self):
+        os.makedirs(SHOTS, exist_ok=True)
+        sluice = Sluice("--ladder", "360p", "--preset", "ultrafast")
+        pub = None
+        try:
+            pub = publish(sluice.rtmp_url(KEY), seconds=120, size="640x360")
+            established(sluice, ("360p", "audio"))
+            result, rc = run_node(["stub", sluice.url(""), "demo", SHOTS], 150)
+            print(f"\n  stub: card B shown {result.get('frame')} s after its time; items "
+                  f"{[(c['payload'][:20], c['source'], c['shown'], c['skipped']) for c in result.get('cards', [])]}",
+                  end="")
+            self.assertEqual(result["problems"], [], json.dumps(result)[:6000])
+            self.assertEqual(rc, 0)
+        finally:
+            sluice.close(pub)
+
+
+if __name__ == "__main__":
+    unittest.main()
