@@ -11,6 +11,11 @@
 //     EXT-X-DATERANGE), and the player page must show each card, with the
 //     right title, on the first frame at or after the stamped time.
 //
+//     With --local-web DIR (after the arguments) the player page's and the
+//     dashboard's own files, and their Content-Security-Policy (as
+//     web/web_reply.c writes it), come from DIR instead of the server: for
+//     a binary built from another branch, whose embedded pages are older.
+//
 //   node metadata.mjs e2e-fake ORIGIN_BASE ADMIN_BASE STREAM_ID SHOT_DIR
 //     The same on a sluice without the metadata endpoint: this script plays
 //     the server's part (FakeServer below) in the browser's network layer.
@@ -44,6 +49,7 @@
 // Prints one JSON line: {mode, players: {...}, problems}; exits 0 only if
 // problems is empty.
 import { launch, libraries, playerPage, stat } from './chromium.mjs';
+import fs from 'node:fs';
 import path from 'node:path';
 
 const mode = process.argv[2];
@@ -57,7 +63,12 @@ const ENTER_MAX_S = 1.0;    // timeupdate / Shaka's 4 Hz poll, on a busy machine
 const PDT_MAX_S = 0.1;      // the date mapping: 3 frames at 30 fps
 const DATERANGE_MAX_S = 0.1;
 
+// Progress on stderr, so that a run that hangs says where.
+const t0 = Date.now();
+const progress = (what) => process.stderr.write(`metadata.mjs +${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}\n`);
+
 async function until(what, fn, limitS) {
+  progress(`waiting for ${what}`);
   const end = Date.now() + limitS * 1000;
   while (Date.now() < end) {
     const v = await fn();
@@ -402,7 +413,33 @@ class FakeServer {
 
 // ---- e2e ---------------------------------------------------------------
 
-async function e2e(base, adminBase, streamId, shotDir, fake) {
+// The pages' own files from a directory (--local-web), with the policy
+// web/web_reply.c gives them; everything else of the answer is the
+// server's.
+const PLAYER_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+  "media-src 'self' blob: data: http: https:; connect-src 'self' http: https:; worker-src 'self' blob:; " +
+  'frame-ancestors *';
+const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "media-src 'self' blob: http: https:; connect-src 'self' http: https:; worker-src 'self' blob:; " +
+  "frame-ancestors 'none'";
+async function serveLocalWeb(page, dir) {
+  const files = [[/\/player\/[^/?]+(\?.*)?$/, 'player.html', PLAYER_CSP],
+                 [/\/assets\/player\.(js|css)(\?.*)?$/, null, null],
+                 [/\/dashboard(\?.*)?$/, 'dashboard.html', DASHBOARD_CSP],
+                 [/\/dashboard\/assets\/dashboard\.(js|css)(\?.*)?$/, null, null]];
+  for (const [re, file, csp] of files) {
+    await routeSafely(page, re, async (r) => {
+      const resp = await r.fetch();
+      const name = file || new URL(r.request().url()).pathname.split('/').pop();
+      const headers = stripHeaders(resp.headers());
+      delete headers.etag;
+      if (csp) headers['content-security-policy'] = csp;
+      await r.fulfill({ status: resp.status(), headers, body: fs.readFileSync(path.join(dir, name)) });
+    });
+  }
+}
+
+async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
   const master = `${base}/hls/${streamId}/master.m3u8`;
   const browser = await launch();
   const out = { mode: fake ? 'e2e-fake' : 'e2e', items: [], players: {}, page: {}, dashboard: {} };
@@ -415,8 +452,10 @@ async function e2e(base, adminBase, streamId, shotDir, fake) {
       players[name] = p;
     }
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    ctx.setDefaultTimeout(15000);
     const page = await ctx.newPage();
     if (fake) await fake.attach(page, 'page');
+    if (localWeb) await serveLocalWeb(page, localWeb);
     const pageErrors = [];
     page.on('console', (m) => {
       if (m.type() === 'error' && !/status of 404/.test(m.text())) pageErrors.push(m.text());
@@ -427,6 +466,7 @@ async function e2e(base, adminBase, streamId, shotDir, fake) {
     // be a fourth player on two cores).
     const openDashboard = async () => {
       const dash = await ctx.newPage();
+      if (localWeb) await serveLocalWeb(dash, localWeb);
       if (fake) {
         await dash.route(/\/api\/v1\/streams\/[^/]+\/metadata$/, async (route) => {
           const { payload } = JSON.parse(route.request().postData());
@@ -479,6 +519,7 @@ async function e2e(base, adminBase, streamId, shotDir, fake) {
                        image: 'http://elsewhere.example/x.png' }),
     ];
     for (const payload of payloads) {
+      progress(`posting ${payload.slice(0, 40)}`);
       let a;
       if (fake) {
         a = await fake.post(payload);
@@ -495,7 +536,7 @@ async function e2e(base, adminBase, streamId, shotDir, fake) {
       await sleep(3000);
     }
     const dash = await openDashboard();
-    await until('the dashboard button enabled', () => dash.isEnabled('#send-card'), 20);
+    await until('the dashboard button enabled', () => dash.isEnabled('#send-card', { timeout: 1000 }).catch(() => false), 20);
     await dash.click('#send-card');
     await until('the dashboard to say sent', async () =>
       ['sent', 'error'].includes(await dash.getAttribute('#metadata-result', 'data-status')), 10);
@@ -747,8 +788,10 @@ async function stub(base, streamId, shotDir) {
 
 let result;
 try {
-  if (mode === 'e2e') result = await e2e(...process.argv.slice(3, 7));
-  else if (mode === 'e2e-fake') result = await e2e(...process.argv.slice(3, 7), new FakeServer());
+  const lw = process.argv.indexOf('--local-web');
+  const localWeb = lw > 0 ? process.argv[lw + 1] : null;
+  if (mode === 'e2e') result = await e2e(...process.argv.slice(3, 7), null, localWeb);
+  else if (mode === 'e2e-fake') result = await e2e(...process.argv.slice(3, 7), new FakeServer(), localWeb);
   else if (mode === 'stub') result = await stub(...process.argv.slice(3, 6));
   else throw new Error('usage: node metadata.mjs e2e|e2e-fake ORIGIN ADMIN ID SHOTS | stub ORIGIN ID SHOTS');
 } catch (e) {
