@@ -468,8 +468,9 @@
   // become one item; its time is the emsg's when there is one (the media's
   // own clock, exact), else the DATERANGE's (mapped through the program
   // date-time). An item is shown on the first video frame at or after its
-  // time, found with requestVideoFrameCallback (every frame presented,
-  // where timeupdate comes every 250 ms).
+  // time, found with requestVideoFrameCallback (every frame presented; a
+  // cue's own events come 0-25 ms late in Chromium, and only on a text
+  // track the page keeps enabled).
   const CARD_SHOW_MS = 15000;   // a card stays this long, or until the next one
   const MATCH_S = 0.5;          // the two forms of one item are this close in time
   const LATE_S = 1.0;           // an item found up to this far behind the playhead still shows
