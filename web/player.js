@@ -191,10 +191,10 @@
       llMark.hidden = !lowLatency;
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => showAutoLevel(data.level));
-    // hls.js turns emsg/ID3 samples (FRAG_PARSING_METADATA) and DATERANGE
-    // tags (LEVEL_UPDATED) into cues in its own handlers, which run first.
-    hls.on(Hls.Events.FRAG_PARSING_METADATA, queueScan);
-    hls.on(Hls.Events.LEVEL_UPDATED, queueScan);
+    // Timed metadata straight from hls.js's events: the emsg/ID3 samples
+    // and the playlists' DATERANGEs (see "timed metadata" below).
+    hls.on(Hls.Events.FRAG_PARSING_METADATA, onFragMetadata);
+    hls.on(Hls.Events.LEVEL_UPDATED, onLevelUpdated);
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (errors.length < 50) errors.push(data.type + '/' + data.details + (data.fatal ? ' fatal' : ''));
       if (!data.fatal) return;
@@ -459,15 +459,19 @@
 
   // ---- timed metadata: product cards --------------------------------------
 
-  // Payloads reach the page as cues on the video's metadata text tracks,
-  // each in two forms (docs/metadata.md): the emsg/ID3 box in the media
-  // (hls.js: type 'https://aomedia.org/emsg/ID3', value {key: 'TXXX', info:
-  // 'sluice', data: payload}; one per fragment that carries it, so audio
-  // and video each make one) and the playlists' EXT-X-DATERANGE (id
-  // 'sluice-N', value {key: 'X-PAYLOAD', data: payload or 0x<hex>}). Both
-  // become one item; its time is the emsg's when there is one (the media's
-  // own clock, exact), else the DATERANGE's (mapped through the program
-  // date-time). An item is shown on the first video frame at or after its
+  // Each item comes in two forms (docs/metadata.md): the emsg/ID3 box in
+  // the media (one per fragment that carries it, so audio and video each
+  // give one) and the playlists' EXT-X-DATERANGE (id 'sluice-N', X-PAYLOAD
+  // the payload or 0x<hex>). With hls.js the page reads them from its
+  // events (FRAG_PARSING_METADATA samples, LEVEL_UPDATED's dateRanges):
+  // hls.js 1.7.4 also makes cues of them on a metadata text track, but the
+  // cues it adds in the task that creates that track were seen to vanish
+  // (the track's data: source loads after them and empties it). With the
+  // browser's own HLS (Safari) they come as cues on its metadata tracks
+  // (value {key: 'TXXX', info: 'sluice', data} and {key: 'X-PAYLOAD',
+  // data}), which the page scans too. Both forms become one item; its time
+  // is the emsg's when there is one (the media's own clock, exact), else
+  // the DATERANGE's (mapped through the program date-time). An item is shown on the first video frame at or after its
   // time, found with requestVideoFrameCallback (every frame presented; a
   // cue's own events come 0-25 ms late in Chromium, and only on a text
   // track the page keeps enabled).
@@ -520,6 +524,55 @@
                time: cue.startTime };
     }
     return null;
+  }
+
+  // The TXXX frames of an ID3v2 tag (bytes), as [{info, payload}].
+  function id3Txxx(bytes) {
+    const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    const out = [];
+    if (b.length < 10 || b[0] !== 0x49 || b[1] !== 0x44 || b[2] !== 0x33) return out;
+    const syncsafe = (i) => ((b[i] & 0x7f) << 21) | ((b[i + 1] & 0x7f) << 14) |
+                            ((b[i + 2] & 0x7f) << 7) | (b[i + 3] & 0x7f);
+    const end = Math.min(b.length, 10 + syncsafe(6));
+    let p = 10 + (b[5] & 0x40 ? syncsafe(10) : 0);
+    const utf8 = new TextDecoder('utf-8');
+    while (p + 10 <= end) {
+      const id = String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3]);
+      const size = b[3] === 4 ? syncsafe(p + 4)
+                              : ((b[p + 4] << 24) | (b[p + 5] << 16) | (b[p + 6] << 8) | b[p + 7]);
+      if (!/^[A-Z0-9]{4}$/.test(id) || size <= 0 || p + 10 + size > end) break;
+      const f = b.subarray(p + 10, p + 10 + size);
+      const z = f.indexOf(0, 1);
+      if (id === 'TXXX' && z > 0) {
+        out.push({ info: utf8.decode(f.subarray(1, z)),
+                   payload: utf8.decode(f.subarray(z + 1)).replace(/\0+$/, '') });
+      }
+      p += 10 + size;
+    }
+    return out;
+  }
+
+  function onFragMetadata(_, data) {
+    for (const s of data.samples || []) {
+      if (s.type !== EMSG_ID3 || !Number.isFinite(s.pts)) continue;
+      for (const f of id3Txxx(s.data)) {
+        if (f.info === 'sluice') addItem({ source: 'emsg', id: null, payload: f.payload, time: s.pts });
+      }
+    }
+  }
+
+  function onLevelUpdated(_, data) {
+    const ranges = (data.details && data.details.dateRanges) || {};
+    for (const key of Object.keys(ranges)) {
+      const m = /^sluice-(\d+)$/.exec(key);
+      const r = ranges[key];
+      const value = r && r.attr ? r.attr['X-PAYLOAD'] : undefined;
+      if (!m || value === undefined) continue;
+      const time = r.startTime;  // NaN until hls.js can place it
+      if (Number.isFinite(time)) {
+        addItem({ source: 'daterange', id: Number(m[1]), payload: daterangePayload(value), time });
+      }
+    }
   }
 
   function queueScan() {
