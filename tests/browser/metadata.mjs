@@ -19,10 +19,11 @@
 //   node metadata.mjs e2e-fake ORIGIN_BASE ADMIN_BASE STREAM_ID SHOT_DIR
 //     The same on a sluice without the metadata endpoint: this script plays
 //     the server's part (FakeServer below) in the browser's network layer.
-//     A "post" is stamped on the media time of the next part any page
-//     fetches; every page then gets the emsg/ID3 box (docs/metadata.md)
-//     before the moof of the next part of each rendition it fetches, and
-//     the EXT-X-DATERANGE in every media playlist. The dashboard's POST is
+//     A "post" is stamped on the start of the newest part any page
+//     fetches; the emsg/ID3 box (docs/metadata.md) then goes before the
+//     moof of every part (any page, any rendition) that starts within the
+//     second up to that time, and the EXT-X-DATERANGE into every media
+//     playlist. The dashboard's POST is
 //     answered the same way. What it cannot check is the server's own
 //     stamping (the live edge) and formatting: the e2e mode does.
 //
@@ -132,8 +133,21 @@ function inPage([kind, url]) {
         for (const f of txxx(s.data)) rec('parsed', Object.assign({ time: s.pts, frag: d.frag.type }, f));
       }
     });
+    // The DATERANGEs as hls.js parsed them (its API), once each.
+    const ranges = new Set();
+    hls.on(Hls.Events.LEVEL_UPDATED, (_, d) => {
+      const all = (d.details && d.details.dateRanges) || {};
+      for (const id of Object.keys(all)) {
+        const r = all[id];
+        if (ranges.has(id) || !/^sluice-/.test(id) || !Number.isFinite(r.startTime)) continue;
+        ranges.add(id);
+        rec('daterange', { id, payload: r.attr['X-PAYLOAD'], time: r.startTime });
+      }
+    });
     // The cues hls.js makes on its metadata track: the emsg's and the
-    // DATERANGE's, each with its enter event.
+    // DATERANGE's, each with its enter event. (The ones it adds in the task
+    // that creates the track can vanish: see docs/metadata.md; the first
+    // item's, then.)
     const seen = new WeakSet();
     setInterval(() => {
       for (const t of video.textTracks) {
@@ -206,9 +220,13 @@ function offsetsOf(M, item) {
                          (e.what === 'cue' && e.form === 'emsg')) && e.payload === item.payload &&
                          (e.info === undefined || e.info === 'sluice');
   const first = ev.filter(isEmsg).sort((a, b) => a.wall - b.wall)[0];
-  const dr = ev.filter((e) => (e.what === 'region' || (e.what === 'cue' && e.form === 'daterange')) &&
-                              e.id === `sluice-${item.id}`)[0];
+  const dr = ev.filter((e) => (e.what === 'region' || e.what === 'daterange') && e.id === `sluice-${item.id}`)[0];
   const o = { emsg: !!first, hasDaterange: !!dr };
+  if (M.kind === 'hlsjs') {
+    // Whether hls.js's metadata track kept a cue of each form (printed).
+    o.trackCues = ['emsg', 'daterange'].filter((form) => ev.some((e) => e.what === 'cue' && e.form === form &&
+      (form === 'emsg' ? e.payload === item.payload : e.id === `sluice-${item.id}`)));
+  }
   if (dr) o.daterangePayloadOk = daterangeText(dr.payload) === item.payload;
   if (!first) return o;
   const t = first.time;
@@ -333,7 +351,7 @@ class FakeServer {
     this.pending = [];        // posts waiting for the next part: {payload, resolve}
     this.timescales = new Map();   // init URL -> timescale
     this.playlists = new Map();    // rendition -> the newest playlist text
-    this.sent = new Map();    // `${page}|${rendition}` -> ids already put into its media
+    this.sent = new Map();    // `${page}|${rendition}` -> ids put into a part fetched after the stamp
     this.nextId = 1;
     this.newest = [-1, -1];   // the newest part fetched by any page: [segment, part]
   }
@@ -355,8 +373,13 @@ class FakeServer {
       let text = await resp.text();
       const rendition = new URL(route.request().url()).pathname.split('/').slice(-2)[0];
       if (resp.status() === 200) this.playlists.set(rendition, text);
-      const lines = this.items.map((it) => it.line).join('\n');
-      if (lines) text = text.replace(/(#EXT-X-PROGRAM-DATE-TIME:)/, `${lines}\n$1`);
+      // Each tag before the segment that holds its date (the first one
+      // listed if that one has left the playlist).
+      for (const it of this.items) {
+        const pdts = [...text.matchAll(/^#EXT-X-PROGRAM-DATE-TIME:(.*)$/gm)];
+        const before = pdts.filter((m) => Date.parse(m[1]) <= Date.parse(it.pdt)).pop() || pdts[0];
+        if (before) text = text.slice(0, before.index) + it.line + '\n' + text.slice(before.index);
+      }
       await route.fulfill({ status: resp.status(), headers: stripHeaders(resp.headers()), body: text });
     });
     await routeSafely(page, /\/hls\/[^/]+\/[^/]+\/\d+(\.\d+)?\.m4s/, async (route) => {
@@ -366,10 +389,21 @@ class FakeServer {
       const [rendition, file] = url.pathname.split('/').slice(-2);
       if (resp.status() === 200) {
         this.stamp(rendition, file, body, url);
+        // As the server does, the media carries the item in the part that
+        // holds its time, in every rendition, however often it is fetched
+        // (a player switching rungs loads that time again): here, every
+        // part starting within the second up to the item's time.
+        const init = [...this.timescales.keys()].find((u) => u.includes(`/${rendition}/init`));
+        const tfdt = tfdtOf(body);
+        const start = init && tfdt !== null ? (tfdt / this.timescales.get(init)) * 1000 : null;
+        // And the next part each page fetches of each rendition, which a
+        // player that fetched the part holding the time before it was
+        // stamped would otherwise never get.
         const key = `${name}|${rendition}`;
         const sent = this.sent.get(key) || new Set();
         this.sent.set(key, sent);
-        const add = this.items.filter((it) => !sent.has(it.id));
+        const add = this.items.filter((it) => !sent.has(it.id) ||
+          (start !== null && start > it.timeMs - 1000 && start <= it.timeMs + 1));
         const moof = boxes(body).find(([t]) => t === 'moof');
         if (add.length && moof) {
           for (const it of add) sent.add(it.id);
@@ -570,7 +604,7 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
     // hls.js and Shaka: every payload, both forms, the offsets.
     for (const [name, p] of Object.entries(players)) {
       const M = await p.page.evaluate(() => ({ events: window.meta.events, frames: window.meta.frames,
-                                                 errors: window.meta.errors }));
+                                                 errors: window.meta.errors, kind: window.meta.kind }));
       const r = { items: [], errors: M.errors };
       for (const it of out.items) {
         const o = offsetsOf(M, it);
@@ -581,8 +615,12 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
         if (o.id3) check(o.id3.version === 4 && o.id3.encoding === 3 && o.id3.info === 'sluice',
                          `${name}: item ${it.id}: ID3 ${JSON.stringify(o.id3)}, expected v2.4, UTF-8, TXXX "sluice"`);
         check(o.lead > 0, `${name}: item ${it.id}: known only ${o.lead} s before its time`);
-        check(o.enter !== undefined && o.enter >= -EPS && o.enter <= ENTER_MAX_S,
-              `${name}: item ${it.id}: its enter notification ${o.enter} s from its time`);
+        // hls.js's cue events need its track to keep the cue, which it
+        // may not for the first item (docs/metadata.md): judged when kept.
+        if (!o.trackCues || o.trackCues.includes('emsg')) {
+          check(o.enter !== undefined && o.enter >= -EPS && o.enter <= ENTER_MAX_S,
+                `${name}: item ${it.id}: its enter notification ${o.enter} s from its time`);
+        }
         // hls.js dates the playhead from the fragment's own
         // EXT-X-PROGRAM-DATE-TIME; Shaka (sequence mode) from its
         // presentation start, which came out 0-0.25 s off, constant in a

@@ -84,6 +84,9 @@ def print_offsets(result):
     for name, r in result.get("players", {}).items():
         print(f"  {name:6} lead {r.get('lead')}\n         enter {r.get('enter')}\n"
               f"         pdt {r.get('pdt')}\n         daterange-emsg {r.get('daterange')}")
+        if name == "hlsjs":
+            print(f"         cues kept on its metadata track, per item: "
+                  f"{[o.get('trackCues') for o in r.get('items', [])]}")
     page = result.get("page", {})
     print(f"  player page: card on the frame at +{page.get('frame')} s; cards seen "
           f"{[c.get('title') for c in page.get('seen', [])]}; dashboard {result.get('dashboard')}", end="")
