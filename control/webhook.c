@@ -458,14 +458,26 @@ static void webhook_auth_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lon
     webhook_job_free(j);
 }
 
+/* The job leaves the queue for good. The gauge drops before the outcome is
+ * counted, so a reader who sees the outcome never sees the job still queued. */
+static void webhook_event_retire(webhook_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->nevents--;
+    pthread_mutex_unlock(&w->lock);
+    WEBHOOK_GAUGE_SUB(w, events_queued, 1);
+}
+
 /* An event attempt ended: delivered, retried later, or given up. */
 static void webhook_event_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, long status)
 {
     if (rc == CURLE_OK && status >= 200 && status <= 299) {
+        webhook_event_retire(w);
         WEBHOOK_COUNT(w, events_delivered);
         log_debug(WEBHOOK_CTX, "%s delivered (HTTP %ld, attempt %u)", j->ctx, status,
                   j->attempts + 1);
-        goto done;
+        webhook_job_free(j);
+        return;
     }
     char why[CURL_ERROR_SIZE + 32];
     if (rc != CURLE_OK)
@@ -492,6 +504,7 @@ static void webhook_event_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lo
         return;
     }
     pthread_mutex_unlock(&w->lock);
+    webhook_event_retire(w);
     if (stop) {
         WEBHOOK_COUNT(w, events_dropped);
         log_warn(WEBHOOK_CTX, "%s not delivered (%s); dropped at shutdown", j->ctx, why);
@@ -500,11 +513,6 @@ static void webhook_event_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lo
         log_warn(WEBHOOK_CTX, "%s not delivered (%s); given up after %u attempts", j->ctx, why,
                  j->attempts);
     }
-done:
-    pthread_mutex_lock(&w->lock);
-    w->nevents--;
-    pthread_mutex_unlock(&w->lock);
-    WEBHOOK_GAUGE_SUB(w, events_queued, 1);
     webhook_job_free(j);
 }
 
