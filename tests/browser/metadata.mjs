@@ -130,7 +130,7 @@ function inPage([kind, url]) {
     hls.on(Hls.Events.FRAG_PARSING_METADATA, (_, d) => {
       for (const s of d.samples) {
         if (s.type !== 'https://aomedia.org/emsg/ID3') continue;
-        for (const f of txxx(s.data)) rec('parsed', Object.assign({ time: s.pts, frag: d.frag.type }, f));
+        for (const f of txxx(s.data)) rec('parsed', Object.assign({ time: s.pts, frag: d.frag.type, level: d.frag.level }, f));
       }
     });
     // The DATERANGEs as hls.js parsed them (its API), once each.
@@ -167,6 +167,70 @@ function inPage([kind, url]) {
     hls.loadSource(url);
     hls.attachMedia(video);
     video.play().catch(() => {});
+    return;
+  }
+
+  if (kind === 'videojs') {
+    // video.js 8 / VHS 3.17 (src/media-segment-request.js: probeEmsgID3 ->
+    // mux.js getEmsgID3; src/util/text-tracks.js: addMetadata for the
+    // emsg's ID3 frames, addDateRangeMetadata for EXT-X-DATERANGE) puts
+    // both forms as cues on its metadata text track ("Timed Metadata"):
+    // the emsg's with cue.value = the ID3 frame ({key: 'TXXX', description,
+    // data}), the DATERANGE's with cue.id = its ID and cue.value.data = the
+    // X-PAYLOAD. It keeps the <video> element, which the page records.
+    // Options as player_matrix_page.js has them.
+    const player = videojs(video, { muted: true, autoplay: false, preload: 'auto',
+                                     html5: { vhs: { llhls: true, overrideNative: true,
+                                                     useNetworkInformationApi: false } } });
+    M.player = player;
+    // The playhead's date from the playing playlist's segments (VHS's
+    // segment.start on the video's timeline and its programDateTime).
+    playheadDate = () => {
+      try {
+        const media = player.tech(true).vhs.playlists.media();
+        const t = video.currentTime;
+        const seg = media.segments.filter((x) => Number.isFinite(x.start) && x.start <= t &&
+                                                  Number.isFinite(x.programDateTime)).pop();
+        return seg ? seg.programDateTime + (t - seg.start) * 1000 : null;
+      } catch (e) {
+        return null;
+      }
+    };
+    player.on('error', () => { const e = player.error(); M.errors.push(`video.js ${e && e.code} ${e && e.message}`); });
+    const seen = new WeakSet();
+    const tracks = new WeakSet();
+    setInterval(() => {
+      const list = player.textTracks();
+      for (let i = 0; i < list.length; i++) {
+        const t = list[i];
+        if (t.kind !== 'metadata') continue;
+        if (!tracks.has(t)) {
+          tracks.add(t);
+          M.tracks = (M.tracks || []).concat([{ label: t.label, native: t instanceof window.TextTrack, mode: t.mode }]);
+          t.addEventListener('cuechange', () => {
+            for (const c of Array.from(t.activeCues || [])) if (c.sluice) rec('active', c.sluice);
+          });
+        }
+        for (const cue of Array.from(t.cues || [])) {
+          if (seen.has(cue)) continue;
+          seen.add(cue);
+          const v = cue.value || {};
+          let o;
+          // (A DATERANGE gives a second cue, {key: undefined, data: 0}:
+          // VHS's own classListIndex, src/util/date-ranges.js.)
+          if (v.key === 'TXXX') o = { form: 'emsg', info: v.description, payload: v.data, time: cue.startTime };
+          else if (/^sluice-/.test(cue.id) && typeof v.data === 'string') {
+            o = { form: 'daterange', id: cue.id, key: v.key, payload: v.data, time: cue.startTime };
+          } else continue;
+          cue.sluice = o;
+          rec('cue', Object.assign({ end: cue.endTime }, o));
+          if (o.form === 'daterange') rec('daterange', o);
+          cue.addEventListener('enter', () => rec('enter', o));
+        }
+      }
+    }, 50);
+    player.src({ src: url, type: 'application/x-mpegURL' });
+    player.play().catch(() => {});
     return;
   }
 
@@ -238,6 +302,11 @@ function offsetsOf(M, item) {
                                  (e.what === 'metadata' && e.type === 'org.id3'))
     .find((e) => e.payload === item.payload);
   if (enter) o.enter = +(enter.currentTime - t).toFixed(3);
+  // video.js: when its track first listed the emsg cue as active (printed:
+  // VHS gives a live cue no length until the next one comes, see
+  // docs/metadata.md).
+  const active = ev.find((e) => e.what === 'active' && e.form === 'emsg' && e.payload === item.payload);
+  if (active) o.cuechange = +(active.currentTime - t).toFixed(3);
   if (dr) o.daterange = +(dr.time - t).toFixed(3);
   const i = M.frames.findIndex((f) => f[0] >= t - EPS);
   if (i > 0) {
@@ -479,7 +548,7 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
   const out = { mode: fake ? 'e2e-fake' : 'e2e', items: [], players: {}, page: {}, dashboard: {} };
   try {
     const players = {};
-    for (const [name, lib] of [['hlsjs', 'hls.js'], ['shaka', 'shaka-player']]) {
+    for (const [name, lib] of [['hlsjs', 'hls.js'], ['shaka', 'shaka-player'], ['videojs', 'video.js']]) {
       const p = await playerPage(browser, [libraries[lib]]);
       if (fake) await fake.attach(p.page, name);
       await p.page.evaluate(inPage, [name, master]);
@@ -513,7 +582,9 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
     };
 
     // Everyone playing for a while first.
-    const time = (pg, sel = 'v') => pg.evaluate((id) => document.getElementById(id).currentTime, sel);
+    // (video.js gives the id to its own box; the <video> is the same.)
+    const time = (pg, sel = 'v') => pg.evaluate((id) => (document.querySelector(`video#${id}`) ||
+                                                         document.querySelector('video')).currentTime, sel);
     for (const [name, p] of Object.entries(players)) {
       await until(`${name} playing`, async () => (await time(p.page)) > 2, 40);
     }
@@ -552,6 +623,22 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
       JSON.stringify({ title: 'Second card', price: 5, url: 'javascript:alert(1)',
                        image: 'http://elsewhere.example/x.png' }),
     ];
+    // Every rung: hls.js is pinned to its levels in turn, one per item, a
+    // second and a half before the post (the item is then in a part of that
+    // level); the audio rendition it loads all along.
+    const pin = async (i) => {
+      const level = await players.hlsjs.page.evaluate((i) => {
+        const h = window.meta.player;
+        const n = i % h.levels.length;
+        h.nextLevel = n;
+        return { level: n, height: h.levels[n].height, levels: h.levels.length,
+                 audio: h.audioTracks.length };
+      }, i);
+      progress(`hls.js pinned to level ${level.level} (${level.height}p)`);
+      return level;
+    };
+    let pinned = await pin(0);
+    await sleep(1500);
     for (const payload of payloads) {
       progress(`posting ${payload.slice(0, 40)}`);
       let a;
@@ -566,8 +653,10 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
         a = JSON.parse(text);
       }
       out.items.push({ id: a.id, payload, mediaTimeMs: a.media_time_ms, pdt: a.program_date_time,
-                       postedAt: Date.now() });
-      await sleep(3000);
+                       postedAt: Date.now(), hlsjsLevel: pinned });
+      await sleep(1500);
+      pinned = await pin(out.items.length);
+      await sleep(1500);
     }
     const dash = await openDashboard();
     await until('the dashboard button enabled', () => dash.isEnabled('#send-card', { timeout: 1000 }).catch(() => false), 20);
@@ -581,17 +670,21 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
       // Its program date-time from the answer shown in the page.
       const m = /(\d{4}-\d\d-\d\dT[0-9:.]+Z)/.exec(out.dashboard.text);
       out.items.push({ id, payload: JSON.stringify({ title: 'Test product', price: '9.99' }),
-                       pdt: m ? m[1] : null, postedAt: Date.now(), fromDashboard: true });
+                       pdt: m ? m[1] : null, postedAt: Date.now(), fromDashboard: true, hlsjsLevel: pinned });
     }
     await dash.close();
 
     const lastPdt = Math.max(...out.items.map((it) => Date.parse(it.pdt) || 0));
     await until('every player past the last item, the page through every item', async () => {
       for (const p of Object.values(players)) {
-        const d = await p.page.evaluate(() => {
+        const d = await p.page.evaluate((last) => {
           const f = window.meta.frames[window.meta.frames.length - 1];
-          return f ? f[2] : null;
-        });
+          if (!f) return null;
+          if (f[2] !== null) return f[2];
+          // No date (video.js between segments): the last item's emsg cue.
+          const cue = window.meta.events.find((e) => e.what === 'cue' && e.form === 'emsg' && e.payload === last);
+          return cue && f[0] > cue.time + 1.5 ? Infinity : null;
+        }, out.items[out.items.length - 1].payload);
         if (d === null || d < lastPdt + 1500) return false;
       }
       const cards = await page.evaluate(() => window.sluicePlayer.cards);
@@ -604,20 +697,34 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
     // hls.js and Shaka: every payload, both forms, the offsets.
     for (const [name, p] of Object.entries(players)) {
       const M = await p.page.evaluate(() => ({ events: window.meta.events, frames: window.meta.frames,
-                                                 errors: window.meta.errors, kind: window.meta.kind }));
+                                                 errors: window.meta.errors, kind: window.meta.kind,
+                                                 tracks: window.meta.tracks }));
       const r = { items: [], errors: M.errors };
+      if (M.tracks) r.tracks = M.tracks;
+      if (process.env.METADATA_DUMP) fs.writeFileSync(`${process.env.METADATA_DUMP}-${name}.json`, JSON.stringify(M.events));
       for (const it of out.items) {
         const o = offsetsOf(M, it);
         r.items.push(o);
         check(o.emsg, `${name}: item ${it.id}: no emsg/ID3 with its payload`);
         check(o.hasDaterange && o.daterangePayloadOk, `${name}: item ${it.id}: DATERANGE sluice-${it.id} missing or its payload differs`);
+        if (name === 'hlsjs' && it.hlsjsLevel) {
+          // The rung it was pinned to, and the audio, each carried it.
+          const from = M.events.filter((e) => e.what === 'parsed' && e.payload === it.payload);
+          o.rungs = [...new Set(from.map((e) => `${e.frag}:${e.level}`))];
+          check(from.some((e) => e.frag === 'main' && e.level === it.hlsjsLevel.level),
+                `hlsjs: item ${it.id}: no emsg from level ${it.hlsjsLevel.level} (${it.hlsjsLevel.height}p), ` +
+                `the one it was pinned to (got ${o.rungs})`);
+          if (it.hlsjsLevel.audio) check(from.some((e) => e.frag === 'audio'), `hlsjs: item ${it.id}: no emsg from the audio rendition`);
+        }
         if (!o.emsg) continue;
         if (o.id3) check(o.id3.version === 4 && o.id3.encoding === 3 && o.id3.info === 'sluice',
                          `${name}: item ${it.id}: ID3 ${JSON.stringify(o.id3)}, expected v2.4, UTF-8, TXXX "sluice"`);
         check(o.lead > 0, `${name}: item ${it.id}: known only ${o.lead} s before its time`);
         // hls.js's cue events need its track to keep the cue, which it
         // may not for the first item (docs/metadata.md): judged when kept.
-        if (!o.trackCues || o.trackCues.includes('emsg')) {
+        // video.js fires no enter event (its tracks are its own; it sets
+        // activeCues on timeupdate, cuechange, printed as o.cuechange).
+        if (name !== 'videojs' && (!o.trackCues || o.trackCues.includes('emsg'))) {
           check(o.enter !== undefined && o.enter >= -EPS && o.enter <= ENTER_MAX_S,
                 `${name}: item ${it.id}: its enter notification ${o.enter} s from its time`);
         }
@@ -626,7 +733,11 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
         // presentation start, which came out 0-0.25 s off, constant in a
         // session, while its DATERANGE time (from the same dates) agreed
         // with the emsg to the millisecond: printed for Shaka, judged for
-        // hls.js (docs/benchmarks.md).
+        // hls.js (docs/benchmarks.md). video.js has no playhead date of its
+        // own; the page's (VHS's segment programDateTime and start) came
+        // out 0.67 s off once, at a part boundary: printed. Its DATERANGE
+        // time, which VHS maps from the dates, is judged against the emsg
+        // below.
         if (name === 'hlsjs') {
           check(o.pdt !== undefined && Math.abs(o.pdt) <= PDT_MAX_S,
                 `${name}: item ${it.id}: its time is ${o.pdt} s from the stamped program date-time`);
@@ -636,7 +747,7 @@ async function e2e(base, adminBase, streamId, shotDir, fake, localWeb) {
                 `${name}: item ${it.id}: the DATERANGE is ${o.daterange} s from the emsg`);
         }
       }
-      for (const k of ['lead', 'enter', 'pdt', 'daterange']) {
+      for (const k of ['lead', 'enter', 'cuechange', 'pdt', 'daterange']) {
         r[k] = stat(r.items.map((o) => o[k]).filter((x) => typeof x === 'number'));
       }
       check(!M.errors.length, `${name}: errors ${M.errors.join(', ')}`);
@@ -839,6 +950,64 @@ async function stub(base, streamId, shotDir) {
   return out;
 }
 
+// ---- replay: a recording's VOD in hls.js -------------------------------
+
+// hls.js plays /vod/RID/master.m3u8 (the player page plays live streams
+// only: docs/player.md); for the first and the last item it seeks to 3 s
+// before the item's time (its DATERANGE's, as hls.js maps it) and plays
+// past it; each must come in both forms, ahead of its time, with its cue's
+// enter event and the frame at its time, as live.
+async function replay(base, rid, itemsFile, shotDir) {
+  const items = JSON.parse(fs.readFileSync(itemsFile, 'utf8'));
+  const url = `${base}/vod/${encodeURIComponent(rid)}/master.m3u8`;
+  const browser = await launch();
+  const out = { mode: 'replay', url, items: [] };
+  try {
+    const p = await playerPage(browser, [libraries['hls.js']]);
+    await p.page.evaluate(inPage, ['hlsjs', url]);
+    const meta = () => p.page.evaluate(() => ({ events: window.meta.events, frames: window.meta.frames,
+                                                 errors: window.meta.errors, kind: window.meta.kind }));
+    await until('hls.js playing the recording', () => p.page.evaluate(() => document.getElementById('v').currentTime > 0.5), 30);
+    const picked = [items[0], items[items.length - 1]];
+    const times = [];
+    for (const it of picked) {
+      const dr = await until(`the DATERANGE sluice-${it.id} in the recording`, async () =>
+        (await meta()).events.find((e) => e.what === 'daterange' && e.id === `sluice-${it.id}`), 15);
+      times.push([dr.time, it]);
+    }
+    times.sort((a, b) => a[0] - b[0]);
+    for (const [t, it] of times) {
+      progress(`seeking to ${(t - 3).toFixed(3)} s, 3 s before item ${it.id}`);
+      await p.page.evaluate((x) => { document.getElementById('v').currentTime = x; }, t - 3);
+      await until(`playing past item ${it.id}`, () => p.page.evaluate((x) => document.getElementById('v').currentTime > x, t + 1), 25);
+    }
+    const M = await meta();
+    for (const [, it] of times) {
+      const o = offsetsOf(M, it);
+      out.items.push(Object.assign({ id: it.id }, o));
+      check(o.emsg, `replay: item ${it.id}: no emsg/ID3 with its payload`);
+      check(o.hasDaterange && o.daterangePayloadOk, `replay: item ${it.id}: DATERANGE sluice-${it.id} missing or its payload differs`);
+      if (!o.emsg) continue;
+      check(o.lead > 0, `replay: item ${it.id}: known only ${o.lead} s before its time`);
+      if (o.trackCues.includes('emsg')) {
+        check(o.enter !== undefined && o.enter >= -EPS && o.enter <= ENTER_MAX_S,
+              `replay: item ${it.id}: its enter notification ${o.enter} s from its time`);
+      }
+      check(o.frame !== undefined && o.frame >= -EPS && o.frameBefore < 0,
+            `replay: item ${it.id}: first frame at its time ${o.frame}, the one before ${o.frameBefore}`);
+      check(o.pdt !== undefined && Math.abs(o.pdt) <= PDT_MAX_S,
+            `replay: item ${it.id}: its time is ${o.pdt} s from the stamped program date-time`);
+      check(o.daterange !== undefined && Math.abs(o.daterange) <= DATERANGE_MAX_S,
+            `replay: item ${it.id}: the DATERANGE is ${o.daterange} s from the emsg`);
+    }
+    check(!M.errors.length, `replay: errors ${M.errors.join(', ')}`);
+    await p.page.screenshot({ path: path.join(shotDir, 'metadata-replay.png') }).catch(() => {});
+  } finally {
+    await browser.close();
+  }
+  return out;
+}
+
 let result;
 try {
   const lw = process.argv.indexOf('--local-web');
@@ -846,7 +1015,9 @@ try {
   if (mode === 'e2e') result = await e2e(...process.argv.slice(3, 7), null, localWeb);
   else if (mode === 'e2e-fake') result = await e2e(...process.argv.slice(3, 7), new FakeServer(), localWeb);
   else if (mode === 'stub') result = await stub(...process.argv.slice(3, 6));
-  else throw new Error('usage: node metadata.mjs e2e|e2e-fake ORIGIN ADMIN ID SHOTS | stub ORIGIN ID SHOTS');
+  else if (mode === 'replay') result = await replay(...process.argv.slice(3, 7));
+  else throw new Error('usage: node metadata.mjs e2e|e2e-fake ORIGIN ADMIN ID SHOTS | stub ORIGIN ID SHOTS | ' +
+                       'replay ORIGIN RID ITEMS_JSON SHOTS');
 } catch (e) {
   problems.push(String(e && e.stack || e));
   result = result || { mode };

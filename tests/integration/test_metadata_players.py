@@ -27,7 +27,9 @@ and items in the past."""
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 import urllib.error
 import urllib.request
@@ -84,9 +86,13 @@ def print_offsets(result):
     for name, r in result.get("players", {}).items():
         print(f"  {name:6} lead {r.get('lead')}\n         enter {r.get('enter')}\n"
               f"         pdt {r.get('pdt')}\n         daterange-emsg {r.get('daterange')}")
+        if name == "videojs":
+            print(f"         cuechange {r.get('cuechange')}")
         if name == "hlsjs":
             print(f"         cues kept on its metadata track, per item: "
                   f"{[o.get('trackCues') for o in r.get('items', [])]}")
+            print(f"         renditions (hls.js fragment type:level) that carried each item: "
+                  f"{[o.get('rungs') for o in r.get('items', [])]}")
     page = result.get("page", {})
     print(f"  player page: card on the frame at +{page.get('frame')} s; cards seen "
           f"{[c.get('title') for c in page.get('seen', [])]}; dashboard {result.get('dashboard')}", end="")
@@ -94,14 +100,14 @@ def print_offsets(result):
 
 class MetadataPlayersTest(unittest.TestCase):
 
-    def run_e2e(self, mode, before=None):
+    def run_e2e(self, mode, before=None, after=None, args=()):
         """Runs metadata.mjs in mode (e2e or e2e-fake) on a live two-rung
         ladder, after before(sluice) if given, and checks its result. The
         source is copied as 480p and one rung encoded, as the player page's
         test runs it: light enough for the sanitizer build beside three
         browser pages on two cores."""
         os.makedirs(SHOTS, exist_ok=True)
-        sluice = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--overload-protection", "off")
+        sluice = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--overload-protection", "off", *args)
         pub = None
         try:
             pub = publish(sluice.rtmp_url(KEY), seconds=180, size="854x480")
@@ -119,6 +125,8 @@ class MetadataPlayersTest(unittest.TestCase):
             print_offsets(result)
             self.assertEqual(result["problems"], [], json.dumps(result)[:6000])
             self.assertEqual(rc, 0)
+            if after:
+                after(sluice, pub, result)
         finally:
             sluice.close(pub)
 
@@ -138,7 +146,34 @@ class MetadataPlayersTest(unittest.TestCase):
                 line = next(l for l in text.splitlines() if f'ID="sluice-{item["id"]}"' in l)
                 self.assertIn('X-PAYLOAD="probe from python"', line)
                 self.assertIn(f'START-DATE="{item["program_date_time"]}"', line)
-        self.run_e2e("e2e", probe)
+        rec = tempfile.mkdtemp(prefix="sluice-meta-rec-")
+        self.addCleanup(shutil.rmtree, rec, True)
+
+        def replay(sluice, pub, result):
+            # The broadcast ends (ffmpeg stops on SIGTERM: an unpublish), its
+            # recording is finalized; hls.js replays two items from it.
+            pub.terminate()
+            pub.communicate(timeout=20)
+
+            def ready():
+                st, _, body = http(sluice.admin_url("/api/v1/streams/demo/recordings"))
+                if st != 200:
+                    return None
+                recs = json.loads(body)
+                recs = recs.get("recordings", recs) if isinstance(recs, dict) else recs
+                return next((r["id"] for r in recs if r.get("state") == "ready"), None)
+            rid = wait_for(ready, 30, "the recording ready")
+            items = os.path.join(rec, "items.json")
+            with open(items, "w") as f:
+                json.dump(result["items"], f)
+            replayed, rc = run_node(["replay", sluice.url(""), rid, items, SHOTS], 90)
+            print("\n  replay (hls.js, /vod/): " + "; ".join(
+                f"item {o.get('id')} lead {o.get('lead')} enter {o.get('enter')} frame {o.get('frame')} "
+                f"pdt {o.get('pdt')} daterange-emsg {o.get('daterange')}" for o in replayed.get("items", [])), end="")
+            self.assertEqual(replayed["problems"], [], json.dumps(replayed)[:6000])
+            self.assertEqual(rc, 0)
+        self.run_e2e("e2e", probe, replay,
+                     ("--record", "--recordings-dir", rec, "--reconnect-window", "0"))
 
     def test_players_with_the_server_part_faked(self):
         self.run_e2e("e2e-fake")
