@@ -44,6 +44,11 @@ def main():
     print("slowest tests:")
     for took, name in sorted(result.times, reverse=True)[:15]:
         print(f"  {took:6.1f} s  {name}")
+    modules = {}
+    for took, name in result.times:
+        modules[name.split(".")[0]] = modules.get(name.split(".")[0], 0) + took
+    print("by module: " + ", ".join(f"{m} {t:.0f}" for m, t in
+                                    sorted(modules.items(), key=lambda kv: -kv[1])))
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     # A skipped test is not a pass.
     failed += len(result.skipped)
