@@ -11,13 +11,28 @@
  *    last second: new drops, new late frames) and call event_cb on a change,
  *  - write each locally live stream's status JSON into the store
  *    (meta "status", short TTL) and this origin's viewer count per stream
- *    (meta "viewers.<node id>"), so that the admin API of any node sees them.
+ *    (meta "viewers.<node id>"), so that the admin API of any node sees them;
+ *  - every REPORT_AUDIENCE_PERIOD_MS, aggregate the audience of each stream
+ *    live here (ingest live, or its worker waiting out --reconnect-window):
+ *    scan its "aud.<session>" records (the origins write them from the
+ *    players' beacons), fold them with its audience_agg_t (audience.c),
+ *    publish the "audience" object for the status, /metrics and the stats,
+ *    and put it in the store (meta "audience", REPORT_AUDIENCE_TTL_MS) for
+ *    the origins' viewers.json. When the stream leaves the local set, its
+ *    totals go to meta "audience.last" (7 days) and its state is freed.
+ *    The scans are store calls: they run here, never on the admin
+ *    listener's thread. A failed scan keeps the last figures (the store
+ *    errors are logged at most every REPORT_AUDIENCE_WARN_MS, with a count).
  * report_stream_status / report_stats / report_metrics run on the admin
- * listener's threads. Shared state (samples, per-stream health) is under
- * r->lock; the sources themselves are thread-safe snapshots, so no lock is
- * held while calling them except the short copies.
+ * listener's threads. Shared state (samples, per-stream health, the
+ * published audience objects) is under r->lock; the sources themselves are
+ * thread-safe snapshots, so no lock is held while calling them except the
+ * short copies. The aggregators (report_audience_t's agg and f) are the
+ * report thread's alone: admin threads only read `obj`, under r->lock, and
+ * a published object is never changed, only replaced (they deep-copy it).
  */
 #include "report.h"
+#include "report_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -27,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audience_internal.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -36,6 +52,11 @@
 #define REPORT_STATUS_TTL_MS 5000
 #define REPORT_RECENT_MS 10000 /* drops / late frames this recent affect health */
 #define REPORT_STREAMS_MAX 1024
+#define REPORT_AUDIENCE_PERIOD_MS 2000
+#define REPORT_AUDIENCE_TTL_MS 5000                             /* meta "audience" */
+#define REPORT_AUDIENCE_LAST_TTL_MS (7LL * 24 * 3600 * 1000)    /* meta "audience.last" */
+#define REPORT_AUDIENCE_END_TRIES 15 /* ticks an unwritable "audience.last" is retried */
+#define REPORT_AUDIENCE_WARN_MS 10000
 
 typedef struct report_sample {
     int64_t ms;
@@ -58,6 +79,17 @@ typedef struct report_stream {
     uint64_t viewers;
 } report_stream_t;
 
+/* The audience of a stream live on this node (see the file's comment). */
+typedef struct report_audience {
+    char id[STORE_ID_MAX];
+    audience_agg_t *agg;  /* report thread only */
+    audience_figures_t f; /* the last finished scan's; report thread only */
+    bool have;            /* f is set */
+    bool live;            /* in the current tick's local set; report thread only */
+    int end_tries;        /* failed writes of "audience.last" */
+    json_t *obj;          /* the published "audience" object (immutable); r->lock */
+} report_audience_t;
+
 struct report {
     report_params_t p;
     int64_t start_ms;
@@ -72,6 +104,15 @@ struct report {
     size_t nstreams;
     int64_t store_warn_ms;
     uint64_t refusal_seq; /* ingest input refusals already put in the store */
+    /* Audience: entries under r->lock (admin threads look up obj); the
+     * rest is the report thread's. */
+    report_audience_t *aud;
+    size_t naud, capaud;
+    int64_t aud_scan_ms;      /* last audience tick, monotonic; 0 none */
+    uint64_t aud_errors;      /* failed audience store calls since the last warning */
+    int64_t aud_warn_ms;      /* when that warning was logged; 0 never */
+    uint64_t aud_ignored;     /* records left out since the last warning */
+    int64_t aud_ignored_warn_ms;
 };
 
 /* How long a stream's last input refusal stays in its status. */
@@ -289,6 +330,362 @@ static uint64_t report_viewers(report_t *r, const char *stream_id)
     return v.sum + local;
 }
 
+/* ---- audience ---------------------------------------------------------------- */
+
+/* ISO-8601 UTC text of a wall-clock time in ms. */
+static void report_iso8601(int64_t wall_ms, char *out, size_t cap)
+{
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t report_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The entry of stream id (lock held), or NULL. */
+static report_audience_t *report_audience_find(report_t *r, const char *id)
+{
+    for (size_t i = 0; i < r->naud; i++)
+        if (strcmp(r->aud[i].id, id) == 0)
+            return &r->aud[i];
+    return NULL;
+}
+
+/* A copy of the published audience of a stream aggregated here (any
+ * thread), or NULL. */
+static json_t *report_audience_copy(report_t *r, const char *id)
+{
+    json_t *a = NULL;
+    pthread_mutex_lock(&r->lock);
+    report_audience_t *e = report_audience_find(r, id);
+    if (e && e->obj)
+        a = json_deep_copy(e->obj);
+    pthread_mutex_unlock(&r->lock);
+    return a;
+}
+
+/* Puts audience object a (taken; NULL or not an object: none known yet,
+ * requests are the source) into a live stream's status obj, with the
+ * request count req as of now: while requests are the source, the headline
+ * follows them at once rather than at the next scan. Top-level "viewers"
+ * is the headline. */
+static void report_audience_set_live(json_t *obj, json_t *a, uint64_t req)
+{
+    if (!json_is_object(a)) {
+        json_decref(a);
+        a = json_pack("{s:s}", "source", "requests");
+        if (!a)
+            return;
+    }
+    json_object_set_new(a, "request_viewers", json_integer((json_int_t)req));
+    const char *src = json_string_value(json_object_get(a, "source"));
+    if (!src || strcmp(src, "beacons") != 0)
+        json_object_set_new(a, "viewers", json_integer((json_int_t)req));
+    json_t *v = json_object_get(a, "viewers");
+    json_object_set_new(obj, "viewers", json_is_integer(v) ? json_incref(v) : json_integer(0));
+    json_object_set_new(obj, "audience", a);
+}
+
+/* An idle stream's audience: 0 viewers, the request count (sessions still
+ * reading an ended playlist) apart, and the last broadcast's totals when
+ * the store still has them. */
+static void report_audience_set_idle(report_t *r, const char *stream_id, json_t *obj,
+                                     uint64_t req)
+{
+    json_t *a = json_pack("{s:i, s:I}", "viewers", 0, "request_viewers", (json_int_t)req);
+    char *text = NULL;
+    if (a && store_meta_get(r->p.store, stream_id, "audience.last", &text) == 0 && text) {
+        json_t *last = json_loads(text, 0, NULL);
+        if (json_is_object(last))
+            json_object_set_new(a, "last", last);
+        else
+            json_decref(last);
+    }
+    free(text);
+    json_object_set_new(obj, "viewers", json_integer(0));
+    if (a)
+        json_object_set_new(obj, "audience", a);
+}
+
+/* Counts a failed audience store call; logs at most once per
+ * REPORT_AUDIENCE_WARN_MS, with how many failed since the last line. */
+static void report_audience_store_error(report_t *r, const char *what, const char *stream_id,
+                                        int rc)
+{
+    r->aud_errors++;
+    int64_t now = clock_mono_ms();
+    if (r->aud_warn_ms && now - r->aud_warn_ms < REPORT_AUDIENCE_WARN_MS)
+        return;
+    log_warn("report",
+             "audience: %llu store call(s) failed since the last report, the latest to %s of "
+             "stream %s (%s); the last figures stay",
+             (unsigned long long)r->aud_errors, what, stream_id, strerror(-rc));
+    r->aud_warn_ms = now ? now : 1;
+    r->aud_errors = 0;
+}
+
+static void report_audience_scan_cb(void *opaque, const char *field, const char *value)
+{
+    (void)audience_agg_add_record(opaque, field, value);
+}
+
+/* One scan of a stream live here (report thread). */
+static void report_audience_scan(report_t *r, report_audience_t *e, int64_t wall_ms)
+{
+    /* The stream's own rendition names bound the per-rendition counts (a
+     * packager track without a rung name is "video" or "audio"). */
+    const char *names[TRANSCODE_RUNGS_MAX + 2];
+    size_t nnames = 0;
+    transcode_stream_status_t ts;
+    if (r->p.transcode && transcode_stream_status(r->p.transcode, e->id, &ts) == 0 && ts.live &&
+        ts.nrenditions > 0) {
+        for (size_t i = 0; i < ts.nrenditions && i < TRANSCODE_RUNGS_MAX; i++)
+            names[nnames++] = ts.renditions[i].name;
+        names[nnames++] = "audio";
+        names[nnames++] = "video";
+    }
+    audience_agg_begin(e->agg, nnames ? names : NULL, nnames);
+    int rc = store_meta_scan(r->p.store, e->id, AUDIENCE_FIELD_PREFIX, report_audience_scan_cb,
+                             e->agg);
+    if (rc < 0) {
+        audience_agg_abort(e->agg);
+        report_audience_store_error(r, "read the sessions", e->id, rc);
+        return;
+    }
+    audience_figures_t f;
+    if ((rc = audience_agg_end(e->agg, &f)) < 0) {
+        log_warn("report", "audience of stream %s: this scan is lost (%s)", e->id,
+                 strerror(-rc));
+        return;
+    }
+    if (f.ignored) {
+        r->aud_ignored += f.ignored;
+        int64_t now = clock_mono_ms();
+        if (!r->aud_ignored_warn_ms || now - r->aud_ignored_warn_ms >= REPORT_AUDIENCE_WARN_MS) {
+            log_warn("report",
+                     "audience of stream %s: %llu session record(s) left out since the last "
+                     "report (malformed, or over %d a stream)",
+                     e->id, (unsigned long long)r->aud_ignored, AUDIENCE_AGG_SESSIONS_MAX);
+            r->aud_ignored_warn_ms = now ? now : 1;
+            r->aud_ignored = 0;
+        }
+    }
+    e->f = f;
+    e->have = true;
+    char updated[32];
+    report_iso8601(wall_ms, updated, sizeof(updated));
+    json_t *obj = audience_figures_json(&f, report_viewers(r, e->id), updated);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (!obj || !text) {
+        log_warn("report", "audience of stream %s: out of memory for its object", e->id);
+        json_decref(obj);
+        free(text);
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    json_t *old = e->obj;
+    e->obj = obj;
+    pthread_mutex_unlock(&r->lock);
+    json_decref(old);
+    rc = store_meta_put(r->p.store, e->id, "audience", text, REPORT_AUDIENCE_TTL_MS);
+    free(text);
+    if (rc < 0)
+        report_audience_store_error(r, "write the audience", e->id, rc);
+}
+
+/* A stream that left the local set: its totals to "audience.last" and its
+ * "audience" record withdrawn (a TTL of 1 ms: the store has no delete for
+ * meta). True when the entry can go; false: retry at the next tick. */
+static bool report_audience_end(report_t *r, report_audience_t *e, int64_t wall_ms)
+{
+    if (!e->have)
+        return true;
+    char ended[32];
+    report_iso8601(wall_ms, ended, sizeof(ended));
+    json_t *last = audience_last_json(&e->f, ended);
+    char *text = last ? json_dumps(last, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(last);
+    int rc = text ? store_meta_put(r->p.store, e->id, "audience.last", text,
+                                   REPORT_AUDIENCE_LAST_TTL_MS)
+                  : -ENOMEM;
+    free(text);
+    if (rc < 0) {
+        report_audience_store_error(r, "write the last totals", e->id, rc);
+        if (++e->end_tries < REPORT_AUDIENCE_END_TRIES)
+            return false;
+        log_warn("report", "audience of stream %s: its totals (peak %llu, %llu sessions) are "
+                 "lost: the store did not take them in %d tries", e->id,
+                 (unsigned long long)e->f.peak, (unsigned long long)e->f.sessions_total,
+                 REPORT_AUDIENCE_END_TRIES);
+        return true;
+    }
+    log_info("report", "audience of stream %s: broadcast over, peak %llu, %llu sessions, %.0f s "
+             "watched", e->id, (unsigned long long)e->f.peak,
+             (unsigned long long)e->f.sessions_total, (double)e->f.watch_ms_total / 1000.0);
+    if ((rc = store_meta_put(r->p.store, e->id, "audience", "{\"viewers\":0}", 1)) < 0)
+        report_audience_store_error(r, "withdraw the audience", e->id, rc);
+    return true;
+}
+
+void report_audience_tick(report_t *r, const char *const *live, size_t nlive, int64_t wall_ms)
+{
+    for (size_t i = 0; i < r->naud; i++)
+        r->aud[i].live = false;
+    /* New entries (under the lock: admin threads look entries up). */
+    for (size_t i = 0; i < nlive; i++) {
+        pthread_mutex_lock(&r->lock);
+        report_audience_t *e = report_audience_find(r, live[i]);
+        if (!e && r->naud < REPORT_STREAMS_MAX && strlen(live[i]) < STORE_ID_MAX) {
+            if (r->naud == r->capaud) {
+                size_t cap = r->capaud ? r->capaud * 2 : 8;
+                report_audience_t *na = realloc(r->aud, cap * sizeof(*na));
+                if (na) {
+                    r->aud = na;
+                    r->capaud = cap;
+                }
+            }
+            audience_agg_t *agg = NULL;
+            if (r->naud < r->capaud && audience_agg_new(&agg) == 0) {
+                e = &r->aud[r->naud++];
+                memset(e, 0, sizeof(*e));
+                memcpy(e->id, live[i], strlen(live[i]) + 1);
+                e->agg = agg;
+            } else {
+                log_warn("report", "audience of stream %s: out of memory, not aggregated",
+                         live[i]);
+            }
+        }
+        if (e)
+            e->live = true;
+        pthread_mutex_unlock(&r->lock);
+    }
+    /* Scans, without the lock (store calls). Entries only move under the
+     * lock, and only this thread moves them. */
+    for (size_t i = 0; i < r->naud; i++)
+        if (r->aud[i].live)
+            report_audience_scan(r, &r->aud[i], wall_ms);
+    /* Ended broadcasts: no longer shown as live at once, even while their
+     * totals wait for the store. */
+    for (size_t i = 0; i < r->naud;) {
+        report_audience_t *e = &r->aud[i];
+        if (!e->live && e->obj) {
+            pthread_mutex_lock(&r->lock);
+            json_t *obj = e->obj;
+            e->obj = NULL;
+            pthread_mutex_unlock(&r->lock);
+            json_decref(obj);
+        }
+        if (e->live || !report_audience_end(r, e, wall_ms)) {
+            i++;
+            continue;
+        }
+        audience_agg_free(e->agg);
+        pthread_mutex_lock(&r->lock);
+        r->aud[i] = r->aud[--r->naud];
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+/* The published audience objects of the streams aggregated here, copied
+ * (lock held only to copy). *n entries; the caller frees with
+ * report_audience_snap_free. */
+typedef struct report_audience_snap {
+    char id[STORE_ID_MAX];
+    json_t *obj;
+} report_audience_snap_t;
+
+static report_audience_snap_t *report_audience_snap(report_t *r, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&r->lock);
+    report_audience_snap_t *s = r->naud ? calloc(r->naud, sizeof(*s)) : NULL;
+    for (size_t i = 0; s && i < r->naud; i++) {
+        if (!r->aud[i].obj)
+            continue;
+        memcpy(s[*n].id, r->aud[i].id, sizeof(s[*n].id));
+        if ((s[*n].obj = json_deep_copy(r->aud[i].obj)))
+            (*n)++;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}
+
+static void report_audience_snap_free(report_audience_snap_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(s[i].obj);
+    free(s);
+}
+
+static double report_json_number(json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+/* The streams live on this node for the audience: ingest live, or a
+ * worker still live (waiting for its publisher within the reconnect
+ * window). 0 and *out a malloc'd array of *n ids (caller frees), or -ENOMEM
+ * (then nothing is known: the caller must not take it for "none live"). */
+static int report_local_live(report_t *r, char (**out)[STORE_ID_MAX], size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    ingest_stream_stats_t *live = NULL;
+    size_t nlive = 0;
+    if (r->p.ingest && ingest_list_streams(r->p.ingest, &live, &nlive) < 0)
+        return -ENOMEM;
+    transcode_stream_status_t *all = NULL;
+    size_t nall = 0;
+    if (r->p.transcode && transcode_list(r->p.transcode, &all, &nall) < 0) {
+        free(live);
+        return -ENOMEM;
+    }
+    char(*ids)[STORE_ID_MAX] = malloc((nlive + nall + 1) * sizeof(*ids));
+    for (size_t i = 0; ids && i < nlive + nall; i++) {
+        if (i >= nlive && !all[i - nlive].live)
+            continue;
+        const char *id = i < nlive ? live[i].stream_id : all[i - nlive].stream_id;
+        bool dup = false;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = strcmp(ids[j], id) == 0;
+        if (!dup)
+            snprintf(ids[(*n)++], STORE_ID_MAX, "%s", id);
+    }
+    free(live);
+    free(all);
+    if (!ids)
+        return -ENOMEM;
+    *out = ids;
+    return 0;
+}
+
+static void report_tick_audience(report_t *r)
+{
+    size_t n = 0;
+    char(*ids)[STORE_ID_MAX] = NULL;
+    if (report_local_live(r, &ids, &n) < 0) {
+        log_warn("report", "audience: out of memory listing the live streams; tick skipped");
+        return;
+    }
+    const char **list = malloc((n + 1) * sizeof(*list));
+    if (!list) {
+        log_warn("report", "audience: out of memory listing the live streams; tick skipped");
+        free(ids);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        list[i] = ids[i];
+    report_audience_tick(r, list, n, report_wall_ms());
+    free(list);
+    free(ids);
+}
+
 void report_stream_status(report_t *r, const char *stream_id, json_t *obj)
 {
     ingest_stream_stats_t is;
@@ -327,7 +724,18 @@ void report_stream_status(report_t *r, const char *stream_id, json_t *obj)
         }
         json_decref(remote);
     }
-    json_object_set_new(obj, "viewers", json_integer((json_int_t)report_viewers(r, stream_id)));
+    /* Viewers: the audience of a live stream (aggregated here, else as its
+     * ingest node wrote it), the request count as of now when no beacons. */
+    uint64_t req = report_viewers(r, stream_id);
+    const char *state = json_string_value(json_object_get(obj, "state"));
+    if (state && strcmp(state, "live") == 0) {
+        json_t *a = report_audience_copy(r, stream_id);
+        if (!a)
+            a = json_deep_copy(json_object_get(obj, "audience"));
+        report_audience_set_live(obj, a, req);
+    } else {
+        report_audience_set_idle(r, stream_id, obj, req);
+    }
     /* Its last publish ended for its input (over --max-input-*), from
      * whichever node it was: {"reason", "at"}. */
     char *text = NULL;
@@ -474,6 +882,12 @@ static void report_tick_streams(report_t *r, int64_t now)
         if (!obj)
             continue;
         report_live_status(r, is, obj, now);
+        /* Its audience as of the last scan: every node's API shows it. */
+        json_t *aud = report_audience_copy(r, is->stream_id);
+        if (aud) {
+            json_object_set(obj, "viewers", json_object_get(aud, "viewers"));
+            json_object_set_new(obj, "audience", aud);
+        }
         char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(obj);
         if (!text)
@@ -602,6 +1016,10 @@ static void *report_main(void *arg)
         if (r->nsamples < REPORT_SAMPLES)
             r->nsamples++;
         pthread_mutex_unlock(&r->lock);
+        if (!r->aud_scan_ms || now - r->aud_scan_ms >= REPORT_AUDIENCE_PERIOD_MS - 100) {
+            r->aud_scan_ms = now ? now : 1;
+            report_tick_audience(r);
+        }
         report_tick_streams(r, now);
         report_tick_refusals(r);
         pthread_mutex_lock(&r->lock);
@@ -615,7 +1033,7 @@ static void *report_main(void *arg)
     return NULL;
 }
 
-int report_new(const report_params_t *params, report_t **out)
+static int report_create(const report_params_t *params, bool start, report_t **out)
 {
     *out = NULL;
     if (!params || !params->store)
@@ -638,6 +1056,10 @@ int report_new(const report_params_t *params, report_t **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &ca);
     pthread_condattr_destroy(&ca);
+    if (!start) {
+        *out = r;
+        return 0;
+    }
     int rc = pthread_create(&r->thread, NULL, report_main, r);
     if (rc != 0) {
         report_free(r);
@@ -647,6 +1069,16 @@ int report_new(const report_params_t *params, report_t **out)
     r->started = true;
     *out = r;
     return 0;
+}
+
+int report_new(const report_params_t *params, report_t **out)
+{
+    return report_create(params, true, out);
+}
+
+int report_new_unstarted(const report_params_t *params, report_t **out)
+{
+    return report_create(params, false, out);
 }
 
 void report_free(report_t *r)
@@ -662,6 +1094,13 @@ void report_free(report_t *r)
     }
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
+    for (size_t i = 0; i < r->naud; i++) {
+        /* Shutdown is not the broadcast's end: with a shared store another
+         * node carries the stream on, so no "audience.last" here. */
+        audience_agg_free(r->aud[i].agg);
+        json_decref(r->aud[i].obj);
+    }
+    free(r->aud);
     free(r->streams);
     free(r);
 }
@@ -726,6 +1165,15 @@ json_t *report_stats(report_t *r)
     json_object_set_new(eg, "hints_moved", json_integer((json_int_t)os.hints_moved));
     json_object_set_new(o, "egress", eg);
     json_object_set_new(o, "viewers", json_integer((json_int_t)os.viewer_sessions));
+    /* The audience of the streams live here (all origins), as last scanned. */
+    size_t naud = 0;
+    report_audience_snap_t *snap = report_audience_snap(r, &naud);
+    double aud_viewers = 0;
+    for (size_t i = 0; i < naud; i++)
+        aud_viewers += report_json_number(snap[i].obj, "viewers");
+    report_audience_snap_free(snap, naud);
+    json_object_set_new(o, "audience", json_pack("{s:I, s:I}", "viewers", (json_int_t)aud_viewers,
+                                                 "streams", (json_int_t)naud));
 
     json_t *tr = json_object();
     if (r->p.transcode) {
@@ -1077,6 +1525,91 @@ static void report_metrics_origin(report_t *r, metrics_buf_t *b)
     free(vw);
 }
 
+/* One gauge or counter per stream from a number of its audience object
+ * (sub: a nested object's key, or NULL); a missing or null value writes no
+ * sample. */
+static void report_metrics_audience_family(metrics_buf_t *b, const char *name, const char *type,
+                                           const char *help, const report_audience_snap_t *s,
+                                           size_t n, const char *key, const char *sub,
+                                           double scale)
+{
+    metrics_family(b, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(s[i].obj, key);
+        if (sub)
+            v = json_object_get(v, sub);
+        if (!json_is_number(v))
+            continue;
+        metrics_sample(b, name, (const char *[]){"stream", s[i].id, NULL},
+                       json_number_value(v) * scale);
+    }
+}
+
+/* sluice_audience_*: on the node that aggregates the stream (where it is
+ * live), labels stream and rendition only. */
+static void report_metrics_audience(report_t *r, metrics_buf_t *b)
+{
+    size_t n = 0;
+    report_audience_snap_t *s = report_audience_snap(r, &n);
+    report_metrics_audience_family(
+        b, "sluice_audience_viewers", "gauge",
+        "Viewers of the stream, all origins: sessions heard from by beacon within "
+        "--audience-timeout, or the request-based count when no player sends beacons.",
+        s, n, "viewers", NULL, 1);
+    report_metrics_audience_family(
+        b, "sluice_audience_request_viewers", "gauge",
+        "The request-based viewer count of the stream, summed over the origins (the fallback).",
+        s, n, "request_viewers", NULL, 1);
+    metrics_family(b, "sluice_audience_rendition_viewers", "gauge",
+                   "Beacon sessions playing, stalled or paused, by the rendition they play "
+                   "(\"unknown\": not reported yet, \"other\": not one of the stream's).");
+    for (size_t i = 0; i < n; i++) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(s[i].obj, "renditions"), k, v)
+        {
+            metrics_sample(b, "sluice_audience_rendition_viewers",
+                           (const char *[]){"stream", s[i].id, "rendition", k, NULL},
+                           json_number_value(v));
+        }
+    }
+    report_metrics_audience_family(b, "sluice_audience_peak_viewers", "gauge",
+                                   "Highest beacon viewer count of the current broadcast.", s, n,
+                                   "peak", NULL, 1);
+    report_metrics_audience_family(b, "sluice_audience_sessions_total", "counter",
+                                   "Distinct playback sessions of the current broadcast.", s, n,
+                                   "sessions_total", NULL, 1);
+    report_metrics_audience_family(b, "sluice_audience_watch_seconds_total", "counter",
+                                   "Time played by the sessions of the current broadcast.", s, n,
+                                   "watch_time_s", NULL, 1);
+    report_metrics_audience_family(b, "sluice_audience_stalled", "gauge",
+                                   "Sessions stalled (rebuffering) now.", s, n, "states",
+                                   "stalled", 1);
+    report_metrics_audience_family(
+        b, "sluice_audience_rebuffer_ratio", "gauge",
+        "Stall time / (watch time + stall time) over the sessions watching now (0..1).", s, n,
+        "rebuffer_ratio", NULL, 1);
+    report_metrics_audience_family(b, "sluice_audience_startup_seconds_p50", "gauge",
+                                   "Median startup time (load to first frame) of the sessions "
+                                   "watching now that reported one.",
+                                   s, n, "startup_ms", "p50", 0.001);
+    report_metrics_audience_family(b, "sluice_audience_startup_seconds_p90", "gauge",
+                                   "90th percentile startup time of the sessions watching now.",
+                                   s, n, "startup_ms", "p90", 0.001);
+    report_metrics_audience_family(b, "sluice_audience_latency_seconds_p50", "gauge",
+                                   "Median latency (live edge to playhead) of the sessions "
+                                   "watching now that reported one.",
+                                   s, n, "latency_ms", "p50", 0.001);
+    report_metrics_audience_family(b, "sluice_audience_latency_seconds_p90", "gauge",
+                                   "90th percentile latency of the sessions watching now.", s, n,
+                                   "latency_ms", "p90", 0.001);
+    report_metrics_audience_family(
+        b, "sluice_audience_errors", "gauge",
+        "Player errors reported by the sessions watching now (the sum of their counts).", s, n,
+        "errors", NULL, 1);
+    report_audience_snap_free(s, n);
+}
+
 char *report_metrics(report_t *r, size_t *len)
 {
     metrics_buf_t b;
@@ -1092,6 +1625,7 @@ char *report_metrics(report_t *r, size_t *len)
     metrics_sample_u64(&b, "sluice_live_streams", NULL, nlive);
     report_metrics_transcode(r, &b);
     report_metrics_origin(r, &b);
+    report_metrics_audience(r, &b);
     if (r->p.webhook)
         report_metrics_webhook(r, &b);
 
