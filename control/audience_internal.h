@@ -63,11 +63,11 @@ typedef struct audience_figures {
      * none, "other" for a name over the bound. Order: first seen. */
     audience_rendition_count_t renditions[AUDIENCE_AGG_RENDITIONS_MAX + 2];
     size_t nrenditions;
-    int64_t stall_ms, watch_ms; /* sums over the watching sessions */
-    double rebuffer_ratio;      /* stall / (watch + stall) of those; 0 when both are 0 */
+    int64_t stall_ms, watch_ms;      /* sums over the watching sessions */
+    double rebuffer_ratio;           /* stall / (watch + stall) of those; 0 when both are 0 */
     bool have_startup, have_latency; /* false: no watching session reported one */
     int64_t startup_p50, startup_p90, latency_p50, latency_p90; /* ms, nearest rank */
-    uint64_t dropped_frames, errors;                            /* sums over the watching sessions */
+    uint64_t dropped_frames, errors; /* sums over the watching sessions */
     uint64_t ignored; /* records left out: malformed, or over AUDIENCE_AGG_SESSIONS_MAX */
     /* The broadcast so far. */
     uint64_t peak;           /* highest beacon_viewers of a finished scan */

@@ -362,7 +362,7 @@ static void test_percentiles(void **state)
     for (int i = 1; i <= 100; i++) {
         audience_session_t s = sess(AUDIENCE_PLAYING, "720p", 0);
         s.latency_ms = (101 - i) * 10; /* 1000 .. 10, out of order */
-        s.startup_ms = i % 2 ? i : -1;  /* half report one: 1, 3, ... 99 */
+        s.startup_ms = i % 2 ? i : -1; /* half report one: 1, 3, ... 99 */
         assert_int_equal(audience_agg_add(a, sid(i), &s), 0);
     }
     audience_figures_t f;

@@ -267,9 +267,8 @@ static void test_requests_fallback(void **state)
     /* Before the first scan: requests, no aggregate yet. */
     json_t *s = status(r, "s1");
     assert_int_equal(jint(s, "viewers", NULL), 4);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(s, "audience"),
-                                                          "source")),
-                        "requests");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(s, "audience"), "source")), "requests");
     json_decref(s);
 
     tick(r, "s1", WALL_MS);
@@ -295,9 +294,8 @@ static void test_requests_fallback(void **state)
     s = status(r, "s1");
     assert_int_equal(jint(s, "viewers", NULL), 1);
     assert_int_equal(jint(s, "audience", "request_viewers"), 6);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(s, "audience"),
-                                                          "source")),
-                        "beacons");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(s, "audience"), "source")), "beacons");
     json_decref(s);
 
     /* A status written by a node without the audience (an older one):
