@@ -44,6 +44,7 @@ struct audience_agg {
     /* The broadcast's totals, committed at each scan's end. */
     uint64_t peak, sessions_total;
     int64_t watch_ms_total;
+    bool priming; /* seeded: the next scan learns the sessions, counts nothing */
 };
 
 int audience_agg_new(audience_agg_t **out)
@@ -275,8 +276,11 @@ int audience_agg_end(audience_agg_t *a, audience_figures_t *out)
         a->cur = NULL;
     }
 
-    a->sessions_total += a->new_sessions;
-    a->watch_ms_total += a->watch_delta;
+    if (!a->priming) {
+        a->sessions_total += a->new_sessions;
+        a->watch_ms_total += a->watch_delta;
+    }
+    a->priming = false;
     if (f->beacon_viewers > a->peak)
         a->peak = f->beacon_viewers;
     f->peak = a->peak;
@@ -285,6 +289,15 @@ int audience_agg_end(audience_agg_t *a, audience_figures_t *out)
     *out = *f;
     audience_scan_free(a);
     return 0;
+}
+
+void audience_agg_seed(audience_agg_t *a, uint64_t peak, uint64_t sessions_total,
+                       int64_t watch_ms_total)
+{
+    a->peak = peak;
+    a->sessions_total = sessions_total;
+    a->watch_ms_total = watch_ms_total > 0 ? watch_ms_total : 0;
+    a->priming = true;
 }
 
 size_t audience_agg_sessions(const audience_agg_t *a)

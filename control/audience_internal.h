@@ -102,6 +102,14 @@ int audience_agg_end(audience_agg_t *a, audience_figures_t *out)
 /* Forgets the open scan; the totals and the previous scan's sessions stay. */
 void audience_agg_abort(audience_agg_t *a);
 
+/* Continues a broadcast another aggregator was counting (a node that took
+ * the stream over, or this process restarted): its totals become ours, and
+ * the next finished scan only learns the sessions (none counted as new, no
+ * watch time added: the previous aggregator counted them). Call before the
+ * first scan. */
+void audience_agg_seed(audience_agg_t *a, uint64_t peak, uint64_t sessions_total,
+                       int64_t watch_ms_total);
+
 /* Sessions remembered from the last finished scan, and the bytes the
  * aggregator holds between scans (for the bounded-memory test). */
 size_t audience_agg_sessions(const audience_agg_t *a);

@@ -87,6 +87,7 @@ typedef struct report_audience {
     bool have;            /* f is set */
     bool live;            /* in the current tick's local set; report thread only */
     int end_tries;        /* failed writes of "audience.last" */
+    bool seed_checked;    /* the store's "audience" record looked at (report_audience_seed) */
     json_t *obj;          /* the published "audience" object (immutable); r->lock */
 } report_audience_t;
 
@@ -435,9 +436,40 @@ static void report_audience_scan_cb(void *opaque, const char *field, const char 
     (void)audience_agg_add_record(opaque, field, value);
 }
 
+/* A stream that starts being aggregated here while the store still has a
+ * fresh "audience" record of it (5 s TTL; withdrawn at a broadcast's end)
+ * continues a broadcast another aggregator was counting: a node that took
+ * the stream over, or this process restarted. Its totals go on instead of
+ * starting from 0 (audience_agg_seed). */
+static void report_audience_seed(report_t *r, report_audience_t *e)
+{
+    char *text = NULL;
+    int rc = store_meta_get(r->p.store, e->id, "audience", &text);
+    if (rc < 0 && rc != -ENOENT)
+        return; /* the store cannot say: look again at the next scan */
+    e->seed_checked = true;
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    json_t *peak = json_object_get(j, "peak"), *total = json_object_get(j, "sessions_total"),
+           *watch = json_object_get(j, "watch_time_s");
+    if (json_is_integer(peak) && json_integer_value(peak) >= 0 && json_is_integer(total) &&
+        json_integer_value(total) >= 0 && json_is_number(watch) && json_number_value(watch) >= 0) {
+        audience_agg_seed(e->agg, (uint64_t)json_integer_value(peak),
+                          (uint64_t)json_integer_value(total),
+                          (int64_t)llround(json_number_value(watch) * 1000));
+        log_info("report",
+                 "audience of stream %s: continuing its broadcast's totals from the store (peak "
+                 "%lld, %lld sessions)",
+                 e->id, (long long)json_integer_value(peak), (long long)json_integer_value(total));
+    }
+    json_decref(j);
+}
+
 /* One scan of a stream live here (report thread). */
 static void report_audience_scan(report_t *r, report_audience_t *e, int64_t wall_ms)
 {
+    if (!e->seed_checked)
+        report_audience_seed(r, e);
     /* The stream's own rendition names bound the per-rendition counts (a
      * packager track without a rung name is "video" or "audio"). */
     const char *names[TRANSCODE_RUNGS_MAX + 2];

@@ -438,6 +438,35 @@ static void test_scan_cap(void **state)
     audience_agg_free(a);
 }
 
+/* A broadcast taken over from another aggregator: its totals go on, the
+ * sessions it already counted are not counted again. */
+static void test_seed(void **state)
+{
+    (void)state;
+    audience_agg_t *a;
+    assert_int_equal(audience_agg_new(&a), 0);
+    audience_agg_seed(a, 7, 40, 100000);
+    audience_figures_t f;
+    audience_agg_begin(a, NULL, 0);
+    audience_session_t s = sess(AUDIENCE_PLAYING, "720p", 5000);
+    assert_int_equal(audience_agg_add(a, sid(1), &s), 0);
+    assert_int_equal(audience_agg_add(a, sid(2), &s), 0);
+    assert_int_equal(audience_agg_end(a, &f), 0);
+    assert_int_equal(f.beacon_viewers, 2);
+    assert_int_equal(f.peak, 7);
+    assert_int_equal(f.sessions_total, 40);
+    assert_int_equal(f.watch_ms_total, 100000);
+    /* From then on, as usual. */
+    audience_agg_begin(a, NULL, 0);
+    s.watch_ms = 6000;
+    assert_int_equal(audience_agg_add(a, sid(1), &s), 0);
+    assert_int_equal(audience_agg_add(a, sid(3), &s), 0);
+    assert_int_equal(audience_agg_end(a, &f), 0);
+    assert_int_equal(f.sessions_total, 41);
+    assert_int_equal(f.watch_ms_total, 100000 + 1000 + 6000);
+    audience_agg_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_percentiles),
         cmocka_unit_test(test_churn_flat_memory),
         cmocka_unit_test(test_scan_cap),
+        cmocka_unit_test(test_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,6 +320,50 @@ static void test_requests_fallback(void **state)
     store_close(st);
 }
 
+/* A stream whose audience another aggregator was writing moments ago (a
+ * node that took it over, a restart): the totals go on, the sessions
+ * already counted are not counted again. */
+static void test_takeover_continues_totals(void **state)
+{
+    (void)state;
+    store_t *st;
+    assert_int_equal(store_open("memory", &st), 0);
+    report_t *r = report_on(st);
+    assert_int_equal(store_meta_put(st, "s1", "audience",
+                                    "{\"viewers\":2,\"source\":\"beacons\",\"peak\":9,"
+                                    "\"sessions_total\":20,\"watch_time_s\":100.5}",
+                                    5000),
+                     0);
+    put_session(st, "s1", "eeeeeeeeeeeeeeee1", AUDIENCE_PLAYING, "720p", 50000, 0);
+    put_session(st, "s1", "eeeeeeeeeeeeeeee2", AUDIENCE_PLAYING, "720p", 50000, 0);
+    tick(r, "s1", WALL_MS);
+    json_t *a = meta_json(st, "s1", "audience");
+    assert_int_equal(jint(a, "viewers", NULL), 2);
+    assert_int_equal(jint(a, "peak", NULL), 9);
+    assert_int_equal(jint(a, "sessions_total", NULL), 20);
+    assert_true(json_real_value(json_object_get(a, "watch_time_s")) == 100.5);
+    json_decref(a);
+    put_session(st, "s1", "eeeeeeeeeeeeeeee1", AUDIENCE_PLAYING, "720p", 52000, 0);
+    put_session(st, "s1", "eeeeeeeeeeeeeeee3", AUDIENCE_PLAYING, "720p", 1000, 0);
+    tick(r, "s1", WALL_MS + 2000);
+    a = meta_json(st, "s1", "audience");
+    assert_int_equal(jint(a, "sessions_total", NULL), 21);
+    assert_true(json_real_value(json_object_get(a, "watch_time_s")) == 103.5);
+    json_decref(a);
+
+    /* Its end withdraws the record: a broadcast starting right after on
+     * this (or another) node starts from 0. */
+    tick(r, NULL, WALL_MS + 4000);
+    sleep_ms(5);
+    tick(r, "s1", WALL_MS + 6000);
+    a = meta_json(st, "s1", "audience");
+    assert_int_equal(jint(a, "sessions_total", NULL), 3);
+    assert_int_equal(jint(a, "peak", NULL), 3);
+    json_decref(a);
+    report_free(r);
+    store_close(st);
+}
+
 /* 10,000 concurrent sessions through the store, a tenth replaced at each
  * tick: figures right, nothing kept past the broadcast. */
 static void test_many_sessions(void **state)
@@ -452,6 +496,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_audience),
         cmocka_unit_test(test_requests_fallback),
+        cmocka_unit_test(test_takeover_continues_totals),
         cmocka_unit_test(test_many_sessions),
         cmocka_unit_test(test_store_outage),
     };
