@@ -422,6 +422,9 @@ static int app_open_origin(sluice_app_t *app, const config_t *cfg)
         .playback_secret = cfg->playback_secret,
         .trusted_proxies = cfg->trusted_proxies,
         .recordings_dir = cfg->recordings_dir,
+        .beacons_off = cfg->beacons && strcmp(cfg->beacons, "off") == 0,
+        .audience_timeout_s = (unsigned)cfg->audience_timeout_s,
+        .audience_per_address = (unsigned)cfg->audience_per_address,
         .thumbnail_scale = thumbnail_scale,
     };
     return origin_open(&op, &app->origin) != 0 ? -1 : 0;

@@ -183,6 +183,13 @@ static const config_option_t config_options[] = {
         "a live publisher whose key is rotated: may finish its broadcast, or is cut at once"),
     OPT("trusted-proxies", CONFIG_RESTART, CONFIG_STRING, trusted_proxies, NULL, NULL, 0, 0,
         "comma-separated addresses/CIDRs whose X-Forwarded-For is believed (viewer counting)"),
+    OPT("beacons", CONFIG_RESTART, CONFIG_STRING, beacons, "on", "on|off", 0, 0,
+        "audience beacons at POST /beacon/ID (players report their sessions); off: 404"),
+    OPT("audience-timeout", CONFIG_RESTART, CONFIG_LONG, audience_timeout_s, "30", NULL, 10, 300,
+        "seconds after a player's last beacon that its session stops counting as a viewer"),
+    OPT("audience-per-address", CONFIG_RESTART, CONFIG_LONG, audience_per_address, "50", NULL, 1,
+        100000, "live beacon sessions one client address (IPv6: its /64) may hold per stream on "
+                "this node; more are refused (429)"),
     OPT("webhook-url", CONFIG_RELOAD, CONFIG_STRING, webhook_url, NULL, NULL, 0, 0,
         "publish authorisation and stream events are POSTed here"),
     OPT("webhook-secret", CONFIG_RELOAD, CONFIG_STRING, webhook_secret, NULL, NULL, 0, 0,

@@ -108,6 +108,10 @@ typedef struct config {
     char *public_rtmp_url;  /* NULL: rtmp://HOSTNAME:RTMP-PORT/live */
     char *key_rotation;     /* "finish" | "cut" */
     char *trusted_proxies;  /* NULL: none */
+    /* audience beacons (issue 22; docs/urls.md) */
+    char *beacons;             /* "on" | "off" */
+    long audience_timeout_s;   /* --audience-timeout */
+    long audience_per_address; /* --audience-per-address */
     char *webhook_url;      /* NULL: no webhooks */
     char *webhook_secret;   /* NULL: requests are not signed */
     double webhook_timeout; /* seconds */

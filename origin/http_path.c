@@ -2,7 +2,8 @@
  * Public path grammar (docs/urls.md):
  *   /healthz  /readyz
  *   /player/ID  /assets/NAME (NAME: [A-Za-z0-9._-], no leading dot)
- *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg
+ *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg  /hls/ID/viewers.json
+ *   /beacon/ID
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
  *   /vod/RID/master.m3u8 | poster.jpg | recording.mp4
  *   /vod/RID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s  (no parts)
@@ -132,6 +133,13 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
         memcpy(out->stream_id, path + 8, len - 8);
         return 0;
     }
+    if (len > 8 && memcmp(path, "/beacon/", 8) == 0) {
+        if (!store_id_valid_n(path + 8, len - 8))
+            return -ENOENT;
+        out->kind = HTTP_ROUTE_BEACON;
+        memcpy(out->stream_id, path + 8, len - 8);
+        return 0;
+    }
     if (len > 8 && memcmp(path, "/assets/", 8) == 0) {
         const char *nm = path + 8;
         size_t nl = len - 8;
@@ -172,6 +180,8 @@ int http_path_parse(const char *path, size_t len, http_route_t *out)
             out->object_type = HTTP_OBJECT_PLAYLIST;
         else if (http_path_equals(p, n, "thumbnail.jpg"))
             out->object_type = HTTP_OBJECT_THUMBNAIL;
+        else if (http_path_equals(p, n, "viewers.json"))
+            out->object_type = HTTP_OBJECT_VIEWERS;
         else
             return -ENOENT;
     } else if (http_path_rendition_object(p, n, first, out) != 0) {
@@ -203,6 +213,8 @@ const char *http_path_content_type(http_object_type_t type)
         return "video/mp4";
     case HTTP_OBJECT_THUMBNAIL:
         return "image/jpeg";
+    case HTTP_OBJECT_VIEWERS:
+        return "application/json";
     default:
         return "application/octet-stream";
     }

@@ -23,6 +23,7 @@ typedef enum http_route_kind {
     HTTP_ROUTE_PLAYER, /* /player/ID: the player page of a stream */
     HTTP_ROUTE_ASSET,  /* /assets/NAME: a file of the player page (object = NAME) */
     HTTP_ROUTE_VOD,    /* /vod/RID/...: a file of a recording (recording_id, object) */
+    HTTP_ROUTE_BEACON, /* /beacon/ID: an audience beacon of a stream (POST) */
 } http_route_kind_t;
 
 typedef enum http_object_type {
@@ -34,6 +35,7 @@ typedef enum http_object_type {
     HTTP_OBJECT_POSTER,   /* poster.jpg (a recording's) */
     HTTP_OBJECT_MP4,      /* recording.mp4 (a recording's download) */
     HTTP_OBJECT_THUMBNAIL, /* thumbnail.jpg */
+    HTTP_OBJECT_VIEWERS,   /* viewers.json: the public viewer count (not a stored object) */
 } http_object_type_t;
 
 #define HTTP_RENDITION_MAX 16

@@ -56,6 +56,16 @@
  * counters by kind and status (the status MHD queued) and to the latency
  * histogram. Viewer sessions are counted by viewers.c on every playback
  * request of a stream that passed authorisation.
+ *
+ * Audience (issue 22): POST /beacon/ID is the one route that takes a body.
+ * The first call sees the headers: a Content-Length over BEACON_BODY_MAX is
+ * answered 413 at once (libmicrohttpd then closes the connection unread);
+ * otherwise the body is copied into a buffer hung on the connection's
+ * context (allocated for the beacon, freed when it is answered), and the
+ * last call parses it (beacon.c), checks the token and that the stream is
+ * live, and hands it to this node's session table (audience_sessions.c),
+ * whose thread writes the records to the store. GET /hls/ID/viewers.json
+ * answers from the store meta "audience" that the aggregator writes.
  */
 #include "origin.h"
 
@@ -78,6 +88,10 @@
 
 #include <openssl/crypto.h>
 
+#include <jansson.h>
+
+#include "audience_sessions_internal.h"
+#include "beacon_internal.h"
 #include "clock.h"
 #include "hls_names.h"
 #include "http_cache_internal.h"
@@ -108,6 +122,8 @@ struct origin {
     size_t secret_len;
     bool cors_any;       /* cors_origin is "*": no Vary: Origin */
     viewers_t *viewers;
+    audience_sessions_t *audience; /* beacon sessions; NULL with --beacons off */
+    _Atomic uint64_t beacons[ORIGIN_BEACON_RESULTS];
     thumb_cache_t *thumbs; /* scaled thumbnails (?width=N) */
     /* Counters (origin_stats_t), relaxed atomics bumped on MHD's threads. */
     _Atomic uint64_t requests[ORIGIN_KINDS][ORIGIN_CODES];
@@ -155,16 +171,27 @@ typedef struct origin_conn {
     bool cut;
     int fd;
     struct origin_conn *prev, *next;
+    /* The body of a POST /beacon/ID being read (origin_beacon_body), from
+     * its first byte to its answer; NULL otherwise. */
+    struct origin_beacon_body *beacon;
+    size_t discarded; /* bytes of an oversized chunked beacon thrown away */
 } origin_conn_t;
+
+/* A beacon's body, bounded: one byte past BEACON_BODY_MAX and it is
+ * answered 413 at once, the rest never read. */
+typedef struct origin_beacon_body {
+    size_t len;
+    char data[BEACON_BODY_MAX];
+} origin_beacon_body_t;
 
 const double origin_latency_bounds[ORIGIN_LATENCY_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-static const unsigned int origin_codes[ORIGIN_CODES - 1] = {200, 204, 206, 304, 400, 403, 404,
-                                                           405, 414, 416, 499, 500, 503};
+static const unsigned int origin_codes[ORIGIN_CODES - 1] = {
+    200, 204, 206, 304, 400, 403, 404, 405, 413, 414, 416, 429, 499, 500, 503};
 static const char *const origin_code_labels[ORIGIN_CODES] = {
-    "200", "204", "206", "304", "400", "403", "404", "405", "414", "416", "499", "500", "503",
-    "other"};
+    "200", "204", "206", "304", "400", "403", "404", "405", "413", "414", "416", "429", "499",
+    "500", "503", "other"};
 
 const char *origin_kind_name(origin_kind_t k)
 {
@@ -209,6 +236,16 @@ typedef struct origin_held_addr {
 static char origin_request_seen;
 /* ... and of one whose body is being thrown away (answered 413 at the end). */
 static char origin_request_body;
+/* ... and of a POST /beacon/ID, whose body is read into its connection's
+ * origin_beacon_body_t. */
+static char origin_request_beacon;
+/* ... and of one answered before its body was read (a beacon whose
+ * Content-Length is over the limit): libmicrohttpd closes the connection
+ * without reading it. */
+static char origin_request_answered;
+/* ... and of a beacon whose (chunked) body went over the limit: the rest is
+ * thrown away, boundedly, and answered 413 (origin_beacon_upload). */
+static char origin_request_beacon_over;
 
 /* How long a shutdown waits for held requests to be answered. */
 #define ORIGIN_DRAIN_MS 5000
@@ -284,6 +321,7 @@ static void origin_notify_cb(void *cls, struct MHD_Connection *c, void **socket_
             if (cc->next)
                 cc->next->prev = cc->prev;
             pthread_mutex_unlock(&o->conns_lock);
+            free(cc->beacon);
         }
         free(cc);
         *socket_context = NULL;
@@ -1033,8 +1071,16 @@ static void origin_completed_cb(void *cls, struct MHD_Connection *c, void **req_
         atomic_fetch_add_explicit(&o->latency_sum_us[k], (uint64_t)us, memory_order_relaxed);
         cc->start_us = 0;
     }
+    if (cc && cc->beacon) { /* a beacon's body: answered, or the client left */
+        free(cc->beacon);
+        cc->beacon = NULL;
+    }
+    if (cc)
+        cc->discarded = 0;
     origin_req_t *q = *req_cls;
-    if (!q || *req_cls == (void *)&origin_request_seen || *req_cls == (void *)&origin_request_body)
+    if (!q || *req_cls == (void *)&origin_request_seen || *req_cls == (void *)&origin_request_body ||
+        *req_cls == (void *)&origin_request_beacon || *req_cls == (void *)&origin_request_answered ||
+        *req_cls == (void *)&origin_request_beacon_over)
         return;
     llhls_hold_leave(&q->hold);
     origin_hold_slot_give(o, q->addr);
@@ -1081,6 +1127,233 @@ static void origin_count_viewer(origin_t *o, struct MHD_Connection *c, const htt
     viewers_client_addr(o->viewers, ci ? ci->client_addr : NULL, xff, addr);
     viewers_touch(o->viewers, route->stream_id, 'a', addr, sizeof(addr), ua ? ua : "",
                   ua ? strlen(ua) : 0, now);
+}
+
+/* ---- audience: beacons (POST /beacon/ID) and viewers.json --------------- */
+
+static const char origin_beacon_methods[] = "POST, OPTIONS";
+
+const char *origin_beacon_result_name(origin_beacon_result_t r)
+{
+    static const char *const names[ORIGIN_BEACON_RESULTS] = {
+        "accepted", "bad_request", "forbidden", "not_found", "too_large", "limited"};
+    return (unsigned)r < ORIGIN_BEACON_RESULTS ? names[r] : "other";
+}
+
+static void origin_beacon_count(origin_t *o, origin_beacon_result_t r)
+{
+    atomic_fetch_add_explicit(&o->beacons[r], 1, memory_order_relaxed);
+}
+
+/* A JSON answer: {"error": why} (why NULL: json is the body, or none for
+ * a 204). Takes json. CORS as every answer, never a cookie. */
+static enum MHD_Result origin_reply_json(struct MHD_Connection *c, unsigned int status,
+                                         const char *why, json_t *json,
+                                         const char *cache_control, unsigned int retry_after_s)
+{
+    if (why) {
+        json_decref(json);
+        json = json_pack("{s:s}", "error", why);
+    }
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    struct MHD_Response *r =
+        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    origin_note_bytes(c, text ? strlen(text) : 0);
+    if (text)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", cache_control);
+    origin_add_common_headers(origin_of(c), r, false);
+    if (retry_after_s) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", retry_after_s);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", origin_beacon_methods);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* An answer of the beacon endpoint: never stored by anyone. */
+static enum MHD_Result origin_beacon_reply(origin_t *o, struct MHD_Connection *c,
+                                           origin_beacon_result_t result, unsigned int status,
+                                           const char *why, unsigned int retry_after_s)
+{
+    origin_beacon_count(o, result);
+    return origin_reply_json(c, status, why, NULL, "no-store", retry_after_s);
+}
+
+/* The preflight of a beacon sent as application/json. */
+static enum MHD_Result origin_beacon_options(struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    origin_add_common_headers(origin_of(c), r, false);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", origin_beacon_methods);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    MHD_add_response_header(r, "Allow", origin_beacon_methods);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The texts of the 429s, by what was hit. */
+static const char *origin_beacon_limit_text(audience_verdict_t v)
+{
+    switch (v) {
+    case AUDIENCE_LIMIT_SESSION: return "too many beacons from this session";
+    case AUDIENCE_LIMIT_ADDRESS: return "too many beacons from one address";
+    case AUDIENCE_LIMIT_PER_ADDRESS: return "too many sessions from one address";
+    default: return "too many sessions on this server";
+    }
+}
+
+/*
+ * A whole beacon is in (cc->beacon): parse (400, 413), the token under
+ * --playback-secret (403), the stream live (404), this node's limits
+ * (429), then 204. The order puts the checks that cost nothing first and
+ * says nothing about a stream to a request that may not see it.
+ */
+static enum MHD_Result origin_beacon(origin_t *o, struct MHD_Connection *c,
+                                     const http_route_t *route)
+{
+    if (!o->audience) /* --beacons off */
+        return origin_beacon_reply(o, c, ORIGIN_BEACON_NOT_FOUND, MHD_HTTP_NOT_FOUND,
+                                   "not found", 0);
+    origin_conn_t *cc = origin_conn_of(c);
+    const origin_beacon_body_t *b = cc ? cc->beacon : NULL;
+    beacon_t bc;
+    const char *why = NULL;
+    int rc = beacon_parse(b ? b->data : "", b ? b->len : 0, &bc, &why);
+    if (rc == -EMSGSIZE)
+        return origin_beacon_reply(o, c, ORIGIN_BEACON_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, why,
+                                   0);
+    if (rc < 0)
+        return origin_beacon_reply(o, c, ORIGIN_BEACON_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, why, 0);
+
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (o->secret) {
+        token_status_t st = token_verify(o->secret, o->secret_len, route->stream_id,
+                                         bc.has_token ? bc.token : NULL, bc.token_len,
+                                         clock_wall_ms() / 1000, ci ? ci->client_addr : NULL);
+        OPENSSL_cleanse(bc.token, sizeof(bc.token));
+        if (st != TOKEN_OK) {
+            /* The status text without its newline; the token is never logged. */
+            char text[64];
+            snprintf(text, sizeof(text), "%s", token_status_text(st));
+            text[strcspn(text, "\n")] = '\0';
+            log_debug("origin", "stream %s: beacon refused (%s)", route->stream_id, text);
+            return origin_beacon_reply(o, c, ORIGIN_BEACON_FORBIDDEN, MHD_HTTP_FORBIDDEN, text, 0);
+        }
+    }
+
+    /* Live: its master playlist is in the store (what playback reads). */
+    blob_t *master = NULL;
+    rc = store_get(o->store, route->stream_id, HLS_NAME_MASTER, &master);
+    blob_unref(master);
+    if (rc == -ENOENT)
+        return origin_beacon_reply(o, c, ORIGIN_BEACON_NOT_FOUND, MHD_HTTP_NOT_FOUND,
+                                   "stream is not live", 0);
+    if (rc < 0)
+        return origin_reply_503(c, origin_unavailable_text);
+
+    const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+    uint8_t addr[16];
+    viewers_client_addr(o->viewers, ci ? ci->client_addr : NULL, xff, addr);
+    unsigned int retry = 0;
+    audience_verdict_t v = audience_sessions_beacon(o->audience, route->stream_id, bc.session,
+                                                    addr, &bc.s, clock_mono_ms(), &retry);
+    if (v != AUDIENCE_ACCEPTED)
+        return origin_beacon_reply(o, c, ORIGIN_BEACON_LIMITED, MHD_HTTP_TOO_MANY_REQUESTS,
+                                   origin_beacon_limit_text(v), retry ? retry : 1);
+    return origin_beacon_reply(o, c, ORIGIN_BEACON_ACCEPTED, MHD_HTTP_NO_CONTENT, NULL, 0);
+}
+
+/* What is read and thrown away of a beacon's body past BEACON_BODY_MAX
+ * that no Content-Length announced (chunked), so that it can still be
+ * answered 413; past this the connection is closed unanswered. */
+#define ORIGIN_BEACON_DISCARD_MAX (64 * 1024)
+
+/*
+ * A chunk of a beacon's body. libmicrohttpd 0.9.75 refuses an answer queued
+ * while a body is coming in, so a body found over BEACON_BODY_MAX here (a
+ * chunked one: an announced Content-Length over it was answered before a
+ * byte was read) is thrown away up to ORIGIN_BEACON_DISCARD_MAX and then
+ * answered 413; a longer one has its connection closed. Returns MHD_YES to
+ * read on, MHD_NO to close.
+ */
+static enum MHD_Result origin_beacon_upload(struct MHD_Connection *c, const char *data,
+                                            size_t *size, void **req_cls)
+{
+    origin_conn_t *cc = origin_conn_of(c);
+    size_t n = *size;
+    *size = 0;
+    if (!cc) /* no per-connection context (out of memory): nowhere to read into */
+        return MHD_NO;
+    if (*req_cls == &origin_request_beacon_over) {
+        cc->discarded += n;
+        return cc->discarded > ORIGIN_BEACON_DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    if (!cc->beacon && !(cc->beacon = calloc(1, sizeof(*cc->beacon))))
+        return MHD_NO;
+    if (n > BEACON_BODY_MAX - cc->beacon->len) {
+        cc->discarded = cc->beacon->len + n;
+        free(cc->beacon);
+        cc->beacon = NULL;
+        *req_cls = &origin_request_beacon_over;
+        return MHD_YES;
+    }
+    memcpy(cc->beacon->data + cc->beacon->len, data, n);
+    cc->beacon->len += n;
+    return MHD_YES;
+}
+
+/* GET /hls/ID/viewers.json: the count the aggregator last wrote (meta
+ * "audience", kept 5 s), for a shop page. No token: a count is not the
+ * picture. 404 for a stream that is not registered. */
+static enum MHD_Result origin_viewers_json(origin_t *o, struct MHD_Connection *c,
+                                           const http_route_t *route)
+{
+    int rc = store_stream_exists(o->store, route->stream_id);
+    if (rc == -ENOENT)
+        return origin_reply_json(c, MHD_HTTP_NOT_FOUND, "no such stream", NULL,
+                                 HTTP_CACHE_CONTROL_ERROR, 0);
+    if (rc < 0)
+        return origin_reply_503(c, origin_unavailable_text);
+    char *text = NULL;
+    rc = store_meta_get(o->store, route->stream_id, "audience", &text);
+    if (rc < 0 && rc != -ENOENT)
+        return origin_reply_503(c, origin_unavailable_text);
+    json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    json_t *viewers = json_object_get(a, "viewers");
+    json_t *updated = json_object_get(a, "updated");
+    json_t *out;
+    if (json_is_integer(viewers) && json_integer_value(viewers) >= 0) {
+        out = json_pack("{s:I, s:b}", "viewers", json_integer_value(viewers), "live", 1);
+        if (out && json_is_string(updated))
+            json_object_set(out, "updated", updated);
+    } else {
+        if (a)
+            log_debug("origin", "stream %s: meta \"audience\" has no viewer count; answered 0",
+                      route->stream_id);
+        out = json_pack("{s:i, s:b}", "viewers", 0, "live", 0);
+    }
+    json_decref(a);
+    if (!out)
+        return MHD_NO;
+    return origin_reply_json(c, MHD_HTTP_OK, NULL, out, "public, max-age=5", 0);
 }
 
 /* ---- recordings (/vod/RID/...) ------------------------------------------- */
@@ -1212,7 +1485,6 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
 {
     origin_t *o = cls;
     (void)version;
-    (void)upload_data;
 
     /* The first call comes as soon as the headers are in; answer on the
      * second, once MHD holds the whole request. libmicrohttpd 0.9.75 treats a
@@ -1220,6 +1492,7 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
      * the request and sends Connection: close, so no connection would ever
      * be kept alive (every request a new TCP connection, a third of nginx's
      * rate). A marker in *req_cls tells the two calls apart. */
+    bool beacon_path = strncmp(url, "/beacon/", 8) == 0;
     if (*req_cls == NULL) {
         *req_cls = &origin_request_seen;
         origin_conn_t *cc = origin_conn_of(c);
@@ -1229,7 +1502,45 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
             cc->bytes = 0;
             atomic_store(&cc->head_in, true);
         }
+        if (beacon_path && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+            /* A beacon's body is read (bounded) into the connection. One
+             * announced over the limit is refused before a byte of it is
+             * read: an answer this early makes libmicrohttpd close the
+             * connection instead of reading on. */
+            *req_cls = &origin_request_beacon;
+            const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+            if (cl) {
+                char *end = NULL;
+                errno = 0;
+                unsigned long long n = strtoull(cl, &end, 10);
+                if (errno == 0 && end != cl && n > BEACON_BODY_MAX) {
+                    *req_cls = &origin_request_answered;
+                    return origin_beacon_reply(o, c, ORIGIN_BEACON_TOO_LARGE,
+                                               MHD_HTTP_CONTENT_TOO_LARGE,
+                                               "the body is over 2048 bytes", 0);
+                }
+            }
+        }
         return MHD_YES;
+    }
+    if (*req_cls == &origin_request_answered) { /* whatever still comes is not read */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*req_cls == &origin_request_beacon_over) {
+        if (*upload_data_size > 0)
+            return origin_beacon_upload(c, upload_data, upload_data_size, req_cls);
+        return origin_beacon_reply(o, c, ORIGIN_BEACON_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
+                                   "the body is over 2048 bytes", 0);
+    }
+    if (*req_cls == &origin_request_beacon) {
+        if (*upload_data_size > 0)
+            return origin_beacon_upload(c, upload_data, upload_data_size, req_cls);
+        http_route_t broute;
+        if (http_path_parse(url, strlen(url), &broute) != 0 || broute.kind != HTTP_ROUTE_BEACON)
+            return origin_beacon_reply(o, c, ORIGIN_BEACON_NOT_FOUND, MHD_HTTP_NOT_FOUND,
+                                       "not found", 0);
+        return origin_beacon(o, c, &broute);
     }
 
     /* The public origin takes no request bodies (every route is GET or
@@ -1247,6 +1558,14 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
                                  "no-store");
     if (*req_cls != &origin_request_seen) /* a held LL-HLS request, resumed */
         return origin_llhls_run(o, c, *req_cls);
+    if (beacon_path) { /* POST went above; this is anything else */
+        http_route_t broute;
+        if (http_path_parse(url, strlen(url), &broute) != 0 || !o->audience)
+            return origin_reply_json(c, MHD_HTTP_NOT_FOUND, "not found", NULL, "no-store", 0);
+        if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+            return origin_beacon_options(c);
+        return origin_reply_json(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL, "no-store", 0);
+    }
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return origin_reply_options(c);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -1285,6 +1604,8 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
         origin_conn_t *cc = origin_conn_of(c);
         if (cc)
             cc->kind = origin_route_kind(&route);
+        if (route.object_type == HTTP_OBJECT_VIEWERS) /* public, and not a viewer */
+            return origin_viewers_json(o, c, &route);
         enum MHD_Result denied;
         if (!origin_authorize(o, c, &route, &denied))
             return denied;
@@ -1434,6 +1755,7 @@ static void origin_free_config(origin_t *o)
     free(o->secret);
     free(o->cors_origin);
     free(o->recordings_dir);
+    audience_sessions_free(o->audience);
     viewers_free(o->viewers);
     thumb_cache_free(o->thumbs);
     free(o);
@@ -1493,6 +1815,21 @@ int origin_open(const origin_params_t *params, origin_t **out)
         return vrc == -ENOMEM ? vrc : -EINVAL;
     }
     o->params.trusted_proxies = NULL; /* parsed; the caller's string is not kept */
+    if (!params->beacons_off) {
+        audience_sessions_params_t ap = {
+            .store = o->store,
+            .timeout_ms = (int64_t)(params->audience_timeout_s ? params->audience_timeout_s : 30u) *
+                          1000,
+            .per_address = params->audience_per_address,
+        };
+        int arc = audience_sessions_new(&ap, &o->audience);
+        if (arc == 0)
+            arc = audience_sessions_start(o->audience);
+        if (arc < 0) {
+            origin_free_config(o);
+            return arc;
+        }
+    }
     int trc = thumb_cache_new(ORIGIN_THUMB_CACHE, &o->thumbs);
     if (trc < 0) {
         origin_free_config(o);
@@ -1607,6 +1944,10 @@ void origin_get_stats(origin_t *o, origin_stats_t *out)
     out->hints_moved = atomic_load_explicit(&o->hints_moved, memory_order_relaxed);
     out->connections_refused =
         atomic_load_explicit(&o->connections_refused, memory_order_relaxed);
+    for (size_t i = 0; i < ORIGIN_BEACON_RESULTS; i++)
+        out->beacons[i] = atomic_load_explicit(&o->beacons[i], memory_order_relaxed);
+    out->beacon_sessions = audience_sessions_count(o->audience);
+    out->beacon_store_errors = audience_sessions_store_errors(o->audience);
 }
 
 uint64_t origin_viewers(origin_t *o, const char *stream_id)

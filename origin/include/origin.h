@@ -43,6 +43,13 @@ typedef struct origin_params {
     /* --recordings-dir: /vod/RID/... is served from it (a recording whose
      * recording.json says "ready"); NULL: /vod/ is 404. */
     const char *recordings_dir;
+    /* Audience beacons (POST /beacon/ID, docs/urls.md): --beacons off makes
+     * the endpoint 404; a session not heard from for audience_timeout_s
+     * (0: 30) is gone; one client address may hold audience_per_address
+     * (0: 50) live sessions per stream on this node. */
+    bool beacons_off;
+    unsigned int audience_timeout_s;
+    unsigned int audience_per_address;
     size_t max_viewer_sessions;            /* in total (0: 65536) */
     size_t max_viewer_sessions_per_stream; /* (0: 20000) */
     /* /hls/ID/thumbnail.jpg?width=N: the stored JPEG scaled to width
@@ -68,9 +75,20 @@ typedef enum origin_kind {
     ORIGIN_KINDS,
 } origin_kind_t;
 
+/* What became of an audience beacon (POST /beacon/ID). */
+typedef enum origin_beacon_result {
+    ORIGIN_BEACON_ACCEPTED = 0, /* 204 */
+    ORIGIN_BEACON_BAD_REQUEST,  /* 400 */
+    ORIGIN_BEACON_FORBIDDEN,    /* 403 */
+    ORIGIN_BEACON_NOT_FOUND,    /* 404: no such stream, not live, or --beacons off */
+    ORIGIN_BEACON_TOO_LARGE,    /* 413 */
+    ORIGIN_BEACON_LIMITED,      /* 429 */
+    ORIGIN_BEACON_RESULTS,
+} origin_beacon_result_t;
+
 /* Status codes counted one by one; any other is counted as "other". 499:
  * the client went away before an answer was queued (nginx's convention). */
-#define ORIGIN_CODES 14
+#define ORIGIN_CODES 16
 /* Latency histogram upper bounds, seconds (ORIGIN_LATENCY_BUCKETS of them,
  * plus the overflow bucket). A held LL-HLS request counts its whole wait. */
 #define ORIGIN_LATENCY_BUCKETS 14
@@ -90,7 +108,16 @@ typedef struct origin_stats {
     uint64_t hints_moved;         /* hinted parts a keyframe pre-empted, answered with the
                                    * next segment's part 0 */
     uint64_t connections_refused; /* closed at accept: a connection limit reached */
+    /* Audience beacons by answer (origin_beacon_result_name), and this
+     * node's sessions that sent one within --audience-timeout (gauge). */
+    uint64_t beacons[ORIGIN_BEACON_RESULTS];
+    uint64_t beacon_sessions;
+    uint64_t beacon_store_errors; /* session records the store refused */
 } origin_stats_t;
+
+/* "accepted", "bad_request", "forbidden", "not_found", "too_large",
+ * "limited" (the label of sluice_beacons_total{result}). */
+const char *origin_beacon_result_name(origin_beacon_result_t r);
 
 const char *origin_kind_name(origin_kind_t k);
 /* The label of code index i ("200", ..., "other"). */

@@ -473,7 +473,7 @@ static int nondefault(const char *name, config_t *out)
     static const char *const candidates[] = {
         "7", "100000", "2000000", "0.5", "true", "2G", "x:key-of-x-0001", "origin", "640x480", "debug",
         "json", "no-cache", "reject", "never", "fast", "off", "cut",
-        "http://127.0.0.1:9/hook", "redis://127.0.0.1:6379", "0123456789abcdef-candidate",
+        "http://127.0.0.1:9/hook", "redis://127.0.0.1:6379", "0123456789abcdef-candidate", "60",
     };
     char *envp[] = {NULL};
     config_t def;
@@ -608,6 +608,36 @@ static void test_debug_options(void **state)
     config_free(&cfg);
 }
 
+/* Issue 22's options: defaults, bounds, and the environment's spelling. */
+static void test_audience_options(void **state)
+{
+    (void)state;
+    char *envp[] = {NULL};
+    config_t c;
+    assert_int_equal(load(&c, (char *[]){"sluice", NULL}, envp), 0);
+    assert_string_equal(c.beacons, "on");
+    assert_int_equal(c.audience_timeout_s, 30);
+    assert_int_equal(c.audience_per_address, 50);
+    config_free(&c);
+    char *env2[] = {"SLUICE_BEACONS=off", "SLUICE_AUDIENCE_TIMEOUT=300", NULL};
+    assert_int_equal(load(&c, (char *[]){"sluice", "--audience-per-address", "1", NULL}, env2), 0);
+    assert_string_equal(c.beacons, "off");
+    assert_int_equal(c.audience_timeout_s, 300);
+    assert_int_equal(c.audience_per_address, 1);
+    config_free(&c);
+    static const char *const bad[] = {"--audience-timeout=9", "--audience-timeout=301",
+                                      "--audience-per-address=0",
+                                      "--audience-per-address=100001", "--beacons=maybe"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (load(&c, (char *[]){"sluice", (char *)bad[i], NULL}, envp) != -EINVAL)
+            fail_msg("accepted %s", bad[i]);
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(bad[i], "="), bad[i]);
+        if (!strstr(err, name + 2))
+            fail_msg("the error for %s does not name it: %s", bad[i], err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -625,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_adopt_twice),
         cmocka_unit_test(test_debug_options),
         cmocka_unit_test(test_record_switch),
+        cmocka_unit_test(test_audience_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

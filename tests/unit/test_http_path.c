@@ -68,6 +68,16 @@ static void test_valid_paths(void **state)
     assert_int_equal(parse("/assets/hls.min.js", &r), 0);
     assert_int_equal(r.kind, HTTP_ROUTE_ASSET);
     assert_string_equal(r.object, "hls.min.js");
+
+    /* Audience: the beacon endpoint and the public count. */
+    assert_int_equal(parse("/beacon/Shop_1-a", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_BEACON);
+    assert_string_equal(r.stream_id, "Shop_1-a");
+    assert_int_equal(parse("/hls/Shop_1-a/viewers.json", &r), 0);
+    assert_int_equal(r.kind, HTTP_ROUTE_HLS);
+    assert_int_equal(r.object_type, HTTP_OBJECT_VIEWERS);
+    assert_string_equal(r.stream_id, "Shop_1-a");
+    assert_string_equal(http_path_content_type(r.object_type), "application/json");
 }
 
 static void test_rejected_paths(void **state)
@@ -88,6 +98,8 @@ static void test_rejected_paths(void **state)
         "/player/", "/player", "/player/de mo", "/player/demo/", "/player/demo/x",
         "/player/../dashboard", "/assets/", "/assets/.hidden", "/assets/../etc/passwd",
         "/assets/a/b.js", "/assets/a%2fb", "/assets/a b.js",
+        "/beacon/", "/beacon", "/beacon/demo/", "/beacon/de mo", "/beacon/../hls",
+        "/hls/demo/720p/viewers.json", "/hls/demo/viewers.json/", "/hls/demo/Viewers.json",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         http_route_t r;
