@@ -55,7 +55,10 @@ bool audience_session_id_valid(const char *id, size_t n)
 
 bool audience_rendition_valid(const char *name, size_t n)
 {
-    return name && n >= 1 && n <= AUDIENCE_RENDITION_MAX && audience_chars_ok(name, n, false);
+    /* "-" alone is the record's "unknown": a rendition by that name would
+     * read back as none. */
+    return name && n >= 1 && n <= AUDIENCE_RENDITION_MAX && !(n == 1 && name[0] == '-') &&
+           audience_chars_ok(name, n, false);
 }
 
 void audience_session_init(audience_session_t *s)

@@ -65,7 +65,8 @@ bool audience_state_watching(audience_state_t s);
 
 /* A session id: AUDIENCE_SESSION_MIN..MAX of A-Za-z0-9_- . */
 bool audience_session_id_valid(const char *id, size_t n);
-/* A rendition name: 1..AUDIENCE_RENDITION_MAX of a-z0-9_- . */
+/* A rendition name: 1..AUDIENCE_RENDITION_MAX of a-z0-9_- , not "-" alone
+ * (the record's "unknown"). */
 bool audience_rendition_valid(const char *name, size_t n);
 
 /* A session with nothing reported: starting, unknown rendition. */

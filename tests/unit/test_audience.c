@@ -48,6 +48,8 @@ static void test_names(void **state)
     assert_false(audience_rendition_valid("", 0));
     assert_false(audience_rendition_valid("a/b", 3));
     assert_false(audience_rendition_valid("abcdefghijklmnop", 16));
+    assert_false(audience_rendition_valid("-", 1)); /* the record's "unknown" */
+    assert_true(audience_rendition_valid("-a", 2));
 }
 
 static void test_record_round_trip(void **state)
