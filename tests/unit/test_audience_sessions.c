@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -334,6 +336,41 @@ static void test_threads(void **state)
     close_table(f); /* joins the flush thread after one last flush */
 }
 
+/* A store that cannot be written (Redis nowhere): the flush counts the
+ * failures and goes on; beacons are answered as before. */
+static void test_store_errors(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(sa.sin_port));
+    fixture_t f = {0};
+    assert_int_equal(store_open(url, &f.store), 0); /* opens, and keeps trying */
+    audience_sessions_params_t p = {.store = f.store, .timeout_ms = 30000};
+    assert_int_equal(audience_sessions_new(&p, &f.t), 0);
+    uint8_t a[16];
+    addr4(192, 0, 2, 1, a);
+    assert_int_equal(beacon(&f, "s", "abcdefghijklmnop", a, AUDIENCE_PLAYING, 1000, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(beacon(&f, "s", "bbcdefghijklmnop", a, AUDIENCE_ENDED, 1000, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(f.t, 1100), 0);
+    assert_int_equal(audience_sessions_store_errors(f.t), 2);
+    assert_int_equal(audience_sessions_count(f.t), 1); /* the ended one left all the same */
+    assert_int_equal(beacon(&f, "s", "abcdefghijklmnop", a, AUDIENCE_PAUSED, 2000, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(f.t, 2100), 0);
+    assert_int_equal(audience_sessions_store_errors(f.t), 3);
+    audience_sessions_free(f.t);
+    store_close(f.store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_address_bucket),  cmocka_unit_test(test_per_address_cap),
         cmocka_unit_test(test_ipv6_by_64),      cmocka_unit_test(test_totals),
         cmocka_unit_test(test_expiry),          cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_store_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
