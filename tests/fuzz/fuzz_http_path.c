@@ -18,6 +18,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strlen(r.object) > STORE_NAME_MAX || r.object[0] == '/')
             abort();
     }
+    if (rc == 0 && (r.kind == HTTP_ROUTE_BEACON || r.object_type == HTTP_OBJECT_VIEWERS)) {
+        /* Audience: a stream id and nothing else (a beacon), or the
+         * stream's own viewers.json. */
+        if (!store_id_valid(r.stream_id) ||
+            (r.kind == HTTP_ROUTE_BEACON ? r.object[0] != '\0'
+                                         : strcmp(r.object, "viewers.json") != 0))
+            abort();
+    }
     if (rc == 0 && r.kind == HTTP_ROUTE_VOD) {
         /* A recording file: a plain directory name and a relative path of
          * at most two components, none of them "." or ".." or hidden (the
