@@ -1238,8 +1238,10 @@ static enum MHD_Result origin_beacon(origin_t *o, struct MHD_Connection *c,
     if (rc == -EMSGSIZE)
         return origin_beacon_reply(o, c, ORIGIN_BEACON_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, why,
                                    0);
-    if (rc < 0)
+    if (rc < 0) {
+        log_debug("origin", "stream %s: beacon refused (400: %s)", route->stream_id, why);
         return origin_beacon_reply(o, c, ORIGIN_BEACON_BAD_REQUEST, MHD_HTTP_BAD_REQUEST, why, 0);
+    }
 
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1274,9 +1276,13 @@ static enum MHD_Result origin_beacon(origin_t *o, struct MHD_Connection *c,
     unsigned int retry = 0;
     audience_verdict_t v = audience_sessions_beacon(o->audience, route->stream_id, bc.session,
                                                     addr, &bc.s, clock_mono_ms(), &retry);
-    if (v != AUDIENCE_ACCEPTED)
+    if (v != AUDIENCE_ACCEPTED) {
+        /* Neither the address nor its hash is logged (docs/security.md). */
+        log_debug("origin", "stream %s: beacon refused (429: %s)", route->stream_id,
+                  origin_beacon_limit_text(v));
         return origin_beacon_reply(o, c, ORIGIN_BEACON_LIMITED, MHD_HTTP_TOO_MANY_REQUESTS,
                                    origin_beacon_limit_text(v), retry ? retry : 1);
+    }
     return origin_beacon_reply(o, c, ORIGIN_BEACON_ACCEPTED, MHD_HTTP_NO_CONTENT, NULL, 0);
 }
 
@@ -1826,6 +1832,8 @@ int origin_open(const origin_params_t *params, origin_t **out)
         if (arc == 0)
             arc = audience_sessions_start(o->audience);
         if (arc < 0) {
+            log_error("origin", "cannot set up audience beacons: %s (--beacons off goes without)",
+                      strerror(-arc));
             origin_free_config(o);
             return arc;
         }
@@ -1888,6 +1896,11 @@ int origin_open(const origin_params_t *params, origin_t **out)
     o->port = info ? info->port : -1;
     log_info("origin", "HTTP origin listening on %s (port %d)%s", params->http_listen, o->port,
              o->secret ? ", signed playback" : "");
+    if (o->audience)
+        log_info("origin", "audience beacons at /beacon/ID: sessions expire after %u s, at most %u "
+                 "per client address and stream",
+                 params->audience_timeout_s ? params->audience_timeout_s : 30u,
+                 params->audience_per_address ? params->audience_per_address : 50u);
     *out = o;
     return 0;
 }
