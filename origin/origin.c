@@ -1491,6 +1491,7 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
 {
     origin_t *o = cls;
     (void)version;
+    bool beacon_path = strncmp(url, "/beacon/", 8) == 0; /* the one route with a body */
 
     /* The first call comes as soon as the headers are in; answer on the
      * second, once MHD holds the whole request. libmicrohttpd 0.9.75 treats a
@@ -1498,7 +1499,6 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
      * the request and sends Connection: close, so no connection would ever
      * be kept alive (every request a new TCP connection, a third of nginx's
      * rate). A marker in *req_cls tells the two calls apart. */
-    bool beacon_path = strncmp(url, "/beacon/", 8) == 0;
     if (*req_cls == NULL) {
         *req_cls = &origin_request_seen;
         origin_conn_t *cc = origin_conn_of(c);
