@@ -1195,6 +1195,13 @@ json_t *report_stats(report_t *r)
     json_object_set_new(eg, "held_requests", json_integer((json_int_t)os.held_requests));
     json_object_set_new(eg, "held_refused", json_integer((json_int_t)os.held_refused));
     json_object_set_new(eg, "hints_moved", json_integer((json_int_t)os.hints_moved));
+    json_t *bc = json_object();
+    for (size_t i = 0; i < ORIGIN_BEACON_RESULTS; i++)
+        json_object_set_new(bc, origin_beacon_result_name((origin_beacon_result_t)i),
+                            json_integer((json_int_t)os.beacons[i]));
+    json_object_set_new(bc, "sessions", json_integer((json_int_t)os.beacon_sessions));
+    json_object_set_new(bc, "store_errors", json_integer((json_int_t)os.beacon_store_errors));
+    json_object_set_new(eg, "beacons", bc);
     json_object_set_new(o, "egress", eg);
     json_object_set_new(o, "viewers", json_integer((json_int_t)os.viewer_sessions));
     /* The audience of the streams live here (all origins), as last scanned. */
@@ -1545,6 +1552,19 @@ static void report_metrics_origin(report_t *r, metrics_buf_t *b)
                    "Viewer sessions not tracked because a cap was reached.");
     metrics_sample_u64(b, "sluice_viewer_sessions_refused_total", NULL,
                        os.viewer_sessions_refused);
+    metrics_family(b, "sluice_beacons_total", "counter",
+                   "Audience beacons (POST /beacon/ID) this origin answered, by result.");
+    metrics_by_t beacons[ORIGIN_BEACON_RESULTS];
+    for (size_t i = 0; i < ORIGIN_BEACON_RESULTS; i++)
+        beacons[i] = (metrics_by_t){origin_beacon_result_name((origin_beacon_result_t)i),
+                                    os.beacons[i]};
+    metrics_samples_by(b, "sluice_beacons_total", "result", beacons, ORIGIN_BEACON_RESULTS);
+    metrics_family(b, "sluice_beacon_sessions", "gauge",
+                   "Playback sessions this origin heard a beacon from within --audience-timeout.");
+    metrics_sample_u64(b, "sluice_beacon_sessions", NULL, os.beacon_sessions);
+    metrics_family(b, "sluice_beacon_store_errors_total", "counter",
+                   "Beacon session records the store refused (the audience misses them).");
+    metrics_sample_u64(b, "sluice_beacon_store_errors_total", NULL, os.beacon_store_errors);
     origin_stream_viewers_t *vw = NULL;
     size_t n = 0;
     if (r->p.origin && origin_viewers_list(r->p.origin, &vw, &n) < 0)
