@@ -24,9 +24,12 @@
  * store_stream_seed_done removes configured streams the configuration has
  * dropped since the last start.
  *
- * Meta records (store_meta_put) are a list under their own mutex, each with a
- * monotonic expiry; expired ones are invisible at once and unlinked by the
- * next put.
+ * Meta records (store_meta_put) are a chained hash table keyed by
+ * "stream_id/field" under their own mutex, each with a monotonic expiry;
+ * expired ones are invisible at once and unlinked by a sweep of the whole
+ * table once the puts since the last sweep outnumber the records (so a put
+ * costs O(1) amortized: the audience's thousands of session records, one
+ * put per session per second, made the old list quadratic).
  *
  * One process means one node: leases are always granted (store.c keeps the
  * lease list; ingest settles duplicates within the process), and a commit
@@ -112,8 +115,9 @@ typedef struct mem_stream {
 } mem_stream_t;
 
 typedef struct mem_meta {
-    struct mem_meta *next;
-    int64_t expires_ms; /* monotonic */
+    struct mem_meta *next; /* in its bucket */
+    uint64_t hash;         /* mem_hash(stream_id, field) */
+    int64_t expires_ms;    /* monotonic */
     char *value;
     char stream_id[STORE_ID_MAX];
     char field[]; /* NUL-terminated */
@@ -145,7 +149,10 @@ typedef struct store_memory {
     store_state_t *state; /* NULL: the registry is in memory only; under reg_lock */
 
     pthread_mutex_t meta_lock;
-    mem_meta_t *meta;
+    mem_meta_t **meta; /* meta_nbuckets chains (a power of two) */
+    size_t meta_nbuckets;
+    size_t meta_count; /* records in the table, expired or not */
+    size_t meta_puts;  /* since the last sweep */
 
     char node_id[128];
 } store_memory_t;
@@ -1000,37 +1007,107 @@ out:
 
 /* ---- meta records ---------------------------------------------------------- */
 
+#define MEM_META_BUCKETS_MIN 64
+#define MEM_META_SWEEP_MIN 1024 /* puts between two sweeps, at least */
+
+static void mem_meta_free(mem_meta_t *e)
+{
+    free(e->value);
+    free(e);
+}
+
+/* Unlinks and frees every expired record. meta_lock held. */
+static void mem_meta_sweep(store_memory_t *m, int64_t now)
+{
+    for (size_t i = 0; i < m->meta_nbuckets; i++) {
+        for (mem_meta_t **pp = &m->meta[i]; *pp;) {
+            mem_meta_t *e = *pp;
+            if (e->expires_ms <= now) {
+                *pp = e->next;
+                mem_meta_free(e);
+                m->meta_count--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+    m->meta_puts = 0;
+}
+
+/* Doubles the table when the load factor passes 1. meta_lock held. */
+static void mem_meta_grow(store_memory_t *m)
+{
+    size_t nb = m->meta_nbuckets ? m->meta_nbuckets * 2 : MEM_META_BUCKETS_MIN;
+    mem_meta_t **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return; /* keep the longer chains; still correct */
+    for (size_t i = 0; i < m->meta_nbuckets; i++) {
+        mem_meta_t *e = m->meta[i];
+        while (e) {
+            mem_meta_t *next = e->next;
+            e->next = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+            e = next;
+        }
+    }
+    free(m->meta);
+    m->meta = b;
+    m->meta_nbuckets = nb;
+}
+
+/* The record of (stream_id, field), expired or not, or NULL. meta_lock held. */
+static mem_meta_t *mem_meta_find(store_memory_t *m, const char *stream_id, const char *field,
+                                 uint64_t h)
+{
+    if (!m->meta_nbuckets)
+        return NULL;
+    for (mem_meta_t *e = m->meta[h & (m->meta_nbuckets - 1)]; e; e = e->next) {
+        if (e->hash == h && strcmp(e->stream_id, stream_id) == 0 && strcmp(e->field, field) == 0)
+            return e;
+    }
+    return NULL;
+}
+
 static int mem_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
                         int64_t ttl_ms)
 {
     store_memory_t *m = (store_memory_t *)st;
-    size_t fl = strlen(field);
-    mem_meta_t *fresh = calloc(1, sizeof(*fresh) + fl + 1);
+    uint64_t h = mem_hash(stream_id, field);
     char *v = strdup(value);
-    if (!fresh || !v) {
-        free(fresh);
-        free(v);
+    if (!v)
         return -ENOMEM;
-    }
     int64_t now = clock_mono_ms();
-    snprintf(fresh->stream_id, sizeof(fresh->stream_id), "%s", stream_id);
-    memcpy(fresh->field, field, fl + 1);
-    fresh->value = v;
-    fresh->expires_ms = now + ttl_ms;
     pthread_mutex_lock(&m->meta_lock);
-    for (mem_meta_t **pp = &m->meta; *pp;) {
-        mem_meta_t *e = *pp;
-        if (e->expires_ms <= now ||
-            (strcmp(e->stream_id, stream_id) == 0 && strcmp(e->field, field) == 0)) {
-            *pp = e->next; /* expired, or the one this put replaces */
-            free(e->value);
-            free(e);
-        } else {
-            pp = &e->next;
+    if (++m->meta_puts >= MEM_META_SWEEP_MIN && m->meta_puts >= m->meta_count)
+        mem_meta_sweep(m, now);
+    mem_meta_t *e = mem_meta_find(m, stream_id, field, h);
+    if (e) {
+        free(e->value); /* the one this put replaces */
+    } else {
+        size_t fl = strlen(field);
+        e = calloc(1, sizeof(*e) + fl + 1);
+        if (!e) {
+            pthread_mutex_unlock(&m->meta_lock);
+            free(v);
+            return -ENOMEM;
         }
+        if (m->meta_count >= m->meta_nbuckets)
+            mem_meta_grow(m);
+        if (!m->meta_nbuckets) {
+            pthread_mutex_unlock(&m->meta_lock);
+            free(e);
+            free(v);
+            return -ENOMEM;
+        }
+        e->hash = h;
+        snprintf(e->stream_id, sizeof(e->stream_id), "%s", stream_id);
+        memcpy(e->field, field, fl + 1);
+        e->next = m->meta[h & (m->meta_nbuckets - 1)];
+        m->meta[h & (m->meta_nbuckets - 1)] = e;
+        m->meta_count++;
     }
-    fresh->next = m->meta;
-    m->meta = fresh;
+    e->value = v;
+    e->expires_ms = now + ttl_ms;
     pthread_mutex_unlock(&m->meta_lock);
     return 0;
 }
@@ -1041,13 +1118,10 @@ static int mem_meta_get(store_t *st, const char *stream_id, const char *field, c
     int64_t now = clock_mono_ms();
     int ret = -ENOENT;
     pthread_mutex_lock(&m->meta_lock);
-    for (mem_meta_t *e = m->meta; e; e = e->next) {
-        if (e->expires_ms > now && strcmp(e->stream_id, stream_id) == 0 &&
-            strcmp(e->field, field) == 0) {
-            *value_out = strdup(e->value);
-            ret = *value_out ? 0 : -ENOMEM;
-            break;
-        }
+    mem_meta_t *e = mem_meta_find(m, stream_id, field, mem_hash(stream_id, field));
+    if (e && e->expires_ms > now) {
+        *value_out = strdup(e->value);
+        ret = *value_out ? 0 : -ENOMEM;
     }
     pthread_mutex_unlock(&m->meta_lock);
     return ret;
@@ -1065,25 +1139,27 @@ static int mem_meta_scan(store_t *st, const char *stream_id, const char *prefix,
     char **pairs = NULL;
     int ret = 0;
     pthread_mutex_lock(&m->meta_lock);
-    for (mem_meta_t *e = m->meta; e && ret == 0; e = e->next) {
-        if (e->expires_ms <= now || strcmp(e->stream_id, stream_id) != 0 ||
-            strncmp(e->field, prefix, pl) != 0)
-            continue;
-        if (n + 2 > cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char **np = realloc(pairs, nc * sizeof(*np));
-            if (!np) {
-                ret = -ENOMEM;
-                break;
+    for (size_t i = 0; i < m->meta_nbuckets && ret == 0; i++) {
+        for (mem_meta_t *e = m->meta[i]; e && ret == 0; e = e->next) {
+            if (e->expires_ms <= now || strcmp(e->stream_id, stream_id) != 0 ||
+                strncmp(e->field, prefix, pl) != 0)
+                continue;
+            if (n + 2 > cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                char **np = realloc(pairs, nc * sizeof(*np));
+                if (!np) {
+                    ret = -ENOMEM;
+                    break;
+                }
+                pairs = np;
+                cap = nc;
             }
-            pairs = np;
-            cap = nc;
+            pairs[n] = strdup(e->field);
+            pairs[n + 1] = strdup(e->value);
+            n += 2;
+            if (!pairs[n - 2] || !pairs[n - 1])
+                ret = -ENOMEM;
         }
-        pairs[n] = strdup(e->field);
-        pairs[n + 1] = strdup(e->value);
-        n += 2;
-        if (!pairs[n - 2] || !pairs[n - 1])
-            ret = -ENOMEM;
     }
     pthread_mutex_unlock(&m->meta_lock);
     for (size_t i = 0; i < n; i += 2) {
@@ -1122,12 +1198,14 @@ static void mem_close(store_t *st)
         free(m->streams[i].name);
     free(m->streams);
     store_state_close(m->state);
-    while (m->meta) {
-        mem_meta_t *e = m->meta;
-        m->meta = e->next;
-        free(e->value);
-        free(e);
+    for (size_t i = 0; i < m->meta_nbuckets; i++) {
+        while (m->meta[i]) {
+            mem_meta_t *e = m->meta[i];
+            m->meta[i] = e->next;
+            mem_meta_free(e);
+        }
     }
+    free(m->meta);
     pthread_mutex_destroy(&m->meta_lock);
     pthread_rwlock_destroy(&m->lock);
     pthread_rwlock_destroy(&m->reg_lock);

@@ -7,6 +7,9 @@
  *   P{ID}:lease           node id of the ingest node that owns the live stream
  *   P{ID}:meta            hash: field -> "<expiry, Redis TIME in ms> <value>",
  *                         PEXPIREd to its longest-lived field
+ *   P{ID}:meta-puts       puts since the meta hash was last swept of expired
+ *                         fields; a put sweeps once it reaches the hash's
+ *                         length (amortized O(1) per put), same lifetime
  *   P{registry}:by-id     hash: stream id -> "<sha256 hex>|<created ms>|<name>"
  *                         (older records: "<sha256 hex> <name>", created 0);
  *                         the hex is fixed-width and the name comes last, so
@@ -84,7 +87,7 @@
 #define RS_MIRROR_MAX_BYTES (256u << 20)
 #define RS_CACHE_BYTES (64u << 20)
 #define RS_CACHE_AGE_MS 60000
-#define RS_META_PRUNE_EVERY 32 /* puts between two sweeps of a meta hash */
+#define RS_META_PRUNE_MIN "32" /* puts between two sweeps of a meta hash, at least */
 #define RS_KEY_MAX (sizeof(RS_PREFIX) + STORE_ID_MAX + STORE_NAME_MAX + 16)
 #define RS_LOG "redis"
 
@@ -187,13 +190,19 @@ static const char rs_lua_stream_record[] =
     "local t = redis.call('TIME')\n"                                                        \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-/* KEYS meta. ARGV field, value, ttl ms, prune ("1": drop expired fields). */
+/* KEYS meta, meta-puts. ARGV field, value, ttl ms. Expired fields are swept
+ * once the puts since the last sweep reach the hash's length (at least
+ * RS_META_PRUNE_MIN): a sweep reads the whole hash, so sweeping every N puts
+ * made thousands of audience session records quadratic. */
 static const char rs_lua_meta_put[] =
     RS_LUA_NOW
     "local ttl = tonumber(ARGV[3])\n"
     "redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now + ttl) .. ' ' .. ARGV[2])\n"
     "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
-    "if ARGV[4] == '1' then\n"
+    "local puts = redis.call('INCR', KEYS[2])\n"
+    "redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))\n"
+    "if puts >= math.max(" RS_META_PRUNE_MIN ", redis.call('HLEN', KEYS[1])) then\n"
+    "  redis.call('SET', KEYS[2], '0', 'KEEPTTL')\n"
     "  local all = redis.call('HGETALL', KEYS[1])\n"
     "  for i = 1, #all, 2 do\n"
     "    local e = tonumber(string.match(all[i + 1], '^(%d+) '))\n"
@@ -291,7 +300,6 @@ typedef struct store_redis {
     char node_id[33];
     char channel_prefix[64]; /* "sluice:ev:DB:" */
     char registry_channel[80]; /* "sluice:ev:DB:registry" */
-    atomic_uint meta_puts;
 
     pthread_mutex_t pool_lock;
     rs_conn_t *idle;
@@ -414,6 +422,11 @@ static void rs_key_lease(char *out, const char *id)
 static void rs_key_meta(char *out, const char *id)
 {
     snprintf(out, RS_KEY_MAX, RS_PREFIX "{%s}:meta", id);
+}
+
+static void rs_key_meta_puts(char *out, const char *id)
+{
+    snprintf(out, RS_KEY_MAX, RS_PREFIX "{%s}:meta-puts", id);
 }
 
 static void rs_channel(const store_redis_t *r, char *out, const char *id)
@@ -1295,14 +1308,14 @@ static int rs_meta_put(store_t *st, const char *stream_id, const char *field, co
     store_redis_t *r = (store_redis_t *)st;
     if (!atomic_load(&r->up))
         return -EIO;
-    char key[RS_KEY_MAX], ttl[24];
+    char key[RS_KEY_MAX], puts[RS_KEY_MAX], ttl[24];
     rs_key_meta(key, stream_id);
+    rs_key_meta_puts(puts, stream_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
-    bool prune = atomic_fetch_add(&r->meta_puts, 1) % RS_META_PRUNE_EVERY == 0;
-    const char *keys[] = {key};
-    const char *args[] = {field, value, ttl, prune ? "1" : "0"};
+    const char *keys[] = {key, puts};
+    const char *args[] = {field, value, ttl};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_meta_put, 1, keys, 4, args, &rep);
+    int rc = rs_eval(r, rs_lua_meta_put, 2, keys, 3, args, &rep);
     freeReplyObject(rep);
     return rc;
 }

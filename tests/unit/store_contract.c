@@ -453,6 +453,13 @@ static void meta_collect(void *opaque, const char *field, const char *value)
     m->n++;
 }
 
+static void meta_count_only(void *opaque, const char *field, const char *value)
+{
+    (void)field;
+    (void)value;
+    ((meta_seen_t *)opaque)->n++;
+}
+
 static const char *meta_seen_value(const meta_seen_t *m, const char *field)
 {
     for (int i = 0; i < m->n; i++)
@@ -506,6 +513,59 @@ void store_contract_meta(void **state)
     assert_int_equal(store_meta_put(a, "s", "f", "v", 0), -EINVAL);
     assert_int_equal(store_meta_put(a, "s", "", "v", 1000), -EINVAL);
     assert_int_equal(store_meta_put(a, "bad id!", "f", "v", 1000), -EINVAL);
+}
+
+/* Thousands of records of one stream, as the audience's session records
+ * are: replaced in place, expired ones gone from get and scan while new
+ * ones keep coming (the memory backend sweeps them out then), other
+ * streams' records untouched. */
+void store_contract_meta_many(void **state)
+{
+    store_contract_t *f = *state;
+    store_t *a = f->a, *b = f->b;
+    char field[32], value[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(field, sizeof(field), "aud.long%05d", i);
+        snprintf(value, sizeof(value), "v%d", i);
+        assert_int_equal(store_meta_put(a, "s", field, value, 60000), 0);
+    }
+    /* Long enough for Redis to take 3000 puts (a few hundred ms) before the
+     * first expires. */
+    for (int i = 0; i < 3000; i++) {
+        snprintf(field, sizeof(field), "aud.short%05d", i);
+        assert_int_equal(store_meta_put(a, "s", field, "soon gone", 1500), 0);
+    }
+    assert_int_equal(store_meta_put(b, "t", "aud.long00001", "other stream", 60000), 0);
+    for (int i = 0; i < 1000; i++) { /* replaced, from the other handle */
+        snprintf(field, sizeof(field), "aud.long%05d", i);
+        snprintf(value, sizeof(value), "w%d", i);
+        assert_int_equal(store_meta_put(b, "s", field, value, 60000), 0);
+    }
+    meta_seen_t seen = {0};
+    assert_int_equal(store_meta_scan(a, "s", "aud.short", meta_count_only, &seen), 0);
+    assert_int_equal(seen.n, 3000);
+    sleep_ms(1600);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(field, sizeof(field), "aud.new%05d", i);
+        assert_int_equal(store_meta_put(a, "s", field, "new", 60000), 0);
+    }
+    char *v = NULL;
+    assert_int_equal(store_meta_get(a, "s", "aud.short00042", &v), -ENOENT);
+    assert_int_equal(store_meta_get(b, "s", "aud.long00007", &v), 0);
+    assert_string_equal(v, "w7");
+    free(v);
+    assert_int_equal(store_meta_get(a, "s", "aud.long01999", &v), 0);
+    assert_string_equal(v, "v1999");
+    free(v);
+    assert_int_equal(store_meta_get(a, "t", "aud.long00001", &v), 0);
+    assert_string_equal(v, "other stream");
+    free(v);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(b, "s", "aud.", meta_count_only, &seen), 0);
+    assert_int_equal(seen.n, 4000); /* 2000 long (1000 replaced, not doubled) + 2000 new */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_meta_scan(b, "t", "aud.", meta_count_only, &seen), 0);
+    assert_int_equal(seen.n, 1);
 }
 
 /* ---- node id, stats, revoke ------------------------------------------------- */

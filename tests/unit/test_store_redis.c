@@ -274,8 +274,10 @@ static void test_registry_records(void **state)
     store_close(b);
 }
 
-/* The meta hash expires with its longest-lived field; a node's first put
- * sweeps expired fields out of it; a short-lived put does not shorten it. */
+/* The meta hash expires with its longest-lived field; puts sweep expired
+ * fields out of it once they reach its length (at least 32) since the last
+ * sweep, so a put costs O(1) amortized; a short-lived put does not shorten
+ * it. */
 static void test_meta_hash_lifetime(void **state)
 {
     (void)state;
@@ -293,10 +295,18 @@ static void test_meta_hash_lifetime(void **state)
     assert_int_equal(store_meta_get(a, "s", "viewers:node-c", &v), -ENOENT);
     assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-c"),
                      1);
+    /* Puts sweep once they reach the hash's length (at least 32) since the
+     * last sweep: three so far, so 28 more leave it, the 29th sweeps. */
     store_t *c = open_node(shared_server.url);
+    for (int i = 0; i < 28; i++)
+        assert_int_equal(store_meta_put(c, "s", "viewers:node-d", "1", 1000), 0);
+    assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-c"),
+                     1);
     assert_int_equal(store_meta_put(c, "s", "viewers:node-d", "1", 1000), 0);
     assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-c"),
                      0);
+    assert_int_equal(raw_int(shared_server.port, "INCRBY %s 0", "sluice:{s}:meta-puts"), 0);
+    assert_true(raw_int(shared_server.port, "PTTL %s", "sluice:{s}:meta-puts") > 50000);
     assert_int_equal(raw_int(shared_server.port, "HEXISTS sluice:{s}:meta %s", "viewers:node-a"),
                      1);
     pttl = raw_int(shared_server.port, "PTTL %s", "sluice:{s}:meta");
