@@ -5,8 +5,15 @@
 // MediaSource (Safari on iOS). While the stream is not live it says so and
 // waits, then starts without a reload. Query parameters: embed=1 (no page chrome,
 // just the video and its controls), token=... (signed playback; added to
-// every request). Every request also carries sid=<random per page load> so
-// the origin counts this page as one viewer (docs/cdn.md "Counting viewers").
+// every request).
+//
+// Audience beacons (docs/audience.md): from the moment it starts loading a
+// live stream until the page goes away, the page POSTs a small JSON beacon
+// to /beacon/ID (same origin, so through the same CDN as the media): one at
+// the start, one every 10 s, one on every change of its playback state, and
+// `ended` at unload (navigator.sendBeacon). That, not the media requests, is
+// how sluice counts this page as one viewer behind any CDN; the URLs carry
+// no per-viewer id, so every viewer shares the CDN's cache.
 //
 // Timed metadata (docs/metadata.md): the payloads the platform posts reach
 // the page as cues on the video's metadata text tracks (hls.js makes them
@@ -18,7 +25,8 @@
 // For tests and embedders, read-only: document.body.dataset.state
 // (loading|playing|paused|buffering|reconnecting|offline|error) and
 // window.sluicePlayer {state, levels, currentLevel, currentLevelName,
-// latency, lowLatency, mode, streamId, errors, cards}. See docs/player.md.
+// latency, lowLatency, mode, streamId, errors, cards, audience}. See
+// docs/player.md.
 'use strict';
 
 (function () {
@@ -47,7 +55,6 @@
   const streamId = pathMatch ? decodeURIComponent(pathMatch[1]) : '';
   const token = params.get('token');
   const embed = params.get('embed') === '1';
-  const sid = randomId();
   const masterUrl = '/hls/' + encodeURIComponent(streamId) + '/master.m3u8';
 
   const OFFLINE_POLL_MS = 2000;  // waiting for a stream to go live
@@ -67,24 +74,13 @@
   let mediaRecoveries = 0;
   const errors = [];          // hls.js errors seen, 'type/details' (+ ' fatal')
 
-  function randomId() {
-    const b = new Uint8Array(12);
-    crypto.getRandomValues(b);
-    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-  }
-
-  // The sid and the page's token added to a URL that lacks them; the origin
-  // already puts the token into the URIs of the playlists it serves, so it
-  // is not doubled.
+  // The page's token added to a URL that lacks one; the origin already
+  // puts the token into the URIs of the playlists it serves, so it is not
+  // doubled. Nothing else: a per-viewer parameter would split the CDN's
+  // cache (viewers are counted by the beacons instead).
   function withParams(url) {
-    let out = url;
-    const add = (name, value) => {
-      if (new RegExp('[?&]' + name + '=').test(out)) return;
-      out += (out.includes('?') ? '&' : '?') + name + '=' + encodeURIComponent(value);
-    };
-    add('sid', sid);
-    if (token) add('token', token);
-    return out;
+    if (!token || /[?&]token=/.test(url)) return url;
+    return url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
   }
 
   // ---- state shown to the viewer --------------------------------------
@@ -105,7 +101,184 @@
     message.textContent = text !== undefined ? text : (MESSAGES[next] || '');
     playBtn.setAttribute('aria-label', video.paused ? 'Play' : 'Pause');
     player.classList.toggle('is-paused', video.paused);
+    beaconStateChanged();
   }
+
+  // ---- audience beacons (docs/audience.md) -------------------------------
+
+  // One playback session: from the first start() of a broadcast (the page
+  // found it live) until it ends, the page goes away, or playback failed.
+  // The fields and their rules are the origin's (docs/audience.md "The
+  // beacon"); the page sends what it knows and leaves out what it does not.
+  const BEACON_URL = '/beacon/' + encodeURIComponent(streamId);
+  const BEACON_EVERY_MS = 10000;
+  // The origin takes 1 beacon/s per session (burst 5): state changes closer
+  // together than this are sent as one, the latest state winning.
+  const BEACON_GAP_MS = 1000;
+  let beaconsOn = true;         // off for good after the origin says there are none
+  let session = null;           // {id, state, since, startAt, startupMs, ...}
+  let beaconTimer = 0;          // the next periodic or coalesced send
+  let lastBeaconAt = -Infinity; // performance.now() of the last send
+  let beaconsSent = 0;
+  let lastBeaconStatus = null;  // the origin's answer to the last fetch()ed one
+
+  // 18 random bytes as base64url: 24 characters of A-Za-z0-9_-.
+  function sessionId() {
+    const b = crypto.getRandomValues(new Uint8Array(18));
+    return btoa(String.fromCharCode.apply(null, b)).replace(/\+/g, '-').replace(/\//g, '_');
+  }
+
+  // The page's state as a beacon's: stalled is waiting after the first
+  // frame; before it the session is still starting.
+  function beaconStateOf(s) {
+    if (s === 'playing' || s === 'paused' || s === 'error') return s;
+    // Waiting for a seek the viewer asked for ("Go live") is not a stall.
+    if (s === 'buffering' && video.seeking && session) return session.state;
+    if (s === 'buffering' || s === 'reconnecting') return session && session.firstFrame ? 'stalled' : 'starting';
+    if (s === 'offline') return 'ended';
+    return 'starting';
+  }
+
+  function beaconBegin() {
+    if (session || !beaconsOn) return;
+    const now = performance.now();
+    session = { id: sessionId(), state: 'starting', since: now, startAt: now, firstFrame: false,
+                startupMs: null, stalls: 0, stallMs: 0, watchMs: 0, errors: 0,
+                droppedBase: 0, droppedLast: 0 };
+    beaconSend();
+  }
+
+  // Time in the current state is added to its total up to now.
+  function beaconSettle(now) {
+    if (session.state === 'playing') session.watchMs += now - session.since;
+    else if (session.state === 'stalled') session.stallMs += now - session.since;
+    session.since = now;
+  }
+
+  function beaconStateChanged() {
+    if (!session) return;
+    const next = beaconStateOf(state);
+    if (next === session.state) return;
+    const now = performance.now();
+    beaconSettle(now);
+    if (next === 'playing' && !session.firstFrame) {
+      session.firstFrame = true;
+      session.startupMs = Math.round(now - session.startAt);
+    }
+    if (next === 'stalled') session.stalls++;
+    session.state = next;
+    if (next === 'ended') {
+      // The broadcast is over (or gone): this session ends; the next
+      // broadcast played in this page is a new one.
+      beaconSend(true);
+      session = null;
+      clearTimeout(beaconTimer);
+      return;
+    }
+    if (performance.now() - lastBeaconAt >= BEACON_GAP_MS) beaconSend();
+    else beaconSchedule(lastBeaconAt + BEACON_GAP_MS - performance.now());
+  }
+
+  function beaconSchedule(ms) {
+    clearTimeout(beaconTimer);
+    beaconTimer = setTimeout(() => beaconSend(), Math.max(0, ms));
+  }
+
+  // The rung playing, by its name in the stream's URLs (.../720p/index.m3u8
+  // -> 720p), or null while not known (the browser's own HLS never says).
+  function beaconRendition() {
+    if (!hls || hls.currentLevel < 0 || !hls.levels[hls.currentLevel]) return null;
+    const m = /\/([a-z0-9_-]{1,15})\/index\.m3u8(?:[?#]|$)/.exec(hls.levels[hls.currentLevel].url || '');
+    return m ? m[1] : null;
+  }
+
+  // Milliseconds from the frame on screen to now, by its program date-time
+  // (the origin stamps every segment); else the page's measured latency.
+  function beaconLatency() {
+    let ms = null;
+    const date = hls && hls.playingDate;
+    if (date && state !== 'loading') ms = Date.now() - date.getTime();
+    else if (latency !== null) ms = latency * 1000;
+    return ms === null || !Number.isFinite(ms) ? undefined : Math.min(3600000, Math.max(0, Math.round(ms)));
+  }
+
+  // Cumulative over the session: the element's count starts again with
+  // every new source (a reconnect).
+  function beaconDropped() {
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    const n = q ? q.droppedVideoFrames : 0;
+    if (n < session.droppedLast) session.droppedBase += session.droppedLast;
+    session.droppedLast = n;
+    return session.droppedBase + n;
+  }
+
+  function beaconBody() {
+    beaconSettle(performance.now());
+    const b = {
+      session: session.id,
+      state: session.state,
+      rendition: beaconRendition(),
+      latency_ms: session.state === 'starting' || session.state === 'ended' ? undefined : beaconLatency(),
+      startup_ms: session.startupMs === null ? undefined : Math.min(600000, session.startupMs),
+      stalls: session.stalls,
+      stall_ms: Math.round(session.stallMs),
+      watch_ms: Math.round(session.watchMs),
+      dropped_frames: beaconDropped(),
+      errors: session.errors,
+      player: mode === 'hls.js' ? 'hls.js ' + Hls.version : 'native',
+    };
+    if (token) b.token = token;
+    return JSON.stringify(b);
+  }
+
+  // A text/plain POST (CORS-safelisted: no preflight through the CDN).
+  // The last one of a page goes with sendBeacon, which outlives the page;
+  // the others with fetch(keepalive), whose answer says whether to go on.
+  function beaconSend(last) {
+    if (!session || !beaconsOn) return;
+    const text = beaconBody();
+    lastBeaconAt = performance.now();
+    beaconsSent++;
+    beaconSchedule(BEACON_EVERY_MS);
+    if (last && navigator.sendBeacon && navigator.sendBeacon(BEACON_URL, text)) return;
+    fetch(BEACON_URL, { method: 'POST', body: text, keepalive: true, cache: 'no-store',
+                        credentials: 'omit' })
+      .then(async (r) => {
+        lastBeaconStatus = r.status;
+        if (r.status === 429) {
+          // Over the origin's rate: the next periodic one after its pause.
+          const wait = Number(r.headers.get('Retry-After')) || 1;
+          if (session) beaconSchedule(Math.max(wait * 1000, BEACON_GAP_MS));
+        } else if (r.status === 404) {
+          // "stream is not live" is a moment of this broadcast (the page
+          // notices by itself); any other 404 is an origin taking no
+          // beacons (--beacons off) or no such stream: stop asking.
+          const why = await r.json().then((j) => j && j.error, () => null);
+          if (why !== 'stream is not live') beaconsOn = false;
+        } else if (r.status === 400 || r.status === 403 || r.status === 405 || r.status === 413) {
+          beaconsOn = false;   // would be refused every time
+        }
+        if (!beaconsOn) clearTimeout(beaconTimer);
+      }, () => { lastBeaconStatus = 0; });
+  }
+
+  // The page goes away (closed, reloaded, navigated): the session ends now
+  // instead of after --audience-timeout. From the back/forward cache it
+  // comes back as a new one.
+  window.addEventListener('pagehide', () => {
+    if (!session) return;
+    beaconSettle(performance.now());
+    session.state = 'ended';
+    beaconSend(true);
+    session = null;
+    clearTimeout(beaconTimer);
+  });
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted && mode !== 'none' && (hls || mode === 'native') && state !== 'offline') {
+      beaconBegin();
+      beaconStateChanged();
+    }
+  });
 
   function levelName(level, index) {
     if (level.name) return String(level.name);
@@ -158,6 +331,7 @@
 
   function start() {
     clearTimeout(pollTimer);
+    beaconBegin();
     if (mode === 'hls.js') startHls();
     else startNative();
   }
@@ -168,7 +342,7 @@
       lowLatencyMode: true,
       maxLiveSyncPlaybackRate: 1.5,
       backBufferLength: 30,
-      // Every request of hls.js goes out with the sid and the token.
+      // Every request of hls.js goes out with the token.
       xhrSetup: (xhr, url) => { xhr.open('GET', withParams(url), true); },
       fetchSetup: (context, init) => new Request(withParams(context.url), init),
     });
@@ -198,6 +372,7 @@
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (errors.length < 50) errors.push(data.type + '/' + data.details + (data.fatal ? ' fatal' : ''));
       if (!data.fatal) return;
+      if (session) session.errors++;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
         mediaRecoveries++;
         if (mediaRecoveries === 2) hls.swapAudioCodec();
@@ -229,9 +404,8 @@
   }
 
   function startNative() {
-    // Safari fetches the media playlists and segments itself: only the
-    // master's URL carries the sid; the token reaches the rest through the
-    // origin's rewritten playlists.
+    // Safari fetches the media playlists and segments itself: the token
+    // reaches them through the origin's rewritten playlists.
     setState(hasPlayed ? 'reconnecting' : 'loading');
     levels = [];
     fillQuality();
@@ -273,9 +447,7 @@
     }
   }
 
-  // Wait for the stream to be live, then start, without a reload. The
-  // checks carry the sid too: without it the origin would count this page a
-  // second time, by its address.
+  // Wait for the stream to be live, then start, without a reload.
   function poll(delay, offlineText) {
     clearTimeout(pollTimer);
     pollTimer = setTimeout(async () => {
@@ -328,6 +500,7 @@
   });
   video.addEventListener('error', () => {
     if (mode !== 'native') return;
+    if (session) session.errors++;
     stop();
     setState(hasPlayed ? 'reconnecting' : 'offline');
     poll(OFFLINE_POLL_MS);
@@ -751,6 +924,13 @@
     get lowLatency() { return lowLatency; },
     get errors() { return errors.slice(); },
     get cards() { return items.map(itemView); },
+    // The beacons: the session id, its state as last sent, how many were
+    // sent and the origin's status for the last fetch()ed one.
+    get audience() {
+      return { session: session ? session.id : null, state: session ? session.state : null,
+               rendition: beaconRendition(), sent: beaconsSent, lastStatus: lastBeaconStatus,
+               on: beaconsOn };
+    },
   });
 
   // ---- go -----------------------------------------------------------------
