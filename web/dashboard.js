@@ -18,7 +18,7 @@
 
   const $ = (id) => document.getElementById(id);
   const streams = new Map();       // id -> latest status object
-  const hist = new Map();          // id -> {t:[], bitrate:[], viewers:[], speed:{name:[]}}
+  const hist = new Map();          // id -> {t:[], bitrate:[], viewers:[], requestViewers:[], speed:{name:[]}}
   let selected = null;             // id of the stream in the detail panel
   let polls = 0;
   let pollTimer = null;
@@ -153,14 +153,19 @@
   function record(s, now) {
     let h = hist.get(s.id);
     if (!h) {
-      h = { t: [], bitrate: [], viewers: [], speed: {} };
+      h = { t: [], bitrate: [], viewers: [], requestViewers: [], speed: {} };
       hist.set(s.id, h);
     }
     const live = s.state === 'live';
     const n = h.t.length;
     h.t.push(now);
     h.bitrate.push(live && s.ingest ? s.ingest.bitrate_kbps : null);
-    h.viewers.push(s.viewers ?? 0);
+    // The audience (docs/audience.md): the headline count (the players'
+    // beacons, or the request-based estimate when none send any) and the
+    // request-based estimate on its own, to compare.
+    const aud = s.audience || null;
+    h.viewers.push(aud && typeof aud.viewers === 'number' ? aud.viewers : (s.viewers ?? 0));
+    h.requestViewers.push(aud && typeof aud.request_viewers === 'number' ? aud.request_viewers : null);
     const rends = live && Array.isArray(s.renditions) ? s.renditions : [];
     for (const r of rends) {
       if (!h.speed[r.name]) h.speed[r.name] = new Array(n).fill(null);
@@ -176,6 +181,7 @@
       h.t.splice(0, drop);
       h.bitrate.splice(0, drop);
       h.viewers.splice(0, drop);
+      h.requestViewers.splice(0, drop);
       for (const name of Object.keys(h.speed)) h.speed[name].splice(0, drop);
     }
   }
@@ -335,6 +341,7 @@
       $('metadata-result').dataset.status = '';
     }
     renderCharts(s.id);
+    renderAudience(s);
     if (live) startPreview(s); else stopPreview('Offline: the preview starts when the stream goes live');
   }
 
@@ -393,8 +400,50 @@
     }
     drawChart('speed', 'chart-speed', speedSeries, speedData);
     drawChart('viewers', 'chart-viewers',
-              [{ label: 'viewers', stroke: COLORS[2], width: 2, fill: 'rgba(92,184,92,0.1)' }],
-              [h.t, h.viewers], true);
+              [{ label: 'viewers', stroke: COLORS[2], width: 2, fill: 'rgba(92,184,92,0.1)' },
+               { label: 'request-based', stroke: '#999', width: 1, dash: [4, 4] }],
+              [h.t, h.viewers, h.requestViewers], true);
+  }
+
+  // One line of the selected stream's audience figures under its viewers
+  // chart; '–' for what is not known (no beacons yet, or an idle stream).
+  function fmtMs(ms) {
+    if (ms === undefined || ms === null) return '–';
+    return ms >= 10000 ? Math.round(ms / 1000) + ' s' : (ms / 1000).toFixed(1) + ' s';
+  }
+
+  function renderAudience(s) {
+    const box = $('audience');
+    const a = s.audience || null;
+    const live = s.state === 'live';
+    box.dataset.source = a && a.source ? a.source : '';
+    box.dataset.viewers = String(a && typeof a.viewers === 'number' ? a.viewers : (s.viewers ?? 0));
+    box.dataset.rebuffer = '';
+    box.dataset.renditions = '{}';
+    if (!a || !live) {
+      const last = a && a.last;
+      box.textContent = last
+        ? `Last broadcast: peak ${last.peak ?? '–'} viewers, ${last.sessions_total ?? '–'} sessions, ` +
+          `${fmtDuration(last.watch_time_s)} watched`
+        : 'No audience figures: the stream is not live';
+      return;
+    }
+    const parts = [];
+    parts.push(a.source === 'beacons' ? `${a.beacon_viewers ?? a.viewers} watching (player beacons)`
+                                      : `${a.viewers} watching (request-based: no player sends beacons)`);
+    if (typeof a.request_viewers === 'number') parts.push(`request-based ${a.request_viewers}`);
+    if (typeof a.peak === 'number') parts.push(`peak ${a.peak}`);
+    if (typeof a.rebuffer_ratio === 'number') parts.push(`rebuffering ${(a.rebuffer_ratio * 100).toFixed(1)} %`);
+    parts.push(`startup p50 ${fmtMs(a.startup_ms && a.startup_ms.p50)}`);
+    parts.push(`latency p50 ${fmtMs(a.latency_ms && a.latency_ms.p50)}`);
+    const st = a.states || {};
+    if (st.stalled) parts.push(`${st.stalled} stalled`);
+    const r = a.renditions || {};
+    const names = Object.keys(r).sort((x, y) => (parseInt(y, 10) || 0) - (parseInt(x, 10) || 0) || x.localeCompare(y));
+    if (names.length) parts.push(names.map((n) => `${n} ${r[n]}`).join(', '));
+    box.textContent = parts.join(' · ');
+    box.dataset.rebuffer = typeof a.rebuffer_ratio === 'number' ? String(a.rebuffer_ratio) : '';
+    box.dataset.renditions = JSON.stringify(r);
   }
 
   window.addEventListener('resize', () => {
