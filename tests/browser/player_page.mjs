@@ -3,8 +3,9 @@
 // offline state, then play without a reload once the publisher starts; its
 // quality selector must list every rung and load the one picked; the latency
 // badge must show a number; paused until behind, "Go live" must appear and
-// bring it back near the edge; every HLS request must carry the page's sid (and
-// the token from its URL); ?embed=1 must drop the page chrome; without
+// bring it back near the edge; no HLS request may carry a sid (the page
+// counts itself with audience beacons, which it must send: docs/audience.md),
+// and every one must carry the token from its URL; ?embed=1 must drop the page chrome; without
 // MediaSource the page must use the browser's own HLS when it has it and
 // otherwise say why it cannot play; when the broadcast ends it must wait
 // offline, not replay the ended playlists.
@@ -39,8 +40,14 @@ async function until(what, fn, limitS = timeoutS) {
 }
 
 function watch(page) {
-  const w = { hls: [], consoleErrors: [], pageErrors: [], navigations: 0 };
-  page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/hls/')) w.hls.push(r.url()); });
+  const w = { hls: [], beacons: [], consoleErrors: [], pageErrors: [], navigations: 0 };
+  page.on('request', (r) => {
+    const p = new URL(r.url()).pathname;
+    if (p.startsWith('/hls/')) w.hls.push(r.url());
+    if (p.startsWith('/beacon/')) {
+      try { w.beacons.push(JSON.parse(r.postData() || '{}')); } catch (e) { w.beacons.push({}); }
+    }
+  });
   // A 404 of the master playlist while offline is the browser's own log
   // line for an expected answer; anything else (a CSP violation, a script
   // error) is a problem.
@@ -89,6 +96,10 @@ if (process.argv[2] === '--signed') {
     });
     out.requests = w.hls.length;
     if (!w.hls.length || bad.length) problems.push(`requests without the token once: ${bad.slice(0, 3)}`);
+    // The beacons carry it too (the origin refuses them without it).
+    out.beacons = w.beacons.length;
+    if (!w.beacons.length || w.beacons.some((b) => b.token !== sToken))
+      problems.push(`beacons without the token: ${JSON.stringify(w.beacons.slice(0, 2))}`);
     const refused = await context.newPage();
     await refused.goto(`${sBase}/player/${sId}`);
     await until('the refused message', async () => (await state(refused)) === 'error', 15);
@@ -185,15 +196,29 @@ try {
   }, 15);
   result.goLive = { behind, after: (await player(page)).latency };
 
-  // 7. Every HLS request carried one sid, and the origin counted a viewer.
-  const sids = new Set(w.hls.map((u) => new URL(u).searchParams.get('sid')));
-  result.sids = [...sids];
-  if (sids.size !== 1 || sids.has(null) || sids.has(''))
-    problems.push(`HLS requests' sids: ${JSON.stringify([...sids])}`);
+  // 7. No HLS request carried a sid (it would split a CDN's cache); the
+  // page sent its beacons, one session, with the rung it plays; the origin
+  // counted one viewer.
+  const withSid = w.hls.filter((u) => new URL(u).searchParams.has('sid'));
+  if (withSid.length) problems.push(`HLS requests with a sid: ${withSid.slice(0, 3)}`);
+  const sessions = new Set(w.beacons.map((b) => b.session));
+  const aud = await page.evaluate(() => window.sluicePlayer.audience);
+  result.beacons = { sent: w.beacons.length, states: [...new Set(w.beacons.map((b) => b.state))],
+                     lastStatus: aud.lastStatus, rendition: aud.rendition };
+  if (sessions.size !== 1 || !/^[A-Za-z0-9_-]{22,64}$/.test([...sessions][0] || '') ||
+      aud.session !== [...sessions][0])
+    problems.push(`beacon sessions ${JSON.stringify([...sessions])}, page's ${aud.session}`);
+  if (!w.beacons.length || w.beacons[0].state !== 'starting' ||
+      !w.beacons.some((b) => b.state === 'playing') || !w.beacons.some((b) => b.state === 'paused'))
+    problems.push(`beacon states ${JSON.stringify(w.beacons.map((b) => b.state))}`);
+  const lastB = w.beacons[w.beacons.length - 1] || {};
+  if (!p1.levels.includes(lastB.rendition) || !(lastB.startup_ms > 0) || !(lastB.watch_ms > 0) ||
+      !/^hls\.js \d/.test(lastB.player || ''))
+    problems.push(`last beacon ${JSON.stringify(lastB)}`);
   const after = await (await fetch(`${adminBase}/api/v1/streams/${streamId}`)).json();
   result.viewers = after.viewers;
-  // Exactly one: this page's session, not counted a second time by its
-  // address (the offline checks carry the sid as well).
+  // Exactly one: this page (by its beacons, or by its address and browser
+  // where the origin takes no beacons).
   if (after.viewers !== 1) problems.push(`viewers ${after.viewers}`);
 
   const p2 = await player(page);
@@ -240,7 +265,7 @@ try {
   if (canNative) {
     await until('native HLS playing', async () => (await state(native)) === 'playing', 20);
     const src = await native.evaluate(() => document.getElementById('video').src);
-    if ((await player(native)).mode !== 'native' || !/master\.m3u8\?sid=/.test(src))
+    if ((await player(native)).mode !== 'native' || !/\/master\.m3u8$/.test(src))
       problems.push(`native: mode ${(await player(native)).mode}, src ${src}`);
   }
   await native.close();

@@ -4,11 +4,12 @@ Opened before the stream is live it shows the offline state; publishing then
 starts playback without a reload; the quality selector lists every rung and
 picking one loads that rung's media; the latency badge shows a number; after
 a pause "Go live" appears and returns to the live edge; the
-origin counts the page's sid as a viewer; ?embed=1 hides the page chrome and
+page sends audience beacons and no sid, and the origin counts one viewer; ?embed=1 hides the page chrome and
 passes its token through; without MediaSource the browser's own HLS plays,
 or the page says why it cannot; after the broadcast ends the page waits
 offline instead of replaying the ended playlists. With --playback-secret the
-page's token reaches every request (once) and a page without one says so. Screenshots go to build-dir/screenshots/."""
+page's token reaches every request (once) and every beacon, and a page
+without one says so. Screenshots go to build-dir/screenshots/."""
 
 import base64
 import hashlib
@@ -74,6 +75,7 @@ class PlayerPageTest(unittest.TestCase):
             print(f"\n  player page: levels {result['levels']}, media per picked rung "
                   f"{result['switches']}, badge {result['latencyText']!r}, "
                   f"go live {result.get('goLive')}, viewers {result['viewers']}, "
+                  f"beacons {result.get('beacons')}, "
                   f"native HLS {result.get('nativeHls')}", end="")
             self.assertEqual(result["problems"], [], result)
             self.assertEqual(result["phases"],
@@ -104,7 +106,8 @@ class PlayerPageTest(unittest.TestCase):
             lines = out.stdout.decode().strip().splitlines()
             self.assertTrue(lines, out.stderr.decode(errors="replace")[-3000:])
             result = json.loads(lines[-1])
-            print(f"\n  signed: {result.get('requests')} requests with the token; "
+            print(f"\n  signed: {result.get('requests')} requests and {result.get('beacons')} beacons "
+                  f"with the token; "
                   f"without: {result.get('refused')!r}", end="")
             self.assertEqual(result["problems"], [], result)
             self.assertEqual(out.returncode, 0)
