@@ -298,6 +298,25 @@ async function main() {
     check(!first || first.every((x) => x.source === 'beacons' && x.top === 10 || fake),
           `source/top-level viewers: ${JSON.stringify(first)}`);
 
+    // The dashboard of origin A shows them: the audience line, and the
+    // viewers chart with the request-based count beside it.
+    if (!fake) {
+      const dctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const dash = await dctx.newPage();
+      const dashErrors = [];
+      dash.on('pageerror', (e) => dashErrors.push(String(e)));
+      await dash.goto(`${adminA}/dashboard#stream=${streamId}`);
+      out.dashboard = await until('the dashboard saying 10 viewers', () => dash.evaluate(() => {
+        const a = document.getElementById('audience');
+        const chart = document.querySelectorAll('#chart-viewers .u-legend .u-series').length;
+        return a && a.dataset.viewers === '10' && a.dataset.source === 'beacons' && chart >= 3
+          ? { text: a.textContent, series: chart - 1 } : null;
+      }), 10).catch((e) => { problems.push(e.message); return null; });
+      await dash.screenshot({ path: path.join(shotDir, 'audience-dashboard.png') }).catch(() => {});
+      check(!dashErrors.length, `dashboard errors: ${dashErrors.join(' | ')}`);
+      await dctx.close();
+    }
+
     // 3. Renditions: the audience's per-rendition counts are what the
     // players say they play (read at the same moment, a few tries for an
     // ABR switch in between).

@@ -156,6 +156,7 @@ class AudiencePlayersTest(unittest.TestCase):
         print(f"\n  throttled: {json.dumps(r.get('throttled'))}", end="")
         print(f"\n  viewers.json via the CDN: {json.dumps(r.get('viewersJson'))}; shop badge "
               f"{r.get('shopBadge')!r}", end="")
+        print(f"\n  dashboard of origin A: {json.dumps(r.get('dashboard'))}", end="")
         print(f"\n  closed: 1 after {t.get('closedToOne')} s (unload beacons), 0 after "
               f"{t.get('closedToZero')} s ({t.get('lastCrashedBeaconToZero')} s after the killed page's "
               f"last beacon; timeout {TIMEOUT_S} s)", end="")
