@@ -159,7 +159,7 @@ class AudiencePlayersTest(unittest.TestCase):
         print(f"\n  dashboard of origin A: {json.dumps(r.get('dashboard'))}", end="")
         print(f"\n  closed: 1 after {t.get('closedToOne')} s (unload beacons), 0 after "
               f"{t.get('closedToZero')} s ({t.get('lastCrashedBeaconToZero')} s after the killed page's "
-              f"last beacon; timeout {TIMEOUT_S} s)", end="")
+              f"last beacon; timeout {TIMEOUT_S} s); unload beacons the test saw: {r.get('endedSeen')}", end="")
         for p in r.get("pages", []):
             lb = p.get("lastBeacon", {})
             print(f"\n    {p['name']:12} {p['beacons']:3} beacons {p['states']} plays {p['rendition']}, "
