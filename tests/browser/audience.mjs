@@ -313,7 +313,10 @@ async function main() {
         return a && a.dataset.viewers === '10' && a.dataset.source === 'beacons' && chart >= 3
           ? { text: a.textContent, series: chart - 1 } : null;
       }), 10).catch((e) => { problems.push(e.message); return null; });
-      await dash.screenshot({ path: path.join(shotDir, 'audience-dashboard.png') }).catch(() => {});
+      // A few points in the chart for the picture.
+      await until('three points in the viewers chart', () => dash.evaluate(() =>
+        Number(document.getElementById('chart-viewers').dataset.points) >= 3), 8).catch(() => {});
+      await dash.screenshot({ path: path.join(shotDir, 'audience-dashboard.png'), fullPage: true }).catch(() => {});
       check(!dashErrors.length, `dashboard errors: ${dashErrors.join(' | ')}`);
       await dctx.close();
     }
