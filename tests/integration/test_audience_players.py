@@ -164,7 +164,8 @@ class AudiencePlayersTest(unittest.TestCase):
             lb = p.get("lastBeacon", {})
             print(f"\n    {p['name']:12} {p['beacons']:3} beacons {p['states']} plays {p['rendition']}, "
                   f"last: {lb.get('rendition')} latency {lb.get('latency_ms')} ms startup "
-                  f"{lb.get('startup_ms')} ms {lb.get('player')!r}", end="")
+                  f"{lb.get('startup_ms')} ms {lb.get('player')!r}"
+                  f"{' player errors ' + str(p['playerErrors']) if p.get('playerErrors') else ''}", end="")
 
 
 if __name__ == "__main__":
