@@ -134,7 +134,8 @@ curl -sf -o /dev/null "$base/hls/bench/360p/index.m3u8" || { tail "$work/sluice.
 gen_lua() { # SESSIONS ADDRESSES CHURN DELAY_MS -> $work/beacon.lua
 cat >"$work/beacon.lua" <<EOF
 local sessions, addresses, churn, delay_ms = $1, $2, $3, $4
-local counter, nthreads, tid = 0, $threads, 0
+-- tid: a global, set per thread by setup() (thread:set)
+local counter, nthreads = 0, $threads
 local gen_of = {}
 local n_threads = 0
 function setup(thread)
