@@ -342,13 +342,6 @@ static void report_iso8601(int64_t wall_ms, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int64_t report_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The entry of stream id (lock held), or NULL. */
 static report_audience_t *report_audience_find(report_t *r, const char *id)
 {
@@ -713,7 +706,7 @@ static void report_tick_audience(report_t *r)
     }
     for (size_t i = 0; i < n; i++)
         list[i] = ids[i];
-    report_audience_tick(r, list, n, report_wall_ms());
+    report_audience_tick(r, list, n, clock_wall_ms());
     free(list);
     free(ids);
 }
