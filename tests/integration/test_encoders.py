@@ -21,7 +21,7 @@ import hlscheck
 from harness import Sluice, http, wait_for
 
 KEY = "demo-secret-key"
-SECONDS = 40
+SECONDS = 28
 
 
 def gst_publisher(url, seconds, width=1280, height=720, rate=30, audio_rate=44100):
