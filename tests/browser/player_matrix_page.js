@@ -141,8 +141,13 @@
       // hls.js reports its gap jumps and nudges as (non-fatal) errors; they
       // are both: a viewer-visible skip the server's media caused.
       if (d.details === 'bufferSeekOverHole' || d.details === 'bufferNudgeOnStall') gap(`${d.details} ${d.reason || ''}`);
+      // The exception behind a buffer error (its name says whether MSE
+      // refused the bytes or only the moment), and which buffer and part.
+      const cause = d.error ? `${d.error.name || ''}: ${d.error.message || ''}` : null;
+      const where = d.sourceBufferName ? `${d.sourceBufferName}${d.part ? ` part ${d.part.index}` : ''}` : null;
       const what = [d.type, d.details, d.reason, d.response && d.response.code, d.frag && d.frag.url,
-                    d.context && d.context.url].filter((x) => x !== undefined && x !== null && x !== '');
+                    d.context && d.context.url, where, cause]
+        .filter((x) => x !== undefined && x !== null && x !== '');
       error('hls.js', what.join(' '), d.fatal);
     });
     hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
