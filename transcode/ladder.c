@@ -1,7 +1,9 @@
 /*
  * Ladder arithmetic: built-in rungs (CONTRACT.md), --ladder parsing with the
- * config file's per-rung overrides, the x264 preset scale and rung sizing
- * for a source. Pure functions with no state; any thread.
+ * config file's per-rung overrides, the grammar of a stream's own ladder
+ * (the API's and the webhook answer's "ladder", transcode.h) and how it
+ * resolves against the server's, the x264 preset scale and rung sizing for
+ * a source. Pure functions with no state; any thread.
  */
 #include "ladder_internal.h"
 
@@ -268,4 +270,289 @@ int ladder_scale_source(int w, int h, const int *cand_w, const int *cand_h, size
             best = (int)i;
     }
     return best;
+}
+
+/* ---- a stream's own ladder ("ladder" in the API and the webhook answer) ---- */
+
+#define LADDER_BUILTINS (sizeof(ladder_builtins) / sizeof(ladder_builtins[0]))
+
+_Static_assert(TRANSCODE_LADDER_RUNGS_MAX == LADDER_BUILTINS,
+               "a stream's ladder has at most the built-in rung count");
+
+/* Whether name is a rung a stream may ask for: built in, or defined by a
+ * [rung.NAME] section. */
+static bool ladder_rung_known(const char *name, const transcode_rung_spec_t *defined,
+                              size_t ndefined)
+{
+    transcode_rung_spec_t r;
+    if (ladder_builtin(name, &r) == 0)
+        return true;
+    for (size_t i = 0; i < ndefined; i++)
+        if (strcmp(defined[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* A name from the request for an error message: at most 24 bytes, printable
+ * ASCII only (the rest as '?'), so that a message never carries control
+ * bytes or a cut UTF-8 sequence. */
+static void ladder_quote(char out[32], const char *s)
+{
+    size_t n = 0;
+    for (; s[n] && n < 24; n++)
+        out[n] = s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' ? s[n] : '?';
+    if (s[n])
+        out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = '\0';
+}
+
+static int ladder_json_rung(const json_t *v, size_t i, const transcode_rung_spec_t *defined,
+                            size_t ndefined, transcode_ladder_rung_t *out, char *err,
+                            size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    const json_t *jname = v;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            if (strcmp(k, "name") != 0 && strcmp(k, "bitrate_kbps") != 0) {
+                char q[32];
+                ladder_quote(q, k);
+                ladder_err(err, errlen, "ladder.rungs[%zu]: unknown field \"%s\" (name, "
+                           "bitrate_kbps)", i, q);
+                return -EINVAL;
+            }
+        }
+        jname = json_object_get(v, "name");
+        if (!json_is_string(jname)) {
+            ladder_err(err, errlen, "ladder.rungs[%zu].name must be a rung name (a string)", i);
+            return -EINVAL;
+        }
+        const json_t *jb = json_object_get(v, "bitrate_kbps");
+        if (jb && !json_is_null(jb)) {
+            if (!json_is_integer(jb)) {
+                ladder_err(err, errlen, "ladder.rungs[%zu].bitrate_kbps must be a whole number "
+                           "of kb/s", i);
+                return -EINVAL;
+            }
+            json_int_t kbps = json_integer_value(jb);
+            if (kbps < TRANSCODE_LADDER_KBPS_MIN || kbps > TRANSCODE_LADDER_KBPS_MAX) {
+                ladder_err(err, errlen, "ladder.rungs[%zu].bitrate_kbps: %lld is out of range "
+                           "(%d to %d kb/s)", i, (long long)kbps, TRANSCODE_LADDER_KBPS_MIN,
+                           TRANSCODE_LADDER_KBPS_MAX);
+                return -EINVAL;
+            }
+            out->bitrate_kbps = (int)kbps;
+        }
+    } else if (!json_is_string(v)) {
+        ladder_err(err, errlen, "ladder.rungs[%zu] must be a rung name or {\"name\": ..., "
+                   "\"bitrate_kbps\": ...}", i);
+        return -EINVAL;
+    }
+    const char *name = json_string_value(jname);
+    size_t len = json_string_length(jname);
+    if (!ladder_name_valid(name, len) || strlen(name) != len ||
+        !ladder_rung_known(name, defined, ndefined)) {
+        char q[32];
+        ladder_quote(q, name);
+        ladder_err(err, errlen, "ladder.rungs[%zu]: unknown rung \"%s\" (1080p, 720p, 480p, "
+                   "360p, or one the configuration defines with [rung.NAME])", i, q);
+        return -EINVAL;
+    }
+    memcpy(out->name, name, len + 1);
+    return 0;
+}
+
+int transcode_ladder_from_json(const json_t *v, const transcode_rung_spec_t *defined,
+                               size_t ndefined, transcode_ladder_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->passthrough = -1;
+    if (!json_is_object(v)) {
+        ladder_err(err, errlen, "ladder must be an object like {\"rungs\": [\"720p\", "
+                   "\"360p\"], \"preset\": \"veryfast\", \"passthrough\": \"auto\"}");
+        return -EINVAL;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (strcmp(k, "rungs") != 0 && strcmp(k, "preset") != 0 &&
+            strcmp(k, "passthrough") != 0) {
+            char q[32];
+            ladder_quote(q, k);
+            ladder_err(err, errlen, "ladder: unknown field \"%s\" (rungs, preset, passthrough)",
+                       q);
+            return -EINVAL;
+        }
+    }
+    const json_t *jr = json_object_get(v, "rungs");
+    if (jr && !json_is_null(jr)) {
+        if (!json_is_array(jr)) {
+            ladder_err(err, errlen, "ladder.rungs must be a list of rung names or {\"name\", "
+                       "\"bitrate_kbps\"} objects");
+            return -EINVAL;
+        }
+        size_t n = json_array_size(jr);
+        if (n == 0) {
+            ladder_err(err, errlen, "ladder.rungs needs at least one rung (or leave it out: "
+                       "the server's ladder)");
+            return -EINVAL;
+        }
+        if (n > TRANSCODE_LADDER_RUNGS_MAX) {
+            ladder_err(err, errlen, "ladder.rungs: %zu rungs, at most %d", n,
+                       TRANSCODE_LADDER_RUNGS_MAX);
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            transcode_ladder_rung_t *r = &out->rungs[i];
+            int ret = ladder_json_rung(json_array_get(jr, i), i, defined, ndefined, r, err,
+                                       errlen);
+            if (ret < 0)
+                return ret;
+            for (size_t j = 0; j < i; j++) {
+                if (strcmp(out->rungs[j].name, r->name) == 0) {
+                    ladder_err(err, errlen, "ladder.rungs[%zu]: \"%s\" is listed twice", i,
+                               r->name);
+                    return -EINVAL;
+                }
+            }
+            out->nrungs++;
+        }
+    }
+    const json_t *jp = json_object_get(v, "preset");
+    if (jp && !json_is_null(jp)) {
+        const char *p = json_string_value(jp);
+        if (!p || ladder_preset_index(p) < 0 || strlen(p) >= sizeof(out->preset)) {
+            char q[32];
+            ladder_quote(q, p ? p : "(not a string)");
+            ladder_err(err, errlen, "ladder.preset: \"%s\" is not an x264 preset (ultrafast, "
+                       "superfast, veryfast, faster, fast, medium, slow, slower, veryslow, "
+                       "placebo)", q);
+            return -EINVAL;
+        }
+        snprintf(out->preset, sizeof(out->preset), "%s", p);
+    }
+    const json_t *jt = json_object_get(v, "passthrough");
+    if (jt && !json_is_null(jt)) {
+        const char *p = json_string_value(jt);
+        if (p && strcmp(p, "auto") == 0) {
+            out->passthrough = TRANSCODE_PASSTHROUGH_AUTO;
+        } else if (p && strcmp(p, "never") == 0) {
+            out->passthrough = TRANSCODE_PASSTHROUGH_NEVER;
+        } else {
+            ladder_err(err, errlen, "ladder.passthrough must be \"auto\" or \"never\"");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int transcode_ladder_parse(const char *text, const transcode_rung_spec_t *defined,
+                           size_t ndefined, transcode_ladder_t *out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *v = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!v) {
+        memset(out, 0, sizeof(*out));
+        out->passthrough = -1;
+        ladder_err(err, errlen, "ladder is not valid JSON");
+        return -EINVAL;
+    }
+    int ret = transcode_ladder_from_json(v, defined, ndefined, out, err, errlen);
+    json_decref(v);
+    return ret;
+}
+
+json_t *transcode_ladder_to_json(const transcode_ladder_t *l)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    bool ok = true;
+    if (l->nrungs > 0) {
+        json_t *arr = json_array();
+        ok = arr && json_object_set_new(o, "rungs", arr) == 0;
+        for (size_t i = 0; ok && i < l->nrungs && i < TRANSCODE_LADDER_RUNGS_MAX; i++) {
+            const transcode_ladder_rung_t *r = &l->rungs[i];
+            json_t *e = r->bitrate_kbps > 0 ? json_pack("{s:s, s:i}", "name", r->name,
+                                                        "bitrate_kbps", r->bitrate_kbps)
+                                            : json_string(r->name);
+            ok = e && json_array_append_new(arr, e) == 0;
+        }
+    }
+    if (ok && l->preset[0])
+        ok = json_object_set_new(o, "preset", json_string(l->preset)) == 0;
+    if (ok && l->passthrough >= 0)
+        ok = json_object_set_new(o, "passthrough",
+                                 json_string(l->passthrough == TRANSCODE_PASSTHROUGH_NEVER
+                                                 ? "never"
+                                                 : "auto")) == 0;
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int transcode_ladder_format(const transcode_ladder_t *l, char out[TRANSCODE_LADDER_TEXT_MAX])
+{
+    out[0] = '\0';
+    json_t *o = transcode_ladder_to_json(l);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    size_t n = strlen(text);
+    int ret = 0;
+    if (n >= TRANSCODE_LADDER_TEXT_MAX)
+        ret = -EMSGSIZE;
+    else
+        memcpy(out, text, n + 1);
+    free(text);
+    return ret;
+}
+
+int ladder_resolve(const transcode_ladder_t *l, const transcode_rung_spec_t *server,
+                   size_t nserver, const transcode_rung_spec_t *overrides, size_t noverrides,
+                   transcode_rung_spec_t *out, size_t *nout, char *err, size_t errlen)
+{
+    *nout = 0;
+    if (l->nrungs == 0) {
+        if (nserver == 0 || nserver > TRANSCODE_RUNGS_MAX) {
+            ladder_err(err, errlen, "no server ladder");
+            return -EINVAL;
+        }
+        memcpy(out, server, nserver * sizeof(*out));
+        *nout = nserver;
+    } else {
+        /* The names as a --ladder list, so that a rung means here what it
+         * means there (built in, then [rung.NAME] on top, then checked). */
+        char list[TRANSCODE_LADDER_RUNGS_MAX * TRANSCODE_RUNG_NAME_MAX + 8];
+        size_t n = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < l->nrungs && i < TRANSCODE_LADDER_RUNGS_MAX; i++)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? "," : "",
+                                  l->rungs[i].name);
+        int ret = ladder_parse(list, overrides, noverrides, out, nout, err, errlen);
+        if (ret < 0)
+            return ret;
+        for (size_t i = 0; i < *nout; i++) {
+            for (size_t j = 0; j < l->nrungs; j++) {
+                int kbps = l->rungs[j].bitrate_kbps;
+                if (strcmp(out[i].name, l->rungs[j].name) != 0 || kbps <= 0)
+                    continue;
+                out[i].bitrate_kbps = kbps;
+                if (out[i].maxrate_kbps && out[i].maxrate_kbps < kbps)
+                    out[i].maxrate_kbps = 0;
+            }
+        }
+        qsort(out, *nout, sizeof(*out), ladder_cmp);
+    }
+    if (l->preset[0])
+        for (size_t i = 0; i < *nout; i++)
+            out[i].preset[0] = '\0';
+    return 0;
 }

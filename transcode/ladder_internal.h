@@ -28,6 +28,21 @@ int ladder_parse(const char *list, const transcode_rung_spec_t *overrides, size_
                  transcode_rung_spec_t *out, size_t *nout, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/*
+ * The rungs one broadcast of a stream with its own ladder l uses: l's rung
+ * names resolved like --ladder (built-in rungs with the [rung.NAME]
+ * overrides), each with l's bit rate where it gives one (a configured
+ * maxrate below it is dropped: 1.5 x the bit rate then), or the server's
+ * ladder (server[0..nserver), already resolved) when l names no rungs. When
+ * l gives a preset, the rungs' own [rung.NAME] presets give way to it.
+ * Sorted tallest first. 0, or -EINVAL with the reason in err (a rung the
+ * configuration no longer defines).
+ */
+int ladder_resolve(const transcode_ladder_t *l, const transcode_rung_spec_t *server,
+                   size_t nserver, const transcode_rung_spec_t *overrides, size_t noverrides,
+                   transcode_rung_spec_t *out, size_t *nout, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* x264 presets from fastest (0, ultrafast) to slowest; -1 if unknown. */
 int ladder_preset_index(const char *name);
 const char *ladder_preset_name(int index);

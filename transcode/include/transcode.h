@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "media.h"
 #include "store.h"
 
@@ -53,6 +55,55 @@ typedef enum transcode_passthrough {
     TRANSCODE_PASSTHROUGH_AUTO = 0, /* an H.264 source's matching rung is copied */
     TRANSCODE_PASSTHROUGH_NEVER,
 } transcode_passthrough_t;
+
+/*
+ * A stream's own ladder: "ladder" in POST/PATCH /api/v1/streams and in the
+ * publish-authorisation webhook's answer (docs/api.md, "Per-stream
+ * ladders"). Every field is optional; what is not given is the server's
+ * (--ladder with the [rung.NAME] sections, --preset, --passthrough):
+ *
+ *   {"rungs": ["720p", {"name": "480p", "bitrate_kbps": 1000}, "360p"],
+ *    "preset": "veryfast", "passthrough": "auto" | "never"}
+ *
+ * This is the one grammar of it: the admin API, the webhook answer and the
+ * worker that applies it all go through these functions. Pure; any thread.
+ */
+#define TRANSCODE_LADDER_RUNGS_MAX 4 /* at most the built-in rung count */
+#define TRANSCODE_LADDER_KBPS_MIN 100
+#define TRANSCODE_LADDER_KBPS_MAX 20000
+#define TRANSCODE_LADDER_TEXT_MAX 512 /* the canonical text, NUL included */
+
+typedef struct transcode_ladder_rung {
+    char name[TRANSCODE_RUNG_NAME_MAX]; /* a built-in rung or a [rung.NAME] section */
+    int bitrate_kbps;                   /* 0: the rung's own */
+} transcode_ladder_rung_t;
+
+typedef struct transcode_ladder {
+    size_t nrungs; /* 0: the server's --ladder */
+    transcode_ladder_rung_t rungs[TRANSCODE_LADDER_RUNGS_MAX];
+    char preset[TRANSCODE_PRESET_MAX]; /* "": --preset (and the [rung.NAME] presets) */
+    int passthrough;                   /* -1: --passthrough; else a transcode_passthrough_t */
+} transcode_ladder_t;
+
+/* Checks a "ladder" value (a JSON object) into *out. `defined`: the rungs
+ * the configuration's [rung.NAME] sections define (names besides the
+ * built-in ones; NULL/0: none). Returns 0, or -EINVAL with a one-line
+ * reason in err that names the field ("ladder.rungs[1].bitrate_kbps: ...").
+ * JSON null is -EINVAL too: "no ladder" is the caller's to handle. */
+int transcode_ladder_from_json(const json_t *v, const transcode_rung_spec_t *defined,
+                               size_t ndefined, transcode_ladder_t *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* The same for the canonical text (below) or any JSON text of the value. */
+int transcode_ladder_parse(const char *text, const transcode_rung_spec_t *defined,
+                           size_t ndefined, transcode_ladder_t *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* The ladder as the API shows it: only the fields that were given, a rung
+ * without its own bit rate as its bare name. NULL on OOM. */
+json_t *transcode_ladder_to_json(const transcode_ladder_t *l);
+/* The canonical text of l (compact JSON of transcode_ladder_to_json), what
+ * the registry stores. 0, or -ENOMEM / -EMSGSIZE. */
+int transcode_ladder_format(const transcode_ladder_t *l, char out[TRANSCODE_LADDER_TEXT_MAX])
+    __attribute__((warn_unused_result));
 
 typedef struct transcode_params {
     store_t *store;
