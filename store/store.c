@@ -306,6 +306,23 @@ int store_stream_set_record(store_t *st, const char *id, int record)
     return rc;
 }
 
+int store_stream_set_ladder(store_t *st, const char *id, const char *ladder)
+{
+    if (!ladder)
+        ladder = "";
+    size_t n = strnlen(ladder, STORE_LADDER_MAX);
+    if (n >= STORE_LADDER_MAX)
+        return -EMSGSIZE;
+    for (size_t i = 0; i < n; i++)
+        if (ladder[i] < 0x20 || ladder[i] > 0x7e)
+            return -EINVAL;
+    if (!store_id_valid(id))
+        return -ENOENT;
+    int rc = st->backend->stream_set_ladder(st, id, ladder);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
 bool store_stream_record(store_t *st, const char *stream_id, bool dflt)
 {
     store_stream_info_t info;

@@ -34,6 +34,9 @@ typedef struct store_backend {
     /* record: STORE_RECORD_DEFAULT, _OFF or _ON (checked). stream_get and
      * stream_list fill store_stream_info_t.record. */
     int (*stream_set_record)(store_t *st, const char *id, int record);
+    /* ladder: "" (none) or checked text under STORE_LADDER_MAX. stream_get
+     * and stream_list fill store_stream_info_t.ladder. */
+    int (*stream_set_ladder)(store_t *st, const char *id, const char *ladder);
 
     /* Meta records. ttl_ms > 0. */
     int (*meta_put)(store_t *st, const char *stream_id, const char *field, const char *value,

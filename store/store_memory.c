@@ -108,6 +108,7 @@ typedef struct mem_stream {
     char *name;
     int64_t created_ms;
     int record; /* STORE_RECORD_DEFAULT, _OFF, _ON */
+    char ladder[STORE_LADDER_MAX]; /* "": none */
     uint8_t key_hash[32];
     bool seeded;           /* from the configuration: seed_hash is its key there */
     bool seen;             /* seeded by this process (store_stream_seed_done) */
@@ -643,6 +644,7 @@ static int mem_persist(store_memory_t *m, const mem_stream_t *s)
     memcpy(row.key_hash, s->key_hash, 32);
     row.created_ms = s->created_ms;
     row.record = s->record;
+    snprintf(row.ladder, sizeof(row.ladder), "%s", s->ladder);
     row.seeded = s->seeded;
     memcpy(row.seed_hash, s->seed_hash, 32);
     int rc = store_state_put(m->state, &row);
@@ -753,6 +755,7 @@ static void mem_info_fill(store_stream_info_t *out, const mem_stream_t *s)
     snprintf(out->name, sizeof(out->name), "%s", s->name);
     out->created_ms = s->created_ms;
     out->record = s->record;
+    snprintf(out->ladder, sizeof(out->ladder), "%s", s->ladder);
 }
 
 static int mem_stream_get(store_t *st, const char *id, store_stream_info_t *out)
@@ -844,6 +847,23 @@ static int mem_stream_set_record(store_t *st, const char *id, int record)
         ret = mem_persist(m, &next);
         if (ret == 0)
             m->streams[i].record = record;
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
+}
+
+static int mem_stream_set_ladder(store_t *st, const char *id, const char *ladder)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = -ENOENT;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    ssize_t i = mem_stream_find(m, id);
+    if (i >= 0) {
+        mem_stream_t next = m->streams[i];
+        snprintf(next.ladder, sizeof(next.ladder), "%s", ladder);
+        ret = mem_persist(m, &next);
+        if (ret == 0)
+            memcpy(m->streams[i].ladder, next.ladder, sizeof(next.ladder));
     }
     pthread_rwlock_unlock(&m->reg_lock);
     return ret;
@@ -979,6 +999,7 @@ static int mem_set_state_dir(store_t *st, const char *dir, size_t *loaded, char 
         snprintf(s->id, sizeof(s->id), "%s", rows[i].id);
         s->created_ms = rows[i].created_ms;
         s->record = rows[i].record;
+        snprintf(s->ladder, sizeof(s->ladder), "%s", rows[i].ladder);
         memcpy(s->key_hash, rows[i].key_hash, 32);
         s->seeded = rows[i].seeded;
         memcpy(s->seed_hash, rows[i].seed_hash, 32);
@@ -1228,6 +1249,7 @@ static const store_backend_t store_memory_backend = {
     .stream_remove = mem_stream_remove,
     .stream_rotate = mem_stream_rotate,
     .stream_set_record = mem_stream_set_record,
+    .stream_set_ladder = mem_stream_set_ladder,
     .stream_seed = mem_stream_seed,
     .stream_seed_done = mem_stream_seed_done,
     .set_state_dir = mem_set_state_dir,

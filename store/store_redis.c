@@ -17,6 +17,9 @@
  *   P{registry}:by-key    hash: sha256 hex of the key -> stream id
  *   P{registry}:record    hash: stream id -> "0" | "1", the recording override
  *                         (no field: follow --record); removed with the stream
+ *   P{registry}:ladder    hash: stream id -> the stream's own ladder (canonical
+ *                         JSON text, transcode_ladder_format); no field: the
+ *                         server's ladder; removed with the stream
  *   P{registry}:alive     marker; its absence means the dataset was lost
  *   channel P ev:DB:{ID}  "c NAME..." after a commit, "t NODE" on a takeover,
  *                         "t -NODE" when NODE revoked the lease (no node id
@@ -148,12 +151,14 @@ static const char rs_lua_stream_add[] =
     "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
     "return 1\n";
 
-/* KEYS by-id, by-key, record. ARGV id, registry channel. 1 removed, 0 no
- * such id. The by-key entry goes only if it still names this id. */
+/* KEYS by-id, by-key, record, ladder. ARGV id, registry channel. 1
+ * removed, 0 no such id. The by-key entry goes only if it still names this
+ * id. */
 static const char rs_lua_stream_remove[] =
     "local rec = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if not rec then return 0 end\n"
     "redis.call('HDEL', KEYS[3], ARGV[1])\n"
+    "redis.call('HDEL', KEYS[4], ARGV[1])\n"
     "local old = string.sub(rec, 1, 64)\n"
     "if redis.call('HGET', KEYS[2], old) == ARGV[1] then redis.call('HDEL', KEYS[2], old) end\n"
     "redis.call('HDEL', KEYS[1], ARGV[1])\n"
@@ -176,9 +181,9 @@ static const char rs_lua_stream_rotate[] =
     "redis.call('PUBLISH', ARGV[3], 'k ' .. ARGV[1] .. ' ' .. ARGV[2])\n"
     "return 1\n";
 
-/* KEYS by-id, record. ARGV id, "0" | "1" | "" (no override). 1 set, 0 no
- * such id. */
-static const char rs_lua_stream_record[] =
+/* A per-stream registry field: KEYS by-id, the field's hash (record,
+ * ladder). ARGV id, value ("": no field). 1 set, 0 no such id. */
+static const char rs_lua_stream_field[] =
     "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end\n"
     "if ARGV[2] == '' then redis.call('HDEL', KEYS[2], ARGV[1])\n"
     "else redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end\n"
@@ -438,6 +443,7 @@ static void rs_channel(const store_redis_t *r, char *out, const char *id)
 #define RS_KEY_BY_KEY RS_PREFIX "{registry}:by-key"
 #define RS_KEY_ALIVE RS_PREFIX "{registry}:alive"
 #define RS_KEY_RECORD RS_PREFIX "{registry}:record"
+#define RS_KEY_LADDER RS_PREFIX "{registry}:ladder"
 
 static void rs_hex(const uint8_t hash[32], char out[65])
 {
@@ -1093,6 +1099,19 @@ static int rs_record_parse(const char *id, size_t idlen, const char *rec, size_t
     return 0;
 }
 
+/* A stored ladder into out->ladder; one no version writes (too long) is
+ * left out: the server's ladder. */
+static void rs_ladder_copy(store_stream_info_t *out, const char *s, size_t len)
+{
+    if (len >= sizeof(out->ladder)) {
+        log_warn(RS_LOG, "registry: stream '%s': ignoring a stored ladder of %zu bytes", out->id,
+                 len);
+        return;
+    }
+    memcpy(out->ladder, s, len);
+    out->ladder[len] = '\0';
+}
+
 static int rs_registry_get(store_t *st, const char *id, store_stream_info_t *out)
 {
     store_redis_t *r = (store_redis_t *)st;
@@ -1119,6 +1138,37 @@ static int rs_registry_get(store_t *st, const char *id, store_stream_info_t *out
             rc = -EIO;
         freeReplyObject(rep);
     }
+    if (rc == 0) {
+        const char *largv[] = {"HGET", RS_KEY_LADDER, id};
+        size_t llens[] = {4, strlen(RS_KEY_LADDER), strlen(id)};
+        rc = rs_command(r, 3, largv, llens, &rep);
+        if (rc == 0 && rep->type == REDIS_REPLY_STRING)
+            rs_ladder_copy(out, rep->str, rep->len);
+        else if (rc == 0 && rep->type != REDIS_REPLY_NIL)
+            rc = -EIO;
+        freeReplyObject(rep);
+    }
+    return rc;
+}
+
+/* Fills list[0..n).ladder from the ladder hash (one HGETALL). */
+static int rs_registry_list_ladders(store_redis_t *r, store_stream_info_t *list, size_t n)
+{
+    const char *argv[] = {"HGETALL", RS_KEY_LADDER};
+    size_t lens[] = {7, strlen(RS_KEY_LADDER)};
+    redisReply *rep;
+    int rc = rs_command(r, 2, argv, lens, &rep);
+    if (rc == 0 && rep->type != REDIS_REPLY_ARRAY)
+        rc = -EIO;
+    for (size_t i = 0; rc == 0 && i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (strlen(list[j].id) == k->len && memcmp(list[j].id, k->str, k->len) == 0)
+                rs_ladder_copy(&list[j], v->str, v->len);
+    }
+    freeReplyObject(rep);
     return rc;
 }
 
@@ -1174,6 +1224,8 @@ static int rs_registry_list(store_t *st, store_stream_info_t **out, size_t *n)
     freeReplyObject(rep);
     if (rc == 0 && *n > 0)
         rc = rs_registry_list_records(r, *out, *n);
+    if (rc == 0 && *n > 0)
+        rc = rs_registry_list_ladders(r, *out, *n);
     return rc;
 }
 
@@ -1209,10 +1261,10 @@ static int rs_registry_remove(store_t *st, const char *id)
     store_redis_t *r = (store_redis_t *)st;
     if (!atomic_load(&r->up))
         return -EIO;
-    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY, RS_KEY_RECORD};
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY, RS_KEY_RECORD, RS_KEY_LADDER};
     const char *args[] = {id, r->registry_channel};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_remove, 3, keys, 2, args, &rep);
+    int rc = rs_eval(r, rs_lua_stream_remove, 4, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1255,7 +1307,22 @@ static int rs_registry_set_record(store_t *st, const char *id, int record)
                               : record == STORE_RECORD_OFF ? "0"
                                                            : ""};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_record, 2, keys, 2, args, &rep);
+    int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
+    if (rc == 0)
+        rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_registry_set_ladder(store_t *st, const char *id, const char *ladder)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_LADDER};
+    const char *args[] = {id, ladder};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1939,6 +2006,7 @@ static const store_backend_t store_redis_backend = {
     .stream_remove = rs_registry_remove,
     .stream_rotate = rs_registry_rotate,
     .stream_set_record = rs_registry_set_record,
+    .stream_set_ladder = rs_registry_set_ladder,
     .meta_put = rs_meta_put,
     .meta_get = rs_meta_get,
     .meta_scan = rs_meta_scan,

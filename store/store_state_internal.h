@@ -4,7 +4,7 @@
  * admin API survive a restart or a crash (kill -9, power loss) of a
  * single-node sluice. It holds what the registry holds, never a key in
  * clear: id, display name, SHA-256 of the key, creation time, the `record`
- * override, and for a stream from the configuration (--stream) the hash of
+ * override, the stream's own ladder, and for a stream from the configuration (--stream) the hash of
  * the key the configuration gave it last (seed_hash), so that a restart can
  * tell an API rotation (kept) from a changed configuration (applied).
  *
@@ -36,6 +36,7 @@ typedef struct store_state_row {
     uint8_t key_hash[32];
     int64_t created_ms;    /* 0: unknown (seeded) */
     int record;            /* STORE_RECORD_DEFAULT, _OFF, _ON */
+    char ladder[STORE_LADDER_MAX]; /* the stream's own ladder (opaque text); "": none */
     bool seeded;           /* from the configuration: seed_hash is set */
     uint8_t seed_hash[32]; /* the key hash the configuration gave it last */
 } store_state_row_t;

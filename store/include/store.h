@@ -107,12 +107,16 @@ int store_stream_seed(store_t *st, const char *id, const char *key)
 /* ---- registry management (admin API) ------------------------------------ */
 
 #define STORE_NAME_LEN_MAX 256 /* bytes of a stream's display name, NUL included */
+/* Bytes of a stream's own ladder, NUL included. The store keeps it as
+ * opaque text: its grammar is transcode's (transcode_ladder_format). */
+#define STORE_LADDER_MAX 512
 
 typedef struct store_stream_info {
     char id[STORE_ID_MAX];
     char name[STORE_NAME_LEN_MAX];
     int64_t created_ms; /* wall clock (ms since the epoch); 0 when unknown (seeded streams) */
     int record;         /* recording override: STORE_RECORD_DEFAULT, _OFF or _ON */
+    char ladder[STORE_LADDER_MAX]; /* the stream's own ladder, opaque text; "": none */
 } store_stream_info_t;
 
 /* A stream's recording override (the API's "record"): follow --record, or
@@ -146,6 +150,14 @@ int store_stream_rotate(store_t *st, const char *id, const char *new_key)
  * on every node at once. It goes with the stream (store_stream_remove).
  * -ENOENT (no such stream), -EINVAL (another value), -EIO. */
 int store_stream_set_record(store_t *st, const char *id, int record)
+    __attribute__((warn_unused_result));
+/* Sets the stream's own ladder (the API's "ladder", checked and put in its
+ * canonical text by the caller), on every node at once; NULL or "" clears
+ * it (the server's ladder). Kept across a rotation, gone with the stream,
+ * persisted like the other fields (--state-dir, Redis). -ENOENT (no such
+ * stream), -EMSGSIZE (STORE_LADDER_MAX bytes or more), -EINVAL (bytes
+ * outside printable ASCII), -EIO. */
+int store_stream_set_ladder(store_t *st, const char *id, const char *ladder)
     __attribute__((warn_unused_result));
 /* Whether a broadcast of stream_id starting now is recorded: its override,
  * or dflt (--record) when it has none. A store that cannot answer, or an

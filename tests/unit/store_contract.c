@@ -420,10 +420,48 @@ void store_contract_registry_manage(void **state)
     assert_int_equal(store_stream_set_record(a, "nope", STORE_RECORD_ON), -ENOENT);
     assert_false(store_stream_record(b, "nope", false)); /* unknown: the default */
     assert_true(store_stream_record(b, "nope", true));
+
+    /* The stream's own ladder: opaque text, none until set; set on one node
+     * and read on the other, kept by a rotation, in the list, cleared by
+     * NULL or "", gone with the stream. */
+    static const char ladder[] = "{\"rungs\":[{\"name\":\"480p\",\"bitrate_kbps\":900},"
+                                 "\"360p\"],\"preset\":\"superfast\",\"passthrough\":\"never\"}";
+    assert_int_equal(store_stream_get(b, "zeta", &info), 0);
+    assert_string_equal(info.ladder, "");
+    assert_int_equal(store_stream_set_ladder(a, "zeta", ladder), 0);
+    assert_int_equal(store_stream_set_ladder(a, "mid", "{}"), 0);
+    assert_int_equal(store_stream_get(b, "zeta", &info), 0);
+    assert_string_equal(info.ladder, ladder);
+    assert_int_equal(info.record, STORE_RECORD_ON); /* fields apart */
+    assert_int_equal(store_stream_rotate(b, "zeta", "key-z5"), 0);
+    assert_int_equal(store_stream_list(b, &list, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(list[i].ladder, strcmp(list[i].id, "zeta") == 0 ? ladder
+                                            : strcmp(list[i].id, "mid") == 0 ? "{}"
+                                                                             : "");
+    free(list);
+    assert_int_equal(store_stream_set_ladder(b, "mid", NULL), 0);
+    assert_int_equal(store_stream_get(a, "mid", &info), 0);
+    assert_string_equal(info.ladder, "");
+    assert_int_equal(store_stream_set_ladder(b, "mid", ""), 0); /* clearing none: fine */
+    assert_int_equal(store_stream_set_ladder(a, "nope", "{}"), -ENOENT);
+    assert_int_equal(store_stream_set_ladder(a, "mid", "{\"a\":\"\n\"}"), -EINVAL);
+    char big[STORE_LADDER_MAX + 1];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(store_stream_set_ladder(a, "mid", big), -EMSGSIZE);
+    big[STORE_LADDER_MAX - 1] = '\0'; /* the longest that fits */
+    assert_int_equal(store_stream_set_ladder(a, "mid", big), 0);
+    assert_int_equal(store_stream_get(b, "mid", &info), 0);
+    assert_string_equal(info.ladder, big);
+    assert_int_equal(store_stream_set_ladder(a, "mid", NULL), 0);
+
     assert_int_equal(store_stream_remove(a, "zeta"), 0);
     assert_int_equal(store_stream_add(a, "zeta", "Zeta again", "key-z4"), 0);
     assert_true(store_stream_record(b, "zeta", true)); /* a new stream: no override */
     assert_false(store_stream_record(b, "zeta", false));
+    assert_int_equal(store_stream_get(b, "zeta", &info), 0);
+    assert_string_equal(info.ladder, ""); /* nor the old stream's ladder */
 
     /* remove them all: an empty list is NULL */
     const char *all[] = {"alpha2", "long", "mid", "seeded", "zeta"};

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "store_internal.h"
@@ -183,6 +184,63 @@ static void test_state_open_errors(void **state)
     rm_dir(dir);
 }
 
+/* A registry written by a version without ladders (schema 1) opens, keeps
+ * its streams, and takes a ladder from then on. */
+static void test_state_upgrades_schema_1(void **state)
+{
+    (void)state;
+    char *dir = tmp_dir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, STORE_STATE_FILE);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE streams (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+                     " key_hash BLOB NOT NULL UNIQUE CHECK (length(key_hash) = 32),"
+                     " created_ms INTEGER NOT NULL DEFAULT 0,"
+                     " record INTEGER NOT NULL DEFAULT -1 CHECK (record IN (-1, 0, 1)),"
+                     " seed_hash BLOB CHECK (seed_hash IS NULL OR length(seed_hash) = 32));"
+                     "INSERT INTO streams (id, name, key_hash, created_ms, record) VALUES"
+                     " ('old', 'Old', zeroblob(32), 5, 1);"
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    char why[512];
+    store_state_t *ss = NULL;
+    if (store_state_open(dir, &ss, why, sizeof(why)) != 0)
+        fail_msg("upgrade: %s", why);
+    store_state_row_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(store_state_load(ss, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, "old");
+    assert_int_equal(rows[0].record, STORE_RECORD_ON);
+    assert_string_equal(rows[0].ladder, "");
+    snprintf(rows[0].ladder, sizeof(rows[0].ladder), "{\"passthrough\":\"never\"}");
+    assert_int_equal(store_state_put(ss, &rows[0]), 0);
+    free(rows);
+    store_state_close(ss);
+
+    assert_int_equal(store_state_open(dir, &ss, why, sizeof(why)), 0);
+    assert_int_equal(store_state_load(ss, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].ladder, "{\"passthrough\":\"never\"}");
+    assert_true(rows[0].created_ms == 5);
+    free(rows);
+    store_state_close(ss);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    rm_dir(dir);
+}
+
 /* ---- the memory store with a state directory ----------------------------- */
 
 static store_t *open_with_state(const char *dir, size_t *loaded)
@@ -223,6 +281,9 @@ static void test_registry_survives_restart(void **state)
     assert_int_equal(store_stream_rotate(st, "rot", "key-rot-new"), 0);
     assert_int_equal(store_stream_remove(st, "gone"), 0);
     assert_int_equal(store_stream_set_record(st, "made", STORE_RECORD_ON), 0);
+    assert_int_equal(store_stream_set_ladder(st, "made", "{\"preset\":\"superfast\"}"), 0);
+    assert_int_equal(store_stream_set_ladder(st, "rot", "{\"rungs\":[\"360p\"]}"), 0);
+    assert_int_equal(store_stream_set_ladder(st, "rot", NULL), 0); /* cleared */
     /* Refusals change nothing, on disk either. */
     assert_int_equal(store_stream_add(st, "dup", NULL, "key-made"), -EEXIST);
     assert_int_equal(store_stream_rotate(st, "rot", "key-made"), -EEXIST);
@@ -242,8 +303,10 @@ static void test_registry_survives_restart(void **state)
     assert_string_equal(list[0].id, "made");
     assert_string_equal(list[0].name, "Made here");
     assert_int_equal(list[0].record, STORE_RECORD_ON);
+    assert_string_equal(list[0].ladder, "{\"preset\":\"superfast\"}");
     assert_true(list[0].created_ms == before.created_ms);
     assert_string_equal(list[1].id, "rot");
+    assert_string_equal(list[1].ladder, "");
     free(list);
     assert_auth(st, "key-made", "made");
     assert_auth(st, "key-rot-new", "rot");
@@ -344,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_seed_decide),
         cmocka_unit_test(test_state_rows_survive_close),
         cmocka_unit_test(test_state_open_errors),
+        cmocka_unit_test(test_state_upgrades_schema_1),
         cmocka_unit_test(test_registry_survives_restart),
         cmocka_unit_test(test_seeds_on_top_of_the_registry),
         cmocka_unit_test(test_memory_only_unchanged),
