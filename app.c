@@ -76,16 +76,42 @@ static int app_webhook_open(sluice_app_t *app, const config_t *cfg)
     return rc;
 }
 
+/* An accepted publish's ladder from the webhook's answer (NULL: none, the
+ * stream's own applies) for the broadcast about to start. An invalid one
+ * is logged and ignored, never a refusal: a platform's mistake must not
+ * take a seller off the air. Webhook thread, under auth_lock (transcode
+ * is there while ingest is attached). */
+static void app_webhook_ladder(sluice_app_t *app, const char *stream_id, const json_t *v)
+{
+    transcode_ladder_t l;
+    bool have = false;
+    if (v) {
+        size_t n = 0;
+        const transcode_rung_spec_t *defined = transcode_defined_rungs(app->transcode, &n);
+        char err[256];
+        have = transcode_ladder_from_json(v, defined, n, &l, err, sizeof(err)) == 0;
+        if (!have)
+            log_warn("webhook", "stream %s: the webhook's answer has an invalid ladder (%s); "
+                                "the publish goes on with the stream's own or the server's "
+                                "ladder", stream_id, err);
+    }
+    if (transcode_stream_next_ladder(app->transcode, stream_id, have ? &l : NULL) < 0)
+        log_warn("webhook", "stream %s: cannot keep the webhook's ladder (out of memory); the "
+                            "stream's own or the server's applies", stream_id);
+}
+
 /* Runs on the webhook thread. An answer that comes before ingest_open has
  * returned (or once ingest is closing) is dropped: that publisher is refused
  * at its auth timeout. */
 static void app_webhook_auth_done(void *opaque, uint64_t ticket, ingest_auth_verdict_t verdict,
-                                  const char *stream_id)
+                                  const webhook_auth_answer_t *ans)
 {
     sluice_app_t *app = opaque;
     pthread_mutex_lock(&app->auth_lock);
+    if (app->auth_ingest && verdict == INGEST_AUTH_ACCEPTED && ans->publish_id)
+        app_webhook_ladder(app, ans->publish_id, ans->ladder);
     if (app->auth_ingest)
-        ingest_auth_done(app->auth_ingest, ticket, verdict, stream_id);
+        ingest_auth_done(app->auth_ingest, ticket, verdict, ans->stream_id);
     pthread_mutex_unlock(&app->auth_lock);
 }
 
@@ -502,8 +528,15 @@ static int app_open_control(sluice_app_t *app, const config_t *cfg)
         .allowed_hosts = cfg->admin_allowed_hosts,
         .metadata_cb = app->ingest ? app_metadata_cb : NULL,
         .metadata_opaque = app,
+        .nrungs = cfg->nrungs,
     };
-    return admin_open(&ap, &app->admin) != 0 ? -1 : 0;
+    transcode_rung_spec_t *rungs = app_rung_overrides(cfg);
+    if (cfg->nrungs > 0 && !rungs)
+        return -1;
+    ap.rungs = rungs;
+    int rc = admin_open(&ap, &app->admin);
+    free(rungs);
+    return rc != 0 ? -1 : 0;
 }
 
 int app_open(config_t *cfg, sluice_app_t **out)

@@ -18,7 +18,10 @@
  * the publisher cuts it); rotate = registry rotate (+ revoke with
  * --key-rotation cut); disconnect = lease revoke only; the per-stream
  * recording override ("record") = a registry field (store_stream_set_record),
- * read by the recorder through store_stream_record().
+ * read by the recorder through store_stream_record(); the stream's own
+ * ladder ("ladder") = a registry field (store_stream_set_ladder) holding
+ * the canonical text of transcode's grammar (transcode_ladder_from_json
+ * checks it here, the worker applies it at the stream's next broadcast).
  *
  * Recordings (/api/v1/streams/ID/recordings, /api/v1/recordings/RID) are
  * read from --recordings-dir by recordings.c; their URLs point at the
@@ -71,6 +74,8 @@ struct admin {
     int port;
     char *listen_host;   /* the host part of --admin-listen, lower case */
     char *allowed_hosts; /* --admin-allowed-hosts, lower case; NULL: none */
+    transcode_rung_spec_t *rungs; /* [rung.NAME] sections, for "ladder"; NULL: none */
+    size_t nrungs;
     int (*metadata_cb)(void *opaque, const char *stream_id, const uint8_t *payload, size_t len,
                        ingest_metadata_stamp_t *out);
     void *metadata_opaque;
@@ -435,6 +440,36 @@ static json_t *admin_urls(const admin_t *a, json_t *o, const char *id)
     return o;
 }
 
+/* A stored ladder as the API shows it: the object as set, or null (the
+ * server's ladder). */
+static json_t *admin_ladder_json(const char *stored)
+{
+    json_t *v = stored && stored[0] ? json_loads(stored, 0, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+/* A body's "ladder": checked by transcode's grammar (the one owner) and
+ * put in its canonical text in out; null (allowed in both POST and PATCH)
+ * gives "": the server's ladder. false with the 400 queued. */
+static bool admin_ladder_value(const admin_t *a, struct MHD_Connection *c, const json_t *v,
+                               char out[TRANSCODE_LADDER_TEXT_MAX], enum MHD_Result *ret)
+{
+    out[0] = '\0';
+    if (json_is_null(v))
+        return true;
+    transcode_ladder_t l;
+    char err[300];
+    if (transcode_ladder_from_json(v, a->rungs, a->nrungs, &l, err, sizeof(err)) < 0) {
+        *ret = admin_reply_error(c, MHD_HTTP_BAD_REQUEST, err);
+        return false;
+    }
+    if (transcode_ladder_format(&l, out) < 0) {
+        *ret = admin_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return false;
+    }
+    return true;
+}
+
 /* The status object of one registered stream (docs/api.md, "Status"). */
 static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
 {
@@ -451,6 +486,7 @@ static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
                         json_boolean(info->record == STORE_RECORD_DEFAULT ? a->record
                                                                           : info->record ==
                                                                                 STORE_RECORD_ON));
+    json_object_set_new(o, "ladder", admin_ladder_json(info->ladder));
     report_stream_status(a->report, info->id, o);
     return o;
 }
@@ -491,6 +527,7 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
 {
     const char *name = NULL;
     int record = STORE_RECORD_DEFAULT;
+    char ladder[TRANSCODE_LADDER_TEXT_MAX] = "";
     json_t *body = NULL;
     if (rq->len > 0) {
         json_error_t jerr;
@@ -522,6 +559,11 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
             json_decref(body);
             return bad;
         }
+        json_t *jl = json_object_get(body, "ladder");
+        if (jl && !admin_ladder_value(a, c, jl, ladder, &bad)) {
+            json_decref(body);
+            return bad;
+        }
     }
     uint8_t raw[ADMIN_ID_BYTES];
     char id[2 * ADMIN_ID_BYTES + 1], key[64];
@@ -537,10 +579,14 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
         log_warn("admin", "stream create failed: %s", strerror(-rc));
         return admin_reply_store_error(c, rc);
     }
-    if (record != STORE_RECORD_DEFAULT && (rc = store_stream_set_record(a->store, id, record)) < 0) {
-        /* Not half made: a stream that would not record as asked is gone. */
+    if ((record != STORE_RECORD_DEFAULT &&
+         (rc = store_stream_set_record(a->store, id, record)) < 0) ||
+        (ladder[0] && (rc = store_stream_set_ladder(a->store, id, ladder)) < 0)) {
+        /* Not half made: a stream that would not record or transcode as
+         * asked is gone. */
         if (store_stream_remove(a->store, id) < 0)
-            log_warn("admin", "stream %s: half created (record not set) and not removed", id);
+            log_warn("admin", "stream %s: half created (record or ladder not set) and not "
+                              "removed", id);
         json_decref(body);
         OPENSSL_cleanse(key, sizeof(key));
         log_warn("admin", "stream create failed: %s", strerror(-rc));
@@ -560,7 +606,9 @@ static enum MHD_Result admin_create(admin_t *a, struct MHD_Connection *c, const 
     json_object_set_new(o, "record", json_boolean(record == STORE_RECORD_DEFAULT
                                                       ? a->record
                                                       : record == STORE_RECORD_ON));
-    log_info("admin", "stream %s created (\"%s\")", id, name ? name : id);
+    json_object_set_new(o, "ladder", admin_ladder_json(ladder));
+    log_info("admin", "stream %s created (\"%s\")%s%s", id, name ? name : id,
+             ladder[0] ? ", ladder " : "", ladder);
     json_decref(body);
     return admin_reply_json(c, MHD_HTTP_CREATED, o);
 }
@@ -710,9 +758,11 @@ static enum MHD_Result admin_metadata(admin_t *a, struct MHD_Connection *c, cons
                                       (json_int_t)st.media_time_ms, "program_date_time", pdt));
 }
 
-/* PATCH /api/v1/streams/ID {"record": true|false|null}: 200 with the
- * status. Only "record" may be changed; any other key is a 400, so that a
- * client never believes it changed something it did not. */
+/* PATCH /api/v1/streams/ID {"record": true|false|null, "ladder": {...}|null}:
+ * 200 with the status and "applies": "next_publish" (a live broadcast keeps
+ * what it started with). Only "record" and "ladder" may be changed; any
+ * other key is a 400, so that a client never believes it changed something
+ * it did not. Both are checked before either is written. */
 static enum MHD_Result admin_patch(admin_t *a, struct MHD_Connection *c, const char *id,
                                    const admin_req_t *rq)
 {
@@ -726,32 +776,47 @@ static enum MHD_Result admin_patch(admin_t *a, struct MHD_Connection *c, const c
     json_t *v;
     json_object_foreach(body, k, v)
     {
-        if (strcmp(k, "record") != 0) {
+        if (strcmp(k, "record") != 0 && strcmp(k, "ladder") != 0) {
             json_decref(body);
             return admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
-                                     "only \"record\" can be changed");
+                                     "only \"record\" and \"ladder\" can be changed");
         }
     }
-    json_t *jr = json_object_get(body, "record");
-    int record;
+    json_t *jr = json_object_get(body, "record"), *jl = json_object_get(body, "ladder");
+    int record = STORE_RECORD_DEFAULT;
+    char ladder[TRANSCODE_LADDER_TEXT_MAX];
     enum MHD_Result bad;
-    if (!jr) {
+    if (!jr && !jl) {
         json_decref(body);
-        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, "nothing to change (\"record\")");
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                                 "nothing to change (\"record\", \"ladder\")");
     }
-    if (!admin_record_value(c, jr, true, &record, &bad)) {
+    if ((jr && !admin_record_value(c, jr, true, &record, &bad)) ||
+        (jl && !admin_ladder_value(a, c, jl, ladder, &bad))) {
         json_decref(body);
         return bad;
     }
     json_decref(body);
-    int rc = store_stream_set_record(a->store, id, record);
-    if (rc < 0)
+    int rc = 0;
+    if (jr && (rc = store_stream_set_record(a->store, id, record)) < 0)
         return admin_reply_store_error(c, rc);
-    log_info("admin", "stream %s: record %s", id,
-             record == STORE_RECORD_DEFAULT ? "follows --record"
-             : record == STORE_RECORD_ON    ? "on"
-                                            : "off");
-    return admin_get(a, c, id);
+    if (jr)
+        log_info("admin", "stream %s: record %s", id,
+                 record == STORE_RECORD_DEFAULT ? "follows --record"
+                 : record == STORE_RECORD_ON    ? "on"
+                                                : "off");
+    if (jl && (rc = store_stream_set_ladder(a->store, id, ladder)) < 0)
+        return admin_reply_store_error(c, rc);
+    if (jl)
+        log_info("admin", "stream %s: ladder %s, from its next publish", id,
+                 ladder[0] ? ladder : "the server's");
+    store_stream_info_t info;
+    if ((rc = store_stream_get(a->store, id, &info)) < 0)
+        return admin_reply_store_error(c, rc);
+    json_t *o = admin_status(a, &info);
+    if (o)
+        json_object_set_new(o, "applies", json_string("next_publish"));
+    return admin_reply_json(c, MHD_HTTP_OK, o);
 }
 
 /* Adds the public URLs of a recording object (its "id" set). */
@@ -1016,6 +1081,7 @@ static void admin_free(admin_t *a)
     free(a->recordings_dir);
     free(a->listen_host);
     free(a->allowed_hosts);
+    free(a->rungs);
     OPENSSL_cleanse(a->token_digest, sizeof(a->token_digest));
     pthread_mutex_destroy(&a->token_lock);
     free(a);
@@ -1049,6 +1115,14 @@ int admin_open(const admin_params_t *params, admin_t **out)
         (params->recordings_dir && *params->recordings_dir && !a->recordings_dir)) {
         admin_free(a);
         return -ENOMEM;
+    }
+    if (params->nrungs > 0) {
+        if (!(a->rungs = calloc(params->nrungs, sizeof(*a->rungs)))) {
+            admin_free(a);
+            return -ENOMEM;
+        }
+        memcpy(a->rungs, params->rungs, params->nrungs * sizeof(*a->rungs));
+        a->nrungs = params->nrungs;
     }
     char lh[256];
     if (admin_host_part(params->listen, lh, sizeof(lh)) && !(a->listen_host = strdup(lh))) {

@@ -246,6 +246,8 @@ static void report_transcode_status(json_t *obj, const transcode_stream_status_t
         json_object_set_new(tr, "speed", json_real(round(ts->speed * 100) / 100));
         json_object_set_new(tr, "preset", json_string(ts->preset));
         json_object_set_new(tr, "preset_steps", json_integer(ts->preset_steps));
+        if (ts->ladder_source[0])
+            json_object_set_new(tr, "ladder_source", json_string(ts->ladder_source));
         json_object_set_new(tr, "dropped_rungs", json_integer(ts->dropped_rungs));
         json_object_set_new(tr, "queue_lag_ms", json_integer(ts->lag_ms));
         json_object_set_new(tr, "segments", json_integer((json_int_t)ts->segments));

@@ -76,6 +76,7 @@ typedef struct webhook_job {
     size_t len;
     /* authorisation */
     uint64_t ticket;
+    char registry_id[STORE_ID_MAX]; /* "": the key is not in the registry */
     webhook_auth_done_cb done_cb;
     void *opaque;
     /* event */
@@ -218,6 +219,8 @@ int webhook_authorize(webhook_t *w, const ingest_auth_request_t *req, webhook_au
     snprintf(j->event, sizeof(j->event), "publish");
     webhook_delivery_id(j->delivery);
     j->ticket = req->ticket;
+    if (req->registry_id && store_id_valid(req->registry_id))
+        snprintf(j->registry_id, sizeof(j->registry_id), "%s", req->registry_id);
     j->done_cb = done_cb;
     j->opaque = opaque;
     char hash[65];
@@ -453,7 +456,14 @@ static void webhook_auth_finish(webhook_t *w, webhook_job_t *j, CURLcode rc, lon
             WEBHOOK_COUNT(w, auth_rejected);
         }
     }
-    j->done_cb(j->opaque, j->ticket, verdict, id);
+    webhook_auth_answer_t ans = {0};
+    if (verdict == INGEST_AUTH_ACCEPTED) {
+        ans.stream_id = id;
+        ans.publish_id = id ? id : j->registry_id[0] ? j->registry_id : NULL;
+        json_t *jl = json_is_object(answer) ? json_object_get(answer, "ladder") : NULL;
+        ans.ladder = jl && !json_is_null(jl) ? jl : NULL;
+    }
+    j->done_cb(j->opaque, j->ticket, verdict, &ans);
     json_decref(answer);
     webhook_job_free(j);
 }

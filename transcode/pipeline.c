@@ -186,6 +186,7 @@ static void pl_publish_status(pipeline_t *pl, bool live)
         /* The worker's own fields (reconnects, restarts) are not ours. */
         s.reconnecting = pl->status->reconnecting;
         s.reconnects = pl->status->reconnects;
+        memcpy(s.ladder_source, pl->status->ladder_source, sizeof(s.ladder_source));
         s.restarts = pl->status->restarts;
         memcpy(s.last_error, pl->status->last_error, sizeof(s.last_error));
         *pl->status = s;

@@ -67,6 +67,9 @@ typedef struct transcode_stream {
     /* A new publisher's queue for the busy worker (reconnect window): it
      * continues the same playlists with it. */
     media_queue_t *handoff;
+    /* The ladder the next broadcast uses (transcode_stream_next_ladder). */
+    bool next_ladder_set;
+    transcode_ladder_t next_ladder;
     bool have_status;
     transcode_stream_status_t status; /* guarded by the manager's lock */
     packager_clock_t clock;           /* the packager's (transcode_stream_clock); same lock */
@@ -88,6 +91,8 @@ struct transcode {
     char preset[TRANSCODE_PRESET_MAX];
     transcode_rung_spec_t ladder[TRANSCODE_RUNGS_MAX];
     size_t nladder;
+    transcode_rung_spec_t *overrides; /* the [rung.NAME] sections, for streams' own ladders */
+    size_t noverrides;
     int cpus;
     int live; /* workers writing a stream */
     bool closing; /* transcode_free: waiting workers end their streams now */
@@ -152,6 +157,15 @@ int transcode_new(const transcode_params_t *params, transcode_t **out)
         log_error(NULL, "%s", err);
         free(t);
         return -EINVAL;
+    }
+    if (params->noverrides > 0) {
+        t->overrides = calloc(params->noverrides, sizeof(*t->overrides));
+        if (!t->overrides) {
+            free(t);
+            return -ENOMEM;
+        }
+        memcpy(t->overrides, params->overrides, params->noverrides * sizeof(*t->overrides));
+        t->noverrides = params->noverrides;
     }
     t->params = *params;
     snprintf(t->preset, sizeof(t->preset), "%s", preset);
@@ -469,6 +483,140 @@ static recorder_t *transcode_recorder_open(transcode_worker_t *w)
     return r;
 }
 
+const transcode_rung_spec_t *transcode_defined_rungs(const transcode_t *t, size_t *n)
+{
+    *n = t ? t->noverrides : 0;
+    return t ? t->overrides : NULL;
+}
+
+/* The stream's record, made if it has none yet. Manager lock held. */
+static transcode_stream_t *transcode_stream_record(transcode_t *t, const char *stream_id)
+{
+    transcode_stream_t *s = t->streams;
+    while (s && strcmp(s->id, stream_id) != 0)
+        s = s->next;
+    if (s)
+        return s;
+    if (!(s = calloc(1, sizeof(*s))))
+        return NULL;
+    snprintf(s->id, sizeof(s->id), "%s", stream_id);
+    s->next = t->streams;
+    t->streams = s;
+    return s;
+}
+
+int transcode_stream_next_ladder(transcode_t *t, const char *stream_id,
+                                 const transcode_ladder_t *l)
+{
+    if (!t || !stream_id || !store_id_valid(stream_id))
+        return -EINVAL;
+    int ret = 0;
+    pthread_mutex_lock(&t->lock);
+    transcode_stream_t *s = l ? transcode_stream_record(t, stream_id) : t->streams;
+    while (!l && s && strcmp(s->id, stream_id) != 0)
+        s = s->next;
+    if (s) {
+        s->next_ladder_set = l != NULL;
+        if (l)
+            s->next_ladder = *l;
+    } else if (l) {
+        ret = -ENOMEM;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return ret;
+}
+
+/* One broadcast's ladder (the settings a stream's ladder may change). */
+typedef struct transcode_bladder {
+    transcode_params_t params; /* the server's, with preset and passthrough the stream's */
+    char preset[TRANSCODE_PRESET_MAX];
+    transcode_rung_spec_t rungs[TRANSCODE_RUNGS_MAX];
+    size_t nrungs;
+} transcode_bladder_t;
+
+/* Applies l over the server's settings into *b. 0, or -EINVAL with err. */
+static int transcode_bladder_apply(const transcode_t *t, const transcode_ladder_t *l,
+                                   transcode_bladder_t *b, char *err, size_t errlen)
+{
+    int ret = ladder_resolve(l, t->ladder, t->nladder, t->overrides, t->noverrides, b->rungs,
+                             &b->nrungs, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (l->preset[0]) {
+        snprintf(b->preset, sizeof(b->preset), "%s", l->preset);
+        b->params.preset = b->preset;
+    }
+    if (l->passthrough >= 0)
+        b->params.passthrough = (transcode_passthrough_t)l->passthrough;
+    return 0;
+}
+
+/* Chooses the ladder of the broadcast that starts: the webhook's answer
+ * for this publish, else the stream's own (registry), else the server's.
+ * One that cannot be used is logged and the next applies: a platform's
+ * mistake must not keep a seller off the air. Worker thread, at start. */
+static void transcode_bladder_choose(transcode_worker_t *w, transcode_bladder_t *b)
+{
+    transcode_t *t = w->t;
+    b->params = t->params;
+    memcpy(b->rungs, t->ladder, sizeof(b->rungs));
+    b->nrungs = t->nladder;
+    const char *source = "server";
+    transcode_ladder_t l;
+    bool have = false;
+    pthread_mutex_lock(&t->lock);
+    if (w->stream->next_ladder_set) {
+        l = w->stream->next_ladder;
+        w->stream->next_ladder_set = false;
+        have = true;
+    }
+    pthread_mutex_unlock(&t->lock);
+    char err[256];
+    if (have) {
+        if (transcode_bladder_apply(t, &l, b, err, sizeof(err)) == 0)
+            source = "webhook";
+        else
+            log_warn(w->ctx, "the webhook's ladder for this publish cannot be used (%s); the "
+                             "stream's own or the server's applies", err);
+    }
+    if (strcmp(source, "server") == 0) {
+        store_stream_info_t info;
+        int rc = store_stream_get(t->params.store, w->stream->id, &info);
+        if (rc == 0 && info.ladder[0]) {
+            if (transcode_ladder_parse(info.ladder, t->overrides, t->noverrides, &l, err,
+                                       sizeof(err)) == 0 &&
+                transcode_bladder_apply(t, &l, b, err, sizeof(err)) == 0)
+                source = "stream";
+            else
+                log_warn(w->ctx, "the stream's own ladder cannot be used (%s); the server's "
+                                 "applies", err);
+        } else if (rc < 0 && rc != -ENOENT) {
+            log_warn(w->ctx, "cannot read the stream's own ladder (%s); the server's applies",
+                     strerror(-rc));
+        }
+        if (strcmp(source, "server") == 0) { /* whatever a failed try left */
+            b->params = t->params;
+            memcpy(b->rungs, t->ladder, sizeof(b->rungs));
+            b->nrungs = t->nladder;
+        }
+    }
+    if (strcmp(source, "server") != 0) {
+        char desc[256];
+        size_t n = 0;
+        desc[0] = '\0';
+        for (size_t i = 0; i < b->nrungs && n < sizeof(desc); i++)
+            n += (size_t)snprintf(desc + n, sizeof(desc) - n, "%s%s %d kb/s", i ? ", " : "",
+                                  b->rungs[i].name, b->rungs[i].bitrate_kbps);
+        log_info(w->ctx, "ladder: the %s's (%s; preset %s; passthrough %s)",
+                 strcmp(source, "webhook") == 0 ? "webhook" : "stream", desc, b->params.preset,
+                 b->params.passthrough == TRANSCODE_PASSTHROUGH_NEVER ? "never" : "auto");
+    }
+    pthread_mutex_lock(&t->lock);
+    snprintf(w->stream->status.ladder_source, sizeof(w->stream->status.ladder_source), "%s",
+             source);
+    pthread_mutex_unlock(&t->lock);
+}
+
 /* Runs pipelines over the stream's input until it ends: through publisher
  * drops (within the reconnect window) and through failures, which replace
  * the decoder and encoders (pipeline_recover) or, when that fails too,
@@ -478,10 +626,18 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
                                  int64_t *next_msn)
 {
     transcode_t *t = w->t;
+    /* This broadcast's ladder, fixed for its life (a publisher back within
+     * the reconnect window, a rebuilt pipeline: the same). */
+    transcode_bladder_t *b = calloc(1, sizeof(*b));
+    if (!b) {
+        log_error(w->ctx, "cannot start packaging: %s", strerror(ENOMEM));
+        return;
+    }
+    transcode_bladder_choose(w, b);
     pipeline_params_t pp = {
-        .tp = &t->params,
-        .rungs = t->ladder,
-        .nrungs = t->nladder,
+        .tp = &b->params,
+        .rungs = b->rungs,
+        .nrungs = b->nrungs,
         .stream_id = w->stream->id,
         .log_ctx = w->ctx,
         .first_msn = first_msn,
@@ -496,6 +652,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
         recorder_close(pp.recorder, true);
+        free(b);
         return;
     }
     int64_t backoff_ms = 0;
@@ -559,6 +716,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
             log_error(w->ctx, "cannot restart packaging: %s", strerror(-ret));
             *next_msn = pp.first_msn;
             recorder_close(pp.recorder, true);
+            free(b);
             return;
         }
     }
@@ -575,6 +733,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
      * recording is finalized; a stream handed over at shutdown may go on
      * through another node, so its recording is left for recovery. */
     recorder_close(pp.recorder, !handed_over);
+    free(b);
 }
 
 static void *transcode_worker_main(void *arg)
@@ -834,6 +993,7 @@ void transcode_free(transcode_t *t)
     }
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
+    free(t->overrides);
     free(t);
 }
 

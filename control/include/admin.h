@@ -15,6 +15,7 @@
 #include "ingest.h"
 #include "report.h"
 #include "store.h"
+#include "transcode.h"
 
 typedef struct admin admin_t;
 
@@ -29,6 +30,10 @@ typedef struct admin_params {
     const char *recordings_dir;  /* --recordings-dir; NULL: no recordings API data */
     bool record;                 /* --record: what a stream without an override does */
     const char *allowed_hosts;   /* --admin-allowed-hosts: more names of the listener, comma-separated */
+    /* The configuration's [rung.NAME] sections: what a stream's "ladder"
+     * may name besides the built-in rungs (copied). */
+    const transcode_rung_spec_t *rungs;
+    size_t nrungs;
     /* POST /api/v1/streams/ID/metadata: stamps and queues a timed-metadata
      * item for the stream live on this node (app.c: ingest_metadata_push
      * with transcode's clock); same returns as ingest_metadata_push. NULL

@@ -42,20 +42,36 @@ int webhook_new(const webhook_params_t *params, webhook_t **out)
  * counted). webhook_free(NULL) does nothing. Not from a done_cb. */
 void webhook_free(webhook_t *w);
 
-/* The answer to webhook_authorize(): INGEST_AUTH_ACCEPTED with the id the
- * webhook gave ("id" in its 2xx answer, already checked with
- * store_id_valid) or NULL; INGEST_AUTH_REFUSED when the webhook said no
- * (non-2xx, an invalid id); INGEST_AUTH_NO_ANSWER when it could not be
- * reached or did not answer in time. Called on the webhook thread (or in
+/* What an accepted authorisation's 2xx answer said besides yes (every
+ * field NULL for a refusal). Borrowed for the duration of the callback. */
+typedef struct webhook_auth_answer {
+    /* "id": the id the publish takes (checked with store_id_valid); NULL:
+     * the registry's. */
+    const char *stream_id;
+    /* The id the publish goes on as: stream_id, else the registry's id for
+     * the key; NULL when neither (ingest refuses it). */
+    const char *publish_id;
+    /* "ladder": the stream's ladder for this publish, as the webhook gave
+     * it, not checked here (transcode_ladder_from_json does); NULL when
+     * absent or null. */
+    const json_t *ladder;
+} webhook_auth_answer_t;
+
+/* The answer to webhook_authorize(): INGEST_AUTH_ACCEPTED with what the
+ * answer said (webhook_auth_answer_t); INGEST_AUTH_REFUSED when the webhook
+ * said no (non-2xx, an invalid id); INGEST_AUTH_NO_ANSWER when it could not
+ * be reached or did not answer in time. Called on the webhook thread (or in
  * webhook_free), exactly once per accepted request; must not block and must
  * not call webhook_free(). */
 typedef void (*webhook_auth_done_cb)(void *opaque, uint64_t ticket,
-                                     ingest_auth_verdict_t verdict, const char *stream_id);
+                                     ingest_auth_verdict_t verdict,
+                                     const webhook_auth_answer_t *answer);
 
 /* Asks the webhook whether a publish may go ahead: POST {"event":"publish",
  * "stream_key_hash", "app", "client_ip", "stream_id"}. A 2xx answer accepts
- * (with {"id": "..."} the publish takes that id; a body that is not JSON is
- * an accept without id); anything else refuses: another status, an invalid
+ * (with {"id": "..."} the publish takes that id, with {"ladder": {...}} the
+ * broadcast that starts has that ladder; a body that is not JSON is an
+ * accept without either); anything else refuses: another status, an invalid
  * id, no connection, no answer within the timeout. The request is copied.
  * Returns 0 (done_cb will run), or a negative errno (-ENOMEM, -ESHUTDOWN)
  * and done_cb will not run. Auth requests go out before any queued event. */

@@ -54,7 +54,8 @@ class StateDirTest(unittest.TestCase):
             self.assertEqual(st, 200)
             self.assertNotEqual(rotated["stream_key"], rot["stream_key"])
             self.assertEqual(api(sl, "DELETE", f"/api/v1/streams/{gone['id']}")[0], 204)
-            st, _, doc, _ = api(sl, "PATCH", f"/api/v1/streams/{made['id']}", {"record": False})
+            st, _, doc, _ = api(sl, "PATCH", f"/api/v1/streams/{made['id']}",
+                                {"record": False, "ladder": {"rungs": ["360p"]}})
             self.assertEqual(st, 200)
             secrets = [made["stream_key"], rot["stream_key"], rotated["stream_key"],
                        gone["stream_key"]]
@@ -81,7 +82,8 @@ class StateDirTest(unittest.TestCase):
                           % os.path.realpath(self.dir), sl.log())
             self.assertEqual(ids(sl), sorted(["demo", made["id"], rot["id"]]))
             st, _, doc, _ = api(sl, "GET", f"/api/v1/streams/{made['id']}")
-            self.assertEqual((st, doc["name"], doc["record"]), (200, "kept shop", False))
+            self.assertEqual((st, doc["name"], doc["record"], doc["ladder"]),
+                             (200, "kept shop", False, {"rungs": ["360p"]}))
             self.assertEqual(api(sl, "GET", f"/api/v1/streams/{gone['id']}")[0], 404)
             # The created stream's key still publishes.
             pub = publish(sl.rtmp_url(made["stream_key"]), seconds=30, size="320x240")

@@ -75,10 +75,14 @@ typedef struct answers {
 } answers_t;
 
 static void on_answer(void *opaque, uint64_t ticket, ingest_auth_verdict_t verdict,
-                      const char *stream_id)
+                      const webhook_auth_answer_t *ans)
 {
     answers_t *a = opaque;
-    assert_null(stream_id);
+    /* A refusal says nothing more. */
+    assert_non_null(ans);
+    assert_null(ans->stream_id);
+    assert_null(ans->publish_id);
+    assert_null(ans->ladder);
     pthread_mutex_lock(&a->lock);
     a->calls++;
     a->ticket = ticket;

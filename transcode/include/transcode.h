@@ -177,8 +177,25 @@ void transcode_log_route_libav(void);
 int transcode_new(const transcode_params_t *params, transcode_t **out)
     __attribute__((warn_unused_result));
 
+/* The rungs the configuration's [rung.NAME] sections define, as given to
+ * transcode_new (borrowed until transcode_free; *n may be 0): what a
+ * stream's ladder may name besides the built-in rungs. Any thread. */
+const transcode_rung_spec_t *transcode_defined_rungs(const transcode_t *t, size_t *n);
+
+/* The ladder the next broadcast of stream_id that starts on this node uses
+ * instead of the stream's own (the publish authorisation webhook's answer
+ * for the publish about to start); NULL: the stream's own again. A
+ * publisher that continues a broadcast (reconnect window) keeps that
+ * broadcast's ladder. 0, -EINVAL, -ENOMEM. Any thread. */
+int transcode_stream_next_ladder(transcode_t *t, const char *stream_id,
+                                 const transcode_ladder_t *l);
+
 /* Starts a worker for stream_id that reads `queue` (it takes its own
- * reference) until an end-of-stream packet. If a previous worker of the
+ * reference) until an end-of-stream packet. A new broadcast's ladder is
+ * the one transcode_stream_next_ladder gave, else the stream's own from
+ * the registry (store_stream_info_t.ladder), else the server's; one that
+ * cannot be used (a rung the configuration no longer defines) is logged
+ * and the next one in that order applies. If a previous worker of the
  * same stream is still finishing, the new one waits for it, so that a
  * stream's objects always have one writer. Segment numbers of a stream are
  * never reused within the process. Returns 0 or a negative errno. */
@@ -209,6 +226,9 @@ typedef struct transcode_stream_status {
     double speed;         /* whole worker: media seconds per busy wall second (>1: faster than real time) */
     int64_t lag_ms;       /* how long the newest processed packet waited in ingest's queue */
     char preset[TRANSCODE_PRESET_MAX]; /* current x264 preset of the transcoded rungs */
+    /* Whose ladder the broadcast has: "server", "stream" (the registry's)
+     * or "webhook" (the authorisation's answer). */
+    char ladder_source[16];
     int preset_steps;     /* how many steps faster than configured */
     int dropped_rungs;
     transcode_health_t health;
