@@ -160,7 +160,8 @@ static const config_option_t config_options[] = {
     OPT("ended-ttl", CONFIG_RESTART, CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
     OPT("ladder", CONFIG_RESTART, CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,
-        "renditions by name; rungs taller than the source are skipped"),
+        "renditions by name; rungs taller than the source are skipped (the default: a "
+        "stream's own \"ladder\" overrides it)"),
     OPT("passthrough", CONFIG_RESTART, CONFIG_STRING, passthrough, "auto", "auto|never", 0, 0,
         "auto: the rung matching an H.264 source is copied, not re-encoded"),
     OPT("preset", CONFIG_RESTART, CONFIG_STRING, preset, "veryfast",

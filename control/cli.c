@@ -42,7 +42,11 @@ static void cli_usage(FILE *f)
                "  delete ID         delete a stream: its key stops working, a live\n"
                "                    publisher is cut\n"
                "  rotate-key ID     give a stream a new key; the old one stops working\n"
-               "  disconnect ID     cut the stream's live publisher\n\n"
+               "  disconnect ID     cut the stream's live publisher\n"
+               "  ladder ID [LADDER]  show the stream's own ladder, or set it from its next\n"
+               "                    publish: LADDER is the API's JSON, e.g.\n"
+               "                    '{\"rungs\": [\"480p\", \"360p\"], \"preset\": \"superfast\"}',\n"
+               "                    or null for the server's ladder (docs/api.md)\n\n"
                "The admin API is found with --admin-listen and --admin-token (flags,\n"
                "SLUICE_ADMIN_LISTEN / SLUICE_ADMIN_TOKEN, or --config FILE), or --admin-url.\n");
 }
@@ -147,7 +151,7 @@ int admin_cli_main(int argc, char **argv, char **envp)
     /* Split our own words (command, argument, --json, --admin-url) from
      * the server options, which go through config_load as they would for
      * the server. */
-    const char *cmd = NULL, *arg = NULL, *admin_url = NULL;
+    const char *cmd = NULL, *arg = NULL, *arg2 = NULL, *admin_url = NULL;
     bool as_json = false;
     char **cargv = calloc((size_t)argc + 2, sizeof(char *));
     if (!cargv)
@@ -177,6 +181,8 @@ int admin_cli_main(int argc, char **argv, char **envp)
             cmd = a;
         } else if (!arg) {
             arg = a;
+        } else if (!arg2 && cmd && strcmp(cmd, "ladder") == 0) {
+            arg2 = a;
         } else {
             fprintf(stderr, "sluice streams: unexpected argument '%s'\n", a);
             free(cargv);
@@ -218,12 +224,30 @@ int admin_cli_main(int argc, char **argv, char **envp)
     } else if (strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "disconnect") == 0) {
         method = "POST";
         snprintf(path, sizeof(path), "/api/v1/streams/%s/%s", arg ? arg : "", cmd);
+    } else if (strcmp(cmd, "ladder") == 0) {
+        /* Shown from the status; set with PATCH. The JSON goes to the
+         * server as given: the admin API checks it (its one grammar). */
+        method = arg2 ? "PATCH" : "GET";
+        snprintf(path, sizeof(path), "/api/v1/streams/%s", arg ? arg : "");
     }
     int code = 2;
     if (!method) {
         fprintf(stderr, "sluice streams: unknown command '%s'\n", cmd);
         cli_usage(stderr);
         goto done;
+    }
+    if (arg2) {
+        json_error_t jerr;
+        json_t *v = json_loads(arg2, JSON_DECODE_ANY, &jerr);
+        json_t *o = v ? json_pack("{s:o}", "ladder", v) : NULL;
+        body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!body) {
+            fprintf(stderr, "sluice streams ladder: LADDER is not JSON (%s); give an object "
+                            "like '{\"rungs\": [\"480p\"]}' or null\n",
+                    v ? "out of memory" : jerr.text);
+            goto done;
+        }
     }
     if (strcmp(cmd, "create") == 0 ? !arg : needs_arg && (!arg || !store_id_valid(arg))) {
         fprintf(stderr, "sluice streams %s: needs %s\n", cmd,
@@ -276,6 +300,12 @@ int admin_cli_main(int argc, char **argv, char **envp)
         char *t = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
         if (t)
             printf("%s\n", t);
+        free(t);
+    } else if (strcmp(cmd, "ladder") == 0) {
+        json_t *l = json_object_get(doc, "ladder");
+        char *t = json_is_object(l) ? json_dumps(l, JSON_COMPACT) : NULL;
+        printf("stream %s: %s%s%s\n", arg, t ? "ladder " : "the server's ladder", t ? t : "",
+               arg2 ? ", from its next publish" : "");
         free(t);
     } else if (strcmp(cmd, "delete") == 0) {
         printf("stream %s deleted\n", arg);

@@ -202,6 +202,21 @@ class AdminErrorsTest(unittest.TestCase):
         rc, out, err = cli(self.sl, "get", sid, "--json")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["name"], "cli shop")
+        # a stream's own ladder: set (checked by the server), shown, cleared
+        rc, out, err = cli(self.sl, "ladder", sid, '{"rungs": ["360p"], "preset": "superfast"}')
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f'stream {sid}: ladder {{"rungs":["360p"],"preset":"superfast"}}, from its '
+                      "next publish", out)
+        rc, out, err = cli(self.sl, "ladder", sid, '{"rungs": ["999p"]}')
+        self.assertEqual(rc, 1)
+        self.assertIn('ladder.rungs[0]: unknown rung "999p"', err)
+        rc, out, err = cli(self.sl, "ladder", sid)
+        self.assertEqual((rc, out.strip()), (0, f'stream {sid}: ladder {{"rungs":["360p"],'
+                                                 '"preset":"superfast"}'))
+        rc, out, err = cli(self.sl, "ladder", sid, "null")
+        self.assertEqual((rc, out.strip()), (0, f"stream {sid}: the server's ladder, from its "
+                                                 "next publish"))
+        self.assertEqual(cli(self.sl, "ladder", sid, "{rungs")[0], 2)
         rc, out, err = cli(self.sl, "rotate-key", sid, "--json")
         self.assertEqual(rc, 0, err)
         self.assertNotEqual(json.loads(out)["stream_key"], key)
