@@ -808,8 +808,8 @@ static enum MHD_Result admin_patch(admin_t *a, struct MHD_Connection *c, const c
     if (jl && (rc = store_stream_set_ladder(a->store, id, ladder)) < 0)
         return admin_reply_store_error(c, rc);
     if (jl)
-        log_info("admin", "stream %s: ladder %s, from its next publish", id,
-                 ladder[0] ? ladder : "the server's");
+        log_info("admin", "stream %s: ladder %s%s from its next publish", id,
+                 ladder[0] ? ladder : "back to the server's", ladder[0] ? "," : "");
     store_stream_info_t info;
     if ((rc = store_stream_get(a->store, id, &info)) < 0)
         return admin_reply_store_error(c, rc);
