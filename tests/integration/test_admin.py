@@ -534,15 +534,23 @@ class AdminRedisTest(unittest.TestCase):
         origin = Sluice("--store", store, "--role", "origin", streams=())
         pubs = []
         try:
-            st, _, created, _ = api(origin, "POST", "/api/v1/streams", {"name": "cross"})
+            ladder = {"rungs": ["360p"], "preset": "superfast"}
+            st, _, created, _ = api(origin, "POST", "/api/v1/streams",
+                                    {"name": "cross", "ladder": ladder})
             self.assertEqual(st, 201)
             sid = created["id"]
             st, _, doc, _ = api(ingest, "GET", f"/api/v1/streams/{sid}")
-            self.assertEqual((st, doc["name"]), (200, "cross"))
+            self.assertEqual((st, doc["name"], doc["ladder"]), (200, "cross", ladder))
             pub = publish(ingest.rtmp_url(created["stream_key"]), seconds=60, size="320x240")
             pubs.append(pub)
             wait_state(ingest, sid, "live")
             wait_state(origin, sid, "live")  # status travels through the store
+            # The ingest node applied the ladder the origin node stored.
+            wait_for(lambda: api(origin, "GET", f"/api/v1/streams/{sid}")[2]
+                     .get("transcode", {}).get("preset") == "superfast", 20,
+                     "the stream's own preset in the status")
+            self.assertEqual(api(origin, "GET", f"/api/v1/streams/{sid}")[2]["transcode"]
+                             ["ladder_source"], "stream")
             st, _, _, _ = api(origin, "DELETE", f"/api/v1/streams/{sid}")
             self.assertEqual(st, 204)
             self.assertTrue(exited(pub, 20), "a delete on another node did not cut the publisher")
