@@ -67,6 +67,7 @@
   let mode = 'none';         // 'hls.js' | 'native' | 'none'
   let state = 'loading';
   let levels = [];           // rung names, in hls.levels order
+  let chosenRung = null;     // the viewer's pick in the quality menu; null: Auto
   let lowLatency = false;
   let latency = null;        // seconds behind the live edge, null when unknown
   let pollTimer = 0;
@@ -301,8 +302,12 @@
       o.textContent = name;
       quality.appendChild(o);
     });
-    quality.value = '-1';
+    // A rung the viewer picked stays picked when the player starts again
+    // (a reconnect, a recovered error) and the stream still has it.
+    const kept = chosenRung === null ? -1 : levels.indexOf(chosenRung);
+    quality.value = String(kept);
     quality.disabled = levels.length === 0;
+    return kept;
   }
 
   function showAutoLevel(index) {
@@ -348,7 +353,8 @@
     });
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
       levels = data.levels.map(levelName);
-      fillQuality();
+      const kept = fillQuality();
+      if (kept >= 0) hls.currentLevel = kept;
       mediaRecoveries = 0;
       tryPlay();
     });
@@ -583,6 +589,7 @@
 
   quality.addEventListener('change', () => {
     const index = Number(quality.value);
+    chosenRung = index >= 0 && levels[index] !== undefined ? levels[index] : null;
     if (hls) {
       // -1: back to automatic; a rung: switch now (flushes what is buffered).
       hls.currentLevel = index;

@@ -281,7 +281,13 @@ async function main() {
     }
     for (const p of pages) await until(`${p.name} playing`, () => playing(p), 40);
     for (const p of pages.filter((x) => x.pin)) {
-      await until(`${p.name} on ${p.pin}`, async () => (await pageStatus(p)).rendition === p.pin, 20);
+      await until(`${p.name} on ${p.pin}`, async () => (await pageStatus(p)).rendition === p.pin, 20)
+        .catch(async (e) => {
+          // What the page was doing: its menu's value and its state.
+          const menu = p.kind === 'page'
+            ? await p.page.evaluate(() => document.getElementById('quality').value).catch(() => '?') : '-';
+          throw new Error(`${e.message} (quality menu ${menu}, status ${JSON.stringify(await pageStatus(p))})`);
+        });
     }
     const allPlaying = Date.now();
     out.times.allPlaying = secs();
