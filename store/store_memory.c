@@ -835,38 +835,43 @@ out:
     return ret;
 }
 
-static int mem_stream_set_record(store_t *st, const char *id, int record)
+/* Changes one stream's entry with edit(), persisted first (the state
+ * directory), then adopted: on a failed write nothing changes. */
+static int mem_stream_update(store_memory_t *m, const char *id,
+                             void (*edit)(mem_stream_t *s, const void *arg), const void *arg)
 {
-    store_memory_t *m = (store_memory_t *)st;
     int ret = -ENOENT;
     pthread_rwlock_wrlock(&m->reg_lock);
     ssize_t i = mem_stream_find(m, id);
     if (i >= 0) {
         mem_stream_t next = m->streams[i];
-        next.record = record;
+        edit(&next, arg);
         ret = mem_persist(m, &next);
         if (ret == 0)
-            m->streams[i].record = record;
+            m->streams[i] = next;
     }
     pthread_rwlock_unlock(&m->reg_lock);
     return ret;
 }
 
+static void mem_edit_record(mem_stream_t *s, const void *arg)
+{
+    s->record = *(const int *)arg;
+}
+
+static void mem_edit_ladder(mem_stream_t *s, const void *arg)
+{
+    snprintf(s->ladder, sizeof(s->ladder), "%s", (const char *)arg);
+}
+
+static int mem_stream_set_record(store_t *st, const char *id, int record)
+{
+    return mem_stream_update((store_memory_t *)st, id, mem_edit_record, &record);
+}
+
 static int mem_stream_set_ladder(store_t *st, const char *id, const char *ladder)
 {
-    store_memory_t *m = (store_memory_t *)st;
-    int ret = -ENOENT;
-    pthread_rwlock_wrlock(&m->reg_lock);
-    ssize_t i = mem_stream_find(m, id);
-    if (i >= 0) {
-        mem_stream_t next = m->streams[i];
-        snprintf(next.ladder, sizeof(next.ladder), "%s", ladder);
-        ret = mem_persist(m, &next);
-        if (ret == 0)
-            memcpy(m->streams[i].ladder, next.ladder, sizeof(next.ladder));
-    }
-    pthread_rwlock_unlock(&m->reg_lock);
-    return ret;
+    return mem_stream_update((store_memory_t *)st, id, mem_edit_ladder, ladder);
 }
 
 /* A --stream seed (store_seed_decide). */

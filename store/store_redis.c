@@ -1151,11 +1151,27 @@ static int rs_registry_get(store_t *st, const char *id, store_stream_info_t *out
     return rc;
 }
 
-/* Fills list[0..n).ladder from the ladder hash (one HGETALL). */
-static int rs_registry_list_ladders(store_redis_t *r, store_stream_info_t *list, size_t n)
+/* A per-stream field kept in a hash of its own (id -> value): sets it on
+ * the list entry whose id the hash names. */
+typedef void (*rs_field_set_fn)(store_stream_info_t *s, const char *v, size_t len);
+
+static void rs_field_set_ladder(store_stream_info_t *s, const char *v, size_t len)
 {
-    const char *argv[] = {"HGETALL", RS_KEY_LADDER};
-    size_t lens[] = {7, strlen(RS_KEY_LADDER)};
+    rs_ladder_copy(s, v, len);
+}
+
+static void rs_field_set_record(store_stream_info_t *s, const char *v, size_t len)
+{
+    if (len == 1)
+        s->record = v[0] == '1' ? STORE_RECORD_ON : STORE_RECORD_OFF;
+}
+
+/* Fills one field of list[0..n) from its hash (one HGETALL). */
+static int rs_registry_list_field(store_redis_t *r, const char *key, rs_field_set_fn set,
+                                  store_stream_info_t *list, size_t n)
+{
+    const char *argv[] = {"HGETALL", key};
+    size_t lens[] = {7, strlen(key)};
     redisReply *rep;
     int rc = rs_command(r, 2, argv, lens, &rep);
     if (rc == 0 && rep->type != REDIS_REPLY_ARRAY)
@@ -1166,28 +1182,7 @@ static int rs_registry_list_ladders(store_redis_t *r, store_stream_info_t *list,
             continue;
         for (size_t j = 0; j < n; j++)
             if (strlen(list[j].id) == k->len && memcmp(list[j].id, k->str, k->len) == 0)
-                rs_ladder_copy(&list[j], v->str, v->len);
-    }
-    freeReplyObject(rep);
-    return rc;
-}
-
-/* Fills list[0..n).record from the record hash (one HGETALL). */
-static int rs_registry_list_records(store_redis_t *r, store_stream_info_t *list, size_t n)
-{
-    const char *argv[] = {"HGETALL", RS_KEY_RECORD};
-    size_t lens[] = {7, strlen(RS_KEY_RECORD)};
-    redisReply *rep;
-    int rc = rs_command(r, 2, argv, lens, &rep);
-    if (rc == 0 && rep->type != REDIS_REPLY_ARRAY)
-        rc = -EIO;
-    for (size_t i = 0; rc == 0 && i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || v->len != 1)
-            continue;
-        for (size_t j = 0; j < n; j++)
-            if (strlen(list[j].id) == k->len && memcmp(list[j].id, k->str, k->len) == 0)
-                list[j].record = v->str[0] == '1' ? STORE_RECORD_ON : STORE_RECORD_OFF;
+                set(&list[j], v->str, v->len);
     }
     freeReplyObject(rep);
     return rc;
@@ -1223,9 +1218,9 @@ static int rs_registry_list(store_t *st, store_stream_info_t **out, size_t *n)
     }
     freeReplyObject(rep);
     if (rc == 0 && *n > 0)
-        rc = rs_registry_list_records(r, *out, *n);
+        rc = rs_registry_list_field(r, RS_KEY_RECORD, rs_field_set_record, *out, *n);
     if (rc == 0 && *n > 0)
-        rc = rs_registry_list_ladders(r, *out, *n);
+        rc = rs_registry_list_field(r, RS_KEY_LADDER, rs_field_set_ladder, *out, *n);
     return rc;
 }
 
