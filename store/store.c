@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,8 @@ void store_base_init(store_t *st, const store_backend_t *backend)
     atomic_init(&st->n_registry, 0);
     atomic_init(&st->n_meta, 0);
     atomic_init(&st->n_errors, 0);
+    pthread_mutex_init(&st->demand_lock, NULL);
+    memset(st->demand, 0, sizeof(st->demand));
 }
 
 void store_base_deinit(store_t *st)
@@ -81,6 +84,7 @@ void store_base_deinit(store_t *st)
         free(l);
     }
     pthread_mutex_destroy(&st->cb_lock);
+    pthread_mutex_destroy(&st->demand_lock);
 }
 
 int store_open(const char *url, store_t **out)
@@ -371,6 +375,72 @@ int store_meta_scan(store_t *st, const char *stream_id, const char *prefix, stor
     int rc = st->backend->meta_scan(st, stream_id, prefix ? prefix : "", cb, opaque);
     store_count(st, &st->n_meta, rc);
     return rc;
+}
+
+/* ---- rungs on demand ------------------------------------------------------ */
+
+static bool store_rendition_valid(const char *r)
+{
+    size_t n = r ? strlen(r) : 0;
+    if (n == 0 || n > 31)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = r[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int store_demand_note(store_t *st, const char *stream_id, const char *rendition, int64_t now_ms)
+{
+    if (!store_id_valid(stream_id) || !store_rendition_valid(rendition))
+        return -EINVAL;
+    char key[STORE_ID_MAX + 32];
+    snprintf(key, sizeof(key), "%s/%s", stream_id, rendition);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    struct store_demand_slot *slot = &st->demand[h % STORE_DEMAND_SLOTS];
+    pthread_mutex_lock(&st->demand_lock);
+    bool covered = strcmp(slot->key, key) == 0 && now_ms >= slot->at_ms &&
+                   now_ms - slot->at_ms < STORE_DEMAND_THROTTLE_MS;
+    pthread_mutex_unlock(&st->demand_lock);
+    if (covered)
+        return 0;
+    char field[48], value[24];
+    snprintf(field, sizeof(field), STORE_DEMAND_PREFIX "%s", rendition);
+    snprintf(value, sizeof(value), "%" PRId64, now_ms);
+    int rc = store_meta_put(st, stream_id, field, value, STORE_DEMAND_TTL_MS);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&st->demand_lock);
+    snprintf(slot->key, sizeof(slot->key), "%s", key);
+    slot->at_ms = now_ms;
+    pthread_mutex_unlock(&st->demand_lock);
+    return 1;
+}
+
+int store_demand_last(store_t *st, const char *stream_id, const char *rendition, int64_t *last_ms)
+{
+    *last_ms = 0;
+    if (!store_id_valid(stream_id) || !store_rendition_valid(rendition))
+        return -EINVAL;
+    char field[48];
+    snprintf(field, sizeof(field), STORE_DEMAND_PREFIX "%s", rendition);
+    char *v = NULL;
+    int rc = store_meta_get(st, stream_id, field, &v);
+    if (rc < 0)
+        return rc;
+    char *end = NULL;
+    long long ms = strtoll(v, &end, 10);
+    bool ok = end && end != v && *end == '\0' && ms >= 0;
+    free(v);
+    if (!ok)
+        return -ENOENT; /* not a record of ours: as if absent */
+    *last_ms = ms;
+    return 0;
 }
 
 const char *store_node_id(const store_t *st)

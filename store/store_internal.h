@@ -63,6 +63,8 @@ typedef struct store_watch_list store_watch_list_t;
 /* The part of every store that store.c owns: the backend, and the
  * registries of watches and leases, whose callbacks the backend fires
  * through store_notify_changed() and store_notify_lease_lost(). */
+#define STORE_DEMAND_SLOTS 256
+
 struct store {
     const store_backend_t *backend;
     pthread_mutex_t cb_lock; /* watches and leases; held while a callback runs */
@@ -70,6 +72,13 @@ struct store {
     store_lease_t *leases;
     /* store_get_stats; relaxed atomics, they only count. */
     atomic_uint_least64_t n_commits, n_gets, n_registry, n_meta, n_errors;
+    /* store_demand_note's throttle: this node's last write per stream and
+     * rendition, in slots by hash (a collision costs one extra write). */
+    pthread_mutex_t demand_lock;
+    struct store_demand_slot {
+        char key[STORE_ID_MAX + 32]; /* "ID/RENDITION" */
+        int64_t at_ms;
+    } demand[STORE_DEMAND_SLOTS];
 };
 
 /* Backends call these once their own struct is set up / before freeing it. */

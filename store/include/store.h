@@ -185,6 +185,29 @@ int store_meta_scan(store_t *st, const char *stream_id, const char *prefix, stor
  * sharing a store), for per-node meta fields. */
 const char *store_node_id(const store_t *st);
 
+/* ---- rungs on demand (--rungs on-demand) -------------------------------- */
+
+/* "Rendition R of stream S was asked for", so that the transcode worker of
+ * S (on whichever node) keeps R encoding while someone watches it; through
+ * the store, so that the viewers of every origin node count. A meta record
+ * (field "demand.R") holding the newest now_ms (wall clock, ms since the
+ * epoch) of any node, expiring after STORE_DEMAND_TTL_MS.
+ *
+ * store_demand_note is called per request (media playlist, part, segment)
+ * and writes at most once per STORE_DEMAND_THROTTLE_MS per node, stream and
+ * rendition: 1 when it wrote, 0 when a write of this node within that time
+ * covers it (nothing done), -EINVAL (a bad id or rendition name: 1..31 of
+ * [A-Za-z0-9_-]), -EIO. A failed write is not remembered (the next request
+ * tries again). Any thread. */
+#define STORE_DEMAND_THROTTLE_MS 1000
+#define STORE_DEMAND_TTL_MS (2 * 3600 * 1000)
+#define STORE_DEMAND_PREFIX "demand."
+int store_demand_note(store_t *st, const char *stream_id, const char *rendition, int64_t now_ms);
+/* *last_ms = the now_ms of the newest note of rendition on any node: 0, or
+ * -ENOENT (none within STORE_DEMAND_TTL_MS), -EINVAL, -EIO. Any thread. */
+int store_demand_last(store_t *st, const char *stream_id, const char *rendition,
+                      int64_t *last_ms) __attribute__((warn_unused_result));
+
 /* Operation counters for /metrics. Counters only grow. registry_ops counts
  * the store_stream_* calls and store_lease_revoke; meta_ops the store_meta_*
  * calls; an answer such as -ENOENT is not an error. */

@@ -553,6 +553,61 @@ void store_contract_meta(void **state)
     assert_int_equal(store_meta_put(a, "bad id!", "f", "v", 1000), -EINVAL);
 }
 
+/* Rungs on demand: a note of either node is what the other reads; a
+ * node's notes within the throttle are not written (the value stays the
+ * first one's), later ones are; renditions and streams are apart. */
+void store_contract_demand(void **state)
+{
+    store_contract_t *f = *state;
+    store_t *a = f->a, *b = f->b;
+    int64_t last = -1;
+    assert_int_equal(store_demand_last(b, "s", "720p", &last), -ENOENT);
+    int64_t t0 = 1700000000000;
+    assert_int_equal(store_demand_note(a, "s", "720p", t0), 1);
+    assert_int_equal(store_demand_last(b, "s", "720p", &last), 0);
+    assert_true(last == t0);
+    /* Within the throttle: nothing written, the first time stays. */
+    assert_int_equal(store_demand_note(a, "s", "720p", t0 + 500), 0);
+    assert_int_equal(store_demand_last(b, "s", "720p", &last), 0);
+    assert_true(last == t0);
+    uint64_t ops0, ops1;
+    store_stats_t stats;
+    store_get_stats(a, &stats);
+    ops0 = stats.meta_ops;
+    for (int i = 0; i < 1000; i++) /* a thousand viewers' requests */
+        assert_int_equal(store_demand_note(a, "s", "720p", t0 + 600), 0);
+    store_get_stats(a, &stats);
+    ops1 = stats.meta_ops;
+    assert_true(ops1 == ops0); /* not one store write */
+    /* Past it: written again. */
+    assert_int_equal(store_demand_note(a, "s", "720p", t0 + STORE_DEMAND_THROTTLE_MS), 1);
+    assert_int_equal(store_demand_last(a, "s", "720p", &last), 0);
+    assert_true(last == t0 + STORE_DEMAND_THROTTLE_MS);
+    /* Another rendition and another stream are their own. */
+    assert_int_equal(store_demand_last(a, "s", "480p", &last), -ENOENT);
+    assert_int_equal(store_demand_note(a, "s", "480p", t0 + 1200), 1);
+    assert_int_equal(store_demand_note(a, "t", "720p", t0 + 1200), 1);
+    assert_int_equal(store_demand_last(b, "s", "480p", &last), 0);
+    assert_true(last == t0 + 1200);
+    assert_int_equal(store_demand_last(b, "t", "720p", &last), 0);
+    assert_true(last == t0 + 1200);
+    /* The other node's note is its own throttle's business, and the
+     * newest write wins. */
+    assert_int_equal(store_demand_note(b, "s", "480p", t0 + 1300), b == a ? 0 : 1);
+    /* A clock that went back is not covered by the throttle. */
+    assert_int_equal(store_demand_note(a, "s", "720p", t0), 1);
+    assert_int_equal(store_demand_last(b, "s", "720p", &last), 0);
+    assert_true(last == t0);
+    /* Bad names. */
+    assert_int_equal(store_demand_note(a, "s", "", t0), -EINVAL);
+    assert_int_equal(store_demand_note(a, "s", "a/b", t0), -EINVAL);
+    assert_int_equal(store_demand_note(a, "bad id!", "720p", t0), -EINVAL);
+    assert_int_equal(store_demand_last(a, "s", "../x", &last), -EINVAL);
+    /* A field that is not a number reads as none. */
+    assert_int_equal(store_meta_put(a, "s", STORE_DEMAND_PREFIX "360p", "junk", 60000), 0);
+    assert_int_equal(store_demand_last(b, "s", "360p", &last), -ENOENT);
+}
+
 /* Thousands of records of one stream, as the audience's session records
  * are: replaced in place, expired ones gone from get and scan while new
  * ones keep coming (the memory backend sweeps them out then), other

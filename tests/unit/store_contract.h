@@ -52,6 +52,7 @@ void store_contract_registry(void **state);
 void store_contract_registry_manage(void **state);
 void store_contract_meta(void **state);
 void store_contract_meta_many(void **state);
+void store_contract_demand(void **state);
 void store_contract_node_id_and_stats(void **state);
 void store_contract_lease_revoke(void **state);
 
@@ -72,6 +73,7 @@ void store_contract_lease_revoke(void **state);
     STORE_CONTRACT_TEST_(store_contract_registry_manage, fx),              \
     STORE_CONTRACT_TEST_(store_contract_meta, fx),                         \
     STORE_CONTRACT_TEST_(store_contract_meta_many, fx),                    \
+    STORE_CONTRACT_TEST_(store_contract_demand, fx),                       \
     STORE_CONTRACT_TEST_(store_contract_node_id_and_stats, fx),            \
     STORE_CONTRACT_TEST_(store_contract_lease_revoke, fx)
 
