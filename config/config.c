@@ -169,6 +169,11 @@ static const config_option_t config_options[] = {
         "x264 preset of transcoded rungs (overload protection may step faster)"),
     OPT("overload-protection", CONFIG_RESTART, CONFIG_STRING, overload_protection, "on", "on|off",
         0, 0, "step the preset and drop rungs when transcoding falls behind real time"),
+    OPT("rungs", CONFIG_RESTART, CONFIG_STRING, rungs_mode, "always", "always|on-demand", 0, 0,
+        "always: every rung is encoded while live; on-demand: a transcoded rung nobody asked for "
+        "during --rung-idle stops encoding and starts again at the next segment when asked for"),
+    OPT("rung-idle", CONFIG_RESTART, CONFIG_DOUBLE, rung_idle, "30", NULL, 10, 3600,
+        "with --rungs on-demand: seconds without a request after which a transcoded rung stops"),
     OPT("admin-listen", CONFIG_RESTART, CONFIG_STRING, admin_listen, "127.0.0.1:8081", NULL, 0, 0,
         "admin listener HOST:PORT: REST API, /metrics, dashboard"),
     OPT("admin-token", CONFIG_RELOAD, CONFIG_STRING, admin_token, NULL, NULL, 0, 0,
@@ -202,6 +207,8 @@ static const config_option_t config_options[] = {
     OPT("debug-fail-encode", CONFIG_RESTART | CONFIG_DEBUG, CONFIG_LONG, debug_fail_encode, "0",
         NULL, 0, 100000000,
         "testing only: the Nth frame given to a transcoded rung fails, once (worker restart)"),
+    OPT("debug-rung-idle", CONFIG_RESTART | CONFIG_DEBUG, CONFIG_DOUBLE, debug_rung_idle, "0",
+        NULL, 0, 3600, "testing only: --rung-idle in seconds below its minimum; 0: off"),
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 

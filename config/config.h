@@ -98,6 +98,9 @@ typedef struct config {
     char *passthrough; /* "auto" | "never" */
     char *preset;
     char *overload_protection; /* "on" | "off" */
+    char *rungs_mode;          /* --rungs: "always" | "on-demand" (docs/operations.md) */
+    double rung_idle;          /* --rung-idle, seconds */
+    double debug_rung_idle;    /* test aid: a --rung-idle under its minimum; 0: off */
     long debug_slow_encode_ms;
     long debug_fail_encode; /* test aid: the Nth encoded frame fails, once; 0: off */
     /* control plane */

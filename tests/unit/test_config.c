@@ -175,6 +175,9 @@ static void test_errors(void **state)
                  "16 to 16384");
     expect_error((char *[]){"sluice", "--max-input-fps", "0", NULL}, none, "out of range");
     expect_error((char *[]){"sluice", "--record=maybe", NULL}, none, "not true or false");
+    expect_error((char *[]){"sluice", "--rungs", "lazy", NULL}, none, "always|on-demand");
+    expect_error((char *[]){"sluice", "--rung-idle", "3", NULL}, none, "out of range");
+    expect_error((char *[]){"sluice", "--rung-idle", "7200", NULL}, none, "out of range");
     expect_error((char *[]){"sluice", NULL}, (char *[]){"SLUICE_RECORD_MP4=2", NULL},
                  "SLUICE_RECORD_MP4");
     /* --check-config: a recordings directory that cannot be written or made. */
@@ -474,6 +477,7 @@ static int nondefault(const char *name, config_t *out)
         "7", "100000", "2000000", "0.5", "true", "2G", "x:key-of-x-0001", "origin", "640x480", "debug",
         "json", "no-cache", "reject", "never", "fast", "off", "cut",
         "http://127.0.0.1:9/hook", "redis://127.0.0.1:6379", "0123456789abcdef-candidate", "60",
+        "on-demand",
     };
     char *envp[] = {NULL};
     config_t def;
@@ -593,7 +597,7 @@ static void test_debug_options(void **state)
         if (strstr(help, flag) || strstr(tmpl, key) || strstr(tmpl, name))
             fail_msg("the test aid --%s is in --help or --print-config", name);
     }
-    assert_int_equal(ndebug, 2);
+    assert_int_equal(ndebug, 3);
     assert_null(strstr(help, "testing only"));
     assert_null(strstr(tmpl, "testing only"));
     /* still accepted, from every source */
