@@ -1359,6 +1359,10 @@ int packager_finish(packager_t *pk)
     /* Final commit: playlists say the list has ended, and everything of
      * this broadcast lives for ended_ttl_ms more. */
     pk_batch_t *b = &pk->batch;
+    /* An idle rung has no playlist to end: the ended master leaves it out. */
+    for (size_t i = 0; i < pk->nrungs; i++)
+        if (pk->rungs[i].idle)
+            pk->rungs[i].enabled = false;
     pk_track_t *tracks[PK_TRACKS_MAX];
     size_t ntracks = pk_tracks(pk, tracks);
     for (size_t i = 0; i < ntracks; i++) {
@@ -1518,6 +1522,35 @@ int packager_rung_add(packager_t *pk, const char *name, const uint8_t *avcc, siz
     return 0;
 }
 
+/* The discontinuity sequence number that segment msn has (or will have)
+ * in the other renditions: a publishing one's window and finished
+ * segments, then the source's discontinuity cuts after them. */
+static int64_t pk_disc_number(packager_t *pk, const pk_track_t *t, int64_t msn)
+{
+    pk_track_t *all[PK_TRACKS_MAX];
+    size_t n = pk_tracks(pk, all);
+    for (size_t i = 0; i < n; i++) {
+        pk_track_t *u = all[i];
+        if (u == t || !pk_publishes(u) || u->nwindow == 0)
+            continue;
+        int64_t num = u->discontinuity_sequence, last = -1;
+        for (size_t j = 0; j < u->nwindow; j++) {
+            num += u->window[j].discontinuity;
+            last = u->window[j].msn;
+        }
+        for (size_t j = 0; j < u->nready && u->ready[j].msn <= msn; j++) {
+            num += u->ready[j].discontinuity;
+            last = u->ready[j].msn;
+        }
+        for (size_t j = 0; j < pk->ncuthist; j++)
+            if (pk->cuthist[j].msn > last && pk->cuthist[j].msn <= msn &&
+                pk->cuthist[j].discontinuity)
+                num++;
+        return num;
+    }
+    return t->discontinuity_sequence;
+}
+
 /* One sample of rung t, its own or its stand-in's (timestamps 1/90000 s). */
 static int pk_rung_sample(packager_t *pk, pk_track_t *t, const uint8_t *data, size_t size,
                           int64_t dts, int64_t pts, bool key)
@@ -1573,6 +1606,13 @@ static int pk_rung_sample(packager_t *pk, pk_track_t *t, const uint8_t *data, si
             t->seg_msn = msn;
         if (disc)
             t->seg_discontinuity = true;
+    }
+    if (t->wake_fresh) {
+        /* Back from idle: a fresh window whose first segment is numbered
+         * as the other renditions' (no tag: nothing precedes it). */
+        t->wake_fresh = false;
+        t->discontinuity_sequence = pk_disc_number(pk, t, t->seg_msn);
+        t->seg_discontinuity = false;
     }
     ret = pk_track_write(pk, t, data, size, dts, pts, key);
     if (ret < 0)
@@ -1796,6 +1836,47 @@ int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t f
     /* The time it was away is not a frame: its first sample takes no
      * duration from it (see pk_track_write). */
     t->after_break = true;
+    return 0;
+}
+
+int packager_rung_set_idle(packager_t *pk, int index, bool idle, int64_t from_msn,
+                           const uint8_t *avcc, size_t avcc_size)
+{
+    if (index < 0 || (size_t)index >= pk->nrungs)
+        return -EINVAL;
+    pk_track_t *t = &pk->rungs[index];
+    if (t->idle == idle || !t->enabled || t->alias)
+        return 0; /* overload protection's business while dropped */
+    int ret;
+    if (idle) {
+        if ((ret = pk_track_cut(pk, t, INT64_MIN)) < 0)
+            return ret;
+        t->idle = true;
+        t->wake_fresh = false;
+        t->withdraw_pending = true; /* once its last segment is out */
+        log_info(pk->ctx, "%s: idle after segment %" PRId64 "; its playlist is withdrawn, the "
+                          "master keeps it", t->name, from_msn - 1);
+        return pk_commit_ready(pk, false);
+    }
+    if (t->withdraw_pending || t->nwindow > 0) {
+        pk_rung_withdraw(pk, t, &pk->batch);
+        if ((ret = pk_batch_commit(pk, &pk->batch)) < 0)
+            return ret;
+    }
+    if (avcc && (avcc_size != t->config_size || memcmp(avcc, t->config, avcc_size) != 0) &&
+        (ret = packager_rung_reconfigure(pk, index, avcc, avcc_size)) < 0)
+        return ret;
+    t->idle = false;
+    t->withdraw_pending = false;
+    t->started = false;
+    t->expect_from = from_msn;
+    t->seg_msn = from_msn;
+    t->media_sequence = from_msn;
+    t->seg_discontinuity = false;
+    t->wake_fresh = true;
+    /* The time it was idle is not a frame (see pk_track_write). */
+    t->after_break = true;
+    log_info(pk->ctx, "%s: asked for; back from segment %" PRId64, t->name, from_msn);
     return 0;
 }
 

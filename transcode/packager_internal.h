@@ -137,6 +137,21 @@ int packager_rung_reconfigure(packager_t *pk, int index, const uint8_t *avcc, si
 int packager_rung_set_enabled(packager_t *pk, int index, bool enabled, int64_t from_msn)
     __attribute__((warn_unused_result));
 
+/* Rungs on demand. idle = true: nobody watches the rung; its encoder has
+ * been drained into it (packager_rung_push), so its segment in progress is
+ * cut and published, and its playlists are withdrawn (its segments expire
+ * like ones leaving the window) while the master goes on naming it: the
+ * origin holds a request for it until it is back. idle = false: it starts
+ * again at the source's cut for segment from_msn with a fresh window
+ * (EXT-X-MEDIA-SEQUENCE from_msn, no EXT-X-DISCONTINUITY: nothing precedes
+ * it, and EXT-X-DISCONTINUITY-SEQUENCE is the one the other renditions'
+ * segment from_msn has), so its segment from_msn has the same number,
+ * start and date-time as theirs; avcc (of its new encoder) gets a new init
+ * segment when it differs. From sample_cb. */
+int packager_rung_set_idle(packager_t *pk, int index, bool idle, int64_t from_msn,
+                           const uint8_t *avcc, size_t avcc_size)
+    __attribute__((warn_unused_result));
+
 /* The source carries closed captions (CEA-608/708 in SEI), so every video
  * rendition does: from its next rewrite on, the master has an
  * EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS group that every variant names. For the

@@ -98,6 +98,11 @@ typedef struct pk_track {
     bool is_rung;
     bool enabled;         /* rung: in new segments and in the master */
     bool withdraw_pending; /* rung: playlist to withdraw once its last segment is out */
+    /* Rung on demand (packager_rung_set_idle): idle, it is not encoded and
+     * its playlist is withdrawn, but it stays in the master; woken, it
+     * starts a fresh window at a cut (wake_fresh until its first sample). */
+    bool idle;
+    bool wake_fresh;
     int64_t expect_from;  /* rung: first msn it is expected to produce */
     /* Copied source: a segment started on a keyframe that is not an IDR
      * picture (an open GOP), so its segments do not decode on their own. */

@@ -77,6 +77,9 @@ typedef struct pl_rung {
     int threads;          /* x264 threads of enc */
     int pk_index;
     bool dropped;
+    bool idle;            /* rungs on demand: nobody asked for it; not encoded */
+    int64_t active_since_ms; /* wall clock it (last) started encoding */
+    uint64_t wakes;
     int64_t busy_us;      /* time in this rung's scale + encode calls */
     int64_t frames;
     double speed;
@@ -91,6 +94,8 @@ struct pipeline {
     packager_t *pk;
     const transcode_params_t *tp;
     char ctx[96];
+    char stream_id[STORE_ID_MAX];
+    int64_t rung_idle_ms; /* rungs on demand; 0: every rung always encodes */
     int threads;
     pthread_mutex_t *status_lock;
     transcode_stream_status_t *status;
@@ -180,6 +185,8 @@ static void pl_publish_status(pipeline_t *pl, bool live)
         o->bitrate_kbps = (int)lround(packager_rung_bitrate(pl->pk, r->pk_index) / 1000);
         o->encoder_speed = r->passthrough ? 0 : r->speed;
         o->frames = r->passthrough ? pl->src_frames : (uint64_t)r->frames;
+        o->idle = r->idle;
+        o->wakes = r->wakes;
     }
     if (pl->status_lock) {
         pthread_mutex_lock(pl->status_lock);
@@ -204,7 +211,7 @@ static int pl_rung_threads(const pipeline_t *pl, const pl_rung_t *r)
     int top_w = 0, top_h = 0;
     for (size_t i = 0; i < pl->nrungs; i++) {
         const pl_rung_t *o = &pl->rungs[i];
-        if (o->passthrough || (o->dropped && o != r))
+        if (o->passthrough || ((o->dropped || o->idle) && o != r))
             continue;
         if ((double)o->width * o->height > (double)top_w * top_h) {
             top_w = o->width;
@@ -379,7 +386,7 @@ static int pl_step_preset(pipeline_t *pl, bool faster, const char *why)
             snprintf(from, sizeof(from), "%s", ladder_preset_name(r->cur_preset));
         r->cur_preset = p;
         snprintf(to, sizeof(to), "%s", ladder_preset_name(p));
-        if (!r->dropped) {
+        if (!r->dropped && !r->idle) {
             int ret = pl_rung_reopen(pl, r);
             if (ret < 0)
                 return ret;
@@ -446,8 +453,11 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
     overload_rung_t rungs[TRANSCODE_RUNGS_MAX];
     for (size_t i = 0; i < pl->nrungs; i++) {
         const pl_rung_t *r = &pl->rungs[i];
+        /* An idle rung costs nothing and is not dropped (it is not
+         * encoded anyway): to the decider it is as a copied one. */
         rungs[i] = (overload_rung_t){.width = r->width, .height = r->height,
-                                     .passthrough = r->passthrough, .dropped = r->dropped,
+                                     .passthrough = r->passthrough || r->idle,
+                                     .dropped = r->dropped,
                                      .preset = r->cur_preset, .base_preset = r->base_preset};
     }
     overload_input_t in = {
@@ -478,7 +488,7 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
      * (or take back) the wrong track. */
     SLUICE_ASSERT((d.action != OVERLOAD_DROP && d.action != OVERLOAD_RESTORE) ||
                   (d.rung >= 0 && (size_t)d.rung < pl->nrungs &&
-                   !pl->rungs[d.rung].passthrough &&
+                   !pl->rungs[d.rung].passthrough && !pl->rungs[d.rung].idle &&
                    pl->rungs[d.rung].dropped == (d.action == OVERLOAD_RESTORE)));
     int ret = 0;
     switch (d.action) {
@@ -503,6 +513,80 @@ static int pl_overload_check(pipeline_t *pl, int64_t pts, int64_t msn)
     SLUICE_ASSERT(pl->ov.ndropped == pl_dropped_rungs(pl));
     pl_publish_status(pl, true);
     return ret;
+}
+
+/* ---- rungs on demand ---------------------------------------------------- */
+
+/* Rung r stops encoding from segment msn on: its encoder's last pictures
+ * end segment msn - 1, its playlist is withdrawn (the master keeps it). */
+static int pl_rung_sleep(pipeline_t *pl, pl_rung_t *r, int64_t msn, int64_t idle_ms)
+{
+    log_info(pl->ctx, "rung %s: not asked for in %.0f s; stops encoding from segment %" PRId64,
+             r->spec.name, idle_ms / 1000.0, msn);
+    int ret = pl_rung_close(pl, r);
+    r->idle = true;
+    if (ret == 0)
+        ret = packager_rung_set_idle(pl->pk, r->pk_index, true, msn, NULL, 0);
+    if (ret == 0)
+        ret = pl_rebalance_threads(pl);
+    return ret;
+}
+
+/* Rung r was asked for: a fresh encoder, whose first picture is the IDR
+ * that starts segment msn in every rendition. */
+static int pl_rung_wake(pipeline_t *pl, pl_rung_t *r, int64_t msn, int64_t now_ms)
+{
+    r->idle = false;
+    r->wakes++;
+    r->active_since_ms = now_ms;
+    const uint8_t *avcc;
+    size_t size;
+    int ret = pl_rung_open(pl, r, &avcc, &size);
+    if (ret == 0)
+        ret = packager_rung_set_idle(pl->pk, r->pk_index, false, msn, avcc, size);
+    if (ret == 0)
+        ret = pl_rebalance_threads(pl);
+    return ret;
+}
+
+/* At the picture that starts segment msn, before it is encoded: each
+ * transcoded rung that nobody asked for (store_demand_last, any origin)
+ * within --rung-idle stops, and each idle one that was asked for since
+ * starts again. One store read per transcoded rung per segment. A store
+ * that cannot answer changes nothing. Rungs that overload protection
+ * dropped are its business. */
+static int pl_demand_check(pipeline_t *pl, int64_t msn)
+{
+    if (pl->rung_idle_ms <= 0)
+        return 0;
+    int64_t now = clock_wall_ms();
+    bool changed = false;
+    for (size_t i = 0; i < pl->nrungs; i++) {
+        pl_rung_t *r = &pl->rungs[i];
+        if (r->passthrough || r->dropped || r->pk_index < 0)
+            continue;
+        int64_t last = 0;
+        int rc = store_demand_last(pl->tp->store, pl->stream_id, r->spec.name, &last);
+        if (rc < 0 && rc != -ENOENT)
+            continue;
+        /* A rung is kept for --rung-idle after it started, asked for or not. */
+        if (rc == -ENOENT || last < r->active_since_ms)
+            last = r->active_since_ms;
+        bool wanted = now - last < pl->rung_idle_ms;
+        int ret = 0;
+        if (!r->idle && !wanted)
+            ret = pl_rung_sleep(pl, r, msn, pl->rung_idle_ms);
+        else if (r->idle && rc == 0 && last > r->active_since_ms && wanted)
+            ret = pl_rung_wake(pl, r, msn, now);
+        else
+            continue;
+        if (ret < 0)
+            return ret;
+        changed = true;
+    }
+    if (changed)
+        pl_publish_status(pl, true);
+    return 0;
 }
 
 /* ---- decoding and encoding --------------------------------------------- */
@@ -615,6 +699,8 @@ static int pl_picture(pipeline_t *pl, AVFrame *f)
     pl->last_pic_pts = f->pts;
     int ret;
     if (idr && (ret = pl_overload_check(pl, f->pts, msn)) < 0)
+        return ret;
+    if (idr && (ret = pl_demand_check(pl, msn)) < 0)
         return ret;
     if (idr)
         thumbnail_picture(pl->thumb, f);
@@ -749,6 +835,7 @@ static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
                 return ret;
             if ((ret = packager_rung_add(pk, r->spec.name, ra, rs, &r->pk_index)) < 0)
                 return ret;
+            r->active_since_ms = clock_wall_ms();
             pl->ntranscoded++;
         }
         if (n < sizeof(desc))
@@ -859,6 +946,9 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     if (!pl)
         return -ENOMEM;
     pl->tp = p->tp;
+    snprintf(pl->stream_id, sizeof(pl->stream_id), "%s", p->stream_id ? p->stream_id : "");
+    /* A recorded broadcast keeps every rung it records. */
+    pl->rung_idle_ms = p->recorder ? 0 : p->tp->rung_idle_ms;
     snprintf(pl->ctx, sizeof(pl->ctx), "%s", p->log_ctx ? p->log_ctx : "");
     pl->threads = p->threads > 0 ? p->threads : 1;
     pl->status_lock = p->status_lock;

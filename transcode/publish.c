@@ -52,7 +52,7 @@
  * the ladder or stands on a stand-in's samples; anything else always. */
 bool pk_publishes(const pk_track_t *t)
 {
-    return !t->is_rung || t->enabled || t->alias;
+    return !t->is_rung || (t->enabled && !t->idle) || t->alias;
 }
 
 /* The video renditions of the master: the source when muxed, then every

@@ -965,6 +965,105 @@ static void test_rung_restored_after_drop(void **state)
     store_close(st);
 }
 
+/* Rungs on demand: rung "copy" is idle for segments 1 and 2 (its encoder
+ * gives nothing then) and woken at 3. */
+static store_t *idle_store;
+static bool idle_seen_withdrawn;
+
+static int idle_sample_cb(void *opaque, const media_packet_t *pkt, int64_t dts, int64_t pts,
+                          bool key, bool cut, int64_t msn)
+{
+    rung_toggle_t *rt = opaque;
+    if (cut && msn == rt->off_msn)
+        assert_int_equal(packager_rung_set_idle(rt->pk, rt->index, true, msn, NULL, 0), 0);
+    if (cut && msn == rt->off_msn + 1) {
+        /* Idle: its playlists are withdrawn, the master keeps naming it,
+         * and the other renditions go on. */
+        blob_t *b = NULL;
+        assert_int_equal(store_get(idle_store, "idle", "copy/index.m3u8", &b), -ENOENT);
+        assert_int_equal(store_get(idle_store, "idle", "copy/index-skip.m3u8", &b), -ENOENT);
+        char *master = get_text(idle_store, "idle", "master.m3u8");
+        assert_non_null(master);
+        assert_non_null(strstr(master, "\ncopy/index.m3u8\n"));
+        free(master);
+        char *other = get_text(idle_store, "idle", "240p/index.m3u8");
+        assert_non_null(other);
+        assert_null(strstr(other, "../copy/index.m3u8")); /* no stale rendition report */
+        free(other);
+        idle_seen_withdrawn = true;
+    }
+    if (cut && msn == rt->on_msn)
+        assert_int_equal(packager_rung_set_idle(rt->pk, rt->index, false, msn, NULL, 0), 0);
+    if (msn >= rt->off_msn && msn < rt->on_msn)
+        return 0;
+    return packager_rung_push(rt->pk, rt->index, pkt->data, pkt->size, dts, pts, key);
+}
+
+static void test_rung_idle_and_woken(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    idle_store = st;
+    idle_seen_withdrawn = false;
+    rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 3};
+    toggle_open_with(&rt, st, "idle", 10, toggle_start_cb, idle_sample_cb);
+    toggle_feed_and_finish(&rt);
+    assert_true(idle_seen_withdrawn);
+    /* Back at 3 with a fresh window: segment 3 first, numbered and dated
+     * as the source's segment 3, no discontinuity (nothing before it),
+     * the same discontinuity sequence; whole parts. */
+    check_parts(st, "idle", "copy", 3, true);
+    char *pl = get_text(st, "idle", "copy/index.m3u8");
+    char *src = get_text(st, "idle", "240p/index.m3u8");
+    assert_non_null(pl);
+    assert_non_null(src);
+    assert_non_null(strstr(pl, "#EXT-X-MEDIA-SEQUENCE:3\n"));
+    assert_null(strstr(pl, "\n0.m4s\n"));
+    assert_null(strstr(pl, "\n2.m4s\n"));
+    assert_non_null(strstr(pl, "\n3.m4s\n"));
+    assert_null(strstr(pl, "#EXT-X-DISCONTINUITY"));
+    const char *pdt = strstr(pl, "#EXT-X-PROGRAM-DATE-TIME:");
+    assert_non_null(pdt);
+    const char *src3 = strstr(src, "\n3.m4s\n");
+    assert_non_null(src3);
+    /* The source's date-time line of segment 3 is the one before its URI. */
+    const char *p = src, *src_pdt = NULL;
+    while ((p = strstr(p, "#EXT-X-PROGRAM-DATE-TIME:")) && p < src3)
+        src_pdt = p++;
+    assert_non_null(src_pdt);
+    assert_memory_equal(pdt, src_pdt, strlen("#EXT-X-PROGRAM-DATE-TIME:2025-01-01T00:00:00.000"));
+    assert_non_null(strstr(pl, "#EXT-X-ENDLIST"));
+    free(pl);
+    free(src);
+    /* The master named it all along. */
+    char *master = get_text(st, "idle", "master.m3u8");
+    assert_non_null(strstr(master, "\ncopy/index.m3u8\n"));
+    free(master);
+    store_close(st);
+}
+
+/* Idle when the stream ends: the ended master leaves it out (it has no
+ * playlist to end). */
+static void test_rung_idle_at_end(void **state)
+{
+    (void)state;
+    store_t *st = open_store();
+    idle_store = st;
+    idle_seen_withdrawn = false;
+    rung_toggle_t rt = {.index = -1, .off_msn = 1, .on_msn = 1000};
+    toggle_open_with(&rt, st, "idle", 10, toggle_start_cb, idle_sample_cb);
+    toggle_feed_and_finish(&rt);
+    assert_true(idle_seen_withdrawn);
+    blob_t *b = NULL;
+    assert_int_equal(store_get(st, "idle", "copy/index.m3u8", &b), -ENOENT);
+    char *master = get_text(st, "idle", "master.m3u8");
+    assert_non_null(master);
+    assert_null(strstr(master, "copy/index.m3u8"));
+    assert_non_null(strstr(master, "240p/index.m3u8"));
+    free(master);
+    store_close(st);
+}
+
 /* The rung's own configuration differs from its stand-in's (the source):
  * a level byte changed, as a smaller rung's would. */
 static int other_config_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
@@ -1492,6 +1591,8 @@ int main(void)
         cmocka_unit_test(test_end_stored),
         cmocka_unit_test(test_ladder_overload_status),
         cmocka_unit_test(test_rung_restored_after_drop),
+        cmocka_unit_test(test_rung_idle_and_woken),
+        cmocka_unit_test(test_rung_idle_at_end),
         cmocka_unit_test(test_stand_in_with_other_config),
         cmocka_unit_test(test_irregular_timestamps),
         cmocka_unit_test(test_target_duration_shared),

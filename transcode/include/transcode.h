@@ -144,6 +144,11 @@ typedef struct transcode_params {
      * the playlists of handed-over streams nobody took once their window
      * has passed (on whichever node runs it first). */
     bool handover;
+    /* Rungs on demand (--rungs on-demand, docs/operations.md): a
+     * transcoded rung nobody asked for (store_demand_note, by the origins)
+     * for this long stops encoding until it is asked for again; a
+     * recorded broadcast keeps every rung. 0: every rung always encodes. */
+    int64_t rung_idle_ms;
     /* Benchmarks: measure without stepping the preset or dropping rungs
      * (speed and health are still measured and reported). */
     bool no_overload_protection;
@@ -216,6 +221,8 @@ typedef struct transcode_rendition_status {
     bool dropped;         /* left out of new segments by overload protection */
     double encoder_speed; /* media seconds encoded per wall second of this rung's encoder; 0 for passthrough */
     uint64_t frames;      /* frames encoded (passthrough: copied) since the stream started */
+    bool idle;            /* rungs on demand: not encoded now, nobody asked for it */
+    uint64_t wakes;       /* rungs on demand: times it started again when asked for */
 } transcode_rendition_status_t;
 
 typedef struct transcode_stream_status {
