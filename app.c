@@ -364,6 +364,17 @@ static void app_ingest_limits(const config_t *cfg, bool webhooks, ingest_limits_
     lim->max_input_fps = (uint32_t)cfg->max_input_fps;
 }
 
+/* --rungs on-demand: how long a rung nobody asks for keeps encoding (the
+ * test aid --debug-rung-idle may go under --rung-idle's minimum); 0 with
+ * --rungs always. */
+static int64_t app_rung_idle_ms(const config_t *cfg)
+{
+    if (!cfg->rungs_mode || strcmp(cfg->rungs_mode, "on-demand") != 0)
+        return 0;
+    double s = cfg->debug_rung_idle > 0 ? cfg->debug_rung_idle : cfg->rung_idle;
+    return (int64_t)(s * 1000.0 + 0.5);
+}
+
 /* The ingest role: webhooks, the transcoder, then RTMP ingest. */
 static int app_open_ingest(sluice_app_t *app, const config_t *cfg)
 {
@@ -386,6 +397,7 @@ static int app_open_ingest(sluice_app_t *app, const config_t *cfg)
     tp.reconnect_window_ms = (int64_t)(cfg->reconnect_window * 1000.0 + 0.5);
     tp.handover = app_handover(cfg);
     tp.no_overload_protection = strcmp(cfg->overload_protection, "off") == 0;
+    tp.rung_idle_ms = app_rung_idle_ms(cfg);
     tp.record = cfg->record;
     tp.record_cb = app_record_cb; /* the stream's own `record` (API), else --record */
     tp.record_opaque = app->store;
@@ -452,6 +464,7 @@ static int app_open_origin(sluice_app_t *app, const config_t *cfg)
         .audience_timeout_s = (unsigned)cfg->audience_timeout_s,
         .audience_per_address = (unsigned)cfg->audience_per_address,
         .thumbnail_scale = thumbnail_scale,
+        .rungs_on_demand = app_rung_idle_ms(cfg) > 0,
     };
     return origin_open(&op, &app->origin) != 0 ? -1 : 0;
 }

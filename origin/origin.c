@@ -133,6 +133,8 @@ struct origin {
     _Atomic uint64_t connections;
     _Atomic uint64_t held_refused;        /* --http-max-held reached */
     _Atomic uint64_t hints_moved;         /* hinted parts answered with the next segment's part 0 */
+    _Atomic uint64_t demand_writes;       /* rungs on demand: store_demand_note writes */
+    _Atomic uint64_t cold_holds;          /* rungs on demand: playlist requests held for an idle rung */
     _Atomic uint64_t connections_refused; /* MHD refused at accept */
     _Atomic int64_t refused_log_ms;       /* last "connection limit" warning */
     _Atomic uint64_t refused_logged;      /* connections_refused at that warning */
@@ -220,6 +222,7 @@ typedef struct origin_req {
     llhls_query_t query;
     int64_t msn, part;  /* a part or segment (part -1) asked for */
     bool playlist;      /* a media playlist with directives, else a part or segment */
+    bool cold;          /* the playlist of an idle rung (rungs on demand): wait for it */
     int64_t deadline_ms;
     uint8_t addr[16];   /* the client address it is counted under (origin_hold_slot_take) */
 } origin_req_t;
@@ -805,7 +808,7 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
     int rc = origin_read_position(o, &q->route, pos);
     if (q->playlist) {
         if (rc == -ENOENT)
-            *d = LLHLS_NOT_FOUND;
+            *d = q->cold ? LLHLS_WAIT : LLHLS_NOT_FOUND;
         else if (rc == -EPROTO)
             *d = LLHLS_ANSWER; /* not a playlist we can place: serve it as it is */
         else if (rc < 0)
@@ -974,6 +977,56 @@ static enum MHD_Result origin_reply_busy(struct MHD_Connection *c)
     return origin_reply_503(c, "too many requests waiting, retry shortly\n");
 }
 
+/* Rungs on demand: the rendition of a playlist, part or segment request
+ * ("720p" of "720p/12.3.m4s"), unless audio (encoded once, never idle);
+ * false for anything else. */
+static bool origin_video_rendition(const http_route_t *route, char *out, size_t outlen)
+{
+    const char *slash = strchr(route->object, '/');
+    size_t n = slash ? (size_t)(slash - route->object) : 0;
+    if (n == 0 || n >= outlen || (n == 5 && memcmp(route->object, "audio", 5) == 0))
+        return false;
+    memcpy(out, route->object, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Someone asked for a video rendition: noted in the store (at most once a
+ * second per rendition on this node, store_demand_note) BEFORE any hold,
+ * since this request may be the one that wakes an idle rung. */
+static void origin_demand_note(origin_t *o, const http_route_t *route)
+{
+    char rend[32];
+    if (!origin_video_rendition(route, rend, sizeof(rend)))
+        return;
+    int rc = store_demand_note(o->store, route->stream_id, rend, clock_wall_ms());
+    if (rc == 1)
+        atomic_fetch_add_explicit(&o->demand_writes, 1, memory_order_relaxed);
+}
+
+/* Whether the media playlist asked for is an idle rung's: not in the store
+ * while the master names the rendition (a rung the master dropped, or a
+ * stream that is gone, is a plain 404). */
+static bool origin_rung_cold(origin_t *o, const http_route_t *route)
+{
+    char rend[32];
+    if (!origin_video_rendition(route, rend, sizeof(rend)))
+        return false;
+    blob_t *b = NULL;
+    int rc = store_get(o->store, route->stream_id, route->object, &b);
+    blob_unref(b);
+    if (rc != -ENOENT)
+        return false;
+    if (store_get(o->store, route->stream_id, HLS_NAME_MASTER, &b) < 0)
+        return false;
+    char line[48];
+    int n = snprintf(line, sizeof(line), "\n%s/" HLS_NAME_PLAYLIST "\n", rend);
+    bool named = n > 0 && (size_t)n < sizeof(line) &&
+                 memmem(b->data, b->size, line, (size_t)n) != NULL;
+    blob_unref(b);
+    return named;
+}
+
 /* A media playlist, part or segment request: served at once when it can
  * be (no allocation), else held. */
 static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
@@ -982,6 +1035,8 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
     origin_req_t tmp;
     memset(&tmp, 0, sizeof(tmp));
     tmp.route = *route;
+    if (o->params.rungs_on_demand)
+        origin_demand_note(o, route);
     if (route->object_type == HTTP_OBJECT_PLAYLIST) {
         if (!origin_is_media_playlist(route->object))
             return origin_reply_object(o, c, route, false);
@@ -1001,7 +1056,10 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         if (llhls_query_parse(v[0], vl[0], v[1], vl[1], v[2], vl[2], &tmp.query) != 0)
             return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
                                      "bad _HLS_msn/_HLS_part (RFC 8216bis 6.2.5.2)\n", "no-cache");
-        if (!tmp.query.has_msn && tmp.query.skip == LLHLS_SKIP_NONE)
+        /* An idle rung's playlist, plain or blocking, waits until the
+         * rung is back with its first part (the usual hold limit). */
+        tmp.cold = o->params.rungs_on_demand && origin_rung_cold(o, route);
+        if (!tmp.query.has_msn && tmp.query.skip == LLHLS_SKIP_NONE && !tmp.cold)
             return origin_reply_object(o, c, route, false);
         tmp.playlist = true;
     } else {
@@ -1020,6 +1078,8 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         return origin_reply_unavailable(c, route, rc);
     if (d != LLHLS_WAIT)
         return origin_llhls_answer(o, c, &tmp, &pos, d);
+    if (tmp.cold)
+        atomic_fetch_add_explicit(&o->cold_holds, 1, memory_order_relaxed);
     origin_hold_addr(o, c, tmp.addr);
     if (!origin_hold_slot_take(o, tmp.addr)) {
         atomic_fetch_add_explicit(&o->held_refused, 1, memory_order_relaxed);
@@ -1955,6 +2015,8 @@ void origin_get_stats(origin_t *o, origin_stats_t *out)
     out->held_requests = llhls_hub_count(o->hub);
     out->held_refused = atomic_load_explicit(&o->held_refused, memory_order_relaxed);
     out->hints_moved = atomic_load_explicit(&o->hints_moved, memory_order_relaxed);
+    out->demand_writes = atomic_load_explicit(&o->demand_writes, memory_order_relaxed);
+    out->cold_holds = atomic_load_explicit(&o->cold_holds, memory_order_relaxed);
     out->connections_refused =
         atomic_load_explicit(&o->connections_refused, memory_order_relaxed);
     for (size_t i = 0; i < ORIGIN_BEACON_RESULTS; i++)

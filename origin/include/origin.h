@@ -57,6 +57,11 @@ typedef struct origin_params {
      * links libav). 0 or a negative errno, *out a new blob; any thread.
      * NULL: ?width is refused. */
     int (*thumbnail_scale)(const uint8_t *jpeg, size_t size, int width, blob_t **out);
+    /* --rungs on-demand: requests for a video rendition's playlist, parts
+     * and segments note the demand in the store (store_demand_note), and a
+     * request for the playlist of a rung that is idle (named by the master,
+     * its playlist withdrawn) is held until the rung is back. */
+    bool rungs_on_demand;
 } origin_params_t;
 
 int origin_open(const origin_params_t *params, origin_t **out)
@@ -108,6 +113,10 @@ typedef struct origin_stats {
     uint64_t hints_moved;         /* hinted parts a keyframe pre-empted, answered with the
                                    * next segment's part 0 */
     uint64_t connections_refused; /* closed at accept: a connection limit reached */
+    /* Rungs on demand: demand records written to the store, and playlist
+     * requests held because their rung was idle. */
+    uint64_t demand_writes;
+    uint64_t cold_holds;
     /* Audience beacons by answer (origin_beacon_result_name), and this
      * node's sessions that sent one within --audience-timeout (gauge). */
     uint64_t beacons[ORIGIN_BEACON_RESULTS];
