@@ -783,6 +783,53 @@ static int origin_read_position(origin_t *o, const http_route_t *route, llhls_po
     return rc;
 }
 
+/* Rungs on demand: the rendition of a playlist, part or segment request
+ * ("720p" of "720p/12.3.m4s"), unless audio (encoded once, never idle);
+ * false for anything else. */
+static bool origin_video_rendition(const http_route_t *route, char *out, size_t outlen)
+{
+    const char *slash = strchr(route->object, '/');
+    size_t n = slash ? (size_t)(slash - route->object) : 0;
+    if (n == 0 || n >= outlen || (n == 5 && memcmp(route->object, "audio", 5) == 0))
+        return false;
+    memcpy(out, route->object, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Someone asked for a video rendition: noted in the store (at most once a
+ * second per rendition on this node, store_demand_note) BEFORE any hold,
+ * since this request may be the one that wakes an idle rung. */
+static void origin_demand_note(origin_t *o, const http_route_t *route)
+{
+    char rend[32];
+    if (!origin_video_rendition(route, rend, sizeof(rend)))
+        return;
+    int rc = store_demand_note(o->store, route->stream_id, rend, clock_wall_ms());
+    if (rc == 1)
+        atomic_fetch_add_explicit(&o->demand_writes, 1, memory_order_relaxed);
+}
+
+/* Whether a media playlist that is not in the store is an idle rung's:
+ * the master names its rendition (a rung the master dropped, or a stream
+ * that is gone, is a plain 404). Only asked once the playlist is found
+ * missing, so a rung that is there costs no extra store read. */
+static bool origin_rung_cold(origin_t *o, const http_route_t *route)
+{
+    char rend[32];
+    if (!o->params.rungs_on_demand || !origin_video_rendition(route, rend, sizeof(rend)))
+        return false;
+    blob_t *b = NULL;
+    if (store_get(o->store, route->stream_id, HLS_NAME_MASTER, &b) < 0)
+        return false;
+    char line[48];
+    int n = snprintf(line, sizeof(line), "\n%s/" HLS_NAME_PLAYLIST "\n", rend);
+    bool named = n > 0 && (size_t)n < sizeof(line) &&
+                 memmem(b->data, b->size, line, (size_t)n) != NULL;
+    blob_unref(b);
+    return named;
+}
+
 /* q asked for a hinted part that the segment ended before: from now on it
  * asks for part 0 of the next segment, which took that part's place in
  * time (llhls_decide_object). 0, or -ENAMETOOLONG. */
@@ -807,6 +854,8 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
 {
     int rc = origin_read_position(o, &q->route, pos);
     if (q->playlist) {
+        if (rc == -ENOENT && !q->cold)
+            q->cold = origin_rung_cold(o, &q->route); /* an idle rung's: wait for it */
         if (rc == -ENOENT)
             *d = q->cold ? LLHLS_WAIT : LLHLS_NOT_FOUND;
         else if (rc == -EPROTO)
@@ -977,56 +1026,6 @@ static enum MHD_Result origin_reply_busy(struct MHD_Connection *c)
     return origin_reply_503(c, "too many requests waiting, retry shortly\n");
 }
 
-/* Rungs on demand: the rendition of a playlist, part or segment request
- * ("720p" of "720p/12.3.m4s"), unless audio (encoded once, never idle);
- * false for anything else. */
-static bool origin_video_rendition(const http_route_t *route, char *out, size_t outlen)
-{
-    const char *slash = strchr(route->object, '/');
-    size_t n = slash ? (size_t)(slash - route->object) : 0;
-    if (n == 0 || n >= outlen || (n == 5 && memcmp(route->object, "audio", 5) == 0))
-        return false;
-    memcpy(out, route->object, n);
-    out[n] = '\0';
-    return true;
-}
-
-/* Someone asked for a video rendition: noted in the store (at most once a
- * second per rendition on this node, store_demand_note) BEFORE any hold,
- * since this request may be the one that wakes an idle rung. */
-static void origin_demand_note(origin_t *o, const http_route_t *route)
-{
-    char rend[32];
-    if (!origin_video_rendition(route, rend, sizeof(rend)))
-        return;
-    int rc = store_demand_note(o->store, route->stream_id, rend, clock_wall_ms());
-    if (rc == 1)
-        atomic_fetch_add_explicit(&o->demand_writes, 1, memory_order_relaxed);
-}
-
-/* Whether the media playlist asked for is an idle rung's: not in the store
- * while the master names the rendition (a rung the master dropped, or a
- * stream that is gone, is a plain 404). */
-static bool origin_rung_cold(origin_t *o, const http_route_t *route)
-{
-    char rend[32];
-    if (!origin_video_rendition(route, rend, sizeof(rend)))
-        return false;
-    blob_t *b = NULL;
-    int rc = store_get(o->store, route->stream_id, route->object, &b);
-    blob_unref(b);
-    if (rc != -ENOENT)
-        return false;
-    if (store_get(o->store, route->stream_id, HLS_NAME_MASTER, &b) < 0)
-        return false;
-    char line[48];
-    int n = snprintf(line, sizeof(line), "\n%s/" HLS_NAME_PLAYLIST "\n", rend);
-    bool named = n > 0 && (size_t)n < sizeof(line) &&
-                 memmem(b->data, b->size, line, (size_t)n) != NULL;
-    blob_unref(b);
-    return named;
-}
-
 /* A media playlist, part or segment request: served at once when it can
  * be (no allocation), else held. */
 static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
@@ -1056,11 +1055,20 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         if (llhls_query_parse(v[0], vl[0], v[1], vl[1], v[2], vl[2], &tmp.query) != 0)
             return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
                                      "bad _HLS_msn/_HLS_part (RFC 8216bis 6.2.5.2)\n", "no-cache");
-        /* An idle rung's playlist, plain or blocking, waits until the
-         * rung is back with its first part (the usual hold limit). */
-        tmp.cold = o->params.rungs_on_demand && origin_rung_cold(o, route);
-        if (!tmp.query.has_msn && tmp.query.skip == LLHLS_SKIP_NONE && !tmp.cold)
-            return origin_reply_object(o, c, route, false);
+        if (!tmp.query.has_msn && tmp.query.skip == LLHLS_SKIP_NONE) {
+            if (!o->params.rungs_on_demand)
+                return origin_reply_object(o, c, route, false);
+            /* An idle rung's playlist, plain or blocking, waits until the
+             * rung is back with its first part (the usual hold limit). */
+            blob_t *b = NULL;
+            int rc = store_get(o->store, route->stream_id, route->object, &b);
+            if (rc == 0)
+                return origin_reply_blob(o, c, route, b, false);
+            if (rc != -ENOENT)
+                return origin_reply_unavailable(c, route, rc);
+            if (!(tmp.cold = origin_rung_cold(o, route)))
+                return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
+        }
         tmp.playlist = true;
     } else {
         if (llhls_media_name_parse(route->object, strlen(route->object), &tmp.msn, &tmp.part) != 0)
