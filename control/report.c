@@ -240,6 +240,9 @@ static void report_transcode_status(json_t *obj, const transcode_stream_status_t
             double speed = rs->passthrough ? ts->speed : rs->encoder_speed;
             json_object_set_new(o, "encoder_speed", json_real(round(speed * 100) / 100));
             json_object_set_new(o, "frames", json_integer((json_int_t)rs->frames));
+            /* Rungs on demand: false while nobody watches it (not encoded). */
+            json_object_set_new(o, "active", json_boolean(!rs->idle));
+            json_object_set_new(o, "wakes", json_integer((json_int_t)rs->wakes));
             json_array_append_new(rends, o);
         }
         json_t *tr = json_object();
@@ -1190,6 +1193,8 @@ json_t *report_stats(report_t *r)
     json_object_set_new(eg, "held_requests", json_integer((json_int_t)os.held_requests));
     json_object_set_new(eg, "held_refused", json_integer((json_int_t)os.held_refused));
     json_object_set_new(eg, "hints_moved", json_integer((json_int_t)os.hints_moved));
+    json_object_set_new(eg, "rung_demand_writes", json_integer((json_int_t)os.demand_writes));
+    json_object_set_new(eg, "rung_wake_holds", json_integer((json_int_t)os.cold_holds));
     json_t *bc = json_object();
     for (size_t i = 0; i < ORIGIN_BEACON_RESULTS; i++)
         json_object_set_new(bc, origin_beacon_result_name((origin_beacon_result_t)i),
@@ -1408,6 +1413,30 @@ static void report_metrics_transcode(report_t *r, metrics_buf_t *b)
                                                 all[i].renditions[j].name, NULL},
                                all[i].renditions[j].frames);
     }
+    metrics_family(b, "sluice_rung_active", "gauge",
+                   "1 while a rendition is encoded (or copied); 0 while --rungs on-demand "
+                   "left it idle (nobody asked for it).");
+    for (size_t i = 0; i < n; i++) {
+        if (!all[i].live)
+            continue;
+        for (size_t j = 0; j < all[i].nrenditions; j++)
+            metrics_sample_u64(b, "sluice_rung_active",
+                               (const char *[]){"stream", all[i].stream_id, "rendition",
+                                                all[i].renditions[j].name, NULL},
+                               all[i].renditions[j].idle ? 0 : 1);
+    }
+    metrics_family(b, "sluice_rung_wakes_total", "counter",
+                   "Times an idle rendition started again because it was asked for, in the "
+                   "current broadcast.");
+    for (size_t i = 0; i < n; i++) {
+        if (!all[i].live)
+            continue;
+        for (size_t j = 0; j < all[i].nrenditions; j++)
+            metrics_sample_u64(b, "sluice_rung_wakes_total",
+                               (const char *[]){"stream", all[i].stream_id, "rendition",
+                                                all[i].renditions[j].name, NULL},
+                               all[i].renditions[j].wakes);
+    }
     metrics_family(b, "sluice_transcode_rendition_bytes_per_second", "gauge",
                    "Measured average rate of a rendition's committed segments.");
     for (size_t i = 0; i < n; i++) {
@@ -1536,6 +1565,14 @@ static void report_metrics_origin(report_t *r, metrics_buf_t *b)
                    "Requests for a preload-hinted part that a keyframe pre-empted (the segment "
                    "ended first), answered with part 0 of the next segment.");
     metrics_sample_u64(b, "sluice_http_hints_moved_total", NULL, os.hints_moved);
+    metrics_family(b, "sluice_http_rung_demand_writes_total", "counter",
+                   "Rungs on demand: \"someone asked for this rendition\" records this origin "
+                   "wrote to the store (at most one a second per rendition).");
+    metrics_sample_u64(b, "sluice_http_rung_demand_writes_total", NULL, os.demand_writes);
+    metrics_family(b, "sluice_http_rung_wake_holds_total", "counter",
+                   "Rungs on demand: media playlist requests held until their idle rung was "
+                   "back.");
+    metrics_sample_u64(b, "sluice_http_rung_wake_holds_total", NULL, os.cold_holds);
     metrics_family(b, "sluice_viewer_sessions", "gauge",
                    "Viewer sessions alive on this origin, all streams.");
     metrics_sample_u64(b, "sluice_viewer_sessions", NULL, os.viewer_sessions);
