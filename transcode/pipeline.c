@@ -527,8 +527,10 @@ static int pl_rung_sleep(pipeline_t *pl, pl_rung_t *r, int64_t msn, int64_t idle
     r->idle = true;
     if (ret == 0)
         ret = packager_rung_set_idle(pl->pk, r->pk_index, true, msn, NULL, 0);
-    if (ret == 0)
-        ret = pl_rebalance_threads(pl);
+    /* The other rungs keep their encoders and thread counts: reopening
+     * them (as a drop does) would restart their rate control, and a new
+     * SPS would put a discontinuity in playlists people are watching, each
+     * time a rung nobody watches comes and goes. */
     return ret;
 }
 
@@ -544,9 +546,7 @@ static int pl_rung_wake(pipeline_t *pl, pl_rung_t *r, int64_t msn, int64_t now_m
     int ret = pl_rung_open(pl, r, &avcc, &size);
     if (ret == 0)
         ret = packager_rung_set_idle(pl->pk, r->pk_index, false, msn, avcc, size);
-    if (ret == 0)
-        ret = pl_rebalance_threads(pl);
-    return ret;
+    return ret; /* the other rungs are left alone (pl_rung_sleep) */
 }
 
 /* At the picture that starts segment msn, before it is encoded: each
