@@ -864,6 +864,11 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
             return rc;
         else
             *d = llhls_decide_playlist(pos, &q->query);
+        /* A woken rung's playlist is answered once it has a whole segment:
+         * hls.js calls one with parts only empty (levelEmptyError) and
+         * retries, and Shaka cannot start on it. */
+        if (rc == 0 && q->cold && *d == LLHLS_ANSWER && pos->segments == 0 && !pos->ended)
+            *d = LLHLS_WAIT;
         return 0;
     }
     if (rc < 0 && rc != -ENOENT && rc != -EPROTO)
@@ -1101,7 +1106,13 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         return MHD_NO;
     }
     *q = tmp;
-    q->deadline_ms = clock_mono_ms() + llhls_hold_limit_ms(&pos, o->segment_duration);
+    int64_t limit = llhls_hold_limit_ms(&pos, o->segment_duration);
+    /* An idle rung needs up to a segment (or the publisher's keyframe
+     * interval) to reach the next cut, then a whole segment: five target
+     * durations instead of three. */
+    if (q->cold)
+        limit = limit / 3 * 5;
+    q->deadline_ms = clock_mono_ms() + limit;
     *req_cls = q;
     return origin_llhls_run(o, c, q);
 }

@@ -99,14 +99,16 @@ class RungsOnDemand(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 0.5)
 
         # (2) A plain request for the cold rung's playlist is held until its
-        # first part exists, then answered with a fresh window.
+        # first segment is complete (with its parts), then answered with a
+        # fresh window.
         t0 = time.monotonic()
         s, _, b = self.get("/hls/demo/360p/index.m3u8", timeout=15)
         held = time.monotonic() - t0
         self.assertEqual(s, 200, b)
         text = b.decode()
         self.assertIn("#EXT-X-PART:", text)
-        self.assertGreater(held, 0.25, "the answer was not held for the rung's first part")
+        self.assertIn("#EXTINF:", text)
+        self.assertGreater(held, 0.8, "the answer was not held for the rung's first segment")
         first = int(parse_media(text)["tags"]["EXT-X-MEDIA-SEQUENCE"])
         self.assertNotIn("#EXT-X-DISCONTINUITY\n", text)
 
