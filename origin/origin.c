@@ -783,6 +783,11 @@ static int origin_read_position(origin_t *o, const http_route_t *route, llhls_po
     return rc;
 }
 
+/* Whole segments a woken rung's playlist has before a request held for it
+ * is answered (origin_llhls_look). One: a second one costs every player a
+ * whole segment more and did not help Shaka (tests/interop/rungs_on_demand.py). */
+#define ORIGIN_COLD_SEGMENTS 1
+
 /* Rungs on demand: the rendition of a playlist, part or segment request
  * ("720p" of "720p/12.3.m4s"), unless audio (encoded once, never idle);
  * false for anything else. */
@@ -864,10 +869,11 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
             return rc;
         else
             *d = llhls_decide_playlist(pos, &q->query);
-        /* A woken rung's playlist is answered once it has a whole segment:
-         * hls.js calls one with parts only empty (levelEmptyError) and
-         * retries, and Shaka cannot start on it. */
-        if (rc == 0 && q->cold && *d == LLHLS_ANSWER && pos->segments == 0 && !pos->ended)
+        /* A woken rung's playlist is answered once it has ORIGIN_COLD_SEGMENTS
+         * whole segments: hls.js calls one with parts only empty
+         * (levelEmptyError, then a retry). */
+        if (rc == 0 && q->cold && *d == LLHLS_ANSWER && pos->segments < ORIGIN_COLD_SEGMENTS &&
+            !pos->ended)
             *d = LLHLS_WAIT;
         return 0;
     }
@@ -1111,7 +1117,7 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
      * interval) to reach the next cut, then a whole segment: five target
      * durations instead of three. */
     if (q->cold)
-        limit = limit / 3 * 5;
+        limit = limit / 3 * (4 + ORIGIN_COLD_SEGMENTS);
     q->deadline_ms = clock_mono_ms() + limit;
     *req_cls = q;
     return origin_llhls_run(o, c, q);

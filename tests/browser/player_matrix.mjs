@@ -21,6 +21,9 @@
 //     --link-kbps N|auto      the link's rate before DOWN and after UP
 //                             (default: no limit; auto: 4 x the highest
 //                             BANDWIDTH in the master)
+//     --start-kbps N|auto     the link's rate from the page's start until DOWN
+//                             (auto: the --throttle rate), so that a player
+//                             starts on the lowest rendition
 //     --throttle-by devtools|relay   how: DevTools' network emulation inside
 //                             Chromium (default), or a TCP relay per page
 //                             (throttle_relay.mjs) that delays the bytes on
@@ -49,7 +52,7 @@ const CONFIGS = {
 function parseArgs(argv) {
   const a = { url: null, players: Object.keys(CONFIGS), seconds: 60, startTimeout: 25,
               expectHeights: null, throttle: null, throttleBy: 'devtools',
-              linkKbps: 0 };
+              linkKbps: 0, startKbps: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -61,6 +64,10 @@ function parseArgs(argv) {
       const [down, up, kbps] = v().split(',').map(Number);
       a.throttle = { down, up, kbps: kbps || null };
     } else if (k === '--throttle-by') a.throttleBy = v();
+    else if (k === '--start-kbps') {
+      const x = v();
+      a.startKbps = x === 'auto' ? 'auto' : Number(x);
+    }
     else if (k === '--link-kbps') {
       const x = v();
       a.linkKbps = x === 'auto' ? 'auto' : Number(x);
@@ -182,7 +189,7 @@ async function startOne(browser, name, args, origin) {
     u.port = String(relay.port);
     url = u.href;
   }
-  if (args.linkKbps) await setThroughput({ relay, cdp }, args.linkKbps);
+  if (args.startKbps || args.linkKbps) await setThroughput({ relay, cdp }, args.startKbps || args.linkKbps);
   await page.evaluate(([k, u, l]) => window.startPlayer(k, u, l), [kind, url, ll]);
   return { name, ll, context, page, cdp, net, consoleMsgs, relay, throttled: [] };
 }
@@ -215,6 +222,7 @@ async function main() {
   const origin = new URL(args.url);
   if (args.throttle && !args.throttle.kbps) args.throttle.kbps = await throttleKbps(args.url);
   if (args.linkKbps === 'auto') args.linkKbps = await linkKbps(args.url);
+  if (args.startKbps === 'auto') args.startKbps = args.throttle ? args.throttle.kbps : await throttleKbps(args.url);
   const browser = await launch();
   const results = [];
   try {
