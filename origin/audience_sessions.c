@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 
 #define AUD_SESSION_BUCKETS 65536u
@@ -104,23 +105,14 @@ struct audience_sessions {
     pthread_t thread;
 };
 
-/* FNV-1a from a random seed, then a 64-bit finaliser (MurmurHash3's). */
+/* common/hash.h from a random seed; 0xff between the two parts, so that
+ * ("ab","c") != ("a","bc"). */
 static uint64_t aud_hash(uint64_t seed, const void *a, size_t alen, const void *b, size_t blen)
 {
-    uint64_t h = 1469598103934665603ull ^ seed;
-    const unsigned char *p = a;
-    for (size_t i = 0; i < alen; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull; /* a separator: ("ab","c") != ("a","bc") */
-    p = b;
-    for (size_t i = 0; i < blen; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb3fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    static const unsigned char sep = 0xff;
+    uint64_t h = hash_bytes(HASH_FNV1A_INIT ^ seed, a, alen);
+    h = hash_bytes(h, &sep, 1);
+    return hash_mix(hash_bytes(h, b, blen));
 }
 
 int audience_sessions_new(const audience_sessions_params_t *p, audience_sessions_t **out)

@@ -27,6 +27,8 @@
 
 #include <openssl/rand.h>
 
+#include "hash.h"
+
 #define VIEWERS_STRIPES 16
 #define VIEWERS_PROBE_MAX 64
 #define VIEWERS_SWEEP_MS 200
@@ -206,36 +208,16 @@ void viewers_client_addr(const viewers_t *v, const struct sockaddr *peer, const 
 
 /* ---- table ------------------------------------------------------------------ */
 
-static inline uint64_t viewers_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-static uint64_t viewers_hash_bytes(uint64_t h, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t viewers_key(const viewers_t *v, const char *stream_id, char kind, const void *a,
                             size_t alen, const void *b, size_t blen)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ v->seed[0];
-    h = viewers_hash_bytes(h, stream_id, strlen(stream_id) + 1);
-    h = viewers_hash_bytes(h, &kind, 1);
-    h = viewers_hash_bytes(h, &alen, sizeof(alen));
-    h = viewers_hash_bytes(h, a, alen);
-    h = viewers_hash_bytes(h, b, blen);
-    h = viewers_mix(h ^ v->seed[1]);
+    uint64_t h = HASH_FNV1A_INIT ^ v->seed[0];
+    h = hash_bytes(h, stream_id, strlen(stream_id) + 1);
+    h = hash_bytes(h, &kind, 1);
+    h = hash_bytes(h, &alen, sizeof(alen));
+    h = hash_bytes(h, a, alen);
+    h = hash_bytes(h, b, blen);
+    h = hash_mix(h ^ v->seed[1]);
     return h ? h : 1;
 }
 

@@ -69,6 +69,7 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "store_internal.h"
 #include "store_state_internal.h"
@@ -158,16 +159,12 @@ typedef struct store_memory {
     char node_id[128];
 } store_memory_t;
 
+/* "id/name" (common/hash.h). */
 static uint64_t mem_hash(const char *stream_id, const char *name)
 {
-    /* FNV-1a over "id/name". */
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = stream_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ '/') * 1099511628211ULL;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
+    uint64_t h = hash_bytes(HASH_FNV1A_INIT, stream_id, strlen(stream_id));
+    h = hash_bytes(h, "/", 1);
+    return hash_mix(hash_bytes(h, name, strlen(name)));
 }
 
 static bool mem_key_matches(const mem_object_t *o, const char *stream_id, const char *name)
