@@ -31,6 +31,7 @@
 # publishes that clip instead of encoding one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 root=$(pwd)
 warmup=${WARMUP:-15}
 measured=${SECONDS_MEASURED:-60}
@@ -51,7 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 if [ -n "${SRC:-}" ]; then
     cp "$SRC" "$work/src.flv"   # SRC=clip.flv: a clip made by an earlier run (KEEP=1)

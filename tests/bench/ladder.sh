@@ -15,6 +15,7 @@
 # the source scaled to the rung (bicubic), for both.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 root=$(pwd)
 secs=${1:-30}
 work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
@@ -41,8 +42,6 @@ rungs="1080p 1920 1080 5000
 480p 854 480 1400
 360p 640 360 800"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # psnr_ssim FILE WIDTH HEIGHT -> "psnr ssim frames minpsnr": every frame of
 # FILE paired with the source frame of the same number. Both streams get
@@ -71,7 +70,7 @@ psnr_ssim() {
 
 run_sluice() { # mode -> sets s_cpu s_wall s_rss; rung files in $work/s-*.mp4
   local passthrough=$1 rtmp http
-  rtmp=$(free_port); http=$(free_port)
+  rtmp=$(port); http=$(port)
   "$bin" --rtmp-listen 127.0.0.1:$rtmp --http-listen 127.0.0.1:$http --admin-listen 127.0.0.1:0 --stream bench:bench-key \
     --passthrough "$passthrough" --overload-protection off --playlist-segments 1000 \
     --rtmp-queue-bytes 268435456 --log-level warn >"$work/sluice.log" 2>&1 &

@@ -20,6 +20,7 @@
 # passthrough, < 2.5 s with the ladder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 root=$(pwd)
 secs=${1:-40}
 part=${PART:-0.333}
@@ -40,7 +41,6 @@ meson compile -C build-bench >/dev/null
 bin=$root/build-bench/sluice
 [ -d tests/browser/node_modules/hls.js ] || (cd tests/browser && npm ci --silent >/dev/null)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # pct LIST_FILE -> "p50 p99 max n" of the numbers in the file
 pct() {
@@ -58,8 +58,8 @@ for mode in $modes; do
     ladder) ladder=720p,480p,360p ;;
     *) echo "unknown mode $mode"; exit 2 ;;
   esac
-  rtmp=$(free_port)
-  http=$(free_port)
+  rtmp=$(port)
+  http=$(port)
   log=$work/$mode.log
   "$bin" --rtmp-listen "127.0.0.1:$rtmp" --http-listen "127.0.0.1:$http" --admin-listen 127.0.0.1:0 \
     --stream demo:bench-secret-key --ladder "$ladder" \

@@ -39,6 +39,7 @@
 # directory). Everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 root=$(pwd)
 
 if [ "${MODE:-nginx}" = stores ]; then
@@ -118,7 +119,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { # URL: up to 10 s
   for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
   return 1
@@ -299,11 +299,6 @@ to_ms() { # "613.00us" / "1.20ms" / "1.01s" -> ms
 }
 server_pids() { # SERVER -> its processes (nginx: the master and its workers)
   if [ "$1" = sluice ]; then echo "$spid"; else echo "$npid"; pgrep -P "$npid" || true; fi
-}
-cpu_ticks() { # PID... -> user+system clock ticks, summed
-  local t=0 p
-  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-  echo "$t"
 }
 hz=$(getconf CLK_TCK)
 bench() { # NAME SERVER URL -> appends "name server rps p50 p99 cpu-us/req" to results

@@ -19,6 +19,7 @@
 #   SLUICE_BIN=build-redis/sluice tests/bench/origin_stores.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 bin=${SLUICE_BIN:-build/sluice}
 secs=${BENCH_SECONDS:-5}
 conns=${BENCH_CONNS:-32}
@@ -29,7 +30,6 @@ for tool in wrk redis-server redis-cli ffmpeg curl; do
 done
 [ -x "$bin" ] || { echo "origin_stores.sh: $bin not built"; exit 2; }
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 pids=()
 cleanup() {

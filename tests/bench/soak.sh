@@ -31,6 +31,7 @@
 # KEEP=1 (keep the work directory: CSV, logs, simulator reports).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 root=$(pwd)
 minutes=${SOAK_MINUTES:-20}
 viewers=${VIEWERS:-100}
@@ -67,7 +68,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 clip=$work/clip720.mp4
 echo "soak.sh: encoding a 30 s 1280x720 H.264/AAC clip once"

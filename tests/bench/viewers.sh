@@ -52,6 +52,7 @@
 # dir), KEEP=1 (keep the work directory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 root=$(pwd)
 modes=${MODES:-memory redis}
 viewers=${VIEWERS:-1000}
@@ -96,20 +97,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { # URL: up to 10 s
   for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
   return 1
-}
-cpu_ticks() { # PID... -> user+system clock ticks, summed
-  local t=0 p
-  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-  echo "$t"
-}
-rss_kb() { # PID... -> VmRSS summed
-  local t=0 p
-  for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0))); done
-  echo "$t"
 }
 hz=$(getconf CLK_TCK)
 rq_wait_ns() { # PID... -> nanoseconds their threads spent runnable but waiting for a CPU
