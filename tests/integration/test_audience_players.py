@@ -146,8 +146,12 @@ class AudiencePlayersTest(unittest.TestCase):
     @staticmethod
     def print_result(r, took):
         t = r.get("times", {})
-        print(f"\n  browser side {took:.0f} s{' (fake server)' if r.get('fake') else ''}: all ten playing at "
-              f"+{t.get('allPlaying')} s; 10 viewers on both origins {t.get('tenOnBoth')} s later", end="")
+        gone = r.get("failedByThemselves") or []
+        n = 10 - len(gone)
+        print(f"\n  browser side {took:.0f} s{' (fake server)' if r.get('fake') else ''}: all {n} playing at "
+              f"+{t.get('allPlaying')} s; {n} viewers on both origins {t.get('tenOnBoth')} s later", end="")
+        for g in gone:
+            print(f"\n  left out, its player threw before it played: {json.dumps(g)[:600]}", end="")
         aud = r.get("audienceAtTen") or {}
         print(f"\n  audience: viewers {aud.get('viewers')} ({aud.get('source')}), request-based "
               f"{aud.get('request_viewers')}, startup {aud.get('startup_ms')}, latency {aud.get('latency_ms')}",
