@@ -47,12 +47,7 @@ stop_all() {
 trap 'stop_all; rm -rf "$work"' EXIT
 
 echo "channels: encoding the 20 s 1080p30 source clip" >&2
-ffmpeg -hide_banner -nostdin -loglevel error \
-    -f lavfi -i "testsrc2=size=1920x1080:rate=30,noise=alls=8:allf=t" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 20 \
-    -c:v libx264 -preset veryfast -b:v 6000k -maxrate 6000k -bufsize 12000k \
-    -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -b:a 128k -ac 2 -f flv "$work/src.flv"
+clip_1080p30 "$work/src.flv"
 
 # trial MODE N -> prints one line; exit status 0 when every channel held.
 trial() {
