@@ -489,12 +489,20 @@ const transcode_rung_spec_t *transcode_defined_rungs(const transcode_t *t, size_
     return t ? t->overrides : NULL;
 }
 
-/* The stream's record, made if it has none yet. Manager lock held. */
-static transcode_stream_t *transcode_stream_record(transcode_t *t, const char *stream_id)
+/* The stream's record, or NULL. Manager lock held. */
+static transcode_stream_t *transcode_stream_find(transcode_t *t, const char *stream_id)
 {
     transcode_stream_t *s = t->streams;
     while (s && strcmp(s->id, stream_id) != 0)
         s = s->next;
+    return s;
+}
+
+/* The stream's record, made if it has none yet (NULL: out of memory).
+ * Manager lock held. */
+static transcode_stream_t *transcode_stream_record(transcode_t *t, const char *stream_id)
+{
+    transcode_stream_t *s = transcode_stream_find(t, stream_id);
     if (s)
         return s;
     if (!(s = calloc(1, sizeof(*s))))
@@ -512,9 +520,8 @@ int transcode_stream_next_ladder(transcode_t *t, const char *stream_id,
         return -EINVAL;
     int ret = 0;
     pthread_mutex_lock(&t->lock);
-    transcode_stream_t *s = l ? transcode_stream_record(t, stream_id) : t->streams;
-    while (!l && s && strcmp(s->id, stream_id) != 0)
-        s = s->next;
+    transcode_stream_t *s = l ? transcode_stream_record(t, stream_id)
+                              : transcode_stream_find(t, stream_id);
     if (s) {
         s->next_ladder_set = l != NULL;
         if (l)
@@ -841,9 +848,7 @@ int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t 
     int ret = 0;
     pthread_mutex_lock(&t->lock);
     transcode_reap(t);
-    transcode_stream_t *s = t->streams;
-    while (s && strcmp(s->id, stream_id) != 0)
-        s = s->next;
+    transcode_stream_t *s = transcode_stream_find(t, stream_id);
     if (s && s->busy && !s->finishing && t->params.reconnect_window_ms > 0) {
         /* Its worker continues the same playlists with this publisher once
          * the previous one's input has ended (dropped, taken over). A
@@ -855,15 +860,9 @@ int transcode_stream_start(transcode_t *t, const char *stream_id, media_queue_t 
         free(w);
         return 0;
     }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s) {
-            ret = -ENOMEM;
-            goto fail;
-        }
-        snprintf(s->id, sizeof(s->id), "%s", stream_id);
-        s->next = t->streams;
-        t->streams = s;
+    if (!s && !(s = transcode_stream_record(t, stream_id))) {
+        ret = -ENOMEM;
+        goto fail;
     }
     w->t = t;
     w->stream = s;
