@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "store_internal.h"
 
 #define STORE_META_VALUE_MAX 65536
@@ -399,9 +400,7 @@ int store_demand_note(store_t *st, const char *stream_id, const char *rendition,
         return -EINVAL;
     char key[STORE_ID_MAX + 32];
     snprintf(key, sizeof(key), "%s/%s", stream_id, rendition);
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = key; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
+    uint64_t h = hash_mix(hash_bytes(HASH_FNV1A_INIT, key, strlen(key)));
     struct store_demand_slot *slot = &st->demand[h % STORE_DEMAND_SLOTS];
     pthread_mutex_lock(&st->demand_lock);
     bool covered = strcmp(slot->key, key) == 0 && now_ms >= slot->at_ms &&
