@@ -449,6 +449,12 @@ async function main() {
     // which a player may log as errors: those are not counted).
     for (const p of live) p.errorsPlaying = p.consoleErrors.slice();
     const crashed = live.find((p) => p.crash);
+    // Killed right after a beacon of its own, so that it has a whole
+    // timeout ahead of it: killed at the end of its interval, it timed out
+    // before the others' unload beacons were counted, and "1 left" never
+    // showed (10 straight to 0; CI, 2026-12-07).
+    const beforeKill = crashed.beacons.length;
+    await until(`a fresh beacon from ${crashed.name}`, () => crashed.beacons.length > beforeKill, 15);
     await crashed.page.evaluate(() => 0);
     const crashCdp = await crashed.context.newCDPSession(crashed.page);
     crashCdp.send('Page.crash').catch(() => {});
