@@ -89,11 +89,18 @@ static bool audience_session_ok(const audience_session_t *s)
            audience_in(s->errors, 0, AUDIENCE_COUNT_MAX);
 }
 
+#define AUDIENCE_RECORD_VERSION "1"
+
+const char *audience_record_final_prefix(void)
+{
+    return AUDIENCE_RECORD_VERSION " ended ";
+}
+
 int audience_record_format(const audience_session_t *s, char *out, size_t cap)
 {
     if (!audience_session_ok(s))
         return -EINVAL;
-    int n = snprintf(out, cap, "1 %s %s %lld %lld %lld %lld %lld %lld %lld",
+    int n = snprintf(out, cap, AUDIENCE_RECORD_VERSION " %s %s %lld %lld %lld %lld %lld %lld %lld",
                      audience_state_name(s->state), s->rendition[0] ? s->rendition : "-",
                      (long long)s->latency_ms, (long long)s->startup_ms, (long long)s->stalls,
                      (long long)s->stall_ms, (long long)s->watch_ms,

@@ -76,6 +76,10 @@ void audience_session_init(audience_session_t *s);
  * for a session whose fields are out of range, -ENAMETOOLONG when cap is
  * too small (AUDIENCE_RECORD_MAX always fits). */
 int audience_record_format(const audience_session_t *s, char *out, size_t cap);
+/* How every record of an ended session begins: the session said goodbye,
+ * and a record of it from a beacon sent earlier (arriving later, or at
+ * another origin) must not replace it (store_meta_put_unless_final). */
+const char *audience_record_final_prefix(void);
 /* Reads a record back: 0, or -EINVAL for anything but the exact form
  * audience_record_format writes (the store is shared, so a value from
  * another version or a stray writer is refused, not guessed at). */

@@ -488,8 +488,11 @@ static size_t aud_write_batch(audience_sessions_t *t, size_t n, int64_t now_ms)
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         const aud_write_t *w = &t->batch[i];
-        int rc = store_meta_put(t->p.store, w->stream, w->field, w->value, w->ttl_ms);
-        if (rc == 0) {
+        /* A session that ended stays ended: a beacon it sent before its
+         * goodbye may reach this node (or another) after it. */
+        int rc = store_meta_put_unless_final(t->p.store, w->stream, w->field, w->value,
+                                             w->ttl_ms, audience_record_final_prefix());
+        if (rc >= 0) {
             ok++;
             continue;
         }

@@ -344,16 +344,31 @@ static bool store_meta_field_valid(const char *field)
     return field && *field && strlen(field) <= STORE_NAME_MAX;
 }
 
-int store_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
-                   int64_t ttl_ms)
+static int store_meta_put_final(store_t *st, const char *stream_id, const char *field,
+                                const char *value, int64_t ttl_ms, const char *final_prefix)
 {
-    if (!store_id_valid(stream_id) || !store_meta_field_valid(field) || !value || ttl_ms <= 0)
+    if (!store_id_valid(stream_id) || !store_meta_field_valid(field) || !value || ttl_ms <= 0 ||
+        (final_prefix && !*final_prefix))
         return -EINVAL;
     if (strlen(value) > STORE_META_VALUE_MAX)
         return -EMSGSIZE;
-    int rc = st->backend->meta_put(st, stream_id, field, value, ttl_ms);
+    int rc = st->backend->meta_put(st, stream_id, field, value, ttl_ms, final_prefix);
     store_count(st, &st->n_meta, rc);
     return rc;
+}
+
+int store_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
+                   int64_t ttl_ms)
+{
+    return store_meta_put_final(st, stream_id, field, value, ttl_ms, NULL);
+}
+
+int store_meta_put_unless_final(store_t *st, const char *stream_id, const char *field,
+                                const char *value, int64_t ttl_ms, const char *final_prefix)
+{
+    if (!final_prefix)
+        return -EINVAL;
+    return store_meta_put_final(st, stream_id, field, value, ttl_ms, final_prefix);
 }
 
 int store_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)

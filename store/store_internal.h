@@ -38,9 +38,10 @@ typedef struct store_backend {
      * and stream_list fill store_stream_info_t.ladder. */
     int (*stream_set_ladder)(store_t *st, const char *id, const char *ladder);
 
-    /* Meta records. ttl_ms > 0. */
+    /* Meta records. ttl_ms > 0. final_prefix: NULL, or keep (return 1) an
+     * unexpired value that begins with it. */
     int (*meta_put)(store_t *st, const char *stream_id, const char *field, const char *value,
-                    int64_t ttl_ms);
+                    int64_t ttl_ms, const char *final_prefix);
     int (*meta_get)(store_t *st, const char *stream_id, const char *field, char **value_out);
     int (*meta_scan)(store_t *st, const char *stream_id, const char *prefix, store_meta_cb cb,
                      void *opaque);

@@ -1092,7 +1092,7 @@ static mem_meta_t *mem_meta_find(store_memory_t *m, const char *stream_id, const
 }
 
 static int mem_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
-                        int64_t ttl_ms)
+                        int64_t ttl_ms, const char *final_prefix)
 {
     store_memory_t *m = (store_memory_t *)st;
     uint64_t h = mem_hash(stream_id, field);
@@ -1104,6 +1104,12 @@ static int mem_meta_put(store_t *st, const char *stream_id, const char *field, c
     if (++m->meta_puts >= MEM_META_SWEEP_MIN && m->meta_puts >= m->meta_count)
         mem_meta_sweep(m, now);
     mem_meta_t *e = mem_meta_find(m, stream_id, field, h);
+    if (e && final_prefix && e->expires_ms > now &&
+        strncmp(e->value, final_prefix, strlen(final_prefix)) == 0) {
+        pthread_mutex_unlock(&m->meta_lock);
+        free(v);
+        return 1; /* a final record stays */
+    }
     if (e) {
         free(e->value); /* the one this put replaces */
     } else {

@@ -195,13 +195,19 @@ static const char rs_lua_stream_field[] =
     "local t = redis.call('TIME')\n"                                                        \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-/* KEYS meta, meta-puts. ARGV field, value, ttl ms. Expired fields are swept
+/* KEYS meta, meta-puts. ARGV field, value, ttl ms[, final prefix: an
+ * unexpired value beginning with it is kept, 0]. Expired fields are swept
  * once the puts since the last sweep reach the hash's length (at least
  * RS_META_PRUNE_MIN): a sweep reads the whole hash, so sweeping every N puts
  * made thousands of audience session records quadratic. */
 static const char rs_lua_meta_put[] =
     RS_LUA_NOW
     "local ttl = tonumber(ARGV[3])\n"
+    "if ARGV[4] then\n"
+    "  local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "  local e, val = string.match(old or '', '^(%d+) (.*)$')\n"
+    "  if e and tonumber(e) > now and string.sub(val, 1, #ARGV[4]) == ARGV[4] then return 0 end\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now + ttl) .. ' ' .. ARGV[2])\n"
     "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end\n"
     "local puts = redis.call('INCR', KEYS[2])\n"
@@ -1365,7 +1371,7 @@ static void rs_registry_notice(store_redis_t *r, const char *msg, size_t len)
 /* ---- meta records ---------------------------------------------------------- */
 
 static int rs_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
-                       int64_t ttl_ms)
+                       int64_t ttl_ms, const char *final_prefix)
 {
     store_redis_t *r = (store_redis_t *)st;
     if (!atomic_load(&r->up))
@@ -1375,9 +1381,11 @@ static int rs_meta_put(store_t *st, const char *stream_id, const char *field, co
     rs_key_meta_puts(puts, stream_id);
     snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
     const char *keys[] = {key, puts};
-    const char *args[] = {field, value, ttl};
+    const char *args[] = {field, value, ttl, final_prefix};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_meta_put, 2, keys, 3, args, &rep);
+    int rc = rs_eval(r, rs_lua_meta_put, 2, keys, final_prefix ? 4 : 3, args, &rep);
+    if (rc == 0 && final_prefix && rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
+        rc = 1; /* a final record stays */
     freeReplyObject(rep);
     return rc;
 }

@@ -172,6 +172,13 @@ bool store_stream_record(store_t *st, const char *stream_id, bool dflt);
  * up to 64 KiB (else -EMSGSIZE). The stream need not be registered. */
 int store_meta_put(store_t *st, const char *stream_id, const char *field, const char *value,
                    int64_t ttl_ms) __attribute__((warn_unused_result));
+/* store_meta_put, except that an unexpired value beginning with
+ * final_prefix (a record its writer declared final, e.g. a playback
+ * session's "ended") is kept: 0 written, 1 kept. Writers on several nodes
+ * may hear one client's messages out of order; the final one must win. */
+int store_meta_put_unless_final(store_t *st, const char *stream_id, const char *field,
+                                const char *value, int64_t ttl_ms, const char *final_prefix)
+    __attribute__((warn_unused_result));
 /* *value_out = a malloc'd copy, or -ENOENT (absent or expired), -EIO. */
 int store_meta_get(store_t *st, const char *stream_id, const char *field, char **value_out)
     __attribute__((warn_unused_result));

@@ -122,8 +122,12 @@ class AudiencePlayersTest(unittest.TestCase):
             self.assertTrue(lines, out.stdout.decode()[-2000:] + out.stderr.decode(errors="replace")[-4000:])
             result = json.loads(lines[-1])
             self.print_result(result, took)
-            self.assertEqual(result["problems"], [],
-                             json.dumps(result)[:6000] + "\n" + out.stderr.decode(errors="replace")[-3000:])
+            if result["problems"]:
+                # Which beacons reached the CDN at the end, and what they got.
+                with open(os.path.join(run_dir, "nginx", "access.log"), errors="replace") as f:
+                    beacons = [l.strip() for l in f if "/beacon/" in l]
+                self.fail(json.dumps(result)[:6000] + "\n" + out.stderr.decode(errors="replace")[-3000:] +
+                          "\nlast beacons through the CDN:\n" + "\n".join(beacons[-30:]))
             self.assertEqual(out.returncode, 0)
             if not fake:
                 # Through the CDN: the beacons reached the origins uncached,

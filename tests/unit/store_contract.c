@@ -548,6 +548,28 @@ void store_contract_meta(void **state)
     assert_int_equal(store_meta_scan(a, "none", "v", meta_collect, &seen), 0);
     assert_int_equal(seen.n, 0);
 
+    /* A final record stays: a put over it from either node keeps it (1);
+     * once it has expired, or over any other value, the put writes. */
+    assert_int_equal(store_meta_put_unless_final(a, "s", "aud.x", "1 playing", 60000, "1 ended "), 0);
+    assert_int_equal(store_meta_put_unless_final(b, "s", "aud.x", "1 ended 9", 150, "1 ended "), 0);
+    assert_int_equal(store_meta_put_unless_final(a, "s", "aud.x", "1 playing 2", 60000, "1 ended "),
+                     1);
+    assert_int_equal(store_meta_put_unless_final(b, "s", "aud.x", "1 ended 10", 60000, "1 ended "),
+                     1);
+    assert_int_equal(store_meta_get(b, "s", "aud.x", &v), 0);
+    assert_string_equal(v, "1 ended 9");
+    free(v);
+    assert_int_equal(store_meta_put(a, "s", "aud.x", "forced", 60000), 0); /* unguarded: writes */
+    assert_int_equal(store_meta_put_unless_final(a, "s", "aud.y", "1 ended 1", 150, "1 ended "), 0);
+    sleep_ms(300);
+    assert_int_equal(store_meta_put_unless_final(b, "s", "aud.y", "1 playing 3", 60000, "1 ended "),
+                     0);
+    assert_int_equal(store_meta_get(a, "s", "aud.y", &v), 0);
+    assert_string_equal(v, "1 playing 3");
+    free(v);
+    assert_int_equal(store_meta_put_unless_final(a, "s", "aud.y", "v", 1000, ""), -EINVAL);
+    assert_int_equal(store_meta_put_unless_final(a, "s", "aud.y", "v", 1000, NULL), -EINVAL);
+
     assert_int_equal(store_meta_put(a, "s", "f", "v", 0), -EINVAL);
     assert_int_equal(store_meta_put(a, "s", "", "v", 1000), -EINVAL);
     assert_int_equal(store_meta_put(a, "bad id!", "f", "v", 1000), -EINVAL);

@@ -61,6 +61,13 @@ static void test_record_round_trip(void **state)
     int n = audience_record_format(&s, buf, sizeof(buf));
     assert_int_equal(n, (int)strlen(buf));
     assert_string_equal(buf, "1 starting - -1 -1 0 0 0 0 0");
+    /* Only an ended session's record begins with the final prefix. */
+    const char *fin = audience_record_final_prefix();
+    assert_int_not_equal(strncmp(buf, fin, strlen(fin)), 0);
+    s.state = AUDIENCE_ENDED;
+    assert_true(audience_record_format(&s, buf, sizeof(buf)) > 0);
+    assert_int_equal(strncmp(buf, fin, strlen(fin)), 0);
+    s.state = AUDIENCE_STARTING;
 
     s.state = AUDIENCE_STALLED;
     strcpy(s.rendition, "480p");

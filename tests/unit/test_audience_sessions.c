@@ -106,6 +106,58 @@ static void test_record_written(void **state)
     close_table(f);
 }
 
+/* The goodbye stays: two origins on one store (the CDN sends a player's
+ * beacons to either), the session's `ended` written by one, then a beacon
+ * it sent earlier reaches the other (and, taken out by then, the first
+ * one again) and is flushed after it. The record still says ended, so
+ * the aggregator no longer counts the viewer; a new session is written. */
+static void test_ended_is_final_across_origins(void **state)
+{
+    (void)state;
+    fixture_t *f = open_table(50, 0, 0);
+    audience_sessions_params_t p = {.store = f->store, .timeout_ms = 30000, .per_address = 50};
+    audience_sessions_t *other = NULL;
+    assert_int_equal(audience_sessions_new(&p, &other), 0);
+    uint8_t a[16];
+    addr4(192, 0, 2, 1, a);
+    const char *field = AUDIENCE_FIELD_PREFIX "abcdefghijklmnop";
+    assert_int_equal(beacon(f, "live1", "abcdefghijklmnop", a, AUDIENCE_PLAYING, 1000, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(f->t, 1100), 1);
+    assert_int_equal(beacon(f, "live1", "abcdefghijklmnop", a, AUDIENCE_ENDED, 2000, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(f->t, 2100), 1);
+    /* The late one, at the other origin and at this one. */
+    audience_session_t s;
+    audience_session_init(&s);
+    s.state = AUDIENCE_PLAYING;
+    s.watch_ms = 1900;
+    unsigned int r = 0;
+    assert_int_equal(audience_sessions_beacon(other, "live1", "abcdefghijklmnop", a, &s, 2050, &r),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(other, 2200), 1);
+    assert_int_equal(beacon(f, "live1", "abcdefghijklmnop", a, AUDIENCE_PLAYING, 2060, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(f->t, 2300), 1);
+    char *v = NULL;
+    assert_int_equal(store_meta_get(f->store, "live1", field, &v), 0);
+    assert_int_equal(audience_record_parse(v, &s), 0);
+    free(v);
+    assert_int_equal(s.state, AUDIENCE_ENDED);
+    assert_int_equal(s.watch_ms, 2000);
+    /* Another session of the same player (a reload) is its own record. */
+    assert_int_equal(beacon(f, "live1", "qrstuvwxyzabcdef", a, AUDIENCE_PLAYING, 2400, NULL),
+                     AUDIENCE_ACCEPTED);
+    assert_int_equal(audience_sessions_flush(f->t, 2500), 1);
+    assert_int_equal(store_meta_get(f->store, "live1", AUDIENCE_FIELD_PREFIX "qrstuvwxyzabcdef",
+                                    &v), 0);
+    assert_int_equal(audience_record_parse(v, &s), 0);
+    free(v);
+    assert_int_equal(s.state, AUDIENCE_PLAYING);
+    audience_sessions_free(other);
+    close_table(f);
+}
+
 static void test_session_bucket(void **state)
 {
     (void)state;
@@ -374,7 +426,9 @@ static void test_store_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_written),  cmocka_unit_test(test_session_bucket),
+        cmocka_unit_test(test_record_written),
+        cmocka_unit_test(test_ended_is_final_across_origins),
+        cmocka_unit_test(test_session_bucket),
         cmocka_unit_test(test_address_bucket),  cmocka_unit_test(test_per_address_cap),
         cmocka_unit_test(test_ipv6_by_64),      cmocka_unit_test(test_totals),
         cmocka_unit_test(test_expiry),          cmocka_unit_test(test_threads),
