@@ -186,7 +186,16 @@ function shopPlayer([kind, url, pin, core, part]) {
     const player = videojs(video, { muted: true, autoplay: false, preload: 'auto',
                                      html5: { vhs: { llhls: true, overrideNative: true,
                                                      useNetworkInformationApi: false } } });
-    player.on('error', () => S.errors.push('video.js error'));
+    // What Chromium said (video.js only says "no working playlists" after
+    // excluding the one that failed).
+    player.on('error', () => {
+      const e = player.error();
+      S.errors.push(`video.js error ${e && e.code}`);
+    });
+    player.tech(true).el().addEventListener('error', (ev) => {
+      const e = ev.target.error;
+      S.errors.push(`media error ${e && e.code}: ${e && e.message}`);
+    });
     S.rendition = () => {
       const vhs = player.tech(true) && player.tech(true).vhs;
       const m = vhs && vhs.playlists.media();
@@ -447,7 +456,10 @@ async function main() {
     // closed (their unload beacons). 1 at once, 0 after the timeout.
     // Console errors while playing (closing a page aborts its requests,
     // which a player may log as errors: those are not counted).
-    for (const p of live) p.errorsPlaying = p.consoleErrors.slice();
+    for (const p of live) {
+      p.errorsPlaying = p.consoleErrors.slice();
+      if (p.errorsPlaying.length) p.playerErrorsAtEnd = (await pageStatus(p)).errors;
+    }
     const crashed = live.find((p) => p.crash);
     // Killed right after a beacon of its own, so that it has a whole
     // timeout ahead of it: killed at the end of its interval, it timed out
@@ -491,7 +503,8 @@ async function main() {
       // the test: the count falling at once is the check.)
       if (p.beacons.some((b) => b.state === 'ended')) out.endedSeen = (out.endedSeen || 0) + 1;
       const errs = p.errorsPlaying.filter((t) => !/status of 404/.test(t));
-      check(!errs.length, `${p.name}: console errors ${errs.slice(0, 3).join(' | ')}`);
+      check(!errs.length, `${p.name}: console errors ${errs.slice(0, 3).join(' | ')}` +
+            (p.playerErrorsAtEnd ? ` (the player: ${JSON.stringify(p.playerErrorsAtEnd)})` : ''));
     }
   } catch (e) {
     // Where each page was, to see why.
