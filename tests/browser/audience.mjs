@@ -192,8 +192,9 @@ function shopPlayer([kind, url, pin, core, part]) {
       const e = player.error();
       S.errors.push(`video.js error ${e && e.code}`);
     });
-    player.tech(true).el().addEventListener('error', (ev) => {
-      const e = ev.target.error;
+    // (The Html5 tech plays in the page's own <video>.)
+    video.addEventListener('error', () => {
+      const e = video.error;
       S.errors.push(`media error ${e && e.code}: ${e && e.message}`);
     });
     S.rendition = () => {
