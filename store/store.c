@@ -328,6 +328,33 @@ int store_stream_set_ladder(store_t *st, const char *id, const char *ladder)
     return rc;
 }
 
+int store_stream_set_outputs(store_t *st, const char *id, const char *text)
+{
+    if (!text)
+        text = "";
+    size_t n = strnlen(text, STORE_OUTPUTS_MAX);
+    if (n >= STORE_OUTPUTS_MAX)
+        return -EMSGSIZE;
+    for (size_t i = 0; i < n; i++)
+        if (text[i] < 0x20 || text[i] > 0x7e)
+            return -EINVAL;
+    if (!store_id_valid(id))
+        return -ENOENT;
+    int rc = st->backend->stream_set_outputs(st, id, text);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
+int store_stream_get_outputs(store_t *st, const char *id, char **text_out)
+{
+    *text_out = NULL;
+    if (!store_id_valid(id))
+        return -ENOENT;
+    int rc = st->backend->stream_get_outputs(st, id, text_out);
+    store_count(st, &st->n_registry, rc);
+    return rc;
+}
+
 bool store_stream_record(store_t *st, const char *stream_id, bool dflt)
 {
     store_stream_info_t info;

@@ -37,6 +37,10 @@ typedef struct store_backend {
     /* ladder: "" (none) or checked text under STORE_LADDER_MAX. stream_get
      * and stream_list fill store_stream_info_t.ladder. */
     int (*stream_set_ladder)(store_t *st, const char *id, const char *ladder);
+    /* text: "" (none) or checked text under STORE_OUTPUTS_MAX. get: a
+     * malloc'd copy ("" for none), -ENOENT no such stream. */
+    int (*stream_set_outputs)(store_t *st, const char *id, const char *text);
+    int (*stream_get_outputs)(store_t *st, const char *id, char **text_out);
 
     /* Meta records. ttl_ms > 0. final_prefix: NULL, or keep (return 1) an
      * unexpired value that begins with it. */

@@ -110,6 +110,7 @@ typedef struct mem_stream {
     int64_t created_ms;
     int record; /* STORE_RECORD_DEFAULT, _OFF, _ON */
     char ladder[STORE_LADDER_MAX]; /* "": none */
+    char *outputs;                 /* simulcast outputs, opaque text; NULL: none */
     uint8_t key_hash[32];
     bool seeded;           /* from the configuration: seed_hash is its key there */
     bool seen;             /* seeded by this process (store_stream_seed_done) */
@@ -642,6 +643,7 @@ static int mem_persist(store_memory_t *m, const mem_stream_t *s)
     row.created_ms = s->created_ms;
     row.record = s->record;
     snprintf(row.ladder, sizeof(row.ladder), "%s", s->ladder);
+    row.outputs = s->outputs;
     row.seeded = s->seeded;
     memcpy(row.seed_hash, s->seed_hash, 32);
     int rc = store_state_put(m->state, &row);
@@ -798,6 +800,7 @@ static int mem_stream_remove(store_t *st, const char *id)
         ret = -EIO;
     } else if (i >= 0) {
         free(m->streams[i].name);
+        free(m->streams[i].outputs);
         OPENSSL_cleanse(m->streams[i].key_hash, 32);
         m->streams[i] = m->streams[m->nstreams - 1]; /* order is store.c's business */
         m->nstreams--;
@@ -869,6 +872,47 @@ static int mem_stream_set_record(store_t *st, const char *id, int record)
 static int mem_stream_set_ladder(store_t *st, const char *id, const char *ladder)
 {
     return mem_stream_update((store_memory_t *)st, id, mem_edit_ladder, ladder);
+}
+
+/* Like mem_stream_update, for the one field kept on the heap: the new text
+ * is made first, the old one freed only once the new one is adopted. */
+static int mem_stream_set_outputs(store_t *st, const char *id, const char *text)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    char *copy = NULL;
+    if (text[0] && !(copy = strdup(text)))
+        return -ENOMEM;
+    int ret = -ENOENT;
+    pthread_rwlock_wrlock(&m->reg_lock);
+    ssize_t i = mem_stream_find(m, id);
+    if (i >= 0) {
+        mem_stream_t next = m->streams[i];
+        next.outputs = copy;
+        ret = mem_persist(m, &next);
+        if (ret == 0) {
+            free(m->streams[i].outputs);
+            m->streams[i].outputs = copy;
+            copy = NULL;
+        }
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    free(copy);
+    return ret;
+}
+
+static int mem_stream_get_outputs(store_t *st, const char *id, char **text_out)
+{
+    store_memory_t *m = (store_memory_t *)st;
+    int ret = -ENOENT;
+    pthread_rwlock_rdlock(&m->reg_lock);
+    ssize_t i = mem_stream_find(m, id);
+    if (i >= 0) {
+        const char *s = m->streams[i].outputs;
+        *text_out = strdup(s ? s : "");
+        ret = *text_out ? 0 : -ENOMEM;
+    }
+    pthread_rwlock_unlock(&m->reg_lock);
+    return ret;
 }
 
 /* A --stream seed (store_seed_decide). */
@@ -950,6 +994,7 @@ static int mem_stream_seed_done(store_t *st, size_t *removed)
             snprintf(gone[ngone], STORE_ID_MAX, "%s", s->id);
         ngone++;
         free(s->name);
+        free(s->outputs);
         OPENSSL_cleanse(s->key_hash, 32);
         m->streams[i] = m->streams[m->nstreams - 1];
         m->nstreams--;
@@ -1002,6 +1047,8 @@ static int mem_set_state_dir(store_t *st, const char *dir, size_t *loaded, char 
         s->created_ms = rows[i].created_ms;
         s->record = rows[i].record;
         snprintf(s->ladder, sizeof(s->ladder), "%s", rows[i].ladder);
+        s->outputs = rows[i].outputs; /* taken */
+        rows[i].outputs = NULL;
         memcpy(s->key_hash, rows[i].key_hash, 32);
         s->seeded = rows[i].seeded;
         memcpy(s->seed_hash, rows[i].seed_hash, 32);
@@ -1014,16 +1061,22 @@ static int mem_set_state_dir(store_t *st, const char *dir, size_t *loaded, char 
              n == 1 ? "" : "s");
 out:
     if (ret < 0) {
-        for (size_t i = 0; i < m->nstreams; i++)
+        for (size_t i = 0; i < m->nstreams; i++) {
             free(m->streams[i].name);
+            free(m->streams[i].outputs);
+        }
         free(m->streams);
         m->streams = NULL;
         m->nstreams = m->cap_streams = 0;
     }
     pthread_rwlock_unlock(&m->reg_lock);
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].outputs);
+        rows[i].outputs = NULL;
+    }
     if (rows)
         OPENSSL_cleanse(rows, n * sizeof(*rows));
-    free(rows);
+    store_state_rows_free(rows, n);
     store_state_close(state);
     return ret;
 }
@@ -1223,8 +1276,10 @@ static void mem_close(store_t *st)
         m->groups = g->next;
         free(g);
     }
-    for (size_t i = 0; i < m->nstreams; i++)
+    for (size_t i = 0; i < m->nstreams; i++) {
         free(m->streams[i].name);
+        free(m->streams[i].outputs);
+    }
     free(m->streams);
     store_state_close(m->state);
     for (size_t i = 0; i < m->meta_nbuckets; i++) {
@@ -1258,6 +1313,8 @@ static const store_backend_t store_memory_backend = {
     .stream_rotate = mem_stream_rotate,
     .stream_set_record = mem_stream_set_record,
     .stream_set_ladder = mem_stream_set_ladder,
+    .stream_set_outputs = mem_stream_set_outputs,
+    .stream_get_outputs = mem_stream_get_outputs,
     .stream_seed = mem_stream_seed,
     .stream_seed_done = mem_stream_seed_done,
     .set_state_dir = mem_set_state_dir,

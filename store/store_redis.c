@@ -20,6 +20,10 @@
  *   P{registry}:ladder    hash: stream id -> the stream's own ladder (canonical
  *                         JSON text, transcode_ladder_format); no field: the
  *                         server's ladder; removed with the stream
+ *   P{registry}:outputs   hash: stream id -> the stream's simulcast outputs
+ *                         (JSON text of output_defs_format; it holds the
+ *                         destinations' keys); no field: none; removed with
+ *                         the stream
  *   P{registry}:alive     marker; its absence means the dataset was lost
  *   channel P ev:DB:{ID}  "c NAME..." after a commit, "t NODE" on a takeover,
  *                         "t -NODE" when NODE revoked the lease (no node id
@@ -151,7 +155,7 @@ static const char rs_lua_stream_add[] =
     "redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])\n"
     "return 1\n";
 
-/* KEYS by-id, by-key, record, ladder. ARGV id, registry channel. 1
+/* KEYS by-id, by-key, record, ladder, outputs. ARGV id, registry channel. 1
  * removed, 0 no such id. The by-key entry goes only if it still names this
  * id. */
 static const char rs_lua_stream_remove[] =
@@ -159,6 +163,7 @@ static const char rs_lua_stream_remove[] =
     "if not rec then return 0 end\n"
     "redis.call('HDEL', KEYS[3], ARGV[1])\n"
     "redis.call('HDEL', KEYS[4], ARGV[1])\n"
+    "redis.call('HDEL', KEYS[5], ARGV[1])\n"
     "local old = string.sub(rec, 1, 64)\n"
     "if redis.call('HGET', KEYS[2], old) == ARGV[1] then redis.call('HDEL', KEYS[2], old) end\n"
     "redis.call('HDEL', KEYS[1], ARGV[1])\n"
@@ -188,6 +193,12 @@ static const char rs_lua_stream_field[] =
     "if ARGV[2] == '' then redis.call('HDEL', KEYS[2], ARGV[1])\n"
     "else redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end\n"
     "return 1\n";
+
+/* KEYS by-id, the field's hash. ARGV id. The value ("" when the stream has
+ * none), or nil when there is no such stream. */
+static const char rs_lua_stream_field_get[] =
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end\n"
+    "return redis.call('HGET', KEYS[2], ARGV[1]) or ''\n";
 
 /* Meta records: expiry by the Redis server's clock (TIME), so nodes whose
  * clocks differ agree on what has expired. */
@@ -450,6 +461,7 @@ static void rs_channel(const store_redis_t *r, char *out, const char *id)
 #define RS_KEY_ALIVE RS_PREFIX "{registry}:alive"
 #define RS_KEY_RECORD RS_PREFIX "{registry}:record"
 #define RS_KEY_LADDER RS_PREFIX "{registry}:ladder"
+#define RS_KEY_OUTPUTS RS_PREFIX "{registry}:outputs"
 
 static void rs_hex(const uint8_t hash[32], char out[65])
 {
@@ -1262,10 +1274,11 @@ static int rs_registry_remove(store_t *st, const char *id)
     store_redis_t *r = (store_redis_t *)st;
     if (!atomic_load(&r->up))
         return -EIO;
-    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY, RS_KEY_RECORD, RS_KEY_LADDER};
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY, RS_KEY_RECORD, RS_KEY_LADDER,
+                          RS_KEY_OUTPUTS};
     const char *args[] = {id, r->registry_channel};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_remove, 4, keys, 2, args, &rep);
+    int rc = rs_eval(r, rs_lua_stream_remove, 5, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1326,6 +1339,50 @@ static int rs_registry_set_ladder(store_t *st, const char *id, const char *ladde
     int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_registry_set_outputs(store_t *st, const char *id, const char *text)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_OUTPUTS};
+    const char *args[] = {id, text};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
+    if (rc == 0)
+        rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_registry_get_outputs(store_t *st, const char *id, char **text_out)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!atomic_load(&r->up))
+        return -EIO;
+    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_OUTPUTS};
+    const char *args[] = {id};
+    redisReply *rep;
+    int rc = rs_eval(r, rs_lua_stream_field_get, 2, keys, 1, args, &rep);
+    if (rc == 0 && rep->type == REDIS_REPLY_NIL) {
+        rc = -ENOENT;
+    } else if (rc == 0 && rep->type == REDIS_REPLY_STRING) {
+        /* Text no version writes (too long) reads as none. */
+        if (rep->len >= STORE_OUTPUTS_MAX) {
+            log_warn(RS_LOG, "registry: stream '%s': ignoring stored outputs of %zu bytes", id,
+                     (size_t)rep->len);
+            *text_out = strdup("");
+        } else {
+            *text_out = strndup(rep->str, rep->len);
+        }
+        if (!*text_out)
+            rc = -ENOMEM;
+    } else if (rc == 0) {
+        rc = -EIO;
+    }
     freeReplyObject(rep);
     return rc;
 }
@@ -2010,6 +2067,8 @@ static const store_backend_t store_redis_backend = {
     .stream_rotate = rs_registry_rotate,
     .stream_set_record = rs_registry_set_record,
     .stream_set_ladder = rs_registry_set_ladder,
+    .stream_set_outputs = rs_registry_set_outputs,
+    .stream_get_outputs = rs_registry_get_outputs,
     .meta_put = rs_meta_put,
     .meta_get = rs_meta_get,
     .meta_scan = rs_meta_scan,

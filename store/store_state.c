@@ -12,13 +12,15 @@
  * locking_mode=EXCLUSIVE keeps the lock from the first transaction (taken in
  * store_state_open) until close, and needs no shared-memory file.
  *
- * Schema (user_version 2):
+ * Schema (user_version 3):
  *   streams(id TEXT PRIMARY KEY, name TEXT, key_hash BLOB UNIQUE (32 bytes,
  *           SHA-256), created_ms INTEGER, record INTEGER (-1, 0, 1),
  *           seed_hash BLOB NULL (32 bytes: the key the configuration gave it
  *           last; NULL for a stream made through the API),
- *           ladder TEXT ('' : none; the stream's own ladder, added in 2))
- * A version 1 database gets the ladder column (ALTER TABLE) when opened.
+ *           ladder TEXT ('' : none; the stream's own ladder, added in 2),
+ *           outputs TEXT ('' : none; the stream's simulcast outputs, opaque
+ *           text of output/output_def.c, added in 3))
+ * An older database gets the columns it lacks (ALTER TABLE) when opened.
  *
  * Threads: none of its own; callers serialize (the memory store holds its
  * registry write lock). The connection is opened FULLMUTEX anyway.
@@ -39,7 +41,7 @@
 #include "log.h"
 
 #define STATE_LOG "store"
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 /* A second process on the same directory: how long to wait for its lock
  * before saying so. */
 #define STATE_BUSY_MS 1000
@@ -59,23 +61,28 @@ static const char state_schema[] =
     " created_ms INTEGER NOT NULL DEFAULT 0,"
     " record INTEGER NOT NULL DEFAULT -1 CHECK (record IN (-1, 0, 1)),"
     " seed_hash BLOB CHECK (seed_hash IS NULL OR length(seed_hash) = 32),"
-    " ladder TEXT NOT NULL DEFAULT '');";
+    " ladder TEXT NOT NULL DEFAULT '',"
+    " outputs TEXT NOT NULL DEFAULT '');";
 
 /* Version 1 -> 2: the stream's own ladder. */
 static const char state_upgrade_2[] =
     "ALTER TABLE streams ADD COLUMN ladder TEXT NOT NULL DEFAULT ''";
 
+/* Version 2 -> 3: the stream's simulcast outputs. */
+static const char state_upgrade_3[] =
+    "ALTER TABLE streams ADD COLUMN outputs TEXT NOT NULL DEFAULT ''";
+
 static const char state_put_sql[] =
-    "INSERT INTO streams (id, name, key_hash, created_ms, record, seed_hash, ladder)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    "INSERT INTO streams (id, name, key_hash, created_ms, record, seed_hash, ladder, outputs)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
     " ON CONFLICT (id) DO UPDATE SET name = excluded.name, key_hash = excluded.key_hash,"
     " created_ms = excluded.created_ms, record = excluded.record,"
-    " seed_hash = excluded.seed_hash, ladder = excluded.ladder";
+    " seed_hash = excluded.seed_hash, ladder = excluded.ladder, outputs = excluded.outputs";
 
 static const char state_remove_sql[] = "DELETE FROM streams WHERE id = ?1";
 
 static const char state_load_sql[] =
-    "SELECT id, name, key_hash, created_ms, record, seed_hash, ladder FROM streams";
+    "SELECT id, name, key_hash, created_ms, record, seed_hash, ladder, outputs FROM streams";
 
 store_seed_action_t store_seed_decide(bool have, const uint8_t cur[32], bool seeded,
                                       const uint8_t seed[32], const uint8_t key[32])
@@ -222,6 +229,8 @@ int store_state_open(const char *dir, store_state_t **out, char *why, size_t why
     if ((err = state_exec(ss, state_schema, "schema", why, whylen)) < 0 ||
         (version == 1 && (err = state_exec(ss, state_upgrade_2, "schema upgrade", why,
                                            whylen)) < 0) ||
+        (version >= 1 && version < 3 &&
+         (err = state_exec(ss, state_upgrade_3, "schema upgrade", why, whylen)) < 0) ||
         (err = state_exec(ss, setv, "schema", why, whylen)) < 0 ||
         (err = state_exec(ss, "COMMIT", "schema", why, whylen)) < 0)
         goto fail;
@@ -270,6 +279,7 @@ int store_state_load(store_state_t *ss, store_state_row_t **rows, size_t *n)
         int seed_len = sqlite3_column_bytes(st, 5);
         int record = sqlite3_column_int(st, 4);
         const char *ladder = (const char *)sqlite3_column_text(st, 6);
+        const char *outputs = (const char *)sqlite3_column_text(st, 7);
         if (!id || !store_id_valid(id) || !hash || hash_len != 32 ||
             (seed && seed_len != 32) || record < -1 || record > 1) {
             log_warn(STATE_LOG, "%s: skipping a stream that is not valid (id '%.64s')", ss->path,
@@ -300,6 +310,16 @@ int store_state_load(store_state_t *ss, store_state_row_t **rows, size_t *n)
         else if (ladder)
             log_warn(STATE_LOG, "%s: stream '%s': ignoring a stored ladder of %zu bytes",
                      ss->path, r->id, strlen(ladder));
+        /* Outputs no version writes (too long) are dropped, not the
+         * stream. */
+        size_t olen = outputs ? strlen(outputs) : 0;
+        if (olen >= STORE_OUTPUTS_MAX) {
+            log_warn(STATE_LOG, "%s: stream '%s': ignoring stored outputs of %zu bytes",
+                     ss->path, r->id, olen);
+        } else if (olen && !(r->outputs = strdup(outputs))) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
         r->seeded = seed != NULL;
         if (seed)
             memcpy(r->seed_hash, seed, 32);
@@ -309,7 +329,7 @@ int store_state_load(store_state_t *ss, store_state_row_t **rows, size_t *n)
     if (rc != SQLITE_OK) {
         log_error(STATE_LOG, "%s: cannot read the registry: %s", ss->path,
                   sqlite3_errmsg(ss->db));
-        free(*rows);
+        store_state_rows_free(*rows, *n);
         *rows = NULL;
         *n = 0;
     }
@@ -340,7 +360,9 @@ int store_state_put(store_state_t *ss, const store_state_row_t *row)
         sqlite3_bind_int(st, 5, row->record) != SQLITE_OK ||
         (row->seeded ? sqlite3_bind_blob(st, 6, row->seed_hash, 32, SQLITE_TRANSIENT)
                      : sqlite3_bind_null(st, 6)) != SQLITE_OK ||
-        sqlite3_bind_text(st, 7, row->ladder, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        sqlite3_bind_text(st, 7, row->ladder, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 8, row->outputs ? row->outputs : "", -1, SQLITE_TRANSIENT) !=
+            SQLITE_OK) {
         log_error(STATE_LOG, "%s: cannot write stream '%s': %s", ss->path, row->id,
                   sqlite3_errmsg(ss->db));
         sqlite3_reset(st);
@@ -348,6 +370,13 @@ int store_state_put(store_state_t *ss, const store_state_row_t *row)
         return -EIO;
     }
     return state_step(ss, st, "write", row->id);
+}
+
+void store_state_rows_free(store_state_row_t *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++)
+        free(rows[i].outputs);
+    free(rows);
 }
 
 int store_state_remove(store_state_t *ss, const char *id)

@@ -4,7 +4,7 @@
  * admin API survive a restart or a crash (kill -9, power loss) of a
  * single-node sluice. It holds what the registry holds, never a key in
  * clear: id, display name, SHA-256 of the key, creation time, the `record`
- * override, the stream's own ladder, and for a stream from the configuration (--stream) the hash of
+ * override, the stream's own ladder and simulcast outputs, and for a stream from the configuration (--stream) the hash of
  * the key the configuration gave it last (seed_hash), so that a restart can
  * tell an API rotation (kept) from a changed configuration (applied).
  *
@@ -37,6 +37,9 @@ typedef struct store_state_row {
     int64_t created_ms;    /* 0: unknown (seeded) */
     int record;            /* STORE_RECORD_DEFAULT, _OFF, _ON */
     char ladder[STORE_LADDER_MAX]; /* the stream's own ladder (opaque text); "": none */
+    char *outputs;         /* the stream's simulcast outputs (opaque text); NULL or "": none.
+                            * Rows from store_state_load own it (store_state_rows_free);
+                            * store_state_put only reads it. */
     bool seeded;           /* from the configuration: seed_hash is set */
     uint8_t seed_hash[32]; /* the key hash the configuration gave it last */
 } store_state_row_t;
@@ -60,6 +63,9 @@ const char *store_state_path(const store_state_t *ss);
  * that is not 32 bytes) are skipped with a warning. 0 or -EIO. */
 int store_state_load(store_state_t *ss, store_state_row_t **rows, size_t *n)
     __attribute__((warn_unused_result));
+/* Frees rows from store_state_load and the outputs text they own. NULL
+ * does nothing. */
+void store_state_rows_free(store_state_row_t *rows, size_t n);
 /* Inserts the stream, or updates every field of the stream with its id;
  * durable when it returns 0. -EIO (logged) when it could not be written:
  * nothing changed on disk. */

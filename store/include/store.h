@@ -159,6 +159,21 @@ int store_stream_set_record(store_t *st, const char *id, int record)
  * outside printable ASCII), -EIO. */
 int store_stream_set_ladder(store_t *st, const char *id, const char *ladder)
     __attribute__((warn_unused_result));
+/* Bytes of a stream's simulcast outputs' text, NUL included (the literal
+ * of OUTPUT_DEFS_TEXT_MAX: the store does not include output/). */
+#define STORE_OUTPUTS_MAX 16384
+/* A stream's simulcast outputs: opaque text (output_defs_format, which
+ * checks it; it holds the destinations' keys in clear), at most
+ * STORE_OUTPUTS_MAX bytes with the NUL; NULL or "": none. Set on every node
+ * at once, kept across restarts (the memory store: --state-dir; Redis: the
+ * {registry}:outputs hash) and a key rotation, gone with the stream.
+ * set: -ENOENT (no such stream), -EMSGSIZE (too long), -EINVAL (bytes
+ * outside printable ASCII), -EIO. get: *text_out a malloc'd copy ("" for
+ * none); -ENOENT (no such stream), -ENOMEM, -EIO. Any thread. */
+int store_stream_set_outputs(store_t *st, const char *id, const char *text)
+    __attribute__((warn_unused_result));
+int store_stream_get_outputs(store_t *st, const char *id, char **text_out)
+    __attribute__((warn_unused_result));
 /* Whether a broadcast of stream_id starting now is recorded: its override,
  * or dflt (--record) when it has none. A store that cannot answer, or an
  * unknown stream, gives dflt. Any thread. */

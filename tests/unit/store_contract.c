@@ -456,12 +456,57 @@ void store_contract_registry_manage(void **state)
     assert_string_equal(info.ladder, big);
     assert_int_equal(store_stream_set_ladder(a, "mid", NULL), 0);
 
+    /* The stream's simulcast outputs: opaque text, "" until set; set on one
+     * node and read on the other, kept by a rotation, cleared by NULL or
+     * "", refused for an unknown stream, gone with the stream. */
+    static const char outputs[] = "[{\"id\":\"o0123456789abcdef\",\"url\":\"rtmp://h/app/k\","
+                                  "\"rendition\":\"source\",\"enabled\":true}]";
+    char *text = NULL;
+    assert_int_equal(store_stream_get_outputs(b, "zeta", &text), 0);
+    assert_string_equal(text, "");
+    free(text);
+    assert_int_equal(store_stream_set_outputs(a, "zeta", outputs), 0);
+    assert_int_equal(store_stream_rotate(b, "zeta", "key-z6"), 0);
+    assert_int_equal(store_stream_get_outputs(b, "zeta", &text), 0);
+    assert_string_equal(text, outputs);
+    free(text);
+    assert_int_equal(store_stream_get(b, "zeta", &info), 0);
+    assert_string_equal(info.ladder, ladder); /* fields apart */
+    assert_int_equal(store_stream_get_outputs(a, "mid", &text), 0);
+    assert_string_equal(text, "");
+    free(text);
+    assert_int_equal(store_stream_set_outputs(a, "nope", "[]"), -ENOENT);
+    text = (char *)&n; /* must be cleared */
+    assert_int_equal(store_stream_get_outputs(b, "nope", &text), -ENOENT);
+    assert_null(text);
+    assert_int_equal(store_stream_get_outputs(b, "bad id!", &text), -ENOENT);
+    assert_int_equal(store_stream_set_outputs(a, "mid", "[\"\t\"]"), -EINVAL);
+    char *obig = malloc(STORE_OUTPUTS_MAX + 1);
+    assert_non_null(obig);
+    memset(obig, 'x', STORE_OUTPUTS_MAX);
+    obig[STORE_OUTPUTS_MAX] = '\0';
+    assert_int_equal(store_stream_set_outputs(a, "mid", obig), -EMSGSIZE);
+    obig[STORE_OUTPUTS_MAX - 1] = '\0'; /* the longest that fits */
+    assert_int_equal(store_stream_set_outputs(a, "mid", obig), 0);
+    assert_int_equal(store_stream_get_outputs(b, "mid", &text), 0);
+    assert_string_equal(text, obig);
+    free(text);
+    free(obig);
+    assert_int_equal(store_stream_set_outputs(b, "mid", NULL), 0);
+    assert_int_equal(store_stream_get_outputs(a, "mid", &text), 0);
+    assert_string_equal(text, "");
+    free(text);
+    assert_int_equal(store_stream_set_outputs(b, "mid", ""), 0); /* clearing none: fine */
+
     assert_int_equal(store_stream_remove(a, "zeta"), 0);
     assert_int_equal(store_stream_add(a, "zeta", "Zeta again", "key-z4"), 0);
     assert_true(store_stream_record(b, "zeta", true)); /* a new stream: no override */
     assert_false(store_stream_record(b, "zeta", false));
     assert_int_equal(store_stream_get(b, "zeta", &info), 0);
     assert_string_equal(info.ladder, ""); /* nor the old stream's ladder */
+    assert_int_equal(store_stream_get_outputs(b, "zeta", &text), 0);
+    assert_string_equal(text, ""); /* nor its outputs */
+    free(text);
 
     /* remove them all: an empty list is NULL */
     const char *all[] = {"alpha2", "long", "mid", "seeded", "zeta"};

@@ -229,15 +229,68 @@ static void test_state_upgrades_schema_1(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].ladder, "{\"passthrough\":\"never\"}");
     assert_true(rows[0].created_ms == 5);
-    free(rows);
+    assert_null(rows[0].outputs); /* none: also added */
+    store_state_rows_free(rows, n);
     store_state_close(ss);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
     sqlite3_finalize(st);
     sqlite3_close(db);
+    rm_dir(dir);
+}
+
+/* A registry written by a version without simulcast outputs (schema 2)
+ * opens, keeps its streams and ladders, and takes outputs from then on. */
+static void test_state_upgrades_schema_2(void **state)
+{
+    (void)state;
+    char *dir = tmp_dir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, STORE_STATE_FILE);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE streams (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+                     " key_hash BLOB NOT NULL UNIQUE CHECK (length(key_hash) = 32),"
+                     " created_ms INTEGER NOT NULL DEFAULT 0,"
+                     " record INTEGER NOT NULL DEFAULT -1 CHECK (record IN (-1, 0, 1)),"
+                     " seed_hash BLOB CHECK (seed_hash IS NULL OR length(seed_hash) = 32),"
+                     " ladder TEXT NOT NULL DEFAULT '');"
+                     "INSERT INTO streams (id, name, key_hash, created_ms, record, ladder) VALUES"
+                     " ('two', 'Two', zeroblob(32), 7, -1, '{}');"
+                     "PRAGMA user_version = 2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    char why[512];
+    store_state_t *ss = NULL;
+    if (store_state_open(dir, &ss, why, sizeof(why)) != 0)
+        fail_msg("upgrade: %s", why);
+    store_state_row_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(store_state_load(ss, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].id, "two");
+    assert_string_equal(rows[0].ladder, "{}");
+    assert_null(rows[0].outputs);
+    static const char outputs[] = "[{\"id\":\"o0123456789abcdef\",\"url\":\"srt://h:1\"}]";
+    rows[0].outputs = strdup(outputs);
+    assert_int_equal(store_state_put(ss, &rows[0]), 0);
+    store_state_rows_free(rows, n);
+    store_state_close(ss);
+
+    assert_int_equal(store_state_open(dir, &ss, why, sizeof(why)), 0);
+    assert_int_equal(store_state_load(ss, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].outputs, outputs);
+    assert_string_equal(rows[0].ladder, "{}");
+    store_state_rows_free(rows, n);
+    store_state_close(ss);
     rm_dir(dir);
 }
 
@@ -284,6 +337,10 @@ static void test_registry_survives_restart(void **state)
     assert_int_equal(store_stream_set_ladder(st, "made", "{\"preset\":\"superfast\"}"), 0);
     assert_int_equal(store_stream_set_ladder(st, "rot", "{\"rungs\":[\"360p\"]}"), 0);
     assert_int_equal(store_stream_set_ladder(st, "rot", NULL), 0); /* cleared */
+    static const char outputs[] = "[{\"id\":\"o0123456789abcdef\",\"url\":\"rtmp://h/a/k\"}]";
+    assert_int_equal(store_stream_set_outputs(st, "made", outputs), 0);
+    assert_int_equal(store_stream_set_outputs(st, "rot", "[]"), 0);
+    assert_int_equal(store_stream_set_outputs(st, "rot", ""), 0); /* cleared */
     /* Refusals change nothing, on disk either. */
     assert_int_equal(store_stream_add(st, "dup", NULL, "key-made"), -EEXIST);
     assert_int_equal(store_stream_rotate(st, "rot", "key-made"), -EEXIST);
@@ -308,6 +365,13 @@ static void test_registry_survives_restart(void **state)
     assert_string_equal(list[1].id, "rot");
     assert_string_equal(list[1].ladder, "");
     free(list);
+    char *text = NULL;
+    assert_int_equal(store_stream_get_outputs(st, "made", &text), 0);
+    assert_string_equal(text, outputs);
+    free(text);
+    assert_int_equal(store_stream_get_outputs(st, "rot", &text), 0);
+    assert_string_equal(text, "");
+    free(text);
     assert_auth(st, "key-made", "made");
     assert_auth(st, "key-rot-new", "rot");
     assert_auth(st, "key-rot-old", NULL);
@@ -316,6 +380,15 @@ static void test_registry_survives_restart(void **state)
     /* Nothing came from the configuration: nothing is dropped. */
     assert_int_equal(store_stream_seed_done(st, &n), 0);
     assert_int_equal(n, 0);
+    /* A stream removed with outputs takes them along on disk too. */
+    assert_int_equal(store_stream_remove(st, "made"), 0);
+    store_close(st);
+    st = open_with_state(dir, &loaded);
+    assert_int_equal(loaded, 1);
+    assert_int_equal(store_stream_add(st, "made", NULL, "key-made-2"), 0);
+    assert_int_equal(store_stream_get_outputs(st, "made", &text), 0);
+    assert_string_equal(text, "");
+    free(text);
     store_close(st);
     rm_dir(dir);
 }
@@ -408,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_state_rows_survive_close),
         cmocka_unit_test(test_state_open_errors),
         cmocka_unit_test(test_state_upgrades_schema_1),
+        cmocka_unit_test(test_state_upgrades_schema_2),
         cmocka_unit_test(test_registry_survives_restart),
         cmocka_unit_test(test_seeds_on_top_of_the_registry),
         cmocka_unit_test(test_memory_only_unchanged),
