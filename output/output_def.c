@@ -203,10 +203,38 @@ int output_url_check(const char *url, output_scheme_t *scheme, char *why, size_t
 
 /* ---- masking -------------------------------------------------------- */
 
+#define OUTPUT_SECRETS_MAX 64
+
 typedef struct output_mask_out {
     char *out;
     size_t cap, len;
+    /* When set: where the secrets masked were in the URL (start, length),
+     * for output_text_scrub. */
+    struct output_span {
+        const char *p;
+        size_t n;
+    } *secrets;
+    size_t nsecrets;
 } output_mask_out_t;
+
+/* Notes a masked secret and, when it is made of several words, each word of
+ * 4 bytes or more (an error message may quote one part of it). */
+static void mask_secret(output_mask_out_t *m, const char *p, size_t n)
+{
+    if (!m->secrets || n == 0)
+        return;
+    if (m->nsecrets < OUTPUT_SECRETS_MAX)
+        m->secrets[m->nsecrets++] = (struct output_span){p, n};
+    size_t i = 0;
+    while (i < n) {
+        size_t w = i;
+        while (w < n && !strchr("/?&=:@,", p[w]))
+            w++;
+        if (w - i >= 4 && w - i < n && m->nsecrets < OUTPUT_SECRETS_MAX)
+            m->secrets[m->nsecrets++] = (struct output_span){p + i, w - i};
+        i = w + 1;
+    }
+}
 
 static void mask_put(output_mask_out_t *m, const char *s, size_t n)
 {
@@ -264,8 +292,10 @@ static void mask_query(output_mask_out_t *m, const char *q, bool srt)
         } else if (eq) {
             mask_put(m, q, klen);
             mask_puts(m, "=" OUTPUT_MASK);
+            mask_secret(m, eq + 1, n - klen - 1);
         } else if (n) {
             mask_puts(m, OUTPUT_MASK);
+            mask_secret(m, q, n);
         }
         if (!q[n])
             break;
@@ -273,12 +303,9 @@ static void mask_query(output_mask_out_t *m, const char *q, bool srt)
     }
 }
 
-void output_url_mask(const char *url, char *out, size_t cap)
+/* Masks url into m (its out already terminated). */
+static void mask_run(const char *url, output_mask_out_t *m)
 {
-    if (!out || !cap)
-        return;
-    output_mask_out_t m = {.out = out, .cap = cap};
-    out[0] = '\0';
     if (!url)
         return;
     const char *sep = strstr(url, "://");
@@ -287,21 +314,24 @@ void output_url_mask(const char *url, char *out, size_t cap)
         if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
             scheme_ok = false;
     if (!scheme_ok) {
-        mask_puts(&m, OUTPUT_MASK);
+        mask_puts(m, OUTPUT_MASK);
+        mask_secret(m, url, strlen(url));
         return;
     }
     size_t skip;
     output_scheme_t sch = output_scheme_of(url, &skip);
-    mask_put(&m, url, (size_t)(sep - url) + 3);
+    mask_put(m, url, (size_t)(sep - url) + 3);
     const char *auth = sep + 3;
     size_t alen = strcspn(auth, "/?");
     const char *host = auth;
     for (size_t i = 0; i < alen; i++)
         if (auth[i] == '@')
             host = auth + i + 1;
-    if (host != auth)
-        mask_puts(&m, OUTPUT_MASK "@");
-    mask_put(&m, host, (size_t)(auth + alen - host));
+    if (host != auth) {
+        mask_puts(m, OUTPUT_MASK "@");
+        mask_secret(m, auth, (size_t)(host - auth) - 1);
+    }
+    mask_put(m, host, (size_t)(auth + alen - host));
     const char *rest = auth + alen;
     if (!rest[0])
         return;
@@ -309,28 +339,82 @@ void output_url_mask(const char *url, char *out, size_t cap)
         if (rest[0] == '/') {
             /* The app stays; what follows it is the key. */
             size_t app = 1 + strcspn(rest + 1, "/?");
-            mask_put(&m, rest, app);
+            mask_put(m, rest, app);
             rest += app;
         }
-        if (rest[0] == '/')
-            mask_puts(&m, "/" OUTPUT_MASK);
-        else if (rest[0] == '?')
-            mask_query(&m, rest + 1, false);
+        if (rest[0] == '/') {
+            mask_puts(m, "/" OUTPUT_MASK);
+            mask_secret(m, rest + 1, strlen(rest + 1));
+        } else if (rest[0] == '?') {
+            mask_query(m, rest + 1, false);
+        }
         return;
     }
     if (sch == OUTPUT_SCHEME_SRT) {
         size_t path = strcspn(rest, "?");
-        if (path == 1)
-            mask_puts(&m, "/");
-        else if (path > 1)
-            mask_puts(&m, "/" OUTPUT_MASK);
+        if (path == 1) {
+            mask_puts(m, "/");
+        } else if (path > 1) {
+            mask_puts(m, "/" OUTPUT_MASK);
+            mask_secret(m, rest + 1, path - 1);
+        }
         if (rest[path] == '?')
-            mask_query(&m, rest + path + 1, true);
+            mask_query(m, rest + path + 1, true);
         return;
     }
     /* An unknown scheme: nothing after the host is known to be harmless. */
-    mask_put(&m, rest, 1);
-    mask_puts(&m, OUTPUT_MASK);
+    mask_put(m, rest, 1);
+    mask_puts(m, OUTPUT_MASK);
+    mask_secret(m, rest + 1, strlen(rest + 1));
+}
+
+void output_url_mask(const char *url, char *out, size_t cap)
+{
+    if (!out || !cap)
+        return;
+    output_mask_out_t m = {.out = out, .cap = cap};
+    out[0] = '\0';
+    mask_run(url, &m);
+}
+
+void output_text_scrub(const char *text, const char *url, char *out, size_t cap)
+{
+    if (!out || !cap)
+        return;
+    out[0] = '\0';
+    if (!text)
+        return;
+    char masked[OUTPUT_URL_MAX];
+    struct output_span spans[OUTPUT_SECRETS_MAX + 1];
+    output_mask_out_t m = {.out = masked, .cap = sizeof(masked), .secrets = spans};
+    masked[0] = '\0';
+    if (url && url[0]) {
+        /* The whole URL first: it reads better masked than cut up. */
+        spans[0] = (struct output_span){url, strlen(url)};
+        m.secrets = spans + 1;
+        mask_run(url, &m);
+        m.nsecrets++;
+        m.secrets = spans;
+    }
+    output_mask_out_t w = {.out = out, .cap = cap};
+    for (const char *p = text; *p;) {
+        size_t hit = 0;
+        bool whole = false;
+        for (size_t i = 0; i < m.nsecrets; i++) {
+            /* Secrets of fewer than 4 bytes would mask ordinary words. */
+            if (spans[i].n >= 4 && spans[i].n > hit && strncmp(p, spans[i].p, spans[i].n) == 0) {
+                hit = spans[i].n;
+                whole = i == 0 && url && url[0];
+            }
+        }
+        if (hit) {
+            mask_puts(&w, whole ? masked : OUTPUT_MASK);
+            p += hit;
+        } else {
+            mask_put(&w, p, 1);
+            p++;
+        }
+    }
 }
 
 /* ---- names ---------------------------------------------------------- */

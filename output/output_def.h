@@ -64,6 +64,15 @@ int output_url_check(const char *url, output_scheme_t *scheme, char *why, size_t
  */
 void output_url_mask(const char *url, char *out, size_t cap);
 
+/*
+ * text (an error message, say) with every secret of url in it replaced:
+ * url itself by its mask, each part output_url_mask hides (and each word of
+ * 4 bytes or more of it) by "****". Bytes outside printable ASCII become
+ * '?'. Always NUL-terminated, truncated to cap - 1 bytes. For text that may
+ * quote a destination, before it is logged, answered or sent in a webhook.
+ */
+void output_text_scrub(const char *text, const char *url, char *out, size_t cap);
+
 /* The rendition grammar: "source" or a rung name ([a-z0-9][a-z0-9_-]{0,30}). */
 bool output_rendition_ok(const char *rendition);
 

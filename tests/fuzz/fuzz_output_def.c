@@ -5,7 +5,7 @@
  * buffer, and masking an accepted URL again changes nothing; accepted
  * registry text has at most OUTPUT_MAX_PER_STREAM valid definitions with
  * distinct ids, formats into less than OUTPUT_DEFS_TEXT_MAX bytes and reads
- * back to the same definitions. */
+ * back to the same definitions; scrubbed text keeps no secret. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,6 +59,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_mask(text, OUTPUT_URL_MAX);
     check_mask(text, 1 + size % 16);
+
+    /* Scrubbing: the input as text with a fixed URL's secrets, and a fixed
+     * text with the input as the URL; terminated and printable either way,
+     * and the fixed URL's key never survives. */
+    char clean[300];
+    output_text_scrub(text, "rtmp://h/app/Key-1234?sig=Sig-5678", clean, sizeof(clean));
+    if (strnlen(clean, sizeof(clean)) >= sizeof(clean) || strstr(clean, "Key-1234") ||
+        strstr(clean, "Sig-5678"))
+        abort();
+    output_text_scrub("error: rtmp://h/app/Key-1234 refused", text, clean, 1 + size % 64);
+    for (const char *p = clean; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            abort();
 
     output_def_t *defs;
     size_t n;

@@ -143,6 +143,36 @@ static void test_url_mask(void **state)
     assert_int_equal(one[0], '\0');
 }
 
+static void scrubbed(const char *text, const char *url, const char *want)
+{
+    char out[512];
+    output_text_scrub(text, url, out, sizeof(out));
+    assert_string_equal(out, want);
+}
+
+static void test_text_scrub(void **state)
+{
+    (void)state;
+    const char *yt = "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl";
+    scrubbed("cannot open rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl: refused", yt,
+             "cannot open rtmp://a.rtmp.youtube.com/live2/****: refused");
+    scrubbed("stream abcd-efgh-ijkl not found", yt, "stream **** not found");
+    scrubbed("no secret here, live2 ok", yt, "no secret here, live2 ok");
+    const char *fb = "rtmps://u:pw@h/rtmp/FB-123-0-Ab?s_bl=1&s_sc=XYZW1";
+    scrubbed("key FB-123-0-Ab, sig XYZW1, user u", fb, "key ****, sig ****, user u");
+    const char *srt = "srt://h:9000?streamid=#!::r=live/KEY1,m=publish&passphrase=verysecret1"
+                      "&latency=200";
+    scrubbed("bad passphrase verysecret1 for #!::r=live/KEY1,m=publish (latency 200)", srt,
+             "bad passphrase **** for **** (latency 200)");
+    /* "live" is a word of the streamid: masked too (better too much than too little). */
+    scrubbed("r=live/KEY1 refused", srt, "r=****/**** refused");
+    scrubbed("bytes\x01\xff", NULL, "bytes??");
+    scrubbed(NULL, yt, "");
+    char small[8];
+    output_text_scrub("abcd-efgh-ijkl and more", yt, small, sizeof(small));
+    assert_string_equal(small, "**** an");
+}
+
 static void test_rendition_and_id(void **state)
 {
     (void)state;
@@ -288,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_url_accept),
         cmocka_unit_test(test_url_refuse),
         cmocka_unit_test(test_url_mask),
+        cmocka_unit_test(test_text_scrub),
         cmocka_unit_test(test_rendition_and_id),
         cmocka_unit_test(test_defs_round_trip),
         cmocka_unit_test(test_defs_refuse),
