@@ -23,6 +23,10 @@
  * the canonical text of transcode's grammar (transcode_ladder_from_json
  * checks it here, the worker applies it at the stream's next broadcast).
  *
+ * Simulcast outputs (/api/v1/streams/ID/outputs[/OID]) are outputs_api.c's:
+ * a registry field (store_stream_set_outputs) with output/'s grammar, and
+ * the engine's live status (meta "outputs"); their URLs only ever masked.
+ *
  * Recordings (/api/v1/streams/ID/recordings, /api/v1/recordings/RID) are
  * read from --recordings-dir by recordings.c; their URLs point at the
  * public origin's /vod/.
@@ -51,6 +55,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "origin.h"
+#include "outputs_api_internal.h"
 #include "recordings_internal.h"
 #include "web.h"
 
@@ -487,8 +492,51 @@ static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
                                                                           : info->record ==
                                                                                 STORE_RECORD_ON));
     json_object_set_new(o, "ladder", admin_ladder_json(info->ladder));
+    /* How many simulcast outputs it has (their state: .../outputs). */
+    int noutputs = outputs_api_count(a->store, info->id);
+    if (noutputs >= 0)
+        json_object_set_new(o, "outputs", json_integer(noutputs));
     report_stream_status(a->report, info->id, o);
     return o;
+}
+
+/* Whether the stream is live now, on any node (its status says so). */
+static bool admin_stream_live(const admin_t *a, const char *id)
+{
+    json_t *o = json_object();
+    if (!o)
+        return false;
+    report_stream_status(a->report, id, o);
+    const char *state = json_string_value(json_object_get(o, "state"));
+    bool live = state && strcmp(state, "live") == 0;
+    json_decref(o);
+    return live;
+}
+
+/* /api/v1/streams/ID/outputs[/OID] (outputs_api.c). rest: what follows
+ * "/outputs". */
+static enum MHD_Result admin_outputs(admin_t *a, struct MHD_Connection *c, const char *method,
+                                     const char *id, const char *rest, const admin_req_t *rq)
+{
+    const char *oid = NULL;
+    if (rest[0] == '/' && rest[1] != '\0') {
+        oid = rest + 1;
+        if (strchr(oid, '/'))
+            return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+    } else if (rest[0] != '\0' && strcmp(rest, "/") != 0) {
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
+    }
+    bool changes = strcmp(method, MHD_HTTP_METHOD_POST) == 0 || strcmp(method, "PATCH") == 0;
+    outputs_api_reply_t out;
+    outputs_api_handle(a->store, method, id, oid, rq->body, rq->len,
+                       changes && admin_stream_live(a, id), &out);
+    if (out.status == MHD_HTTP_NO_CONTENT) {
+        json_decref(out.body);
+        return admin_reply_empty(c, out.status);
+    }
+    if (out.allow)
+        return admin_reply_json_hdr(c, out.status, out.body, "Allow", out.allow);
+    return admin_reply_json(c, out.status, out.body);
 }
 
 /* A body's "record": true, false, or (allow_null) null for "follow
@@ -926,6 +974,8 @@ static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
         return post ? admin_disconnect(a, c, id) : admin_reply_method(c, "POST");
     if (strcmp(slash, "/metadata") == 0)
         return post ? admin_metadata(a, c, id, rq) : admin_reply_method(c, "POST");
+    if (strncmp(slash, "/outputs", 8) == 0)
+        return admin_outputs(a, c, method, id, slash + 8, rq);
     return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
