@@ -227,13 +227,11 @@ static bool outputs_body_read(const char *body, size_t len, outputs_body_t *b,
     }
     if (b->url) {
         char why[200];
-        /* The reason never quotes the URL; the answer says "url ...". A URL
-         * with a NUL inside is refused by jansson already. */
+        /* The reason never quotes the URL. A URL with a NUL inside is
+         * refused by jansson already. */
         if (strlen(b->url) != json_string_length(json_object_get(b->root, "url")) ||
             output_url_check(b->url, NULL, why, sizeof(why)) < 0) {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "\"url\": %s", why);
-            reply_error(out, MHD_HTTP_BAD_REQUEST, msg);
+            reply_error(out, MHD_HTTP_BAD_REQUEST, why); /* "url ...": names the field */
             return false;
         }
     }
@@ -484,4 +482,45 @@ int outputs_api_count(store_t *st, const char *stream_id)
     int rc = outputs_load(st, stream_id, &defs, &n);
     free(defs);
     return rc < 0 ? rc : (int)n;
+}
+
+int outputs_api_metrics(store_t *st, const char *stream_id, outputs_api_metric_t **rows,
+                        size_t *n)
+{
+    json_t *live = outputs_live_status(st, stream_id);
+    if (!live)
+        return 0;
+    output_def_t *defs;
+    size_t ndefs;
+    int rc = 0;
+    if (outputs_load(st, stream_id, &defs, &ndefs) < 0 || ndefs == 0) {
+        json_decref(live);
+        return 0;
+    }
+    outputs_api_metric_t *grown = realloc(*rows, (*n + ndefs) * sizeof(**rows));
+    if (!grown) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    *rows = grown;
+    for (size_t i = 0; i < ndefs; i++) {
+        const json_t *e = json_object_get(live, defs[i].id);
+        if (!defs[i].enabled || !json_is_object(e))
+            continue;
+        outputs_api_metric_t *m = &(*rows)[(*n)++];
+        memset(m, 0, sizeof(*m));
+        snprintf(m->stream, sizeof(m->stream), "%s", stream_id);
+        memcpy(m->id, defs[i].id, sizeof(m->id));
+        memcpy(m->rendition, defs[i].rendition, sizeof(m->rendition));
+        const char *state = json_string_value(json_object_get(e, "state"));
+        m->up = state && strcmp(state, "live") == 0;
+        m->bytes = (uint64_t)outputs_int(e, "bytes");
+        m->dropped_packets = (uint64_t)outputs_int(e, "dropped_packets");
+        m->retries = (uint64_t)outputs_int(e, "retries");
+        m->bitrate_kbps = (double)outputs_int(e, "bitrate_kbps");
+    }
+done:
+    free(defs);
+    json_decref(live);
+    return rc;
 }

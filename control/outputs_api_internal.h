@@ -21,9 +21,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
+#include "output_def.h"
 #include "store.h"
 
 /* The meta field the engine writes (a JSON object keyed by output id). */
@@ -48,5 +50,25 @@ void outputs_api_handle(store_t *st, const char *method, const char *stream_id, 
 /* How many outputs stream_id has defined (the stream status' "outputs"),
  * or a negative errno (-ENOENT, -EIO, -EPROTO unreadable text). */
 int outputs_api_count(store_t *st, const char *stream_id);
+
+/* One output of a live stream as /metrics shows it (never its URL). */
+typedef struct outputs_api_metric {
+    char stream[STORE_ID_MAX];
+    char id[OUTPUT_ID_MAX];
+    char rendition[OUTPUT_RENDITION_MAX];
+    bool up; /* "live" */
+    uint64_t bytes, dropped_packets, retries;
+    double bitrate_kbps;
+} outputs_api_metric_t;
+
+/*
+ * Appends to *rows (realloc'd; *n counts them) one row per output of
+ * stream_id that is defined, enabled and has an entry in the engine's live
+ * status. For the stream live on this node (report.c's /metrics). 0, or
+ * -ENOMEM (*rows and *n as they were). A store that cannot answer, or text
+ * that cannot be read, adds nothing.
+ */
+int outputs_api_metrics(store_t *st, const char *stream_id, outputs_api_metric_t **rows,
+                        size_t *n) __attribute__((warn_unused_result));
 
 #endif

@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "audience_internal.h"
+#include "outputs_api_internal.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -1382,6 +1383,52 @@ static void report_metrics_webhook(report_t *r, metrics_buf_t *b)
     metrics_sample_u64(b, "sluice_webhook_events_queued", NULL, ws.events_queued);
 }
 
+/* Simulcast outputs of the streams live on this node (each node reports
+ * the outputs its own engine sends), from the engine's status record. */
+static void report_metrics_outputs(report_t *r, metrics_buf_t *b)
+{
+    transcode_stream_status_t *all = NULL;
+    size_t n = 0;
+    if (r->p.transcode && transcode_list(r->p.transcode, &all, &n) < 0)
+        n = 0;
+    outputs_api_metric_t *rows = NULL;
+    size_t nrows = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].live && outputs_api_metrics(r->p.store, all[i].stream_id, &rows, &nrows) < 0)
+            break;
+    free(all);
+#define OUTPUT_LABELS(m) \
+    (const char *[]) { "stream", (m)->stream, "output", (m)->id, "rendition", (m)->rendition, NULL }
+    metrics_family(b, "sluice_output_up", "gauge",
+                   "1 while a simulcast output is sending to its destination (state live), else "
+                   "0 (connecting, retrying, failed).");
+    for (size_t i = 0; i < nrows; i++)
+        metrics_sample_u64(b, "sluice_output_up", OUTPUT_LABELS(&rows[i]), rows[i].up);
+    metrics_family(b, "sluice_output_bytes_total", "counter",
+                   "Bytes a simulcast output sent to its destination in the current broadcast.");
+    for (size_t i = 0; i < nrows; i++)
+        metrics_sample_u64(b, "sluice_output_bytes_total", OUTPUT_LABELS(&rows[i]),
+                           rows[i].bytes);
+    metrics_family(b, "sluice_output_bitrate_kbps", "gauge",
+                   "A simulcast output's sending rate over the last seconds.");
+    for (size_t i = 0; i < nrows; i++)
+        metrics_sample(b, "sluice_output_bitrate_kbps", OUTPUT_LABELS(&rows[i]),
+                       rows[i].bitrate_kbps);
+    metrics_family(b, "sluice_output_dropped_packets_total", "counter",
+                   "Packets a simulcast output dropped because its destination was too slow.");
+    for (size_t i = 0; i < nrows; i++)
+        metrics_sample_u64(b, "sluice_output_dropped_packets_total", OUTPUT_LABELS(&rows[i]),
+                           rows[i].dropped_packets);
+    metrics_family(b, "sluice_output_retries_total", "counter",
+                   "Reconnections of a simulcast output to its destination in the current "
+                   "broadcast.");
+    for (size_t i = 0; i < nrows; i++)
+        metrics_sample_u64(b, "sluice_output_retries_total", OUTPUT_LABELS(&rows[i]),
+                           rows[i].retries);
+#undef OUTPUT_LABELS
+    free(rows);
+}
+
 static void report_metrics_transcode(report_t *r, metrics_buf_t *b)
 {
     transcode_stream_status_t *all = NULL;
@@ -1708,6 +1755,7 @@ char *report_metrics(report_t *r, size_t *len)
     metrics_family(&b, "sluice_live_streams", "gauge", "Streams live on this node.");
     metrics_sample_u64(&b, "sluice_live_streams", NULL, nlive);
     report_metrics_transcode(r, &b);
+    report_metrics_outputs(r, &b);
     report_metrics_origin(r, &b);
     report_metrics_audience(r, &b);
     if (r->p.webhook)

@@ -298,12 +298,64 @@ static void test_patch_delete_and_live(void **state)
     json_decref(a);
 }
 
+/* /metrics' rows: only defined, enabled outputs with a live entry, with
+ * their rendition from the definitions. */
+static void test_metric_rows(void **state)
+{
+    fixture_t *f = *state;
+    outputs_api_metric_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(outputs_api_metrics(f->st, "s1", &rows, &n), 0); /* nothing yet */
+    assert_int_equal(n, 0);
+    json_t *a;
+    char id[3][OUTPUT_ID_MAX];
+    const char *bodies[3] = {"{\"url\":\"" YT "\",\"rendition\":\"720p\"}",
+                             "{\"url\":\"rtmp://h/app/k\",\"enabled\":false}",
+                             "{\"url\":\"srt://h:1\"}"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(call(f, "POST", "s1", NULL, bodies[i], false, &a), 201);
+        snprintf(id[i], sizeof(id[i]), "%s", str(a, "id"));
+        json_decref(a);
+    }
+    assert_int_equal(outputs_api_metrics(f->st, "s1", &rows, &n), 0); /* no live status */
+    assert_int_equal(n, 0);
+    char meta[1024];
+    snprintf(meta, sizeof(meta),
+             "{\"%s\":{\"state\":\"live\",\"bytes\":1000,\"bitrate_kbps\":2400,"
+             "\"dropped_packets\":4,\"retries\":1},"
+             "\"%s\":{\"state\":\"live\",\"bytes\":5},"
+             "\"%s\":{\"state\":\"retrying\",\"bytes\":-3,\"retries\":\"x\"},"
+             "\"o0000000000000000\":{\"state\":\"live\"}}",
+             id[0], id[1], id[2]);
+    assert_int_equal(store_meta_put(f->st, "s1", OUTPUTS_META_FIELD, meta, 10000), 0);
+    assert_int_equal(outputs_api_metrics(f->st, "s1", &rows, &n), 0);
+    assert_int_equal(n, 2); /* the disabled one and the unknown one are left out */
+    assert_string_equal(rows[0].stream, "s1");
+    assert_string_equal(rows[0].id, id[0]);
+    assert_string_equal(rows[0].rendition, "720p");
+    assert_true(rows[0].up);
+    assert_int_equal(rows[0].bytes, 1000);
+    assert_int_equal(rows[0].dropped_packets, 4);
+    assert_int_equal(rows[0].retries, 1);
+    assert_true(rows[0].bitrate_kbps == 2400);
+    assert_string_equal(rows[1].id, id[2]);
+    assert_string_equal(rows[1].rendition, "source");
+    assert_false(rows[1].up);
+    assert_int_equal(rows[1].bytes, 0);
+    assert_int_equal(rows[1].retries, 0);
+    /* Appends. */
+    assert_int_equal(outputs_api_metrics(f->st, "s1", &rows, &n), 0);
+    assert_int_equal(n, 4);
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patch_delete_and_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metric_rows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
