@@ -8,7 +8,9 @@
 // as HTML. Test hooks: rows carry data-stream-id and data-state; each chart
 // element data-points (points plotted) and data-updates (redraws); the
 // preview wrapper data-state; #updated data-polls; #metadata-result
-// data-status (sending|sent|error) after "Send test product card".
+// data-status (sending|sent|error) after "Send test product card"; the
+// simulcast outputs' rows data-output-id and data-state, #outputs-box
+// data-loaded (outputs listings shown) and data-stream-id.
 'use strict';
 
 (function () {
@@ -23,6 +25,8 @@
   let polls = 0;
   let pollTimer = null;
   let confirmAction = null;
+  let outputsFor = null;           // stream id whose outputs are listed
+  let outputsLoads = 0;
   const sid = randomId();          // viewer session of this page's preview
 
   // ---- helpers ----------------------------------------------------------
@@ -137,6 +141,7 @@
       renderStats(stats);
       renderStreams();
       renderDetail();
+      await loadOutputs();
       polls++;
       const u = $('updated');
       u.textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -300,8 +305,12 @@
     else history.replaceState(null, '', location.pathname);
     for (const k of Object.keys(charts)) destroyChart(k);
     stopPreview();
+    outputsFor = null;
+    renderOutputs([]);
+    $('no-outputs').hidden = true;
     renderStreams();
     renderDetail();
+    loadOutputs();
   }
 
   function renderDetail() {
@@ -342,6 +351,7 @@
     }
     renderCharts(s.id);
     renderAudience(s);
+    renderRenditionChoices(s);
     if (live) startPreview(s); else stopPreview('Offline: the preview starts when the stream goes live');
   }
 
@@ -541,6 +551,120 @@
   const pv = $('preview');
   pv.addEventListener('playing', () => { if (previewUrl) setPreviewState('playing', ''); });
   pv.addEventListener('waiting', () => { if (previewUrl) setPreviewState('buffering', 'Buffering…'); });
+
+  // ---- simulcast outputs -------------------------------------------------
+
+  const BUILTIN_RUNGS = ['1080p', '720p', '480p', '360p'];
+
+  // What an output may send: the source, the renditions of the live
+  // broadcast, the stream's own ladder's rungs, the built-in rungs.
+  function renderRenditionChoices(s) {
+    const names = new Set(['source']);
+    for (const r of s.state === 'live' && Array.isArray(s.renditions) ? s.renditions : []) names.add(r.name);
+    const own = s.ladder && Array.isArray(s.ladder.rungs) ? s.ladder.rungs : [];
+    for (const r of own) names.add(typeof r === 'string' ? r : r.name);
+    for (const r of BUILTIN_RUNGS) names.add(r);
+    const sel = $('output-rendition');
+    const want = [...names].filter((n) => typeof n === 'string' && /^[a-z0-9][a-z0-9_-]{0,30}$/.test(n));
+    const have = [...sel.options].map((o) => o.value);
+    if (have.join(',') === want.join(',')) return;
+    const cur = sel.value;
+    sel.textContent = '';
+    for (const n of want) sel.append(el('option', '', n));
+    sel.value = want.includes(cur) ? cur : 'source';
+  }
+
+  // Lists the selected stream's outputs (the API masks every URL).
+  async function loadOutputs() {
+    const id = selected;
+    const box = $('outputs-box');
+    if (!id) { outputsFor = null; return; }
+    let res;
+    try {
+      res = await api('GET', `/streams/${encodeURIComponent(id)}/outputs`);
+    } catch (err) {
+      showError(err.message, 'poll');
+      return;
+    }
+    if (selected !== id) return;
+    outputsFor = id;
+    renderOutputs(res && Array.isArray(res.outputs) ? res.outputs : []);
+    box.dataset.streamId = id;
+    box.dataset.loaded = String(++outputsLoads);
+  }
+
+  function renderOutputs(list) {
+    const tb = $('outputs');
+    tb.textContent = '';
+    for (const o of list) {
+      const tr = el('tr');
+      tr.dataset.outputId = o.id;
+      tr.dataset.state = o.state;
+      const badge = el('span', 'badge ' + (o.state === 'live' ? 'live' : o.state), o.state);
+      const state = el('td');
+      state.append(badge);
+      const acts = el('td', 'actions');
+      const toggle = el('button', '', o.enabled ? 'Disable' : 'Enable');
+      toggle.type = 'button';
+      toggle.dataset.outputAction = o.enabled ? 'disable' : 'enable';
+      const remove = el('button', 'danger', 'Remove');
+      remove.type = 'button';
+      remove.dataset.outputAction = 'remove';
+      acts.append(toggle, ' ', remove);
+      tr.append(el('td', 'url', o.url), el('td', '', o.rendition), state,
+                el('td', '', o.state === 'live' ? fmtKbps(o.bitrate_kbps) : '–'),
+                el('td', 'last-error', o.last_error || ''), acts);
+      tb.append(tr);
+    }
+    $('outputs-count').textContent = list.length ? `(${list.length} of 8)` : '';
+    $('no-outputs').hidden = list.length > 0;
+    $('output-add').disabled = list.length >= 8;
+  }
+
+  $('output-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const id = selected;
+    const url = $('output-url').value.trim();
+    if (!id || !url) return;
+    const btn = $('output-add');
+    btn.disabled = true;
+    try {
+      await api('POST', `/streams/${encodeURIComponent(id)}/outputs`,
+                { url, rendition: $('output-rendition').value });
+      // The key has left for the server: the page keeps no copy.
+      $('output-url').value = '';
+      clearError('action');
+    } catch (err) {
+      showError(err.message, 'action');
+    } finally {
+      btn.disabled = false;
+    }
+    await loadOutputs();
+  });
+
+  $('outputs').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-output-action]');
+    const tr = e.target.closest('tr[data-output-id]');
+    const id = outputsFor;
+    if (!b || !tr || !id) return;
+    const path = `/streams/${encodeURIComponent(id)}/outputs/${encodeURIComponent(tr.dataset.outputId)}`;
+    const act = b.dataset.outputAction;
+    if (act === 'remove') {
+      const url = tr.querySelector('td.url').textContent;
+      askConfirm(`Remove the output to ${url}? A live broadcast stops sending there.`, async () => {
+        try {
+          await api('DELETE', path);
+          clearError('action');
+        } catch (err) { showError(err.message, 'action'); }
+        await loadOutputs();
+      });
+      return;
+    }
+    b.disabled = true;
+    api('PATCH', path, { enabled: act === 'enable' })
+      .then(() => clearError('action'), (err) => showError(err.message, 'action'))
+      .then(loadOutputs);
+  });
 
   // ---- actions ----------------------------------------------------------
 

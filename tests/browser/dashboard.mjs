@@ -136,6 +136,33 @@ try {
   await page.waitForFunction(() => Number(document.getElementById('chart-bitrate').dataset.points) >= 6, null, { timeout: 15000 });
   await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
 
+  // 2b. A simulcast output added through the stream's panel is listed with
+  // its key masked, the key is nowhere in the page or the API afterwards,
+  // and Remove (confirmed) takes it away.
+  const outKey = 'DASH-SECRET-KEY-0123';
+  await page.fill('#output-url', `rtmp://127.0.0.1:9/app/${outKey}`);
+  await page.selectOption('#output-rendition', 'source');
+  await page.click('#output-add');
+  await page.waitForSelector('#outputs tr[data-output-id]', { timeout: 5000 });
+  const outRow = page.locator('#outputs tr[data-output-id]');
+  result.output = {
+    url: await outRow.locator('td.url').textContent(),
+    state: await outRow.getAttribute('data-state'),
+  };
+  if (result.output.url !== 'rtmp://127.0.0.1:9/app/****') fail(`output listed as ${result.output.url}`);
+  const outApi = await apiGet('/api/v1/streams/demo/outputs');
+  if (outApi.json.outputs.length !== 1 || outApi.text.includes(outKey)) fail(`outputs API: ${outApi.text}`);
+  if (await page.evaluate((k) => document.documentElement.outerHTML.includes(k) ||
+      [...document.querySelectorAll('input')].some((i) => i.value.includes(k)), outKey))
+    fail('the output key is still in the page');
+  await page.locator('#outputs-box').screenshot({ path: path.join(shots, 'dashboard-outputs.png') });
+  await outRow.locator('button[data-output-action="remove"]').click();
+  await page.waitForSelector('#confirm:not([hidden])');
+  await page.click('#confirm-yes');
+  await page.waitForSelector('#outputs tr[data-output-id]', { state: 'detached', timeout: 5000 });
+  if ((await apiGet('/api/v1/streams/demo/outputs')).json.outputs.length !== 0) fail('Remove left the output');
+  ok('simulcast output added (masked) and removed through the UI');
+
   // 3. An API error is shown in the page: a name over 255 bytes.
   await page.fill('#create-name', 'x'.repeat(300));
   await page.click('#create-btn');

@@ -66,6 +66,11 @@ class DashboardTest(unittest.TestCase):
             log = sluice.log()
             self.assertNotIn(result["createdKey"], log)
             self.assertNotIn(result["rotatedKey"], log)
+            # The simulcast output added in the page: listed masked, its key
+            # in no log line (it was removed in the page again).
+            self.assertEqual(result["output"]["url"], "rtmp://127.0.0.1:9/app/****")
+            self.assertNotIn("DASH-SECRET-KEY-0123", log)
+            self.assertIn("rtmp://127.0.0.1:9/app/****", log)
             self.assertNotIn(TOKEN, log)
         finally:
             sluice.close(pub)
