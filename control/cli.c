@@ -46,7 +46,10 @@ static void cli_usage(FILE *f)
                "  ladder ID [LADDER]  show the stream's own ladder, or set it from its next\n"
                "                    publish: LADDER is the API's JSON, e.g.\n"
                "                    '{\"rungs\": [\"480p\", \"360p\"], \"preset\": \"superfast\"}',\n"
-               "                    or null for the server's ladder (docs/api.md)\n\n"
+               "                    or null for the server's ladder (docs/api.md)\n"
+               "  outputs ID        the stream's simulcast outputs: id, state, rendition,\n"
+               "                    URL (masked); change them through the API or the\n"
+               "                    dashboard (docs/simulcast.md)\n\n"
                "The admin API is found with --admin-listen and --admin-token (flags,\n"
                "SLUICE_ADMIN_LISTEN / SLUICE_ADMIN_TOKEN, or --config FILE), or --admin-url.\n");
 }
@@ -224,6 +227,11 @@ int admin_cli_main(int argc, char **argv, char **envp)
     } else if (strcmp(cmd, "rotate-key") == 0 || strcmp(cmd, "disconnect") == 0) {
         method = "POST";
         snprintf(path, sizeof(path), "/api/v1/streams/%s/%s", arg ? arg : "", cmd);
+    } else if (strcmp(cmd, "outputs") == 0) {
+        /* Read only: a destination URL on a command line would leave its
+         * key in the shell's history and in ps. */
+        method = "GET";
+        snprintf(path, sizeof(path), "/api/v1/streams/%s/outputs", arg ? arg : "");
     } else if (strcmp(cmd, "ladder") == 0) {
         /* Shown from the status; set with PATCH. The JSON goes to the
          * server as given: the admin API checks it (its one grammar). */
@@ -307,6 +315,22 @@ int admin_cli_main(int argc, char **argv, char **envp)
         printf("stream %s: %s%s%s\n", arg, t ? "ladder " : "the server's ladder", t ? t : "",
                arg2 ? ", from its next publish" : "");
         free(t);
+    } else if (strcmp(cmd, "outputs") == 0) {
+        json_t *list = json_object_get(doc, "outputs");
+        size_t i;
+        json_t *o;
+        if (json_array_size(list) == 0)
+            printf("stream %s: no simulcast outputs\n", arg);
+        json_array_foreach(list, i, o)
+        {
+            const char *st = json_string_value(json_object_get(o, "state"));
+            const char *err = json_string_value(json_object_get(o, "last_error"));
+            printf("%-18s %-10s %-8s %s%s%s%s\n", json_string_value(json_object_get(o, "id")),
+                   st ? st : "?", json_string_value(json_object_get(o, "rendition")),
+                   json_string_value(json_object_get(o, "url")),
+                   json_is_true(json_object_get(o, "enabled")) ? "" : " (disabled)",
+                   err ? "  last error: " : "", err ? err : "");
+        }
     } else if (strcmp(cmd, "delete") == 0) {
         printf("stream %s deleted\n", arg);
     } else {

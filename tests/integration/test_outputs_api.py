@@ -12,7 +12,7 @@ import tempfile
 import unittest
 
 from harness import Sluice, http
-from test_admin import api
+from test_admin import api, cli
 
 TOKEN = "outputs-admin-token-0123456789"
 KEY = "yt-SECRET-abcd-efgh-ijkl"
@@ -116,6 +116,17 @@ class OutputsApiTest(unittest.TestCase):
             self.assertEqual(st, 415)
             self.assertEqual(self.call(sl, "DELETE", f"{base}/{yt['id']}")[0], 204)
             self.assertEqual(self.call(sl, "GET", f"{base}/{yt['id']}")[0], 404)
+
+            # The CLI lists them (read only), masked.
+            rc, out, err = cli(sl, "outputs", s["id"], env={"SLUICE_ADMIN_TOKEN": TOKEN})
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(len(out.strip().splitlines()), 7)
+            self.assertRegex(out, rf"{srt['id']} +idle +source +srt://127\.0\.0\.1:9000\?"
+                                  r"streamid=\*\*\*\*&passphrase=\*\*\*\*&latency=200\n")
+            self.assert_no_secret(out, "the CLI's output")
+            rc, out, err = cli(sl, "outputs", "nosuch", env={"SLUICE_ADMIN_TOKEN": TOKEN})
+            self.assertEqual(rc, 1)
+            self.assertIn("no such stream", err)
 
             st, _, status = self.call(sl, "GET", f"/api/v1/streams/{s['id']}")
             self.assertEqual((st, status["outputs"], status["state"]), (200, 7, "idle"))
