@@ -8,10 +8,11 @@ that is not live shows every output "idle"."""
 
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 
-from harness import Sluice, http
+from harness import Sluice, http, shared_redis
 from test_admin import api, cli
 
 TOKEN = "outputs-admin-token-0123456789"
@@ -21,6 +22,7 @@ FB_SIG = "fb-SECRET-sig-42"
 YT = f"rtmp://a.rtmp.youtube.com/live2/{KEY}"
 SRT = f"srt://127.0.0.1:9000?streamid={KEY}x&passphrase={PASS}&latency=200"
 SECRETS = (KEY, PASS, FB_SIG)
+REDIS_DB = 14
 
 
 class OutputsApiTest(unittest.TestCase):
@@ -161,6 +163,48 @@ class OutputsApiTest(unittest.TestCase):
             self.assert_no_secret(sl.stop(), "the log after the restart")
         finally:
             sl.kill()
+
+
+class OutputsRedisTest(unittest.TestCase):
+    """Two nodes on one Redis: outputs set through one node's API are the
+    other's, kept in the {registry}:outputs hash, and gone with the stream."""
+
+    def test_cross_node(self):
+        port = shared_redis()
+
+        def redis(*args):
+            return subprocess.run(["redis-cli", "-p", str(port), "-n", str(REDIS_DB), *args],
+                                  check=True, capture_output=True, text=True).stdout
+        redis("flushdb")
+        store = f"redis://127.0.0.1:{port}/{REDIS_DB}"
+        a = Sluice("--store", store, streams=())
+        b = Sluice("--store", store, "--role", "origin", streams=())
+        try:
+            st, _, s, _ = api(b, "POST", "/api/v1/streams", {"name": "shared"})
+            self.assertEqual(st, 201)
+            base = f"/api/v1/streams/{s['id']}/outputs"
+            st, _, o, text = api(b, "POST", base, {"url": YT, "rendition": "480p"})
+            self.assertEqual(st, 201)
+            self.assertNotIn(KEY.encode(), text)
+            st, _, doc, text = api(a, "GET", base)
+            self.assertEqual(st, 200)
+            self.assertNotIn(KEY.encode(), text)
+            self.assertEqual([(x["id"], x["url"], x["rendition"], x["state"])
+                              for x in doc["outputs"]],
+                             [(o["id"], "rtmp://a.rtmp.youtube.com/live2/****", "480p", "idle")])
+            self.assertIn(YT, redis("hget", "sluice:{registry}:outputs", s["id"]))
+            self.assertEqual(api(a, "PATCH", f"{base}/{o['id']}", {"enabled": False})[0], 200)
+            self.assertFalse(api(b, "GET", f"{base}/{o['id']}")[2]["enabled"])
+            self.assertEqual(api(a, "DELETE", f"/api/v1/streams/{s['id']}")[0], 204)
+            self.assertEqual(redis("hget", "sluice:{registry}:outputs", s["id"]).strip(), "")
+            self.assertEqual(api(b, "GET", base)[0], 404)
+            for node in (a, b):
+                self.assertNotIn(KEY, node.log())
+        finally:
+            try:
+                b.close()
+            finally:
+                a.close()
 
 
 if __name__ == "__main__":
