@@ -475,8 +475,11 @@ static bool admin_ladder_value(const admin_t *a, struct MHD_Connection *c, const
     return true;
 }
 
-/* The status object of one registered stream (docs/api.md, "Status"). */
-static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
+/* The status object of one registered stream (docs/api.md, "Status").
+ * with_outputs: add "outputs", how many simulcast outputs it has (one more
+ * store read: in a stream's own status, not in the list, which the
+ * dashboard polls every 2 s for every stream). */
+static json_t *admin_status(const admin_t *a, const store_stream_info_t *info, bool with_outputs)
 {
     json_t *o = json_object();
     if (!o)
@@ -493,7 +496,7 @@ static json_t *admin_status(const admin_t *a, const store_stream_info_t *info)
                                                                                 STORE_RECORD_ON));
     json_object_set_new(o, "ladder", admin_ladder_json(info->ladder));
     /* How many simulcast outputs it has (their state: .../outputs). */
-    int noutputs = outputs_api_count(a->store, info->id);
+    int noutputs = with_outputs ? outputs_api_count(a->store, info->id) : -1;
     if (noutputs >= 0)
         json_object_set_new(o, "outputs", json_integer(noutputs));
     report_stream_status(a->report, info->id, o);
@@ -670,7 +673,7 @@ static enum MHD_Result admin_list(admin_t *a, struct MHD_Connection *c)
         return admin_reply_store_error(c, rc);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && arr; i++)
-        json_array_append_new(arr, admin_status(a, &infos[i]));
+        json_array_append_new(arr, admin_status(a, &infos[i], false));
     free(infos);
     json_t *o = arr ? json_pack("{s:o}", "streams", arr) : NULL;
     return admin_reply_json(c, MHD_HTTP_OK, o);
@@ -682,7 +685,7 @@ static enum MHD_Result admin_get(admin_t *a, struct MHD_Connection *c, const cha
     int rc = store_stream_get(a->store, id, &info);
     if (rc < 0)
         return admin_reply_store_error(c, rc);
-    return admin_reply_json(c, MHD_HTTP_OK, admin_status(a, &info));
+    return admin_reply_json(c, MHD_HTTP_OK, admin_status(a, &info, true));
 }
 
 static enum MHD_Result admin_delete(admin_t *a, struct MHD_Connection *c, const char *id)
@@ -861,7 +864,7 @@ static enum MHD_Result admin_patch(admin_t *a, struct MHD_Connection *c, const c
     store_stream_info_t info;
     if ((rc = store_stream_get(a->store, id, &info)) < 0)
         return admin_reply_store_error(c, rc);
-    json_t *o = admin_status(a, &info);
+    json_t *o = admin_status(a, &info, true);
     if (o)
         json_object_set_new(o, "applies", json_string("next_publish"));
     return admin_reply_json(c, MHD_HTTP_OK, o);
