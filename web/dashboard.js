@@ -583,9 +583,10 @@
     try {
       res = await api('GET', `/streams/${encodeURIComponent(id)}/outputs`);
     } catch (err) {
-      showError(err.message, 'poll');
+      showError(err.message, 'outputs');
       return;
     }
+    clearError('outputs');
     if (selected !== id) return;
     outputsFor = id;
     renderOutputs(res && Array.isArray(res.outputs) ? res.outputs : []);
