@@ -140,6 +140,7 @@ try {
   // its key masked, the key is nowhere in the page or the API afterwards,
   // and Remove (confirmed) takes it away.
   const outKey = 'DASH-SECRET-KEY-0123';
+  const outStart = Date.now();
   await page.fill('#output-url', `rtmp://127.0.0.1:9/app/${outKey}`);
   await page.selectOption('#output-rendition', 'source');
   await page.click('#output-add');
@@ -162,6 +163,7 @@ try {
   await page.waitForSelector('#outputs tr[data-output-id]', { state: 'detached', timeout: 5000 });
   if ((await apiGet('/api/v1/streams/demo/outputs')).json.outputs.length !== 0) fail('Remove left the output');
   ok('simulcast output added (masked) and removed through the UI');
+  result.outputStepMs = Date.now() - outStart;
 
   // 3. An API error is shown in the page: a name over 255 bytes.
   await page.fill('#create-name', 'x'.repeat(300));

@@ -41,7 +41,8 @@ class DashboardTest(unittest.TestCase):
             self.assertTrue(lines, out.stderr.decode()[-3000:])
             result = json.loads(lines[-1])
             print(f"\n  dashboard: demo {result.get('demoRow')}, chart points "
-                  f"{result.get('chartPoints')}, preview {result.get('preview')}", end="")
+                  f"{result.get('chartPoints')}, preview {result.get('preview')}, outputs step "
+                  f"{result.get('outputStepMs')} ms", end="")
             self.assertEqual(result["problems"], [], result)
             self.assertEqual(out.returncode, 0)
             self.assertTrue(os.path.getsize(os.path.join(SHOTS, "dashboard.png")) > 10000)
