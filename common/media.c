@@ -26,6 +26,7 @@ struct media_queue {
     uint64_t pushed;
     uint64_t dropped;
     uint64_t dropped_bytes;
+    uint64_t skips; /* overflows: times it began dropping to a keyframe */
 };
 
 media_packet_t *media_packet_new(media_packet_type_t type, size_t size)
@@ -99,8 +100,10 @@ int media_queue_push(media_queue_t *q, media_packet_t *p)
         return -EPIPE;
     }
     if (media_packet_is_media(p)) {
-        if (q->bytes + p->size > q->max_bytes)
+        if (q->bytes + p->size > q->max_bytes && !q->skip_to_keyframe) {
             q->skip_to_keyframe = true;
+            q->skips++;
+        }
         /* Resume at a keyframe once the worker has drained half the queue,
          * so that what it decodes next starts clean. */
         if (q->skip_to_keyframe && p->type == MEDIA_PACKET_VIDEO && p->keyframe &&
@@ -165,6 +168,7 @@ void media_queue_get_stats(media_queue_t *q, media_queue_stats_t *out)
     out->pushed_packets = q->pushed;
     out->dropped_packets = q->dropped;
     out->dropped_bytes = q->dropped_bytes;
+    out->skips = q->skips;
     out->queued_bytes = q->bytes;
     out->max_bytes = q->max_bytes;
     pthread_mutex_unlock(&q->lock);

@@ -83,6 +83,7 @@ typedef struct media_queue_stats {
     uint64_t pushed_packets;
     uint64_t dropped_packets;
     uint64_t dropped_bytes;
+    uint64_t skips; /* overflows: each began dropping media until the next video keyframe */
     size_t queued_bytes;
     size_t max_bytes;
 } media_queue_stats_t;

@@ -64,6 +64,14 @@ static void test_overflow_skips_to_keyframe(void **state)
     assert_int_equal(st.dropped_packets, 3);
     assert_int_equal(st.dropped_bytes, 71);
     assert_int_equal(st.queued_bytes, 20);
+    /* One overflow is one skip, however many packets it dropped. */
+    assert_int_equal(st.skips, 1);
+    /* A second overflow after the recovery is a second skip. */
+    assert_int_equal(media_queue_push(q, pkt(MEDIA_PACKET_VIDEO, 90, 5, false)), -ENOBUFS);
+    assert_int_equal(media_queue_push(q, pkt(MEDIA_PACKET_VIDEO, 90, 6, false)), -ENOBUFS);
+    media_queue_get_stats(q, &st);
+    assert_int_equal(st.skips, 2);
+    assert_int_equal(st.dropped_packets, 5);
     media_packet_list_free(media_queue_pop_all(q, 0));
     media_queue_unref(q);
 }
