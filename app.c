@@ -156,6 +156,21 @@ static void app_webhook_recording_ready(void *opaque, const char *rid, const cha
     json_decref(data);
 }
 
+/* transcode_params_t.output_event_cb: "output.live" / "output.failed" of
+ * a simulcast output (docs/simulcast.md), on the output's thread. The URL
+ * is the masked one; the transcode manager (and with it every output) is
+ * freed before the webhook. */
+static void app_webhook_output_event(void *opaque, const char *stream_id, const char *output_id,
+                                     const char *event, const char *masked_url,
+                                     const char *error)
+{
+    sluice_app_t *app = opaque;
+    json_t *data = json_pack("{s:s, s:s, s:o}", "output", output_id, "url", masked_url,
+                             "error", error ? json_string(error) : json_null());
+    webhook_event(app->webhook, event, stream_id, data);
+    json_decref(data);
+}
+
 /* report_params_t.event_cb ("stream.health_changed"), on the report
  * thread. The report is freed before the webhook. */
 static void app_webhook_report_event(void *opaque, const char *event, const char *stream_id,
@@ -405,6 +420,8 @@ static int app_open_ingest(sluice_app_t *app, const config_t *cfg)
     tp.record_mp4 = cfg->record_mp4;
     tp.recording_ready_cb = app_webhook_recording_ready;
     tp.recording_ready_opaque = app;
+    tp.output_event_cb = app_webhook_output_event;
+    tp.output_event_opaque = app;
     tp.recordings_max_age_s = cfg->recordings_max_age_s;
     tp.recordings_max_bytes = cfg->recordings_max_bytes;
     app_recordings_startup(app, cfg);

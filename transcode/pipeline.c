@@ -125,6 +125,8 @@ struct pipeline {
 
     audio_transcoder_t *audio;
     thumbnail_t *thumb;
+    output_set_t *outputs;          /* simulcast (borrowed); NULL: none */
+    const packager_clock_t *clock;  /* the packager's (written on this thread); NULL: none */
 
     /* Overload protection: the decider's state, and what it measures. */
     overload_state_t ov;
@@ -201,6 +203,66 @@ static void pl_publish_status(pipeline_t *pl, bool live)
     }
 }
 
+/* ---- simulcast ---------------------------------------------------------- */
+
+/* A rung's avcC for its outputs (output.h); the same bytes again change
+ * nothing there, new ones start a new stream. */
+static void pl_output_config(pipeline_t *pl, const pl_rung_t *r, const uint8_t *avcc,
+                             size_t size)
+{
+    if (!pl->outputs)
+        return;
+    media_packet_t *c = media_packet_new(MEDIA_PACKET_VIDEO_CONFIG, size);
+    if (!c)
+        return;
+    c->codec = MEDIA_CODEC_H264;
+    memcpy(c->data, avcc, size);
+    output_set_push_rung(pl->outputs, r->spec.name, c);
+    media_packet_free(c);
+}
+
+/* One encoded sample of a rung for its outputs, in ms on the packager's
+ * timeline (the shared audio is mapped onto it too: pl_output_audio). */
+static void pl_output_sample(pipeline_t *pl, const pl_rung_t *r, const rung_sample_t *smp)
+{
+    if (!pl->outputs || !output_set_wants(pl->outputs, r->spec.name))
+        return;
+    media_packet_t *c = media_packet_new(MEDIA_PACKET_VIDEO, smp->size);
+    if (!c)
+        return;
+    c->codec = MEDIA_CODEC_H264;
+    c->dts_ms = smp->dts / 90;
+    c->pts_ms = smp->pts / 90;
+    c->keyframe = smp->key;
+    memcpy(c->data, smp->data, smp->size);
+    output_set_push_rung(pl->outputs, r->spec.name, c);
+    media_packet_free(c);
+}
+
+/* The shared audio rendition for the outputs of transcoded rungs: its
+ * packets carry the publisher's clock, mapped here onto the packager's
+ * timeline that the rungs' samples are on (no media yet: not sent). */
+static void pl_output_audio(pipeline_t *pl, media_packet_t *p)
+{
+    if (!pl->outputs)
+        return;
+    if (p->type == MEDIA_PACKET_AUDIO_CONFIG) {
+        output_set_push_audio(pl->outputs, p);
+        return;
+    }
+    if (!pl->clock || !pl->clock->valid || !output_set_wants(pl->outputs, NULL))
+        return;
+    int64_t dts = 0, pts = 0, pdt;
+    packager_clock_map(pl->clock, p->dts_ms, &dts, &pdt);
+    packager_clock_map(pl->clock, p->pts_ms, &pts, &pdt);
+    int64_t in_dts = p->dts_ms, in_pts = p->pts_ms;
+    p->dts_ms = dts;
+    p->pts_ms = pts;
+    output_set_push_audio(pl->outputs, p);
+    p->dts_ms = in_dts;
+    p->pts_ms = in_pts;
+}
+
 /* ---- encoders ---------------------------------------------------------- */
 
 /* x264 threads for r: the stream's threads for the largest rung still
@@ -242,6 +304,7 @@ static int pl_rung_open(pipeline_t *pl, pl_rung_t *r, const uint8_t **avcc, size
     if (ret < 0)
         return ret;
     rung_encoder_avcc(r->enc, avcc, avcc_size);
+    pl_output_config(pl, r, *avcc, *avcc_size);
     return 0;
 }
 
@@ -277,6 +340,7 @@ static int pl_rung_drain(pipeline_t *pl, pl_rung_t *r)
             return 0;
         if (ret < 0)
             return ret;
+        pl_output_sample(pl, r, &smp);
         ret = packager_rung_push(pl->pk, r->pk_index, smp.data, smp.size, smp.dts, smp.pts,
                                  smp.key);
         if (ret < 0)
@@ -855,6 +919,15 @@ static int pl_start_cb(void *opaque, packager_t *pk, const h264_config_t *video,
     }
     log_info(pl->ctx, "ladder for %dx%d: %s (stream threads %d)", video->width, video->height,
              desc, pl->threads);
+    if (pl->outputs) {
+        const char *names[TRANSCODE_RUNGS_MAX];
+        bool copy[TRANSCODE_RUNGS_MAX];
+        for (size_t i = 0; i < pl->nrungs; i++) {
+            names[i] = pl->rungs[i].spec.name;
+            copy[i] = pl->rungs[i].passthrough;
+        }
+        output_set_ladder(pl->outputs, names, copy, pl->nrungs);
+    }
     pl_publish_status(pl, true);
     return 0;
 }
@@ -953,6 +1026,8 @@ int pipeline_new(const pipeline_params_t *p, pipeline_t **out)
     pl->threads = p->threads > 0 ? p->threads : 1;
     pl->status_lock = p->status_lock;
     pl->status = p->status;
+    pl->outputs = p->outputs;
+    pl->clock = p->clock;
     overload_state_init(&pl->ov);
     memcpy(pl->specs, p->rungs, p->nrungs * sizeof(pl->specs[0]));
     pl->nspecs = p->nrungs;
@@ -1011,6 +1086,8 @@ static int pipeline_push_audio_out(pipeline_t *pl, media_packet_t *outs, int ret
         media_packet_t *o = outs;
         outs = o->next;
         o->next = NULL;
+        if (ret == 0)
+            pl_output_audio(pl, o);
         if (ret == 0)
             ret = packager_push(pl->pk, o);
         else

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "media.h"
+#include "output.h"
 #include "packager_internal.h"
 #include "recorder.h"
 #include "transcode.h"
@@ -34,6 +35,8 @@ typedef struct pipeline_params {
     transcode_stream_status_t *status;  /* written by the worker, read by anyone */
     recorder_t *recorder;               /* the broadcast's recording (borrowed); NULL: none */
     packager_clock_t *clock;            /* the packager's clock, under status_lock; NULL: none */
+    output_set_t *outputs;              /* simulcast: the rungs' video and the shared audio
+                                         * (borrowed); NULL: none */
 } pipeline_params_t;
 
 typedef struct pipeline pipeline_t;

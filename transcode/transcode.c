@@ -81,6 +81,7 @@ typedef struct transcode_worker {
     transcode_stream_t *stream; /* lives as long as the manager */
     media_queue_t *queue;
     media_packet_t *pending; /* popped, not yet fed (left by a failure) */
+    output_set_t *outputs;   /* the broadcast's simulcast outputs; NULL: none */
     pthread_t thread;
     bool done;
     char ctx[TRANSCODE_CTX_MAX];
@@ -240,6 +241,8 @@ static transcode_input_end_t transcode_drain(transcode_worker_t *w, pipeline_t *
                 return dropped ? TRANSCODE_INPUT_DROPPED : TRANSCODE_INPUT_ENDED;
             }
             failure_reset();
+            /* A copy for the outputs of the source (never waits). */
+            output_set_push_source(w->outputs, p);
             int ret = pipeline_push(pl, p);
             if (ret < 0) {
                 w->pending = list; /* fed after the recovery: may hold the EOS */
@@ -641,6 +644,21 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         return;
     }
     transcode_bladder_choose(w, b);
+    /* The broadcast's outputs live as long as it (through the reconnect
+     * window: open, unfed), not as long as one pipeline. */
+    if (!t->params.no_outputs) {
+        output_set_params_t op = {
+            .store = t->params.store,
+            .stream_id = w->stream->id,
+            .log_ctx = w->ctx,
+            .event_cb = t->params.output_event_cb,
+            .event_opaque = t->params.output_event_opaque,
+            .note_demand = t->params.rung_idle_ms > 0,
+        };
+        int rc = output_set_new(&op, &w->outputs);
+        if (rc < 0)
+            log_error(w->ctx, "cannot start the stream's simulcast outputs: %s", strerror(-rc));
+    }
     pipeline_params_t pp = {
         .tp = &b->params,
         .rungs = b->rungs,
@@ -653,12 +671,15 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         .status = &w->stream->status,
         .clock = &w->stream->clock,
         .recorder = transcode_recorder_open(w),
+        .outputs = w->outputs,
     };
     pipeline_t *pl = NULL;
     int ret = pipeline_new(&pp, &pl);
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
         recorder_close(pp.recorder, true);
+        output_set_free(w->outputs);
+        w->outputs = NULL;
         free(b);
         return;
     }
@@ -723,6 +744,8 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
             log_error(w->ctx, "cannot restart packaging: %s", strerror(-ret));
             *next_msn = pp.first_msn;
             recorder_close(pp.recorder, true);
+            output_set_free(w->outputs);
+            w->outputs = NULL;
             free(b);
             return;
         }
@@ -736,6 +759,10 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         log_error(w->ctx, "could not end the stream cleanly (%s)", strerror(-ret));
     *next_msn = pipeline_next_msn(pl);
     pipeline_free(pl);
+    /* The stream's end (not a drop within the window): every output sends
+     * what it has and closes. */
+    output_set_free(w->outputs);
+    w->outputs = NULL;
     /* The broadcast is over here (the reconnect window has passed): the
      * recording is finalized; a stream handed over at shutdown may go on
      * through another node, so its recording is left for recovery. */

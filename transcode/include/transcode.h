@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "media.h"
+#include "output.h"
 #include "store.h"
 
 #define TRANSCODE_RUNG_NAME_MAX 16
@@ -149,6 +150,13 @@ typedef struct transcode_params {
      * for this long stops encoding until it is asked for again; a
      * recorded broadcast keeps every rung. 0: every rung always encodes. */
     int64_t rung_idle_ms;
+    /* Simulcast (output.h, docs/simulcast-engine.md): every broadcast also
+     * sends itself to the outputs the registry defines for its stream
+     * (store_stream_get_outputs); their events go to output_event_cb
+     * (NULL: none). no_outputs: off (tests, benchmarks of the ladder). */
+    bool no_outputs;
+    output_event_cb output_event_cb;
+    void *output_event_opaque;
     /* Benchmarks: measure without stepping the preset or dropping rungs
      * (speed and health are still measured and reported). */
     bool no_overload_protection;
