@@ -300,8 +300,8 @@ static void output_set_state_locked(output_t *o, output_state_t st, const char *
 {
     output_state_t old = o->state;
     o->state = st;
-    if (error)
-        snprintf(o->last_error, sizeof(o->last_error), "%s", error);
+    if (error) /* libav's words may quote the URL: only its mask may leave */
+        output_text_scrub(error, o->def.url, o->last_error, sizeof(o->last_error));
     if (old != st || error)
         output_set_wake(o->set);
     if (old == st)
