@@ -18,7 +18,7 @@ test_pkgs=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav openssl
   chromium prometheus
-  nginx debhelper dpkg-dev fakeroot build-essential systemd scdoc
+  nginx libnginx-mod-rtmp debhelper dpkg-dev fakeroot build-essential systemd scdoc
 )
 
 interop_pkgs=(obs-studio xvfb xauth libgl1-mesa-dri)
