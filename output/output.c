@@ -1019,12 +1019,19 @@ int output_set_new(const output_set_params_t *p, output_set_t **out)
     return 0;
 }
 
+/* What an event needs, copied under the set's lock. */
+typedef struct output_event_copy {
+    char id[OUTPUT_ID_MAX];
+    char masked[OUTPUT_URL_MAX];
+    char error[256];
+} output_event_copy_t;
+
 void output_set_ladder(output_set_t *s, const char *const *names, const bool *copy, size_t n)
 {
     if (!s)
         return;
-    output_t *failed[OUTPUT_MAX_PER_STREAM];
-    size_t nfailed = 0;
+    output_event_copy_t *ev = calloc(OUTPUT_MAX_PER_STREAM, sizeof(*ev));
+    size_t nev = 0;
     pthread_mutex_lock(&s->lock);
     s->have_ladder = true;
     s->nrungs = 0;
@@ -1032,14 +1039,20 @@ void output_set_ladder(output_set_t *s, const char *const *names, const bool *co
         snprintf(s->rungs[s->nrungs], sizeof(s->rungs[0]), "%s", names[i]);
         s->rung_copy[s->nrungs++] = copy[i];
     }
-    for (output_t *o = s->outputs; o; o = o->next)
-        if (output_resolve_locked(o) && nfailed < OUTPUT_MAX_PER_STREAM)
-            failed[nfailed++] = o;
+    for (output_t *o = s->outputs; o; o = o->next) {
+        if (!output_resolve_locked(o) || !ev || nev == OUTPUT_MAX_PER_STREAM)
+            continue;
+        /* Copies: once the lock is dropped, the manager may stop and free o. */
+        snprintf(ev[nev].id, sizeof(ev[nev].id), "%s", o->def.id);
+        snprintf(ev[nev].masked, sizeof(ev[nev].masked), "%s", o->masked);
+        snprintf(ev[nev].error, sizeof(ev[nev].error), "%s", o->last_error);
+        nev++;
+    }
     pthread_mutex_unlock(&s->lock);
-    /* Outputs leave the list only on the manager thread, and are freed
-     * only after it joined them, so these are still there. */
-    for (size_t i = 0; i < nfailed; i++)
-        output_event(failed[i], "output.failed", failed[i]->last_error);
+    for (size_t i = 0; i < nev && s->event_cb; i++)
+        s->event_cb(s->event_opaque, s->stream_id, ev[i].id, "output.failed", ev[i].masked,
+                    ev[i].error);
+    free(ev);
 }
 
 bool output_set_wants(output_set_t *s, const char *rung)

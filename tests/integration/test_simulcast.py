@@ -140,7 +140,9 @@ class SimulcastTest(unittest.TestCase):
             for name, url, rendition in (
                     ("nginx", f"rtmp://127.0.0.1:{ngx_port}/live/{NGX_KEY}", "source"),
                     ("relay", f"rtmps://127.0.0.1:{tls_port}/live/{RELAY_KEY}", "360p"),
-                    ("srt", f"srt://127.0.0.1:{srt_port}?streamid={SRT_KEY}", "480p")):
+                    ("srt", f"srt://127.0.0.1:{srt_port}?streamid={SRT_KEY}", "480p"),
+                    # Not in this broadcast's ladder: failed, with the reason.
+                    ("720p", f"rtmp://127.0.0.1:{ngx_port}/live/{NGX_KEY}720", "720p")):
                 s, _, body = http_json(a.admin_url("/api/v1/streams/demo/outputs"), "POST",
                                        {"url": url, "rendition": rendition})
                 self.assertEqual(s, 201, body)
@@ -157,6 +159,9 @@ class SimulcastTest(unittest.TestCase):
             wait_for(lambda: state("relay")["state"] == "live" and state("srt")["state"] == "live",
                      10, "the RTMPS and SRT outputs live")
 
+            o = wait_for(lambda: (lambda o: o if o["state"] == "failed" else None)(state("720p")),
+                         5, "the 720p output failed")
+            self.assertIn("not in this broadcast's ladder (480p, 360p)", o["last_error"])
             # nginx is down: retrying with a reason, the stream itself is fine.
             o = wait_for(lambda: (lambda o: o if o["state"] == "retrying" else None)(state("nginx")),
                          10, "the nginx output retrying")
