@@ -690,8 +690,10 @@ static void *output_main(void *arg)
             if (failed || (!c.oc && (clock_mono_ms() < retry_at || !vcfg ||
                                      p->type != MEDIA_PACKET_VIDEO || !p->keyframe))) {
                 /* Not connected: drained, so nothing grows; a connection
-                 * starts at a keyframe. */
-                output_count_dropped(o, 1);
+                 * starts at a keyframe. What a retrying output lets go is
+                 * dropped; waiting for the first keyframe is not. */
+                if (failures > 0)
+                    output_count_dropped(o, 1);
                 media_packet_free(p);
                 continue;
             }
