@@ -434,18 +434,16 @@ static int output_stream_extradata(AVCodecParameters *par, const media_packet_t 
     return 0;
 }
 
-/* Whether the codecs fit the container; else a reason in why. */
-static bool output_codecs_fit(const output_t *o, const media_packet_t *vcfg, char *why,
-                              size_t len)
+bool output_codec_fits(output_scheme_t scheme, media_codec_t video, char *why, size_t len)
 {
-    media_codec_t vc = vcfg->codec;
-    if (vc == MEDIA_CODEC_H264)
+    if (video == MEDIA_CODEC_H264)
         return true;
-    const char *name = vc == MEDIA_CODEC_HEVC ? "HEVC" : vc == MEDIA_CODEC_AV1 ? "AV1" : "this";
-    if (o->scheme != OUTPUT_SCHEME_SRT)
+    const char *name = video == MEDIA_CODEC_HEVC ? "HEVC" : video == MEDIA_CODEC_AV1 ? "AV1"
+                                                                                    : "this";
+    if (scheme != OUTPUT_SCHEME_SRT)
         snprintf(why, len, "%s video cannot be sent over RTMP: FLV (libavformat 5.1) carries "
                            "H.264 only; send a transcoded rung or use srt://", name);
-    else if (vc == MEDIA_CODEC_HEVC)
+    else if (video == MEDIA_CODEC_HEVC)
         return true;
     else
         snprintf(why, len, "%s video cannot be sent in MPEG-TS here (libavformat 5.1); send a "
@@ -662,7 +660,7 @@ static void *output_main(void *arg)
                 media_packet_free(*slot);
                 *slot = p;
                 if (p->type == MEDIA_PACKET_VIDEO_CONFIG && !failed &&
-                    !output_codecs_fit(o, p, why, sizeof(why))) {
+                    !output_codec_fits(o->scheme, p->codec, why, sizeof(why))) {
                     failed = true;
                     output_close_conn(o, &c, true);
                     pthread_mutex_lock(&s->lock);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media.h"
 #include "output_def.h"
 
 /* ---- an output's clock ----------------------------------------------------
@@ -41,6 +42,12 @@ void output_clock_reset(output_clock_t *c);
  * rebased the clock (a jump). */
 bool output_clock_map(output_clock_t *c, int track, int64_t dts, int64_t pts, int64_t *dts_out,
                       int64_t *pts_out);
+
+/* ---- containers --------------------------------------------------------------
+ * Whether video of this codec can be sent with this scheme's container
+ * (FLV for rtmp(s): H.264 only in libavformat 5.1; MPEG-TS for srt: H.264
+ * and HEVC); else false with the reason for "failed" in why. */
+bool output_codec_fits(output_scheme_t scheme, media_codec_t video, char *why, size_t len);
 
 /* ---- retries ----------------------------------------------------------------
  * The wait before attempt n + 1 after n failures in a row (n >= 1): 1 s,

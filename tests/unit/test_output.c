@@ -98,6 +98,21 @@ static void test_backoff_schedule(void **state)
     assert_int_equal(output_backoff_ms(1000000), 10000);
 }
 
+static void test_codec_fits(void **state)
+{
+    (void)state;
+    char why[256] = "";
+    assert_true(output_codec_fits(OUTPUT_SCHEME_RTMP, MEDIA_CODEC_H264, why, sizeof(why)));
+    assert_true(output_codec_fits(OUTPUT_SCHEME_SRT, MEDIA_CODEC_H264, why, sizeof(why)));
+    assert_true(output_codec_fits(OUTPUT_SCHEME_SRT, MEDIA_CODEC_HEVC, why, sizeof(why)));
+    assert_false(output_codec_fits(OUTPUT_SCHEME_RTMPS, MEDIA_CODEC_HEVC, why, sizeof(why)));
+    assert_non_null(strstr(why, "HEVC video cannot be sent over RTMP"));
+    assert_false(output_codec_fits(OUTPUT_SCHEME_RTMP, MEDIA_CODEC_AV1, why, sizeof(why)));
+    assert_non_null(strstr(why, "AV1"));
+    assert_false(output_codec_fits(OUTPUT_SCHEME_SRT, MEDIA_CODEC_AV1, why, sizeof(why)));
+    assert_non_null(strstr(why, "MPEG-TS"));
+}
+
 static void test_rate_window(void **state)
 {
     (void)state;
@@ -172,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_clock_continues_after_a_publishers_return),
         cmocka_unit_test(test_clock_is_strictly_monotonic_per_track),
         cmocka_unit_test(test_backoff_schedule),
+        cmocka_unit_test(test_codec_fits),
         cmocka_unit_test(test_rate_window),
         cmocka_unit_test(test_status_text),
     };
