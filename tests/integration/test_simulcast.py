@@ -27,6 +27,7 @@ import unittest
 
 from harness import Sluice, free_port, http, publish, wait_for
 from test_ingest import make_cert
+from test_webhook import Hook
 
 KEY = "demo-secret-key"
 NGX_KEY = "ngx-dest-secret"
@@ -127,10 +128,13 @@ class SimulcastTest(unittest.TestCase):
                        "--tls-key", key, "--preset", "ultrafast", "--segment-duration", "1",
                        "--overload-protection", "off", streams=(("relay", RELAY_KEY),))
         a = srt = pub = nginx = None
+        hook = Hook(lambda r: (200, b"", 0))
+        self.addCleanup(hook.close)
         try:
             # A short reconnect window, for the publisher's drop and return.
             a = Sluice("--ladder", "480p,360p", "--preset", "ultrafast", "--segment-duration", "1",
-                       "--overload-protection", "off", "--reconnect-window", "4")
+                       "--overload-protection", "off", "--reconnect-window", "4",
+                       "--webhook-url", hook.url)
             srt = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                                     "-f", "mpegts", "-i", f"srt://127.0.0.1:{srt_port}?mode=listener",
                                     "-c", "copy", ts_path],
@@ -257,6 +261,23 @@ class SimulcastTest(unittest.TestCase):
             log = a.log()
             for secret in SECRETS:
                 self.assertNotIn(secret, log)
+            # Webhooks: output.live per connection, output.failed once per
+            # outage (nginx: down at the start, killed), never a key.
+            def events(event, name):
+                return [r["body"] for r in hook.of(event)
+                        if r["body"]["data"].get("output") == outputs[name]]
+            wait_for(lambda: len(events("output.live", "nginx")) >= 2, 10, "nginx's output.live x2")
+            self.assertEqual(len(events("output.failed", "nginx")), 2)
+            self.assertEqual(len(events("output.live", "relay")), 1)
+            self.assertEqual(len(events("output.failed", "720p")), 1)
+            failed = events("output.failed", "nginx")[0]
+            self.assertEqual(failed["stream_id"], "demo")
+            self.assertEqual(failed["data"]["url"], f"rtmp://127.0.0.1:{ngx_port}/live/****")
+            self.assertIn("cannot connect", failed["data"]["error"])
+            self.assertIsNone(events("output.live", "srt")[0]["data"]["error"])
+            for r in hook.requests:
+                for secret in SECRETS:
+                    self.assertNotIn(secret.encode(), r["raw"])
             self.assertIn("output rtmp://127.0.0.1:%d/live/**** live" % ngx_port, log)
             print(f"simulcast: test took {time.time() - t_start:.1f} s")
         finally:
