@@ -696,9 +696,12 @@ static void *output_main(void *arg)
                 continue;
             }
             if (!c.oc) {
-                pthread_mutex_lock(&s->lock);
-                output_set_state_locked(o, OUTPUT_STATE_CONNECTING, NULL);
-                pthread_mutex_unlock(&s->lock);
+                /* A retrying output stays "retrying" through its attempts. */
+                if (failures == 0) {
+                    pthread_mutex_lock(&s->lock);
+                    output_set_state_locked(o, OUTPUT_STATE_CONNECTING, NULL);
+                    pthread_mutex_unlock(&s->lock);
+                }
                 if (output_open_conn(o, &c, vcfg, acfg, why, sizeof(why)) < 0) {
                     if (atomic_load(&o->cut) || atomic_load(&o->stop)) {
                         media_packet_free(p);
