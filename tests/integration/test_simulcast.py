@@ -13,8 +13,12 @@ fine), comes up (live within a few seconds), is killed mid-stream (the
 others go on) and comes back (a new recording). The RTMPS receiver is
 stopped with SIGSTOP for a few seconds: the origin keeps publishing its
 parts on schedule (the longest gap between two new parts, with and without
-the stop, is printed and bounded). The destinations' keys never show in
-sluice's log, the API or /metrics."""
+the stop, is printed and bounded). Then the publisher drops and another
+joins within the reconnect window: the outputs stay and their timestamps
+go on. Under --rungs on-demand nobody but the RTMPS output asks for 360p,
+which keeps it encoding. Webhooks come once per connection and once per
+outage. The destinations' keys never show in sluice's log, the API,
+/metrics or a webhook."""
 
 import json
 import os
