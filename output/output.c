@@ -1065,7 +1065,7 @@ bool output_set_wants(output_set_t *s, const char *rung)
     bool want = false;
     pthread_mutex_lock(&s->lock);
     for (output_t *o = s->outputs; o && !want; o = o->next) {
-        if (!o->resolved)
+        if (!o->resolved || o->state == OUTPUT_STATE_FAILED)
             continue;
         want = rung ? !o->vsource && strcmp(o->def.rendition, rung) == 0 : !o->asource;
     }
