@@ -383,6 +383,18 @@ typedef struct output_conn {
     bool sent;             /* a packet went out on this connection */
 } output_conn_t;
 
+/* The URL the calling output thread sends to (NULL on other threads), for
+ * output_log_scrub. */
+static _Thread_local const char *output_thread_url;
+
+bool output_log_scrub(const char *text, char *out, size_t cap)
+{
+    if (!output_thread_url)
+        return false;
+    output_text_scrub(text, output_thread_url, out, cap);
+    return true;
+}
+
 static int output_interrupt_cb(void *opaque)
 {
     output_t *o = opaque;
@@ -631,6 +643,7 @@ static void *output_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "out:%.11s", s->stream_id);
     pthread_setname_np(pthread_self(), name);
+    output_thread_url = o->def.url; /* lives as long as this thread */
 
     output_conn_t c = {.vindex = -1, .aindex = -1};
     c.pkt = av_packet_alloc();
@@ -739,6 +752,7 @@ static void *output_main(void *arg)
     av_packet_free(&c.pkt);
     media_packet_free(vcfg);
     media_packet_free(acfg);
+    output_thread_url = NULL;
     atomic_store(&o->done, true);
     pthread_mutex_lock(&s->lock);
     pthread_cond_broadcast(&s->cond);
@@ -1141,6 +1155,11 @@ void output_set_free(output_set_t *s)
     pthread_mutex_lock(&s->lock);
     output_t *o = s->outputs;
     s->outputs = NULL;
+    /* One that is not sending has nothing to flush: a connection attempt
+     * under way is cut, not waited for. */
+    for (output_t *x = o; x; x = x->next)
+        if (x->state != OUTPUT_STATE_LIVE)
+            atomic_store(&x->cut, true);
     pthread_mutex_unlock(&s->lock);
     while (o) {
         output_t *next = o->next;

@@ -84,6 +84,13 @@ void output_set_push_source(output_set_t *s, const media_packet_t *p);
 void output_set_push_rung(output_set_t *s, const char *rung, const media_packet_t *p);
 void output_set_push_audio(output_set_t *s, const media_packet_t *p);
 
+/* libav's log lines may quote the URL an output's thread is using (its SRT
+ * protocol does, key and all, when a connection fails): the log sink passes
+ * every libav line through this. On an output's thread it writes text with
+ * that output's secrets masked (output_text_scrub) into out and returns
+ * true; on any other thread it returns false and leaves out alone. */
+bool output_log_scrub(const char *text, char *out, size_t cap);
+
 /* The stream's end: each output sends what it has, writes its trailer and
  * closes (bounded: a destination that does not take it within a few
  * seconds is cut), the meta field is emptied, everything is freed.

@@ -1044,6 +1044,13 @@ static void transcode_libav_log_cb(void *avcl, int level, const char *fmt, va_li
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* On a simulcast output's thread libav may quote the destination's URL
+     * with its key (the SRT protocol does when it cannot connect). */
+    char clean[sizeof(msg)];
+    if (output_log_scrub(msg, clean, sizeof(clean))) {
+        memcpy(msg, clean, sizeof(msg));
+        n = strlen(msg);
+    }
     if (n > 0)
         log_write(ours, "libav", "%s", msg);
 }

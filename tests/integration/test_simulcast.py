@@ -78,6 +78,14 @@ def decode_errors(path):
     return r.returncode, r.stderr.decode(errors="replace")
 
 
+def ffprobe_size(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                        "stream=width,height", "-of", "csv=p=0", path],
+                       capture_output=True, timeout=30, check=True)
+    w, h = r.stdout.decode().strip().split(",")[:2]
+    return int(w), int(h)
+
+
 def video_dts(path):
     r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
                         "packet=dts_time", "-of", "csv=p=0", path],
@@ -121,6 +129,10 @@ class SimulcastTest(unittest.TestCase):
 
     def test_three_receivers_and_their_faults(self):
         t_start = time.time()
+        marks = []
+
+        def mark(what):
+            marks.append(f"{what} {time.time() - t_start:.1f}")
         run_dir = tempfile.mkdtemp(prefix="sluice-simulcast-")
         self.addCleanup(shutil.rmtree, run_dir, True)
         cert, key = make_cert(run_dir, "relay.test")
@@ -166,6 +178,7 @@ class SimulcastTest(unittest.TestCase):
             pub = publish(a.rtmp_url(KEY), seconds=40, size="854x480", rate=15, gop=15)
             clock = PartClock(a.url("/hls/demo/480p/index.m3u8"))
             wait_for(lambda: len(parts(a, "480p")) >= 3, 20, "parts of the 480p rung")
+            mark("parts")
             wait_for(lambda: state("relay")["state"] == "live" and state("srt")["state"] == "live",
                      10, "the RTMPS and SRT outputs live")
 
@@ -177,9 +190,10 @@ class SimulcastTest(unittest.TestCase):
                          10, "the nginx output retrying")
             self.assertIn("cannot connect", o["last_error"])
             self.assertIn("****", o["last_error"])
-            normal_gap = clock.poll_for(2.0)
+            normal_gap = clock.poll_for(1.5)
 
             # nginx comes up: live within a few seconds.
+            mark("nginx up")
             nginx = start_nginx_rtmp(ngx_dir, ngx_port)
             t_up = time.time()
             wait_for(lambda: state("nginx")["state"] == "live", 15, "the nginx output live")
@@ -188,6 +202,7 @@ class SimulcastTest(unittest.TestCase):
 
             # nginx killed and the RTMPS receiver stopped at once: the origin's
             # parts keep coming, the SRT output stays live.
+            mark("nginx killed")
             stop_proc(nginx, signal.SIGKILL)
             relay.proc.send_signal(signal.SIGSTOP)
             try:
@@ -198,6 +213,7 @@ class SimulcastTest(unittest.TestCase):
             wait_for(lambda: state("nginx")["state"] == "retrying", 10, "nginx's loss noticed")
 
             # nginx back: a new recording.
+            mark("nginx back")
             nginx = start_nginx_rtmp(ngx_dir, ngx_port)
             wait_for(lambda: state("nginx")["state"] == "live", 15, "the nginx output back")
             # The publisher drops and a new one (its clock from 0 again) joins
@@ -205,8 +221,9 @@ class SimulcastTest(unittest.TestCase):
             # their timestamps go on (checked in the recordings below).
             pub.kill()
             pub.communicate()
-            pub = publish(a.rtmp_url(KEY), seconds=4, size="854x480", rate=15, gop=15)
+            pub = publish(a.rtmp_url(KEY), seconds=40, size="854x480", rate=15, gop=15)
             wait_for(lambda: "a publisher is back" in a.log(), 10, "the publisher back")
+            mark("rejoined")
             relay_pl = relay.url("/hls/relay/360p/index.m3u8")
             before = media_seq(relay_pl)
             clock.poll_for(2.0)
@@ -230,24 +247,38 @@ class SimulcastTest(unittest.TestCase):
                 for secret in SECRETS:
                     self.assertNotIn(secret, body, path)
 
-            # The end of the stream (the publish ends): every output flushes
-            # and closes.
+            mark("new size")
+            # Another return, at a new size: the source's outputs reconnect with
+            # a new header (nginx: a third recording, 640x360), which is not an
+            # outage. Its publish ends by itself: every output flushes and
+            # closes.
+            pub.kill()
+            pub.communicate()
+            pub = publish(a.rtmp_url(KEY), seconds=2, size="640x360", rate=15, gop=15)
+            wait_for(lambda: a.log().count("a publisher is back") >= 2, 10, "the publisher back")
+            wait_for(lambda: "output rtmp://127.0.0.1:%d/live/**** (source)" % ngx_port in a.log()
+                     and "the video configuration changed; reconnecting" in a.log(), 10,
+                     "the nginx output reconnecting for the new size")
             pub.communicate(timeout=20)
             pub = None
             wait_for(lambda: state("nginx")["state"] == "idle", 40, "the outputs closed")
             # Every nginx recording decodes with continuous timestamps: the
             # first (before the kill, possibly cut short) and the one after,
             # across the publisher's return.
+            mark("ended")
             recs = sorted(os.listdir(os.path.join(ngx_dir, "rec")))
-            self.assertGreaterEqual(len(recs), 2, recs)
+            self.assertGreaterEqual(len(recs), 3, recs)
+            sizes = [ffprobe_size(os.path.join(ngx_dir, "rec", r)) for r in recs]
+            self.assertEqual(sizes[-1], (640, 360), sizes)
+            self.assertEqual(sizes[-2], (854, 480), sizes)
             for rec in recs:
                 path = os.path.join(ngx_dir, "rec", rec)
                 rc, err = decode_errors(path)
                 self.assertEqual(rc, 0, err)
                 dts = video_dts(path)
-                # The one nginx was killed under is short; the last one runs
-                # for the rest of the stream (over 2 s at 15 fps).
-                self.assertGreater(len(dts), 30 if rec == recs[-1] else 3, rec)
+                # The one nginx was killed under is short; the others are
+                # 2 s or more at 15 fps.
+                self.assertGreater(len(dts), 3 if rec == recs[0] else 20, rec)
                 steps = [b - a_ for a_, b in zip(dts, dts[1:])]
                 self.assertTrue(all(0.03 < d < 0.5 for d in steps), (rec, max(steps), min(steps)))
             stop_proc(srt)
@@ -276,7 +307,9 @@ class SimulcastTest(unittest.TestCase):
                 return [r["body"] for r in hook.of(event)
                         if r["body"]["data"].get("output") == outputs[name]]
             wait_for(lambda: len(events("output.live", "nginx")) >= 2, 10, "nginx's output.live x2")
+            # (The reconnection for the new size is not an outage.)
             self.assertEqual(len(events("output.failed", "nginx")), 2)
+            wait_for(lambda: len(events("output.live", "nginx")) >= 3, 10, "nginx's output.live x3")
             self.assertEqual(len(events("output.live", "relay")), 1)
             self.assertEqual(len(events("output.failed", "720p")), 1)
             failed = events("output.failed", "nginx")[0]
@@ -288,7 +321,8 @@ class SimulcastTest(unittest.TestCase):
                 for secret in SECRETS:
                     self.assertNotIn(secret.encode(), r["raw"])
             self.assertIn("output rtmp://127.0.0.1:%d/live/**** live" % ngx_port, log)
-            print(f"simulcast: test took {time.time() - t_start:.1f} s")
+            mark("checked")
+            print("simulcast: seconds since the start: " + ", ".join(marks))
         finally:
             stop_proc(nginx)
             stop_proc(srt)
