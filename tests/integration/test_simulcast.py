@@ -199,22 +199,27 @@ class SimulcastTest(unittest.TestCase):
             wait_for(lambda: state("nginx")["state"] == "live", 15, "the nginx output live")
             up_after = time.time() - t_up
             clock.poll_for(0.5)
+            # A change while live: the failed 720p output is moved to 360p
+            # (through the API; the engine follows within ~2 s).
+            st, _, body = http_json(a.admin_url(f"/api/v1/streams/demo/outputs/{outputs['720p']}"),
+                                    "PATCH", {"rendition": "360p"})
+            self.assertEqual(st, 200, body)
 
             # nginx killed and the RTMPS receiver stopped at once: the origin's
-            # parts keep coming, the SRT output stays live.
+            # parts keep coming, the SRT output stays live; nginx comes back
+            # (a new recording) while the receiver is still stopped.
             mark("nginx killed")
             stop_proc(nginx, signal.SIGKILL)
             relay.proc.send_signal(signal.SIGSTOP)
             try:
-                stopped_gap = clock.poll_for(3.5)
+                stopped_gap = clock.poll_for(2.0)
+                self.assertEqual(state("nginx")["state"], "retrying")
                 self.assertEqual(state("srt")["state"], "live")
+                mark("nginx back")
+                nginx = start_nginx_rtmp(ngx_dir, ngx_port)
+                stopped_gap = max(stopped_gap, clock.poll_for(1.5))
             finally:
                 relay.proc.send_signal(signal.SIGCONT)
-            wait_for(lambda: state("nginx")["state"] == "retrying", 10, "nginx's loss noticed")
-
-            # nginx back: a new recording.
-            mark("nginx back")
-            nginx = start_nginx_rtmp(ngx_dir, ngx_port)
             wait_for(lambda: state("nginx")["state"] == "live", 15, "the nginx output back")
             # The publisher drops and a new one (its clock from 0 again) joins
             # within the reconnect window: the outputs stay connected and
@@ -227,6 +232,10 @@ class SimulcastTest(unittest.TestCase):
             relay_pl = relay.url("/hls/relay/360p/index.m3u8")
             before = media_seq(relay_pl)
             clock.poll_for(2.0)
+            wait_for(lambda: state("720p")["state"] == "live", 12, "the patched output live")
+            st, _, body = http_json(a.admin_url(f"/api/v1/streams/demo/outputs/{outputs['720p']}"),
+                                    "DELETE", None)
+            self.assertEqual(st, 204, body)
             self.assertGreater(media_seq(relay_pl), before, "the relay's playlist advances")
             for name in ("relay", "srt"):
                 o = state(name)
@@ -266,7 +275,12 @@ class SimulcastTest(unittest.TestCase):
             # first (before the kill, possibly cut short) and the one after,
             # across the publisher's return.
             mark("ended")
-            recs = sorted(os.listdir(os.path.join(ngx_dir, "rec")))
+            recs = sorted(r for r in os.listdir(os.path.join(ngx_dir, "rec"))
+                          if r.startswith(NGX_KEY + "-"))
+            patched = [r for r in os.listdir(os.path.join(ngx_dir, "rec"))
+                       if r.startswith(NGX_KEY + "720-")]
+            self.assertTrue(patched)
+            self.assertEqual(ffprobe_size(os.path.join(ngx_dir, "rec", patched[0])), (640, 360))
             self.assertGreaterEqual(len(recs), 3, recs)
             sizes = [ffprobe_size(os.path.join(ngx_dir, "rec", r)) for r in recs]
             self.assertEqual(sizes[-1], (640, 360), sizes)
@@ -281,6 +295,7 @@ class SimulcastTest(unittest.TestCase):
                 self.assertGreater(len(dts), 3 if rec == recs[0] else 20, rec)
                 steps = [b - a_ for a_, b in zip(dts, dts[1:])]
                 self.assertTrue(all(0.03 < d < 0.5 for d in steps), (rec, max(steps), min(steps)))
+            mark("recordings")
             stop_proc(srt)
             rc, err = decode_errors(ts_path)
             self.assertEqual(rc, 0, err)
@@ -288,6 +303,7 @@ class SimulcastTest(unittest.TestCase):
             self.assertGreater(len(dts), 15 * 8)
             steps = [b - a_ for a_, b in zip(dts, dts[1:])]
             self.assertTrue(all(0.03 < d < 0.5 for d in steps), (max(steps), min(steps)))
+            mark("srt")
             # The relay's own segments decode.
             seg = last_segment(relay, "relay", "360p")
             self.assertIsNotNone(seg)
@@ -301,6 +317,7 @@ class SimulcastTest(unittest.TestCase):
                 self.assertNotIn(secret, log)
             # The 360p rung had no viewer; its output kept it encoding.
             self.assertNotIn("rung 360p: not asked for", log)
+            mark("relay")
             # Webhooks: output.live per connection, output.failed once per
             # outage (nginx: down at the start, killed), never a key.
             def events(event, name):
@@ -311,7 +328,10 @@ class SimulcastTest(unittest.TestCase):
             self.assertEqual(len(events("output.failed", "nginx")), 2)
             wait_for(lambda: len(events("output.live", "nginx")) >= 3, 10, "nginx's output.live x3")
             self.assertEqual(len(events("output.live", "relay")), 1)
-            self.assertEqual(len(events("output.failed", "720p")), 1)
+            self.assertIn("not in this broadcast's ladder",
+                          events("output.failed", "720p")[0]["data"]["error"])
+            # Deleted while live: stopped (the log says so).
+            self.assertRegex(log, r"output=%s: output rtmp://\S+ stopped" % outputs["720p"])
             failed = events("output.failed", "nginx")[0]
             self.assertEqual(failed["stream_id"], "demo")
             self.assertEqual(failed["data"]["url"], f"rtmp://127.0.0.1:{ngx_port}/live/****")
@@ -335,7 +355,8 @@ class SimulcastTest(unittest.TestCase):
 def http_json(url, method, obj):
     import urllib.request
     import urllib.error
-    req = urllib.request.Request(url, method=method, data=json.dumps(obj).encode(),
+    data = json.dumps(obj).encode() if obj is not None else None
+    req = urllib.request.Request(url, method=method, data=data,
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
