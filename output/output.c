@@ -295,25 +295,55 @@ static void output_feed_keep(output_set_t *s, const char *name, const media_pack
     *slot = c;
 }
 
-/* State change, under the set's lock; logs it. */
-static void output_set_state_locked(output_t *o, output_state_t st, const char *error)
+/* State change, under the set's lock: the reason (scrubbed) and a wake-up
+ * for the manager. Returns whether the state changed; the caller logs it
+ * (output_state_log) once the lock is dropped, so that no log write ever
+ * happens under the lock the worker's pushes take. */
+static bool output_state_locked(output_t *o, output_state_t st, const char *error)
 {
     output_state_t old = o->state;
     o->state = st;
     if (error) /* libav's words may quote the URL: only its mask may leave */
         output_text_scrub(error, o->def.url, o->last_error, sizeof(o->last_error));
+    else if (st == OUTPUT_STATE_LIVE)
+        o->last_error[0] = '\0';
     if (old != st || error)
         output_set_wake(o->set);
-    if (old == st)
-        return;
+    return old != st;
+}
+
+static void output_state_log(const char *ctx, const char *masked, const char *rendition,
+                             output_state_t st, const char *error)
+{
     if (st == OUTPUT_STATE_LIVE)
-        log_info(o->ctx, "output %s live (%s)", o->masked, o->def.rendition);
+        log_info(ctx, "output %s live (%s)", masked, rendition);
     else if (st == OUTPUT_STATE_FAILED)
-        log_warn(o->ctx, "output %s failed: %s", o->masked, o->last_error);
+        log_warn(ctx, "output %s failed: %s", masked, error);
     else if (st == OUTPUT_STATE_RETRYING)
-        log_warn(o->ctx, "output %s retrying: %s", o->masked, o->last_error);
+        log_warn(ctx, "output %s retrying: %s", masked, error);
     else
-        log_info(o->ctx, "output %s connecting", o->masked);
+        log_info(ctx, "output %s connecting", masked);
+}
+
+/* A state change from the output's own thread: `connected` 1 starts
+ * connected_since now, -1 clears it; `retry` counts an attempt that failed.
+ * Logged after the lock is dropped. */
+static void output_set_state(output_t *o, output_state_t st, const char *error, int connected,
+                             bool retry)
+{
+    output_set_t *s = o->set;
+    char reason[sizeof(o->last_error)];
+    pthread_mutex_lock(&s->lock);
+    if (connected > 0)
+        o->connected_since_ms = clock_wall_ms();
+    else if (connected < 0)
+        o->connected_since_ms = 0;
+    o->retries += retry;
+    bool changed = output_state_locked(o, st, error);
+    memcpy(reason, o->last_error, sizeof(reason));
+    pthread_mutex_unlock(&s->lock);
+    if (changed)
+        output_state_log(o->ctx, o->masked, o->def.rendition, st, reason);
 }
 
 static void output_event(output_t *o, const char *event, const char *error)
@@ -361,8 +391,8 @@ static bool output_resolve_locked(output_t *o)
                                       s->rungs[k]);
             snprintf(why, sizeof(why), "rendition %s is not in this broadcast's ladder (%s)",
                      o->def.rendition, list);
-            output_set_state_locked(o, OUTPUT_STATE_FAILED, why);
-            return true;
+            (void)output_state_locked(o, OUTPUT_STATE_FAILED, why);
+            return true; /* logged by the caller, without the lock */
         }
         o->vsource = o->asource = s->rung_copy[i];
     }
@@ -623,12 +653,7 @@ static void output_fail(output_t *o, unsigned *failures, int64_t *retry_at, bool
     (*failures)++;
     int64_t wait = output_backoff_ms(*failures);
     *retry_at = clock_mono_ms() + wait;
-    output_set_t *s = o->set;
-    pthread_mutex_lock(&s->lock);
-    o->retries++;
-    o->connected_since_ms = 0;
-    output_set_state_locked(o, OUTPUT_STATE_RETRYING, why);
-    pthread_mutex_unlock(&s->lock);
+    output_set_state(o, OUTPUT_STATE_RETRYING, why, -1, true);
     log_info(o->ctx, "output %s: next attempt in %.0f s", o->masked, wait / 1000.0);
     if (!*outage) {
         *outage = true;
@@ -676,9 +701,7 @@ static void *output_main(void *arg)
                     !output_codec_fits(o->scheme, p->codec, why, sizeof(why))) {
                     failed = true;
                     output_close_conn(o, &c, true);
-                    pthread_mutex_lock(&s->lock);
-                    output_set_state_locked(o, OUTPUT_STATE_FAILED, why);
-                    pthread_mutex_unlock(&s->lock);
+                    output_set_state(o, OUTPUT_STATE_FAILED, why, -1, false);
                     output_event(o, "output.failed", why);
                 }
                 if (c.oc && (had || (p->type == MEDIA_PACKET_AUDIO_CONFIG && c.aindex < 0))) {
@@ -687,10 +710,7 @@ static void *output_main(void *arg)
                     log_info(o->ctx, "output %s: the %s configuration changed; reconnecting",
                              o->masked, p->type == MEDIA_PACKET_VIDEO_CONFIG ? "video" : "audio");
                     output_close_conn(o, &c, true);
-                    pthread_mutex_lock(&s->lock);
-                    o->connected_since_ms = 0;
-                    output_set_state_locked(o, OUTPUT_STATE_CONNECTING, NULL);
-                    pthread_mutex_unlock(&s->lock);
+                    output_set_state(o, OUTPUT_STATE_CONNECTING, NULL, -1, false);
                 }
                 continue;
             }
@@ -710,11 +730,8 @@ static void *output_main(void *arg)
             }
             if (!c.oc) {
                 /* A retrying output stays "retrying" through its attempts. */
-                if (failures == 0) {
-                    pthread_mutex_lock(&s->lock);
-                    output_set_state_locked(o, OUTPUT_STATE_CONNECTING, NULL);
-                    pthread_mutex_unlock(&s->lock);
-                }
+                if (failures == 0)
+                    output_set_state(o, OUTPUT_STATE_CONNECTING, NULL, 0, false);
                 if (output_open_conn(o, &c, vcfg, acfg, why, sizeof(why)) < 0) {
                     if (atomic_load(&o->cut) || atomic_load(&o->stop)) {
                         media_packet_free(p);
@@ -739,11 +756,7 @@ static void *output_main(void *arg)
                 c.sent = true;
                 failures = 0;
                 outage = false;
-                pthread_mutex_lock(&s->lock);
-                o->connected_since_ms = clock_wall_ms();
-                o->last_error[0] = '\0';
-                output_set_state_locked(o, OUTPUT_STATE_LIVE, NULL);
-                pthread_mutex_unlock(&s->lock);
+                output_set_state(o, OUTPUT_STATE_LIVE, NULL, 1, false);
                 output_event(o, "output.live", NULL);
             }
         }
@@ -798,14 +811,18 @@ static output_t *output_start(output_set_t *s, const output_def_t *def)
         return NULL;
     }
     log_info(o->ctx, "output %s (%s) starts", o->masked, def->rendition);
+    char reason[sizeof(o->last_error)];
     pthread_mutex_lock(&s->lock);
     bool failed = output_resolve_locked(o);
+    memcpy(reason, o->last_error, sizeof(reason));
     o->next = s->outputs;
     s->outputs = o;
     output_set_wake(s);
     pthread_mutex_unlock(&s->lock);
-    if (failed)
-        output_event(o, "output.failed", o->last_error);
+    if (failed) {
+        output_state_log(o->ctx, o->masked, def->rendition, OUTPUT_STATE_FAILED, reason);
+        output_event(o, "output.failed", reason);
+    }
     return o;
 }
 
@@ -1038,6 +1055,8 @@ int output_set_new(const output_set_params_t *p, output_set_t **out)
 
 /* What an event needs, copied under the set's lock. */
 typedef struct output_event_copy {
+    char ctx[OUTPUT_CTX_MAX];
+    char rendition[OUTPUT_RENDITION_MAX];
     char id[OUTPUT_ID_MAX];
     char masked[OUTPUT_URL_MAX];
     char error[256];
@@ -1060,15 +1079,21 @@ void output_set_ladder(output_set_t *s, const char *const *names, const bool *co
         if (!output_resolve_locked(o) || !ev || nev == OUTPUT_MAX_PER_STREAM)
             continue;
         /* Copies: once the lock is dropped, the manager may stop and free o. */
+        snprintf(ev[nev].ctx, sizeof(ev[nev].ctx), "%s", o->ctx);
+        snprintf(ev[nev].rendition, sizeof(ev[nev].rendition), "%s", o->def.rendition);
         snprintf(ev[nev].id, sizeof(ev[nev].id), "%s", o->def.id);
         snprintf(ev[nev].masked, sizeof(ev[nev].masked), "%s", o->masked);
         snprintf(ev[nev].error, sizeof(ev[nev].error), "%s", o->last_error);
         nev++;
     }
     pthread_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < nev && s->event_cb; i++)
-        s->event_cb(s->event_opaque, s->stream_id, ev[i].id, "output.failed", ev[i].masked,
-                    ev[i].error);
+    for (size_t i = 0; i < nev; i++) {
+        output_state_log(ev[i].ctx, ev[i].masked, ev[i].rendition, OUTPUT_STATE_FAILED,
+                         ev[i].error);
+        if (s->event_cb)
+            s->event_cb(s->event_opaque, s->stream_id, ev[i].id, "output.failed", ev[i].masked,
+                        ev[i].error);
+    }
     free(ev);
 }
 
