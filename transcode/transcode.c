@@ -646,19 +646,17 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
     transcode_bladder_choose(w, b);
     /* The broadcast's outputs live as long as it (through the reconnect
      * window: open, unfed), not as long as one pipeline. */
-    if (!t->params.no_outputs) {
-        output_set_params_t op = {
-            .store = t->params.store,
-            .stream_id = w->stream->id,
-            .log_ctx = w->ctx,
-            .event_cb = t->params.output_event_cb,
-            .event_opaque = t->params.output_event_opaque,
-            .note_demand = t->params.rung_idle_ms > 0,
-        };
-        int rc = output_set_new(&op, &w->outputs);
-        if (rc < 0)
-            log_error(w->ctx, "cannot start the stream's simulcast outputs: %s", strerror(-rc));
-    }
+    output_set_params_t op = {
+        .store = t->params.store,
+        .stream_id = w->stream->id,
+        .log_ctx = w->ctx,
+        .event_cb = t->params.output_event_cb,
+        .event_opaque = t->params.output_event_opaque,
+        .note_demand = t->params.rung_idle_ms > 0,
+    };
+    int ret = output_set_new(&op, &w->outputs);
+    if (ret < 0)
+        log_error(w->ctx, "cannot start the stream's simulcast outputs: %s", strerror(-ret));
     pipeline_params_t pp = {
         .tp = &b->params,
         .rungs = b->rungs,
@@ -674,7 +672,7 @@ static void transcode_worker_run(transcode_worker_t *w, int64_t first_msn, int t
         .outputs = w->outputs,
     };
     pipeline_t *pl = NULL;
-    int ret = pipeline_new(&pp, &pl);
+    ret = pipeline_new(&pp, &pl);
     if (ret < 0) {
         log_error(w->ctx, "cannot start packaging: %s", strerror(-ret));
         recorder_close(pp.recorder, true);

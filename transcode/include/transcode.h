@@ -153,8 +153,8 @@ typedef struct transcode_params {
     /* Simulcast (output.h, docs/simulcast-engine.md): every broadcast also
      * sends itself to the outputs the registry defines for its stream
      * (store_stream_get_outputs); their events go to output_event_cb
-     * (NULL: none). no_outputs: off (tests, benchmarks of the ladder). */
-    bool no_outputs;
+     * (NULL: none). A stream without outputs costs a registry read every
+     * 2 s (the set's manager thread) and nothing on the worker. */
     output_event_cb output_event_cb;
     void *output_event_opaque;
     /* Benchmarks: measure without stepping the preset or dropping rungs
