@@ -1,5 +1,5 @@
 /*
- * The simulcast engine (output.h, docs/simulcast-engine.md): a broadcast's
+ * The simulcast engine (output.h, docs/simulcast.md): a broadcast's
  * outputs, one thread each, fed copies of the worker's packets through a
  * bounded queue per output, sending with libavformat (FLV over rtmp(s)://,
  * MPEG-TS over srt://).

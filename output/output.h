@@ -1,5 +1,5 @@
 /*
- * The simulcast engine (issue 24, docs/simulcast-engine.md): while a stream
+ * The simulcast engine (issue 24, docs/simulcast.md): while a stream
  * is live, its transcode worker also sends it on to the outputs the
  * registry defines for it (output_def.h): RTMP(S) destinations as FLV,
  * SRT destinations as MPEG-TS, through libavformat's muxers and protocols.

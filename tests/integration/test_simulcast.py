@@ -1,4 +1,4 @@
-"""Simulcast (docs/simulcast.md, docs/simulcast-engine.md): one sluice
+"""Simulcast (docs/simulcast.md): one sluice
 sends one live stream to three real third-party receivers at once, and
 keeps doing so through their faults.
 

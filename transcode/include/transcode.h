@@ -150,7 +150,7 @@ typedef struct transcode_params {
      * for this long stops encoding until it is asked for again; a
      * recorded broadcast keeps every rung. 0: every rung always encodes. */
     int64_t rung_idle_ms;
-    /* Simulcast (output.h, docs/simulcast-engine.md): every broadcast also
+    /* Simulcast (output.h, docs/simulcast.md): every broadcast also
      * sends itself to the outputs the registry defines for its stream
      * (store_stream_get_outputs); their events go to output_event_cb
      * (NULL: none). A stream without outputs costs a registry read every
