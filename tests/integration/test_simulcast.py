@@ -22,6 +22,7 @@ outage. The destinations' keys never show in sluice's log, the API,
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -212,8 +213,13 @@ class SimulcastTest(unittest.TestCase):
             stop_proc(nginx, signal.SIGKILL)
             relay.proc.send_signal(signal.SIGSTOP)
             try:
+                dropped_before = state("nginx")["dropped_packets"]
                 stopped_gap = clock.poll_for(2.0)
-                self.assertEqual(state("nginx")["state"], "retrying")
+                o = state("nginx")
+                self.assertEqual(o["state"], "retrying")
+                # What it could not send while its destination was gone is
+                # counted, not kept.
+                self.assertGreater(o["dropped_packets"], dropped_before, o)
                 self.assertEqual(state("srt")["state"], "live")
                 mark("nginx back")
                 nginx = start_nginx_rtmp(ngx_dir, ngx_port)
@@ -250,6 +256,16 @@ class SimulcastTest(unittest.TestCase):
             self.assertLess(stopped_gap, max(1.2, 2 * normal_gap + 0.3),
                             "a stopped receiver delays the origin's parts")
 
+            # The metrics say the same as the API, per output.
+            metrics = http(a.admin_url("/metrics"))[2].decode()
+            for name, up in (("relay", 1), ("srt", 1)):
+                m = re.search(r'^sluice_output_up\{[^}]*output="%s"[^}]*\} (\d+)$' % outputs[name],
+                              metrics, re.M)
+                self.assertTrue(m, f"no sluice_output_up for {name}")
+                self.assertEqual(int(m.group(1)), up, name)
+                m = re.search(r'^sluice_output_bytes_total\{[^}]*output="%s"[^}]*\} (\d+)$'
+                              % outputs[name], metrics, re.M)
+                self.assertTrue(m and int(m.group(1)) > 100000, f"sluice_output_bytes_total of {name}")
             # Secrets: never in the API, /metrics or the log.
             for path in ("/api/v1/streams/demo/outputs", "/api/v1/streams", "/metrics"):
                 body = http(a.admin_url(path))[2].decode()
