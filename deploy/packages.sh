@@ -11,6 +11,7 @@ build_pkgs=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libssl-dev libevent-dev libmicrohttpd-dev libhiredis-dev libjansson-dev
   libcurl4-openssl-dev libinih-dev zlib1g-dev libsqlite3-dev
+  libsrt-gnutls-dev
   ffmpeg
 )
 test_pkgs=(
