@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "byteio.h"
 
@@ -726,4 +727,191 @@ int aac_parse_asc(const uint8_t *data, size_t len, aac_config_t *out)
 void aac_codec_string(const aac_config_t *cfg, char *buf, size_t buflen)
 {
     snprintf(buf, buflen, "mp4a.40.%d", cfg->object_type);
+}
+
+/* ---- Annex B <-> avcC / AVCC ------------------------------------------ */
+
+/* Next start code (00 00 01) at or after pos; len when none. */
+static size_t h264_find_start(const uint8_t *d, size_t len, size_t pos)
+{
+    for (size_t i = pos; i + 3 <= len; i++)
+        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1)
+            return i;
+    return len;
+}
+
+int h264_annexb_each_nal(const uint8_t *d, size_t len, h264_nal_cb fn, void *opaque)
+{
+    size_t sc = h264_find_start(d, len, 0);
+    while (sc < len) {
+        size_t start = sc + 3;
+        size_t next = h264_find_start(d, len, start);
+        size_t end = next;
+        while (end > start && d[end - 1] == 0)
+            end--;
+        if (end > start) {
+            int ret = fn(opaque, d + start, end - start);
+            if (ret < 0)
+                return ret;
+        }
+        sc = next;
+    }
+    return 0;
+}
+
+typedef struct h264_ps {
+    const uint8_t *sps[4], *pps[4];
+    size_t sps_len[4], pps_len[4];
+    int nsps, npps;
+} h264_ps_t;
+
+static int h264_collect_ps(void *opaque, const uint8_t *nal, size_t size)
+{
+    h264_ps_t *ps = opaque;
+    int type = nal[0] & 0x1f;
+    if (size > 0xffff)
+        return 0;
+    if (type == 7 && ps->nsps < 4 && size >= 4) {
+        ps->sps[ps->nsps] = nal;
+        ps->sps_len[ps->nsps++] = size;
+    } else if (type == 8 && ps->npps < 4) {
+        ps->pps[ps->npps] = nal;
+        ps->pps_len[ps->npps++] = size;
+    }
+    return 0;
+}
+
+int h264_avcc_from_annexb(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    h264_ps_t ps = {0};
+    (void)h264_annexb_each_nal(in, len, h264_collect_ps, &ps);
+    if (ps.nsps == 0 || ps.npps == 0)
+        return -EPROTO;
+    const uint8_t *sps = ps.sps[0];
+    size_t need = 7 + 1;
+    for (int i = 0; i < ps.nsps; i++)
+        need += 2 + ps.sps_len[i];
+    for (int i = 0; i < ps.npps; i++)
+        need += 2 + ps.pps_len[i];
+    bool high = sps[1] == 100 || sps[1] == 110 || sps[1] == 122 || sps[1] == 244;
+    if (high)
+        need += 4;
+    if (need > cap || need > INT32_MAX)
+        return -EMSGSIZE;
+    size_t n = 0;
+    out[n++] = 1;      /* configurationVersion */
+    out[n++] = sps[1]; /* AVCProfileIndication */
+    out[n++] = sps[2]; /* profile_compatibility */
+    out[n++] = sps[3]; /* AVCLevelIndication */
+    out[n++] = 0xff;   /* 4-byte NAL lengths */
+    out[n++] = (uint8_t)(0xe0 | ps.nsps);
+    for (int i = 0; i < ps.nsps; i++) {
+        out[n++] = (uint8_t)(ps.sps_len[i] >> 8);
+        out[n++] = (uint8_t)ps.sps_len[i];
+        memcpy(out + n, ps.sps[i], ps.sps_len[i]);
+        n += ps.sps_len[i];
+    }
+    out[n++] = (uint8_t)ps.npps;
+    for (int i = 0; i < ps.npps; i++) {
+        out[n++] = (uint8_t)(ps.pps_len[i] >> 8);
+        out[n++] = (uint8_t)ps.pps_len[i];
+        memcpy(out + n, ps.pps[i], ps.pps_len[i]);
+        n += ps.pps_len[i];
+    }
+    if (high) { /* ISO/IEC 14496-15 5.3.3.1.2: 4:2:0, 8 bit */
+        out[n++] = 0xfc | 1;
+        out[n++] = 0xf8 | 0;
+        out[n++] = 0xf8 | 0;
+        out[n++] = 0;
+    }
+    return (int)n;
+}
+
+typedef struct h264_sample_out {
+    uint8_t *out;
+    size_t cap, n;
+    h264_au_info_t info;
+    bool sps, pps;
+} h264_sample_out_t;
+
+static int h264_append_nal(void *opaque, const uint8_t *nal, size_t size)
+{
+    h264_sample_out_t *o = opaque;
+    int type = nal[0] & 0x1f;
+    if (type == 7) {
+        o->sps = true;
+        return 0;
+    }
+    if (type == 8) {
+        o->pps = true;
+        return 0;
+    }
+    if (type == 9)
+        return 0;
+    if (type == 5)
+        o->info.idr = true;
+    if (size > UINT32_MAX || o->n + 4 + size > o->cap)
+        return -EMSGSIZE;
+    uint8_t *p = o->out + o->n;
+    p[0] = (uint8_t)(size >> 24);
+    p[1] = (uint8_t)(size >> 16);
+    p[2] = (uint8_t)(size >> 8);
+    p[3] = (uint8_t)size;
+    memcpy(p + 4, nal, size);
+    o->n += 4 + size;
+    o->info.nals++;
+    return 0;
+}
+
+int h264_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+                          h264_au_info_t *info)
+{
+    h264_sample_out_t o = {.out = out, .cap = cap};
+    int ret = h264_annexb_each_nal(data, len, h264_append_nal, &o);
+    o.info.has_ps = o.sps && o.pps;
+    if (info)
+        *info = o.info;
+    if (ret < 0)
+        return ret;
+    if (o.n > INT32_MAX)
+        return -EMSGSIZE;
+    return (int)o.n;
+}
+
+/* ---- ADTS --------------------------------------------------------------- */
+
+static const int aac_adts_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                       22050, 16000, 12000, 11025, 8000,  7350};
+
+int aac_parse_adts(const uint8_t *d, size_t len, aac_adts_t *out)
+{
+    if (len < 7)
+        return -EAGAIN;
+    if (d[0] != 0xff || (d[1] & 0xf6) != 0xf0) /* sync word, layer 0 */
+        return -EPROTO;
+    bool crc = !(d[1] & 0x01);
+    int profile = d[2] >> 6;
+    int sri = (d[2] >> 2) & 0x0f;
+    int chan = ((d[2] & 0x01) << 2) | (d[3] >> 6);
+    size_t flen = ((size_t)(d[3] & 0x03) << 11) | ((size_t)d[4] << 3) | (d[5] >> 5);
+    int blocks = (d[6] & 0x03) + 1;
+    size_t hlen = crc ? 9 : 7;
+    if (sri >= 13 || chan == 0 || flen < hlen + 1)
+        return -EPROTO;
+    if (len < flen || len < hlen)
+        return -EAGAIN;
+    out->header_len = hlen;
+    out->frame_len = flen;
+    out->object_type = profile + 1;
+    out->sample_rate_index = sri;
+    out->sample_rate = aac_adts_rates[sri];
+    out->channel_config = chan;
+    out->raw_blocks = blocks;
+    return 0;
+}
+
+void aac_asc_from_adts(const aac_adts_t *h, uint8_t asc[2])
+{
+    asc[0] = (uint8_t)((h->object_type << 3) | (h->sample_rate_index >> 1));
+    asc[1] = (uint8_t)(((h->sample_rate_index & 1) << 7) | (h->channel_config << 3));
 }

@@ -98,4 +98,54 @@ int aac_parse_asc(const uint8_t *data, size_t len, aac_config_t *out);
 /* Writes "mp4a.40.N" into buf (>= 12 bytes). */
 void aac_codec_string(const aac_config_t *cfg, char *buf, size_t buflen);
 
+/* ---- Annex B (MPEG-TS, encoders' raw output) <-> avcC / AVCC ---------- */
+
+/* Calls fn for each NAL unit of an Annex B buffer (00 00 01 or 00 00 00 01
+ * start codes; trailing zero bytes of a NAL cut). Bytes before the first
+ * start code are skipped. Stops at fn's negative return and returns it;
+ * else 0. */
+typedef int (*h264_nal_cb)(void *opaque, const uint8_t *nal, size_t size);
+int h264_annexb_each_nal(const uint8_t *data, size_t len, h264_nal_cb fn, void *opaque);
+
+/* Builds an avcC (4-byte NAL lengths) from the SPS and PPS NAL units of an
+ * Annex B buffer (at most 4 of each; the first SPS gives profile and level;
+ * High-profile chroma fields say 4:2:0, 8 bit). Returns its length, -EPROTO
+ * without an SPS and a PPS, -EMSGSIZE when it does not fit cap. */
+int h264_avcc_from_annexb(const uint8_t *data, size_t len, uint8_t *out, size_t cap);
+
+/* What h264_annexb_to_sample found in an access unit. */
+typedef struct h264_au_info {
+    bool idr;           /* an IDR slice (nal_unit_type 5) */
+    bool has_ps;        /* an SPS (7) and a PPS (8): h264_avcc_from_annexb applies */
+    size_t nals;        /* NAL units written */
+} h264_au_info_t;
+
+/* Rewrites an Annex B access unit as an AVCC sample (4-byte big-endian
+ * lengths) into out, leaving out the access unit delimiters, SPS and PPS
+ * (9, 7, 8: they belong in the avcC). Returns the sample's length (0: no
+ * NAL unit left), or -EMSGSIZE when it does not fit cap. */
+int h264_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+                          h264_au_info_t *info);
+
+/* ---- ADTS (AAC in MPEG-TS) -------------------------------------------- */
+
+typedef struct aac_adts {
+    size_t header_len;  /* 7, or 9 with a CRC */
+    size_t frame_len;   /* header + raw frame(s) */
+    int object_type;    /* profile + 1 (2 = AAC-LC) */
+    int sample_rate_index;
+    int sample_rate;    /* Hz */
+    int channel_config; /* 1..7; 0 (a PCE) is refused */
+    int raw_blocks;     /* raw data blocks in the frame (1 almost always) */
+} aac_adts_t;
+
+/* Parses the ADTS header at data. Returns 0, -EAGAIN when len is shorter
+ * than the header or the frame it announces, -EPROTO when it is not one
+ * (no sync word, reserved fields, a frame shorter than its header, a PCE
+ * channel configuration, an unknown sample rate). */
+int aac_parse_adts(const uint8_t *data, size_t len, aac_adts_t *out);
+
+/* The 2-byte AudioSpecificConfig an ADTS header stands for. */
+void aac_asc_from_adts(const aac_adts_t *h, uint8_t asc[2]);
+
 #endif

@@ -33,6 +33,7 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 
+#include "codec_config.h"
 #include "ladder_internal.h"
 #include "failure_internal.h"
 #include "log.h"
@@ -90,103 +91,6 @@ static int rung_fail_at(const rung_encoder_t *e, const char *what, int averr, in
 static int rung_fail(const rung_encoder_t *e, const char *what, int averr)
 {
     return rung_fail_at(e, what, averr, AV_NOPTS_VALUE);
-}
-
-/* Next start code (00 00 01) at or after pos; returns len when none. */
-static size_t rung_find_start(const uint8_t *d, size_t len, size_t pos)
-{
-    for (size_t i = pos; i + 3 <= len; i++)
-        if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1)
-            return i;
-    return len;
-}
-
-/* Calls fn for each NAL unit of an Annex B buffer (trailing zeros cut). */
-typedef int (*rung_nal_cb)(void *opaque, const uint8_t *nal, size_t size);
-
-static int rung_each_nal(const uint8_t *d, size_t len, rung_nal_cb fn, void *opaque)
-{
-    size_t sc = rung_find_start(d, len, 0);
-    while (sc < len) {
-        size_t start = sc + 3;
-        size_t next = rung_find_start(d, len, start);
-        size_t end = next;
-        while (end > start && d[end - 1] == 0)
-            end--;
-        if (end > start) {
-            int ret = fn(opaque, d + start, end - start);
-            if (ret < 0)
-                return ret;
-        }
-        sc = next;
-    }
-    return 0;
-}
-
-typedef struct rung_ps {
-    const uint8_t *sps[4], *pps[4];
-    size_t sps_len[4], pps_len[4];
-    int nsps, npps;
-} rung_ps_t;
-
-static int rung_collect_ps(void *opaque, const uint8_t *nal, size_t size)
-{
-    rung_ps_t *ps = opaque;
-    int type = nal[0] & 0x1f;
-    if (type == 7 && ps->nsps < 4 && size >= 4) {
-        ps->sps[ps->nsps] = nal;
-        ps->sps_len[ps->nsps++] = size;
-    } else if (type == 8 && ps->npps < 4) {
-        ps->pps[ps->npps] = nal;
-        ps->pps_len[ps->npps++] = size;
-    }
-    return 0;
-}
-
-int rung_annexb_to_avcc(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
-{
-    rung_ps_t ps = {0};
-    (void)rung_each_nal(in, len, rung_collect_ps, &ps);
-    if (ps.nsps == 0 || ps.npps == 0)
-        return -EPROTO;
-    const uint8_t *sps = ps.sps[0];
-    size_t need = 7 + 1;
-    for (int i = 0; i < ps.nsps; i++)
-        need += 2 + ps.sps_len[i];
-    for (int i = 0; i < ps.npps; i++)
-        need += 2 + ps.pps_len[i];
-    bool high = sps[1] == 100 || sps[1] == 110 || sps[1] == 122 || sps[1] == 244;
-    if (high)
-        need += 4;
-    if (need > cap)
-        return -EMSGSIZE;
-    size_t n = 0;
-    out[n++] = 1;      /* configurationVersion */
-    out[n++] = sps[1]; /* AVCProfileIndication */
-    out[n++] = sps[2]; /* profile_compatibility */
-    out[n++] = sps[3]; /* AVCLevelIndication */
-    out[n++] = 0xff;   /* 4-byte NAL lengths */
-    out[n++] = (uint8_t)(0xe0 | ps.nsps);
-    for (int i = 0; i < ps.nsps; i++) {
-        out[n++] = (uint8_t)(ps.sps_len[i] >> 8);
-        out[n++] = (uint8_t)ps.sps_len[i];
-        memcpy(out + n, ps.sps[i], ps.sps_len[i]);
-        n += ps.sps_len[i];
-    }
-    out[n++] = (uint8_t)ps.npps;
-    for (int i = 0; i < ps.npps; i++) {
-        out[n++] = (uint8_t)(ps.pps_len[i] >> 8);
-        out[n++] = (uint8_t)ps.pps_len[i];
-        memcpy(out + n, ps.pps[i], ps.pps_len[i]);
-        n += ps.pps_len[i];
-    }
-    if (high) { /* ISO/IEC 14496-15 5.3.3.1.2: our encoder writes 4:2:0, 8 bit */
-        out[n++] = 0xfc | 1;
-        out[n++] = 0xf8 | 0;
-        out[n++] = 0xf8 | 0;
-        out[n++] = 0;
-    }
-    return (int)n;
 }
 
 typedef struct rung_avcc_out {
@@ -282,7 +186,7 @@ int rung_encoder_open(const rung_encoder_params_t *p, rung_encoder_t **out)
         log_warn(e->log_ctx, "rung %s: %d encoder option(s) not recognised", e->name,
                  av_dict_count(opts));
     av_dict_free(&opts);
-    int sz = rung_annexb_to_avcc(c->extradata, c->extradata_size > 0 ? (size_t)c->extradata_size : 0,
+    int sz = h264_avcc_from_annexb(c->extradata, c->extradata_size > 0 ? (size_t)c->extradata_size : 0,
                                  e->avcc, sizeof(e->avcc));
     if (sz < 0) {
         log_error(e->log_ctx, "rung %s: x264 gave no usable SPS/PPS", e->name);
@@ -413,7 +317,7 @@ int rung_encoder_receive(rung_encoder_t *e, rung_sample_t *out)
     if (ret < 0)
         return rung_fail(e, "avcodec_receive_packet", ret);
     rung_avcc_out_t o = {.e = e};
-    ret = rung_each_nal(e->pkt->data, (size_t)e->pkt->size, rung_append_nal, &o);
+    ret = h264_annexb_each_nal(e->pkt->data, (size_t)e->pkt->size, rung_append_nal, &o);
     out->dts = e->pkt->dts;
     out->pts = e->pkt->pts;
     out->key = (e->pkt->flags & AV_PKT_FLAG_KEY) != 0;

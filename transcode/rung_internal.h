@@ -72,9 +72,4 @@ int rung_encoder_receive(rung_encoder_t *e, rung_sample_t *out)
 
 void rung_encoder_free(rung_encoder_t *e);
 
-/* Converts an Annex B parameter-set blob (SPS + PPS) into an avcC record
- * in out (cap bytes). Returns its size, or a negative errno. Exposed for
- * unit tests. */
-int rung_annexb_to_avcc(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
-
 #endif

@@ -342,6 +342,97 @@ static void test_av1c_real_record(void **state)
     assert_int_equal(av1_parse_av1c(leb, sizeof(leb), &c), -EPROTO);
 }
 
+static void test_annexb_to_avcc(void **state)
+{
+    (void)state;
+    /* A real 64x64 High-profile SPS and a PPS, with 4- and 3-byte start
+     * codes and a trailing zero. */
+    static const uint8_t in[] = {
+        0, 0, 0, 1, 0x67, 0x64, 0x00, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44, 0x00, 0x00,
+        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x48, 0x96, 0x58, 0x00,
+        0, 0, 1, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0};
+    uint8_t out[128];
+    int n = h264_avcc_from_annexb(in, sizeof(in), out, sizeof(out));
+    assert_true(n > 0);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 0x64);
+    assert_int_equal(out[3], 0x0a);
+    assert_int_equal(out[4], 0xff);
+    assert_int_equal(out[5], 0xe1);
+    assert_int_equal((out[6] << 8) | out[7], 24); /* trailing zero cut */
+    h264_config_t c;
+    assert_int_equal(h264_parse_avcc(out, (size_t)n, &c), 0);
+    assert_int_equal(c.width, 64);
+    assert_int_equal(c.height, 64);
+    assert_int_equal(c.nal_length_size, 4);
+    assert_int_equal(h264_avcc_from_annexb(in, sizeof(in), out, 10), -EMSGSIZE);
+    assert_int_equal(h264_avcc_from_annexb(in + 30, 8, out, sizeof(out)), -EPROTO);
+}
+
+static void test_annexb_to_sample(void **state)
+{
+    (void)state;
+    /* AUD, SPS, PPS, IDR slice, SEI: the sample keeps the slice and SEI. */
+    static const uint8_t in[] = {0, 0, 0, 1, 0x09, 0xf0,
+                                 0, 0, 0, 1, 0x67, 0x42, 0x00, 0x1e,
+                                 0, 0, 1, 0x68, 0xce,
+                                 0, 0, 1, 0x65, 0x88, 0x84, 0x00,
+                                 0, 0, 1, 0x06, 0x05, 0x01};
+    uint8_t out[64];
+    h264_au_info_t info;
+    int n = h264_annexb_to_sample(in, sizeof(in), out, sizeof(out), &info);
+    assert_int_equal(n, 4 + 3 + 4 + 3);
+    assert_true(info.idr);
+    assert_true(info.has_ps);
+    assert_int_equal(info.nals, 2);
+    static const uint8_t want[] = {0, 0, 0, 3, 0x65, 0x88, 0x84, 0, 0, 0, 3, 0x06, 0x05, 0x01};
+    assert_memory_equal(out, want, sizeof(want));
+    assert_true(h264_sample_has_idr(out, (size_t)n, 4));
+    assert_int_equal(h264_annexb_to_sample(in, sizeof(in), out, 8, &info), -EMSGSIZE);
+    /* a non-IDR slice alone */
+    static const uint8_t p[] = {0, 0, 1, 0x41, 0x9a, 0x02};
+    n = h264_annexb_to_sample(p, sizeof(p), out, sizeof(out), &info);
+    assert_int_equal(n, 7);
+    assert_false(info.idr);
+    assert_false(info.has_ps);
+    /* no start code at all */
+    assert_int_equal(h264_annexb_to_sample(p + 3, 3, out, sizeof(out), &info), 0);
+}
+
+static void test_adts(void **state)
+{
+    (void)state;
+    /* AAC-LC 48 kHz stereo, no CRC, frame of 10 bytes (7 + 3). */
+    static const uint8_t f[] = {0xff, 0xf1, 0x4c, 0x80, 0x01, 0x5f, 0xfc, 0x21, 0x10, 0x04};
+    aac_adts_t h;
+    assert_int_equal(aac_parse_adts(f, sizeof(f), &h), 0);
+    assert_int_equal(h.header_len, 7);
+    assert_int_equal(h.frame_len, 10);
+    assert_int_equal(h.object_type, 2);
+    assert_int_equal(h.sample_rate, 48000);
+    assert_int_equal(h.channel_config, 2);
+    uint8_t asc[2];
+    aac_asc_from_adts(&h, asc);
+    assert_int_equal(asc[0], 0x11);
+    assert_int_equal(asc[1], 0x90);
+    aac_config_t c;
+    assert_int_equal(aac_parse_asc(asc, 2, &c), 0);
+    assert_int_equal(c.sample_rate, 48000);
+    assert_int_equal(c.channels, 2);
+    assert_int_equal(aac_parse_adts(f, 9, &h), -EAGAIN);
+    assert_int_equal(aac_parse_adts(f, 3, &h), -EAGAIN);
+    uint8_t bad[10];
+    memcpy(bad, f, sizeof(bad));
+    bad[0] = 0xfe;
+    assert_int_equal(aac_parse_adts(bad, sizeof(bad), &h), -EPROTO);
+    memcpy(bad, f, sizeof(bad));
+    bad[2] = 0x7c; /* sample rate index 15 */
+    assert_int_equal(aac_parse_adts(bad, sizeof(bad), &h), -EPROTO);
+    memcpy(bad, f, sizeof(bad));
+    bad[3] = 0x00; bad[4] = 0x00; bad[5] = 0x1f; /* frame length 0 */
+    assert_int_equal(aac_parse_adts(bad, sizeof(bad), &h), -EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +446,9 @@ int main(void)
         cmocka_unit_test(test_asc_malformed),
         cmocka_unit_test(test_hvcc_real_record),
         cmocka_unit_test(test_av1c_real_record),
+        cmocka_unit_test(test_annexb_to_avcc),
+        cmocka_unit_test(test_annexb_to_sample),
+        cmocka_unit_test(test_adts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

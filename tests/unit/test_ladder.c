@@ -291,33 +291,6 @@ static void test_presets(void **state)
     assert_false(ladder_profile_valid("high444"));
 }
 
-static void test_annexb_to_avcc(void **state)
-{
-    (void)state;
-    /* A real 64x64 High-profile SPS and a PPS, with 4- and 3-byte start
-     * codes and a trailing zero. */
-    static const uint8_t in[] = {
-        0, 0, 0, 1, 0x67, 0x64, 0x00, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44, 0x00, 0x00,
-        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x48, 0x96, 0x58, 0x00,
-        0, 0, 1, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0};
-    uint8_t out[128];
-    int n = rung_annexb_to_avcc(in, sizeof(in), out, sizeof(out));
-    assert_true(n > 0);
-    assert_int_equal(out[0], 1);
-    assert_int_equal(out[1], 0x64);
-    assert_int_equal(out[3], 0x0a);
-    assert_int_equal(out[4], 0xff);
-    assert_int_equal(out[5], 0xe1);
-    assert_int_equal((out[6] << 8) | out[7], 24); /* trailing zero cut */
-    h264_config_t c;
-    assert_int_equal(h264_parse_avcc(out, (size_t)n, &c), 0);
-    assert_int_equal(c.width, 64);
-    assert_int_equal(c.height, 64);
-    assert_int_equal(c.nal_length_size, 4);
-    assert_int_equal(rung_annexb_to_avcc(in, sizeof(in), out, 10), -EMSGSIZE);
-    assert_int_equal(rung_annexb_to_avcc(in + 30, 8, out, sizeof(out)), -EPROTO);
-}
-
 static void test_rung_threads(void **state)
 {
     (void)state;
@@ -359,7 +332,6 @@ int main(void)
         cmocka_unit_test(test_stream_ladder_valid),
         cmocka_unit_test(test_stream_ladder_invalid),
         cmocka_unit_test(test_stream_ladder_resolve),
-        cmocka_unit_test(test_annexb_to_avcc),
         cmocka_unit_test(test_rung_threads),
         cmocka_unit_test(test_scale_source),
     };
