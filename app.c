@@ -446,6 +446,9 @@ static int app_open_ingest(sluice_app_t *app, const config_t *cfg)
         .duplicate = strcmp(cfg->duplicate_publisher, "reject") == 0 ? INGEST_DUPLICATE_REJECT
                                                                      : INGEST_DUPLICATE_TAKEOVER,
         .drop_on_close = app_handover(cfg),
+        .srt_listen = cfg->srt_listen,
+        .srt_passphrase = cfg->srt_passphrase,
+        .srt_latency_ms = (uint32_t)cfg->srt_latency_ms,
     };
     app_ingest_limits(cfg, app->webhook != NULL, &ip.limits);
     app_webhook_ingest_params(app, &ip);

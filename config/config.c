@@ -60,6 +60,13 @@ static const config_option_t config_options[] = {
         "RTMPS certificate, PEM: the server certificate then its chain (reread on SIGHUP)"),
     OPT("tls-key", CONFIG_RESTART, CONFIG_STRING, tls_key, NULL, NULL, 0, 0,
         "RTMPS private key, PEM (reread on SIGHUP)"),
+    OPT("srt-listen", CONFIG_RESTART, CONFIG_STRING, srt_listen, "off", NULL, 0, 0,
+        "SRT ingest address HOST:PORT (UDP; off by default, 9000 is the usual port): "
+        "srt://HOST:PORT?streamid=KEY, MPEG-TS"),
+    OPT("srt-passphrase", CONFIG_RESTART, CONFIG_STRING, srt_passphrase, NULL, NULL, 0, 0,
+        "SRT encryption passphrase (10 to 79 characters); callers must send the same"),
+    OPT("srt-latency", CONFIG_RESTART, CONFIG_LONG, srt_latency_ms, "120", NULL, 20, 10000,
+        "SRT receiver latency in milliseconds (about 4x the publisher's round trip)"),
     OPT("http-listen", CONFIG_RESTART, CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
         "public origin address HOST:PORT (playlists, media, /healthz)"),
     OPT("store", CONFIG_RESTART, CONFIG_STRING, store_url, "memory", NULL, 0, 0,
@@ -482,7 +489,8 @@ static void config_print_template(FILE *out)
 /* Options whose values are secrets: printed masked by --check-config. */
 static bool config_is_secret(const config_option_t *o)
 {
-    return strstr(o->name, "secret") || strstr(o->name, "token") || strstr(o->name, "password");
+    return strstr(o->name, "secret") || strstr(o->name, "token") || strstr(o->name, "password") ||
+           strstr(o->name, "passphrase");
 }
 
 /* A store URL with its password (redis://[USER]:PASSWORD@HOST) masked. */
@@ -617,6 +625,8 @@ static void config_check_start(config_loader_t *ld, const config_t *cfg)
     const char *addrs[][2] = {
         {"--rtmp-listen", (cfg->roles & CONFIG_ROLE_INGEST) ? cfg->rtmp_listen : NULL},
         {"--rtmps-listen", (cfg->roles & CONFIG_ROLE_INGEST) ? cfg->rtmps_listen : NULL},
+        {"--srt-listen", (cfg->roles & CONFIG_ROLE_INGEST) && cfg->srt_listen &&
+                                 strcmp(cfg->srt_listen, "off") != 0 ? cfg->srt_listen : NULL},
         {"--http-listen", (cfg->roles & CONFIG_ROLE_ORIGIN) ? cfg->http_listen : NULL},
         {"--admin-listen", cfg->admin_listen},
     };
@@ -951,6 +961,9 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
                      cfg->segment_duration / 2);
     if (!ld.failed && cfg->playback_secret && strlen(cfg->playback_secret) < 16)
         config_error(&ld, "--playback-secret: use at least 16 characters");
+    if (!ld.failed && cfg->srt_passphrase &&
+        (strlen(cfg->srt_passphrase) < 10 || strlen(cfg->srt_passphrase) > 79))
+        config_error(&ld, "--srt-passphrase: use 10 to 79 characters (libsrt's limits)");
     if (!ld.failed && cfg->admin_token && strlen(cfg->admin_token) < 16)
         config_error(&ld, "--admin-token: use at least 16 characters");
     if (!ld.failed) {

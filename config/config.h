@@ -44,6 +44,9 @@ typedef struct config {
     char *rtmps_listen; /* NULL: no RTMPS */
     char *tls_cert;
     char *tls_key;
+    char *srt_listen;     /* "off" (default) or HOST:PORT (UDP) */
+    char *srt_passphrase; /* NULL: SRT without encryption */
+    long srt_latency_ms;
     char *http_listen;
     char *store_url;
     unsigned roles;

@@ -39,6 +39,7 @@
 #include "ingest_internal.h"
 #include "log.h"
 #include "netaddr.h"
+#include "srt_internal.h"
 
 struct ingest {
     ingest_shared_t sh;
@@ -419,8 +420,11 @@ static void ingest_lost_cb(evutil_socket_t fd, short what, void *arg)
     sh->lost = NULL;
     sh->nlost = sh->cap_lost = 0;
     pthread_mutex_unlock(&sh->lost_lock);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         rtmp_session_lease_lost(sh, ids[i]);
+        if (sh->srt)
+            srt_lease_lost(sh->srt, ids[i]);
+    }
     free(ids);
 }
 
@@ -438,7 +442,8 @@ static void ingest_auth_cb(evutil_socket_t fd, short what, void *arg)
     sh->nanswers = sh->cap_answers = 0;
     pthread_mutex_unlock(&sh->auth_lock);
     for (size_t i = 0; i < n; i++)
-        rtmp_session_auth_answer(sh, &answers[i]);
+        if (!sh->srt || !srt_auth_answer(sh->srt, &answers[i]))
+            rtmp_session_auth_answer(sh, &answers[i]);
     free(answers);
 }
 
@@ -661,6 +666,18 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
     }
     pthread_setname_np(in->thread, "ingest");
     log_info("rtmp", "listening on %s (port %d)", in->listen, in->port);
+    /* SRT last: its threads call into the running loop; closed first. */
+    if (params->srt_listen && params->srt_listen[0] && strcmp(params->srt_listen, "off") != 0) {
+        srt_listener_params_t sp = {.listen = params->srt_listen,
+                                    .passphrase = params->srt_passphrase,
+                                    .latency_ms = params->srt_latency_ms ? params->srt_latency_ms
+                                                                         : 120};
+        ret = srt_listener_open(&in->sh, &sp, &in->sh.srt);
+        if (ret < 0) {
+            ingest_close(in);
+            return ret;
+        }
+    }
     *out = in;
     return 0;
 
@@ -677,6 +694,11 @@ int ingest_port(const ingest_t *in)
 int ingest_tls_port(const ingest_t *in)
 {
     return in ? in->tls_port : -1;
+}
+
+int ingest_srt_port(const ingest_t *in)
+{
+    return in && in->sh.srt ? srt_listener_port(in->sh.srt) : -1;
 }
 
 int ingest_reload_tls(ingest_t *in)
@@ -744,6 +766,10 @@ void ingest_close(ingest_t *in)
 {
     if (!in)
         return;
+    /* SRT first, while the loop runs: its publishers end their publishes
+     * through the loop. */
+    srt_listener_close(in->sh.srt);
+    in->sh.srt = NULL;
     /* An activated event survives until the loop runs it, even when the
      * thread has not entered the loop yet (a loopbreak would be lost). */
     event_active(in->stop_ev, EV_READ, 0);

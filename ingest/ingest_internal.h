@@ -127,6 +127,7 @@ typedef struct ingest_shared {
     pthread_mutex_t refusals_lock;
     ingest_input_refusal_t refusals[INGEST_INPUT_REFUSALS];
     uint64_t nrefusals; /* ever; refusals[i % INGEST_INPUT_REFUSALS] */
+    struct srt_listener *srt; /* --srt-listen (srt.c), or NULL */
 } ingest_shared_t;
 
 /* Notes a publish of stream_id ended for its input (loop thread). */
@@ -148,6 +149,14 @@ size_t rtmp_session_count_from(ingest_shared_t *sh, const ingest_addr_t *a);
 
 /* Sessions waiting for a publish_auth_cb answer. */
 size_t rtmp_session_count_authorizing(ingest_shared_t *sh);
+
+/* Whether an RTMP session publishes stream_id. */
+bool rtmp_session_publishing(ingest_shared_t *sh, const char *stream_id);
+
+/* Ends the RTMP publish of stream_id, taken over by the SRT publisher
+ * srt#new_id from new_peer. */
+void rtmp_session_end_publisher(ingest_shared_t *sh, const char *stream_id, uint64_t new_id,
+                                const char *new_peer);
 
 /* Sessions currently publishing, `except` not counted. */
 size_t rtmp_session_count_publishers(ingest_shared_t *sh, const rtmp_session_t *except);

@@ -184,6 +184,21 @@ void ingest_meter_media(ingest_meters_t *t, ingest_meter_t *m, media_packet_type
         ingest_meters_publish(t, m, false);
 }
 
+void ingest_meter_protocol(ingest_meters_t *t, ingest_meter_t *m, const char *protocol)
+{
+    snprintf(m->protocol, sizeof(m->protocol), "%s", protocol);
+    if (m->active)
+        ingest_meters_publish(t, m, false);
+}
+
+void ingest_meter_srt(ingest_meters_t *t, ingest_meter_t *m, const ingest_srt_stats_t *s)
+{
+    m->srt = *s;
+    m->has_srt = true;
+    if (m->active)
+        ingest_meters_publish(t, m, false);
+}
+
 void ingest_meter_dropped(ingest_meter_t *m)
 {
     m->dropped_frames++;
@@ -202,6 +217,9 @@ static void ingest_meter_stats(const ingest_meter_t *m, int64_t now_ms, ingest_s
     memset(o, 0, sizeof(*o));
     snprintf(o->stream_id, sizeof(o->stream_id), "%s", m->stream_id);
     snprintf(o->peer, sizeof(o->peer), "%s", m->peer);
+    snprintf(o->protocol, sizeof(o->protocol), "%s", m->protocol[0] ? m->protocol : "rtmp");
+    o->has_srt = m->has_srt;
+    o->srt = m->srt;
     o->width = m->width;
     o->height = m->height;
     snprintf(o->video_codec, sizeof(o->video_codec), "%s", m->video_codec);

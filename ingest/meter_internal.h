@@ -32,6 +32,9 @@ typedef struct ingest_meter {
     int width, height;
     double nominal_fps; /* from the SPS VUI timing, 0 unknown */
     char video_codec[8], audio_codec[8];
+    char protocol[8];    /* "rtmp", "rtmps", "srt" */
+    bool has_srt;
+    ingest_srt_stats_t srt;
     uint64_t bytes, video_frames, audio_frames, dropped_frames, late_frames;
     int64_t last_dts[2]; /* video, audio */
     bool have_dts[2];
@@ -60,6 +63,10 @@ void ingest_meter_media(ingest_meters_t *t, ingest_meter_t *m, media_packet_type
                         media_codec_t codec, int64_t dts_ms, const uint8_t *data, size_t len,
                         int64_t now_ms);
 void ingest_meter_dropped(ingest_meter_t *m);
+/* The protocol the publish came over (after ingest_meter_start). */
+void ingest_meter_protocol(ingest_meters_t *t, ingest_meter_t *m, const char *protocol);
+/* An SRT publisher's link figures, once a second. */
+void ingest_meter_srt(ingest_meters_t *t, ingest_meter_t *m, const ingest_srt_stats_t *s);
 void ingest_meter_end(ingest_meters_t *t, ingest_meter_t *m);
 /* Any thread: ingest_stream_stats / ingest_list_streams. */
 int ingest_meters_get(ingest_meters_t *t, const char *stream_id, ingest_stream_stats_t *out,

@@ -61,6 +61,7 @@
 #include "log.h"
 #include "rtmp_chunk_internal.h"
 #include "rtmp_handshake_internal.h"
+#include "srt_internal.h"
 
 /* What we announce and send after connect. */
 #define RTMP_SERVER_WINDOW 2500000
@@ -791,6 +792,22 @@ static rtmp_session_t *rtmp_session_find_publisher(ingest_shared_t *sh, const ch
     return NULL;
 }
 
+bool rtmp_session_publishing(ingest_shared_t *sh, const char *stream_id)
+{
+    return rtmp_session_find_publisher(sh, stream_id, NULL) != NULL;
+}
+
+void rtmp_session_end_publisher(ingest_shared_t *sh, const char *stream_id, uint64_t new_id,
+                                const char *new_peer)
+{
+    rtmp_session_t *old = rtmp_session_find_publisher(sh, stream_id, NULL);
+    if (!old)
+        return;
+    log_info(old->ctx, "taken over by a new publisher (srt#%llu %s)", (unsigned long long)new_id,
+             new_peer);
+    rtmp_session_kill(old, "taken over"); /* its queue gets EOS now */
+}
+
 void rtmp_session_lease_lost(ingest_shared_t *sh, uint64_t session_id)
 {
     for (rtmp_session_t *s = sh->sessions; s; s = s->next) {
@@ -1069,14 +1086,24 @@ static int rtmp_session_check_local(rtmp_session_t *s, const char *id, bool *ref
 {
     *refused = true;
     rtmp_session_t *old = rtmp_session_find_publisher(s->sh, id, s);
+    /* The stream may be live over SRT (srt.c): the same policy. */
+    bool old_srt = !old && s->sh->srt && srt_has_publisher(s->sh->srt, id);
     /* A takeover replaces a publisher, so the one it replaces is not counted. */
-    bool replaces = old && s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER;
-    if (rtmp_session_count_publishers(s->sh, replaces ? old : s) >= s->sh->limits.max_publishers) {
+    bool replaces = (old || old_srt) && s->sh->duplicate == INGEST_DUPLICATE_TAKEOVER;
+    size_t live = rtmp_session_count_publishers(s->sh, old && replaces ? old : s) +
+                  (s->sh->srt ? srt_count_publishers(s->sh->srt) : 0) - (old_srt && replaces);
+    if (live >= s->sh->limits.max_publishers) {
         INGEST_COUNT(s->sh, refused_max_publishers);
         ingest_log_refusal(s->sh, INGEST_REFUSAL_MAX_PUBLISHERS, s->peer,
                            "publisher limit reached (--rtmp-max-publishers)");
         return rtmp_session_refuse(s, "NetStream.Publish.Failed", "server is full");
     }
+    if (old_srt && s->sh->duplicate == INGEST_DUPLICATE_REJECT) {
+        log_warn(s->ctx, "publish refused: stream %s is already live (over SRT)", id);
+        return rtmp_session_refuse(s, "NetStream.Publish.BadName", "stream is already live");
+    }
+    if (old_srt)
+        srt_end_publisher(s->sh->srt, id, "taken over by a new RTMP publisher");
     if (old && s->sh->duplicate == INGEST_DUPLICATE_REJECT) {
         log_warn(s->ctx, "publish refused: stream %s is already live (rtmp#%llu)", id,
                  (unsigned long long)old->id);
@@ -1173,6 +1200,7 @@ static int rtmp_session_on_lease_answer(rtmp_session_t *s, ingest_job_t *job)
     s->ts_init = false;
     ingest_meter_start(&s->sh->meters, &s->meter, s->id, s->stream_id, s->peer,
                        clock_mono_ms());
+    ingest_meter_protocol(&s->sh->meters, &s->meter, s->tls ? "rtmps" : "rtmp");
     /* While publishing, the timer checks for a stall once a second. */
     s->last_media_ms = s->publish_ms;
     rtmp_session_arm_timer(s, INGEST_STALL_CHECK_MS);

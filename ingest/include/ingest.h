@@ -123,6 +123,15 @@ typedef struct ingest_params {
      * streams are handed over (the playlists stay live for the reconnect
      * window: a shared store, another node may take the publisher). */
     bool drop_on_close;
+    /* SRT (srt.c): "HOST:PORT" (UDP), or NULL/"" for none. Publishers send
+     * MPEG-TS with the stream key as their stream id; the limits above
+     * (connections, publishers, lockout, stall, queue, input size) apply
+     * to them too. srt_passphrase: NULL/"" (no encryption) or 10..79
+     * characters (AES, callers must send the same); srt_latency_ms: the
+     * receiver latency (default 0 means 120). */
+    const char *srt_listen;
+    const char *srt_passphrase;
+    uint32_t srt_latency_ms;
 } ingest_params_t;
 
 /* Binds the listener and starts the ingest thread. Returns 0 or a negative
@@ -136,6 +145,9 @@ int ingest_port(const ingest_t *in);
 
 /* The RTMPS port actually bound, or -1 without RTMPS. */
 int ingest_tls_port(const ingest_t *in);
+
+/* The SRT (UDP) port actually bound, or -1 without SRT. */
+int ingest_srt_port(const ingest_t *in);
 
 /* Reads the certificate and key files again (SIGHUP). New RTMPS connections
  * use them; open sessions, live streams included, keep theirs. On an error
@@ -214,8 +226,25 @@ void ingest_auth_done(ingest_t *in, uint64_t ticket, ingest_auth_verdict_t verdi
 
 /* A live stream's input as ingest measures it. Rates are over a sliding
  * window of the last few seconds. */
+/* An SRT publisher's link as libsrt measures it (srt_bstats), refreshed
+ * once a second. Counters since the connection started. */
+typedef struct ingest_srt_stats {
+    double rtt_ms;
+    uint64_t packets_received;
+    uint64_t packets_lost;          /* detected missing (most are then retransmitted) */
+    uint64_t packets_retransmitted; /* retransmitted packets that arrived */
+    uint64_t packets_dropped;       /* too late to play: lost for good */
+    int recv_buffer_ms;             /* what the receive buffer holds, ms... */
+    uint64_t recv_buffer_bytes;     /* ...and bytes */
+    int latency_ms;                 /* negotiated latency (TSBPD delay) */
+    double recv_rate_mbps;
+} ingest_srt_stats_t;
+
 typedef struct ingest_stream_stats {
     char stream_id[STORE_ID_MAX];
+    char protocol[8];         /* "rtmp", "rtmps" or "srt" */
+    bool has_srt;             /* srt holds figures (SRT, after its first second) */
+    ingest_srt_stats_t srt;
     char peer[64];            /* publisher's address */
     double bitrate_kbps;      /* audio + video payload, sliding window */
     double fps;               /* video frames per second, sliding window */
