@@ -266,6 +266,27 @@ static void report_transcode_status(json_t *obj, const transcode_stream_status_t
     json_object_set_new(obj, "renditions", rends);
 }
 
+/* "protocol", and for SRT its link figures (issue 25). */
+static void report_ingest_protocol(json_t *in, const ingest_stream_stats_t *is)
+{
+    json_object_set_new(in, "protocol", json_string(is->protocol[0] ? is->protocol : "rtmp"));
+    if (strcmp(is->protocol, "srt") != 0 || !is->has_srt)
+        return;
+    const ingest_srt_stats_t *s = &is->srt;
+    json_t *o = json_object();
+    json_object_set_new(o, "rtt_ms", json_real(round(s->rtt_ms * 10) / 10));
+    json_object_set_new(o, "latency_ms", json_integer(s->latency_ms));
+    json_object_set_new(o, "packets_received", json_integer((json_int_t)s->packets_received));
+    json_object_set_new(o, "packets_lost", json_integer((json_int_t)s->packets_lost));
+    json_object_set_new(o, "packets_retransmitted",
+                        json_integer((json_int_t)s->packets_retransmitted));
+    json_object_set_new(o, "packets_dropped", json_integer((json_int_t)s->packets_dropped));
+    json_object_set_new(o, "recv_buffer_ms", json_integer(s->recv_buffer_ms));
+    json_object_set_new(o, "recv_buffer_bytes", json_integer((json_int_t)s->recv_buffer_bytes));
+    json_object_set_new(o, "recv_rate_mbps", json_real(round(s->recv_rate_mbps * 100) / 100));
+    json_object_set_new(in, "srt", o);
+}
+
 /* The live part of a status object from local data. */
 static void report_live_status(report_t *r, const ingest_stream_stats_t *is, json_t *obj,
                                int64_t now)
@@ -291,6 +312,7 @@ static void report_live_status(report_t *r, const ingest_stream_stats_t *is, jso
     json_object_set_new(in, "dropped_frames", json_integer((json_int_t)is->dropped_frames));
     json_object_set_new(in, "late_frames", json_integer((json_int_t)is->late_frames));
     json_object_set_new(in, "peer", json_string(is->peer));
+    report_ingest_protocol(in, is);
     json_object_set_new(obj, "ingest", in);
 
     report_transcode_status(obj, have_ts ? &ts : NULL);
@@ -1274,6 +1296,44 @@ json_t *report_stats(report_t *r)
 
 /* ---- /metrics ------------------------------------------------------------------- */
 
+/* sluice_srt_*: SRT publishers' link figures, labelled by stream only. */
+static void report_metrics_srt(metrics_buf_t *b, const ingest_stream_stats_t *live, size_t n)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"sluice_srt_rtt_seconds", "gauge", "Round-trip time to the SRT publisher."},
+        {"sluice_srt_latency_seconds", "gauge", "Negotiated SRT latency (receiver TSBPD delay)."},
+        {"sluice_srt_packets_received_total", "counter", "SRT data packets received."},
+        {"sluice_srt_packets_lost_total", "counter",
+         "SRT packets detected missing (most are then retransmitted)."},
+        {"sluice_srt_packets_retransmitted_total", "counter",
+         "Retransmitted SRT packets that arrived."},
+        {"sluice_srt_packets_dropped_total", "counter",
+         "SRT packets that came too late to play or never came (lost for good)."},
+        {"sluice_srt_receive_buffer_seconds", "gauge", "Media the SRT receive buffer holds."},
+    };
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        metrics_family(b, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const ingest_stream_stats_t *is = &live[i];
+            if (strcmp(is->protocol, "srt") != 0 || !is->has_srt)
+                continue;
+            const char *labels[] = {"stream", is->stream_id, NULL};
+            const ingest_srt_stats_t *s = &is->srt;
+            switch (f) {
+            case 0: metrics_sample(b, fams[f].name, labels, s->rtt_ms / 1000.0); break;
+            case 1: metrics_sample(b, fams[f].name, labels, s->latency_ms / 1000.0); break;
+            case 2: metrics_sample_u64(b, fams[f].name, labels, s->packets_received); break;
+            case 3: metrics_sample_u64(b, fams[f].name, labels, s->packets_lost); break;
+            case 4: metrics_sample_u64(b, fams[f].name, labels, s->packets_retransmitted); break;
+            case 5: metrics_sample_u64(b, fams[f].name, labels, s->packets_dropped); break;
+            default: metrics_sample(b, fams[f].name, labels, s->recv_buffer_ms / 1000.0); break;
+            }
+        }
+    }
+}
+
 static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_out)
 {
     ingest_stream_stats_t *live = NULL;
@@ -1325,6 +1385,7 @@ static void report_metrics_ingest(report_t *r, metrics_buf_t *b, size_t *nlive_o
         metrics_sample(b, "sluice_ingest_uptime_seconds",
                        (const char *[]){"stream", live[i].stream_id, NULL},
                        live[i].uptime_ms / 1000.0);
+    report_metrics_srt(b, live, n);
     free(live);
 
     if (r->p.ingest) {

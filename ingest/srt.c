@@ -1045,10 +1045,12 @@ static int srt_read_cb(void *opaque, uint8_t *buf, int size)
 {
     srt_conn_t *c = opaque;
     srt_listener_t *l = c->l;
+    if (c->end_why) /* sticky: the demuxer may ask again after an end */
+        return AVERROR_EOF;
     while (c->msg_pos >= c->msg_len) {
         int64_t now = clock_mono_ms();
         if (atomic_load(&c->stop) || atomic_load(&l->stop)) {
-            c->end_why = c->end_why ? c->end_why : "closed";
+            c->end_why = "closed";
             return AVERROR_EOF;
         }
         if (now - c->last_media_ms >= (int64_t)l->limits.stall_timeout_ms) {
