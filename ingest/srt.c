@@ -124,7 +124,6 @@ struct srt_conn {
     pthread_mutex_t qlock;
     media_queue_t *queue;
     bool publishing;
-    bool ended_early; /* the loop ended it (takeover, lease lost) */
     char stream_id[STORE_ID_MAX];
     ingest_meter_t meter;
     size_t tmeta_hint;
@@ -602,7 +601,6 @@ void srt_end_publisher(srt_listener_t *l, const char *stream_id, const char *why
         return;
     log_info(c->ctx, "%s; disconnecting this SRT publisher", why);
     atomic_store(&c->stop, true);
-    c->ended_early = true;
     srt_conn_end_publish(c, why, true);
 }
 
@@ -619,7 +617,6 @@ void srt_lease_lost(srt_listener_t *l, uint64_t session_id)
     if (c->publishing) {
         log_info(c->ctx, "stream %s was taken over by a publisher on another node; "
                          "disconnecting this one", c->stream_id);
-        c->ended_early = true;
         srt_conn_end_publish(c, "taken over by another node", false);
     }
 }
@@ -682,7 +679,6 @@ static void srt_start_fn(void *arg)
         log_info(old_srt->ctx, "taken over by a new publisher (srt#%" PRIu64 " %s)", c->id,
                  c->peer);
         atomic_store(&old_srt->stop, true);
-        old_srt->ended_early = true;
         srt_conn_end_publish(old_srt, "taken over", true);
     }
     if (old_rtmp)
@@ -717,8 +713,10 @@ static void srt_start_fn(void *arg)
     ingest_tmeta_start(&sh->tmeta, c->id, c->stream_id, queue, now);
     INGEST_COUNT(sh, publishers_live);
     c->publish_ms = now;
+    int latency = l->latency_ms, len = sizeof(latency);
+    (void)srt_getsockflag(c->sock, SRTO_RCVLATENCY, &latency, &len); /* the negotiated one */
     log_info(c->ctx, "publish started: stream %s from %s (SRT, latency %d ms%s)", c->stream_id,
-             c->peer, l->latency_ms, l->encrypted ? ", encrypted" : "");
+             c->peer, latency, l->encrypted ? ", encrypted" : "");
     if (sh->hooks.publish_live_cb)
         sh->hooks.publish_live_cb(sh->hooks.opaque, c->stream_id, c->host);
     sc->ret = 0;
@@ -1214,8 +1212,9 @@ static void *srt_conn_main(void *arg)
              * sluice refused its input; at shutdown as RTMP does. */
             .dropped = shutdown ? sh->drop_on_close : !c->refusal[0],
         };
-        if (!c->ended_early)
-            (void)srt_loop_call(l, srt_end_fn, &e);
+        /* A no-op when the loop has ended it already (a takeover, a lost
+         * lease): the loop owns c->publishing. */
+        (void)srt_loop_call(l, srt_end_fn, &e);
     }
     store_lease_release(c->lease);
     c->lease = NULL;
