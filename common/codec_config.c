@@ -831,25 +831,38 @@ typedef struct h264_sample_out {
     uint8_t *out;
     size_t cap, n;
     h264_au_info_t info;
-    bool sps, pps;
+    bool sps, pps, vps;
+    bool hevc;
 } h264_sample_out_t;
 
 static int h264_append_nal(void *opaque, const uint8_t *nal, size_t size)
 {
     h264_sample_out_t *o = opaque;
-    int type = nal[0] & 0x1f;
-    if (type == 7) {
-        o->sps = true;
-        return 0;
+    if (o->hevc) {
+        int type = (nal[0] >> 1) & 0x3f;
+        if (type >= 32 && type <= 35) {
+            o->vps |= type == 32;
+            o->sps |= type == 33;
+            o->pps |= type == 34;
+            return 0;
+        }
+        if (type >= 16 && type <= 23)
+            o->info.idr = true;
+    } else {
+        int type = nal[0] & 0x1f;
+        if (type == 7) {
+            o->sps = true;
+            return 0;
+        }
+        if (type == 8) {
+            o->pps = true;
+            return 0;
+        }
+        if (type == 9)
+            return 0;
+        if (type == 5)
+            o->info.idr = true;
     }
-    if (type == 8) {
-        o->pps = true;
-        return 0;
-    }
-    if (type == 9)
-        return 0;
-    if (type == 5)
-        o->info.idr = true;
     if (size > UINT32_MAX || o->n + 4 + size > o->cap)
         return -EMSGSIZE;
     uint8_t *p = o->out + o->n;
@@ -863,12 +876,12 @@ static int h264_append_nal(void *opaque, const uint8_t *nal, size_t size)
     return 0;
 }
 
-int h264_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
-                          h264_au_info_t *info)
+static int annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+                            h264_au_info_t *info, bool hevc)
 {
-    h264_sample_out_t o = {.out = out, .cap = cap};
+    h264_sample_out_t o = {.out = out, .cap = cap, .hevc = hevc};
     int ret = h264_annexb_each_nal(data, len, h264_append_nal, &o);
-    o.info.has_ps = o.sps && o.pps;
+    o.info.has_ps = o.sps && o.pps && (o.vps || !hevc);
     if (info)
         *info = o.info;
     if (ret < 0)
@@ -876,6 +889,103 @@ int h264_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t 
     if (o.n > INT32_MAX)
         return -EMSGSIZE;
     return (int)o.n;
+}
+
+int h264_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+                          h264_au_info_t *info)
+{
+    return annexb_to_sample(data, len, out, cap, info, false);
+}
+
+int hevc_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+                          h264_au_info_t *info)
+{
+    return annexb_to_sample(data, len, out, cap, info, true);
+}
+
+typedef struct hevc_ps {
+    const uint8_t *nal[3][4]; /* VPS, SPS, PPS */
+    size_t len[3][4];
+    int n[3];
+} hevc_ps_t;
+
+static int hevc_collect_ps(void *opaque, const uint8_t *nal, size_t size)
+{
+    hevc_ps_t *ps = opaque;
+    int type = (nal[0] >> 1) & 0x3f;
+    if (type < 32 || type > 34 || size < 3 || size > 0xffff)
+        return 0;
+    int k = type - 32;
+    if (ps->n[k] < 4) {
+        ps->nal[k][ps->n[k]] = nal;
+        ps->len[k][ps->n[k]++] = size;
+    }
+    return 0;
+}
+
+int hevc_hvcc_from_annexb(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    hevc_ps_t ps = {0};
+    (void)h264_annexb_each_nal(in, len, hevc_collect_ps, &ps);
+    if (!ps.n[0] || !ps.n[1] || !ps.n[2])
+        return -EPROTO;
+    /* The SPS's general profile_tier_level (H.265 7.3.2.2, 7.3.3). */
+    nal_bits_t nb;
+    nal_bits_init(&nb, ps.nal[1][0], ps.len[1][0]);
+    nal_bits_u(&nb, 16);
+    nal_bits_u(&nb, 4);
+    uint32_t max_sub_layers_minus1 = nal_bits_u(&nb, 3);
+    uint32_t nesting = nal_bits_u1(&nb);
+    uint32_t ptl0 = nal_bits_u(&nb, 8); /* space, tier, profile idc */
+    uint32_t compat = nal_bits_u(&nb, 32);
+    uint8_t constraints[6];
+    for (int i = 0; i < 6; i++)
+        constraints[i] = (uint8_t)nal_bits_u(&nb, 8);
+    uint32_t level = nal_bits_u(&nb, 8);
+    hevc_config_t sps = {0};
+    if (nb.error || max_sub_layers_minus1 > 6 ||
+        hevc_parse_sps(ps.nal[1][0], ps.len[1][0], &sps) != 0)
+        return -EPROTO;
+    size_t need = 23;
+    for (int k = 0; k < 3; k++) {
+        need += 3;
+        for (int i = 0; i < ps.n[k]; i++)
+            need += 2 + ps.len[k][i];
+    }
+    if (need > cap || need > INT32_MAX)
+        return -EMSGSIZE;
+    size_t n = 0;
+    out[n++] = 1;
+    out[n++] = (uint8_t)ptl0;
+    out[n++] = (uint8_t)(compat >> 24);
+    out[n++] = (uint8_t)(compat >> 16);
+    out[n++] = (uint8_t)(compat >> 8);
+    out[n++] = (uint8_t)compat;
+    memcpy(out + n, constraints, 6);
+    n += 6;
+    out[n++] = (uint8_t)level;
+    out[n++] = 0xf0; /* min_spatial_segmentation_idc 0 */
+    out[n++] = 0x00;
+    out[n++] = 0xfc; /* parallelismType 0 */
+    out[n++] = (uint8_t)(0xfc | sps.chroma_format_idc);
+    out[n++] = (uint8_t)(0xf8 | (sps.bit_depth_luma - 8));
+    out[n++] = (uint8_t)(0xf8 | (sps.bit_depth_luma - 8)); /* chroma: as luma */
+    out[n++] = 0; /* avgFrameRate */
+    out[n++] = 0;
+    out[n++] = (uint8_t)(((max_sub_layers_minus1 + 1) << 3) | (nesting << 2) | 3);
+    out[n++] = 3; /* arrays: VPS, SPS, PPS */
+    for (int k = 0; k < 3; k++) {
+        out[n++] = (uint8_t)(0x80 | (32 + k)); /* array_completeness */
+        out[n++] = 0;
+        out[n++] = (uint8_t)ps.n[k];
+        for (int i = 0; i < ps.n[k]; i++) {
+            out[n++] = (uint8_t)(ps.len[k][i] >> 8);
+            out[n++] = (uint8_t)ps.len[k][i];
+            memcpy(out + n, ps.nal[k][i], ps.len[k][i]);
+            n += ps.len[k][i];
+        }
+    }
+    return (int)n;
 }
 
 /* ---- ADTS --------------------------------------------------------------- */

@@ -127,6 +127,19 @@ typedef struct h264_au_info {
 int h264_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
                           h264_au_info_t *info);
 
+/* HEVC: builds an hvcC (4-byte NAL lengths) from the VPS, SPS and PPS NAL
+ * units of an Annex B buffer (at most 4 of each; the first SPS gives the
+ * profile, tier, level, chroma format and bit depth). Returns its length,
+ * -EPROTO without all three or with an SPS it cannot read, -EMSGSIZE when
+ * it does not fit cap. */
+int hevc_hvcc_from_annexb(const uint8_t *data, size_t len, uint8_t *out, size_t cap);
+
+/* h264_annexb_to_sample for HEVC: leaves out VPS, SPS, PPS and access unit
+ * delimiters (32..35); info->idr says an IRAP picture (16..23), info->has_ps
+ * that VPS, SPS and PPS were there. */
+int hevc_annexb_to_sample(const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+                          h264_au_info_t *info);
+
 /* ---- ADTS (AAC in MPEG-TS) -------------------------------------------- */
 
 typedef struct aac_adts {

@@ -1,8 +1,8 @@
 /*
  * SRT ingest: a listener on --srt-listen whose publishers send MPEG-TS,
  * demuxed with libavformat (a custom AVIOContext over srt_recvmsg) into the
- * same media packets RTMP produces: H.264 as AVCC with an avcC (built from
- * the in-band SPS/PPS by common/codec_config.c), AAC as raw frames with an
+ * same media packets RTMP produces: H.264 (HEVC) as AVCC with an avcC (hvcC)
+ * built from the in-band parameter sets by common/codec_config.c, AAC as raw frames with an
  * AudioSpecificConfig (from the ADTS headers), milliseconds from near
  * zero. Everything after the stream's queue is the RTMP path's.
  *
@@ -140,6 +140,7 @@ struct srt_conn {
     uint64_t bytes_in, media_bytes, video_packets, audio_packets, dropped;
     int64_t drop_log_ms;
     int video_index, audio_index;
+    media_codec_t video_codec; /* H.264 or HEVC, from the first video stream taken */
     bool base_set;
     int64_t base_ms;
     uint8_t *au;
@@ -881,13 +882,21 @@ static bool srt_conn_au_room(srt_conn_t *c, size_t need)
     return true;
 }
 
-/* Ends the publish for input over the limits (loop call by the caller). */
-static bool srt_conn_check_size(srt_conn_t *c, const uint8_t *avcc, size_t len)
+/* false: the picture is over --max-input-resolution (c->refusal says so). */
+static bool srt_conn_check_size(srt_conn_t *c, media_codec_t codec, const uint8_t *rec,
+                                size_t len)
 {
     const ingest_limits_t *lim = &c->l->limits;
     h264_config_t cfg;
-    if (h264_parse_avcc(avcc, len, &cfg) != 0)
-        return true; /* the decoder decides */
+    if (codec == MEDIA_CODEC_HEVC) {
+        hevc_config_t hc;
+        if (hevc_parse_hvcc(rec, len, &hc) != 0 || hc.width == 0)
+            return true; /* the decoder decides */
+        cfg.width = hc.width;
+        cfg.height = hc.height;
+    } else if (h264_parse_avcc(rec, len, &cfg) != 0) {
+        return true;
+    }
     int lo = cfg.width < cfg.height ? cfg.width : cfg.height;
     int hi = cfg.width < cfg.height ? cfg.height : cfg.width;
     int llo = (int)(lim->max_input_width < lim->max_input_height ? lim->max_input_width
@@ -914,7 +923,7 @@ static void srt_conn_warn_codec(srt_conn_t *c, int index, const char *kind, enum
     if (index < 0 || index >= 8 || c->warned_codec[index])
         return;
     c->warned_codec[index] = true;
-    log_warn(c->ctx, "%s stream %d: codec %s is not supported over SRT yet (H.264 and AAC only); "
+    log_warn(c->ctx, "%s stream %d: codec %s is not supported over SRT yet (H.264, HEVC, AAC); "
                      "ignored", kind, index, avcodec_get_name(id));
 }
 
@@ -935,8 +944,10 @@ static bool srt_conn_on_packet(srt_conn_t *c, AVFormatContext *fmt, const AVPack
     size_t size = (size_t)pkt->size;
 
     if (mt == AVMEDIA_TYPE_VIDEO) {
-        if (c->video_index < 0 && cid == AV_CODEC_ID_H264)
+        if (c->video_index < 0 && (cid == AV_CODEC_ID_H264 || cid == AV_CODEC_ID_HEVC)) {
             c->video_index = pkt->stream_index;
+            c->video_codec = cid == AV_CODEC_ID_HEVC ? MEDIA_CODEC_HEVC : MEDIA_CODEC_H264;
+        }
         if (pkt->stream_index != c->video_index) {
             srt_conn_warn_codec(c, pkt->stream_index, "video", cid);
             return true;
@@ -945,25 +956,28 @@ static bool srt_conn_on_packet(srt_conn_t *c, AVFormatContext *fmt, const AVPack
             return true; /* a video PES must carry a PTS (ISO/IEC 13818-1 2.4.3.7) */
         if (!srt_conn_au_room(c, size + 64))
             return true;
+        bool hevc = c->video_codec == MEDIA_CODEC_HEVC;
         h264_au_info_t info;
-        int n = h264_annexb_to_sample(pkt->data, size, c->au, c->au_cap, &info);
+        int n = hevc ? hevc_annexb_to_sample(pkt->data, size, c->au, c->au_cap, &info)
+                     : h264_annexb_to_sample(pkt->data, size, c->au, c->au_cap, &info);
         if (n < 0)
             return true;
         if (info.has_ps) {
-            uint8_t avcc[SRT_AVCC_MAX];
-            int alen = h264_avcc_from_annexb(pkt->data, size, avcc, sizeof(avcc));
-            if (alen > 0 && ((size_t)alen != c->avcc_len || memcmp(avcc, c->avcc, (size_t)alen))) {
-                if (!srt_conn_check_size(c, avcc, (size_t)alen))
+            uint8_t rec[SRT_AVCC_MAX];
+            int alen = hevc ? hevc_hvcc_from_annexb(pkt->data, size, rec, sizeof(rec))
+                            : h264_avcc_from_annexb(pkt->data, size, rec, sizeof(rec));
+            if (alen > 0 && ((size_t)alen != c->avcc_len || memcmp(rec, c->avcc, (size_t)alen))) {
+                if (!srt_conn_check_size(c, c->video_codec, rec, (size_t)alen))
                     return false;
-                memcpy(c->avcc, avcc, (size_t)alen);
+                memcpy(c->avcc, rec, (size_t)alen);
                 c->avcc_len = (size_t)alen;
-                srt_conn_push(c, MEDIA_PACKET_VIDEO_CONFIG, MEDIA_CODEC_H264, dts_ms, dts_ms,
-                              false, avcc, (size_t)alen);
+                srt_conn_push(c, MEDIA_PACKET_VIDEO_CONFIG, c->video_codec, dts_ms, dts_ms,
+                              false, rec, (size_t)alen);
             }
         }
         if (!c->avcc_len || n == 0)
-            return true; /* nothing decodable before the first SPS/PPS */
-        srt_conn_push(c, MEDIA_PACKET_VIDEO, MEDIA_CODEC_H264, dts_ms, pts_ms, info.idr, c->au,
+            return true; /* nothing decodable before the first parameter sets */
+        srt_conn_push(c, MEDIA_PACKET_VIDEO, c->video_codec, dts_ms, pts_ms, info.idr, c->au,
                       (size_t)n);
         return true;
     }

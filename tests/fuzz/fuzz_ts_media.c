@@ -1,13 +1,14 @@
 /*
  * libFuzzer target for the MPEG-TS payload conversions of
  * common/codec_config.c that SRT ingest runs on what a publisher sends.
- * First byte even: the rest is an Annex B access unit, rewritten as an
- * AVCC sample (whose NAL lengths must add up exactly and leave out SPS,
- * PPS and AUD) and as an avcC (which, if built, must be a record
- * h264_parse_avcc walks without reading past it). Odd: the rest is a PES
+ * First byte even: the rest is an Annex B access unit (bit 1 set: HEVC),
+ * rewritten as a sample with 4-byte lengths (which must add up exactly and
+ * leave out the parameter sets and AUDs) and as an avcC / hvcC (which, if
+ * built, must be a record the parser walks without reading past it). Odd: the rest is a PES
  * payload of ADTS frames, walked as srt.c walks it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,8 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *out = malloc(cap);
         if (!out)
             return 0;
+        bool hevc = data[0] & 2;
         h264_au_info_t info;
-        int len = h264_annexb_to_sample(d, n, out, cap, &info);
+        int len = hevc ? hevc_annexb_to_sample(d, n, out, cap, &info)
+                       : h264_annexb_to_sample(d, n, out, cap, &info);
         if (len < 0 && len != -EMSGSIZE)
             abort();
         if (len >= 0) {
@@ -40,21 +43,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                            ((size_t)out[pos + 2] << 8) | out[pos + 3];
                 if (l == 0 || l > (size_t)len - pos - 4)
                     abort();
-                int type = out[pos + 4] & 0x1f;
-                if (type == 7 || type == 8 || type == 9)
-                    abort();
+                if (hevc) {
+                    int type = (out[pos + 4] >> 1) & 0x3f;
+                    if (type >= 32 && type <= 35)
+                        abort();
+                } else {
+                    int type = out[pos + 4] & 0x1f;
+                    if (type == 7 || type == 8 || type == 9)
+                        abort();
+                }
                 pos += 4 + l;
                 nals++;
             }
             if (nals != info.nals)
                 abort();
-            if (info.idr != h264_sample_has_idr(out, (size_t)len, 4) && len > 0)
+            if (!hevc && info.idr != h264_sample_has_idr(out, (size_t)len, 4) && len > 0)
                 abort();
         }
-        int alen = h264_avcc_from_annexb(d, n, out, cap);
+        int alen = hevc ? hevc_hvcc_from_annexb(d, n, out, cap)
+                        : h264_avcc_from_annexb(d, n, out, cap);
         if (alen > (int)cap)
             abort();
-        if (alen > 0) {
+        if (alen > 0 && hevc) {
+            hevc_config_t cfg;
+            if (hevc_parse_hvcc(out, (size_t)alen, &cfg) != 0) /* it read this SPS itself */
+                abort();
+        } else if (alen > 0) {
             h264_config_t cfg;
             (void)h264_parse_avcc(out, (size_t)alen, &cfg);
         }

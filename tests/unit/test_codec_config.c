@@ -433,6 +433,49 @@ static void test_adts(void **state)
     assert_int_equal(aac_parse_adts(bad, sizeof(bad), &h), -EPROTO);
 }
 
+static void test_hvcc_from_annexb(void **state)
+{
+    (void)state;
+    /* x265's VPS, SPS and PPS for a 64x64 Main-profile picture, an SEI and
+     * the start of an IDR slice. */
+    static const uint8_t in[] = {
+        0x00, 0x00, 0x00, 0x01, 0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00,
+        0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x1e, 0x95, 0x94, 0x09,
+        0x00, 0x00, 0x00, 0x01, 0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90,
+        0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x1e, 0xa0, 0x20, 0x81, 0x05, 0x96, 0x56,
+        0x54, 0xa4, 0xc2, 0xf0, 0x16, 0x80, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00,
+        0x07, 0x84, 0x00, 0x00, 0x00, 0x01, 0x44, 0x01, 0xc0, 0x73, 0xc0, 0x89,
+        0x00, 0x00, 0x01, 0x4e, 0x01, 0x05, 0x01, 0x80,
+        0x00, 0x00, 0x01, 0x28, 0x01, 0xaf, 0x1d, 0x80};
+    uint8_t out[256];
+    int n = hevc_hvcc_from_annexb(in, sizeof(in), out, sizeof(out));
+    assert_true(n > 23);
+    hevc_config_t c;
+    assert_int_equal(hevc_parse_hvcc(out, (size_t)n, &c), 0);
+    assert_int_equal(c.profile_idc, 1);
+    assert_int_equal(c.level_idc, 30);
+    assert_int_equal(c.width, 64);
+    assert_int_equal(c.height, 64);
+    assert_int_equal(c.nal_length_size, 4);
+    assert_int_equal(c.chroma_format_idc, 1);
+    assert_int_equal(c.bit_depth_luma, 8);
+    char codec[40];
+    hevc_codec_string(&c, codec, sizeof(codec));
+    assert_string_equal(codec, "hvc1.1.6.L30.90");
+    assert_int_equal(hevc_hvcc_from_annexb(in, sizeof(in), out, 40), -EMSGSIZE);
+    assert_int_equal(hevc_hvcc_from_annexb(in + 28, sizeof(in) - 28, out, sizeof(out)), -EPROTO);
+
+    uint8_t sample[256];
+    h264_au_info_t info;
+    n = hevc_annexb_to_sample(in, sizeof(in), sample, sizeof(sample), &info);
+    assert_int_equal(n, 4 + 5 + 4 + 5); /* the SEI and the slice */
+    assert_true(info.idr);
+    assert_true(info.has_ps);
+    assert_int_equal(info.nals, 2);
+    assert_int_equal((sample[4] >> 1) & 0x3f, 39);
+    assert_int_equal((sample[13] >> 1) & 0x3f, 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_annexb_to_avcc),
         cmocka_unit_test(test_annexb_to_sample),
         cmocka_unit_test(test_adts),
+        cmocka_unit_test(test_hvcc_from_annexb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
