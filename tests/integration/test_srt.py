@@ -66,6 +66,13 @@ def publish_srt(url, seconds):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def stop(proc):
+    """Ends a publisher that is still running (its work is done)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
 def try_publish(url):
     """A short publish that is expected to be refused; returns the Popen."""
     cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
@@ -212,7 +219,7 @@ class SrtIngestTest(SrtCase):
             for secret in (KEY, OTHER_KEY, PASS, "not-a-key"):
                 self.assertNotIn(secret, log)
         finally:
-            finish(pub, 20)
+            stop(pub)
         print(f"\n  srt ingest test took {time.time() - started:.1f} s", end=" ")
 
 
@@ -274,10 +281,10 @@ class SrtLossTest(SrtCase):
         pub = publish_srt(srt_url(relay.port, KEY, latency_ms=640), 12)
         try:
             wait_for(lambda: self.media_seq("480p") is not None, 12, "the 480p playlist")
-            # On schedule: 1 s segments, watched for 6 s, no gap over 2.5 s.
+            # On schedule: 1 s segments, watched for 5 s, no gap over 2.5 s.
             seen, last_change, worst = self.media_seq("480p"), time.time(), 0.0
             first = seen
-            until = time.time() + 6
+            until = time.time() + 5
             while time.time() < until:
                 time.sleep(0.2)
                 cur = self.media_seq("480p")
@@ -286,19 +293,19 @@ class SrtLossTest(SrtCase):
                     worst = max(worst, now - last_change)
                     seen, last_change = cur, now
             worst = max(worst, time.time() - last_change)
-            self.assertGreaterEqual(seen - first, 4, "the playlist did not keep advancing")
+            self.assertGreaterEqual(seen - first, 3, "the playlist did not keep advancing")
             self.assertLess(worst, 2.5, f"the playlist stalled for {worst:.1f} s")
             srt = self.status("demo")["ingest"]["srt"]
             self.assertGreater(srt["packets_retransmitted"], 0, srt)
             self.assertGreater(srt["packets_lost"], 0, srt)
             self.assert_rungs_decode()
             print(f"\n  loss relay: {relay.dropped} of {relay.dropped + relay.sent} datagrams "
-                  f"dropped; {seen - first} segments in 6 s, longest wait {worst:.2f} s; "
+                  f"dropped; {seen - first} segments in 5 s, longest wait {worst:.2f} s; "
                   f"srt: rtt {srt['rtt_ms']} ms, lost {srt['packets_lost']}, retransmitted "
                   f"{srt['packets_retransmitted']}, dropped {srt['packets_dropped']}, latency "
                   f"{srt['latency_ms']} ms; took {time.time() - started:.1f} s", end=" ")
         finally:
-            finish(pub, 20)
+            stop(pub)
             relay.stop = True
             relay.join(2)
 
