@@ -178,6 +178,47 @@ static void test_table_and_takeover(void **state)
     ingest_meters_deinit(&t);
 }
 
+static void test_protocol_and_srt_figures(void **state)
+{
+    (void)state;
+    ingest_meters_t t;
+    ingest_meters_init(&t);
+    ingest_meter_t r, s;
+    ingest_meter_start(&t, &r, 1, "rtmp-stream", "p1", 0);
+    ingest_meter_start(&t, &s, 2, "srt-stream", "p2", 0);
+    ingest_stream_stats_t st;
+    /* Before the protocol is said: "rtmp" (what every publish was). */
+    assert_int_equal(ingest_meters_get(&t, "rtmp-stream", &st, 10), 0);
+    assert_string_equal(st.protocol, "rtmp");
+    ingest_meter_protocol(&t, &r, "rtmps");
+    ingest_meter_protocol(&t, &s, "srt");
+    assert_int_equal(ingest_meters_get(&t, "rtmp-stream", &st, 10), 0);
+    assert_string_equal(st.protocol, "rtmps");
+    assert_false(st.has_srt);
+    assert_int_equal(ingest_meters_get(&t, "srt-stream", &st, 10), 0);
+    assert_string_equal(st.protocol, "srt");
+    assert_false(st.has_srt); /* no figures before the first second */
+    ingest_srt_stats_t f = {.rtt_ms = 160.5, .packets_received = 900, .packets_lost = 30,
+                            .packets_retransmitted = 28, .packets_dropped = 2,
+                            .recv_buffer_ms = 610, .recv_buffer_bytes = 90000,
+                            .latency_ms = 640, .recv_rate_mbps = 1.5};
+    ingest_meter_srt(&t, &s, &f);
+    assert_int_equal(ingest_meters_get(&t, "srt-stream", &st, 1000), 0);
+    assert_true(st.has_srt);
+    assert_true(st.srt.rtt_ms > 160 && st.srt.rtt_ms < 161);
+    assert_int_equal(st.srt.packets_lost, 30);
+    assert_int_equal(st.srt.packets_retransmitted, 28);
+    assert_int_equal(st.srt.packets_dropped, 2);
+    assert_int_equal(st.srt.latency_ms, 640);
+    assert_int_equal(st.srt.recv_buffer_ms, 610);
+    /* An ended meter takes no figures. */
+    ingest_meter_end(&t, &s);
+    ingest_meter_srt(&t, &s, &f);
+    assert_int_equal(ingest_meters_get(&t, "srt-stream", &st, 1000), -ENOENT);
+    ingest_meter_end(&t, &r);
+    ingest_meters_deinit(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_unsteady_bitrate_has_a_spread),
         cmocka_unit_test(test_late_and_dropped_frames),
         cmocka_unit_test(test_table_and_takeover),
+        cmocka_unit_test(test_protocol_and_srt_figures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
