@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <libavformat/avformat.h>
@@ -166,6 +167,7 @@ struct srt_listener {
     pthread_t thread, auth_thread;
     bool thread_started, auth_started;
     atomic_bool stop;
+    atomic_int in_callback; /* listen callbacks running (close waits for 0) */
 
     pthread_mutex_t lock; /* conns, pending, auth state of conns */
     pthread_cond_t cond;  /* authorisation answers */
@@ -414,10 +416,24 @@ static int srt_refuse(SRTSOCKET ns, int code)
     return -1;
 }
 
+static int srt_listen_check(srt_listener_t *l, SRTSOCKET ns, int hsversion,
+                            const struct sockaddr *peer, const char *streamid);
+
+/* libsrt's listen callback: counted, so that close never frees the
+ * listener under one that is running. */
 static int srt_listen_cb(void *opaque, SRTSOCKET ns, int hsversion, const struct sockaddr *peer,
                          const char *streamid)
 {
     srt_listener_t *l = opaque;
+    atomic_fetch_add(&l->in_callback, 1);
+    int ret = srt_listen_check(l, ns, hsversion, peer, streamid);
+    atomic_fetch_sub(&l->in_callback, 1);
+    return ret;
+}
+
+static int srt_listen_check(srt_listener_t *l, SRTSOCKET ns, int hsversion,
+                            const struct sockaddr *peer, const char *streamid)
+{
     ingest_shared_t *sh = l->sh;
     char host[INET6_ADDRSTRLEN], who[INET6_ADDRSTRLEN + 10];
     srt_format_addr(peer, host, sizeof(host), who, sizeof(who));
@@ -1435,6 +1451,7 @@ int srt_listener_open(ingest_shared_t *sh, const srt_listener_params_t *p, srt_l
     pthread_cond_init(&l->auth_cond, NULL);
     pthread_mutex_init(&l->log_lock, NULL);
     atomic_init(&l->stop, false);
+    atomic_init(&l->in_callback, 0);
 
     int ret = -EIO;
     l->lsock = srt_create_socket();
@@ -1511,6 +1528,8 @@ void srt_listener_close(srt_listener_t *l)
     /* No new callers from here on; the listen callback refuses. */
     if (l->lsock != SRT_INVALID_SOCK)
         srt_close(l->lsock);
+    while (atomic_load(&l->in_callback) > 0) /* at most SRT_AUTH_WAIT_MS and a loop call */
+        usleep(10000);
     pthread_mutex_lock(&l->lock);
     for (srt_conn_t *c = l->conns; c; c = c->next)
         atomic_store(&c->stop, true);
