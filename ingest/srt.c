@@ -40,6 +40,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,9 @@ struct srt_conn {
     int64_t drop_log_ms;
     int video_index, audio_index;
     media_codec_t video_codec; /* H.264 or HEVC, from the first video stream taken */
+    bool fps_started; /* --max-input-fps: the current window's start and frames */
+    int64_t fps_start_ts;
+    uint32_t fps_frames;
     bool base_set;
     int64_t base_ms;
     uint8_t *au;
@@ -898,35 +902,75 @@ static bool srt_conn_au_room(srt_conn_t *c, size_t need)
     return true;
 }
 
-/* false: the picture is over --max-input-resolution (c->refusal says so). */
+/* Input over --max-input-resolution or --max-input-fps: the publish ends
+ * (the demux loop stops on false), with the reason in the log, in
+ * publish_end_cb (stream.idle), the API's last_refusal and the counters,
+ * in RTMP's words (rtmp_session_refuse_input). */
+static bool srt_conn_refuse_input(srt_conn_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static bool srt_conn_refuse_input(srt_conn_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->refusal, sizeof(c->refusal), fmt, ap);
+    va_end(ap);
+    INGEST_COUNT(c->l->sh, refused_input);
+    log_warn(c->ctx, "publish refused: %s", c->refusal);
+    ingest_note_input_refusal(c->l->sh, c->stream_id, c->refusal);
+    return false;
+}
+
+/* The picture of a new avcC / hvcC within --max-input-resolution, in either
+ * orientation. A record that does not parse is passed on (the decoder has
+ * the last word). */
 static bool srt_conn_check_size(srt_conn_t *c, media_codec_t codec, const uint8_t *rec,
                                 size_t len)
 {
     const ingest_limits_t *lim = &c->l->limits;
-    h264_config_t cfg;
+    int width, height;
     if (codec == MEDIA_CODEC_HEVC) {
         hevc_config_t hc;
         if (hevc_parse_hvcc(rec, len, &hc) != 0 || hc.width == 0)
-            return true; /* the decoder decides */
-        cfg.width = hc.width;
-        cfg.height = hc.height;
-    } else if (h264_parse_avcc(rec, len, &cfg) != 0) {
-        return true;
+            return true;
+        width = hc.width;
+        height = hc.height;
+    } else {
+        h264_config_t cfg;
+        if (h264_parse_avcc(rec, len, &cfg) != 0)
+            return true;
+        width = cfg.width;
+        height = cfg.height;
     }
-    int lo = cfg.width < cfg.height ? cfg.width : cfg.height;
-    int hi = cfg.width < cfg.height ? cfg.height : cfg.width;
-    int llo = (int)(lim->max_input_width < lim->max_input_height ? lim->max_input_width
-                                                                  : lim->max_input_height);
-    int lhi = (int)(lim->max_input_width < lim->max_input_height ? lim->max_input_height
-                                                                  : lim->max_input_width);
-    if (lo <= llo && hi <= lhi)
+    uint32_t lw = lim->max_input_width, lh = lim->max_input_height;
+    uint32_t big = lw > lh ? lw : lh, small = lw > lh ? lh : lw;
+    uint32_t w = width > 0 ? (uint32_t)width : 0, h = height > 0 ? (uint32_t)height : 0;
+    if ((w > h ? w : h) <= big && (w > h ? h : w) <= small)
         return true;
-    snprintf(c->refusal, sizeof(c->refusal),
-             "input %dx%d is over --max-input-resolution %ux%u", cfg.width, cfg.height,
-             lim->max_input_width, lim->max_input_height);
-    log_warn(c->ctx, "publish refused: %s", c->refusal);
-    INGEST_COUNT(c->l->sh, refused_input);
-    return false;
+    return srt_conn_refuse_input(c, "the picture is %dx%d, over --max-input-resolution %ux%u",
+                                 width, height, lw, lh);
+}
+
+/* Video frames at most --max-input-fps a second over windows of at least
+ * one second of the publisher's DTS, two frames of slack (as RTMP counts). */
+static bool srt_conn_check_fps(srt_conn_t *c, int64_t ts)
+{
+    if (!c->fps_started || ts < c->fps_start_ts) {
+        c->fps_started = true;
+        c->fps_start_ts = ts;
+        c->fps_frames = 0;
+    }
+    c->fps_frames++;
+    int64_t span = ts - c->fps_start_ts;
+    if (span < 1000)
+        return true;
+    uint32_t max = c->l->limits.max_input_fps;
+    double fps = (double)(c->fps_frames - 1) * 1000.0 / (double)span;
+    if ((double)(c->fps_frames - 1) > (double)max * (double)span / 1000.0 + 2)
+        return srt_conn_refuse_input(c, "video at %.0f frames a second, over --max-input-fps %u",
+                                     fps, max);
+    c->fps_start_ts = ts;
+    c->fps_frames = 1;
+    return true;
 }
 
 static int64_t srt_ms(int64_t ts, AVRational tb)
@@ -993,6 +1037,8 @@ static bool srt_conn_on_packet(srt_conn_t *c, AVFormatContext *fmt, const AVPack
         }
         if (!c->avcc_len || n == 0)
             return true; /* nothing decodable before the first parameter sets */
+        if (!srt_conn_check_fps(c, dts_ms))
+            return false;
         srt_conn_push(c, MEDIA_PACKET_VIDEO, c->video_codec, dts_ms, pts_ms, info.idr, c->au,
                       (size_t)n);
         return true;
