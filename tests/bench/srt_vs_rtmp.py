@@ -29,6 +29,7 @@ import json
 import os
 import random
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -232,6 +233,18 @@ def run(proto):
                            "--ladder", "360p", "--segment-duration", "1",
                            "--stream", f"demo:{KEY}", "--state-dir", state],
                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        return measure(proto, sl, rtmp, http, admin, srt)
+    finally:
+        if sl.poll() is None:
+            sl.terminate()
+            sl.wait(timeout=30)
+        log.close()
+        if not os.environ.get("KEEP"):  # KEEP=1 keeps sluice's log and state
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def measure(proto, sl, rtmp, http, admin, srt):
     time.sleep(1.5)
     if proto == "rtmp":
         relay = TcpRelay(rtmp)
@@ -283,9 +296,6 @@ def run(proto):
             out = subprocess.run(["ffmpeg", "-v", "error", "-i", f.name, "-f", "null", "-"],
                                  capture_output=True)
             errs = len([l for l in out.stderr.decode().splitlines() if l.strip()])
-    sl.terminate()
-    sl.wait(timeout=30)
-    log.close()
     # the simulated player
     items = sorted(seen.values())
     stall, stalls, gap = 0.0, 0, 0.0
