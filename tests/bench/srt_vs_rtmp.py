@@ -335,7 +335,9 @@ def main():
         s = r["srt"]
         extra = (f"{s['packets_lost']} / {s['packets_retransmitted']} / {s['packets_dropped']}"
                  if s else "")
-        print(f"| {r['scenario']} | {r['proto']} | {r['segments']} | {r['stall_s']:.1f} | {r['stalls']} | "
+        stall = (f"{r['stall_s']:.1f}" if r["segments"] > BUFFER + 1
+                 else "n/a: too few segments to play")
+        print(f"| {r['scenario']} | {r['proto']} | {r['segments']} | {stall} | {r['stalls']} | "
               f"{r['max_gap_s']:.1f} | {r['decode_errors']} | {extra} |")
     print(json.dumps(rows))
 
