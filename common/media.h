@@ -6,7 +6,7 @@
  * A packet is one access unit as it came out of an FLV tag: H.264 or HEVC
  * in AVCC/HVCC form (length-prefixed NAL units, the length size given by the
  * config record), AV1 as low-overhead OBUs (Enhanced RTMP), or one raw AAC
- * frame; or a codec configuration record (avcC / hvcC / av1C /
+ * frame (from SRT also MPEG audio, AC-3 or Opus: see media_codec_t); or a codec configuration record (avcC / hvcC / av1C /
  * AudioSpecificConfig), or end-of-stream. `codec` says which.
  * Timestamps are milliseconds on the publisher's clock, already unwrapped to
  * 64 bits and made to start near zero by ingest; pts = dts + composition
@@ -47,6 +47,14 @@ typedef enum media_codec {
     MEDIA_CODEC_AAC,
     MEDIA_CODEC_HEVC, /* Enhanced RTMP 'hvc1' */
     MEDIA_CODEC_AV1,  /* Enhanced RTMP 'av01' */
+    /* Audio that only SRT's MPEG-TS brings, re-encoded to AAC once by the
+     * transcoder's audio (transcode/audio.c): their AUDIO_CONFIG carries the
+     * codec's extradata (Opus: the OpusHead; MPEG audio and AC-3: empty),
+     * and each AUDIO packet one or more frames of it as the demuxer gave
+     * them (an MPEG-TS PES; Opus: one packet, its TS framing removed). */
+    MEDIA_CODEC_MPA,  /* MPEG-1/2 audio layer I, II or III */
+    MEDIA_CODEC_AC3,  /* AC-3 or E-AC-3 */
+    MEDIA_CODEC_OPUS,
 } media_codec_t;
 
 typedef struct media_packet {

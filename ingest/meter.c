@@ -98,6 +98,9 @@ static const char *ingest_meter_codec_name(media_codec_t c)
     case MEDIA_CODEC_HEVC: return "hevc";
     case MEDIA_CODEC_AV1: return "av1";
     case MEDIA_CODEC_AAC: return "aac";
+    case MEDIA_CODEC_MPA: return "mpa";
+    case MEDIA_CODEC_AC3: return "ac3";
+    case MEDIA_CODEC_OPUS: return "opus";
     default: return "";
     }
 }

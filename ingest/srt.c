@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
 #include <openssl/sha.h>
@@ -156,6 +157,9 @@ struct srt_conn {
     bool have_asc;
     int64_t audio_next_ms; /* where the next audio PES starts, when it has no PTS */
     bool audio_next_set;
+    media_codec_t audio_codec;       /* AAC, or MPA / AC3 / OPUS (encoded to AAC downstream) */
+    AVCodecParserContext *opus_parser; /* MPA / AC3 / OPUS: frames out of a PES */
+    AVCodecContext *opus_ctx;
     bool warned_codec[8];
 };
 
@@ -983,8 +987,81 @@ static void srt_conn_warn_codec(srt_conn_t *c, int index, const char *kind, enum
     if (index < 0 || index >= 8 || c->warned_codec[index])
         return;
     c->warned_codec[index] = true;
-    log_warn(c->ctx, "%s stream %d: codec %s is not supported over SRT yet (H.264, HEVC, AAC); "
+    log_warn(c->ctx, "%s stream %d: codec %s is not taken over SRT (H.264, HEVC; AAC, MPEG audio, AC-3, Opus); "
                      "ignored", kind, index, avcodec_get_name(id));
+}
+
+/* The audio codecs taken: AAC as it is, the others for the transcoder to
+ * encode to AAC once (transcode/audio.c). */
+static media_codec_t srt_audio_codec(enum AVCodecID id)
+{
+    switch (id) {
+    case AV_CODEC_ID_AAC: return MEDIA_CODEC_AAC;
+    case AV_CODEC_ID_MP2:
+    case AV_CODEC_ID_MP3: return MEDIA_CODEC_MPA;
+    case AV_CODEC_ID_AC3:
+    case AV_CODEC_ID_EAC3: return MEDIA_CODEC_AC3;
+    case AV_CODEC_ID_OPUS: return MEDIA_CODEC_OPUS;
+    default: return MEDIA_CODEC_NONE;
+    }
+}
+
+/* MPEG audio, AC-3, Opus: a PES split into frames by libavcodec's parser
+ * for the codec (which for Opus also removes the MPEG-TS framing, ETSI TS
+ * 102 366's control headers), each frame stamped from the PES's PTS plus
+ * the frames before it; the configuration (the codec's extradata) first. */
+static bool srt_conn_other_audio(srt_conn_t *c, const AVStream *st, const uint8_t *data,
+                                 size_t size, bool stamped, int64_t pts_ms)
+{
+    if (!stamped && !c->audio_next_set)
+        return true;
+    if (!stamped)
+        pts_ms = c->audio_next_ms;
+    if (!c->have_asc) {
+        const AVCodecParameters *par = st->codecpar;
+        size_t n = par->extradata && par->extradata_size > 0 ? (size_t)par->extradata_size : 0;
+        if (n > 64) {
+            srt_conn_warn_codec(c, st->index, "audio", par->codec_id);
+            return true;
+        }
+        c->have_asc = true;
+        srt_conn_push(c, MEDIA_PACKET_AUDIO_CONFIG, c->audio_codec, pts_ms, pts_ms, false,
+                      par->extradata, n);
+    }
+    if (!c->opus_parser) {
+        c->opus_parser = av_parser_init(st->codecpar->codec_id);
+        c->opus_ctx = avcodec_alloc_context3(NULL);
+        if (!c->opus_parser || !c->opus_ctx)
+            return true;
+    }
+    int64_t t = pts_ms;
+    while (size > 0) {
+        uint8_t *out = NULL;
+        int out_size = 0;
+        int used = av_parser_parse2(c->opus_parser, c->opus_ctx, &out, &out_size, data,
+                                    (int)(size > INT32_MAX ? INT32_MAX : size), AV_NOPTS_VALUE,
+                                    AV_NOPTS_VALUE, 0);
+        if (used < 0)
+            break;
+        data += used;
+        size -= (size_t)used;
+        if (out_size > 0) {
+            srt_conn_push(c, MEDIA_PACKET_AUDIO, c->audio_codec, t, t, true, out,
+                          (size_t)out_size);
+            /* The parser's duration is in samples at the rate it found
+             * (Opus: always 48 kHz). */
+            int rate = c->audio_codec == MEDIA_CODEC_OPUS || c->opus_ctx->sample_rate <= 0
+                           ? 48000
+                           : c->opus_ctx->sample_rate;
+            int64_t d = c->opus_parser->duration > 0 ? c->opus_parser->duration : rate / 50;
+            t += d * 1000 / rate;
+        }
+        if (used == 0 && out_size == 0)
+            break;
+    }
+    c->audio_next_ms = t;
+    c->audio_next_set = true;
+    return true;
 }
 
 /* One demuxed packet into media packets. false: end the publish. */
@@ -1044,12 +1121,17 @@ static bool srt_conn_on_packet(srt_conn_t *c, AVFormatContext *fmt, const AVPack
         return true;
     }
     if (mt == AVMEDIA_TYPE_AUDIO) {
-        if (c->audio_index < 0 && cid == AV_CODEC_ID_AAC)
+        media_codec_t ac = srt_audio_codec(cid);
+        if (c->audio_index < 0 && ac != MEDIA_CODEC_NONE) {
             c->audio_index = pkt->stream_index;
+            c->audio_codec = ac;
+        }
         if (pkt->stream_index != c->audio_index) {
             srt_conn_warn_codec(c, pkt->stream_index, "audio", cid);
             return true;
         }
+        if (c->audio_codec != MEDIA_CODEC_AAC)
+            return srt_conn_other_audio(c, st, pkt->data, size, stamped, pts_ms);
         /* A PES holds one or more ADTS frames; each is 1024 samples on.
          * A PES without a PTS follows on from the previous one. */
         if (!stamped && !c->audio_next_set)
@@ -1310,6 +1392,9 @@ static void srt_conn_free(srt_conn_t *c)
     if (c->sock != SRT_INVALID_SOCK)
         srt_close(c->sock);
     pthread_mutex_destroy(&c->qlock);
+    if (c->opus_parser)
+        av_parser_close(c->opus_parser);
+    avcodec_free_context(&c->opus_ctx);
     free(c->au);
     free(c);
 }

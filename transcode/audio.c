@@ -49,6 +49,7 @@ struct audio_transcoder {
     int64_t in_samples;   /* input samples decoded since the base */
     int64_t in_base_ms;
     bool warned;
+    media_codec_t in_codec; /* the source's: AAC, or MPA / AC3 / OPUS from SRT */
 };
 
 static int audio_fail(const audio_transcoder_t *a, const char *what, int averr)
@@ -108,13 +109,24 @@ static int audio_open_decoder(audio_transcoder_t *a, const AVCodec *dc)
     memcpy(a->dec->extradata, a->asc, a->asc_size);
     a->dec->extradata_size = (int)a->asc_size;
     int ret = avcodec_open2(a->dec, dc, NULL);
-    return ret < 0 ? audio_fail(a, "cannot open the AAC decoder", ret) : 0;
+    return ret < 0 ? audio_fail(a, "cannot open the audio decoder", ret) : 0;
+}
+
+/* The decoder of a source codec (AAC, or what SRT's MPEG-TS may bring). */
+static const AVCodec *audio_find_decoder(media_codec_t codec)
+{
+    switch (codec) {
+    case MEDIA_CODEC_MPA: return avcodec_find_decoder(AV_CODEC_ID_MP3); /* every layer */
+    case MEDIA_CODEC_AC3: return avcodec_find_decoder(AV_CODEC_ID_EAC3); /* AC-3 too */
+    case MEDIA_CODEC_OPUS: return avcodec_find_decoder(AV_CODEC_ID_OPUS);
+    default: return avcodec_find_decoder(AV_CODEC_ID_AAC);
+    }
 }
 
 static int audio_open(audio_transcoder_t *a)
 {
     int ret;
-    const AVCodec *dc = avcodec_find_decoder(AV_CODEC_ID_AAC);
+    const AVCodec *dc = audio_find_decoder(a->in_codec);
     const AVCodec *ec = avcodec_find_encoder(AV_CODEC_ID_AAC);
     if (!dc || !ec)
         return -ENOSYS;
@@ -246,6 +258,8 @@ static int audio_decode(audio_transcoder_t *a, const media_packet_t *in, media_p
         if (ret < 0)
             return audio_fail(a, "avcodec_receive_frame", ret);
         a->in_samples += a->frame->nb_samples;
+        if (a->in.sample_rate <= 0) /* not AAC: the decoder says (the resync needs it) */
+            a->in.sample_rate = a->frame->sample_rate;
         if ((ret = audio_swr(a, a->frame)) < 0)
             return ret;
         int max = swr_get_out_samples(a->swr, a->frame->nb_samples);
@@ -279,9 +293,74 @@ static int audio_decode(audio_transcoder_t *a, const media_packet_t *in, media_p
     return audio_encode_fifo(a, false, out);
 }
 
+static int audio_send_config(audio_transcoder_t *a, media_packet_t **out);
+
+/* A source that is not AAC (SRT's MPEG audio, AC-3, Opus): always decoded
+ * and encoded once; a new configuration gets a new decoder. */
+static int audio_push_other_config(audio_transcoder_t *a, media_packet_t *pkt,
+                                   media_packet_t **out)
+{
+    const char *name = pkt->codec == MEDIA_CODEC_MPA   ? "MPEG audio"
+                       : pkt->codec == MEDIA_CODEC_AC3 ? "AC-3"
+                       : pkt->codec == MEDIA_CODEC_OPUS ? "Opus"
+                                                        : NULL;
+    if (!name || pkt->size > sizeof(a->asc)) {
+        media_packet_free(pkt);
+        return 0;
+    }
+    bool same = a->have_config && a->in_codec == pkt->codec && pkt->size == a->asc_size &&
+                memcmp(pkt->data, a->asc, pkt->size) == 0;
+    if (same && a->encoding) {
+        media_packet_free(pkt);
+        return 0;
+    }
+    memcpy(a->asc, pkt->data, pkt->size);
+    a->asc_size = pkt->size;
+    a->in_codec = pkt->codec;
+    memset(&a->in, 0, sizeof(a->in)); /* the rate comes from the first frame */
+    a->have_config = true;
+    media_packet_free(pkt);
+    int ret;
+    if (!a->encoding) {
+        log_info(a->log_ctx, "audio: %s -> AAC-LC %d Hz stereo %d kb/s", name, AUDIO_OUT_RATE,
+                 AUDIO_OUT_BITRATE / 1000);
+        a->encoding = true;
+        if ((ret = audio_open(a)) < 0)
+            return ret;
+    } else {
+        avcodec_free_context(&a->dec);
+        swr_free(&a->swr);
+        const AVCodec *dc = audio_find_decoder(a->in_codec);
+        a->dec = dc ? avcodec_alloc_context3(dc) : NULL;
+        if (!a->dec)
+            return -ENOMEM;
+        if ((ret = audio_open_decoder(a, dc)) < 0)
+            return ret;
+    }
+    return audio_send_config(a, out);
+}
+
+static int audio_send_config(audio_transcoder_t *a, media_packet_t **out)
+{
+    if (a->config_sent)
+        return 0;
+    media_packet_t *cfg = media_packet_new(MEDIA_PACKET_AUDIO_CONFIG,
+                                           (size_t)a->enc->extradata_size);
+    if (!cfg)
+        return -ENOMEM;
+    memcpy(cfg->data, a->enc->extradata, (size_t)a->enc->extradata_size);
+    cfg->codec = MEDIA_CODEC_AAC;
+    audio_append(out, cfg);
+    a->config_sent = true;
+    return 0;
+}
+
 int audio_transcoder_push(audio_transcoder_t *a, media_packet_t *pkt, media_packet_t **out)
 {
     int ret = 0;
+    if (pkt->type == MEDIA_PACKET_AUDIO_CONFIG && pkt->codec != MEDIA_CODEC_AAC &&
+        pkt->codec != MEDIA_CODEC_NONE)
+        return audio_push_other_config(a, pkt, out);
     if (pkt->type == MEDIA_PACKET_AUDIO_CONFIG) {
         aac_config_t c;
         if (aac_parse_asc(pkt->data, pkt->size, &c) < 0 || pkt->size > sizeof(a->asc)) {
@@ -304,6 +383,7 @@ int audio_transcoder_push(audio_transcoder_t *a, media_packet_t *pkt, media_pack
         memcpy(a->asc, pkt->data, pkt->size);
         a->asc_size = pkt->size;
         a->in = c;
+        a->in_codec = MEDIA_CODEC_AAC;
         a->have_config = true;
         if (copy && !a->encoding) {
             audio_append(out, pkt);
@@ -318,24 +398,14 @@ int audio_transcoder_push(audio_transcoder_t *a, media_packet_t *pkt, media_pack
             if ((ret = audio_open(a)) < 0)
                 return ret;
         } else {
-            const AVCodec *dc = avcodec_find_decoder(AV_CODEC_ID_AAC);
+            const AVCodec *dc = audio_find_decoder(a->in_codec);
             a->dec = avcodec_alloc_context3(dc);
             if (!a->dec)
                 return -ENOMEM;
             if ((ret = audio_open_decoder(a, dc)) < 0)
                 return ret;
         }
-        if (!a->config_sent) {
-            media_packet_t *cfg = media_packet_new(MEDIA_PACKET_AUDIO_CONFIG,
-                                                   (size_t)a->enc->extradata_size);
-            if (!cfg)
-                return -ENOMEM;
-            memcpy(cfg->data, a->enc->extradata, (size_t)a->enc->extradata_size);
-            cfg->codec = MEDIA_CODEC_AAC;
-            audio_append(out, cfg);
-            a->config_sent = true;
-        }
-        return 0;
+        return audio_send_config(a, out);
     }
     if (!a->encoding) {
         audio_append(out, pkt);

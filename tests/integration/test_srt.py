@@ -13,6 +13,7 @@ SrtLossTest: the publisher goes through a UDP relay of the test's own that
 drops 5 % of the datagrams each way and delays each by 80 ms (RTT about
 160 ms; --srt-latency 640, about 4x): the playlist keeps advancing on
 schedule, the segments decode without errors, retransmissions are counted.
+Its audio is Opus, which comes out of the audio rendition as AAC.
 """
 
 import heapq
@@ -55,14 +56,14 @@ def srt_url(port, streamid, passphrase=None, latency_ms=None):
     return url + "&connect_timeout=3000"
 
 
-def publish_srt(url, seconds):
-    """A small 854x480 15 fps H.264 + AAC source as MPEG-TS over SRT."""
+def publish_srt(url, seconds, audio=("aac", "-b:a", "64k")):
+    """A small 854x480 15 fps H.264 + AAC (or `audio`) source as MPEG-TS over SRT."""
     cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
            "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=15",
            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
            "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
            "-g", "15", "-keyint_min", "15", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-           "-b:v", "600k", "-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "mpegts", url]
+           "-b:v", "600k", "-c:a", *audio, "-ac", "2", "-f", "mpegts", url]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -278,7 +279,9 @@ class SrtLossTest(SrtCase):
         started = time.time()
         relay = Relay(self.port)
         relay.start()
-        pub = publish_srt(srt_url(relay.port, KEY, latency_ms=640), 12)
+        # Opus audio, as phone apps send: encoded to AAC once by the transcoder.
+        pub = publish_srt(srt_url(relay.port, KEY, latency_ms=640), 12,
+                          audio=("libopus", "-b:a", "64k"))
         try:
             wait_for(lambda: self.media_seq("480p") is not None, 12, "the 480p playlist")
             # On schedule: 1 s segments, watched for 5 s, no gap over 2.5 s.
@@ -295,7 +298,10 @@ class SrtLossTest(SrtCase):
             worst = max(worst, time.time() - last_change)
             self.assertGreaterEqual(seen - first, 3, "the playlist did not keep advancing")
             self.assertLess(worst, 2.5, f"the playlist stalled for {worst:.1f} s")
-            srt = self.status("demo")["ingest"]["srt"]
+            ing = self.status("demo")["ingest"]
+            self.assertEqual(ing["audio_codec"], "opus")
+            self.assertIn("audio: Opus -> AAC-LC 48000 Hz stereo", self.sluice.log())
+            srt = ing["srt"]
             self.assertGreater(srt["packets_retransmitted"], 0, srt)
             self.assertGreater(srt["packets_lost"], 0, srt)
             self.assert_rungs_decode()
