@@ -1,8 +1,9 @@
 /*
  * Audio for the shared "audio" rendition: AAC-LC, 48 kHz, stereo, encoded
  * once per stream. A source that already is AAC-LC 48 kHz stereo is copied
- * (no generation loss, no CPU); any other AAC is decoded, resampled with
- * libswresample and encoded with libavcodec's native AAC encoder at
+ * (no generation loss, no CPU); any other AAC, and the MPEG audio, AC-3
+ * and Opus that SRT ingest brings (media_codec_t), is decoded, resampled
+ * with libswresample and encoded with libavcodec's native AAC encoder at
  * 128 kb/s. Either way the output looks like what ingest hands over (an
  * AudioSpecificConfig packet, then raw AAC frames with millisecond
  * timestamps), so the packager does not know the difference.
