@@ -447,6 +447,7 @@ static int app_open_ingest(sluice_app_t *app, const config_t *cfg)
                                                                      : INGEST_DUPLICATE_TAKEOVER,
         .drop_on_close = app_handover(cfg),
         .srt_listen = cfg->srt_listen,
+        .srt_listen_optional = strcmp(cfg->srt_listen, CONFIG_SRT_LISTEN_DEFAULT) == 0,
         .srt_passphrase = cfg->srt_passphrase,
         .srt_latency_ms = (uint32_t)cfg->srt_latency_ms,
     };

@@ -60,9 +60,10 @@ static const config_option_t config_options[] = {
         "RTMPS certificate, PEM: the server certificate then its chain (reread on SIGHUP)"),
     OPT("tls-key", CONFIG_RESTART, CONFIG_STRING, tls_key, NULL, NULL, 0, 0,
         "RTMPS private key, PEM (reread on SIGHUP)"),
-    OPT("srt-listen", CONFIG_RESTART, CONFIG_STRING, srt_listen, "off", NULL, 0, 0,
-        "SRT ingest address HOST:PORT (UDP; off by default, 9000 is the usual port): "
-        "srt://HOST:PORT?streamid=KEY, MPEG-TS"),
+    OPT("srt-listen", CONFIG_RESTART, CONFIG_STRING, srt_listen, CONFIG_SRT_LISTEN_DEFAULT, NULL,
+        0, 0,
+        "SRT ingest address HOST:PORT (UDP), or off: srt://HOST:PORT?streamid=KEY, MPEG-TS "
+        "(the default address, when its port is taken, is a warning, not a failure)"),
     OPT("srt-passphrase", CONFIG_RESTART, CONFIG_STRING, srt_passphrase, NULL, NULL, 0, 0,
         "SRT encryption passphrase (10 to 79 characters); callers must send the same"),
     OPT("srt-latency", CONFIG_RESTART, CONFIG_LONG, srt_latency_ms, "120", NULL, 20, 10000,

@@ -36,6 +36,9 @@ typedef struct config_rung {
 #define CONFIG_RESTART 0x2 /* a changed value is named as needing a restart */
 #define CONFIG_DEBUG 0x4   /* a test aid: accepted, but left out of --help and --print-config */
 
+/* SRT ingest's default address (docs/ingest.md, "SRT"): taken, it is a warning. */
+#define CONFIG_SRT_LISTEN_DEFAULT "0.0.0.0:9000"
+
 #define CONFIG_ROLE_INGEST 0x1
 #define CONFIG_ROLE_ORIGIN 0x2
 
@@ -44,7 +47,7 @@ typedef struct config {
     char *rtmps_listen; /* NULL: no RTMPS */
     char *tls_cert;
     char *tls_key;
-    char *srt_listen;     /* "off" (default) or HOST:PORT (UDP) */
+    char *srt_listen;     /* HOST:PORT (UDP; default CONFIG_SRT_LISTEN_DEFAULT) or "off" */
     char *srt_passphrase; /* NULL: SRT without encryption */
     long srt_latency_ms;
     char *http_listen;

@@ -673,6 +673,11 @@ int ingest_open(const ingest_params_t *params, ingest_t **out)
                                     .latency_ms = params->srt_latency_ms ? params->srt_latency_ms
                                                                          : 120};
         ret = srt_listener_open(&in->sh, &sp, &in->sh.srt);
+        if (ret == -EADDRINUSE && params->srt_listen_optional) {
+            log_warn("srt", "SRT ingest is off: its default address %s is taken by another "
+                     "program; set --srt-listen HOST:PORT (or off)", params->srt_listen);
+            ret = 0;
+        }
         if (ret < 0) {
             ingest_close(in);
             return ret;

@@ -130,6 +130,9 @@ typedef struct ingest_params {
      * characters (AES, callers must send the same); srt_latency_ms: the
      * receiver latency (default 0 means 120). */
     const char *srt_listen;
+    /* srt_listen is the server's default, not an operator's choice: a port
+     * that is taken is a warning and no SRT listener, not a failure. */
+    bool srt_listen_optional;
     const char *srt_passphrase;
     uint32_t srt_latency_ms;
 } ingest_params_t;

@@ -63,6 +63,11 @@ class Sluice:
         for sid, key in streams:
             cmd += ["--stream", f"{sid}:{key}"]
         cmd += list(args)
+        # No SRT listener unless the test asks for one: the default address
+        # (0.0.0.0:9000) is one port for every sluice of both test lanes.
+        if not any(a == "--srt-listen" or a.startswith("--srt-listen=") for a in args) and \
+                "SLUICE_SRT_LISTEN" not in (env or {}):
+            cmd += ["--srt-listen", "off"]
         self.state_dir, self._own_state_dir = state_dir, False
         given = any(a == "--state-dir" or a.startswith("--state-dir=") for a in args)
         if state_dir is None and not given and "SLUICE_STATE_DIR" not in (env or {}):
