@@ -27,6 +27,7 @@
 #include "hls_names.h"
 #include "ingest.h"
 #include "log.h"
+#include "clip.h"
 #include "origin.h"
 #include "recorder.h"
 #include "retention.h"
@@ -45,6 +46,7 @@ struct sluice_app {
     origin_t *origin;
     report_t *report;
     admin_t *admin;
+    clip_service_t *clips; /* the clip worker (docs/clips.md); NULL: no --recordings-dir */
     /* What late publish authorisation answers go to: ingest once it is
      * open, NULL again before it closes. Under auth_lock, because answers
      * arrive on the webhook thread. */
@@ -153,6 +155,20 @@ static void app_webhook_recording_ready(void *opaque, const char *rid, const cha
     json_t *data = json_pack("{s:s, s:s, s:f, s:s}", "recording_id", rid, "stream_id", stream_id,
                              "duration_s", round(duration_s * 1000) / 1000, "url", url);
     webhook_event(app->webhook, "recording.ready", stream_id, data);
+    json_decref(data);
+}
+
+/* clip.ready: a clip was made (on the clip worker). The URL is the public
+ * origin's. */
+static void app_webhook_clip_ready(void *opaque, const char *cid, const json_t *clip)
+{
+    sluice_app_t *app = opaque;
+    const char *sid = json_string_value(json_object_get(clip, "stream_id"));
+    char url[RECORD_ID_MAX + 32];
+    snprintf(url, sizeof(url), "/vod/%s/" CLIP_MP4, cid);
+    json_t *data = json_pack("{s:s, s:s, s:O?, s:s}", "clip_id", cid, "stream_id", sid ? sid : "",
+                             "duration_s", json_object_get(clip, "duration_s"), "url", url);
+    webhook_event(app->webhook, "clip.ready", sid ? sid : "", data);
     json_decref(data);
 }
 
@@ -564,6 +580,14 @@ static int app_open_control(sluice_app_t *app, const config_t *cfg)
         .metadata_opaque = app,
         .nrungs = cfg->nrungs,
     };
+    if (cfg->recordings_dir && cfg->recordings_dir[0]) {
+        clip_service_params_t cp = {.recordings_dir = cfg->recordings_dir,
+                                    .ready_cb = app_webhook_clip_ready,
+                                    .opaque = app};
+        if (clip_service_new(&cp, &app->clips) != 0)
+            return -1;
+        ap.clips = app->clips;
+    }
     transcode_rung_spec_t *rungs = app_rung_overrides(cfg);
     if (cfg->nrungs > 0 && !rungs)
         return -1;
@@ -702,6 +726,7 @@ void app_close(sluice_app_t *app)
     if (!app)
         return;
     admin_close(app->admin);
+    clip_service_free(app->clips); /* after the API that feeds it, before the webhook */
     app_webhook_attach(app, NULL); /* late authorisation answers go nowhere now */
     /* Before ingest: its thread reads ingest, transcode and origin, and
      * its events go to the webhook, which stays until ingest has said

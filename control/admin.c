@@ -56,6 +56,7 @@
 #include "netaddr.h"
 #include "origin.h"
 #include "outputs_api_internal.h"
+#include "clips_internal.h"
 #include "recordings_internal.h"
 #include "web.h"
 
@@ -74,6 +75,7 @@ struct admin {
     char *public_http_url;
     char *public_rtmp_url;
     char *recordings_dir; /* NULL: none */
+    clip_service_t *clips; /* NULL: clips cannot be made here */
     bool rotate_cuts;
     bool record; /* --record */
     int port;
@@ -940,6 +942,102 @@ static enum MHD_Result admin_route_recording(admin_t *a, struct MHD_Connection *
     return admin_reply_method(c, "GET, DELETE");
 }
 
+/* ---- clips (clips.c; docs/clips.md) --------------------------------------- */
+
+static void admin_clip_urls(admin_t *a, json_t *clip)
+{
+    const char *cid = json_string_value(json_object_get(clip, "id"));
+    if (!cid)
+        return;
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s/vod/%s/" CLIP_MP4, a->public_http_url, cid);
+    json_object_set_new(clip, "mp4_url", json_string(buf));
+    snprintf(buf, sizeof(buf), "%s/vod/%s/" CLIP_POSTER, a->public_http_url, cid);
+    json_object_set_new(clip, "poster_url", json_string(buf));
+    /* the HLS form (/vod/CID/master.m3u8) is not made yet */
+    json_object_set_new(clip, "hls_url", json_null());
+}
+
+/* POST /api/v1/streams/ID/clips, POST /api/v1/recordings/RID/clips */
+static enum MHD_Result admin_clip_create(admin_t *a, struct MHD_Connection *c,
+                                         const clips_source_t *src, const admin_req_t *rq)
+{
+    if (!a->recordings_dir || !a->clips)
+        return admin_reply_error(c, MHD_HTTP_CONFLICT, "clips need --recordings-dir");
+    json_error_t jerr;
+    json_t *body = rq->len > 0 ? json_loadb(rq->body, rq->len, 0, &jerr) : NULL;
+    clips_range_t range;
+    char why[256] = "";
+    int rc = clips_range_parse(body, src->rid != NULL, &range, why, sizeof(why));
+    json_decref(body);
+    if (rc < 0)
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, why);
+    json_t *clip = NULL;
+    rc = clips_create(a->recordings_dir, a->clips, src, &range, &clip, why, sizeof(why));
+    switch (rc) {
+    case 0:
+        break;
+    case -ENOENT:
+        return admin_reply_error(c, MHD_HTTP_NOT_FOUND, why[0] ? why : "no such source");
+    case -ERANGE:
+        return admin_reply_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, why);
+    case -EINVAL:
+        return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, why);
+    case -EBUSY:
+        return admin_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, why);
+    case -ENOMEM:
+        return MHD_NO;
+    default:
+        return admin_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 why[0] ? why : "the recordings directory cannot be written; retry");
+    }
+    log_info("admin", "clip %s of %s requested", json_string_value(json_object_get(clip, "id")),
+             src->rid ? src->rid : src->stream_id);
+    admin_clip_urls(a, clip);
+    return admin_reply_json(c, MHD_HTTP_CREATED, clip);
+}
+
+/* GET /api/v1/clips, GET/DELETE /api/v1/clips/CID */
+static enum MHD_Result admin_route_clips(admin_t *a, struct MHD_Connection *c, const char *method,
+                                         const char *cid)
+{
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (!cid) {
+        if (!get)
+            return admin_reply_method(c, "GET");
+        json_t *arr;
+        int rc = clips_list(a->recordings_dir, &arr);
+        if (rc < 0)
+            return admin_recordings_error(c, rc);
+        size_t i;
+        json_t *clip;
+        json_array_foreach(arr, i, clip)
+            admin_clip_urls(a, clip);
+        return admin_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "clips", arr));
+    }
+    if (get) {
+        json_t *clip;
+        int rc = clips_get(a->recordings_dir, cid, &clip);
+        if (rc == -ENOENT)
+            return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such clip");
+        if (rc < 0)
+            return admin_recordings_error(c, rc);
+        admin_clip_urls(a, clip);
+        return admin_reply_json(c, MHD_HTTP_OK, clip);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
+        int rc = clips_delete(a->recordings_dir, cid);
+        if (rc == -ENOENT)
+            return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such clip");
+        if (rc < 0)
+            return admin_recordings_error(c, rc);
+        log_info("admin", "clip %s deleted", cid);
+        return admin_reply_empty(c, MHD_HTTP_NO_CONTENT);
+    }
+    return admin_reply_method(c, "GET, DELETE");
+}
+
 /* ---- routing ------------------------------------------------------------- */
 
 static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
@@ -971,6 +1069,10 @@ static enum MHD_Result admin_route_stream(admin_t *a, struct MHD_Connection *c,
                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         return get ? admin_stream_recordings(a, c, id) : admin_reply_method(c, "GET");
     }
+    if (strcmp(slash, "/clips") == 0) {
+        clips_source_t src = {.stream_id = id};
+        return post ? admin_clip_create(a, c, &src, rq) : admin_reply_method(c, "POST");
+    }
     if (strcmp(slash, "/rotate-key") == 0)
         return post ? admin_rotate(a, c, id) : admin_reply_method(c, "POST");
     if (strcmp(slash, "/disconnect") == 0)
@@ -996,8 +1098,25 @@ static enum MHD_Result admin_route(admin_t *a, struct MHD_Connection *c, const c
     }
     if (strncmp(url, ADMIN_API "/", sizeof(ADMIN_API)) == 0)
         return admin_route_stream(a, c, method, url + sizeof(ADMIN_API), rq);
-    if (strncmp(url, "/api/v1/recordings/", 19) == 0)
-        return admin_route_recording(a, c, method, url + 19);
+    if (strncmp(url, "/api/v1/recordings/", 19) == 0) {
+        const char *rid = url + 19, *slash = strchr(rid, '/');
+        if (slash && strcmp(slash, "/clips") == 0) {
+            char r[STORE_ID_MAX];
+            size_t len = (size_t)(slash - rid);
+            if (len == 0 || len >= sizeof(r))
+                return admin_reply_error(c, MHD_HTTP_NOT_FOUND, "no such recording");
+            memcpy(r, rid, len);
+            r[len] = '\0';
+            clips_source_t src = {.rid = r};
+            return strcmp(method, MHD_HTTP_METHOD_POST) == 0 ? admin_clip_create(a, c, &src, rq)
+                                                             : admin_reply_method(c, "POST");
+        }
+        return admin_route_recording(a, c, method, rid);
+    }
+    if (strcmp(url, "/api/v1/clips") == 0 || strcmp(url, "/api/v1/clips/") == 0)
+        return admin_route_clips(a, c, method, NULL);
+    if (strncmp(url, "/api/v1/clips/", 14) == 0)
+        return admin_route_clips(a, c, method, url + 14);
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return admin_reply_method(c, "GET");
@@ -1164,6 +1283,7 @@ int admin_open(const admin_params_t *params, admin_t **out)
     a->public_rtmp_url = admin_strip_slash(params->public_rtmp_url);
     if (params->recordings_dir && *params->recordings_dir)
         a->recordings_dir = strdup(params->recordings_dir);
+    a->clips = params->clips;
     if (!a->public_http_url || !a->public_rtmp_url ||
         (params->recordings_dir && *params->recordings_dir && !a->recordings_dir)) {
         admin_free(a);

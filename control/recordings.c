@@ -18,6 +18,10 @@ int recordings_get(const char *dir, const char *rid, json_t **out)
     int rc = record_read(dir, rid, &info);
     if (rc < 0)
         return rc;
+    if (info.clip) { /* a clip: /api/v1/clips/CID */
+        record_info_deinit(&info);
+        return -ENOENT;
+    }
     *out = info.json; /* ours now */
     return 0;
 }
@@ -31,7 +35,7 @@ int recordings_list(const char *dir, const char *stream_id, json_t **out)
     size_t n = 0;
     int rc = record_list(dir, stream_id, &list, &n);
     for (size_t i = 0; i < n; i++)
-        if (rc == 0 && json_array_append(*out, list[i].json) != 0)
+        if (rc == 0 && !list[i].clip && json_array_append(*out, list[i].json) != 0)
             rc = -ENOMEM;
     record_list_free(list, n);
     if (rc < 0) {

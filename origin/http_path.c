@@ -5,7 +5,7 @@
  *   /hls/ID/master.m3u8  /hls/ID/thumbnail.jpg  /hls/ID/viewers.json
  *   /beacon/ID
  *   /hls/ID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s | N.P.m4s
- *   /vod/RID/master.m3u8 | poster.jpg | recording.mp4
+ *   /vod/RID/master.m3u8 | poster.jpg | recording.mp4 | clip.mp4 (a clip's RID: its CID)
  *   /vod/RID/RENDITION/index.m3u8 | init.mp4 | init-N.mp4 | N.m4s  (no parts)
  * ID is a store id ([A-Za-z0-9_-], < 64), RID a recording id
  * (record_layout.h: the same rule), RENDITION is [a-z0-9] (< 16),
@@ -97,7 +97,7 @@ static int http_path_parse_vod(const char *p, size_t n, http_route_t *out)
             out->object_type = HTTP_OBJECT_PLAYLIST;
         else if (http_path_equals(p, n, "poster.jpg"))
             out->object_type = HTTP_OBJECT_POSTER;
-        else if (http_path_equals(p, n, "recording.mp4"))
+        else if (http_path_equals(p, n, "recording.mp4") || http_path_equals(p, n, "clip.mp4"))
             out->object_type = HTTP_OBJECT_MP4;
         else
             return -ENOENT;

@@ -182,6 +182,8 @@ int record_json_read(int rec, const char *rid, record_info_t *out)
     out->state = record_state_parse(state);
     out->started_s = record_time_parse(json_string_value(json_object_get(j, "started_at")));
     out->ended_s = record_time_parse(json_string_value(json_object_get(j, "ended_at")));
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    out->clip = kind && strcmp(kind, "clip") == 0;
     /* The directory name is the id every URL uses. */
     json_object_set_new(j, "id", json_string(out->id));
     out->json = j;
@@ -461,4 +463,98 @@ uint64_t record_disk_usage(const char *path)
     uint64_t n = record_du_total;
     pthread_mutex_unlock(&record_du_lock);
     return n;
+}
+
+int record_journal_read(const char *dir, const char *rid, const char *rend, record_seg_t **out,
+                        size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    int rec = record_open_in(dir, rid);
+    if (rec < 0)
+        return rec;
+    char name[RECORD_RENDITION_MAX + 16];
+    snprintf(name, sizeof(name), "%s/journal", rend);
+    struct stat st;
+    int fd = strchr(rend, '/') || rend[0] == '.' ? -ENOENT : record_file_open(rec, name, &st);
+    close(rec);
+    if (fd < 0)
+        return fd;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return -EIO;
+    }
+    record_seg_t *segs = NULL;
+    size_t n = 0, cap = 0;
+    char line[256];
+    int rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n')
+            continue; /* cut short by a crash */
+        record_seg_t s;
+        memset(&s, 0, sizeof(s));
+        int disc = 0;
+        if (sscanf(line, "%" SCNd64 " %lf %d %31s %" SCNu64 " %" SCNd64, &s.msn, &s.duration,
+                   &disc, s.init, &s.bytes, &s.pdt_ms) != 6 ||
+            !(s.duration >= 0 && s.duration < 3600) || strchr(s.init, '/') ||
+            (n > 0 && s.msn <= segs[n - 1].msn))
+            continue;
+        s.discontinuity = disc != 0;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            record_seg_t *ns = realloc(segs, ncap * sizeof(*ns));
+            if (!ns) {
+                rc = -ENOMEM;
+                break;
+            }
+            segs = ns;
+            cap = ncap;
+        }
+        segs[n++] = s;
+    }
+    fclose(f);
+    if (rc < 0) {
+        free(segs);
+        return rc;
+    }
+    *out = segs;
+    *n_out = n;
+    return 0;
+}
+
+int record_top_rendition(const char *dir, const char *rid, char out[RECORD_RENDITION_MAX])
+{
+    out[0] = '\0';
+    int rec = record_open_in(dir, rid);
+    if (rec < 0)
+        return rec;
+    int scan = openat(rec, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    close(rec);
+    DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
+    if (!d) {
+        if (scan >= 0)
+            close(scan);
+        return -EIO;
+    }
+    long best = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "audio") == 0 ||
+            strlen(e->d_name) >= RECORD_RENDITION_MAX)
+            continue;
+        struct stat st;
+        char journal[RECORD_RENDITION_MAX + 16];
+        snprintf(journal, sizeof(journal), "%s/journal", e->d_name);
+        if (fstatat(dirfd(d), journal, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        long h = strtol(e->d_name, NULL, 10);
+        if (h > best) {
+            best = h;
+            snprintf(out, RECORD_RENDITION_MAX, "%s", e->d_name);
+        }
+    }
+    closedir(d);
+    return best < 0 ? -ENOENT : 0;
 }

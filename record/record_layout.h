@@ -71,6 +71,7 @@ typedef struct record_info {
     record_state_t state;
     int64_t started_s;             /* "started_at", seconds since the epoch; 0: none */
     int64_t ended_s;               /* "ended_at"; 0: none (still recording) */
+    bool clip;                     /* "kind": "clip" (docs/clips.md): a clip, not a recording */
     /* The whole document, "id" set to the directory name (the id every
      * URL uses). Owned: record_info_deinit. */
     json_t *json;
@@ -152,6 +153,31 @@ void record_list_free(record_info_t *list, size_t n);
  * recording.json), -EBUSY, -EIO.
  */
 int record_delete(const char *dir, const char *rid, bool unfinished)
+    __attribute__((warn_unused_result));
+
+/* One line of a rendition's journal, REND/journal: "MSN DURATION DISC
+ * INITFILE BYTES PDT_MS" (the recorder appends one per segment it wrote). */
+typedef struct record_seg {
+    int64_t msn;
+    double duration;    /* seconds */
+    bool discontinuity; /* an EXT-X-DISCONTINUITY before it */
+    char init[32];      /* its init segment's file name in REND/ */
+    uint64_t bytes;
+    int64_t pdt_ms;     /* its program date-time, ms since the epoch */
+} record_seg_t;
+
+/*
+ * The whole lines of DIR/RID/REND/journal, in order (a line cut short or
+ * malformed is left out). *out: a new array of *n (free()). 0, -ENOENT,
+ * -ENOMEM, -EIO.
+ */
+int record_journal_read(const char *dir, const char *rid, const char *rend, record_seg_t **out,
+                        size_t *n) __attribute__((warn_unused_result));
+
+/* The top video rendition of recording rid: of its rendition directories
+ * with a journal other than "audio", the one whose name starts with the
+ * largest number ("1080p" over "720p"; "source" counts as 0). 0, -ENOENT. */
+int record_top_rendition(const char *dir, const char *rid, char out[RECORD_RENDITION_MAX])
     __attribute__((warn_unused_result));
 
 /* Bytes of the regular files below path (not following links). */

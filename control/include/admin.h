@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "clip.h"
 #include "ingest.h"
 #include "report.h"
 #include "store.h"
@@ -28,6 +29,7 @@ typedef struct admin_params {
     const char *public_rtmp_url; /* base of RTMP URLs ("rtmp://host:1935/live") */
     bool rotate_cuts;            /* --key-rotation cut */
     const char *recordings_dir;  /* --recordings-dir; NULL: no recordings API data */
+    clip_service_t *clips;       /* the clip worker (clips' POST); NULL: clips cannot be made */
     bool record;                 /* --record: what a stream without an override does */
     const char *allowed_hosts;   /* --admin-allowed-hosts: more names of the listener, comma-separated */
     /* The configuration's [rung.NAME] sections: what a stream's "ladder"

@@ -1,0 +1,376 @@
+/*
+ * Clips for the admin API (see clips_internal.h). The clip's files and
+ * JSON live in the recordings layout (record_layout.h); the making is
+ * transcode's clip worker's (clip.h).
+ */
+#include "clips_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "clock.h"
+#include "hls_names.h"
+#include "log.h"
+#include "record_layout.h"
+
+int64_t clips_pdt_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    int y, mo, d, h, mi, sec, n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+        return -1;
+    const char *p = s + n;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+        if (digits == 0)
+            return -1;
+        for (; digits < 3; digits++)
+            ms *= 10;
+    }
+    if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t)t * 1000 + ms;
+}
+
+static bool clips_number(const json_t *v, double *out)
+{
+    if (!json_is_number(v))
+        return false;
+    *out = json_number_value(v);
+    return isfinite(*out);
+}
+
+int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, char *why, size_t n)
+{
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(body)) {
+        snprintf(why, n, "body must be a JSON object");
+        return -EINVAL;
+    }
+    const json_t *last = json_object_get(body, "last"), *start = json_object_get(body, "start"),
+                 *off = json_object_get(body, "start_offset"),
+                 *dur = json_object_get(body, "duration");
+    double v = 0;
+    if (recording) {
+        if (!off || !dur || last || start) {
+            snprintf(why, n, "a recording's clip takes {\"start_offset\": S, \"duration\": S}");
+            return -EINVAL;
+        }
+        if (!clips_number(off, &out->start_offset_s) || out->start_offset_s < 0) {
+            snprintf(why, n, "\"start_offset\" must be a number of seconds, 0 or more");
+            return -EINVAL;
+        }
+        out->has_offset = true;
+    } else if (last && !start && !dur && !off) {
+        if (!clips_number(last, &v)) {
+            snprintf(why, n, "\"last\" must be a number of seconds");
+            return -EINVAL;
+        }
+        out->last_s = v;
+        out->duration_s = v;
+    } else if (start && dur && !last && !off) {
+        out->start_ms = clips_pdt_parse(json_string_value(start));
+        if (out->start_ms < 0) {
+            snprintf(why, n, "\"start\" must be a program date-time like "
+                             "\"2026-12-07T17:50:00.250Z\"");
+            return -EINVAL;
+        }
+        out->has_start = true;
+    } else {
+        snprintf(why, n, "a stream's clip takes {\"last\": S} or {\"start\": PDT, \"duration\": S}");
+        return -EINVAL;
+    }
+    if (!out->last_s && !clips_number(dur, &out->duration_s)) {
+        snprintf(why, n, "\"duration\" must be a number of seconds");
+        return -EINVAL;
+    }
+    if (!(out->duration_s >= CLIPS_DURATION_MIN_S && out->duration_s <= CLIPS_DURATION_MAX_S)) {
+        snprintf(why, n, "a clip lasts %d to %d seconds", CLIPS_DURATION_MIN_S,
+                 CLIPS_DURATION_MAX_S);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void clips_iso(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char s[24];
+    strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%s.%03dZ", s, (int)(ms % 1000));
+}
+
+static int clips_track_add(clip_track_t *t, const char *dir, const char *rid, const char *rend,
+                           const char *file)
+{
+    char rel[RECORD_RENDITION_MAX + 48], path[RECORD_PATH_MAX];
+    snprintf(rel, sizeof(rel), "%s/%s", rend, file);
+    record_path(path, sizeof(path), dir, rid, rel);
+    char **np = realloc(t->paths, (t->n + 1) * sizeof(*np));
+    if (!np)
+        return -ENOMEM;
+    t->paths = np;
+    if (!(t->paths[t->n] = strdup(path)))
+        return -ENOMEM;
+    t->n++;
+    return 0;
+}
+
+/* The segments [i0, i1] of rend (journal segs) as a track. */
+static int clips_track(clip_track_t *t, const char *dir, const char *rid, const char *rend,
+                       const record_seg_t *segs, size_t i0, size_t i1)
+{
+    int rc = clips_track_add(t, dir, rid, rend, segs[i0].init);
+    for (size_t i = i0; i <= i1 && rc == 0; i++) {
+        char name[32];
+        if (hls_name_segment(name, sizeof(name), segs[i].msn) < 0)
+            return -EIO;
+        rc = clips_track_add(t, dir, rid, rend, name);
+    }
+    return rc;
+}
+
+/* Resolves [a_ms, a_ms + dur) (a_ms < 0: the last dur of it; offset >= 0:
+ * from its start) in recording rid into *in. -ERANGE with why when the
+ * recording does not hold it. */
+static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double offset_s,
+                         double last_s, double dur_s, clip_input_t *in, char rend[RECORD_RENDITION_MAX],
+                         int64_t *start_out, char *why, size_t n)
+{
+    record_seg_t *v = NULL, *au = NULL;
+    size_t nv = 0, na = 0;
+    int rc = record_top_rendition(dir, rid, rend);
+    if (rc == 0)
+        rc = record_journal_read(dir, rid, rend, &v, &nv);
+    if (rc < 0 || nv == 0) {
+        free(v);
+        snprintf(why, n, "recording %s holds no video segment", rid);
+        return rc == -ENOMEM ? rc : -ERANGE;
+    }
+    int64_t held_lo = v[0].pdt_ms;
+    int64_t held_hi = v[nv - 1].pdt_ms + (int64_t)llround(v[nv - 1].duration * 1000);
+    int64_t dur_ms = (int64_t)llround(dur_s * 1000);
+    if (last_s > 0)
+        a_ms = held_hi - dur_ms;
+    else if (offset_s >= 0)
+        a_ms = held_lo + (int64_t)llround(offset_s * 1000);
+    int64_t b_ms = a_ms + dur_ms;
+    rc = 0;
+    if (a_ms < held_lo || b_ms > held_hi) {
+        char lo[32], hi[32];
+        clips_iso(held_lo, lo);
+        clips_iso(held_hi, hi);
+        snprintf(why, n, "the range is not held: recording %s holds %s to %s", rid, lo, hi);
+        rc = -ERANGE;
+        goto out;
+    }
+    size_t i0 = 0, i1 = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (v[i].pdt_ms <= a_ms)
+            i0 = i;
+        if (v[i].pdt_ms < b_ms)
+            i1 = i;
+    }
+    for (size_t i = i0 + 1; i <= i1; i++)
+        if (v[i].discontinuity || strcmp(v[i].init, v[i0].init) != 0 ||
+            v[i].msn != v[i - 1].msn + 1) {
+            snprintf(why, n, "the range crosses a discontinuity or a gap of recording %s", rid);
+            rc = -ERANGE;
+            goto out;
+        }
+    if ((rc = clips_track(&in->video, dir, rid, rend, v, i0, i1)) < 0)
+        goto out;
+    /* the audio of the same segment numbers, when it has all of them */
+    if (record_journal_read(dir, rid, "audio", &au, &na) == 0) {
+        size_t j0 = na, j1 = na;
+        for (size_t j = 0; j < na; j++) {
+            if (au[j].msn == v[i0].msn)
+                j0 = j;
+            if (au[j].msn == v[i1].msn)
+                j1 = j;
+        }
+        if (j0 < na && j1 < na && j1 - j0 == i1 - i0)
+            rc = clips_track(&in->audio, dir, rid, "audio", au, j0, j1);
+    }
+    in->start_ms = a_ms - v[i0].pdt_ms;
+    in->duration_ms = dur_ms;
+    *start_out = a_ms;
+out:
+    free(v);
+    free(au);
+    return rc;
+}
+
+static int clips_new_id(char out[RECORD_ID_MAX])
+{
+    uint8_t r[8];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return -EIO;
+    snprintf(out, RECORD_ID_MAX, "clip-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
+             r[4], r[5], r[6], r[7]);
+    return 0;
+}
+
+int clips_create(const char *dir, clip_service_t *svc, const clips_source_t *src,
+                 const clips_range_t *range, json_t **out, char *why, size_t n)
+{
+    *out = NULL;
+    why[0] = '\0';
+    clip_input_t in = {0};
+    char rend[RECORD_RENDITION_MAX] = "";
+    char rid[RECORD_ID_MAX] = "", sid[STORE_ID_MAX] = "";
+    int64_t start_ms = 0;
+    int rc = -ENOENT;
+    if (src->rid) {
+        record_info_t info;
+        if ((rc = record_read(dir, src->rid, &info)) < 0 || info.clip) {
+            if (rc == 0)
+                record_info_deinit(&info);
+            snprintf(why, n, "no such recording");
+            return -ENOENT;
+        }
+        snprintf(rid, sizeof(rid), "%s", info.id);
+        snprintf(sid, sizeof(sid), "%s", info.stream_id);
+        record_info_deinit(&info);
+        rc = clips_resolve(dir, rid, 0, range->start_offset_s, 0, range->duration_s, &in, rend,
+                           &start_ms, why, n);
+    } else {
+        record_info_t *list = NULL;
+        size_t nl = 0;
+        if ((rc = record_list(dir, src->stream_id, &list, &nl)) < 0)
+            return rc;
+        snprintf(sid, sizeof(sid), "%s", src->stream_id);
+        rc = -ENOENT;
+        for (size_t i = 0; i < nl; i++) {
+            if (list[i].clip || (range->last_s > 0 && list[i].state != RECORD_STATE_RECORDING))
+                continue;
+            clip_track_deinit(&in.video);
+            clip_track_deinit(&in.audio);
+            snprintf(rid, sizeof(rid), "%s", list[i].id);
+            rc = clips_resolve(dir, rid, range->start_ms, -1, range->last_s, range->duration_s,
+                               &in, rend, &start_ms, why, n);
+            if (rc != -ERANGE || range->last_s > 0)
+                break;
+        }
+        record_list_free(list, nl);
+        if (rc == -ENOENT)
+            snprintf(why, n, range->last_s > 0
+                                 ? "stream is not being recorded now: a clip of its last seconds "
+                                   "needs a recording in progress (--record)"
+                                 : "the stream has no recording");
+    }
+    if (rc < 0)
+        goto fail;
+    char cid[RECORD_ID_MAX], path[RECORD_PATH_MAX];
+    if ((rc = clips_new_id(cid)) < 0)
+        goto fail;
+    record_path(path, sizeof(path), dir, cid, NULL);
+    if (mkdir(path, 0755) != 0) {
+        rc = -EIO;
+        snprintf(why, n, "cannot create the clip's directory");
+        goto fail;
+    }
+    char at[32], now[32];
+    clips_iso(start_ms, at);
+    int64_t now_ms = clock_wall_ms();
+    clips_iso(now_ms, now);
+    char started[24];
+    {
+        time_t t = (time_t)(now_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:s}", "id", cid,
+                          "kind", CLIP_KIND, "stream_id", sid, "source_recording", rid,
+                          "rendition", rend, "state", "processing", "start_at", at,
+                          "requested_duration_s", range->duration_s, "started_at", started,
+                          "mp4", CLIP_MP4, "poster", CLIP_POSTER);
+    if (!j) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = record_json_write(path, j, true)) < 0) {
+        json_decref(j);
+        snprintf(why, n, "cannot write the clip's JSON");
+        goto fail;
+    }
+    if ((rc = clip_service_submit(svc, cid, &in)) < 0) {
+        json_decref(j);
+        if (record_delete(dir, cid, true) < 0)
+            log_warn("admin", "clip %s: cannot remove it after a full queue", cid);
+        snprintf(why, n, "too many clips being made; retry");
+        return rc;
+    }
+    *out = j;
+    return 0;
+fail:
+    clip_track_deinit(&in.video);
+    clip_track_deinit(&in.audio);
+    return rc;
+}
+
+int clips_get(const char *dir, const char *cid, json_t **out)
+{
+    *out = NULL;
+    record_info_t info;
+    int rc = record_read(dir, cid, &info);
+    if (rc < 0)
+        return rc;
+    if (!info.clip) {
+        record_info_deinit(&info);
+        return -ENOENT;
+    }
+    *out = info.json;
+    return 0;
+}
+
+int clips_list(const char *dir, json_t **out)
+{
+    *out = json_array();
+    if (!*out)
+        return -ENOMEM;
+    record_info_t *list = NULL;
+    size_t n = 0;
+    int rc = record_list(dir, NULL, &list, &n);
+    for (size_t i = 0; i < n; i++)
+        if (rc == 0 && list[i].clip && json_array_append(*out, list[i].json) != 0)
+            rc = -ENOMEM;
+    record_list_free(list, n);
+    if (rc < 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int clips_delete(const char *dir, const char *cid)
+{
+    json_t *j;
+    int rc = clips_get(dir, cid, &j);
+    if (rc < 0)
+        return rc;
+    json_decref(j);
+    return record_delete(dir, cid, true);
+}
