@@ -170,6 +170,17 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
     }
     int64_t held_lo = v[0].pdt_ms;
     int64_t held_hi = v[nv - 1].pdt_ms + (int64_t)llround(v[nv - 1].duration * 1000);
+    /* With audio, what both renditions hold: its segment may land a little
+     * after the video's of the same number. */
+    bool audio = record_journal_read(dir, rid, "audio", &au, &na) == 0 && na > 0;
+    if (audio) {
+        for (size_t i = nv; i > 0; i--) /* the last video segment audio has too */
+            if (v[i - 1].msn <= au[na - 1].msn) {
+                int64_t vhi = v[i - 1].pdt_ms + (int64_t)llround(v[i - 1].duration * 1000);
+                held_hi = vhi < held_hi ? vhi : held_hi;
+                break;
+            }
+    }
     int64_t dur_ms = (int64_t)llround(dur_s * 1000);
     if (last_s > 0)
         a_ms = held_hi - dur_ms;
@@ -201,8 +212,8 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
         }
     if ((rc = clips_track(&in->video, dir, rid, rend, v, i0, i1)) < 0)
         goto out;
-    /* the audio of the same segment numbers, when it has all of them */
-    if (record_journal_read(dir, rid, "audio", &au, &na) == 0) {
+    /* the audio of the same segment numbers */
+    if (audio) {
         size_t j0 = na, j1 = na;
         for (size_t j = 0; j < na; j++) {
             if (au[j].msn == v[i0].msn)
@@ -210,8 +221,12 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
             if (au[j].msn == v[i1].msn)
                 j1 = j;
         }
-        if (j0 < na && j1 < na && j1 - j0 == i1 - i0)
-            rc = clips_track(&in->audio, dir, rid, "audio", au, j0, j1);
+        if (j0 == na || j1 == na || j1 - j0 != i1 - i0) {
+            snprintf(why, n, "the range is not held: recording %s lacks audio segments in it", rid);
+            rc = -ERANGE;
+            goto out;
+        }
+        rc = clips_track(&in->audio, dir, rid, "audio", au, j0, j1);
     }
     in->start_ms = a_ms - v[i0].pdt_ms;
     in->duration_ms = dur_ms;
