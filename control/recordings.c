@@ -47,5 +47,13 @@ int recordings_list(const char *dir, const char *stream_id, json_t **out)
 
 int recordings_delete(const char *dir, const char *rid)
 {
+    record_info_t info;
+    int rc = record_read(dir, rid, &info);
+    if (rc < 0)
+        return rc;
+    bool clip = info.clip;
+    record_info_deinit(&info);
+    if (clip) /* a clip: DELETE /api/v1/clips/CID */
+        return -ENOENT;
     return record_delete(dir, rid, false);
 }
