@@ -582,6 +582,7 @@ static int app_open_control(sluice_app_t *app, const config_t *cfg)
     };
     if (cfg->recordings_dir && cfg->recordings_dir[0]) {
         clip_service_params_t cp = {.recordings_dir = cfg->recordings_dir,
+                                    .max_age_s = cfg->clips_max_age_s,
                                     .ready_cb = app_webhook_clip_ready,
                                     .opaque = app};
         if (clip_service_new(&cp, &app->clips) != 0)

@@ -165,6 +165,8 @@ static const config_option_t config_options[] = {
     OPT("recordings-max-bytes", CONFIG_RESTART, CONFIG_SIZE, recordings_max_bytes, "0", NULL, 0,
         1125899906842624.0, "bytes all recordings may take (512M, 2G, ...); the oldest "
         "finished ones are deleted first; 0: no limit"),
+    OPT("clips-max-age", CONFIG_RESTART, CONFIG_LONG, clips_max_age_s, "2592000", NULL, 0,
+        3153600000.0, "seconds a clip is kept (from when it was asked for); 0: forever"),
     OPT("ended-ttl", CONFIG_RESTART, CONFIG_LONG, ended_ttl_s, "600", NULL, 1, 31536000,
         "seconds an ended stream's playlists and segments stay available"),
     OPT("ladder", CONFIG_RESTART, CONFIG_STRING, ladder, "1080p,720p,480p,360p", NULL, 0, 0,

@@ -128,6 +128,7 @@ typedef struct config {
     bool record_mp4;
     long recordings_max_age_s;     /* 0: forever */
     uint64_t recordings_max_bytes; /* 0: no limit */
+    long clips_max_age_s;          /* 0: forever (docs/clips.md) */
     config_rung_t *rungs;
     size_t nrungs;
     /* set when --help / --version was handled (main exits 0) */

@@ -80,15 +80,20 @@ int record_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes)
         record_list_free(list, n);
         return -ENOMEM;
     }
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        snprintf(e[i].id, sizeof(e[i].id), "%s", list[i].id);
-        e[i].recording = list[i].state == RECORD_STATE_RECORDING;
-        e[i].finished_s = list[i].ended_s ? list[i].ended_s : list[i].started_s;
+        if (list[i].clip)
+            continue; /* clips have their own age (record_retention_clips) */
+        snprintf(e[k].id, sizeof(e[k].id), "%s", list[i].id);
+        e[k].recording = list[i].state == RECORD_STATE_RECORDING;
+        e[k].finished_s = list[i].ended_s ? list[i].ended_s : list[i].started_s;
         char path[RECORD_PATH_MAX];
         record_path(path, sizeof(path), dir, list[i].id, NULL);
-        e[i].bytes = record_disk_usage(path);
+        e[k].bytes = record_disk_usage(path);
+        k++;
     }
     record_list_free(list, n);
+    n = k;
     record_retention_select(e, n, clock_wall_ms() / 1000, max_age_s, max_bytes, del);
     int deleted = 0;
     for (size_t i = 0; i < n; i++) {
@@ -108,5 +113,35 @@ int record_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes)
     }
     free(del);
     free(e);
+    return deleted;
+}
+
+int record_retention_clips(const char *dir, int64_t max_age_s)
+{
+    if (max_age_s <= 0)
+        return 0;
+    record_info_t *list = NULL;
+    size_t n = 0;
+    int ret = record_list(dir, NULL, &list, &n);
+    if (ret < 0)
+        return ret;
+    int64_t now_s = clock_wall_ms() / 1000;
+    int deleted = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *state = json_string_value(json_object_get(list[i].json, "state"));
+        if (!list[i].clip || !state || strcmp(state, "processing") == 0 ||
+            list[i].started_s <= 0 || now_s - list[i].started_s <= max_age_s)
+            continue;
+        char ctx[RECORD_ID_MAX + 16];
+        snprintf(ctx, sizeof(ctx), "clip=%s", list[i].id);
+        ret = record_delete(dir, list[i].id, true);
+        if (ret < 0) {
+            log_warn(ctx, "retention: cannot delete %s/%s: %s", dir, list[i].id, strerror(-ret));
+        } else {
+            log_info(ctx, "retention: deleted (--clips-max-age %" PRId64 " s)", max_age_s);
+            deleted++;
+        }
+    }
+    record_list_free(list, n);
     return deleted;
 }

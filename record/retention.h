@@ -37,4 +37,10 @@ size_t record_retention_select(const record_entry_t *e, size_t n, int64_t now_s,
  * deleted or a negative errno. */
 int record_retention(const char *dir, int64_t max_age_s, uint64_t max_bytes);
 
+/* Clips (docs/clips.md, "kind": "clip") are not recordings here: the two
+ * above leave them out. This deletes every clip asked for (started_at)
+ * more than max_age_s (> 0) ago, except one being made. Returns the number
+ * deleted or a negative errno. */
+int record_retention_clips(const char *dir, int64_t max_age_s);
+
 #endif

@@ -29,6 +29,7 @@
 #include "clip_internal.h"
 #include "log.h"
 #include "record_layout.h"
+#include "retention.h"
 #include "thumbnail.h"
 
 #define CLIP_CTX "clip"
@@ -758,6 +759,7 @@ typedef struct clip_job {
 
 struct clip_service {
     char *dir;
+    int64_t max_age_s;
     clip_ready_cb ready_cb;
     void *opaque;
     pthread_t thread;
@@ -820,13 +822,29 @@ static void clip_run(clip_service_t *s, clip_job_t *job)
     clip_set_state(s, job->cid, "ready", NULL, &res);
 }
 
+static void clip_retention(clip_service_t *s)
+{
+    int n = record_retention_clips(s->dir, s->max_age_s);
+    if (n < 0)
+        log_warn(CLIP_CTX, "--clips-max-age: %s", strerror(-n));
+}
+
 static void *clip_thread(void *arg)
 {
     clip_service_t *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->stop && s->count == 0)
-            pthread_cond_wait(&s->cond, &s->lock);
+        while (!s->stop && s->count == 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 60;
+            if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT && !s->stop &&
+                s->count == 0) {
+                pthread_mutex_unlock(&s->lock);
+                clip_retention(s);
+                pthread_mutex_lock(&s->lock);
+            }
+        }
         if (s->stop)
             break;
         clip_job_t job = s->queue[s->head];
@@ -874,9 +892,11 @@ int clip_service_new(const clip_service_params_t *p, clip_service_t **out)
     }
     s->ready_cb = p->ready_cb;
     s->opaque = p->opaque;
+    s->max_age_s = p->max_age_s;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     clip_recover(s);
+    clip_retention(s);
     if (pthread_create(&s->thread, NULL, clip_thread, s) != 0) {
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);

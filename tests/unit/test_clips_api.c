@@ -22,6 +22,7 @@
 
 #include "clips_internal.h"
 #include "record_layout.h"
+#include "retention.h"
 
 static json_t *js(const char *text)
 {
@@ -247,6 +248,35 @@ static void test_interrupted(void **state)
     clip_service_free(svc);
 }
 
+static void test_retention(void **state)
+{
+    (void)state;
+    mk("clip-00000000000000b1");
+    put("clip-00000000000000b1/recording.json", "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
+                                                "\"state\": \"ready\", \"started_at\": \"2020-01-01T00:00:00Z\"}");
+    mk("clip-00000000000000b2");
+    put("clip-00000000000000b2/recording.json", "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
+                                                "\"state\": \"ready\", \"started_at\": \"2099-01-01T00:00:00Z\"}");
+    mk("clip-00000000000000b3");
+    put("clip-00000000000000b3/recording.json", "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
+                                                "\"state\": \"processing\", \"started_at\": \"2020-01-01T00:00:00Z\"}");
+    /* recordings' retention leaves clips alone */
+    assert_int_equal(record_retention(dir, 1, 1), 0);
+    json_t *j = NULL;
+    assert_int_equal(clips_get(dir, "clip-00000000000000b1", &j), 0);
+    json_decref(j);
+    /* the clip worker's start: the old ready one goes; the new one stays; the
+     * processing one is first marked failed (interrupted), then old: goes */
+    clip_service_params_t p = {.recordings_dir = dir, .max_age_s = 86400};
+    clip_service_t *svc = NULL;
+    assert_int_equal(clip_service_new(&p, &svc), 0);
+    assert_int_equal(clips_get(dir, "clip-00000000000000b1", &j), -ENOENT);
+    assert_int_equal(clips_get(dir, "clip-00000000000000b3", &j), -ENOENT);
+    assert_int_equal(clips_get(dir, "clip-00000000000000b2", &j), 0);
+    json_decref(j);
+    clip_service_free(svc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_pdt_parse),
         cmocka_unit_test_setup_teardown(test_create_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,12 +75,15 @@ typedef void (*clip_ready_cb)(void *opaque, const char *cid, const json_t *clip)
 
 typedef struct clip_service_params {
     const char *recordings_dir; /* copied */
+    int64_t max_age_s;          /* --clips-max-age: applied at start and every minute; 0: forever */
     clip_ready_cb ready_cb;     /* NULL: none */
     void *opaque;
 } clip_service_params_t;
 
 /* Starts the worker. Clips left "processing" by an earlier run become
- * "failed" ("interrupted") and their temp files are removed. 0, -ENOMEM,
+ * "failed" ("interrupted") and their temp files are removed; clips older
+ * than max_age_s are deleted (record_retention_clips), then again every
+ * minute between clips. 0, -ENOMEM,
  * -EAGAIN. */
 int clip_service_new(const clip_service_params_t *p, clip_service_t **out)
     __attribute__((warn_unused_result));
