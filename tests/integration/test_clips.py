@@ -26,6 +26,7 @@ import unittest
 
 from harness import Sluice, finish, http, wait_for
 from test_admin import api
+from test_webhook import Hook
 
 SID, KEY = "clipsrc", "key-clipsrc-0123456789"
 W, H, FPS = 640, 360, 30
@@ -77,8 +78,9 @@ class TestClips(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="sluice-clips-")
+        cls.hook = Hook(lambda req: (200, b"{}", 0))
         cls.sl = Sluice("--record", "--recordings-dir", cls.dir, "--ladder", "360p",
-                        streams=((SID, KEY),))
+                        "--webhook-url", cls.hook.url, streams=((SID, KEY),))
         cls.pub = subprocess.Popen(
             ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
              "-f", "lavfi", "-i",
@@ -97,6 +99,7 @@ class TestClips(unittest.TestCase):
             finish(cls.pub, 20)
             cls.sl.stop()
         finally:
+            cls.hook.close()
             shutil.rmtree(cls.dir, ignore_errors=True)
 
     def _recording(self):
@@ -207,6 +210,12 @@ class TestClips(unittest.TestCase):
         self.assertEqual(b["start_at"], pdt)
         self._check_clip(a, recdir, 3.5)
         self._check_clip(b, recdir, 3.5)
+        # clip.ready, one per clip, with the /vod/ URL
+        evs = {r["body"]["data"]["clip_id"]: r["body"] for r in self.hook.wait("clip.ready", n=2)}
+        self.assertEqual(set(evs), {a["id"], b["id"]})
+        self.assertEqual(evs[b["id"]]["stream_id"], SID)
+        self.assertEqual(evs[b["id"]]["data"]["url"], f"/vod/{b['id']}/clip.mp4")
+        self.assertAlmostEqual(evs[b["id"]]["data"]["duration_s"], 3.5, delta=1.0 / FPS)
         # listed with source, times, size, state; not among the recordings
         st, _, lst, _ = api(self.sl, "GET", "/api/v1/clips")
         self.assertEqual(st, 200)
