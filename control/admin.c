@@ -973,7 +973,7 @@ static enum MHD_Result admin_clip_create(admin_t *a, struct MHD_Connection *c,
     if (rc < 0)
         return admin_reply_error(c, MHD_HTTP_BAD_REQUEST, why);
     json_t *clip = NULL;
-    rc = clips_create(a->recordings_dir, a->clips, src, &range, &clip, why, sizeof(why));
+    rc = clips_create(a->recordings_dir, a->store, a->clips, src, &range, &clip, why, sizeof(why));
     switch (rc) {
     case 0:
         break;

@@ -151,29 +151,33 @@ static int clips_track(clip_track_t *t, const char *dir, const char *rid, const 
     return rc;
 }
 
-/* Resolves [a_ms, a_ms + dur) (a_ms < 0: the last dur of it; offset >= 0:
- * from its start) in recording rid into *in. -ERANGE with why when the
- * recording does not hold it. */
-static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double offset_s,
-                         double last_s, double dur_s, clip_input_t *in, char rend[RECORD_RENDITION_MAX],
-                         int64_t *start_out, char *why, size_t n)
+/* Where a range falls in a source's segments (video v, audio au). */
+typedef struct clips_pick {
+    size_t i0, i1, j0, j1;
+    bool audio;
+    int64_t a_ms;     /* the range's start, PDT */
+    int64_t rel_ms;   /* its start from segment i0's */
+    int64_t dur_ms;
+} clips_pick_t;
+
+/* [a_ms, a_ms + dur) (last_s > 0: the last dur held; offset_s >= 0: from
+ * the first segment) in the segments of a source named `what`. -ERANGE
+ * with why when they do not hold it. Pure. */
+static int clips_pick(const record_seg_t *v, size_t nv, const record_seg_t *au, size_t na,
+                      int64_t a_ms, double offset_s, double last_s, double dur_s, const char *what,
+                      clips_pick_t *out, char *why, size_t n)
 {
-    record_seg_t *v = NULL, *au = NULL;
-    size_t nv = 0, na = 0;
-    int rc = record_top_rendition(dir, rid, rend);
-    if (rc == 0)
-        rc = record_journal_read(dir, rid, rend, &v, &nv);
-    if (rc < 0 || nv == 0) {
-        free(v);
-        snprintf(why, n, "recording %s holds no video segment", rid);
-        return rc == -ENOMEM ? rc : -ERANGE;
+    memset(out, 0, sizeof(*out));
+    if (nv == 0) {
+        snprintf(why, n, "%s holds no video segment", what);
+        return -ERANGE;
     }
     int64_t held_lo = v[0].pdt_ms;
     int64_t held_hi = v[nv - 1].pdt_ms + (int64_t)llround(v[nv - 1].duration * 1000);
     /* With audio, what both renditions hold: its segment may land a little
      * after the video's of the same number. */
-    bool audio = record_journal_read(dir, rid, "audio", &au, &na) == 0 && na > 0;
-    if (audio) {
+    out->audio = na > 0;
+    if (out->audio) {
         for (size_t i = nv; i > 0; i--) /* the last video segment audio has too */
             if (v[i - 1].msn <= au[na - 1].msn) {
                 int64_t vhi = v[i - 1].pdt_ms + (int64_t)llround(v[i - 1].duration * 1000);
@@ -187,14 +191,12 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
     else if (offset_s >= 0)
         a_ms = held_lo + (int64_t)llround(offset_s * 1000);
     int64_t b_ms = a_ms + dur_ms;
-    rc = 0;
     if (a_ms < held_lo || b_ms > held_hi) {
         char lo[32], hi[32];
         clips_iso(held_lo, lo);
         clips_iso(held_hi, hi);
-        snprintf(why, n, "the range is not held: recording %s holds %s to %s", rid, lo, hi);
-        rc = -ERANGE;
-        goto out;
+        snprintf(why, n, "the range is not held: %s holds %s to %s", what, lo, hi);
+        return -ERANGE;
     }
     size_t i0 = 0, i1 = 0;
     for (size_t i = 0; i < nv; i++) {
@@ -206,14 +208,10 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
     for (size_t i = i0 + 1; i <= i1; i++)
         if (v[i].discontinuity || strcmp(v[i].init, v[i0].init) != 0 ||
             v[i].msn != v[i - 1].msn + 1) {
-            snprintf(why, n, "the range crosses a discontinuity or a gap of recording %s", rid);
-            rc = -ERANGE;
-            goto out;
+            snprintf(why, n, "the range crosses a discontinuity or a gap of %s", what);
+            return -ERANGE;
         }
-    if ((rc = clips_track(&in->video, dir, rid, rend, v, i0, i1)) < 0)
-        goto out;
-    /* the audio of the same segment numbers */
-    if (audio) {
+    if (out->audio) {
         size_t j0 = na, j1 = na;
         for (size_t j = 0; j < na; j++) {
             if (au[j].msn == v[i0].msn)
@@ -222,19 +220,277 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
                 j1 = j;
         }
         if (j0 == na || j1 == na || j1 - j0 != i1 - i0) {
-            snprintf(why, n, "the range is not held: recording %s lacks audio segments in it", rid);
-            rc = -ERANGE;
-            goto out;
+            snprintf(why, n, "the range is not held: %s lacks audio segments in it", what);
+            return -ERANGE;
         }
-        rc = clips_track(&in->audio, dir, rid, "audio", au, j0, j1);
+        out->j0 = j0;
+        out->j1 = j1;
     }
-    in->start_ms = a_ms - v[i0].pdt_ms;
-    in->duration_ms = dur_ms;
-    *start_out = a_ms;
-out:
+    out->i0 = i0;
+    out->i1 = i1;
+    out->a_ms = a_ms;
+    out->rel_ms = a_ms - v[i0].pdt_ms;
+    out->dur_ms = dur_ms;
+    return 0;
+}
+
+/* Resolves a range in recording rid into *in (files). */
+static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double offset_s,
+                         double last_s, double dur_s, clip_input_t *in,
+                         char rend[RECORD_RENDITION_MAX], int64_t *start_out, char *why, size_t n)
+{
+    record_seg_t *v = NULL, *au = NULL;
+    size_t nv = 0, na = 0;
+    int rc = record_top_rendition(dir, rid, rend);
+    if (rc == 0)
+        rc = record_journal_read(dir, rid, rend, &v, &nv);
+    if (rc == -ENOMEM) {
+        free(v);
+        return rc;
+    }
+    if (record_journal_read(dir, rid, "audio", &au, &na) < 0)
+        na = 0;
+    char what[RECORD_ID_MAX + 16];
+    snprintf(what, sizeof(what), "recording %s", rid);
+    clips_pick_t pk;
+    rc = clips_pick(v, nv, au, na, a_ms, offset_s, last_s, dur_s, what, &pk, why, n);
+    if (rc == 0)
+        rc = clips_track(&in->video, dir, rid, rend, v, pk.i0, pk.i1);
+    if (rc == 0 && pk.audio)
+        rc = clips_track(&in->audio, dir, rid, "audio", au, pk.j0, pk.j1);
+    if (rc == 0) {
+        in->start_ms = pk.rel_ms;
+        in->duration_ms = pk.dur_ms;
+        *start_out = pk.a_ms;
+    }
     free(v);
     free(au);
     return rc;
+}
+
+/* ---- the live window (the store) -------------------------------------- */
+
+/* The value of attribute `name` (NAME=VALUE or NAME="VALUE") in a tag line
+ * [p, e) into out; false when absent. */
+static bool clips_attr(const char *p, const char *e, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    for (const char *q = p; q + nl + 1 < e; q++) {
+        if ((q == p || q[-1] == ':' || q[-1] == ',') && memcmp(q, name, nl) == 0 && q[nl] == '=') {
+            q += nl + 1;
+            bool quoted = *q == '"';
+            if (quoted)
+                q++;
+            size_t k = 0;
+            while (q < e && (quoted ? *q != '"' : *q != ',') && k + 1 < n)
+                out[k++] = *q++;
+            out[k] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The rendition part of "REND/index.m3u8". */
+static bool clips_uri_rend(const char *uri, char rend[RECORD_RENDITION_MAX])
+{
+    const char *slash = strchr(uri, '/');
+    size_t len = slash ? (size_t)(slash - uri) : 0;
+    if (len == 0 || len >= RECORD_RENDITION_MAX || strcmp(slash + 1, HLS_NAME_PLAYLIST) != 0)
+        return false;
+    memcpy(rend, uri, len);
+    rend[len] = '\0';
+    return true;
+}
+
+int clips_master_parse(const char *text, size_t len, char video[RECORD_RENDITION_MAX],
+                       char audio[RECORD_RENDITION_MAX])
+{
+    video[0] = audio[0] = '\0';
+    long best = -1, height = -1;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e)
+            e = end;
+        char val[256];
+        if ((size_t)(e - p) > 13 && memcmp(p, "#EXT-X-MEDIA:", 13) == 0 &&
+            clips_attr(p + 13, e, "TYPE", val, sizeof(val)) && strcmp(val, "AUDIO") == 0 &&
+            !audio[0] && clips_attr(p + 13, e, "URI", val, sizeof(val)))
+            (void)clips_uri_rend(val, audio);
+        if ((size_t)(e - p) > 18 && memcmp(p, "#EXT-X-STREAM-INF:", 18) == 0) {
+            height = 0;
+            int w = 0, h = 0;
+            if (clips_attr(p + 18, e, "RESOLUTION", val, sizeof(val)) &&
+                sscanf(val, "%dx%d", &w, &h) == 2)
+                height = h;
+        } else if (p < e && *p != '#' && height >= 0) {
+            char uri[256], rend[RECORD_RENDITION_MAX];
+            size_t ul = (size_t)(e - p) < sizeof(uri) ? (size_t)(e - p) : sizeof(uri) - 1;
+            memcpy(uri, p, ul);
+            uri[ul] = '\0';
+            if (ul && uri[ul - 1] == '\r')
+                uri[ul - 1] = '\0';
+            if (clips_uri_rend(uri, rend) && height > best) {
+                best = height;
+                snprintf(video, RECORD_RENDITION_MAX, "%s", rend);
+            }
+            height = -1;
+        }
+        p = e + 1;
+    }
+    return video[0] ? 0 : -ENOENT;
+}
+
+int clips_playlist_parse(const char *text, size_t len, record_seg_t **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    record_seg_t *segs = NULL;
+    size_t n = 0, cap = 0;
+    char init[32] = "";
+    int64_t pdt = -1;
+    double dur = -1;
+    bool disc = false;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e)
+            e = end;
+        size_t l = (size_t)(e - p);
+        if (l && p[l - 1] == '\r')
+            l--;
+        char line[256];
+        if (l >= sizeof(line)) {
+            p = e + 1;
+            continue;
+        }
+        memcpy(line, p, l);
+        line[l] = '\0';
+        if (strncmp(line, "#EXT-X-MAP:", 11) == 0) {
+            char uri[64];
+            if (clips_attr(line + 11, line + l, "URI", uri, sizeof(uri)) && !strchr(uri, '/') &&
+                strlen(uri) < sizeof(init))
+                snprintf(init, sizeof(init), "%s", uri);
+        } else if (strncmp(line, "#EXT-X-PROGRAM-DATE-TIME:", 25) == 0) {
+            pdt = clips_pdt_parse(line + 25);
+        } else if (strncmp(line, "#EXTINF:", 8) == 0) {
+            dur = strtod(line + 8, NULL);
+        } else if (strcmp(line, "#EXT-X-DISCONTINUITY") == 0) {
+            disc = true;
+        } else if (line[0] && line[0] != '#') {
+            hls_name_t nm;
+            if (hls_name_parse(line, l, &nm) && nm.kind == HLS_NAME_KIND_SEGMENT && dur >= 0 &&
+                init[0]) {
+                if (pdt < 0 && n > 0)
+                    pdt = segs[n - 1].pdt_ms + (int64_t)llround(segs[n - 1].duration * 1000);
+                if (pdt >= 0) {
+                    if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        record_seg_t *ns = realloc(segs, ncap * sizeof(*ns));
+                        if (!ns) {
+                            free(segs);
+                            return -ENOMEM;
+                        }
+                        segs = ns;
+                        cap = ncap;
+                    }
+                    record_seg_t *sg = &segs[n++];
+                    memset(sg, 0, sizeof(*sg));
+                    sg->msn = nm.msn;
+                    sg->duration = dur;
+                    sg->discontinuity = disc;
+                    snprintf(sg->init, sizeof(sg->init), "%s", init);
+                    sg->pdt_ms = pdt;
+                }
+            }
+            pdt = -1;
+            dur = -1;
+            disc = false;
+        }
+        p = e + 1;
+    }
+    *out = segs;
+    *n_out = n;
+    return 0;
+}
+
+/* A rendition's playlist from the store, parsed. */
+static int clips_store_segs(store_t *st, const char *sid, const char *rend, record_seg_t **out,
+                            size_t *n)
+{
+    char name[RECORD_RENDITION_MAX + 16];
+    if (hls_name_join(name, sizeof(name), rend, HLS_NAME_PLAYLIST) < 0)
+        return -ENOENT;
+    blob_t *b = NULL;
+    int rc = store_get(st, sid, name, &b);
+    if (rc < 0)
+        return rc;
+    rc = clips_playlist_parse((const char *)b->data, b->size, out, n);
+    blob_unref(b);
+    return rc;
+}
+
+/* Segments [i0, i1] of rend from the store, as blobs (init first). */
+static int clips_store_track(clip_track_t *t, store_t *st, const char *sid, const char *rend,
+                             const record_seg_t *segs, size_t i0, size_t i1)
+{
+    t->blobs = calloc(i1 - i0 + 2, sizeof(*t->blobs));
+    if (!t->blobs)
+        return -ENOMEM;
+    for (size_t i = i0; i <= i1 + 1; i++) {
+        char file[HLS_NAME_FILE_MAX], name[RECORD_RENDITION_MAX + HLS_NAME_FILE_MAX + 2];
+        if (i == i0)
+            snprintf(file, sizeof(file), "%s", segs[i0].init);
+        else if (hls_name_segment(file, sizeof(file), segs[i - 1].msn) < 0)
+            return -EIO;
+        if (hls_name_join(name, sizeof(name), rend, file) < 0)
+            return -EIO;
+        int rc = store_get(st, sid, name, &t->blobs[t->n]);
+        if (rc < 0)
+            return rc == -ENOENT ? -ERANGE : rc; /* expired meanwhile */
+        t->n++;
+    }
+    return 0;
+}
+
+/* Resolves a range in stream sid's live window (the store) into *in. */
+static int clips_resolve_live(store_t *st, const char *sid, const clips_range_t *range,
+                              clip_input_t *in, char rend[RECORD_RENDITION_MAX],
+                              int64_t *start_out, char *why, size_t n)
+{
+    char audio[RECORD_RENDITION_MAX];
+    blob_t *m = NULL;
+    int rc = store_get(st, sid, HLS_NAME_MASTER, &m);
+    if (rc < 0)
+        return rc == -ENOENT ? -ENOENT : -EIO;
+    rc = clips_master_parse((const char *)m->data, m->size, rend, audio);
+    blob_unref(m);
+    if (rc < 0)
+        return -ENOENT;
+    record_seg_t *v = NULL, *au = NULL;
+    size_t nv = 0, na = 0;
+    rc = clips_store_segs(st, sid, rend, &v, &nv);
+    if (rc == 0 && audio[0] && clips_store_segs(st, sid, audio, &au, &na) < 0)
+        na = 0;
+    clips_pick_t pk;
+    if (rc == 0)
+        rc = clips_pick(v, nv, au, na, range->has_start ? range->start_ms : 0, -1, range->last_s,
+                        range->duration_s, "the live window", &pk, why, n);
+    if (rc == 0)
+        rc = clips_store_track(&in->video, st, sid, rend, v, pk.i0, pk.i1);
+    if (rc == 0 && pk.audio)
+        rc = clips_store_track(&in->audio, st, sid, audio, au, pk.j0, pk.j1);
+    if (rc == -ERANGE && !why[0])
+        snprintf(why, n, "the range is not held: its segments left the live window");
+    if (rc == 0) {
+        in->start_ms = pk.rel_ms;
+        in->duration_ms = pk.dur_ms;
+        *start_out = pk.a_ms;
+    }
+    free(v);
+    free(au);
+    return rc == -ENOENT ? -ERANGE : rc;
 }
 
 static int clips_new_id(char out[RECORD_ID_MAX])
@@ -247,7 +503,7 @@ static int clips_new_id(char out[RECORD_ID_MAX])
     return 0;
 }
 
-int clips_create(const char *dir, clip_service_t *svc, const clips_source_t *src,
+int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_source_t *src,
                  const clips_range_t *range, json_t **out, char *why, size_t n)
 {
     *out = NULL;
@@ -289,11 +545,24 @@ int clips_create(const char *dir, clip_service_t *svc, const clips_source_t *src
                 break;
         }
         record_list_free(list, nl);
+        if ((rc == -ENOENT || rc == -ERANGE) && st) {
+            /* no recording holds it: the live window in the store */
+            char rwhy[256];
+            snprintf(rwhy, sizeof(rwhy), "%s", why);
+            clip_track_deinit(&in.video);
+            clip_track_deinit(&in.audio);
+            rid[0] = '\0';
+            why[0] = '\0';
+            int lrc = clips_resolve_live(st, sid, range, &in, rend, &start_ms, why, n);
+            if (lrc == -ENOENT || (lrc == -ERANGE && rc == -ERANGE && rwhy[0] && !range->last_s)) {
+                /* no live window: what the recordings said */
+                snprintf(why, n, "%s", rwhy);
+            } else {
+                rc = lrc;
+            }
+        }
         if (rc == -ENOENT)
-            snprintf(why, n, range->last_s > 0
-                                 ? "stream is not being recorded now: a clip of its last seconds "
-                                   "needs a recording in progress (--record)"
-                                 : "the stream has no recording");
+            snprintf(why, n, "the stream is not live here and has no recording");
     }
     if (rc < 0)
         goto fail;
@@ -301,7 +570,7 @@ int clips_create(const char *dir, clip_service_t *svc, const clips_source_t *src
     if ((rc = clips_new_id(cid)) < 0)
         goto fail;
     record_path(path, sizeof(path), dir, cid, NULL);
-    if (mkdir(path, 0755) != 0) {
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || mkdir(path, 0755) != 0) {
         rc = -EIO;
         snprintf(why, n, "cannot create the clip's directory");
         goto fail;
@@ -317,8 +586,9 @@ int clips_create(const char *dir, clip_service_t *svc, const clips_source_t *src
         gmtime_r(&t, &tm);
         strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s, s:s}", "id", cid,
-                          "kind", CLIP_KIND, "stream_id", sid, "source_recording", rid,
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:f, s:s, s:s, s:s}", "id", cid,
+                          "kind", CLIP_KIND, "stream_id", sid, "source_recording",
+                          rid[0] ? rid : NULL,
                           "rendition", rend, "state", "processing", "start_at", at,
                           "requested_duration_s", range->duration_s, "started_at", started,
                           "mp4", CLIP_MP4, "poster", CLIP_POSTER);

@@ -16,6 +16,8 @@
 #include <jansson.h>
 
 #include "clip.h"
+#include "record_layout.h"
+#include "store.h"
 
 #define CLIPS_DURATION_MIN_S 1
 #define CLIPS_DURATION_MAX_S 300
@@ -43,12 +45,25 @@ int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, ch
  * -1 when it is not one. Pure. */
 int64_t clips_pdt_parse(const char *s);
 
+/* The tallest variant's rendition and the audio rendition ("" when none)
+ * of a master playlist. 0; -ENOENT (no variant). Pure. */
+int clips_master_parse(const char *text, size_t len, char video[RECORD_RENDITION_MAX],
+                       char audio[RECORD_RENDITION_MAX]) __attribute__((warn_unused_result));
+
+/* The segments of a live media playlist (number, EXTINF, discontinuity,
+ * EXT-X-MAP, program date-time, carried forward when a segment has none)
+ * as journal lines. *out: a new array (free()). 0, -ENOMEM. Pure. */
+int clips_playlist_parse(const char *text, size_t len, record_seg_t **out, size_t *n)
+    __attribute__((warn_unused_result));
+
 /*
- * Creates a clip: *out = its JSON ("state": "processing"). 0; -EINVAL
+ * Creates a clip from a stream's recording that holds the range (the one
+ * in progress for "last") or, when none does and st is not NULL, from the
+ * stream's live window in the store (its segments taken as blobs): *out = its JSON ("state": "processing"). 0; -EINVAL
  * (why); -ENOENT (no such stream recording / recording); -ERANGE (the range
  * is not held, why); -EBUSY (the worker's queue is full); -ENOMEM; -EIO.
  */
-int clips_create(const char *dir, clip_service_t *svc, const clips_source_t *src,
+int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_source_t *src,
                  const clips_range_t *range, json_t **out, char *why, size_t n)
     __attribute__((warn_unused_result));
 

@@ -190,7 +190,14 @@ static int64_t clip_mem_seek(void *opaque, int64_t off, int whence)
 static int clip_read_files(const clip_track_t *t, clip_mem_t *m)
 {
     buf_t b = {0};
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; t->blobs && i < t->n; i++) {
+        buf_append(&b, t->blobs[i]->data, t->blobs[i]->size);
+        if (b.oom || b.len > CLIP_INPUT_MAX) {
+            buf_deinit(&b);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; !t->blobs && i < t->n; i++) {
         int fd = open(t->paths[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
             buf_deinit(&b);
@@ -743,10 +750,16 @@ out:
 
 void clip_track_deinit(clip_track_t *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->paths[i]);
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->paths)
+            free(t->paths[i]);
+        if (t->blobs)
+            blob_unref(t->blobs[i]);
+    }
     free(t->paths);
+    free(t->blobs);
     t->paths = NULL;
+    t->blobs = NULL;
     t->n = 0;
 }
 

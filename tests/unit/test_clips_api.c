@@ -143,7 +143,7 @@ static int create(clip_service_t *svc, const char *stream, const char *rid, cons
         return rc;
     clips_source_t src = {.stream_id = stream, .rid = rid};
     char why[256];
-    return clips_create(dir, svc, &src, &r, out, why, sizeof(why));
+    return clips_create(dir, NULL, svc, &src, &r, out, why, sizeof(why));
 }
 
 static json_t *wait_state(const char *cid)
@@ -277,11 +277,103 @@ static void test_retention(void **state)
     clip_service_free(svc);
 }
 
+static const char *MASTER =
+    "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,URI=\"audio/index.m3u8\"\n"
+    "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,AUDIO=\"audio\"\n360p/index.m3u8\n"
+    "#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080,AUDIO=\"audio\"\n1080p/index.m3u8\n"
+    "#EXT-X-STREAM-INF:BANDWIDTH=2000000,RESOLUTION=1280x720,AUDIO=\"audio\"\n720p/index.m3u8\n";
+
+/* 3 segments of 2 s from 17:00:00 (the third without its own PDT), parts
+ * and hints between them */
+static const char *MEDIA =
+    "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n#EXT-X-MAP:URI=\"init.mp4\"\n"
+    "#EXT-X-PROGRAM-DATE-TIME:2026-12-07T17:00:00.000Z\n#EXTINF:2.000,\n41.m4s\n"
+    "#EXT-X-PROGRAM-DATE-TIME:2026-12-07T17:00:02.000Z\n#EXTINF:2.000,\n42.m4s\n"
+    "#EXT-X-PART:DURATION=0.5,URI=\"43.0.m4s\"\n#EXTINF:2.000,\n43.m4s\n"
+    "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"44.0.m4s\"\n";
+
+static void test_playlists_parse(void **state)
+{
+    (void)state;
+    char v[RECORD_RENDITION_MAX], a[RECORD_RENDITION_MAX];
+    assert_int_equal(clips_master_parse(MASTER, strlen(MASTER), v, a), 0);
+    assert_string_equal(v, "1080p");
+    assert_string_equal(a, "audio");
+    assert_int_equal(clips_master_parse("#EXTM3U\n", 8, v, a), -ENOENT);
+    record_seg_t *segs = NULL;
+    size_t n = 0;
+    assert_int_equal(clips_playlist_parse(MEDIA, strlen(MEDIA), &segs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(segs[0].msn, 41);
+    assert_int_equal(segs[2].msn, 43);
+    assert_string_equal(segs[2].init, "init.mp4");
+    assert_int_equal(segs[1].pdt_ms - segs[0].pdt_ms, 2000);
+    assert_int_equal(segs[2].pdt_ms - segs[0].pdt_ms, 4000); /* carried forward */
+    assert_true(segs[1].duration == 2.0);
+    free(segs);
+}
+
+static void put_blob(store_t *st, const char *name, const char *text)
+{
+    blob_t *b = blob_new(text, strlen(text));
+    assert_non_null(b);
+    store_op_t op = {.kind = STORE_OP_PUT, .name = name, .blob = b};
+    assert_int_equal(store_commit(st, "live", &op, 1), 0);
+    blob_unref(b);
+}
+
+static void test_live_window(void **state)
+{
+    (void)state;
+    store_t *st = NULL;
+    assert_int_equal(store_open("memory", &st), 0);
+    put_blob(st, "master.m3u8", MASTER);
+    put_blob(st, "1080p/index.m3u8", MEDIA);
+    put_blob(st, "audio/index.m3u8", MEDIA);
+    const char *objs[] = {"1080p/init.mp4", "1080p/41.m4s", "1080p/42.m4s", "1080p/43.m4s",
+                          "audio/init.mp4", "audio/41.m4s", "audio/42.m4s", "audio/43.m4s"};
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+        put_blob(st, objs[i], "not media");
+    clip_service_params_t p = {.recordings_dir = dir};
+    clip_service_t *svc = NULL;
+    assert_int_equal(clip_service_new(&p, &svc), 0);
+    clips_range_t r;
+    clips_source_t src = {.stream_id = "live"};
+    char why[256];
+    json_t *j = NULL;
+    /* no recording of "live": the last 3 s of its window, from the tallest rung */
+    assert_int_equal(parse("{\"last\": 3}", false, &r), 0);
+    assert_int_equal(clips_create(dir, st, svc, &src, &r, &j, why, sizeof(why)), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "start_at")),
+                        "2026-12-07T17:00:03.000Z");
+    assert_string_equal(json_string_value(json_object_get(j, "rendition")), "1080p");
+    assert_true(json_is_null(json_object_get(j, "source_recording")) ||
+                !json_object_get(j, "source_recording"));
+    json_decref(j);
+    /* not held by the window */
+    assert_int_equal(parse("{\"start\": \"2026-12-07T16:59:00Z\", \"duration\": 3}", false, &r), 0);
+    assert_int_equal(clips_create(dir, st, svc, &src, &r, &j, why, sizeof(why)), -ERANGE);
+    assert_non_null(strstr(why, "live window"));
+    /* a segment gone from the store meanwhile */
+    store_op_t del = {.kind = STORE_OP_DELETE, .name = "1080p/42.m4s"};
+    assert_int_equal(store_commit(st, "live", &del, 1), 0);
+    assert_int_equal(parse("{\"last\": 5}", false, &r), 0);
+    assert_int_equal(clips_create(dir, st, svc, &src, &r, &j, why, sizeof(why)), -ERANGE);
+    /* a stream neither live nor recorded */
+    src.stream_id = "gone";
+    assert_int_equal(clips_create(dir, st, svc, &src, &r, &j, why, sizeof(why)), -ENOENT);
+    clip_service_free(svc);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_range_parse),
         cmocka_unit_test(test_pdt_parse),
+        cmocka_unit_test(test_playlists_parse),
+        cmocka_unit_test_setup_teardown(test_live_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),

@@ -25,15 +25,20 @@
 
 #include <jansson.h>
 
+#include "blob.h"
+
 #define CLIP_MP4 "clip.mp4"
 #define CLIP_POSTER "poster.jpg"
 #define CLIP_KIND "clip"
 #define CLIP_QUEUE_MAX 16
 
-/* One rendition's files: paths[0] is the init segment, the rest the media
- * segments in order (one init for all of them: no discontinuity). */
+/* One rendition's segments: [0] is the init segment, the rest the media
+ * segments in order (one init for all of them: no discontinuity); as
+ * files (paths) or, from the live store, as blobs (blobs not NULL: paths
+ * unused). Owned: clip_track_deinit. */
 typedef struct clip_track {
     char **paths;
+    blob_t **blobs;
     size_t n;
 } clip_track_t;
 
