@@ -954,8 +954,13 @@ static void admin_clip_urls(admin_t *a, json_t *clip)
     json_object_set_new(clip, "mp4_url", json_string(buf));
     snprintf(buf, sizeof(buf), "%s/vod/%s/" CLIP_POSTER, a->public_http_url, cid);
     json_object_set_new(clip, "poster_url", json_string(buf));
-    /* the HLS form (/vod/CID/master.m3u8) is not made yet */
-    json_object_set_new(clip, "hls_url", json_null());
+    /* the HLS form, once made (whole segments: docs/clips.md) */
+    if (json_is_string(json_object_get(clip, "hls"))) {
+        snprintf(buf, sizeof(buf), "%s/vod/%s/" HLS_NAME_MASTER, a->public_http_url, cid);
+        json_object_set_new(clip, "hls_url", json_string(buf));
+    } else {
+        json_object_set_new(clip, "hls_url", json_null());
+    }
 }
 
 /* POST /api/v1/streams/ID/clips, POST /api/v1/recordings/RID/clips */

@@ -342,6 +342,37 @@ int clips_master_parse(const char *text, size_t len, char video[RECORD_RENDITION
     return video[0] ? 0 : -ENOENT;
 }
 
+int clips_master_list(const char *text, size_t len, char (*out)[RECORD_RENDITION_MAX], size_t max,
+                      size_t *n)
+{
+    *n = 0;
+    const char *p = text, *end = text + len;
+    while (p < end && *n < max) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e)
+            e = end;
+        char uri[256] = "", rend[RECORD_RENDITION_MAX];
+        if ((size_t)(e - p) > 13 && memcmp(p, "#EXT-X-MEDIA:", 13) == 0) {
+            if (!clips_attr(p + 13, e, "URI", uri, sizeof(uri)))
+                uri[0] = '\0';
+        } else if (p < e && *p != '#' && (size_t)(e - p) < sizeof(uri)) {
+            memcpy(uri, p, (size_t)(e - p));
+            uri[e - p] = '\0';
+            if (uri[e - p - 1] == '\r')
+                uri[e - p - 1] = '\0';
+        }
+        if (uri[0] && clips_uri_rend(uri, rend)) {
+            bool dup = false;
+            for (size_t i = 0; i < *n; i++)
+                dup = dup || strcmp(out[i], rend) == 0;
+            if (!dup)
+                snprintf(out[(*n)++], RECORD_RENDITION_MAX, "%s", rend);
+        }
+        p = e + 1;
+    }
+    return *n ? 0 : -ENOENT;
+}
+
 int clips_playlist_parse(const char *text, size_t len, record_seg_t **out, size_t *n_out)
 {
     *out = NULL;
@@ -493,6 +524,119 @@ static int clips_resolve_live(store_t *st, const char *sid, const clips_range_t 
     return rc == -ENOENT ? -ERANGE : rc;
 }
 
+/* ---- the HLS form: every rendition's whole segments the range touches -- */
+
+#define CLIPS_HLS_RENDS_MAX 16
+
+/* The segments of s[0..n) that [a, b) touches: [*i0, *i1], one init, no
+ * discontinuity or gap. */
+static bool clips_hls_range(const record_seg_t *s, size_t n, int64_t a, int64_t b, size_t *i0,
+                            size_t *i1)
+{
+    if (n == 0 || s[0].pdt_ms > a ||
+        s[n - 1].pdt_ms + (int64_t)llround(s[n - 1].duration * 1000) < b)
+        return false;
+    *i0 = *i1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].pdt_ms <= a)
+            *i0 = i;
+        if (s[i].pdt_ms < b)
+            *i1 = i;
+    }
+    for (size_t i = *i0 + 1; i <= *i1; i++)
+        if (s[i].discontinuity || s[i].msn != s[i - 1].msn + 1 || strcmp(s[i].init, s[*i0].init))
+            return false;
+    return true;
+}
+
+/* Adds rendition `name` (segments segs[0..n), taken) to in's HLS form when
+ * it holds [a, b): from the recording's files (rid) or the store. */
+static void clips_hls_add(clip_input_t *in, const char *dir, store_t *st, const char *sid,
+                          const char *rid, const char *name, record_seg_t *segs, size_t n,
+                          int64_t a, int64_t b)
+{
+    size_t i0, i1;
+    if (!clips_hls_range(segs, n, a, b, &i0, &i1)) {
+        free(segs);
+        return;
+    }
+    clip_hls_rend_t *h = &in->hls[in->nhls];
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    int rc = rid[0] ? clips_track(&h->track, dir, rid, name, segs, i0, i1)
+                    : clips_store_track(&h->track, st, sid, name, segs, i0, i1);
+    h->nsegs = i1 - i0 + 1;
+    h->segs = malloc(h->nsegs * sizeof(*h->segs));
+    if (rc < 0 || !h->segs) {
+        clip_track_deinit(&h->track);
+        free(h->segs);
+        free(segs);
+        return;
+    }
+    memcpy(h->segs, segs + i0, h->nsegs * sizeof(*h->segs));
+    free(segs);
+    in->nhls++;
+}
+
+/* The HLS form's inputs (best effort: without them the clip has only its
+ * MP4): every rendition of the source with the segments [a, b) touches,
+ * and its master playlist (the recording's, else the live one). */
+static void clips_hls(const char *dir, store_t *st, const char *sid, const char *rid, int64_t a,
+                      int64_t b, clip_input_t *in)
+{
+    char names[CLIPS_HLS_RENDS_MAX][RECORD_RENDITION_MAX];
+    size_t nn = 0;
+    blob_t *master = NULL;
+    if (rid[0]) {
+        int rec = record_open_in(dir, rid);
+        struct stat sb;
+        int fd = rec >= 0 ? record_file_open(rec, HLS_NAME_MASTER, &sb) : -ENOENT;
+        if (rec >= 0)
+            close(rec);
+        if (fd >= 0) {
+            master = sb.st_size > 0 && sb.st_size < 65536 ? blob_new_uninit((size_t)sb.st_size) : NULL;
+            if (master && pread(fd, master->data, master->size, 0) != (ssize_t)master->size) {
+                blob_unref(master);
+                master = NULL;
+            }
+            close(fd);
+        }
+        if (record_renditions(dir, rid, names, CLIPS_HLS_RENDS_MAX, &nn) < 0)
+            nn = 0;
+    }
+    if (!master && st && store_get(st, sid, HLS_NAME_MASTER, &master) < 0)
+        master = NULL;
+    if (!master)
+        return;
+    if (!rid[0] && clips_master_list((const char *)master->data, master->size, names,
+                                     CLIPS_HLS_RENDS_MAX, &nn) < 0)
+        nn = 0; /* the live renditions: the master's */
+    in->hls = calloc(nn ? nn : 1, sizeof(*in->hls));
+    if (!in->hls || nn == 0) {
+        free(in->hls);
+        in->hls = NULL;
+        blob_unref(master);
+        return;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        record_seg_t *segs = NULL;
+        size_t n = 0;
+        int rc = rid[0] ? record_journal_read(dir, rid, names[i], &segs, &n)
+                        : clips_store_segs(st, sid, names[i], &segs, &n);
+        if (rc == 0)
+            clips_hls_add(in, dir, st, sid, rid, names[i], segs, n, a, b);
+        else
+            free(segs);
+    }
+    if (in->nhls == 0) {
+        free(in->hls);
+        in->hls = NULL;
+        blob_unref(master);
+        return;
+    }
+    in->hls_master = master;
+}
+
 static int clips_new_id(char out[RECORD_ID_MAX])
 {
     uint8_t r[8];
@@ -536,8 +680,7 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
         for (size_t i = 0; i < nl; i++) {
             if (list[i].clip || (range->last_s > 0 && list[i].state != RECORD_STATE_RECORDING))
                 continue;
-            clip_track_deinit(&in.video);
-            clip_track_deinit(&in.audio);
+            clip_input_deinit(&in);
             snprintf(rid, sizeof(rid), "%s", list[i].id);
             rc = clips_resolve(dir, rid, range->start_ms, -1, range->last_s, range->duration_s,
                                &in, rend, &start_ms, why, n);
@@ -549,8 +692,7 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
             /* no recording holds it: the live window in the store */
             char rwhy[256];
             snprintf(rwhy, sizeof(rwhy), "%s", why);
-            clip_track_deinit(&in.video);
-            clip_track_deinit(&in.audio);
+            clip_input_deinit(&in);
             rid[0] = '\0';
             why[0] = '\0';
             int lrc = clips_resolve_live(st, sid, range, &in, rend, &start_ms, why, n);
@@ -566,6 +708,8 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
     }
     if (rc < 0)
         goto fail;
+    clips_hls(dir, st, sid, rid, start_ms, start_ms + (int64_t)llround(range->duration_s * 1000),
+              &in);
     char cid[RECORD_ID_MAX], path[RECORD_PATH_MAX];
     if ((rc = clips_new_id(cid)) < 0)
         goto fail;
@@ -611,8 +755,7 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
     *out = j;
     return 0;
 fail:
-    clip_track_deinit(&in.video);
-    clip_track_deinit(&in.audio);
+    clip_input_deinit(&in);
     return rc;
 }
 

@@ -50,6 +50,11 @@ int64_t clips_pdt_parse(const char *s);
 int clips_master_parse(const char *text, size_t len, char video[RECORD_RENDITION_MAX],
                        char audio[RECORD_RENDITION_MAX]) __attribute__((warn_unused_result));
 
+/* Every rendition a master playlist names (variants and EXT-X-MEDIA URIs
+ * "REND/index.m3u8"), at most max. 0; -ENOENT (none). Pure. */
+int clips_master_list(const char *text, size_t len, char (*out)[RECORD_RENDITION_MAX], size_t max,
+                      size_t *n) __attribute__((warn_unused_result));
+
 /* The segments of a live media playlist (number, EXTINF, discontinuity,
  * EXT-X-MAP, program date-time, carried forward when a segment has none)
  * as journal lines. *out: a new array (free()). 0, -ENOMEM. Pure. */

@@ -558,3 +558,33 @@ int record_top_rendition(const char *dir, const char *rid, char out[RECORD_RENDI
     closedir(d);
     return best < 0 ? -ENOENT : 0;
 }
+
+int record_renditions(const char *dir, const char *rid, char (*out)[RECORD_RENDITION_MAX],
+                      size_t max, size_t *n)
+{
+    *n = 0;
+    int rec = record_open_in(dir, rid);
+    if (rec < 0)
+        return rec;
+    int scan = openat(rec, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    close(rec);
+    DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
+    if (!d) {
+        if (scan >= 0)
+            close(scan);
+        return -EIO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && *n < max) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= RECORD_RENDITION_MAX)
+            continue;
+        struct stat st;
+        char journal[RECORD_RENDITION_MAX + 16];
+        snprintf(journal, sizeof(journal), "%s/journal", e->d_name);
+        if (fstatat(dirfd(d), journal, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        snprintf(out[(*n)++], RECORD_RENDITION_MAX, "%s", e->d_name);
+    }
+    closedir(d);
+    return 0;
+}

@@ -174,6 +174,11 @@ typedef struct record_seg {
 int record_journal_read(const char *dir, const char *rid, const char *rend, record_seg_t **out,
                         size_t *n) __attribute__((warn_unused_result));
 
+/* The rendition directories of recording rid that have a journal (at most
+ * max names into out, RECORD_RENDITION_MAX each). 0 with *n; -ENOENT, -EIO. */
+int record_renditions(const char *dir, const char *rid, char (*out)[RECORD_RENDITION_MAX],
+                      size_t max, size_t *n) __attribute__((warn_unused_result));
+
 /* The top video rendition of recording rid: of its rendition directories
  * with a journal other than "audio", the one whose name starts with the
  * largest number ("1080p" over "720p"; "source" counts as 0). 0, -ENOENT. */

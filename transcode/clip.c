@@ -27,6 +27,8 @@
 #include "blob.h"
 #include "buf.h"
 #include "clip_internal.h"
+#include "hls_names.h"
+#include "hls_playlist.h"
 #include "log.h"
 #include "record_layout.h"
 #include "retention.h"
@@ -763,6 +765,161 @@ void clip_track_deinit(clip_track_t *t)
     t->n = 0;
 }
 
+void clip_input_deinit(clip_input_t *in)
+{
+    clip_track_deinit(&in->video);
+    clip_track_deinit(&in->audio);
+    for (size_t i = 0; i < in->nhls; i++) {
+        clip_track_deinit(&in->hls[i].track);
+        free(in->hls[i].segs);
+    }
+    free(in->hls);
+    in->hls = NULL;
+    in->nhls = 0;
+    blob_unref(in->hls_master);
+    in->hls_master = NULL;
+}
+
+/* ---- the HLS form ----------------------------------------------------- */
+
+/* dst := the i-th object of track t: a hard link to the file (a copy when
+ * that fails), or the blob written. */
+static int clip_hls_put(const clip_track_t *t, size_t i, const char *dst)
+{
+    if (t->blobs)
+        return record_write_file(dst, t->blobs[i]->data, t->blobs[i]->size, false);
+    if (link(t->paths[i], dst) == 0)
+        return 0;
+    clip_mem_t m = {0};
+    clip_track_t one = {.paths = &t->paths[i], .n = 1};
+    int rc = clip_read_files(&one, &m);
+    if (rc == 0)
+        rc = record_write_file(dst, m.data, m.size, false);
+    free(m.data);
+    return rc;
+}
+
+/* The source's master without the variants (and audio) of renditions the
+ * clip does not have. */
+static blob_t *clip_hls_master(const blob_t *src, const clip_input_t *in)
+{
+    buf_t b = {0};
+    const char *p = (const char *)src->data, *end = p + src->size;
+    const char *pending = NULL; /* an EXT-X-STREAM-INF line waiting for its URI */
+    size_t pending_len = 0;
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        size_t l = e ? (size_t)(e - p) : (size_t)(end - p);
+        const char *uri = NULL;
+        size_t ul = 0;
+        if (l > 0 && p[0] != '#') {
+            uri = p;
+            ul = l;
+        } else if (l > 13 && memcmp(p, "#EXT-X-MEDIA:", 13) == 0) {
+            const char *u = memmem(p, l, "URI=\"", 5);
+            if (u) {
+                uri = u + 5;
+                const char *q = memchr(uri, '"', (size_t)(p + l - uri));
+                ul = q ? (size_t)(q - uri) : 0;
+            }
+        }
+        bool keep = true;
+        if (uri) {
+            const char *slash = memchr(uri, '/', ul);
+            keep = false;
+            for (size_t i = 0; slash && i < in->nhls; i++)
+                if (strlen(in->hls[i].name) == (size_t)(slash - uri) &&
+                    memcmp(in->hls[i].name, uri, (size_t)(slash - uri)) == 0)
+                    keep = true;
+        }
+        if (l > 18 && memcmp(p, "#EXT-X-STREAM-INF:", 18) == 0) {
+            pending = p;
+            pending_len = l;
+        } else {
+            if (uri && p[0] != '#' && pending && keep) {
+                buf_append(&b, pending, pending_len);
+                buf_u8(&b, '\n');
+            }
+            if (!uri || keep) {
+                buf_append(&b, p, l);
+                buf_u8(&b, '\n');
+            }
+            if (p[0] != '#')
+                pending = NULL;
+        }
+        p += l + 1;
+    }
+    blob_t *out = b.oom ? NULL : blob_new(b.data, b.len);
+    buf_deinit(&b);
+    return out;
+}
+
+/* DIR/CID/REND/{init,N.m4s,index.m3u8} for every rendition, then
+ * master.m3u8 (last: the form exists once it does). */
+static int clip_write_hls(const char *cdir, const clip_input_t *in)
+{
+    if (!in->hls || !in->hls_master)
+        return -ENOENT;
+    for (size_t r = 0; r < in->nhls; r++) {
+        const clip_hls_rend_t *h = &in->hls[r];
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", cdir, h->name);
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return -EIO;
+        if (h->track.n != h->nsegs + 1)
+            return -EINVAL;
+        snprintf(path, sizeof(path), "%s/%s/%s", cdir, h->name, h->segs[0].init);
+        int rc = clip_hls_put(&h->track, 0, path);
+        hls_segment_t *segs = calloc(h->nsegs, sizeof(*segs));
+        if (!segs)
+            return -ENOMEM;
+        int target = 1;
+        for (size_t i = 0; rc == 0 && i < h->nsegs; i++) {
+            char name[HLS_NAME_FILE_MAX];
+            if (hls_name_segment(name, sizeof(name), h->segs[i].msn) < 0) {
+                rc = -EIO;
+                break;
+            }
+            snprintf(path, sizeof(path), "%s/%s/%s", cdir, h->name, name);
+            rc = clip_hls_put(&h->track, i + 1, path);
+            segs[i] = (hls_segment_t){.msn = h->segs[i].msn,
+                                      .duration = h->segs[i].duration,
+                                      .pdt_ms = h->segs[i].pdt_ms,
+                                      .bytes = (size_t)h->segs[i].bytes};
+            snprintf(segs[i].map_uri, sizeof(segs[i].map_uri), "%s", h->segs[i].init);
+            int d = (int)(h->segs[i].duration + 0.5);
+            target = d > target ? d : target;
+        }
+        blob_t *pl = NULL;
+        if (rc == 0) {
+            hls_media_playlist_t m = {.target_duration = target,
+                                      .media_sequence = h->segs[0].msn,
+                                      .segments = segs,
+                                      .nsegments = h->nsegs,
+                                      .ended = true,
+                                      .playlist_type = HLS_PLAYLIST_TYPE_VOD,
+                                      .independent_segments = true};
+            rc = hls_playlist_render_media(&m, &pl) < 0 ? -ENOMEM : 0;
+        }
+        free(segs);
+        if (rc == 0) {
+            snprintf(path, sizeof(path), "%s/%s/%s", cdir, h->name, HLS_NAME_PLAYLIST);
+            rc = record_write_file(path, pl->data, pl->size, false);
+        }
+        blob_unref(pl);
+        if (rc < 0)
+            return rc;
+    }
+    blob_t *master = clip_hls_master(in->hls_master, in);
+    if (!master)
+        return -ENOMEM;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", cdir, HLS_NAME_MASTER);
+    int rc = record_write_atomic(path, master->data, master->size, true);
+    blob_unref(master);
+    return rc;
+}
+
 /* ---- the worker ------------------------------------------------------- */
 
 typedef struct clip_job {
@@ -802,6 +959,8 @@ static void clip_set_state(clip_service_t *s, const char *cid, const char *state
         json_object_set_new(j, "frames", json_integer((json_int_t)res->frames));
         json_object_set_new(j, "frames_copied", json_integer((json_int_t)res->copied));
         json_object_set_new(j, "frames_encoded", json_integer((json_int_t)res->encoded));
+        if (res->hls)
+            json_object_set_new(j, "hls", json_string(HLS_NAME_MASTER));
     }
     char recdir[RECORD_PATH_MAX];
     record_path(recdir, sizeof(recdir), s->dir, cid, NULL);
@@ -827,6 +986,14 @@ static void clip_run(clip_service_t *s, clip_job_t *job)
         log_warn(CLIP_CTX, "clip %s failed: %s", job->cid, why[0] ? why : strerror(-rc));
         clip_set_state(s, job->cid, "failed", why[0] ? why : strerror(-rc), NULL);
         return;
+    }
+    if (job->in.hls) {
+        char cdir[RECORD_PATH_MAX];
+        record_path(cdir, sizeof(cdir), s->dir, job->cid, NULL);
+        int hrc = clip_write_hls(cdir, &job->in);
+        res.hls = hrc == 0;
+        if (hrc < 0)
+            log_warn(CLIP_CTX, "clip %s: no HLS form: %s", job->cid, strerror(-hrc));
     }
     log_info(CLIP_CTX,
              "clip %s ready in %.0f ms: %.3f s, %" PRIu64 " frames (%" PRIu64 " copied, %" PRIu64
@@ -865,8 +1032,7 @@ static void *clip_thread(void *arg)
         s->count--;
         pthread_mutex_unlock(&s->lock);
         clip_run(s, &job);
-        clip_track_deinit(&job.in.video);
-        clip_track_deinit(&job.in.audio);
+        clip_input_deinit(&job.in);
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
@@ -933,8 +1099,7 @@ void clip_service_free(clip_service_t *s)
     while (s->count > 0) {
         clip_job_t *job = &s->queue[s->head];
         clip_set_state(s, job->cid, "failed", "interrupted", NULL);
-        clip_track_deinit(&job->in.video);
-        clip_track_deinit(&job->in.audio);
+        clip_input_deinit(&job->in);
         s->head = (s->head + 1) % CLIP_QUEUE_MAX;
         s->count--;
     }
@@ -949,8 +1114,7 @@ int clip_service_submit(clip_service_t *s, const char *cid, clip_input_t *in)
     pthread_mutex_lock(&s->lock);
     if (s->count == CLIP_QUEUE_MAX) {
         pthread_mutex_unlock(&s->lock);
-        clip_track_deinit(&in->video);
-        clip_track_deinit(&in->audio);
+        clip_input_deinit(in);
         return -EBUSY;
     }
     clip_job_t *job = &s->queue[(s->head + s->count) % CLIP_QUEUE_MAX];

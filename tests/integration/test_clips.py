@@ -216,6 +216,20 @@ class TestClips(unittest.TestCase):
         self.assertEqual(evs[b["id"]]["stream_id"], SID)
         self.assertEqual(evs[b["id"]]["data"]["url"], f"/vod/{b['id']}/clip.mp4")
         self.assertAlmostEqual(evs[b["id"]]["data"]["duration_s"], 3.5, delta=1.0 / FPS)
+        # the HLS form: every rendition, cut on the segments the range touches
+        for c in (a, b):
+            self.assertTrue(c["hls_url"].endswith(f"/vod/{c['id']}/master.m3u8"), c)
+            st, _, master = http(self.sl.url(f"/vod/{c['id']}/master.m3u8"))
+            self.assertEqual(st, 200)
+            self.assertIn(b"360p/index.m3u8", master)
+            self.assertIn(b'URI="audio/index.m3u8"', master)
+            st, _, media = http(self.sl.url(f"/vod/{c['id']}/360p/index.m3u8"))
+            self.assertIn(b"#EXT-X-ENDLIST", media)
+            dec = subprocess.run(["ffmpeg", "-v", "error", "-i", self.sl.url(f"/vod/{c['id']}/master.m3u8"),
+                                  "-map", "0", "-f", "null", "-"], capture_output=True, timeout=60, text=True)
+            self.assertEqual((dec.returncode, dec.stderr), (0, ""))
+        # b's range [0.8, 4.3) touches the first three 2 s segments
+        self.assertEqual(media.count(b"#EXTINF:"), 3)
         # listed with source, times, size, state; not among the recordings
         st, _, lst, _ = api(self.sl, "GET", "/api/v1/clips")
         self.assertEqual(st, 200)

@@ -301,6 +301,15 @@ static void test_playlists_parse(void **state)
     assert_string_equal(v, "1080p");
     assert_string_equal(a, "audio");
     assert_int_equal(clips_master_parse("#EXTM3U\n", 8, v, a), -ENOENT);
+    char all[4][RECORD_RENDITION_MAX];
+    size_t na = 0;
+    assert_int_equal(clips_master_list(MASTER, strlen(MASTER), all, 4, &na), 0);
+    assert_int_equal(na, 4);
+    assert_string_equal(all[0], "audio");
+    assert_string_equal(all[1], "360p");
+    assert_string_equal(all[3], "720p");
+    assert_int_equal(clips_master_list(MASTER, strlen(MASTER), all, 2, &na), 0);
+    assert_int_equal(na, 2); /* at most max */
     record_seg_t *segs = NULL;
     size_t n = 0;
     assert_int_equal(clips_playlist_parse(MEDIA, strlen(MEDIA), &segs, &n), 0);
@@ -348,9 +357,17 @@ static void test_live_window(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "start_at")),
                         "2026-12-07T17:00:03.000Z");
     assert_string_equal(json_string_value(json_object_get(j, "rendition")), "1080p");
+    char cid[RECORD_ID_MAX];
+    snprintf(cid, sizeof(cid), "%s", json_string_value(json_object_get(j, "id")));
     assert_true(json_is_null(json_object_get(j, "source_recording")) ||
                 !json_object_get(j, "source_recording"));
     json_decref(j);
+    /* the making fails on these bytes, with a reason; the HLS form is not
+     * written for a failed clip */
+    json_t *done = wait_state(cid);
+    assert_string_equal(json_string_value(json_object_get(done, "state")), "failed");
+    assert_null(json_object_get(done, "hls"));
+    json_decref(done);
     /* not held by the window */
     assert_int_equal(parse("{\"start\": \"2026-12-07T16:59:00Z\", \"duration\": 3}", false, &r), 0);
     assert_int_equal(clips_create(dir, st, svc, &src, &r, &j, why, sizeof(why)), -ERANGE);

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "blob.h"
+#include "record_layout.h"
 
 #define CLIP_MP4 "clip.mp4"
 #define CLIP_POSTER "poster.jpg"
@@ -42,7 +43,21 @@ typedef struct clip_track {
     size_t n;
 } clip_track_t;
 
+/* The HLS form (optional): every rendition's whole segments that the
+ * range touches, copied as they are, with a VOD playlist each, and the
+ * source's master playlist (its variants of renditions not there left
+ * out). */
+typedef struct clip_hls_rend {
+    char name[RECORD_RENDITION_MAX];
+    clip_track_t track;   /* [0] the init segment (segs[0].init), then segs' */
+    record_seg_t *segs;   /* owned */
+    size_t nsegs;
+} clip_hls_rend_t;
+
 typedef struct clip_input {
+    clip_hls_rend_t *hls; /* owned; NULL: no HLS form */
+    size_t nhls;
+    blob_t *hls_master;   /* owned; the source's master playlist */
     clip_track_t video;
     clip_track_t audio; /* n == 0: no audio */
     /* The range, in ms from the start (first presented video frame) of the
@@ -58,6 +73,7 @@ typedef struct clip_result {
     uint64_t encoded;     /* of which encoded again */
     uint64_t bytes;       /* of the MP4 */
     double audio_start_s; /* where the audio starts against the video (0: together) */
+    bool hls;             /* the HLS form was written */
 } clip_result_t;
 
 /*
@@ -70,6 +86,8 @@ int clip_make(const clip_input_t *in, const char *out_mp4, const char *poster_jp
               clip_result_t *res, char *why, size_t n) __attribute__((warn_unused_result));
 
 void clip_track_deinit(clip_track_t *t);
+/* Releases everything in (tracks, HLS form); safe to repeat. */
+void clip_input_deinit(clip_input_t *in);
 
 /* ---- the worker ------------------------------------------------------- */
 
