@@ -103,6 +103,20 @@ int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, ch
         snprintf(why, n, "\"duration\" must be a number of seconds");
         return -EINVAL;
     }
+    const json_t *rend = json_object_get(body, "rendition");
+    if (rend) {
+        const char *r = json_string_value(rend);
+        size_t rl = r ? strlen(r) : 0;
+        bool ok = rl > 0 && rl < sizeof(out->rendition) && strcmp(r, "audio") != 0;
+        for (size_t i = 0; ok && i < rl; i++)
+            ok = (r[i] >= 'a' && r[i] <= 'z') || (r[i] >= 'A' && r[i] <= 'Z') ||
+                 (r[i] >= '0' && r[i] <= '9') || r[i] == '_' || r[i] == '-';
+        if (!ok) {
+            snprintf(why, n, "\"rendition\" must name a video rendition, like \"720p\"");
+            return -EINVAL;
+        }
+        snprintf(out->rendition, sizeof(out->rendition), "%s", r);
+    }
     if (!(out->duration_s >= CLIPS_DURATION_MIN_S && out->duration_s <= CLIPS_DURATION_MAX_S)) {
         snprintf(why, n, "a clip lasts %d to %d seconds", CLIPS_DURATION_MIN_S,
                  CLIPS_DURATION_MAX_S);
@@ -241,12 +255,17 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
 {
     record_seg_t *v = NULL, *au = NULL;
     size_t nv = 0, na = 0;
-    int rc = record_top_rendition(dir, rid, rend);
+    /* rend on entry: the chosen rendition; "": the top one */
+    int rc = rend[0] ? 0 : record_top_rendition(dir, rid, rend);
     if (rc == 0)
         rc = record_journal_read(dir, rid, rend, &v, &nv);
     if (rc == -ENOMEM) {
         free(v);
         return rc;
+    }
+    if (rc < 0 && rend[0]) {
+        snprintf(why, n, "recording %s has no rendition \"%s\"", rid, rend);
+        return -ERANGE;
     }
     if (record_journal_read(dir, rid, "audio", &au, &na) < 0)
         na = 0;
@@ -490,18 +509,24 @@ static int clips_resolve_live(store_t *st, const char *sid, const clips_range_t 
                               clip_input_t *in, char rend[RECORD_RENDITION_MAX],
                               int64_t *start_out, char *why, size_t n)
 {
-    char audio[RECORD_RENDITION_MAX];
+    char audio[RECORD_RENDITION_MAX], top[RECORD_RENDITION_MAX];
     blob_t *m = NULL;
     int rc = store_get(st, sid, HLS_NAME_MASTER, &m);
     if (rc < 0)
         return rc == -ENOENT ? -ENOENT : -EIO;
-    rc = clips_master_parse((const char *)m->data, m->size, rend, audio);
+    rc = clips_master_parse((const char *)m->data, m->size, top, audio);
     blob_unref(m);
     if (rc < 0)
         return -ENOENT;
+    if (!range->rendition[0])
+        snprintf(rend, RECORD_RENDITION_MAX, "%s", top);
     record_seg_t *v = NULL, *au = NULL;
     size_t nv = 0, na = 0;
     rc = clips_store_segs(st, sid, rend, &v, &nv);
+    if (rc == -ENOENT && range->rendition[0]) {
+        snprintf(why, n, "the live stream has no rendition \"%s\"", rend);
+        return -ERANGE;
+    }
     if (rc == 0 && audio[0] && clips_store_segs(st, sid, audio, &au, &na) < 0)
         na = 0;
     clips_pick_t pk;
@@ -668,6 +693,7 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
         snprintf(rid, sizeof(rid), "%s", info.id);
         snprintf(sid, sizeof(sid), "%s", info.stream_id);
         record_info_deinit(&info);
+        snprintf(rend, sizeof(rend), "%s", range->rendition);
         rc = clips_resolve(dir, rid, 0, range->start_offset_s, 0, range->duration_s, &in, rend,
                            &start_ms, why, n);
     } else {
@@ -682,6 +708,7 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
                 continue;
             clip_input_deinit(&in);
             snprintf(rid, sizeof(rid), "%s", list[i].id);
+            snprintf(rend, sizeof(rend), "%s", range->rendition);
             rc = clips_resolve(dir, rid, range->start_ms, -1, range->last_s, range->duration_s,
                                &in, rend, &start_ms, why, n);
             if (rc != -ERANGE || range->last_s > 0)
@@ -695,6 +722,7 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
             clip_input_deinit(&in);
             rid[0] = '\0';
             why[0] = '\0';
+            snprintf(rend, sizeof(rend), "%s", range->rendition);
             int lrc = clips_resolve_live(st, sid, range, &in, rend, &start_ms, why, n);
             if (lrc == -ENOENT || (lrc == -ERANGE && rc == -ERANGE && rwhy[0] && !range->last_s)) {
                 /* no live window: what the recordings said */

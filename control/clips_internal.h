@@ -30,13 +30,14 @@ typedef struct clips_source {
 
 /* The range a request body asks for, checked: {"last": S} or {"start":
  * PDT, "duration": S} (stream), {"start_offset": S, "duration": S}
- * (recording). Pure. 0 or -EINVAL with why. */
+ * (recording); each may add "rendition": "720p" (else the top rung). Pure. 0 or -EINVAL with why. */
 typedef struct clips_range {
     double last_s;         /* > 0: the last S seconds held */
     int64_t start_ms;      /* PDT, ms since the epoch (with "start") */
     double start_offset_s; /* from a recording's start (with "start_offset") */
     bool has_start, has_offset;
     double duration_s;
+    char rendition[RECORD_RENDITION_MAX]; /* "rendition" (optional): the rung; "": the top one */
 } clips_range_t;
 int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, char *why,
                       size_t n) __attribute__((warn_unused_result));

@@ -64,6 +64,14 @@ static void test_range_parse(void **state)
     assert_int_equal(parse("{\"start\": \"yesterday\", \"duration\": 4}", false, &r), -EINVAL);
     assert_int_equal(parse("{\"start_offset\": -1, \"duration\": 4}", true, &r), -EINVAL);
     assert_int_equal(parse("[]", false, &r), -EINVAL);
+    /* a chosen rendition */
+    assert_int_equal(parse("{\"last\": 30, \"rendition\": \"720p\"}", false, &r), 0);
+    assert_string_equal(r.rendition, "720p");
+    assert_int_equal(parse("{\"last\": 30}", false, &r), 0);
+    assert_string_equal(r.rendition, "");
+    assert_int_equal(parse("{\"last\": 30, \"rendition\": \"audio\"}", false, &r), -EINVAL);
+    assert_int_equal(parse("{\"last\": 30, \"rendition\": \"../x\"}", false, &r), -EINVAL);
+    assert_int_equal(parse("{\"last\": 30, \"rendition\": 720}", false, &r), -EINVAL);
 }
 
 static void test_pdt_parse(void **state)
@@ -183,6 +191,12 @@ static void test_create_resolve(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
     assert_non_null(json_string_value(json_object_get(j, "reason")));
     json_decref(j);
+    /* a chosen rendition, and one the recording does not have */
+    assert_int_equal(create(svc, "shop", NULL, "{\"last\": 3, \"rendition\": \"360p\"}", &j), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "rendition")), "360p");
+    json_decref(j);
+    assert_int_equal(create(svc, "shop", NULL, "{\"last\": 3, \"rendition\": \"480p\"}", &j),
+                     -ERANGE);
     /* a recording's clip by offset */
     assert_int_equal(create(svc, NULL, "shop-20261207T170000Z",
                             "{\"start_offset\": 0.5, \"duration\": 2}", &j), 0);
@@ -214,7 +228,7 @@ static void test_create_resolve(void **state)
     /* listed; a clip is no recording; deleted */
     json_t *list = NULL;
     assert_int_equal(clips_list(dir, &list), 0);
-    assert_int_equal(json_array_size(list), 3);
+    assert_int_equal(json_array_size(list), 4);
     json_decref(list);
     record_info_t info;
     assert_int_equal(record_read(dir, cid, &info), 0);
