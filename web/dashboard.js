@@ -313,6 +313,74 @@
     loadOutputs();
   }
 
+  // Clips (docs/clips.md): "clip the last 30 s" of the selected live
+  // stream, and its clips with download links, refreshed while one is made.
+  let makingClip = false;
+  let clipsFor = null;
+  let clipsTimer = null;
+  async function loadClips() {
+    const id = selected;
+    if (!id) return;
+    let res;
+    try {
+      res = await api('GET', '/clips');
+    } catch (err) {
+      return; // no recordings directory here, or the API is down: the list stays as it was
+    }
+    if (selected !== id) return;
+    const tb = $('clips');
+    tb.textContent = '';
+    const mine = (res.clips || []).filter((c) => c.stream_id === id);
+    for (const c of mine) {
+      const tr = el('tr');
+      tr.dataset.clipId = c.id;
+      tr.dataset.state = c.state;
+      const name = el('td', 'mono');
+      if (c.state === 'ready' && c.mp4_url) {
+        const a = el('a', null, c.id);
+        a.href = c.mp4_url;
+        a.target = '_blank';
+        a.rel = 'noopener';
+        name.appendChild(a);
+      } else {
+        name.textContent = c.id;
+      }
+      tr.appendChild(name);
+      tr.appendChild(el('td', 'mono', c.start_at || ''));
+      tr.appendChild(el('td', null, fmtDuration(c.duration_s || c.requested_duration_s || 0)));
+      tr.appendChild(el('td', null, c.bytes ? fmtBytes(c.bytes) : ''));
+      tr.appendChild(el('td', null, c.state === 'failed' ? `failed: ${c.reason || ''}` : c.state));
+      tb.appendChild(tr);
+    }
+    clearTimeout(clipsTimer);
+    if (mine.some((c) => c.state === 'processing')) clipsTimer = setTimeout(loadClips, 1000);
+  }
+
+  $('clip-last').addEventListener('click', async () => {
+    const id = selected;
+    if (!id || makingClip) return;
+    const out = $('clip-result');
+    makingClip = true;
+    $('clip-last').disabled = true;
+    out.dataset.status = 'sending';
+    out.textContent = 'Asking…';
+    try {
+      const res = await api('POST', `/streams/${encodeURIComponent(id)}/clips`, { last: 30 });
+      out.dataset.status = 'sent';
+      out.textContent = `Clip ${res.id} asked for: it appears below, with a download link once ready`;
+      clearError('action');
+      loadClips();
+    } catch (err) {
+      out.dataset.status = 'error';
+      out.textContent = err.message;
+      showError(err.message, 'action');
+    } finally {
+      makingClip = false;
+      const s = streams.get(id);
+      $('clip-last').disabled = !(s && s.state === 'live' && selected === id);
+    }
+  });
+
   function renderDetail() {
     const box = $('detail');
     const s = selected ? streams.get(selected) : null;
@@ -345,6 +413,8 @@
       tb.append(tr);
     }
     $('send-card').disabled = !live || sendingCard;
+    $('clip-last').disabled = !live || makingClip;
+    if (clipsFor !== s.id) { clipsFor = s.id; loadClips(); }
     if ($('metadata-result').dataset.for !== s.id) {
       $('metadata-result').textContent = '';
       $('metadata-result').dataset.status = '';
