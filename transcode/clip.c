@@ -801,7 +801,7 @@ static int clip_hls_put(const clip_track_t *t, size_t i, const char *dst)
 
 /* The source's master without the variants (and audio) of renditions the
  * clip does not have. */
-static blob_t *clip_hls_master(const blob_t *src, const clip_input_t *in)
+blob_t *clip_hls_master(const blob_t *src, const clip_input_t *in)
 {
     buf_t b = {0};
     const char *p = (const char *)src->data, *end = p + src->size;
@@ -1083,6 +1083,7 @@ int clip_service_new(const clip_service_params_t *p, clip_service_t **out)
         free(s);
         return -EAGAIN;
     }
+    pthread_setname_np(s->thread, "clip");
     *out = s;
     return 0;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clip.h"
+
 /* A video frame in decode order. */
 typedef struct clip_frame {
     int64_t pts;
@@ -49,5 +51,10 @@ int clip_annexb_to_lp(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
  * in out (cap bytes). Its size; -EPROTO (not an avcC with 4-byte lengths),
  * -EMSGSIZE. */
 int clip_avcc_param_sets(const uint8_t *avcc, size_t len, uint8_t *out, size_t cap);
+
+/* The HLS form's master: the source's master playlist less the variants
+ * (EXT-X-STREAM-INF + URI) and EXT-X-MEDIA lines of renditions in->hls
+ * does not have. A new blob; NULL on OOM. */
+blob_t *clip_hls_master(const blob_t *src, const clip_input_t *in);
 
 #endif

@@ -143,6 +143,33 @@ static void test_avcc_param_sets(void **state)
     assert_int_equal(clip_avcc_param_sets(short_len, sizeof(avcc), out, sizeof(out)), -EPROTO);
 }
 
+static void test_hls_master_filter(void **state)
+{
+    (void)state;
+    const char *m = "#EXTM3U\n#EXT-X-VERSION:7\n"
+                    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",URI=\"audio/index.m3u8\"\n"
+                    "#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080\n1080p/index.m3u8\n"
+                    "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n";
+    blob_t *src = blob_new(m, strlen(m));
+    clip_hls_rend_t rends[2] = {{.name = "360p"}, {.name = "audio"}};
+    clip_input_t in = {.hls = rends, .nhls = 2};
+    blob_t *out = clip_hls_master(src, &in);
+    assert_non_null(out);
+    const char *want = "#EXTM3U\n#EXT-X-VERSION:7\n"
+                       "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",URI=\"audio/index.m3u8\"\n"
+                       "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n";
+    assert_int_equal(out->size, strlen(want));
+    assert_memory_equal(out->data, want, out->size);
+    blob_unref(out);
+    /* without audio: its EXT-X-MEDIA goes too */
+    in.nhls = 1;
+    out = clip_hls_master(src, &in);
+    assert_null(memmem(out->data, out->size, "EXT-X-MEDIA", 11));
+    assert_non_null(memmem(out->data, out->size, "360p/index.m3u8", 15));
+    blob_unref(out);
+    blob_unref(src);
+}
+
 static void test_make_refuses(void **state)
 {
     (void)state;
@@ -170,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_plan_refusals),
         cmocka_unit_test(test_annexb_to_lp),
         cmocka_unit_test(test_avcc_param_sets),
+        cmocka_unit_test(test_hls_master_filter),
         cmocka_unit_test(test_make_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
