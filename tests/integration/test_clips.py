@@ -43,7 +43,7 @@ def journal(recdir, rend):
 
 
 def gray_frames(path, indices):
-    """{index: bytes} of the given frames (decode order = display order here: no B-frames)."""
+    """{index: bytes} of the given frames, by display order (select counts decoded frames)."""
     sel = "+".join(f"eq(n\\,{i})" for i in sorted(set(indices)))
     out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-vf", f"select='{sel}'",
                           "-vsync", "0", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
@@ -87,7 +87,7 @@ class TestClips(unittest.TestCase):
              f"testsrc2=size={W}x{H}:rate={FPS},drawtext=text='%{{n}}':fontsize=72:x=20:y=20:"
              "fontcolor=white:box=1:boxcolor=black",
              "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "9",
-             "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
+             "-c:v", "libx264", "-preset", "veryfast", "-bf", "2",
              "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
              "-b:v", "1500k", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
              "-f", "flv", cls.sl.rtmp_url(KEY)],
