@@ -96,7 +96,8 @@ class TestClips(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            finish(cls.pub, 20)
+            if cls.pub.returncode is None:
+                finish(cls.pub, 20)
             cls.sl.stop()
         finally:
             cls.hook.close()
@@ -244,6 +245,28 @@ class TestClips(unittest.TestCase):
         self.assertEqual(api(self.sl, "GET", f"/api/v1/clips/{a['id']}")[0], 404)
         self.assertEqual(http(self.sl.url(f"/vod/{a['id']}/clip.mp4"))[0], 404)
         self.assertFalse(os.path.exists(os.path.join(self.dir, a["id"])))
+        # The live window: once the broadcast has ended and its recording is
+        # deleted, the store still holds the ended playlists (--ended-ttl),
+        # and a clip comes from there (segments as blobs, no recording).
+        rc, err = finish(self.pub, 20)
+        self.assertEqual(rc, 0, err)
+        wait_for(lambda: api(self.sl, "GET", f"/api/v1/recordings/{rid}")[2]["state"] == "ready",
+                 15, "the recording finalized")
+        self.assertEqual(api(self.sl, "DELETE", f"/api/v1/recordings/{rid}")[0], 204)
+        st, _, c, _ = api(self.sl, "POST", f"/api/v1/streams/{SID}/clips", {"last": 2.5})
+        self.assertEqual(st, 201, c)
+        self.assertIsNone(c["source_recording"])
+        c = self._ready(c["id"])
+        self.assertEqual(c["frames"], round(2.5 * FPS))
+        st, _, body = http(self.sl.url(f"/vod/{c['id']}/clip.mp4"))
+        self.assertEqual(st, 200)
+        live_mp4 = os.path.join(self.dir, "live.mp4")
+        with open(live_mp4, "wb") as f:
+            f.write(body)
+        s = probe(live_mp4)
+        self.assertEqual(int(s["video"]["nb_frames"]), round(2.5 * FPS))
+        self.assertIn("audio", s)
+        self.assertTrue(c["hls_url"], c)
 
 
 if __name__ == "__main__":
