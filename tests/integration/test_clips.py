@@ -155,10 +155,17 @@ class TestClips(unittest.TestCase):
                     out.write(f.read())
         first = round((pdt_ms(j["start_at"]) - rows[0]["pdt"]) * FPS / 1000)
         last = first + nframes - 1
-        sf = gray_frames(src, [first - 1, first, first + 1, last - 1, last, last + 1])
+        # the first whole GOP (keyframes every 60 frames from the first
+        # segment's start) is copied: its pictures are the source's, bit-exact
+        k = -(-first // 60) * 60
+        copied = [k, k + 31] if k + 60 <= last + 1 else []
+        sf = gray_frames(src, [first - 1, first, first + 1, last - 1, last, last + 1] + copied)
         self.assertIn(last, sf, "the source holds the clip's last frame")
-        cf = gray_frames(mp4, [0, nframes - 1])
-        self.assertEqual(len(cf), 2)
+        cf = gray_frames(mp4, [0, nframes - 1] + [i - first for i in copied])
+        self.assertEqual(len(cf), 2 + len(copied))
+        self.assertTrue(copied, "the range holds a whole GOP")
+        for i in copied:
+            self.assertEqual(cf[i - first], sf[i], f"copied frame {i - first} differs from source frame {i}")
         for ci, si in ((0, first), (nframes - 1, last)):
             exact = psnr(cf[ci], sf[si])
             self.assertGreater(exact, 35, f"clip frame {ci} vs source frame {si}")
