@@ -45,8 +45,12 @@ int64_t clips_pdt_parse(const char *s)
     if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
         sec > 60)
         return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = sec};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
     time_t t = timegm(&tm);
     return t < 0 ? -1 : (int64_t)t * 1000 + ms;
 }
@@ -90,13 +94,15 @@ int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, ch
     } else if (start && dur && !last && !off) {
         out->start_ms = clips_pdt_parse(json_string_value(start));
         if (out->start_ms < 0) {
-            snprintf(why, n, "\"start\" must be a program date-time like "
-                             "\"2026-12-07T17:50:00.250Z\"");
+            snprintf(why, n,
+                     "\"start\" must be a program date-time like "
+                     "\"2026-12-07T17:50:00.250Z\"");
             return -EINVAL;
         }
         out->has_start = true;
     } else {
-        snprintf(why, n, "a stream's clip takes {\"last\": S} or {\"start\": PDT, \"duration\": S}");
+        snprintf(why, n,
+                 "a stream's clip takes {\"last\": S} or {\"start\": PDT, \"duration\": S}");
         return -EINVAL;
     }
     if (!out->last_s && !clips_number(dur, &out->duration_s)) {
@@ -169,8 +175,8 @@ static int clips_track(clip_track_t *t, const char *dir, const char *rid, const 
 typedef struct clips_pick {
     size_t i0, i1, j0, j1;
     bool audio;
-    int64_t a_ms;     /* the range's start, PDT */
-    int64_t rel_ms;   /* its start from segment i0's */
+    int64_t a_ms;   /* the range's start, PDT */
+    int64_t rel_ms; /* its start from segment i0's */
     int64_t dur_ms;
 } clips_pick_t;
 
@@ -506,8 +512,8 @@ static int clips_store_track(clip_track_t *t, store_t *st, const char *sid, cons
 
 /* Resolves a range in stream sid's live window (the store) into *in. */
 static int clips_resolve_live(store_t *st, const char *sid, const clips_range_t *range,
-                              clip_input_t *in, char rend[RECORD_RENDITION_MAX],
-                              int64_t *start_out, char *why, size_t n)
+                              clip_input_t *in, char rend[RECORD_RENDITION_MAX], int64_t *start_out,
+                              char *why, size_t n)
 {
     char audio[RECORD_RENDITION_MAX], top[RECORD_RENDITION_MAX];
     blob_t *m = NULL;
@@ -619,7 +625,8 @@ static void clips_hls(const char *dir, store_t *st, const char *sid, const char 
         if (rec >= 0)
             close(rec);
         if (fd >= 0) {
-            master = sb.st_size > 0 && sb.st_size < 65536 ? blob_new_uninit((size_t)sb.st_size) : NULL;
+            master =
+                sb.st_size > 0 && sb.st_size < 65536 ? blob_new_uninit((size_t)sb.st_size) : NULL;
             if (master && pread(fd, master->data, master->size, 0) != (ssize_t)master->size) {
                 blob_unref(master);
                 master = NULL;
@@ -709,8 +716,8 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
             clip_input_deinit(&in);
             snprintf(rid, sizeof(rid), "%s", list[i].id);
             snprintf(rend, sizeof(rend), "%s", range->rendition);
-            rc = clips_resolve(dir, rid, range->start_ms, -1, range->last_s, range->duration_s,
-                               &in, rend, &start_ms, why, n);
+            rc = clips_resolve(dir, rid, range->start_ms, -1, range->last_s, range->duration_s, &in,
+                               rend, &start_ms, why, n);
             if (rc != -ERANGE || range->last_s > 0)
                 break;
         }
@@ -758,12 +765,11 @@ int clips_create(const char *dir, store_t *st, clip_service_t *svc, const clips_
         gmtime_r(&t, &tm);
         strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:f, s:s, s:s, s:s}", "id", cid,
-                          "kind", CLIP_KIND, "stream_id", sid, "source_recording",
-                          rid[0] ? rid : NULL,
-                          "rendition", rend, "state", "processing", "start_at", at,
-                          "requested_duration_s", range->duration_s, "started_at", started,
-                          "mp4", CLIP_MP4, "poster", CLIP_POSTER);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:f, s:s, s:s, s:s}", "id", cid, "kind",
+                  CLIP_KIND, "stream_id", sid, "source_recording", rid[0] ? rid : NULL, "rendition",
+                  rend, "state", "processing", "start_at", at, "requested_duration_s",
+                  range->duration_s, "started_at", started, "mp4", CLIP_MP4, "poster", CLIP_POSTER);
     if (!j) {
         rc = -ENOMEM;
         goto fail;

@@ -39,8 +39,8 @@ typedef struct clips_range {
     double duration_s;
     char rendition[RECORD_RENDITION_MAX]; /* "rendition" (optional): the rung; "": the top one */
 } clips_range_t;
-int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, char *why,
-                      size_t n) __attribute__((warn_unused_result));
+int clips_range_parse(const json_t *body, bool recording, clips_range_t *out, char *why, size_t n)
+    __attribute__((warn_unused_result));
 
 /* "2026-12-07T17:50:00.250Z" (fraction optional) -> ms since the epoch;
  * -1 when it is not one. Pure. */

@@ -40,8 +40,8 @@
 
 /* ---- pure parts ------------------------------------------------------- */
 
-int clip_plan(const clip_frame_t *frames, size_t n, int64_t start, int64_t end,
-              clip_gop_t **gops, size_t *ngops, int64_t *first_pts, int64_t *last_pts)
+int clip_plan(const clip_frame_t *frames, size_t n, int64_t start, int64_t end, clip_gop_t **gops,
+              size_t *ngops, int64_t *first_pts, int64_t *last_pts)
 {
     *gops = NULL;
     *ngops = 0;
@@ -245,8 +245,8 @@ static void clip_demux_close(clip_demux_t *d)
 }
 
 /* Every packet of the one stream of the track (of `type`), in file order. */
-static int clip_demux_open(const clip_track_t *t, enum AVMediaType type, clip_demux_t *d,
-                           char *why, size_t wn)
+static int clip_demux_open(const clip_track_t *t, enum AVMediaType type, clip_demux_t *d, char *why,
+                           size_t wn)
 {
     memset(d, 0, sizeof(*d));
     int rc = clip_read_files(t, &d->mem);
@@ -329,12 +329,12 @@ typedef struct clip_job_ctx {
     AVFormatContext *out;
     AVStream *ov, *oa;
     AVCodecContext *dec;
-    int64_t base;        /* video pts of the clip's first frame */
-    int64_t delay;       /* the source's pts - dts at its keyframes */
-    int64_t frame_dur;   /* in the video time base */
-    int64_t last_dts;    /* the last video dts written (out time base units, source tb) */
-    bool after_encoded;  /* the previous GOP written was encoded again */
-    uint8_t *ps;         /* the source's SPS + PPS, length-prefixed */
+    int64_t base;       /* video pts of the clip's first frame */
+    int64_t delay;      /* the source's pts - dts at its keyframes */
+    int64_t frame_dur;  /* in the video time base */
+    int64_t last_dts;   /* the last video dts written (out time base units, source tb) */
+    bool after_encoded; /* the previous GOP written was encoded again */
+    uint8_t *ps;        /* the source's SPS + PPS, length-prefixed */
     int ps_len;
     blob_t *poster;
     clip_result_t *res;
@@ -521,8 +521,8 @@ static int clip_encode_gop(clip_job_ctx_t *c, const clip_gop_t *g, int64_t start
             break;
         }
         while (rc == 0 && avcodec_receive_frame(c->dec, f) >= 0) {
-            int64_t pts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp
-                                                                     : f->pts;
+            int64_t pts =
+                f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
             if (pts >= start && pts < end) {
                 if (!e && (rc = clip_encoder_open(c, f, &e)) < 0)
                     break;
@@ -654,7 +654,8 @@ int clip_make(const clip_input_t *in, const char *out_mp4, const char *poster_jp
     }
     if ((rc = clip_demux_open(&in->video, AVMEDIA_TYPE_VIDEO, &c.v, why, wn)) < 0)
         goto out;
-    if (in->audio.n >= 2 && (rc = clip_demux_open(&in->audio, AVMEDIA_TYPE_AUDIO, &c.a, why, wn)) < 0)
+    if (in->audio.n >= 2 &&
+        (rc = clip_demux_open(&in->audio, AVMEDIA_TYPE_AUDIO, &c.a, why, wn)) < 0)
         goto out;
     AVRational tb = c.v.st->time_base;
     frames = calloc(c.v.n, sizeof(*frames));
@@ -678,7 +679,8 @@ int clip_make(const clip_input_t *in, const char *out_mp4, const char *poster_jp
         c.frame_dur = 1;
     /* A frame is in the range when its pts is at or after start (less half
      * a frame: the frame nearest the requested instant) and before end. */
-    int64_t start = origin + av_rescale_q(in->start_ms, (AVRational){1, 1000}, tb) - c.frame_dur / 2;
+    int64_t start =
+        origin + av_rescale_q(in->start_ms, (AVRational){1, 1000}, tb) - c.frame_dur / 2;
     int64_t end = origin + av_rescale_q(in->start_ms + in->duration_ms, (AVRational){1, 1000}, tb) -
                   c.frame_dur / 2;
     int64_t first_pts = 0, last_pts = 0;
@@ -695,9 +697,9 @@ int clip_make(const clip_input_t *in, const char *out_mp4, const char *poster_jp
         rc = -ENOMEM;
         goto out;
     }
-    c.ps_len = clip_avcc_param_sets(c.v.st->codecpar->extradata,
-                                    (size_t)c.v.st->codecpar->extradata_size, c.ps,
-                                    (size_t)c.v.st->codecpar->extradata_size + 64);
+    c.ps_len =
+        clip_avcc_param_sets(c.v.st->codecpar->extradata, (size_t)c.v.st->codecpar->extradata_size,
+                             c.ps, (size_t)c.v.st->codecpar->extradata_size + 64);
     if (c.ps_len < 0) {
         rc = clip_fail(&c, -EPROTO, "the video's avcC is not one we can read");
         goto out;

@@ -39,8 +39,8 @@ typedef struct clip_gop {
  * -ERANGE (no frame in the range, or the first frame is not a keyframe
  * and the range touches the frames before the first keyframe); -ENOMEM.
  */
-int clip_plan(const clip_frame_t *frames, size_t n, int64_t start, int64_t end,
-              clip_gop_t **gops, size_t *ngops, int64_t *first_pts, int64_t *last_pts)
+int clip_plan(const clip_frame_t *frames, size_t n, int64_t start, int64_t end, clip_gop_t **gops,
+              size_t *ngops, int64_t *first_pts, int64_t *last_pts)
     __attribute__((warn_unused_result));
 
 /* Annex B (start codes) -> 4-byte length-prefixed NAL units, in out (cap

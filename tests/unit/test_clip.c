@@ -77,8 +77,8 @@ static void test_plan_reordered(void **state)
 {
     (void)state;
     /* decode order I P B B | I P B B with pts 0 30 10 20 | 40 70 50 60 */
-    clip_frame_t f[8] = {{0, true},   {30, false}, {10, false}, {20, false},
-                         {40, true},  {70, false}, {50, false}, {60, false}};
+    clip_frame_t f[8] = {{0, true},  {30, false}, {10, false}, {20, false},
+                         {40, true}, {70, false}, {50, false}, {60, false}};
     clip_gop_t *g = NULL;
     size_t n = 0;
     int64_t lo = 0, hi = 0;
@@ -114,11 +114,12 @@ static void test_plan_refusals(void **state)
 static void test_annexb_to_lp(void **state)
 {
     (void)state;
-    const uint8_t in[] = {0, 0, 0, 1, 0x67, 0xaa, 0xbb, 0, 0, 1, 0x68, 0xcc, 0, 0, 0, 1, 0x65, 1, 2, 3};
+    const uint8_t in[] = {0,    0,    0, 1, 0x67, 0xaa, 0xbb, 0, 0, 1,
+                          0x68, 0xcc, 0, 0, 0,    1,    0x65, 1, 2, 3};
     uint8_t out[64];
     int n = clip_annexb_to_lp(in, sizeof(in), out, sizeof(out));
-    const uint8_t want[] = {0, 0, 0, 3, 0x67, 0xaa, 0xbb, 0, 0, 0, 2, 0x68, 0xcc,
-                            0, 0, 0, 4, 0x65, 1,    2,    3};
+    const uint8_t want[] = {0,    0,    0, 3, 0x67, 0xaa, 0xbb, 0, 0, 0, 2,
+                            0x68, 0xcc, 0, 0, 0,    4,    0x65, 1, 2, 3};
     assert_int_equal(n, sizeof(want));
     assert_memory_equal(out, want, sizeof(want));
     assert_int_equal(clip_annexb_to_lp(in, sizeof(in), out, 8), -EMSGSIZE);
@@ -129,8 +130,8 @@ static void test_annexb_to_lp(void **state)
 static void test_avcc_param_sets(void **state)
 {
     (void)state;
-    const uint8_t avcc[] = {1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 3, 0x67, 0x64, 0x00,
-                            1, 0, 2, 0x68, 0xee};
+    const uint8_t avcc[] = {1,    0x64, 0,    0x1f, 0xff, 0xe1, 0,    3,
+                            0x67, 0x64, 0x00, 1,    0,    2,    0x68, 0xee};
     uint8_t out[64];
     int n = clip_avcc_param_sets(avcc, sizeof(avcc), out, sizeof(out));
     const uint8_t want[] = {0, 0, 0, 3, 0x67, 0x64, 0x00, 0, 0, 0, 2, 0x68, 0xee};
@@ -146,18 +147,20 @@ static void test_avcc_param_sets(void **state)
 static void test_hls_master_filter(void **state)
 {
     (void)state;
-    const char *m = "#EXTM3U\n#EXT-X-VERSION:7\n"
-                    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",URI=\"audio/index.m3u8\"\n"
-                    "#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080\n1080p/index.m3u8\n"
-                    "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n";
+    const char *m =
+        "#EXTM3U\n#EXT-X-VERSION:7\n"
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",URI=\"audio/index.m3u8\"\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080\n1080p/index.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n";
     blob_t *src = blob_new(m, strlen(m));
     clip_hls_rend_t rends[2] = {{.name = "360p"}, {.name = "audio"}};
     clip_input_t in = {.hls = rends, .nhls = 2};
     blob_t *out = clip_hls_master(src, &in);
     assert_non_null(out);
-    const char *want = "#EXTM3U\n#EXT-X-VERSION:7\n"
-                       "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",URI=\"audio/index.m3u8\"\n"
-                       "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n";
+    const char *want =
+        "#EXTM3U\n#EXT-X-VERSION:7\n"
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",URI=\"audio/index.m3u8\"\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n";
     assert_int_equal(out->size, strlen(want));
     assert_memory_equal(out->data, want, out->size);
     blob_unref(out);

@@ -46,8 +46,8 @@ static void test_range_parse(void **state)
     clips_range_t r;
     assert_int_equal(parse("{\"last\": 30}", false, &r), 0);
     assert_true(r.last_s == 30 && r.duration_s == 30);
-    assert_int_equal(parse("{\"start\": \"2026-12-07T17:50:00.250Z\", \"duration\": 4.5}", false,
-                           &r), 0);
+    assert_int_equal(
+        parse("{\"start\": \"2026-12-07T17:50:00.250Z\", \"duration\": 4.5}", false, &r), 0);
     assert_true(r.has_start && r.duration_s == 4.5);
     assert_int_equal(r.start_ms, 1796665800250LL);
     assert_int_equal(parse("{\"start_offset\": 12.5, \"duration\": 10}", true, &r), 0);
@@ -118,7 +118,8 @@ static int setup(void **state)
     mk("shop-20261207T170000Z/360p");
     mk("shop-20261207T170000Z/audio");
     put("shop-20261207T170000Z/recording.json",
-        "{\"stream_id\": \"shop\", \"state\": \"recording\", \"started_at\": \"2026-12-07T17:00:00Z\"}");
+        "{\"stream_id\": \"shop\", \"state\": \"recording\", \"started_at\": "
+        "\"2026-12-07T17:00:00Z\"}");
     /* 4 segments of 2 s from 17:00:00.000; a discontinuity before the 4th */
     const char *j = "1 2.000 0 init.mp4 10 1796662800000\n"
                     "2 2.000 0 init.mp4 10 1796662802000\n"
@@ -198,33 +199,39 @@ static void test_create_resolve(void **state)
     assert_int_equal(create(svc, "shop", NULL, "{\"last\": 3, \"rendition\": \"480p\"}", &j),
                      -ERANGE);
     /* a recording's clip by offset */
-    assert_int_equal(create(svc, NULL, "shop-20261207T170000Z",
-                            "{\"start_offset\": 0.5, \"duration\": 2}", &j), 0);
+    assert_int_equal(
+        create(svc, NULL, "shop-20261207T170000Z", "{\"start_offset\": 0.5, \"duration\": 2}", &j),
+        0);
     assert_string_equal(json_string_value(json_object_get(j, "start_at")),
                         "2026-12-07T17:00:00.500Z");
     json_decref(j);
     /* not held: before, after the audio, across the discontinuity */
-    assert_int_equal(create(svc, "shop", NULL,
-                            "{\"start\": \"2026-12-07T16:59:59Z\", \"duration\": 2}", &j), -ERANGE);
-    assert_int_equal(create(svc, "shop", NULL,
-                            "{\"start\": \"2026-12-07T17:00:05Z\", \"duration\": 2}", &j), -ERANGE);
-    assert_int_equal(create(svc, NULL, "shop-20261207T170000Z",
-                            "{\"start_offset\": 0, \"duration\": 7}", &j), -ERANGE);
+    assert_int_equal(
+        create(svc, "shop", NULL, "{\"start\": \"2026-12-07T16:59:59Z\", \"duration\": 2}", &j),
+        -ERANGE);
+    assert_int_equal(
+        create(svc, "shop", NULL, "{\"start\": \"2026-12-07T17:00:05Z\", \"duration\": 2}", &j),
+        -ERANGE);
+    assert_int_equal(
+        create(svc, NULL, "shop-20261207T170000Z", "{\"start_offset\": 0, \"duration\": 7}", &j),
+        -ERANGE);
     /* audio catches up: a range across the discontinuity is refused, one
      * after it is fine */
     put("shop-20261207T170000Z/audio/journal", "1 2.000 0 init.mp4 10 1796662800000\n"
                                                "2 2.000 0 init.mp4 10 1796662802000\n"
                                                "3 2.000 0 init.mp4 10 1796662804000\n"
                                                "4 2.000 1 init-4.mp4 10 1796662806000\n");
-    assert_int_equal(create(svc, "shop", NULL,
-                            "{\"start\": \"2026-12-07T17:00:05Z\", \"duration\": 2}", &j), -ERANGE);
-    assert_int_equal(create(svc, "shop", NULL,
-                            "{\"start\": \"2026-12-07T17:00:06Z\", \"duration\": 2}", &j), 0);
+    assert_int_equal(
+        create(svc, "shop", NULL, "{\"start\": \"2026-12-07T17:00:05Z\", \"duration\": 2}", &j),
+        -ERANGE);
+    assert_int_equal(
+        create(svc, "shop", NULL, "{\"start\": \"2026-12-07T17:00:06Z\", \"duration\": 2}", &j), 0);
     json_decref(j);
     /* no such stream / recording */
     assert_int_equal(create(svc, "other", NULL, "{\"last\": 3}", &j), -ENOENT);
-    assert_int_equal(create(svc, NULL, "shop-20991207T170000Z",
-                            "{\"start_offset\": 0, \"duration\": 2}", &j), -ENOENT);
+    assert_int_equal(
+        create(svc, NULL, "shop-20991207T170000Z", "{\"start_offset\": 0, \"duration\": 2}", &j),
+        -ENOENT);
     /* listed; a clip is no recording; deleted */
     json_t *list = NULL;
     assert_int_equal(clips_list(dir, &list), 0);
@@ -266,14 +273,17 @@ static void test_retention(void **state)
 {
     (void)state;
     mk("clip-00000000000000b1");
-    put("clip-00000000000000b1/recording.json", "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
-                                                "\"state\": \"ready\", \"started_at\": \"2020-01-01T00:00:00Z\"}");
+    put("clip-00000000000000b1/recording.json",
+        "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
+        "\"state\": \"ready\", \"started_at\": \"2020-01-01T00:00:00Z\"}");
     mk("clip-00000000000000b2");
-    put("clip-00000000000000b2/recording.json", "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
-                                                "\"state\": \"ready\", \"started_at\": \"2099-01-01T00:00:00Z\"}");
+    put("clip-00000000000000b2/recording.json",
+        "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
+        "\"state\": \"ready\", \"started_at\": \"2099-01-01T00:00:00Z\"}");
     mk("clip-00000000000000b3");
-    put("clip-00000000000000b3/recording.json", "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
-                                                "\"state\": \"processing\", \"started_at\": \"2020-01-01T00:00:00Z\"}");
+    put("clip-00000000000000b3/recording.json",
+        "{\"kind\": \"clip\", \"stream_id\": \"shop\", "
+        "\"state\": \"processing\", \"started_at\": \"2020-01-01T00:00:00Z\"}");
     /* recordings' retention leaves clips alone */
     assert_int_equal(record_retention(dir, 1, 1), 0);
     json_t *j = NULL;
@@ -293,7 +303,8 @@ static void test_retention(void **state)
 
 static const char *MASTER =
     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
-    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,URI=\"audio/index.m3u8\"\n"
+    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,URI=\"audio/"
+    "index.m3u8\"\n"
     "#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,AUDIO=\"audio\"\n360p/index.m3u8\n"
     "#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080,AUDIO=\"audio\"\n1080p/index.m3u8\n"
     "#EXT-X-STREAM-INF:BANDWIDTH=2000000,RESOLUTION=1280x720,AUDIO=\"audio\"\n720p/index.m3u8\n";

@@ -49,15 +49,15 @@ typedef struct clip_track {
  * out). */
 typedef struct clip_hls_rend {
     char name[RECORD_RENDITION_MAX];
-    clip_track_t track;   /* [0] the init segment (segs[0].init), then segs' */
-    record_seg_t *segs;   /* owned */
+    clip_track_t track; /* [0] the init segment (segs[0].init), then segs' */
+    record_seg_t *segs; /* owned */
     size_t nsegs;
 } clip_hls_rend_t;
 
 typedef struct clip_input {
     clip_hls_rend_t *hls; /* owned; NULL: no HLS form */
     size_t nhls;
-    blob_t *hls_master;   /* owned; the source's master playlist */
+    blob_t *hls_master; /* owned; the source's master playlist */
     clip_track_t video;
     clip_track_t audio; /* n == 0: no audio */
     /* The range, in ms from the start (first presented video frame) of the
