@@ -25,7 +25,7 @@ SIDE_LANE = ("test_alerts", "test_beacons", "test_deploy", "test_input_limits",
              "test_webhook")
 # Modules that drive players in chromium: the main lane's last, so that the
 # side lane (about two minutes) has finished before they start.
-PLAYER_MODULES = ("test_audience_players", "test_cluster", "test_dashboard", "test_metadata_players",
+PLAYER_MODULES = ("test_audience_players", "test_clips", "test_cluster", "test_dashboard", "test_metadata_players",
                   "test_player", "test_player_matrix", "test_player_page", "test_reconnect")
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -11,8 +11,11 @@ those instants (PSNR against the frames decoded from the same rung's
 segments, the live segments' exact bytes, and better than against the
 neighbouring frames), the duration is the requested one within a frame,
 ffmpeg decodes the whole file without an error, audio and video start
-together; /vod/CID/clip.mp4 and poster.jpg are served; a range the source
-no longer (or never) held is a 422, bounds are a 400; DELETE removes it.
+together; /vod/CID/clip.mp4 and poster.jpg are served; Debian's chromium
+plays the clip with both ends encoded again to its end (every frame, none
+corrupt: tests/browser/clip_play.mjs); an origin-only node sharing the
+recordings directory serves the same files; a range the source no longer
+(or never) held is a 422, bounds are a 400; DELETE removes it.
 """
 
 import json
@@ -24,7 +27,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Sluice, finish, http, wait_for
+from harness import ROOT, Sluice, finish, http, wait_for
 from test_admin import api
 from test_webhook import Hook
 
@@ -218,6 +221,24 @@ class TestClips(unittest.TestCase):
         self.assertEqual(b["start_at"], pdt)
         self._check_clip(a, recdir, 3.5)
         self._check_clip(b, recdir, 3.5)
+        # Chromium plays b (both ends encoded again, a copied GOP between)
+        # to its end.
+        play = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "clip_play.mjs"),
+                               self.sl.url(f"/vod/{b['id']}/clip.mp4"), str(b["frames"])],
+                              capture_output=True, text=True, timeout=60)
+        lines = [l for l in play.stdout.splitlines() if l.startswith("{")]
+        self.assertTrue(lines, play.stdout[-1000:] + play.stderr[-2000:])
+        played = json.loads(lines[-1])
+        print(f"  chromium: {json.dumps(played)}", flush=True)
+        self.assertEqual(played["problems"], [], played)
+        # An origin-only node sharing the recordings directory serves it.
+        o = Sluice("--role", "origin", "--recordings-dir", self.dir, streams=())
+        try:
+            for f in ("clip.mp4", "poster.jpg", "master.m3u8"):
+                here, there = http(self.sl.url(f"/vod/{b['id']}/{f}")), http(o.url(f"/vod/{b['id']}/{f}"))
+                self.assertEqual((there[0], there[2]), (200, here[2]), f)
+        finally:
+            o.close()
         # clip.ready, one per clip, with the /vod/ URL
         evs = {r["body"]["data"]["clip_id"]: r["body"] for r in self.hook.wait("clip.ready", n=2)}
         self.assertEqual(set(evs), {a["id"], b["id"]})
