@@ -407,6 +407,23 @@ static void ingest_limits_cb(evutil_socket_t fd, short what, void *arg)
     log_info("rtmp", "limits reloaded");
 }
 
+void ingest_lost_push(ingest_shared_t *sh, uint64_t session_id)
+{
+    pthread_mutex_lock(&sh->lost_lock);
+    if (sh->nlost == sh->cap_lost) {
+        size_t cap = sh->cap_lost ? sh->cap_lost * 2 : 8;
+        uint64_t *p = realloc(sh->lost, cap * sizeof(*p));
+        if (p) {
+            sh->lost = p;
+            sh->cap_lost = cap;
+        }
+    }
+    if (sh->nlost < sh->cap_lost)
+        sh->lost[sh->nlost++] = session_id;
+    pthread_mutex_unlock(&sh->lost_lock);
+    event_active(sh->lost_ev, 0, 0);
+}
+
 /* Lease-lost notices queued by a store thread (rtmp_session.c): disconnect
  * those publishers here, on the loop that owns them. */
 static void ingest_lost_cb(evutil_socket_t fd, short what, void *arg)

@@ -132,6 +132,9 @@ typedef struct ingest_shared {
 
 /* Notes a publish of stream_id ended for its input (loop thread). */
 void ingest_note_input_refusal(ingest_shared_t *sh, const char *stream_id, const char *reason);
+/* Queues a publisher whose lease another node took (RTMP or SRT session
+ * id) for the loop to disconnect; any thread. */
+void ingest_lost_push(ingest_shared_t *sh, uint64_t session_id);
 
 /* Logs a refusal, at most one line per reason per 10 s (with the count of
  * those held back), so a flood cannot flood the log too. */

@@ -1254,20 +1254,7 @@ static void srt_lease_lost_cb(void *opaque, const char *stream_id)
     (void)stream_id;
     srt_conn_t *c = opaque;
     ingest_shared_t *sh = c->l->sh;
-    /* As store_jobs.c does: queue the session id for the loop. */
-    pthread_mutex_lock(&sh->lost_lock);
-    if (sh->nlost == sh->cap_lost) {
-        size_t cap = sh->cap_lost ? sh->cap_lost * 2 : 8;
-        uint64_t *p = realloc(sh->lost, cap * sizeof(*p));
-        if (p) {
-            sh->lost = p;
-            sh->cap_lost = cap;
-        }
-    }
-    if (sh->nlost < sh->cap_lost)
-        sh->lost[sh->nlost++] = c->id;
-    pthread_mutex_unlock(&sh->lost_lock);
-    event_active(sh->lost_ev, 0, 0);
+    ingest_lost_push(sh, c->id);
 }
 
 /* Demuxes until the publisher goes, is cut or the listener closes. */

@@ -41,19 +41,7 @@ static void ingest_jobs_lease_lost_cb(void *opaque, const char *stream_id)
     (void)stream_id;
     ingest_job_t *job = opaque;
     ingest_shared_t *sh = job->sh;
-    pthread_mutex_lock(&sh->lost_lock);
-    if (sh->nlost == sh->cap_lost) {
-        size_t cap = sh->cap_lost ? sh->cap_lost * 2 : 8;
-        uint64_t *p = realloc(sh->lost, cap * sizeof(*p));
-        if (p) {
-            sh->lost = p;
-            sh->cap_lost = cap;
-        }
-    }
-    if (sh->nlost < sh->cap_lost)
-        sh->lost[sh->nlost++] = job->session_id;
-    pthread_mutex_unlock(&sh->lost_lock);
-    event_active(sh->lost_ev, 0, 0);
+    ingest_lost_push(sh, job->session_id);
 }
 
 ingest_job_t *ingest_job_new(ingest_shared_t *sh, ingest_job_kind_t kind, uint64_t session_id)

@@ -1328,13 +1328,14 @@ static int rs_registry_set_record(store_t *st, const char *id, int record)
     return rc;
 }
 
-static int rs_registry_set_ladder(store_t *st, const char *id, const char *ladder)
+/* A registered stream's field in the registry hash `key` ("": none). */
+static int rs_registry_set_field(store_t *st, const char *id, const char *key, const char *value)
 {
     store_redis_t *r = (store_redis_t *)st;
     if (!atomic_load(&r->up))
         return -EIO;
-    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_LADDER};
-    const char *args[] = {id, ladder};
+    const char *keys[] = {RS_KEY_BY_ID, key};
+    const char *args[] = {id, value};
     redisReply *rep;
     int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
     if (rc == 0)
@@ -1343,19 +1344,14 @@ static int rs_registry_set_ladder(store_t *st, const char *id, const char *ladde
     return rc;
 }
 
+static int rs_registry_set_ladder(store_t *st, const char *id, const char *ladder)
+{
+    return rs_registry_set_field(st, id, RS_KEY_LADDER, ladder);
+}
+
 static int rs_registry_set_outputs(store_t *st, const char *id, const char *text)
 {
-    store_redis_t *r = (store_redis_t *)st;
-    if (!atomic_load(&r->up))
-        return -EIO;
-    const char *keys[] = {RS_KEY_BY_ID, RS_KEY_OUTPUTS};
-    const char *args[] = {id, text};
-    redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
-    if (rc == 0)
-        rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
-    freeReplyObject(rep);
-    return rc;
+    return rs_registry_set_field(st, id, RS_KEY_OUTPUTS, text);
 }
 
 static int rs_registry_get_outputs(store_t *st, const char *id, char **text_out)
