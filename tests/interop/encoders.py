@@ -41,6 +41,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -368,6 +369,7 @@ def check_claims(f, claims):
 
 class Case:
     kind = "ffmpeg"
+    protocol = "rtmp"  # what the publisher comes over (the status must say so)
 
     def __init__(self, name, config, claims):
         self.name, self.config, self.claims = name, config, claims
@@ -444,9 +446,10 @@ class ObsCase(Case):
     check reads that."""
     kind = "obs"
 
-    def __init__(self, name, config, claims, advanced=False):
+    def __init__(self, name, config, claims, advanced=False, srt=False):
         super().__init__(name, config, claims)
         self.advanced = advanced
+        self.protocol = "srt" if srt else "rtmp"
 
     def local_file(self, work, seconds=14):
         return None  # OBS's own recording, made during the live run
@@ -457,7 +460,10 @@ class ObsCase(Case):
         return os.path.join(rec, files[-1]) if files else None
 
     def write_config(self, work, url):
-        server, key = url.rsplit("/", 1)
+        # SRT: the whole URL (stream id included) is the server and the key
+        # field stays empty, as docs/ingest.md tells OBS users; OBS 29 picks
+        # its MPEG-TS output (ffmpeg_mpegts_muxer) for an srt:// server.
+        server, key = (url, "") if url.startswith("srt://") else url.rsplit("/", 1)
         home = os.path.join(work, "obs-home")
         conf = os.path.join(home, ".config", "obs-studio")
         prof = os.path.join(conf, "basic", "profiles", "interop")
@@ -585,6 +591,9 @@ def cases():
                 "frames; scene cuts on), "
                 "media source 720p30, AAC 160k 48 kHz stereo",
                 {"fps": (29, 31), "keyint": (0.5, 8.4), "audio": a48}),
+        ObsCase("obs-srt", "OBS 29 Simple output as obs, over SRT: custom server "
+                "srt://HOST:PORT?streamid=KEY, key empty (OBS sends MPEG-TS)",
+                {"fps": (29, 31), "keyint": (0.5, 8.4), "audio": a48}, srt=True),
         ObsCase("obs-advanced-keyint-2s", "OBS 29 Advanced output, x264 veryfast CBR 2500k, scene cuts on, "
                 "keyint 2 s, profile high", {"fps": (29, 31), "keyint": (0.5, 2.1), "audio": a48},
                 advanced=True),
@@ -638,13 +647,24 @@ def cases():
 # ---------------------------------------------------------------------------
 # One live run
 
+def free_udp_port():
+    """A loopback UDP port nothing is bound to (for --srt-listen)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        return u.getsockname()[1]
+
+
 class Sluice:
-    def __init__(self, binary, work, busy):
+    def __init__(self, binary, work, busy, srt=False):
         self.rtmp, self.http, self.admin = free_port(), free_port(), free_port()
         self.log_path = os.path.join(work, "sluice.log")
+        # SRT off unless the case publishes over it (its default, 0.0.0.0:9000,
+        # would be shared by every sluice of the run); a UDP port of its own.
+        self.srt = free_udp_port() if srt else None
         cmd = [binary, "--rtmp-listen", f"127.0.0.1:{self.rtmp}",
                "--http-listen", f"127.0.0.1:{self.http}",
-               "--admin-listen", f"127.0.0.1:{self.admin}", "--stream", f"demo:{KEY}"]
+               "--admin-listen", f"127.0.0.1:{self.admin}", "--stream", f"demo:{KEY}",
+               "--srt-listen", f"127.0.0.1:{self.srt}" if srt else "off"]
         if busy:
             cmd += ["--stream", f"busy:{BUSY_KEY}"]
         # The binary may be replaced under us (the lead rebuilds it): a start
@@ -694,7 +714,8 @@ class Run:
         self.stop = threading.Event()
         self.published = threading.Event()  # the publisher is done: no more stall counting
         self.status = {"polls": 0, "restarts": 0, "reconnects": 0, "renditions": set(),
-                       "last_error": None, "dropped_rungs": 0, "preset_steps": 0, "fps": []}
+                       "last_error": None, "dropped_rungs": 0, "preset_steps": 0, "fps": [],
+                       "protocols": set()}
         self.hls_checks = 0
         self.hls_violations = collections.Counter()
         self.durations = collections.defaultdict(dict)  # rendition -> {uri: seconds}
@@ -722,6 +743,8 @@ def poll_status(s, run):
                 r["last_error"] = tr["last_error"]
             for rend in st.get("renditions") or []:
                 r["renditions"].add(rend["name"])
+            if (st.get("ingest") or {}).get("protocol"):
+                r["protocols"].add(st["ingest"]["protocol"])
             if (st.get("ingest") or {}).get("fps"):
                 r["fps"].append(st["ingest"]["fps"])
 
@@ -1052,7 +1075,7 @@ def run_case(case, args, work):
         row["claim"] = ("ok: " if not bad else "MISMATCH (" + "; ".join(bad) + "): ") + describe_facts(f)
 
     # 2. sluice, the busy stream, the publisher.
-    s = Sluice(args.sluice, work, args.busy)
+    s = Sluice(args.sluice, work, args.busy, srt=case.protocol == "srt")
     run = Run()
     threads, busy, pub = [], None, None
     players = []
@@ -1061,7 +1084,9 @@ def run_case(case, args, work):
             busy = spawn(FfmpegCase("busy", "", {}, video=["-g", "60", "-bf", "0"]).cmd(
                 f"rtmp://127.0.0.1:{s.rtmp}/live/{BUSY_KEY}", args.seconds + 120, True),
                 os.path.join(work, "busy.log"))
-        pub = case.start(f"rtmp://127.0.0.1:{s.rtmp}/live/{KEY}", args.seconds, work)
+        url = (f"srt://127.0.0.1:{s.srt}?streamid={KEY}" if case.protocol == "srt"
+               else f"rtmp://127.0.0.1:{s.rtmp}/live/{KEY}")
+        pub = case.start(url, args.seconds, work)
         pub_start = time.time()
         for fn, a in ((poll_status, (s, run)), (hls_checker, (s, run)), (walker, (s, run, work))):
             th = threading.Thread(target=fn, args=a, daemon=True)
@@ -1169,6 +1194,7 @@ def run_case(case, args, work):
         row["status_renditions"] = sorted(st["renditions"])
         row["overload"] = f"preset steps {st['preset_steps']}, dropped rungs {st['dropped_rungs']}"
         row["ingest_fps"] = (min(st["fps"]), max(st["fps"])) if st["fps"] else None
+        row["ingest_protocols"] = sorted(st["protocols"])
         row["hls_checks"] = run.hls_checks
         row["hls_violations"] = dict(run.hls_violations)
         durs = []
@@ -1207,6 +1233,8 @@ def run_case(case, args, work):
         why.append(f"claim check: {row['claim']}")
     if row["hls_checks"] == 0:
         why.append("no playlist checked")
+    if row["ingest_protocols"] != [case.protocol]:
+        why.append(f"the status said ingest.protocol {row['ingest_protocols']}, not {case.protocol!r}")
     row["why"] = why
     row["pass"] = not why
     row["timestamps_ok"] = not row.get("dup_ts") and not row["walker"]["dup_ts_segments"]
@@ -1280,8 +1308,9 @@ def details(r):
                f"first playlist after {r.get('first_playlist_s')} s")
     out.append(f"- claim check: {r['claim']}")
     out.append(f"- status API: {r['status_polls']} polls, restarts {r['restarts']}, reconnects "
-               f"{r['reconnects']}, renditions {r['status_renditions']}, {r['overload']}, ingest fps "
-               f"{r['ingest_fps']}, last_error {r['last_error']!r}")
+               f"{r['reconnects']}, renditions {r['status_renditions']}, {r['overload']}, ingest "
+               f"{'/'.join(r.get('ingest_protocols') or ['?'])} fps {r['ingest_fps']}, "
+               f"last_error {r['last_error']!r}")
     out.append(f"- sluice: {r['sluice_exit']}")
     for l in r["publish_lines"]:
         out.append(f"  - `{l}`")
