@@ -5,8 +5,9 @@
 
 One case per encoder configuration. Each case starts a fresh sluice
 (SLUICE_BIN, default build/sluice) with the default ladder on free loopback
-ports, publishes with that encoder for --seconds while three players watch,
-and checks what a viewer would notice:
+ports, publishes with that encoder for --seconds (over RTMP; obs-srt and
+ffmpeg-srt over SRT, MPEG-TS) while three players watch, and checks what a
+viewer would notice:
 
   - the claim check: the same encoder configuration writes a local FLV file
     (OBS: its own recording of the stream, sharing the stream's encoder), and
@@ -14,7 +15,8 @@ and checks what a viewer would notice:
     rate, keyframe interval, B-frames, open-GOP keyframes, variable frame
     rate, audio sample rate and channels, audio ahead of video);
   - the stream status from the admin API every 2 s: transcode.restarts (the
-    worker restarts; must stay 0), reconnects, renditions, last_error;
+    worker restarts; must stay 0), reconnects, renditions, last_error,
+    ingest.protocol (must be the case's: rtmp or srt);
   - hlscheck (tests/integration/hlscheck.py, RFC 8216bis) on the master and
     every rendition's playlist every 10 s and once more after the end;
   - players: ffmpeg reading the master (-f null), GStreamer playbin3 with
@@ -399,8 +401,9 @@ class Case:
 
 class FfmpegCase(Case):
     def __init__(self, name, config, claims, rate=30, video=(), ar=48000, ac=2, vf=None,
-                 video_input=()):
+                 video_input=(), srt=False):
         super().__init__(name, config, claims)
+        self.protocol = "srt" if srt else "rtmp"
         self.rate, self.video, self.ar, self.ac = rate, list(video), ar, ac
         self.vf, self.video_input = vf, list(video_input)
 
@@ -415,7 +418,8 @@ class FfmpegCase(Case):
         c += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
               "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k"] + self.video
         c += ["-c:a", "aac", "-b:a", "128k", "-ar", str(self.ar), "-ac", str(self.ac)]
-        return c + ["-f", "flv", out]
+        # The live publish over SRT is MPEG-TS; the claim-check file is FLV.
+        return c + ["-f", "mpegts" if out.startswith("srt://") else "flv", out]
 
 
 class GstCase(Case):
@@ -619,6 +623,9 @@ def cases():
                    "no fixed GOP (keyint 250, scenecut on), 720p30",
                    {"fps": (29, 31), "bframes": True, "open_gop": True, "audio": a48},
                    video=["-bf", "3", "-x264-params", "open-gop=1"]),
+        FfmpegCase("ffmpeg-srt", "ffmpeg 720p30 GOP 2 s, -f mpegts srt://HOST:PORT?streamid=KEY",
+                   {"fps": (29, 31), "keyint": (1.9, 2.1), "audio": a48},
+                   video=k2 + ["-bf", "0"], srt=True),
         FfmpegCase("ffmpeg-vfr", "ffmpeg 720p30 with ~25% of frames dropped at random "
                    "(select, -fps_mode vfr), -g 60 frames", {"vfr": True, "audio": a48},
                    video=k2 + ["-bf", "0"], vf="select='gt(random(0)\\,0.25)'"),
