@@ -2,12 +2,16 @@
 # SRT ingest interop, run by hand (not in tests/run.sh): GStreamer's srtsink
 # (x264enc ! mpegtsmux ! srtsink) publishes to a fresh sluice, in both
 # stream id forms, with and without a passphrase, and every rendition of
-# --ladder 480p,360p must then decode without an error. OBS is by hand
-# (below). Usage:
+# --ladder 480p,360p must then decode without an error. OBS over SRT is
+# run by tests/interop/encoders.py --only obs-srt (OBS 29 headless, custom
+# server srt://127.0.0.1:PORT?streamid=KEY, key empty; every rendition
+# decoded, the status's ingest.protocol "srt"; result in docs/interop.md),
+# ffmpeg's -f mpegts srt:// by its ffmpeg-srt case and, in CI, by
+# tests/integration/test_srt.py. Usage:
 #   tests/interop/srt.sh [SECONDS]        (default 12 s per case)
 # SLUICE_BIN picks the binary (default build/sluice, else build-asan/sluice).
 #
-# OBS (30.x) by hand: Settings > Stream > Service "Custom...", Server
+# OBS by hand, the same settings: Settings > Stream > Service "Custom...", Server
 # srt://HOST:9000?streamid=KEY (add &passphrase=... with --srt-passphrase,
 # &latency=MICROSECONDS to raise the latency), Stream Key empty. Settings >
 # Output > Recording... is not involved; the stream's container is MPEG-TS
