@@ -1052,6 +1052,24 @@ OPEN_GOP_START = re.compile(r"mmco: unref short failure|reference picture missin
                             r"|Missing reference picture|co located POCs unavailable")
 
 
+def dup_lines(url, keep=3):
+    """The first repeated-timestamp lines of a whole rendition's decode, with
+    the pictures' pts (-debug_ts is too much; showinfo is per picture)."""
+    try:
+        out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-i", url, "-vf", "showinfo",
+                              "-f", "null", "-"], capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return ["timed out"]
+    lines, last_pts = [], None
+    for line in out.stderr.decode(errors="replace").splitlines():
+        m = re.search(r"n:\s*(\d+) pts:\s*(-?\d+) pts_time:(\S+)", line)
+        if m:
+            last_pts = f"picture {m.group(1)} at {m.group(3)} s"
+        elif DUP_TS in line and len(lines) < keep:
+            lines.append(f"{line.split('] ', 1)[-1].strip()} (after {last_pts})")
+    return lines or ["not seen again"]
+
+
 def decode(path_or_url, timeout, open_gop_start=False):
     """(decoded without a decoder error, error text, repeated timestamps)."""
     try:
@@ -1167,6 +1185,8 @@ def run_case(case, args, work):
                 row["notes"].append(f"decode {u}: {err}")
             if dups:
                 dup[u.split("/")[0]] = dups
+                # Where: the null muxer's line names the two timestamps.
+                row["notes"].append(f"repeated timestamps in {u}: " + "; ".join(dup_lines(s.url(u))))
         row["decoded"] = f"{len(decoded)}/{len(rends)}" + (f" (failed: {', '.join(failures)})" if failures else "")
         if dup:
             row["decoded"] += "; repeated timestamps: " + ", ".join(f"{k} {n}" for k, n in dup.items())
