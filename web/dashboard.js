@@ -317,6 +317,8 @@
   // stream, and its clips with download links, refreshed while one is made.
   let makingClip = false;
   let clipsFor = null;
+  let clipsLoadedAt = 0;
+  const CLIPS_EVERY_MS = 5000;
   let clipsTimer = null;
   async function loadClips() {
     const id = selected;
@@ -414,7 +416,13 @@
     }
     $('send-card').disabled = !live || sendingCard;
     $('clip-last').disabled = !live || makingClip;
-    if (clipsFor !== s.id) { clipsFor = s.id; loadClips(); }
+    // The selected stream's clips: at once when it is selected, then every
+    // CLIPS_EVERY_MS (clips made elsewhere, through the API, show up too).
+    if (clipsFor !== s.id || Date.now() - clipsLoadedAt >= CLIPS_EVERY_MS) {
+      clipsFor = s.id;
+      clipsLoadedAt = Date.now();
+      loadClips();
+    }
     if ($('metadata-result').dataset.for !== s.id) {
       $('metadata-result').textContent = '';
       $('metadata-result').dataset.status = '';

@@ -10,7 +10,9 @@ without) and checks what the server saw afterwards."""
 import base64
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 
 from harness import ROOT, SLUICE_BIN, Sluice, http, publish, wait_for
@@ -24,7 +26,11 @@ SHOTS = os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "screenshots"
 class DashboardTest(unittest.TestCase):
 
     def test_dashboard_manages_and_watches_streams(self):
-        sluice = Sluice("--ladder", "360p", "--preset", "ultrafast", "--admin-token", TOKEN)
+        # Clips go to a recordings directory of the test's own.
+        recordings = tempfile.mkdtemp(prefix="sluice-dash-rec-")
+        self.addCleanup(shutil.rmtree, recordings, True)
+        sluice = Sluice("--ladder", "360p", "--preset", "ultrafast", "--admin-token", TOKEN,
+                        "--recordings-dir", recordings)
         pub = None
         try:
             pub = publish(sluice.rtmp_url(KEY), seconds=90, size="854x480", rate=25, gop=50)
@@ -42,7 +48,7 @@ class DashboardTest(unittest.TestCase):
             result = json.loads(lines[-1])
             print(f"\n  dashboard: demo {result.get('demoRow')}, chart points "
                   f"{result.get('chartPoints')}, preview {result.get('preview')}, outputs step "
-                  f"{result.get('outputStepMs')} ms", end="")
+                  f"{result.get('outputStepMs')} ms, clips step {result.get('clipStepMs')} ms", end="")
             self.assertEqual(result["problems"], [], result)
             self.assertEqual(out.returncode, 0)
             self.assertTrue(os.path.getsize(os.path.join(SHOTS, "dashboard.png")) > 10000)
