@@ -79,7 +79,7 @@ for line in open(sys.argv[1]):
 PY
 )
 
-note "libFuzzer (clang, ${SLUICE_FUZZ_SECONDS:=6} s per parser)"
+note "libFuzzer (clang, ${SLUICE_FUZZ_SECONDS:=5} s per parser)"
 if [ ! -d build-fuzz ]; then
   CC=clang meson setup build-fuzz -Dfuzzing_engine=libfuzzer -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null

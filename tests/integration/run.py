@@ -18,11 +18,12 @@ import tempfile
 import time
 import unittest
 
-# Measured with "cores used by module" (below): under 0.15 of a core each,
+# Measured with "cores used by module" (below): under 0.2 of a core each,
 # no player, no shared Redis, no check of a publisher's real-time rate.
 SIDE_LANE = ("test_alerts", "test_beacons", "test_deploy", "test_input_limits",
-             "test_rtmp_limits", "test_shutdown", "test_state", "test_vod", "test_web_assets",
-             "test_webhook")
+             "test_ladder_per_stream", "test_origin_http", "test_recording_disk",
+             "test_rtmp_limits", "test_rungs_on_demand", "test_shutdown", "test_state", "test_vod",
+             "test_web_assets", "test_webhook")
 # Modules that drive players in chromium: the main lane's last, so that the
 # side lane (about two minutes) has finished before they start.
 PLAYER_MODULES = ("test_audience_players", "test_clips", "test_cluster", "test_dashboard", "test_metadata_players",
