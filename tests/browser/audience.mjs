@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 
 const [cdn, adminA, adminB, streamId, shotDir, lowRung, timeoutArg] = process.argv.slice(2, 9);
 const fake = process.argv.includes('--fake');
-const TIMEOUT_S = Number(timeoutArg || 10);
+const TIMEOUT_S = Number(timeoutArg || 15);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const docPath = path.join(here, '..', '..', 'docs', 'audience.md');
 // The shops' pages: a server of this script's on loopback, named

@@ -4,7 +4,7 @@ tests/browser/audience.mjs, which says what it checks).
 
 The topology of a real deployment, on loopback: a redis-server of the
 test's own; sluice A (ingest and origin) and sluice B (origin only) on it,
-both with --audience-timeout 10 and the CDN as a trusted proxy; ffmpeg
+both with --audience-timeout 15 (the least: players beacon every 10 s) and the CDN as a trusted proxy; ffmpeg
 publishing a 854x480 source to A with a two-rung ladder (480p copied, 360p
 encoded: light enough for the sanitizer build beside ten players on two
 cores); nginx with deploy/nginx/cdn.conf in front of both origins, as
@@ -28,7 +28,7 @@ from harness import ROOT, SLUICE_BIN, RedisServer, Sluice, free_port, http, publ
 KEY = "demo-secret-key"
 SCRIPT = os.path.join(ROOT, "tests", "browser", "audience.mjs")
 SHOTS = os.path.join(os.path.dirname(os.path.abspath(SLUICE_BIN)), "screenshots")
-TIMEOUT_S = 10
+TIMEOUT_S = 15
 
 
 def start_nginx(run_dir, port, origins):
