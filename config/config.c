@@ -201,9 +201,9 @@ static const config_option_t config_options[] = {
         "comma-separated addresses/CIDRs whose X-Forwarded-For is believed (viewer counting)"),
     OPT("beacons", CONFIG_RESTART, CONFIG_STRING, beacons, "on", "on|off", 0, 0,
         "audience beacons at POST /beacon/ID (players report their sessions); off: 404"),
-    OPT("audience-timeout", CONFIG_RESTART, CONFIG_LONG, audience_timeout_s, "30", NULL, 15, 300,
+    OPT("audience-timeout", CONFIG_RESTART, CONFIG_LONG, audience_timeout_s, "30", NULL, 10, 300,
         "seconds after a player's last beacon that its session stops counting as a viewer "
-        "(players send one every 10 s: at least 15)"),
+        "(players send one every 10 s: 15 or more keeps a viewer between two beacons)"),
     OPT("audience-per-address", CONFIG_RESTART, CONFIG_LONG, audience_per_address, "50", NULL, 1,
         100000, "live beacon sessions one client address (IPv6: its /64) may hold per stream on "
                 "this node; more are refused (429)"),

@@ -4,7 +4,7 @@ tests/browser/audience.mjs, which says what it checks).
 
 The topology of a real deployment, on loopback: a redis-server of the
 test's own; sluice A (ingest and origin) and sluice B (origin only) on it,
-both with --audience-timeout 15 (the least: players beacon every 10 s) and the CDN as a trusted proxy; ffmpeg
+both with --audience-timeout 15 (players beacon every 10 s; 10 let a viewer drop out between two) and the CDN as a trusted proxy; ffmpeg
 publishing a 854x480 source to A with a two-rung ladder (480p copied, 360p
 encoded: light enough for the sanitizer build beside ten players on two
 cores); nginx with deploy/nginx/cdn.conf in front of both origins, as

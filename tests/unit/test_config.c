@@ -629,7 +629,7 @@ static void test_audience_options(void **state)
     assert_int_equal(c.audience_timeout_s, 300);
     assert_int_equal(c.audience_per_address, 1);
     config_free(&c);
-    static const char *const bad[] = {"--audience-timeout=14", "--audience-timeout=301",
+    static const char *const bad[] = {"--audience-timeout=9", "--audience-timeout=301",
                                       "--audience-per-address=0",
                                       "--audience-per-address=100001", "--beacons=maybe"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
