@@ -557,7 +557,7 @@ static int clips_resolve_live(store_t *st, const char *sid, const clips_range_t 
 
 /* ---- the HLS form: every rendition's whole segments the range touches -- */
 
-#define CLIPS_HLS_RENDS_MAX 16
+#define CLIPS_HLS_RENDS_MAX RECORD_RENDITIONS_SCAN_MAX
 
 /* The segments of s[0..n) that [a, b) touches: [*i0, *i1], one init, no
  * discontinuity or gap. */

@@ -527,35 +527,21 @@ int record_journal_read(const char *dir, const char *rid, const char *rend, reco
 int record_top_rendition(const char *dir, const char *rid, char out[RECORD_RENDITION_MAX])
 {
     out[0] = '\0';
-    int rec = record_open_in(dir, rid);
-    if (rec < 0)
-        return rec;
-    int scan = openat(rec, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    close(rec);
-    DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
-    if (!d) {
-        if (scan >= 0)
-            close(scan);
-        return -EIO;
-    }
+    char names[RECORD_RENDITIONS_SCAN_MAX][RECORD_RENDITION_MAX];
+    size_t n = 0;
+    int rc = record_renditions(dir, rid, names, RECORD_RENDITIONS_SCAN_MAX, &n);
+    if (rc < 0)
+        return rc;
     long best = -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || strcmp(e->d_name, "audio") == 0 ||
-            strlen(e->d_name) >= RECORD_RENDITION_MAX)
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names[i], "audio") == 0)
             continue;
-        struct stat st;
-        char journal[RECORD_RENDITION_MAX + 16];
-        snprintf(journal, sizeof(journal), "%s/journal", e->d_name);
-        if (fstatat(dirfd(d), journal, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        long h = strtol(e->d_name, NULL, 10);
+        long h = strtol(names[i], NULL, 10);
         if (h > best) {
             best = h;
-            snprintf(out, RECORD_RENDITION_MAX, "%s", e->d_name);
+            snprintf(out, RECORD_RENDITION_MAX, "%s", names[i]);
         }
     }
-    closedir(d);
     return best < 0 ? -ENOENT : 0;
 }
 

@@ -43,6 +43,9 @@
 #define RECORD_JSON_MAX (64 * 1024)
 /* A rendition's directory name inside a recording ("720p", "audio"). */
 #define RECORD_RENDITION_MAX 16
+/* More rendition directories than a recording can have (rungs, source,
+ * audio): the bound of a scan of one recording. */
+#define RECORD_RENDITIONS_SCAN_MAX 16
 /* Paths the layout builds: DIR/RID/REND/FILE. */
 #define RECORD_PATH_MAX 1024
 

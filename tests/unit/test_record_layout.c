@@ -3,7 +3,8 @@
  * directory format: the recording id grammar, reading recording.json
  * (good, malformed, cut short, too large, through a link), the safe open of
  * a recording's files, listing, and the delete that renames a recording
- * aside before removing it. Real files in a temporary directory.
+ * aside before removing it, and which renditions a recording holds. Real
+ * files in a temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -359,6 +360,38 @@ static void test_disk_usage_and_time(void **state)
     test_tmpdir_remove(dir);
 }
 
+static void test_renditions(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_make("test_record_layout");
+    char top[RECORD_RENDITION_MAX];
+    spit(dir, "r-1", RECORD_JSON, GOOD);
+    /* No rendition with a journal yet. */
+    assert_int_equal(record_top_rendition(dir, "r-1", top), -ENOENT);
+    assert_string_equal(top, "");
+    spit(dir, "r-1/audio", "journal", "");
+    assert_int_equal(record_top_rendition(dir, "r-1", top), -ENOENT); /* audio is no video */
+    spit(dir, "r-1/source", "journal", "");
+    assert_int_equal(record_top_rendition(dir, "r-1", top), 0);
+    assert_string_equal(top, "source"); /* counts as 0, still a video */
+    spit(dir, "r-1/360p", "journal", "");
+    spit(dir, "r-1/1080p", "journal", "");
+    spit(dir, "r-1/720p", "journal", "");
+    spit(dir, "r-1/2160p", "1.m4s", "seg"); /* no journal: not a rendition */
+    spit(dir, "r-1", "9999p", "a file, not a directory");
+    assert_int_equal(record_top_rendition(dir, "r-1", top), 0);
+    assert_string_equal(top, "1080p");
+    char names[RECORD_RENDITIONS_SCAN_MAX][RECORD_RENDITION_MAX];
+    size_t n = 0;
+    assert_int_equal(record_renditions(dir, "r-1", names, RECORD_RENDITIONS_SCAN_MAX, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(record_renditions(dir, "r-1", names, 2, &n), 0);
+    assert_int_equal(n, 2); /* bounded by max */
+    assert_int_equal(record_top_rendition(dir, "none-1", top), -ENOENT);
+    assert_int_equal(record_renditions(dir, "..", names, 2, &n), -ENOENT);
+    test_tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_disk_usage_and_time),
+        cmocka_unit_test(test_renditions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
