@@ -264,7 +264,7 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
     /* rend on entry: the chosen rendition; "": the top one */
     int rc = rend[0] ? 0 : record_top_rendition(dir, rid, rend);
     if (rc == 0)
-        rc = record_journal_read(dir, rid, rend, &v, &nv);
+        rc = record_journal_read(dir, rid, rend, &v, &nv, NULL);
     if (rc == -ENOMEM) {
         free(v);
         return rc;
@@ -273,7 +273,7 @@ static int clips_resolve(const char *dir, const char *rid, int64_t a_ms, double 
         snprintf(why, n, "recording %s has no rendition \"%s\"", rid, rend);
         return -ERANGE;
     }
-    if (record_journal_read(dir, rid, "audio", &au, &na) < 0)
+    if (record_journal_read(dir, rid, "audio", &au, &na, NULL) < 0)
         na = 0;
     char what[RECORD_ID_MAX + 16];
     snprintf(what, sizeof(what), "recording %s", rid);
@@ -653,7 +653,7 @@ static void clips_hls(const char *dir, store_t *st, const char *sid, const char 
     for (size_t i = 0; i < nn; i++) {
         record_seg_t *segs = NULL;
         size_t n = 0;
-        int rc = rid[0] ? record_journal_read(dir, rid, names[i], &segs, &n)
+        int rc = rid[0] ? record_journal_read(dir, rid, names[i], &segs, &n, NULL)
                         : clips_store_segs(st, sid, names[i], &segs, &n);
         if (rc == 0)
             clips_hls_add(in, dir, st, sid, rid, names[i], segs, n, a, b);

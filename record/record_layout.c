@@ -466,10 +466,13 @@ uint64_t record_disk_usage(const char *path)
 }
 
 int record_journal_read(const char *dir, const char *rid, const char *rend, record_seg_t **out,
-                        size_t *n_out)
+                        size_t *n_out, size_t *skipped)
 {
     *out = NULL;
     *n_out = 0;
+    size_t skip = 0;
+    if (skipped)
+        *skipped = 0;
     int rec = record_open_in(dir, rid);
     if (rec < 0)
         return rec;
@@ -491,16 +494,20 @@ int record_journal_read(const char *dir, const char *rid, const char *rend, reco
     int rc = 0;
     while (fgets(line, sizeof(line), f)) {
         size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n')
-            continue; /* cut short by a crash */
+        if (len == 0 || line[len - 1] != '\n') {
+            skip++; /* cut short by a crash */
+            continue;
+        }
         record_seg_t s;
         memset(&s, 0, sizeof(s));
         int disc = 0;
         if (sscanf(line, "%" SCNd64 " %lf %d %31s %" SCNu64 " %" SCNd64, &s.msn, &s.duration,
                    &disc, s.init, &s.bytes, &s.pdt_ms) != 6 ||
             !(s.duration >= 0 && s.duration < 3600) || strchr(s.init, '/') ||
-            (n > 0 && s.msn <= segs[n - 1].msn))
+            (n > 0 && s.msn <= segs[n - 1].msn)) {
+            skip++;
             continue;
+        }
         s.discontinuity = disc != 0;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
@@ -521,6 +528,8 @@ int record_journal_read(const char *dir, const char *rid, const char *rend, reco
     }
     *out = segs;
     *n_out = n;
+    if (skipped)
+        *skipped = skip;
     return 0;
 }
 

@@ -171,11 +171,12 @@ typedef struct record_seg {
 
 /*
  * The whole lines of DIR/RID/REND/journal, in order (a line cut short or
- * malformed is left out). *out: a new array of *n (free()). 0, -ENOENT,
- * -ENOMEM, -EIO.
+ * malformed, or not after the line before it, is left out and counted in
+ * *skipped when skipped is not NULL). *out: a new array of *n (free()). 0,
+ * -ENOENT, -ENOMEM, -EIO.
  */
 int record_journal_read(const char *dir, const char *rid, const char *rend, record_seg_t **out,
-                        size_t *n) __attribute__((warn_unused_result));
+                        size_t *n, size_t *skipped) __attribute__((warn_unused_result));
 
 /* The rendition directories of recording rid that have a journal (at most
  * max names into out, RECORD_RENDITION_MAX each). 0 with *n; -ENOENT, -EIO. */

@@ -482,19 +482,12 @@ void recorder_set_master(recorder_t *r, const blob_t *master)
 
 /* ---- finalize (end of broadcast, and crash recovery) -------------------- */
 
-typedef struct rec_seg {
-    int64_t msn;
-    double duration;
-    bool discontinuity;
-    char init[32];
-    uint64_t bytes;
-    int64_t pdt_ms;
-} rec_seg_t;
+typedef record_seg_t rec_seg_t;
 
 typedef struct rec_fin_rend {
     char name[REC_NAME_MAX];
     rec_seg_t *segs;
-    size_t n, cap;
+    size_t n;
     double duration;
     int discontinuities;
     uint64_t bytes;
@@ -512,54 +505,30 @@ static bool rec_file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Reads REND/journal: the segments whose line is whole and whose file is
- * there with the size the line says. */
-static int rec_read_journal(const char *recdir, rec_fin_rend_t *fr, const char *ctx)
+/* Reads REND/journal (record_journal_read): the segments whose line is
+ * whole and whose file is there with the size the line says. */
+static int rec_read_journal(const char *dir, const char *rid, rec_fin_rend_t *fr, const char *ctx)
 {
-    char path[REC_PATH_MAX + 64];
-    rec_pathf(path, sizeof(path), "%s/%s/journal", recdir, fr->name);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    char line[256];
-    size_t dropped = 0;
-    while (fgets(line, sizeof(line), f)) {
-        size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n') {
-            dropped++; /* cut short by a crash */
-            continue;
-        }
-        rec_seg_t s;
-        memset(&s, 0, sizeof(s));
-        int disc = 0;
-        if (sscanf(line, "%" SCNd64 " %lf %d %31s %" SCNu64 " %" SCNd64, &s.msn, &s.duration,
-                   &disc, s.init, &s.bytes, &s.pdt_ms) != 6 ||
-            !(s.duration >= 0 && s.duration < 3600) || strchr(s.init, '/') ||
-            (fr->n > 0 && s.msn <= fr->segs[fr->n - 1].msn)) {
-            dropped++;
-            continue;
-        }
-        s.discontinuity = disc != 0;
+    char recdir[REC_PATH_MAX];
+    rec_pathf(recdir, sizeof(recdir), "%s/%s", dir, rid);
+    rec_seg_t *segs;
+    size_t n, dropped;
+    int rc = record_journal_read(dir, rid, fr->name, &segs, &n, &dropped);
+    if (rc < 0)
+        return rc;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
         char seg[REC_PATH_MAX + 96], init[REC_PATH_MAX + 96];
-        rec_seg_path(seg, sizeof(seg), recdir, fr->name, s.msn);
-        rec_pathf(init, sizeof(init), "%s/%s/%s", recdir, fr->name, s.init);
-        if (!rec_file_size_is(seg, s.bytes) || !rec_file_exists(init)) {
+        rec_seg_path(seg, sizeof(seg), recdir, fr->name, segs[i].msn);
+        rec_pathf(init, sizeof(init), "%s/%s/%s", recdir, fr->name, segs[i].init);
+        if (!rec_file_size_is(seg, segs[i].bytes) || !rec_file_exists(init)) {
             dropped++;
             continue;
         }
-        if (fr->n == fr->cap) {
-            size_t cap = fr->cap ? fr->cap * 2 : 64;
-            rec_seg_t *ns = realloc(fr->segs, cap * sizeof(*ns));
-            if (!ns) {
-                fclose(f);
-                return -ENOMEM;
-            }
-            fr->segs = ns;
-            fr->cap = cap;
-        }
-        fr->segs[fr->n++] = s;
+        segs[kept++] = segs[i];
     }
-    fclose(f);
+    fr->segs = segs;
+    fr->n = kept;
     if (dropped)
         log_warn(ctx, "%s: %zu journal line(s) or segment file(s) incomplete; left out", fr->name,
                  dropped);
@@ -1021,24 +990,15 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
 
     rec_fin_rend_t fr[REC_RENDS_MAX];
     memset(fr, 0, sizeof(fr));
+    char names[REC_RENDS_MAX][RECORD_RENDITION_MAX];
     size_t n = 0;
-    int ret = 0;
-    DIR *d = opendir(recdir);
-    if (!d) {
+    int ret = record_renditions(dir, rid, names, REC_RENDS_MAX, &n);
+    if (ret < 0) {
         json_decref(j);
-        return -errno;
+        return ret;
     }
-    struct dirent *de;
-    while ((de = readdir(d)) && n < REC_RENDS_MAX) {
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= REC_NAME_MAX)
-            continue;
-        rec_pathf(path, sizeof(path), "%s/%s/journal", recdir, de->d_name);
-        if (!rec_file_exists(path))
-            continue;
-        snprintf(fr[n].name, sizeof(fr[n].name), "%s", de->d_name);
-        n++;
-    }
-    closedir(d);
+    for (size_t i = 0; i < n; i++)
+        snprintf(fr[i].name, sizeof(fr[i].name), "%s", names[i]);
     qsort(fr, n, sizeof(fr[0]), rec_name_cmp);
 
     /* Every VOD playlist carries every date range of the broadcast. */
@@ -1054,7 +1014,7 @@ static int rec_finalize(const char *dir, const char *rid, bool mp4, int64_t ende
     int discs = 0;
     size_t top_video = SIZE_MAX, audio = SIZE_MAX;
     for (size_t i = 0; i < n && ret == 0; i++) {
-        if ((ret = rec_read_journal(recdir, &fr[i], ctx)) < 0)
+        if ((ret = rec_read_journal(dir, rid, &fr[i], ctx)) < 0)
             break;
         if (fr[i].n == 0)
             continue;
