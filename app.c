@@ -333,7 +333,9 @@ static int app_open_store(sluice_app_t *app, const config_t *cfg)
         log_error(NULL, "--store %s: this build has only the memory store", cfg->store_url);
         return -1;
     } else if (rc < 0) {
-        log_error(NULL, "--store: not a store URL (memory, or redis://[:PASSWORD@]HOST:PORT[/DB])");
+        log_error(NULL, "--store: not a store URL (memory, redis://[:PASSWORD@]HOST:PORT[/DB], or "
+                        "redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER"
+                        "[?db=N&...]; see docs/configuration.md)");
         return -1;
     }
     /* A stream is idle (evicted first) after 3 segment durations without a

@@ -71,7 +71,8 @@ static const config_option_t config_options[] = {
     OPT("http-listen", CONFIG_RESTART, CONFIG_STRING, http_listen, "0.0.0.0:8080", NULL, 0, 0,
         "public origin address HOST:PORT (playlists, media, /healthz)"),
     OPT("store", CONFIG_RESTART, CONFIG_STRING, store_url, "memory", NULL, 0, 0,
-        "segment store: memory, or redis://[:PASSWORD@]HOST:PORT[/DB]"),
+        "segment store: memory, redis://[:PASSWORD@]HOST:PORT[/DB], or "
+        "redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[?db=N&...]"),
     OPT("role", CONFIG_RESTART, CONFIG_ROLES, roles, "ingest,origin", NULL, 0, 0,
         "roles this process runs: ingest, origin or both"),
     OPT("stream", CONFIG_RELOAD, CONFIG_STREAMS, streams, NULL, NULL, 0, 0,
@@ -497,17 +498,39 @@ static bool config_is_secret(const config_option_t *o)
            strstr(o->name, "passphrase");
 }
 
-/* A store URL with its password (redis://[USER]:PASSWORD@HOST) masked. */
+/* A store URL with its passwords masked: the userinfo's
+ * (redis://[USER]:PASSWORD@HOST, split where the store's parser splits it:
+ * redis:// at the URL's last '@', redis-sentinel:// at the authority's last
+ * '@') and every sentinel-password= value. */
 static void config_print_url(FILE *out, const char *url)
 {
     const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-    if (!colon) {
+    if (!scheme) {
         fputs(url, out);
         return;
     }
-    fprintf(out, "%.*s:********%s", (int)(colon - url), url, at);
+    const char *p = scheme + 3;
+    const char *at = NULL;
+    if (strncmp(url, "redis-sentinel://", 17) == 0) {
+        for (size_t i = strcspn(p, "/?"); i > 0 && !at; i--)
+            if (p[i - 1] == '@')
+                at = p + i - 1;
+    } else {
+        at = strrchr(p, '@');
+    }
+    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    const char *rest = url;
+    if (colon) {
+        fprintf(out, "%.*s:********", (int)(colon - url), url);
+        rest = at;
+    }
+    static const char sp_key[] = "sentinel-password=";
+    for (const char *sp; (sp = strstr(rest, sp_key));) {
+        sp += sizeof(sp_key) - 1;
+        fprintf(out, "%.*s********", (int)(sp - rest), rest);
+        rest = sp + strcspn(sp, "&");
+    }
+    fputs(rest, out);
 }
 
 /* --check-config: the configuration every source gave, as an INI file that
@@ -990,7 +1013,9 @@ int config_load(config_t *cfg, int argc, char **argv, char **envp, FILE *out, ch
      * --check-config does, instead of failing later as a start-up error. */
     if (!ld.failed && store_url_check(cfg->store_url) != 0)
         config_error(&ld, "--store: not a store URL (memory, or "
-                          "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?cache-mb=N])");
+                          "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?cache-mb=N], or "
+                          "redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER"
+                          "[?db=N&cache-mb=N&sentinel-user=U&sentinel-password=P&wait-ms=N])");
     if (!ld.failed && config_extra_check) {
         char why[300] = "";
         if (config_extra_check(cfg, why, sizeof(why)) != 0)

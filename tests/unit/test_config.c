@@ -249,6 +249,35 @@ static void test_check_config(void **state)
     assert_string_equal(buf + blen - 17, "configuration OK\n");
     config_free(&cfg);
 
+    /* Sentinel URLs: the data password (userinfo, split at the authority's
+     * last '@') and every sentinel-password= value are masked; a literal
+     * '@' in a query value does not move the split. redis:// splits at its
+     * last '@', as its parser does. */
+    static const struct {
+        const char *url, *want;
+    } masked[] = {
+        {"redis-sentinel://sluice:dpw@10.0.0.5,10.0.0.6:26380/sluice?db=2&sentinel-user=w"
+         "&sentinel-password=s%40pw&wait-ms=50",
+         "store = redis-sentinel://sluice:********@10.0.0.5,10.0.0.6:26380/sluice?db=2"
+         "&sentinel-user=w&sentinel-password=********&wait-ms=50  ; --store\n"},
+        {"redis-sentinel://h:26379/m?sentinel-password=spw@x",
+         "store = redis-sentinel://h:26379/m?sentinel-password=********  ; --store\n"},
+        {"redis://:dpw@x@h:6379", "store = redis://:********@h:6379  ; --store\n"},
+    };
+    for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+        char mb[16384] = {0};
+        FILE *mo = fmemopen(mb, sizeof(mb) - 1, "w");
+        char *margv[] = {"sluice", "--check-config", "--store", (char *)masked[i].url, NULL};
+        char *menv[] = {NULL};
+        assert_int_equal(config_load(&cfg, 4, margv, menv, mo, err, sizeof(err)), 0);
+        fclose(mo);
+        if (!strstr(mb, masked[i].want))
+            fail_msg("no '%s' in:\n%s", masked[i].want, mb);
+        assert_null(strstr(mb, "dpw"));
+        assert_null(strstr(mb, "spw"));
+        config_free(&cfg);
+    }
+
     /* What a start would refuse after parsing is refused here too, without
      * opening anything. */
     char *none0[] = {NULL};
