@@ -93,7 +93,7 @@ int store_open(const char *url, store_t **out)
     *out = NULL;
     if (strcmp(url, "memory") == 0 || strcmp(url, "memory://") == 0)
         return store_memory_open(out);
-    if (strncmp(url, "redis://", 8) == 0)
+    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis-sentinel://", 17) == 0)
         return store_redis_open(url, out);
     return -EINVAL;
 }
@@ -102,7 +102,7 @@ int store_url_check(const char *url)
 {
     if (strcmp(url, "memory") == 0 || strcmp(url, "memory://") == 0)
         return 0;
-    if (strncmp(url, "redis://", 8) == 0)
+    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis-sentinel://", 17) == 0)
         return store_redis_url_check(url) == 0 ? 0 : -EINVAL;
     return -EINVAL;
 }
@@ -500,6 +500,13 @@ void store_get_stats(store_t *st, store_stats_t *out)
     out->memory_bytes = out->memory_limit = out->evictions = 0;
     if (st->backend->memory_stats)
         st->backend->memory_stats(st, out);
+    out->sentinel = false;
+    out->master[0] = out->master_name[0] = '\0';
+    out->sentinels = out->sentinels_up = 0;
+    out->failovers = out->replica_wait_timeouts = 0;
+    out->last_failover_ms = out->last_outage_ms = 0;
+    if (st->backend->ha_stats)
+        st->backend->ha_stats(st, out);
 }
 
 int store_set_memory_limit(store_t *st, uint64_t limit_bytes, int64_t idle_ms)
@@ -678,6 +685,18 @@ void store_watch_remove(store_watch_t *w)
     }
     pthread_mutex_unlock(&st->cb_lock);
     free(w);
+}
+
+void store_notify_all_changed(store_t *st)
+{
+    pthread_mutex_lock(&st->cb_lock);
+    for (store_watch_t *w = st->watches; w; w = w->next) {
+        if (!w->armed)
+            continue;
+        w->armed = false;
+        w->cb(w->opaque, w->stream_id);
+    }
+    pthread_mutex_unlock(&st->cb_lock);
 }
 
 void store_notify_changed(store_t *st, const char *stream_id)

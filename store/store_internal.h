@@ -58,6 +58,8 @@ typedef struct store_backend {
     /* Optional (NULL: -ENOTSUP / nothing to report): the memory bound. */
     int (*set_memory_limit)(store_t *st, uint64_t limit_bytes, int64_t idle_ms);
     void (*memory_stats)(store_t *st, store_stats_t *out);
+    /* Optional (NULL: not replicated): the Sentinel fields of store_stats_t. */
+    void (*ha_stats)(store_t *st, store_stats_t *out);
     /* Optional (NULL: -ENOTSUP / 0): the persisted registry. */
     int (*set_state_dir)(store_t *st, const char *dir, size_t *loaded, char *why, size_t whylen);
     int (*stream_seed_done)(store_t *st, size_t *removed);
@@ -92,13 +94,16 @@ void store_base_deinit(store_t *st);
 
 /* Fires (and disarms) every watch on stream_id. Any thread; takes cb_lock. */
 void store_notify_changed(store_t *st, const char *stream_id);
+/* Fires (and disarms) every watch on every stream: the store is back after
+ * an outage (a failover), so whoever waited on it reads again. */
+void store_notify_all_changed(store_t *st);
 /* Fires the lost_cb of this process's lease on stream_id, if any. */
 void store_notify_lease_lost(store_t *st, const char *stream_id);
 
 int store_memory_open(store_t **out);
-/* url starts with "redis://". */
+/* url starts with "redis://" or "redis-sentinel://". */
 int store_redis_open(const char *url, store_t **out);
-/* Parses a redis:// URL as store_redis_open would, opening nothing:
+/* Parses a redis:// or redis-sentinel:// URL as store_redis_open would, opening nothing:
  * 0 or -EINVAL (-ENOMEM). */
 int store_redis_url_check(const char *url);
 

@@ -81,6 +81,7 @@
 #include "log.h"
 #include "store_cache_internal.h"
 #include "store_internal.h"
+#include "store_redis_url.h"
 
 #define RS_PREFIX "sluice:"
 #define RS_LEASE_MS 10000
@@ -88,11 +89,19 @@
 #define RS_TICK_MS 250
 #define RS_BACKOFF_MIN_MS 100
 #define RS_BACKOFF_MAX_MS 2000
+/* Sentinel mode: the sentinels answer even while the master is gone, so ask
+ * them again soon; a short connect and command timeout per sentinel keeps
+ * a dead one from holding the maintenance thread (at most 0.8 s each). */
+#define RS_SENTINEL_BACKOFF_MAX_MS 500
+#define RS_SENTINEL_CONNECT_MS 300
+#define RS_SENTINEL_COMMAND_MS 500
+#define RS_SENTINEL_RECHECK_MS 5000
+#define RS_WATCH_BACKOFF_MIN_MS 100
+#define RS_WATCH_BACKOFF_MAX_MS 2000
 #define RS_CONNECT_TIMEOUT_MS 1000
 #define RS_COMMAND_TIMEOUT_MS 3000
 #define RS_POOL_IDLE_MAX 16
 #define RS_MIRROR_MAX_BYTES (256u << 20)
-#define RS_CACHE_BYTES (64u << 20)
 #define RS_CACHE_AGE_MS 60000
 #define RS_META_PRUNE_MIN "32" /* puts between two sweeps of a meta hash, at least */
 #define RS_KEY_MAX (sizeof(RS_PREFIX) + STORE_ID_MAX + STORE_NAME_MAX + 16)
@@ -310,15 +319,52 @@ typedef struct rs_held {
     char id[STORE_ID_MAX];
 } rs_held_t;
 
+struct store_redis;
+
+/* One sentinel and its +switch-master watcher (an async context on the
+ * maintenance thread's loop; maintenance thread only). */
+typedef struct rs_sentinel {
+    struct store_redis *r;
+    char host[256];
+    int port;
+    redisAsyncContext *ac;
+    bool subscribed;
+    int64_t next_connect_ms;
+    int backoff_ms;
+    bool unknown_logged; /* "does not know master NAME", once */
+} rs_sentinel_t;
+
 typedef struct store_redis {
     store_t base;
+    /* The master's address. redis://: fixed. Sentinel mode: the maintenance
+     * thread changes it (under pool_lock, with pool_gen) when the sentinels
+     * name another master; other threads read it under pool_lock. */
     char host[256];
     int port;
     char user[128];
     char password[256];
     int db;
     size_t cache_bytes;
-    char where[300]; /* "redis://HOST:PORT/DB" for logs: never the password */
+    /* For logs, immutable after open: "redis://HOST:PORT/DB" or
+     * "redis-sentinel://S1:P1,.../NAME db N"; never a password. */
+    char where[320];
+    bool sentinel_mode;
+    rs_sentinel_t sentinels[RS_URL_SENTINELS_MAX];
+    unsigned nsentinels;
+    unsigned sentinel_first; /* the one that answered last: asked first */
+    char master_name[RS_URL_MASTER_NAME_MAX + 1];
+    char sentinel_user[128];
+    char sentinel_password[256];
+    int wait_ms;
+    atomic_bool role_noperm_logged; /* any thread */
+    /* Failover bookkeeping: written by the maintenance thread, read by
+     * rs_ha_stats under pool_lock. */
+    uint64_t failovers;
+    int64_t last_failover_wall_ms;
+    int64_t last_outage_ms;
+    atomic_uint sentinels_up;
+    atomic_uint_least64_t replica_wait_timeouts;
+    int64_t wait_warn_ms; /* under pool_lock */
     char node_id[33];
     char channel_prefix[64]; /* "sluice:ev:DB:" */
     char registry_channel[80]; /* "sluice:ev:DB:registry" */
@@ -360,73 +406,48 @@ typedef struct store_redis {
     atomic_uint failures; /* read by store_redis_open's first wait */
     int64_t down_since_ms;
     int64_t last_down_log_ms;
+    int64_t outage_started_ms; /* a ready master was lost then (0: none) */
+    int64_t last_discover_ms;
+    bool recheck_now; /* a +switch-master arrived: ask the sentinels */
+    int64_t last_nosentinel_log_ms;
 } store_redis_t;
 
 static void rs_mark_down(store_redis_t *r);
 
 /* ---- URL ------------------------------------------------------------------ */
 
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?cache-mb=N] */
-static int rs_parse_url(store_redis_t *r, const char *url)
+/* Takes the settings of url (store_redis_url.h) into r. 0 or -EINVAL. */
+static int rs_apply_url(store_redis_t *r, const char *url)
 {
-    const char *p = url + 8;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon || (size_t)(at - colon - 1) >= sizeof(r->password) ||
-            (size_t)(colon - p) >= sizeof(r->user))
-            return -EINVAL;
-        memcpy(r->user, p, (size_t)(colon - p));
-        memcpy(r->password, colon + 1, (size_t)(at - colon - 1));
-        p = at + 1;
+    rs_url_t *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    int rc = rs_url_parse(url, u);
+    if (rc == 0) {
+        r->sentinel_mode = u->mode == RS_URL_SENTINEL;
+        memcpy(r->host, u->host, sizeof(r->host));
+        r->port = u->port;
+        memcpy(r->user, u->user, sizeof(r->user));
+        memcpy(r->password, u->password, sizeof(r->password));
+        memcpy(r->sentinel_user, u->sentinel_user, sizeof(r->sentinel_user));
+        memcpy(r->sentinel_password, u->sentinel_password, sizeof(r->sentinel_password));
+        memcpy(r->master_name, u->master_name, sizeof(r->master_name));
+        memcpy(r->where, u->where, sizeof(r->where));
+        r->db = u->db;
+        r->cache_bytes = u->cache_bytes;
+        r->wait_ms = u->wait_ms;
+        r->nsentinels = u->nsentinels;
+        for (unsigned i = 0; i < u->nsentinels; i++) {
+            rs_sentinel_t *sn = &r->sentinels[i];
+            sn->r = r;
+            memcpy(sn->host, u->sentinels[i].host, sizeof(sn->host));
+            sn->port = u->sentinels[i].port;
+            sn->backoff_ms = RS_WATCH_BACKOFF_MIN_MS;
+        }
     }
-    const char *hend;
-    if (*p == '[') {
-        hend = strchr(p, ']');
-        if (!hend)
-            return -EINVAL;
-        p++;
-    } else {
-        hend = p + strcspn(p, ":/");
-    }
-    if (hend == p || (size_t)(hend - p) >= sizeof(r->host))
-        return -EINVAL;
-    memcpy(r->host, p, (size_t)(hend - p));
-    p = hend + (*hend == ']');
-    r->port = 6379;
-    if (*p == ':') {
-        char *end;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535)
-            return -EINVAL;
-        r->port = (int)port;
-        p = end;
-    }
-    r->db = 0;
-    if (*p == '/' && p[1] && p[1] != '?') {
-        char *end;
-        long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || (*end && *end != '?') || db < 0 || db > 65535)
-            return -EINVAL;
-        r->db = (int)db;
-        p = end;
-    } else if (*p == '/') {
-        p++;
-    }
-    r->cache_bytes = RS_CACHE_BYTES;
-    if (strncmp(p, "?cache-mb=", 10) == 0) {
-        /* The object cache's budget; 0 turns it off (benchmarks, debugging). */
-        char *end;
-        long mb = strtol(p + 10, &end, 10);
-        if (end == p + 10 || *end || mb < 0 || mb > 65536)
-            return -EINVAL;
-        r->cache_bytes = (size_t)mb << 20;
-        p = end;
-    }
-    if (*p)
-        return -EINVAL;
-    snprintf(r->where, sizeof(r->where), "redis://%s:%d/%d", r->host, r->port, r->db);
-    return 0;
+    rs_url_cleanse(u);
+    free(u);
+    return rc;
 }
 
 /* ---- keys ----------------------------------------------------------------- */
@@ -475,11 +496,29 @@ static void rs_hex(const uint8_t hash[32], char out[65])
 
 /* ---- the connection pool -------------------------------------------------- */
 
-static redisContext *rs_connect_sync(store_redis_t *r)
+/* Whether a ROLE reply names a master. */
+static bool rs_role_is_master(const redisReply *rep)
 {
+    return rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+           rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0;
+}
+
+static bool rs_reply_noperm(const redisReply *rep)
+{
+    return rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0;
+}
+
+/* A blocking context to the master at host:port: AUTH, SELECT, CLIENT
+ * SETNAME (operators and tests see sluice's clients by name) and, in
+ * sentinel mode, ROLE: a node that is not (or no longer) the master is
+ * refused, so nothing is ever written to a demoted one. */
+static redisContext *rs_connect_sync(store_redis_t *r, const char *host, int port)
+{
+    if (!host[0])
+        return NULL; /* sentinel mode before the first discovery */
     struct timeval ct = {.tv_sec = RS_CONNECT_TIMEOUT_MS / 1000,
                          .tv_usec = (RS_CONNECT_TIMEOUT_MS % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(r->host, r->port, ct);
+    redisContext *c = redisConnectWithTimeout(host, port, ct);
     if (!c)
         return NULL;
     if (c->err)
@@ -508,6 +547,29 @@ static redisContext *rs_connect_sync(store_redis_t *r)
         }
         freeReplyObject(rep);
     }
+    /* (hiredis formats %s only: no precision) */
+    char cname[16];
+    snprintf(cname, sizeof(cname), "sluice-%.8s", r->node_id);
+    rep = redisCommand(c, "CLIENT SETNAME %s", cname);
+    if (!rep)
+        goto fail;
+    freeReplyObject(rep); /* an error (no +client|setname) costs only the name */
+    if (r->sentinel_mode) {
+        rep = redisCommand(c, "ROLE");
+        if (!rep)
+            goto fail;
+        if (rs_reply_noperm(rep)) {
+            if (!atomic_exchange(&r->role_noperm_logged, true))
+                log_warn(RS_LOG, "%s: the data user may not run ROLE (grant +role); relying "
+                                 "on -READONLY to notice a demoted master", r->where);
+        } else if (!rs_role_is_master(rep)) {
+            log_warn(RS_LOG, "%s: %s:%d is not the master (ROLE); asking the sentinels again",
+                     r->where, host, port);
+            freeReplyObject(rep);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
     return c;
 fail:
     redisFree(c);
@@ -515,12 +577,16 @@ fail:
 }
 
 /* A context of the current generation for one call; NULL when Redis cannot
- * be reached (the caller answers -EIO). */
+ * be reached (the caller answers -EIO). The address and the generation are
+ * read together, so a context made for an old master is never pooled. */
 static rs_conn_t *rs_borrow(store_redis_t *r)
 {
+    char host[sizeof(r->host)];
     pthread_mutex_lock(&r->pool_lock);
     rs_conn_t *k = r->idle;
     unsigned gen = r->pool_gen;
+    int port = r->port;
+    memcpy(host, r->host, sizeof(host));
     if (k) {
         r->idle = k->next;
         r->nidle--;
@@ -532,7 +598,7 @@ static rs_conn_t *rs_borrow(store_redis_t *r)
     if (!k)
         return NULL;
     k->gen = gen;
-    k->c = rs_connect_sync(r);
+    k->c = rs_connect_sync(r, host, port);
     if (!k->c) {
         free(k);
         return NULL;
@@ -576,11 +642,49 @@ static void rs_pool_flush(store_redis_t *r)
     }
 }
 
+/* Error replies that mean this server is not a usable master any more. */
+static bool rs_reply_lost_master(const redisReply *rep)
+{
+    return rep->type == REDIS_REPLY_ERROR &&
+           (strncmp(rep->str, "READONLY", 8) == 0 || strncmp(rep->str, "MASTERDOWN", 10) == 0 ||
+            strncmp(rep->str, "LOADING", 7) == 0);
+}
+
 /* Runs one command on a pooled context. *reply is NULL and -EIO returned
  * when the connection failed (Redis is then marked down); a Redis error
  * reply is returned as -EIO with *reply set, so it can be logged. */
+static int rs_command_wait(store_redis_t *r, int argc, const char **argv, const size_t *lens,
+                           redisReply **reply, bool wait);
+
 static int rs_command(store_redis_t *r, int argc, const char **argv, const size_t *lens,
                       redisReply **reply)
+{
+    return rs_command_wait(r, argc, argv, lens, reply, false);
+}
+
+/* The replication wait after a rare, important write (sentinel mode,
+ * wait-ms > 0): WAIT 1 on the same context, so the write is on a replica
+ * before the caller answers, and survives a failover. No replica in time is
+ * not a failure (the write is on the master): it is counted and logged. */
+static void rs_wait_result(store_redis_t *r, redisReply *w)
+{
+    if (w && w->type == REDIS_REPLY_INTEGER && w->integer >= 1)
+        return;
+    atomic_fetch_add(&r->replica_wait_timeouts, 1);
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&r->pool_lock);
+    bool say = !r->wait_warn_ms || now - r->wait_warn_ms >= 60000;
+    if (say)
+        r->wait_warn_ms = now;
+    pthread_mutex_unlock(&r->pool_lock);
+    if (say)
+        log_warn(RS_LOG, "%s: no replica acknowledged a registry or lease change within %d ms "
+                         "(%" PRIu64 " so far); it is on the master only",
+                 r->where, r->wait_ms, (uint64_t)atomic_load(&r->replica_wait_timeouts));
+}
+
+static int rs_command_wait(store_redis_t *r, int argc, const char **argv, const size_t *lens,
+                           redisReply **reply, bool wait)
 {
     *reply = NULL;
     rs_conn_t *k = rs_borrow(r);
@@ -588,21 +692,47 @@ static int rs_command(store_redis_t *r, int argc, const char **argv, const size_
         rs_mark_down(r);
         return -EIO;
     }
-    redisReply *rep = redisCommandArgv(k->c, argc, argv, lens);
+    redisReply *rep = NULL;
+    if (wait && r->sentinel_mode && r->wait_ms > 0) {
+        redisReply *w = NULL;
+        if (redisAppendCommandArgv(k->c, argc, argv, lens) == REDIS_OK &&
+            redisAppendCommand(k->c, "WAIT 1 %d", r->wait_ms) == REDIS_OK &&
+            redisGetReply(k->c, (void **)&rep) == REDIS_OK &&
+            redisGetReply(k->c, (void **)&w) == REDIS_OK) {
+            if (rep && rep->type != REDIS_REPLY_ERROR)
+                rs_wait_result(r, w);
+            freeReplyObject(w);
+        } else {
+            freeReplyObject(rep);
+            rep = NULL;
+        }
+    } else {
+        rep = redisCommandArgv(k->c, argc, argv, lens);
+    }
     if (!rep) {
         log_warn(RS_LOG, "%s: %s", r->where, k->c->errstr[0] ? k->c->errstr : "I/O error");
         rs_return(r, k, true);
         rs_mark_down(r);
         return -EIO;
     }
-    rs_return(r, k, false);
     *reply = rep;
+    if (rs_reply_lost_master(rep)) {
+        /* A master that was demoted (-READONLY), lost its own master
+         * (-MASTERDOWN) or is loading: as good as gone. Reconnecting finds
+         * the right one (sentinel mode) or waits until it is writable. */
+        log_warn(RS_LOG, "%s: %s", r->where, rep->str);
+        rs_return(r, k, true);
+        rs_mark_down(r);
+        return -EIO;
+    }
+    rs_return(r, k, false);
     return rep->type == REDIS_REPLY_ERROR ? -EIO : 0;
 }
 
-/* EVAL script with keys and args (all NUL-terminated strings). */
-static int rs_eval(store_redis_t *r, const char *script, int nkeys, const char **keys, int nargs,
-                   const char **args, redisReply **reply)
+/* EVAL script with keys and args (all NUL-terminated strings); wait: a
+ * registry or lease change, followed by the replication wait. */
+static int rs_eval_mode(store_redis_t *r, const char *script, int nkeys, const char **keys,
+                        int nargs, const char **args, redisReply **reply, bool wait)
 {
     const char *argv[16];
     size_t lens[16];
@@ -618,10 +748,22 @@ static int rs_eval(store_redis_t *r, const char *script, int nkeys, const char *
         argv[argc++] = args[i];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    int rc = rs_command(r, argc, argv, lens, reply);
+    int rc = rs_command_wait(r, argc, argv, lens, reply, wait);
     if (rc < 0 && *reply)
         log_warn(RS_LOG, "%s: script failed: %s", r->where, (*reply)->str);
     return rc;
+}
+
+static int rs_eval(store_redis_t *r, const char *script, int nkeys, const char **keys, int nargs,
+                   const char **args, redisReply **reply)
+{
+    return rs_eval_mode(r, script, nkeys, keys, nargs, args, reply, false);
+}
+
+static int rs_eval_wait(store_redis_t *r, const char *script, int nkeys, const char **keys,
+                        int nargs, const char **args, redisReply **reply)
+{
+    return rs_eval_mode(r, script, nkeys, keys, nargs, args, reply, true);
 }
 
 static void rs_mark_down(store_redis_t *r)
@@ -980,7 +1122,7 @@ static int rs_stream_add_mode(store_redis_t *r, const char *id, const char *name
     const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
     const char *args[] = {id, hex, name, created};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_add, 2, keys, 4, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_stream_add, 2, keys, 4, args, &rep);
     if (rc == 0)
         rc = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -EIO;
     freeReplyObject(rep);
@@ -1278,7 +1420,7 @@ static int rs_registry_remove(store_t *st, const char *id)
                           RS_KEY_OUTPUTS};
     const char *args[] = {id, r->registry_channel};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_remove, 5, keys, 2, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_stream_remove, 5, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1299,7 +1441,7 @@ static int rs_registry_rotate(store_t *st, const char *id, const uint8_t hash[32
     const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
     const char *args[] = {id, hex, r->registry_channel};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_rotate, 2, keys, 3, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_stream_rotate, 2, keys, 3, args, &rep);
     if (rc == 0 && rep->type != REDIS_REPLY_INTEGER)
         rc = -EIO;
     else if (rc == 0)
@@ -1321,7 +1463,7 @@ static int rs_registry_set_record(store_t *st, const char *id, int record)
                               : record == STORE_RECORD_OFF ? "0"
                                                            : ""};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1337,7 +1479,7 @@ static int rs_registry_set_field(store_t *st, const char *id, const char *key, c
     const char *keys[] = {RS_KEY_BY_ID, key};
     const char *args[] = {id, value};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_stream_field, 2, keys, 2, args, &rep);
     if (rc == 0)
         rc = rep->type != REDIS_REPLY_INTEGER ? -EIO : rep->integer == 1 ? 0 : -ENOENT;
     freeReplyObject(rep);
@@ -1535,7 +1677,7 @@ static int rs_lease_acquire(store_t *st, const char *stream_id, bool takeover)
     const char *keys[] = {key};
     const char *args[] = {r->node_id, ms, takeover ? "1" : "0", channel};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_acquire, 1, keys, 4, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_acquire, 1, keys, 4, args, &rep);
     if (rc == 0 && rep->type != REDIS_REPLY_INTEGER)
         rc = -EIO;
     if (rc == 0 && rep->integer == 0)
@@ -1582,7 +1724,7 @@ static int rs_lease_revoke(store_t *st, const char *stream_id)
     const char *keys[] = {key};
     const char *args[] = {channel, r->node_id};
     redisReply *rep;
-    int rc = rs_eval(r, rs_lua_revoke, 1, keys, 2, args, &rep);
+    int rc = rs_eval_wait(r, rs_lua_revoke, 1, keys, 2, args, &rep);
     freeReplyObject(rep);
     if (ours) {
         log_info(RS_LOG, "stream %s: lease revoked here", stream_id);
@@ -1601,6 +1743,26 @@ static const char *rs_node_id(const store_t *st)
 static bool rs_connected(store_t *st)
 {
     return atomic_load(&((store_redis_t *)st)->up);
+}
+
+static void rs_ha_stats(store_t *st, store_stats_t *out)
+{
+    store_redis_t *r = (store_redis_t *)st;
+    if (!r->sentinel_mode)
+        return;
+    out->sentinel = true;
+    snprintf(out->master_name, sizeof(out->master_name), "%s", r->master_name);
+    out->sentinels = r->nsentinels;
+    out->sentinels_up = atomic_load(&r->sentinels_up);
+    out->replica_wait_timeouts = atomic_load(&r->replica_wait_timeouts);
+    pthread_mutex_lock(&r->pool_lock);
+    if (r->host[0] && atomic_load(&r->up))
+        snprintf(out->master, sizeof(out->master), strchr(r->host, ':') ? "[%.256s]:%d" : "%.256s:%d",
+                 r->host, r->port);
+    out->failovers = r->failovers;
+    out->last_failover_ms = r->last_failover_wall_ms;
+    out->last_outage_ms = r->last_outage_ms;
+    pthread_mutex_unlock(&r->pool_lock);
 }
 
 /* Renews every lease this node holds; a lease found in another node's hands
@@ -1720,10 +1882,11 @@ static void rs_sub_drop(store_redis_t *r, const char *why);
 
 static void rs_sub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    (void)ac;
     store_redis_t *r = privdata;
     redisReply *rep = reply;
-    if (!rep || r->closing)
+    /* ac != r->sub: dropped (a ROLE that said "replica"), but hiredis still
+     * hands out the replies it had already read. */
+    if (!rep || r->closing || ac != r->sub)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         log_error(RS_LOG, "%s refused the subscription: %s", r->where, rep->str);
@@ -1742,14 +1905,22 @@ static void rs_sub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
         }
         r->sub_ready = true;
         r->backoff_ms = RS_BACKOFF_MIN_MS;
-        r->last_renew_ms = r->last_alive_check_ms = now;
+        r->last_renew_ms = r->last_alive_check_ms = r->last_discover_ms = now;
         if (r->down_since_ms)
             log_info(RS_LOG, "connected to %s again after %.1f s (node %s)", r->where,
                      (double)(now - r->down_since_ms) / 1000.0, r->node_id);
         else
             log_info(RS_LOG, "connected to %s (node %s)", r->where, r->node_id);
+        if (r->outage_started_ms) {
+            pthread_mutex_lock(&r->pool_lock);
+            r->last_outage_ms = now - r->outage_started_ms;
+            pthread_mutex_unlock(&r->pool_lock);
+            r->outage_started_ms = 0;
+        }
         r->down_since_ms = 0;
         r->failures = 0;
+        /* Requests held through the outage (origin) read again now. */
+        store_notify_all_changed(&r->base);
         return;
     }
     if (strcmp(kind, "pmessage") != 0 || rep->elements != 4 ||
@@ -1849,22 +2020,155 @@ static void rs_sub_drop(store_redis_t *r, const char *why)
     r->failures++;
     if (!r->down_since_ms)
         r->down_since_ms = now;
+    int cap = r->sentinel_mode ? RS_SENTINEL_BACKOFF_MAX_MS : RS_BACKOFF_MAX_MS;
     if (was_ready) {
         log_error(RS_LOG, "lost %s (%s); reconnecting, origin answers 503 meanwhile", r->where,
                   why);
         r->last_down_log_ms = now;
+        r->outage_started_ms = now;
     } else if (r->failures == 1 || now - r->last_down_log_ms >= 10000) {
         log_error(RS_LOG, "cannot reach %s (%s); retrying with backoff up to %d ms%s", r->where,
-                  why, RS_BACKOFF_MAX_MS, r->failures > 1 ? " (still down)" : "");
+                  why, cap, r->failures > 1 ? " (still down)" : "");
         r->last_down_log_ms = now;
     }
-    r->next_connect_ms = now + r->backoff_ms;
-    r->backoff_ms = r->backoff_ms * 2 > RS_BACKOFF_MAX_MS ? RS_BACKOFF_MAX_MS : r->backoff_ms * 2;
+    /* Sentinel mode: the first retry after losing a ready master is at
+     * once (the sentinels are cheap to ask); then a short backoff. */
+    r->next_connect_ms = was_ready && r->sentinel_mode ? now : now + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms * 2 > cap ? cap : r->backoff_ms * 2;
+}
+
+/* ---- Sentinel: discovery and the +switch-master watchers ------------------ */
+
+/* Sends AUTH to a sentinel when the URL has its credentials. false: refused
+ * (logged, naming the parameter, never its value). */
+static bool rs_sentinel_auth_sync(store_redis_t *r, const rs_sentinel_t *sn, redisContext *c)
+{
+    if (!r->sentinel_password[0])
+        return true;
+    redisReply *rep = r->sentinel_user[0]
+                          ? redisCommand(c, "AUTH %s %s", r->sentinel_user, r->sentinel_password)
+                          : redisCommand(c, "AUTH %s", r->sentinel_password);
+    bool ok = rep && rep->type != REDIS_REPLY_ERROR;
+    if (rep && !ok)
+        log_error(RS_LOG, "sentinel %s:%d refused sluice's credentials (check sentinel-password=%s"
+                          " in --store): %s",
+                  sn->host, sn->port, r->sentinel_user[0] ? " and sentinel-user=" : "", rep->str);
+    freeReplyObject(rep);
+    return ok;
+}
+
+/* Asks the sentinels, the one that answered last first, for the master's
+ * address (the Sentinel client protocol). Maintenance thread; blocks at most
+ * RS_SENTINEL_CONNECT_MS + RS_SENTINEL_COMMAND_MS per dead sentinel.
+ * 0, or -EIO when none answered with an address. */
+static int rs_sentinel_discover(store_redis_t *r, char *host, size_t hostlen, int *port)
+{
+    for (unsigned j = 0; j < r->nsentinels; j++) {
+        unsigned i = (r->sentinel_first + j) % r->nsentinels;
+        rs_sentinel_t *sn = &r->sentinels[i];
+        struct timeval ct = {.tv_sec = 0, .tv_usec = RS_SENTINEL_CONNECT_MS * 1000};
+        redisContext *c = redisConnectWithTimeout(sn->host, sn->port, ct);
+        if (!c || c->err) {
+            redisFree(c);
+            continue;
+        }
+        struct timeval tv = {.tv_sec = 0, .tv_usec = RS_SENTINEL_COMMAND_MS * 1000};
+        if (redisSetTimeout(c, tv) != REDIS_OK || !rs_sentinel_auth_sync(r, sn, c)) {
+            redisFree(c);
+            continue;
+        }
+        redisReply *rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->master_name);
+        int rc = -EIO;
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING && rep->element[0]->len > 0 &&
+            rep->element[0]->len < hostlen) {
+            long p = strtol(rep->element[1]->str, NULL, 10);
+            if (p >= 1 && p <= 65535) {
+                memcpy(host, rep->element[0]->str, rep->element[0]->len + 1);
+                *port = (int)p;
+                rc = 0;
+            }
+        } else if (rep && rep->type == REDIS_REPLY_NIL) {
+            if (!sn->unknown_logged)
+                log_error(RS_LOG, "sentinel %s:%d does not know master '%s' (sentinel monitor "
+                                  "NAME ...)", sn->host, sn->port, r->master_name);
+            sn->unknown_logged = true;
+        } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+            log_error(RS_LOG, "sentinel %s:%d: %s%s", sn->host, sn->port, rep->str,
+                      rs_reply_noperm(rep) ? " (check sentinel-user= in --store and its ACL: "
+                                             "+sentinel|get-master-addr-by-name)" : "");
+        }
+        freeReplyObject(rep);
+        redisFree(c);
+        if (rc == 0) {
+            r->sentinel_first = i;
+            return 0;
+        }
+    }
+    return -EIO;
+}
+
+/* Takes the address the sentinels named as the master's; a change after a
+ * first one is a failover. Maintenance thread. */
+static void rs_master_set(store_redis_t *r, const char *host, int port)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    bool changed = strcmp(r->host, host) != 0 || r->port != port;
+    bool first = !r->host[0];
+    char old[sizeof(r->host)];
+    int oldport = r->port;
+    memcpy(old, r->host, sizeof(old));
+    if (changed) {
+        snprintf(r->host, sizeof(r->host), "%s", host);
+        r->port = port;
+        r->pool_gen++; /* contexts made for the old address are dropped */
+        if (!first) {
+            r->failovers++;
+            r->last_failover_wall_ms = clock_wall_ms();
+        }
+    }
+    pthread_mutex_unlock(&r->pool_lock);
+    if (changed && first)
+        log_info(RS_LOG, "%s: master %s is %s:%d", r->where, r->master_name, host, port);
+    else if (changed)
+        log_warn(RS_LOG, "%s: master %s is now %s:%d (was %s:%d)", r->where, r->master_name,
+                 host, port, old, oldport);
+}
+
+static void rs_sub_role_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    store_redis_t *r = privdata;
+    redisReply *rep = reply;
+    if (!rep || r->closing || ac != r->sub)
+        return;
+    if (rs_reply_noperm(rep)) {
+        if (!atomic_exchange(&r->role_noperm_logged, true))
+            log_warn(RS_LOG, "%s: the data user may not run ROLE (grant +role); relying on "
+                             "-READONLY to notice a demoted master", r->where);
+        return;
+    }
+    if (!rs_role_is_master(rep))
+        rs_sub_drop(r, "not the master (ROLE)");
 }
 
 static void rs_sub_start(store_redis_t *r)
 {
-    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    char host[sizeof(r->host)];
+    int port;
+    if (r->sentinel_mode) {
+        r->last_discover_ms = clock_mono_ms();
+        r->recheck_now = false;
+        if (rs_sentinel_discover(r, host, sizeof(host), &port) < 0) {
+            rs_sub_drop(r, "no sentinel named a master");
+            return;
+        }
+        rs_master_set(r, host, port);
+    } else {
+        memcpy(host, r->host, sizeof(host));
+        port = r->port;
+    }
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
     if (!ac || ac->err) {
         const char *why = ac ? ac->errstr : "out of memory";
         char buf[128];
@@ -1890,9 +2194,128 @@ static void rs_sub_start(store_redis_t *r)
         else
             redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
     }
+    char cname[16];
+    snprintf(cname, sizeof(cname), "sluice-%.8s", r->node_id);
+    redisAsyncCommand(ac, NULL, NULL, "CLIENT SETNAME %s", cname);
+    /* ROLE before PSUBSCRIBE: replies come in order, so the subscription
+     * (and with it the resync) only counts on a confirmed master. Never
+     * queue a plain command after PSUBSCRIBE on this context: hiredis 0.14
+     * would take its reply for a pub/sub one. */
+    if (r->sentinel_mode)
+        redisAsyncCommand(ac, rs_sub_role_cb, r, "ROLE");
     char pattern[96];
     snprintf(pattern, sizeof(pattern), "%s*", r->channel_prefix);
     redisAsyncCommand(ac, rs_sub_reply_cb, r, "PSUBSCRIBE %s", pattern);
+}
+
+static void rs_watch_msg_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    rs_sentinel_t *sn = privdata;
+    store_redis_t *r = sn->r;
+    redisReply *rep = reply;
+    if (!rep || r->closing || ac != sn->ac || rep->type != REDIS_REPLY_ARRAY ||
+        rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(rep->element[0]->str, "subscribe") == 0) {
+        if (!sn->subscribed)
+            atomic_fetch_add(&r->sentinels_up, 1);
+        sn->subscribed = true;
+        sn->backoff_ms = RS_WATCH_BACKOFF_MIN_MS;
+        return;
+    }
+    if (strcmp(rep->element[0]->str, "message") != 0 ||
+        rep->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    char host[256];
+    int port;
+    if (rs_switch_parse(rep->element[2]->str, rep->element[2]->len, r->master_name, host,
+                        sizeof(host), &port) != 0)
+        return;
+    /* Only a trigger: a restarted sentinel can repeat a stale switch
+     * (redis/redis#12798), and all of them announce it. The tick asks the
+     * sentinels and checks ROLE; the address here is never used. */
+    log_info(RS_LOG, "sentinel %s:%d: +switch-master %s -> %s:%d", sn->host, sn->port,
+             r->master_name, host, port);
+    r->recheck_now = true;
+    if (!r->sub_ready)
+        r->next_connect_ms = clock_mono_ms();
+    event_active(r->kick_ev, 0, 0);
+}
+
+static void rs_watch_gone(rs_sentinel_t *sn)
+{
+    store_redis_t *r = sn->r;
+    sn->ac = NULL; /* hiredis frees it after this callback */
+    if (sn->subscribed)
+        atomic_fetch_sub(&r->sentinels_up, 1);
+    sn->subscribed = false;
+    sn->next_connect_ms = clock_mono_ms() + sn->backoff_ms;
+    sn->backoff_ms =
+        sn->backoff_ms * 2 > RS_WATCH_BACKOFF_MAX_MS ? RS_WATCH_BACKOFF_MAX_MS : sn->backoff_ms * 2;
+}
+
+static void rs_watch_connect_cb(const redisAsyncContext *ac, int status)
+{
+    rs_sentinel_t *sn = ac->data;
+    if (status != REDIS_OK && sn->ac == ac)
+        rs_watch_gone(sn);
+}
+
+static void rs_watch_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    rs_sentinel_t *sn = ac->data;
+    if (sn->ac == ac && !sn->r->closing)
+        rs_watch_gone(sn);
+}
+
+/* Subscribes to one sentinel's +switch-master. Maintenance thread. Kept
+ * alive by TCP keepalive only: no PING on a subscribed hiredis 0.14
+ * context; the periodic rediscovery covers a watcher that died silently. */
+static void rs_watch_start(store_redis_t *r, rs_sentinel_t *sn)
+{
+    redisAsyncContext *ac = redisAsyncConnect(sn->host, sn->port);
+    if (!ac || ac->err || redisLibeventAttach(ac, r->evbase) != REDIS_OK) {
+        if (ac)
+            redisAsyncFree(ac);
+        sn->ac = NULL;
+        sn->subscribed = false;
+        sn->next_connect_ms = clock_mono_ms() + RS_WATCH_BACKOFF_MAX_MS;
+        return;
+    }
+    ac->data = sn;
+    redisAsyncSetConnectCallback(ac, rs_watch_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, rs_watch_disconnect_cb);
+    redisEnableKeepAlive(&ac->c);
+    sn->ac = ac;
+    if (r->sentinel_password[0]) {
+        if (r->sentinel_user[0])
+            redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", r->sentinel_user,
+                              r->sentinel_password);
+        else
+            redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->sentinel_password);
+    }
+    redisAsyncCommand(ac, rs_watch_msg_cb, sn, "SUBSCRIBE +switch-master");
+}
+
+/* Sentinel mode, while ready: asks the sentinels whether the master is
+ * still the one we use (after a +switch-master, and every few seconds in
+ * case every message was missed). Another address: start over there. */
+static void rs_sentinel_recheck(store_redis_t *r, int64_t now)
+{
+    r->last_discover_ms = now;
+    r->recheck_now = false;
+    char host[sizeof(r->host)];
+    int port;
+    if (rs_sentinel_discover(r, host, sizeof(host), &port) < 0)
+        return; /* no sentinel: keep the master we have */
+    pthread_mutex_lock(&r->pool_lock);
+    bool same = strcmp(r->host, host) == 0 && r->port == port;
+    pthread_mutex_unlock(&r->pool_lock);
+    if (same)
+        return;
+    rs_sub_drop(r, "the sentinels name another master");
+    r->next_connect_ms = now;
 }
 
 static void rs_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1901,6 +2324,10 @@ static void rs_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     store_redis_t *r = arg;
     int64_t now = clock_mono_ms();
+    /* The watchers run while the master is down: that is when they matter. */
+    for (unsigned i = 0; i < r->nsentinels; i++)
+        if (!r->sentinels[i].ac && now >= r->sentinels[i].next_connect_ms)
+            rs_watch_start(r, &r->sentinels[i]);
     if (!r->sub && now >= r->next_connect_ms) {
         rs_sub_start(r);
         return;
@@ -1922,6 +2349,12 @@ static void rs_tick_cb(evutil_socket_t fd, short what, void *arg)
          * over, which re-synchronises everything. */
         rs_sub_drop(r, "a command failed");
         return;
+    }
+    if (r->sentinel_mode &&
+        (r->recheck_now || now - r->last_discover_ms >= RS_SENTINEL_RECHECK_MS)) {
+        rs_sentinel_recheck(r, now);
+        if (!r->sub_ready)
+            return;
     }
     if (now - r->last_renew_ms >= RS_RENEW_MS) {
         r->last_renew_ms = now;
@@ -1970,6 +2403,8 @@ static void rs_stop_cb(evutil_socket_t fd, short what, void *arg)
 static void *rs_thread_main(void *arg)
 {
     store_redis_t *r = arg;
+    for (unsigned i = 0; i < r->nsentinels; i++)
+        rs_watch_start(r, &r->sentinels[i]);
     rs_sub_start(r);
     event_base_loop(r->evbase, EVLOOP_NO_EXIT_ON_EMPTY);
     /* Still on this thread: the subscriber is freed by the thread that ran it. */
@@ -1978,6 +2413,12 @@ static void *rs_thread_main(void *arg)
         redisAsyncContext *ac = r->sub;
         r->sub = NULL;
         redisAsyncFree(ac);
+    }
+    for (unsigned i = 0; i < r->nsentinels; i++) {
+        redisAsyncContext *ac = r->sentinels[i].ac;
+        r->sentinels[i].ac = NULL;
+        if (ac)
+            redisAsyncFree(ac);
     }
     return NULL;
 }
@@ -2031,6 +2472,7 @@ static void rs_close(store_t *st)
     }
     store_cache_free(r->cache);
     OPENSSL_cleanse(r->password, sizeof(r->password));
+    OPENSSL_cleanse(r->sentinel_password, sizeof(r->sentinel_password));
     pthread_mutex_destroy(&r->pool_lock);
     pthread_mutex_destroy(&r->mirror_lock);
     pthread_mutex_destroy(&r->state_lock);
@@ -2071,16 +2513,17 @@ static const store_backend_t store_redis_backend = {
     .lease_revoke = rs_lease_revoke,
     .node_id = rs_node_id,
     .connected = rs_connected,
+    .ha_stats = rs_ha_stats,
 };
 
 int store_redis_url_check(const char *url)
 {
-    store_redis_t *r = calloc(1, sizeof(*r));
-    if (!r)
+    rs_url_t *u = calloc(1, sizeof(*u));
+    if (!u)
         return -ENOMEM;
-    int ret = rs_parse_url(r, url);
-    OPENSSL_cleanse(r->password, sizeof(r->password));
-    free(r);
+    int ret = rs_url_parse(url, u);
+    rs_url_cleanse(u);
+    free(u);
     return ret;
 }
 
@@ -2097,7 +2540,7 @@ int store_redis_open(const char *url, store_t **out)
     pthread_mutex_init(&r->pool_lock, NULL);
     pthread_mutex_init(&r->mirror_lock, NULL);
     pthread_mutex_init(&r->state_lock, NULL);
-    if ((ret = rs_parse_url(r, url)) < 0) {
+    if ((ret = rs_apply_url(r, url)) < 0) {
         rs_close(&r->base);
         return ret;
     }

@@ -43,7 +43,10 @@ typedef struct store_op {
     int64_t ttl_ms; /* PUT, EXPIRE */
 } store_op_t;
 
-/* Opens "memory" (the embedded store) or "redis://[:PASSWORD@]HOST:PORT[/DB]".
+/* Opens "memory" (the embedded store), "redis://[:PASSWORD@]HOST:PORT[/DB]"
+ * or "redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[?db=N&...]"
+ * (the master found through Sentinel and followed across failovers; the
+ * grammar is store/store_redis_url.h's and docs/configuration.md's).
  * Returns 0 or a negative errno: -EINVAL for an URL it does not understand,
  * -EPROTONOSUPPORT for a backend not built in. A Redis store opens even when
  * the server is unreachable: it logs why, keeps retrying with backoff in the
@@ -51,7 +54,7 @@ typedef struct store_op {
 int store_open(const char *url, store_t **out) __attribute__((warn_unused_result));
 
 /* Whether store_open would accept url's form (memory, or a well-formed
- * redis:// URL), connecting to nothing: 0 or -EINVAL. For checking a
+ * redis:// or redis-sentinel:// URL), connecting to nothing: 0 or -EINVAL. For checking a
  * configuration before anything starts. */
 int store_url_check(const char *url);
 /* store_close(NULL) does nothing. */
@@ -241,6 +244,20 @@ typedef struct store_stats {
      * estimate of each object's own overhead), the limit (0: none), and
      * objects evicted to stay under it (a counter). */
     uint64_t memory_bytes, memory_limit, evictions;
+    /* Redis through Sentinel only (false / zero / "" otherwise): the master
+     * in use ("HOST:PORT", "" while none), the name the sentinels know it
+     * by, the sentinels configured and those whose +switch-master
+     * subscription is up, failovers this process followed (a counter), the
+     * last one's wall-clock time (ms since the epoch, 0: none), how long the
+     * last outage lasted (lost master -> resynchronised, ms), and registry or
+     * lease changes no replica acknowledged within wait-ms (a counter). */
+    bool sentinel;
+    char master[280];
+    char master_name[64];
+    uint32_t sentinels, sentinels_up;
+    uint64_t failovers;
+    int64_t last_failover_ms, last_outage_ms;
+    uint64_t replica_wait_timeouts;
 } store_stats_t;
 void store_get_stats(store_t *st, store_stats_t *out);
 

@@ -45,6 +45,10 @@ static void test_open_urls(void **state)
     assert_int_equal(store_open("redis://", &st), -EINVAL);
     assert_int_equal(store_open("redis://127.0.0.1:99999", &st), -EINVAL);
     assert_int_equal(store_open("redis://127.0.0.1:6379/x", &st), -EINVAL);
+    assert_int_equal(store_open("redis-sentinel://", &st), -EINVAL);
+    assert_int_equal(store_open("redis-sentinel://127.0.0.1/", &st), -EINVAL);
+    assert_int_equal(store_url_check("redis-sentinel://127.0.0.1:26379/sluice?db=1"), 0);
+    assert_int_equal(store_url_check("redis-sentinel://127.0.0.1:26379/sluice?db=x"), -EINVAL);
     assert_null(st);
     store_close(NULL);
 }
