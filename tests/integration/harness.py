@@ -246,46 +246,124 @@ def ffprobe_json(path_or_url, *args):
     return json.loads(out.stdout)
 
 
+# Processes of the Redis helpers below that are still running when the test
+# process exits: a test that failed half-way (or a bench interrupted by a
+# timeout) must not leave a redis-server or a sentinel behind.
+_REDIS_PROCS = set()
+
+
+def _kill_left_over_redis():
+    for proc in list(_REDIS_PROCS):
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+import atexit as _atexit  # noqa: E402
+_atexit.register(_kill_left_over_redis)
+
+# Arguments that make a master hand its data to a new replica at once: with
+# Redis 7's defaults the first full sync waits 5 s (repl-diskless-sync-delay).
+# Give them to every data node of a replicated set-up (any of them can become
+# the master).
+REPL_FAST = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
+
+
+def _password_in(args):
+    """The --requirepass value in a redis-server argument list, or None."""
+    args = list(args)
+    for i, a in enumerate(args[:-1]):
+        if a == "--requirepass":
+            return args[i + 1]
+    return None
+
+
+def _parse_info(text):
+    """INFO output -> dict of its key:value lines."""
+    out = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.strip().partition(":")
+            out[k] = v
+    return out
+
+
 class RedisServer:
     """A redis-server of the test's own on a free loopback port, with no
     persistence; kill() and start() again on the same port stand for a
-    Redis restart that comes back empty."""
+    Redis restart that comes back empty.
 
-    def __init__(self, port=None):
+    args: extra redis-server arguments appended to the command line, for
+    example ("--replicaof", "127.0.0.1", str(master.port)) + REPL_FAST for a
+    replica, or ("--requirepass", "pw") (cli() then authenticates with it)."""
+
+    def __init__(self, port=None, args=()):
         self.port = port or free_port()
+        self.args = tuple(str(a) for a in args)
+        self.password = _password_in(self.args)
         self.dir = tempfile.mkdtemp(prefix="sluice-redis-")
         self.proc = None
         self.start()
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, args=None):
+        """Starts (again) on the same port, empty. args: replaces the extra
+        arguments for this and later starts (a returning master that must not
+        come back with an old --replicaof, say)."""
+        if args is not None:
+            self.args = tuple(str(a) for a in args)
+            self.password = _password_in(self.args)
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "no", "--dir", self.dir, *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _REDIS_PROCS.add(self.proc)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.cli("PING").strip() == "PONG":
                 return
+            if self.proc.poll() is not None:
+                break
             time.sleep(0.05)
-        raise AssertionError(f"redis-server did not start on port {self.port}")
+        raise AssertionError(f"redis-server did not start on port {self.port} (args {self.args})")
 
     def url(self, db=0):
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def cli(self, *args, db=0):
-        out = subprocess.run(["redis-cli", "-p", str(self.port), "-n", str(db), *args],
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *auth, "-n", str(db), *args],
                              capture_output=True, timeout=10)
         return out.stdout.decode(errors="replace")
+
+    def info(self, section=""):
+        """INFO [section] as a dict ({} when the server does not answer)."""
+        return _parse_info(self.cli("INFO", *([section] if section else [])))
+
+    def replication(self):
+        """INFO replication as a dict: role, master_link_status, connected_slaves, ..."""
+        return self.info("replication")
+
+    def role(self):
+        """"master", "slave", or "" when the server does not answer."""
+        return self.replication().get("role", "")
 
     def clients(self):
         """Connected clients other than the redis-cli asking."""
         return [l for l in self.cli("CLIENT", "LIST").splitlines()
                 if l.strip() and "cmd=client" not in l]
 
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self):
+        """SIGKILL (a crash: no goodbye to replicas or sentinels)."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        _REDIS_PROCS.discard(self.proc)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -294,6 +372,290 @@ class RedisServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        _REDIS_PROCS.discard(self.proc)
+
+
+class SentinelEvents:
+    """A pub/sub client on one sentinel that records every event it publishes
+    (PSUBSCRIBE *: +sdown, +odown, +switch-master, +tilt, ...) with the wall
+    time it arrived, in a thread. A minimal RESP reader: redis-py is not
+    installed and needs not be.
+
+    events: list of (time.time(), channel, payload). Close with close()."""
+
+    def __init__(self, port, password=None):
+        import threading
+        self.events = []
+        self._lock = threading.Lock()
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self._file = self._sock.makefile("rb")
+        if password:
+            self._send("AUTH", password)
+            if not self._read_reply().startswith(b"OK"):
+                raise AssertionError("sentinel refused AUTH")
+        self._send("PSUBSCRIBE", "*")
+        self._read_reply()
+        self._sock.settimeout(None)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _send(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self._sock.sendall(out)
+
+    def _read_reply(self):
+        line = self._file.readline()
+        if not line:
+            raise EOFError
+        kind, rest = line[:1], line[1:-2]
+        if kind in (b"+", b"-", b":"):
+            return rest
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self._file.read(n + 2)
+            return data[:-2]
+        if kind == b"*":
+            return [self._read_reply() for _ in range(int(rest))]
+        raise AssertionError(f"bad RESP from sentinel: {line!r}")
+
+    def _run(self):
+        while not self._closed:
+            try:
+                msg = self._read_reply()
+            except (EOFError, OSError, ValueError):
+                return
+            if isinstance(msg, list) and len(msg) == 4 and msg[0] == b"pmessage":
+                with self._lock:
+                    self.events.append((time.time(), msg[2].decode(errors="replace"),
+                                        msg[3].decode(errors="replace")))
+
+    def seen(self, channel, since=0.0):
+        """[(t, payload)] of the events on channel received at or after since."""
+        with self._lock:
+            return [(t, p) for t, c, p in self.events if c == channel and t >= since]
+
+    def first(self, channel, since=0.0):
+        """Time of the first event on channel at or after since, or None."""
+        got = self.seen(channel, since)
+        return got[0][0] if got else None
+
+    def close(self):
+        self._closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+
+class SentinelTilt(AssertionError):
+    """A sentinel entered TILT mode (the box stalled for more than 2 s): a
+    failover measured then says nothing about sluice."""
+
+
+class RedisSentinel:
+    """One Redis Sentinel of the test's own: `redis-server DIR/sentinel.conf
+    --sentinel` (the redis-sentinel package only adds a symlink), watching
+    the master 127.0.0.1:master_port under name, on a free loopback port.
+
+    The sentinel rewrites its config file (epochs, replicas and sentinels it
+    found), so every sentinel has its own temporary directory. extra: more
+    sentinel.conf lines, e.g. "requirepass spw", "sentinel auth-pass sluice
+    dpw", "sentinel auth-user sluice sluice"; a "requirepass" line also makes
+    cli() authenticate. failover_timeout_ms stays 3000 so that repeated
+    failovers in one test are not blocked for long."""
+
+    def __init__(self, master_port, name="sluice", quorum=2, down_after_ms=1000, extra=(),
+                 port=None, failover_timeout_ms=3000):
+        self.port = port or free_port()
+        self.name = name
+        self.master_port = master_port
+        self.down_after_ms = down_after_ms
+        self.dir = tempfile.mkdtemp(prefix="sluice-sentinel-")
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        self.logfile = os.path.join(self.dir, "sentinel.log")
+        self.password = None
+        for line in extra:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "requirepass":
+                self.password = parts[1]
+        with open(self.conf, "w") as f:
+            f.write("\n".join([
+                f"port {self.port}",
+                "bind 127.0.0.1",
+                "daemonize no",
+                f"dir {self.dir}",
+                f"logfile {self.logfile}",
+                f"sentinel monitor {name} 127.0.0.1 {master_port} {quorum}",
+                f"sentinel down-after-milliseconds {name} {down_after_ms}",
+                f"sentinel failover-timeout {name} {failover_timeout_ms}",
+                f"sentinel parallel-syncs {name} 1",
+                *extra]) + "\n")
+        self.proc = None
+        self.start()
+
+    def start(self, timeout=10):
+        """Starts (again) with the config file as the sentinel last rewrote it."""
+        self.proc = subprocess.Popen(["redis-server", self.conf, "--sentinel"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _REDIS_PROCS.add(self.proc)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.cli("PING").strip() == "PONG":
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"sentinel did not start on port {self.port}:\n{self.log_text()[-2000:]}")
+
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def cli(self, *args):
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *auth, *args],
+                             capture_output=True, timeout=10)
+        return out.stdout.decode(errors="replace")
+
+    def master_addr(self):
+        """(host, port) the sentinel names as master now, or None."""
+        lines = self.cli("SENTINEL", "get-master-addr-by-name", self.name).split()
+        if len(lines) == 2 and lines[1].isdigit():
+            return lines[0], int(lines[1])
+        return None
+
+    def _pairs(self, text):
+        lines = text.splitlines()
+        return dict(zip(lines[0::2], lines[1::2]))
+
+    def master_info(self):
+        """SENTINEL MASTER name as a dict (flags, num-slaves, num-other-sentinels, ...)."""
+        return self._pairs(self.cli("SENTINEL", "MASTER", self.name))
+
+    def replicas(self):
+        """SENTINEL REPLICAS name: a list of dicts (ip, port, flags, master-link-status, ...)."""
+        out = []
+        # redis-cli prints the nested arrays flat; each replica starts with "name".
+        block = []
+        for line in self.cli("SENTINEL", "REPLICAS", self.name).splitlines():
+            if line == "name" and block:
+                out.append(self._pairs("\n".join(block)))
+                block = []
+            block.append(line)
+        if block:
+            out.append(self._pairs("\n".join(block)))
+        return out
+
+    def ready(self, n_sentinels, n_replicas):
+        """True when this sentinel sees n_sentinels sentinels in all (itself
+        included: num-other-sentinels == n_sentinels - 1), at least n_replicas
+        healthy replicas (flags exactly "slave", link ok), and a master it
+        does not think is down."""
+        m = self.master_info()
+        if not m or m.get("flags") != "master":
+            return False
+        if int(m.get("num-other-sentinels", -1)) < n_sentinels - 1:
+            return False
+        good = [r for r in self.replicas()
+                if r.get("flags") == "slave" and r.get("master-link-status") == "ok"]
+        return len(good) >= n_replicas
+
+    def log_text(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def tilt_seen(self):
+        """True when this sentinel's log shows it entered TILT mode."""
+        return "+tilt" in self.log_text()
+
+    def events(self):
+        """A SentinelEvents subscriber on this sentinel (close it when done)."""
+        return SentinelEvents(self.port, self.password)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        _REDIS_PROCS.discard(self.proc)
+
+    def stop(self, keep_dir=False):
+        """SIGTERM; removes the directory (config, log) unless keep_dir."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        _REDIS_PROCS.discard(self.proc)
+        if not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def check_no_tilt(sentinels):
+    """Raises SentinelTilt naming the sentinel when any entered TILT mode;
+    call it before failing a failover wait on a timeout."""
+    for s in sentinels:
+        if s.tilt_seen():
+            raise SentinelTilt(f"sentinel {s.address()} entered TILT (the box stalled > 2 s); "
+                               "failover timings of this run are void")
+
+
+def sentinel_cluster(down_after_ms=1000, name="sluice", quorum=2, sentinel_extra=(),
+                     data_args=(), timeout=20):
+    """One master, one replica and three sentinels on loopback, all started
+    here. Returns (master, replica, [s1, s2, s3]) once every sentinel sees the
+    two others and the replica, and the replica's link to the master is up
+    (about 2-3 s: sentinels say hello every 2 s). data_args: extra arguments
+    for both data nodes (REPL_FAST is always given). The caller stops them:
+    stop_cluster(master, replica, sentinels)."""
+    pw = _password_in(data_args)
+    # Either node may be a replica later (a returning master is converted).
+    data = (*REPL_FAST, *(("--masterauth", pw) if pw else ()), *data_args)
+    master = RedisServer(args=data)
+    replica = sentinels = None
+    try:
+        replica = RedisServer(args=(*data, "--replicaof", "127.0.0.1", str(master.port)))
+        sentinels = []
+        for _ in range(3):
+            sentinels.append(RedisSentinel(master.port, name=name, quorum=quorum,
+                                           down_after_ms=down_after_ms, extra=sentinel_extra))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if replica.replication().get("master_link_status") == "up" and \
+                    all(s.ready(3, 1) for s in sentinels):
+                return master, replica, sentinels
+            check_no_tilt(sentinels)
+            time.sleep(0.1)
+        raise AssertionError("sentinel cluster not ready within %ds: replica %s; %s" % (
+            timeout, replica.replication().get("master_link_status"),
+            [(s.port, s.master_info().get("num-other-sentinels"),
+              [(r.get("port"), r.get("flags")) for r in s.replicas()]) for s in sentinels]))
+    except BaseException:
+        stop_cluster(master, replica, sentinels or [])
+        raise
+
+
+def stop_cluster(master, replica, sentinels):
+    """Stops what sentinel_cluster started (sentinels first, so they do not
+    fail over while the data nodes go)."""
+    for s in sentinels:
+        s.stop()
+    for r in (master, replica):
+        if r is not None:
+            r.stop()
+            shutil.rmtree(r.dir, ignore_errors=True)
 
 
 _shared_redis = None
