@@ -223,6 +223,7 @@ typedef struct origin_req {
     int64_t msn, part;  /* a part or segment (part -1) asked for */
     bool playlist;      /* a media playlist with directives, else a part or segment */
     bool cold;          /* the playlist of an idle rung (rungs on demand): wait for it */
+    bool store_away;    /* the last look found the store away (-EIO): held through it */
     int64_t deadline_ms;
     uint8_t addr[16];   /* the client address it is counted under (origin_hold_slot_take) */
 } origin_req_t;
@@ -958,18 +959,54 @@ static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, o
             memset(&pos, 0, sizeof(pos));
             rc = 0;
         }
+        q->store_away = rc == -EIO;
+        if (rc == -EIO && !llhls_hold_expired(&q->hold)) {
+            /* The store is away (a Redis failover): hold on; its return
+             * fires every watch (store_notify_all_changed) and we read
+             * again. Past the hold limit, the 503 below. */
+            memset(&pos, 0, sizeof(pos));
+            d = LLHLS_WAIT;
+            rc = 0;
+        }
         if (rc < 0) {
             llhls_hold_leave(&q->hold);
             return origin_reply_unavailable(c, &q->route, rc);
         }
         if (d != LLHLS_WAIT || llhls_hold_expired(&q->hold)) {
             llhls_hold_leave(&q->hold);
+            if (d == LLHLS_WAIT && q->store_away)
+                return origin_reply_unavailable(c, &q->route, -EIO);
             return origin_llhls_answer(o, c, q, &pos, d);
         }
         if (llhls_hold_suspend(&q->hold))
             return MHD_YES;
         /* The stream changed while we read: read again. */
     }
+}
+
+/* /readyz: 200 "ready" while the store answers, else 503. Through Sentinel
+ * the body also says how many failovers this node followed and when the
+ * last was; never an address (this is the public listener). */
+static enum MHD_Result origin_reply_readyz(origin_t *o, struct MHD_Connection *c)
+{
+    bool up = store_ping(o->store) == 0;
+    store_stats_t ss;
+    store_get_stats(o->store, &ss);
+    char body[160];
+    if (!ss.sentinel) {
+        snprintf(body, sizeof(body), up ? "ready\n" : "store unreachable\n");
+    } else if (!up) {
+        snprintf(body, sizeof(body), "store unreachable: no Redis master (redis-sentinel, "
+                                     "failovers %" PRIu64 ")\n", ss.failovers);
+    } else if (ss.last_failover_ms > 0) {
+        int64_t ago = (clock_wall_ms() - ss.last_failover_ms) / 1000;
+        snprintf(body, sizeof(body),
+                 "ready\nstore: redis-sentinel, failovers %" PRIu64 ", last %" PRId64 " s ago\n",
+                 ss.failovers, ago > 0 ? ago : 0);
+    } else {
+        snprintf(body, sizeof(body), "ready\nstore: redis-sentinel, failovers 0\n");
+    }
+    return origin_reply_text(c, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body, "no-store");
 }
 
 /* The address a client's held requests count under: the peer, or behind a
@@ -1087,12 +1124,23 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         blob_t *b = NULL;
         int rc = store_get(o->store, route->stream_id, route->object, &b);
         blob_unref(b);
-        if (rc != -ENOENT)
-            return origin_reply_object(o, c, route, false); /* there (or the store is away) */
+        /* There, or the store is away: a whole segment (classic HLS) gets
+         * its 503 with Retry-After at once; a part (LL-HLS) is held below. */
+        if (rc != -ENOENT && !(rc == -EIO && tmp.part >= 0))
+            return origin_reply_object(o, c, route, false);
     }
     llhls_position_t pos;
     llhls_decision_t d;
     int rc = origin_llhls_look(o, &tmp, &pos, &d);
+    if (rc == -EIO) {
+        /* The store is away (a Redis failover takes a few seconds): a part
+         * or a blocking reload is held, up to the usual limit, rather than
+         * answered 503, which LL-HLS players count as an error. */
+        memset(&pos, 0, sizeof(pos));
+        d = LLHLS_WAIT;
+        rc = 0;
+        tmp.store_away = true;
+    }
     if (rc < 0)
         return origin_reply_unavailable(c, route, rc);
     if (d != LLHLS_WAIT)
@@ -1674,10 +1722,7 @@ static enum MHD_Result origin_access_cb(void *cls, struct MHD_Connection *c, con
     case HTTP_ROUTE_HEALTHZ:
         return origin_reply_text(c, MHD_HTTP_OK, "ok\n", "no-store");
     case HTTP_ROUTE_READYZ:
-        if (store_ping(o->store) == 0)
-            return origin_reply_text(c, MHD_HTTP_OK, "ready\n", "no-store");
-        return origin_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unreachable\n",
-                                 "no-store");
+        return origin_reply_readyz(o, c);
     case HTTP_ROUTE_PLAYER:
         /* One static page for every stream: its script reads the id from
          * the path, so nothing of the request is echoed into HTML. */
