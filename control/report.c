@@ -1281,6 +1281,25 @@ json_t *report_stats(report_t *r)
         json_object_set_new(so, "memory_limit_bytes", json_integer((json_int_t)ss.memory_limit));
         json_object_set_new(so, "evictions", json_integer((json_int_t)ss.evictions));
     }
+    if (ss.sentinel) {
+        /* The admin API may name addresses (never on the public /readyz). */
+        json_object_set_new(so, "mode", json_string("sentinel"));
+        json_object_set_new(so, "master", ss.master[0] ? json_string(ss.master) : json_null());
+        json_object_set_new(so, "master_name", json_string(ss.master_name));
+        json_t *sn = json_object();
+        json_object_set_new(sn, "configured", json_integer(ss.sentinels));
+        json_object_set_new(sn, "reachable", json_integer(ss.sentinels_up));
+        json_object_set_new(so, "sentinels", sn);
+        json_object_set_new(so, "failovers", json_integer((json_int_t)ss.failovers));
+        char when[40];
+        if (ss.last_failover_ms > 0)
+            report_iso8601(ss.last_failover_ms, when, sizeof(when));
+        json_object_set_new(so, "last_failover",
+                            ss.last_failover_ms > 0 ? json_string(when) : json_null());
+        json_object_set_new(so, "last_outage_ms", json_integer(ss.last_outage_ms));
+        json_object_set_new(so, "replica_wait_timeouts",
+                            json_integer((json_int_t)ss.replica_wait_timeouts));
+    }
     json_object_set_new(o, "store", so);
 
     metrics_process_t pr;
@@ -1852,6 +1871,35 @@ char *report_metrics(report_t *r, size_t *len)
         metrics_family(&b, "sluice_store_evictions_total", "counter",
                        "Objects the memory store evicted to stay under its limit.");
         metrics_sample_u64(&b, "sluice_store_evictions_total", NULL, ss.evictions);
+    }
+    if (ss.sentinel) {
+        metrics_family(&b, "sluice_store_master_info", "gauge",
+                       "The Redis master in use through Sentinel (1; no sample while none).");
+        if (ss.master[0])
+            metrics_sample(&b, "sluice_store_master_info",
+                           (const char *[]){"name", ss.master_name, "addr", ss.master, NULL}, 1);
+        metrics_family(&b, "sluice_store_failovers_total", "counter",
+                       "Redis failovers this process followed to a new master.");
+        metrics_sample_u64(&b, "sluice_store_failovers_total", NULL, ss.failovers);
+        metrics_family(&b, "sluice_store_last_failover_timestamp_seconds", "gauge",
+                       "When the last failover was followed (Unix time; 0: never).");
+        metrics_sample(&b, "sluice_store_last_failover_timestamp_seconds", NULL,
+                       (double)ss.last_failover_ms / 1000.0);
+        metrics_family(&b, "sluice_store_last_outage_seconds", "gauge",
+                       "How long the last store outage lasted, from losing the master to "
+                       "working with the next one.");
+        metrics_sample(&b, "sluice_store_last_outage_seconds", NULL,
+                       (double)ss.last_outage_ms / 1000.0);
+        metrics_family(&b, "sluice_store_sentinels", "gauge",
+                       "Sentinels configured, and those whose +switch-master subscription is up.");
+        metrics_sample_u64(&b, "sluice_store_sentinels", (const char *[]){"state", "configured", NULL},
+                           ss.sentinels);
+        metrics_sample_u64(&b, "sluice_store_sentinels", (const char *[]){"state", "reachable", NULL},
+                           ss.sentinels_up);
+        metrics_family(&b, "sluice_store_replica_wait_timeouts_total", "counter",
+                       "Registry or lease changes no replica acknowledged within wait-ms.");
+        metrics_sample_u64(&b, "sluice_store_replica_wait_timeouts_total", NULL,
+                           ss.replica_wait_timeouts);
     }
 
     metrics_process_t pr;
