@@ -1111,8 +1111,10 @@ static int rs_drop_objects(store_t *st, const char *stream_id)
     return 0;
 }
 
+/* wait: an API creation, which must survive a failover (a seed does not
+ * need it: every resync writes the seeds again). */
 static int rs_stream_add_mode(store_redis_t *r, const char *id, const char *name,
-                              const uint8_t hash[32], int64_t created_ms)
+                              const uint8_t hash[32], int64_t created_ms, bool wait)
 {
     if (!atomic_load(&r->up))
         return -EIO;
@@ -1122,7 +1124,7 @@ static int rs_stream_add_mode(store_redis_t *r, const char *id, const char *name
     const char *keys[] = {RS_KEY_BY_ID, RS_KEY_BY_KEY};
     const char *args[] = {id, hex, name, created};
     redisReply *rep;
-    int rc = rs_eval_wait(r, rs_lua_stream_add, 2, keys, 4, args, &rep);
+    int rc = rs_eval_mode(r, rs_lua_stream_add, 2, keys, 4, args, &rep, wait);
     if (rc == 0)
         rc = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -EIO;
     freeReplyObject(rep);
@@ -1132,7 +1134,7 @@ static int rs_stream_add_mode(store_redis_t *r, const char *id, const char *name
 static int rs_stream_add(store_t *st, const char *id, const char *name, const uint8_t hash[32],
                          int64_t created_ms)
 {
-    int rc = rs_stream_add_mode((store_redis_t *)st, id, name, hash, created_ms);
+    int rc = rs_stream_add_mode((store_redis_t *)st, id, name, hash, created_ms, true);
     if (rc < 0)
         return rc;
     return rc == 1 ? 0 : -EEXIST;
@@ -1141,7 +1143,7 @@ static int rs_stream_add(store_t *st, const char *id, const char *name, const ui
 /* Adds one seed to Redis; logs what it found. 0 or a negative errno. */
 static int rs_seed_write(store_redis_t *r, const char *id, const uint8_t hash[32])
 {
-    int rc = rs_stream_add_mode(r, id, id, hash, 0);
+    int rc = rs_stream_add_mode(r, id, id, hash, 0, false);
     if (rc == 2)
         return -EEXIST;
     if (rc == 3)

@@ -546,6 +546,46 @@ static void test_outage_and_empty_restart(void **state)
     rmdir(own.dir);
 }
 
+/* A master demoted under the node (REPLICAOF: writes answer -READONLY) is
+ * as good as gone: the node goes down at once instead of retrying the
+ * write for ever, and comes back when the server is writable again. */
+static void test_readonly_marks_down(void **state)
+{
+    (void)state;
+    test_redis_t own = {0};
+    server_start(&own);
+    store_t *a = open_node(own.url);
+    redisContext *c = raw_connect(own.port, 0);
+    /* Named connections: operators (and tests) see sluice's clients. */
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    assert_non_null(strstr(r->str, "name=sluice-"));
+    freeReplyObject(r);
+    int dead = free_port();
+    r = redisCommand(c, "REPLICAOF 127.0.0.1 %d", dead);
+    freeReplyObject(r);
+    blob_t *b = blob_new("x", 1);
+    store_op_t op = {.kind = STORE_OP_PUT, .name = "v/index.m3u8", .blob = b};
+    assert_int_equal(store_commit(a, "ro", &op, 1), 0); /* kept in memory */
+    blob_unref(b);
+    for (int i = 0; i < 300 && store_ping(a) == 0; i++)
+        sleep_ms(10);
+    assert_int_equal(store_ping(a), -EIO);
+    r = redisCommand(c, "REPLICAOF NO ONE");
+    freeReplyObject(r);
+    for (int i = 0; i < 500 && store_ping(a) != 0; i++)
+        sleep_ms(10);
+    assert_int_equal(store_ping(a), 0);
+    /* What was kept while it refused writes is written now. */
+    for (int i = 0; i < 300 && raw_int(own.port, "EXISTS %s", "sluice:{ro}:o:v/index.m3u8") != 1;
+         i++)
+        sleep_ms(10);
+    assert_int_equal(raw_int(own.port, "EXISTS %s", "sluice:{ro}:o:v/index.m3u8"), 1);
+    store_close(a);
+    redisFree(c);
+    server_kill(&own);
+    rmdir(own.dir);
+}
+
 static void test_unreachable_at_start(void **state)
 {
     (void)state;
@@ -585,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_seeds_follow_remove_and_rotate),
         cmocka_unit_test(test_cache_invalidation),
         cmocka_unit_test(test_outage_and_empty_restart),
+        cmocka_unit_test(test_readonly_marks_down),
         cmocka_unit_test(test_unreachable_at_start),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
