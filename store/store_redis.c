@@ -96,6 +96,7 @@
 #define RS_SENTINEL_CONNECT_MS 300
 #define RS_SENTINEL_COMMAND_MS 500
 #define RS_SENTINEL_RECHECK_MS 5000
+#define RS_SENTINEL_IDLE_RECHECK_MS 30000 /* while no sentinel answers */
 #define RS_WATCH_BACKOFF_MIN_MS 100
 #define RS_WATCH_BACKOFF_MAX_MS 2000
 #define RS_CONNECT_TIMEOUT_MS 1000
@@ -2309,8 +2310,19 @@ static void rs_sentinel_recheck(store_redis_t *r, int64_t now)
     r->recheck_now = false;
     char host[sizeof(r->host)];
     int port;
-    if (rs_sentinel_discover(r, host, sizeof(host), &port) < 0)
-        return; /* no sentinel: keep the master we have */
+    if (rs_sentinel_discover(r, host, sizeof(host), &port) < 0) {
+        /* No sentinel answered: keep the master we have, and do not block
+         * this thread (up to 0.8 s per sentinel) every 5 s while they are
+         * away; a +switch-master still triggers a check at once. */
+        r->last_discover_ms = now + RS_SENTINEL_IDLE_RECHECK_MS - RS_SENTINEL_RECHECK_MS;
+        int64_t wall = clock_mono_ms();
+        if (wall - r->last_nosentinel_log_ms >= 60000) {
+            r->last_nosentinel_log_ms = wall;
+            log_warn(RS_LOG, "%s: no sentinel answered; keeping master %s:%d", r->where, r->host,
+                     r->port);
+        }
+        return;
+    }
     pthread_mutex_lock(&r->pool_lock);
     bool same = strcmp(r->host, host) == 0 && r->port == port;
     pthread_mutex_unlock(&r->pool_lock);

@@ -171,7 +171,7 @@ class SentinelFailoverTest(unittest.TestCase):
     def test_kill_master_under_a_live_ladder(self):
         master, replica, sentinels = _cluster
         url = sentinel_url(sentinels)
-        nodes, pub, viewers, pollers, creator = [], None, None, [], None
+        nodes, pub, viewers, pollers, creator, events = [], None, None, [], None, None
         try:
             ing = Sluice("--store", url, "--role", "ingest", streams=DEMO)
             nodes.append(ing)
@@ -194,6 +194,7 @@ class SentinelFailoverTest(unittest.TestCase):
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             creator = Creator(ing)
             creator.start()
+            events = sentinels[0].events()
             time.sleep(1.5)
 
             t0 = time.time()
@@ -217,6 +218,7 @@ class SentinelFailoverTest(unittest.TestCase):
                 return all(p.first_new_after(t0) for p in pollers)
             wait_for(resumed, 20, "a new part through both origins after the kill", interval=0.1)
             first = [p.first_new_after(t0) - t0 for p in pollers]
+            switched = events.first("+switch-master", t0)
             time.sleep(max(0, t0 + 4 - time.time()))
             creator.stop.set()
             creator.join(15)
@@ -245,7 +247,8 @@ class SentinelFailoverTest(unittest.TestCase):
                 self.assertEqual(store["master_name"], "sluice")
                 self.assertEqual(store["failovers"], 1, store)
                 self.assertIsNotNone(store["last_failover"])
-                self.assertEqual(store["sentinels"]["configured"], 3)
+                self.assertEqual(store["sentinels"], {"configured": 3, "reachable": 3})
+                self.assertGreater(store["last_outage_ms"], 0)
             for n in origins:
                 st, _, body = http(n.url("/readyz"))
                 self.assertEqual(st, 200)
@@ -293,8 +296,9 @@ class SentinelFailoverTest(unittest.TestCase):
             log = ing.log()
             self.assertNotIn("another node holds it now", log)
             self.assertNotIn("taken over", log)
-            print(f"\n  failover: kill -> first new part {', '.join(f'{f:.2f}' for f in first)} s"
-                  f" (origins); longest playlist hold {longest:.2f} s; viewers: "
+            print(f"\n  failover: kill -> +switch-master "
+                  f"{(switched - t0) if switched else float('nan'):.2f} s, -> first new part "
+                  f"{', '.join(f'{f:.2f}' for f in first)} s (origins); longest playlist hold {longest:.2f} s; viewers: "
                   f"{rep['errors']} errors {rep.get('http_errors', {})}, {rep['stalls']} stalls;"
                   f" API: {statuses.count(201)} created, {statuses.count(503)} answered 503;"
                   f" requests made during the outage held {min(lr.took for lr in late):.2f}-"
@@ -304,6 +308,8 @@ class SentinelFailoverTest(unittest.TestCase):
         finally:
             for p in pollers:
                 p.stop.set()
+            if events:
+                events.close()
             if creator:
                 creator.stop.set()
             if viewers and viewers.poll() is None:
