@@ -333,7 +333,19 @@ typedef struct rs_sentinel {
     int64_t next_connect_ms;
     int backoff_ms;
     bool unknown_logged; /* "does not know master NAME", once */
+    int64_t error_log_ms; /* its last refusal logged (at most one a minute) */
 } rs_sentinel_t;
+
+/* Whether a sentinel's refusal is logged now: at most once a minute each,
+ * since discovery asks every 0.1-0.5 s while there is no master. */
+static bool rs_sentinel_log_due(rs_sentinel_t *sn)
+{
+    int64_t now = clock_mono_ms();
+    if (sn->error_log_ms && now - sn->error_log_ms < 60000)
+        return false;
+    sn->error_log_ms = now;
+    return true;
+}
 
 typedef struct store_redis {
     store_t base;
@@ -2044,7 +2056,7 @@ static void rs_sub_drop(store_redis_t *r, const char *why)
 
 /* Sends AUTH to a sentinel when the URL has its credentials. false: refused
  * (logged, naming the parameter, never its value). */
-static bool rs_sentinel_auth_sync(store_redis_t *r, const rs_sentinel_t *sn, redisContext *c)
+static bool rs_sentinel_auth_sync(store_redis_t *r, rs_sentinel_t *sn, redisContext *c)
 {
     if (!r->sentinel_password[0])
         return true;
@@ -2052,7 +2064,7 @@ static bool rs_sentinel_auth_sync(store_redis_t *r, const rs_sentinel_t *sn, red
                           ? redisCommand(c, "AUTH %s %s", r->sentinel_user, r->sentinel_password)
                           : redisCommand(c, "AUTH %s", r->sentinel_password);
     bool ok = rep && rep->type != REDIS_REPLY_ERROR;
-    if (rep && !ok)
+    if (rep && !ok && rs_sentinel_log_due(sn))
         log_error(RS_LOG, "sentinel %s:%d refused sluice's credentials (check sentinel-password=%s"
                           " in --store): %s",
                   sn->host, sn->port, r->sentinel_user[0] ? " and sentinel-user=" : "", rep->str);
@@ -2097,7 +2109,7 @@ static int rs_sentinel_discover(store_redis_t *r, char *host, size_t hostlen, in
                 log_error(RS_LOG, "sentinel %s:%d does not know master '%s' (sentinel monitor "
                                   "NAME ...)", sn->host, sn->port, r->master_name);
             sn->unknown_logged = true;
-        } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+        } else if (rep && rep->type == REDIS_REPLY_ERROR && rs_sentinel_log_due(sn)) {
             log_error(RS_LOG, "sentinel %s:%d: %s%s", sn->host, sn->port, rep->str,
                       rs_reply_noperm(rep) ? " (check sentinel-user= in --store and its ACL: "
                                              "+sentinel|get-master-addr-by-name)" : "");
