@@ -996,8 +996,9 @@ static enum MHD_Result origin_reply_readyz(origin_t *o, struct MHD_Connection *c
     if (!ss.sentinel) {
         snprintf(body, sizeof(body), up ? "ready\n" : "store unreachable\n");
     } else if (!up) {
-        snprintf(body, sizeof(body), "store unreachable: no Redis master (redis-sentinel, "
-                                     "failovers %" PRIu64 ")\n", ss.failovers);
+        snprintf(body, sizeof(body),
+                 "store unreachable: no Redis master for %.1f s (redis-sentinel, failovers %" PRIu64
+                 ")\n", (double)ss.outage_ms / 1000.0, ss.failovers);
     } else if (ss.last_failover_ms > 0) {
         int64_t ago = (clock_wall_ms() - ss.last_failover_ms) / 1000;
         snprintf(body, sizeof(body),

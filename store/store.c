@@ -504,7 +504,7 @@ void store_get_stats(store_t *st, store_stats_t *out)
     out->master[0] = out->master_name[0] = '\0';
     out->sentinels = out->sentinels_up = 0;
     out->failovers = out->replica_wait_timeouts = 0;
-    out->last_failover_ms = out->last_outage_ms = 0;
+    out->last_failover_ms = out->last_outage_ms = out->outage_ms = 0;
     if (st->backend->ha_stats)
         st->backend->ha_stats(st, out);
 }

@@ -376,6 +376,7 @@ typedef struct store_redis {
     int64_t last_failover_wall_ms;
     int64_t last_outage_ms;
     atomic_uint sentinels_up;
+    atomic_int_least64_t down_since_mono_ms; /* 0: up (for rs_ha_stats) */
     atomic_uint_least64_t replica_wait_timeouts;
     int64_t wait_warn_ms; /* under pool_lock */
     char node_id[33];
@@ -1770,6 +1771,8 @@ static void rs_ha_stats(store_t *st, store_stats_t *out)
     out->sentinels = r->nsentinels;
     out->sentinels_up = atomic_load(&r->sentinels_up);
     out->replica_wait_timeouts = atomic_load(&r->replica_wait_timeouts);
+    int64_t since = atomic_load(&r->down_since_mono_ms);
+    out->outage_ms = since ? clock_mono_ms() - since : 0;
     pthread_mutex_lock(&r->pool_lock);
     if (r->host[0] && atomic_load(&r->up))
         snprintf(out->master, sizeof(out->master), strchr(r->host, ':') ? "[%.256s]:%d" : "%.256s:%d",
@@ -1933,6 +1936,7 @@ static void rs_sub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
             r->outage_started_ms = 0;
         }
         r->down_since_ms = 0;
+        atomic_store(&r->down_since_mono_ms, 0);
         r->failures = 0;
         /* Requests held through the outage (origin) read again now. */
         store_notify_all_changed(&r->base);
@@ -2035,6 +2039,7 @@ static void rs_sub_drop(store_redis_t *r, const char *why)
     r->failures++;
     if (!r->down_since_ms)
         r->down_since_ms = now;
+    atomic_store(&r->down_since_mono_ms, r->down_since_ms);
     int cap = r->sentinel_mode ? RS_SENTINEL_BACKOFF_MAX_MS : RS_BACKOFF_MAX_MS;
     if (was_ready) {
         log_error(RS_LOG, "lost %s (%s); reconnecting, origin answers 503 meanwhile", r->where,

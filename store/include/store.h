@@ -249,7 +249,7 @@ typedef struct store_stats {
      * by, the sentinels configured and those whose +switch-master
      * subscription is up, failovers this process followed (a counter), the
      * last one's wall-clock time (ms since the epoch, 0: none), how long the
-     * last outage lasted (lost master -> resynchronised, ms), and registry or
+     * last outage lasted (and the current one so far) (lost master -> resynchronised, ms), and registry or
      * lease changes no replica acknowledged within wait-ms (a counter). */
     bool sentinel;
     char master[280];
@@ -257,6 +257,7 @@ typedef struct store_stats {
     uint32_t sentinels, sentinels_up;
     uint64_t failovers;
     int64_t last_failover_ms, last_outage_ms;
+    int64_t outage_ms; /* the outage going on now, so far (0: none) */
     uint64_t replica_wait_timeouts;
 } store_stats_t;
 void store_get_stats(store_t *st, store_stats_t *out);

@@ -212,6 +212,10 @@ class SentinelFailoverTest(unittest.TestCase):
                 late.append(LateRequest(f"{base}{part[0]}.{part[1]}.m4s"))
             for lr in late:
                 lr.start()
+            st, _, body = http(origins[0].url("/readyz"))
+            self.assertEqual(st, 503, body)
+            self.assertRegex(body, rb"^store unreachable: no Redis master for \d+\.\d s "
+                                   rb"\(redis-sentinel, failovers 0\)\n$")
 
             def resumed():
                 check_no_tilt(sentinels)
@@ -328,7 +332,7 @@ class SentinelFailoverTest(unittest.TestCase):
             wait_for(lambda: "does not know master 'nosuch'" in n.log(), 5, "the log line")
             st, _, body = http(n.url("/readyz"))
             self.assertEqual(st, 503)
-            self.assertTrue(body.startswith(b"store unreachable"), body)
+            self.assertTrue(body.startswith(b"store unreachable: no Redis master for "), body)
         finally:
             stop_all(n)
 
