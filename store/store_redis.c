@@ -664,18 +664,6 @@ static bool rs_reply_lost_master(const redisReply *rep)
             strncmp(rep->str, "LOADING", 7) == 0);
 }
 
-/* Runs one command on a pooled context. *reply is NULL and -EIO returned
- * when the connection failed (Redis is then marked down); a Redis error
- * reply is returned as -EIO with *reply set, so it can be logged. */
-static int rs_command_wait(store_redis_t *r, int argc, const char **argv, const size_t *lens,
-                           redisReply **reply, bool wait);
-
-static int rs_command(store_redis_t *r, int argc, const char **argv, const size_t *lens,
-                      redisReply **reply)
-{
-    return rs_command_wait(r, argc, argv, lens, reply, false);
-}
-
 /* The replication wait after a rare, important write (sentinel mode,
  * wait-ms > 0): WAIT 1 on the same context, so the write is on a replica
  * before the caller answers, and survives a failover. No replica in time is
@@ -697,6 +685,10 @@ static void rs_wait_result(store_redis_t *r, redisReply *w)
                  r->where, r->wait_ms, (uint64_t)atomic_load(&r->replica_wait_timeouts));
 }
 
+/* Runs one command on a pooled context (wait: then WAIT 1 wait-ms on the
+ * same context, sentinel mode only). *reply is NULL and -EIO returned
+ * when the connection failed (Redis is then marked down); a Redis error
+ * reply is returned as -EIO with *reply set, so it can be logged. */
 static int rs_command_wait(store_redis_t *r, int argc, const char **argv, const size_t *lens,
                            redisReply **reply, bool wait)
 {
@@ -741,6 +733,12 @@ static int rs_command_wait(store_redis_t *r, int argc, const char **argv, const 
     }
     rs_return(r, k, false);
     return rep->type == REDIS_REPLY_ERROR ? -EIO : 0;
+}
+
+static int rs_command(store_redis_t *r, int argc, const char **argv, const size_t *lens,
+                      redisReply **reply)
+{
+    return rs_command_wait(r, argc, argv, lens, reply, false);
 }
 
 /* EVAL script with keys and args (all NUL-terminated strings); wait: a
