@@ -2053,6 +2053,8 @@ static void rs_sub_drop(store_redis_t *r, const char *why)
      * once (the sentinels are cheap to ask); then a short backoff. */
     r->next_connect_ms = was_ready && r->sentinel_mode ? now : now + r->backoff_ms;
     r->backoff_ms = r->backoff_ms * 2 > cap ? cap : r->backoff_ms * 2;
+    if (was_ready && r->sentinel_mode && r->kick_ev)
+        event_active(r->kick_ev, 0, 0); /* not the next tick: now */
 }
 
 /* ---- Sentinel: discovery and the +switch-master watchers ------------------ */
@@ -2343,8 +2345,7 @@ static void rs_sentinel_recheck(store_redis_t *r, int64_t now)
     pthread_mutex_unlock(&r->pool_lock);
     if (same)
         return;
-    rs_sub_drop(r, "the sentinels name another master");
-    r->next_connect_ms = now;
+    rs_sub_drop(r, "the sentinels name another master"); /* reconnects at once */
 }
 
 static void rs_tick_cb(evutil_socket_t fd, short what, void *arg)
