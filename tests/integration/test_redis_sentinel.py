@@ -196,6 +196,7 @@ class SentinelFailoverTest(unittest.TestCase):
             creator.start()
             events = sentinels[0].events()
             time.sleep(1.5)
+            wait_for(lambda: all(p.parts and p.text for p in pollers), 5, "the pollers' first parts")
 
             t0 = time.time()
             master.kill()
