@@ -190,7 +190,7 @@ class SentinelFailoverTest(unittest.TestCase):
             viewers = subprocess.Popen(
                 [VIEWERS_BIN, *sum((["--url", f"http://127.0.0.1:{o.http_port}"] for o in origins),
                                    []),
-                 "--stream", "demo", "--viewers", "4", "--duration", "12", "--json"],
+                 "--stream", "demo", "--viewers", "4", "--duration", "8", "--json"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             creator = Creator(ing)
             creator.start()
