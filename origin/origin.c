@@ -224,6 +224,7 @@ typedef struct origin_req {
     bool playlist;      /* a media playlist with directives, else a part or segment */
     bool cold;          /* the playlist of an idle rung (rungs on demand): wait for it */
     bool store_away;    /* the last look found the store away (-EIO): held through it */
+    bool saw_outage;    /* some look did: a stream missing just after is not yet a 404 */
     int64_t deadline_ms;
     uint8_t addr[16];   /* the client address it is counted under (origin_hold_slot_take) */
 } origin_req_t;
@@ -862,8 +863,10 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
     if (q->playlist) {
         if (rc == -ENOENT && !q->cold)
             q->cold = origin_rung_cold(o, &q->route); /* an idle rung's: wait for it */
+        /* Missing just after an outage: Redis may have come back empty and
+         * the ingest node not re-announced yet; wait, never a 404. */
         if (rc == -ENOENT)
-            *d = q->cold ? LLHLS_WAIT : LLHLS_NOT_FOUND;
+            *d = q->cold || q->saw_outage ? LLHLS_WAIT : LLHLS_NOT_FOUND;
         else if (rc == -EPROTO)
             *d = LLHLS_ANSWER; /* not a playlist we can place: serve it as it is */
         else if (rc < 0)
@@ -892,7 +895,8 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
         else if (orc != -ENOENT)
             return orc;
         else
-            *d = rc == 0 ? llhls_decide_object(pos, q->msn, q->part) : LLHLS_NOT_FOUND;
+            *d = rc == 0 ? llhls_decide_object(pos, q->msn, q->part)
+                 : q->saw_outage ? LLHLS_WAIT : LLHLS_NOT_FOUND;
         if (*d != LLHLS_NEXT_SEGMENT)
             break;
         atomic_fetch_add_explicit(&o->hints_moved, 1, memory_order_relaxed);
@@ -960,6 +964,7 @@ static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, o
             rc = 0;
         }
         q->store_away = rc == -EIO;
+        q->saw_outage |= q->store_away;
         if (rc == -EIO && !llhls_hold_expired(&q->hold)) {
             /* The store is away (a Redis failover): hold on; its return
              * fires every watch (store_notify_all_changed) and we read
@@ -1105,17 +1110,20 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
             return origin_reply_text(c, MHD_HTTP_BAD_REQUEST,
                                      "bad _HLS_msn/_HLS_part (RFC 8216bis 6.2.5.2)\n", "no-cache");
         if (!tmp.query.has_msn && tmp.query.skip == LLHLS_SKIP_NONE) {
-            if (!o->params.rungs_on_demand)
-                return origin_reply_object(o, c, route, false);
-            /* An idle rung's playlist, plain or blocking, waits until the
-             * rung is back with its first part (the usual hold limit). */
             blob_t *b = NULL;
             int rc = store_get(o->store, route->stream_id, route->object, &b);
             if (rc == 0)
                 return origin_reply_blob(o, c, route, b, false);
-            if (rc != -ENOENT)
+            /* The store is away (a Redis failover): a plain reload is held
+             * too, up to the usual limit, and answered once the store is
+             * back. hls.js falls back to a plain reload when its blocking
+             * one times out (after 3 part targets or so, less than a
+             * failover) and counts a 503 to it as fatal. */
+            if (rc != -ENOENT && rc != -EIO)
                 return origin_reply_unavailable(c, route, rc);
-            if (!(tmp.cold = origin_rung_cold(o, route)))
+            /* An idle rung's playlist, plain or blocking, waits until the
+             * rung is back with its first part (the usual hold limit). */
+            if (rc == -ENOENT && !(o->params.rungs_on_demand && (tmp.cold = origin_rung_cold(o, route))))
                 return origin_reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n", "no-cache");
         }
         tmp.playlist = true;
@@ -1140,7 +1148,7 @@ static enum MHD_Result origin_llhls_start(origin_t *o, struct MHD_Connection *c,
         memset(&pos, 0, sizeof(pos));
         d = LLHLS_WAIT;
         rc = 0;
-        tmp.store_away = true;
+        tmp.store_away = tmp.saw_outage = true;
     }
     if (rc < 0)
         return origin_reply_unavailable(c, route, rc);
