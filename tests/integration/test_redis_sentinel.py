@@ -201,8 +201,9 @@ class SentinelFailoverTest(unittest.TestCase):
             t0 = time.time()
             master.kill()
             # Requests that arrive during the outage (the origins lost the
-            # master at once: its sockets closed): a blocking reload and a
-            # part that was fetchable before; held through it, not 503.
+            # master at once: its sockets closed): a blocking reload, a part
+            # that was fetchable before and a plain reload; held through it,
+            # not 503.
             time.sleep(0.4)
             late = []
             for p in pollers:
@@ -211,6 +212,7 @@ class SentinelFailoverTest(unittest.TestCase):
                 base = p.node.url(f"/hls/demo/{REND}/")
                 late.append(LateRequest(f"{base}index.m3u8?_HLS_msn={hint[0]}&_HLS_part={hint[1]}"))
                 late.append(LateRequest(f"{base}{part[0]}.{part[1]}.m4s"))
+                late.append(LateRequest(f"{base}index.m3u8"))  # hls.js's retry
             for lr in late:
                 lr.start()
             st, _, body = http(origins[0].url("/readyz"))
