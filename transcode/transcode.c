@@ -802,9 +802,19 @@ static void *transcode_worker_main(void *arg)
     if (load_msn) {
         int64_t stored = transcode_stored_next_msn(t->params.store, w->stream->id);
         if (stored < 0) {
+            /* The store is away (a Redis failover just after this node took
+             * the stream over): the clock, which runs ahead of every
+             * number a broadcast counted from it (4 a second, at most 2
+             * segments a second), keeps names from being reused. */
+            pthread_mutex_lock(&t->lock);
+            int64_t clock = clock_wall_ms() / 250;
+            if (t->params.msn_from_clock && clock > w->stream->next_msn)
+                w->stream->next_msn = clock;
+            pthread_mutex_unlock(&t->lock);
             log_warn(w->ctx, "cannot read the stream's last segment number (%s); numbering "
-                             "continues from this node's own count",
-                     strerror((int)-stored));
+                             "continues from %s",
+                     strerror((int)-stored),
+                     t->params.msn_from_clock ? "the clock" : "this node's own count");
         } else {
             pthread_mutex_lock(&t->lock);
             if (stored > w->stream->next_msn)
