@@ -19,6 +19,7 @@ import urllib.request
 from harness import (REPL_FAST, SLUICE_BIN, RedisSentinel, RedisServer, Sluice, check_no_tilt,
                      http, parse_media, publish, sentinel_cluster, stop_cluster, wait_for)
 from test_load_tool import VIEWERS_BIN, ll_ready
+from test_metrics import promtool_check
 from test_redis import stop_all
 
 KEY = "demo-secret-key"
@@ -266,6 +267,9 @@ class SentinelFailoverTest(unittest.TestCase):
             self.assertIn(f'sluice_store_master_info{{name="sluice",addr="127.0.0.1:{replica.port}"}} 1',
                           body.decode())
             self.assertIn("sluice_store_failovers_total 1", body.decode())
+            self.assertIn('sluice_store_sentinels{state="reachable"} 3', body.decode())
+            rc, out = promtool_check(body.decode())
+            self.assertEqual(rc, 0, out)
 
             # No lost stream, no duplicate key.
             def hgetall(key):
