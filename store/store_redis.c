@@ -2168,8 +2168,13 @@ static void rs_sub_role_cb(redisAsyncContext *ac, void *reply, void *privdata)
                              "-READONLY to notice a demoted master", r->where);
         return;
     }
-    if (!rs_role_is_master(rep))
+    if (!rs_role_is_master(rep)) {
+        /* The sentinel that named it may be stale (one that restarted with
+         * an old configuration): ask the next one first this time. */
+        if (r->nsentinels)
+            r->sentinel_first = (r->sentinel_first + 1) % r->nsentinels;
         rs_sub_drop(r, "not the master (ROLE)");
+    }
 }
 
 static void rs_sub_start(store_redis_t *r)
