@@ -8,7 +8,8 @@
  * only Redis has: what the keys in Redis hold (hashed stream keys, the
  * earlier registry format, the meta hash's lifetime), several nodes racing
  * for a lease (takeover, revoking another node's lease), seeds surviving a
- * flushed server, the object cache, outages and a server absent at start. */
+ * flushed server, the object cache, outages and a server absent at start,
+ * a demoted master (-READONLY) and a Sentinel failover (redis-sentinel://). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -68,8 +69,17 @@ static redisContext *raw_connect(int port, int db)
     return c;
 }
 
+static void server_spawn(test_redis_t *rs, const char *const *extra);
+
 /* Starts redis-server on rs->port (a fresh one when 0) and waits for it. */
 static void server_start(test_redis_t *rs)
+{
+    server_spawn(rs, NULL);
+}
+
+/* server_start with extra arguments (NULL-terminated; "--sentinel" with a
+ * config file first runs a sentinel instead). */
+static void server_spawn(test_redis_t *rs, const char *const *extra)
 {
     if (!rs->port)
         rs->port = free_port();
@@ -87,8 +97,21 @@ static void server_start(test_redis_t *rs)
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", "--dir", rs->dir, (char *)NULL);
+        const char *argv[32] = {"redis-server"};
+        int n = 1;
+        if (extra && extra[0] && strcmp(extra[0], "--sentinel") == 0) {
+            argv[n++] = extra[1]; /* the config file, then --sentinel */
+            argv[n++] = "--sentinel";
+        } else {
+            const char *base[] = {"--port", port, "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", rs->dir};
+            for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+                argv[n++] = base[i];
+            for (int i = 0; extra && extra[i] && n < 31; i++)
+                argv[n++] = extra[i];
+        }
+        argv[n] = NULL;
+        execvp("redis-server", (char *const *)argv);
         _exit(127);
     }
     rs->pid = pid;
@@ -586,6 +609,148 @@ static void test_readonly_marks_down(void **state)
     rmdir(own.dir);
 }
 
+/* One INFO field ("role", "master_link_status") of the server on port. */
+static bool info_has(int port, const char *want)
+{
+    redisContext *c = raw_connect(port, 0);
+    if (!c)
+        return false;
+    redisReply *r = redisCommand(c, "INFO replication");
+    bool ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, want);
+    freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* redis-sentinel:// end to end at the store's level: a master, a replica
+ * and one sentinel; the node finds the master, reports it in its stats,
+ * follows a SENTINEL FAILOVER (the old master stays up: only the sentinel's
+ * word and ROLE move the node) and keeps its data and connections on the
+ * new master. */
+static void test_sentinel_follows_a_failover(void **state)
+{
+    (void)state;
+    static const char *const fast[] = {"--repl-diskless-sync", "yes",
+                                       "--repl-diskless-sync-delay", "0", NULL};
+    test_redis_t m = {0}, r = {0}, s = {0};
+    server_spawn(&m, fast);
+    char mport[16];
+    snprintf(mport, sizeof(mport), "%d", m.port);
+    const char *const replica[] = {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay",
+                                   "0", "--replicaof", "127.0.0.1", mport, NULL};
+    server_spawn(&r, replica);
+    for (int i = 0; i < 400 && !info_has(r.port, "master_link_status:up"); i++)
+        sleep_ms(10);
+    assert_true(info_has(r.port, "master_link_status:up"));
+    s.port = free_port();
+    snprintf(s.dir, sizeof(s.dir), "/tmp/sluice-unit-redis-XXXXXX");
+    assert_non_null(mkdtemp(s.dir));
+    char conf[128];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s.dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor sluice 127.0.0.1 %d 1\n"
+               "sentinel down-after-milliseconds sluice 1000\n"
+               "sentinel failover-timeout sluice 3000\n", s.port, s.dir, m.port);
+    fclose(f);
+    const char *const sentinel[] = {"--sentinel", conf, NULL};
+    server_spawn(&s, sentinel);
+    /* The sentinel learns of the replica from the master's INFO. */
+    bool knows = false;
+    for (int i = 0; i < 500 && !knows; i++) {
+        redisContext *c = raw_connect(s.port, 0);
+        redisReply *rep = c ? redisCommand(c, "SENTINEL replicas sluice") : NULL;
+        knows = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
+        freeReplyObject(rep);
+        redisFree(c);
+        if (!knows)
+            sleep_ms(10);
+    }
+    assert_true(knows);
+
+    char url[128];
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s.port);
+    store_t *a = open_node(url);
+    assert_string_equal(store_backend_name(a), "redis");
+    store_stats_t ss;
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", m.port);
+    for (int i = 0; i < 300; i++) {
+        store_get_stats(a, &ss);
+        if (ss.sentinels_up == 1)
+            break;
+        sleep_ms(10);
+    }
+    assert_true(ss.sentinel);
+    assert_string_equal(ss.master, want);
+    assert_string_equal(ss.master_name, "sluice");
+    assert_int_equal(ss.sentinels, 1);
+    assert_int_equal(ss.sentinels_up, 1);
+    assert_int_equal(ss.failovers, 0);
+    assert_int_equal(ss.last_failover_ms, 0);
+    store_test_put(a, "ha", "v/index.m3u8", "pl0", 0);
+    assert_int_equal(store_stream_add(a, "made", "Made", "made-key"), 0);
+
+    /* -NOGOODSLAVE until the sentinel has the replica's own INFO. */
+    redisContext *c = raw_connect(s.port, 0);
+    redisReply *rep = NULL;
+    for (int i = 0; i < 500; i++) {
+        freeReplyObject(rep);
+        rep = redisCommand(c, "SENTINEL FAILOVER sluice");
+        if (!rep || rep->type == REDIS_REPLY_STATUS)
+            break;
+        sleep_ms(20);
+    }
+    assert_non_null(rep);
+    if (rep->type != REDIS_REPLY_STATUS)
+        fail_msg("SENTINEL FAILOVER: %s", rep->str);
+    freeReplyObject(rep);
+    redisFree(c);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", r.port);
+    for (int i = 0; i < 1000; i++) {
+        store_get_stats(a, &ss);
+        if (strcmp(ss.master, want) == 0 && store_ping(a) == 0)
+            break;
+        sleep_ms(10);
+    }
+    assert_string_equal(ss.master, want);
+    assert_int_equal(ss.failovers, 1);
+    assert_true(ss.last_failover_ms > 0);
+    assert_int_equal(store_ping(a), 0);
+    /* The data came along (replicated, and re-announced by the writer),
+     * and new writes go to the new master. */
+    store_test_assert_object(a, "ha", "v/index.m3u8", "pl0");
+    char id[STORE_ID_MAX];
+    assert_int_equal(store_stream_auth(a, "made-key", id), 0);
+    store_test_put(a, "ha", "v/index.m3u8", "pl1", 0);
+    redisContext *rc = raw_connect(r.port, 9);
+    rep = redisCommand(rc, "GET sluice:{ha}:o:v/index.m3u8");
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "pl1");
+    freeReplyObject(rep);
+    redisFree(rc);
+    /* Nothing of the node is left on the old master. */
+    redisContext *mc = raw_connect(m.port, 0);
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; i++) {
+        rep = redisCommand(mc, "CLIENT LIST");
+        gone = rep && rep->type == REDIS_REPLY_STRING && !strstr(rep->str, "name=sluice-");
+        freeReplyObject(rep);
+        if (!gone)
+            sleep_ms(10);
+    }
+    assert_true(gone);
+    redisFree(mc);
+    store_close(a);
+    server_kill(&s);
+    server_kill(&r);
+    server_kill(&m);
+    unlink(conf);
+    rmdir(s.dir);
+    rmdir(r.dir);
+    rmdir(m.dir);
+}
+
 static void test_unreachable_at_start(void **state)
 {
     (void)state;
@@ -626,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_cache_invalidation),
         cmocka_unit_test(test_outage_and_empty_restart),
         cmocka_unit_test(test_readonly_marks_down),
+        cmocka_unit_test(test_sentinel_follows_a_failover),
         cmocka_unit_test(test_unreachable_at_start),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
