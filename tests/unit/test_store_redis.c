@@ -690,6 +690,8 @@ static void test_sentinel_follows_a_failover(void **state)
     assert_int_equal(ss.last_failover_ms, 0);
     store_test_put(a, "ha", "v/index.m3u8", "pl0", 0);
     assert_int_equal(store_stream_add(a, "made", "Made", "made-key"), 0);
+    store_get_stats(a, &ss);
+    assert_int_equal(ss.replica_wait_timeouts, 0); /* WAIT 1: the replica acknowledged */
 
     /* -NOGOODSLAVE until the sentinel has the replica's own INFO. */
     redisContext *c = raw_connect(s.port, 0);
