@@ -56,8 +56,20 @@
  * playlist and what it names arrive together. Bounded in bytes: what goes
  * first are objects with a TTL, which no live playlist names.
  *
- * Ownership: the store owns the pool, the subscriber, the thread, the
- * mirror (blob references), the seeds (hashed keys only) and the cache.
+ * Sentinel mode (redis-sentinel://, grammar in store_redis_url.h): the
+ * master's address is not configured but asked of the sentinels by the
+ * maintenance thread (rs_sentinel_discover) before each (re)connection,
+ * after every +switch-master (one async watcher per sentinel on the same
+ * loop; the message is only a trigger) and every 5 s. Every connection
+ * checks ROLE; -READONLY, -MASTERDOWN and -LOADING count as a lost master
+ * (in both modes). A new master goes through the same path as an outage
+ * (rs_sub_drop, then rs_resync), so each writer re-announces what it holds,
+ * and registry and lease changes wait for a replica (WAIT 1 wait-ms). The
+ * address changes under pool_lock with pool_gen; `where` never changes.
+ *
+ * Ownership: the store owns the pool, the subscriber, the sentinel
+ * watchers, the thread, the mirror (blob references), the seeds (hashed
+ * keys only) and the cache.
  */
 #include <errno.h>
 #include <inttypes.h>
