@@ -691,7 +691,12 @@ static void rs_wait_result(store_redis_t *r, redisReply *w)
     if (say)
         r->wait_warn_ms = now;
     pthread_mutex_unlock(&r->pool_lock);
-    if (say)
+    if (say && w && w->type == REDIS_REPLY_ERROR)
+        log_warn(RS_LOG, "%s: WAIT refused (%s%s); registry and lease changes are not "
+                         "confirmed on a replica (%" PRIu64 " so far)",
+                 r->where, w->str, rs_reply_noperm(w) ? ": grant the data user +wait" : "",
+                 (uint64_t)atomic_load(&r->replica_wait_timeouts));
+    else if (say)
         log_warn(RS_LOG, "%s: no replica acknowledged a registry or lease change within %d ms "
                          "(%" PRIu64 " so far); it is on the master only",
                  r->where, r->wait_ms, (uint64_t)atomic_load(&r->replica_wait_timeouts));
