@@ -140,8 +140,15 @@ def one_phase(down_after, load, runs, out):
             # Sentinel must convert it.
             t1 = time.time()
             master.start(args=REPL_FAST)
-            wait(lambda: master.role() == "slave", limit + 15, "conversion", ss)
-            convert = time.time() - t1
+            try:
+                wait(lambda: master.role() == "slave", 30, "conversion", ss)
+                convert = time.time() - t1
+            except AssertionError:
+                # Seen once in 40 kills (under load): no sentinel converted
+                # it within 30 s. Recorded; made a replica by hand so the
+                # remaining runs go on.
+                convert = None
+                master.cli("REPLICAOF", "127.0.0.1", str(replica.port))
             # Ready for the next kill: synced, and no sentinel still flags it
             # down (master-link-status in SENTINEL REPLICAS lags by one
             # 10 s INFO period; the failover refreshes it every second).
@@ -150,7 +157,7 @@ def one_phase(down_after, load, runs, out):
                              for x in s.replicas()) for s in ss), limit + 15, "resync", ss)
             row = {"down_after_ms": down_after, "load": load, "run": i + 1,
                    "switch_s": round(switch, 3), "promote_s": round(promote, 3),
-                   "convert_s": round(convert, 3), "tilt": tilt,
+                   "convert_s": round(convert, 3) if convert is not None else None, "tilt": tilt,
                    "loadavg": round(t_load, 2)}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -194,7 +201,9 @@ def main():
             table.append((da, load, len(rows), len(rows) - len(good),
                           stats([x["switch_s"] for x in good]),
                           stats([x["promote_s"] for x in good]),
-                          stats([x["convert_s"] for x in good]),
+                          stats([x["convert_s"] for x in good if x["convert_s"] is not None]) +
+                          "".join(f" ({n} not converted in 30 s)" for n in
+                                  [sum(1 for x in good if x["convert_s"] is None)] if n),
                           max(x["loadavg"] for x in rows)))
     print()
     print(f"Sentinel failover without sluice, {os.cpu_count()} cores, redis-server "

@@ -160,12 +160,12 @@ class Poller(threading.Thread):
         self.fetched = []       # (t, (msn, part)) of each new part fetched with 200
         self.errors = []
         self.stop_at = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         hint = None
         last = None
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             q = f"?_HLS_msn={hint[0]}&_HLS_part={hint[1]}" if hint else ""
             t = time.time()
             try:
@@ -196,7 +196,7 @@ class Poller(threading.Thread):
                 time.sleep(0.1)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
 
     def last_before(self, t0):
         got = [lp for (t, lp) in self.fetched if t < t0]
@@ -464,13 +464,14 @@ class ApiBurst(threading.Thread):
         super().__init__(daemon=True)
         self.node, self.n = node, n
         self.created = {}        # id -> sha256 hex of the last key answered
-        self.ambiguous = set()   # ids whose last rotation got no answer we trust
+        self.ambiguous = set()   # ids whose last rotation got no answer at all
+        self.refused = set()     # ids whose last rotation was answered with an error
         self.answers = []        # (t, kind, status, seconds)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         i = 0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             i += 1
             t = time.time()
             if i % 2 or not self.created:
@@ -483,11 +484,14 @@ class ApiBurst(threading.Thread):
                 sid = list(self.created)[(i // 2) % len(self.created)]
                 s, _, b = self._post(f"/api/v1/streams/{sid}/rotate-key", None)
                 self.answers.append((t, "rotate", s, time.time() - t))
+                self.ambiguous.discard(sid)
+                self.refused.discard(sid)
                 if s == 200:
                     self.created[sid] = hashlib.sha256(json.loads(b)["stream_key"].encode()).hexdigest()
-                    self.ambiguous.discard(sid)
-                else:
+                elif s == 0:
                     self.ambiguous.add(sid)
+                else:
+                    self.refused.add(sid)
             time.sleep(0.05)
 
     def _post(self, path, body):
@@ -503,7 +507,7 @@ class ApiBurst(threading.Thread):
             return 0, {}, b""
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
 
 
 def scenario_api(a):
@@ -529,14 +533,19 @@ def scenario_api(a):
         flat = m.cli("HGETALL", "sluice:{registry}:by-key", db=DB).splitlines()
         by_key = dict(zip(flat[0::2], flat[1::2]))
         answers = [x for b in burst for x in b.answers]
-        missing, wrong_key = [], []
+        # A rotation answered 503 may still have reached the old master
+        # (and its replica) before the kill: counted, not failed.
+        missing, wrong_key, refused_applied = [], [], []
         for b in burst:
             for sid, h in b.created.items():
                 rec = by_id.get(sid)
                 if rec is None:
                     missing.append(sid)
-                elif sid not in b.ambiguous and rec.split("|")[0] != h:
+                elif sid in b.refused and rec.split("|")[0] != h:
+                    refused_applied.append(sid)
+                elif sid not in b.ambiguous and sid not in b.refused and rec.split("|")[0] != h:
                     wrong_key.append(sid)
+        errs = sorted(x[0] - t0 for x in answers if x[2] != 200 and x[2] != 201)
         disagree = [k for k, sid in by_key.items()
                     if sid not in by_id or by_id[sid].split("|")[0] != k]
         ids_in_key = list(by_key.values())
@@ -553,7 +562,9 @@ def scenario_api(a):
                "answers": counts,
                "longest_answer_near_kill_s": round(max((x[3] for x in near), default=0), 2),
                "acknowledged_missing": len(missing), "acknowledged_wrong_key": len(wrong_key),
-               "ambiguous_rotations": sum(len(b.ambiguous) for b in burst),
+               "unanswered_rotations": sum(len(b.ambiguous) for b in burst),
+               "refused_rotations_applied_anyway": len(refused_applied),
+               "error_answers_from_to_s": [round(errs[0], 2), round(errs[-1], 2)] if errs else None,
                "by_id": len(by_id), "by_key": len(by_key), "by_key_disagrees": len(disagree),
                "duplicate_ids_in_by_key": len(ids_in_key) - len(set(ids_in_key)),
                "stats": stats(i1),
