@@ -19,6 +19,23 @@ let results;
 try {
   results = await Promise.all(urls.map(async (url) => {
     const { context, page, console: cons } = await playerPage(browser, [libraries['hls.js']]);
+    // Playlist requests that were slow (> 1 s), failed or not answered 200:
+    // what the player met during the failover, with wall clock times.
+    const slow = [];
+    const began = new Map();
+    page.on('request', (r) => { if (r.url().includes('.m3u8')) began.set(r, Date.now()); });
+    const note = (r, status) => {
+      const t0 = began.get(r);
+      if (t0 === undefined) return;
+      began.delete(r);
+      const s = (Date.now() - t0) / 1000;
+      if (status !== 200 || s > 1) {
+        const u = new URL(r.url());
+        slow.push({ t: t0, s: +s.toFixed(3), status, url: u.pathname.split('/').slice(-2).join('/') + u.search });
+      }
+    };
+    page.on('requestfinished', async (r) => { const resp = await r.response(); note(r, resp ? resp.status() : 0); });
+    page.on('requestfailed', (r) => note(r, r.failure() ? r.failure().errorText : 'failed'));
     const out = await page.evaluate(async ({ url, playS }) => {
       const video = document.getElementById('v');
       const out = { url, fatal: null, errors: [], stalls: [], stalledErrors: 0,
@@ -62,6 +79,7 @@ try {
       return out;
     }, { url, playS });
     out.consoleErrors = cons.filter((m) => m.type === 'error').map((m) => m.text);
+    out.playlistTrouble = slow;
     await context.close();
     return out;
   }));

@@ -286,9 +286,11 @@ def check_old_master(topo, origins, seconds=6):
         for c in old.clients():
             name = re.search(r"\bname=(\S*)", c)
             name = name.group(1) if name else ""
+            flags = re.search(r"\bflags=(\S*)", c)
             if name.startswith("sluice-"):
                 sluice_clients.add(c)
-            elif not name.startswith("sentinel-"):
+            elif not name.startswith("sentinel-") and "M" not in (flags.group(1) if flags else ""):
+                # (flags M: the replica's own link from its master)
                 other_clients.add(c)
         stats_ = old.info("commandstats")
         if any(k.startswith("cmdstat_eval") for k in stats_):
@@ -351,7 +353,12 @@ def scenario_viewers(a, also_old_master):
                     "errors": sorted({e["what"] for e in pg["errors"]}),
                     "errors_near_kill": sorted({e["what"] for e in pg["errors"]
                                                 if t0 - 1 <= e["t"] / 1000 <= t0 + post}),
-                    "played_s": round(pg.get("currentTime", 0), 1), "frames": pg.get("frames")}
+                    "played_s": round(pg.get("currentTime", 0), 1), "frames": pg.get("frames"),
+                    "error_times": [(round(e["t"] / 1000 - t0, 2), e["what"] + (" FATAL" if e["fatal"] else ""))
+                                    for e in pg["errors"] if t0 - 1 <= e["t"] / 1000 <= t0 + post],
+                    "playlist_trouble": [(round(x["t"] / 1000 - t0, 2), x["s"], x["status"], x["url"])
+                                         for x in pg.get("playlistTrouble", [])
+                                         if t0 - 2 <= x["t"] / 1000 <= t0 + post][:40]}
         res["publisher_alive"] = pub.poll() is None
         res["stats_O1"] = stats(o1)
         res["lease_lines_I1"] = log_lines(i1, "lease", "another node holds", "taken over")[-5:]
