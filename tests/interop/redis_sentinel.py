@@ -361,7 +361,7 @@ def scenario_viewers(a, also_old_master):
                                          if t0 - 2 <= x["t"] / 1000 <= t0 + post][:40]}
         res["publisher_alive"] = pub.poll() is None
         res["stats_O1"] = stats(o1)
-        res["lease_lines_I1"] = log_lines(i1, "lease", "another node holds", "taken over")[-5:]
+        res["lease_lines_I1"] = log_lines(i1, "lease revoked", "another node holds", "taken over")[-5:]
         res["tilt"] = any(s.tilt_seen() for s in topo.sentinels)
         polls = [res["poller_O1"], res["poller_O2"]]
         vs = [res["viewers_O1"], res["viewers_O2"]]
@@ -446,12 +446,15 @@ def scenario_takeover(a):
                "takeover_accepted_after_s": round(accepted, 2),
                "second_publisher_alive": second.poll() is None,
                "first_publisher_cut": first_cut,
-               "lease_lines_I2": log_lines(i2, "lease", "another node holds", "taken over")[-5:],
-               "lease_lines_I1": log_lines(i1, "lease", "another node holds", "taken over")[-5:],
+               "lease_lines_I2": log_lines(i2, "lease revoked", "another node holds", "taken over by")[-5:],
+               "lease_lines_I1": log_lines(i1, "lease revoked", "another node holds", "taken over")[-5:],
                "continuing_at": i1_numbers,
                "segments_before": before[-4:], "segments_after": after[:4],
                "poller": p.summary(t0),
                "tilt": any(s.tilt_seen() for s in topo.sentinels)}
+        # I2 must not lose the stream: no "another node holds it now", no
+        # "lease revoked", no "taken over by" (its "taken over from another
+        # node" is the takeover itself, before the kill).
         res["ok"] = (res["second_publisher_alive"] and first_cut and not res["lease_lines_I2"]
                      and before and after and min(after) > max(before)
                      and res["poller"]["backwards"] == 0)
