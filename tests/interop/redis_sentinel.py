@@ -34,6 +34,7 @@ sluice nodes on `redis-sentinel://S1,S2,S3/sluice?db=3`. Scenarios
 
     SLUICE_BIN=build-rel/sluice python3 tests/interop/redis_sentinel.py
         [--scenarios 1,3,2,4] [--down-after 1000] [--no-browser] [--json FILE]
+        [--segment-duration S]
         [--plain-redis]   (the script's own check: nodes on redis://MASTER)
 
 Prints one JSON line per scenario and a markdown summary; exit status 0 when
@@ -604,12 +605,17 @@ def main():
     ap.add_argument("--scenarios", default="1,3,2,4")
     ap.add_argument("--down-after", type=int, default=1000)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--segment-duration", type=float, default=None,
+                    help="the ingest's --segment-duration (default: sluice's, 2 s)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--plain-redis", action="store_true",
                     help="check the script itself: nodes on redis://MASTER, which they cannot leave "
                          "(a failover is then an outage that never ends)")
     a = ap.parse_args()
     Topology.plain = a.plain_redis
+    if a.segment_duration:
+        global LADDER
+        LADDER = LADDER + ("--segment-duration", f"{a.segment_duration:g}")
     if not a.plain_redis:
         precheck()
     want = a.scenarios.split(",")
