@@ -1291,6 +1291,7 @@ json_t *report_stats(report_t *r)
         json_object_set_new(sn, "reachable", json_integer(ss.sentinels_up));
         json_object_set_new(so, "sentinels", sn);
         json_object_set_new(so, "failovers", json_integer((json_int_t)ss.failovers));
+        json_object_set_new(so, "early_switches", json_integer((json_int_t)ss.early_switches));
         char when[40];
         if (ss.last_failover_ms > 0)
             report_iso8601(ss.last_failover_ms, when, sizeof(when));
@@ -1881,6 +1882,9 @@ char *report_metrics(report_t *r, size_t *len)
         metrics_family(&b, "sluice_store_failovers_total", "counter",
                        "Redis failovers this process followed to a new master.");
         metrics_sample_u64(&b, "sluice_store_failovers_total", NULL, ss.failovers);
+        metrics_family(&b, "sluice_store_early_switches_total", "counter",
+                       "Failovers followed to a promoted replica before Sentinel announced it.");
+        metrics_sample_u64(&b, "sluice_store_early_switches_total", NULL, ss.early_switches);
         metrics_family(&b, "sluice_store_last_failover_timestamp_seconds", "gauge",
                        "When the last failover was followed (Unix time; 0: never).");
         metrics_sample(&b, "sluice_store_last_failover_timestamp_seconds", NULL,

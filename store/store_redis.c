@@ -109,6 +109,17 @@
 #define RS_SENTINEL_COMMAND_MS 500
 #define RS_SENTINEL_RECHECK_MS 5000
 #define RS_SENTINEL_IDLE_RECHECK_MS 30000 /* while no sentinel answers */
+/* Early switch (sentinel mode): while an outage is young, retry every
+ * 100 ms and probe the replicas the sentinels listed with short timeouts,
+ * so a replica Sentinel has promoted is followed before +switch-master
+ * (which comes ~0.9 s later, after Sentinel's next INFO round). */
+#define RS_SENTINEL_YOUNG_OUTAGE_MS 10000
+#define RS_SENTINEL_YOUNG_RETRY_MS 100
+#define RS_PROBE_CONNECT_MS 100
+#define RS_PROBE_COMMAND_MS 200
+#define RS_PROBE_PER_RETRY 2 /* replicas probed per retry, at most */
+#define RS_REPLICAS_MAX 8
+#define RS_EARLY_BLOCK_MS 60000 /* after the sentinels overruled an early switch */
 #define RS_WATCH_BACKOFF_MIN_MS 100
 #define RS_WATCH_BACKOFF_MAX_MS 2000
 #define RS_CONNECT_TIMEOUT_MS 1000
@@ -436,6 +447,20 @@ typedef struct store_redis {
     int64_t last_discover_ms;
     bool recheck_now; /* a +switch-master arrived: ask the sentinels */
     int64_t last_nosentinel_log_ms;
+    struct event *retry_ev; /* sentinel mode: the next retry sooner than a tick */
+    /* The replicas of master_name the sentinels listed while healthy (the
+     * only addresses an early switch may go to), and the early switch not
+     * yet confirmed by the sentinels. */
+    struct {
+        char host[256];
+        int port;
+    } replicas[RS_REPLICAS_MAX];
+    unsigned nreplicas;
+    unsigned replica_next; /* the one probed first next time */
+    bool early_unconfirmed;
+    int64_t early_blocked_until_ms;
+    bool replicas_refused_logged;
+    atomic_uint_least64_t early_switches; /* read by rs_ha_stats */
 } store_redis_t;
 
 static void rs_mark_down(store_redis_t *r);
@@ -538,19 +563,25 @@ static bool rs_reply_noperm(const redisReply *rep)
  * SETNAME (operators and tests see sluice's clients by name) and, in
  * sentinel mode, ROLE: a node that is not (or no longer) the master is
  * refused, so nothing is ever written to a demoted one. */
-static redisContext *rs_connect_sync(store_redis_t *r, const char *host, int port)
+/* The connection itself, with the given timeouts; *role (when not NULL,
+ * sentinel mode) is RS_ROLE_MASTER or RS_ROLE_OTHER after ROLE, or
+ * RS_ROLE_UNKNOWN when ROLE is refused (NOPERM). A node that answers ROLE
+ * but not as master is refused (NULL) only when refuse_other is set. */
+enum { RS_ROLE_UNKNOWN = -1, RS_ROLE_OTHER = 0, RS_ROLE_MASTER = 1 };
+static redisContext *rs_connect_timed(store_redis_t *r, const char *host, int port, int connect_ms,
+                                      int command_ms, bool refuse_other, int *role)
 {
+    if (role)
+        *role = RS_ROLE_UNKNOWN;
     if (!host[0])
         return NULL; /* sentinel mode before the first discovery */
-    struct timeval ct = {.tv_sec = RS_CONNECT_TIMEOUT_MS / 1000,
-                         .tv_usec = (RS_CONNECT_TIMEOUT_MS % 1000) * 1000};
+    struct timeval ct = {.tv_sec = connect_ms / 1000, .tv_usec = (connect_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(host, port, ct);
     if (!c)
         return NULL;
     if (c->err)
         goto fail;
-    struct timeval tv = {.tv_sec = RS_COMMAND_TIMEOUT_MS / 1000,
-                         .tv_usec = (RS_COMMAND_TIMEOUT_MS % 1000) * 1000};
+    struct timeval tv = {.tv_sec = command_ms / 1000, .tv_usec = (command_ms % 1000) * 1000};
     if (redisSetTimeout(c, tv) != REDIS_OK)
         goto fail;
     redisReply *rep;
@@ -589,10 +620,16 @@ static redisContext *rs_connect_sync(store_redis_t *r, const char *host, int por
                 log_warn(RS_LOG, "%s: the data user may not run ROLE (grant +role); relying "
                                  "on -READONLY to notice a demoted master", r->where);
         } else if (!rs_role_is_master(rep)) {
-            log_warn(RS_LOG, "%s: %s:%d is not the master (ROLE); asking the sentinels again",
-                     r->where, host, port);
-            freeReplyObject(rep);
-            goto fail;
+            if (role)
+                *role = RS_ROLE_OTHER;
+            if (refuse_other) {
+                log_warn(RS_LOG, "%s: %s:%d is not the master (ROLE); asking the sentinels again",
+                         r->where, host, port);
+                freeReplyObject(rep);
+                goto fail;
+            }
+        } else if (role) {
+            *role = RS_ROLE_MASTER;
         }
         freeReplyObject(rep);
     }
@@ -600,6 +637,11 @@ static redisContext *rs_connect_sync(store_redis_t *r, const char *host, int por
 fail:
     redisFree(c);
     return NULL;
+}
+
+static redisContext *rs_connect_sync(store_redis_t *r, const char *host, int port)
+{
+    return rs_connect_timed(r, host, port, RS_CONNECT_TIMEOUT_MS, RS_COMMAND_TIMEOUT_MS, true, NULL);
 }
 
 /* A context of the current generation for one call; NULL when Redis cannot
@@ -1786,6 +1828,7 @@ static void rs_ha_stats(store_t *st, store_stats_t *out)
     out->sentinels = r->nsentinels;
     out->sentinels_up = atomic_load(&r->sentinels_up);
     out->replica_wait_timeouts = atomic_load(&r->replica_wait_timeouts);
+    out->early_switches = atomic_load(&r->early_switches);
     int64_t since = atomic_load(&r->down_since_mono_ms);
     out->outage_ms = since ? clock_mono_ms() - since : 0;
     pthread_mutex_lock(&r->pool_lock);
@@ -2067,11 +2110,22 @@ static void rs_sub_drop(store_redis_t *r, const char *why)
         r->last_down_log_ms = now;
     }
     /* Sentinel mode: the first retry after losing a ready master is at
-     * once (the sentinels are cheap to ask); then a short backoff. */
-    r->next_connect_ms = was_ready && r->sentinel_mode ? now : now + r->backoff_ms;
-    r->backoff_ms = r->backoff_ms * 2 > cap ? cap : r->backoff_ms * 2;
-    if (was_ready && r->sentinel_mode && r->kick_ev)
+     * once (the sentinels are cheap to ask); then every 100 ms while the
+     * outage is young (each retry may find a promoted replica before the
+     * sentinels announce it: rs_early_probe), then a short backoff. */
+    bool young = r->sentinel_mode && r->outage_started_ms &&
+                 now - r->outage_started_ms < RS_SENTINEL_YOUNG_OUTAGE_MS;
+    int delay = young ? RS_SENTINEL_YOUNG_RETRY_MS : r->backoff_ms;
+    r->next_connect_ms = was_ready && r->sentinel_mode ? now : now + delay;
+    if (!young)
+        r->backoff_ms = r->backoff_ms * 2 > cap ? cap : r->backoff_ms * 2;
+    if (was_ready && r->sentinel_mode && r->kick_ev) {
         event_active(r->kick_ev, 0, 0); /* not the next tick: now */
+    } else if (young && r->retry_ev) {
+        /* Sooner than the 250 ms tick; +1 ms so the tick's clock agrees. */
+        struct timeval tv = {.tv_sec = 0, .tv_usec = (delay + 1) * 1000};
+        event_add(r->retry_ev, &tv);
+    }
 }
 
 /* ---- Sentinel: discovery and the +switch-master watchers ------------------ */
@@ -2097,8 +2151,70 @@ static bool rs_sentinel_auth_sync(store_redis_t *r, rs_sentinel_t *sn, redisCont
 /* Asks the sentinels, the one that answered last first, for the master's
  * address (the Sentinel client protocol). Maintenance thread; blocks at most
  * RS_SENTINEL_CONNECT_MS + RS_SENTINEL_COMMAND_MS per dead sentinel.
- * 0, or -EIO when none answered with an address. */
-static int rs_sentinel_discover(store_redis_t *r, char *host, size_t hostlen, int *port)
+ * learn: also take the replicas that sentinel lists (rs_replicas_take),
+ * done while healthy only. 0, or -EIO when none answered with an address. */
+/* Takes the replicas of master_name from a SENTINEL replicas reply: the
+ * ip/port of each whose flags say "slave" and not down, at most
+ * RS_REPLICAS_MAX. Maintenance thread. */
+static void rs_replicas_take(store_redis_t *r, const redisReply *rep)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < rep->elements && n < RS_REPLICAS_MAX; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_ARRAY)
+            continue;
+        const char *ip = NULL, *port = NULL, *flags = NULL;
+        for (size_t k = 0; k + 1 < e->elements; k += 2) {
+            const redisReply *key = e->element[k], *val = e->element[k + 1];
+            if (key->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(key->str, "ip") == 0)
+                ip = val->str;
+            else if (strcmp(key->str, "port") == 0)
+                port = val->str;
+            else if (strcmp(key->str, "flags") == 0)
+                flags = val->str;
+        }
+        if (!ip || !port || !flags || !ip[0] || strlen(ip) >= sizeof(r->replicas[0].host))
+            continue;
+        long p = strtol(port, NULL, 10);
+        /* "disconnected" is kept: a sentinel that has just learnt of a
+         * replica flags it so until its own link is up, and ROLE decides
+         * anyway; one it holds down is not worth a probe. */
+        if (p < 1 || p > 65535 || !strstr(flags, "slave") || strstr(flags, "s_down") ||
+            strstr(flags, "o_down"))
+            continue;
+        snprintf(r->replicas[n].host, sizeof(r->replicas[n].host), "%s", ip);
+        r->replicas[n].port = (int)p;
+        n++;
+    }
+    if (n != r->nreplicas)
+        log_info(RS_LOG, "%s: the sentinels list %u replica%s of %s", r->where, n,
+                 n == 1 ? "" : "s", r->master_name);
+    r->nreplicas = n;
+    if (r->replica_next >= n)
+        r->replica_next = 0;
+}
+
+/* Asks one sentinel for the replicas of master_name (learn: see
+ * rs_sentinel_discover). A refusal (an ACL without +sentinel|replicas) is
+ * logged once and only turns the early switch off. */
+static void rs_replicas_learn(store_redis_t *r, redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "SENTINEL replicas %s", r->master_name);
+    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+        rs_replicas_take(r, rep);
+    } else if (rep && rep->type == REDIS_REPLY_ERROR && !r->replicas_refused_logged) {
+        r->replicas_refused_logged = true;
+        log_warn(RS_LOG, "%s: a sentinel refused SENTINEL replicas (%s); sluice follows a "
+                         "promoted replica only after +switch-master%s",
+                 r->where, rep->str,
+                 rs_reply_noperm(rep) ? " (grant +sentinel|replicas to sentinel-user=)" : "");
+    }
+    freeReplyObject(rep);
+}
+
+static int rs_sentinel_discover(store_redis_t *r, bool learn, char *host, size_t hostlen, int *port)
 {
     for (unsigned j = 0; j < r->nsentinels; j++) {
         unsigned i = (r->sentinel_first + j) % r->nsentinels;
@@ -2137,6 +2253,8 @@ static int rs_sentinel_discover(store_redis_t *r, char *host, size_t hostlen, in
                                              "+sentinel|get-master-addr-by-name)" : "");
         }
         freeReplyObject(rep);
+        if (rc == 0 && learn)
+            rs_replicas_learn(r, c);
         redisFree(c);
         if (rc == 0) {
             r->sentinel_first = i;
@@ -2194,18 +2312,82 @@ static void rs_sub_role_cb(redisAsyncContext *ac, void *reply, void *privdata)
     }
 }
 
+/* The early switch (sentinel mode, while the master is lost): the
+ * sentinels still name the lost master (host:port). Follows a replica
+ * before +switch-master only when all hold:
+ *   1. the replica's ROLE says master (Sentinel's leader, or an operator,
+ *      promoted it: a replica never says master on its own);
+ *   2. the lost master does not answer as master (refused, timed out, or
+ *      its ROLE says replica);
+ *   3. the sentinels listed it as a replica of master_name while healthy
+ *      (never an arbitrary address).
+ * Each probe has 100 ms to connect and 200 ms to answer, at most
+ * RS_PROBE_PER_RETRY replicas per retry, so the maintenance thread blocks
+ * a bounded time. true: host/port now name the promoted replica. */
+static bool rs_early_probe(store_redis_t *r, char *host, size_t hostlen, int *port, int64_t now)
+{
+    if (!r->outage_started_ms || now - r->outage_started_ms >= RS_SENTINEL_YOUNG_OUTAGE_MS ||
+        now < r->early_blocked_until_ms || r->nreplicas == 0)
+        return false;
+    pthread_mutex_lock(&r->pool_lock);
+    bool lost = strcmp(r->host, host) == 0 && r->port == *port;
+    pthread_mutex_unlock(&r->pool_lock);
+    if (!lost)
+        return false; /* the sentinels already name another master */
+    int role;
+    redisContext *c = rs_connect_timed(r, host, *port, RS_PROBE_CONNECT_MS, RS_PROBE_COMMAND_MS,
+                                       false, &role);
+    if (c) {
+        redisFree(c);
+        if (role != RS_ROLE_OTHER)
+            return false; /* it answers as master (or cannot tell): not lost */
+    }
+    unsigned n = r->nreplicas < RS_PROBE_PER_RETRY ? r->nreplicas : RS_PROBE_PER_RETRY;
+    for (unsigned j = 0; j < n; j++) {
+        unsigned i = (r->replica_next + j) % r->nreplicas;
+        const char *rh = r->replicas[i].host;
+        int rp = r->replicas[i].port;
+        if (strcmp(rh, host) == 0 && rp == *port)
+            continue;
+        c = rs_connect_timed(r, rh, rp, RS_PROBE_CONNECT_MS, RS_PROBE_COMMAND_MS, false, &role);
+        if (!c)
+            continue;
+        redisFree(c);
+        if (role == RS_ROLE_MASTER && strlen(rh) < hostlen) {
+            log_warn(RS_LOG, "master %s: replica %s:%d was promoted; following it before "
+                             "Sentinel announces", r->master_name, rh, rp);
+            memcpy(host, rh, strlen(rh) + 1);
+            *port = rp;
+            r->replica_next = i;
+            return true;
+        }
+    }
+    r->replica_next = (r->replica_next + n) % r->nreplicas;
+    return false;
+}
+
 static void rs_sub_start(store_redis_t *r)
 {
     char host[sizeof(r->host)];
     int port;
     if (r->sentinel_mode) {
-        r->last_discover_ms = clock_mono_ms();
+        int64_t now = clock_mono_ms();
+        r->last_discover_ms = now;
         r->recheck_now = false;
-        if (rs_sentinel_discover(r, host, sizeof(host), &port) < 0) {
+        /* The replicas are learnt while healthy: during an outage the list
+         * we have is the one rs_early_probe may trust. */
+        if (rs_sentinel_discover(r, r->outage_started_ms == 0, host, sizeof(host), &port) < 0) {
             rs_sub_drop(r, "no sentinel named a master");
             return;
         }
+        bool early = rs_early_probe(r, host, sizeof(host), &port, now);
         rs_master_set(r, host, port);
+        if (early) {
+            r->early_unconfirmed = true;
+            atomic_fetch_add(&r->early_switches, 1);
+        } else {
+            r->early_unconfirmed = false;
+        }
     } else {
         memcpy(host, r->host, sizeof(host));
         port = r->port;
@@ -2349,7 +2531,7 @@ static void rs_sentinel_recheck(store_redis_t *r, int64_t now)
     r->recheck_now = false;
     char host[sizeof(r->host)];
     int port;
-    if (rs_sentinel_discover(r, host, sizeof(host), &port) < 0) {
+    if (rs_sentinel_discover(r, true, host, sizeof(host), &port) < 0) {
         /* No sentinel answered: keep the master we have, and do not block
          * this thread (up to 0.8 s per sentinel) every 5 s while they are
          * away; a +switch-master still triggers a check at once. */
@@ -2365,8 +2547,19 @@ static void rs_sentinel_recheck(store_redis_t *r, int64_t now)
     pthread_mutex_lock(&r->pool_lock);
     bool same = strcmp(r->host, host) == 0 && r->port == port;
     pthread_mutex_unlock(&r->pool_lock);
-    if (same)
+    if (same) {
+        r->early_unconfirmed = false; /* the sentinels now name it too */
         return;
+    }
+    if (r->early_unconfirmed) {
+        /* The sentinels stay the authority: they still (or again) name
+         * another master, e.g. a failover aborted after the promotion.
+         * Go where they say, and do not switch early for a while. */
+        log_warn(RS_LOG, "master %s: the sentinels name %s:%d, not the replica followed early; "
+                         "following them", r->master_name, host, port);
+        r->early_unconfirmed = false;
+        r->early_blocked_until_ms = now + RS_EARLY_BLOCK_MS;
+    }
     rs_sub_drop(r, "the sentinels name another master"); /* reconnects at once */
 }
 
@@ -2504,6 +2697,9 @@ static void rs_close(store_t *st)
         event_free(r->stop_ev);
     if (r->kick_ev)
         event_free(r->kick_ev);
+    if (r->retry_ev)
+        event_free(r->retry_ev);
+    r->retry_ev = NULL;
     if (r->evbase)
         event_base_free(r->evbase);
     r->kick_ev = NULL;
@@ -2612,7 +2808,8 @@ int store_redis_open(const char *url, store_t **out)
     r->tick_ev = event_new(r->evbase, -1, EV_PERSIST, rs_tick_cb, r);
     r->stop_ev = event_new(r->evbase, -1, 0, rs_stop_cb, r);
     r->kick_ev = event_new(r->evbase, -1, 0, rs_kick_cb, r);
-    if (!r->tick_ev || !r->stop_ev || !r->kick_ev)
+    r->retry_ev = event_new(r->evbase, -1, 0, rs_kick_cb, r);
+    if (!r->tick_ev || !r->stop_ev || !r->kick_ev || !r->retry_ev)
         goto fail;
     struct timeval tick = {.tv_sec = 0, .tv_usec = RS_TICK_MS * 1000};
     event_add(r->tick_ev, &tick);

@@ -259,6 +259,9 @@ typedef struct store_stats {
     int64_t last_failover_ms, last_outage_ms;
     int64_t outage_ms; /* the outage going on now, so far (0: none) */
     uint64_t replica_wait_timeouts;
+    /* Failovers followed to a promoted replica before the sentinels
+     * announced it (+switch-master); also counted in failovers. */
+    uint64_t early_switches;
 } store_stats_t;
 void store_get_stats(store_t *st, store_stats_t *out);
 

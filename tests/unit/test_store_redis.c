@@ -31,6 +31,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "store.h"
 #include "store_contract.h"
 #include "test_util.h"
@@ -622,43 +623,39 @@ static bool info_has(int port, const char *want)
     return ok;
 }
 
-/* redis-sentinel:// end to end at the store's level: a master, a replica
- * and one sentinel; the node finds the master, reports it in its stats,
- * follows a SENTINEL FAILOVER (the old master stays up: only the sentinel's
- * word and ROLE move the node) and keeps its data and connections on the
- * new master. */
-static void test_sentinel_follows_a_failover(void **state)
+/* A master m, its replica r and one sentinel s (quorum 1) watching m with
+ * down-after down_ms; returns once the sentinel lists the replica. conf:
+ * the sentinel's config file (removed by ha_teardown). */
+static void ha_setup(test_redis_t *m, test_redis_t *r, test_redis_t *s, char *conf, size_t conflen,
+                     int down_ms)
 {
-    (void)state;
     static const char *const fast[] = {"--repl-diskless-sync", "yes",
                                        "--repl-diskless-sync-delay", "0", NULL};
-    test_redis_t m = {0}, r = {0}, s = {0};
-    server_spawn(&m, fast);
+    server_spawn(m, fast);
     char mport[16];
-    snprintf(mport, sizeof(mport), "%d", m.port);
+    snprintf(mport, sizeof(mport), "%d", m->port);
     const char *const replica[] = {"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay",
                                    "0", "--replicaof", "127.0.0.1", mport, NULL};
-    server_spawn(&r, replica);
-    for (int i = 0; i < 400 && !info_has(r.port, "master_link_status:up"); i++)
+    server_spawn(r, replica);
+    for (int i = 0; i < 400 && !info_has(r->port, "master_link_status:up"); i++)
         sleep_ms(10);
-    assert_true(info_has(r.port, "master_link_status:up"));
-    s.port = free_port();
-    snprintf(s.dir, sizeof(s.dir), "/tmp/sluice-unit-redis-XXXXXX");
-    assert_non_null(mkdtemp(s.dir));
-    char conf[128];
-    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s.dir);
+    assert_true(info_has(r->port, "master_link_status:up"));
+    s->port = free_port();
+    snprintf(s->dir, sizeof(s->dir), "/tmp/sluice-unit-redis-XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    snprintf(conf, conflen, "%s/sentinel.conf", s->dir);
     FILE *f = fopen(conf, "w");
     assert_non_null(f);
     fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor sluice 127.0.0.1 %d 1\n"
-               "sentinel down-after-milliseconds sluice 1000\n"
-               "sentinel failover-timeout sluice 3000\n", s.port, s.dir, m.port);
+               "sentinel down-after-milliseconds sluice %d\n"
+               "sentinel failover-timeout sluice 3000\n", s->port, s->dir, m->port, down_ms);
     fclose(f);
     const char *const sentinel[] = {"--sentinel", conf, NULL};
-    server_spawn(&s, sentinel);
+    server_spawn(s, sentinel);
     /* The sentinel learns of the replica from the master's INFO. */
     bool knows = false;
     for (int i = 0; i < 500 && !knows; i++) {
-        redisContext *c = raw_connect(s.port, 0);
+        redisContext *c = raw_connect(s->port, 0);
         redisReply *rep = c ? redisCommand(c, "SENTINEL replicas sluice") : NULL;
         knows = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1;
         freeReplyObject(rep);
@@ -667,6 +664,30 @@ static void test_sentinel_follows_a_failover(void **state)
             sleep_ms(10);
     }
     assert_true(knows);
+}
+
+static void ha_teardown(test_redis_t *m, test_redis_t *r, test_redis_t *s, const char *conf)
+{
+    server_kill(s);
+    server_kill(r);
+    server_kill(m);
+    unlink(conf);
+    rmdir(s->dir);
+    rmdir(r->dir);
+    rmdir(m->dir);
+}
+
+/* redis-sentinel:// end to end at the store's level: a master, a replica
+ * and one sentinel; the node finds the master, reports it in its stats,
+ * follows a SENTINEL FAILOVER (the old master stays up: only the sentinel's
+ * word and ROLE move the node) and keeps its data and connections on the
+ * new master. */
+static void test_sentinel_follows_a_failover(void **state)
+{
+    (void)state;
+    test_redis_t m = {0}, r = {0}, s = {0};
+    char conf[128];
+    ha_setup(&m, &r, &s, conf, sizeof(conf), 1000);
 
     char url[128];
     snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s.port);
@@ -743,14 +764,108 @@ static void test_sentinel_follows_a_failover(void **state)
     }
     assert_true(gone);
     redisFree(mc);
+    store_get_stats(a, &ss);
+    assert_int_equal(ss.early_switches, 0); /* the old master stayed up */
     store_close(a);
-    server_kill(&s);
-    server_kill(&r);
+    ha_teardown(&m, &r, &s, conf);
+}
+
+/* The sentinel named master of s ("" when none). */
+static void sentinel_master_port(int sport, char *out, size_t len)
+{
+    out[0] = '\0';
+    redisContext *c = raw_connect(sport, 0);
+    redisReply *rep = c ? redisCommand(c, "SENTINEL get-master-addr-by-name sluice") : NULL;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+        snprintf(out, len, "%s", rep->element[1]->str);
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+static void raw_command(int port, const char *cmd)
+{
+    redisContext *c = raw_connect(port, 0);
+    assert_non_null(c);
+    redisReply *rep = redisCommand(c, cmd);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+/* The early switch: the master is lost and a replica the sentinels listed
+ * says master (here an operator's REPLICAOF NO ONE; Sentinel, with a
+ * minute's down-after, never acts): the node follows it without waiting
+ * for +switch-master, counts it, and the sentinel still names the old
+ * master. But not while the lost master still answers as master. */
+static void test_sentinel_early_switch(void **state)
+{
+    (void)state;
+    test_redis_t m = {0}, r = {0}, s = {0};
+    char conf[128];
+    ha_setup(&m, &r, &s, conf, sizeof(conf), 60000);
+    char url[128];
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s.port);
+    store_t *a = open_node(url);
+    store_test_put(a, "early", "v/index.m3u8", "pl0", 0);
+    char mwant[64], rwant[64];
+    snprintf(mwant, sizeof(mwant), "127.0.0.1:%d", m.port);
+    snprintf(rwant, sizeof(rwant), "127.0.0.1:%d", r.port);
+    store_stats_t ss;
+    store_get_stats(a, &ss);
+    assert_string_equal(ss.master, mwant);
+
+    /* Two masters, and the node loses its subscriber on m: the lost master
+     * still answers as master, so the node goes back to it. */
+    raw_command(r.port, "REPLICAOF NO ONE");
+    raw_command(m.port, "CLIENT KILL TYPE pubsub");
+    for (int i = 0; i < 300; i++) {
+        store_get_stats(a, &ss);
+        if (ss.last_outage_ms > 0 && store_ping(a) == 0)
+            break; /* the outage is over */
+        sleep_ms(10);
+    }
+    assert_true(ss.last_outage_ms > 0);
+    assert_int_equal(store_ping(a), 0);
+    store_get_stats(a, &ss);
+    assert_string_equal(ss.master, mwant);
+    assert_int_equal(ss.early_switches, 0);
+    assert_int_equal(ss.failovers, 0);
+
+    /* The master dies; the replica already says master: followed within
+     * a few 100 ms retries, while the sentinel still names m. */
+    int64_t t0 = clock_mono_ms();
     server_kill(&m);
-    unlink(conf);
-    rmdir(s.dir);
-    rmdir(r.dir);
-    rmdir(m.dir);
+    for (int i = 0; i < 300; i++) {
+        store_get_stats(a, &ss);
+        if (strcmp(ss.master, rwant) == 0 && store_ping(a) == 0)
+            break;
+        sleep_ms(10);
+    }
+    int64_t took = clock_mono_ms() - t0;
+    assert_string_equal(ss.master, rwant);
+    assert_int_equal(store_ping(a), 0);
+    assert_int_equal(ss.early_switches, 1);
+    assert_int_equal(ss.failovers, 1);
+    assert_true(took < 1500);
+    char named[16];
+    sentinel_master_port(s.port, named, sizeof(named));
+    assert_int_equal(atoi(named), m.port); /* Sentinel has not announced anything */
+    /* Writes go to the promoted replica (the writer re-announced). */
+    redisContext *rc = raw_connect(r.port, 9);
+    redisReply *rep = NULL;
+    for (int i = 0; i < 100; i++) {
+        freeReplyObject(rep);
+        rep = redisCommand(rc, "GET sluice:{early}:o:v/index.m3u8");
+        if (rep && rep->type == REDIS_REPLY_STRING)
+            break;
+        sleep_ms(10);
+    }
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "pl0");
+    freeReplyObject(rep);
+    redisFree(rc);
+    store_close(a);
+    ha_teardown(&m, &r, &s, conf);
 }
 
 static void test_unreachable_at_start(void **state)
@@ -794,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_outage_and_empty_restart),
         cmocka_unit_test(test_readonly_marks_down),
         cmocka_unit_test(test_sentinel_follows_a_failover),
+        cmocka_unit_test(test_sentinel_early_switch),
         cmocka_unit_test(test_unreachable_at_start),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
