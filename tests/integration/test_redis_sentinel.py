@@ -226,6 +226,9 @@ class SentinelFailoverTest(unittest.TestCase):
                 return all(p.first_new_after(t0) for p in pollers)
             wait_for(resumed, 20, "a new part through both origins after the kill", interval=0.1)
             first = [p.first_new_after(t0) - t0 for p in pollers]
+            # With the early switch the parts come before the announcement.
+            wait_for(lambda: events.first("+switch-master", t0), 8, "+switch-master",
+                     interval=0.05)
             switched = events.first("+switch-master", t0)
             time.sleep(max(0, t0 + 4 - time.time()))
             creator.stop.set()
@@ -243,6 +246,12 @@ class SentinelFailoverTest(unittest.TestCase):
                                  f"{[(round(t - t0, 2), st) for t, _, st in p.holds if st != 200]}")
             for f in first:
                 self.assertLess(f, 8, first)
+            # The origins resumed before Sentinel published +switch-master
+            # (it promotes ~0.9 s before it announces).
+            self.assertIsNotNone(switched, "no +switch-master seen")
+            for f in first:
+                self.assertLess(f, switched - t0, f"new part {first} s, +switch-master "
+                                f"{switched - t0:.2f} s after the kill")
 
             # Every node follows the replica, now the master; one failover.
             for n in nodes:
@@ -254,6 +263,9 @@ class SentinelFailoverTest(unittest.TestCase):
                 self.assertEqual(store["master"], f"127.0.0.1:{replica.port}", store)
                 self.assertEqual(store["master_name"], "sluice")
                 self.assertEqual(store["failovers"], 1, store)
+                # Followed when the replica said master, before Sentinel
+                # announced it (store_redis.c, rs_early_probe).
+                self.assertEqual(store["early_switches"], 1, store)
                 self.assertIsNotNone(store["last_failover"])
                 self.assertEqual(store["sentinels"], {"configured": 3, "reachable": 3})
                 self.assertGreater(store["last_outage_ms"], 0)
@@ -267,6 +279,7 @@ class SentinelFailoverTest(unittest.TestCase):
             self.assertIn(f'sluice_store_master_info{{name="sluice",addr="127.0.0.1:{replica.port}"}} 1',
                           body.decode())
             self.assertIn("sluice_store_failovers_total 1", body.decode())
+            self.assertIn("sluice_store_early_switches_total 1", body.decode())
             self.assertIn('sluice_store_sentinels{state="reachable"} 3', body.decode())
             rc, out = promtool_check(body.decode())
             self.assertEqual(rc, 0, out)
