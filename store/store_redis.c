@@ -66,6 +66,10 @@
  * (rs_sub_drop, then rs_resync), so each writer re-announces what it holds,
  * and registry and lease changes wait for a replica (WAIT 1 wait-ms). The
  * address changes under pool_lock with pool_gen; `where` never changes.
+ * While the master is lost and the sentinels still name it, each retry
+ * (every 100 ms at first) probes the replicas they listed while healthy
+ * and follows one whose ROLE says master (rs_early_probe): Sentinel
+ * promotes ~0.9 s before it announces; the sentinels still decide after.
  *
  * Ownership: the store owns the pool, the subscriber, the sentinel
  * watchers, the thread, the mirror (blob references), the seeds (hashed
