@@ -462,6 +462,8 @@ typedef struct store_redis {
     unsigned nreplicas;
     unsigned replica_next; /* the one probed first next time */
     bool early_unconfirmed;
+    char early_from_host[256]; /* the lost master it left */
+    int early_from_port;
     int64_t early_blocked_until_ms;
     bool replicas_refused_logged;
     atomic_uint_least64_t early_switches; /* read by rs_ha_stats */
@@ -2360,6 +2362,8 @@ static bool rs_early_probe(store_redis_t *r, char *host, size_t hostlen, int *po
         if (role == RS_ROLE_MASTER && strlen(rh) < hostlen) {
             log_warn(RS_LOG, "master %s: replica %s:%d was promoted; following it before "
                              "Sentinel announces", r->master_name, rh, rp);
+            snprintf(r->early_from_host, sizeof(r->early_from_host), "%s", host);
+            r->early_from_port = *port;
             memcpy(host, rh, strlen(rh) + 1);
             *port = rp;
             r->replica_next = i;
@@ -2465,6 +2469,8 @@ static void rs_watch_msg_cb(redisAsyncContext *ac, void *reply, void *privdata)
     log_info(RS_LOG, "sentinel %s:%d: +switch-master %s -> %s:%d", sn->host, sn->port,
              r->master_name, host, port);
     r->recheck_now = true;
+    /* It knows the new master; the others may not have heard yet. */
+    r->sentinel_first = (unsigned)(sn - r->sentinels);
     if (!r->sub_ready)
         r->next_connect_ms = clock_mono_ms();
     event_active(r->kick_ev, 0, 0);
@@ -2555,10 +2561,27 @@ static void rs_sentinel_recheck(store_redis_t *r, int64_t now)
         r->early_unconfirmed = false; /* the sentinels now name it too */
         return;
     }
+    if (r->early_unconfirmed && strcmp(host, r->early_from_host) == 0 &&
+        port == r->early_from_port) {
+        /* A sentinel that has not heard of the promotion yet (the others
+         * learn it from the leader's hello within ~2 s) names the master we
+         * left. While that one still does not answer as master there is
+         * nothing better there: stay, and ask again at the next check. */
+        int role;
+        redisContext *c = rs_connect_timed(r, host, port, RS_PROBE_CONNECT_MS, RS_PROBE_COMMAND_MS,
+                                           false, &role);
+        if (c)
+            redisFree(c);
+        if (!c || role == RS_ROLE_OTHER) {
+            r->last_discover_ms = now - RS_SENTINEL_RECHECK_MS + 1000; /* again in 1 s */
+            return;
+        }
+    }
     if (r->early_unconfirmed) {
-        /* The sentinels stay the authority: they still (or again) name
-         * another master, e.g. a failover aborted after the promotion.
-         * Go where they say, and do not switch early for a while. */
+        /* The sentinels stay the authority: they name another master (a
+         * third address, or the one we left, answering as master again:
+         * e.g. a failover aborted after the promotion). Go where they say,
+         * and do not switch early for a while. */
         log_warn(RS_LOG, "master %s: the sentinels name %s:%d, not the replica followed early; "
                          "following them", r->master_name, host, port);
         r->early_unconfirmed = false;
