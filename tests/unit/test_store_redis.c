@@ -782,6 +782,26 @@ static void sentinel_master_port(int sport, char *out, size_t len)
     redisFree(c);
 }
 
+/* The id of the node's subscriber on port (CLIENT LIST TYPE pubsub), 0: none. */
+static long long sluice_pubsub_id(int port)
+{
+    redisContext *c = raw_connect(port, 0);
+    redisReply *rep = c ? redisCommand(c, "CLIENT LIST TYPE pubsub") : NULL;
+    long long id = 0;
+    const char *p = rep && rep->type == REDIS_REPLY_STRING ? rep->str : "";
+    for (const char *line = p; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *name = strstr(line, " name=sluice-");
+        if (name && (size_t)(name - line) < len && strncmp(line, "id=", 3) == 0)
+            id = strtoll(line + 3, NULL, 10);
+        line += len + (end ? 1 : 0);
+    }
+    freeReplyObject(rep);
+    redisFree(c);
+    return id;
+}
+
 static void raw_command(int port, const char *cmd)
 {
     redisContext *c = raw_connect(port, 0);
@@ -817,14 +837,14 @@ static void test_sentinel_early_switch(void **state)
     /* Two masters, and the node loses its subscriber on m: the lost master
      * still answers as master, so the node goes back to it. */
     raw_command(r.port, "REPLICAOF NO ONE");
+    long long sub = sluice_pubsub_id(m.port);
+    assert_true(sub > 0);
     raw_command(m.port, "CLIENT KILL TYPE pubsub");
-    for (int i = 0; i < 300; i++) {
-        store_get_stats(a, &ss);
-        if (ss.last_outage_ms > 0 && store_ping(a) == 0)
-            break; /* the outage is over */
+    for (int i = 0; i < 300 && sluice_pubsub_id(m.port) <= sub; i++)
+        sleep_ms(10); /* until the node subscribed again: on m */
+    assert_true(sluice_pubsub_id(m.port) > sub);
+    for (int i = 0; i < 300 && store_ping(a) != 0; i++)
         sleep_ms(10);
-    }
-    assert_true(ss.last_outage_ms > 0);
     assert_int_equal(store_ping(a), 0);
     store_get_stats(a, &ss);
     assert_string_equal(ss.master, mwant);
