@@ -565,15 +565,14 @@ static bool rs_reply_noperm(const redisReply *rep)
     return rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0;
 }
 
-/* A blocking context to the master at host:port: AUTH, SELECT, CLIENT
- * SETNAME (operators and tests see sluice's clients by name) and, in
- * sentinel mode, ROLE: a node that is not (or no longer) the master is
- * refused, so nothing is ever written to a demoted one. */
-/* The connection itself, with the given timeouts; *role (when not NULL,
- * sentinel mode) is RS_ROLE_MASTER or RS_ROLE_OTHER after ROLE, or
- * RS_ROLE_UNKNOWN when ROLE is refused (NOPERM). A node that answers ROLE
- * but not as master is refused (NULL) only when refuse_other is set. */
 enum { RS_ROLE_UNKNOWN = -1, RS_ROLE_OTHER = 0, RS_ROLE_MASTER = 1 };
+
+/* A blocking context to host:port with the given timeouts: AUTH, SELECT,
+ * CLIENT SETNAME (operators and tests see sluice's clients by name) and, in
+ * sentinel mode, ROLE. *role (when not NULL) is RS_ROLE_MASTER or
+ * RS_ROLE_OTHER after ROLE, RS_ROLE_UNKNOWN when ROLE was refused (NOPERM)
+ * or not sent. A node that is not the master is refused (NULL) when
+ * refuse_other is set; rs_early_probe keeps it to learn its role. */
 static redisContext *rs_connect_timed(store_redis_t *r, const char *host, int port, int connect_ms,
                                       int command_ms, bool refuse_other, int *role)
 {
@@ -645,6 +644,9 @@ fail:
     return NULL;
 }
 
+/* A pooled context to the master at host:port: one that is not (or no
+ * longer) the master is refused, so nothing is ever written to a demoted
+ * one. */
 static redisContext *rs_connect_sync(store_redis_t *r, const char *host, int port)
 {
     return rs_connect_timed(r, host, port, RS_CONNECT_TIMEOUT_MS, RS_COMMAND_TIMEOUT_MS, true, NULL);
@@ -2154,11 +2156,6 @@ static bool rs_sentinel_auth_sync(store_redis_t *r, rs_sentinel_t *sn, redisCont
     return ok;
 }
 
-/* Asks the sentinels, the one that answered last first, for the master's
- * address (the Sentinel client protocol). Maintenance thread; blocks at most
- * RS_SENTINEL_CONNECT_MS + RS_SENTINEL_COMMAND_MS per dead sentinel.
- * learn: also take the replicas that sentinel lists (rs_replicas_take),
- * done while healthy only. 0, or -EIO when none answered with an address. */
 /* Takes the replicas of master_name from a SENTINEL replicas reply: the
  * ip/port of each whose flags say "slave" and not down, at most
  * RS_REPLICAS_MAX. Maintenance thread. */
@@ -2220,6 +2217,11 @@ static void rs_replicas_learn(store_redis_t *r, redisContext *c)
     freeReplyObject(rep);
 }
 
+/* Asks the sentinels, the one that answered last first, for the master's
+ * address (the Sentinel client protocol). Maintenance thread; blocks at most
+ * RS_SENTINEL_CONNECT_MS + RS_SENTINEL_COMMAND_MS per dead sentinel.
+ * learn: also take the replicas that sentinel lists (rs_replicas_learn),
+ * done while healthy only. 0, or -EIO when none answered with an address. */
 static int rs_sentinel_discover(store_redis_t *r, bool learn, char *host, size_t hostlen, int *port)
 {
     for (unsigned j = 0; j < r->nsentinels; j++) {
