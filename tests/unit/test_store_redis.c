@@ -624,11 +624,18 @@ static bool info_has(int port, const char *want)
 }
 
 /* A master m, its replica r and one sentinel s (quorum 1) watching m with
- * down-after down_ms; returns once the sentinel lists the replica. conf:
- * the sentinel's config file (removed by ha_teardown). */
-static void ha_setup(test_redis_t *m, test_redis_t *r, test_redis_t *s, char *conf, size_t conflen,
-                     int down_ms)
+ * down-after down_ms (in ha); returns once the sentinel lists the replica.
+ * ha.conf: the sentinel's config file. ha_teardown stops and removes all. */
+static struct {
+    test_redis_t m, r, s;
+    char conf[128];
+} ha;
+
+static void ha_setup(int down_ms)
 {
+    test_redis_t *m = &ha.m, *r = &ha.r, *s = &ha.s;
+    char *conf = ha.conf;
+    size_t conflen = sizeof(ha.conf);
     static const char *const fast[] = {"--repl-diskless-sync", "yes",
                                        "--repl-diskless-sync-delay", "0", NULL};
     server_spawn(m, fast);
@@ -666,15 +673,23 @@ static void ha_setup(test_redis_t *m, test_redis_t *r, test_redis_t *s, char *co
     assert_true(knows);
 }
 
-static void ha_teardown(test_redis_t *m, test_redis_t *r, test_redis_t *s, const char *conf)
+/* cmocka teardown: also after a failed assertion, nothing is left running. */
+static int ha_teardown(void **state)
 {
-    server_kill(s);
-    server_kill(r);
-    server_kill(m);
-    unlink(conf);
-    rmdir(s->dir);
-    rmdir(r->dir);
-    rmdir(m->dir);
+    (void)state;
+    server_kill(&ha.s);
+    server_kill(&ha.r);
+    server_kill(&ha.m);
+    if (ha.conf[0])
+        unlink(ha.conf);
+    if (ha.s.dir[0])
+        rmdir(ha.s.dir);
+    if (ha.r.dir[0])
+        rmdir(ha.r.dir);
+    if (ha.m.dir[0])
+        rmdir(ha.m.dir);
+    memset(&ha, 0, sizeof(ha));
+    return 0;
 }
 
 /* redis-sentinel:// end to end at the store's level: a master, a replica
@@ -685,17 +700,16 @@ static void ha_teardown(test_redis_t *m, test_redis_t *r, test_redis_t *s, const
 static void test_sentinel_follows_a_failover(void **state)
 {
     (void)state;
-    test_redis_t m = {0}, r = {0}, s = {0};
-    char conf[128];
-    ha_setup(&m, &r, &s, conf, sizeof(conf), 1000);
+    test_redis_t *m = &ha.m, *r = &ha.r, *s = &ha.s;
+    ha_setup(1000);
 
     char url[128];
-    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s.port);
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s->port);
     store_t *a = open_node(url);
     assert_string_equal(store_backend_name(a), "redis");
     store_stats_t ss;
     char want[64];
-    snprintf(want, sizeof(want), "127.0.0.1:%d", m.port);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", m->port);
     for (int i = 0; i < 300; i++) {
         store_get_stats(a, &ss);
         if (ss.sentinels_up == 1)
@@ -715,7 +729,7 @@ static void test_sentinel_follows_a_failover(void **state)
     assert_int_equal(ss.replica_wait_timeouts, 0); /* WAIT 1: the replica acknowledged */
 
     /* -NOGOODSLAVE until the sentinel has the replica's own INFO. */
-    redisContext *c = raw_connect(s.port, 0);
+    redisContext *c = raw_connect(s->port, 0);
     redisReply *rep = NULL;
     for (int i = 0; i < 500; i++) {
         freeReplyObject(rep);
@@ -729,7 +743,7 @@ static void test_sentinel_follows_a_failover(void **state)
         fail_msg("SENTINEL FAILOVER: %s", rep->str);
     freeReplyObject(rep);
     redisFree(c);
-    snprintf(want, sizeof(want), "127.0.0.1:%d", r.port);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", r->port);
     for (int i = 0; i < 1000; i++) {
         store_get_stats(a, &ss);
         if (strcmp(ss.master, want) == 0 && store_ping(a) == 0)
@@ -746,14 +760,14 @@ static void test_sentinel_follows_a_failover(void **state)
     char id[STORE_ID_MAX];
     assert_int_equal(store_stream_auth(a, "made-key", id), 0);
     store_test_put(a, "ha", "v/index.m3u8", "pl1", 0);
-    redisContext *rc = raw_connect(r.port, 9);
+    redisContext *rc = raw_connect(r->port, 9);
     rep = redisCommand(rc, "GET sluice:{ha}:o:v/index.m3u8");
     assert_int_equal(rep->type, REDIS_REPLY_STRING);
     assert_string_equal(rep->str, "pl1");
     freeReplyObject(rep);
     redisFree(rc);
     /* Nothing of the node is left on the old master. */
-    redisContext *mc = raw_connect(m.port, 0);
+    redisContext *mc = raw_connect(m->port, 0);
     bool gone = false;
     for (int i = 0; i < 100 && !gone; i++) {
         rep = redisCommand(mc, "CLIENT LIST");
@@ -767,7 +781,6 @@ static void test_sentinel_follows_a_failover(void **state)
     store_get_stats(a, &ss);
     assert_int_equal(ss.early_switches, 0); /* the old master stayed up */
     store_close(a);
-    ha_teardown(&m, &r, &s, conf);
 }
 
 /* The sentinel named master of s ("" when none). */
@@ -820,29 +833,28 @@ static void raw_command(int port, const char *cmd)
 static void test_sentinel_early_switch(void **state)
 {
     (void)state;
-    test_redis_t m = {0}, r = {0}, s = {0};
-    char conf[128];
-    ha_setup(&m, &r, &s, conf, sizeof(conf), 60000);
+    test_redis_t *m = &ha.m, *r = &ha.r, *s = &ha.s;
+    ha_setup(60000);
     char url[128];
-    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s.port);
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/sluice?db=9", s->port);
     store_t *a = open_node(url);
     store_test_put(a, "early", "v/index.m3u8", "pl0", 0);
     char mwant[64], rwant[64];
-    snprintf(mwant, sizeof(mwant), "127.0.0.1:%d", m.port);
-    snprintf(rwant, sizeof(rwant), "127.0.0.1:%d", r.port);
+    snprintf(mwant, sizeof(mwant), "127.0.0.1:%d", m->port);
+    snprintf(rwant, sizeof(rwant), "127.0.0.1:%d", r->port);
     store_stats_t ss;
     store_get_stats(a, &ss);
     assert_string_equal(ss.master, mwant);
 
     /* Two masters, and the node loses its subscriber on m: the lost master
      * still answers as master, so the node goes back to it. */
-    raw_command(r.port, "REPLICAOF NO ONE");
-    long long sub = sluice_pubsub_id(m.port);
+    raw_command(r->port, "REPLICAOF NO ONE");
+    long long sub = sluice_pubsub_id(m->port);
     assert_true(sub > 0);
-    raw_command(m.port, "CLIENT KILL TYPE pubsub");
-    for (int i = 0; i < 300 && sluice_pubsub_id(m.port) <= sub; i++)
+    raw_command(m->port, "CLIENT KILL TYPE pubsub");
+    for (int i = 0; i < 300 && sluice_pubsub_id(m->port) <= sub; i++)
         sleep_ms(10); /* until the node subscribed again: on m */
-    assert_true(sluice_pubsub_id(m.port) > sub);
+    assert_true(sluice_pubsub_id(m->port) > sub);
     for (int i = 0; i < 300 && store_ping(a) != 0; i++)
         sleep_ms(10);
     assert_int_equal(store_ping(a), 0);
@@ -854,7 +866,7 @@ static void test_sentinel_early_switch(void **state)
     /* The master dies; the replica already says master: followed within
      * a few 100 ms retries, while the sentinel still names m. */
     int64_t t0 = clock_mono_ms();
-    server_kill(&m);
+    server_kill(m);
     for (int i = 0; i < 300; i++) {
         store_get_stats(a, &ss);
         if (strcmp(ss.master, rwant) == 0 && store_ping(a) == 0)
@@ -868,10 +880,10 @@ static void test_sentinel_early_switch(void **state)
     assert_int_equal(ss.failovers, 1);
     assert_true(took < 1500);
     char named[16];
-    sentinel_master_port(s.port, named, sizeof(named));
-    assert_int_equal(atoi(named), m.port); /* Sentinel has not announced anything */
+    sentinel_master_port(s->port, named, sizeof(named));
+    assert_int_equal(atoi(named), m->port); /* Sentinel has not announced anything */
     /* Writes go to the promoted replica (the writer re-announced). */
-    redisContext *rc = raw_connect(r.port, 9);
+    redisContext *rc = raw_connect(r->port, 9);
     redisReply *rep = NULL;
     for (int i = 0; i < 100; i++) {
         freeReplyObject(rep);
@@ -885,7 +897,6 @@ static void test_sentinel_early_switch(void **state)
     freeReplyObject(rep);
     redisFree(rc);
     store_close(a);
-    ha_teardown(&m, &r, &s, conf);
 }
 
 static void test_unreachable_at_start(void **state)
@@ -928,8 +939,8 @@ int main(void)
         cmocka_unit_test(test_cache_invalidation),
         cmocka_unit_test(test_outage_and_empty_restart),
         cmocka_unit_test(test_readonly_marks_down),
-        cmocka_unit_test(test_sentinel_follows_a_failover),
-        cmocka_unit_test(test_sentinel_early_switch),
+        cmocka_unit_test_teardown(test_sentinel_follows_a_failover, ha_teardown),
+        cmocka_unit_test_teardown(test_sentinel_early_switch, ha_teardown),
         cmocka_unit_test(test_unreachable_at_start),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
