@@ -225,6 +225,11 @@ typedef struct origin_req {
     bool cold;          /* the playlist of an idle rung (rungs on demand): wait for it */
     bool store_away;    /* the last look found the store away (-EIO): held through it */
     bool saw_outage;    /* some look did: a stream missing just after is not yet a 404 */
+    /* A plain reload held through an outage: the position first read after
+     * it (the playlist may be the one replicated before the master died),
+     * and whether the last look held it back for being no newer. */
+    bool stale_set, stale_held;
+    int64_t stale_msn, stale_part;
     int64_t deadline_ms;
     uint8_t addr[16];   /* the client address it is counted under (origin_hold_slot_take) */
 } origin_req_t;
@@ -873,6 +878,28 @@ static int origin_llhls_look(origin_t *o, origin_req_t *q, llhls_position_t *pos
             return rc;
         else
             *d = llhls_decide_playlist(pos, &q->query);
+        /* A plain reload held through a store outage: the first playlist
+         * read after the store came back may be the one the replica had
+         * when the master died, the ingest node's re-announce a few ms
+         * behind. A player given it unchanged waits half a target duration
+         * before its next reload (hls.js: a "MISSED" playlist), so answer
+         * one newer than that first read (the usual hold limit; past it,
+         * the playlist as it is). */
+        q->stale_held = false;
+        if (rc == 0 && *d == LLHLS_ANSWER && q->saw_outage && !q->query.has_msn &&
+            q->query.skip == LLHLS_SKIP_NONE && !pos->ended) {
+            if (!q->stale_set) {
+                q->stale_set = true;
+                q->stale_msn = pos->next_msn;
+                q->stale_part = pos->next_part;
+                q->stale_held = true;
+            } else if (pos->next_msn < q->stale_msn ||
+                       (pos->next_msn == q->stale_msn && pos->next_part <= q->stale_part)) {
+                q->stale_held = true;
+            }
+            if (q->stale_held)
+                *d = LLHLS_WAIT;
+        }
         /* A woken rung's playlist is answered once it has ORIGIN_COLD_SEGMENTS
          * whole segments: hls.js calls one with parts only empty
          * (levelEmptyError, then a retry). */
@@ -981,6 +1008,8 @@ static enum MHD_Result origin_llhls_run(origin_t *o, struct MHD_Connection *c, o
             llhls_hold_leave(&q->hold);
             if (d == LLHLS_WAIT && q->store_away)
                 return origin_reply_unavailable(c, &q->route, -EIO);
+            if (d == LLHLS_WAIT && q->stale_held)
+                d = LLHLS_ANSWER; /* no newer one within the limit: this one */
             return origin_llhls_answer(o, c, q, &pos, d);
         }
         if (llhls_hold_suspend(&q->hold))

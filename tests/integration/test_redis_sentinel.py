@@ -136,12 +136,12 @@ class LateRequest(threading.Thread):
 
     def __init__(self, url):
         super().__init__(daemon=True)
-        self.url, self.status, self.took = url, None, None
+        self.url, self.status, self.took, self.body = url, None, None, b""
 
     def run(self):
         t = time.time()
         try:
-            self.status = http(self.url, timeout=15)[0]
+            self.status, _, self.body = http(self.url, timeout=15)
         except OSError:
             self.status = 0
         self.took = time.time() - t
@@ -206,7 +206,7 @@ class SentinelFailoverTest(unittest.TestCase):
             # that was fetchable before and a plain reload; held through it,
             # not 503.
             time.sleep(0.4)
-            late = []
+            late, plain = [], []
             for p in pollers:
                 hint = hint_of(p.text)
                 part = p.last_before(t0)
@@ -214,6 +214,7 @@ class SentinelFailoverTest(unittest.TestCase):
                 late.append(LateRequest(f"{base}index.m3u8?_HLS_msn={hint[0]}&_HLS_part={hint[1]}"))
                 late.append(LateRequest(f"{base}{part[0]}.{part[1]}.m4s"))
                 late.append(LateRequest(f"{base}index.m3u8"))  # hls.js's retry
+                plain.append((late[-1], part))
             for lr in late:
                 lr.start()
             st, _, body = http(origins[0].url("/readyz"))
@@ -239,6 +240,11 @@ class SentinelFailoverTest(unittest.TestCase):
             for lr in late:
                 lr.join(15)
                 self.assertEqual(lr.status, 200, f"{lr.url} during the outage")
+            # The plain reload got a playlist newer than the one before the
+            # kill, not the replica's copy of it (hls.js would wait half a
+            # target duration before asking again).
+            for lr, part in plain:
+                self.assertGreater(last_part(lr.body.decode()), part, lr.url)
             longest = max(h for p in pollers for _, h, _ in p.holds)
             for p in pollers:
                 self.assertEqual(p.problems, [], p.node.url(""))
