@@ -361,8 +361,10 @@ static void origin_add_common_headers(const origin_t *o, struct MHD_Response *r,
 static enum MHD_Result origin_reply_text(struct MHD_Connection *c, unsigned int status,
                                          const char *text, const char *cache_control)
 {
+    /* Copied: some texts are built on the caller's stack (/readyz), and
+     * libmicrohttpd sends after the handler has returned. */
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     origin_note_bytes(c, strlen(text));
