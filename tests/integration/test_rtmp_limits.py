@@ -77,7 +77,11 @@ def try_send(sock, data):
 def unfinished_messages(r, length, chunk, csids, per_csid):
     """Set Chunk Size `chunk`, then on each chunk stream in `csids` the
     first `per_csid` bytes (whole chunks) of an audio message of `length`
-    bytes, never finished. Returns True when all of it was sent."""
+    bytes, never finished. Returns True when all of it was sent.
+    The send buffer is kept small: sendall returns once the kernel holds the
+    bytes, so on a loaded box a large buffer could take them all before
+    sluice has read its limit and closed."""
+    r.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
     if not try_send(r.sock, r.chunk(2, 1, 0, 0, struct.pack(">I", chunk))):
         return False
     body = os.urandom(chunk)
