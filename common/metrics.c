@@ -187,6 +187,20 @@ void metrics_sample_u64(metrics_buf_t *b, const char *name, const char *const *l
     metrics_printf(b, " %" PRIu64 "\n", value);
 }
 
+void metrics_single(metrics_buf_t *b, const char *name, const char *type, const char *help,
+                    double value)
+{
+    metrics_family(b, name, type, help);
+    metrics_sample(b, name, NULL, value);
+}
+
+void metrics_single_u64(metrics_buf_t *b, const char *name, const char *type, const char *help,
+                        uint64_t value)
+{
+    metrics_family(b, name, type, help);
+    metrics_sample_u64(b, name, NULL, value);
+}
+
 void metrics_samples_by(metrics_buf_t *b, const char *name, const char *label,
                         const metrics_by_t *by, size_t n)
 {

@@ -47,6 +47,12 @@ void metrics_sample(metrics_buf_t *b, const char *name, const char *const *label
 void metrics_sample_u64(metrics_buf_t *b, const char *name, const char *const *labels,
                         uint64_t value);
 
+/* A family with one unlabelled sample: metrics_family, then the sample. */
+void metrics_single(metrics_buf_t *b, const char *name, const char *type, const char *help,
+                    double value);
+void metrics_single_u64(metrics_buf_t *b, const char *name, const char *type, const char *help,
+                        uint64_t value);
+
 /* One sample per value of one label: name{label="value"} v for each of
  * the n pairs (a counter broken down by result, reason, ...). */
 typedef struct metrics_by {

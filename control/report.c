@@ -1828,13 +1828,15 @@ char *report_metrics(report_t *r, size_t *len)
     metrics_buf_init(&b);
     metrics_family(&b, "sluice_build_info", "gauge", "Always 1; the version is a label.");
     metrics_sample(&b, "sluice_build_info", (const char *[]){"version", SLUICE_VERSION, NULL}, 1);
-    metrics_family(&b, "sluice_uptime_seconds", "gauge", "Seconds since the server started.");
-    metrics_sample(&b, "sluice_uptime_seconds", NULL, (clock_mono_ms() - r->start_ms) / 1000.0);
+    metrics_single(&b, "sluice_uptime_seconds", "gauge",
+                   "Seconds since the server started.",
+                   (clock_mono_ms() - r->start_ms) / 1000.0);
 
     size_t nlive = 0;
     report_metrics_ingest(r, &b, &nlive);
-    metrics_family(&b, "sluice_live_streams", "gauge", "Streams live on this node.");
-    metrics_sample_u64(&b, "sluice_live_streams", NULL, nlive);
+    metrics_single_u64(&b, "sluice_live_streams", "gauge",
+                       "Streams live on this node.",
+                       nlive);
     report_metrics_transcode(r, &b);
     report_metrics_outputs(r, &b);
     report_metrics_origin(r, &b);
@@ -1854,24 +1856,24 @@ char *report_metrics(report_t *r, size_t *len)
                        (const char *[]){"op", "registry", NULL}, ss.registry_ops);
     metrics_sample_u64(&b, "sluice_store_operations_total", (const char *[]){"op", "meta", NULL},
                        ss.meta_ops);
-    metrics_family(&b, "sluice_store_errors_total", "counter",
-                   "Store calls that failed because the store could not be reached.");
-    metrics_sample_u64(&b, "sluice_store_errors_total", NULL, ss.errors);
+    metrics_single_u64(&b, "sluice_store_errors_total", "counter",
+                       "Store calls that failed because the store could not be reached.",
+                       ss.errors);
     metrics_family(&b, "sluice_store_connected", "gauge", "1 when the store answers.");
     metrics_sample(&b, "sluice_store_connected",
                    (const char *[]){"backend", store_backend_name(r->p.store), NULL},
                    ss.connected ? 1 : 0);
     if (strcmp(store_backend_name(r->p.store), "memory") == 0) {
-        metrics_family(&b, "sluice_store_memory_bytes", "gauge",
-                       "Bytes the memory store holds: blobs plus an estimate of per-object "
-                       "overhead.");
-        metrics_sample_u64(&b, "sluice_store_memory_bytes", NULL, ss.memory_bytes);
-        metrics_family(&b, "sluice_store_memory_limit_bytes", "gauge",
-                       "--store-memory-limit; 0: no limit.");
-        metrics_sample_u64(&b, "sluice_store_memory_limit_bytes", NULL, ss.memory_limit);
-        metrics_family(&b, "sluice_store_evictions_total", "counter",
-                       "Objects the memory store evicted to stay under its limit.");
-        metrics_sample_u64(&b, "sluice_store_evictions_total", NULL, ss.evictions);
+        metrics_single_u64(&b, "sluice_store_memory_bytes", "gauge",
+                           "Bytes the memory store holds: blobs plus an estimate of per-object "
+                           "overhead.",
+                           ss.memory_bytes);
+        metrics_single_u64(&b, "sluice_store_memory_limit_bytes", "gauge",
+                           "--store-memory-limit; 0: no limit.",
+                           ss.memory_limit);
+        metrics_single_u64(&b, "sluice_store_evictions_total", "counter",
+                           "Objects the memory store evicted to stay under its limit.",
+                           ss.evictions);
     }
     if (ss.sentinel) {
         metrics_family(&b, "sluice_store_master_info", "gauge",
@@ -1879,20 +1881,18 @@ char *report_metrics(report_t *r, size_t *len)
         if (ss.master[0])
             metrics_sample(&b, "sluice_store_master_info",
                            (const char *[]){"name", ss.master_name, "addr", ss.master, NULL}, 1);
-        metrics_family(&b, "sluice_store_failovers_total", "counter",
-                       "Redis failovers this process followed to a new master.");
-        metrics_sample_u64(&b, "sluice_store_failovers_total", NULL, ss.failovers);
-        metrics_family(&b, "sluice_store_early_switches_total", "counter",
-                       "Failovers followed to a promoted replica before Sentinel announced it.");
-        metrics_sample_u64(&b, "sluice_store_early_switches_total", NULL, ss.early_switches);
-        metrics_family(&b, "sluice_store_last_failover_timestamp_seconds", "gauge",
-                       "When the last failover was followed (Unix time; 0: never).");
-        metrics_sample(&b, "sluice_store_last_failover_timestamp_seconds", NULL,
+        metrics_single_u64(&b, "sluice_store_failovers_total", "counter",
+                           "Redis failovers this process followed to a new master.",
+                           ss.failovers);
+        metrics_single_u64(&b, "sluice_store_early_switches_total", "counter",
+                           "Failovers followed to a promoted replica before Sentinel announced it.",
+                           ss.early_switches);
+        metrics_single(&b, "sluice_store_last_failover_timestamp_seconds", "gauge",
+                       "When the last failover was followed (Unix time; 0: never).",
                        (double)ss.last_failover_ms / 1000.0);
-        metrics_family(&b, "sluice_store_last_outage_seconds", "gauge",
+        metrics_single(&b, "sluice_store_last_outage_seconds", "gauge",
                        "How long the last store outage lasted, from losing the master to "
-                       "working with the next one.");
-        metrics_sample(&b, "sluice_store_last_outage_seconds", NULL,
+                       "working with the next one.",
                        (double)ss.last_outage_ms / 1000.0);
         metrics_family(&b, "sluice_store_sentinels", "gauge",
                        "Sentinels configured, and those whose +switch-master subscription is up.");
@@ -1900,27 +1900,30 @@ char *report_metrics(report_t *r, size_t *len)
                            ss.sentinels);
         metrics_sample_u64(&b, "sluice_store_sentinels", (const char *[]){"state", "reachable", NULL},
                            ss.sentinels_up);
-        metrics_family(&b, "sluice_store_replica_wait_timeouts_total", "counter",
-                       "Registry or lease changes no replica acknowledged within wait-ms.");
-        metrics_sample_u64(&b, "sluice_store_replica_wait_timeouts_total", NULL,
+        metrics_single_u64(&b, "sluice_store_replica_wait_timeouts_total", "counter",
+                           "Registry or lease changes no replica acknowledged within wait-ms.",
                            ss.replica_wait_timeouts);
     }
 
     metrics_process_t pr;
     (void)metrics_process_read(&pr);
-    metrics_family(&b, "sluice_process_cpu_seconds_total", "counter",
-                   "User and system CPU time of the process.");
-    metrics_sample(&b, "sluice_process_cpu_seconds_total", NULL, pr.cpu_seconds);
-    metrics_family(&b, "sluice_process_resident_memory_bytes", "gauge", "Resident memory.");
-    metrics_sample_u64(&b, "sluice_process_resident_memory_bytes", NULL, pr.rss_bytes);
-    metrics_family(&b, "sluice_process_virtual_memory_bytes", "gauge", "Virtual memory.");
-    metrics_sample_u64(&b, "sluice_process_virtual_memory_bytes", NULL, pr.virtual_bytes);
-    metrics_family(&b, "sluice_process_open_fds", "gauge", "Open file descriptors.");
-    metrics_sample_u64(&b, "sluice_process_open_fds", NULL, pr.open_fds);
-    metrics_family(&b, "sluice_process_max_fds", "gauge", "File descriptor limit (soft).");
-    metrics_sample_u64(&b, "sluice_process_max_fds", NULL, pr.max_fds);
-    metrics_family(&b, "sluice_process_start_time_seconds", "gauge",
-                   "Start time of the process, unix seconds.");
-    metrics_sample(&b, "sluice_process_start_time_seconds", NULL, pr.start_time_s);
+    metrics_single(&b, "sluice_process_cpu_seconds_total", "counter",
+                   "User and system CPU time of the process.",
+                   pr.cpu_seconds);
+    metrics_single_u64(&b, "sluice_process_resident_memory_bytes", "gauge",
+                       "Resident memory.",
+                       pr.rss_bytes);
+    metrics_single_u64(&b, "sluice_process_virtual_memory_bytes", "gauge",
+                       "Virtual memory.",
+                       pr.virtual_bytes);
+    metrics_single_u64(&b, "sluice_process_open_fds", "gauge",
+                       "Open file descriptors.",
+                       pr.open_fds);
+    metrics_single_u64(&b, "sluice_process_max_fds", "gauge",
+                       "File descriptor limit (soft).",
+                       pr.max_fds);
+    metrics_single(&b, "sluice_process_start_time_seconds", "gauge",
+                   "Start time of the process, unix seconds.",
+                   pr.start_time_s);
     return metrics_buf_take(&b, len);
 }
