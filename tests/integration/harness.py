@@ -265,6 +265,21 @@ def _kill_left_over_redis():
 import atexit as _atexit  # noqa: E402
 _atexit.register(_kill_left_over_redis)
 
+
+def _started_and_answering(server, timeout):
+    """Registers server.proc (a redis-server or a sentinel just started) for
+    the exit clean-up, then waits until it answers PING: True, or False when
+    it exited or did not answer within timeout seconds."""
+    _REDIS_PROCS.add(server.proc)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.cli("PING").strip() == "PONG":
+            return True
+        if server.proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
 # Arguments that make a master hand its data to a new replica at once: with
 # Redis 7's defaults the first full sync waits 5 s (repl-diskless-sync-delay).
 # Give them to every data node of a replicated set-up (any of them can become
@@ -319,15 +334,9 @@ class RedisServer:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _REDIS_PROCS.add(self.proc)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.cli("PING").strip() == "PONG":
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"redis-server did not start on port {self.port} (args {self.args})")
+        if not _started_and_answering(self, timeout):
+            raise AssertionError(f"redis-server did not start on port {self.port} "
+                                 f"(args {self.args})")
 
     def url(self, db=0):
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -504,15 +513,9 @@ class RedisSentinel:
         """Starts (again) with the config file as the sentinel last rewrote it."""
         self.proc = subprocess.Popen(["redis-server", self.conf, "--sentinel"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _REDIS_PROCS.add(self.proc)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.cli("PING").strip() == "PONG":
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"sentinel did not start on port {self.port}:\n{self.log_text()[-2000:]}")
+        if not _started_and_answering(self, timeout):
+            raise AssertionError(f"sentinel did not start on port {self.port}:\n"
+                                 f"{self.log_text()[-2000:]}")
 
     def address(self):
         return f"127.0.0.1:{self.port}"
