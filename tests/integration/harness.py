@@ -306,7 +306,21 @@ def _parse_info(text):
     return out
 
 
-class RedisServer:
+class _RedisProcess:
+    """What a started redis-server and a sentinel share (self.proc)."""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL (a crash: no goodbye to replicas or sentinels)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        _REDIS_PROCS.discard(self.proc)
+
+
+class RedisServer(_RedisProcess):
     """A redis-server of the test's own on a free loopback port, with no
     persistence; kill() and start() again on the same port stand for a
     Redis restart that comes back empty.
@@ -363,16 +377,6 @@ class RedisServer:
         """Connected clients other than the redis-cli asking."""
         return [l for l in self.cli("CLIENT", "LIST").splitlines()
                 if l.strip() and "cmd=client" not in l]
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        """SIGKILL (a crash: no goodbye to replicas or sentinels)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        _REDIS_PROCS.discard(self.proc)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -468,7 +472,7 @@ class SentinelTilt(AssertionError):
     failover measured then says nothing about sluice."""
 
 
-class RedisSentinel:
+class RedisSentinel(_RedisProcess):
     """One Redis Sentinel of the test's own: `redis-server DIR/sentinel.conf
     --sentinel` (the redis-sentinel package only adds a symlink), watching
     the master 127.0.0.1:master_port under name, on a free loopback port.
@@ -583,15 +587,6 @@ class RedisSentinel:
     def events(self):
         """A SentinelEvents subscriber on this sentinel (close it when done)."""
         return SentinelEvents(self.port, self.password)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        _REDIS_PROCS.discard(self.proc)
 
     def stop(self, keep_dir=False):
         """SIGTERM; removes the directory (config, log) unless keep_dir."""
