@@ -319,6 +319,16 @@ class _RedisProcess:
             self.proc.wait()
         _REDIS_PROCS.discard(self.proc)
 
+    def _terminate(self):
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        _REDIS_PROCS.discard(self.proc)
+
 
 class RedisServer(_RedisProcess):
     """A redis-server of the test's own on a free loopback port, with no
@@ -379,13 +389,7 @@ class RedisServer(_RedisProcess):
                 if l.strip() and "cmd=client" not in l]
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        _REDIS_PROCS.discard(self.proc)
+        self._terminate()
 
 
 class SentinelEvents:
@@ -590,13 +594,7 @@ class RedisSentinel(_RedisProcess):
 
     def stop(self, keep_dir=False):
         """SIGTERM; removes the directory (config, log) unless keep_dir."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        _REDIS_PROCS.discard(self.proc)
+        self._terminate()
         if not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
